@@ -1,0 +1,74 @@
+# gptoss: plain Makefile. `make` builds libgptoss.a and the gptoss command; `make test` runs every
+# test (what CI runs); `make demo` synthesizes a small model and generates from it.
+#   make SANITIZE=address,undefined   sanitized build (in build-san/)
+#   make CC=clang WERROR=1            warnings as errors
+CC ?= cc
+SANITIZE ?=
+WERROR ?=
+OPT ?= -O2
+ifeq ($(SANITIZE),)
+BUILD ?= build
+else
+BUILD ?= build-san
+endif
+
+CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE -MMD -MP
+CFLAGS ?= -g $(OPT)
+CFLAGS += -std=c11 -pthread -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing
+LDLIBS += -lm -lpthread
+ifeq ($(WERROR),1)
+CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRC := $(sort $(wildcard src/*.c src/cpu/*.c))
+APP_SRC := $(sort $(wildcard app/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+APP_OBJ := $(APP_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+LIB := $(BUILD)/libgptoss.a
+BIN := $(BUILD)/gptoss
+
+.PHONY: all lib tests test demo bench fuzz clean
+all: $(BIN) $(TEST_BIN)
+lib: $(LIB)
+tests: $(TEST_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(APP_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(APP_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+# Every test: gcc and clang builds with warnings as errors, the suite under ASan+UBSan, fuzzers.
+test:
+	bash tests/all.sh
+
+demo: $(BIN)
+	bash tests/demo.sh $(BIN)
+
+bench: $(BIN)
+	bash bench/run.sh $(BIN)
+
+fuzz:
+	bash fuzz/run.sh
+
+clean:
+	rm -rf build build-*
+
+-include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d)

@@ -1,0 +1,31 @@
+/* commands.h: one entry point per `gptoss` subcommand (each in its own app/cmd_*.c) and the small
+ * helpers they share (app/cli.c). */
+#ifndef GPTOSS_COMMANDS_H
+#define GPTOSS_COMMANDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gptoss.h"
+
+int cmd_info(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+
+/* Shared helpers. Each prints "gptoss: ..." to stderr on error. */
+void cli_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Parses "1 2 3" (spaces, commas or newlines) into a malloc'd array. Returns 0 on error. */
+int cli_parse_ids(const char *text, uint32_t **ids, size_t *n_ids);
+int cli_parse_u32(const char *s, uint32_t *out);
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_float(const char *s, float *out);
+/* Loads a model, printing the library's message on failure. */
+gptoss_model *cli_load_model(const char *path);
+/* Value of argv[*i + 1] for option argv[*i]; advances *i. Prints an error and returns NULL if absent. */
+const char *cli_next(int argc, char **argv, int *i);
+
+#endif

@@ -1,0 +1,36 @@
+/* main.c: the gptoss command: dispatches to one subcommand per app/cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} command;
+
+static const command commands[] = {
+    {"info", cmd_info, "info MODEL                      architecture, parameter counts, bytes, files"},
+    {"eval", cmd_eval, "eval MODEL --ids \"...\" [--logits OUT] [--prefill] [--check CASE_DIR]"},
+    {"generate", cmd_generate, "generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S]"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: gptoss COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fprintf(f, "  %s\n", commands[i].usage);
+    fprintf(f, "\nMODEL is a model directory (Hugging Face layout, its original/ folder, or a Hugging Face\n"
+               "cache folder). Run `gptoss COMMAND --help` for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "gptoss: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,116 @@
+/* status.c: status strings, error formatting and the small utilities declared in common.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "common.h"
+
+const char *gptoss_status_string(gptoss_status status) {
+    switch (status) {
+    case GPTOSS_OK: return "ok";
+    case GPTOSS_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case GPTOSS_ERR_IO: return "i/o error";
+    case GPTOSS_ERR_FORMAT: return "malformed input";
+    case GPTOSS_ERR_NO_MEMORY: return "out of memory";
+    case GPTOSS_ERR_OUT_OF_RANGE: return "out of range";
+    case GPTOSS_ERR_CONTEXT_OVERFLOW: return "context overflow";
+    case GPTOSS_ERR_UNSUPPORTED: return "unsupported";
+    case GPTOSS_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}
+
+gptoss_status gptoss_fail(gptoss_status status, char *err, size_t err_size, const char *fmt, ...) {
+    if (err && err_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+        /* Messages are one line by contract. */
+        for (char *p = err; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+    }
+    return status;
+}
+
+static int buf_reserve(gptoss_buf *b, size_t extra) {
+    if (b->failed) return 0;
+    if (b->len + extra + 1 <= b->cap) return 1;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1) {
+        if (cap > SIZE_MAX / 2) { b->failed = 1; return 0; }
+        cap *= 2;
+    }
+    char *d = realloc(b->data, cap);
+    if (!d) { b->failed = 1; return 0; }
+    b->data = d;
+    b->cap = cap;
+    return 1;
+}
+
+void gptoss_buf_append(gptoss_buf *b, const void *p, size_t n) {
+    if (!buf_reserve(b, n)) return;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+void gptoss_buf_puts(gptoss_buf *b, const char *s) { gptoss_buf_append(b, s, strlen(s)); }
+
+void gptoss_buf_printf(gptoss_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !buf_reserve(b, (size_t)n)) return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+const char *gptoss_buf_cstr(gptoss_buf *b) {
+    if (!buf_reserve(b, 0)) return NULL;
+    b->data[b->len] = 0;
+    return b->data;
+}
+
+void gptoss_buf_free(gptoss_buf *b) {
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+gptoss_status gptoss_read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err,
+                               size_t err_size) {
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        fclose(f);
+        return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: file is too large (%lld bytes, limit %zu)",
+                           path, (long long)st.st_size, max_bytes);
+    }
+    size_t n = (size_t)st.st_size;
+    char *data = malloc(n + 1);
+    if (!data) {
+        fclose(f);
+        return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "%s: out of memory", path);
+    }
+    size_t got = n ? fread(data, 1, n, f) : 0;
+    fclose(f);
+    if (got != n) {
+        free(data);
+        return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: short read", path);
+    }
+    data[n] = 0;
+    *out = data;
+    *len = n;
+    return GPTOSS_OK;
+}

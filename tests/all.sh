@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# all.sh: what `make test` and CI run. Installs what is missing, then: gcc build with -Werror and the
+# whole suite; clang build with -Werror under AddressSanitizer + UndefinedBehaviorSanitizer and the
+# suite again (GPTOSS_TEST_SANITIZED=1 lets slow tests shrink); the fuzz targets for a short while.
+# Ends with one line "N passed, N failed, N skipped".
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash tests/deps.sh || echo "warning: tests/deps.sh could not install everything"
+tally=$(mktemp)
+export GPTOSS_TEST_TALLY=$tally
+jobs=$(nproc 2>/dev/null || echo 2)
+build_failed=0
+
+phase() { # label build-dir make-args...
+    local label=$1 dir=$2; shift 2
+    echo "== $label: make BUILD=$dir $*"
+    if ! make -s -j"$jobs" BUILD="$dir" WERROR=1 "$@" all >"$root/.make-$label.log" 2>&1; then
+        echo "not ok - build $label failed"; cat "$root/.make-$label.log" | tail -40
+        echo "0 1 0" >>"$tally"
+        build_failed=1
+        return 1
+    fi
+    rm -f "$root/.make-$label.log"
+    return 0
+}
+
+if phase gcc build CC=gcc; then
+    bash tests/run.sh build gcc
+fi
+if command -v clang >/dev/null; then
+    if phase clang-asan build-clang-san CC=clang SANITIZE=address,undefined; then
+        GPTOSS_TEST_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+            bash tests/run.sh build-clang-san clang-asan
+    fi
+else
+    echo "ok - clang build # SKIP clang not installed"; echo "0 0 1" >>"$tally"
+fi
+if [ -f fuzz/run.sh ]; then
+    GPTOSS_FUZZ_SECONDS=${GPTOSS_FUZZ_SECONDS:-20} bash fuzz/run.sh
+fi
+awk '{p+=$1; f+=$2; s+=$3} END {printf "%d passed, %d failed, %d skipped\n", p, f, s; exit (f>0)}' "$tally"
+rc=$?
+rm -f "$tally"
+[ "$build_failed" -eq 0 ] && exit $rc
+exit 1

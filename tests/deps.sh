@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# deps.sh: installs what the build and tests need on a fresh Debian machine, and nothing when it is
+# already there. Core build: a C compiler and make. Tests: clang with its sanitizer/fuzzer runtime,
+# Node.js + npm (the tiktoken reference, pinned in tests/package-lock.json), tmux.
+set -u
+need=()
+command -v cc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+command -v clang >/dev/null || need+=(clang)
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v tmux >/dev/null || need+=(tmux)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "deps: installing ${need[*]}"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+fi
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$root/tests/package-lock.json" ] && [ ! -d "$root/tests/node_modules" ]; then
+    (cd "$root/tests" && npm ci --silent --no-audit --no-fund) || exit 1
+fi
+exit 0

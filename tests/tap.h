@@ -1,0 +1,39 @@
+/* tap.h: the tiny result protocol shared by every C test: one "ok - name" / "not ok - name" /
+ * "ok - name # SKIP why" line per check; tests/run.sh counts them. */
+#ifndef GPTOSS_TAP_H
+#define GPTOSS_TAP_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static int tap_n_failed;
+
+static inline int tap_check(int ok, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s - ", ok ? "ok" : "not ok");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+    if (!ok) tap_n_failed++;
+    return ok;
+}
+
+static inline void tap_skip(const char *name, const char *why) {
+    printf("ok - %s # SKIP %s\n", name, why);
+    fflush(stdout);
+}
+
+static inline void tap_diag(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("# ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+static inline int tap_exit(void) { return tap_n_failed ? 1 : 0; }
+
+#endif
