@@ -1,0 +1,69 @@
+/* cmd_info.c: `gptoss info MODEL`: architecture, parameter counts, bytes by dtype, files. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+
+static void print_count(const char *label, uint64_t n) {
+    char digits[32], out[48];
+    snprintf(digits, sizeof digits, "%llu", (unsigned long long)n);
+    size_t len = strlen(digits), o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (i && (len - i) % 3 == 0) out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = 0;
+    printf("%-22s %s (%.2f B)\n", label, out, (double)n / 1e9);
+}
+
+int cmd_info(int argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: gptoss info MODEL\n");
+            return 0;
+        }
+        if (argv[i][0] == '-') {
+            cli_error("info: unknown option %s", argv[i]);
+            return 2;
+        }
+        if (path) {
+            cli_error("info: more than one model given");
+            return 2;
+        }
+        path = argv[i];
+    }
+    if (!path) {
+        cli_error("usage: gptoss info MODEL");
+        return 2;
+    }
+    gptoss_model *m = cli_load_model(path);
+    if (!m) return 1;
+    const gptoss_model_config *c = gptoss_model_get_config(m);
+    gptoss_model_stats s;
+    gptoss_model_get_stats(m, &s);
+    printf("model                  %s (%s layout)\n", gptoss_model_dir(m), s.layout_original ? "original" : "Hugging Face");
+    printf("architecture           gpt-oss: %u layers, hidden %u, intermediate %u\n", c->n_layers, c->hidden_size,
+           c->intermediate_size);
+    printf("attention              %u query heads, %u kv heads, head dim %u, sliding window %u\n", c->n_heads,
+           c->n_kv_heads, c->head_dim, c->sliding_window);
+    printf("experts                %u, %u per token (MXFP4)\n", c->n_experts, c->n_experts_per_token);
+    printf("vocabulary             %u\n", c->vocab_size);
+    printf("context                %u (YaRN x%g over %u, rope theta %g)\n", c->max_context, c->rope_scaling_factor,
+           c->initial_context_length, c->rope_theta);
+    print_count("parameters total", s.n_params_total);
+    print_count("parameters active", s.n_params_active);
+    printf("bytes                  BF16 %llu, U8 (MXFP4) %llu, F32 %llu, other %llu\n", (unsigned long long)s.bytes_bf16,
+           (unsigned long long)s.bytes_u8, (unsigned long long)s.bytes_f32, (unsigned long long)s.bytes_other);
+    printf("tensors                %u\n", s.n_tensors);
+    printf("files                  %u\n", s.n_files);
+    for (uint32_t i = 0; i < s.n_files; i++) {
+        const char *f = gptoss_model_file(m, i);
+        struct stat st;
+        long long size = stat(f, &st) == 0 ? (long long)st.st_size : -1;
+        printf("  %s (%lld bytes)\n", f, size);
+    }
+    gptoss_model_free(m);
+    return 0;
+}

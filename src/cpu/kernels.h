@@ -1,0 +1,48 @@
+/* kernels.h: the CPU compute kernels of the forward pass, named by their types. These are the plain
+ * scalar reference versions: f32 activations and accumulation, weights widened exactly on the fly.
+ * Every matrix kernel works on a row range [r0, r1) so callers can split rows across threads. */
+#ifndef GPTOSS_CPU_KERNELS_H
+#define GPTOSS_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+/* E2M1 code -> value */
+extern const float gptoss_fp4_values[16];
+
+float gptoss_dot_f32(const float *a, const float *b, size_t n);
+
+/* out[t*out_stride + r] = W[r,:] . x[t*x_stride + :] (+ bias[r]) for r in [r0, r1), t < n_tok.
+ * W is BF16, F16 or F32 (dispatches on w->dtype). row_scratch holds w->cols floats. */
+void gptoss_matmul_dense_f32(float *out, size_t out_stride, const gptoss_mat *w, const float *bias, const float *x,
+                             size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1, float *row_scratch);
+
+/* Same for one expert of an MXFP4 tensor: W = experts[e], rows [r0, r1). bias is f32 or NULL. */
+void gptoss_matmul_mxfp4_f32(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t expert,
+                             const float *bias, const float *x, size_t x_stride, size_t n_tok, uint64_t r0,
+                             uint64_t r1, float *row_scratch);
+
+/* Decodes one MXFP4 row (cols values) of expert e into f32. */
+void gptoss_mxfp4_row_to_f32(float *dst, const gptoss_mxfp4 *w, uint64_t expert, uint64_t row);
+
+/* y = x / sqrt(mean(x^2) + eps) * gain */
+void gptoss_rmsnorm_f32(float *y, const float *x, const float *gain, size_t n, float eps);
+
+/* Half-split YaRN rotation of n_heads vectors of head_dim at absolute position pos. */
+void gptoss_rope_f32(float *x, uint32_t n_heads, uint32_t head_dim, uint32_t pos, const float *inv_freq,
+                     float concentration);
+
+/* a[i] = min(g,L)*sigmoid(1.702*min(g,L)) * (clamp(lin,-L,L)+1), g = u[2i], lin = u[2i+1] */
+void gptoss_swiglu_f32(float *a, const float *u, size_t n, float limit);
+
+/* Top-k of logits[n] (descending, lowest index first on ties), then softmax over the k values. */
+void gptoss_topk_softmax_f32(const float *logits, uint32_t n, uint32_t k, uint32_t *idx, float *weights);
+
+/* One query head against keys/values at cache slots; see forward.c for the layout. */
+void gptoss_attention_head_f32(float *out, const float *q, const float *k_cache, const float *v_cache,
+                               size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                               float scale, float sink, float *scores);
+
+#endif

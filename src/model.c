@@ -1,0 +1,563 @@
+/* model.c: finding a checkpoint on disk (Hugging Face layout, original/, Hugging Face cache folders),
+ * mapping it, and binding every tensor to the model by name with its dtype and shape checked
+ * against config.json. Weights stay in the mapping; only small vectors are widened to f32. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "json.h"
+#include "model.h"
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static char *path_join(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = malloc(la + lb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, la);
+    size_t n = la;
+    if (n && p[n - 1] != '/') p[n++] = '/';
+    memcpy(p + n, b, lb + 1);
+    return p;
+}
+
+void gptoss_to_f32(float *dst, const void *src, gptoss_dtype dtype, uint64_t offset, size_t n) {
+    switch (dtype) {
+    case GPTOSS_DTYPE_F32: memcpy(dst, (const float *)src + offset, n * sizeof(float)); break;
+    case GPTOSS_DTYPE_BF16: {
+        const uint16_t *s = (const uint16_t *)src + offset;
+        for (size_t i = 0; i < n; i++) dst[i] = gptoss_bf16_to_f32(s[i]);
+        break;
+    }
+    case GPTOSS_DTYPE_F16: {
+        const uint16_t *s = (const uint16_t *)src + offset;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t h = s[i], sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
+            if (e == 0) {
+                float f = ldexpf((float)m, -24);
+                memcpy(&bits, &f, 4);
+                bits |= sign;
+            } else if (e == 31) {
+                bits = sign | 0x7f800000u | (m << 13);
+            } else {
+                bits = sign | ((e + 112) << 23) | (m << 13);
+            }
+            memcpy(&dst[i], &bits, 4);
+        }
+        break;
+    }
+    default: memset(dst, 0, n * sizeof(float)); break;
+    }
+}
+
+/* ---- directory resolution ---------------------------------------------------------------- */
+
+static int has_suffix(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted list of *.safetensors in dir. */
+static gptoss_status list_safetensors(const char *dir, char ***out, size_t *n_out, char *err, size_t err_size) {
+    *out = NULL;
+    *n_out = 0;
+    DIR *d = opendir(dir);
+    if (!d) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", dir, strerror(errno));
+    char **v = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    gptoss_status st = GPTOSS_OK;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".safetensors")) continue;
+        char *p = path_join(dir, e->d_name);
+        char **nv = p ? realloc(v, (n + 1) * sizeof *v) : NULL;
+        if (!nv) {
+            free(p);
+            st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+            break;
+        }
+        v = nv;
+        v[n++] = p;
+    }
+    closedir(d);
+    if (st != GPTOSS_OK) {
+        for (size_t i = 0; i < n; i++) free(v[i]);
+        free(v);
+        return st;
+    }
+    if (n > 1) qsort(v, n, sizeof *v, cmp_str);
+    *out = v;
+    *n_out = n;
+    return GPTOSS_OK;
+}
+
+static void free_list(char **v, size_t n) {
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* Shard files named by model.safetensors.index.json's weight_map, in first-seen order. */
+static gptoss_status list_index_shards(const char *dir, const char *index_path, char ***out, size_t *n_out,
+                                       char *err, size_t err_size) {
+    char *text;
+    size_t len;
+    *out = NULL;
+    *n_out = 0;
+    gptoss_status st = gptoss_read_file(index_path, 64u << 20, &text, &len, err, err_size);
+    if (st != GPTOSS_OK) return st;
+    char jerr[256];
+    json_doc *doc = json_parse(text, len, jerr, sizeof jerr);
+    free(text);
+    if (!doc) return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: %s", index_path, jerr);
+    const json_value *wm = json_get(json_root(doc), "weight_map");
+    if (!wm || wm->type != JSON_OBJECT || wm->n == 0) {
+        json_free(doc);
+        return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: missing or empty \"weight_map\" object", index_path);
+    }
+    char **v = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < wm->n && st == GPTOSS_OK; i++) {
+        const json_value *f = &wm->members[i].value;
+        if (f->type != JSON_STRING || f->len == 0 || strchr(f->str, '/') || !strcmp(f->str, "..") ||
+            memchr(f->str, 0, f->len)) {
+            st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: weight_map entry for '%.200s' is not a file name",
+                             index_path, wm->members[i].key);
+            break;
+        }
+        int seen = 0;
+        for (size_t k = 0; k < n && !seen; k++) seen = !strcmp(strrchr(v[k], '/') + 1, f->str);
+        if (seen) continue;
+        char *p = path_join(dir, f->str);
+        char **nv = p ? realloc(v, (n + 1) * sizeof *v) : NULL;
+        if (!nv) {
+            free(p);
+            st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+            break;
+        }
+        v = nv;
+        v[n++] = p;
+    }
+    json_free(doc);
+    if (st != GPTOSS_OK) {
+        free_list(v, n);
+        return st;
+    }
+    *out = v;
+    *n_out = n;
+    return GPTOSS_OK;
+}
+
+/* Hugging Face cache: models--org--name/{refs/main, snapshots/<hash>/}. Returns a malloc'd
+ * snapshot directory, or NULL when `dir` is not such a folder. */
+static char *resolve_hf_cache(const char *dir) {
+    char *snaps = path_join(dir, "snapshots");
+    if (!snaps || !is_dir(snaps)) {
+        free(snaps);
+        return NULL;
+    }
+    char *ref_path = path_join(dir, "refs/main");
+    char *result = NULL;
+    char *text;
+    size_t len;
+    char err[8];
+    if (ref_path && gptoss_read_file(ref_path, 4096, &text, &len, err, sizeof err) == GPTOSS_OK) {
+        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ')) text[--len] = 0;
+        if (len && !strchr(text, '/')) {
+            char *cand = path_join(snaps, text);
+            if (cand && is_dir(cand)) result = cand;
+            else free(cand);
+        }
+        free(text);
+    }
+    free(ref_path);
+    if (!result) {
+        /* Without refs/main, a single snapshot is unambiguous. */
+        DIR *d = opendir(snaps);
+        char *only = NULL;
+        int count = 0;
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            count++;
+            free(only);
+            only = path_join(snaps, e->d_name);
+        }
+        if (d) closedir(d);
+        if (count == 1) result = only;
+        else free(only);
+    }
+    free(snaps);
+    return result;
+}
+
+/* ---- tensor binding ---------------------------------------------------------------------- */
+
+typedef struct binder {
+    gptoss_model *m;
+    char *err;
+    size_t err_size;
+    gptoss_status st;
+} binder;
+
+static const gptoss_st_tensor *need(binder *b, const char *name, int want_u8, uint32_t n_dims,
+                                    const uint64_t *shape) {
+    if (b->st != GPTOSS_OK) return NULL;
+    const gptoss_st_tensor *t = gptoss_st_find(&b->m->st, name);
+    if (!t) {
+        b->st = gptoss_fail(GPTOSS_ERR_FORMAT, b->err, b->err_size, "%s: tensor '%s' is missing from the checkpoint",
+                            b->m->dir, name);
+        return NULL;
+    }
+    const char *file = b->m->st.files[t->file_index].path;
+    int ok_dtype = want_u8 ? t->dtype == GPTOSS_DTYPE_U8
+                           : (t->dtype == GPTOSS_DTYPE_BF16 || t->dtype == GPTOSS_DTYPE_F32 || t->dtype == GPTOSS_DTYPE_F16);
+    if (!ok_dtype) {
+        b->st = gptoss_fail(GPTOSS_ERR_FORMAT, b->err, b->err_size, "%s: tensor '%s' has dtype %s, expected %s", file,
+                            name, t->dtype_name, want_u8 ? "U8" : "BF16, F16 or F32");
+        return NULL;
+    }
+    int ok_shape = t->n_dims == n_dims;
+    for (uint32_t i = 0; ok_shape && i < n_dims; i++) ok_shape = t->shape[i] == shape[i];
+    if (!ok_shape) {
+        char have[160] = "", want[160] = "";
+        for (uint32_t i = 0; i < t->n_dims; i++)
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%llu", i ? ", " : "",
+                     (unsigned long long)t->shape[i]);
+        for (uint32_t i = 0; i < n_dims; i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%llu", i ? ", " : "",
+                     (unsigned long long)shape[i]);
+        b->st = gptoss_fail(GPTOSS_ERR_FORMAT, b->err, b->err_size,
+                            "%s: tensor '%s' has shape [%s] but config.json implies [%s]", file, name, have, want);
+        return NULL;
+    }
+    return t;
+}
+
+static gptoss_mat bind_mat(binder *b, const char *name, uint64_t rows, uint64_t cols) {
+    gptoss_mat m = {0};
+    uint64_t shape[2] = {rows, cols};
+    const gptoss_st_tensor *t = need(b, name, 0, cols ? 2 : 1, cols ? shape : &rows);
+    if (t) {
+        m.data = t->data;
+        m.dtype = t->dtype;
+        m.rows = rows;
+        m.cols = cols ? cols : 1;
+    }
+    return m;
+}
+
+/* Rows [r0, r0+n) of a matrix. */
+static gptoss_mat mat_rows(gptoss_mat m, uint64_t r0, uint64_t n) {
+    gptoss_mat s = m;
+    if (m.data) s.data = (const char *)m.data + r0 * m.cols * gptoss_dtype_size(m.dtype);
+    s.rows = n;
+    return s;
+}
+
+static float *take_small(binder *b, float **cursor, const char *name, uint64_t n, uint64_t offset) {
+    float *dst = *cursor;
+    *cursor += n;
+    if (b->st != GPTOSS_OK) return dst;
+    const gptoss_st_tensor *t = gptoss_st_find(&b->m->st, name);
+    uint64_t total = t ? t->n_elements : 0;
+    if (!need(b, name, 0, t ? t->n_dims : 1, t ? t->shape : &total)) return dst;
+    if (offset + n > total) {
+        b->st = gptoss_fail(GPTOSS_ERR_FORMAT, b->err, b->err_size, "%s: tensor '%s' has %llu elements, expected %llu",
+                            b->m->st.files[t->file_index].path, name, (unsigned long long)total,
+                            (unsigned long long)(offset + n));
+        return dst;
+    }
+    gptoss_to_f32(dst, t->data, t->dtype, offset, (size_t)n);
+    return dst;
+}
+
+/* Small vectors must be 1-D with exactly n elements. */
+static float *take_vec(binder *b, float **cursor, const char *name, uint64_t n) {
+    float *dst = *cursor;
+    uint64_t shape[1] = {n};
+    if (b->st == GPTOSS_OK && !need(b, name, 0, 1, shape)) {
+        *cursor += n;
+        return dst;
+    }
+    return take_small(b, cursor, name, n, 0);
+}
+
+static gptoss_mxfp4 bind_mxfp4(binder *b, const char *blocks_name, const char *scales_name, uint64_t E,
+                               uint64_t rows, uint64_t cols) {
+    gptoss_mxfp4 x = {0};
+    uint64_t sb[4] = {E, rows, cols / 32, 16}, ss[3] = {E, rows, cols / 32};
+    const gptoss_st_tensor *tb = need(b, blocks_name, 1, 4, sb);
+    const gptoss_st_tensor *ts = need(b, scales_name, 1, 3, ss);
+    if (tb && ts) {
+        x.blocks = tb->data;
+        x.scales = ts->data;
+        x.n_experts = E;
+        x.rows = rows;
+        x.cols = cols;
+    }
+    return x;
+}
+
+static void bind_weights(binder *b, const int *sliding) {
+    gptoss_model *m = b->m;
+    const gptoss_model_config *c = &m->config;
+    uint64_t D = c->hidden_size, I = c->intermediate_size, E = c->n_experts, V = c->vocab_size;
+    uint64_t QW = (uint64_t)c->n_heads * c->head_dim, KW = (uint64_t)c->n_kv_heads * c->head_dim;
+    uint64_t per_layer = 2 * D + c->n_heads + QW + 2 * KW + D + E;
+    uint64_t n_small = per_layer * c->n_layers + D;
+    m->small = malloc(n_small * sizeof(float));
+    m->layers = calloc(c->n_layers, sizeof *m->layers);
+    uint64_t half = c->head_dim / 2;
+    m->rope_inv_freq = malloc(half * sizeof(float));
+    if (!m->small || !m->layers || !m->rope_inv_freq) {
+        b->st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, b->err, b->err_size, "out of memory");
+        return;
+    }
+    float *cur = m->small;
+    char name[256];
+    const int orig = m->layout_original;
+#define NAME(...) (snprintf(name, sizeof name, __VA_ARGS__), name)
+    m->embedding = bind_mat(b, orig ? "embedding.weight" : "model.embed_tokens.weight", V, D);
+    m->unembedding = bind_mat(b, orig ? "unembedding.weight" : "lm_head.weight", V, D);
+    m->final_norm = take_vec(b, &cur, orig ? "norm.scale" : "model.norm.weight", D);
+    for (uint32_t l = 0; l < c->n_layers && b->st == GPTOSS_OK; l++) {
+        gptoss_layer *L = &m->layers[l];
+        L->sliding = sliding[l];
+        if (orig) {
+            L->attn_norm = take_vec(b, &cur, NAME("block.%u.attn.norm.scale", l), D);
+            L->mlp_norm = take_vec(b, &cur, NAME("block.%u.mlp.norm.scale", l), D);
+            L->sinks = take_vec(b, &cur, NAME("block.%u.attn.sinks", l), c->n_heads);
+            gptoss_mat qkv = bind_mat(b, NAME("block.%u.attn.qkv.weight", l), QW + 2 * KW, D);
+            L->wq = mat_rows(qkv, 0, QW);
+            L->wk = mat_rows(qkv, QW, KW);
+            L->wv = mat_rows(qkv, QW + KW, KW);
+            uint64_t shape[1] = {QW + 2 * KW};
+            if (need(b, NAME("block.%u.attn.qkv.bias", l), 0, 1, shape)) {
+                L->q_bias = take_small(b, &cur, name, QW, 0);
+                L->k_bias = take_small(b, &cur, name, KW, QW);
+                L->v_bias = take_small(b, &cur, name, KW, QW + KW);
+            }
+            L->wo = bind_mat(b, NAME("block.%u.attn.out.weight", l), D, QW);
+            L->o_bias = take_vec(b, &cur, NAME("block.%u.attn.out.bias", l), D);
+            L->router = bind_mat(b, NAME("block.%u.mlp.gate.weight", l), E, D);
+            L->router_bias = take_vec(b, &cur, NAME("block.%u.mlp.gate.bias", l), E);
+            char n2[256];
+            snprintf(n2, sizeof n2, "block.%u.mlp.mlp1_weight.scales", l);
+            L->mlp1 = bind_mxfp4(b, NAME("block.%u.mlp.mlp1_weight.blocks", l), n2, E, 2 * I, D);
+            snprintf(n2, sizeof n2, "block.%u.mlp.mlp2_weight.scales", l);
+            L->mlp2 = bind_mxfp4(b, NAME("block.%u.mlp.mlp2_weight.blocks", l), n2, E, D, I);
+            L->mlp1_bias = bind_mat(b, NAME("block.%u.mlp.mlp1_bias", l), E, 2 * I);
+            L->mlp2_bias = bind_mat(b, NAME("block.%u.mlp.mlp2_bias", l), E, D);
+        } else {
+            const char *p = "model.layers";
+            L->attn_norm = take_vec(b, &cur, NAME("%s.%u.input_layernorm.weight", p, l), D);
+            L->mlp_norm = take_vec(b, &cur, NAME("%s.%u.post_attention_layernorm.weight", p, l), D);
+            L->sinks = take_vec(b, &cur, NAME("%s.%u.self_attn.sinks", p, l), c->n_heads);
+            L->wq = bind_mat(b, NAME("%s.%u.self_attn.q_proj.weight", p, l), QW, D);
+            L->q_bias = take_vec(b, &cur, NAME("%s.%u.self_attn.q_proj.bias", p, l), QW);
+            L->wk = bind_mat(b, NAME("%s.%u.self_attn.k_proj.weight", p, l), KW, D);
+            L->k_bias = take_vec(b, &cur, NAME("%s.%u.self_attn.k_proj.bias", p, l), KW);
+            L->wv = bind_mat(b, NAME("%s.%u.self_attn.v_proj.weight", p, l), KW, D);
+            L->v_bias = take_vec(b, &cur, NAME("%s.%u.self_attn.v_proj.bias", p, l), KW);
+            L->wo = bind_mat(b, NAME("%s.%u.self_attn.o_proj.weight", p, l), D, QW);
+            L->o_bias = take_vec(b, &cur, NAME("%s.%u.self_attn.o_proj.bias", p, l), D);
+            L->router = bind_mat(b, NAME("%s.%u.mlp.router.weight", p, l), E, D);
+            L->router_bias = take_vec(b, &cur, NAME("%s.%u.mlp.router.bias", p, l), E);
+            char n2[256];
+            snprintf(n2, sizeof n2, "%s.%u.mlp.experts.gate_up_proj_scales", p, l);
+            L->mlp1 = bind_mxfp4(b, NAME("%s.%u.mlp.experts.gate_up_proj_blocks", p, l), n2, E, 2 * I, D);
+            snprintf(n2, sizeof n2, "%s.%u.mlp.experts.down_proj_scales", p, l);
+            L->mlp2 = bind_mxfp4(b, NAME("%s.%u.mlp.experts.down_proj_blocks", p, l), n2, E, D, I);
+            L->mlp1_bias = bind_mat(b, NAME("%s.%u.mlp.experts.gate_up_proj_bias", p, l), E, 2 * I);
+            L->mlp2_bias = bind_mat(b, NAME("%s.%u.mlp.experts.down_proj_bias", p, l), E, D);
+        }
+    }
+#undef NAME
+}
+
+/* YaRN inverse frequencies and concentration, computed in the reference's precision: the
+ * frequencies in f32, the correction range in double. */
+static void init_rope(gptoss_model *m) {
+    const gptoss_model_config *c = &m->config;
+    uint32_t half = c->head_dim / 2;
+    double d_half = half;
+    float factor = c->rope_scaling_factor;
+    if (factor > 1.0f) {
+        m->rope_concentration = (float)(0.1 * log((double)factor) + 1.0);
+        double base = c->rope_theta, ctx = c->initial_context_length;
+        double low = d_half * log(ctx / (c->rope_ntk_beta * 2 * M_PI)) / log(base);
+        double high = d_half * log(ctx / (c->rope_ntk_alpha * 2 * M_PI)) / log(base);
+        float lowf = (float)low, span = (float)(high - low);
+        for (uint32_t i = 0; i < half; i++) {
+            float freq = powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
+            float extrap = 1.0f / freq, interp = 1.0f / (factor * freq);
+            float ramp = span > 0 ? ((float)i - lowf) / span : ((float)i >= lowf ? 1.0f : 0.0f);
+            ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+            float mask = 1.0f - ramp;
+            m->rope_inv_freq[i] = interp * (1.0f - mask) + extrap * mask;
+        }
+    } else {
+        m->rope_concentration = 1.0f;
+        for (uint32_t i = 0; i < half; i++)
+            m->rope_inv_freq[i] = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
+    }
+}
+
+gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *options, gptoss_model **out,
+                                char *err, size_t err_size) {
+    (void)options;
+    if (out) *out = NULL;
+    if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no model path given");
+    if (!is_dir(path)) {
+        if (is_file(path))
+            return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
+                               "%s: expected a model directory (config.json + *.safetensors)", path);
+        return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: no such directory", path);
+    }
+    gptoss_model *m = calloc(1, sizeof *m);
+    if (!m) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    gptoss_status st = GPTOSS_OK;
+    char *dir = resolve_hf_cache(path);
+    if (!dir) dir = strdup(path);
+    char *cfg_path = NULL, **files = NULL;
+    size_t n_files = 0;
+    int *sliding = NULL;
+    if (!dir) {
+        st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+        goto fail;
+    }
+    cfg_path = path_join(dir, "config.json");
+    if (!cfg_path) {
+        st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+        goto fail;
+    }
+    if (!is_file(cfg_path)) {
+        /* A repository root without config.json but with original/ still loads. */
+        char *orig = path_join(dir, "original");
+        char *ocfg = orig ? path_join(orig, "config.json") : NULL;
+        if (ocfg && is_file(ocfg)) {
+            free(dir);
+            free(cfg_path);
+            dir = orig;
+            cfg_path = ocfg;
+        } else {
+            free(orig);
+            free(ocfg);
+            st = gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: missing config.json", dir);
+            goto fail;
+        }
+    }
+    st = gptoss_config_read(cfg_path, &m->config, &sliding, &m->layout_original, err, err_size);
+    if (st != GPTOSS_OK) goto fail;
+
+    char *index = path_join(dir, "model.safetensors.index.json");
+    if (!index) {
+        st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+        goto fail;
+    }
+    if (!m->layout_original && is_file(index)) st = list_index_shards(dir, index, &files, &n_files, err, err_size);
+    else st = list_safetensors(dir, &files, &n_files, err, err_size);
+    free(index);
+    if (st != GPTOSS_OK) goto fail;
+    if (n_files == 0 && !m->layout_original) {
+        /* Hugging Face root whose weights are only in original/ */
+        char *orig = path_join(dir, "original");
+        char *ocfg = orig ? path_join(orig, "config.json") : NULL;
+        if (ocfg && is_file(ocfg)) {
+            free(sliding);
+            sliding = NULL;
+            st = gptoss_config_read(ocfg, &m->config, &sliding, &m->layout_original, err, err_size);
+            m->layout_original = 1;
+            free(dir);
+            dir = orig;
+            orig = NULL;
+            if (st == GPTOSS_OK) st = list_safetensors(dir, &files, &n_files, err, err_size);
+        }
+        free(orig);
+        free(ocfg);
+        if (st != GPTOSS_OK) goto fail;
+    }
+    if (n_files == 0) {
+        st = gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: no *.safetensors files", dir);
+        goto fail;
+    }
+    for (size_t i = 0; i < n_files && st == GPTOSS_OK; i++) st = gptoss_st_set_add_file(&m->st, files[i], err, err_size);
+    if (st == GPTOSS_OK) st = gptoss_st_set_finish(&m->st, err, err_size);
+    if (st != GPTOSS_OK) goto fail;
+    m->dir = dir;
+    dir = NULL;
+    binder b = {m, err, err_size, GPTOSS_OK};
+    bind_weights(&b, sliding);
+    st = b.st;
+    if (st != GPTOSS_OK) goto fail;
+    init_rope(m);
+    free(cfg_path);
+    free_list(files, n_files);
+    free(sliding);
+    *out = m;
+    return GPTOSS_OK;
+fail:
+    free(dir);
+    free(cfg_path);
+    free_list(files, n_files);
+    free(sliding);
+    gptoss_model_free(m);
+    return st;
+}
+
+void gptoss_model_free(gptoss_model *m) {
+    if (!m) return;
+    gptoss_st_set_free(&m->st);
+    free(m->layers);
+    free(m->small);
+    free(m->rope_inv_freq);
+    free(m->dir);
+    free(m);
+}
+
+const gptoss_model_config *gptoss_model_get_config(const gptoss_model *m) { return m ? &m->config : NULL; }
+
+const char *gptoss_model_dir(const gptoss_model *m) { return m ? m->dir : NULL; }
+
+const char *gptoss_model_file(const gptoss_model *m, uint32_t i) {
+    return m && i < m->st.n_files ? m->st.files[i].path : NULL;
+}
+
+void gptoss_model_get_stats(const gptoss_model *m, gptoss_model_stats *s) {
+    memset(s, 0, sizeof *s);
+    if (!m) return;
+    const gptoss_model_config *c = &m->config;
+    uint64_t D = c->hidden_size, I = c->intermediate_size, E = c->n_experts, V = c->vocab_size;
+    uint64_t QW = (uint64_t)c->n_heads * c->head_dim, KW = (uint64_t)c->n_kv_heads * c->head_dim;
+    uint64_t attn = (QW + 2 * KW) * D + (QW + 2 * KW) + D * QW + D + c->n_heads + D;
+    uint64_t expert = 2 * I * D + 2 * I + D * I + D;
+    uint64_t router = E * D + E;
+    uint64_t layer_common = attn + router + D; /* + mlp norm */
+    s->n_params_total = c->n_layers * (layer_common + E * expert) + 2 * V * D + D;
+    s->n_params_active = c->n_layers * (layer_common + c->n_experts_per_token * expert) + V * D + D;
+    for (size_t i = 0; i < m->st.n_tensors; i++) {
+        const gptoss_st_tensor *t = &m->st.tensors[i];
+        switch (t->dtype) {
+        case GPTOSS_DTYPE_BF16: s->bytes_bf16 += t->n_bytes; break;
+        case GPTOSS_DTYPE_F32: s->bytes_f32 += t->n_bytes; break;
+        case GPTOSS_DTYPE_U8: s->bytes_u8 += t->n_bytes; break;
+        default: s->bytes_other += t->n_bytes; break;
+        }
+    }
+    s->n_files = m->st.n_files;
+    s->n_tensors = (uint32_t)m->st.n_tensors;
+    s->layout_original = m->layout_original;
+}

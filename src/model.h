@@ -1,0 +1,63 @@
+/* model.h: the in-memory model: its configuration, the mapped checkpoint and typed views of every
+ * weight, bound to the Hugging Face or the original tensor names. Internal to the library. */
+#ifndef GPTOSS_MODEL_H
+#define GPTOSS_MODEL_H
+
+#include "common.h"
+#include "safetensors.h"
+
+/* A dense row-major [rows x cols] matrix in the mapped file (BF16, F16 or F32). */
+typedef struct gptoss_mat {
+    const void *data;
+    gptoss_dtype dtype;
+    uint64_t rows, cols;
+} gptoss_mat;
+
+/* MXFP4 expert weights [n_experts][rows][cols]: 16-byte blocks of 32 E2M1 codes along cols (low
+ * nibble = even element) and one E8M0 scale byte per block. */
+typedef struct gptoss_mxfp4 {
+    const uint8_t *blocks; /* [n_experts][rows][cols/32][16] */
+    const uint8_t *scales; /* [n_experts][rows][cols/32] */
+    uint64_t n_experts, rows, cols;
+} gptoss_mxfp4;
+
+typedef struct gptoss_layer {
+    int sliding;            /* 1: attends to the last sliding_window positions only */
+    float *attn_norm;       /* [hidden] (small vectors are widened to f32 once at load) */
+    float *mlp_norm;        /* [hidden] */
+    float *sinks;           /* [n_heads] */
+    float *q_bias, *k_bias, *v_bias, *o_bias, *router_bias;
+    gptoss_mat wq, wk, wv;  /* [n_heads*head_dim | n_kv_heads*head_dim, hidden] */
+    gptoss_mat wo;          /* [hidden, n_heads*head_dim] */
+    gptoss_mat router;      /* [n_experts, hidden] */
+    gptoss_mxfp4 mlp1;      /* [E][2*intermediate][hidden], gate/linear interleaved */
+    gptoss_mxfp4 mlp2;      /* [E][hidden][intermediate] */
+    gptoss_mat mlp1_bias;   /* [E, 2*intermediate] */
+    gptoss_mat mlp2_bias;   /* [E, hidden] */
+} gptoss_layer;
+
+struct gptoss_model {
+    gptoss_model_config config;
+    gptoss_st_set st;
+    char *dir;
+    int layout_original;
+    gptoss_layer *layers;
+    gptoss_mat embedding;   /* [vocab, hidden] */
+    gptoss_mat unembedding; /* [vocab, hidden] */
+    float *final_norm;      /* [hidden] */
+    float *rope_inv_freq;   /* [head_dim/2] */
+    float rope_concentration;
+    float *small;           /* one allocation backing every widened small vector */
+};
+
+/* Fills cfg from a parsed config.json (either layout). Checks that the values are consistent. */
+struct json_value;
+gptoss_status gptoss_config_parse(const struct json_value *root, const char *path, gptoss_model_config *cfg,
+                                  int *sliding_of_layer, uint32_t max_layers, char *err, size_t err_size);
+gptoss_status gptoss_config_read(const char *path, gptoss_model_config *cfg, int **sliding_of_layer,
+                                 int *is_original, char *err, size_t err_size);
+
+/* Widens n elements starting at element `offset` of a BF16/F16/F32 array to f32. */
+void gptoss_to_f32(float *dst, const void *src, gptoss_dtype dtype, uint64_t offset, size_t n);
+
+#endif

@@ -1,0 +1,126 @@
+/* session.c: creating a session (every buffer of the forward pass and the KV cache, sized once),
+ * feeding it tokens in chunks, and resetting it for reuse. */
+#include <stdlib.h>
+
+#include "session.h"
+
+#define DEFAULT_N_CTX 8192u
+#define DEFAULT_N_BATCH 128u
+
+static void *alloc_floats(size_t n, int *failed) {
+    void *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) *failed = 1;
+    return p;
+}
+
+gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_session_options *options,
+                                    gptoss_session **out, char *err, size_t err_size) {
+    if (out) *out = NULL;
+    if (!model || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no model or output pointer");
+    const gptoss_model_config *c = &model->config;
+    gptoss_session_options o = options ? *options : (gptoss_session_options){0};
+    uint32_t n_ctx = o.n_ctx ? o.n_ctx : (DEFAULT_N_CTX < c->max_context ? DEFAULT_N_CTX : c->max_context);
+    if (n_ctx > c->max_context)
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
+                           "context size %u exceeds the model's maximum of %u tokens", n_ctx, c->max_context);
+    uint32_t n_batch = o.n_batch ? o.n_batch : DEFAULT_N_BATCH;
+    if (n_batch > 4096) n_batch = 4096;
+    if (n_batch > n_ctx) n_batch = n_ctx;
+
+    gptoss_session *s = calloc(1, sizeof *s);
+    if (!s) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    s->model = model;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    const size_t B = n_batch, D = c->hidden_size, I = c->intermediate_size, E = c->n_experts,
+                 K = c->n_experts_per_token, V = c->vocab_size;
+    const size_t QW = (size_t)c->n_heads * c->head_dim, KW = (size_t)c->n_kv_heads * c->head_dim;
+    int failed = 0;
+    s->kv = calloc(c->n_layers, sizeof *s->kv);
+    if (!s->kv) failed = 1;
+    for (uint32_t l = 0; l < c->n_layers && !failed; l++) {
+        gptoss_kv *kv = &s->kv[l];
+        /* A sliding layer needs the window plus the chunk being written; pages of a full layer are
+         * only touched as the context fills. */
+        uint64_t cap = model->layers[l].sliding ? (uint64_t)c->sliding_window + n_batch : n_ctx;
+        kv->cap = cap < n_ctx ? (uint32_t)cap : n_ctx;
+        kv->k = alloc_floats((size_t)kv->cap * KW, &failed);
+        kv->v = alloc_floats((size_t)kv->cap * KW, &failed);
+    }
+    size_t max_cols = D > I ? D : I;
+    if (QW > max_cols) max_cols = QW;
+    s->x = alloc_floats(B * D, &failed);
+    s->h = alloc_floats(B * D, &failed);
+    s->q = alloc_floats(B * QW, &failed);
+    s->k = alloc_floats(B * KW, &failed);
+    s->v = alloc_floats(B * KW, &failed);
+    s->attn = alloc_floats(B * QW, &failed);
+    s->router = alloc_floats(B * E, &failed);
+    s->topw = alloc_floats(B * K, &failed);
+    s->topi = calloc(B * K, sizeof(uint32_t));
+    s->expert_count = calloc(E, sizeof(uint32_t));
+    s->expert_start = calloc(E, sizeof(uint32_t));
+    s->entry_token = calloc(B * K, sizeof(uint32_t));
+    s->entry_of = calloc(B * K, sizeof(uint32_t));
+    s->xin = alloc_floats(B * D, &failed);
+    s->u = alloc_floats(B * 2 * I, &failed);
+    s->act = alloc_floats(B * I, &failed);
+    s->eo = alloc_floats(B * K * D, &failed);
+    s->row_scratch = alloc_floats(max_cols, &failed);
+    s->bias_scratch = alloc_floats(2 * I > D ? 2 * I : D, &failed);
+    s->scores = alloc_floats(n_ctx, &failed);
+    s->slots = calloc(n_ctx, sizeof(uint32_t));
+    s->logits = alloc_floats(V, &failed);
+    if (failed || !s->topi || !s->expert_count || !s->expert_start || !s->entry_token || !s->entry_of || !s->slots) {
+        gptoss_session_free(s);
+        return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory allocating a %u-token session", n_ctx);
+    }
+    *out = s;
+    return GPTOSS_OK;
+}
+
+void gptoss_session_free(gptoss_session *s) {
+    if (!s) return;
+    if (s->kv)
+        for (uint32_t l = 0; l < s->model->config.n_layers; l++) {
+            free(s->kv[l].k);
+            free(s->kv[l].v);
+        }
+    free(s->kv);
+    free(s->x); free(s->h); free(s->q); free(s->k); free(s->v); free(s->attn);
+    free(s->router); free(s->topw); free(s->topi);
+    free(s->expert_count); free(s->expert_start); free(s->entry_token); free(s->entry_of);
+    free(s->xin); free(s->u); free(s->act); free(s->eo);
+    free(s->row_scratch); free(s->bias_scratch); free(s->scores); free(s->slots); free(s->logits);
+    free(s);
+}
+
+void gptoss_session_reset(gptoss_session *s) {
+    if (!s) return;
+    s->n_tokens = 0;
+    s->has_logits = 0;
+}
+
+gptoss_status gptoss_session_append(gptoss_session *s, const uint32_t *ids, size_t n_ids, float *all_logits,
+                                    char *err, size_t err_size) {
+    if (!s || (!ids && n_ids)) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no session or ids");
+    const gptoss_model_config *c = &s->model->config;
+    if (n_ids > (size_t)(s->n_ctx - s->n_tokens))
+        return gptoss_fail(GPTOSS_ERR_CONTEXT_OVERFLOW, err, err_size,
+                           "context overflow: %u tokens in the session + %zu new exceed the context size of %u",
+                           s->n_tokens, n_ids, s->n_ctx);
+    for (size_t i = 0; i < n_ids; i++)
+        if (ids[i] >= c->vocab_size)
+            return gptoss_fail(GPTOSS_ERR_OUT_OF_RANGE, err, err_size,
+                               "token id %u (at index %zu) is outside the vocabulary of %u", ids[i], i, c->vocab_size);
+    for (size_t done = 0; done < n_ids;) {
+        uint32_t n = (uint32_t)(n_ids - done < s->n_batch ? n_ids - done : s->n_batch);
+        gptoss_forward_chunk(s, ids + done, n, all_logits ? all_logits + done * c->vocab_size : NULL);
+        done += n;
+    }
+    return GPTOSS_OK;
+}
+
+const float *gptoss_session_logits(const gptoss_session *s) { return s && s->has_logits ? s->logits : NULL; }
+uint32_t gptoss_session_n_tokens(const gptoss_session *s) { return s ? s->n_tokens : 0; }
+uint32_t gptoss_session_n_ctx(const gptoss_session *s) { return s ? s->n_ctx : 0; }
