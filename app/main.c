@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", cmd_info, "info MODEL                      architecture, parameter counts, bytes, files"},
     {"eval", cmd_eval, "eval MODEL --ids \"...\" [--logits OUT] [--prefill] [--check CASE_DIR]"},
+    {"synth", cmd_synth, "synth --out DIR [--preset tiny|20b|120b] [--layers N ...] [--seed S] [--original] [--shards N]"},
     {"generate", cmd_generate, "generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S]"},
 };
 

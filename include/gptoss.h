@@ -148,26 +148,335 @@ gptoss_status gptoss_tokenizer_load(const char *path, gptoss_tokenizer **out, ch
 void gptoss_tokenizer_free(gptoss_tokenizer *tokenizer);
 /* Number of ids (text + special + reserved), 201088 for o200k_harmony. */
 uint32_t gptoss_tokenizer_n_vocab(const gptoss_tokenizer *tokenizer);
+/* Values of encode's allow_special. */
+#define GPTOSS_TOKENIZER_SPECIAL_AS_TEXT 0 /* special-token literals are plain text (user text) */
+#define GPTOSS_TOKENIZER_SPECIAL_ALLOW 1   /* literals of every special token become their ids */
+#define GPTOSS_TOKENIZER_SPECIAL_REJECT 2  /* GPTOSS_ERR_INVALID_ARGUMENT if text holds a literal
+                                            * (tiktoken's disallowed_special="all") */
 /* Appends the ids of text[0..len) to out. allow_special = 0: special-token literals are plain text
- * (what user text always gets); 1: they become their special ids. */
+ * (what user text always gets); 1: they become their special ids; 2: see above.
+ * Invalid UTF-8 is encoded as tiktoken encodes it after a lossy decode: each maximal invalid
+ * subpart becomes U+FFFD (docs/TOKENIZER.md). On error out is left as it was. */
 gptoss_status gptoss_tokenizer_encode(const gptoss_tokenizer *tokenizer, const char *text, size_t len,
                                       int allow_special, gptoss_tokens *out);
-/* Bytes of one token (not NUL-terminated), or NULL for an id outside the vocabulary. */
+/* Bytes of one token (not NUL-terminated), or NULL for an id outside the vocabulary. Special ids
+ * give their literal; 200018 gives "<|endofprompt|>". */
 const char *gptoss_tokenizer_token_bytes(const gptoss_tokenizer *tokenizer, uint32_t id, size_t *len);
 /* Id of a special token by its literal (e.g. "<|start|>"); 0 on success, -1 if unknown. */
 int gptoss_tokenizer_special_id(const gptoss_tokenizer *tokenizer, const char *literal, uint32_t *id);
 int gptoss_tokenizer_is_special(const gptoss_tokenizer *tokenizer, uint32_t id);
+/* Concatenated bytes of ids[0..n_ids) into a malloc'd, NUL-terminated buffer (*out, free with free();
+ * *out_len excludes the NUL). Bytes are raw: they may split UTF-8 characters. An id outside the
+ * vocabulary is GPTOSS_ERR_OUT_OF_RANGE. */
+gptoss_status gptoss_tokenizer_decode(const gptoss_tokenizer *tokenizer, const uint32_t *ids, size_t n_ids,
+                                      char **out, size_t *out_len, char *err, size_t err_size);
+
+/* Streaming decoder: feed ids one at a time, get back only complete UTF-8 characters; a character
+ * split across tokens is held until its last byte arrives. Bytes that can never form a character
+ * come out as U+FFFD (one per maximal invalid subpart, as from_utf8_lossy), so output is valid UTF-8. */
+typedef struct gptoss_tokenizer_stream gptoss_tokenizer_stream;
+gptoss_status gptoss_tokenizer_stream_create(const gptoss_tokenizer *tokenizer, gptoss_tokenizer_stream **out);
+void gptoss_tokenizer_stream_free(gptoss_tokenizer_stream *stream);
+/* *text / *len: what this id completes (possibly nothing); valid until the next call on stream. */
+gptoss_status gptoss_tokenizer_stream_push(gptoss_tokenizer_stream *stream, uint32_t id, const char **text,
+                                           size_t *len);
+/* End of input: what is still held (an unfinished character becomes U+FFFD); the stream restarts. */
+void gptoss_tokenizer_stream_flush(gptoss_tokenizer_stream *stream, const char **text, size_t *len);
+
+/* Writes tokenizer.json and tokenizer_config.json into model_dir (which must exist) from src_path:
+ * a tokenizer.json (copied as is, with the tokenizer_config.json beside it when there is one) or a
+ * .tiktoken rank file (both files generated, as Hugging Face's converter writes them). */
+gptoss_status gptoss_tokenizer_export(const char *src_path, const char *model_dir, char *err, size_t err_size);
 
 
 /* ---------------------------------------------------------------------------------------------
  * Harmony (rendering and parsing conversations)
  * ------------------------------------------------------------------------------------------- */
 /* [harmony API: owned by src/harmony*.c] */
+/* The harmony chat format of gpt-oss: conversations (messages with role, channel, recipient and content
+ * type), rendering them into token ids exactly as openai/harmony does, and an incremental parser of
+ * token ids back into messages. Rendering encodes all text with allow_special = 0: special ids come
+ * only from the format itself. */
+
+/* Special ids of the format (o200k_harmony). */
+enum {
+    GPTOSS_HARMONY_RETURN = 200002,    /* <|return|>: end of the final answer; a stop token */
+    GPTOSS_HARMONY_CONSTRAIN = 200003, /* <|constrain|> */
+    GPTOSS_HARMONY_CHANNEL = 200005,   /* <|channel|> */
+    GPTOSS_HARMONY_START = 200006,     /* <|start|> */
+    GPTOSS_HARMONY_END = 200007,       /* <|end|>: ends a message, not the turn */
+    GPTOSS_HARMONY_MESSAGE = 200008,   /* <|message|> */
+    GPTOSS_HARMONY_CALL = 200012,      /* <|call|>: ends a tool call; a stop token */
+};
+
+typedef enum gptoss_harmony_role {
+    GPTOSS_HARMONY_ROLE_NONE = 0, /* unknown / not yet parsed */
+    GPTOSS_HARMONY_ROLE_SYSTEM,
+    GPTOSS_HARMONY_ROLE_DEVELOPER,
+    GPTOSS_HARMONY_ROLE_USER,
+    GPTOSS_HARMONY_ROLE_ASSISTANT,
+    GPTOSS_HARMONY_ROLE_TOOL,
+} gptoss_harmony_role;
+
+/* "system", "developer", "user", "assistant", "tool"; "" for NONE. */
+const char *gptoss_harmony_role_name(gptoss_harmony_role role);
+/* GPTOSS_HARMONY_ROLE_NONE if s is not a role name. */
+gptoss_harmony_role gptoss_harmony_role_from_name(const char *s);
+
+typedef enum gptoss_harmony_effort {
+    GPTOSS_HARMONY_EFFORT_NONE = 0, /* no "Reasoning:" line */
+    GPTOSS_HARMONY_EFFORT_LOW,
+    GPTOSS_HARMONY_EFFORT_MEDIUM,
+    GPTOSS_HARMONY_EFFORT_HIGH,
+} gptoss_harmony_effort;
+/* "low", "medium", "high"; "" for NONE. */
+const char *gptoss_harmony_effort_name(gptoss_harmony_effort effort);
+/* GPTOSS_HARMONY_EFFORT_NONE if s is not an effort name. */
+gptoss_harmony_effort gptoss_harmony_effort_from_name(const char *s);
+
+/* One function of a tool namespace. */
+typedef struct gptoss_harmony_tool {
+    const char *name;
+    const char *description;     /* NULL: none */
+    const char *parameters_json; /* JSON Schema of the argument object, or NULL: takes no arguments */
+} gptoss_harmony_tool;
+
+/* A tool namespace ("functions" in developer messages, "browser" / "python" in system messages). */
+typedef struct gptoss_harmony_namespace {
+    const char *name;
+    const char *description; /* NULL: none */
+    const gptoss_harmony_tool *tools;
+    size_t n_tools;
+    /* 1: render the built-in block the model was trained on for `name` ("browser" or "python"),
+     * ignoring description and tools. */
+    int builtin;
+} gptoss_harmony_namespace;
+
+/* The exact trained text of a built-in namespace block ("## browser ... } // namespace browser",
+ * "## python ..."), or NULL for other names. */
+const char *gptoss_harmony_builtin_namespace(const char *name);
+
+/* Structured content of a system message. Every NULL / zero field is left out of the rendering. */
+typedef struct gptoss_harmony_system_content {
+    const char *model_identity;
+    gptoss_harmony_effort reasoning_effort;
+    const char *knowledge_cutoff;
+    const char *conversation_start_date;
+    const char *const *valid_channels;
+    size_t n_valid_channels;
+    int channel_required;
+    const gptoss_harmony_namespace *tools; /* rendered in byte order of name */
+    size_t n_tools;
+} gptoss_harmony_system_content;
+
+/* The defaults of openai/harmony's SystemContent: the ChatGPT identity line, knowledge cutoff 2024-06,
+ * reasoning medium, channels analysis/commentary/final required, no date, no tools. */
+void gptoss_harmony_system_content_default(gptoss_harmony_system_content *out);
+
+/* Structured content of a developer message. */
+typedef struct gptoss_harmony_developer_content {
+    const char *instructions; /* NULL: no "# Instructions" section */
+    const gptoss_harmony_namespace *tools;
+    size_t n_tools;
+} gptoss_harmony_developer_content;
+
+typedef enum gptoss_harmony_content_kind {
+    GPTOSS_HARMONY_CONTENT_TEXT = 0,
+    GPTOSS_HARMONY_CONTENT_SYSTEM,    /* only in system messages */
+    GPTOSS_HARMONY_CONTENT_DEVELOPER, /* only in developer messages */
+} gptoss_harmony_content_kind;
+
+typedef struct gptoss_harmony_content {
+    gptoss_harmony_content_kind kind;
+    const char *text; /* TEXT: UTF-8, text_len bytes */
+    size_t text_len;
+    const gptoss_harmony_system_content *system;
+    const gptoss_harmony_developer_content *developer;
+} gptoss_harmony_content;
+
+typedef struct gptoss_harmony_message {
+    gptoss_harmony_role role;
+    const char *name;         /* author name; for TOOL the tool ("functions.get_weather"), required */
+    const char *recipient;    /* NULL: none ("all" is rendered as none) */
+    const char *channel;      /* NULL: none */
+    const char *content_type; /* NULL: none; "<|constrain|>json" renders the special id */
+    const gptoss_harmony_content *content;
+    size_t n_content;
+} gptoss_harmony_message;
+
+/* Text of a message: its text parts concatenated (NULL-safe; "" when it has none). The pointer is
+ * valid while the message is. Messages held by a conversation or a parser keep one text part. */
+const char *gptoss_harmony_message_text(const gptoss_harmony_message *msg, size_t *len);
+
+/* An ordered list of messages that owns deep copies of everything added to it. */
+typedef struct gptoss_harmony_conversation gptoss_harmony_conversation;
+
+gptoss_harmony_conversation *gptoss_harmony_conversation_create(void); /* NULL: out of memory */
+void gptoss_harmony_conversation_free(gptoss_harmony_conversation *conv);
+size_t gptoss_harmony_conversation_size(const gptoss_harmony_conversation *conv);
+/* The i-th message (NULL if out of range); valid until the conversation is changed. */
+const gptoss_harmony_message *gptoss_harmony_conversation_get(const gptoss_harmony_conversation *conv,
+                                                              size_t i);
+/* Appends a deep copy of msg (text parts are merged into one). */
+gptoss_status gptoss_harmony_conversation_append(gptoss_harmony_conversation *conv,
+                                                 const gptoss_harmony_message *msg);
+/* Appends a plain text message; name, recipient, channel and content_type may be NULL. */
+gptoss_status gptoss_harmony_conversation_append_text(gptoss_harmony_conversation *conv,
+                                                      gptoss_harmony_role role, const char *name,
+                                                      const char *recipient, const char *channel,
+                                                      const char *content_type, const char *text);
+/* Keeps the first n messages. */
+void gptoss_harmony_conversation_truncate(gptoss_harmony_conversation *conv, size_t n);
+
+/* Conversation JSON, in openai/harmony's message shape: either a list of messages or an object with
+ * "messages" (other members are ignored). A message is {"role", "name"?, "content": string or
+ * [{"type":"text","text"} | {"type":"system_content",...} | {"type":"developer_content",...}],
+ * "channel"?, "recipient"?, "content_type"?}. System/developer "tools" map a namespace name to
+ * {"name","description","tools":[{"name","description","parameters"}]}, or to a string / true for a
+ * built-in namespace ("browser", "python"). */
+gptoss_status gptoss_harmony_conversation_from_json(const char *json, size_t len,
+                                                   gptoss_harmony_conversation **out, char *err,
+                                                   size_t err_size);
+/* Writes the messages as a JSON list (one message per line) into *out (malloc'd, NUL-terminated). */
+gptoss_status gptoss_harmony_conversation_to_json(const gptoss_harmony_conversation *conv, char **out,
+                                                 size_t *len);
+
+/* Which old chain of thought (assistant messages on "analysis") rendering leaves out. */
+typedef enum gptoss_harmony_drop {
+    GPTOSS_HARMONY_DROP_NONE = 0,
+    /* openai/harmony's auto_drop_analysis: when the last assistant message is on "final", drop the
+     * analysis messages that come before the first "final" message. The conformance data uses it. */
+    GPTOSS_HARMONY_DROP_HARMONY,
+    /* The rule of harmony's format.md: a turn is what follows a user message; drop the analysis of
+     * every turn that has a "final" message or is followed by another user message, and keep the
+     * analysis of the open turn (a tool-calling turn whose results are being fed back). */
+    GPTOSS_HARMONY_DROP_TURNS,
+} gptoss_harmony_drop;
+
+/* Renders every message (none dropped) and appends the ids to out. */
+gptoss_status gptoss_harmony_render_message(const gptoss_tokenizer *tokenizer,
+                                            const gptoss_harmony_message *msg, int has_function_tools,
+                                            gptoss_tokens *out, char *err, size_t err_size);
+/* The conversation's messages, after dropping per `drop`. A system message gets the line about
+ * 'functions' iff some developer message declares a non-empty "functions" namespace. */
+gptoss_status gptoss_harmony_render_conversation(const gptoss_tokenizer *tokenizer,
+                                                 const gptoss_harmony_conversation *conv,
+                                                 gptoss_harmony_drop drop, gptoss_tokens *out, char *err,
+                                                 size_t err_size);
+/* render_conversation, then <|start|> and the next role: the prompt to sample the next message. */
+gptoss_status gptoss_harmony_render_for_completion(const gptoss_tokenizer *tokenizer,
+                                                   const gptoss_harmony_conversation *conv,
+                                                   gptoss_harmony_role next_role, gptoss_harmony_drop drop,
+                                                   gptoss_tokens *out, char *err, size_t err_size);
+/* render_conversation, with the last <|end|> replaced by <|return|> when the last message is an
+ * assistant message on "final". */
+gptoss_status gptoss_harmony_render_for_training(const gptoss_tokenizer *tokenizer,
+                                                 const gptoss_harmony_conversation *conv,
+                                                 gptoss_harmony_drop drop, gptoss_tokens *out, char *err,
+                                                 size_t err_size);
+
+/* Incremental parser of token ids into messages (openai/harmony's StreamableParser).
+ * Strict mode reports malformed streams as errors, with openai/harmony's messages. Lenient mode
+ * never fails on input: it recovers what it can (a header cut short by a stop token or the end of
+ * the stream becomes the content, text outside any message starts an implicit assistant message,
+ * a channel written without <|channel|> is recognised, leftover header words are ignored). */
+typedef struct gptoss_harmony_parser gptoss_harmony_parser;
+
+typedef enum gptoss_harmony_parser_state {
+    GPTOSS_HARMONY_EXPECT_START = 0, /* between messages */
+    GPTOSS_HARMONY_HEADER,           /* reading a header */
+    GPTOSS_HARMONY_CONTENT,          /* reading content: current_* describe the message */
+} gptoss_harmony_parser_state;
+
+/* role: the role of a message whose <|start|>role the caller already rendered (ASSISTANT when parsing
+ * a completion), or NONE to expect <|start|>. The tokenizer must outlive the parser. */
+gptoss_status gptoss_harmony_parser_create(const gptoss_tokenizer *tokenizer, gptoss_harmony_role role,
+                                           int strict, gptoss_harmony_parser **out, char *err,
+                                           size_t err_size);
+void gptoss_harmony_parser_free(gptoss_harmony_parser *parser);
+/* Forgets every message and starts again as if just created with `role`. */
+void gptoss_harmony_parser_reset(gptoss_harmony_parser *parser, gptoss_harmony_role role);
+/* Feeds one id. GPTOSS_ERR_FORMAT (strict mode only): the stream is malformed; the error is sticky
+ * (see parser_error) and later calls return it again. GPTOSS_ERR_NO_MEMORY in either mode. */
+gptoss_status gptoss_harmony_parser_process(gptoss_harmony_parser *parser, uint32_t id);
+/* End of stream: closes an open message. */
+gptoss_status gptoss_harmony_parser_process_eos(gptoss_harmony_parser *parser);
+const char *gptoss_harmony_parser_error(const gptoss_harmony_parser *parser); /* "" if none */
+size_t gptoss_harmony_parser_n_messages(const gptoss_harmony_parser *parser);
+const gptoss_harmony_message *gptoss_harmony_parser_message(const gptoss_harmony_parser *parser, size_t i);
+gptoss_harmony_parser_state gptoss_harmony_parser_get_state(const gptoss_harmony_parser *parser);
+/* The message being read: role (known once its header is parsed, or given at creation), channel,
+ * recipient, content type (NULL when absent or not yet known) and the text so far. */
+gptoss_harmony_role gptoss_harmony_parser_current_role(const gptoss_harmony_parser *parser);
+const char *gptoss_harmony_parser_current_channel(const gptoss_harmony_parser *parser);
+const char *gptoss_harmony_parser_current_recipient(const gptoss_harmony_parser *parser);
+const char *gptoss_harmony_parser_current_content_type(const gptoss_harmony_parser *parser);
+const char *gptoss_harmony_parser_current_content(const gptoss_harmony_parser *parser, size_t *len);
+/* The text the last process call added to the current content (complete UTF-8), or NULL if it added
+ * none (a header token, a stop token, bytes held back until a UTF-8 sequence completes). */
+const char *gptoss_harmony_parser_last_delta(const gptoss_harmony_parser *parser, size_t *len);
 
 /* ---------------------------------------------------------------------------------------------
  * Synthesis of random-weight checkpoints (tests and benchmarks)
  * ------------------------------------------------------------------------------------------- */
 /* [synth API: owned by src/synth.c] */
+/* Random weights in the gpt-oss architecture, written as a real checkpoint would be (Hugging Face
+ * layout, optionally sharded, optionally with original/), at scales that keep activations in a
+ * realistic range. The same options and seed always give the same bytes. */
+typedef enum gptoss_synth_preset {
+    GPTOSS_SYNTH_TINY = 0, /* 4 layers, hidden 64, 4/2 heads x 16, 8 experts (top 4), window 16, vocab 1024 */
+    GPTOSS_SYNTH_20B,      /* gpt-oss-20b's exact shapes (24 layers, 32 experts, vocab 201088) */
+    GPTOSS_SYNTH_120B,     /* gpt-oss-120b's exact shapes (36 layers, 128 experts) */
+} gptoss_synth_preset;
+
+/* All-zero means: the tiny preset, seed 0, one bf16 model.safetensors, no original/. */
+typedef struct gptoss_synth_options {
+    gptoss_synth_preset preset;
+    /* Shape; 0 keeps the preset's value. hidden_size and intermediate_size must be multiples of 32
+     * (MXFP4 blocks), n_heads a multiple of n_kv_heads, head_dim even. */
+    uint32_t n_layers;
+    uint32_t hidden_size;
+    uint32_t intermediate_size;
+    uint32_t head_dim;
+    uint32_t n_heads;
+    uint32_t n_kv_heads;
+    uint32_t n_experts;
+    uint32_t n_experts_per_token;
+    uint32_t vocab_size;
+    uint32_t sliding_window;
+    uint32_t initial_context_length; /* YaRN original context (4096) */
+    /* RoPE/YaRN and SwiGLU; 0 keeps the gpt-oss value (150000, 32, 1, 32, 7). */
+    float rope_theta;
+    float rope_scaling_factor;
+    float rope_ntk_alpha;
+    float rope_ntk_beta;
+    float swiglu_limit;
+    uint64_t seed;
+    int write_original; /* also write original/ (config.json, dtypes.json, model.safetensors) */
+    int f32_norms;      /* store the norm gains and attention sinks as F32 instead of BF16 */
+    uint32_t n_shards;  /* Hugging Face layout files: 0/1 = model.safetensors; N > 1 = N shards + index */
+    /* Called now and then while tensor data is written (may be NULL). */
+    void (*progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total);
+    void *progress_ctx;
+} gptoss_synth_options;
+
+/* What gptoss_synth_write would produce for some options. */
+typedef struct gptoss_synth_plan {
+    gptoss_model_config config; /* resolved shape and hyperparameters */
+    uint64_t n_params;          /* parameters of the model (MXFP4 weights count one each) */
+    uint64_t n_tensor_bytes;    /* tensor data of one layout */
+    uint64_t n_file_bytes;      /* every file written, both layouts and the JSON files included */
+    uint32_t n_files;
+} gptoss_synth_plan;
+
+/* Resolves and validates options (NULL = defaults) without writing anything. */
+gptoss_status gptoss_synth_resolve(const gptoss_synth_options *opts, gptoss_synth_plan *out, char *err,
+                                   size_t err_size);
+/* Creates out_dir (and parents) and writes the checkpoint into it. Files are written under a
+ * temporary name and renamed when complete; stale weight files of the other single/sharded form
+ * are removed so the directory describes one model. */
+gptoss_status gptoss_synth_write(const char *out_dir, const gptoss_synth_options *opts, char *err,
+                                 size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,130 @@
+/* cmd_synth.c: `gptoss synth`, writes a random-weight checkpoint of the gpt-oss architecture. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+
+static void synth_usage(FILE *f) {
+    fprintf(f,
+            "usage: gptoss synth --out DIR [--preset tiny|20b|120b] [shape options] [--seed S] [--original]\n"
+            "                    [--shards N] [--f32-norms]\n"
+            "Writes a checkpoint with random weights (Hugging Face layout; --original adds original/).\n"
+            "shape options (override the preset; the default preset is tiny):\n"
+            "  --layers N  --hidden N  --intermediate N  --heads N  --kv-heads N  --head-dim N\n"
+            "  --experts N  --experts-per-token N  --vocab N  --window N  --context N (YaRN original context)\n"
+            "  --seed S      PRNG seed (default 0); the same options and seed give the same bytes\n"
+            "  --shards N    split the Hugging Face weights into N files plus model.safetensors.index.json\n"
+            "  --f32-norms   store norm gains and attention sinks as F32 instead of BF16\n");
+}
+
+static void progress(void *ctx, uint64_t done, uint64_t total) {
+    (void)ctx;
+    fprintf(stderr, "\rgptoss synth: %5.1f%% of %.2f GiB", total ? 100.0 * (double)done / (double)total : 100.0,
+            (double)total / (1u << 30));
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int cmd_synth(int argc, char **argv) {
+    gptoss_synth_options o;
+    memset(&o, 0, sizeof o);
+    const char *out = NULL;
+    static const struct {
+        const char *flag;
+        size_t offset;
+    } shape[] = {
+        {"--layers", offsetof(gptoss_synth_options, n_layers)},
+        {"--hidden", offsetof(gptoss_synth_options, hidden_size)},
+        {"--intermediate", offsetof(gptoss_synth_options, intermediate_size)},
+        {"--heads", offsetof(gptoss_synth_options, n_heads)},
+        {"--kv-heads", offsetof(gptoss_synth_options, n_kv_heads)},
+        {"--head-dim", offsetof(gptoss_synth_options, head_dim)},
+        {"--experts", offsetof(gptoss_synth_options, n_experts)},
+        {"--experts-per-token", offsetof(gptoss_synth_options, n_experts_per_token)},
+        {"--vocab", offsetof(gptoss_synth_options, vocab_size)},
+        {"--window", offsetof(gptoss_synth_options, sliding_window)},
+        {"--context", offsetof(gptoss_synth_options, initial_context_length)},
+        {"--shards", offsetof(gptoss_synth_options, n_shards)},
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            synth_usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--original")) { o.write_original = 1; continue; }
+        if (!strcmp(a, "--f32-norms")) { o.f32_norms = 1; continue; }
+        if (!strcmp(a, "--out")) {
+            if (!(out = cli_next(argc, argv, &i))) return 2;
+            continue;
+        }
+        if (!strcmp(a, "--preset")) {
+            const char *v = cli_next(argc, argv, &i);
+            if (!v) return 2;
+            if (!strcmp(v, "tiny")) o.preset = GPTOSS_SYNTH_TINY;
+            else if (!strcmp(v, "20b")) o.preset = GPTOSS_SYNTH_20B;
+            else if (!strcmp(v, "120b")) o.preset = GPTOSS_SYNTH_120B;
+            else {
+                cli_error("synth: unknown preset '%s' (expected tiny, 20b or 120b)", v);
+                return 2;
+            }
+            continue;
+        }
+        if (!strcmp(a, "--seed")) {
+            const char *v = cli_next(argc, argv, &i);
+            if (!v) return 2;
+            if (!cli_parse_u64(v, &o.seed)) {
+                cli_error("synth: --seed needs a non-negative integer, got '%s'", v);
+                return 2;
+            }
+            continue;
+        }
+        size_t k = 0;
+        while (k < sizeof shape / sizeof shape[0] && strcmp(a, shape[k].flag)) k++;
+        if (k == sizeof shape / sizeof shape[0]) {
+            cli_error("synth: unknown option '%s' (see gptoss synth --help)", a);
+            return 2;
+        }
+        const char *v = cli_next(argc, argv, &i);
+        uint32_t x;
+        if (!v) return 2;
+        if (!cli_parse_u32(v, &x) || x == 0) {
+            cli_error("synth: %s needs a positive integer, got '%s'", a, v);
+            return 2;
+        }
+        memcpy((char *)&o + shape[k].offset, &x, sizeof x);
+    }
+    if (!out) {
+        cli_error("synth: --out DIR is required (see gptoss synth --help)");
+        return 2;
+    }
+
+    char err[512] = "";
+    gptoss_synth_plan plan;
+    gptoss_status st = gptoss_synth_resolve(&o, &plan, err, sizeof err);
+    if (st != GPTOSS_OK) {
+        cli_error("%s", err[0] ? err : gptoss_status_string(st));
+        return 2;
+    }
+    /* Progress only where someone watches and the write takes a while. */
+    if (isatty(2) && plan.n_file_bytes > ((uint64_t)1 << 30)) o.progress = progress;
+    double t0 = now_s();
+    st = gptoss_synth_write(out, &o, err, sizeof err);
+    double dt = now_s() - t0;
+    if (st != GPTOSS_OK) {
+        cli_error("%s", err[0] ? err : gptoss_status_string(st));
+        return 1;
+    }
+    printf("%s: %llu parameters, %llu bytes (%.2f GiB) in %u files, %.2f s (%.0f MB/s)\n", out,
+           (unsigned long long)plan.n_params, (unsigned long long)plan.n_file_bytes,
+           (double)plan.n_file_bytes / (1u << 30), plan.n_files, dt, dt > 0 ? plan.n_file_bytes / dt / 1e6 : 0.0);
+    return 0;
+}
