@@ -390,7 +390,7 @@ static void bind_weights(binder *b, const int *sliding) {
 
 /* YaRN inverse frequencies and concentration, computed in the reference's precision: the
  * frequencies in f32, the correction range in double. */
-static void init_rope(gptoss_model *m) {
+void gptoss_model_init_rope(gptoss_model *m) {
     const gptoss_model_config *c = &m->config;
     uint32_t half = c->head_dim / 2;
     double d_half = half;
@@ -503,7 +503,7 @@ gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *op
     bind_weights(&b, sliding);
     st = b.st;
     if (st != GPTOSS_OK) goto fail;
-    init_rope(m);
+    gptoss_model_init_rope(m);
     free(cfg_path);
     free_list(files, n_files);
     free(sliding);

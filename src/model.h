@@ -57,6 +57,9 @@ gptoss_status gptoss_config_parse(const struct json_value *root, const char *pat
 gptoss_status gptoss_config_read(const char *path, gptoss_model_config *cfg, int **sliding_of_layer,
                                  int *is_original, char *err, size_t err_size);
 
+/* Fills rope_inv_freq (head_dim/2 floats, allocated by the caller) and rope_concentration. */
+void gptoss_model_init_rope(gptoss_model *m);
+
 /* Widens n elements starting at element `offset` of a BF16/F16/F32 array to f32. */
 void gptoss_to_f32(float *dst, const void *src, gptoss_dtype dtype, uint64_t offset, size_t n);
 
