@@ -1,0 +1,533 @@
+/* tokenizer.c: loading o200k_harmony (model directory, tokenizer.json or tiktoken rank file), the
+ * harmony special-token table, id <-> bytes lookups, and decoding (whole and streaming). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "tokenizer_internal.h"
+#include "unicode.h"
+
+#define MAX_TOKENIZER_FILE ((size_t)1 << 30)
+
+/* ----------------------------------------------------------------------------------------------
+ * GPT-2 byte-level alphabet: printable Latin-1 bytes stand for themselves, the other 68 bytes are
+ * shifted to U+0100.. in byte order. tokenizer.json spells token bytes in it.
+ * -------------------------------------------------------------------------------------------- */
+static int byte_is_printable(unsigned b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174; }
+
+uint32_t gptoss_tokenizer_byte_to_cp(unsigned char b) {
+    if (byte_is_printable(b)) return b;
+    uint32_t k = 0;
+    for (unsigned x = 0; x < b; x++) k += !byte_is_printable(x);
+    return 256 + k;
+}
+
+int gptoss_tokenizer_cp_to_byte(uint32_t cp) {
+    if (cp < 256) return byte_is_printable(cp) ? (int)cp : -1;
+    if (cp >= 256 + 68) return -1;
+    uint32_t k = cp - 256;
+    for (unsigned x = 0; x < 256; x++)
+        if (!byte_is_printable(x) && k-- == 0) return (int)x;
+    return -1;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Special tokens: o200k_harmony's table (tiktoken's o200k_harmony, as in
+ * shared/vocab/o200k_harmony_special_tokens.tsv): every id 199998..201087 is special; the ones below
+ * have names, the rest are <|reserved_ID|>. 200018 keeps o200k_base's <|endofprompt|> as its decoded
+ * form and also answers to <|reserved_200018|>.
+ * -------------------------------------------------------------------------------------------- */
+static const struct {
+    uint32_t id;
+    const char *name;
+} named_specials[] = {
+    {199998, "<|startoftext|>"}, {199999, "<|endoftext|>"}, {200002, "<|return|>"},
+    {200003, "<|constrain|>"},   {200005, "<|channel|>"},   {200006, "<|start|>"},
+    {200007, "<|end|>"},         {200008, "<|message|>"},   {200012, "<|call|>"},
+    {200018, "<|endofprompt|>"},
+};
+
+static int special_cmp(const void *a, const void *b) {
+    const gptoss_tok_special *x = a, *y = b;
+    size_t k = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, k);
+    if (c) return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* A literal the special-token scanner can find: "<|" ... "|>" with no "|>" inside. */
+static int special_literal_ok(const char *s, size_t n) {
+    if (n < 4 || n > 256 || memcmp(s, "<|", 2) || memcmp(s + n - 2, "|>", 2)) return 0;
+    for (size_t i = 2; i + 3 < n; i++)
+        if (s[i] == '|' && s[i + 1] == '>') return 0;
+    return 1;
+}
+
+gptoss_status gptoss_tokenizer_build(gptoss_tokenizer *tok, unsigned char *text_bytes, uint32_t *text_off,
+                                     const uint32_t *extra_ids, const char *const *extra_names, size_t n_extra,
+                                     char *err, size_t err_size) {
+    const uint32_t n_special_ids = GPTOSS_TOK_N_VOCAB - GPTOSS_TOK_N_TEXT;
+    /* Decoded form of each special id: a tokenizer.json's added_tokens win over the built-in table
+     * (so a renamed reserved token round-trips); built-in names stay valid for lookup. */
+    const char *primary[GPTOSS_TOK_N_VOCAB - GPTOSS_TOK_N_TEXT];
+    char reserved[GPTOSS_TOK_N_VOCAB - GPTOSS_TOK_N_TEXT][24];
+    tok->bytes = text_bytes;
+    tok->off = text_off;
+    for (uint32_t k = 0; k < n_special_ids; k++) {
+        snprintf(reserved[k], sizeof reserved[k], "<|reserved_%u|>", GPTOSS_TOK_N_TEXT + k);
+        primary[k] = reserved[k];
+    }
+    for (size_t i = 0; i < sizeof named_specials / sizeof named_specials[0]; i++)
+        primary[named_specials[i].id - GPTOSS_TOK_N_TEXT] = named_specials[i].name;
+    size_t n_builtin = n_special_ids + 1; /* + the <|reserved_200018|> alias */
+    for (size_t i = 0; i < n_extra; i++) {
+        if (extra_ids[i] < GPTOSS_TOK_N_TEXT || extra_ids[i] >= GPTOSS_TOK_N_VOCAB)
+            return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size,
+                               "added token %u is outside o200k_harmony's special range %u..%u", extra_ids[i],
+                               GPTOSS_TOK_N_TEXT, GPTOSS_TOK_N_VOCAB - 1);
+        if (!special_literal_ok(extra_names[i], strlen(extra_names[i])))
+            return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "added token %u: '%s' is not a <|...|> literal",
+                               extra_ids[i], extra_names[i]);
+        primary[extra_ids[i] - GPTOSS_TOK_N_TEXT] = extra_names[i];
+    }
+
+    /* Names: every primary, the built-in names an added token replaced, and the 200018 alias. */
+    size_t cap = n_builtin + n_extra, names_len = 0, n = 0;
+    gptoss_tok_special *sp = calloc(cap, sizeof *sp);
+    const char **src = calloc(cap, sizeof *src);
+    if (!sp || !src) {
+        free(sp);
+        free(src);
+        return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    }
+    for (uint32_t k = 0; k < n_special_ids; k++) {
+        sp[n].id = GPTOSS_TOK_N_TEXT + k;
+        src[n++] = primary[k];
+    }
+    for (uint32_t k = 0; k < n_special_ids; k++) {
+        const char *builtin = reserved[k];
+        for (size_t i = 0; i < sizeof named_specials / sizeof named_specials[0]; i++)
+            if (named_specials[i].id == GPTOSS_TOK_N_TEXT + k) builtin = named_specials[i].name;
+        if (strcmp(builtin, primary[k]) != 0) {
+            sp[n].id = GPTOSS_TOK_N_TEXT + k;
+            src[n++] = builtin;
+        }
+        if (GPTOSS_TOK_N_TEXT + k == 200018 && strcmp(reserved[k], primary[k]) != 0 && strcmp(reserved[k], builtin) != 0) {
+            sp[n].id = 200018;
+            src[n++] = reserved[k];
+        }
+    }
+    for (size_t i = 0; i < n; i++) names_len += strlen(src[i]) + 1;
+
+    /* Id bytes: text tokens, then each special id's primary literal. */
+    size_t text_len = text_off[GPTOSS_TOK_N_TEXT], spec_len = 0;
+    for (uint32_t k = 0; k < n_special_ids; k++) spec_len += strlen(primary[k]);
+    unsigned char *bytes = realloc(text_bytes, text_len + spec_len);
+    uint32_t *off = realloc(text_off, (GPTOSS_TOK_N_VOCAB + 1) * sizeof *off);
+    tok->names = malloc(names_len);
+    if (bytes) tok->bytes = bytes;
+    if (off) tok->off = off;
+    if (!bytes || !off || !tok->names || text_len + spec_len > UINT32_MAX) {
+        free(sp);
+        free(src);
+        return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    }
+    size_t pos = text_len;
+    for (uint32_t k = 0; k < n_special_ids; k++) {
+        size_t l = strlen(primary[k]);
+        memcpy(bytes + pos, primary[k], l);
+        pos += l;
+        off[GPTOSS_TOK_N_TEXT + k + 1] = (uint32_t)pos;
+    }
+    char *w = tok->names;
+    uint32_t max_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(src[i]);
+        memcpy(w, src[i], l + 1);
+        sp[i].name = w;
+        sp[i].len = (uint32_t)l;
+        if (sp[i].len > max_len) max_len = sp[i].len;
+        w += l + 1;
+    }
+    free(src);
+    qsort(sp, n, sizeof *sp, special_cmp);
+    tok->specials = sp;
+    tok->n_specials = (uint32_t)n;
+    tok->max_special_len = max_len;
+    for (size_t i = 1; i < n; i++)
+        if (special_cmp(&sp[i - 1], &sp[i]) == 0 && sp[i - 1].id != sp[i].id)
+            return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "special literal %s names both %u and %u",
+                               sp[i].name, sp[i - 1].id, sp[i].id);
+    return gptoss_tokenizer_index(tok, err, err_size);
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * tiktoken rank files: one "base64(bytes) rank" line per token.
+ * -------------------------------------------------------------------------------------------- */
+static int b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Decodes s[0..n) (padded base64) into out; returns the byte count or -1. */
+static long b64_decode(const char *s, size_t n, unsigned char *out) {
+    if (n == 0 || n % 4) return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int k = 0; k < 4; k++) {
+            unsigned char c = (unsigned char)s[i + k];
+            if (c == '=' && i + 4 == n && k >= 2) {
+                v[k] = 0;
+                pad++;
+            } else {
+                if (pad) return -1;
+                v[k] = b64_value(c);
+                if (v[k] < 0) return -1;
+            }
+        }
+        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[o++] = (unsigned char)(x >> 16);
+        if (pad < 2) out[o++] = (unsigned char)(x >> 8);
+        if (pad < 1) out[o++] = (unsigned char)x;
+    }
+    return (long)o;
+}
+
+gptoss_status gptoss_tokenizer_parse_tiktoken(gptoss_tokenizer *tok, const char *text, size_t len, char *err,
+                                              size_t err_size) {
+    /* Ranks may come in any order: place them by rank in a first pass, then lay the bytes out. */
+    uint32_t *line_of = malloc(GPTOSS_TOK_N_TEXT * sizeof *line_of);
+    const char **b64 = malloc(GPTOSS_TOK_N_TEXT * sizeof *b64);
+    uint32_t *b64_len = malloc(GPTOSS_TOK_N_TEXT * sizeof *b64_len);
+    unsigned char *bytes = NULL;
+    uint32_t *off = NULL;
+    gptoss_status st = GPTOSS_OK;
+    if (!line_of || !b64 || !b64_len) {
+        st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++) line_of[r] = 0;
+    const char *p = text, *end = text + len;
+    uint32_t line = 0, count = 0;
+    size_t total = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        line++;
+        if (le > p && le[-1] == '\r') le--;
+        if (le == p) { /* blank line (a trailing newline) */
+            p = nl ? nl + 1 : end;
+            continue;
+        }
+        const char *sp = memchr(p, ' ', (size_t)(le - p));
+        uint64_t r = 0;
+        const char *q = sp ? sp + 1 : le;
+        if (!sp || sp == p || q == le) {
+            st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "tiktoken line %u: expected 'BASE64 RANK'", line);
+            goto done;
+        }
+        for (; q < le; q++) {
+            if (*q < '0' || *q > '9' || r > GPTOSS_TOK_N_TEXT) {
+                st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "tiktoken line %u: bad rank", line);
+                goto done;
+            }
+            r = r * 10 + (uint64_t)(*q - '0');
+        }
+        if (r >= GPTOSS_TOK_N_TEXT) {
+            st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size,
+                             "tiktoken line %u: rank %llu, o200k_harmony has ranks 0..%u", line,
+                             (unsigned long long)r, GPTOSS_TOK_N_TEXT - 1);
+            goto done;
+        }
+        if (line_of[r]) {
+            st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "tiktoken line %u: rank %u repeats line %u", line,
+                             (uint32_t)r, line_of[r]);
+            goto done;
+        }
+        line_of[r] = line;
+        b64[r] = p;
+        b64_len[r] = (uint32_t)(sp - p);
+        total += (size_t)(sp - p);
+        count++;
+        p = nl ? nl + 1 : end;
+    }
+    if (count != GPTOSS_TOK_N_TEXT) {
+        st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "tiktoken file has %u ranks, o200k_harmony needs %u",
+                         count, GPTOSS_TOK_N_TEXT);
+        goto done;
+    }
+    bytes = malloc(total / 4 * 3 + 1);
+    off = malloc((GPTOSS_TOK_N_TEXT + 1) * sizeof *off);
+    if (!bytes || !off) {
+        st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+        goto done;
+    }
+    size_t o = 0;
+    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++) {
+        off[r] = (uint32_t)o;
+        long k = b64_decode(b64[r], b64_len[r], bytes + o);
+        if (k <= 0) {
+            st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "tiktoken line %u: bad base64", line_of[r]);
+            goto done;
+        }
+        o += (size_t)k;
+    }
+    off[GPTOSS_TOK_N_TEXT] = (uint32_t)o;
+    st = gptoss_tokenizer_build(tok, bytes, off, NULL, NULL, 0, err, err_size);
+    bytes = NULL;
+    off = NULL;
+done:
+    free(line_of);
+    free(b64);
+    free(b64_len);
+    free(bytes);
+    free(off);
+    return st;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Loading
+ * -------------------------------------------------------------------------------------------- */
+static int is_dir(const char *path) {
+    struct stat stt;
+    return stat(path, &stt) == 0 && S_ISDIR(stt.st_mode);
+}
+
+static int is_file(const char *path) {
+    struct stat stt;
+    return stat(path, &stt) == 0 && S_ISREG(stt.st_mode);
+}
+
+/* The tokenizer file of a model directory: its tokenizer.json, or the one beside an original/
+ * folder, or an o200k_base.tiktoken. */
+static gptoss_status resolve_path(const char *path, gptoss_buf *out, char *err, size_t err_size) {
+    if (!is_dir(path)) {
+        gptoss_buf_puts(out, path);
+        return gptoss_buf_cstr(out) ? GPTOSS_OK : GPTOSS_ERR_NO_MEMORY;
+    }
+    static const char *const candidates[] = {"tokenizer.json", "../tokenizer.json", "o200k_base.tiktoken"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        out->len = 0;
+        gptoss_buf_printf(out, "%s/%s", path, candidates[i]);
+        if (!gptoss_buf_cstr(out)) return GPTOSS_ERR_NO_MEMORY;
+        if (is_file(out->data)) return GPTOSS_OK;
+    }
+    return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: no tokenizer.json or o200k_base.tiktoken in this directory",
+                       path);
+}
+
+gptoss_status gptoss_tokenizer_load(const char *path, gptoss_tokenizer **out, char *err, size_t err_size) {
+    if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "tokenizer path is NULL");
+    *out = NULL;
+    gptoss_buf file = {0};
+    gptoss_status st = resolve_path(path, &file, err, err_size);
+    if (st != GPTOSS_OK) {
+        gptoss_buf_free(&file);
+        return st == GPTOSS_ERR_NO_MEMORY ? gptoss_fail(st, err, err_size, "out of memory") : st;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    st = gptoss_read_file(file.data, MAX_TOKENIZER_FILE, &text, &len, err, err_size);
+    if (st != GPTOSS_OK) {
+        gptoss_buf_free(&file);
+        return st;
+    }
+    gptoss_tokenizer *tok = calloc(1, sizeof *tok);
+    if (!tok) {
+        st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    } else {
+        size_t i = 0;
+        while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) i++;
+        if (i < len && text[i] == '{')
+            st = gptoss_tokenizer_parse_json(tok, text, len, err, err_size);
+        else
+            st = gptoss_tokenizer_parse_tiktoken(tok, text, len, err, err_size);
+    }
+    if (st != GPTOSS_OK && err && err_size) {
+        /* Name the file: the parsers only know its contents. */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", err);
+        gptoss_fail(st, err, err_size, "%s: %s", file.data, msg);
+    }
+    free(text);
+    gptoss_buf_free(&file);
+    if (st != GPTOSS_OK) {
+        gptoss_tokenizer_free(tok);
+        return st;
+    }
+    *out = tok;
+    return GPTOSS_OK;
+}
+
+void gptoss_tokenizer_free(gptoss_tokenizer *tok) {
+    if (!tok) return;
+    free(tok->bytes);
+    free(tok->off);
+    free(tok->slots);
+    free(tok->pair_rank);
+    free(tok->specials);
+    free(tok->names);
+    free(tok);
+}
+
+uint32_t gptoss_tokenizer_n_vocab(const gptoss_tokenizer *tok) { return tok ? GPTOSS_TOK_N_VOCAB : 0; }
+
+const char *gptoss_tokenizer_token_bytes(const gptoss_tokenizer *tok, uint32_t id, size_t *len) {
+    if (!tok || id >= GPTOSS_TOK_N_VOCAB) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    if (len) *len = tok->off[id + 1] - tok->off[id];
+    return (const char *)tok->bytes + tok->off[id];
+}
+
+int gptoss_tokenizer_special_id(const gptoss_tokenizer *tok, const char *literal, uint32_t *id) {
+    if (!tok || !literal) return -1;
+    const gptoss_tok_special *sp = gptoss_tokenizer_find_special(tok, literal, strlen(literal));
+    if (!sp) return -1;
+    if (id) *id = sp->id;
+    return 0;
+}
+
+int gptoss_tokenizer_is_special(const gptoss_tokenizer *tok, uint32_t id) {
+    return tok && id >= GPTOSS_TOK_N_TEXT && id < GPTOSS_TOK_N_VOCAB;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Decoding
+ * -------------------------------------------------------------------------------------------- */
+gptoss_status gptoss_tokenizer_decode(const gptoss_tokenizer *tok, const uint32_t *ids, size_t n_ids, char **out,
+                                      size_t *out_len, char *err, size_t err_size) {
+    if (!tok || !out || (!ids && n_ids))
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "decode: NULL argument");
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    size_t total = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        if (ids[i] >= GPTOSS_TOK_N_VOCAB)
+            return gptoss_fail(GPTOSS_ERR_OUT_OF_RANGE, err, err_size,
+                               "invalid token for decoding: %u (the vocabulary has %u ids)", ids[i], GPTOSS_TOK_N_VOCAB);
+        total += tok->off[ids[i] + 1] - tok->off[ids[i]];
+    }
+    char *buf = malloc(total + 1);
+    if (!buf) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    size_t o = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        size_t l = tok->off[ids[i] + 1] - tok->off[ids[i]];
+        memcpy(buf + o, tok->bytes + tok->off[ids[i]], l);
+        o += l;
+    }
+    buf[o] = 0;
+    *out = buf;
+    if (out_len) *out_len = o;
+    return GPTOSS_OK;
+}
+
+struct gptoss_tokenizer_stream {
+    const gptoss_tokenizer *tok;
+    unsigned char pending[4]; /* a valid but unfinished character */
+    size_t n_pending, n_needed;
+    gptoss_buf out;
+};
+
+gptoss_status gptoss_tokenizer_stream_create(const gptoss_tokenizer *tok, gptoss_tokenizer_stream **out) {
+    if (!tok || !out) return GPTOSS_ERR_INVALID_ARGUMENT;
+    *out = calloc(1, sizeof **out);
+    if (!*out) return GPTOSS_ERR_NO_MEMORY;
+    (*out)->tok = tok;
+    return GPTOSS_OK;
+}
+
+void gptoss_tokenizer_stream_free(gptoss_tokenizer_stream *s) {
+    if (!s) return;
+    gptoss_buf_free(&s->out);
+    free(s);
+}
+
+static const char replacement[3] = {(char)0xEF, (char)0xBF, (char)0xBD};
+
+/* Whether b can be byte k (k >= 1) of a character that starts with lead: the same ranges
+ * gptoss_utf8_decode checks, so the stream splits invalid input into the same maximal subparts as
+ * decoding everything at once would. */
+static int continues(unsigned char lead, size_t k, unsigned char b) {
+    unsigned lo = 0x80, hi = 0xBF;
+    if (k == 1) {
+        if (lead == 0xE0) lo = 0xA0;
+        else if (lead == 0xED) hi = 0x9F;
+        else if (lead == 0xF0) lo = 0x90;
+        else if (lead == 0xF4) hi = 0x8F;
+    }
+    return b >= lo && b <= hi;
+}
+
+static void stream_feed(gptoss_tokenizer_stream *s, const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned char b = p[i];
+        if (s->n_pending == 0) {
+            if (b < 0x80) {
+                size_t a = i;
+                while (a < n && p[a] < 0x80) a++;
+                gptoss_buf_append(&s->out, p + i, a - i);
+                i = a;
+                continue;
+            }
+            if (b >= 0xC2 && b <= 0xF4) {
+                s->pending[0] = b;
+                s->n_pending = 1;
+                s->n_needed = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+            } else {
+                gptoss_buf_append(&s->out, replacement, 3);
+            }
+            i++;
+            continue;
+        }
+        if (!continues(s->pending[0], s->n_pending, b)) {
+            /* The held bytes are a maximal invalid subpart; b starts afresh. */
+            gptoss_buf_append(&s->out, replacement, 3);
+            s->n_pending = 0;
+            continue;
+        }
+        s->pending[s->n_pending++] = b;
+        i++;
+        if (s->n_pending == s->n_needed) {
+            gptoss_buf_append(&s->out, s->pending, s->n_pending);
+            s->n_pending = 0;
+        }
+    }
+}
+
+gptoss_status gptoss_tokenizer_stream_push(gptoss_tokenizer_stream *s, uint32_t id, const char **text, size_t *len) {
+    if (text) *text = "";
+    if (len) *len = 0;
+    if (!s) return GPTOSS_ERR_INVALID_ARGUMENT;
+    if (id >= GPTOSS_TOK_N_VOCAB) return GPTOSS_ERR_OUT_OF_RANGE;
+    s->out.len = 0;
+    s->out.failed = 0;
+    stream_feed(s, s->tok->bytes + s->tok->off[id], s->tok->off[id + 1] - s->tok->off[id]);
+    if (s->out.failed) return GPTOSS_ERR_NO_MEMORY;
+    if (text && s->out.data) *text = s->out.data;
+    if (len) *len = s->out.len;
+    return GPTOSS_OK;
+}
+
+void gptoss_tokenizer_stream_flush(gptoss_tokenizer_stream *s, const char **text, size_t *len) {
+    if (text) *text = "";
+    if (len) *len = 0;
+    if (!s) return;
+    s->out.len = 0;
+    s->out.failed = 0;
+    /* Pending bytes are a valid prefix by construction: one replacement character, as lossy
+     * decoding of the whole stream gives for a truncated sequence at the end. */
+    if (s->n_pending) gptoss_buf_append(&s->out, replacement, 3);
+    s->n_pending = 0;
+    if (s->out.failed) return;
+    if (text && s->out.data) *text = s->out.data;
+    if (len) *len = s->out.len;
+}
