@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# t_synth_shapes.sh: synthesized models of shapes unlike the goldens (head_dim 64 with 64/8 heads,
+# many experts, one expert per token, windows shorter and longer than the prompt, sharded and
+# original layouts) must give the same logits as the naive reference forward in every mode. Under
+# the sanitizer build (GPTOSS_TEST_SANITIZED=1) this runs the same shapes; they are kept small.
+set -u
+bin=${GPTOSS_BIN:?}
+ref=${GPTOSS_BUILD:?}/tests/test_reference_forward
+tmp=${GPTOSS_TMP:?}/synth-shapes
+mkdir -p "$tmp"
+synth() { # name args...
+    local name=$1; shift
+    if "$bin" synth --out "$tmp/$name" "$@" >"$tmp/$name.log" 2>&1; then
+        echo "ok - synth $name"
+    else
+        echo "not ok - synth $name: $(tail -1 "$tmp/$name.log")"
+    fi
+}
+synth heads64 --layers 2 --hidden 256 --intermediate 64 --heads 64 --kv-heads 8 --head-dim 64 --experts 8 \
+    --experts-per-token 4 --vocab 300 --window 8 --seed 11
+synth experts128 --layers 2 --hidden 64 --intermediate 96 --heads 4 --kv-heads 2 --head-dim 16 --experts 128 \
+    --experts-per-token 4 --vocab 256 --window 64 --seed 12 --shards 3
+synth top1win3 --layers 3 --hidden 32 --intermediate 32 --heads 2 --kv-heads 1 --head-dim 8 --experts 4 \
+    --experts-per-token 1 --vocab 128 --window 3 --seed 13 --original --f32-norms
+"$ref" "$tmp/heads64" 20 1 "$tmp/experts128" 30 2 "$tmp/top1win3" 17 3 "$tmp/top1win3/original" 17 3
