@@ -1,0 +1,153 @@
+/* test_session.c: sessions and samplers through the public API: two sessions on one model in two
+ * threads, reset and reuse, context overflow and out-of-vocabulary ids, and the sampler's modes. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gptoss.h"
+#include "tap.h"
+
+typedef struct job {
+    const gptoss_model *model;
+    const uint32_t *ids;
+    size_t n;
+    float *logits;
+    gptoss_status st;
+} job;
+
+static void *run_job(void *arg) {
+    job *j = arg;
+    gptoss_session *s = NULL;
+    j->st = gptoss_session_create(j->model, NULL, &s, NULL, 0);
+    for (size_t i = 0; i < j->n && j->st == GPTOSS_OK; i++) {
+        j->st = gptoss_session_append(s, j->ids + i, 1, NULL, NULL, 0);
+        if (j->st == GPTOSS_OK) memcpy(j->logits + i * 1024, gptoss_session_logits(s), 1024 * sizeof(float));
+    }
+    gptoss_session_free(s);
+    return NULL;
+}
+
+static void test_sessions(const char *dir) {
+    char err[512];
+    gptoss_model *m = NULL;
+    if (!tap_check(gptoss_model_load(dir, NULL, &m, err, sizeof err) == GPTOSS_OK, "load %s", dir)) return;
+    const gptoss_model_config *c = gptoss_model_get_config(m);
+    if (c->vocab_size != 1024) { tap_check(0, "expected the g1-default golden (vocab 1024)"); gptoss_model_free(m); return; }
+    enum { N = 24 };
+    uint32_t a[N], b[N];
+    for (int i = 0; i < N; i++) { a[i] = (uint32_t)(i * 37 % 1024); b[i] = (uint32_t)(i * 101 % 1024); }
+    float *la = malloc(N * 1024 * sizeof(float)), *lb = malloc(N * 1024 * sizeof(float));
+    float *sa = malloc(N * 1024 * sizeof(float)), *sb = malloc(N * 1024 * sizeof(float));
+    job ja = {m, a, N, sa, 0}, jb = {m, b, N, sb, 0};
+    run_job(&ja);
+    run_job(&jb);
+    job ta = {m, a, N, la, 0}, tb = {m, b, N, lb, 0};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, run_job, &ta);
+    pthread_create(&t2, NULL, run_job, &tb);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    tap_check(ta.st == GPTOSS_OK && tb.st == GPTOSS_OK && !memcmp(la, sa, N * 1024 * sizeof(float)) &&
+                  !memcmp(lb, sb, N * 1024 * sizeof(float)),
+              "two sessions on one model in two threads give the single-threaded logits bit for bit");
+
+    gptoss_session *s = NULL;
+    gptoss_session_options so = {.n_ctx = 16};
+    tap_check(gptoss_session_create(m, &so, &s, err, sizeof err) == GPTOSS_OK, "session with a 16-token context");
+    tap_check(gptoss_session_logits(s) == NULL && gptoss_session_n_tokens(s) == 0, "no logits before any token");
+    tap_check(gptoss_session_append(s, a, 10, NULL, err, sizeof err) == GPTOSS_OK, "prefill 10 tokens");
+    gptoss_status st = gptoss_session_append(s, a, 7, NULL, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_CONTEXT_OVERFLOW && strstr(err, "context"), "context overflow is an error: %s", err);
+    tap_check(gptoss_session_n_tokens(s) == 10, "a refused append leaves the session unchanged");
+    uint32_t bad[2] = {5, 1024};
+    st = gptoss_session_append(s, bad, 2, NULL, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_OUT_OF_RANGE && strstr(err, "1024"), "an id outside the vocabulary is an error: %s", err);
+    gptoss_session_reset(s);
+    tap_check(gptoss_session_n_tokens(s) == 0 && gptoss_session_logits(s) == NULL, "reset forgets every token");
+    for (int i = 0; i < 12; i++) gptoss_session_append(s, b + i, 1, NULL, NULL, 0);
+    tap_check(!memcmp(gptoss_session_logits(s), sb + 11 * 1024, 1024 * sizeof(float)),
+              "a reset session reproduces a fresh session's logits");
+    gptoss_session_free(s);
+    so.n_ctx = 1u << 30;
+    s = (gptoss_session *)1;
+    st = gptoss_session_create(m, &so, &s, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_INVALID_ARGUMENT && s == NULL, "a context beyond the model's maximum is refused, output NULL: %s", err);
+    free(la); free(lb); free(sa); free(sb);
+    gptoss_model_free(m);
+}
+
+static void test_sampler(void) {
+    float logits[6] = {1.0f, 3.0f, 2.9f, -1.0f, 3.0f, 0.0f};
+    gptoss_sampler *s = NULL;
+    uint32_t id = 99;
+    gptoss_sampler_create(6, NULL, &s, NULL, 0);
+    gptoss_sampler_sample(s, logits, 6, &id);
+    tap_check(id == 1, "greedy by default, lowest id on ties (%u)", id);
+    gptoss_sampler_free(s);
+
+    uint32_t stops[2] = {4, 5};
+    gptoss_sampler_options o = {.temperature = 1.0f, .seed = 42, .stop_ids = stops, .n_stop_ids = 2};
+    gptoss_sampler_create(6, &o, &s, NULL, 0);
+    tap_check(gptoss_sampler_is_stop(s, 5) && gptoss_sampler_is_stop(s, 4) && !gptoss_sampler_is_stop(s, 1), "stop-token set");
+    uint32_t seq1[64], seq2[64];
+    unsigned counts[6] = {0};
+    for (int i = 0; i < 64; i++) gptoss_sampler_sample(s, logits, 6, &seq1[i]);
+    gptoss_sampler_seed(s, 42);
+    for (int i = 0; i < 64; i++) gptoss_sampler_sample(s, logits, 6, &seq2[i]);
+    tap_check(!memcmp(seq1, seq2, sizeof seq1), "the same seed gives the same draws");
+    for (int i = 0; i < 20000; i++) {
+        gptoss_sampler_sample(s, logits, 6, &id);
+        counts[id]++;
+    }
+    double z = 0;
+    for (int i = 0; i < 6; i++) z += exp(logits[i]);
+    double worst = 0;
+    for (int i = 0; i < 6; i++) worst = fmax(worst, fabs(counts[i] / 20000.0 - exp(logits[i]) / z));
+    tap_check(worst < 0.02, "temperature 1 draws follow softmax(logits) (worst deviation %.3f)", worst);
+    gptoss_sampler_free(s);
+
+    o = (gptoss_sampler_options){.temperature = 5.0f, .top_k = 2, .seed = 1};
+    gptoss_sampler_create(6, &o, &s, NULL, 0);
+    int only = 1;
+    for (int i = 0; i < 500; i++) { gptoss_sampler_sample(s, logits, 6, &id); only &= id == 1 || id == 4; }
+    tap_check(only, "top-k 2 keeps only the two best tokens");
+    gptoss_sampler_free(s);
+
+    o = (gptoss_sampler_options){.temperature = 1.0f, .top_p = 0.5f, .seed = 2};
+    gptoss_sampler_create(6, &o, &s, NULL, 0);
+    only = 1;
+    for (int i = 0; i < 500; i++) { gptoss_sampler_sample(s, logits, 6, &id); only &= id == 1 || id == 4; }
+    tap_check(only, "top-p 0.5 keeps the smallest set reaching half the mass");
+    gptoss_sampler_free(s);
+
+    o = (gptoss_sampler_options){.temperature = 1.0f, .min_p = 0.95f, .seed = 3};
+    gptoss_sampler_create(6, &o, &s, NULL, 0);
+    only = 1;
+    for (int i = 0; i < 500; i++) { gptoss_sampler_sample(s, logits, 6, &id); only &= id == 1 || id == 4; }
+    tap_check(only, "min-p 0.95 keeps tokens within 95%% of the best probability");
+    gptoss_sampler_free(s);
+
+    o = (gptoss_sampler_options){.temperature = NAN};
+    s = (gptoss_sampler *)1;
+    tap_check(gptoss_sampler_create(6, &o, &s, NULL, 0) == GPTOSS_ERR_INVALID_ARGUMENT && s == NULL,
+              "a NaN temperature is refused and the output set to NULL");
+    gptoss_sampler_free(NULL);
+    gptoss_session_free(NULL);
+    gptoss_model_free(NULL);
+    tap_check(1, "destroy functions accept NULL");
+}
+
+int main(void) {
+    const char *shared = getenv("GPTOSS_SHARED");
+    char dir[4096];
+    if (shared) {
+        snprintf(dir, sizeof dir, "%s/golden/g1-default/model", shared);
+        test_sessions(dir);
+    } else {
+        tap_skip("sessions", "GPTOSS_SHARED not set");
+    }
+    test_sampler();
+    return tap_exit();
+}
