@@ -12,6 +12,8 @@ int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_render(int argc, char **argv);
+int cmd_parse(int argc, char **argv);
 
 /* Shared helpers. Each prints "gptoss: ..." to stderr on error. */
 void cli_error(const char *fmt, ...)
