@@ -304,9 +304,7 @@ static int is_file(const char *path) {
     return stat(path, &stt) == 0 && S_ISREG(stt.st_mode);
 }
 
-/* The tokenizer file of a model directory: its tokenizer.json, or the one beside an original/
- * folder, or an o200k_base.tiktoken. */
-static gptoss_status resolve_path(const char *path, gptoss_buf *out, char *err, size_t err_size) {
+gptoss_status gptoss_tokenizer_resolve_path(const char *path, gptoss_buf *out, char *err, size_t err_size) {
     if (!is_dir(path)) {
         gptoss_buf_puts(out, path);
         return gptoss_buf_cstr(out) ? GPTOSS_OK : GPTOSS_ERR_NO_MEMORY;
@@ -326,7 +324,7 @@ gptoss_status gptoss_tokenizer_load(const char *path, gptoss_tokenizer **out, ch
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "tokenizer path is NULL");
     *out = NULL;
     gptoss_buf file = {0};
-    gptoss_status st = resolve_path(path, &file, err, err_size);
+    gptoss_status st = gptoss_tokenizer_resolve_path(path, &file, err, err_size);
     if (st != GPTOSS_OK) {
         gptoss_buf_free(&file);
         return st == GPTOSS_ERR_NO_MEMORY ? gptoss_fail(st, err, err_size, "out of memory") : st;

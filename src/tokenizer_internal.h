@@ -45,6 +45,13 @@ gptoss_status gptoss_tokenizer_build(gptoss_tokenizer *tok, unsigned char *bytes
                                      const uint32_t *extra_ids, const char *const *extra_names,
                                      size_t n_extra, char *err, size_t err_size);
 
+/* The file to read for path: path itself, or in a model directory its tokenizer.json, the one beside
+ * an original/ folder, or an o200k_base.tiktoken. Writes the path into out (cleared first). */
+gptoss_status gptoss_tokenizer_resolve_path(const char *path, gptoss_buf *out, char *err, size_t err_size);
+
+/* The o200k pre-tokenizer pattern, unescaped (what tokenizer.json's "Regex" holds). */
+extern const char gptoss_tokenizer_o200k_pattern[];
+
 /* tokenizer_json.c: parses a Hugging Face tokenizer.json held in text[0..len). */
 gptoss_status gptoss_tokenizer_parse_json(gptoss_tokenizer *tok, const char *text, size_t len, char *err,
                                           size_t err_size);

@@ -12,7 +12,7 @@
 #define MAX_ADDED 4096
 
 /* The o200k pattern, as tokenizer.json spells it; src/pretokenize.c implements exactly this. */
-static const char o200k_pattern[] =
+const char gptoss_tokenizer_o200k_pattern[] =
     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
     "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
     "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -347,7 +347,7 @@ static int check_regexes(loader *L, int depth) {
         if (!read_string(c, &L->key) || !expect(c, ':')) return 0;
         if (key_is(&L->key, "Regex")) {
             if (!read_string(c, &L->str)) return 0;
-            if (strcmp(L->str.data, o200k_pattern) != 0)
+            if (strcmp(L->str.data, gptoss_tokenizer_o200k_pattern) != 0)
                 return fail(c, GPTOSS_ERR_UNSUPPORTED, "the pre-tokenizer regex is not o200k's");
         } else if (!check_regexes(L, depth + 1)) {
             return 0;
