@@ -32,10 +32,11 @@ typedef struct gptoss_stw {
     /* Open file state. */
     int fd;
     char *path, *tmp_path;
-    unsigned char *buf;
+    unsigned char *buf; /* the buffer being filled (one of two; the other may be in flight) */
     size_t buf_len, buf_cap;
     uint64_t written; /* data bytes accepted so far (header excluded) */
     int failed;
+    struct gptoss_stw_io *io; /* the background writer (safetensors_write.c) */
 } gptoss_stw;
 
 /* Zero-initialises w; nothing to free until the first add. */
@@ -59,8 +60,10 @@ gptoss_status gptoss_stw_layout(gptoss_stw *w, const char *metadata, char *err, 
 /* Total size of the file: 8 + header length + data (after layout). */
 uint64_t gptoss_stw_file_size(const gptoss_stw *w);
 
-/* Creates path (through path.tmp, renamed on close) and queues the header. buf_size: the write
- * buffer (0 = 8 MiB). */
+/* Creates path (through path.tmp, renamed on close) and queues the header. buf_size: each of the
+ * two write buffers (0 = 8 MiB). Full buffers are written by a background thread while the caller
+ * fills the other one, with O_DIRECT where the file system allows it: the data is written once
+ * and never read back, and going through the page cache costs several times the disk's speed. */
 gptoss_status gptoss_stw_open(gptoss_stw *w, const char *path, size_t buf_size, char *err, size_t err_size);
 
 /* Room in the write buffer for the next data bytes: *n is a non-zero multiple of `unit` (a power
