@@ -604,6 +604,7 @@ static void test_writer(void) {
     ok &= w.n == 4 && !strcmp(w.entries[0].name, "z") && !strcmp(w.entries[1].name, "scalar") &&
           !strcmp(w.entries[2].name, "a") && w.entries[3].begin == 16 + 2 + 3 && w.data_bytes == 24;
     char *path = strdup(path_in(tmpdir, "stw.safetensors"));
+    unlink(path);
     ok &= gptoss_stw_open(&w, path, 64, err, sizeof err) == GPTOSS_OK;
     unsigned char data[24];
     for (int i = 0; i < 24; i++) data[i] = (unsigned char)i;
