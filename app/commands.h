@@ -11,6 +11,8 @@
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_parse(int argc, char **argv);

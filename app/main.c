@@ -15,6 +15,8 @@ static const command commands[] = {
     {"eval", cmd_eval, "eval MODEL --ids \"...\" [--logits OUT] [--prefill] [--check CASE_DIR]"},
     {"synth", cmd_synth, "synth --out DIR [--preset tiny|20b|120b] [--layers N ...] [--seed S] [--original] [--shards N]"},
     {"generate", cmd_generate, "generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S]"},
+    {"tokenize", cmd_tokenize, "tokenize MODEL_OR_TOKENIZER [--allow-special]   stdin bytes -> token ids"},
+    {"detokenize", cmd_detokenize, "detokenize MODEL_OR_TOKENIZER              token ids on stdin -> raw bytes"},
     {"render", cmd_render, "render CONV.json [--training|--conversation] [--drop turns|harmony|none] [--text]"},
     {"parse", cmd_parse, "parse --ids \"...\" [--strict] [--role ROLE|none]   token ids into harmony messages (JSON)"},
 };
