@@ -299,11 +299,12 @@ static gptoss_status parse_header(gptoss_harmony_parser *p, const char *s, size_
             }
         }
         if (nw && !p->strict) {
-            /* A channel the model wrote without <|channel|> (`<|end|>commentary to=...`). */
-            for (size_t i = 0; i < nw && !h.channel; i++)
-                if (is_known_channel(w[i])) {
-                    h.channel = gptoss_harmony_strdup(w[i], &(int){0});
-                }
+            /* Leftover words: a channel the model wrote without <|channel|> (`<|end|>commentary
+             * to=...`), or a recipient the content-type rule passed over. */
+            for (size_t i = 0; i < nw; i++) {
+                if (!h.channel && is_known_channel(w[i])) h.channel = gptoss_harmony_strdup(w[i], &(int){0});
+                if (!strncmp(w[i], "to=", 3) && (!recipient || recipient == w[nw])) recipient = w[i] + 3;
+            }
             nw = 0;
         }
     }
@@ -514,8 +515,9 @@ static gptoss_status header_token(gptoss_harmony_parser *p, uint32_t id) {
     const char *bytes = gptoss_tokenizer_token_bytes(p->tok, id, &len);
     p->header_has_tokens = 1;
     if (!bytes) {
+        /* Strict mode fails on it (openai/harmony cannot decode the header); lenient mode drops it,
+         * as it says nothing about the header. */
         p->header_bad_id = 1;
-        gptoss_buf_puts(&p->header, REPLACEMENT);
     } else {
         gptoss_buf_append(&p->header, bytes, len);
     }

@@ -109,6 +109,29 @@ static void render_case(const json_value *c) {
             free(file);
         }
         free(text);
+        /* Written out and read back, the conversation renders the same ids. */
+        char *json = NULL;
+        gptoss_harmony_conversation *back = NULL;
+        gptoss_tokens again = {0};
+        int same = gptoss_harmony_conversation_to_json(conv, &json, NULL) == GPTOSS_OK &&
+                   gptoss_harmony_conversation_from_json(json, strlen(json), &back, err, sizeof err) == GPTOSS_OK;
+        if (same && !strcmp(fn, "render")) {
+            same = gptoss_harmony_render_message(tok, gptoss_harmony_conversation_get(back, 0), 0, &again, err,
+                                                 sizeof err) == GPTOSS_OK;
+            if (same && json_is_true(json_get(render, "drop_last_token")) && again.n) again.n--;
+        } else if (same && !strcmp(fn, "render_conversation_for_training")) {
+            same = gptoss_harmony_render_for_training(tok, back, drop, &again, err, sizeof err) == GPTOSS_OK;
+        } else if (same && !strcmp(fn, "render_conversation")) {
+            same = gptoss_harmony_render_conversation(tok, back, drop, &again, err, sizeof err) == GPTOSS_OK;
+        } else if (same) {
+            same = gptoss_harmony_render_for_completion(tok, back, GPTOSS_HARMONY_ROLE_ASSISTANT, drop, &again, err,
+                                                        sizeof err) == GPTOSS_OK;
+        }
+        same = same && again.n == out.n && !memcmp(again.ids, out.ids, out.n * sizeof *out.ids);
+        tap_check(same, "render %s: conversation JSON written and read back renders the same", name);
+        gptoss_tokens_free(&again);
+        gptoss_harmony_conversation_free(back);
+        free(json);
     }
     gptoss_tokens_free(&out);
     gptoss_harmony_conversation_free(conv);
