@@ -6,6 +6,11 @@ CC ?= cc
 SANITIZE ?=
 WERROR ?=
 OPT ?= -O2
+# [cuda backend] make CUDA=1: adds the CUDA backend (src/cuda/*.cu via nvcc), default dir build-cuda.
+CUDA ?= 0
+ifeq ($(CUDA),1)
+BUILD ?= build-cuda
+endif
 ifeq ($(SANITIZE),)
 BUILD ?= build
 else
@@ -34,6 +39,32 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 LIB := $(BUILD)/libgptoss.a
 BIN := $(BUILD)/gptoss
+
+# [cuda backend] sm_90a (H100/H200) SASS, sm_80 SASS, and compute_80 PTX for everything newer.
+ifeq ($(CUDA),1)
+.DEFAULT_GOAL := all
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCH ?= -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=sm_80 \
+             -gencode=arch=compute_80,code=compute_80
+NVCCFLAGS ?= -O3 -std=c++17 -lineinfo $(CUDA_ARCH)
+NVCC_WARN := -Xcompiler -Wall,-Wextra
+ifeq ($(WERROR),1)
+NVCC_WARN := -Xcompiler -Wall,-Wextra,-Werror
+endif
+CPPFLAGS += -DGPTOSS_CUDA
+CU_SRC := $(sort $(wildcard src/cuda/*.cu))
+CU_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o)
+LIB_OBJ += $(CU_OBJ)
+LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+TEST_BIN += $(BUILD)/tests/test_cuda_kernels
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -Iinclude -Isrc -DGPTOSS_CUDA $(NVCCFLAGS) $(NVCC_WARN) -MMD -MP -c $< -o $@
+$(BUILD)/tests/test_cuda_kernels: tests/test_cuda_kernels.cu $(LIB) tests/tap.h
+	@mkdir -p $(dir $@)
+	$(NVCC) -Iinclude -Isrc -Itests -DGPTOSS_CUDA $(NVCCFLAGS) $(NVCC_WARN) $< $(LIB) -lm -o $@
+endif
 
 .PHONY: all lib tests test demo bench fuzz clean
 all: $(BIN) $(TEST_BIN)

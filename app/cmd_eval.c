@@ -10,7 +10,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss eval MODEL (--ids \"1 2 3\" | --check CASE_DIR) [--logits OUT] [--prefill]\n"
-               "                        [--batch N] [--ctx N] [--tolerance T]\n"
+               "                        [--batch N] [--ctx N] [--tolerance T] [--device cpu|cuda]\n"
                "  Row i of the logits is the model's output after ids[0..i]. By default the first id is\n"
                "  prefilled and the rest decoded one at a time; --prefill feeds all ids in one call\n"
                "  (processed in batches of --batch tokens, default all of them). --check compares with a\n"
@@ -73,6 +73,7 @@ int cmd_eval(int argc, char **argv) {
     int prefill = 0;
     uint32_t batch = 0, ctx = 0;
     float tol = 1e-3f;
+    gptoss_device device = GPTOSS_DEVICE_AUTO; /* [cuda backend] --device */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -80,6 +81,13 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--logits")) { if (!(out_path = cli_next(argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--check")) { if (!(case_dir = cli_next(argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--prefill")) prefill = 1;
+        else if (!strcmp(a, "--device")) { /* [cuda backend] */
+            const char *v = cli_next(argc, argv, &i);
+            if (!v) return 2;
+            if (!strcmp(v, "cpu")) device = GPTOSS_DEVICE_CPU;
+            else if (!strcmp(v, "cuda")) device = GPTOSS_DEVICE_CUDA;
+            else { cli_error("eval: --device must be cpu or cuda"); return 2; }
+        }
         else if (!strcmp(a, "--batch") || !strcmp(a, "--ctx") || !strcmp(a, "--tolerance")) {
             const char *v = cli_next(argc, argv, &i);
             if (!v) return 2;
@@ -113,6 +121,7 @@ int cmd_eval(int argc, char **argv) {
     const gptoss_model_config *c = gptoss_model_get_config(model);
     size_t V = c->vocab_size;
     gptoss_session_options so = {.n_ctx = ctx, .n_batch = batch ? batch : (prefill ? (uint32_t)(n_ids < 4096 ? n_ids : 4096) : 0)};
+    so.device = device;
     if (!ctx && n_ids > 8192) so.n_ctx = n_ids <= c->max_context ? (uint32_t)n_ids : 0;
     if (gptoss_session_create(model, &so, &sess, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
     logits = malloc(n_ids * V * sizeof(float));

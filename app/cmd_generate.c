@@ -10,6 +10,7 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K]\n"
                "                          [--min-p M] [--seed S] [--stop \"IDS\"] [--ctx N] [--quiet]\n"
+               "                          [--device cpu|cuda]\n"
                "  Temperature 0 (the default) is greedy decoding. Generation ends after N tokens or at a\n"
                "  stop id (which is printed). Prints the generated ids; timings go to stderr.\n");
 }
@@ -25,6 +26,7 @@ int cmd_generate(int argc, char **argv) {
     uint32_t n_gen = 0, ctx = 0;
     int have_n = 0, quiet = 0;
     gptoss_sampler_options so = {0};
+    gptoss_device device = GPTOSS_DEVICE_AUTO; /* [cuda backend] --device */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         int ok = 1;
@@ -32,7 +34,7 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if (a[0] == '-' && strcmp(a, "--ids") && strcmp(a, "-n") && strcmp(a, "--temperature") &&
                  strcmp(a, "--top-p") && strcmp(a, "--top-k") && strcmp(a, "--min-p") && strcmp(a, "--seed") &&
-                 strcmp(a, "--stop") && strcmp(a, "--ctx")) {
+                 strcmp(a, "--stop") && strcmp(a, "--ctx") && strcmp(a, "--device")) {
             cli_error("generate: unknown option %s", a);
             usage(stderr);
             return 2;
@@ -40,6 +42,10 @@ int cmd_generate(int argc, char **argv) {
             if (!(v = cli_next(argc, argv, &i))) return 2;
             if (!strcmp(a, "--ids")) ids_text = v;
             else if (!strcmp(a, "--stop")) stop_text = v;
+            else if (!strcmp(a, "--device")) { /* [cuda backend] */
+                ok = !strcmp(v, "cpu") || !strcmp(v, "cuda");
+                device = !strcmp(v, "cuda") ? GPTOSS_DEVICE_CUDA : GPTOSS_DEVICE_CPU;
+            }
             else if (!strcmp(a, "-n")) ok = have_n = cli_parse_u32(v, &n_gen);
             else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &ctx);
             else if (!strcmp(a, "--temperature")) ok = cli_parse_float(v, &so.temperature) && so.temperature >= 0;
@@ -69,7 +75,7 @@ int cmd_generate(int argc, char **argv) {
     if (!model) goto done;
     double t_open = now_s() - t0;
     const gptoss_model_config *c = gptoss_model_get_config(model);
-    gptoss_session_options sopt = {.n_ctx = ctx};
+    gptoss_session_options sopt = {.n_ctx = ctx, .device = device};
     if (gptoss_session_create(model, &sopt, &sess, err, sizeof err) != GPTOSS_OK ||
         gptoss_sampler_create(c->vocab_size, &so, &smp, err, sizeof err) != GPTOSS_OK) {
         cli_error("%s", err);

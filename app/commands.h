@@ -14,6 +14,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_bench(int argc, char **argv); /* [cuda backend] */
 int cmd_render(int argc, char **argv);
 int cmd_parse(int argc, char **argv);
 

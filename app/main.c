@@ -14,6 +14,7 @@ static const command commands[] = {
     {"info", cmd_info, "info MODEL                      architecture, parameter counts, bytes, files"},
     {"eval", cmd_eval, "eval MODEL --ids \"...\" [--logits OUT] [--prefill] [--check CASE_DIR]"},
     {"synth", cmd_synth, "synth --out DIR [--preset tiny|20b|120b] [--layers N ...] [--seed S] [--original] [--shards N]"},
+    {"bench", cmd_bench, "bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]"},
     {"generate", cmd_generate, "generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S]"},
     {"tokenize", cmd_tokenize, "tokenize MODEL_OR_TOKENIZER [--allow-special]   stdin bytes -> token ids"},
     {"detokenize", cmd_detokenize, "detokenize MODEL_OR_TOKENIZER              token ids on stdin -> raw bytes"},

@@ -86,11 +86,25 @@ const char *gptoss_model_dir(const gptoss_model *model);
 /* ---------------------------------------------------------------------------------------------
  * Session: one sequence, its KV cache and all scratch buffers (allocated here, never in decode).
  * ------------------------------------------------------------------------------------------- */
+/* [cuda backend hook] Where a session runs. AUTO: CUDA when the library was built with CUDA=1 and a
+ * GPU is present, else the CPU. CUDA in a build without it is GPTOSS_ERR_UNSUPPORTED. */
+typedef enum gptoss_device {
+    GPTOSS_DEVICE_AUTO = 0,
+    GPTOSS_DEVICE_CPU,
+    GPTOSS_DEVICE_CUDA,
+} gptoss_device;
+
 typedef struct gptoss_session_options {
     uint32_t n_ctx;      /* context size in tokens; 0 = 8192; at most the model's max_context */
     uint32_t n_batch;    /* tokens per forward chunk during prefill; 0 = 128 */
     uint32_t n_threads;  /* worker threads for this session; 0 = 1 */
+    gptoss_device device; /* [cuda backend hook] 0 = AUTO */
 } gptoss_session_options;
+
+/* [cuda backend hook] 1 if this build has the CUDA backend and a CUDA device is usable. */
+int gptoss_cuda_available(void);
+/* [cuda backend hook] The device a session runs on (CPU or CUDA). */
+gptoss_device gptoss_session_device(const gptoss_session *session);
 
 gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_session_options *options,
                                     gptoss_session **out, char *err, size_t err_size);

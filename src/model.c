@@ -520,6 +520,7 @@ fail:
 
 void gptoss_model_free(gptoss_model *m) {
     if (!m) return;
+    if (m->cuda && m->cuda_free) m->cuda_free(m->cuda); /* [cuda backend hook] */
     gptoss_st_set_free(&m->st);
     free(m->layers);
     free(m->small);

@@ -48,6 +48,11 @@ struct gptoss_model {
     float *rope_inv_freq;   /* [head_dim/2] */
     float rope_concentration;
     float *small;           /* one allocation backing every widened small vector */
+    /* [cuda backend hook] device copy of the weights (uploaded by the first CUDA session), freed by
+     * cuda_free from gptoss_model_free. no_host_weights: built on the device only (bench --synth). */
+    void *cuda;
+    void (*cuda_free)(void *cuda);
+    int no_host_weights;
 };
 
 /* Fills cfg from a parsed config.json (either layout). Checks that the values are consistent. */

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 
 #include "session.h"
+#ifdef GPTOSS_CUDA
+#include "cuda/backend.h" /* [cuda backend hook] */
+#endif
 
 #define DEFAULT_N_CTX 8192u
 #define DEFAULT_N_BATCH 128u
@@ -26,6 +29,34 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
     uint32_t n_batch = o.n_batch ? o.n_batch : DEFAULT_N_BATCH;
     if (n_batch > 4096) n_batch = 4096;
     if (n_batch > n_ctx) n_batch = n_ctx;
+
+    /* [cuda backend hook] a CUDA session keeps only the bookkeeping fields here. */
+    gptoss_device dev = o.device == GPTOSS_DEVICE_AUTO
+                            ? (gptoss_cuda_available() || model->no_host_weights ? GPTOSS_DEVICE_CUDA : GPTOSS_DEVICE_CPU)
+                            : o.device;
+    if (dev != GPTOSS_DEVICE_CPU && dev != GPTOSS_DEVICE_CUDA)
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "unknown device %d", (int)o.device);
+    if (dev == GPTOSS_DEVICE_CPU && model->no_host_weights)
+        return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "this model's weights exist on the GPU only");
+    if (dev == GPTOSS_DEVICE_CUDA) {
+#ifdef GPTOSS_CUDA
+        gptoss_session *cs = calloc(1, sizeof *cs);
+        if (!cs) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+        cs->model = model;
+        cs->n_ctx = n_ctx;
+        cs->n_batch = n_batch;
+        gptoss_status cst = gptoss_cuda_session_create(model, n_ctx, n_batch, &cs->cuda, err, err_size);
+        if (cst != GPTOSS_OK) {
+            free(cs);
+            return cst;
+        }
+        *out = cs;
+        return GPTOSS_OK;
+#else
+        return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
+                           "this build has no CUDA backend (rebuild with make CUDA=1)");
+#endif
+    }
 
     gptoss_session *s = calloc(1, sizeof *s);
     if (!s) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
@@ -81,6 +112,9 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
 
 void gptoss_session_free(gptoss_session *s) {
     if (!s) return;
+#ifdef GPTOSS_CUDA
+    gptoss_cuda_session_free(s->cuda); /* [cuda backend hook] */
+#endif
     if (s->kv)
         for (uint32_t l = 0; l < s->model->config.n_layers; l++) {
             free(s->kv[l].k);
@@ -99,6 +133,9 @@ void gptoss_session_reset(gptoss_session *s) {
     if (!s) return;
     s->n_tokens = 0;
     s->has_logits = 0;
+#ifdef GPTOSS_CUDA
+    if (s->cuda) gptoss_cuda_session_reset(s->cuda); /* [cuda backend hook] */
+#endif
 }
 
 gptoss_status gptoss_session_append(gptoss_session *s, const uint32_t *ids, size_t n_ids, float *all_logits,
@@ -113,6 +150,15 @@ gptoss_status gptoss_session_append(gptoss_session *s, const uint32_t *ids, size
         if (ids[i] >= c->vocab_size)
             return gptoss_fail(GPTOSS_ERR_OUT_OF_RANGE, err, err_size,
                                "token id %u (at index %zu) is outside the vocabulary of %u", ids[i], i, c->vocab_size);
+#ifdef GPTOSS_CUDA
+    if (s->cuda) { /* [cuda backend hook] */
+        gptoss_status cst = gptoss_cuda_session_append(s->cuda, ids, n_ids, all_logits, err, err_size);
+        if (cst != GPTOSS_OK) return cst;
+        s->n_tokens += (uint32_t)n_ids;
+        if (n_ids) s->has_logits = 1;
+        return GPTOSS_OK;
+    }
+#endif
     for (size_t done = 0; done < n_ids;) {
         uint32_t n = (uint32_t)(n_ids - done < s->n_batch ? n_ids - done : s->n_batch);
         gptoss_forward_chunk(s, ids + done, n, all_logits ? all_logits + done * c->vocab_size : NULL);
@@ -121,6 +167,19 @@ gptoss_status gptoss_session_append(gptoss_session *s, const uint32_t *ids, size
     return GPTOSS_OK;
 }
 
-const float *gptoss_session_logits(const gptoss_session *s) { return s && s->has_logits ? s->logits : NULL; }
+const float *gptoss_session_logits(const gptoss_session *s) {
+#ifdef GPTOSS_CUDA
+    if (s && s->cuda) return s->has_logits ? gptoss_cuda_session_logits(s->cuda) : NULL; /* [cuda backend hook] */
+#endif
+    return s && s->has_logits ? s->logits : NULL;
+}
+
+/* [cuda backend hook] */
+gptoss_device gptoss_session_device(const gptoss_session *s) {
+    return s && s->cuda ? GPTOSS_DEVICE_CUDA : GPTOSS_DEVICE_CPU;
+}
+#ifndef GPTOSS_CUDA
+int gptoss_cuda_available(void) { return 0; }
+#endif
 uint32_t gptoss_session_n_tokens(const gptoss_session *s) { return s ? s->n_tokens : 0; }
 uint32_t gptoss_session_n_ctx(const gptoss_session *s) { return s ? s->n_ctx : 0; }

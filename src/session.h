@@ -25,6 +25,7 @@ struct gptoss_session {
     uint32_t *slots;
     float *logits;            /* [vocab] after the last token */
     int has_logits;
+    struct gptoss_cuda_session *cuda; /* [cuda backend hook] non-NULL: the session runs on the GPU */
 };
 
 /* Runs n (<= n_batch) tokens at positions n_tokens.. and advances n_tokens. If logits_out is not

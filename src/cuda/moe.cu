@@ -1,0 +1,123 @@
+/* moe.cu: the mixture-of-experts plumbing on the device: router logits with top-k selection and
+ * softmax (one block per token, same tie and NaN rules as gptoss_topk_softmax_f32), the counting
+ * sort that groups a chunk's (token, k) pairs by expert, the weighted combine into the residual,
+ * and a standalone SwiGLU. */
+#include "cuda/kernels.cuh"
+
+#define ROUTER_THREADS 256
+#define ROUTER_MAX_EXPERTS 1024
+#define ROUTER_MAX_K 32
+
+__global__ void __launch_bounds__(ROUTER_THREADS) router_topk_kernel(uint32_t *__restrict__ topi, float *__restrict__ topw,
+                                                                      float *__restrict__ logits_out, dev_mat w,
+                                                                      const float *__restrict__ bias,
+                                                                      const float *__restrict__ x, uint32_t K) {
+    __shared__ float lg[ROUTER_MAX_EXPERTS];
+    const uint32_t t = blockIdx.x, E = (uint32_t)w.rows;
+    const uint64_t D = w.cols;
+    const float *xr = x + (uint64_t)t * D;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    for (uint32_t e = warp; e < E; e += ROUTER_THREADS / 32) {
+        float acc = 0.0f;
+        if (w.wtype == DEV_BF16) {
+            const uint16_t *row = static_cast<const uint16_t *>(w.data) + e * D;
+            for (uint64_t c = lane; c < D; c += 32) acc += bf16_bits_to_f32(row[c]) * xr[c];
+        } else {
+            const float *row = static_cast<const float *>(w.data) + e * D;
+            for (uint64_t c = lane; c < D; c += 32) acc += row[c] * xr[c];
+        }
+        acc = warp_sum(acc);
+        if (lane == 0) lg[e] = acc + (bias ? bias[e] : 0.0f);
+    }
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    if (logits_out)
+        for (uint32_t e = 0; e < E; e++) logits_out[(uint64_t)t * E + e] = lg[e];
+    uint32_t idx[ROUTER_MAX_K];
+    float wv[ROUTER_MAX_K];
+    for (uint32_t j = 0; j < K; j++) {
+        uint32_t best = 0xffffffffu;
+        for (uint32_t e = 0; e < E; e++) {
+            bool taken = false;
+            for (uint32_t q = 0; q < j && !taken; q++) taken = idx[q] == e;
+            if (taken) continue;
+            if (best == 0xffffffffu || lg[e] > lg[best] || (isnan(lg[best]) && !isnan(lg[e]))) best = e;
+        }
+        idx[j] = best;
+        wv[j] = lg[best];
+    }
+    float m = wv[0], sum = 0.0f;
+    for (uint32_t j = 0; j < K; j++) {
+        wv[j] = expf(wv[j] - m);
+        sum += wv[j];
+    }
+    for (uint32_t j = 0; j < K; j++) {
+        topi[(uint64_t)t * K + j] = idx[j];
+        topw[(uint64_t)t * K + j] = wv[j] / sum;
+    }
+}
+
+void cuda_router_topk(uint32_t *topi, float *topw, float *logits_out, const dev_mat &w, const float *bias,
+                      const float *x, uint32_t n, uint32_t k, cudaStream_t st) {
+    if (!n) return;
+    router_topk_kernel<<<n, ROUTER_THREADS, 0, st>>>(topi, topw, logits_out, w, bias, x, k);
+}
+
+/* One block: counts per expert, exclusive prefix, then each pair takes the next slot of its expert.
+ * The order inside an expert's group does not change any value. */
+__global__ void moe_sort_kernel(uint32_t *count, uint32_t *start, uint32_t *fill, uint32_t *token_of,
+                                uint32_t *entry_of, const uint32_t *topi, uint32_t n, uint32_t K, uint32_t E) {
+    for (uint32_t e = threadIdx.x; e < E; e += blockDim.x) count[e] = 0, fill[e] = 0;
+    __syncthreads();
+    const uint32_t pairs = n * K;
+    for (uint32_t i = threadIdx.x; i < pairs; i += blockDim.x) atomicAdd(&count[topi[i]], 1u);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        uint32_t acc = 0;
+        for (uint32_t e = 0; e < E; e++) {
+            start[e] = acc;
+            acc += count[e];
+        }
+    }
+    __syncthreads();
+    for (uint32_t i = threadIdx.x; i < pairs; i += blockDim.x) {
+        const uint32_t e = topi[i], entry = start[e] + atomicAdd(&fill[e], 1u);
+        token_of[entry] = i / K;
+        entry_of[i] = entry;
+    }
+}
+
+void cuda_moe_sort(uint32_t *count, uint32_t *start, uint32_t *fill, uint32_t *token_of, uint32_t *entry_of,
+                   const uint32_t *topi, uint32_t n, uint32_t k, uint32_t n_experts, cudaStream_t st) {
+    moe_sort_kernel<<<1, 1024, 0, st>>>(count, start, fill, token_of, entry_of, topi, n, k, n_experts);
+}
+
+__global__ void moe_combine_kernel(float *__restrict__ x, const float *__restrict__ eo, const float *__restrict__ topw,
+                                   const uint32_t *__restrict__ entry_of, uint32_t n, uint32_t K, uint32_t D) {
+    const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (uint64_t)n * D) return;
+    const uint64_t t = i / D, d = i % D;
+    float y = 0.0f;
+    for (uint32_t k = 0; k < K; k++) y += topw[t * K + k] * eo[(uint64_t)entry_of[t * K + k] * D + d];
+    x[i] += y;
+}
+
+void cuda_moe_combine(float *x, const float *eo, const float *topw, const uint32_t *entry_of, uint32_t n, uint32_t k,
+                      uint32_t dim, cudaStream_t st) {
+    const uint64_t total = (uint64_t)n * dim;
+    if (!total) return;
+    moe_combine_kernel<<<(unsigned)((total + 255) / 256), 256, 0, st>>>(x, eo, topw, entry_of, n, k, dim);
+}
+
+__global__ void swiglu_kernel(float *a, const float *u, uint64_t n, float limit) {
+    const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float g = fminf(u[2 * i], limit);
+    const float lin = fmaxf(fminf(u[2 * i + 1], limit), -limit);
+    a[i] = g / (1.0f + expf(-1.702f * g)) * (lin + 1.0f);
+}
+
+void cuda_swiglu(float *a, const float *u, uint64_t n, float limit, cudaStream_t st) {
+    if (!n) return;
+    swiglu_kernel<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(a, u, n, limit);
+}
