@@ -36,6 +36,17 @@ if command -v clang >/dev/null; then
 else
     echo "ok - clang build # SKIP clang not installed"; echo "0 0 1" >>"$tally"
 fi
+# [cuda backend] with nvcc present, the CUDA build must compile (-Werror); its CUDA tests run, or
+# SKIP with a clear line when no GPU is usable.
+nvcc_bin=$(command -v nvcc || { [ -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ] && echo "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc"; })
+if [ -n "$nvcc_bin" ]; then
+    if phase cuda build-cuda CC=gcc CUDA=1 NVCC="$nvcc_bin"; then
+        echo "ok - cuda build (make CUDA=1) compiles"; echo "1 0 0" >>"$tally"
+        GPTOSS_TEST_FILTER=cuda bash tests/run.sh build-cuda cuda
+    fi
+else
+    echo "ok - cuda build # SKIP nvcc not found"; echo "0 0 1" >>"$tally"
+fi
 if [ -f fuzz/run.sh ]; then
     GPTOSS_FUZZ_SECONDS=${GPTOSS_FUZZ_SECONDS:-20} bash fuzz/run.sh
 fi
