@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# run.sh: builds every fuzz/fuzz_*.c as a libFuzzer binary (clang -fsanitize=fuzzer,address,undefined,
+# against the library built with the same sanitizers in build-fuzz/) and runs each for
+# $GPTOSS_FUZZ_SECONDS seconds (default 20) from its seeds in fuzz/corpus/NAME (new inputs go to
+# fuzz/corpus-run/NAME, which git ignores). One TAP line per target: "ok - fuzz NAME"; appends
+# "passed failed skipped" to $GPTOSS_TEST_TALLY when set. A new target needs only its .c file.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+secs=${GPTOSS_FUZZ_SECONDS:-20}
+: "${GPTOSS_SHARED:=$root/../shared}"
+export GPTOSS_SHARED
+build=build-fuzz
+pass=0 fail=0 skip=0
+tally() { if [ -n "${GPTOSS_TEST_TALLY:-}" ]; then echo "$pass $fail $skip" >>"$GPTOSS_TEST_TALLY"; fi; }
+
+targets=(fuzz/fuzz_*.c)
+if [ ! -e "${targets[0]}" ]; then echo "fuzz: no targets"; exit 0; fi
+if ! command -v clang >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+    for t in "${targets[@]}"; do b=$(basename "$t" .c); echo "ok - fuzz ${b#fuzz_} # SKIP clang with libFuzzer not installed"; skip=$((skip + 1)); done
+    tally
+    exit 0
+fi
+jobs=$(nproc 2>/dev/null || echo 2)
+if ! make -s -j"$jobs" CC=clang BUILD=$build SANITIZE=fuzzer-no-link,address,undefined lib >"$build.log" 2>&1; then
+    echo "not ok - fuzz: library build failed"; tail -20 "$build.log"
+    fail=1; tally; exit 1
+fi
+rm -f "$build.log"
+for t in "${targets[@]}"; do
+    base=$(basename "$t" .c)
+    name=${base#fuzz_}
+    bin=$build/fuzz/$base
+    mkdir -p "$build/fuzz" "fuzz/corpus-run/$name"
+    log=$build/fuzz/$name.log
+    if ! clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+        -fno-sanitize-recover=all "$t" $build/libgptoss.a -lm -lpthread -o "$bin" >"$log" 2>&1; then
+        echo "not ok - fuzz $name (build failed)"; tail -10 "$log" | sed 's/^/    | /'
+        fail=$((fail + 1)); continue
+    fi
+    seeds=()
+    [ -d "fuzz/corpus/$name" ] && seeds=("fuzz/corpus/$name")
+    if "$bin" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$build/fuzz/$name-" \
+        "fuzz/corpus-run/$name" "${seeds[@]}" >"$log" 2>&1; then
+        runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
+        echo "ok - fuzz $name (${secs}s, ${runs:-?} runs)"; pass=$((pass + 1))
+    else
+        echo "not ok - fuzz $name (crash input in $build/fuzz/$name-*)"; grep -E 'ERROR|SUMMARY|==[0-9]+==' "$log" | head -5 | sed 's/^/    | /'
+        fail=$((fail + 1))
+    fi
+done
+echo "[fuzz] $pass passed, $fail failed, $skip skipped"
+tally
+[ "$fail" -eq 0 ]
