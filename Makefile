@@ -86,6 +86,19 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# [harmony chat] Line editing for `gptoss chat` when libedit is installed (optional at build time),
+# and the chat test double: app/chat.c driven by a scripted token source (tests/t_chat*.sh).
+ifeq ($(shell pkg-config --exists libedit 2>/dev/null && echo y),y)
+$(BUILD)/app/chat.o: CPPFLAGS += -DGPTOSS_HAVE_LIBEDIT $(shell pkg-config --cflags libedit)
+EDIT_LIBS := $(shell pkg-config --libs libedit)
+endif
+$(BIN): LDLIBS += $(EDIT_LIBS)
+CHAT_DOUBLE := $(BUILD)/tests/chat_double
+all: $(CHAT_DOUBLE)
+$(CHAT_DOUBLE): tests/chat_double.c $(BUILD)/app/chat.o $(BUILD)/app/chat_tokenizer.o $(BUILD)/app/cli.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Iapp $(CFLAGS) $(LDFLAGS) $< $(filter %.o,$^) $(LIB) $(LDLIBS) $(EDIT_LIBS) -o $@
+
 # Every test: gcc and clang builds with warnings as errors, the suite under ASan+UBSan, fuzzers.
 test:
 	bash tests/all.sh

@@ -31,15 +31,15 @@ typedef struct chat_source {
 } chat_source;
 
 /* Opens the token source for MODEL (the first positional argument). Returns 0, or -1 with err. */
-typedef int (*chat_source_open)(const char *model, const chat_settings *settings, chat_source *out, char *err,
-                                size_t err_size);
+typedef int (*chat_source_open)(const char *model, const chat_settings *settings, const gptoss_tokenizer *tok,
+                                chat_source *out, char *err, size_t err_size);
 
 /* `gptoss chat` (one_shot = 0) and `gptoss run` (one_shot = 1); argv[0] is the command name. */
 int chat_main(int argc, char **argv, int one_shot, chat_source_open open);
 
 /* The model + session + sampler token source (app/cmd_chat.c). */
-int chat_model_source_open(const char *model, const chat_settings *settings, chat_source *out, char *err,
-                           size_t err_size);
+int chat_model_source_open(const char *model, const chat_settings *settings, const gptoss_tokenizer *tok,
+                           chat_source *out, char *err, size_t err_size);
 
 /* Loads the tokenizer from `path`, or else $GPTOSS_TOKENIZER, or else `fallback` (a model directory);
  * prints the error and returns NULL on failure. */

@@ -17,6 +17,8 @@ int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv); /* [cuda backend] */
 int cmd_render(int argc, char **argv);
 int cmd_parse(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Shared helpers. Each prints "gptoss: ..." to stderr on error. */
 void cli_error(const char *fmt, ...)

@@ -20,6 +20,8 @@ static const command commands[] = {
     {"detokenize", cmd_detokenize, "detokenize MODEL_OR_TOKENIZER              token ids on stdin -> raw bytes"},
     {"render", cmd_render, "render CONV.json [--training|--conversation] [--drop turns|harmony|none] [--text]"},
     {"parse", cmd_parse, "parse --ids \"...\" [--strict] [--role ROLE|none]   token ids into harmony messages (JSON)"},
+    {"chat", cmd_chat, "chat MODEL [--reasoning-effort E] [--tools FILE] [--tool-exec CMD] [--hide-reasoning]"},
+    {"run", cmd_run, "run MODEL -p PROMPT [--show-reasoning] [--json]       one answer on stdout"},
 };
 
 static void usage(FILE *f) {

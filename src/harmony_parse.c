@@ -401,8 +401,13 @@ static gptoss_status salvage_header(gptoss_harmony_parser *p) {
             st = GPTOSS_OK;
         }
         gptoss_buf_free(&text);
-        if (st == GPTOSS_OK) {
+        /* openai/harmony keeps an empty message only for the header whose role it was given; a
+         * later header cut short with nothing after its role says nothing. */
+        int keep = p->next_role != GPTOSS_HARMONY_ROLE_NONE || (remaining && *remaining);
+        if (st == GPTOSS_OK && keep) {
             st = push_message(p, &hdr, remaining ? remaining : "", remaining ? strlen(remaining) : 0);
+            gptoss_harmony_message_clear(&hdr);
+        } else if (st == GPTOSS_OK) {
             gptoss_harmony_message_clear(&hdr);
         }
         free(remaining);

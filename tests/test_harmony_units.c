@@ -342,9 +342,13 @@ static void test_lenient(void) {
     tap_check(r.st == GPTOSS_OK && msg_is(r.p, 0, A, "final", NULL, NULL, "Hel"), "truncated content is kept");
     gptoss_harmony_parser_free(r.p);
     r = parse_text("<|channel|>analysis<|message|>x<|end|><|start|>assistant<|channel|>fin", A, 0);
+    tap_check(r.st == GPTOSS_OK && gptoss_harmony_parser_n_messages(r.p) == 1,
+              "lenient: a header cut by the end of the stream, with nothing after it, is dropped");
+    gptoss_harmony_parser_free(r.p);
+    r = parse_text("<|channel|>analysis<|message|>x<|end|><|start|>assistant<|channel|>final Hi there", A, 0);
     tap_check(r.st == GPTOSS_OK && gptoss_harmony_parser_n_messages(r.p) == 2 &&
-                  msg_is(r.p, 1, A, "fin", NULL, NULL, ""),
-              "lenient: a header cut by the end of the stream");
+                  msg_is(r.p, 1, A, "final", NULL, NULL, "Hi there"),
+              "lenient: a header cut by the end of the stream keeps its text");
     gptoss_harmony_parser_free(r.p);
     r = parse_text("<|channel|>analysis<|message|>x<|end|><|start|>assistant<|channel|>fin", A, 1);
     tap_check(r.st == GPTOSS_ERR_FORMAT && strstr(gptoss_harmony_parser_error(r.p), "Unexpected EOS"),

@@ -1,0 +1,161 @@
+/* chat_double.c: `gptoss chat` / `gptoss run` (app/chat.c, unchanged) with a scripted token source in
+ * place of the model, so tests can drive tool calls, history and Ctrl-C with output that random
+ * weights never produce.
+ *
+ *   chat_double chat|run SCRIPT [options of gptoss chat / run]
+ *
+ * SCRIPT holds one model response per line, written as text with special-token literals
+ * ("<|channel|>final<|message|>Hi<|return|>"; "\n" and "\\" are escapes). Each new prompt starts the
+ * next response; tokens are handed out one at a time. Blank lines and "#" lines are skipped, except
+ * "#delay MS", which pauses before each token of the responses that follow. With CHAT_DOUBLE_LOG set,
+ * every prompt is appended to that file (decoded), followed by a line "----". */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chat.h"
+#include "commands.h"
+#include "common.h"
+
+typedef struct response {
+    uint32_t *ids;
+    size_t n;
+    unsigned delay_ms;
+} response;
+
+typedef struct script {
+    const gptoss_tokenizer *tok;
+    response *r;
+    size_t n_r;
+    size_t cur, pos; /* response being replayed, next token in it */
+    int started;
+    uint32_t *last;  /* the previous call's ids plus the token it returned */
+    size_t n_last;
+    const char *log;
+} script;
+
+static void script_close(void *ctx) {
+    script *s = ctx;
+    for (size_t i = 0; i < s->n_r; i++) free(s->r[i].ids);
+    free(s->r);
+    free(s->last);
+    free(s);
+}
+
+/* A continuation is the previous ids plus the token handed out; anything else is a new prompt. */
+static int is_continuation(const script *s, const uint32_t *ids, size_t n) {
+    return s->started && n == s->n_last && !memcmp(ids, s->last, n * sizeof *ids);
+}
+
+static void log_prompt(const script *s, const uint32_t *ids, size_t n) {
+    if (!s->log) return;
+    FILE *f = fopen(s->log, "ab");
+    if (!f) return;
+    char *text = NULL;
+    size_t len = 0;
+    if (gptoss_tokenizer_decode(s->tok, ids, n, &text, &len, NULL, 0) == GPTOSS_OK) fwrite(text, 1, len, f);
+    free(text);
+    fputs("\n----\n", f);
+    fclose(f);
+}
+
+static int script_next(void *ctx, const uint32_t *ids, size_t n, uint32_t *out, char *err, size_t err_size) {
+    script *s = ctx;
+    if (!is_continuation(s, ids, n)) {
+        if (s->started) s->cur++;
+        s->started = 1;
+        s->pos = 0;
+        log_prompt(s, ids, n);
+    }
+    if (s->cur >= s->n_r) {
+        gptoss_fail(GPTOSS_ERR_OUT_OF_RANGE, err, err_size, "chat_double: the script has no more responses");
+        s->started = 0; /* a later prompt fails the same way */
+        return -1;
+    }
+    const response *r = &s->r[s->cur];
+    if (r->delay_ms) {
+        struct timespec ts = {r->delay_ms / 1000, (long)(r->delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* Ctrl-C cuts it short, as it would a slow model */
+    }
+    *out = s->pos < r->n ? r->ids[s->pos++] : GPTOSS_HARMONY_RETURN;
+    uint32_t *l = realloc(s->last, (n + 1) * sizeof *l);
+    if (!l) {
+        gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+        return -1;
+    }
+    memcpy(l, ids, n * sizeof *ids);
+    l[n] = *out;
+    s->last = l;
+    s->n_last = n + 1;
+    return 0;
+}
+
+static int add_response(script *s, const char *line, size_t len, unsigned delay, char *err, size_t err_size) {
+    gptoss_buf text = {0};
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == '\\' && i + 1 < len && (line[i + 1] == 'n' || line[i + 1] == '\\')) {
+            gptoss_buf_append(&text, line[++i] == 'n' ? "\n" : "\\", 1);
+        } else {
+            gptoss_buf_append(&text, &line[i], 1);
+        }
+    }
+    gptoss_tokens t = {0};
+    response *r = realloc(s->r, (s->n_r + 1) * sizeof *r);
+    if (!r || text.failed ||
+        gptoss_tokenizer_encode(s->tok, text.data ? text.data : "", text.len, GPTOSS_TOKENIZER_SPECIAL_ALLOW, &t) !=
+            GPTOSS_OK) {
+        if (r) s->r = r;
+        gptoss_buf_free(&text);
+        gptoss_tokens_free(&t);
+        gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "chat_double: cannot encode a response");
+        return -1;
+    }
+    s->r = r;
+    s->r[s->n_r++] = (response){t.ids, t.n, delay};
+    gptoss_buf_free(&text);
+    return 0;
+}
+
+static int script_open(const char *path, const chat_settings *settings, const gptoss_tokenizer *tok, chat_source *out,
+                       char *err, size_t err_size) {
+    char *data = NULL;
+    size_t len = 0;
+    if (gptoss_read_file(path, (size_t)1 << 26, &data, &len, err, err_size) != GPTOSS_OK) return -1;
+    script *s = calloc(1, sizeof *s);
+    if (!s) {
+        free(data);
+        return -1;
+    }
+    s->tok = tok;
+    s->log = getenv("CHAT_DOUBLE_LOG");
+    unsigned delay = 0;
+    for (char *line = data; line < data + len;) {
+        char *nl = memchr(line, '\n', (size_t)(data + len - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(data + len - line);
+        if (n && line[n - 1] == '\r') n--;
+        if (n >= 7 && !strncmp(line, "#delay ", 7)) {
+            delay = (unsigned)strtoul(line + 7, NULL, 10);
+        } else if (n && line[0] != '#' && add_response(s, line, n, delay, err, err_size) != 0) {
+            free(data);
+            script_close(s);
+            return -1;
+        }
+        line = nl ? nl + 1 : data + len;
+    }
+    free(data);
+    out->ctx = s;
+    out->next = script_next;
+    out->close = script_close;
+    out->n_ctx = settings->n_ctx;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3 || (strcmp(argv[1], "chat") != 0 && strcmp(argv[1], "run") != 0)) {
+        fprintf(stderr, "usage: chat_double chat|run SCRIPT [options of gptoss chat / run]\n");
+        return 2;
+    }
+    return chat_main(argc - 1, argv + 1, !strcmp(argv[1], "run"), script_open);
+}
