@@ -11,6 +11,8 @@ ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v tmux >/dev/null || need+=(tmux)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists libedit 2>/dev/null || need+=(libedit-dev) # line editing in `gptoss chat` (optional)
 command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"
