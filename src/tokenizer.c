@@ -1,8 +1,12 @@
 /* tokenizer.c: loading o200k_harmony (model directory, tokenizer.json or tiktoken rank file), the
  * harmony special-token table, id <-> bytes lookups, and decoding (whole and streaming). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tokenizer_internal.h"
 #include "unicode.h"
@@ -320,6 +324,31 @@ gptoss_status gptoss_tokenizer_resolve_path(const char *path, gptoss_buf *out, c
                        path);
 }
 
+/* Maps a whole file read-only: the 27 MB tokenizer.json is scanned once, and mapping it costs less
+ * than copying it into the heap. *len == 0 gives an empty string, not a mapping. */
+static gptoss_status map_file(const char *path, const char **text, size_t *len, char *err, size_t err_size) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", path, strerror(errno));
+    struct stat stt;
+    if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode) || (uint64_t)stt.st_size > MAX_TOKENIZER_FILE) {
+        close(fd);
+        return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: not a regular file of at most 1 GiB", path);
+    }
+    *len = (size_t)stt.st_size;
+    *text = "";
+    if (*len) {
+        void *p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: cannot map: %s", path, strerror(errno));
+        }
+        madvise(p, *len, MADV_SEQUENTIAL);
+        *text = p;
+    }
+    close(fd);
+    return GPTOSS_OK;
+}
+
 gptoss_status gptoss_tokenizer_load(const char *path, gptoss_tokenizer **out, char *err, size_t err_size) {
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "tokenizer path is NULL");
     *out = NULL;
@@ -329,9 +358,9 @@ gptoss_status gptoss_tokenizer_load(const char *path, gptoss_tokenizer **out, ch
         gptoss_buf_free(&file);
         return st == GPTOSS_ERR_NO_MEMORY ? gptoss_fail(st, err, err_size, "out of memory") : st;
     }
-    char *text = NULL;
+    const char *text = NULL;
     size_t len = 0;
-    st = gptoss_read_file(file.data, MAX_TOKENIZER_FILE, &text, &len, err, err_size);
+    st = map_file(file.data, &text, &len, err, err_size);
     if (st != GPTOSS_OK) {
         gptoss_buf_free(&file);
         return st;
@@ -353,7 +382,7 @@ gptoss_status gptoss_tokenizer_load(const char *path, gptoss_tokenizer **out, ch
         snprintf(msg, sizeof msg, "%s", err);
         gptoss_fail(st, err, err_size, "%s: %s", file.data, msg);
     }
-    free(text);
+    if (len) munmap((void *)text, len);
     gptoss_buf_free(&file);
     if (st != GPTOSS_OK) {
         gptoss_tokenizer_free(tok);

@@ -49,23 +49,44 @@ gptoss_status gptoss_tokenizer_index(gptoss_tokenizer *tok, char *err, size_t er
     while (size < (uint64_t)GPTOSS_TOK_N_TEXT * 5 / 2) size <<= 1;
     tok->slots = calloc(size, sizeof *tok->slots);
     tok->pair_rank = malloc(65536 * sizeof *tok->pair_rank);
-    if (!tok->slots || !tok->pair_rank) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    uint64_t *hashes = malloc(GPTOSS_TOK_N_TEXT * sizeof *hashes);
+    if (!tok->slots || !tok->pair_rank || !hashes) {
+        free(hashes);
+        return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    }
     tok->mask = size - 1;
     for (uint32_t i = 0; i < 256; i++) tok->byte_rank[i] = GPTOSS_TOK_RANK_NONE;
     for (uint32_t i = 0; i < 65536; i++) tok->pair_rank[i] = GPTOSS_TOK_RANK_NONE;
+    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++)
+        hashes[r] = hash_bytes(tok->bytes + tok->off[r], tok->off[r + 1] - tok->off[r]);
+    /* Inserts are cache misses into a 4 MB table; prefetching a few ahead hides most of them (the
+     * index is half of the load time otherwise). */
+    enum { AHEAD = 16 };
     for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++) {
+#if defined(__GNUC__)
+        if (r + AHEAD < GPTOSS_TOK_N_TEXT) __builtin_prefetch(&tok->slots[hashes[r + AHEAD] & tok->mask], 1);
+#endif
         const unsigned char *p = tok->bytes + tok->off[r];
         size_t n = tok->off[r + 1] - tok->off[r];
-        if (n == 0) return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "token %u is empty", r);
-        if (gptoss_tokenizer_rank(tok, p, n) != GPTOSS_TOK_RANK_NONE)
-            return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "token %u repeats the bytes of another token", r);
-        uint64_t h = hash_bytes(p, n);
-        uint64_t i = h & tok->mask;
-        while (tok->slots[i]) i = (i + 1) & tok->mask;
-        tok->slots[i] = (uint64_t)slot_tag(h) << 32 | r;
+        if (n == 0) {
+            free(hashes);
+            return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "token %u is empty", r);
+        }
+        uint32_t tag = slot_tag(hashes[r]);
+        uint64_t i = hashes[r] & tok->mask;
+        for (; tok->slots[i]; i = (i + 1) & tok->mask) {
+            uint64_t e = tok->slots[i];
+            uint32_t q = (uint32_t)e;
+            if ((uint32_t)(e >> 32) == tag && tok->off[q + 1] - tok->off[q] == n && !memcmp(tok->bytes + tok->off[q], p, n)) {
+                free(hashes);
+                return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "tokens %u and %u have the same bytes", q, r);
+            }
+        }
+        tok->slots[i] = (uint64_t)tag << 32 | r;
         if (n == 1) tok->byte_rank[p[0]] = r;
         if (n == 2) tok->pair_rank[p[0] << 8 | p[1]] = r;
     }
+    free(hashes);
     /* Byte-level BPE can represent any input only if every single byte is a token. */
     for (uint32_t b = 0; b < 256; b++)
         if (tok->byte_rank[b] == GPTOSS_TOK_RANK_NONE)

@@ -144,22 +144,20 @@ static int read_string(cursor *c, gptoss_buf *out) {
     return 1;
 }
 
-/* Skips a string starting at '"' without decoding it. */
+/* Skips a string starting at '"' without decoding it. A byte loop: the strings skipped (merges)
+ * are a few bytes long, too short for memchr to pay off. */
 static int skip_string(cursor *c) {
-    const char *p = c->p + 1;
-    for (;;) {
-        const char *q = memchr(p, '"', (size_t)(c->end - p));
-        if (!q) {
-            c->p = c->end;
-            return fail(c, GPTOSS_ERR_FORMAT, "unterminated string");
+    const char *p = c->p + 1, *end = c->end;
+    while (p < end) {
+        char ch = *p++;
+        if (ch == '"') {
+            c->p = p;
+            return 1;
         }
-        size_t bs = 0;
-        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\') bs++;
-        p = q + 1;
-        if (bs % 2 == 0) break;
+        if (ch == '\\') p++;
     }
-    c->p = p;
-    return 1;
+    c->p = end;
+    return fail(c, GPTOSS_ERR_FORMAT, "unterminated string");
 }
 
 /* Skips any value, checking bracket structure but not the contents of scalars. */
@@ -221,7 +219,8 @@ typedef struct loader {
     gptoss_buf key, str;
     int16_t cp_byte[324]; /* byte-level alphabet: code point -> byte, -1 outside */
     /* Vocab, in file order: the bytes of each entry and where its id says it goes. */
-    gptoss_buf vbytes;
+    unsigned char *vb;
+    size_t vb_len, vb_cap;
     uint32_t *vstart, *vlen; /* indexed by id */
     uint32_t n_vocab;
     /* added_tokens */
@@ -231,17 +230,27 @@ typedef struct loader {
     int saw_vocab;
 } loader;
 
+/* Room for at least one more vocab byte. */
+static int vb_grow(loader *L) {
+    size_t cap = L->vb_cap ? L->vb_cap * 2 : (size_t)1 << 21;
+    unsigned char *nb = realloc(L->vb, cap);
+    if (!nb) return fail(&L->c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+    L->vb = nb;
+    L->vb_cap = cap;
+    return 1;
+}
+
 static int parse_vocab(loader *L) {
     cursor *c = &L->c;
     if (!expect(c, '{')) return 0;
     for (int first = 1; next_element(c, '}', first); first = 0) {
         if (!expect(c, '"')) return 0;
-        size_t start = L->vbytes.len;
+        size_t start = L->vb_len, w = start;
         for (;;) {
             if (c->p >= c->end) return fail(c, GPTOSS_ERR_FORMAT, "unterminated string");
             unsigned char ch = (unsigned char)*c->p;
-            int b;
             if (ch == '"') break;
+            int b;
             if (ch >= 0x21 && ch <= 0x7E && ch != '\\') { /* the common case: printable ASCII is itself */
                 b = ch;
                 c->p++;
@@ -251,11 +260,11 @@ static int parse_vocab(loader *L) {
                 b = cp < 324 ? L->cp_byte[cp] : -1;
                 if (b < 0) return fail(c, GPTOSS_ERR_FORMAT, "vocab key has a character outside the byte-level alphabet");
             }
-            unsigned char byte = (unsigned char)b;
-            gptoss_buf_append(&L->vbytes, &byte, 1);
+            if (w == L->vb_cap && !vb_grow(L)) return 0;
+            L->vb[w++] = (unsigned char)b;
         }
         c->p++;
-        if (L->vbytes.failed) return fail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+        L->vb_len = w;
         uint64_t id;
         if (!expect(c, ':') || !read_uint(c, &id)) return 0;
         if (id >= GPTOSS_TOK_N_TEXT) {
@@ -265,9 +274,9 @@ static int parse_vocab(loader *L) {
             return fail(c, GPTOSS_ERR_FORMAT, msg);
         }
         if (L->vlen[id] != UINT32_MAX) return fail(c, GPTOSS_ERR_FORMAT, "vocab id repeated");
-        if (L->vbytes.len - start == 0 || L->vbytes.len > UINT32_MAX) return fail(c, GPTOSS_ERR_FORMAT, "bad vocab key");
+        if (L->vb_len == start || L->vb_len > UINT32_MAX) return fail(c, GPTOSS_ERR_FORMAT, "bad vocab key");
         L->vstart[id] = (uint32_t)start;
-        L->vlen[id] = (uint32_t)(L->vbytes.len - start);
+        L->vlen[id] = (uint32_t)(L->vb_len - start);
         L->n_vocab++;
     }
     L->saw_vocab = 1;
@@ -399,7 +408,7 @@ gptoss_status gptoss_tokenizer_parse_json(gptoss_tokenizer *tok, const char *tex
         fail(c, GPTOSS_ERR_FORMAT, msg);
         goto done;
     }
-    bytes = malloc(L->vbytes.len + 1);
+    bytes = malloc(L->vb_len + 1);
     off = malloc((GPTOSS_TOK_N_TEXT + 1) * sizeof *off);
     if (!bytes || !off) {
         fail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
@@ -408,7 +417,7 @@ gptoss_status gptoss_tokenizer_parse_json(gptoss_tokenizer *tok, const char *tex
     uint32_t o = 0;
     for (uint32_t id = 0; id < GPTOSS_TOK_N_TEXT; id++) {
         off[id] = o;
-        memcpy(bytes + o, L->vbytes.data + L->vstart[id], L->vlen[id]);
+        memcpy(bytes + o, L->vb + L->vstart[id], L->vlen[id]);
         o += L->vlen[id];
     }
     off[GPTOSS_TOK_N_TEXT] = o;
@@ -424,7 +433,7 @@ done:
     for (size_t i = 0; i < L->n_added; i++) free(L->added_name[i]);
     free(L->vstart);
     free(L->vlen);
-    gptoss_buf_free(&L->vbytes);
+    free(L->vb);
     gptoss_buf_free(&L->key);
     gptoss_buf_free(&L->str);
     free(L);
