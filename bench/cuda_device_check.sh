@@ -39,6 +39,6 @@ done
 echo "golden data: ${shared:-none}"
 step kernels 90 build-cuda/tests/test_cuda_kernels
 step golden 180 env GPTOSS_BIN="$bin" GPTOSS_SHARED="$shared" bash tests/t_cuda.sh
-step bench20 150 "$bin" bench --synth 20b --device cuda -p 2048 -n 128 --copy-bw
-step bench120 200 "$bin" bench --synth 120b --device cuda --ctx 8192 -p 512 -n 64
+step bench20 150 env GPTOSS_CUDA_PROFILE=1 "$bin" bench --synth 20b --device cuda -p 2048 -n 128 --copy-bw
+step bench120 200 env GPTOSS_CUDA_PROFILE=1 "$bin" bench --synth 120b --device cuda --ctx 8192 -p 512 -n 64
 date

@@ -296,6 +296,30 @@ static void test_moe(moe_case mc) {
     }
 }
 
+/* warp top-k on logits with ties and NaNs, against gptoss_topk_softmax_f32 */
+static void test_topk(uint32_t n, uint32_t E, uint32_t K) {
+    auto lg = rvec(n * E, 2.0f);
+    for (uint32_t t = 0; t < n; t++) {
+        if (t % 3 == 1) lg[t * E + (t % E)] = NAN;
+        if (t % 4 == 2) lg[t * E + 1] = lg[t * E + E - 1] = 5.0f; /* tie: lower index first */
+        if (t % 5 == 3)
+            for (uint32_t e = 0; e < E; e++) lg[t * E + e] = e % 2 ? NAN : lg[t * E + e];
+    }
+    std::vector<uint32_t> wi(n * K);
+    std::vector<float> ww(n * K);
+    for (uint32_t t = 0; t < n; t++) gptoss_topk_softmax_f32(lg.data() + t * E, E, K, wi.data() + t * K, ww.data() + t * K);
+    uint32_t *gi = reinterpret_cast<uint32_t *>(poisoned(n * K));
+    float *gw = poisoned(n * K);
+    cuda_topk_softmax(gi, gw, up(lg), n, E, K, 0);
+    auto gwv = down(gw, n * K);
+    std::vector<uint32_t> giv(n * K);
+    cudaMemcpy(giv.data(), gi, n * K * 4, cudaMemcpyDeviceToHost);
+    tap_check(giv == wi, "cuda top-%u of %u (ties, NaNs) indices equal the CPU's (%u tokens)", K, E, n);
+    char name[96];
+    snprintf(name, sizeof name, "top-%u of %u softmax weights", K, E);
+    compare(name, gwv, ww);
+}
+
 static void test_swiglu(void) {
     const uint64_t n = 1000;
     auto u = rvec(2 * n, 10.0f);
@@ -335,6 +359,9 @@ int main(void) {
     test_moe({32, 4, 2880, 2880, 1});
     test_moe({8, 4, 256, 128, 70});
     test_moe({4, 2, 64, 96, 9});
+    test_topk(50, 32, 4);
+    test_topk(20, 128, 4);
+    test_topk(7, 8, 3);
     test_swiglu();
     for (void *p : g_dev) cudaFree(p);
     return tap_exit();

@@ -6,7 +6,7 @@
  * Mathematically the same as gptoss_attention_head_f32. */
 #include "cuda/kernels.cuh"
 
-#define ATT_WARPS 8
+#define ATT_WARPS 16
 #define ATT_MAX_DH 256
 #define ATT_DPL (ATT_MAX_DH / 32) /* head dims per lane */
 
@@ -58,10 +58,14 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_kernel(float *__rest
         l = l * corr + warp_sum(p);
 #pragma unroll
         for (int jj = 0; jj < ATT_DPL; jj++) acc[jj] *= corr;
-        const uint32_t cnt = n_keys - base < 32 ? n_keys - base : 32;
-        for (uint32_t kk = 0; kk < cnt; kk++) {
+        /* lanes past the end reuse lane 0's (valid) slot with weight 0, so the loop has a fixed
+         * trip count and its loads can be issued ahead */
+        const uint32_t slot0 = __shfl_sync(0xffffffffu, slot, 0);
+        const uint32_t vslot = valid ? slot : slot0;
+#pragma unroll 8
+        for (uint32_t kk = 0; kk < 32; kk++) {
             const float pk = __shfl_sync(0xffffffffu, p, kk);
-            const uint32_t sk = __shfl_sync(0xffffffffu, slot, kk);
+            const uint32_t sk = __shfl_sync(0xffffffffu, vslot, kk);
             const float *vr = vb + (uint64_t)sk * KW;
 #pragma unroll
             for (int jj = 0; jj < ATT_DPL; jj++) {

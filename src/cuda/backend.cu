@@ -193,12 +193,13 @@ struct gptoss_cuda_session {
     std::vector<float *> kc, vc;
     std::vector<uint32_t> cap;
     uint32_t *pos, *ids;
-    float *x, *h, *qkv, *attn, *topw, *act, *eo, *logits;
+    float *x, *h, *qkv, *attn, *rlog, *topw, *act, *eo, *logits;
     uint32_t *topi, *cnt, *start, *fill, *token_of, *entry_of;
     uint32_t *h_ids;
     float *h_logits;
     cudaGraphExec_t graph;
-    bool graph_ok;
+    bool graph_ok, profiled;
+    uint32_t decode_steps;
     std::vector<void *> allocs;
 };
 
@@ -211,6 +212,25 @@ extern "C" int gptoss_cuda_available(void) {
     return cached;
 }
 
+/* GPTOSS_CUDA_PROFILE=1: one decode step per session runs outside the graph with events between
+ * the kernel families, and prints where its time went (stderr). */
+struct prof_state {
+    cudaEvent_t ev[4096];
+    int cat[4096];
+    int n;
+};
+static prof_state *g_prof;
+static const char *const prof_names[] = {"rmsnorm+qkv", "rope+kv", "attention", "out proj", "rmsnorm",
+                                         "router+topk", "experts", "(gap)", "unembedding"};
+#define PROF(c)                                                                                                 \
+    do {                                                                                                        \
+        if (g_prof && g_prof->n < 4096) {                                                                       \
+            cudaEventCreate(&g_prof->ev[g_prof->n]);                                                            \
+            cudaEventRecord(g_prof->ev[g_prof->n], st);                                                         \
+            g_prof->cat[g_prof->n++] = (c);                                                                     \
+        }                                                                                                       \
+    } while (0)
+
 static void enqueue_layers(gptoss_cuda_session *s, uint32_t n) {
     const gptoss_model_config *c = &s->m->config;
     const dev_model *w = s->w;
@@ -222,15 +242,23 @@ static void enqueue_layers(gptoss_cuda_session *s, uint32_t n) {
     cuda_embed(s->x, w->emb, s->ids, n, st);
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const dev_layer &L = w->layers[l];
+        PROF(0);
         cuda_rmsnorm(s->h, s->x, L.attn_norm, n, D, c->rms_norm_eps, st);
         cuda_dense(s->qkv, QKVW, L.wqkv, L.qkv_bias, s->h, D, n, 0, st);
+        PROF(1);
         cuda_rope_kv(s->qkv, QKVW, n, s->pos, w->rope_inv_freq, s->m->rope_concentration, H, Hkv, dh, s->kc[l],
                      s->vc[l], s->cap[l], st);
+        PROF(2);
         cuda_attention(s->attn, s->qkv, QKVW, s->kc[l], s->vc[l], s->cap[l], s->pos, n, H, Hkv, dh,
                        L.sliding ? c->sliding_window : 0, L.sinks, scale, st);
+        PROF(3);
         cuda_dense(s->x, D, L.wo, L.o_bias, s->attn, QW, n, 1, st); /* x += attn @ Wo^T + b */
+        PROF(4);
         cuda_rmsnorm(s->h, s->x, L.mlp_norm, n, D, c->rms_norm_eps, st);
-        cuda_router_topk(s->topi, s->topw, nullptr, L.router, L.router_bias, s->h, n, K, st);
+        PROF(5);
+        cuda_dense(s->rlog, E, L.router, L.router_bias, s->h, D, n, 0, st);
+        cuda_topk_softmax(s->topi, s->topw, s->rlog, n, E, K, st);
+        PROF(6);
         if (n == 1) {
             cuda_moe_mlp1_decode(s->act, L.mlp1, L.mlp1_bias, s->h, s->topi, K, c->swiglu_limit, st);
             cuda_moe_mlp2_decode(s->x, L.mlp2, L.mlp2_bias, s->act, s->topi, s->topw, K, st);
@@ -241,8 +269,10 @@ static void enqueue_layers(gptoss_cuda_session *s, uint32_t n) {
             cuda_moe_mlp2_grouped(s->eo, L.mlp2, L.mlp2_bias, s->act, s->start, s->cnt, n, st);
             cuda_moe_combine(s->x, s->eo, s->topw, s->entry_of, n, K, D, st);
         }
+        PROF(7);
         (void)I;
     }
+    PROF(8);
 }
 
 /* final norm + unembedding of rows [row0, row0 + rows) of x into s->logits */
@@ -317,6 +347,7 @@ extern "C" gptoss_status gptoss_cuda_session_create(const gptoss_model *model, u
     s->h = static_cast<float *>(alloc(B * D * 4));
     s->qkv = static_cast<float *>(alloc(B * (QW + 2 * KW) * 4));
     s->attn = static_cast<float *>(alloc(B * QW * 4));
+    s->rlog = static_cast<float *>(alloc(B * E * 4));
     s->topw = static_cast<float *>(alloc(B * K * 4));
     s->topi = static_cast<uint32_t *>(alloc(B * K * 4));
     s->act = static_cast<float *>(alloc(B * K * I * 4));
@@ -377,7 +408,32 @@ static gptoss_status decode_one(gptoss_cuda_session *s, uint32_t id, char *err, 
     const gptoss_model_config *c = &s->m->config;
     s->h_ids[0] = id;
     cudaMemcpyAsync(s->ids, s->h_ids, 4, cudaMemcpyHostToDevice, s->st);
-    cudaGraphLaunch(s->graph, s->st);
+    if (!s->profiled && getenv("GPTOSS_CUDA_PROFILE") && ++s->decode_steps > 4) {
+        s->profiled = true;
+        prof_state *p = new prof_state();
+        g_prof = p;
+        cudaStream_t st = s->st;
+        enqueue_layers(s, 1);
+        enqueue_logits(s, 0, 1);
+        PROF(9);
+        g_prof = nullptr;
+        cuda_advance(s->pos, 1, s->st);
+        cudaStreamSynchronize(s->st);
+        double per[10] = {0}, total = 0;
+        for (int i = 0; i + 1 < p->n; i++) {
+            float ms = 0;
+            cudaEventElapsedTime(&ms, p->ev[i], p->ev[i + 1]);
+            per[p->cat[i]] += ms;
+            total += ms;
+        }
+        fprintf(stderr, "cuda profile (one decode step outside the graph, %.3f ms):", total);
+        for (int i = 0; i < 9; i++) fprintf(stderr, " %s %.3f |", prof_names[i], per[i]);
+        fprintf(stderr, "\n");
+        for (int i = 0; i < p->n; i++) cudaEventDestroy(p->ev[i]);
+        delete p;
+    } else {
+        cudaGraphLaunch(s->graph, s->st);
+    }
     cudaMemcpyAsync(s->h_logits, s->logits, (size_t)c->vocab_size * 4, cudaMemcpyDeviceToHost, s->st);
     return cuda_status(cudaStreamSynchronize(s->st), "decode step", err, err_size);
 }

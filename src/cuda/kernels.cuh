@@ -32,6 +32,9 @@ void cuda_moe_mlp2_grouped(float *eo, const dev_mxfp4 &w2, const float *b2, cons
  * (token, k) pairs by expert; weighted combine into the residual. */
 void cuda_router_topk(uint32_t *topi, float *topw, float *logits_out, const dev_mat &w, const float *bias,
                       const float *x, uint32_t n, uint32_t k, cudaStream_t st);
+/* top-k + softmax of router logits [n][E] computed by cuda_dense: one warp per token */
+void cuda_topk_softmax(uint32_t *topi, float *topw, const float *logits, uint32_t n, uint32_t n_experts, uint32_t k,
+                       cudaStream_t st);
 void cuda_moe_sort(uint32_t *count, uint32_t *start, uint32_t *fill, uint32_t *token_of, uint32_t *entry_of,
                    const uint32_t *topi, uint32_t n, uint32_t k, uint32_t n_experts, cudaStream_t st);
 void cuda_moe_combine(float *x, const float *eo, const float *topw, const uint32_t *entry_of, uint32_t n, uint32_t k,

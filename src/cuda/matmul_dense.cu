@@ -19,6 +19,7 @@ __global__ void __launch_bounds__(MV_WARPS * 32) matvec_kernel(float *__restrict
         const uint16_t *row = static_cast<const uint16_t *>(w) + r * cols;
         if (cols % 8 == 0) {
             const uint4 *row4 = reinterpret_cast<const uint4 *>(row);
+#pragma unroll 4
             for (uint64_t c = lane; c < cols / 8; c += 32) {
                 const uint4 p = __ldg(row4 + c);
                 const float4 xa = *reinterpret_cast<const float4 *>(x + 8 * c);

@@ -63,6 +63,60 @@ void cuda_router_topk(uint32_t *topi, float *topw, float *logits_out, const dev_
     router_topk_kernel<<<n, ROUTER_THREADS, 0, st>>>(topi, topw, logits_out, w, bias, x, k);
 }
 
+/* a ranks before b: non-NaN first, then the larger value, then the lower index; this is exactly the
+ * winner of gptoss_topk_softmax_f32's ascending scan (strict >, NaN never replaces a number). */
+__device__ __forceinline__ bool topk_better(const float *lg, uint32_t a, uint32_t b) {
+    if (a == 0xffffffffu) return false;
+    if (b == 0xffffffffu) return true;
+    const float va = lg[a], vb = lg[b];
+    const bool an = isnan(va), bn = isnan(vb);
+    if (an != bn) return !an;
+    if (!an && va != vb) return va > vb;
+    return a < b;
+}
+
+/* one warp per token */
+__global__ void topk_softmax_kernel(uint32_t *__restrict__ topi, float *__restrict__ topw,
+                                    const float *__restrict__ logits, uint32_t n, uint32_t E, uint32_t K) {
+    const uint32_t t = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    if (t >= n) return;
+    const float *lg = logits + (uint64_t)t * E;
+    uint32_t idx[ROUTER_MAX_K];
+    float wv[ROUTER_MAX_K];
+    for (uint32_t j = 0; j < K; j++) {
+        uint32_t best = 0xffffffffu;
+        for (uint32_t e = lane; e < E; e += 32) {
+            bool taken = false;
+            for (uint32_t q = 0; q < j; q++) taken |= idx[q] == e;
+            if (!taken && topk_better(lg, e, best)) best = e;
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const uint32_t other = __shfl_xor_sync(0xffffffffu, best, o);
+            if (topk_better(lg, other, best)) best = other;
+        }
+        idx[j] = best;
+        wv[j] = lg[best];
+    }
+    if (lane != 0) return;
+    float m = wv[0], sum = 0.0f;
+    for (uint32_t j = 0; j < K; j++) {
+        wv[j] = expf(wv[j] - m);
+        sum += wv[j];
+    }
+    for (uint32_t j = 0; j < K; j++) {
+        topi[(uint64_t)t * K + j] = idx[j];
+        topw[(uint64_t)t * K + j] = wv[j] / sum;
+    }
+}
+
+void cuda_topk_softmax(uint32_t *topi, float *topw, const float *logits, uint32_t n, uint32_t n_experts, uint32_t k,
+                       cudaStream_t st) {
+    if (!n) return;
+    topk_softmax_kernel<<<(n + 3) / 4, 128, 0, st>>>(topi, topw, logits, n, n_experts, k);
+}
+
 /* One block: counts per expert, exclusive prefix, then each pair takes the next slot of its expert.
  * The order inside an expert's group does not change any value. */
 __global__ void moe_sort_kernel(uint32_t *count, uint32_t *start, uint32_t *fill, uint32_t *token_of,
