@@ -347,7 +347,7 @@ static void test_invalid_utf8(const gptoss_tokenizer *t) {
     }
     static const char *cases[] = {"\xff", "a\x80z", "\xc0\xaf", "\xe2\x82", "\xe2\x28\xa1", "\xed\xa0\x80", "\xf0\x9f\x98",
                                   "\xf0\x9f\x98!", "\xf4\x90\x80\x80", "\xf5\x80", "x\xe0\x80\x80y", "\xc3", "ok \xc3\xa9 \xc3",
-                                  "\xf0\x9f\x98\x80\x80", "Gr\xf6\xdf" "e", "<|end|>\xff<|start|>"};
+                                  "\xf0\x9f\x98\x80\x80", ("Gr\xf6\xdf" "e"), "<|end|>\xff<|start|>"};
     int enc_ok = 1, stream_ok = 1;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const unsigned char *in = (const unsigned char *)cases[k];
