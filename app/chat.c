@@ -715,6 +715,7 @@ static int parse_options(chat *c, int argc, char **argv) {
         }
     }
     if (!c->model_path || (c->one_shot && !c->prompt)) {
+        cli_error(!c->model_path ? "%s: MODEL is required" : "%s: -p PROMPT is required", cmd);
         usage(stderr, c->one_shot);
         return -1;
     }

@@ -54,6 +54,7 @@ int cmd_parse(int argc, char **argv) {
         }
     }
     if ((ids_text != NULL) + (text != NULL) + from_stdin != 1) {
+        cli_error("parse: give exactly one of --ids, --text or - (ids on stdin)");
         usage(stderr);
         return 2;
     }

@@ -79,6 +79,8 @@ int cmd_render(int argc, char **argv) {
         }
     }
     if (!conv_path || (training && plain)) {
+        cli_error(training && plain ? "render: --training and --conversation exclude each other"
+                                    : "render: CONV.json is required (\"-\" reads stdin)");
         usage(stderr);
         return 2;
     }
