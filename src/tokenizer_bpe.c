@@ -6,40 +6,55 @@
 #include "unicode.h"
 
 /* ----------------------------------------------------------------------------------------------
- * Rank index: open addressing keyed by a 64-bit hash; each slot holds a 32-bit tag (the hash's high
- * half, never 0, so 0 marks an empty slot) and the rank.
+ * Rank index: open addressing with linear probing over gptoss_tok_slot. Tokens are at most 255
+ * bytes (o200k: 128), so the length fits the slot's meta byte.
  * -------------------------------------------------------------------------------------------- */
-static inline uint64_t hash_bytes(const unsigned char *p, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)n * 0xFF51AFD7ED558CCDull);
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = (h ^ v) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
+#define MAX_TOKEN_LEN 255
+
+/* The first min(n, 8) bytes of p, zero-padded. */
+static inline uint64_t load_head(const unsigned char *p, size_t n) {
     uint64_t v = 0;
-    if (n) memcpy(&v, p, n);
-    h = (h ^ v) * 0x94D049BB133111EBull;
+    if (n >= 8) {
+        memcpy(&v, p, 8);
+    } else {
+        for (size_t i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    }
+    return v;
+}
+
+static inline uint64_t mix(uint64_t h) {
     h ^= h >> 32;
     h *= 0xBF58476D1CE4E5B9ull;
     h ^= h >> 29;
+    h *= 0x94D049BB133111EBull;
+    h ^= h >> 32;
     return h;
 }
 
-static inline uint32_t slot_tag(uint64_t h) { return (uint32_t)(h >> 32) | 1u; }
+static inline uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t head) {
+    uint64_t h = head ^ ((uint64_t)n * 0x9E3779B97F4A7C15ull);
+    for (size_t i = 8; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        h = mix(h ^ v) + (uint64_t)i;
+    }
+    if (n > 8 && n % 8) h = mix(h ^ load_head(p + n - n % 8, n % 8));
+    return mix(h);
+}
+
+static inline uint32_t slot_meta(uint64_t h, size_t n) { return (uint32_t)(h >> 40) << 8 | (uint32_t)n; }
 
 uint32_t gptoss_tokenizer_rank(const gptoss_tokenizer *tok, const unsigned char *p, size_t n) {
-    uint64_t h = hash_bytes(p, n);
-    uint32_t tag = slot_tag(h);
+    if (n == 0 || n > tok->max_token_len) return GPTOSS_TOK_RANK_NONE;
+    uint64_t head = load_head(p, n);
+    uint64_t h = hash_bytes(p, n, head);
+    uint32_t meta = slot_meta(h, n);
     for (uint64_t i = h & tok->mask;; i = (i + 1) & tok->mask) {
-        uint64_t e = tok->slots[i];
-        if (!e) return GPTOSS_TOK_RANK_NONE;
-        if ((uint32_t)(e >> 32) == tag) {
-            uint32_t r = (uint32_t)e;
-            if (tok->off[r + 1] - tok->off[r] == n && !memcmp(tok->bytes + tok->off[r], p, n)) return r;
-        }
+        const gptoss_tok_slot *e = &tok->slots[i];
+        if (!e->meta) return GPTOSS_TOK_RANK_NONE;
+        if (e->meta == meta && e->head == head &&
+            (n <= 8 || !memcmp(tok->bytes + tok->off[e->rank] + 8, p + 8, n - 8)))
+            return e->rank;
     }
 }
 
@@ -55,12 +70,21 @@ gptoss_status gptoss_tokenizer_index(gptoss_tokenizer *tok, char *err, size_t er
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
     }
     tok->mask = size - 1;
+    tok->max_token_len = 0;
     for (uint32_t i = 0; i < 256; i++) tok->byte_rank[i] = GPTOSS_TOK_RANK_NONE;
     for (uint32_t i = 0; i < 65536; i++) tok->pair_rank[i] = GPTOSS_TOK_RANK_NONE;
-    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++)
-        hashes[r] = hash_bytes(tok->bytes + tok->off[r], tok->off[r + 1] - tok->off[r]);
-    /* Inserts are cache misses into a 4 MB table; prefetching a few ahead hides most of them (the
-     * index is half of the load time otherwise). */
+    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++) {
+        const unsigned char *p = tok->bytes + tok->off[r];
+        size_t n = tok->off[r + 1] - tok->off[r];
+        if (n == 0 || n > MAX_TOKEN_LEN) {
+            free(hashes);
+            return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "token %u has %zu bytes (1..%d allowed)", r, n,
+                               MAX_TOKEN_LEN);
+        }
+        if (n > tok->max_token_len) tok->max_token_len = (uint32_t)n;
+        hashes[r] = hash_bytes(p, n, load_head(p, n));
+    }
+    /* Inserts are cache misses into a large table; prefetching a few ahead hides most of them. */
     enum { AHEAD = 16 };
     for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++) {
 #if defined(__GNUC__)
@@ -68,21 +92,17 @@ gptoss_status gptoss_tokenizer_index(gptoss_tokenizer *tok, char *err, size_t er
 #endif
         const unsigned char *p = tok->bytes + tok->off[r];
         size_t n = tok->off[r + 1] - tok->off[r];
-        if (n == 0) {
-            free(hashes);
-            return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "token %u is empty", r);
-        }
-        uint32_t tag = slot_tag(hashes[r]);
+        uint64_t head = load_head(p, n);
+        uint32_t meta = slot_meta(hashes[r], n);
         uint64_t i = hashes[r] & tok->mask;
-        for (; tok->slots[i]; i = (i + 1) & tok->mask) {
-            uint64_t e = tok->slots[i];
-            uint32_t q = (uint32_t)e;
-            if ((uint32_t)(e >> 32) == tag && tok->off[q + 1] - tok->off[q] == n && !memcmp(tok->bytes + tok->off[q], p, n)) {
+        for (; tok->slots[i].meta; i = (i + 1) & tok->mask) {
+            const gptoss_tok_slot *e = &tok->slots[i];
+            if (e->meta == meta && e->head == head && !memcmp(tok->bytes + tok->off[e->rank], p, n)) {
                 free(hashes);
-                return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "tokens %u and %u have the same bytes", q, r);
+                return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "tokens %u and %u have the same bytes", e->rank, r);
             }
         }
-        tok->slots[i] = (uint64_t)tag << 32 | r;
+        tok->slots[i] = (gptoss_tok_slot){head, r, meta};
         if (n == 1) tok->byte_rank[p[0]] = r;
         if (n == 2) tok->pair_rank[p[0] << 8 | p[1]] = r;
     }

@@ -14,6 +14,15 @@
 #define GPTOSS_TOK_N_VOCAB 201088u
 #define GPTOSS_TOK_RANK_NONE UINT32_MAX
 
+/* One entry of the rank index. The first 8 bytes of the token live in the slot, so a lookup of a
+ * short string (what BPE mostly asks for) touches one cache line; meta = hash tag << 8 | length,
+ * never 0 for a used slot. */
+typedef struct gptoss_tok_slot {
+    uint64_t head;
+    uint32_t rank;
+    uint32_t meta;
+} gptoss_tok_slot;
+
 typedef struct gptoss_tok_special {
     const char *name; /* points into tokenizer->names */
     uint32_t len;
@@ -24,10 +33,10 @@ struct gptoss_tokenizer {
     /* Bytes of every id (text tokens, then special literals): bytes[off[id] .. off[id + 1]). */
     unsigned char *bytes;
     uint32_t *off;
-    /* Open-addressing table over the text tokens: entry = (hash >> 32) << 32 | rank; 0 = empty
-     * (rank 0 is stored as a tag with the high bit set, see tokenizer_bpe.c). */
-    uint64_t *slots;
+    /* Open-addressing table over the text tokens (see tokenizer_bpe.c). */
+    struct gptoss_tok_slot *slots;
     uint64_t mask;
+    uint32_t max_token_len;
     uint32_t byte_rank[256];
     /* Rank of every two-byte string (GPTOSS_TOK_RANK_NONE if none): most merges start here. */
     uint32_t *pair_rank;
