@@ -259,7 +259,7 @@ static void test_moe(moe_case mc) {
         cuda_moe_mlp1_decode(d_act, g1, d_b1, d_h, d_topi, K, 7.0f, 0);
         snprintf(name, sizeof name, "mxfp4 mlp1+swiglu decode (E %u, top %u, %ux%u)", E, K, 2 * I, D);
         compare(name, down(d_act, K * I), std::vector<float>(act.begin(), act.begin() + K * I));
-        cuda_moe_mlp2_decode(d_x, g2, d_b2, d_act, d_topi, d_topw, K, 0);
+        cuda_moe_mlp2_decode(d_x, g2, d_b2, d_act, d_topi, d_topw, K, poisoned(K * D), 0);
         snprintf(name, sizeof name, "mxfp4 mlp2+combine decode (%ux%u)", D, I);
         compare(name, down(d_x, D), std::vector<float>(xw.begin(), xw.begin() + D));
     }

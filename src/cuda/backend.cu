@@ -261,7 +261,7 @@ static void enqueue_layers(gptoss_cuda_session *s, uint32_t n) {
         PROF(6);
         if (n == 1) {
             cuda_moe_mlp1_decode(s->act, L.mlp1, L.mlp1_bias, s->h, s->topi, K, c->swiglu_limit, st);
-            cuda_moe_mlp2_decode(s->x, L.mlp2, L.mlp2_bias, s->act, s->topi, s->topw, K, st);
+            cuda_moe_mlp2_decode(s->x, L.mlp2, L.mlp2_bias, s->act, s->topi, s->topw, K, s->eo, st);
         } else {
             cuda_moe_sort(s->cnt, s->start, s->fill, s->token_of, s->entry_of, s->topi, n, K, E, st);
             cuda_moe_mlp1_grouped(s->act, L.mlp1, L.mlp1_bias, s->h, s->token_of, s->start, s->cnt, n,

@@ -46,24 +46,23 @@ __device__ __forceinline__ float warp_max(float v) {
 #define GPTOSS_FP4_TABLE {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f}
 
 /* Dot of 32 MXFP4 codes (16 bytes, low nibble = even element) with x[0..31], unscaled. */
-__device__ __forceinline__ float fp4_block_dot(uint4 blk, const float *__restrict__ x, const float *lut) {
+/* x: 32 values in registers (a local array the caller fills). Two partial sums shorten the chain. */
+__device__ __forceinline__ float fp4_block_dot(uint4 blk, const float (&x)[32], const float *lut) {
     const uint32_t w[4] = {blk.x, blk.y, blk.z, blk.w};
-    float acc = 0.0f;
+    float acc0 = 0.0f, acc1 = 0.0f;
 #pragma unroll
     for (int q = 0; q < 4; q++) {
-        const float4 xa = *reinterpret_cast<const float4 *>(x + 8 * q);
-        const float4 xb = *reinterpret_cast<const float4 *>(x + 8 * q + 4);
         const uint32_t b = w[q];
-        acc += lut[b & 15] * xa.x;
-        acc += lut[(b >> 4) & 15] * xa.y;
-        acc += lut[(b >> 8) & 15] * xa.z;
-        acc += lut[(b >> 12) & 15] * xa.w;
-        acc += lut[(b >> 16) & 15] * xb.x;
-        acc += lut[(b >> 20) & 15] * xb.y;
-        acc += lut[(b >> 24) & 15] * xb.z;
-        acc += lut[(b >> 28) & 15] * xb.w;
+        acc0 += lut[b & 15] * x[8 * q];
+        acc1 += lut[(b >> 4) & 15] * x[8 * q + 1];
+        acc0 += lut[(b >> 8) & 15] * x[8 * q + 2];
+        acc1 += lut[(b >> 12) & 15] * x[8 * q + 3];
+        acc0 += lut[(b >> 16) & 15] * x[8 * q + 4];
+        acc1 += lut[(b >> 20) & 15] * x[8 * q + 5];
+        acc0 += lut[(b >> 24) & 15] * x[8 * q + 6];
+        acc1 += lut[(b >> 28) & 15] * x[8 * q + 7];
     }
-    return acc;
+    return acc0 + acc1;
 }
 
 #endif

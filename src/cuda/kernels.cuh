@@ -17,9 +17,10 @@ void cuda_dense(float *out, uint64_t out_stride, const dev_mat &w, const float *
  * act[k*I + i] = swiglu(W1[e_k][2i] . x + b1[e_k][2i], W1[e_k][2i+1] . x + b1[e_k][2i+1]) */
 void cuda_moe_mlp1_decode(float *act, const dev_mxfp4 &w1, const float *b1, const float *x, const uint32_t *topi,
                           uint32_t k, float limit, cudaStream_t st);
-/* x[d] += sum_k topw[k] * (W2[e_k][d] . act[k*I:] + b2[e_k][d])  (in k order, like the CPU) */
+/* x[d] += sum_k topw[k] * (W2[e_k][d] . act[k*I:] + b2[e_k][d])  (in k order, like the CPU);
+ * eo: scratch of k * D floats */
 void cuda_moe_mlp2_decode(float *x, const dev_mxfp4 &w2, const float *b2, const float *act, const uint32_t *topi,
-                          const float *topw, uint32_t k, cudaStream_t st);
+                          const float *topw, uint32_t k, float *eo, cudaStream_t st);
 /* Grouped (prefill): entries [start[e], start[e]+count[e]) belong to expert e.
  * mlp1: act[j*I + i] = swiglu(W1[e] . x[token_of[j]] ...); mlp2: eo[j*D + d] = W2[e][d] . act[j] + b2. */
 void cuda_moe_mlp1_grouped(float *act, const dev_mxfp4 &w1, const float *b1, const float *x, const uint32_t *token_of,
