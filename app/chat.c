@@ -761,6 +761,8 @@ static int one_shot(chat *c) {
         char chunk[65536];
         size_t n;
         while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) gptoss_buf_append(&in, chunk, n);
+        if (in.len && in.data[in.len - 1] == '\n') in.len--; /* `echo ... |` adds one */
+        if (in.len && in.data[in.len - 1] == '\r') in.len--;
         if (!(prompt = gptoss_buf_cstr(&in))) return 1;
     }
     gptoss_status st = gptoss_harmony_conversation_append_text(c->hist, GPTOSS_HARMONY_ROLE_USER, NULL, NULL, NULL,

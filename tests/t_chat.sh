@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# t_chat.sh: `gptoss chat` driven under tmux through the chat test double (tests/chat_double.c: the
+# chat code with a scripted token stream, since random weights never write harmony): streaming with
+# labelled or hidden reasoning, tokens/s, history between turns (checked in the prompts the double
+# receives), the tool-call loop (typed result, --tool-exec, unknown tool), Ctrl-C, slash commands,
+# malformed model output; and `run` (one shot) through the same double.
+set -u
+build=${GPTOSS_BUILD:?}
+shared=${GPTOSS_SHARED:-}
+tok=$shared/vocab/tokenizer.json
+double=$build/tests/chat_double
+tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_chat.XXXXXX")
+sock=$tmp/tmux.sock
+trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+if [ ! -f "$tok" ]; then
+    echo "ok - chat # SKIP shared/vocab/tokenizer.json not found"
+    exit 0
+fi
+if [ ! -x "$double" ]; then
+    echo "not ok - chat test double $double was not built"
+    exit 0
+fi
+# Sanitized builds are slower; waits scale.
+slow=1
+[ -n "${GPTOSS_TEST_SANITIZED:-}" ] && slow=4
+
+check() { # NAME CONDITION-STATUS
+    if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; fi
+}
+
+# ---- one shot (`run`), no terminal needed ------------------------------------------------------
+cat >"$tmp/hello.txt" <<'EOF'
+# a greeting: reasoning, then the answer
+<|channel|>analysis<|message|>The user greets.<|end|><|start|>assistant<|channel|>final<|message|>Hello there!<|return|>
+<|channel|>final<|message|>Second answer.<|return|>
+EOF
+common=(--tokenizer "$tok" --date 2025-01-01 --no-color)
+"$double" run "$tmp/hello.txt" -p "Hi" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run: the final answer alone on stdout" $([ $rc -eq 0 ] && [ "$(cat "$tmp/out")" = "Hello there!" ] && [ ! -s "$tmp/err" ]; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" --show-reasoning "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --show-reasoning: reasoning on stderr" $([ "$(cat "$tmp/out")" = "Hello there!" ] && grep -q '^\[reasoning\] The user greets\.$' "$tmp/err"; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+want='[
+{"role":"assistant","content":[{"type":"text","text":"The user greets."}],"channel":"analysis"},
+{"role":"assistant","content":[{"type":"text","text":"Hello there!"}],"channel":"final"}
+]'
+check "run --json: the parsed messages" $([ "$(cat "$tmp/out")" = "$want" ]; echo $?)
+echo "Hi from stdin" | CHAT_DOUBLE_LOG=$tmp/run.log "$double" run "$tmp/hello.txt" -p - "${common[@]}" >"$tmp/out" 2>&1
+check "run -p -: the prompt from stdin" $(grep -q '<|start|>user<|message|>Hi from stdin<|end|><|start|>assistant$' "$tmp/run.log"; echo $?)
+
+cat >"$tmp/tools.json" <<'EOF'
+[{"type": "function", "function": {"name": "get_weather", "description": "Gets the weather in a city.",
+  "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}]
+EOF
+cat >"$tmp/weather.txt" <<'EOF'
+<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"location":"Paris"}<|call|>
+<|channel|>final<|message|>It is sunny in Paris.<|return|>
+<|channel|>final<|message|>You are welcome.<|return|>
+EOF
+cat >"$tmp/tool.sh" <<EOF
+cat > "$tmp/args.json"
+printf '{"temp": 21, "tool": "%s"}\n' "\$GPTOSS_TOOL_NAME"
+EOF
+CHAT_DOUBLE_LOG=$tmp/runtool.log "$double" run "$tmp/weather.txt" -p "Weather?" --tools "$tmp/tools.json" \
+    --tool-exec "sh $tmp/tool.sh" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --tool-exec: the tool runs with the arguments on stdin, then the answer" \
+    $([ "$(cat "$tmp/out")" = "It is sunny in Paris." ] && [ "$(cat "$tmp/args.json")" = '{"location":"Paris"}' ] &&
+        grep -qF '<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{"temp": 21, "tool": "get_weather"}<|end|><|start|>assistant' "$tmp/runtool.log"; echo $?)
+"$double" run "$tmp/weather.txt" -p "Weather?" --tools "$tmp/tools.json" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run without --tool-exec: the call is reported, no answer" \
+    $([ ! -s "$tmp/out" ] && grep -q 'gptoss: the model called functions.get_weather; pass --tool-exec' "$tmp/err"; echo $?)
+"$double" run "$tmp/weather.txt" -p "x" --max-tokens 5 --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --max-tokens: stops early and keeps what it has" $(grep -q '"channel":"analysis"' "$tmp/out"; echo $?)
+"$double" run "$tmp/missing.txt" -p "x" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run: a missing model is one error line" $([ $? -eq 1 ] && [ "$(grep -c '^gptoss: ' "$tmp/err")" = 1 ]; echo $?)
+
+if ! command -v tmux >/dev/null; then
+    echo "ok - chat under a terminal # SKIP tmux not installed"
+    exit 0
+fi
+
+# ---- interactive, under tmux ---------------------------------------------------------------------
+tm() { tmux -S "$sock" "$@"; }
+# start NAME CMD...: CMD in a detached 200x60 terminal; when it ends the pane shows "[exit N]".
+start() {
+    local name=$1 cmd
+    shift
+    cmd=$(printf '%q ' "$@")
+    tm new-session -d -s "$name" -x 200 -y 60 "$cmd; echo \"[exit \$?]\"; sleep 600"
+}
+screen() { tm capture-pane -p -J -t "$1" -S -3000; }
+# wait_for NAME REGEX [SECONDS]: 0 once the screen matches, 1 after the timeout (the screen is shown).
+wait_for() {
+    local i limit=$((${3:-15} * 10 * slow))
+    for ((i = 0; i < limit; i++)); do
+        screen "$1" | grep -qE -- "$2" && return 0
+        sleep 0.1
+    done
+    echo "# timed out waiting for /$2/ in $1; screen:"
+    screen "$1" | grep -v '^$' | tail -25 | sed 's/^/#   | /'
+    return 1
+}
+send() { tm send-keys -t "$1" -l -- "$2" && tm send-keys -t "$1" Enter; }
+# prompts N LOG: the N-th prompt the double received (1-based), from CHAT_DOUBLE_LOG.
+prompt_n() { awk -v n="$1" 'BEGIN{RS="\n----\n"} NR==n {print}' "$2"; }
+
+# 1. Streaming, reasoning labelled, tokens/s, history carried to the next turn.
+log=$tmp/basic.log
+start basic env CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/hello.txt" "${common[@]}"
+wait_for basic '^> $'
+send basic "Hi"
+wait_for basic '^Hello there!$'
+check "chat: streams the answer" $?
+check "chat: reasoning shown and labelled" $(screen basic | grep -q '^\[reasoning\] The user greets\.$'; echo $?)
+check "chat: tokens/s after the answer" $(screen basic | grep -qE '^\[[0-9]+ tokens, [0-9.]+ tokens/s; prompt [0-9]+ tokens in'; echo $?)
+send basic "And now?"
+wait_for basic '^Second answer\.$'
+check "chat: second turn" $?
+p2=$(prompt_n 2 "$log")
+check "chat: history has the first question and answer" $([[ "$p2" == *'<|start|>user<|message|>Hi<|end|><|start|>assistant<|channel|>final<|message|>Hello there!<|end|><|start|>user<|message|>And now?<|end|><|start|>assistant' ]]; echo $?)
+check "chat: the finished turn's reasoning is not sent back" $([[ "$p2" != *"The user greets"* ]]; echo $?)
+check "chat: system message with date and effort" $([[ "$p2" == *$'Current date: 2025-01-01\n\nReasoning: low'* ]]; echo $?)
+tm send-keys -t basic C-d
+wait_for basic '^\[exit 0\]$'
+check "chat: Ctrl-D quits with status 0" $?
+
+# 2. --hide-reasoning.
+start hidden "$double" chat "$tmp/hello.txt" --hide-reasoning "${common[@]}"
+wait_for hidden '^> $'
+send hidden "Hi"
+wait_for hidden '^Hello there!$'
+check "chat --hide-reasoning: answer shown" $?
+check "chat --hide-reasoning: reasoning hidden" $(! screen hidden | grep -q 'The user greets'; echo $?)
+send hidden "/quit"
+wait_for hidden '^\[exit 0\]$'
+check "chat: /quit" $?
+
+# 3. A tool call whose result the user types; the next turn drops the reasoning but keeps the call.
+log=$tmp/tool.log
+start tool env CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/weather.txt" --tools "$tmp/tools.json" "${common[@]}"
+wait_for tool '^> $'
+send tool "Weather in Paris?"
+wait_for tool 'result of functions.get_weather> $'
+check "chat: asks for the tool result" $?
+check "chat: shows the tool call" $(screen tool | grep -qF '[tool call functions.get_weather] {"location":"Paris"}'; echo $?)
+send tool '{"sunny": true}'
+wait_for tool '^It is sunny in Paris\.$'
+check "chat: answers after the tool result" $?
+p1=$(prompt_n 1 "$log")
+p2=$(prompt_n 2 "$log")
+check "chat: developer message declares the function" $([[ "$p1" == *$'type get_weather = (_: {\nlocation: string,\n}) => any;'* ]] &&
+    [[ "$p1" == *"Calls to these tools must go to the commentary channel: 'functions'."* ]]; echo $?)
+check "chat: the open tool turn keeps its reasoning, the call and the result" $([[ "$p2" == *'<|start|>user<|message|>Weather in Paris?<|end|><|start|>assistant<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{"location":"Paris"}<|call|><|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{"sunny": true}<|end|><|start|>assistant' ]]; echo $?)
+send tool "Thanks"
+wait_for tool '^You are welcome\.$'
+p3=$(prompt_n 3 "$log")
+check "chat: the finished tool turn loses its reasoning, keeps call, result and answer" $([[ "$p3" != *"Need weather."* ]] &&
+    [[ "$p3" == *'{"location":"Paris"}<|call|><|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{"sunny": true}<|end|><|start|>assistant<|channel|>final<|message|>It is sunny in Paris.<|end|><|start|>user<|message|>Thanks<|end|><|start|>assistant' ]]; echo $?)
+send tool "/quit"
+
+# 4. --tool-exec, and a call to a tool nobody declared.
+cat >"$tmp/unknown.txt" <<'EOF'
+<|channel|>commentary to=functions.launch_rockets <|constrain|>json<|message|>{}<|call|>
+<|channel|>final<|message|>I cannot do that.<|return|>
+<|channel|>commentary to=functions.get_weather<|constrain|>json<|message|>{"location":"Rome"}<|call|>
+<|channel|>final<|message|>Rome is warm.<|return|>
+EOF
+rm -f "$tmp/args.json"
+log=$tmp/exec.log
+start exec env CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/unknown.txt" --tools "$tmp/tools.json" --tool-exec "sh $tmp/tool.sh" "${common[@]}"
+wait_for exec '^> $'
+send exec "Launch"
+wait_for exec '^I cannot do that\.$'
+check "chat: a call to an unknown tool gets an error result" $(prompt_n 2 "$log" | grep -qF "<|start|>functions.launch_rockets to=assistant<|channel|>commentary<|message|>Error: there is no tool 'functions.launch_rockets'. Available tools: functions.get_weather<|end|>"; echo $?)
+send exec "Rome?"
+wait_for exec '^Rome is warm\.$'
+check "chat --tool-exec: runs the command, shows the result" $([ "$(cat "$tmp/args.json" 2>/dev/null)" = '{"location":"Rome"}' ] &&
+    screen exec | grep -qF '[tool result] {"temp": 21, "tool": "get_weather"}'; echo $?)
+send exec "/quit"
+
+# 5. Ctrl-C stops the answer and keeps the session; Ctrl-C at the prompt does not quit.
+cat >"$tmp/slow.txt" <<'EOF'
+#delay 120
+<|channel|>final<|message|>One two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty.<|return|>
+#delay 0
+<|channel|>final<|message|>Fresh answer.<|return|>
+EOF
+log=$tmp/slow.log
+start slow env CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/slow.txt" "${common[@]}"
+wait_for slow '^> $'
+send slow "Count"
+wait_for slow 'One two three'
+tm send-keys -t slow C-c
+wait_for slow '^\[interrupted\]$'
+check "chat: Ctrl-C stops the answer" $?
+wait_for slow '^> $'
+tm send-keys -t slow C-c
+sleep 0.3
+send slow "Again"
+wait_for slow '^Fresh answer\.$'
+check "chat: the session goes on after Ctrl-C (also at the prompt)" $?
+p2=$(prompt_n 2 "$log")
+check "chat: the interrupted answer stays in the history as far as it got" $([[ "$p2" == *'<|start|>assistant<|channel|>final<|message|>One two three'*'<|end|><|start|>user<|message|>Again<|end|><|start|>assistant' ]] &&
+    [[ "$p2" != *twenty* ]]; echo $?)
+send slow "/quit"
+
+# 6. Slash commands: /effort, /save, /reset, /load, unknown.
+log=$tmp/slash.log
+cat >"$tmp/many.txt" <<'EOF'
+<|channel|>final<|message|>Answer one.<|return|>
+<|channel|>final<|message|>Answer two.<|return|>
+<|channel|>final<|message|>Answer three.<|return|>
+EOF
+start slash env CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/many.txt" "${common[@]}"
+wait_for slash '^> $'
+send slash "/effort high"
+wait_for slash '^\[reasoning effort: high\]$'
+check "chat: /effort" $?
+send slash "First"
+wait_for slash '^Answer one\.$'
+send slash "/save $tmp/saved.json"
+wait_for slash "saved 3 messages to $tmp/saved.json"
+check "chat: /save" $?
+send slash "/reset"
+wait_for slash '^\[conversation reset\]$'
+send slash "Second"
+wait_for slash '^Answer two\.$'
+p1=$(prompt_n 1 "$log")
+p2=$(prompt_n 2 "$log")
+check "chat: /effort changes the system message" $([[ "$p1" == *"Reasoning: high"* ]]; echo $?)
+check "chat: /reset forgets the conversation" $([[ "$p2" != *First* ]] && [[ "$p2" == *'<|start|>user<|message|>Second<|end|><|start|>assistant' ]]; echo $?)
+send slash "/load $tmp/saved.json"
+wait_for slash "loaded 2 messages from $tmp/saved.json"
+check "chat: /load" $?
+send slash "Third"
+wait_for slash '^Answer three\.$'
+p3=$(prompt_n 3 "$log")
+check "chat: the loaded conversation goes on" $([[ "$p3" == *'<|start|>user<|message|>First<|end|><|start|>assistant<|channel|>final<|message|>Answer one.<|end|><|start|>user<|message|>Third<|end|>'* ]]; echo $?)
+send slash "/bogus"
+wait_for slash 'unknown command /bogus'
+check "chat: unknown slash command" $?
+send slash "/quit"
+"${GPTOSS_BIN:-$build/gptoss}" render "$tmp/saved.json" --tokenizer "$tok" >/dev/null 2>&1
+check "chat: /save writes a conversation that gptoss render reads" $?
+
+# 7. Malformed model output is shown as far as it can be understood.
+cat >"$tmp/broken.txt" <<'EOF'
+Just some text without a header<|end|>
+<|channel|>analysis<|message|>Weather.<|end|>commentary to=functions.get_weather <|constrain|>json<|message|>{"location":"Oslo"}<|call|>
+<|channel|>final<|message|>Cold.<|return|> trailing words
+EOF
+start broken "$double" chat "$tmp/broken.txt" --tools "$tmp/tools.json" "${common[@]}"
+wait_for broken '^> $'
+send broken "One"
+wait_for broken '^Just some text without a header$'
+check "chat: text without a harmony header is shown" $?
+send broken "Two"
+wait_for broken 'result of functions.get_weather> $'
+check "chat: a tool call missing <|start|>assistant<|channel|> is recovered" $?
+send broken "minus five"
+wait_for broken '^Cold\.$'
+check "chat: answers after the recovered call" $?
+send broken "/quit"
+wait_for broken '^\[exit 0\]$'
+check "chat: exits cleanly after malformed output" $?
