@@ -2,6 +2,7 @@
  * gptoss_tokenizer_encode (UTF-8 repair, special-token literals, pre-tokenization, BPE). */
 #include <stdlib.h>
 
+#include "json.h"
 #include "tokenizer_internal.h"
 #include "unicode.h"
 
@@ -382,19 +383,6 @@ static unsigned char *repair_utf8(const unsigned char *s, size_t n, size_t *out_
     return r;
 }
 
-static int utf8_valid(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        i += gptoss_utf8_decode(s + i, n - i, &cp);
-        if (cp == 0xFFFFFFFFu) return 0;
-    }
-    return 1;
-}
-
 gptoss_status gptoss_tokenizer_encode(const gptoss_tokenizer *tok, const char *text, size_t len, int allow_special,
                                       gptoss_tokens *out) {
     if (!tok || !out || (!text && len)) return GPTOSS_ERR_INVALID_ARGUMENT;
@@ -403,7 +391,7 @@ gptoss_status gptoss_tokenizer_encode(const gptoss_tokenizer *tok, const char *t
         return GPTOSS_ERR_INVALID_ARGUMENT;
     const unsigned char *s = (const unsigned char *)text;
     unsigned char *repaired = NULL;
-    if (!utf8_valid(s, len)) {
+    if (!json_utf8_valid(text, len)) {
         repaired = repair_utf8(s, len, &len);
         if (!repaired) return GPTOSS_ERR_NO_MEMORY;
         s = repaired;
