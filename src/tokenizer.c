@@ -70,20 +70,22 @@ static int special_literal_ok(const char *s, size_t n) {
 gptoss_status gptoss_tokenizer_build(gptoss_tokenizer *tok, unsigned char *text_bytes, uint32_t *text_off,
                                      const uint32_t *extra_ids, const char *const *extra_names, size_t n_extra,
                                      char *err, size_t err_size) {
-    const uint32_t n_special_ids = GPTOSS_TOK_N_VOCAB - GPTOSS_TOK_N_TEXT;
-    /* Decoded form of each special id: a tokenizer.json's added_tokens win over the built-in table
-     * (so a renamed reserved token round-trips); built-in names stay valid for lookup. */
-    const char *primary[GPTOSS_TOK_N_VOCAB - GPTOSS_TOK_N_TEXT];
-    char reserved[GPTOSS_TOK_N_VOCAB - GPTOSS_TOK_N_TEXT][24];
+    enum { N_SPECIAL = GPTOSS_TOK_N_VOCAB - GPTOSS_TOK_N_TEXT };
+    const uint32_t n_special_ids = N_SPECIAL;
+    /* builtin: o200k_harmony's name of each special id. primary: how it decodes, where a
+     * tokenizer.json's added_tokens win (so a renamed reserved token round-trips); the built-in name
+     * stays valid for lookup. */
+    char reserved[N_SPECIAL][24];
+    const char *builtin[N_SPECIAL], *primary[N_SPECIAL];
     tok->bytes = text_bytes;
     tok->off = text_off;
     for (uint32_t k = 0; k < n_special_ids; k++) {
         snprintf(reserved[k], sizeof reserved[k], "<|reserved_%u|>", GPTOSS_TOK_N_TEXT + k);
-        primary[k] = reserved[k];
+        builtin[k] = reserved[k];
     }
     for (size_t i = 0; i < sizeof named_specials / sizeof named_specials[0]; i++)
-        primary[named_specials[i].id - GPTOSS_TOK_N_TEXT] = named_specials[i].name;
-    size_t n_builtin = n_special_ids + 1; /* + the <|reserved_200018|> alias */
+        builtin[named_specials[i].id - GPTOSS_TOK_N_TEXT] = named_specials[i].name;
+    memcpy(primary, builtin, sizeof primary);
     for (size_t i = 0; i < n_extra; i++) {
         if (extra_ids[i] < GPTOSS_TOK_N_TEXT || extra_ids[i] >= GPTOSS_TOK_N_VOCAB)
             return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size,
@@ -95,8 +97,10 @@ gptoss_status gptoss_tokenizer_build(gptoss_tokenizer *tok, unsigned char *text_
         primary[extra_ids[i] - GPTOSS_TOK_N_TEXT] = extra_names[i];
     }
 
-    /* Names: every primary, the built-in names an added token replaced, and the 200018 alias. */
-    size_t cap = n_builtin + n_extra, names_len = 0, n = 0;
+    /* Names: every primary, each built-in name an added token replaced, and <|reserved_200018|>
+     * (o200k_harmony keeps it beside o200k_base's <|endofprompt|> for the same id). */
+    const uint32_t alias = 200018 - GPTOSS_TOK_N_TEXT;
+    size_t cap = 2 * (size_t)n_special_ids + 1, names_len = 0, n = 0;
     gptoss_tok_special *sp = calloc(cap, sizeof *sp);
     const char **src = calloc(cap, sizeof *src);
     if (!sp || !src) {
@@ -107,19 +111,14 @@ gptoss_status gptoss_tokenizer_build(gptoss_tokenizer *tok, unsigned char *text_
     for (uint32_t k = 0; k < n_special_ids; k++) {
         sp[n].id = GPTOSS_TOK_N_TEXT + k;
         src[n++] = primary[k];
-    }
-    for (uint32_t k = 0; k < n_special_ids; k++) {
-        const char *builtin = reserved[k];
-        for (size_t i = 0; i < sizeof named_specials / sizeof named_specials[0]; i++)
-            if (named_specials[i].id == GPTOSS_TOK_N_TEXT + k) builtin = named_specials[i].name;
-        if (strcmp(builtin, primary[k]) != 0) {
+        if (strcmp(builtin[k], primary[k]) != 0) {
             sp[n].id = GPTOSS_TOK_N_TEXT + k;
-            src[n++] = builtin;
+            src[n++] = builtin[k];
         }
-        if (GPTOSS_TOK_N_TEXT + k == 200018 && strcmp(reserved[k], primary[k]) != 0 && strcmp(reserved[k], builtin) != 0) {
-            sp[n].id = 200018;
-            src[n++] = reserved[k];
-        }
+    }
+    if (strcmp(reserved[alias], primary[alias]) != 0 && strcmp(reserved[alias], builtin[alias]) != 0) {
+        sp[n].id = GPTOSS_TOK_N_TEXT + alias;
+        src[n++] = reserved[alias];
     }
     for (size_t i = 0; i < n; i++) names_len += strlen(src[i]) + 1;
 
