@@ -391,7 +391,7 @@ gptoss_status gptoss_tokenizer_encode(const gptoss_tokenizer *tok, const char *t
         return GPTOSS_ERR_INVALID_ARGUMENT;
     const unsigned char *s = (const unsigned char *)text;
     unsigned char *repaired = NULL;
-    if (!json_utf8_valid(text, len)) {
+    if (len && !json_utf8_valid(text, len)) {
         repaired = repair_utf8(s, len, &len);
         if (!repaired) return GPTOSS_ERR_NO_MEMORY;
         s = repaired;

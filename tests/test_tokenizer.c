@@ -131,7 +131,7 @@ static void test_vectors(const gptoss_tokenizer *t, const char *label) {
 static void test_assertions(const gptoss_tokenizer *t) {
     char *text = NULL;
     size_t len = 0;
-    char err[512];
+    char err[512] = "";
     if (!tap_check(gptoss_read_file(path_in(shared, "harmony/tokenizer_assertions.jsonl"), 1 << 20, &text, &len, err,
                                     sizeof err) == GPTOSS_OK, "read tokenizer_assertions.jsonl (%s)", err))
         return;
@@ -221,7 +221,7 @@ static void test_assertions(const gptoss_tokenizer *t) {
 static void test_special_table(const gptoss_tokenizer *t) {
     char *text = NULL;
     size_t len = 0;
-    char err[512];
+    char err[512] = "";
     if (!tap_check(gptoss_read_file(path_in(shared, "vocab/o200k_harmony_special_tokens.tsv"), 1 << 20, &text, &len,
                                     err, sizeof err) == GPTOSS_OK, "read special-token table (%s)", err))
         return;
@@ -375,7 +375,7 @@ static void test_invalid_utf8(const gptoss_tokenizer *t) {
 }
 
 static void test_malformed(void) {
-    char err[512];
+    char err[512] = "";
     gptoss_tokenizer *t = NULL;
     tap_check(gptoss_tokenizer_load("/nonexistent/tokenizer.json", &t, err, sizeof err) == GPTOSS_ERR_IO && !t,
               "missing file: i/o error (%s)", err);
