@@ -73,6 +73,10 @@ static void write_number(gptoss_buf *b, const json_value *v) {
         return;
     }
     double x = v->number;
+    if (!isfinite(x)) { /* only from an out-of-range literal: keep it readable back as the same */
+        gptoss_buf_puts(b, x < 0 ? "-1e999" : "1e999");
+        return;
+    }
     if (x == floor(x) && fabs(x) < 9.2e18) {
         gptoss_buf_printf(b, "%lld", (long long)x);
         return;
