@@ -99,7 +99,8 @@ int cmd_eval(int argc, char **argv) {
         else if (!model_path) model_path = a;
         else { cli_error("eval: unexpected argument '%s'", a); return 2; }
     }
-    if (!model_path || (!ids_text && !case_dir)) { usage(stderr); return 2; }
+    if (!model_path) { cli_error("eval: no MODEL given (see gptoss eval --help)"); return 2; }
+    if (!ids_text && !case_dir) { cli_error("eval: give --ids \"...\" or --check CASE_DIR (see gptoss eval --help)"); return 2; }
 
     uint32_t *ids = NULL;
     size_t n_ids = 0;

@@ -57,7 +57,9 @@ int cmd_generate(int argc, char **argv) {
         } else if (!model_path) model_path = a;
         else { cli_error("generate: unexpected argument '%s'", a); return 2; }
     }
-    if (!model_path || !ids_text || !have_n) { usage(stderr); return 2; }
+    if (!model_path) { cli_error("generate: no MODEL given (see gptoss generate --help)"); return 2; }
+    if (!ids_text) { cli_error("generate: --ids \"...\" is required (see gptoss generate --help)"); return 2; }
+    if (!have_n) { cli_error("generate: -n N is required (see gptoss generate --help)"); return 2; }
     uint32_t *ids = NULL, *stop = NULL;
     size_t n_ids = 0, n_stop = 0;
     if (!cli_parse_ids(ids_text, &ids, &n_ids) || n_ids == 0) { cli_error("generate: --ids needs at least one id"); free(ids); return 2; }

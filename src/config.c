@@ -25,9 +25,11 @@ static gptoss_status get_u32(const json_value *root, const char *path, const cha
         return GPTOSS_OK;
     }
     uint64_t u;
-    if (!json_get_uint(root, key, &u) || u > max)
-        return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: \"%s\" must be an integer between 0 and %u", path,
-                           key, max);
+    /* A required size of 0 would divide by zero or build empty tensors; it is never valid. */
+    uint64_t min = required ? 1 : 0;
+    if (!json_get_uint(root, key, &u) || u < min || u > max)
+        return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: \"%s\" must be an integer between %llu and %u",
+                           path, key, (unsigned long long)min, max);
     *dst = (uint32_t)u;
     return GPTOSS_OK;
 }

@@ -267,8 +267,10 @@ static gptoss_mat mat_rows(gptoss_mat m, uint64_t r0, uint64_t n) {
     return s;
 }
 
-static float *take_small(binder *b, float **cursor, const char *name, uint64_t n, uint64_t offset) {
-    float *dst = *cursor;
+/* Small vectors are widened into m->small at offset *cursor. With m->small NULL (the first,
+ * validating pass) only the tensor is checked. */
+static float *take_small(binder *b, uint64_t *cursor, const char *name, uint64_t n, uint64_t offset) {
+    float *dst = b->m->small ? b->m->small + *cursor : NULL;
     *cursor += n;
     if (b->st != GPTOSS_OK) return dst;
     const gptoss_st_tensor *t = gptoss_st_find(&b->m->st, name);
@@ -280,17 +282,16 @@ static float *take_small(binder *b, float **cursor, const char *name, uint64_t n
                             (unsigned long long)(offset + n));
         return dst;
     }
-    gptoss_to_f32(dst, t->data, t->dtype, offset, (size_t)n);
+    if (dst) gptoss_to_f32(dst, t->data, t->dtype, offset, (size_t)n);
     return dst;
 }
 
 /* Small vectors must be 1-D with exactly n elements. */
-static float *take_vec(binder *b, float **cursor, const char *name, uint64_t n) {
-    float *dst = *cursor;
+static float *take_vec(binder *b, uint64_t *cursor, const char *name, uint64_t n) {
     uint64_t shape[1] = {n};
     if (b->st == GPTOSS_OK && !need(b, name, 0, 1, shape)) {
         *cursor += n;
-        return dst;
+        return NULL;
     }
     return take_small(b, cursor, name, n, 0);
 }
@@ -311,22 +312,12 @@ static gptoss_mxfp4 bind_mxfp4(binder *b, const char *blocks_name, const char *s
     return x;
 }
 
-static void bind_weights(binder *b, const int *sliding) {
+static void bind_weights(binder *b, const int *sliding, uint64_t *n_small_out) {
     gptoss_model *m = b->m;
     const gptoss_model_config *c = &m->config;
     uint64_t D = c->hidden_size, I = c->intermediate_size, E = c->n_experts, V = c->vocab_size;
     uint64_t QW = (uint64_t)c->n_heads * c->head_dim, KW = (uint64_t)c->n_kv_heads * c->head_dim;
-    uint64_t per_layer = 2 * D + c->n_heads + QW + 2 * KW + D + E;
-    uint64_t n_small = per_layer * c->n_layers + D;
-    m->small = malloc(n_small * sizeof(float));
-    m->layers = calloc(c->n_layers, sizeof *m->layers);
-    uint64_t half = c->head_dim / 2;
-    m->rope_inv_freq = malloc(half * sizeof(float));
-    if (!m->small || !m->layers || !m->rope_inv_freq) {
-        b->st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, b->err, b->err_size, "out of memory");
-        return;
-    }
-    float *cur = m->small;
+    uint64_t cur = 0;
     char name[256];
     const int orig = m->layout_original;
 #define NAME(...) (snprintf(name, sizeof name, __VA_ARGS__), name)
@@ -386,6 +377,7 @@ static void bind_weights(binder *b, const int *sliding) {
         }
     }
 #undef NAME
+    *n_small_out = cur;
 }
 
 /* YaRN inverse frequencies and concentration, computed in the reference's precision: the
@@ -499,8 +491,22 @@ gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *op
     if (st != GPTOSS_OK) goto fail;
     m->dir = dir;
     dir = NULL;
+    /* Pass 1 checks every tensor against config.json without allocating anything sized by it;
+     * pass 2 widens the small vectors into one allocation. */
+    m->layers = calloc(m->config.n_layers, sizeof *m->layers);
+    m->rope_inv_freq = malloc((m->config.head_dim / 2) * sizeof(float));
+    if (!m->layers || !m->rope_inv_freq) {
+        st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+        goto fail;
+    }
     binder b = {m, err, err_size, GPTOSS_OK};
-    bind_weights(&b, sliding);
+    uint64_t n_small = 0;
+    bind_weights(&b, sliding, &n_small);
+    if (b.st == GPTOSS_OK) {
+        m->small = malloc((n_small ? n_small : 1) * sizeof(float));
+        if (!m->small) b.st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+        else bind_weights(&b, sliding, &n_small);
+    }
     st = b.st;
     if (st != GPTOSS_OK) goto fail;
     gptoss_model_init_rope(m);

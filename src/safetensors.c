@@ -211,12 +211,17 @@ gptoss_status gptoss_st_parse(gptoss_st_set *set, const char *path, const uint8_
         }
     }
     qsort(spans, n_spans, sizeof *spans, cmp_span);
-    for (size_t i = 1; i < n_spans; i++) {
-        if (spans[i].begin < spans[i - 1].end && spans[i].begin != spans[i].end) {
+    /* Compare each tensor with the furthest-reaching one before it, so an empty tensor in between
+     * cannot hide an overlap. */
+    size_t reach = SIZE_MAX;
+    for (size_t i = 0; i < n_spans; i++) {
+        if (spans[i].begin == spans[i].end) continue;
+        if (reach != SIZE_MAX && spans[i].begin < spans[reach].end) {
             st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: tensors '%.200s' and '%.200s' overlap", path,
-                             set->tensors[spans[i - 1].index].name, set->tensors[spans[i].index].name);
+                             set->tensors[spans[reach].index].name, set->tensors[spans[i].index].name);
             goto done;
         }
+        if (reach == SIZE_MAX || spans[i].end > spans[reach].end) reach = i;
     }
 done:
     free(spans);
@@ -225,7 +230,8 @@ done:
 }
 
 gptoss_status gptoss_st_set_add_file(gptoss_st_set *set, const char *path, char *err, size_t err_size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in place of a shard must be refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -85,26 +87,33 @@ gptoss_status gptoss_read_file(const char *path, size_t max_bytes, char **out, s
                                size_t err_size) {
     *out = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", path, strerror(errno));
+    /* O_NONBLOCK: a FIFO or device node in place of a file must fail, not hang the caller. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: not a regular file", path);
     }
     if ((uint64_t)st.st_size > max_bytes) {
-        fclose(f);
+        close(fd);
         return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: file is too large (%lld bytes, limit %zu)",
                            path, (long long)st.st_size, max_bytes);
     }
     size_t n = (size_t)st.st_size;
     char *data = malloc(n + 1);
     if (!data) {
-        fclose(f);
+        close(fd);
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "%s: out of memory", path);
     }
-    size_t got = n ? fread(data, 1, n, f) : 0;
-    fclose(f);
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, data + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
     if (got != n) {
         free(data);
         return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: short read", path);
