@@ -56,6 +56,7 @@ typedef struct chat {
     gptoss_harmony_parser *parser;
     gptoss_tokens ids;
     /* display */
+    int input_interrupted; /* the last read_line ended with Ctrl-C */
     int streaming;     /* the parser's current message is being shown */
     kind stream_kind;
     int line_start[2]; /* stdout, stderr: at the start of a line */
@@ -396,9 +397,10 @@ static int handle_call(chat *c) {
         char prompt[600];
         snprintf(prompt, sizeof prompt, "result of %s> ", author);
         result = read_line(c, prompt);
-        if (result && g_interrupted) {
+        if (result && c->input_interrupted) { /* Ctrl-C instead of a result: the turn ends */
             free(result);
             result = NULL;
+            g_interrupted = 1;
         }
     } else {
         cli_error("the model called %s; pass --tool-exec CMD to run it", author);
@@ -426,7 +428,12 @@ static gen_result run_turn(chat *c) {
     for (int round = 0; round < MAX_TOOL_ROUNDS; round++) {
         r = generate(c);
         if (r != GEN_CALL) break;
-        if (handle_call(c) != 0 || g_interrupted) break;
+        if (handle_call(c) != 0) {
+            /* A call left without a result (Ctrl-C at the result prompt) would confuse the model. */
+            if (g_interrupted) gptoss_harmony_conversation_truncate(c->hist, gptoss_harmony_conversation_size(c->hist) - 1);
+            break;
+        }
+        if (g_interrupted) break;
     }
     if (r == GEN_INTERRUPTED || g_interrupted) {
         note(c, "[interrupted]");
@@ -440,12 +447,13 @@ static gen_result run_turn(chat *c) {
 
 /* One line without its newline (malloc'd), or NULL at end of input. Ctrl-C gives an empty line. */
 static char *read_line(chat *c, const char *prompt) {
-    (void)c;
+    c->input_interrupted = 0;
 #ifdef GPTOSS_HAVE_LIBEDIT
     if (isatty(0) && isatty(1)) {
         char *l = readline(prompt);
         if (!l && g_interrupted) {
             g_interrupted = 0;
+            c->input_interrupted = 1;
             fputc('\n', stdout);
             char *e = malloc(1);
             if (e) *e = 0;
@@ -467,6 +475,7 @@ static char *read_line(chat *c, const char *prompt) {
                 clearerr(stdin);
                 if (g_interrupted) {
                     g_interrupted = 0;
+                    c->input_interrupted = 1;
                     fputc('\n', stdout);
                     b.len = 0;
                     break;

@@ -159,6 +159,22 @@ check "chat: the finished tool turn loses its reasoning, keeps call, result and 
     [[ "$p3" == *'{"location":"Paris"}<|call|><|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{"sunny": true}<|end|><|start|>assistant<|channel|>final<|message|>It is sunny in Paris.<|end|><|start|>user<|message|>Thanks<|end|><|start|>assistant' ]]; echo $?)
 send tool "/quit"
 
+# Ctrl-C at the result prompt ends the turn; the unanswered call is not kept.
+log=$tmp/toolc.log
+start toolc env CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/weather.txt" --tools "$tmp/tools.json" "${common[@]}"
+wait_for toolc '^> $'
+send toolc "Weather in Paris?"
+wait_for toolc 'result of functions.get_weather> $'
+tm send-keys -t toolc C-c
+wait_for toolc '^\[interrupted\]$'
+check "chat: Ctrl-C at the tool result prompt ends the turn" $?
+send toolc "Never mind"
+wait_for toolc '^It is sunny in Paris\.$'
+p2=$(prompt_n 2 "$log")
+check "chat: the unanswered call is dropped from the history" $([[ "$p2" != *"<|call|>"* ]] &&
+    [[ "$p2" == *'<|start|>user<|message|>Weather in Paris?<|end|><|start|>user<|message|>Never mind<|end|><|start|>assistant' ]]; echo $?)
+send toolc "/quit"
+
 # 4. --tool-exec, and a call to a tool nobody declared.
 cat >"$tmp/unknown.txt" <<'EOF'
 <|channel|>commentary to=functions.launch_rockets <|constrain|>json<|message|>{}<|call|>
