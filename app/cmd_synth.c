@@ -9,14 +9,17 @@
 static void synth_usage(FILE *f) {
     fprintf(f,
             "usage: gptoss synth --out DIR [--preset tiny|20b|120b] [shape options] [--seed S] [--original]\n"
-            "                    [--shards N] [--f32-norms]\n"
+            "                    [--shards N] [--f32-norms] [--tokenizer FILE]\n"
             "Writes a checkpoint with random weights (Hugging Face layout; --original adds original/).\n"
             "shape options (override the preset; the default preset is tiny):\n"
             "  --layers N  --hidden N  --intermediate N  --heads N  --kv-heads N  --head-dim N\n"
             "  --experts N  --experts-per-token N  --vocab N  --window N  --context N (YaRN original context)\n"
             "  --seed S      PRNG seed (default 0); the same options and seed give the same bytes\n"
             "  --shards N    split the Hugging Face weights into N files plus model.safetensors.index.json\n"
-            "  --f32-norms   store norm gains and attention sinks as F32 instead of BF16\n");
+            "  --f32-norms   store norm gains and attention sinks as F32 instead of BF16\n"
+            "  --tokenizer FILE  also write tokenizer.json and tokenizer_config.json (from a tokenizer.json\n"
+            "                or an o200k_base.tiktoken file); the vocabulary then defaults to the\n"
+            "                tokenizer's 201088 ids, so the model chats like a downloaded one\n");
 }
 
 static void progress(void *ctx, uint64_t done, uint64_t total) {
@@ -36,7 +39,7 @@ static double now_s(void) {
 int cmd_synth(int argc, char **argv) {
     gptoss_synth_options o;
     memset(&o, 0, sizeof o);
-    const char *out = NULL;
+    const char *out = NULL, *tokenizer = NULL;
     static const struct {
         const char *flag;
         size_t offset;
@@ -62,6 +65,10 @@ int cmd_synth(int argc, char **argv) {
         }
         if (!strcmp(a, "--original")) { o.write_original = 1; continue; }
         if (!strcmp(a, "--f32-norms")) { o.f32_norms = 1; continue; }
+        if (!strcmp(a, "--tokenizer")) {
+            if (!(tokenizer = cli_next(argc, argv, &i))) return 2;
+            continue;
+        }
         if (!strcmp(a, "--out")) {
             if (!(out = cli_next(argc, argv, &i))) return 2;
             continue;
@@ -108,6 +115,21 @@ int cmd_synth(int argc, char **argv) {
     }
 
     char err[512] = "";
+    if (tokenizer) {
+        /* Load it now: a bad tokenizer should fail before gigabytes are written. */
+        gptoss_tokenizer *tok = NULL;
+        if (gptoss_tokenizer_load(tokenizer, &tok, err, sizeof err) != GPTOSS_OK) {
+            cli_error("%s", err);
+            return 1;
+        }
+        uint32_t n_tok = gptoss_tokenizer_n_vocab(tok);
+        gptoss_tokenizer_free(tok);
+        if (!o.vocab_size) o.vocab_size = n_tok;
+        if (o.vocab_size < n_tok) {
+            cli_error("synth: --vocab %u is smaller than the tokenizer's %u ids", o.vocab_size, n_tok);
+            return 2;
+        }
+    }
     gptoss_synth_plan plan;
     gptoss_status st = gptoss_synth_resolve(&o, &plan, err, sizeof err);
     if (st != GPTOSS_OK) {
@@ -120,6 +142,10 @@ int cmd_synth(int argc, char **argv) {
     st = gptoss_synth_write(out, &o, err, sizeof err);
     double dt = now_s() - t0;
     if (st != GPTOSS_OK) {
+        cli_error("%s", err[0] ? err : gptoss_status_string(st));
+        return 1;
+    }
+    if (tokenizer && (st = gptoss_tokenizer_export(tokenizer, out, err, sizeof err)) != GPTOSS_OK) {
         cli_error("%s", err[0] ? err : gptoss_status_string(st));
         return 1;
     }

@@ -23,3 +23,31 @@ synth experts128 --layers 2 --hidden 64 --intermediate 96 --heads 4 --kv-heads 2
 synth top1win3 --layers 3 --hidden 32 --intermediate 32 --heads 2 --kv-heads 1 --head-dim 8 --experts 4 \
     --experts-per-token 1 --vocab 128 --window 3 --seed 13 --original --f32-norms
 "$ref" "$tmp/heads64" 20 1 "$tmp/experts128" 30 2 "$tmp/top1win3" 17 3 "$tmp/top1win3/original" 17 3
+# --tokenizer: the written tokenizer files reproduce the published ones, and the model then
+# tokenizes and generates like a downloaded one.
+vocab_dir=${GPTOSS_SHARED}/vocab
+if [ -f "$vocab_dir/o200k_base.tiktoken" ]; then
+    synth withtok --layers 1 --hidden 32 --intermediate 32 --heads 2 --kv-heads 1 --head-dim 16 --experts 4 \
+        --experts-per-token 2 --window 8 --tokenizer "$vocab_dir/o200k_base.tiktoken"
+    if cmp -s "$tmp/withtok/tokenizer.json" "$vocab_dir/tokenizer.json" &&
+       cmp -s "$tmp/withtok/tokenizer_config.json" "$vocab_dir/tokenizer_config.json"; then
+        echo "ok - synth --tokenizer from o200k_base.tiktoken writes the published tokenizer files"
+    else
+        echo "not ok - synth --tokenizer files differ from the published ones"
+    fi
+    ids=$(printf 'Hello world' | "$bin" tokenize "$tmp/withtok")
+    [ "$ids" = "13225 2375" ] && echo "ok - the synthesized model's directory tokenizes ($ids)" ||
+        echo "not ok - tokenize via the model directory gave '$ids'"
+    cfg_vocab=$(grep -o '"vocab_size": *[0-9]*' "$tmp/withtok/config.json" | grep -o '[0-9]*$')
+    [ "$cfg_vocab" = 201088 ] && echo "ok - --tokenizer sets the vocabulary to 201088" ||
+        echo "not ok - vocab_size is '$cfg_vocab'"
+    out=$("$bin" generate "$tmp/withtok" --ids "$ids" -n 4 --quiet 2>&1)
+    [ "$(echo "$out" | wc -w)" = 4 ] && echo "ok - generate on the 201088-vocab model" || echo "not ok - generate: $out"
+    if "$bin" synth --out "$tmp/badtok" --tokenizer "$vocab_dir/o200k_base.tiktoken" --vocab 1000 2>"$tmp/badtok.err"; then
+        echo "not ok - --vocab below the tokenizer's size was accepted"
+    else
+        echo "ok - --vocab below the tokenizer's size is refused: $(head -1 "$tmp/badtok.err")"
+    fi
+else
+    echo "ok - synth --tokenizer # SKIP $vocab_dir not found"
+fi
