@@ -42,7 +42,7 @@ for t in "${targets[@]}"; do
     [ -d "fuzz/corpus/$name" ] && seeds=("fuzz/corpus/$name")
     if "$bin" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$build/fuzz/$name-" \
         "fuzz/corpus-run/$name" "${seeds[@]}" >"$log" 2>&1; then
-        runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
+        runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
         echo "ok - fuzz $name (${secs}s, ${runs:-?} runs)"; pass=$((pass + 1))
     else
         echo "not ok - fuzz $name (crash input in $build/fuzz/$name-*)"; grep -E 'ERROR|SUMMARY|==[0-9]+==' "$log" | head -5 | sed 's/^/    | /'

@@ -367,6 +367,10 @@ json_doc *json_parse(const char *text, size_t len, char *err, size_t err_size) {
         gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         return NULL;
     }
+    if (!text) { /* an empty document, not pointer arithmetic on NULL */
+        text = "";
+        len = 0;
+    }
     parser ps = {.p = text, .end = text + len, .start = text, .doc = doc, .err = err, .err_size = err_size};
     /* A UTF-8 byte order mark is tolerated, as many Windows-written config files carry one. */
     if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) ps.p += 3;
