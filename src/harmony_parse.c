@@ -171,14 +171,13 @@ static gptoss_status split_header(gptoss_harmony_parser *p, const char *s, size_
                 return set_error(p, GPTOSS_ERR_FORMAT, "channel marker present but no channel value found in header%s", "");
             }
         } else {
-            int failed = 0;
             h->channel = malloc((size_t)(q - after) + 1);
-            if (!h->channel) failed = 1;
-            else {
-                memcpy(h->channel, after, (size_t)(q - after));
-                h->channel[q - after] = 0;
+            if (!h->channel) {
+                gptoss_buf_free(&t);
+                return no_memory(p);
             }
-            if (failed) return no_memory(p);
+            memcpy(h->channel, after, (size_t)(q - after));
+            h->channel[q - after] = 0;
         }
         gptoss_buf_append(&t, s, (size_t)(mark - s));
         gptoss_buf_append(&t, q, (size_t)(end - q));

@@ -21,7 +21,7 @@ check() { if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; fi; }
 
 model=$tmp/model
 # synth --tokenizer writes tokenizer.json and sizes the vocabulary for it (201088 ids).
-if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$tok" --seed 7 >"$tmp/synth.log" 2>&1; then
+if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$tok" --seed 7 --original >"$tmp/synth.log" 2>&1; then
     echo "not ok - gptoss synth --preset tiny --tokenizer: $(head -c 300 "$tmp/synth.log")"
     exit 0
 fi
@@ -31,6 +31,15 @@ cp "$model/config.json" "$model"/*.safetensors "$tmp/no_tokenizer/"
 check "run: a model directory without tokenizer.json is one error line" $([ $? -eq 1 ] && [ "$(grep -c '^gptoss: ' "$tmp/err")" = 1 ]; echo $?)
 
 args=(--max-tokens 12 --seed 3 --date 2025-01-01 --no-color)
+# The tokenizer is found beside an original/ folder and through a Hugging Face cache folder.
+"$bin" run "$model/original" -p "Hello" "${args[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run MODEL/original: the tokenizer of the folder above" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
+cache=$tmp/models--test--tiny
+mkdir -p "$cache/refs" "$cache/snapshots"
+ln -s "$model" "$cache/snapshots/abc123"
+echo abc123 >"$cache/refs/main"
+"$bin" run "$cache" -p "Hello" "${args[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run on a Hugging Face cache folder" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out1" 2>"$tmp/err"
 check "run: exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out2" 2>&1
