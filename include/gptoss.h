@@ -318,8 +318,8 @@ typedef struct gptoss_harmony_message {
     size_t n_content;
 } gptoss_harmony_message;
 
-/* Text of a message: its text parts concatenated (NULL-safe; "" when it has none). The pointer is
- * valid while the message is. Messages held by a conversation or a parser keep one text part. */
+/* Text of a message: its first text part (NULL-safe; "" when it has none), not NUL-terminated when
+ * it came from a caller's part. Valid while the message is. Parsed messages have one text part. */
 const char *gptoss_harmony_message_text(const gptoss_harmony_message *msg, size_t *len);
 
 /* An ordered list of messages that owns deep copies of everything added to it. */
@@ -331,7 +331,7 @@ size_t gptoss_harmony_conversation_size(const gptoss_harmony_conversation *conv)
 /* The i-th message (NULL if out of range); valid until the conversation is changed. */
 const gptoss_harmony_message *gptoss_harmony_conversation_get(const gptoss_harmony_conversation *conv,
                                                               size_t i);
-/* Appends a deep copy of msg (text parts are merged into one). */
+/* Appends a deep copy of msg (every content part kept as given: each renders separately). */
 gptoss_status gptoss_harmony_conversation_append(gptoss_harmony_conversation *conv,
                                                  const gptoss_harmony_message *msg);
 /* Appends a plain text message; name, recipient, channel and content_type may be NULL. */
