@@ -111,6 +111,12 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
 void gptoss_session_free(gptoss_session *session);
 /* Forget every token; keeps the buffers. */
 void gptoss_session_reset(gptoss_session *session);
+/* Keeps the first n_tokens tokens and forgets the rest, so a caller whose new prompt shares a
+ * prefix with the session need not recompute it. Full-attention layers can always rewind; a
+ * sliding-window layer keeps only its window plus one prefill chunk (n_batch) of history, so a
+ * rewind of more than n_batch tokens returns GPTOSS_ERR_UNSUPPORTED and leaves the session as it
+ * was (reset and prefill instead). Logits are unavailable until the next append. */
+gptoss_status gptoss_session_truncate(gptoss_session *session, uint32_t n_tokens, char *err, size_t err_size);
 /* Feed tokens: they are processed as a batch (in chunks of n_batch). If all_logits is not NULL it
  * receives n_ids rows of vocab_size floats (row i = logits after ids[0..i]); the last row is always
  * available afterwards from gptoss_session_logits. */
@@ -120,6 +126,23 @@ gptoss_status gptoss_session_append(gptoss_session *session, const uint32_t *ids
 const float *gptoss_session_logits(const gptoss_session *session);
 uint32_t gptoss_session_n_tokens(const gptoss_session *session);
 uint32_t gptoss_session_n_ctx(const gptoss_session *session);
+
+/* ---------------------------------------------------------------------------------------------
+ * Batch: one forward step serving many sessions at once (continuous batching). Each session gets
+ * one token; the weights are read once for all of them.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct gptoss_batch gptoss_batch;
+
+/* max_sequences: most sessions per step; max_ctx: largest session context it will serve (0 = the
+ * model's maximum). Scratch is allocated here, never in gptoss_batch_decode. */
+gptoss_status gptoss_batch_create(const gptoss_model *model, uint32_t max_sequences, uint32_t max_ctx,
+                                  gptoss_batch **out, char *err, size_t err_size);
+void gptoss_batch_free(gptoss_batch *batch);
+/* Appends ids[i] to sessions[i] for i < n, in one forward step. The sessions must be distinct CPU
+ * sessions of the batch's model. Afterwards gptoss_session_logits(sessions[i]) holds each one's
+ * next-token logits. Nothing is changed if any session or id is refused. */
+gptoss_status gptoss_batch_decode(gptoss_batch *batch, gptoss_session *const *sessions, const uint32_t *ids,
+                                  size_t n, char *err, size_t err_size);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampler

@@ -1,6 +1,7 @@
 /* session.c: creating a session (every buffer of the forward pass and the KV cache, sized once),
  * feeding it tokens in chunks, and resetting it for reuse. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "session.h"
 #ifdef GPTOSS_CUDA
@@ -14,6 +15,61 @@ static void *alloc_floats(size_t n, int *failed) {
     void *p = calloc(n ? n : 1, sizeof(float));
     if (!p) *failed = 1;
     return p;
+}
+
+gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *model, uint32_t n_max, uint32_t n_ctx,
+                                    uint32_t max_seqs) {
+    memset(w, 0, sizeof *w);
+    const gptoss_model_config *c = &model->config;
+    w->n_max = n_max;
+    w->n_ctx = n_ctx;
+    w->max_seqs = max_seqs;
+    const size_t B = n_max, D = c->hidden_size, I = c->intermediate_size, E = c->n_experts,
+                 K = c->n_experts_per_token, V = c->vocab_size;
+    const size_t QW = (size_t)c->n_heads * c->head_dim, KW = (size_t)c->n_kv_heads * c->head_dim;
+    size_t max_cols = D > I ? D : I;
+    if (QW > max_cols) max_cols = QW;
+    int failed = 0;
+    w->seq = calloc(B, sizeof *w->seq);
+    w->pos = calloc(B, sizeof *w->pos);
+    w->x = alloc_floats(B * D, &failed);
+    w->h = alloc_floats(B * D, &failed);
+    w->q = alloc_floats(B * QW, &failed);
+    w->k = alloc_floats(B * KW, &failed);
+    w->v = alloc_floats(B * KW, &failed);
+    w->attn = alloc_floats(B * QW, &failed);
+    w->router = alloc_floats(B * E, &failed);
+    w->topw = alloc_floats(B * K, &failed);
+    w->topi = calloc(B * K, sizeof(uint32_t));
+    w->expert_count = calloc(E, sizeof(uint32_t));
+    w->expert_start = calloc(E, sizeof(uint32_t));
+    w->entry_token = calloc(B * K, sizeof(uint32_t));
+    w->entry_of = calloc(B * K, sizeof(uint32_t));
+    w->xin = alloc_floats(B * D, &failed);
+    w->u = alloc_floats(B * 2 * I, &failed);
+    w->act = alloc_floats(B * I, &failed);
+    w->eo = alloc_floats(B * K * D, &failed);
+    w->row_scratch = alloc_floats(max_cols, &failed);
+    w->bias_scratch = alloc_floats(2 * I > D ? 2 * I : D, &failed);
+    w->scores = alloc_floats(n_ctx, &failed);
+    w->slots = calloc(n_ctx, sizeof(uint32_t));
+    w->logits = alloc_floats((size_t)max_seqs * V, &failed);
+    if (failed || !w->seq || !w->pos || !w->topi || !w->expert_count || !w->expert_start || !w->entry_token ||
+        !w->entry_of || !w->slots) {
+        gptoss_workspace_free(w);
+        return GPTOSS_ERR_NO_MEMORY;
+    }
+    return GPTOSS_OK;
+}
+
+void gptoss_workspace_free(gptoss_workspace *w) {
+    free(w->seq); free(w->pos);
+    free(w->x); free(w->h); free(w->q); free(w->k); free(w->v); free(w->attn);
+    free(w->router); free(w->topw); free(w->topi);
+    free(w->expert_count); free(w->expert_start); free(w->entry_token); free(w->entry_of);
+    free(w->xin); free(w->u); free(w->act); free(w->eo);
+    free(w->row_scratch); free(w->bias_scratch); free(w->scores); free(w->slots); free(w->logits);
+    memset(w, 0, sizeof *w);
 }
 
 gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_session_options *options,
@@ -63,9 +119,7 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
     s->model = model;
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
-    const size_t B = n_batch, D = c->hidden_size, I = c->intermediate_size, E = c->n_experts,
-                 K = c->n_experts_per_token, V = c->vocab_size;
-    const size_t QW = (size_t)c->n_heads * c->head_dim, KW = (size_t)c->n_kv_heads * c->head_dim;
+    const size_t KW = (size_t)c->n_kv_heads * c->head_dim;
     int failed = 0;
     s->kv = calloc(c->n_layers, sizeof *s->kv);
     if (!s->kv) failed = 1;
@@ -78,31 +132,8 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
         kv->k = alloc_floats((size_t)kv->cap * KW, &failed);
         kv->v = alloc_floats((size_t)kv->cap * KW, &failed);
     }
-    size_t max_cols = D > I ? D : I;
-    if (QW > max_cols) max_cols = QW;
-    s->x = alloc_floats(B * D, &failed);
-    s->h = alloc_floats(B * D, &failed);
-    s->q = alloc_floats(B * QW, &failed);
-    s->k = alloc_floats(B * KW, &failed);
-    s->v = alloc_floats(B * KW, &failed);
-    s->attn = alloc_floats(B * QW, &failed);
-    s->router = alloc_floats(B * E, &failed);
-    s->topw = alloc_floats(B * K, &failed);
-    s->topi = calloc(B * K, sizeof(uint32_t));
-    s->expert_count = calloc(E, sizeof(uint32_t));
-    s->expert_start = calloc(E, sizeof(uint32_t));
-    s->entry_token = calloc(B * K, sizeof(uint32_t));
-    s->entry_of = calloc(B * K, sizeof(uint32_t));
-    s->xin = alloc_floats(B * D, &failed);
-    s->u = alloc_floats(B * 2 * I, &failed);
-    s->act = alloc_floats(B * I, &failed);
-    s->eo = alloc_floats(B * K * D, &failed);
-    s->row_scratch = alloc_floats(max_cols, &failed);
-    s->bias_scratch = alloc_floats(2 * I > D ? 2 * I : D, &failed);
-    s->scores = alloc_floats(n_ctx, &failed);
-    s->slots = calloc(n_ctx, sizeof(uint32_t));
-    s->logits = alloc_floats(V, &failed);
-    if (failed || !s->topi || !s->expert_count || !s->expert_start || !s->entry_token || !s->entry_of || !s->slots) {
+    s->logits = alloc_floats(c->vocab_size, &failed);
+    if (failed || gptoss_workspace_init(&s->ws, model, n_batch, n_ctx, 1) != GPTOSS_OK) {
         gptoss_session_free(s);
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory allocating a %u-token session", n_ctx);
     }
@@ -121,11 +152,8 @@ void gptoss_session_free(gptoss_session *s) {
             free(s->kv[l].v);
         }
     free(s->kv);
-    free(s->x); free(s->h); free(s->q); free(s->k); free(s->v); free(s->attn);
-    free(s->router); free(s->topw); free(s->topi);
-    free(s->expert_count); free(s->expert_start); free(s->entry_token); free(s->entry_of);
-    free(s->xin); free(s->u); free(s->act); free(s->eo);
-    free(s->row_scratch); free(s->bias_scratch); free(s->scores); free(s->slots); free(s->logits);
+    gptoss_workspace_free(&s->ws);
+    free(s->logits);
     free(s);
 }
 
@@ -136,6 +164,37 @@ void gptoss_session_reset(gptoss_session *s) {
 #ifdef GPTOSS_CUDA
     if (s->cuda) gptoss_cuda_session_reset(s->cuda); /* [cuda backend hook] */
 #endif
+}
+
+gptoss_status gptoss_session_truncate(gptoss_session *s, uint32_t n_tokens, char *err, size_t err_size) {
+    if (!s) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no session");
+    if (n_tokens >= s->n_tokens) {
+        if (n_tokens > s->n_tokens)
+            return gptoss_fail(GPTOSS_ERR_OUT_OF_RANGE, err, err_size, "cannot truncate %u tokens to %u", s->n_tokens,
+                               n_tokens);
+        return GPTOSS_OK;
+    }
+    if (s->cuda)
+        return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "a CUDA session cannot rewind; reset it instead");
+    if (n_tokens == 0) {
+        gptoss_session_reset(s);
+        return GPTOSS_OK;
+    }
+    /* Position p of a ring of `cap` slots survives until p + cap is written; the window before
+     * n_tokens must still be there. */
+    const gptoss_model_config *c = &s->model->config;
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const gptoss_kv *kv = &s->kv[l];
+        if (kv->cap >= s->n_ctx) continue;
+        uint32_t need_from = n_tokens > c->sliding_window ? n_tokens - c->sliding_window : 0;
+        if ((uint64_t)need_from + kv->cap < s->n_tokens)
+            return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
+                               "cannot rewind %u tokens: the sliding-window cache keeps only %u",
+                               s->n_tokens - n_tokens, kv->cap - c->sliding_window);
+    }
+    s->n_tokens = n_tokens;
+    s->has_logits = 0;
+    return GPTOSS_OK;
 }
 
 gptoss_status gptoss_session_append(gptoss_session *s, const uint32_t *ids, size_t n_ids, float *all_logits,
@@ -161,7 +220,11 @@ gptoss_status gptoss_session_append(gptoss_session *s, const uint32_t *ids, size
 #endif
     for (size_t done = 0; done < n_ids;) {
         uint32_t n = (uint32_t)(n_ids - done < s->n_batch ? n_ids - done : s->n_batch);
-        gptoss_forward_chunk(s, ids + done, n, all_logits ? all_logits + done * c->vocab_size : NULL);
+        for (uint32_t t = 0; t < n; t++) {
+            s->ws.seq[t] = s;
+            s->ws.pos[t] = s->n_tokens + t;
+        }
+        gptoss_forward(s->model, &s->ws, ids + done, n, all_logits ? all_logits + done * c->vocab_size : NULL);
         done += n;
     }
     return GPTOSS_OK;

@@ -10,26 +10,40 @@ typedef struct gptoss_kv {
     uint32_t cap;    /* slots; position p lives in slot p % cap */
 } gptoss_kv;
 
-struct gptoss_session {
-    const gptoss_model *model;
-    uint32_t n_ctx, n_batch, n_tokens;
-    gptoss_kv *kv;            /* [n_layers] */
-    /* activations for one chunk of up to n_batch tokens */
+/* Scratch for one forward step of up to n_max tokens; a session owns one (its prefill chunks), a
+ * batch owns one (one decode token from each of many sessions). Token t of a step belongs to
+ * session seq[t] at position pos[t]; tokens of one session are consecutive and in order. */
+typedef struct gptoss_workspace {
+    uint32_t n_max, n_ctx, max_seqs;
+    struct gptoss_session **seq;
+    uint32_t *pos;
     float *x, *h, *q, *k, *v, *attn, *router, *topw;
     uint32_t *topi;
     /* MoE: (token, slot) pairs grouped by expert */
     uint32_t *expert_count, *expert_start, *entry_token, *entry_of;
     float *xin, *u, *act, *eo;
-    /* per-call scratch */
     float *row_scratch, *bias_scratch, *scores;
     uint32_t *slots;
+    float *logits;            /* [max_seqs][vocab] rows for the last token of each session */
+} gptoss_workspace;
+
+gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *m, uint32_t n_max, uint32_t n_ctx,
+                                    uint32_t max_seqs);
+void gptoss_workspace_free(gptoss_workspace *w);
+
+struct gptoss_session {
+    const gptoss_model *model;
+    uint32_t n_ctx, n_batch, n_tokens;
+    gptoss_kv *kv;            /* [n_layers] */
+    gptoss_workspace ws;      /* prefill chunks of up to n_batch tokens */
     float *logits;            /* [vocab] after the last token */
     int has_logits;
     struct gptoss_cuda_session *cuda; /* [cuda backend hook] non-NULL: the session runs on the GPU */
 };
 
-/* Runs n (<= n_batch) tokens at positions n_tokens.. and advances n_tokens. If logits_out is not
- * NULL it receives n rows of vocab logits; the last row always lands in s->logits. */
-void gptoss_forward_chunk(gptoss_session *s, const uint32_t *ids, uint32_t n, float *logits_out);
+/* Runs the n tokens described by w->seq / w->pos (n <= w->n_max) through the model, writes their
+ * keys and values into each session's cache, and leaves each session's next-token logits in its
+ * `logits` (n_tokens advanced). If all_logits is not NULL (one session only) it receives n rows. */
+void gptoss_forward(const gptoss_model *m, gptoss_workspace *w, const uint32_t *ids, uint32_t n, float *all_logits);
 
 #endif

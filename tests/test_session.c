@@ -78,6 +78,107 @@ static void test_sessions(const char *dir) {
     gptoss_model_free(m);
 }
 
+
+/* Continuous batching: a step that serves several sessions gives each the logits it would get alone. */
+static void test_batch(const char *dir) {
+    char err[512];
+    gptoss_model *m = NULL;
+    if (!tap_check(gptoss_model_load(dir, NULL, &m, err, sizeof err) == GPTOSS_OK, "batch: load %s", dir)) return;
+    enum { S = 3, STEPS = 6, V = 1024 };
+    const uint32_t prompt_len[S] = {5, 9, 1};
+    gptoss_session *alone[S], *batched[S];
+    gptoss_session_options so = {.n_ctx = 32};
+    int ok = 1;
+    for (int i = 0; i < S; i++) {
+        gptoss_session_create(m, &so, &alone[i], NULL, 0);
+        gptoss_session_create(m, &so, &batched[i], NULL, 0);
+        uint32_t p[16];
+        for (uint32_t j = 0; j < prompt_len[i]; j++) p[j] = (uint32_t)((i * 131 + j * 17) % V);
+        ok &= gptoss_session_append(alone[i], p, prompt_len[i], NULL, NULL, 0) == GPTOSS_OK;
+        ok &= gptoss_session_append(batched[i], p, prompt_len[i], NULL, NULL, 0) == GPTOSS_OK;
+    }
+    gptoss_batch *b = NULL;
+    ok &= gptoss_batch_create(m, 4, 32, &b, err, sizeof err) == GPTOSS_OK;
+    for (int step = 0; step < STEPS && ok; step++) {
+        uint32_t ids[S];
+        for (int i = 0; i < S; i++) {
+            ids[i] = (uint32_t)((step * 7 + i * 311) % V);
+            ok &= gptoss_session_append(alone[i], &ids[i], 1, NULL, NULL, 0) == GPTOSS_OK;
+        }
+        /* sessions join and leave: the third sits out the first two steps */
+        size_t n = step < 2 ? 2 : 3;
+        ok &= gptoss_batch_decode(b, batched, ids, n, err, sizeof err) == GPTOSS_OK;
+        if (step < 2) ok &= gptoss_session_append(batched[2], &ids[2], 1, NULL, NULL, 0) == GPTOSS_OK;
+        for (int i = 0; i < S; i++)
+            ok &= !memcmp(gptoss_session_logits(alone[i]), gptoss_session_logits(batched[i]), V * sizeof(float)) &&
+                  gptoss_session_n_tokens(alone[i]) == gptoss_session_n_tokens(batched[i]);
+    }
+    tap_check(ok, "batched decoding of 3 sessions (joining and leaving) equals decoding each alone, bit for bit");
+
+    gptoss_session *dup[2] = {batched[0], batched[0]};
+    uint32_t ids2[2] = {1, 2};
+    uint32_t before = gptoss_session_n_tokens(batched[0]);
+    gptoss_status st = gptoss_batch_decode(b, dup, ids2, 2, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_INVALID_ARGUMENT && gptoss_session_n_tokens(batched[0]) == before,
+              "a session twice in one step is refused: %s", err);
+    uint32_t bad[2] = {1, V};
+    st = gptoss_batch_decode(b, batched, bad, 2, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_OUT_OF_RANGE && gptoss_session_n_tokens(batched[0]) == before,
+              "an id outside the vocabulary refuses the whole step: %s", err);
+    st = gptoss_batch_decode(b, batched, ids2, 5, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_INVALID_ARGUMENT, "more sessions than the batch holds is refused: %s", err);
+    gptoss_session *full = NULL;
+    gptoss_session_options tiny = {.n_ctx = 2};
+    gptoss_session_create(m, &tiny, &full, NULL, 0);
+    gptoss_session_append(full, ids2, 2, NULL, NULL, 0);
+    st = gptoss_batch_decode(b, &full, ids2, 1, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_CONTEXT_OVERFLOW, "a full session is refused: %s", err);
+    gptoss_session_free(full);
+    gptoss_batch_free(b);
+    gptoss_batch_free(NULL);
+    for (int i = 0; i < S; i++) {
+        gptoss_session_free(alone[i]);
+        gptoss_session_free(batched[i]);
+    }
+    gptoss_model_free(m);
+}
+
+
+/* Rewinding a session gives the logits a fresh session gets for the same prefix and continuation. */
+static void test_truncate(const char *dir) {
+    char err[512];
+    gptoss_model *m = NULL;
+    if (!tap_check(gptoss_model_load(dir, NULL, &m, err, sizeof err) == GPTOSS_OK, "truncate: load %s", dir)) return;
+    enum { V = 1024, N = 30 };
+    uint32_t a[N], b[N];
+    for (int i = 0; i < N; i++) { a[i] = (uint32_t)(i * 53 % V); b[i] = (uint32_t)(i * 29 % V); }
+    gptoss_session_options so = {.n_ctx = 64, .n_batch = 4};
+    gptoss_session *s = NULL, *fresh = NULL;
+    gptoss_session_create(m, &so, &s, NULL, 0);
+    gptoss_session_create(m, &so, &fresh, NULL, 0);
+    /* 20 shared tokens, then 3 different ones: rewind 3 (within one chunk of 4) */
+    gptoss_session_append(s, a, 23, NULL, NULL, 0);
+    gptoss_status st = gptoss_session_truncate(s, 20, err, sizeof err);
+    tap_check(st == GPTOSS_OK && gptoss_session_n_tokens(s) == 20 && gptoss_session_logits(s) == NULL,
+              "truncate 23 -> 20 tokens");
+    gptoss_session_append(s, b, 5, NULL, NULL, 0);
+    gptoss_session_append(fresh, a, 20, NULL, NULL, 0);
+    gptoss_session_append(fresh, b, 5, NULL, NULL, 0);
+    tap_check(!memcmp(gptoss_session_logits(s), gptoss_session_logits(fresh), V * sizeof(float)),
+              "after a rewind the session continues exactly like a fresh one");
+    uint32_t before = gptoss_session_n_tokens(s);
+    st = gptoss_session_truncate(s, 5, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_UNSUPPORTED && gptoss_session_n_tokens(s) == before,
+              "a rewind past the sliding-window history is refused and changes nothing: %s", err);
+    st = gptoss_session_truncate(s, before + 1, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_OUT_OF_RANGE, "truncating to more tokens than held is an error");
+    tap_check(gptoss_session_truncate(s, 0, err, sizeof err) == GPTOSS_OK && gptoss_session_n_tokens(s) == 0,
+              "truncate to 0 resets");
+    gptoss_session_free(s);
+    gptoss_session_free(fresh);
+    gptoss_model_free(m);
+}
+
 static void test_sampler(void) {
     float logits[6] = {1.0f, 3.0f, 2.9f, -1.0f, 3.0f, 0.0f};
     gptoss_sampler *s = NULL;
@@ -145,6 +246,8 @@ int main(void) {
     if (shared) {
         snprintf(dir, sizeof dir, "%s/golden/g1-default/model", shared);
         test_sessions(dir);
+        test_batch(dir);
+        test_truncate(dir);
     } else {
         tap_skip("sessions", "GPTOSS_SHARED not set");
     }
