@@ -1,5 +1,5 @@
 /* cmd_chat.c: `gptoss chat` and the token source behind chat and run: the model, one session whose
- * KV cache follows the conversation (reused up to the first token that differs), and a sampler. */
+ * KV cache follows the conversation (rewound to the first token that differs), and a sampler. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,11 +35,16 @@ static int model_source_next(void *ctx, const uint32_t *ids, size_t n, uint32_t 
     }
     size_t keep = 0;
     while (keep < m->n_cached && keep < n && m->cached[keep] == ids[keep]) keep++;
-    /* The session cannot drop a suffix: when the prompt changed before its end (old reasoning
-     * dropped, a tool call re-rendered), it starts over. */
+    /* When the prompt changed before its end (old reasoning dropped, a tool call re-rendered), the
+     * session rewinds to the shared prefix, keeping at least the last token to recompute so its
+     * logits exist; if the sliding-window cache cannot rewind that far, it starts over. */
     if (keep < m->n_cached) {
-        gptoss_session_reset(m->session);
-        m->n_cached = keep = 0;
+        if (keep == n) keep--;
+        if (gptoss_session_truncate(m->session, (uint32_t)keep, NULL, 0) != GPTOSS_OK) {
+            gptoss_session_reset(m->session);
+            keep = 0;
+        }
+        m->n_cached = keep;
     }
     if (keep == n && m->n_cached == n && keep) {
         /* Same context as the last call: its logits are still there. */
