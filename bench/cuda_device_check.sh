@@ -3,7 +3,7 @@
 # CUDA=1 (or uses a carried build-cuda/ when the machine has no nvcc), runs the kernel tests, every
 # golden case on the device (decode, prefill, batched prefill, greedy), a device-to-device copy, and
 # the 20b / 120b synthetic benchmarks. Each step has its own timeout; everything is logged to
-# $OUT/cuda_check.log. Golden data: $GPTOSS_SHARED, else ../shared, else build-cuda/shared.
+# $OUT/cuda_check.log (step timeouts: CUDA_CHECK_T_KERNELS, _GOLDEN, _BENCH20, _BENCH120). Golden data: $GPTOSS_SHARED, else ../shared, else build-cuda/shared.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,8 +37,8 @@ for cand in "$root/../shared" "$root/shared" "$root/build-cuda/shared"; do
     [ -z "$shared" ] && [ -d "$cand/golden" ] && shared=$cand
 done
 echo "golden data: ${shared:-none}"
-step kernels 90 build-cuda/tests/test_cuda_kernels
-step golden 180 env GPTOSS_BIN="$bin" GPTOSS_SHARED="$shared" bash tests/t_cuda.sh
-step bench20 150 env GPTOSS_CUDA_PROFILE=1 "$bin" bench --synth 20b --device cuda -p 2048 -n 128 --copy-bw
-step bench120 200 env GPTOSS_CUDA_PROFILE=1 "$bin" bench --synth 120b --device cuda --ctx 8192 -p 512 -n 64
+step kernels ${CUDA_CHECK_T_KERNELS:-90} build-cuda/tests/test_cuda_kernels
+step golden ${CUDA_CHECK_T_GOLDEN:-180} env GPTOSS_BIN="$bin" GPTOSS_SHARED="$shared" bash tests/t_cuda.sh
+step bench20 ${CUDA_CHECK_T_BENCH20:-150} env GPTOSS_CUDA_PROFILE=1 "$bin" bench --synth 20b --device cuda -p 2048 -n 128 --copy-bw
+step bench120 ${CUDA_CHECK_T_BENCH120:-200} env GPTOSS_CUDA_PROFILE=1 "$bin" bench --synth 120b --device cuda --ctx 8192 -p 512 -n 64
 date

@@ -187,6 +187,49 @@ static void test_rope_attention(uint32_t H, uint32_t Hkv, uint32_t dh, uint32_t 
     snprintf(name, sizeof name, "attention with sinks H %u/%u dh %u window %u cap %u pos %u..%u", H, Hkv, dh, window,
              cap, pos0, pos0 + n - 1);
     compare(name, down(out, n * QW), want);
+    /* split-K decode attention: several split counts, including more splits than keys (empty splits)
+     * and counts that do not divide the context */
+    if (n <= ATT_SPLIT_MAX_N) {
+        const uint32_t auto_splits = cuda_attention_splits(cap, window);
+        const uint32_t tries[] = {2, 3, 7, ATT_MAX_SPLITS, auto_splits};
+        float *part = poisoned((size_t)n * H * ATT_MAX_SPLITS * (dh + 2));
+        for (uint32_t sp : tries) {
+            float *o2 = poisoned(n * QW);
+            cuda_attention_split(o2, part, sp, d_qkv, QKVW, d_kc, d_vc, cap, d_pos, n, H, Hkv, dh, window, up(sinks),
+                                 scale, 0);
+            snprintf(name, sizeof name, "split-K attention (%u splits) H %u/%u dh %u window %u cap %u pos %u..%u", sp, H,
+                     Hkv, dh, window, cap, pos0, pos0 + n - 1);
+            compare(name, down(o2, n * QW), want);
+        }
+    }
+}
+
+/* decode: rmsnorm + router + top-k fused, against the CPU rmsnorm, dense router and top-k */
+static void test_norm_router(uint32_t E, uint32_t D, uint32_t K) {
+    auto x = rvec(D, 3.0f), g = rvec(D, 1.0f), rb = rvec(E, 0.1f);
+    auto rw = rbf16((size_t)E * D, 1.0f / sqrtf((float)D));
+    std::vector<float> h(D), lg(E), scratch(D), tw(K);
+    std::vector<uint32_t> ti(K);
+    gptoss_rmsnorm_f32(h.data(), x.data(), g.data(), D, 1e-5f);
+    gptoss_mat rcm = {rw.data(), GPTOSS_DTYPE_BF16, E, D};
+    gptoss_matmul_dense_f32(lg.data(), E, &rcm, rb.data(), h.data(), D, 1, 0, E, scratch.data());
+    gptoss_topk_softmax_f32(lg.data(), E, K, ti.data(), tw.data());
+    dev_mat rdm = {up(rw), DEV_BF16, E, D};
+    float *dh = poisoned(D), *dw = poisoned(K), *dl = poisoned(E);
+    uint32_t *di = reinterpret_cast<uint32_t *>(poisoned(K));
+    bool ok = cuda_norm_router_topk(dh, di, dw, dl, up(x), up(g), 1e-5f, rdm, up(rb), K, 0);
+    tap_check(ok, "cuda fused norm+router+top-k accepts E %u D %u K %u", E, D, K);
+    if (!ok) return;
+    char name[128];
+    snprintf(name, sizeof name, "fused rmsnorm (D %u)", D);
+    compare(name, down(dh, D), h);
+    snprintf(name, sizeof name, "fused router logits (E %u)", E);
+    compare(name, down(dl, E), lg);
+    std::vector<uint32_t> gi(K);
+    cudaMemcpy(gi.data(), di, K * 4, cudaMemcpyDeviceToHost);
+    tap_check(gi == ti, "cuda fused top-%u of %u indices equal the CPU's", K, E);
+    snprintf(name, sizeof name, "fused top-%u softmax weights", K);
+    compare(name, down(dw, K), tw);
 }
 
 struct moe_case {
@@ -340,6 +383,7 @@ int main(void) {
     uint64_t seed = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid();
     if (getenv("GPTOSS_TEST_SEED")) seed = strtoull(getenv("GPTOSS_TEST_SEED"), NULL, 10);
     g_rng = seed | 1;
+    setenv("GPTOSS_CUDA_MOE_V2", "1", 1); /* the opt-in decode expert kernels (v1 is covered by the goldens) */
     tap_diag("seed %llu (GPTOSS_TEST_SEED reproduces a run)", (unsigned long long)seed);
     test_dense(DEV_BF16, 1000, 2880, 1, 0);
     test_dense(DEV_BF16, 515, 2880, 37, 0);
@@ -355,10 +399,21 @@ int main(void) {
     test_rope_attention(8, 2, 64, 16, 20, 37, 3);      /* sliding window across the ring wrap */
     test_rope_attention(4, 1, 16, 4, 8, 0, 5);         /* start of a sequence, tiny heads */
     test_rope_attention(64, 8, 64, 0, 700, 600, 1);    /* decode over 601 keys */
+    test_rope_attention(64, 8, 64, 0, 2300, 2176, 1);  /* 20b bench context, full layer */
+    test_rope_attention(64, 8, 64, 128, 640, 2176, 1); /* sliding window shorter than the context, ring wrap */
+    test_rope_attention(64, 8, 64, 1000, 1200, 600, 1); /* window longer than the context */
+    test_rope_attention(64, 8, 64, 0, 300, 0, 1);      /* first token: one key, most splits empty */
+    test_rope_attention(8, 2, 64, 0, 300, 97, 3);      /* a batch of 3 (prefill --batch 3) */
+    test_rope_attention(4, 1, 16, 4, 8, 0, 4);         /* tiny heads, window 4, from position 0 */
+    test_norm_router(32, 2880, 4);
+    test_norm_router(128, 2880, 4);
+    test_norm_router(8, 64, 3);
     test_moe({8, 4, 128, 96, 1});
     test_moe({32, 4, 2880, 2880, 1});
     test_moe({8, 4, 256, 128, 70});
     test_moe({4, 2, 64, 96, 9});
+    test_moe({6, 4, 4096, 3104, 1}); /* 97 blocks per row: 4 per lane, large act staging */
+    test_moe({6, 3, 96, 1056, 1});    /* 33 blocks: 2 per lane, one lane with 2 */
     test_topk(50, 32, 4);
     test_topk(20, 128, 4);
     test_topk(7, 8, 3);

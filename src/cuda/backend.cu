@@ -193,7 +193,7 @@ struct gptoss_cuda_session {
     std::vector<float *> kc, vc;
     std::vector<uint32_t> cap;
     uint32_t *pos, *ids;
-    float *x, *h, *qkv, *attn, *rlog, *topw, *act, *eo, *logits;
+    float *x, *h, *qkv, *attn, *rlog, *topw, *act, *eo, *logits, *apart;
     uint32_t *topi, *cnt, *start, *fill, *token_of, *entry_of;
     uint32_t *h_ids;
     float *h_logits;
@@ -220,8 +220,8 @@ struct prof_state {
     int n;
 };
 static prof_state *g_prof;
-static const char *const prof_names[] = {"rmsnorm+qkv", "rope+kv", "attention", "out proj", "rmsnorm",
-                                         "router+topk", "experts", "(gap)", "unembedding"};
+static const char *const prof_names[] = {"rmsnorm+qkv", "rope+kv", "attention", "out proj", "mlp norm (+router+topk fused)",
+                                         "router+topk (unfused)", "experts", "(gap)", "unembedding"};
 #define PROF(c)                                                                                                 \
     do {                                                                                                        \
         if (g_prof && g_prof->n < 4096) {                                                                       \
@@ -249,15 +249,25 @@ static void enqueue_layers(gptoss_cuda_session *s, uint32_t n) {
         cuda_rope_kv(s->qkv, QKVW, n, s->pos, w->rope_inv_freq, s->m->rope_concentration, H, Hkv, dh, s->kc[l],
                      s->vc[l], s->cap[l], st);
         PROF(2);
-        cuda_attention(s->attn, s->qkv, QKVW, s->kc[l], s->vc[l], s->cap[l], s->pos, n, H, Hkv, dh,
-                       L.sliding ? c->sliding_window : 0, L.sinks, scale, st);
+        {
+            const uint32_t win = L.sliding ? c->sliding_window : 0;
+            /* opt-in (GPTOSS_CUDA_ATT_SPLIT=1): measured slower than one block per head on an H200 */
+            static const bool split = getenv("GPTOSS_CUDA_ATT_SPLIT") != nullptr;
+            const uint32_t splits = n <= ATT_SPLIT_MAX_N && split ? cuda_attention_splits(s->cap[l], win) : 1;
+            cuda_attention_split(s->attn, s->apart, splits, s->qkv, QKVW, s->kc[l], s->vc[l], s->cap[l], s->pos, n, H,
+                                 Hkv, dh, win, L.sinks, scale, st);
+        }
         PROF(3);
         cuda_dense(s->x, D, L.wo, L.o_bias, s->attn, QW, n, 1, st); /* x += attn @ Wo^T + b */
         PROF(4);
-        cuda_rmsnorm(s->h, s->x, L.mlp_norm, n, D, c->rms_norm_eps, st);
-        PROF(5);
-        cuda_dense(s->rlog, E, L.router, L.router_bias, s->h, D, n, 0, st);
-        cuda_topk_softmax(s->topi, s->topw, s->rlog, n, E, K, st);
+        static const bool unfused = getenv("GPTOSS_CUDA_ROUTER_UNFUSED") != nullptr; /* A/B switch */
+        if (n != 1 || E > 64 || unfused || !cuda_norm_router_topk(s->h, s->topi, s->topw, nullptr, s->x, L.mlp_norm, c->rms_norm_eps,
+                                             L.router, L.router_bias, K, st)) {
+            cuda_rmsnorm(s->h, s->x, L.mlp_norm, n, D, c->rms_norm_eps, st);
+            PROF(5);
+            cuda_dense(s->rlog, E, L.router, L.router_bias, s->h, D, n, 0, st);
+            cuda_topk_softmax(s->topi, s->topw, s->rlog, n, E, K, st);
+        }
         PROF(6);
         if (n == 1) {
             cuda_moe_mlp1_decode(s->act, L.mlp1, L.mlp1_bias, s->h, s->topi, K, c->swiglu_limit, st);
@@ -352,6 +362,7 @@ extern "C" gptoss_status gptoss_cuda_session_create(const gptoss_model *model, u
     s->topi = static_cast<uint32_t *>(alloc(B * K * 4));
     s->act = static_cast<float *>(alloc(B * K * I * 4));
     s->eo = static_cast<float *>(alloc(B * K * D * 4));
+    s->apart = static_cast<float *>(alloc((uint64_t)ATT_SPLIT_MAX_N * c->n_heads * ATT_MAX_SPLITS * (c->head_dim + 2) * 4));
     s->logits = static_cast<float *>(alloc((uint64_t)s->lg_rows * V * 4));
     s->cnt = static_cast<uint32_t *>(alloc(E * 4));
     s->start = static_cast<uint32_t *>(alloc(E * 4));

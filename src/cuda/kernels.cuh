@@ -36,6 +36,10 @@ void cuda_router_topk(uint32_t *topi, float *topw, float *logits_out, const dev_
 /* top-k + softmax of router logits [n][E] computed by cuda_dense: one warp per token */
 void cuda_topk_softmax(uint32_t *topi, float *topw, const float *logits, uint32_t n, uint32_t n_experts, uint32_t k,
                        cudaStream_t st);
+/* decode (one token): h = rmsnorm(x) * gain, router logits (also to logits_out when not NULL), top-k +
+ * softmax, in one block; false (nothing launched) when the shapes do not fit it */
+bool cuda_norm_router_topk(float *h, uint32_t *topi, float *topw, float *logits_out, const float *x, const float *gain,
+                           float eps, const dev_mat &w, const float *bias, uint32_t k, cudaStream_t st);
 void cuda_moe_sort(uint32_t *count, uint32_t *start, uint32_t *fill, uint32_t *token_of, uint32_t *entry_of,
                    const uint32_t *topi, uint32_t n, uint32_t k, uint32_t n_experts, cudaStream_t st);
 void cuda_moe_combine(float *x, const float *eo, const float *topw, const uint32_t *entry_of, uint32_t n, uint32_t k,
@@ -60,6 +64,17 @@ void cuda_rope_kv(float *qkv, uint64_t qkv_stride, uint32_t n, const uint32_t *p
 void cuda_attention(float *out, const float *q, uint64_t q_stride, const float *k_cache, const float *v_cache,
                     uint32_t cap, const uint32_t *pos, uint32_t n, uint32_t n_heads, uint32_t n_kv_heads,
                     uint32_t head_dim, uint32_t window, const float *sinks, float scale, cudaStream_t st);
+
+/* Split-K decode attention (flash-decoding) for n <= ATT_SPLIT_MAX_N tokens: `splits` blocks per
+ * (head, token) over the keys, partials in part (n * n_heads * splits * (head_dim + 2) floats), then a
+ * merge with the sink. Same result as cuda_attention (which it calls when part is NULL or splits <= 1). */
+#define ATT_MAX_SPLITS 32
+#define ATT_SPLIT_MAX_N 4
+uint32_t cuda_attention_splits(uint32_t cap, uint32_t window);
+void cuda_attention_split(float *out, float *part, uint32_t splits, const float *q, uint64_t q_stride,
+                          const float *k_cache, const float *v_cache, uint32_t cap, const uint32_t *pos, uint32_t n,
+                          uint32_t n_heads, uint32_t n_kv_heads, uint32_t head_dim, uint32_t window,
+                          const float *sinks, float scale, cudaStream_t st);
 
 /* synth.cu: seeded random fills (counter-based, so any element is reproducible on its own). */
 void cuda_fill_normal_bf16(uint16_t *dst, uint64_t n, float std, uint64_t seed, cudaStream_t st);

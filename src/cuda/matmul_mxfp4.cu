@@ -3,6 +3,8 @@
  * hidden row over all K experts for mlp2, with the weighted combine and residual add fused), expert
  * ids read from device memory so no host round trip is needed. Prefill: the grouped tiles of
  * tile.cuh, one grid z-slice per expert. */
+#include <stdlib.h>
+
 #include "cuda/kernels.cuh"
 #include "cuda/tile.cuh"
 
@@ -118,8 +120,192 @@ __global__ void combine_decode_kernel(float *__restrict__ x, const float *__rest
     x[d] += y;
 }
 
+/* ---- decode v2: x in registers (mlp1) or in a conflict-free shared layout (mlp2), BPL blocks of 32
+ * columns per lane (lane l owns blocks l, l+32, ..), all R x BPL 16-byte weight loads of a round issued
+ * before any arithmetic, and mlp2 fused with the weighted k-ordered combine and the residual add. */
+#define M1_WARPS 4
+#define M1_PPW 8 /* gate/linear pairs per warp */
+#define M2_WARPS 4
+#define M2_ROWS 4 /* hidden rows per warp */
+
+__device__ __forceinline__ void fill_lut(float *lut) {
+    if (threadIdx.x < 16) {
+        const float t[16] = GPTOSS_FP4_TABLE;
+        lut[threadIdx.x] = t[threadIdx.x];
+    }
+}
+
+/* grid (ceil(I / (M1_WARPS * M1_PPW)), K) */
+template <int BPL>
+__global__ void __launch_bounds__(M1_WARPS * 32, 3) mlp1_decode_v2(float *__restrict__ act, dev_mxfp4 w,
+                                                                   const float *__restrict__ b1,
+                                                                   const float *__restrict__ x,
+                                                                   const uint32_t *__restrict__ topi, float limit) {
+    __shared__ float lut[16];
+    fill_lut(lut);
+    __syncthreads();
+    const uint32_t I = (uint32_t)(w.rows / 2), nb = (uint32_t)(w.cols / 32);
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const uint32_t p0 = (blockIdx.x * M1_WARPS + warp) * M1_PPW;
+    if (p0 >= I) return;
+    const uint32_t p1 = p0 + M1_PPW < I ? p0 + M1_PPW : I;
+    const uint32_t k = blockIdx.y;
+    const uint64_t e = topi[k];
+    float xv[BPL][32];
+#pragma unroll
+    for (int j = 0; j < BPL; j++) {
+        const uint32_t b = lane + 32 * j;
+#pragma unroll
+        for (int q = 0; q < 8; q++) {
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (b < nb) v = *reinterpret_cast<const float4 *>(x + 32 * b + 4 * q);
+            xv[j][4 * q] = v.x; xv[j][4 * q + 1] = v.y; xv[j][4 * q + 2] = v.z; xv[j][4 * q + 3] = v.w;
+        }
+    }
+    const uint4 *blk = reinterpret_cast<const uint4 *>(w.blocks) + e * w.rows * nb;
+    const uint8_t *sc = w.scales + e * w.rows * nb;
+    const float *bias = b1 + e * w.rows;
+    for (uint32_t p = p0; p < p1; p += 2) {
+        const uint32_t nrow = p + 2 <= p1 ? 4 : 2;
+        uint4 wv[4][BPL];
+        uint32_t sv[4][BPL];
+#pragma unroll
+        for (int r = 0; r < 4; r++)
+#pragma unroll
+            for (int j = 0; j < BPL; j++) {
+                const uint32_t b = lane + 32 * j;
+                const uint64_t row = 2 * (uint64_t)p + r;
+                const bool ok = b < nb && (uint32_t)r < nrow;
+                wv[r][j] = ok ? __ldg(blk + row * nb + b) : make_uint4(0, 0, 0, 0);
+                sv[r][j] = ok ? __ldg(sc + row * nb + b) : 0u;
+            }
+        float a[4];
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            a[r] = 0.0f;
+#pragma unroll
+            for (int j = 0; j < BPL; j++) a[r] += e8m0_to_f32(sv[r][j]) * fp4_block_dot(wv[r][j], xv[j], lut);
+            a[r] = warp_sum(a[r]);
+        }
+        if (lane == 0) {
+            act[(uint64_t)k * I + p] = swiglu1(a[0] + bias[2 * p], a[1] + bias[2 * p + 1], limit);
+            if (nrow == 4) act[(uint64_t)k * I + p + 1] = swiglu1(a[2] + bias[2 * p + 2], a[3] + bias[2 * p + 3], limit);
+        }
+    }
+}
+
+/* grid ceil(D / (M2_WARPS * M2_ROWS)); dynamic shared: K * 8 * (32 * BPL) float4 of act, then the LUT.
+ * x[d] += sum_k topw[k] * (W2[e_k][d] . act[k] + b2[e_k][d]), k in order (as the CPU and the combine). */
+template <int BPL>
+__global__ void __launch_bounds__(M2_WARPS * 32) mlp2_decode_v2(float *__restrict__ x, dev_mxfp4 w,
+                                                                const float *__restrict__ b2,
+                                                                const float *__restrict__ act,
+                                                                const uint32_t *__restrict__ topi,
+                                                                const float *__restrict__ topw, uint32_t K) {
+    extern __shared__ float4 xs[]; /* xs[(k * 8 + q) * NBP + b] = act[k][32 b + 4 q .. + 3] */
+    constexpr uint32_t NBP = 32 * BPL;
+    float *lut = reinterpret_cast<float *>(xs + (size_t)K * 8 * NBP);
+    fill_lut(lut);
+    const uint32_t D = (uint32_t)w.rows, I = (uint32_t)w.cols, nb = I / 32;
+    for (uint32_t i = threadIdx.x; i < K * nb * 8; i += blockDim.x) {
+        const uint32_t kk = i / (nb * 8), rem = i % (nb * 8);
+        xs[(kk * 8 + rem % 8) * NBP + rem / 8] = reinterpret_cast<const float4 *>(act)[(uint64_t)kk * (I / 4) + rem];
+    }
+    __syncthreads();
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const uint32_t d0 = (blockIdx.x * M2_WARPS + warp) * M2_ROWS;
+    if (d0 >= D) return;
+    const uint32_t nr = D - d0 < M2_ROWS ? D - d0 : M2_ROWS;
+    float y[M2_ROWS] = {};
+    for (uint32_t k = 0; k < K; k++) {
+        const uint64_t e = topi[k];
+        const uint4 *blk = reinterpret_cast<const uint4 *>(w.blocks) + (e * D + d0) * nb;
+        const uint8_t *sc = w.scales + (e * D + d0) * nb;
+        uint4 wv[M2_ROWS][BPL];
+        uint32_t sv[M2_ROWS][BPL];
+#pragma unroll
+        for (int r = 0; r < M2_ROWS; r++)
+#pragma unroll
+            for (int j = 0; j < BPL; j++) {
+                const uint32_t b = lane + 32 * j;
+                const bool ok = b < nb && (uint32_t)r < nr;
+                wv[r][j] = ok ? __ldg(blk + (uint64_t)r * nb + b) : make_uint4(0, 0, 0, 0);
+                sv[r][j] = ok ? __ldg(sc + (uint64_t)r * nb + b) : 0u;
+            }
+        float a[M2_ROWS] = {};
+#pragma unroll
+        for (int j = 0; j < BPL; j++) {
+            float xv[32];
+            const uint32_t b = lane + 32 * j;
+#pragma unroll
+            for (int q = 0; q < 8; q++) {
+                const float4 v = b < nb ? xs[(k * 8 + q) * NBP + b] : make_float4(0.f, 0.f, 0.f, 0.f);
+                xv[4 * q] = v.x; xv[4 * q + 1] = v.y; xv[4 * q + 2] = v.z; xv[4 * q + 3] = v.w;
+            }
+#pragma unroll
+            for (int r = 0; r < M2_ROWS; r++) a[r] += e8m0_to_f32(sv[r][j]) * fp4_block_dot(wv[r][j], xv, lut);
+        }
+        const float tw = topw[k];
+#pragma unroll
+        for (int r = 0; r < M2_ROWS; r++) {
+            const float s = warp_sum(a[r]);
+            if ((uint32_t)r < nr) y[r] += tw * (s + b2[e * D + d0 + r]);
+        }
+    }
+    if (lane == 0)
+        for (uint32_t r = 0; r < nr; r++) x[d0 + r] += y[r];
+}
+
+template <int BPL> static size_t mlp2_smem(uint32_t K) { return (size_t)K * 8 * 32 * BPL * 16 + 64; }
+
+template <int BPL>
+static bool launch_v2(float *act, float *x, const dev_mxfp4 &w1, const float *b1, const float *h, const dev_mxfp4 &w2,
+                      const float *b2, const uint32_t *topi, const float *topw, uint32_t K, float limit, int which,
+                      cudaStream_t st) {
+    if (which == 1) {
+        const uint32_t I = (uint32_t)(w1.rows / 2), per = M1_WARPS * M1_PPW;
+        mlp1_decode_v2<BPL><<<dim3((I + per - 1) / per, K), M1_WARPS * 32, 0, st>>>(act, w1, b1, h, topi, limit);
+        return true;
+    }
+    const size_t smem = mlp2_smem<BPL>(K);
+    static size_t opted = 0; /* per instantiation: the largest dynamic shared size allowed so far */
+    if (smem > 48 * 1024 && smem > opted) {
+        if (cudaFuncSetAttribute(mlp2_decode_v2<BPL>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) !=
+            cudaSuccess) {
+            (void)cudaGetLastError();
+            return false;
+        }
+        opted = smem;
+    }
+    const uint32_t D = (uint32_t)w2.rows, per = M2_WARPS * M2_ROWS;
+    mlp2_decode_v2<BPL><<<(D + per - 1) / per, M2_WARPS * 32, smem, st>>>(x, w2, b2, act, topi, topw, K);
+    return true;
+}
+
+/* 1..4 blocks of 32 per lane: cols <= 4096; the act staging of mlp2 must fit 200 KB */
+static int v2_bpl(uint64_t cols) { return cols % 32 || cols > 4096 ? 0 : (int)((cols / 32 + 31) / 32); }
+
+static bool dispatch_v2(int which, float *act, float *x, const dev_mxfp4 &w1, const float *b1, const float *h,
+                        const dev_mxfp4 &w2, const float *b2, const uint32_t *topi, const float *topw, uint32_t K,
+                        float limit, cudaStream_t st) {
+    /* opt-in (GPTOSS_CUDA_MOE_V2=1): measured on an H200 no faster than the v1 kernels (see docs/CUDA.md) */
+    static const bool v2 = getenv("GPTOSS_CUDA_MOE_V2") != nullptr;
+    if (!v2) return false;
+    const int bpl = v2_bpl(which == 1 ? w1.cols : w2.cols);
+    if (which == 2 && (bpl == 0 || (size_t)K * 8 * 32 * bpl * 16 + 64 > 200 * 1024)) return false;
+    if (which == 1 && bpl > 3) return false; /* x of 4 blocks per lane would spill */
+    switch (bpl) {
+    case 1: return launch_v2<1>(act, x, w1, b1, h, w2, b2, topi, topw, K, limit, which, st);
+    case 2: return launch_v2<2>(act, x, w1, b1, h, w2, b2, topi, topw, K, limit, which, st);
+    case 3: return launch_v2<3>(act, x, w1, b1, h, w2, b2, topi, topw, K, limit, which, st);
+    case 4: return launch_v2<4>(act, x, w1, b1, h, w2, b2, topi, topw, K, limit, which, st);
+    default: return false;
+    }
+}
+
 void cuda_moe_mlp1_decode(float *act, const dev_mxfp4 &w1, const float *b1, const float *x, const uint32_t *topi,
                           uint32_t k, float limit, cudaStream_t st) {
+    if (dispatch_v2(1, act, nullptr, w1, b1, x, dev_mxfp4{}, nullptr, topi, nullptr, k, limit, st)) return;
     const uint64_t I = w1.rows / 2, per_block = MX_WARPS * MX1_PAIRS;
     dim3 grid((unsigned)((I + per_block - 1) / per_block), k);
     mlp1_decode_kernel<<<grid, MX_WARPS * 32, 0, st>>>(act, w1, b1, x, topi, limit);
@@ -127,6 +313,8 @@ void cuda_moe_mlp1_decode(float *act, const dev_mxfp4 &w1, const float *b1, cons
 
 void cuda_moe_mlp2_decode(float *x, const dev_mxfp4 &w2, const float *b2, const float *act, const uint32_t *topi,
                           const float *topw, uint32_t k, float *eo, cudaStream_t st) {
+    if (dispatch_v2(2, const_cast<float *>(act), x, dev_mxfp4{}, nullptr, nullptr, w2, b2, topi, topw, k, 0.0f, st))
+        return;
     const uint64_t D = w2.rows, per_block = MX_WARPS * MX2_ROWS;
     dim3 grid((unsigned)((D + per_block - 1) / per_block), k);
     mlp2_decode_kernel<<<grid, MX_WARPS * 32, 0, st>>>(eo, w2, b2, act, topi);

@@ -75,13 +75,9 @@ __device__ __forceinline__ bool topk_better(const float *lg, uint32_t a, uint32_
     return a < b;
 }
 
-/* one warp per token */
-__global__ void topk_softmax_kernel(uint32_t *__restrict__ topi, float *__restrict__ topw,
-                                    const float *__restrict__ logits, uint32_t n, uint32_t E, uint32_t K) {
-    const uint32_t t = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    const int lane = threadIdx.x % 32;
-    if (t >= n) return;
-    const float *lg = logits + (uint64_t)t * E;
+/* top-k + softmax of E logits lg (any memory) by one warp; lane 0 writes topi[0..K), topw[0..K) */
+__device__ __forceinline__ void warp_topk_softmax(const float *lg, uint32_t E, uint32_t K, uint32_t *topi, float *topw,
+                                                  int lane) {
     uint32_t idx[ROUTER_MAX_K];
     float wv[ROUTER_MAX_K];
     for (uint32_t j = 0; j < K; j++) {
@@ -106,9 +102,90 @@ __global__ void topk_softmax_kernel(uint32_t *__restrict__ topi, float *__restri
         sum += wv[j];
     }
     for (uint32_t j = 0; j < K; j++) {
-        topi[(uint64_t)t * K + j] = idx[j];
-        topw[(uint64_t)t * K + j] = wv[j] / sum;
+        topi[j] = idx[j];
+        topw[j] = wv[j] / sum;
     }
+}
+
+/* one warp per token */
+__global__ void topk_softmax_kernel(uint32_t *__restrict__ topi, float *__restrict__ topw,
+                                    const float *__restrict__ logits, uint32_t n, uint32_t E, uint32_t K) {
+    const uint32_t t = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    if (t >= n) return;
+    warp_topk_softmax(logits + (uint64_t)t * E, E, K, topi + (uint64_t)t * K, topw + (uint64_t)t * K, lane);
+}
+
+/* Decode: RMSNorm of the residual (h written out for the experts), router logits and top-k in one
+ * 1024-thread block. Dynamic shared: D + E floats. */
+#define NRT_THREADS 1024
+__global__ void __launch_bounds__(NRT_THREADS) norm_router_topk_kernel(
+    float *__restrict__ h, uint32_t *__restrict__ topi, float *__restrict__ topw, float *__restrict__ logits_out,
+    const float *__restrict__ x, const float *__restrict__ gain, float eps, dev_mat w, const float *__restrict__ bias,
+    uint32_t K) {
+    extern __shared__ __align__(16) float sh[];
+    __shared__ float part[NRT_THREADS / 32];
+    const uint32_t D = (uint32_t)w.cols, E = (uint32_t)w.rows;
+    float *hs = sh, *lg = sh + D;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    float ss = 0.0f;
+    for (uint32_t i = threadIdx.x; i < D; i += NRT_THREADS) ss += x[i] * x[i];
+    ss = warp_sum(ss);
+    if (lane == 0) part[warp] = ss;
+    __syncthreads();
+    if (warp == 0) {
+        float v = part[lane];
+        v = warp_sum(v);
+        if (lane == 0) part[0] = v;
+    }
+    __syncthreads();
+    const float inv = 1.0f / sqrtf(part[0] / (float)D + eps);
+    for (uint32_t i = threadIdx.x; i < D; i += NRT_THREADS) {
+        const float v = x[i] * inv * gain[i];
+        hs[i] = v;
+        h[i] = v;
+    }
+    __syncthreads();
+    for (uint32_t e = warp; e < E; e += NRT_THREADS / 32) {
+        float acc = 0.0f;
+        if (w.wtype == DEV_BF16 && D % 8 == 0) {
+            const uint4 *row = reinterpret_cast<const uint4 *>(static_cast<const uint16_t *>(w.data) + (uint64_t)e * D);
+            for (uint32_t c = lane; c < D / 8; c += 32) {
+                const uint4 p = __ldg(row + c);
+                const float *xv = hs + 8 * c;
+                acc += __uint_as_float(p.x << 16) * xv[0];
+                acc += __uint_as_float(p.x & 0xffff0000u) * xv[1];
+                acc += __uint_as_float(p.y << 16) * xv[2];
+                acc += __uint_as_float(p.y & 0xffff0000u) * xv[3];
+                acc += __uint_as_float(p.z << 16) * xv[4];
+                acc += __uint_as_float(p.z & 0xffff0000u) * xv[5];
+                acc += __uint_as_float(p.w << 16) * xv[6];
+                acc += __uint_as_float(p.w & 0xffff0000u) * xv[7];
+            }
+        } else if (w.wtype == DEV_BF16) {
+            const uint16_t *row = static_cast<const uint16_t *>(w.data) + (uint64_t)e * D;
+            for (uint32_t c = lane; c < D; c += 32) acc += bf16_bits_to_f32(row[c]) * hs[c];
+        } else {
+            const float *row = static_cast<const float *>(w.data) + (uint64_t)e * D;
+            for (uint32_t c = lane; c < D; c += 32) acc += row[c] * hs[c];
+        }
+        acc = warp_sum(acc);
+        if (lane == 0) {
+            const float v = acc + (bias ? bias[e] : 0.0f);
+            lg[e] = v;
+            if (logits_out) logits_out[e] = v;
+        }
+    }
+    __syncthreads();
+    if (warp == 0) warp_topk_softmax(lg, E, K, topi, topw, lane);
+}
+
+bool cuda_norm_router_topk(float *h, uint32_t *topi, float *topw, float *logits_out, const float *x, const float *gain,
+                           float eps, const dev_mat &w, const float *bias, uint32_t k, cudaStream_t st) {
+    const size_t smem = (w.cols + w.rows) * 4;
+    if (smem > 48 * 1024 || w.rows > ROUTER_MAX_EXPERTS || k > ROUTER_MAX_K || k > w.rows) return false;
+    norm_router_topk_kernel<<<1, NRT_THREADS, smem, st>>>(h, topi, topw, logits_out, x, gain, eps, w, bias, k);
+    return true;
 }
 
 void cuda_topk_softmax(uint32_t *topi, float *topw, const float *logits, uint32_t n, uint32_t n_experts, uint32_t k,
