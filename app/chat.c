@@ -641,7 +641,7 @@ static int load_tools(chat *c, const char *path) {
         d->description = gptoss_harmony_strdup(desc, &failed);
         if (params && params->type != JSON_NULL) {
             gptoss_buf b = {0};
-            gptoss_harmony_json_write(&b, params);
+            json_write_value(&b, params);
             if (gptoss_buf_cstr(&b)) d->parameters_json = b.data;
             else failed = 1;
         }

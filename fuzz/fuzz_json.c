@@ -1,5 +1,5 @@
 /* fuzz_json.c: libFuzzer target for the JSON reader and writer: parse arbitrary bytes; when they
- * parse, serialise the whole tree (strings through json_write_string), parse that again and require
+ * parse, serialise the whole tree with json_write_value, parse that again and require
  * the same tree; every string the reader returns must be valid UTF-8. */
 #include <math.h>
 #include <stdint.h>
@@ -10,38 +10,6 @@
 #include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void write_value(gptoss_buf *b, const json_value *v) {
-    switch (v->type) {
-    case JSON_NULL: gptoss_buf_puts(b, "null"); break;
-    case JSON_FALSE: gptoss_buf_puts(b, "false"); break;
-    case JSON_TRUE: gptoss_buf_puts(b, "true"); break;
-    case JSON_NUMBER:
-        if (v->is_uint) gptoss_buf_printf(b, "%llu", (unsigned long long)v->uint);
-        else if (isinf(v->number)) gptoss_buf_puts(b, v->number < 0 ? "-1e999" : "1e999");
-        else gptoss_buf_printf(b, "%.17g", v->number);
-        break;
-    case JSON_STRING: json_write_string(b, v->str, v->len); break;
-    case JSON_ARRAY:
-        gptoss_buf_puts(b, "[");
-        for (size_t i = 0; i < v->n; i++) {
-            if (i) gptoss_buf_puts(b, ",");
-            write_value(b, &v->items[i]);
-        }
-        gptoss_buf_puts(b, "]");
-        break;
-    case JSON_OBJECT:
-        gptoss_buf_puts(b, "{");
-        for (size_t i = 0; i < v->n; i++) {
-            if (i) gptoss_buf_puts(b, ",");
-            json_write_string(b, v->members[i].key, v->members[i].key_len);
-            gptoss_buf_puts(b, ":");
-            write_value(b, &v->members[i].value);
-        }
-        gptoss_buf_puts(b, "}");
-        break;
-    }
-}
 
 static int same(const json_value *a, const json_value *b) {
     if (a->type != b->type) return 0;
@@ -94,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const json_value *root = json_root(doc);
         check_strings(root);
         gptoss_buf b = {0};
-        write_value(&b, root);
+        json_write_value(&b, root);
         const char *out = gptoss_buf_cstr(&b);
         if (out) {
             char err2[256];

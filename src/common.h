@@ -43,6 +43,30 @@ static inline int gptoss_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return 1;
 }
 
+/* splitmix64: seeds and derives keys (one step per call). */
+static inline uint64_t gptoss_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* xoshiro256**: the library's fast PRNG (sampling draws, synthesized weights). */
+static inline uint64_t gptoss_xoshiro256ss(uint64_t s[4]) {
+    uint64_t r = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return r;
+}
+
+/* Opens path read-only as a regular file (O_NONBLOCK: a FIFO or device in its place fails instead
+ * of blocking) and gives its size. */
+gptoss_status gptoss_open_regular(const char *path, int *fd, size_t *size, char *err, size_t err_size);
+
 /* Growable byte buffer. On allocation failure `failed` is set and further appends are ignored. */
 typedef struct gptoss_buf {
     char *data;

@@ -21,8 +21,6 @@ gptoss_status gptoss_harmony_tools_section(gptoss_buf *b, const gptoss_harmony_n
                                            char *err, size_t err_size);
 /* The TypeScript-like declaration of a JSON Schema (openai/harmony's json_schema_to_typescript). */
 void gptoss_harmony_schema_to_ts(gptoss_buf *b, const json_value *schema, const char *indent);
-/* Compact JSON text of v (serde_json's Display: no spaces, members in document order). */
-void gptoss_harmony_json_write(gptoss_buf *b, const json_value *v);
 
 /* 1 if a developer message of the messages declares a non-empty "functions" namespace. */
 int gptoss_harmony_has_function_tools(const gptoss_harmony_message *const *msgs, size_t n);

@@ -75,7 +75,7 @@ static gptoss_status read_tool(reader *r, const json_value *v, gptoss_harmony_to
     const json_value *params = json_get(v, "parameters");
     if (params && params->type != JSON_NULL) {
         gptoss_buf b = {0};
-        gptoss_harmony_json_write(&b, params);
+        json_write_value(&b, params);
         char *text = scratch_alloc(&r->sc, b.len + 1);
         if (text && b.data) memcpy(text, b.data, b.len);
         int failed = b.failed;
@@ -329,7 +329,7 @@ static void write_namespaces(gptoss_buf *b, const gptoss_harmony_namespace *ns, 
             put_key_string(b, "description", t->description);
             gptoss_buf_puts(b, ",\"parameters\":");
             json_doc *doc = t->parameters_json ? json_parse(t->parameters_json, strlen(t->parameters_json), NULL, 0) : NULL;
-            if (doc) gptoss_harmony_json_write(b, json_root(doc));
+            if (doc) json_write_value(b, json_root(doc));
             else gptoss_buf_puts(b, "null");
             json_free(doc);
             gptoss_buf_puts(b, "}");

@@ -65,74 +65,6 @@ const char *gptoss_harmony_builtin_namespace(const char *name) {
     return NULL;
 }
 
-/* ---- compact JSON (serde_json Display) ------------------------------------------------------- */
-
-static void write_number(gptoss_buf *b, const json_value *v) {
-    if (v->is_uint) {
-        gptoss_buf_printf(b, "%llu", (unsigned long long)v->uint);
-        return;
-    }
-    double x = v->number;
-    if (!isfinite(x)) { /* only from an out-of-range literal: keep it readable back as the same */
-        gptoss_buf_puts(b, x < 0 ? "-1e999" : "1e999");
-        return;
-    }
-    if (x == floor(x) && fabs(x) < 9.2e18) {
-        gptoss_buf_printf(b, "%lld", (long long)x);
-        return;
-    }
-    /* Shortest text that reads back as the same double, as serde_json (ryu) prints it. */
-    char tmp[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, x);
-        if (strtod(tmp, NULL) == x) break;
-    }
-    char *e = strchr(tmp, 'e');
-    if (!e) {
-        gptoss_buf_puts(b, tmp);
-        return;
-    }
-    /* "1e+21" -> "1e21", "1e-07" -> "1e-7" */
-    gptoss_buf_append(b, tmp, (size_t)(e - tmp) + 1);
-    const char *p = e + 1;
-    if (*p == '+') p++;
-    else if (*p == '-') gptoss_buf_append(b, p++, 1);
-    while (*p == '0' && p[1]) p++;
-    gptoss_buf_puts(b, p);
-}
-
-void gptoss_harmony_json_write(gptoss_buf *b, const json_value *v) {
-    if (!v) {
-        gptoss_buf_puts(b, "null");
-        return;
-    }
-    switch (v->type) {
-    case JSON_NULL: gptoss_buf_puts(b, "null"); break;
-    case JSON_FALSE: gptoss_buf_puts(b, "false"); break;
-    case JSON_TRUE: gptoss_buf_puts(b, "true"); break;
-    case JSON_NUMBER: write_number(b, v); break;
-    case JSON_STRING: json_write_string(b, v->str, v->len); break;
-    case JSON_ARRAY:
-        gptoss_buf_puts(b, "[");
-        for (size_t i = 0; i < v->n; i++) {
-            if (i) gptoss_buf_puts(b, ",");
-            gptoss_harmony_json_write(b, &v->items[i]);
-        }
-        gptoss_buf_puts(b, "]");
-        break;
-    case JSON_OBJECT:
-        gptoss_buf_puts(b, "{");
-        for (size_t i = 0; i < v->n; i++) {
-            if (i) gptoss_buf_puts(b, ",");
-            json_write_string(b, v->members[i].key, v->members[i].key_len);
-            gptoss_buf_puts(b, ":");
-            gptoss_harmony_json_write(b, &v->members[i].value);
-        }
-        gptoss_buf_puts(b, "}");
-        break;
-    }
-}
-
 /* ---- JSON Schema -> TypeScript ---------------------------------------------------------------- */
 
 static const json_value *get_type(const json_value *obj, const char *key, json_type t) {
@@ -158,7 +90,7 @@ static void write_default(gptoss_buf *b, const json_value *schema, const json_va
     } else if (def->type == JSON_STRING) {
         puts_len(b, def);
     } else {
-        gptoss_harmony_json_write(b, def);
+        json_write_value(b, def);
     }
 }
 

@@ -63,6 +63,10 @@ int json_is_true(const json_value *v);
 /* Writes s[0..len) as a JSON string literal (with quotes). Invalid UTF-8 bytes become U+FFFD. */
 void json_write_string(gptoss_buf *b, const char *s, size_t len);
 
+/* Writes a value as compact JSON: no spaces, members in document order, numbers in their shortest
+ * form that reads back as the same double (as serde_json prints them). */
+void json_write_value(gptoss_buf *b, const json_value *v);
+
 /* 1 if s[0..len) is valid UTF-8. */
 int json_utf8_valid(const char *s, size_t len);
 

@@ -230,15 +230,10 @@ done:
 }
 
 gptoss_status gptoss_st_set_add_file(gptoss_st_set *set, const char *path, char *err, size_t err_size) {
-    /* O_NONBLOCK: a FIFO in place of a shard must be refused, not waited on. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
+    int fd;
+    size_t size;
+    gptoss_status ost = gptoss_open_regular(path, &fd, &size, err, err_size);
+    if (ost != GPTOSS_OK) return ost;
     void *map = NULL;
     if (size > 0) {
         map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);

@@ -15,29 +15,9 @@ struct gptoss_sampler {
     float *prob;    /* their probabilities */
 };
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t next_u64(uint64_t *s) {
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
 void gptoss_sampler_seed(gptoss_sampler *s, uint64_t seed) {
     if (!s) return;
-    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++) s->rng[i] = gptoss_splitmix64(&seed);
 }
 
 gptoss_status gptoss_sampler_create(uint32_t vocab_size, const gptoss_sampler_options *options,
@@ -191,7 +171,7 @@ gptoss_status gptoss_sampler_sample(gptoss_sampler *s, const float *logits, uint
         m = w;
     }
     /* 53 random bits -> [0, 1) */
-    double r = (double)(next_u64(s->rng) >> 11) * (1.0 / 9007199254740992.0) * sum;
+    double r = (double)(gptoss_xoshiro256ss(s->rng) >> 11) * (1.0 / 9007199254740992.0) * sum;
     double cum = 0.0;
     for (uint32_t i = 0; i < m; i++) {
         cum += s->prob[i];

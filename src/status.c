@@ -83,24 +83,32 @@ void gptoss_buf_free(gptoss_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
+gptoss_status gptoss_open_regular(const char *path, int *fd, size_t *size, char *err, size_t err_size) {
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (*fd < 0) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(*fd);
+        *fd = -1;
+        return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: not a regular file", path);
+    }
+    *size = (size_t)st.st_size;
+    return GPTOSS_OK;
+}
+
 gptoss_status gptoss_read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err,
                                size_t err_size) {
     *out = NULL;
     *len = 0;
-    /* O_NONBLOCK: a FIFO or device node in place of a file must fail, not hang the caller. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int fd;
+    size_t n;
+    gptoss_status status = gptoss_open_regular(path, &fd, &n, err, err_size);
+    if (status != GPTOSS_OK) return status;
+    if (n > max_bytes) {
         close(fd);
-        return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: not a regular file", path);
+        return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: file is too large (%zu bytes, limit %zu)", path, n,
+                           max_bytes);
     }
-    if ((uint64_t)st.st_size > max_bytes) {
-        close(fd);
-        return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: file is too large (%lld bytes, limit %zu)",
-                           path, (long long)st.st_size, max_bytes);
-    }
-    size_t n = (size_t)st.st_size;
     char *data = malloc(n + 1);
     if (!data) {
         close(fd);

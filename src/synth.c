@@ -105,37 +105,18 @@ static dist role_dist(enum role r, const gptoss_model_config *c) {
  * PRNG: splitmix64 to derive keys and seed, xoshiro256** for the streams (fast, and good enough
  * that no structure shows up in a forward pass).
  * ------------------------------------------------------------------------------------------- */
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 typedef struct stream {
     uint64_t s[4];
     uint64_t word; /* random bits not used yet (consumed from the low end) */
     unsigned left; /* samples still in word */
 } stream;
 
-static inline uint64_t xoshiro(stream *g) {
-    uint64_t *s = g->s;
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
+static inline uint64_t xoshiro(stream *g) { return gptoss_xoshiro256ss(g->s); }
 
 static void stream_init(stream *g, uint64_t seed, enum role r, uint32_t layer) {
     uint64_t k = ((uint64_t)r << 32) | layer, x = seed;
-    x ^= splitmix64(&k);
-    for (int i = 0; i < 4; i++) g->s[i] = splitmix64(&x);
+    x ^= gptoss_splitmix64(&k);
+    for (int i = 0; i < 4; i++) g->s[i] = gptoss_splitmix64(&x);
     g->word = 0;
     g->left = 0;
 }

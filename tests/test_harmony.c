@@ -64,7 +64,7 @@ static void render_case(const json_value *c) {
     gptoss_harmony_drop drop = json_is_true(json_get(config, "auto_drop_analysis")) ? GPTOSS_HARMONY_DROP_HARMONY
                                                                                     : GPTOSS_HARMONY_DROP_NONE;
     gptoss_buf mj = {0};
-    gptoss_harmony_json_write(&mj, json_get(c, "messages"));
+    json_write_value(&mj, json_get(c, "messages"));
     char err[256] = "";
     gptoss_harmony_conversation *conv = NULL;
     gptoss_status st = gptoss_harmony_conversation_from_json(mj.data, mj.len, &conv, err, sizeof err);
@@ -160,7 +160,7 @@ static int message_equal(const gptoss_harmony_message *got, const gptoss_harmony
 
 static gptoss_harmony_conversation *messages_of(const json_value *list) {
     gptoss_buf b = {0};
-    gptoss_harmony_json_write(&b, list);
+    json_write_value(&b, list);
     gptoss_harmony_conversation *conv = NULL;
     char err[256];
     if (gptoss_harmony_conversation_from_json(b.data, b.len, &conv, err, sizeof err) != GPTOSS_OK) {
@@ -253,7 +253,7 @@ static void parse_case(const json_value *c) {
     if ((v = json_get(expected, "message_1"))) {
         gptoss_buf one = {0};
         gptoss_buf_puts(&one, "[");
-        gptoss_harmony_json_write(&one, v);
+        json_write_value(&one, v);
         gptoss_buf_puts(&one, "]");
         json_doc *d = json_parse(one.data, one.len, NULL, 0);
         gptoss_harmony_conversation *w = d ? messages_of(json_root(d)) : NULL;
@@ -272,7 +272,7 @@ static void parse_case(const json_value *c) {
         tap_check(delta_is(p, json_get(expected, "last_content_delta")), "parse %s: last_content_delta", name);
     if ((v = json_get(expected, "deltas_after_each_content_token"))) {
         gptoss_buf w = {0};
-        gptoss_harmony_json_write(&w, v);
+        json_write_value(&w, v);
         int ok = gptoss_buf_cstr(&w) && gptoss_buf_cstr(&per_token) && !strcmp(w.data, per_token.data);
         if (!ok) tap_diag("deltas %s, expected %s", per_token.data, w.data);
         tap_check(ok, "parse %s: delta after each content token", name);
