@@ -32,8 +32,35 @@ static char *path_join(const char *a, const char *b) {
     return p;
 }
 
+float gptoss_f16_to_f32(uint16_t h) {
+    uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
+    float f;
+    if (e == 0) {
+        f = ldexpf((float)m, -24);
+        memcpy(&bits, &f, 4);
+        bits |= sign;
+    } else if (e == 31) {
+        bits = sign | 0x7f800000u | (m << 13);
+    } else {
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    }
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
 void gptoss_to_f32(float *dst, const void *src, gptoss_dtype dtype, uint64_t offset, size_t n) {
     switch (dtype) {
+    case GPTOSS_DTYPE_Q8_0: {
+        const uint8_t *base = src;
+        for (size_t i = 0; i < n;) {
+            uint64_t e = offset + i;
+            gptoss_block_q8_0 blk;
+            memcpy(&blk, base + e / GPTOSS_Q8_0_BLOCK * GPTOSS_Q8_0_BYTES, GPTOSS_Q8_0_BYTES);
+            const float d = gptoss_f16_to_f32(blk.d);
+            for (uint64_t j = e % GPTOSS_Q8_0_BLOCK; j < GPTOSS_Q8_0_BLOCK && i < n; j++) dst[i++] = d * (float)blk.q[j];
+        }
+        break;
+    }
     case GPTOSS_DTYPE_F32: memcpy(dst, (const float *)src + offset, n * sizeof(float)); break;
     case GPTOSS_DTYPE_BF16: {
         const uint16_t *s = (const uint16_t *)src + offset;
@@ -42,19 +69,7 @@ void gptoss_to_f32(float *dst, const void *src, gptoss_dtype dtype, uint64_t off
     }
     case GPTOSS_DTYPE_F16: {
         const uint16_t *s = (const uint16_t *)src + offset;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t h = s[i], sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
-            if (e == 0) {
-                float f = ldexpf((float)m, -24);
-                memcpy(&bits, &f, 4);
-                bits |= sign;
-            } else if (e == 31) {
-                bits = sign | 0x7f800000u | (m << 13);
-            } else {
-                bits = sign | ((e + 112) << 23) | (m << 13);
-            }
-            memcpy(&dst[i], &bits, 4);
-        }
+        for (size_t i = 0; i < n; i++) dst[i] = gptoss_f16_to_f32(s[i]);
         break;
     }
     default: memset(dst, 0, n * sizeof(float)); break;
@@ -262,7 +277,7 @@ static gptoss_mat bind_mat(binder *b, const char *name, uint64_t rows, uint64_t 
 /* Rows [r0, r0+n) of a matrix. */
 static gptoss_mat mat_rows(gptoss_mat m, uint64_t r0, uint64_t n) {
     gptoss_mat s = m;
-    if (m.data) s.data = (const char *)m.data + r0 * m.cols * gptoss_dtype_size(m.dtype);
+    if (m.data) s.data = (const char *)m.data + r0 * gptoss_row_bytes(m.dtype, m.cols);
     s.rows = n;
     return s;
 }

@@ -6,7 +6,8 @@
 #include "common.h"
 #include "safetensors.h"
 
-/* A dense row-major [rows x cols] matrix in the mapped file (BF16, F16 or F32). */
+/* A dense row-major [rows x cols] matrix in the mapped file (BF16, F16 or F32), or Q8_0 (converted at
+ * load, or from a GGUF file): row r starts at byte r * gptoss_row_bytes(dtype, cols). */
 typedef struct gptoss_mat {
     const void *data;
     gptoss_dtype dtype;
@@ -65,7 +66,8 @@ gptoss_status gptoss_config_read(const char *path, gptoss_model_config *cfg, int
 /* Fills rope_inv_freq (head_dim/2 floats, allocated by the caller) and rope_concentration. */
 void gptoss_model_init_rope(gptoss_model *m);
 
-/* Widens n elements starting at element `offset` of a BF16/F16/F32 array to f32. */
+float gptoss_f16_to_f32(uint16_t h);
+/* Widens n elements starting at element `offset` of a BF16/F16/F32/Q8_0 array to f32. */
 void gptoss_to_f32(float *dst, const void *src, gptoss_dtype dtype, uint64_t offset, size_t n);
 
 #endif

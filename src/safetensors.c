@@ -32,6 +32,7 @@ size_t gptoss_dtype_size(gptoss_dtype dtype) {
     case GPTOSS_DTYPE_BF16: return 2;
     case GPTOSS_DTYPE_U8:
     case GPTOSS_DTYPE_I8: return 1;
+    case GPTOSS_DTYPE_Q8_0: /* per block: gptoss_row_bytes */
     case GPTOSS_DTYPE_OTHER: return 0;
     }
     return 0;
@@ -44,6 +45,7 @@ const char *gptoss_dtype_name(gptoss_dtype dtype) {
     case GPTOSS_DTYPE_BF16: return "BF16";
     case GPTOSS_DTYPE_U8: return "U8";
     case GPTOSS_DTYPE_I8: return "I8";
+    case GPTOSS_DTYPE_Q8_0: return "Q8_0";
     case GPTOSS_DTYPE_OTHER: return "other";
     }
     return "?";

@@ -14,6 +14,10 @@ typedef enum gptoss_dtype {
     GPTOSS_DTYPE_BF16,
     GPTOSS_DTYPE_U8,
     GPTOSS_DTYPE_I8,
+    /* ggml-compatible Q8_0: rows of blocks of 32 along the input dimension, each an f16 scale d then
+     * 32 int8 q (34 bytes); value = d * q. Never in safetensors files: produced by the load-time
+     * dense conversion (gptoss_model_options.dense_q8) and by GGUF files. */
+    GPTOSS_DTYPE_Q8_0,
     GPTOSS_DTYPE_OTHER, /* present in a file, never used by the model (F64, I32, ...) */
 } gptoss_dtype;
 
@@ -48,7 +52,19 @@ typedef struct gptoss_st_set {
     char **names;              /* owned copies of the names */
 } gptoss_st_set;
 
+#define GPTOSS_Q8_0_BLOCK 32
+#define GPTOSS_Q8_0_BYTES 34
+typedef struct gptoss_block_q8_0 {
+    uint16_t d;     /* f16 scale */
+    int8_t q[32];
+} gptoss_block_q8_0;
+
+/* Element size (0 for Q8_0, whose size is per block: use gptoss_row_bytes). */
 size_t gptoss_dtype_size(gptoss_dtype dtype);
+/* Bytes of one row of `cols` elements (Q8_0: cols must be a multiple of 32). */
+static inline uint64_t gptoss_row_bytes(gptoss_dtype dtype, uint64_t cols) {
+    return dtype == GPTOSS_DTYPE_Q8_0 ? cols / GPTOSS_Q8_0_BLOCK * GPTOSS_Q8_0_BYTES : cols * gptoss_dtype_size(dtype);
+}
 const char *gptoss_dtype_name(gptoss_dtype dtype);
 
 /* Parses one safetensors header held in memory (file_size bytes, starting at the 8-byte length).

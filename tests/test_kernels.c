@@ -176,7 +176,47 @@ static void test_dense(void) {
     tap_check(md < 1e-5, "matmul bf16/f32 x f32 on an odd shape and row range (max diff %.2g)", md);
 }
 
+static void test_q8_0(void) {
+    /* f16: exact values, rounding to nearest even, subnormals, overflow */
+    const float exact[] = {0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f, 5.9604644775390625e-08f, 0.333251953125f};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) ok &= gptoss_f16_to_f32(gptoss_f32_to_f16(exact[i])) == exact[i];
+    ok &= gptoss_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00 && gptoss_f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02;
+    ok &= gptoss_f32_to_f16(1e6f) == 0x7c00 && gptoss_f32_to_f16(-1e-9f) == 0x8000;
+    tap_check(ok, "f16: round trip of exact values, ties to even, overflow and underflow");
+    /* Q8_0 blocks: ggml layout (f16 d, 32 int8), error at most d/2 per element */
+    enum { R = 3, C = 96 };
+    float w[R * C], back[R * C];
+    for (int i = 0; i < R * C; i++) w[i] = frand() * (i % 32 == 5 ? 4.0f : 1.0f);
+    w[40] = 0; /* a block with a zero */
+    for (int i = 64; i < 96; i++) w[i] = 0; /* an all-zero block: d = 0 */
+    uint8_t q[R * C / 32 * 34];
+    for (int r = 0; r < R; r++) gptoss_quantize_row_q8_0(q + (size_t)r * (C / 32) * 34, w + r * C, C);
+    tap_check(sizeof(gptoss_block_q8_0) == 34 && gptoss_row_bytes(GPTOSS_DTYPE_Q8_0, C) == 102, "q8_0: 34-byte blocks");
+    gptoss_to_f32(back, q, GPTOSS_DTYPE_Q8_0, 0, R * C);
+    double worst = 0;
+    for (int i = 0; i < R * C; i++) {
+        float amax = 0;
+        for (int j = i / 32 * 32; j < i / 32 * 32 + 32; j++) amax = fmaxf(amax, fabsf(w[j]));
+        double tol = amax / 127.0 * (0.5 + 127.0 / 2048) + 1e-7; /* d itself is rounded to f16 */
+        if (fabs(back[i] - w[i]) > tol) ok = 0;
+        worst = fmax(worst, fabs(back[i] - w[i]) / (amax ? amax : 1));
+    }
+    tap_check(ok, "q8_0: quantize/dequantize within half a step plus the f16 rounding of d (worst %.3g of the block max)", worst);
+    float part[7];
+    gptoss_to_f32(part, q, GPTOSS_DTYPE_Q8_0, 30, 7); /* crosses a block boundary */
+    tap_check(!memcmp(part, back + 30, sizeof part), "q8_0: widening from an offset inside a block");
+    /* reference matmul on Q8_0 = the f32 matmul of the dequantized matrix */
+    float x[2 * C], o1[2 * R], o2[2 * R], scratch[C];
+    for (int i = 0; i < 2 * C; i++) x[i] = frand();
+    gptoss_mat mq = {q, GPTOSS_DTYPE_Q8_0, R, C}, mf = {back, GPTOSS_DTYPE_F32, R, C};
+    gptoss_matmul_dense_f32(o1, R, &mq, NULL, x, C, 2, 0, R, scratch);
+    gptoss_matmul_dense_f32(o2, R, &mf, NULL, x, C, 2, 0, R, scratch);
+    tap_check(!memcmp(o1, o2, sizeof o1), "q8_0: matmul_dense_f32 equals the product with the widened matrix");
+}
+
 int main(void) {
+    test_q8_0();
     test_mxfp4();
     test_yarn();
     test_attention();

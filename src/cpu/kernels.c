@@ -1,6 +1,7 @@
 /* kernels.c: scalar reference implementations of the CPU kernels (see kernels.h). They define what
  * "exact" means for this engine; faster variants are tested against them. */
 #include <math.h>
+#include <string.h>
 
 #include "cpu/kernels.h"
 
@@ -133,5 +134,34 @@ void gptoss_attention_head_f32(float *out, const float *q, const float *k_cache,
         const float w = scores[j] / z;
         const float *v = v_cache + (size_t)slots[j] * kv_stride;
         for (uint32_t d = 0; d < head_dim; d++) out[d] += w * v[d];
+    }
+}
+
+uint16_t gptoss_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0)); /* inf / NaN */
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);                                 /* overflow */
+    if (ax < 0x38800000u) {                                                                    /* subnormal */
+        float a;
+        memcpy(&a, &ax, 4);
+        return (uint16_t)(sign | (uint32_t)lrintf(a * 16777216.0f)); /* units of 2^-24, ties to even */
+    }
+    uint32_t m = ax + 0xfffu + ((ax >> 13) & 1u); /* round to nearest even at bit 13 */
+    return (uint16_t)(sign | ((m - 0x38000000u) >> 13));
+}
+
+void gptoss_quantize_row_q8_0(void *dst, const float *x, size_t n) {
+    uint8_t *out = dst;
+    for (size_t b = 0; b < n / GPTOSS_Q8_0_BLOCK; b++) {
+        const float *v = x + b * GPTOSS_Q8_0_BLOCK;
+        float amax = 0.0f;
+        for (int j = 0; j < GPTOSS_Q8_0_BLOCK; j++) amax = fmaxf(amax, fabsf(v[j]));
+        const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        gptoss_block_q8_0 blk;
+        blk.d = gptoss_f32_to_f16(d);
+        for (int j = 0; j < GPTOSS_Q8_0_BLOCK; j++) blk.q[j] = (int8_t)lrintf(v[j] * id);
+        memcpy(out + b * GPTOSS_Q8_0_BYTES, &blk, GPTOSS_Q8_0_BYTES);
     }
 }

@@ -14,8 +14,13 @@ extern const float gptoss_fp4_values[16];
 
 float gptoss_dot_f32(const float *a, const float *b, size_t n);
 
+/* f32 -> f16, round to nearest even (overflow to inf). */
+uint16_t gptoss_f32_to_f16(float f);
+/* n (a multiple of 32) floats -> n/32 ggml Q8_0 blocks: d = max|x|/127 (as f16), q = round(x/d). */
+void gptoss_quantize_row_q8_0(void *dst, const float *x, size_t n);
+
 /* out[t*out_stride + r] = W[r,:] . x[t*x_stride + :] (+ bias[r]) for r in [r0, r1), t < n_tok.
- * W is BF16, F16 or F32 (dispatches on w->dtype). row_scratch holds w->cols floats. */
+ * W is BF16, F16, F32 or Q8_0 (dispatches on w->dtype). row_scratch holds w->cols floats. */
 void gptoss_matmul_dense_f32(float *out, size_t out_stride, const gptoss_mat *w, const float *bias, const float *x,
                              size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1, float *row_scratch);
 
