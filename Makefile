@@ -99,6 +99,21 @@ $(CHAT_DOUBLE): tests/chat_double.c $(BUILD)/app/chat.o $(BUILD)/app/chat_tokeni
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iapp $(CFLAGS) $(LDFLAGS) $< $(filter %.o,$^) $(LIB) $(LDLIBS) $(EDIT_LIBS) -o $@
 
+# [server] `gptoss serve` (app/server*.c, app/cmd_serve.c) needs libmicrohttpd and cJSON (optional at
+# build time: without them `serve` says what to install), and its test double: the same files driven
+# by scripted token streams (tests/t_server*.sh).
+ifeq ($(shell pkg-config --exists libmicrohttpd libcjson 2>/dev/null && echo y),y)
+SERVER_OBJ := $(filter $(BUILD)/app/server%.o,$(APP_OBJ))
+$(SERVER_OBJ) $(BUILD)/app/cmd_serve.o: CPPFLAGS += -DGPTOSS_HAVE_SERVER $(shell pkg-config --cflags libmicrohttpd libcjson)
+SERVER_LIBS := $(shell pkg-config --libs libmicrohttpd libcjson)
+SERVER_DOUBLE := $(BUILD)/tests/server_double
+all: $(SERVER_DOUBLE)
+$(SERVER_DOUBLE): tests/server_double.c $(SERVER_OBJ) $(BUILD)/app/chat_tokenizer.o $(BUILD)/app/cli.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DGPTOSS_HAVE_SERVER -Iapp $(CFLAGS) $(LDFLAGS) $< $(filter %.o,$^) $(LIB) $(LDLIBS) $(SERVER_LIBS) -o $@
+endif
+$(BIN): LDLIBS += $(SERVER_LIBS)
+
 # Every test: gcc and clang builds with warnings as errors, the suite under ASan+UBSan, fuzzers.
 test:
 	bash tests/all.sh

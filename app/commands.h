@@ -19,6 +19,7 @@ int cmd_render(int argc, char **argv);
 int cmd_parse(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_serve(int argc, char **argv); /* [server] app/cmd_serve.c */
 
 /* Shared helpers. Each prints "gptoss: ..." to stderr on error. */
 void cli_error(const char *fmt, ...)

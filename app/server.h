@@ -1,0 +1,222 @@
+/* server.h: `gptoss serve`, an OpenAI-compatible HTTP server (docs/SERVER.md).
+ *
+ *   app/server.c            HTTP (libmicrohttpd): routing, auth, limits, SSE, /health, /metrics
+ *   app/server_sched.c      the scheduler thread: continuous batching, bounded queue, cancellation
+ *   app/server_chat.c       POST /v1/chat/completions
+ *   app/server_responses.c  POST /v1/responses and the stored responses behind previous_response_id
+ *   app/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
+ *   app/cmd_serve.c         the production engine (model, sessions, gptoss_batch, samplers)
+ *
+ * Token generation goes through a server_engine, so tests can replay scripted model output through
+ * exactly this code (tests/server_double.c). */
+#ifndef GPTOSS_SERVER_H
+#define GPTOSS_SERVER_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "gptoss.h"
+
+/* ---- engine: the model behind the scheduler ------------------------------------------------ */
+
+/* A fixed set of slots (one sequence each, KV cache included). Called from the scheduler thread
+ * only. Each function returns 0, or -1 with a message in err. */
+typedef struct server_engine {
+    void *ctx;
+    uint32_t n_slots; /* sequences that decode together */
+    uint32_t n_ctx;   /* context of each slot */
+    /* Forgets the slot's tokens (its KV cache is free for the next sequence). */
+    void (*reset)(void *ctx, uint32_t slot);
+    /* Appends a chunk of prompt tokens to a slot (prefill). */
+    int (*append)(void *ctx, uint32_t slot, const uint32_t *ids, size_t n, char *err, size_t err_size);
+    /* One forward step: appends ids[i] to slots[i] for every i < n, all in one batch. */
+    int (*step)(void *ctx, const uint32_t *slots, const uint32_t *ids, size_t n, char *err, size_t err_size);
+    /* Picks the token that follows the slot's tokens with this sampler. */
+    int (*sample)(void *ctx, uint32_t slot, gptoss_sampler *sampler, uint32_t *out, char *err, size_t err_size);
+    void (*close)(void *ctx);
+} server_engine;
+
+/* Options of `gptoss serve`. */
+typedef struct server_options {
+    const char *model_path;
+    const char *model_id; /* the name in /v1/models and the "model" field */
+    const char *host;
+    uint32_t port;
+    const char *api_key;
+    uint32_t parallel;   /* slots */
+    uint32_t ctx_size;   /* per slot */
+    uint32_t queue_size; /* waiting requests beyond the slots; then 429 */
+    uint32_t threads;
+    size_t max_body;     /* bytes */
+    uint32_t max_connections;
+    uint32_t max_stored; /* responses kept for previous_response_id */
+    uint32_t prefill_chunk;
+    const char *tokenizer_path;
+    uint64_t seed;       /* default seed when a request gives none */
+} server_options;
+
+typedef int (*server_engine_open)(const server_options *opts, const gptoss_tokenizer *tok, server_engine *out,
+                                  char *err, size_t err_size);
+
+/* `gptoss serve` with the given engine; argv[0] is the command name. */
+int server_main(int argc, char **argv, server_engine_open open);
+
+/* ---- jobs: one generation request ---------------------------------------------------------- */
+
+typedef enum server_finish {
+    SERVER_FINISH_NONE = 0,
+    SERVER_FINISH_STOP,      /* a stop token or a stop string */
+    SERVER_FINISH_CALL,      /* a tool call */
+    SERVER_FINISH_LENGTH,    /* max tokens or the context */
+    SERVER_FINISH_CANCELLED, /* the client went away */
+    SERVER_FINISH_ERROR,     /* the engine failed */
+} server_finish;
+
+typedef struct server_job server_job;
+
+/* What a protocol (chat, responses) does with the tokens of a job. Called on the scheduler thread
+ * with the job's lock held. */
+typedef struct server_job_ops {
+    /* A sampled token; returns 1 to stop (finish is set by the callee through job->finish). */
+    int (*on_token)(server_job *job, uint32_t id);
+    /* The job ended (finish says why); writes the last output. */
+    void (*on_finish)(server_job *job);
+    void (*free_proto)(void *proto);
+} server_job_ops;
+
+struct server_job {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int refs;
+    /* request */
+    uint32_t *prompt;
+    size_t n_prompt;
+    uint32_t max_tokens; /* 0: up to the context */
+    gptoss_sampler *sampler;
+    const server_job_ops *ops;
+    void *proto; /* protocol state */
+    int stream;
+    /* progress (under mu) */
+    int started, done, cancelled;
+    server_finish finish;
+    uint32_t n_generated;
+    char error[256];
+    gptoss_buf out; /* bytes for the client not yet sent */
+    double t_submit, t_first, t_done;
+};
+
+server_job *server_job_new(void);
+void server_job_release(server_job *job); /* drops one reference; frees at zero */
+/* Appends to job->out and wakes the connection (lock held). */
+void server_job_emit(server_job *job, const char *data, size_t len);
+/* Marks the job cancelled (takes the lock); the scheduler drops it at its next step. */
+void server_job_cancel(server_job *job);
+
+/* ---- scheduler ----------------------------------------------------------------------------- */
+
+typedef struct server_sched server_sched;
+
+typedef struct server_stats {
+    uint64_t prompt_tokens, generated_tokens, steps, finished, cancelled;
+    uint32_t active, queued, slots, queue_cap;
+    double tokens_per_second; /* decode tokens per second over the last few seconds */
+} server_stats;
+
+int server_sched_start(server_sched **out, server_engine *engine, uint32_t queue_cap, uint32_t prefill_chunk,
+                       char *err, size_t err_size);
+/* Ends every job (running or queued) and refuses new ones. */
+void server_sched_stop(server_sched *s);
+void server_sched_free(server_sched *s);
+/* Queues a job (taking a reference). Returns 0, or -1 when the queue is full. */
+int server_sched_submit(server_sched *s, server_job *job);
+void server_sched_stats(server_sched *s, server_stats *out);
+
+/* ---- shared server state ------------------------------------------------------------------- */
+
+typedef struct server_store server_store;
+
+typedef struct server {
+    server_options opts;
+    gptoss_tokenizer *tok;
+    server_sched *sched;
+    server_store *store;
+    char date[16];
+    /* metrics */
+    pthread_mutex_t mu;
+    uint64_t n_requests, n_errors, n_rejected;
+} server;
+
+/* ---- JSON and protocol helpers (server_json.c) --------------------------------------------- */
+
+struct cJSON;
+
+/* An HTTP reply: status and a malloc'd body. */
+typedef struct server_reply {
+    int status;
+    char *body;
+    const char *content_type;
+} server_reply;
+
+/* OpenAI error object {"error": {message, type, param, code}}. */
+void server_error(server_reply *r, int status, const char *type, const char *param, const char *code,
+                  const char *fmt, ...) GPTOSS_PRINTF(6, 7);
+/* Valid UTF-8 (no overlongs, no surrogates). */
+int server_utf8_valid(const char *s, size_t n);
+/* Random id with a prefix ("chatcmpl-", "resp_", "call_"). */
+void server_make_id(char *out, size_t size, const char *prefix);
+/* Text of an OpenAI content: a string, or a list of parts with "text" (types text, input_text,
+ * output_text). Malloc'd; NULL with *bad = 1 when the shape is wrong. */
+char *server_content_text(const struct cJSON *content, int *bad);
+/* Valid JSON text? */
+int server_json_valid(const char *s, size_t n);
+/* Arguments of a tool call as a JSON text: the model's own text when it is valid JSON, otherwise
+ * that text as a JSON string. Malloc'd. */
+char *server_call_arguments(const char *text, size_t len);
+/* The function a recipient names ("functions.NAME", "NAME", "functions.NAMEjson"), malloc'd. */
+char *server_call_name(const char *recipient, const char *const *declared, size_t n_declared);
+/* Is this parsed message a tool call / reasoning? */
+int server_is_call(const gptoss_harmony_message *m);
+int server_is_reasoning(const char *channel);
+/* Renders the system message (date, effort), a developer message with instructions and function
+ * tools (when any) and msgs into a prompt for the assistant. */
+gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
+                                   const gptoss_harmony_tool *tools, size_t n_tools,
+                                   const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
+                                   size_t err_size);
+/* Tools of a request: [{type:function, function:{name, description, parameters}}] (chat) or
+ * [{type:function, name, description, parameters}] (responses). Returns 0 or -1 with an error reply. */
+int server_parse_tools(const struct cJSON *tools, gptoss_harmony_tool **out, size_t *n_out, server_reply *r);
+void server_free_tools(gptoss_harmony_tool *tools, size_t n);
+/* Sampler from temperature / top_p / seed (NULL members: defaults). Returns 0 or -1 with a reply. */
+int server_make_sampler(const server *srv, const struct cJSON *req, float default_temperature,
+                        gptoss_sampler **out, server_reply *r);
+/* A request's "model" matches the served model (absent is fine). Returns 0 or -1 with a reply. */
+int server_check_model(const server *srv, const struct cJSON *req, server_reply *r);
+/* A non-negative integer member (absent: *out untouched). Returns 0 or -1 with a reply. */
+int server_get_uint(const struct cJSON *req, const char *name, uint32_t *out, server_reply *r);
+/* Effort from "low|medium|high" (absent: low). Returns 0 or -1 with a reply. */
+int server_parse_effort(const struct cJSON *v, const char *param, gptoss_harmony_effort *out, server_reply *r);
+/* SSE framing: "data: JSON\n\n" (event NULL) or "event: E\ndata: JSON\n\n"; frees json. */
+void server_emit_sse(server_job *job, const char *event, struct cJSON *json);
+double server_now(void);
+
+/* ---- protocols ----------------------------------------------------------------------------- */
+
+/* Builds a job from a parsed request. Returns the job (not yet queued), or NULL with an error
+ * reply in r. */
+server_job *server_chat_request(server *srv, const struct cJSON *req, server_reply *r);
+/* Non-streaming body of a finished job (200) or its error. */
+void server_chat_result(server *srv, server_job *job, server_reply *r);
+
+server_job *server_responses_request(server *srv, const struct cJSON *req, server_reply *r);
+void server_responses_result(server *srv, server_job *job, server_reply *r);
+/* GET /v1/responses/{id}. */
+void server_responses_get(server *srv, const char *id, server_reply *r);
+
+server_store *server_store_new(uint32_t cap);
+void server_store_free(server_store *st);
+
+#endif

@@ -1,0 +1,374 @@
+/* server_sched.c: the scheduler thread of `gptoss serve`. Continuous batching: every iteration
+ * admits queued jobs into free slots, feeds one chunk of prompt to each slot still prefilling,
+ * samples one token for every decoding slot and then runs a single forward step for all of them
+ * (engine->step, gptoss_batch_decode in production). A job leaves its slot the moment it finishes
+ * or its client goes away, and the slot's KV cache is reset for the next one. Beyond the slots,
+ * a bounded queue; server_sched_submit refuses when it is full (HTTP 429). */
+#ifdef GPTOSS_HAVE_SERVER
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+#define TPS_BUCKETS 10
+
+typedef enum slot_state { SLOT_FREE = 0, SLOT_PREFILL, SLOT_DECODE } slot_state;
+
+typedef struct slot {
+    slot_state state;
+    server_job *job;
+    size_t n_fed; /* prompt tokens appended so far */
+} slot;
+
+struct server_sched {
+    server_engine *engine;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int stop, started;
+    server_job **queue; /* FIFO ring */
+    uint32_t q_cap, q_head, q_len;
+    slot *slots;
+    uint32_t prefill_chunk;
+    /* scratch of a step */
+    uint32_t *step_slots, *step_ids;
+    /* stats (under mu) */
+    uint64_t prompt_tokens, generated_tokens, steps, finished, cancelled;
+    uint32_t active;
+    int64_t bucket_sec[TPS_BUCKETS];
+    uint64_t bucket_n[TPS_BUCKETS];
+    double t_start;
+};
+
+double server_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- jobs ------------------------------------------------------------------------------------ */
+
+server_job *server_job_new(void) {
+    server_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    j->refs = 1;
+    j->t_submit = server_now();
+    return j;
+}
+
+void server_job_release(server_job *j) {
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    int refs = --j->refs;
+    pthread_mutex_unlock(&j->mu);
+    if (refs > 0) return;
+    if (j->ops && j->ops->free_proto) j->ops->free_proto(j->proto);
+    gptoss_sampler_free(j->sampler);
+    free(j->prompt);
+    gptoss_buf_free(&j->out);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cond);
+    free(j);
+}
+
+void server_job_emit(server_job *j, const char *data, size_t len) {
+    gptoss_buf_append(&j->out, data, len);
+    pthread_cond_broadcast(&j->cond);
+}
+
+void server_job_cancel(server_job *j) {
+    pthread_mutex_lock(&j->mu);
+    j->cancelled = 1;
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Ends a job: its protocol writes the last output, waiters wake, the scheduler's reference goes. */
+static void finish_job(server_sched *s, server_job *j, server_finish why, const char *error) {
+    pthread_mutex_lock(&j->mu);
+    if (j->cancelled && why != SERVER_FINISH_ERROR) why = SERVER_FINISH_CANCELLED;
+    if (!j->finish) j->finish = why;
+    if (error && !j->error[0]) snprintf(j->error, sizeof j->error, "%s", error);
+    j->t_done = server_now();
+    if (j->ops && j->ops->on_finish) j->ops->on_finish(j);
+    j->done = 1;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_lock(&s->mu);
+    s->finished++;
+    if (j->finish == SERVER_FINISH_CANCELLED) s->cancelled++;
+    pthread_mutex_unlock(&s->mu);
+    server_job_release(j);
+}
+
+static int job_cancelled(server_job *j) {
+    pthread_mutex_lock(&j->mu);
+    int c = j->cancelled;
+    pthread_mutex_unlock(&j->mu);
+    return c;
+}
+
+/* ---- queue ----------------------------------------------------------------------------------- */
+
+int server_sched_submit(server_sched *s, server_job *j) {
+    pthread_mutex_lock(&s->mu);
+    if (s->stop || s->q_len >= s->q_cap) {
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    pthread_mutex_lock(&j->mu);
+    j->refs++;
+    pthread_mutex_unlock(&j->mu);
+    s->queue[(s->q_head + s->q_len) % s->q_cap] = j;
+    s->q_len++;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* Removes cancelled jobs from the queue (lock held); they are finished by the caller. */
+static size_t sweep_queue(server_sched *s, server_job **dropped, size_t max) {
+    size_t n_drop = 0;
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < s->q_len; i++) {
+        server_job *j = s->queue[(s->q_head + i) % s->q_cap];
+        if (n_drop < max && job_cancelled(j)) dropped[n_drop++] = j;
+        else s->queue[(s->q_head + keep++) % s->q_cap] = j;
+    }
+    s->q_len = keep;
+    return n_drop;
+}
+
+void server_sched_stats(server_sched *s, server_stats *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->mu);
+    out->prompt_tokens = s->prompt_tokens;
+    out->generated_tokens = s->generated_tokens;
+    out->steps = s->steps;
+    out->finished = s->finished;
+    out->cancelled = s->cancelled;
+    out->active = s->active;
+    out->queued = s->q_len;
+    out->slots = s->engine->n_slots;
+    out->queue_cap = s->q_cap;
+    double now = server_now();
+    int64_t sec = (int64_t)now;
+    uint64_t n = 0;
+    for (int i = 0; i < TPS_BUCKETS; i++)
+        if (s->bucket_sec[i] < sec && s->bucket_sec[i] >= sec - TPS_BUCKETS) n += s->bucket_n[i];
+    double span = now - s->t_start;
+    if (span > TPS_BUCKETS) span = TPS_BUCKETS;
+    else span = (double)(int64_t)span;
+    out->tokens_per_second = span >= 1 ? (double)n / span : 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void count_tokens(server_sched *s, uint64_t n) {
+    int64_t sec = (int64_t)server_now();
+    int b = (int)(sec % TPS_BUCKETS);
+    pthread_mutex_lock(&s->mu);
+    if (s->bucket_sec[b] != sec) {
+        s->bucket_sec[b] = sec;
+        s->bucket_n[b] = 0;
+    }
+    s->bucket_n[b] += n;
+    s->generated_tokens += n;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the loop -------------------------------------------------------------------------------- */
+
+static void free_slot(server_sched *s, uint32_t i) {
+    s->engine->reset(s->engine->ctx, i);
+    s->slots[i].state = SLOT_FREE;
+    s->slots[i].job = NULL;
+    s->slots[i].n_fed = 0;
+    pthread_mutex_lock(&s->mu);
+    s->active--;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Samples the next token of a decoding slot and hands it to the job's protocol. Returns 1 when the
+ * token is to be fed back (the job goes on), 0 when the job finished. */
+static int sample_slot(server_sched *s, uint32_t i, uint32_t *id) {
+    slot *sl = &s->slots[i];
+    server_job *j = sl->job;
+    char err[256] = "";
+    if (s->engine->sample(s->engine->ctx, i, j->sampler, id, err, sizeof err) != 0) {
+        finish_job(s, j, SERVER_FINISH_ERROR, err[0] ? err : "sampling failed");
+        free_slot(s, i);
+        return 0;
+    }
+    count_tokens(s, 1);
+    pthread_mutex_lock(&j->mu);
+    if (!j->n_generated) j->t_first = server_now();
+    j->n_generated++;
+    int stop = j->ops->on_token(j, *id);
+    server_finish why = j->finish ? j->finish : SERVER_FINISH_STOP;
+    if (!stop && j->max_tokens && j->n_generated >= j->max_tokens) stop = 1, why = SERVER_FINISH_LENGTH;
+    /* The fed-back token must fit: a full context ends the job. */
+    if (!stop && j->n_prompt + j->n_generated >= s->engine->n_ctx) stop = 1, why = SERVER_FINISH_LENGTH;
+    pthread_mutex_unlock(&j->mu);
+    if (stop) {
+        finish_job(s, j, why, NULL);
+        free_slot(s, i);
+        return 0;
+    }
+    return 1;
+}
+
+static void *sched_thread(void *arg) {
+    server_sched *s = arg;
+    server_engine *e = s->engine;
+    server_job *dropped[64];
+    for (;;) {
+        /* Admit queued jobs; wait when there is nothing to do. */
+        pthread_mutex_lock(&s->mu);
+        for (;;) {
+            size_t nd = sweep_queue(s, dropped, sizeof dropped / sizeof dropped[0]);
+            if (nd) {
+                pthread_mutex_unlock(&s->mu);
+                for (size_t k = 0; k < nd; k++) finish_job(s, dropped[k], SERVER_FINISH_CANCELLED, NULL);
+                pthread_mutex_lock(&s->mu);
+                continue;
+            }
+            for (uint32_t i = 0; i < e->n_slots && s->q_len; i++) {
+                if (s->slots[i].state != SLOT_FREE) continue;
+                server_job *j = s->queue[s->q_head];
+                s->q_head = (s->q_head + 1) % s->q_cap;
+                s->q_len--;
+                s->slots[i].state = SLOT_PREFILL;
+                s->slots[i].job = j;
+                s->slots[i].n_fed = 0;
+                s->active++;
+                s->prompt_tokens += j->n_prompt;
+            }
+            if (s->stop || s->active) break;
+            pthread_cond_wait(&s->cond, &s->mu);
+        }
+        int stopping = s->stop;
+        pthread_mutex_unlock(&s->mu);
+        if (stopping) break;
+
+        /* Cancelled jobs leave at once. */
+        for (uint32_t i = 0; i < e->n_slots; i++) {
+            if (s->slots[i].state == SLOT_FREE || !job_cancelled(s->slots[i].job)) continue;
+            finish_job(s, s->slots[i].job, SERVER_FINISH_CANCELLED, NULL);
+            free_slot(s, i);
+        }
+        /* Prefill: one chunk per slot and iteration, so running streams keep flowing. */
+        for (uint32_t i = 0; i < e->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            if (sl->state != SLOT_PREFILL) continue;
+            server_job *j = sl->job;
+            if (!sl->n_fed) {
+                pthread_mutex_lock(&j->mu);
+                j->started = 1;
+                pthread_mutex_unlock(&j->mu);
+            }
+            size_t n = j->n_prompt - sl->n_fed;
+            if (n > s->prefill_chunk) n = s->prefill_chunk;
+            char err[256] = "";
+            if (e->append(e->ctx, i, j->prompt + sl->n_fed, n, err, sizeof err) != 0) {
+                finish_job(s, j, SERVER_FINISH_ERROR, err[0] ? err : "prefill failed");
+                free_slot(s, i);
+                continue;
+            }
+            sl->n_fed += n;
+            if (sl->n_fed == j->n_prompt) sl->state = SLOT_DECODE;
+        }
+        /* Decode: sample every decoding slot, then one forward step for all that go on. */
+        size_t n = 0;
+        for (uint32_t i = 0; i < e->n_slots; i++) {
+            if (s->slots[i].state != SLOT_DECODE) continue;
+            uint32_t id;
+            if (!sample_slot(s, i, &id)) continue;
+            s->step_slots[n] = i;
+            s->step_ids[n] = id;
+            n++;
+        }
+        if (!n) continue;
+        char err[256] = "";
+        if (e->step(e->ctx, s->step_slots, s->step_ids, n, err, sizeof err) != 0) {
+            for (size_t k = 0; k < n; k++) {
+                uint32_t i = s->step_slots[k];
+                finish_job(s, s->slots[i].job, SERVER_FINISH_ERROR, err[0] ? err : "decode failed");
+                free_slot(s, i);
+            }
+        }
+        pthread_mutex_lock(&s->mu);
+        s->steps++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    /* Shutting down: every job ends. */
+    for (uint32_t i = 0; i < e->n_slots; i++)
+        if (s->slots[i].state != SLOT_FREE) {
+            finish_job(s, s->slots[i].job, SERVER_FINISH_ERROR, "the server is shutting down");
+            free_slot(s, i);
+        }
+    pthread_mutex_lock(&s->mu);
+    while (s->q_len) {
+        server_job *j = s->queue[s->q_head];
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+        pthread_mutex_unlock(&s->mu);
+        finish_job(s, j, SERVER_FINISH_ERROR, "the server is shutting down");
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+int server_sched_start(server_sched **out, server_engine *engine, uint32_t queue_cap, uint32_t prefill_chunk,
+                       char *err, size_t err_size) {
+    *out = NULL;
+    server_sched *s = calloc(1, sizeof *s);
+    if (!s) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory"), -1;
+    s->engine = engine;
+    s->q_cap = queue_cap ? queue_cap : 1;
+    s->prefill_chunk = prefill_chunk ? prefill_chunk : 256;
+    s->queue = calloc(s->q_cap, sizeof *s->queue);
+    s->slots = calloc(engine->n_slots, sizeof *s->slots);
+    s->step_slots = calloc(engine->n_slots, sizeof *s->step_slots);
+    s->step_ids = calloc(engine->n_slots, sizeof *s->step_ids);
+    s->t_start = server_now();
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    if (!s->queue || !s->slots || !s->step_slots || !s->step_ids ||
+        pthread_create(&s->thread, NULL, sched_thread, s) != 0) {
+        gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "cannot start the scheduler");
+        server_sched_free(s);
+        return -1;
+    }
+    s->started = 1;
+    *out = s;
+    return 0;
+}
+
+void server_sched_stop(server_sched *s) {
+    if (!s || !s->started) return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->started = 0;
+}
+
+void server_sched_free(server_sched *s) {
+    if (!s) return;
+    server_sched_stop(s);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cond);
+    free(s->queue);
+    free(s->slots);
+    free(s->step_slots);
+    free(s->step_ids);
+    free(s);
+}
+
+#else
+typedef int server_sched_unused;
+#endif
