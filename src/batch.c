@@ -25,7 +25,7 @@ gptoss_status gptoss_batch_create(const gptoss_model *model, uint32_t max_sequen
     gptoss_batch *b = calloc(1, sizeof *b);
     if (!b) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
     b->model = model;
-    if (gptoss_workspace_init(&b->ws, model, max_sequences, max_ctx, max_sequences) != GPTOSS_OK) {
+    if (gptoss_workspace_init(&b->ws, model, max_sequences, max_ctx, max_sequences, 0) != GPTOSS_OK) {
         free(b);
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory allocating a batch of %u", max_sequences);
     }

@@ -4,20 +4,111 @@
  * unembedding. The tokens of one step share each weight read (dense layers run as matrix x matrix,
  * the MoE groups tokens by expert) whether they are a prefill chunk of one session or one decode
  * token from each of many sessions (continuous batching): only attention looks at a token's own
- * session. */
+ * session.
+ *
+ * Threads: every matrix product is split into chunks of rows (and the MoE into (expert, rows) items)
+ * handed out by the workspace's thread pool; each output element is computed by one item in a fixed
+ * order, so the result does not depend on the number of threads. Kernels: the model's exact flag
+ * picks the scalar reference kernels (cpu/kernels.c); otherwise the fast ones (cpu/simd.h), which
+ * also keep f32 activations and accumulation and differ only in summation order. */
 #include <math.h>
 
 #include "cpu/kernels.h"
+#include "cpu/simd.h"
 #include "session.h"
+#include "threadpool.h"
+
+#define ROW_CHUNK 64u /* rows per work item (even: SwiGLU pairs stay in one item) */
 
 static uint32_t kv_slot(const gptoss_kv *kv, uint32_t pos) { return pos % kv->cap; }
 
-static void attention_layer(const gptoss_model *m, gptoss_workspace *w, uint32_t l, uint32_t n) {
-    const gptoss_model_config *c = &m->config;
-    const gptoss_layer *L = &m->layers[l];
+typedef struct fwd {
+    const gptoss_model *m;
+    gptoss_workspace *w;
+    const gptoss_cpu_ops *ops; /* NULL: the scalar reference kernels */
+    uint32_t n, l;
+    const gptoss_layer *L;
+    /* dense job: up to 3 matrices sharing x */
+    uint32_t n_mats;
+    const gptoss_mat *mat[3];
+    const float *bias[3];
+    float *out[3];
+    size_t out_stride[3];
+    uint32_t chunks[3];
+    const float *x;
+    size_t x_stride, n_tok;
+    /* MoE jobs */
+    uint32_t n_active, chunks_per_expert, mx_order;
+} fwd;
+
+static float *thread_scratch(const gptoss_workspace *w, uint32_t thread) { return w->row_scratch + (size_t)thread * w->scratch_floats; }
+
+static void dense_item(void *ctx, uint32_t item, uint32_t thread) {
+    fwd *f = ctx;
+    uint32_t k = 0;
+    while (item >= f->chunks[k]) item -= f->chunks[k++];
+    const gptoss_mat *M = f->mat[k];
+    uint64_t r0 = (uint64_t)item * ROW_CHUNK, r1 = r0 + ROW_CHUNK < M->rows ? r0 + ROW_CHUNK : M->rows;
+    if (f->ops) f->ops->dense(f->out[k], f->out_stride[k], M, f->bias[k], f->x, f->x_stride, f->n_tok, r0, r1);
+    else gptoss_matmul_dense_f32(f->out[k], f->out_stride[k], M, f->bias[k], f->x, f->x_stride, f->n_tok, r0, r1,
+                                 thread_scratch(f->w, thread));
+}
+
+static void dense(fwd *f, uint32_t n_mats, const gptoss_mat *const *mats, const float *const *bias, float *const *out,
+                  const size_t *out_stride, const float *x, size_t x_stride, size_t n_tok) {
+    uint32_t items = 0;
+    f->n_mats = n_mats;
+    for (uint32_t k = 0; k < n_mats; k++) {
+        f->mat[k] = mats[k];
+        f->bias[k] = bias[k];
+        f->out[k] = out[k];
+        f->out_stride[k] = out_stride[k];
+        f->chunks[k] = (uint32_t)((mats[k]->rows + ROW_CHUNK - 1) / ROW_CHUNK);
+        items += f->chunks[k];
+    }
+    f->x = x;
+    f->x_stride = x_stride;
+    f->n_tok = n_tok;
+    gptoss_pool_run(f->w->pool, dense_item, f, items);
+}
+
+static void dense1(fwd *f, const gptoss_mat *M, const float *bias, float *out, size_t out_stride, const float *x,
+                   size_t x_stride, size_t n_tok) {
+    const gptoss_mat *mats[1] = {M};
+    const float *b[1] = {bias};
+    float *o[1] = {out};
+    size_t os[1] = {out_stride};
+    dense(f, 1, mats, b, o, os, x, x_stride, n_tok);
+}
+
+/* One item: token t, kv head g (its G query heads). */
+static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
+    fwd *f = ctx;
+    gptoss_workspace *w = f->w;
+    const gptoss_model_config *c = &f->m->config;
     const uint32_t dh = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads, G = H / Hkv;
     const size_t QW = (size_t)H * dh, KW = (size_t)Hkv * dh;
+    const uint32_t t = item / Hkv, g = item % Hkv, pos = w->pos[t];
+    const gptoss_kv *kv = &w->seq[t]->kv[f->l];
+    uint32_t lo = 0;
+    if (f->L->sliding && pos + 1 > c->sliding_window) lo = pos + 1 - c->sliding_window;
+    const uint32_t n_keys = pos + 1 - lo;
+    uint32_t *slots = w->slots + (size_t)thread * w->n_ctx;
+    float *scores = w->scores + (size_t)thread * w->n_ctx;
+    for (uint32_t j = 0; j < n_keys; j++) slots[j] = kv_slot(kv, lo + j);
     const float scale = 1.0f / sqrtf((float)dh);
+    for (uint32_t h = g * G; h < (g + 1) * G; h++)
+        gptoss_attention_head_f32(w->attn + t * QW + (size_t)h * dh, w->q + t * QW + (size_t)h * dh,
+                                  kv->k + (size_t)g * dh, kv->v + (size_t)g * dh, KW, slots, n_keys, dh, scale,
+                                  f->L->sinks[h], scores);
+}
+
+static void attention_layer(fwd *f) {
+    const gptoss_model *m = f->m;
+    gptoss_workspace *w = f->w;
+    const gptoss_model_config *c = &m->config;
+    const uint32_t dh = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads, n = f->n, l = f->l;
+    const size_t QW = (size_t)H * dh, KW = (size_t)Hkv * dh;
 
     /* Every key and value of the step is stored before any query attends, so a prefill chunk
      * sees its own earlier tokens. */
@@ -30,27 +121,113 @@ static void attention_layer(const gptoss_model *m, gptoss_workspace *w, uint32_t
         memcpy(kv->k + slot * KW, w->k + t * KW, KW * sizeof(float));
         memcpy(kv->v + slot * KW, w->v + t * KW, KW * sizeof(float));
     }
-    for (uint32_t t = 0; t < n; t++) {
-        uint32_t pos = w->pos[t];
-        const gptoss_kv *kv = &w->seq[t]->kv[l];
-        uint32_t lo = 0;
-        if (L->sliding && pos + 1 > c->sliding_window) lo = pos + 1 - c->sliding_window;
-        uint32_t n_keys = pos + 1 - lo;
-        for (uint32_t j = 0; j < n_keys; j++) w->slots[j] = kv_slot(kv, lo + j);
-        for (uint32_t h = 0; h < H; h++) {
-            uint32_t g = h / G;
-            gptoss_attention_head_f32(w->attn + t * QW + (size_t)h * dh, w->q + t * QW + (size_t)h * dh,
-                                      kv->k + (size_t)g * dh, kv->v + (size_t)g * dh, KW, w->slots, n_keys, dh, scale,
-                                      L->sinks[h], w->scores);
+    gptoss_pool_run(w->pool, attention_item, f, n * Hkv);
+}
+
+/* [gguf] Experts from a GGUF file are in ggml's MXFP4 block layout, mlp1 as two tensors (gate, up)
+ * whose rows the kernel interleaves, so the rest of the MoE is the same for both layouts. */
+static void matmul_experts(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                           const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1, float *scratch) {
+#ifdef GPTOSS_MXFP4_GGML
+    if (w->layout == GPTOSS_MXFP4_GGML)
+        gptoss_matmul_mxfp4_ggml_f32(out, out_stride, w, e, bias, x, x_stride, n_tok, r0, r1, scratch);
+    else
+#endif
+        gptoss_matmul_mxfp4_f32(out, out_stride, w, e, bias, x, x_stride, n_tok, r0, r1, scratch);
+}
+
+/* The fast MXFP4 kernel reads the safetensors (HF) block layout. */
+static int hf_layout(const gptoss_mxfp4 *w) {
+#ifdef GPTOSS_MXFP4_GGML
+    return w->layout == GPTOSS_MXFP4_HF;
+#else
+    (void)w;
+    return 1;
+#endif
+}
+
+/* Expert matmul for rows [r0, r1): the fast kernel on HF-layout blocks (x in MXFP4 order), else the
+ * reference. bias_full is the expert's whole bias row (only [r0, r1) is read). */
+static void expert_rows(fwd *f, uint32_t thread, float *out, size_t os, const gptoss_mxfp4 *W, uint32_t e,
+                        const float *bias_full, const float *x, size_t xs, size_t cnt, uint64_t r0, uint64_t r1) {
+    if (f->mx_order) f->ops->mxfp4(out, os, W, e, bias_full, x, xs, cnt, r0, r1);
+    else matmul_experts(out, os, W, e, bias_full, x, xs, cnt, r0, r1, thread_scratch(f->w, thread));
+}
+
+static void gather_item(void *ctx, uint32_t entry, uint32_t thread) {
+    (void)thread;
+    fwd *f = ctx;
+    gptoss_workspace *w = f->w;
+    const size_t D = f->m->config.hidden_size;
+    const float *src = w->h + (size_t)w->entry_token[entry] * D;
+    if (f->mx_order) gptoss_mxfp4_order(w->xin + entry * D, src, D);
+    else memcpy(w->xin + entry * D, src, D * sizeof(float));
+}
+
+/* mlp1 rows [r0, r1) of one expert for its tokens, + bias, then SwiGLU of those row pairs. */
+static void mlp1_item(void *ctx, uint32_t item, uint32_t thread) {
+    fwd *f = ctx;
+    gptoss_workspace *w = f->w;
+    const gptoss_model_config *c = &f->m->config;
+    const size_t D = c->hidden_size, I = c->intermediate_size;
+    const uint32_t e = w->active[item / f->chunks_per_expert];
+    const uint64_t r0 = (uint64_t)(item % f->chunks_per_expert) * ROW_CHUNK,
+                   r1 = r0 + ROW_CHUNK < 2 * I ? r0 + ROW_CHUNK : 2 * I;
+    const uint32_t cnt = w->expert_count[e], first = w->expert_start[e];
+    float *bias = w->bias_scratch + (size_t)thread * w->bias_floats;
+    gptoss_to_f32(bias + r0, f->L->mlp1_bias.data, f->L->mlp1_bias.dtype, (uint64_t)e * 2 * I + r0, (size_t)(r1 - r0));
+    float *u = w->u + (size_t)first * 2 * I;
+    expert_rows(f, thread, u, 2 * I, &f->L->mlp1, e, bias, w->xin + (size_t)first * D, D, cnt, r0, r1);
+    const float limit = c->swiglu_limit;
+    for (uint32_t j = 0; j < cnt; j++) {
+        const float *uj = u + (size_t)j * 2 * I;
+        float *a = w->act + (size_t)(first + j) * I;
+        for (size_t i = r0 / 2; i < r1 / 2; i++) {
+            float gt = fminf(uj[2 * i], limit), lin = fmaxf(fminf(uj[2 * i + 1], limit), -limit);
+            a[f->mx_order ? gptoss_mxfp4_pos(i) : i] = gt / (1.0f + expf(-1.702f * gt)) * (lin + 1.0f);
         }
     }
 }
 
-static void moe_layer(const gptoss_model *m, gptoss_workspace *w, const gptoss_layer *L, uint32_t n) {
-    const gptoss_model_config *c = &m->config;
-    const uint32_t D = c->hidden_size, I = c->intermediate_size, E = c->n_experts, K = c->n_experts_per_token;
+static void mlp2_item(void *ctx, uint32_t item, uint32_t thread) {
+    fwd *f = ctx;
+    gptoss_workspace *w = f->w;
+    const gptoss_model_config *c = &f->m->config;
+    const size_t D = c->hidden_size, I = c->intermediate_size;
+    const uint32_t e = w->active[item / f->chunks_per_expert];
+    const uint64_t r0 = (uint64_t)(item % f->chunks_per_expert) * ROW_CHUNK, r1 = r0 + ROW_CHUNK < D ? r0 + ROW_CHUNK : D;
+    const uint32_t cnt = w->expert_count[e], first = w->expert_start[e];
+    float *bias = w->bias_scratch + (size_t)thread * w->bias_floats;
+    gptoss_to_f32(bias + r0, f->L->mlp2_bias.data, f->L->mlp2_bias.dtype, (uint64_t)e * D + r0, (size_t)(r1 - r0));
+    expert_rows(f, thread, w->eo + (size_t)first * D, D, &f->L->mlp2, e, bias, w->act + (size_t)first * I, I, cnt, r0,
+                r1);
+}
 
-    gptoss_matmul_dense_f32(w->router, E, &L->router, L->router_bias, w->h, D, n, 0, E, w->row_scratch);
+/* Weighted sum in the router's order, then one residual add, as the reference does. */
+static void combine_item(void *ctx, uint32_t t, uint32_t thread) {
+    (void)thread;
+    fwd *f = ctx;
+    gptoss_workspace *w = f->w;
+    const uint32_t D = f->m->config.hidden_size, K = f->m->config.n_experts_per_token;
+    float *x = w->x + (size_t)t * D;
+    const float *wt = w->topw + (size_t)t * K;
+    const uint32_t *ent = w->entry_of + (size_t)t * K;
+    for (uint32_t d = 0; d < D; d++) {
+        float y = 0.0f;
+        for (uint32_t k = 0; k < K; k++) y += wt[k] * w->eo[(size_t)ent[k] * D + d];
+        x[d] += y;
+    }
+}
+
+static void moe_layer(fwd *f) {
+    const gptoss_model *m = f->m;
+    gptoss_workspace *w = f->w;
+    const gptoss_layer *L = f->L;
+    const gptoss_model_config *c = &m->config;
+    const uint32_t D = c->hidden_size, I = c->intermediate_size, E = c->n_experts, K = c->n_experts_per_token,
+                   n = f->n;
+
+    dense1(f, &L->router, L->router_bias, w->router, E, w->h, D, n);
     for (uint32_t t = 0; t < n; t++)
         gptoss_topk_softmax_f32(w->router + (size_t)t * E, E, K, w->topi + (size_t)t * K, w->topw + (size_t)t * K);
 
@@ -58,9 +235,11 @@ static void moe_layer(const gptoss_model *m, gptoss_workspace *w, const gptoss_l
     memset(w->expert_count, 0, E * sizeof(uint32_t));
     for (uint32_t i = 0; i < n * K; i++) w->expert_count[w->topi[i]]++;
     uint32_t acc = 0;
+    f->n_active = 0;
     for (uint32_t e = 0; e < E; e++) {
         w->expert_start[e] = acc;
         acc += w->expert_count[e];
+        if (w->expert_count[e]) w->active[f->n_active++] = e;
     }
     memset(w->expert_count, 0, E * sizeof(uint32_t));
     for (uint32_t i = 0; i < n * K; i++) {
@@ -68,32 +247,14 @@ static void moe_layer(const gptoss_model *m, gptoss_workspace *w, const gptoss_l
         w->entry_token[entry] = i / K;
         w->entry_of[i] = entry;
     }
-    for (uint32_t e = 0; e < E; e++) {
-        uint32_t cnt = w->expert_count[e], first = w->expert_start[e];
-        if (!cnt) continue;
-        for (uint32_t j = 0; j < cnt; j++)
-            memcpy(w->xin + (size_t)j * D, w->h + (size_t)w->entry_token[first + j] * D, D * sizeof(float));
-        gptoss_to_f32(w->bias_scratch, L->mlp1_bias.data, L->mlp1_bias.dtype, (uint64_t)e * 2 * I, 2 * (size_t)I);
-        gptoss_matmul_mxfp4_f32(w->u, 2 * (size_t)I, &L->mlp1, e, w->bias_scratch, w->xin, D, cnt, 0, 2 * (uint64_t)I,
-                                w->row_scratch);
-        for (uint32_t j = 0; j < cnt; j++)
-            gptoss_swiglu_f32(w->act + (size_t)j * I, w->u + (size_t)j * 2 * I, I, c->swiglu_limit);
-        gptoss_to_f32(w->bias_scratch, L->mlp2_bias.data, L->mlp2_bias.dtype, (uint64_t)e * D, D);
-        gptoss_matmul_mxfp4_f32(w->eo + (size_t)first * D, D, &L->mlp2, e, w->bias_scratch, w->act, I, cnt, 0, D,
-                                w->row_scratch);
-    }
-    /* Weighted sum in the router's order, then one residual add, as the reference does. */
-    for (uint32_t t = 0; t < n; t++) {
-        float *y = w->xin; /* reuse: D floats */
-        for (uint32_t d = 0; d < D; d++) y[d] = 0.0f;
-        for (uint32_t k = 0; k < K; k++) {
-            const float wt = w->topw[(size_t)t * K + k];
-            const float *o = w->eo + (size_t)w->entry_of[(size_t)t * K + k] * D;
-            for (uint32_t d = 0; d < D; d++) y[d] += wt * o[d];
-        }
-        float *x = w->x + (size_t)t * D;
-        for (uint32_t d = 0; d < D; d++) x[d] += y[d];
-    }
+    f->mx_order = f->ops && hf_layout(&L->mlp1) && hf_layout(&L->mlp2) && D % 32 == 0 &&
+                  I % 32 == 0;
+    gptoss_pool_run(w->pool, gather_item, f, n * K);
+    f->chunks_per_expert = (2 * I + ROW_CHUNK - 1) / ROW_CHUNK;
+    gptoss_pool_run(w->pool, mlp1_item, f, f->n_active * f->chunks_per_expert);
+    f->chunks_per_expert = (D + ROW_CHUNK - 1) / ROW_CHUNK;
+    gptoss_pool_run(w->pool, mlp2_item, f, f->n_active * f->chunks_per_expert);
+    gptoss_pool_run(w->pool, combine_item, f, n);
 }
 
 /* The last token of each session in the step: its logits are the session's next-token logits. */
@@ -105,23 +266,28 @@ void gptoss_forward(const gptoss_model *m, gptoss_workspace *w, const uint32_t *
     const gptoss_model_config *c = &m->config;
     const uint32_t D = c->hidden_size, V = c->vocab_size;
     const size_t QW = (size_t)c->n_heads * c->head_dim, KW = (size_t)c->n_kv_heads * c->head_dim;
+    fwd f = {.m = m, .w = w, .ops = m->exact ? NULL : gptoss_cpu_ops_best(), .n = n};
 
     for (uint32_t t = 0; t < n; t++)
         gptoss_to_f32(w->x + (size_t)t * D, m->embedding.data, m->embedding.dtype, (uint64_t)ids[t] * D, D);
 
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const gptoss_layer *L = &m->layers[l];
+        f.l = l;
+        f.L = L;
         for (uint32_t t = 0; t < n; t++)
             gptoss_rmsnorm_f32(w->h + (size_t)t * D, w->x + (size_t)t * D, L->attn_norm, D, c->rms_norm_eps);
-        gptoss_matmul_dense_f32(w->q, QW, &L->wq, L->q_bias, w->h, D, n, 0, QW, w->row_scratch);
-        gptoss_matmul_dense_f32(w->k, KW, &L->wk, L->k_bias, w->h, D, n, 0, KW, w->row_scratch);
-        gptoss_matmul_dense_f32(w->v, KW, &L->wv, L->v_bias, w->h, D, n, 0, KW, w->row_scratch);
-        attention_layer(m, w, l, n);
-        gptoss_matmul_dense_f32(w->h, D, &L->wo, L->o_bias, w->attn, QW, n, 0, D, w->row_scratch);
+        const gptoss_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        const float *qkv_bias[3] = {L->q_bias, L->k_bias, L->v_bias};
+        float *qkv_out[3] = {w->q, w->k, w->v};
+        const size_t qkv_stride[3] = {QW, KW, KW};
+        dense(&f, 3, qkv, qkv_bias, qkv_out, qkv_stride, w->h, D, n);
+        attention_layer(&f);
+        dense1(&f, &L->wo, L->o_bias, w->h, D, w->attn, QW, n);
         for (size_t i = 0; i < (size_t)n * D; i++) w->x[i] += w->h[i];
         for (uint32_t t = 0; t < n; t++)
             gptoss_rmsnorm_f32(w->h + (size_t)t * D, w->x + (size_t)t * D, L->mlp_norm, D, c->rms_norm_eps);
-        moe_layer(m, w, L, n);
+        moe_layer(&f);
     }
 
     /* Unembedding for every row when asked, else only for the rows that end a session. */
@@ -130,7 +296,7 @@ void gptoss_forward(const gptoss_model *m, gptoss_workspace *w, const uint32_t *
         if (all_logits || ends_session(w, t, n))
             gptoss_rmsnorm_f32(w->h + (size_t)rows++ * D, w->x + (size_t)t * D, m->final_norm, D, c->rms_norm_eps);
     float *dst = all_logits ? all_logits : w->logits;
-    gptoss_matmul_dense_f32(dst, V, &m->unembedding, NULL, w->h, D, rows, 0, V, w->row_scratch);
+    dense1(&f, &m->unembedding, NULL, dst, V, w->h, D, rows);
     for (uint32_t t = 0, row = 0; t < n; t++) {
         int last = ends_session(w, t, n);
         if (last) {

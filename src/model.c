@@ -6,10 +6,14 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "model.h"
+#include "cpu/simd.h"
+#include "threadpool.h"
 
 static int is_dir(const char *p) {
     struct stat st;
@@ -423,9 +427,95 @@ void gptoss_model_init_rope(gptoss_model *m) {
     }
 }
 
+/* ---- dense_q8: load-time conversion of the dense matrices to Q8_0 ------------------------- */
+
+typedef struct q8_job {
+    gptoss_mat *mats[8];
+    uint8_t *dst[8];
+    uint32_t n, chunks[8];
+    float *scratch; /* per thread: cols floats */
+    size_t scratch_floats;
+} q8_job;
+
+#define Q8_ROWS 256u
+
+static void q8_item(void *ctx, uint32_t item, uint32_t thread) {
+    q8_job *j = ctx;
+    uint32_t k = 0;
+    while (item >= j->chunks[k]) item -= j->chunks[k++];
+    const gptoss_mat *w = j->mats[k];
+    const uint64_t rb = gptoss_row_bytes(GPTOSS_DTYPE_Q8_0, w->cols);
+    const uint64_t r0 = (uint64_t)item * Q8_ROWS, r1 = r0 + Q8_ROWS < w->rows ? r0 + Q8_ROWS : w->rows;
+    for (uint64_t r = r0; r < r1; r++)
+        gptoss_quantize_mat_row_q8_0(j->dst[k] + r * rb, w, r, j->scratch + thread * j->scratch_floats);
+}
+
+/* Drops the mapped pages wholly inside [p, p+n) from this process (the page cache keeps them). */
+static void release_pages(const void *p, uint64_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+static int q8_convertible(const gptoss_mat *w) {
+    return w->data && w->cols % 32 == 0 &&
+           (w->dtype == GPTOSS_DTYPE_BF16 || w->dtype == GPTOSS_DTYPE_F16 || w->dtype == GPTOSS_DTYPE_F32);
+}
+
+static gptoss_status convert_dense_q8(gptoss_model *m, char *err, size_t err_size) {
+    const uint32_t NL = m->config.n_layers;
+    gptoss_mat **list = calloc((size_t)NL * 4 + 1, sizeof *list);
+    if (!list) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    size_t n = 0;
+    uint64_t total = 0, max_cols = 0;
+    for (uint32_t l = 0; l < NL; l++) {
+        gptoss_mat *ms[4] = {&m->layers[l].wq, &m->layers[l].wk, &m->layers[l].wv, &m->layers[l].wo};
+        for (int k = 0; k < 4; k++)
+            if (q8_convertible(ms[k])) list[n++] = ms[k];
+    }
+    if (q8_convertible(&m->unembedding)) list[n++] = &m->unembedding;
+    for (size_t i = 0; i < n; i++) {
+        total += list[i]->rows * gptoss_row_bytes(GPTOSS_DTYPE_Q8_0, list[i]->cols);
+        if (list[i]->cols > max_cols) max_cols = list[i]->cols;
+    }
+    gptoss_pool *pool = gptoss_pool_create(0);
+    const uint32_t T = gptoss_pool_threads(pool);
+    uint8_t *buf = total ? malloc(total) : NULL;
+    float *scratch = malloc((size_t)T * max_cols * sizeof(float) + 1);
+    if ((total && !buf) || !scratch || !pool) {
+        free(list); free(buf); free(scratch); gptoss_pool_free(pool);
+        return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory converting %llu bytes of weights to Q8_0",
+                           (unsigned long long)total);
+    }
+    uint8_t *cur = buf;
+    for (size_t i = 0; i < n; i += 8) {
+        q8_job j = {.scratch = scratch, .scratch_floats = max_cols};
+        uint32_t items = 0;
+        for (; j.n < 8 && i + j.n < n; j.n++) {
+            gptoss_mat *w = list[i + j.n];
+            j.mats[j.n] = w;
+            j.dst[j.n] = cur;
+            cur += w->rows * gptoss_row_bytes(GPTOSS_DTYPE_Q8_0, w->cols);
+            j.chunks[j.n] = (uint32_t)((w->rows + Q8_ROWS - 1) / Q8_ROWS);
+            items += j.chunks[j.n];
+        }
+        gptoss_pool_run(pool, q8_item, &j, items);
+        for (uint32_t k = 0; k < j.n; k++) {
+            gptoss_mat *w = j.mats[k];
+            release_pages(w->data, w->rows * gptoss_row_bytes(w->dtype, w->cols));
+            w->data = j.dst[k];
+            w->dtype = GPTOSS_DTYPE_Q8_0;
+        }
+    }
+    gptoss_pool_free(pool);
+    free(scratch);
+    free(list);
+    m->q8 = buf;
+    return GPTOSS_OK;
+}
+
 gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *options, gptoss_model **out,
                                 char *err, size_t err_size) {
-    (void)options;
     if (out) *out = NULL;
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no model path given");
     if (!is_dir(path)) {
@@ -525,6 +615,11 @@ gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *op
     st = b.st;
     if (st != GPTOSS_OK) goto fail;
     gptoss_model_init_rope(m);
+    m->exact = options && options->exact;
+    if (options && options->dense_q8 && !m->exact) {
+        st = convert_dense_q8(m, err, err_size);
+        if (st != GPTOSS_OK) goto fail;
+    }
     free(cfg_path);
     free_list(files, n_files);
     free(sliding);
@@ -543,6 +638,7 @@ void gptoss_model_free(gptoss_model *m) {
     if (!m) return;
     if (m->cuda && m->cuda_free) m->cuda_free(m->cuda); /* [cuda backend hook] */
     gptoss_st_set_free(&m->st);
+    free(m->q8);
     free(m->layers);
     free(m->small);
     free(m->rope_inv_freq);

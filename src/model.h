@@ -54,6 +54,8 @@ struct gptoss_model {
     void *cuda;
     void (*cuda_free)(void *cuda);
     int no_host_weights;
+    int exact;              /* gptoss_model_options.exact: scalar reference kernels */
+    void *q8;               /* dense_q8: one allocation holding every converted matrix */
 };
 
 /* Fills cfg from a parsed config.json (either layout). Checks that the values are consistent. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "session.h"
+#include "threadpool.h"
 #ifdef GPTOSS_CUDA
 #include "cuda/backend.h" /* [cuda backend hook] */
 #endif
@@ -18,7 +19,7 @@ static void *alloc_floats(size_t n, int *failed) {
 }
 
 gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *model, uint32_t n_max, uint32_t n_ctx,
-                                    uint32_t max_seqs) {
+                                    uint32_t max_seqs, uint32_t n_threads) {
     memset(w, 0, sizeof *w);
     const gptoss_model_config *c = &model->config;
     w->n_max = n_max;
@@ -30,6 +31,11 @@ gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *mod
     size_t max_cols = D > I ? D : I;
     if (QW > max_cols) max_cols = QW;
     int failed = 0;
+    w->pool = gptoss_pool_create(n_threads);
+    if (!w->pool) return GPTOSS_ERR_NO_MEMORY;
+    const size_t T = gptoss_pool_threads(w->pool);
+    w->scratch_floats = max_cols;
+    w->bias_floats = 2 * I > D ? 2 * I : D;
     w->seq = calloc(B, sizeof *w->seq);
     w->pos = calloc(B, sizeof *w->pos);
     w->x = alloc_floats(B * D, &failed);
@@ -45,17 +51,18 @@ gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *mod
     w->expert_start = calloc(E, sizeof(uint32_t));
     w->entry_token = calloc(B * K, sizeof(uint32_t));
     w->entry_of = calloc(B * K, sizeof(uint32_t));
-    w->xin = alloc_floats(B * D, &failed);
-    w->u = alloc_floats(B * 2 * I, &failed);
-    w->act = alloc_floats(B * I, &failed);
+    w->xin = alloc_floats(B * K * D, &failed);
+    w->u = alloc_floats(B * K * 2 * I, &failed);
+    w->act = alloc_floats(B * K * I, &failed);
     w->eo = alloc_floats(B * K * D, &failed);
-    w->row_scratch = alloc_floats(max_cols, &failed);
-    w->bias_scratch = alloc_floats(2 * I > D ? 2 * I : D, &failed);
-    w->scores = alloc_floats(n_ctx, &failed);
-    w->slots = calloc(n_ctx, sizeof(uint32_t));
+    w->row_scratch = alloc_floats(T * max_cols, &failed);
+    w->bias_scratch = alloc_floats(T * w->bias_floats, &failed);
+    w->scores = alloc_floats(T * n_ctx, &failed);
+    w->slots = calloc(T * n_ctx, sizeof(uint32_t));
+    w->active = calloc(E, sizeof(uint32_t));
     w->logits = alloc_floats((size_t)max_seqs * V, &failed);
     if (failed || !w->seq || !w->pos || !w->topi || !w->expert_count || !w->expert_start || !w->entry_token ||
-        !w->entry_of || !w->slots) {
+        !w->entry_of || !w->slots || !w->active) {
         gptoss_workspace_free(w);
         return GPTOSS_ERR_NO_MEMORY;
     }
@@ -69,6 +76,8 @@ void gptoss_workspace_free(gptoss_workspace *w) {
     free(w->expert_count); free(w->expert_start); free(w->entry_token); free(w->entry_of);
     free(w->xin); free(w->u); free(w->act); free(w->eo);
     free(w->row_scratch); free(w->bias_scratch); free(w->scores); free(w->slots); free(w->logits);
+    free(w->active);
+    gptoss_pool_free(w->pool);
     memset(w, 0, sizeof *w);
 }
 
@@ -133,7 +142,7 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
         kv->v = alloc_floats((size_t)kv->cap * KW, &failed);
     }
     s->logits = alloc_floats(c->vocab_size, &failed);
-    if (failed || gptoss_workspace_init(&s->ws, model, n_batch, n_ctx, 1) != GPTOSS_OK) {
+    if (failed || gptoss_workspace_init(&s->ws, model, n_batch, n_ctx, 1, o.n_threads) != GPTOSS_OK) {
         gptoss_session_free(s);
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory allocating a %u-token session", n_ctx);
     }

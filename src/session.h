@@ -25,10 +25,17 @@ typedef struct gptoss_workspace {
     float *row_scratch, *bias_scratch, *scores;
     uint32_t *slots;
     float *logits;            /* [max_seqs][vocab] rows for the last token of each session */
+    /* threads: the pool, and per-thread scratch (row_scratch: scratch_floats each, bias_scratch:
+     * bias_floats each, scores and slots: n_ctx each). xin/u/act/eo hold one row per (token, expert)
+     * entry, in expert order. */
+    struct gptoss_pool *pool;
+    size_t scratch_floats, bias_floats;
+    uint32_t *active;         /* [n_experts] experts with tokens in this step */
 } gptoss_workspace;
 
+/* n_threads: 0 = every CPU the process may run on. */
 gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *m, uint32_t n_max, uint32_t n_ctx,
-                                    uint32_t max_seqs);
+                                    uint32_t max_seqs, uint32_t n_threads);
 void gptoss_workspace_free(gptoss_workspace *w);
 
 struct gptoss_session {

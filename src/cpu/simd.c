@@ -1,0 +1,117 @@
+/* simd.c: the portable variant of the fast kernels (same layouts, plain C) and the start-up choice
+ * of a variant. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
+
+void gptoss_mxfp4_order(float *dst, const float *src, size_t n) {
+    for (size_t b = 0; b + 32 <= n; b += 32)
+        for (int j = 0; j < 16; j++) {
+            dst[b + j] = src[b + 2 * j];
+            dst[b + 16 + j] = src[b + 2 * j + 1];
+        }
+}
+
+static void scalar_dense(float *out, size_t out_stride, const gptoss_mat *w, const float *bias, const float *x,
+                         size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t cols = (size_t)w->cols;
+    float buf[64];
+    for (uint64_t r = r0; r < r1; r++)
+        for (size_t t = 0; t < n_tok; t++) {
+            float s = 0.0f;
+            for (size_t c = 0; c < cols; c += 64) {
+                size_t k = cols - c < 64 ? cols - c : 64;
+                gptoss_to_f32(buf, w->data, w->dtype, r * cols + c, k);
+                s += gptoss_dot_f32(buf, x + t * x_stride + c, k);
+            }
+            out[t * out_stride + r] = s + (bias ? bias[r] : 0.0f);
+        }
+}
+
+static void scalar_mxfp4(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                         const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t nb = (size_t)w->cols / 32;
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *blk = w->blocks + (e * w->rows + r) * nb * 16, *sc = w->scales + (e * w->rows + r) * nb;
+        for (size_t t = 0; t < n_tok; t++) {
+            const float *xt = x + t * x_stride;
+            float s = 0.0f;
+            for (size_t b = 0; b < nb; b++) {
+                float p = 0.0f;
+                for (int j = 0; j < 16; j++) {
+                    uint8_t byte = blk[b * 16 + j];
+                    p += gptoss_fp4_values[byte & 15] * xt[b * 32 + j] + gptoss_fp4_values[byte >> 4] * xt[b * 32 + 16 + j];
+                }
+                s += p * ldexpf(1.0f, (int)sc[b] - 127);
+            }
+            out[t * out_stride + r] = s + (bias ? bias[r] : 0.0f);
+        }
+    }
+}
+
+const gptoss_cpu_ops gptoss_cpu_scalar = {"scalar", scalar_dense, scalar_mxfp4};
+
+int gptoss_cpu_has_avx2(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+int gptoss_cpu_has_avx512(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && gptoss_cpu_has_avx2();
+#else
+    return 0;
+#endif
+}
+
+const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
+    if (!strcmp(name, "scalar")) return &gptoss_cpu_scalar;
+#if defined(__x86_64__)
+    if (!strcmp(name, "avx2")) return gptoss_cpu_has_avx2() ? &gptoss_cpu_avx2 : NULL;
+    if (!strcmp(name, "avx512")) return gptoss_cpu_has_avx512() ? &gptoss_cpu_avx512 : NULL;
+#endif
+    return NULL;
+}
+
+static const gptoss_cpu_ops *best;
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+
+static void pick(void) {
+    const char *env = getenv("GPTOSS_CPU");
+    if (env && *env && (best = gptoss_cpu_ops_named(env))) return;
+#if defined(__x86_64__)
+    if (gptoss_cpu_has_avx512()) best = &gptoss_cpu_avx512;
+    else if (gptoss_cpu_has_avx2()) best = &gptoss_cpu_avx2;
+    else best = &gptoss_cpu_scalar;
+#else
+    best = &gptoss_cpu_scalar;
+#endif
+}
+
+const gptoss_cpu_ops *gptoss_cpu_ops_best(void) {
+    pthread_once(&best_once, pick);
+    return best;
+}
+
+
+void gptoss_quantize_mat_row_q8_0(void *dst, const gptoss_mat *w, uint64_t r, float *scratch) {
+    const size_t cols = (size_t)w->cols;
+#if defined(__x86_64__)
+    if (w->dtype == GPTOSS_DTYPE_BF16 && gptoss_cpu_ops_best() == &gptoss_cpu_avx512) {
+        gptoss_quantize_bf16_q8_0_avx512(dst, (const uint16_t *)w->data + r * cols, cols);
+        return;
+    }
+#endif
+    gptoss_to_f32(scratch, w->data, w->dtype, r * cols, cols);
+    gptoss_quantize_row_q8_0(dst, scratch, cols);
+}

@@ -1,0 +1,45 @@
+/* simd.h: the fast CPU kernels (AVX-512, AVX2, or portable scalar, picked once at start-up from
+ * cpuid; GPTOSS_CPU=scalar|avx2|avx512 forces one). Activations stay f32 and accumulate in f32: the
+ * weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32) in registers, a tile of rows x tokens at
+ * a time, so a prefill reuses each decoded weight across up to 8 tokens. Results differ from the
+ * scalar reference (kernels.c) by summation order only. */
+#ifndef GPTOSS_CPU_SIMD_H
+#define GPTOSS_CPU_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+typedef struct gptoss_cpu_ops {
+    const char *name;
+    /* out[t*out_stride + r] = W[r,:] . x[t*x_stride + :] (+ bias[r]), r in [r0, r1), t < n_tok.
+     * W: F32, F16, BF16 (any cols) or Q8_0 (cols a multiple of 32). */
+    void (*dense)(float *out, size_t out_stride, const gptoss_mat *w, const float *bias, const float *x,
+                  size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
+    /* Same for expert e of an MXFP4 tensor, x rows in MXFP4 order (gptoss_mxfp4_order). */
+    void (*mxfp4)(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                  const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
+} gptoss_cpu_ops;
+
+/* The best variant this CPU runs (or the one GPTOSS_CPU names). */
+const gptoss_cpu_ops *gptoss_cpu_ops_best(void);
+/* A named variant ("scalar", "avx2", "avx512"), or NULL if this CPU or build lacks it. */
+const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name);
+
+/* MXFP4 order of an activation row (n a multiple of 32): in each block of 32, the 16 even elements
+ * then the 16 odd ones (the low and high nibbles of the block's 16 code bytes). */
+void gptoss_mxfp4_order(float *dst, const float *src, size_t n);
+/* Position of element i of a row in MXFP4 order. */
+static inline size_t gptoss_mxfp4_pos(size_t i) { return (i & ~(size_t)31) + ((i & 1) << 4) + ((i & 31) >> 1); }
+
+/* Row r of a BF16/F16/F32 matrix (cols a multiple of 32) -> Q8_0 blocks at dst; scratch: cols floats. */
+void gptoss_quantize_mat_row_q8_0(void *dst, const gptoss_mat *w, uint64_t r, float *scratch);
+
+void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t n);
+
+extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512;
+int gptoss_cpu_has_avx2(void);
+int gptoss_cpu_has_avx512(void);
+
+#endif

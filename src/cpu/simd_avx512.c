@@ -1,0 +1,215 @@
+/* simd_avx512.c: AVX-512 (F/BW/DQ/VL) fast kernels. One template (tile) for every weight format:
+ * R rows x NT tokens of f32 accumulators; each 32-element weight block is widened to two zmm of f32
+ * once and multiplied into all NT tokens. MXFP4 codes become floats through a 16-entry table held in
+ * a register (vpermps), pre-multiplied by the block's power-of-two scale; x is in MXFP4 order (even
+ * elements then odd ones per block) so no interleave is needed. Compiled with function-level target
+ * attributes: the rest of the build needs no -march flag. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
+#define INL __attribute__((always_inline)) inline
+
+enum { FMT_MX, FMT_BF16, FMT_F16, FMT_F32, FMT_Q8 };
+
+/* 2^(e-127) as f32 bits (e = 0: the subnormal 2^-127). */
+static inline float e8m0(uint8_t e) {
+    uint32_t bits = e ? (uint32_t)e << 23 : 0x00400000u;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+typedef struct src {
+    const uint8_t *w;      /* row 0 of the range (dense: data; mx: blocks) */
+    const uint8_t *sc;     /* mx: scales of row 0 */
+    size_t row_bytes, sc_row; /* bytes per row of w / of sc */
+} src;
+
+/* Widens block b of the row at `rw` (scales `rs`) into w0 (elements 0..15 of the block, or the even
+ * ones for MXFP4) and w1. */
+TGT static INL void decode(const int fmt, const uint8_t *rw, const uint8_t *rs, size_t b, __m512 lut, __m512 *w0,
+                           __m512 *w1) {
+    switch (fmt) {
+    case FMT_MX: {
+        __m512 l = _mm512_mul_ps(lut, _mm512_set1_ps(e8m0(rs[b])));
+        __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(rw + b * 16)));
+        *w0 = _mm512_permutexvar_ps(c, l); /* vpermps reads the low 4 bits: the low nibble */
+        *w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(c, 4), l);
+        break;
+    }
+    case FMT_BF16: {
+        const uint8_t *p = rw + b * 64;
+        *w0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+        *w1 = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + 32))), 16));
+        break;
+    }
+    case FMT_F16: {
+        const uint8_t *p = rw + b * 64;
+        *w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        *w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+        break;
+    }
+    case FMT_F32: {
+        const float *p = (const float *)(rw + b * 128);
+        *w0 = _mm512_loadu_ps(p);
+        *w1 = _mm512_loadu_ps(p + 16);
+        break;
+    }
+    default: { /* Q8_0 */
+        const uint8_t *p = rw + b * GPTOSS_Q8_0_BYTES;
+        uint16_t dh;
+        memcpy(&dh, p, 2);
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+        *w0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))));
+        *w1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))));
+        break;
+    }
+    }
+}
+
+/* Scalar tail of a dense row: elements [c0, cols). */
+static float tail_dot(const gptoss_mat *w, uint64_t r, size_t c0, const float *x) {
+    float buf[32];
+    size_t k = (size_t)w->cols - c0;
+    gptoss_to_f32(buf, w->data, w->dtype, r * w->cols + c0, k);
+    float s = 0.0f;
+    for (size_t i = 0; i < k; i++) s += buf[i] * x[c0 + i];
+    return s;
+}
+
+/* R rows from r x NT tokens from x. nb full blocks. */
+TGT static INL void tile(const int fmt, const int R, const int NT, float *out, size_t os, const src *s, uint64_t r,
+                         size_t nb, const float *x, size_t xs) {
+    const __m512 lut = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f,
+                                      -2.0f, -3.0f, -4.0f, -6.0f);
+    enum { SPLIT = 1 }; /* two accumulators per (row, token) when few are live */
+    const int two = R * NT <= 8;
+    __m512 acc[4][8], acc2[4][8];
+    for (int i = 0; i < R; i++)
+        for (int t = 0; t < NT; t++) acc[i][t] = acc2[i][t] = _mm512_setzero_ps();
+    const uint8_t *rw[4], *rs[4];
+    for (int i = 0; i < R; i++) {
+        rw[i] = s->w + (r + (uint64_t)i) * s->row_bytes;
+        rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
+    }
+    for (size_t b = 0; b < nb; b++) {
+        __m512 w0[4], w1[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) decode(fmt, rw[i], rs[i], b, lut, &w0[i], &w1[i]);
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+            const float *xp = x + (size_t)t * xs + b * 32;
+            __m512 x0 = _mm512_loadu_ps(xp), x1 = _mm512_loadu_ps(xp + 16);
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                acc[i][t] = _mm512_fmadd_ps(w0[i], x0, acc[i][t]);
+                if (two) acc2[i][t] = _mm512_fmadd_ps(w1[i], x1, acc2[i][t]);
+                else acc[i][t] = _mm512_fmadd_ps(w1[i], x1, acc[i][t]);
+            }
+        }
+    }
+    (void)SPLIT;
+    for (int i = 0; i < R; i++)
+        for (int t = 0; t < NT; t++)
+            out[(size_t)t * os + r + (uint64_t)i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][t], acc2[i][t]));
+}
+
+#define TILE_CASES(FMT, R)                                                                                            \
+    switch (nt) {                                                                                                     \
+    case 1: tile(FMT, R, 1, o, os, s, r, nb, x, xs); break;                                                           \
+    case 2: tile(FMT, R, 2, o, os, s, r, nb, x, xs); break;                                                           \
+    case 3: tile(FMT, R, 3, o, os, s, r, nb, x, xs); break;                                                           \
+    case 4: tile(FMT, R, 4, o, os, s, r, nb, x, xs); break;                                                           \
+    case 5: tile(FMT, R, 5, o, os, s, r, nb, x, xs); break;                                                           \
+    case 6: tile(FMT, R, 6, o, os, s, r, nb, x, xs); break;                                                           \
+    case 7: tile(FMT, R, 7, o, os, s, r, nb, x, xs); break;                                                           \
+    default: tile(FMT, R, 8, o, os, s, r, nb, x, xs); break;                                                          \
+    }
+
+/* Rows [r0, r1) x all tokens for one format: decode uses 4-row tiles, prefill 2 rows x 8 tokens. */
+TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x, size_t xs,
+                            size_t n_tok, uint64_t r0, uint64_t r1) {
+    const int R = n_tok == 1 ? 4 : 2;
+    uint64_t r = r0;
+    for (; r + (uint64_t)R <= r1; r += (uint64_t)R)
+        for (size_t t0 = 0; t0 < n_tok; t0 += 8) {
+            size_t nt = n_tok - t0 < 8 ? n_tok - t0 : 8;
+            float *o = out + t0 * os;
+            const float *xx = x + t0 * xs;
+            if (R == 4) tile(fmt, 4, 1, o, os, s, r, nb, xx, xs);
+            else {
+                const float *xsave = x;
+                x = xx;
+                TILE_CASES(fmt, 2)
+                x = xsave;
+            }
+        }
+    for (; r < r1; r++)
+        for (size_t t0 = 0; t0 < n_tok; t0 += 8) {
+            size_t nt = n_tok - t0 < 8 ? n_tok - t0 : 8;
+            float *o = out + t0 * os;
+            const float *xsave = x;
+            x = x + t0 * xs;
+            TILE_CASES(fmt, 1)
+            x = xsave;
+        }
+}
+
+TGT static void avx512_dense(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
+                             size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t cols = (size_t)w->cols, nb = cols / 32;
+    src s = {w->data, NULL, (size_t)gptoss_row_bytes(w->dtype, cols), 0};
+    switch (w->dtype) {
+    case GPTOSS_DTYPE_BF16: run_fmt(FMT_BF16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_F16: run_fmt(FMT_F16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_F32: run_fmt(FMT_F32, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_Q8_0: run_fmt(FMT_Q8, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    default: gptoss_cpu_scalar.dense(out, os, w, bias, x, xs, n_tok, r0, r1); return;
+    }
+    const int tail = cols % 32 != 0;
+    for (uint64_t r = r0; r < r1; r++)
+        for (size_t t = 0; t < n_tok; t++) {
+            float *o = &out[t * os + r];
+            if (tail) *o += tail_dot(w, r, nb * 32, x + t * xs);
+            if (bias) *o += bias[r];
+        }
+}
+
+TGT static void avx512_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                             const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t nb = (size_t)w->cols / 32;
+    src s = {w->blocks + e * w->rows * nb * 16, w->scales + e * w->rows * nb, nb * 16, nb};
+    run_fmt(FMT_MX, out, os, &s, nb, x, xs, n_tok, r0, r1);
+    if (bias)
+        for (uint64_t r = r0; r < r1; r++)
+            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+}
+
+/* BF16 row -> Q8_0 blocks, the same numbers as gptoss_quantize_row_q8_0 on the widened row. */
+TGT void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t n) {
+    uint8_t *out = dst;
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (size_t b = 0; b < n / 32; b++) {
+        const __m256i *p = (const __m256i *)(bf + b * 32);
+        __m512 v0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p)), 16));
+        __m512 v1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p + 1)), 16));
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, absmask), _mm512_and_ps(v1, absmask)));
+        const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        uint16_t dh = gptoss_f32_to_f16(d);
+        uint8_t *o = out + b * GPTOSS_Q8_0_BYTES;
+        memcpy(o, &dh, 2);
+        __m512 vid = _mm512_set1_ps(id);
+        _mm_storeu_si128((__m128i *)(o + 2), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid))));
+        _mm_storeu_si128((__m128i *)(o + 18), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid))));
+    }
+}
+
+const gptoss_cpu_ops gptoss_cpu_avx512 = {"avx512", avx512_dense, avx512_mxfp4};
+#endif

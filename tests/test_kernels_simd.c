@@ -1,0 +1,125 @@
+/* test_kernels_simd.c: every fast kernel variant this CPU runs (scalar, AVX2, AVX-512) against the
+ * scalar reference kernels on awkward shapes: rows and columns that are not multiples of the vector
+ * width (where the format allows), row ranges that start inside the matrix, and 1, 7 and 33 tokens
+ * (the 8-token tiles plus their tails). The relative error is printed. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
+#include "model.h"
+#include "tap.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float frand(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+/* max |a-b| / max |b| over n values */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double md = 0, mb = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        md = fmax(md, fabs((double)a[i] - b[i]));
+        mb = fmax(mb, fabs((double)b[i]));
+        if (a[i] != a[i]) md = INFINITY;
+    }
+    return md / mb;
+}
+
+static void fill_weights(void *data, gptoss_dtype dt, size_t rows, size_t cols) {
+    float *tmp = malloc(cols * sizeof(float));
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < cols; c++) tmp[c] = frand() * (c % 13 == 0 ? 3.0f : 1.0f);
+        uint8_t *row = (uint8_t *)data + r * gptoss_row_bytes(dt, cols);
+        for (size_t c = 0; dt != GPTOSS_DTYPE_Q8_0 && c < cols; c++) {
+            uint32_t bits;
+            memcpy(&bits, &tmp[c], 4);
+            if (dt == GPTOSS_DTYPE_F32) memcpy(row + 4 * c, &tmp[c], 4);
+            else {
+                uint16_t h = dt == GPTOSS_DTYPE_BF16 ? (uint16_t)(bits >> 16) : gptoss_f32_to_f16(tmp[c]);
+                memcpy(row + 2 * c, &h, 2);
+            }
+        }
+        if (dt == GPTOSS_DTYPE_Q8_0) gptoss_quantize_row_q8_0(row, tmp, cols);
+    }
+    free(tmp);
+}
+
+static void test_dense(const gptoss_cpu_ops *ops, gptoss_dtype dt, size_t rows, size_t cols, size_t n_tok) {
+    void *w = malloc(gptoss_row_bytes(dt, cols) * rows);
+    float *x = malloc(n_tok * (cols + 3) * sizeof(float)), *bias = malloc(rows * sizeof(float));
+    float *want = calloc(n_tok * rows, sizeof(float)), *got = calloc(n_tok * rows, sizeof(float));
+    float *scratch = malloc(cols * sizeof(float));
+    fill_weights(w, dt, rows, cols);
+    for (size_t i = 0; i < n_tok * (cols + 3); i++) x[i] = frand();
+    for (size_t i = 0; i < rows; i++) bias[i] = frand();
+    gptoss_mat m = {w, dt, rows, cols};
+    uint64_t r0 = rows > 2 ? 1 : 0;
+    gptoss_matmul_dense_f32(want, rows, &m, bias, x, cols + 3, n_tok, r0, rows, scratch);
+    ops->dense(got, rows, &m, bias, x, cols + 3, n_tok, r0, rows);
+    int untouched = 1;
+    for (size_t t = 0; t < n_tok && r0; t++) untouched &= got[t * rows] == 0.0f;
+    double e = rel_err(got, want, n_tok * rows);
+    tap_check(e < 2e-6 && untouched, "%s dense %s: %zu rows (from %llu) x %zu cols x %zu tokens: rel err %.2g",
+              ops->name, gptoss_dtype_name(dt), rows, (unsigned long long)r0, cols, n_tok, e);
+    free(w); free(x); free(bias); free(want); free(got); free(scratch);
+}
+
+static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t n_tok) {
+    const size_t E = 3, nb = cols / 32;
+    uint8_t *blocks = malloc(E * rows * nb * 16), *scales = malloc(E * rows * nb);
+    for (size_t i = 0; i < E * rows * nb * 16; i++) blocks[i] = (uint8_t)(frand() * 128 + 128);
+    for (size_t i = 0; i < E * rows * nb; i++) scales[i] = (uint8_t)(120 + (int)((frand() + 1) * 5));
+    scales[0] = 0; scales[E * rows * nb - 1] = 0; /* the subnormal 2^-127 */
+    float *x = malloc(n_tok * cols * sizeof(float)), *xo = malloc(n_tok * cols * sizeof(float));
+    float *bias = malloc(rows * sizeof(float)), *scratch = malloc(cols * sizeof(float));
+    float *want = calloc(n_tok * rows, sizeof(float)), *got = calloc(n_tok * rows, sizeof(float));
+    for (size_t i = 0; i < n_tok * cols; i++) x[i] = frand();
+    for (size_t t = 0; t < n_tok; t++) gptoss_mxfp4_order(xo + t * cols, x + t * cols, cols);
+    for (size_t i = 0; i < rows; i++) bias[i] = frand();
+    gptoss_mxfp4 w = {.blocks = blocks, .scales = scales, .n_experts = E, .rows = rows, .cols = cols};
+    uint64_t r0 = rows > 2 ? 2 : 0;
+    for (uint64_t e = 0; e < E; e += 2) {
+        gptoss_matmul_mxfp4_f32(want, rows, &w, e, e ? bias : NULL, x, cols, n_tok, r0, rows, scratch);
+        ops->mxfp4(got, rows, &w, e, e ? bias : NULL, xo, cols, n_tok, r0, rows);
+        double err = rel_err(got, want, n_tok * rows);
+        tap_check(err < 2e-6, "%s mxfp4 expert %llu: %zu rows (from %llu) x %zu cols x %zu tokens: rel err %.2g", ops->name,
+                  (unsigned long long)e, rows, (unsigned long long)r0, cols, n_tok, err);
+    }
+    free(blocks); free(scales); free(x); free(xo); free(bias); free(scratch); free(want); free(got);
+}
+
+int main(void) {
+    float a[64], b[64];
+    for (int i = 0; i < 64; i++) a[i] = (float)i;
+    gptoss_mxfp4_order(b, a, 64);
+    tap_check(b[0] == 0 && b[1] == 2 && b[15] == 30 && b[16] == 1 && b[31] == 31 && b[32] == 32 && b[48] == 33 &&
+                  gptoss_mxfp4_pos(33) == 48 && gptoss_mxfp4_pos(30) == 15,
+              "mxfp4 order: even elements then odd ones in each block of 32");
+    const char *names[] = {"scalar", "avx2", "avx512"};
+    const size_t toks[] = {1, 7, 33};
+    for (int v = 0; v < 3; v++) {
+        const gptoss_cpu_ops *ops = gptoss_cpu_ops_named(names[v]);
+        if (!ops) {
+            tap_skip(names[v], "this CPU lacks it");
+            continue;
+        }
+        for (int k = 0; k < 3; k++) {
+            size_t nt = toks[k];
+            test_dense(ops, GPTOSS_DTYPE_F32, 7, 37, nt);
+            test_dense(ops, GPTOSS_DTYPE_BF16, 13, 96, nt);
+            test_dense(ops, GPTOSS_DTYPE_BF16, 5, 71, nt);
+            test_dense(ops, GPTOSS_DTYPE_F16, 9, 45, nt);
+            test_dense(ops, GPTOSS_DTYPE_Q8_0, 11, 160, nt);
+            test_dense(ops, GPTOSS_DTYPE_Q8_0, 1, 32, nt);
+            test_mxfp4(ops, 9, 96, nt);
+            test_mxfp4(ops, 6, 64, nt);
+            test_mxfp4(ops, 1, 32, nt);
+        }
+    }
+    const gptoss_cpu_ops *best = gptoss_cpu_ops_best();
+    tap_check(best != NULL, "start-up choice: %s", best ? best->name : "none");
+    return tap_exit();
+}
