@@ -20,6 +20,7 @@ int cmd_parse(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv); /* [server] app/cmd_serve.c */
+int cmd_convert(int argc, char **argv); /* [gguf] app/cmd_convert.c */
 
 /* Shared helpers. Each prints "gptoss: ..." to stderr on error. */
 void cli_error(const char *fmt, ...)

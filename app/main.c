@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", cmd_info, "info MODEL                      architecture, parameter counts, bytes, files"},
     {"eval", cmd_eval, "eval MODEL --ids \"...\" [--logits OUT] [--prefill] [--check CASE_DIR]"},
+    {"convert", cmd_convert, "convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE]"}, /* [gguf] */
     {"synth", cmd_synth, "synth --out DIR [--preset tiny|20b|120b] [--layers N ...] [--seed S] [--original] [--shards N]"},
     {"bench", cmd_bench, "bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]"},
     {"generate", cmd_generate, "generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S]"},

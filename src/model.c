@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gguf.h" /* [gguf] */
 #include "json.h"
 #include "model.h"
 #include "cpu/simd.h"
@@ -519,6 +520,8 @@ gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *op
     if (out) *out = NULL;
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no model path given");
     if (!is_dir(path)) {
+        /* [gguf] a single .gguf file */
+        if (is_file(path) && gptoss_gguf_is_file(path)) return gptoss_model_load_gguf(path, out, err, err_size);
         if (is_file(path))
             return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
                                "%s: expected a model directory (config.json + *.safetensors)", path);
@@ -637,6 +640,7 @@ fail:
 void gptoss_model_free(gptoss_model *m) {
     if (!m) return;
     if (m->cuda && m->cuda_free) m->cuda_free(m->cuda); /* [cuda backend hook] */
+    if (m->gguf) gptoss_gguf_model_free(m->gguf); /* [gguf] */
     gptoss_st_set_free(&m->st);
     free(m->q8);
     free(m->layers);

@@ -20,7 +20,15 @@ typedef struct gptoss_mxfp4 {
     const uint8_t *blocks; /* [n_experts][rows][cols/32][16] */
     const uint8_t *scales; /* [n_experts][rows][cols/32] */
     uint64_t n_experts, rows, cols;
+    /* [gguf] layout GPTOSS_MXFP4_GGML (GGUF files): ggml's 17-byte blocks at `blocks` (E8M0 scale byte,
+     * then 16 bytes: element j in the low nibble of byte j, element j+16 in the high nibble; `scales`
+     * unused). With blocks_odd set, the rows are two tensors [n_experts][rows/2][cols] interleaved:
+     * row 2i is row i of `blocks` (gate), row 2i+1 is row i of `blocks_odd` (up). See src/cpu/mxfp4_ggml.c. */
+    int layout;
+    const uint8_t *blocks_odd;
 } gptoss_mxfp4;
+#define GPTOSS_MXFP4_HF 0
+#define GPTOSS_MXFP4_GGML 1
 
 typedef struct gptoss_layer {
     int sliding;            /* 1: attends to the last sliding_window positions only */
@@ -56,7 +64,14 @@ struct gptoss_model {
     int no_host_weights;
     int exact;              /* gptoss_model_options.exact: scalar reference kernels */
     void *q8;               /* dense_q8: one allocation holding every converted matrix */
+    /* [gguf] a model loaded from a .gguf file (src/model_gguf.c): parsed metadata and the buffers
+     * it owns; freed by gptoss_model_free. */
+    struct gptoss_gguf_model *gguf;
 };
+
+/* [gguf] src/model_gguf.c */
+gptoss_status gptoss_model_load_gguf(const char *path, gptoss_model **out, char *err, size_t err_size);
+void gptoss_gguf_model_free(struct gptoss_gguf_model *g);
 
 /* Fills cfg from a parsed config.json (either layout). Checks that the values are consistent. */
 struct json_value;

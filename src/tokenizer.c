@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tokenizer_gguf.h" /* [gguf] */
 #include "tokenizer_internal.h"
 #include "unicode.h"
 
@@ -351,6 +352,8 @@ static gptoss_status map_file(const char *path, const char **text, size_t *len, 
 gptoss_status gptoss_tokenizer_load(const char *path, gptoss_tokenizer **out, char *err, size_t err_size) {
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "tokenizer path is NULL");
     *out = NULL;
+    /* [gguf] a .gguf model file carries its tokenizer in its metadata */
+    if (!is_dir(path) && gptoss_gguf_is_file(path)) return gptoss_tokenizer_load_gguf(path, out, err, err_size);
     gptoss_buf file = {0};
     gptoss_status st = gptoss_tokenizer_resolve_path(path, &file, err, err_size);
     if (st != GPTOSS_OK) {

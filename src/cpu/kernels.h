@@ -32,6 +32,12 @@ void gptoss_matmul_mxfp4_f32(float *out, size_t out_stride, const gptoss_mxfp4 *
 /* Decodes one MXFP4 row (cols values) of expert e into f32. */
 void gptoss_mxfp4_row_to_f32(float *dst, const gptoss_mxfp4 *w, uint64_t expert, uint64_t row);
 
+/* [gguf] The same two for w->layout == GPTOSS_MXFP4_GGML (GGUF files; src/cpu/mxfp4_ggml.c). */
+void gptoss_matmul_mxfp4_ggml_f32(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t expert,
+                                  const float *bias, const float *x, size_t x_stride, size_t n_tok, uint64_t r0,
+                                  uint64_t r1, float *row_scratch);
+void gptoss_mxfp4_ggml_row_to_f32(float *dst, const gptoss_mxfp4 *w, uint64_t expert, uint64_t row);
+
 /* y = x / sqrt(mean(x^2) + eps) * gain */
 void gptoss_rmsnorm_f32(float *y, const float *x, const float *gain, size_t n, float eps);
 

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# t_gguf.sh: GGUF end to end. Every golden converted with --dense f32 and bf16 (lossless: experts
+# repacked into ggml's MXFP4 order, gate/up split) must give the golden logits within 1e-4 in decode
+# and prefill modes and the same greedy continuation; --dense q8_0 must keep the greedy continuation
+# (the max abs logit difference is reported). Also: info, tokenize through the GGUF metadata vs
+# tokenizer.json, synth --format gguf, and one-line errors for bad input.
+set -u
+bin=${GPTOSS_BIN:?}
+shared=${GPTOSS_SHARED:?}
+golden=$shared/golden
+tmp=${GPTOSS_TMP:-$(mktemp -d)}/gguf
+mkdir -p "$tmp"
+vocab=$shared/vocab/tokenizer.json
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; }
+
+if [ -d "$golden" ]; then
+for case_dir in "$golden"/*/; do
+    case_dir=${case_dir%/}
+    name=$(basename "$case_dir")
+    [ -f "$case_dir/case.json" ] || continue
+    prompt=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['prompt'])))" "$case_dir/case.json")
+    want=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['greedy'])))" "$case_dir/case.json")
+    n=$(echo "$want" | wc -w)
+    for dense in f32 bf16 q8_0; do
+        f=$tmp/$name-$dense.gguf
+        if ! msg=$("$bin" convert "$case_dir/model" --to gguf "$f" --dense "$dense" 2>&1); then
+            nok "gguf $name convert --dense $dense: $msg"; continue
+        fi
+        ok "gguf $name convert --dense $dense"
+        if [ "$dense" = q8_0 ]; then tol=100; else tol=1e-4; fi
+        for mode in "" "--prefill"; do
+            out=$("$bin" eval "$f" --check "$case_dir" --tolerance $tol $mode 2>&1)
+            if [ $? -eq 0 ]; then ok "gguf $name $dense ${mode:-decode} (tolerance $tol): $out"
+            else nok "gguf $name $dense ${mode:-decode}: $out"; fi
+        done
+        got=$("$bin" generate "$f" --ids "$prompt" -n "$n" --temperature 0 --quiet 2>&1)
+        if [ "$got" = "$want" ]; then ok "gguf $name $dense greedy continuation ($n tokens)"
+        else nok "gguf $name $dense greedy: want '$want' got '$got'"; fi
+    done
+    # the original/ layout converts to the same file
+    if [ -d "$case_dir/model/original" ]; then
+        "$bin" convert "$case_dir/model/original" --to gguf "$tmp/$name-orig.gguf" --dense bf16 >/dev/null 2>&1
+        if cmp -s "$tmp/$name-orig.gguf" "$tmp/$name-bf16.gguf"; then ok "gguf $name original/ converts to the same bytes"
+        else nok "gguf $name original/ and HF layout convert differently"; fi
+    fi
+done
+else
+    ok "gguf goldens # SKIP $golden not found"
+fi
+
+# info
+f=$(ls "$tmp"/*-bf16.gguf 2>/dev/null | head -1)
+if [ -n "$f" ]; then
+    out=$("$bin" info "$f" 2>&1)
+    if [ $? -eq 0 ] && echo "$out" | grep -q "GGUF"; then ok "gguf info"; else nok "gguf info: $out"; fi
+fi
+
+# tokenizer: a GGUF carrying tokenizer.json's vocabulary encodes like tokenizer.json
+if [ -f "$vocab" ] && [ -d "$golden/g1-default" ]; then
+    ft=$tmp/tok.gguf
+    if "$bin" convert "$golden/g1-default/model" --to gguf "$ft" --dense bf16 --tokenizer "$vocab" >/dev/null 2>&1; then
+        same=0 diff=0
+        corpus=$tmp/corpus
+        mkdir -p "$corpus"
+        i=0
+        for src in "$GPTOSS_ROOT"/docs/*.md "$GPTOSS_ROOT"/README.md "$shared/spec/GPT-OSS-SPEC.md" "$GPTOSS_ROOT"/src/tokenizer.c; do
+            [ -f "$src" ] || continue
+            # whole files and many small slices (spaces, digits, punctuation, unicode)
+            cp "$src" "$corpus/$i"; i=$((i + 1))
+            split -l 7 -d -a 4 "$src" "$corpus/s$i-"
+        done
+        printf 'héllo wörld 日本語 🎉  \t\n12345 6789 <|start|>x' >"$corpus/uni"
+        for c in "$corpus"/*; do
+            a=$("$bin" tokenize "$vocab" <"$c" 2>&1)
+            b=$("$bin" tokenize "$ft" <"$c" 2>&1)
+            if [ "$a" = "$b" ]; then same=$((same + 1)); else diff=$((diff + 1)); fi
+        done
+        if [ "$diff" -eq 0 ] && [ "$same" -gt 0 ]; then ok "gguf tokenizer: $same inputs encode identically via GGUF and tokenizer.json"
+        else nok "gguf tokenizer: $diff of $((same + diff)) inputs differ"; fi
+        a=$(printf '<|start|>user<|message|>hi' | "$bin" tokenize "$vocab" --allow-special 2>&1)
+        b=$(printf '<|start|>user<|message|>hi' | "$bin" tokenize "$ft" --allow-special 2>&1)
+        [ "$a" = "$b" ] && ok "gguf tokenizer: specials ($b)" || nok "gguf tokenizer specials: '$a' vs '$b'"
+    else
+        nok "gguf convert --tokenizer"
+    fi
+fi
+
+# synth --format gguf: a random GGUF loads and evaluates
+if out=$("$bin" synth --format gguf --out "$tmp/synth.gguf" --preset tiny 2>&1); then
+    if out=$("$bin" generate "$tmp/synth.gguf" --ids "1 2 3" -n 4 --temperature 0 --quiet 2>&1); then ok "gguf synth --format gguf generates: $out"
+    else nok "gguf synth generate: $out"; fi
+else
+    nok "gguf synth --format gguf: $out"
+fi
+
+# errors: one line naming the file
+printf 'GGUF\003\000\000\000' >"$tmp/trunc.gguf"
+out=$("$bin" info "$tmp/trunc.gguf" 2>&1)
+if [ $? -ne 0 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] && echo "$out" | grep -q "trunc.gguf"; then ok "gguf truncated file: $out"
+else nok "gguf truncated file: $out"; fi
