@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "gguf.h" /* [gguf] */
 
 static void print_count(const char *label, uint64_t n) {
     char digits[32], out[48];
@@ -15,6 +16,36 @@ static void print_count(const char *label, uint64_t n) {
     }
     out[o] = 0;
     printf("%-22s %s (%.2f B)\n", label, out, (double)n / 1e9);
+}
+
+/* [gguf] container details: version, metadata, tensor types, tokenizer. */
+static void print_gguf(const char *path) {
+    gptoss_gguf g;
+    char err[512];
+    if (gptoss_gguf_open(&g, path, err, sizeof err) != GPTOSS_OK) return;
+    printf("gguf                   version %u, %zu metadata keys, alignment %llu, data at byte %llu\n", g.version,
+           g.n_kv, (unsigned long long)g.alignment, (unsigned long long)g.data_offset);
+    static const uint32_t types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_MXFP4};
+    printf("tensor types          ");
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        size_t n = 0;
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < g.n_tensors; i++)
+            if (g.tensors[i].type == types[k]) {
+                n++;
+                bytes += g.tensors[i].n_bytes;
+            }
+        if (n) printf(" %s %zu (%llu bytes)", gptoss_ggml_type_name(types[k]), n, (unsigned long long)bytes);
+    }
+    printf("\n");
+    const gptoss_gguf_kv *tk = gptoss_gguf_find(&g, "tokenizer.ggml.tokens");
+    const char *tm;
+    uint64_t tl;
+    if (tk && gptoss_gguf_get_str(&g, "tokenizer.ggml.model", &tm, &tl))
+        printf("tokenizer              %.*s, %llu tokens\n", (int)(tl > 32 ? 32 : tl), tm, (unsigned long long)tk->arr_n);
+    else
+        printf("tokenizer              none in the metadata\n");
+    gptoss_gguf_free(&g);
 }
 
 int cmd_info(int argc, char **argv) {
@@ -43,7 +74,9 @@ int cmd_info(int argc, char **argv) {
     const gptoss_model_config *c = gptoss_model_get_config(m);
     gptoss_model_stats s;
     gptoss_model_get_stats(m, &s);
-    printf("model                  %s (%s layout)\n", gptoss_model_dir(m), s.layout_original ? "original" : "Hugging Face");
+    const int is_gguf = gptoss_gguf_is_file(path); /* [gguf] */
+    printf("model                  %s (%s layout)\n", gptoss_model_dir(m),
+           is_gguf ? "GGUF" : s.layout_original ? "original" : "Hugging Face");
     printf("architecture           gpt-oss: %u layers, hidden %u, intermediate %u\n", c->n_layers, c->hidden_size,
            c->intermediate_size);
     printf("attention              %u query heads, %u kv heads, head dim %u, sliding window %u\n", c->n_heads,
@@ -64,6 +97,7 @@ int cmd_info(int argc, char **argv) {
         long long size = stat(f, &st) == 0 ? (long long)st.st_size : -1;
         printf("  %s (%lld bytes)\n", f, size);
     }
+    if (is_gguf) print_gguf(path); /* [gguf] */
     gptoss_model_free(m);
     return 0;
 }
