@@ -72,6 +72,12 @@ static void put_bias(out *o, const gptoss_mat *m, uint64_t first, uint64_t step)
 
 static void put_vec(out *o, const float *v, uint64_t n) { put(o, v, n * 4); }
 
+static int convert(const char *src, const char *dst, const char *dense, const char *tok_path);
+
+int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path) {
+    return convert(src, dst, dense, tok_path);
+}
+
 int cmd_convert(int argc, char **argv) {
     const char *src = NULL, *dst = NULL, *to = NULL, *dense = "bf16", *tok_path = NULL;
     for (int i = 1; i < argc; i++) {
@@ -107,6 +113,10 @@ int cmd_convert(int argc, char **argv) {
         cli_error("usage: gptoss convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE]");
         return 2;
     }
+    return convert(src, dst, dense, tok_path);
+}
+
+static int convert(const char *src, const char *dst, const char *dense, const char *tok_path) {
     uint32_t dtype;
     if (!strcmp(dense, "q8_0")) dtype = GGML_TYPE_Q8_0;
     else if (!strcmp(dense, "bf16")) dtype = GGML_TYPE_BF16;

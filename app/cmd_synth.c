@@ -1,5 +1,7 @@
 /* cmd_synth.c: `gptoss synth`, writes a random-weight checkpoint of the gpt-oss architecture. */
+#include <dirent.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -8,7 +10,7 @@
 
 static void synth_usage(FILE *f) {
     fprintf(f,
-            "usage: gptoss synth --out DIR [--preset tiny|20b|120b] [shape options] [--seed S] [--original]\n"
+            "usage: gptoss synth --out DIR|FILE.gguf [--format safetensors|gguf] [--preset tiny|20b|120b] [shape options] [--seed S] [--original]\n"
             "                    [--shards N] [--f32-norms] [--tokenizer FILE]\n"
             "Writes a checkpoint with random weights (Hugging Face layout; --original adds original/).\n"
             "shape options (override the preset; the default preset is tiny):\n"
@@ -36,6 +38,22 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* [gguf] removes the temporary checkpoint directory of synth --format gguf (files, then folders). */
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[4096];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p) continue;
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(p);
+        else unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
 int cmd_synth(int argc, char **argv) {
     gptoss_synth_options o;
     memset(&o, 0, sizeof o);
@@ -57,6 +75,7 @@ int cmd_synth(int argc, char **argv) {
         {"--context", offsetof(gptoss_synth_options, initial_context_length)},
         {"--shards", offsetof(gptoss_synth_options, n_shards)},
     };
+    const char *format = "safetensors"; /* [gguf] */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -67,6 +86,14 @@ int cmd_synth(int argc, char **argv) {
         if (!strcmp(a, "--f32-norms")) { o.f32_norms = 1; continue; }
         if (!strcmp(a, "--tokenizer")) {
             if (!(tokenizer = cli_next(argc, argv, &i))) return 2;
+            continue;
+        }
+        if (!strcmp(a, "--format")) { /* [gguf] */
+            if (!(format = cli_next(argc, argv, &i))) return 2;
+            if (strcmp(format, "gguf") != 0 && strcmp(format, "safetensors") != 0) {
+                cli_error("synth: --format %s: expected safetensors or gguf", format);
+                return 2;
+            }
             continue;
         }
         if (!strcmp(a, "--out")) {
@@ -139,6 +166,17 @@ int cmd_synth(int argc, char **argv) {
     /* Progress only where someone watches and the write takes a while. */
     if (isatty(2) && plan.n_file_bytes > ((uint64_t)1 << 30)) o.progress = progress;
     double t0 = now_s();
+    /* [gguf] --format gguf: --out is the .gguf file; the checkpoint is synthesized beside it, converted
+     * (streaming, dense BF16, experts repacked losslessly) and removed. */
+    const char *final_out = out;
+    char tmp_dir[4096];
+    if (!strcmp(format, "gguf")) {
+        if (snprintf(tmp_dir, sizeof tmp_dir, "%s.synth-tmp", out) >= (int)sizeof tmp_dir) {
+            cli_error("synth: output path too long");
+            return 2;
+        }
+        out = tmp_dir;
+    }
     st = gptoss_synth_write(out, &o, err, sizeof err);
     double dt = now_s() - t0;
     if (st != GPTOSS_OK) {
@@ -148,6 +186,13 @@ int cmd_synth(int argc, char **argv) {
     if (tokenizer && (st = gptoss_tokenizer_export(tokenizer, out, err, sizeof err)) != GPTOSS_OK) {
         cli_error("%s", err[0] ? err : gptoss_status_string(st));
         return 1;
+    }
+    if (out != final_out) { /* [gguf] */
+        int rc = convert_to_gguf(out, final_out, "bf16", tokenizer ? out : NULL);
+        remove_tree(out);
+        if (rc) return rc;
+        printf("%s: %llu parameters (GGUF), %.2f s\n", final_out, (unsigned long long)plan.n_params, now_s() - t0);
+        return 0;
     }
     printf("%s: %llu parameters, %llu bytes (%.2f GiB) in %u files, %.2f s (%.0f MB/s)\n", out,
            (unsigned long long)plan.n_params, (unsigned long long)plan.n_file_bytes,

@@ -21,6 +21,8 @@ int cmd_chat(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv); /* [server] app/cmd_serve.c */
 int cmd_convert(int argc, char **argv); /* [gguf] app/cmd_convert.c */
+/* [gguf] MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"; tok_path may be NULL). Returns an exit code. */
+int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path);
 
 /* Shared helpers. Each prints "gptoss: ..." to stderr on error. */
 void cli_error(const char *fmt, ...)
