@@ -2,10 +2,14 @@
  * With --synth 20b|120b the model is a full-size random-weight one built directly on the GPU (no
  * file needed); otherwise MODEL is loaded as usual. Prints open/upload time, prefill tok/s, decode
  * tok/s and (CUDA) peak device memory. */
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
 #ifdef GPTOSS_CUDA
@@ -14,11 +18,68 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]\n"
-               "                    [--batch N] [--seed S] [--copy-bw]\n"
+               "                    [--batch N] [--seed S] [--copy-bw] [-t THREADS] [-r REPS] [--json]\n"
+               "                    [--q8] [--exact]\n"
                "  -p: prompt tokens prefilled in one append (default 512); -n: tokens decoded one at a\n"
                "  time after it (default 128); --ctx: session context (default p + n, at least 4096);\n"
                "  --batch: prefill chunk (default min(p, 4096)); --copy-bw: also measure a device-to-device\n"
-               "  copy (the bandwidth bound of decode). Token ids are pseudo-random.\n");
+               "  copy (the bandwidth bound of decode). Token ids are pseudo-random.\n"
+               "  CPU: -t threads (default: every CPU), -r repetitions (mean and spread), --q8: convert the\n"
+               "  dense weights to Q8_0 at load, --exact: scalar reference kernels; prints open time, peak\n"
+               "  RSS, bytes read per decoded token and the measured read bandwidth with the fraction reached.\n");
+}
+
+static double now_s(void);
+
+/* ---- CPU read bandwidth: n threads summing disjoint parts of one buffer ------------------------ */
+typedef struct bw_arg { const uint64_t *p; size_t n; uint64_t sum; } bw_arg;
+static void *bw_read(void *arg) {
+    bw_arg *a = arg;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i + 4 <= a->n; i += 4) { s0 += a->p[i]; s1 += a->p[i + 1]; s2 += a->p[i + 2]; s3 += a->p[i + 3]; }
+    a->sum = s0 + s1 + s2 + s3;
+    return NULL;
+}
+static double read_bandwidth(size_t bytes, uint32_t threads) {
+    uint64_t *buf = malloc(bytes);
+    if (!buf) return 0;
+    size_t words = bytes / 8;
+    for (size_t i = 0; i < words; i++) buf[i] = i;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        pthread_t th[64];
+        bw_arg args[64];
+        uint32_t n = threads > 64 ? 64 : threads;
+        double t0 = now_s();
+        for (uint32_t k = 0; k < n; k++) {
+            args[k].p = buf + words / n * k;
+            args[k].n = words / n;
+            pthread_create(&th[k], NULL, bw_read, &args[k]);
+        }
+        for (uint32_t k = 0; k < n; k++) pthread_join(th[k], NULL);
+        double dt = now_s() - t0, gbs = (double)(words / n * n * 8) / dt / 1e9;
+        if (gbs > best) best = gbs;
+    }
+    free(buf);
+    return best;
+}
+
+static void mean_sd(const double *v, int n, double *mean, double *sd) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+/* Bytes of weights one decoded token reads: attention + router in their format (BF16, or Q8_0 at
+ * 34/32 bytes), top-k experts in MXFP4 (17/32 bytes), the unembedding. */
+static double bytes_per_token(const gptoss_model_config *c, int q8) {
+    double D = c->hidden_size, I = c->intermediate_size, QW = (double)c->n_heads * c->head_dim,
+           KW = (double)c->n_kv_heads * c->head_dim, dense_b = q8 ? 34.0 / 32 : 2.0;
+    double attn = ((QW + 2 * KW) * D + D * QW) * dense_b, router = (double)c->n_experts * D * 2;
+    double expert = (2 * I * D + D * I) * 17.0 / 32 + (2 * I + D) * 2;
+    return c->n_layers * (attn + router + c->n_experts_per_token * expert) + (double)c->vocab_size * D * dense_b;
 }
 
 static double now_s(void) {
@@ -39,13 +100,22 @@ int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *synth = NULL;
     uint32_t p = 512, n = 128, ctx = 0, batch = 0;
     uint64_t seed = 1;
-    int copy_bw = 0;
+    int copy_bw = 0, json = 0, q8 = 0, exact = 0;
+    uint32_t threads = 0, reps = 1;
     gptoss_device device = GPTOSS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--copy-bw")) copy_bw = 1;
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--q8")) q8 = 1;
+        else if (!strcmp(a, "--exact")) exact = 1;
+        else if (!strcmp(a, "-t") || !strcmp(a, "-r")) {
+            if (!(v = cli_next(argc, argv, &i))) return 2;
+            ok = cli_parse_u32(v, !strcmp(a, "-t") ? &threads : &reps) && (!strcmp(a, "-t") || reps > 0);
+            if (!ok) { cli_error("bench: invalid value '%s' for %s", v, a); return 2; }
+        }
         else if (!strcmp(a, "--synth") || !strcmp(a, "--device") || !strcmp(a, "-p") || !strcmp(a, "-n") ||
                  !strcmp(a, "--ctx") || !strcmp(a, "--batch") || !strcmp(a, "--seed")) {
             if (!(v = cli_next(argc, argv, &i))) return 2;
@@ -80,13 +150,15 @@ int cmd_bench(int argc, char **argv) {
         cli_error("bench: --synth needs the CUDA backend (build with make CUDA=1)");
         return 2;
 #endif
-    } else if (!(model = cli_load_model(model_path))) {
-        return 1;
+    } else {
+        gptoss_model_options mo = {.dense_q8 = q8, .exact = exact};
+        if (gptoss_model_load(model_path, &mo, &model, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); return 1; }
     }
     const gptoss_model_config *c = gptoss_model_get_config(model);
     if (!ctx) ctx = p + n < 4096 ? 4096 : p + n;
     if (ctx > c->max_context) ctx = c->max_context;
-    gptoss_session_options so = {.n_ctx = ctx, .n_batch = batch ? batch : (p ? (p < 4096 ? p : 4096) : 1), .device = device};
+    gptoss_session_options so = {.n_ctx = ctx, .n_batch = batch ? batch : (p ? (p < 4096 ? p : 4096) : 1), .device = device,
+                                .n_threads = threads};
     if (gptoss_session_create(model, &so, &sess, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
     double t_open = now_s() - t0;
     uint32_t total = p + n;
@@ -98,28 +170,62 @@ int cmd_bench(int argc, char **argv) {
         ids[i] = (uint32_t)(x % c->vocab_size);
     }
     const int on_gpu = gptoss_session_device(sess) == GPTOSS_DEVICE_CUDA;
-    printf("model: %s | layers %u, hidden %u, experts %u (top %u), vocab %u | device %s | ctx %u, batch %u\n",
-           synth ? synth : model_path, c->n_layers, c->hidden_size, c->n_experts, c->n_experts_per_token,
-           c->vocab_size, on_gpu ? "cuda" : "cpu", ctx, so.n_batch);
-    printf("open+upload: %.2f s\n", t_open);
+    if (!json) {
+        printf("model: %s | layers %u, hidden %u, experts %u (top %u), vocab %u | device %s | ctx %u, batch %u\n",
+               synth ? synth : model_path, c->n_layers, c->hidden_size, c->n_experts, c->n_experts_per_token,
+               c->vocab_size, on_gpu ? "cuda" : "cpu", ctx, so.n_batch);
+        printf("open+upload: %.2f s\n", t_open);
+    }
     /* warm-up: one short prefill and one decode step (kernels loaded, decode graph captured) */
     if (gptoss_session_append(sess, ids, p ? (p < 16 ? p : 16) : 1, NULL, err, sizeof err) != GPTOSS_OK ||
         gptoss_session_append(sess, ids, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
-    gptoss_session_reset(sess);
-    double t1 = now_s();
-    if (p && gptoss_session_append(sess, ids, p, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
-    double t_prefill = now_s() - t1;
-    double t2 = now_s();
-    for (uint32_t i = 0; i < n; i++)
-        if (gptoss_session_append(sess, ids + p + i, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
-    double t_decode = now_s() - t2;
+    double pp[64], tg[64];
+    if (reps > 64) reps = 64;
+    double t_prefill = 0, t_decode = 0;
+    for (uint32_t rep = 0; rep < reps; rep++) {
+        gptoss_session_reset(sess);
+        double t1 = now_s();
+        if (p && gptoss_session_append(sess, ids, p, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
+        t_prefill = now_s() - t1;
+        double t2 = now_s();
+        for (uint32_t i = 0; i < n; i++)
+            if (gptoss_session_append(sess, ids + p + i, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
+        t_decode = now_s() - t2;
+        pp[rep] = p / (t_prefill > 0 ? t_prefill : 1e-9);
+        tg[rep] = n / (t_decode > 0 ? t_decode : 1e-9);
+    }
     const float *lg = gptoss_session_logits(sess);
     int finite = 1;
     for (uint32_t j = 0; lg && j < c->vocab_size; j++) finite &= lg[j] == lg[j] && lg[j] - lg[j] == 0;
-    if (p) printf("prefill: %u tokens in %.3f s = %.1f tok/s\n", p, t_prefill, p / (t_prefill > 0 ? t_prefill : 1e-9));
-    if (n) printf("decode: %u tokens in %.3f s = %.1f tok/s (%.3f ms/token, context %u..%u)\n", n, t_decode,
-                  n / (t_decode > 0 ? t_decode : 1e-9), 1e3 * t_decode / n, p, p + n);
-    printf("last logits finite: %s\n", finite ? "yes" : "NO");
+    double pp_m, pp_sd, tg_m, tg_sd;
+    mean_sd(pp, (int)reps, &pp_m, &pp_sd);
+    mean_sd(tg, (int)reps, &tg_m, &tg_sd);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double rss_gb = ru.ru_maxrss * 1024.0 / 1e9; /* before the bandwidth buffer */
+    const uint32_t used_threads = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    double bpt = bytes_per_token(c, q8 && !exact), bw = on_gpu ? 0 : read_bandwidth((size_t)2 << 30, used_threads);
+    double bound = bw > 0 ? bw * 1e9 / bpt : 0;
+    if (json) {
+        printf("{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %u, \"reps\": %u, \"q8\": %d, \"exact\": %d, "
+               "\"open_s\": %.3f, \"prefill_tokens\": %u, \"prefill_tok_s\": %.3f, \"prefill_tok_s_sd\": %.3f, "
+               "\"decode_tokens\": %u, \"decode_tok_s\": %.3f, \"decode_tok_s_sd\": %.3f, \"peak_rss_gb\": %.3f, "
+               "\"bytes_per_token\": %.0f, \"read_bw_gb_s\": %.2f, \"decode_bound_tok_s\": %.3f, "
+               "\"bw_fraction\": %.3f, \"finite\": %s}\n",
+               synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact, t_open, p, pp_m,
+               pp_sd, n, tg_m, tg_sd, rss_gb, bpt, bw, bound, bound > 0 ? tg_m / bound : 0, finite ? "true" : "false");
+    } else {
+        if (p) printf("prefill: pp%u = %.2f ± %.2f tok/s (%u reps; last %.3f s)\n", p, pp_m, pp_sd, reps, t_prefill);
+        if (n) printf("decode: tg%u = %.2f ± %.2f tok/s (%.1f ms/token, context %u..%u)\n", n, tg_m, tg_sd,
+                      1e3 / (tg_m > 0 ? tg_m : 1), p, p + n);
+        if (!on_gpu) {
+            printf("threads %u | peak RSS %.2f GB | %.2f GB read per decoded token%s\n", used_threads, rss_gb, bpt / 1e9,
+                   q8 && !exact ? " (dense Q8_0)" : "");
+            printf("read bandwidth (%u threads, 2 GiB): %.1f GB/s -> bound %.2f tok/s; decode reaches %.0f%%\n",
+                   used_threads, bw, bound, bound > 0 ? 100 * tg_m / bound : 0);
+        }
+        printf("last logits finite: %s\n", finite ? "yes" : "NO");
+    }
 #ifdef GPTOSS_CUDA
     if (on_gpu) {
         char name[256] = "";

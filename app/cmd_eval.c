@@ -11,11 +11,13 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss eval MODEL (--ids \"1 2 3\" | --check CASE_DIR) [--logits OUT] [--prefill]\n"
                "                        [--batch N] [--ctx N] [--tolerance T] [--device cpu|cuda]\n"
+               "                        [--q8] [--exact] [-t THREADS]\n"
                "  Row i of the logits is the model's output after ids[0..i]. By default the first id is\n"
                "  prefilled and the rest decoded one at a time; --prefill feeds all ids in one call\n"
                "  (processed in batches of --batch tokens, default all of them). --check compares with a\n"
                "  golden case (ids from case.json's \"sequence\", logits from logits.f32), prints the max abs\n"
-               "  difference and fails if it exceeds --tolerance (default 1e-3).\n");
+               "  difference and fails if it exceeds --tolerance (default 1e-3). --q8: dense weights converted\n"
+               "  to Q8_0 at load; --exact: scalar reference kernels; -t: threads (default every CPU).\n");
 }
 
 /* Reads case.json's "sequence" and logits.f32 of a golden case. */
@@ -74,6 +76,8 @@ int cmd_eval(int argc, char **argv) {
     uint32_t batch = 0, ctx = 0;
     float tol = 1e-3f;
     gptoss_device device = GPTOSS_DEVICE_AUTO; /* [cuda backend] --device */
+    gptoss_model_options mopt = {0};
+    uint32_t n_threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
@@ -81,6 +85,13 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--logits")) { if (!(out_path = cli_next(argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--check")) { if (!(case_dir = cli_next(argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--prefill")) prefill = 1;
+        else if (!strcmp(a, "--q8")) mopt.dense_q8 = 1;
+        else if (!strcmp(a, "--exact")) mopt.exact = 1;
+        else if (!strcmp(a, "-t")) {
+            const char *v = cli_next(argc, argv, &i);
+            if (!v) return 2;
+            if (!cli_parse_u32(v, &n_threads)) { cli_error("eval: invalid value '%s' for -t", v); return 2; }
+        }
         else if (!strcmp(a, "--device")) { /* [cuda backend] */
             const char *v = cli_next(argc, argv, &i);
             if (!v) return 2;
@@ -114,14 +125,21 @@ int cmd_eval(int argc, char **argv) {
     if (n_ids == 0) { cli_error("eval: no ids given"); free(ids); free(golden); return 2; }
 
     int rc = 1;
-    gptoss_model *model = cli_load_model(model_path);
+    gptoss_model *model = NULL;
+    {
+        char lerr[512] = "";
+        if (gptoss_model_load(model_path, &mopt, &model, lerr, sizeof lerr) != GPTOSS_OK) {
+            cli_error("%s", lerr[0] ? lerr : "cannot load the model");
+            model = NULL;
+        }
+    }
     gptoss_session *sess = NULL;
     float *logits = NULL;
     char err[512] = "";
     if (!model) goto out;
     const gptoss_model_config *c = gptoss_model_get_config(model);
     size_t V = c->vocab_size;
-    gptoss_session_options so = {.n_ctx = ctx, .n_batch = batch ? batch : (prefill ? (uint32_t)(n_ids < 4096 ? n_ids : 4096) : 0)};
+    gptoss_session_options so = {.n_threads = n_threads, .n_ctx = ctx, .n_batch = batch ? batch : (prefill ? (uint32_t)(n_ids < 4096 ? n_ids : 4096) : 0)};
     so.device = device;
     if (!ctx && n_ids > 8192) so.n_ctx = n_ids <= c->max_context ? (uint32_t)n_ids : 0;
     if (gptoss_session_create(model, &so, &sess, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }

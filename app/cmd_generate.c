@@ -10,7 +10,7 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K]\n"
                "                          [--min-p M] [--seed S] [--stop \"IDS\"] [--ctx N] [--quiet]\n"
-               "                          [--device cpu|cuda]\n"
+               "                          [--device cpu|cuda] [--q8] [--exact] [-t THREADS]\n"
                "  Temperature 0 (the default) is greedy decoding. Generation ends after N tokens or at a\n"
                "  stop id (which is printed). Prints the generated ids; timings go to stderr.\n");
 }
@@ -27,14 +27,18 @@ int cmd_generate(int argc, char **argv) {
     int have_n = 0, quiet = 0;
     gptoss_sampler_options so = {0};
     gptoss_device device = GPTOSS_DEVICE_AUTO; /* [cuda backend] --device */
+    gptoss_model_options mopt = {0};
+    uint32_t n_threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--q8")) mopt.dense_q8 = 1;
+        else if (!strcmp(a, "--exact")) mopt.exact = 1;
         else if (a[0] == '-' && strcmp(a, "--ids") && strcmp(a, "-n") && strcmp(a, "--temperature") &&
                  strcmp(a, "--top-p") && strcmp(a, "--top-k") && strcmp(a, "--min-p") && strcmp(a, "--seed") &&
-                 strcmp(a, "--stop") && strcmp(a, "--ctx") && strcmp(a, "--device")) {
+                 strcmp(a, "--stop") && strcmp(a, "--ctx") && strcmp(a, "--device") && strcmp(a, "-t")) {
             cli_error("generate: unknown option %s", a);
             usage(stderr);
             return 2;
@@ -48,6 +52,7 @@ int cmd_generate(int argc, char **argv) {
             }
             else if (!strcmp(a, "-n")) ok = have_n = cli_parse_u32(v, &n_gen);
             else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &ctx);
+            else if (!strcmp(a, "-t")) ok = cli_parse_u32(v, &n_threads);
             else if (!strcmp(a, "--temperature")) ok = cli_parse_float(v, &so.temperature) && so.temperature >= 0;
             else if (!strcmp(a, "--top-p")) ok = cli_parse_float(v, &so.top_p) && so.top_p >= 0 && so.top_p <= 1;
             else if (!strcmp(a, "--top-k")) ok = cli_parse_u32(v, &so.top_k);
@@ -73,11 +78,18 @@ int cmd_generate(int argc, char **argv) {
     gptoss_sampler *smp = NULL;
     uint32_t *out = NULL;
     double t0 = now_s();
-    gptoss_model *model = cli_load_model(model_path);
+    gptoss_model *model = NULL;
+    {
+        char lerr[512] = "";
+        if (gptoss_model_load(model_path, &mopt, &model, lerr, sizeof lerr) != GPTOSS_OK) {
+            cli_error("%s", lerr[0] ? lerr : "cannot load the model");
+            model = NULL;
+        }
+    }
     if (!model) goto done;
     double t_open = now_s() - t0;
     const gptoss_model_config *c = gptoss_model_get_config(model);
-    gptoss_session_options sopt = {.n_ctx = ctx, .device = device};
+    gptoss_session_options sopt = {.n_ctx = ctx, .device = device, .n_threads = n_threads};
     if (gptoss_session_create(model, &sopt, &sess, err, sizeof err) != GPTOSS_OK ||
         gptoss_sampler_create(c->vocab_size, &so, &smp, err, sizeof err) != GPTOSS_OK) {
         cli_error("%s", err);

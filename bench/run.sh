@@ -6,6 +6,7 @@ bin=${1:?usage: bench/run.sh GPTOSS_BIN}
 here=$(cd "$(dirname "$0")" && pwd)
 benches=(
     tokenizer.sh
+    cpu.sh
 )
 rc=0
 for b in "${benches[@]}"; do

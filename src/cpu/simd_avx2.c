@@ -93,9 +93,12 @@ static float tail_dot(const gptoss_mat *w, uint64_t r, size_t c0, const float *x
 TGT static INL void tile(const int fmt, const int R, const int NT, float *out, size_t os, const src *s, uint64_t r,
                          size_t nb, const float *x, size_t xs) {
     __m256 acc[4][8];
+#pragma GCC unroll 4
     for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
     const uint8_t *rw[4], *rs[4];
+#pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
         rw[i] = s->w + (r + (uint64_t)i) * s->row_bytes;
         rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
@@ -115,7 +118,9 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
             }
         }
     }
+#pragma GCC unroll 4
     for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++) {
             __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[i][t]), _mm256_extractf128_ps(acc[i][t], 1));
             v = _mm_add_ps(v, _mm_movehl_ps(v, v));

@@ -92,9 +92,12 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
     enum { SPLIT = 1 }; /* two accumulators per (row, token) when few are live */
     const int two = R * NT <= 8;
     __m512 acc[4][8], acc2[4][8];
+#pragma GCC unroll 4
     for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++) acc[i][t] = acc2[i][t] = _mm512_setzero_ps();
     const uint8_t *rw[4], *rs[4];
+#pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
         rw[i] = s->w + (r + (uint64_t)i) * s->row_bytes;
         rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
@@ -116,7 +119,9 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
         }
     }
     (void)SPLIT;
+#pragma GCC unroll 4
     for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
             out[(size_t)t * os + r + (uint64_t)i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][t], acc2[i][t]));
 }
