@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh: installs what the build and tests need on a fresh Debian machine, and nothing when it is
 # already there. Core build: a C compiler and make. Tests: clang with its sanitizer/fuzzer runtime,
-# Node.js + npm (the tiktoken reference, pinned in tests/package-lock.json), tmux.
+# Node.js + npm (the tiktoken reference, pinned in tests/package-lock.json; the openai client of the
+# server tests, pinned in tests/server/package-lock.json), tmux, libmicrohttpd + cJSON (gptoss serve).
 set -u
 need=()
 command -v cc >/dev/null || need+=(gcc)
@@ -13,6 +14,8 @@ command -v npm >/dev/null || need+=(npm)
 command -v tmux >/dev/null || need+=(tmux)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libedit 2>/dev/null || need+=(libedit-dev) # line editing in `gptoss chat` (optional)
+pkg-config --exists libmicrohttpd 2>/dev/null || need+=(libmicrohttpd-dev) # `gptoss serve` (optional at build time)
+pkg-config --exists libcjson 2>/dev/null || need+=(libcjson-dev)           # `gptoss serve` (optional at build time)
 command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"
@@ -25,5 +28,9 @@ fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ -f "$root/tests/package-lock.json" ] && [ ! -d "$root/tests/node_modules" ]; then
     (cd "$root/tests" && npm ci --silent --no-audit --no-fund) || exit 1
+fi
+# the openai client of the server tests, pinned in tests/server/package-lock.json
+if [ -f "$root/tests/server/package-lock.json" ] && [ ! -d "$root/tests/server/node_modules" ]; then
+    (cd "$root/tests/server" && npm ci --silent --no-audit --no-fund) || exit 1
 fi
 exit 0

@@ -1,0 +1,95 @@
+// lib.mjs: starting `gptoss serve` (or the test double) on 127.0.0.1 with a free port, a tiny TAP
+// harness ("ok - ..." / "not ok - ..."), and raw HTTP for what the openai client cannot send.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+
+let failures = 0;
+export async function test(name, fn) {
+  try {
+    await fn();
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failures++;
+    console.log(`not ok - ${name}`);
+    console.log(`# ${String(e && e.stack || e).split('\n').slice(0, 6).join('\n# ')}`);
+  }
+}
+export function done() { process.exitCode = failures ? 1 : 0; }
+export function assert(cond, msg) { if (!cond) throw new Error(msg || 'assertion failed'); }
+export function eq(a, b, msg) {
+  const sa = JSON.stringify(a), sb = JSON.stringify(b);
+  if (sa !== sb) throw new Error(`${msg || 'not equal'}: got ${sa}, want ${sb}`);
+}
+
+// Starts the server; resolves with {port, url, proc, stderr(), stop()}.
+export function startServer(bin, args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(bin, [...args, '--host', '127.0.0.1', '--port', '0'], {
+      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '', err = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 60000);
+    proc.stderr.on('data', (d) => { err += d; });
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m && timer) {
+        clearTimeout(timer);
+        const port = Number(m[1]);
+        resolve({
+          port, url: `http://127.0.0.1:${port}`, proc, stderr: () => err,
+          stop: () => new Promise((res) => {
+            if (proc.exitCode !== null) return res({ code: proc.exitCode, stderr: err });
+            proc.on('exit', (code, sig) => res({ code, sig, stderr: err }));
+            proc.kill('SIGTERM');
+          }),
+        });
+      }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${err}`)); });
+  });
+}
+
+// One raw HTTP request; resolves {status, headers, body, json}.
+export function raw(port, method, path, body, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, body: text, json });
+      });
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+export async function metrics(port) {
+  const r = await raw(port, 'GET', '/metrics');
+  const m = {};
+  for (const line of r.body.split('\n')) {
+    const x = line.match(/^(\w+)(\{[^}]*\})? ([0-9.e+-]+)$/);
+    if (x) m[x[1] + (x[2] || '')] = Number(x[3]);
+  }
+  return m;
+}
+
+export async function waitFor(fn, ms = 10000, what = 'condition') {
+  const t0 = Date.now();
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function rssKiB(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(s.match(/VmRSS:\s+(\d+)/)[1]);
+}
