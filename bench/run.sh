@@ -5,6 +5,7 @@ set -u
 bin=${1:?usage: bench/run.sh GPTOSS_BIN}
 here=$(cd "$(dirname "$0")" && pwd)
 benches=(
+    server.sh
     tokenizer.sh
     cpu.sh
 )
