@@ -129,44 +129,37 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
         }
 }
 
+/* Token tiles of 8, 4, 2 and 1 only (fewer instantiations: the compile time stays small). */
 #define TILE_CASES(FMT, R)                                                                                            \
     switch (nt) {                                                                                                     \
     case 1: tile(FMT, R, 1, o, os, s, r, nb, x, xs); break;                                                           \
     case 2: tile(FMT, R, 2, o, os, s, r, nb, x, xs); break;                                                           \
-    case 3: tile(FMT, R, 3, o, os, s, r, nb, x, xs); break;                                                           \
     case 4: tile(FMT, R, 4, o, os, s, r, nb, x, xs); break;                                                           \
-    case 5: tile(FMT, R, 5, o, os, s, r, nb, x, xs); break;                                                           \
-    case 6: tile(FMT, R, 6, o, os, s, r, nb, x, xs); break;                                                           \
-    case 7: tile(FMT, R, 7, o, os, s, r, nb, x, xs); break;                                                           \
     default: tile(FMT, R, 8, o, os, s, r, nb, x, xs); break;                                                          \
     }
 
+static inline size_t tile_tokens(size_t left) { return left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1; }
+
 /* Rows [r0, r1) x all tokens for one format: decode uses 4-row tiles, prefill 2 rows x 8 tokens. */
-TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x, size_t xs,
+TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x0, size_t xs,
                             size_t n_tok, uint64_t r0, uint64_t r1) {
-    const int R = n_tok == 1 ? 4 : 2;
     uint64_t r = r0;
-    for (; r + (uint64_t)R <= r1; r += (uint64_t)R)
-        for (size_t t0 = 0; t0 < n_tok; t0 += 8) {
-            size_t nt = n_tok - t0 < 8 ? n_tok - t0 : 8;
-            float *o = out + t0 * os;
-            const float *xx = x + t0 * xs;
-            if (R == 4) tile(fmt, 4, 1, o, os, s, r, nb, xx, xs);
-            else {
-                const float *xsave = x;
-                x = xx;
+    if (n_tok == 1)
+        for (; r + 4 <= r1; r += 4) tile(fmt, 4, 1, out, os, s, r, nb, x0, xs);
+    else
+        for (; r + 2 <= r1; r += 2)
+            for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
+                nt = tile_tokens(n_tok - t0);
+                float *o = out + t0 * os;
+                const float *x = x0 + t0 * xs;
                 TILE_CASES(fmt, 2)
-                x = xsave;
             }
-        }
     for (; r < r1; r++)
-        for (size_t t0 = 0; t0 < n_tok; t0 += 8) {
-            size_t nt = n_tok - t0 < 8 ? n_tok - t0 : 8;
+        for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
+            nt = tile_tokens(n_tok - t0);
             float *o = out + t0 * os;
-            const float *xsave = x;
-            x = x + t0 * xs;
+            const float *x = x0 + t0 * xs;
             TILE_CASES(fmt, 1)
-            x = xsave;
         }
 }
 
