@@ -151,6 +151,8 @@ static int hf_layout(const gptoss_mxfp4 *w) {
 static void expert_rows(fwd *f, uint32_t thread, float *out, size_t os, const gptoss_mxfp4 *W, uint32_t e,
                         const float *bias_full, const float *x, size_t xs, size_t cnt, uint64_t r0, uint64_t r1) {
     if (f->mx_order) f->ops->mxfp4(out, os, W, e, bias_full, x, xs, cnt, r0, r1);
+    else if (f->ops && W->layout == GPTOSS_MXFP4_GGML) /* [gguf] */
+        gptoss_matmul_mxfp4_ggml_fast(out, os, W, e, bias_full, x, xs, cnt, r0, r1, thread_scratch(f->w, thread));
     else matmul_experts(out, os, W, e, bias_full, x, xs, cnt, r0, r1, thread_scratch(f->w, thread));
 }
 

@@ -37,6 +37,10 @@ void gptoss_matmul_mxfp4_ggml_f32(float *out, size_t out_stride, const gptoss_mx
                                   const float *bias, const float *x, size_t x_stride, size_t n_tok, uint64_t r0,
                                   uint64_t r1, float *row_scratch);
 void gptoss_mxfp4_ggml_row_to_f32(float *dst, const gptoss_mxfp4 *w, uint64_t expert, uint64_t row);
+/* [gguf] Fast version (AVX2+FMA where the CPU has it, else the reference); same contract. */
+void gptoss_matmul_mxfp4_ggml_fast(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t expert,
+                                   const float *bias, const float *x, size_t x_stride, size_t n_tok, uint64_t r0,
+                                   uint64_t r1, float *row_scratch);
 
 /* y = x / sqrt(mean(x^2) + eps) * gain */
 void gptoss_rmsnorm_f32(float *y, const float *x, const float *gain, size_t n, float eps);

@@ -6,6 +6,7 @@
  * safetensors kernel, so both layouts decode to bit-identical floats. Scalar reference versions with
  * the contract of their HF-layout counterparts in kernels.h. */
 #include <math.h>
+#include <string.h>
 
 #include "cpu/kernels.h"
 
@@ -41,4 +42,72 @@ void gptoss_matmul_mxfp4_ggml_f32(float *out, size_t out_stride, const gptoss_mx
         for (size_t t = 0; t < n_tok; t++)
             out[t * out_stride + r] = gptoss_dot_f32(row_scratch, x + t * x_stride, cols) + b;
     }
+}
+
+/* ---- fast path: AVX2+FMA, used by the threaded forward pass when fast kernels are on --------- */
+
+/* In ggml's block the low nibbles are elements 0..15 and the high nibbles 16..31, so x is read in
+ * its natural order. Each block is widened once (pshufb on doubled E2M1 values, halved scale) and
+ * multiplied into up to 8 tokens. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define GGML_TGT __attribute__((target("avx2,fma")))
+
+GGML_TGT static void avx2_rows(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t expert, const float *bias,
+                               const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const __m128i lut8 = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12), m15 = _mm_set1_epi8(15);
+    const size_t nb = (size_t)w->cols / 32;
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = ggml_row(w, expert, r);
+        for (size_t t0 = 0; t0 < n_tok; t0 += 8) {
+            const size_t nt = n_tok - t0 < 8 ? n_tok - t0 : 8;
+            __m256 acc[8];
+            for (size_t t = 0; t < 8; t++) acc[t] = _mm256_setzero_ps();
+            for (size_t b = 0; b < nb; b++) {
+                const uint8_t *p = row + b * 17;
+                uint32_t sb = p[0] ? (uint32_t)p[0] << 23 : 0x00400000u;
+                float s;
+                memcpy(&s, &sb, 4);
+                const __m256 sc = _mm256_set1_ps(0.5f * s);
+                __m128i c = _mm_loadu_si128((const __m128i *)(p + 1));
+                __m128i lo = _mm_shuffle_epi8(lut8, _mm_and_si128(c, m15));
+                __m128i hi = _mm_shuffle_epi8(lut8, _mm_and_si128(_mm_srli_epi16(c, 4), m15));
+                __m256 w0 = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)));
+                __m256 w1 = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))));
+                __m256 w2 = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)));
+                __m256 w3 = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))));
+                for (size_t t = 0; t < nt; t++) {
+                    const float *xv = x + (t0 + t) * xs + b * 32;
+                    __m256 a = acc[t];
+                    a = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xv), a);
+                    a = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xv + 8), a);
+                    a = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xv + 16), a);
+                    a = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xv + 24), a);
+                    acc[t] = a;
+                }
+            }
+            for (size_t t = 0; t < nt; t++) {
+                __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+                v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+                v = _mm_add_ss(v, _mm_movehdup_ps(v));
+                out[(t0 + t) * os + r] = _mm_cvtss_f32(v) + (bias ? bias[r] : 0.0f);
+            }
+        }
+    }
+}
+#endif
+
+void gptoss_matmul_mxfp4_ggml_fast(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t expert,
+                                   const float *bias, const float *x, size_t x_stride, size_t n_tok, uint64_t r0,
+                                   uint64_t r1, float *row_scratch) {
+#if defined(__x86_64__)
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (have) {
+        avx2_rows(out, out_stride, w, expert, bias, x, x_stride, n_tok, r0, r1);
+        return;
+    }
+#endif
+    gptoss_matmul_mxfp4_ggml_f32(out, out_stride, w, expert, bias, x, x_stride, n_tok, r0, r1, row_scratch);
 }
