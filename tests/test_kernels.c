@@ -19,7 +19,7 @@ static void test_mxfp4(void) {
     /* one expert, 2 rows, 64 cols: codes 0..15 repeating, scales 127 (x1), 128 (x2), 126, 130 */
     uint8_t blocks[2 * 2 * 16], scales[4] = {127, 128, 126, 130};
     for (int i = 0; i < 64; i++) blocks[i] = (uint8_t)((2 * i) % 16 | (((2 * i + 1) % 16) << 4));
-    gptoss_mxfp4 w = {blocks, scales, 1, 2, 64};
+    gptoss_mxfp4 w = {.blocks = blocks, .scales = scales, .n_experts = 1, .rows = 2, .cols = 64};
     float row[64];
     int ok = 1;
     for (int r = 0; r < 2; r++) {
