@@ -275,7 +275,8 @@ static void test_moe(moe_case mc) {
     auto b1 = rbytes((size_t)E * 2 * I * D / 2), s1 = rscales((size_t)E * 2 * I * D / 32, 122);
     auto b2 = rbytes((size_t)E * D * I / 2), s2 = rscales((size_t)E * D * I / 32, 121);
     auto bias1 = rvec(E * 2 * I, 0.05f), bias2 = rvec(E * D, 0.05f);
-    gptoss_mxfp4 c1 = {b1.data(), s1.data(), E, 2 * I, D}, c2 = {b2.data(), s2.data(), E, D, I};
+    gptoss_mxfp4 c1 = {b1.data(), s1.data(), E, 2 * I, D, GPTOSS_MXFP4_HF, nullptr},
+                 c2 = {b2.data(), s2.data(), E, D, I, GPTOSS_MXFP4_HF, nullptr};
     dev_mxfp4 g1 = {up(b1), up(s1), E, 2 * I, D}, g2 = {up(b2), up(s2), E, D, I};
     float *d_b1 = up(bias1), *d_b2 = up(bias2);
     /* CPU reference: per (token, k): act, expert out; then y = sum w*o; x += y */
@@ -373,6 +374,52 @@ static void test_swiglu(void) {
     compare("swiglu (clamped, limit 7)", down(out, n), want);
 }
 
+/* A chain of dependent kernels (x -> rmsnorm -> h -> x += W h, 6 times) captured in a CUDA graph and
+ * replayed, as the decode step is: with programmatic dependent launch (sm_90) each kernel must still
+ * see all writes of the one before it. */
+static void test_dependent_chain(uint32_t D, int steps) {
+    auto wb = rbf16((size_t)D * D, 1.0f / sqrtf((float)D));
+    auto x = rvec(D, 2.0f), g = rvec(D), bias = rvec(D, 0.1f);
+    gptoss_mat cm = {};
+    cm.rows = D;
+    cm.cols = D;
+    cm.data = wb.data();
+    cm.dtype = GPTOSS_DTYPE_BF16;
+    dev_mat dm = {};
+    dm.rows = D;
+    dm.cols = D;
+    dm.wtype = DEV_BF16;
+    dm.data = up(wb);
+    std::vector<float> want = x, h(D), y(D), scratch(D);
+    for (int i = 0; i < steps; i++) {
+        gptoss_rmsnorm_f32(h.data(), want.data(), g.data(), D, 1e-5f);
+        gptoss_matmul_dense_f32(y.data(), D, &cm, bias.data(), h.data(), D, 1, 0, D, scratch.data());
+        for (uint32_t d = 0; d < D; d++) want[d] += y[d];
+    }
+    float *dx = up(x), *dh = poisoned(D), *dg = up(g), *db = up(bias);
+    cudaStream_t st;
+    cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    cudaError_t e = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal);
+    for (int i = 0; i < steps && e == cudaSuccess; i++) {
+        cuda_rmsnorm(dh, dx, dg, 1, D, 1e-5f, st);
+        cuda_dense(dx, D, dm, db, dh, D, 1, 1, st);
+    }
+    if (e == cudaSuccess) e = cudaStreamEndCapture(st, &graph);
+    if (e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
+    if (e == cudaSuccess) e = cudaGraphLaunch(exec, st);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(st);
+    if (e != cudaSuccess) printf("# cuda error in the graph chain: %s\n", cudaGetErrorString(e));
+    char name[96];
+    snprintf(name, sizeof name, "graph of %d dependent norm+dense steps, D %u (pdl %s)", steps, D,
+             cuda_pdl_enabled() ? "on" : "off");
+    compare(name, down(dx, D), want);
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+    cudaStreamDestroy(st);
+}
+
 int main(void) {
     int n_dev = 0;
     cudaError_t e = cudaGetDeviceCount(&n_dev);
@@ -418,6 +465,8 @@ int main(void) {
     test_topk(20, 128, 4);
     test_topk(7, 8, 3);
     test_swiglu();
+    test_dependent_chain(512, 6);
+    test_dependent_chain(2880, 4);
     for (void *p : g_dev) cudaFree(p);
     return tap_exit();
 }

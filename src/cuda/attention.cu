@@ -16,6 +16,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_kernel(float *__rest
                                                                     const uint32_t *__restrict__ pos0, uint32_t H,
                                                                     uint32_t Hkv, uint32_t dh, uint32_t window,
                                                                     const float *__restrict__ sinks, float scale) {
+    GRID_DEP();
     __shared__ __align__(16) float qs[ATT_MAX_DH];
     __shared__ float wm[ATT_WARPS], wl[ATT_WARPS];
     __shared__ float wacc[ATT_WARPS][ATT_MAX_DH];
@@ -103,7 +104,7 @@ void cuda_attention(float *out, const float *q, uint64_t q_stride, const float *
                     uint32_t head_dim, uint32_t window, const float *sinks, float scale, cudaStream_t st) {
     if (!n) return;
     dim3 grid(n_heads, n);
-    attention_kernel<<<grid, ATT_WARPS * 32, 0, st>>>(out, q, q_stride, k_cache, v_cache, cap, pos, n_heads, n_kv_heads,
+    launch_k(attention_kernel, grid, ATT_WARPS * 32, 0, st, out, q, q_stride, k_cache, v_cache, cap, pos, n_heads, n_kv_heads,
                                                       head_dim, window, sinks, scale);
 }
 
@@ -118,6 +119,7 @@ __global__ void __launch_bounds__(ATS_WARPS * 32) attention_split_kernel(
     float *__restrict__ part, const float *__restrict__ q, uint64_t q_stride, const float *__restrict__ k_cache,
     const float *__restrict__ v_cache, uint32_t cap, const uint32_t *__restrict__ pos0, uint32_t H, uint32_t Hkv,
     uint32_t dh, uint32_t window, float scale) {
+    GRID_DEP();
     __shared__ __align__(16) float qs[ATT_MAX_DH];
     __shared__ float wm[ATS_WARPS], wl[ATS_WARPS];
     __shared__ float wacc[ATS_WARPS][ATT_MAX_DH];
@@ -211,6 +213,7 @@ __global__ void __launch_bounds__(ATS_WARPS * 32) attention_split_kernel(
 /* grid (H, n): merge the S partials of (head h, token t) with the sink */
 __global__ void attention_merge_kernel(float *__restrict__ out, const float *__restrict__ part, uint32_t H, uint32_t S,
                                        uint32_t dh, const float *__restrict__ sinks) {
+    GRID_DEP();
     const uint32_t h = blockIdx.x, t = blockIdx.y;
     const float *pr = part + ((uint64_t)t * H + h) * S * (dh + 2);
     const float sink = sinks[h];
@@ -242,8 +245,8 @@ void cuda_attention_split(float *out, float *part, uint32_t splits, const float 
                        scale, st);
         return;
     }
-    attention_split_kernel<<<dim3(n_heads, splits, n), ATS_WARPS * 32, 0, st>>>(
+    launch_k(attention_split_kernel, dim3(n_heads, splits, n), ATS_WARPS * 32, 0, st, 
         part, q, q_stride, k_cache, v_cache, cap, pos, n_heads, n_kv_heads, head_dim, window, scale);
     const unsigned threads = head_dim < 32 ? 32 : head_dim > 256 ? 256 : (head_dim + 31) / 32 * 32;
-    attention_merge_kernel<<<dim3(n_heads, n), threads, 0, st>>>(out, part, n_heads, splits, head_dim, sinks);
+    launch_k(attention_merge_kernel, dim3(n_heads, n), threads, 0, st, out, part, n_heads, splits, head_dim, sinks);
 }

@@ -143,6 +143,11 @@ static gptoss_status check_shapes(const gptoss_model_config *c, char *err, size_
 
 static gptoss_status upload_model(const gptoss_model *m, dev_model **out, char *err, size_t err_size) {
     const gptoss_model_config *c = &m->config;
+    for (uint32_t l = 0; l < c->n_layers; l++)
+        if (m->layers[l].mlp1.layout != GPTOSS_MXFP4_HF || m->layers[l].mlp2.layout != GPTOSS_MXFP4_HF)
+            return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
+                               "cuda: ggml-layout MXFP4 experts (GGUF files) are not supported on the device yet; "
+                               "use --device cpu or the safetensors checkpoint");
     dev_model *dm = new dev_model();
     const uint32_t D = c->hidden_size, QW = c->n_heads * c->head_dim, KW = c->n_kv_heads * c->head_dim;
     dm->emb = upload_dense(dm, &m->embedding, 1);

@@ -25,6 +25,40 @@ struct dev_mxfp4 {
 
 #define GPTOSS_WARP 32
 
+/* Programmatic dependent launch (sm_90): every kernel starts with GRID_DEP(), which lets the next kernel
+ * in the stream launch now (launch_dependents) and then waits until the previous kernel has finished
+ * and its writes are visible (wait). Work that reads only weights may come before it. Without the
+ * launch attribute (or before sm_90) both are no-ops. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define GRID_DEP() asm volatile("griddepcontrol.launch_dependents;\n\tgriddepcontrol.wait;" ::: "memory")
+#else
+#define GRID_DEP() ((void)0)
+#endif
+
+/* true when decode/prefill kernels are launched with the programmatic-serialization attribute:
+ * compute capability 9.x (our sm_90a SASS carries GRID_DEP) and GPTOSS_CUDA_PDL not "0" */
+bool cuda_pdl_enabled(void);
+
+/* kernel<<<g, b, smem, st>>>(args...), with programmatic dependent launch when cuda_pdl_enabled() */
+template <typename... P, typename... A>
+static inline void launch_k(void (*kernel)(P...), dim3 g, dim3 b, size_t smem, cudaStream_t st, A... args) {
+    if (!cuda_pdl_enabled()) {
+        kernel<<<g, b, smem, st>>>(args...);
+        return;
+    }
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = g;
+    cfg.blockDim = b;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = 1;
+    cudaLaunchKernelEx(&cfg, kernel, ((P)args)...);
+}
+
 __device__ __forceinline__ float bf16_bits_to_f32(uint32_t h16) { return __uint_as_float(h16 << 16); }
 
 /* 2^(s-127) exactly, as ldexpf(1, s - 127): s = 0 is the subnormal 2^-127, s = 255 is +inf. */

@@ -11,6 +11,7 @@ __global__ void __launch_bounds__(MV_WARPS * 32) matvec_kernel(float *__restrict
                                                                 uint64_t rows, uint64_t cols,
                                                                 const float *__restrict__ bias,
                                                                 const float *__restrict__ x, int accumulate) {
+    GRID_DEP();
     const uint64_t r = (uint64_t)blockIdx.x * MV_WARPS + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
     if (r >= rows) return;
@@ -74,6 +75,7 @@ __global__ void __launch_bounds__(MV_WARPS * 32) matvec_bf16_pf(float *__restric
         const uint32_t c = lane + 32 * i;
         p[i] = c < nc ? __ldg(row4 + c) : make_uint4(0, 0, 0, 0);
     }
+    GRID_DEP(); /* the weights do not depend on the previous kernel: their loads overlap its tail */
     float acc0 = 0.0f, acc1 = 0.0f;
 #pragma unroll
     for (int i = 0; i < NPL; i++) {
@@ -105,21 +107,21 @@ void cuda_dense(float *out, uint64_t out_stride, const dev_mat &w, const float *
         const unsigned blocks = (unsigned)((w.rows + MV_WARPS - 1) / MV_WARPS);
         const uint16_t *wb = static_cast<const uint16_t *>(w.data);
         if (w.wtype == DEV_BF16 && w.cols % 8 == 0 && w.cols <= 8 * 32 * 4) {
-            matvec_bf16_pf<4><<<blocks, MV_WARPS * 32, 0, st>>>(out, wb, w.rows, (uint32_t)w.cols, bias, x, accumulate);
+            launch_k(matvec_bf16_pf<4>, blocks, MV_WARPS * 32, 0, st, out, wb, w.rows, (uint32_t)w.cols, bias, x, accumulate);
             return;
         }
         if (w.wtype == DEV_BF16 && w.cols % 8 == 0 && w.cols <= 8 * 32 * 8) {
-            matvec_bf16_pf<8><<<blocks, MV_WARPS * 32, 0, st>>>(out, wb, w.rows, (uint32_t)w.cols, bias, x, accumulate);
+            launch_k(matvec_bf16_pf<8>, blocks, MV_WARPS * 32, 0, st, out, wb, w.rows, (uint32_t)w.cols, bias, x, accumulate);
             return;
         }
         if (w.wtype == DEV_BF16 && w.cols % 8 == 0 && w.cols <= 8 * 32 * 16) {
-            matvec_bf16_pf<16><<<blocks, MV_WARPS * 32, 0, st>>>(out, wb, w.rows, (uint32_t)w.cols, bias, x, accumulate);
+            launch_k(matvec_bf16_pf<16>, blocks, MV_WARPS * 32, 0, st, out, wb, w.rows, (uint32_t)w.cols, bias, x, accumulate);
             return;
         }
         if (w.wtype == DEV_BF16)
-            matvec_kernel<TW_BF16><<<blocks, MV_WARPS * 32, 0, st>>>(out, w.data, w.rows, w.cols, bias, x, accumulate);
+            launch_k(matvec_kernel<TW_BF16>, blocks, MV_WARPS * 32, 0, st, out, w.data, w.rows, w.cols, bias, x, accumulate);
         else
-            matvec_kernel<TW_F32><<<blocks, MV_WARPS * 32, 0, st>>>(out, w.data, w.rows, w.cols, bias, x, accumulate);
+            launch_k(matvec_kernel<TW_F32>, blocks, MV_WARPS * 32, 0, st, out, w.data, w.rows, w.cols, bias, x, accumulate);
         return;
     }
     tile_args a = {};
@@ -135,7 +137,7 @@ void cuda_dense(float *out, uint64_t out_stride, const dev_mat &w, const float *
     a.epi = accumulate ? EPI_ACCUMULATE : EPI_STORE;
     dim3 grid((unsigned)((w.rows + TILE_N - 1) / TILE_N), (n + TILE_M - 1) / TILE_M, 1);
     if (w.wtype == DEV_BF16)
-        tile_kernel<TW_BF16><<<grid, 256, 0, st>>>(a);
+        launch_k(tile_kernel<TW_BF16>, grid, 256, 0, st, a);
     else
-        tile_kernel<TW_F32><<<grid, 256, 0, st>>>(a);
+        launch_k(tile_kernel<TW_F32>, grid, 256, 0, st, a);
 }

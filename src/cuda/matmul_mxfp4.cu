@@ -20,10 +20,12 @@ __device__ __forceinline__ float swiglu1(float gate, float lin_raw, float limit)
 #define MX2_ROWS 4  /* hidden rows per warp */
 
 /* grid (ceil(I / (MX_WARPS * MX1_PAIRS)), K) */
-__global__ void __launch_bounds__(MX_WARPS * 32) mlp1_decode_kernel(float *__restrict__ act, dev_mxfp4 w,
+template <int MINB>
+__global__ void __launch_bounds__(MX_WARPS * 32, MINB) mlp1_decode_kernel(float *__restrict__ act, dev_mxfp4 w,
                                                                      const float *__restrict__ b1,
                                                                      const float *__restrict__ x,
                                                                      const uint32_t *__restrict__ topi, float limit) {
+    GRID_DEP();
     __shared__ float lut[16];
     if (threadIdx.x < 16) {
         const float t[16] = GPTOSS_FP4_TABLE;
@@ -68,10 +70,12 @@ __global__ void __launch_bounds__(MX_WARPS * 32) mlp1_decode_kernel(float *__res
 }
 
 /* grid (ceil(D / (MX_WARPS * MX2_ROWS)), K): eo[k*D + d] = W2[e_k][d] . act[k] + b2[e_k][d] */
-__global__ void __launch_bounds__(MX_WARPS * 32) mlp2_decode_kernel(float *__restrict__ eo, dev_mxfp4 w,
+template <int MINB>
+__global__ void __launch_bounds__(MX_WARPS * 32, MINB) mlp2_decode_kernel(float *__restrict__ eo, dev_mxfp4 w,
                                                                      const float *__restrict__ b2,
                                                                      const float *__restrict__ act,
                                                                      const uint32_t *__restrict__ topi) {
+    GRID_DEP();
     __shared__ float lut[16];
     if (threadIdx.x < 16) {
         const float t[16] = GPTOSS_FP4_TABLE;
@@ -113,6 +117,7 @@ __global__ void __launch_bounds__(MX_WARPS * 32) mlp2_decode_kernel(float *__res
 /* x[d] += sum_k topw[k] * eo[k*D + d], in k order like the CPU */
 __global__ void combine_decode_kernel(float *__restrict__ x, const float *__restrict__ eo, const float *__restrict__ topw,
                                       uint32_t K, uint64_t D) {
+    GRID_DEP();
     const uint64_t d = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (d >= D) return;
     float y = 0.0f;
@@ -141,6 +146,7 @@ __global__ void __launch_bounds__(M1_WARPS * 32, 3) mlp1_decode_v2(float *__rest
                                                                    const float *__restrict__ b1,
                                                                    const float *__restrict__ x,
                                                                    const uint32_t *__restrict__ topi, float limit) {
+    GRID_DEP();
     __shared__ float lut[16];
     fill_lut(lut);
     __syncthreads();
@@ -202,6 +208,7 @@ __global__ void __launch_bounds__(M2_WARPS * 32) mlp2_decode_v2(float *__restric
                                                                 const float *__restrict__ act,
                                                                 const uint32_t *__restrict__ topi,
                                                                 const float *__restrict__ topw, uint32_t K) {
+    GRID_DEP();
     extern __shared__ float4 xs[]; /* xs[(k * 8 + q) * NBP + b] = act[k][32 b + 4 q .. + 3] */
     constexpr uint32_t NBP = 32 * BPL;
     float *lut = reinterpret_cast<float *>(xs + (size_t)K * 8 * NBP);
@@ -264,7 +271,7 @@ static bool launch_v2(float *act, float *x, const dev_mxfp4 &w1, const float *b1
                       cudaStream_t st) {
     if (which == 1) {
         const uint32_t I = (uint32_t)(w1.rows / 2), per = M1_WARPS * M1_PPW;
-        mlp1_decode_v2<BPL><<<dim3((I + per - 1) / per, K), M1_WARPS * 32, 0, st>>>(act, w1, b1, h, topi, limit);
+        launch_k(mlp1_decode_v2<BPL>, dim3((I + per - 1) / per, K), M1_WARPS * 32, 0, st, act, w1, b1, h, topi, limit);
         return true;
     }
     const size_t smem = mlp2_smem<BPL>(K);
@@ -278,7 +285,7 @@ static bool launch_v2(float *act, float *x, const dev_mxfp4 &w1, const float *b1
         opted = smem;
     }
     const uint32_t D = (uint32_t)w2.rows, per = M2_WARPS * M2_ROWS;
-    mlp2_decode_v2<BPL><<<(D + per - 1) / per, M2_WARPS * 32, smem, st>>>(x, w2, b2, act, topi, topw, K);
+    launch_k(mlp2_decode_v2<BPL>, (D + per - 1) / per, M2_WARPS * 32, smem, st, x, w2, b2, act, topi, topw, K);
     return true;
 }
 
@@ -303,12 +310,22 @@ static bool dispatch_v2(int which, float *act, float *x, const dev_mxfp4 &w1, co
     }
 }
 
+/* A/B switch GPTOSS_CUDA_MOE_OCC=4: the v1 decode kernels compiled for 4 blocks of 256 threads per SM
+ * (64 registers) instead of 3 (80 registers); profiled at 37.5% occupancy, latency-bound */
+static bool moe_occ4(void) {
+    static const int v = getenv("GPTOSS_CUDA_MOE_OCC") ? atoi(getenv("GPTOSS_CUDA_MOE_OCC")) : 0;
+    return v == 4;
+}
+
 void cuda_moe_mlp1_decode(float *act, const dev_mxfp4 &w1, const float *b1, const float *x, const uint32_t *topi,
                           uint32_t k, float limit, cudaStream_t st) {
     if (dispatch_v2(1, act, nullptr, w1, b1, x, dev_mxfp4{}, nullptr, topi, nullptr, k, limit, st)) return;
     const uint64_t I = w1.rows / 2, per_block = MX_WARPS * MX1_PAIRS;
     dim3 grid((unsigned)((I + per_block - 1) / per_block), k);
-    mlp1_decode_kernel<<<grid, MX_WARPS * 32, 0, st>>>(act, w1, b1, x, topi, limit);
+    if (moe_occ4())
+        launch_k(mlp1_decode_kernel<4>, grid, MX_WARPS * 32, 0, st, act, w1, b1, x, topi, limit);
+    else
+        launch_k(mlp1_decode_kernel<1>, grid, MX_WARPS * 32, 0, st, act, w1, b1, x, topi, limit);
 }
 
 void cuda_moe_mlp2_decode(float *x, const dev_mxfp4 &w2, const float *b2, const float *act, const uint32_t *topi,
@@ -317,8 +334,11 @@ void cuda_moe_mlp2_decode(float *x, const dev_mxfp4 &w2, const float *b2, const 
         return;
     const uint64_t D = w2.rows, per_block = MX_WARPS * MX2_ROWS;
     dim3 grid((unsigned)((D + per_block - 1) / per_block), k);
-    mlp2_decode_kernel<<<grid, MX_WARPS * 32, 0, st>>>(eo, w2, b2, act, topi);
-    combine_decode_kernel<<<(unsigned)((D + 255) / 256), 256, 0, st>>>(x, eo, topw, k, D);
+    if (moe_occ4())
+        launch_k(mlp2_decode_kernel<4>, grid, MX_WARPS * 32, 0, st, eo, w2, b2, act, topi);
+    else
+        launch_k(mlp2_decode_kernel<1>, grid, MX_WARPS * 32, 0, st, eo, w2, b2, act, topi);
+    launch_k(combine_decode_kernel, (unsigned)((D + 255) / 256), 256, 0, st, x, eo, topw, k, D);
 }
 
 static void grouped(float *out, uint64_t out_stride, const dev_mxfp4 &w, const float *bias, const float *x,
@@ -341,7 +361,7 @@ static void grouped(float *out, uint64_t out_stride, const dev_mxfp4 &w, const f
     a.epi = epi;
     a.limit = limit;
     dim3 grid((unsigned)((w.rows + TILE_N - 1) / TILE_N), (max_per_expert + TILE_M - 1) / TILE_M, (unsigned)w.n_experts);
-    tile_kernel<TW_MXFP4><<<grid, 256, 0, st>>>(a);
+    launch_k(tile_kernel<TW_MXFP4>, grid, 256, 0, st, a);
 }
 
 void cuda_moe_mlp1_grouped(float *act, const dev_mxfp4 &w1, const float *b1, const float *x, const uint32_t *token_of,

@@ -12,6 +12,7 @@ __global__ void __launch_bounds__(ROUTER_THREADS) router_topk_kernel(uint32_t *_
                                                                       float *__restrict__ logits_out, dev_mat w,
                                                                       const float *__restrict__ bias,
                                                                       const float *__restrict__ x, uint32_t K) {
+    GRID_DEP();
     __shared__ float lg[ROUTER_MAX_EXPERTS];
     const uint32_t t = blockIdx.x, E = (uint32_t)w.rows;
     const uint64_t D = w.cols;
@@ -60,7 +61,7 @@ __global__ void __launch_bounds__(ROUTER_THREADS) router_topk_kernel(uint32_t *_
 void cuda_router_topk(uint32_t *topi, float *topw, float *logits_out, const dev_mat &w, const float *bias,
                       const float *x, uint32_t n, uint32_t k, cudaStream_t st) {
     if (!n) return;
-    router_topk_kernel<<<n, ROUTER_THREADS, 0, st>>>(topi, topw, logits_out, w, bias, x, k);
+    launch_k(router_topk_kernel, n, ROUTER_THREADS, 0, st, topi, topw, logits_out, w, bias, x, k);
 }
 
 /* a ranks before b: non-NaN first, then the larger value, then the lower index; this is exactly the
@@ -110,6 +111,7 @@ __device__ __forceinline__ void warp_topk_softmax(const float *lg, uint32_t E, u
 /* one warp per token */
 __global__ void topk_softmax_kernel(uint32_t *__restrict__ topi, float *__restrict__ topw,
                                     const float *__restrict__ logits, uint32_t n, uint32_t E, uint32_t K) {
+    GRID_DEP();
     const uint32_t t = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
     if (t >= n) return;
@@ -123,6 +125,7 @@ __global__ void __launch_bounds__(NRT_THREADS) norm_router_topk_kernel(
     float *__restrict__ h, uint32_t *__restrict__ topi, float *__restrict__ topw, float *__restrict__ logits_out,
     const float *__restrict__ x, const float *__restrict__ gain, float eps, dev_mat w, const float *__restrict__ bias,
     uint32_t K) {
+    GRID_DEP();
     extern __shared__ __align__(16) float sh[];
     __shared__ float part[NRT_THREADS / 32];
     const uint32_t D = (uint32_t)w.cols, E = (uint32_t)w.rows;
@@ -184,20 +187,21 @@ bool cuda_norm_router_topk(float *h, uint32_t *topi, float *topw, float *logits_
                            float eps, const dev_mat &w, const float *bias, uint32_t k, cudaStream_t st) {
     const size_t smem = (w.cols + w.rows) * 4;
     if (smem > 48 * 1024 || w.rows > ROUTER_MAX_EXPERTS || k > ROUTER_MAX_K || k > w.rows) return false;
-    norm_router_topk_kernel<<<1, NRT_THREADS, smem, st>>>(h, topi, topw, logits_out, x, gain, eps, w, bias, k);
+    launch_k(norm_router_topk_kernel, 1, NRT_THREADS, smem, st, h, topi, topw, logits_out, x, gain, eps, w, bias, k);
     return true;
 }
 
 void cuda_topk_softmax(uint32_t *topi, float *topw, const float *logits, uint32_t n, uint32_t n_experts, uint32_t k,
                        cudaStream_t st) {
     if (!n) return;
-    topk_softmax_kernel<<<(n + 3) / 4, 128, 0, st>>>(topi, topw, logits, n, n_experts, k);
+    launch_k(topk_softmax_kernel, (n + 3) / 4, 128, 0, st, topi, topw, logits, n, n_experts, k);
 }
 
 /* One block: counts per expert, exclusive prefix, then each pair takes the next slot of its expert.
  * The order inside an expert's group does not change any value. */
 __global__ void moe_sort_kernel(uint32_t *count, uint32_t *start, uint32_t *fill, uint32_t *token_of,
                                 uint32_t *entry_of, const uint32_t *topi, uint32_t n, uint32_t K, uint32_t E) {
+    GRID_DEP();
     for (uint32_t e = threadIdx.x; e < E; e += blockDim.x) count[e] = 0, fill[e] = 0;
     __syncthreads();
     const uint32_t pairs = n * K;
@@ -220,11 +224,12 @@ __global__ void moe_sort_kernel(uint32_t *count, uint32_t *start, uint32_t *fill
 
 void cuda_moe_sort(uint32_t *count, uint32_t *start, uint32_t *fill, uint32_t *token_of, uint32_t *entry_of,
                    const uint32_t *topi, uint32_t n, uint32_t k, uint32_t n_experts, cudaStream_t st) {
-    moe_sort_kernel<<<1, 1024, 0, st>>>(count, start, fill, token_of, entry_of, topi, n, k, n_experts);
+    launch_k(moe_sort_kernel, 1, 1024, 0, st, count, start, fill, token_of, entry_of, topi, n, k, n_experts);
 }
 
 __global__ void moe_combine_kernel(float *__restrict__ x, const float *__restrict__ eo, const float *__restrict__ topw,
                                    const uint32_t *__restrict__ entry_of, uint32_t n, uint32_t K, uint32_t D) {
+    GRID_DEP();
     const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (uint64_t)n * D) return;
     const uint64_t t = i / D, d = i % D;
@@ -237,10 +242,11 @@ void cuda_moe_combine(float *x, const float *eo, const float *topw, const uint32
                       uint32_t dim, cudaStream_t st) {
     const uint64_t total = (uint64_t)n * dim;
     if (!total) return;
-    moe_combine_kernel<<<(unsigned)((total + 255) / 256), 256, 0, st>>>(x, eo, topw, entry_of, n, k, dim);
+    launch_k(moe_combine_kernel, (unsigned)((total + 255) / 256), 256, 0, st, x, eo, topw, entry_of, n, k, dim);
 }
 
 __global__ void swiglu_kernel(float *a, const float *u, uint64_t n, float limit) {
+    GRID_DEP();
     const uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float g = fminf(u[2 * i], limit);
@@ -250,5 +256,5 @@ __global__ void swiglu_kernel(float *a, const float *u, uint64_t n, float limit)
 
 void cuda_swiglu(float *a, const float *u, uint64_t n, float limit, cudaStream_t st) {
     if (!n) return;
-    swiglu_kernel<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(a, u, n, limit);
+    launch_k(swiglu_kernel, (unsigned)((n + 255) / 256), 256, 0, st, a, u, n, limit);
 }

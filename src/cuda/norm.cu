@@ -1,11 +1,15 @@
 /* norm.cu: RMSNorm (one block per row, same operation order as gptoss_rmsnorm_f32), the embedding
  * gather (rows widened exactly to f32) and the device position counter's advance. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cuda/kernels.cuh"
 
 #define NORM_THREADS 256
 
 __global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *__restrict__ y, const float *__restrict__ x,
                                                                 const float *__restrict__ gain, uint32_t D, float eps) {
+    GRID_DEP();
     __shared__ float part[NORM_THREADS / 32];
     const float *xr = x + (uint64_t)blockIdx.x * D;
     float *yr = y + (uint64_t)blockIdx.x * D;
@@ -26,10 +30,11 @@ __global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *__restrict
 
 void cuda_rmsnorm(float *y, const float *x, const float *gain, uint32_t n, uint32_t dim, float eps, cudaStream_t st) {
     if (!n) return;
-    rmsnorm_kernel<<<n, NORM_THREADS, 0, st>>>(y, x, gain, dim, eps);
+    launch_k(rmsnorm_kernel, n, NORM_THREADS, 0, st, y, x, gain, dim, eps);
 }
 
 __global__ void embed_kernel(float *__restrict__ x, dev_mat emb, const uint32_t *__restrict__ ids) {
+    GRID_DEP();
     const uint64_t D = emb.cols, id = ids[blockIdx.x];
     float *xr = x + (uint64_t)blockIdx.x * D;
     if (emb.wtype == DEV_BF16) {
@@ -43,9 +48,20 @@ __global__ void embed_kernel(float *__restrict__ x, dev_mat emb, const uint32_t 
 
 void cuda_embed(float *x, const dev_mat &emb, const uint32_t *ids, uint32_t n, cudaStream_t st) {
     if (!n) return;
-    embed_kernel<<<n, 256, 0, st>>>(x, emb, ids);
+    launch_k(embed_kernel, n, 256, 0, st, x, emb, ids);
 }
 
-__global__ void advance_kernel(uint32_t *pos, uint32_t n) { *pos += n; }
+__global__ void advance_kernel(uint32_t *pos, uint32_t n) { GRID_DEP(); *pos += n; }
 
-void cuda_advance(uint32_t *pos, uint32_t n, cudaStream_t st) { advance_kernel<<<1, 1, 0, st>>>(pos, n); }
+void cuda_advance(uint32_t *pos, uint32_t n, cudaStream_t st) { launch_k(advance_kernel, 1, 1, 0, st, pos, n); }
+
+bool cuda_pdl_enabled(void) {
+    static int on = -1; /* one device per process; decided on first use */
+    if (on < 0) {
+        const char *e = getenv("GPTOSS_CUDA_PDL");
+        int dev = 0, major = 0;
+        on = (!e || strcmp(e, "0") != 0) && cudaGetDevice(&dev) == cudaSuccess &&
+             cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major == 9;
+    }
+    return on != 0;
+}

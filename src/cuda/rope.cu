@@ -8,6 +8,7 @@
 __global__ void rope_kv_kernel(float *__restrict__ qkv, uint64_t qkv_stride, const uint32_t *__restrict__ pos0,
                                const float *__restrict__ inv_freq, float concentration, uint32_t H, uint32_t Hkv,
                                uint32_t dh, float *__restrict__ k_cache, float *__restrict__ v_cache, uint32_t cap) {
+    GRID_DEP();
     const uint32_t t = blockIdx.x, head = blockIdx.y, half = dh / 2;
     const uint32_t pos = *pos0 + t;
     float *row = qkv + (uint64_t)t * qkv_stride;
@@ -41,6 +42,6 @@ void cuda_rope_kv(float *qkv, uint64_t qkv_stride, uint32_t n, const uint32_t *p
     if (!n) return;
     dim3 grid(n, n_heads + n_kv_heads);
     const unsigned threads = head_dim / 2 < 32 ? 32 : (head_dim / 2 > 256 ? 256 : head_dim / 2);
-    rope_kv_kernel<<<grid, threads, 0, st>>>(qkv, qkv_stride, pos, inv_freq, concentration, n_heads, n_kv_heads,
+    launch_k(rope_kv_kernel, grid, threads, 0, st, qkv, qkv_stride, pos, inv_freq, concentration, n_heads, n_kv_heads,
                                              head_dim, k_cache, v_cache, cap);
 }

@@ -33,6 +33,7 @@ struct tile_args {
 
 template <int WK>
 __global__ void __launch_bounds__(256) tile_kernel(tile_args a) {
+    GRID_DEP();
     __shared__ __align__(16) float xs[TILE_K][TILE_M + TILE_PAD];
     __shared__ __align__(16) float ws[TILE_K][TILE_N + TILE_PAD];
     __shared__ float lut[16];
