@@ -77,6 +77,14 @@ GGML_TGT static void avx2_rows(float *out, size_t os, const gptoss_mxfp4 *w, uin
                 __m256 w1 = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))));
                 __m256 w2 = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)));
                 __m256 w3 = _mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))));
+                if (nt == 1) { /* decode: four independent accumulator chains */
+                    const float *xv = x + t0 * xs + b * 32;
+                    acc[0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xv), acc[0]);
+                    acc[1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xv + 8), acc[1]);
+                    acc[2] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xv + 16), acc[2]);
+                    acc[3] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xv + 24), acc[3]);
+                    continue;
+                }
                 for (size_t t = 0; t < nt; t++) {
                     const float *xv = x + (t0 + t) * xs + b * 32;
                     __m256 a = acc[t];
@@ -87,6 +95,7 @@ GGML_TGT static void avx2_rows(float *out, size_t os, const gptoss_mxfp4 *w, uin
                     acc[t] = a;
                 }
             }
+            if (nt == 1) acc[0] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
             for (size_t t = 0; t < nt; t++) {
                 __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
                 v = _mm_add_ps(v, _mm_movehl_ps(v, v));
