@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "cpu/simd.h"
+#include "threadpool.h"
 #ifdef GPTOSS_CUDA
 #include "cuda/backend.h"
 #endif
@@ -20,6 +22,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: gptoss bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]\n"
                "                    [--batch N] [--seed S] [--copy-bw] [-t THREADS] [-r REPS] [--json]\n"
                "                    [--q8] [--exact]\n"
+               "       gptoss bench --kernels [-t THREADS] [-r REPS]   decode matvec GB/s per fast kernel\n"
                "  -p: prompt tokens prefilled in one append (default 512); -n: tokens decoded one at a\n"
                "  time after it (default 128); --ctx: session context (default p + n, at least 4096);\n"
                "  --batch: prefill chunk (default min(p, 4096)); --copy-bw: also measure a device-to-device\n"
@@ -64,6 +67,94 @@ static double read_bandwidth(size_t bytes, uint32_t threads) {
     return best;
 }
 
+
+/* ---- --kernels: decode matvec GB/s of each fast kernel vs a plain read of the same bytes ---------- */
+typedef struct kb {
+    const gptoss_cpu_ops *ops;
+    int kind; /* 0 read, 1 mxfp4, 2 dense */
+    const uint8_t *buf;
+    size_t bytes, chunk_rows;
+    gptoss_mxfp4 mx;
+    gptoss_mat mat;
+    const float *x;
+    float *out;
+    uint64_t sums[256 * 8];
+} kb;
+static void kb_item(void *ctx, uint32_t item, uint32_t thread) {
+    kb *k = ctx;
+    if (k->kind == 0) { /* 64 items of bytes/64 */
+        const uint64_t *p = (const uint64_t *)(k->buf + k->bytes / 64 * item);
+        size_t n = k->bytes / 64 / 8;
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = 0; i + 4 <= n; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
+        k->sums[thread * 8] += s0 + s1 + s2 + s3;
+        return;
+    }
+    uint64_t rows = k->kind == 1 ? k->mx.rows : k->mat.rows;
+    uint64_t r0 = (uint64_t)item * k->chunk_rows, r1 = r0 + k->chunk_rows < rows ? r0 + k->chunk_rows : rows;
+    if (k->kind == 1) k->ops->mxfp4(k->out, rows, &k->mx, 0, NULL, k->x, k->mx.cols, 1, r0, r1);
+    else k->ops->dense(k->out, rows, &k->mat, NULL, k->x, k->mat.cols, 1, r0, r1);
+}
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+static int bench_kernels(uint32_t threads, uint32_t reps) {
+    const size_t cols = 2880, bytes = (size_t)512 << 20;
+    const gptoss_cpu_ops *ops = gptoss_cpu_ops_best();
+    uint8_t *buf = malloc(bytes);
+    float *x = malloc(cols * sizeof(float)), *out = malloc((bytes / 64 + 64) * sizeof(float));
+    kb *k = calloc(1, sizeof *k);
+    gptoss_pool *pool = gptoss_pool_create(threads);
+    if (!buf || !x || !out || !k || !pool) return 1;
+    uint64_t s = 88172645463325252ull;
+    for (size_t i = 0; i < bytes; i += 8) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; memcpy(buf + i, &s, 8); }
+    for (size_t i = 0; i < cols; i++) x[i] = (float)(i % 7) * 0.1f;
+    k->ops = ops; k->buf = buf; k->bytes = bytes; k->x = x; k->out = out;
+    const char *names[] = {"read", "mxfp4", "bf16", "q8_0"};
+    printf("kernels (%s, %u threads, %zu MiB, decode: 1 token):\n", ops->name, gptoss_pool_threads(pool), bytes >> 20);
+    for (int v = 0; v < 4; v++) {
+        uint32_t items;
+        k->kind = v == 0 ? 0 : v == 1 ? 1 : 2;
+        k->chunk_rows = 64;
+        size_t used;
+        if (v == 0) { items = 64; used = bytes; }
+        else if (v == 1) {
+            size_t nb = cols / 32, rows = bytes / (nb * 17);
+            k->mx = (gptoss_mxfp4){.blocks = buf, .scales = buf + rows * nb * 16, .n_experts = 1, .rows = rows, .cols = cols};
+            for (size_t i = 0; i < rows * nb; i++) buf[rows * nb * 16 + i] = (uint8_t)(120 + i % 8);
+            items = (uint32_t)((rows + 63) / 64);
+            used = rows * nb * 17;
+        } else {
+            gptoss_dtype dt = v == 2 ? GPTOSS_DTYPE_BF16 : GPTOSS_DTYPE_Q8_0;
+            size_t rows = bytes / gptoss_row_bytes(dt, cols);
+            if (v == 2) /* normal bf16 of magnitude 2^-8..2^-1 */
+                for (size_t i = 1; i < bytes; i += 2) buf[i] = (uint8_t)((buf[i] & 0x80) | 0x3c | (buf[i] & 3));
+            else
+                for (size_t i = 0; i + 34 <= bytes; i += 34) { buf[i] = 0; buf[i + 1] = 0x20; } /* d = 2^-7 */
+            k->mat = (gptoss_mat){buf, dt, rows, cols};
+            items = (uint32_t)((rows + 63) / 64);
+            used = rows * gptoss_row_bytes(dt, cols);
+        }
+        double best = 0, sum = 0, cpu = 0;
+        for (uint32_t r = 0; r < reps + 1; r++) {
+            double c0 = cpu_s(), t0 = now_s();
+            gptoss_pool_run(pool, kb_item, k, items);
+            double dt = now_s() - t0, gbs = used / dt / 1e9;
+            if (r == 0) continue; /* warm-up */
+            cpu += cpu_s() - c0;
+            sum += gbs;
+            if (gbs > best) best = gbs;
+        }
+        printf("  %-6s %7.2f GB/s best, %7.2f mean (%zu MB; cpu/wall %.2f)\n", names[v], best, sum / reps, used / 1000000,
+               cpu / (used / (sum / reps) / 1e9 * reps));
+    }
+    gptoss_pool_free(pool);
+    free(buf); free(x); free(out); free(k);
+    return 0;
+}
+
 static void mean_sd(const double *v, int n, double *mean, double *sd) {
     double s = 0, q = 0;
     for (int i = 0; i < n; i++) s += v[i];
@@ -100,7 +191,7 @@ int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *synth = NULL;
     uint32_t p = 512, n = 128, ctx = 0, batch = 0;
     uint64_t seed = 1;
-    int copy_bw = 0, json = 0, q8 = 0, exact = 0;
+    int copy_bw = 0, json = 0, q8 = 0, exact = 0, kernels = 0;
     uint32_t threads = 0, reps = 1;
     gptoss_device device = GPTOSS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -110,6 +201,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--copy-bw")) copy_bw = 1;
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--q8")) q8 = 1;
+        else if (!strcmp(a, "--kernels")) kernels = 1;
         else if (!strcmp(a, "--exact")) exact = 1;
         else if (!strcmp(a, "-t") || !strcmp(a, "-r")) {
             if (!(v = cli_next(argc, argv, &i))) return 2;
@@ -131,6 +223,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!model_path) model_path = a;
         else { cli_error("bench: unexpected argument '%s'", a); return 2; }
     }
+    if (kernels) return bench_kernels(threads, reps < 3 ? 3 : reps);
     if (!model_path == !synth) { usage(stderr); return 2; }
     if (p + n == 0) { cli_error("bench: nothing to run (-p 0 -n 0)"); return 2; }
 

@@ -15,15 +15,10 @@
 #define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 #define INL __attribute__((always_inline)) inline
 
+#ifndef PF_MX
+#define PF_MX 4096 /* bytes ahead in each row: the 4 rows of a decode tile are 4 streams */
+#endif
 enum { FMT_MX, FMT_BF16, FMT_F16, FMT_F32, FMT_Q8 };
-
-/* 2^(e-127) as f32 bits (e = 0: the subnormal 2^-127). */
-static inline float e8m0(uint8_t e) {
-    uint32_t bits = e ? (uint32_t)e << 23 : 0x00400000u;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 typedef struct src {
     const uint8_t *w;      /* row 0 of the range (dense: data; mx: blocks) */
@@ -33,11 +28,11 @@ typedef struct src {
 
 /* Widens block b of the row at `rw` (scales `rs`) into w0 (elements 0..15 of the block, or the even
  * ones for MXFP4) and w1. */
-TGT static INL void decode(const int fmt, const uint8_t *rw, const uint8_t *rs, size_t b, __m512 lut, __m512 *w0,
+TGT static INL void decode(const int fmt, const uint8_t *rw, float scale, size_t b, __m512 lut, __m512 *w0,
                            __m512 *w1) {
     switch (fmt) {
     case FMT_MX: {
-        __m512 l = _mm512_mul_ps(lut, _mm512_set1_ps(e8m0(rs[b])));
+        __m512 l = _mm512_mul_ps(lut, _mm512_set1_ps(scale));
         __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(rw + b * 16)));
         *w0 = _mm512_permutexvar_ps(c, l); /* vpermps reads the low 4 bits: the low nibble */
         *w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(c, 4), l);
@@ -74,6 +69,15 @@ TGT static INL void decode(const int fmt, const uint8_t *rw, const uint8_t *rs, 
     }
 }
 
+/* The e8m0 scales of n <= 16 blocks as f32 (2^(e-127); e = 0: 2^-127), so the block loop broadcasts
+ * them from memory instead of converting one byte at a time. */
+TGT static INL void scales16(float *dst, const uint8_t *p, size_t n) {
+    __m512i z = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1), p));
+    __m512i bits = _mm512_mask_mov_epi32(_mm512_slli_epi32(z, 23), _mm512_cmpeq_epi32_mask(z, _mm512_setzero_si512()),
+                                         _mm512_set1_epi32(0x00400000));
+    _mm512_storeu_ps(dst, _mm512_castsi512_ps(bits));
+}
+
 /* Scalar tail of a dense row: elements [c0, cols). */
 static float tail_dot(const gptoss_mat *w, uint64_t r, size_t c0, const float *x) {
     float buf[32];
@@ -102,10 +106,19 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
         rw[i] = s->w + (r + (uint64_t)i) * s->row_bytes;
         rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
     }
+    float sbuf[4][16];
     for (size_t b = 0; b < nb; b++) {
         __m512 w0[4], w1[4];
+        if (fmt == FMT_MX && (b & 15) == 0)
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) decode(fmt, rw[i], rs[i], b, lut, &w0[i], &w1[i]);
+            for (int i = 0; i < R; i++) scales16(sbuf[i], rs[i] + b, nb - b < 16 ? nb - b : 16);
+        /* Decode reads the tile's R adjacent rows (one contiguous region) at R x the speed of one
+         * row: prefetch that region linearly, PF_MX bytes ahead, on into the next tile's rows. */
+        if (fmt == FMT_MX && NT == 1 && (b & 3) == 0)
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) _mm_prefetch((const char *)(rw[0] + b * 16 * R + 64 * i + PF_MX), _MM_HINT_T0);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) decode(fmt, rw[i], fmt == FMT_MX ? sbuf[i][b & 15] : 0.0f, b, lut, &w0[i], &w1[i]);
 #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) {
             const float *xp = x + (size_t)t * xs + b * 32;
