@@ -107,6 +107,7 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
         rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
     }
     float sbuf[4][16];
+    const uint8_t *pf = rw[0] + PF_MX;
     for (size_t b = 0; b < nb; b++) {
         __m512 w0[4], w1[4];
         if (fmt == FMT_MX && (b & 15) == 0)
@@ -117,6 +118,8 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
         if (fmt == FMT_MX && NT == 1 && (b & 3) == 0)
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) _mm_prefetch((const char *)(rw[0] + b * 16 * R + 64 * i + PF_MX), _MM_HINT_T0);
+        if (fmt == FMT_Q8 && NT == 1) /* the same for Q8_0 rows (34-byte blocks) */
+            for (; pf < rw[0] + (b + 1) * GPTOSS_Q8_0_BYTES * R + PF_MX; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) decode(fmt, rw[i], fmt == FMT_MX ? sbuf[i][b & 15] : 0.0f, b, lut, &w0[i], &w1[i]);
 #pragma GCC unroll 8
