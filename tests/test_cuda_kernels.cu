@@ -297,16 +297,25 @@ static void test_moe(moe_case mc) {
             for (uint32_t k = 0; k < K; k++) y += topw[t * K + k] * eo[(t * K + k) * D + d];
             xw[t * D + d] += y;
         }
-    /* decode kernels, token 0 */
-    {
+    /* decode kernels, token 0, every family (3 = default; its act is in the permuted layout) */
+    for (int v = 1; v <= 3; v++) {
+        cuda_moe_set_decode_variant(v);
+        const bool perm = cuda_moe_decode_act_permuted(D, I);
         float *d_act = poisoned(K * I), *d_x = up(std::vector<float>(x0.begin(), x0.begin() + D));
         cuda_moe_mlp1_decode(d_act, g1, d_b1, d_h, d_topi, K, 7.0f, 0);
-        snprintf(name, sizeof name, "mxfp4 mlp1+swiglu decode (E %u, top %u, %ux%u)", E, K, 2 * I, D);
-        compare(name, down(d_act, K * I), std::vector<float>(act.begin(), act.begin() + K * I));
+        auto ga = down(d_act, K * I), gn = ga;
+        if (perm) /* element i of slot k at float ((k*8 + (i%32)/4) * (I/32) + i/32) * 4 + i%4 */
+            for (uint32_t k = 0; k < K; k++)
+                for (uint32_t i = 0; i < I; i++)
+                    gn[k * I + i] = ga[((k * 8 + (i % 32) / 4) * (I / 32) + i / 32) * 4 + i % 4];
+        snprintf(name, sizeof name, "mxfp4 mlp1+swiglu decode v%d%s (E %u, top %u, %ux%u)", v,
+                 v == 3 && !perm ? " (fell back to v1)" : "", E, K, 2 * I, D);
+        compare(name, gn, std::vector<float>(act.begin(), act.begin() + K * I));
         cuda_moe_mlp2_decode(d_x, g2, d_b2, d_act, d_topi, d_topw, K, poisoned(K * D), 0);
-        snprintf(name, sizeof name, "mxfp4 mlp2+combine decode (%ux%u)", D, I);
+        snprintf(name, sizeof name, "mxfp4 mlp2+combine decode v%d (%ux%u)", v, D, I);
         compare(name, down(d_x, D), std::vector<float>(xw.begin(), xw.begin() + D));
     }
+    cuda_moe_set_decode_variant(0);
     /* grouped kernels, all tokens */
     {
         uint32_t *cnt = reinterpret_cast<uint32_t *>(poisoned(E)), *start = reinterpret_cast<uint32_t *>(poisoned(E)),
@@ -430,7 +439,6 @@ int main(void) {
     uint64_t seed = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid();
     if (getenv("GPTOSS_TEST_SEED")) seed = strtoull(getenv("GPTOSS_TEST_SEED"), NULL, 10);
     g_rng = seed | 1;
-    setenv("GPTOSS_CUDA_MOE_V2", "1", 1); /* the opt-in decode expert kernels (v1 is covered by the goldens) */
     tap_diag("seed %llu (GPTOSS_TEST_SEED reproduces a run)", (unsigned long long)seed);
     test_dense(DEV_BF16, 1000, 2880, 1, 0);
     test_dense(DEV_BF16, 515, 2880, 37, 0);
@@ -461,6 +469,9 @@ int main(void) {
     test_moe({4, 2, 64, 96, 9});
     test_moe({6, 4, 4096, 3104, 1}); /* 97 blocks per row: 4 per lane, large act staging */
     test_moe({6, 3, 96, 1056, 1});    /* 33 blocks: 2 per lane, one lane with 2 */
+    test_moe({4, 4, 3104, 1056, 1});  /* mlp1 rows of 97 blocks, mlp2 rows of 33 */
+    test_moe({1, 1, 96, 64, 1});      /* one expert, top 1 */
+    test_moe({128, 4, 512, 256, 2});  /* 128 experts */
     test_topk(50, 32, 4);
     test_topk(20, 128, 4);
     test_topk(7, 8, 3);

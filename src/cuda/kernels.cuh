@@ -18,9 +18,16 @@ void cuda_dense(float *out, uint64_t out_stride, const dev_mat &w, const float *
 void cuda_moe_mlp1_decode(float *act, const dev_mxfp4 &w1, const float *b1, const float *x, const uint32_t *topi,
                           uint32_t k, float limit, cudaStream_t st);
 /* x[d] += sum_k topw[k] * (W2[e_k][d] . act[k*I:] + b2[e_k][d])  (in k order, like the CPU);
- * eo: scratch of k * D floats */
+ * eo: scratch of k * D floats. act is the mlp1 decode output: with the v3 kernels (see
+ * cuda_moe_decode_act_permuted) it is float4-transposed per expert slot: element i of slot k at float
+ * ((k*8 + (i%32)/4) * (I/32) + i/32) * 4 + i%4. */
 void cuda_moe_mlp2_decode(float *x, const dev_mxfp4 &w2, const float *b2, const float *act, const uint32_t *topi,
                           const float *topw, uint32_t k, float *eo, cudaStream_t st);
+/* decode kernel family: 1 (warp per row pair, LUT), 2 (x in registers), 3 (default: coalesced, LUT-free
+ * FP4 decode, mlp2 fused with the combine); 0 = from GPTOSS_CUDA_MOE_KERNEL (GPTOSS_CUDA_MOE_V2=1 means 2) */
+void cuda_moe_set_decode_variant(int v);
+/* true when the decode act buffer is in the permuted v3 layout for these shapes (D = hidden, I = intermediate) */
+bool cuda_moe_decode_act_permuted(uint64_t D, uint64_t I);
 /* Grouped (prefill): entries [start[e], start[e]+count[e]) belong to expert e.
  * mlp1: act[j*I + i] = swiglu(W1[e] . x[token_of[j]] ...); mlp2: eo[j*D + d] = W2[e][d] . act[j] + b2. */
 void cuda_moe_mlp1_grouped(float *act, const dev_mxfp4 &w1, const float *b1, const float *x, const uint32_t *token_of,

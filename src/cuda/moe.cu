@@ -125,12 +125,19 @@ __global__ void __launch_bounds__(NRT_THREADS) norm_router_topk_kernel(
     float *__restrict__ h, uint32_t *__restrict__ topi, float *__restrict__ topw, float *__restrict__ logits_out,
     const float *__restrict__ x, const float *__restrict__ gain, float eps, dev_mat w, const float *__restrict__ bias,
     uint32_t K) {
+    const uint32_t D = (uint32_t)w.cols, E = (uint32_t)w.rows;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    {   /* the router rows do not depend on the previous kernel: pull them into L2 before waiting for it */
+        const uint64_t row_bytes = (uint64_t)D * (w.wtype == DEV_BF16 ? 2 : 4);
+        const char *base = static_cast<const char *>(w.data);
+        for (uint32_t e = warp; e < E; e += NRT_THREADS / 32)
+            for (uint64_t off = (uint64_t)lane * 128; off < row_bytes; off += 32 * 128)
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(base + e * row_bytes + off));
+    }
     GRID_DEP();
     extern __shared__ __align__(16) float sh[];
     __shared__ float part[NRT_THREADS / 32];
-    const uint32_t D = (uint32_t)w.cols, E = (uint32_t)w.rows;
     float *hs = sh, *lg = sh + D;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     float ss = 0.0f;
     for (uint32_t i = threadIdx.x; i < D; i += NRT_THREADS) ss += x[i] * x[i];
     ss = warp_sum(ss);
@@ -153,6 +160,7 @@ __global__ void __launch_bounds__(NRT_THREADS) norm_router_topk_kernel(
         float acc = 0.0f;
         if (w.wtype == DEV_BF16 && D % 8 == 0) {
             const uint4 *row = reinterpret_cast<const uint4 *>(static_cast<const uint16_t *>(w.data) + (uint64_t)e * D);
+#pragma unroll 3
             for (uint32_t c = lane; c < D / 8; c += 32) {
                 const uint4 p = __ldg(row + c);
                 const float *xv = hs + 8 * c;

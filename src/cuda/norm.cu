@@ -7,14 +7,36 @@
 
 #define NORM_THREADS 256
 
+#define NORM_REG 16 /* D <= NORM_THREADS * NORM_REG: x and gain kept in registers, gain loaded before the wait */
+
+template <bool REG>
 __global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *__restrict__ y, const float *__restrict__ x,
                                                                 const float *__restrict__ gain, uint32_t D, float eps) {
+    float gv[REG ? NORM_REG : 1], xv[REG ? NORM_REG : 1];
+    if (REG) {
+#pragma unroll
+        for (int j = 0; j < NORM_REG; j++) {
+            const uint32_t i = threadIdx.x + j * NORM_THREADS;
+            gv[j] = i < D ? __ldg(gain + i) : 0.0f; /* a weight: may be read before the previous kernel ends */
+        }
+    }
     GRID_DEP();
     __shared__ float part[NORM_THREADS / 32];
     const float *xr = x + (uint64_t)blockIdx.x * D;
     float *yr = y + (uint64_t)blockIdx.x * D;
     float ss = 0.0f;
-    for (uint32_t i = threadIdx.x; i < D; i += NORM_THREADS) ss += xr[i] * xr[i];
+    if (REG) {
+#pragma unroll
+        for (int j = 0; j < NORM_REG; j++) {
+            const uint32_t i = threadIdx.x + j * NORM_THREADS;
+            xv[j] = i < D ? xr[i] : 0.0f;
+        }
+#pragma unroll
+        for (int j = 0; j < NORM_REG; j++)
+            if (threadIdx.x + j * NORM_THREADS < D) ss += xv[j] * xv[j];
+    } else {
+        for (uint32_t i = threadIdx.x; i < D; i += NORM_THREADS) ss += xr[i] * xr[i];
+    }
     ss = warp_sum(ss);
     if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = ss;
     __syncthreads();
@@ -25,12 +47,23 @@ __global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *__restrict
     }
     __syncthreads();
     const float inv = 1.0f / sqrtf(part[0] / (float)D + eps);
-    for (uint32_t i = threadIdx.x; i < D; i += NORM_THREADS) yr[i] = xr[i] * inv * gain[i];
+    if (REG) {
+#pragma unroll
+        for (int j = 0; j < NORM_REG; j++) {
+            const uint32_t i = threadIdx.x + j * NORM_THREADS;
+            if (i < D) yr[i] = xv[j] * inv * gv[j];
+        }
+    } else {
+        for (uint32_t i = threadIdx.x; i < D; i += NORM_THREADS) yr[i] = xr[i] * inv * gain[i];
+    }
 }
 
 void cuda_rmsnorm(float *y, const float *x, const float *gain, uint32_t n, uint32_t dim, float eps, cudaStream_t st) {
     if (!n) return;
-    launch_k(rmsnorm_kernel, n, NORM_THREADS, 0, st, y, x, gain, dim, eps);
+    if (dim <= NORM_THREADS * NORM_REG)
+        launch_k(rmsnorm_kernel<true>, n, NORM_THREADS, 0, st, y, x, gain, dim, eps);
+    else
+        launch_k(rmsnorm_kernel<false>, n, NORM_THREADS, 0, st, y, x, gain, dim, eps);
 }
 
 __global__ void embed_kernel(float *__restrict__ x, dev_mat emb, const uint32_t *__restrict__ ids) {
