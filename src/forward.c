@@ -146,13 +146,13 @@ static int hf_layout(const gptoss_mxfp4 *w) {
 #endif
 }
 
-/* Expert matmul for rows [r0, r1): the fast kernel on HF-layout blocks (x in MXFP4 order), else the
- * reference. bias_full is the expert's whole bias row (only [r0, r1) is read). */
+/* Expert matmul for rows [r0, r1): the fast kernel on HF-layout blocks (x in MXFP4 order) or on ggml
+ * blocks (x in natural order), else the reference. bias_full is the expert's whole bias row (only [r0, r1) is read). */
 static void expert_rows(fwd *f, uint32_t thread, float *out, size_t os, const gptoss_mxfp4 *W, uint32_t e,
                         const float *bias_full, const float *x, size_t xs, size_t cnt, uint64_t r0, uint64_t r1) {
     if (f->mx_order) f->ops->mxfp4(out, os, W, e, bias_full, x, xs, cnt, r0, r1);
-    else if (f->ops && W->layout == GPTOSS_MXFP4_GGML) /* [gguf] */
-        gptoss_matmul_mxfp4_ggml_fast(out, os, W, e, bias_full, x, xs, cnt, r0, r1, thread_scratch(f->w, thread));
+    else if (f->ops && W->layout == GPTOSS_MXFP4_GGML) /* [gguf] x in natural order */
+        f->ops->mxfp4_ggml(out, os, W, e, bias_full, x, xs, cnt, r0, r1);
     else matmul_experts(out, os, W, e, bias_full, x, xs, cnt, r0, r1, thread_scratch(f->w, thread));
 }
 

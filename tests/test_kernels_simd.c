@@ -91,6 +91,32 @@ static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size
     free(blocks); free(scales); free(x); free(xo); free(bias); free(scratch); free(want); free(got);
 }
 
+/* [gguf] ggml-layout blocks (17 bytes, scale inline), one tensor or gate/up split (rows even). */
+static void test_mxfp4_ggml(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t n_tok, int split) {
+    const size_t E = 3, nb = cols / 32, bytes = E * rows * nb * 17;
+    uint8_t *blocks = malloc(bytes);
+    for (size_t i = 0; i < bytes; i++)
+        blocks[i] = i % 17 ? (uint8_t)(frand() * 128 + 128) : (uint8_t)(120 + (int)((frand() + 1) * 5));
+    blocks[0] = 0; blocks[bytes - 17] = 0; /* the subnormal 2^-127 */
+    float *x = malloc((n_tok * (cols + 5)) * sizeof(float)), *bias = malloc(rows * sizeof(float));
+    float *scratch = malloc(cols * sizeof(float));
+    float *want = calloc(n_tok * rows, sizeof(float)), *got = calloc(n_tok * rows, sizeof(float));
+    for (size_t i = 0; i < n_tok * (cols + 5); i++) x[i] = frand();
+    for (size_t i = 0; i < rows; i++) bias[i] = frand();
+    gptoss_mxfp4 w = {.blocks = blocks, .n_experts = E, .rows = rows, .cols = cols, .layout = GPTOSS_MXFP4_GGML};
+    if (split) w.blocks_odd = blocks + bytes / 2;
+    for (uint64_t r0 = 0; r0 <= (rows > 2 ? 3 : 0); r0 += 3)
+        for (uint64_t e = 0; e < E; e += 2) {
+            gptoss_matmul_mxfp4_ggml_f32(want, rows, &w, e, e ? bias : NULL, x, cols + 5, n_tok, r0, rows, scratch);
+            ops->mxfp4_ggml(got, rows, &w, e, e ? bias : NULL, x, cols + 5, n_tok, r0, rows);
+            double err = rel_err(got + r0, want + r0, n_tok * rows - r0);
+            tap_check(err < 2e-6, "%s mxfp4 ggml%s expert %llu: %zu rows (from %llu) x %zu cols x %zu tokens: rel err %.2g",
+                      ops->name, split ? " gate/up" : "", (unsigned long long)e, rows, (unsigned long long)r0, cols,
+                      n_tok, err);
+        }
+    free(blocks); free(x); free(bias); free(scratch); free(want); free(got);
+}
+
 int main(void) {
     float a[64], b[64];
     for (int i = 0; i < 64; i++) a[i] = (float)i;
@@ -117,6 +143,10 @@ int main(void) {
             test_mxfp4(ops, 9, 96, nt);
             test_mxfp4(ops, 6, 64, nt);
             test_mxfp4(ops, 1, 32, nt);
+            test_mxfp4_ggml(ops, 9, 96, nt, 0);
+            test_mxfp4_ggml(ops, 1, 32, nt, 0);
+            test_mxfp4_ggml(ops, 10, 64, nt, 1);
+            test_mxfp4_ggml(ops, 14, 160, nt, 1);
         }
     }
     const gptoss_cpu_ops *best = gptoss_cpu_ops_best();

@@ -9,8 +9,9 @@
 #include <string.h>
 
 #include "cpu/kernels.h"
+#include "cpu/simd.h"
 
-static const uint8_t *ggml_row(const gptoss_mxfp4 *w, uint64_t expert, uint64_t row) {
+const uint8_t *gptoss_mxfp4_ggml_row(const gptoss_mxfp4 *w, uint64_t expert, uint64_t row) {
     const uint64_t bpr = w->cols / 32 * 17;
     if (w->blocks_odd) {
         const uint64_t half = w->rows / 2;
@@ -20,7 +21,7 @@ static const uint8_t *ggml_row(const gptoss_mxfp4 *w, uint64_t expert, uint64_t 
 }
 
 void gptoss_mxfp4_ggml_row_to_f32(float *dst, const gptoss_mxfp4 *w, uint64_t expert, uint64_t row) {
-    const uint8_t *p = ggml_row(w, expert, row);
+    const uint8_t *p = gptoss_mxfp4_ggml_row(w, expert, row);
     const uint64_t nb = w->cols / 32;
     for (uint64_t b = 0; b < nb; b++, p += 17, dst += 32) {
         const float s = ldexpf(1.0f, (int)p[0] - 127);
@@ -54,12 +55,12 @@ void gptoss_matmul_mxfp4_ggml_f32(float *out, size_t out_stride, const gptoss_mx
 
 #define GGML_TGT __attribute__((target("avx2,fma")))
 
-GGML_TGT static void avx2_rows(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t expert, const float *bias,
-                               const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+GGML_TGT void gptoss_mxfp4_ggml_avx2(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t expert, const float *bias,
+                                      const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const __m128i lut8 = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12), m15 = _mm_set1_epi8(15);
     const size_t nb = (size_t)w->cols / 32;
     for (uint64_t r = r0; r < r1; r++) {
-        const uint8_t *row = ggml_row(w, expert, r);
+        const uint8_t *row = gptoss_mxfp4_ggml_row(w, expert, r);
         for (size_t t0 = 0; t0 < n_tok; t0 += 8) {
             const size_t nt = n_tok - t0 < 8 ? n_tok - t0 : 8;
             __m256 acc[8];
@@ -110,13 +111,10 @@ GGML_TGT static void avx2_rows(float *out, size_t os, const gptoss_mxfp4 *w, uin
 void gptoss_matmul_mxfp4_ggml_fast(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t expert,
                                    const float *bias, const float *x, size_t x_stride, size_t n_tok, uint64_t r0,
                                    uint64_t r1, float *row_scratch) {
-#if defined(__x86_64__)
-    static int have = -1;
-    if (have < 0) have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (have) {
-        avx2_rows(out, out_stride, w, expert, bias, x, x_stride, n_tok, r0, r1);
+    const gptoss_cpu_ops *ops = gptoss_cpu_ops_best();
+    if (ops && ops->mxfp4_ggml && ops != &gptoss_cpu_scalar) {
+        ops->mxfp4_ggml(out, out_stride, w, expert, bias, x, x_stride, n_tok, r0, r1);
         return;
     }
-#endif
     gptoss_matmul_mxfp4_ggml_f32(out, out_stride, w, expert, bias, x, x_stride, n_tok, r0, r1, row_scratch);
 }

@@ -53,7 +53,28 @@ static void scalar_mxfp4(float *out, size_t out_stride, const gptoss_mxfp4 *w, u
     }
 }
 
-const gptoss_cpu_ops gptoss_cpu_scalar = {"scalar", scalar_dense, scalar_mxfp4};
+static void scalar_mxfp4_ggml(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                              const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t nb = (size_t)w->cols / 32;
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = gptoss_mxfp4_ggml_row(w, e, r);
+        for (size_t t = 0; t < n_tok; t++) {
+            const float *xt = x + t * x_stride;
+            float s = 0.0f;
+            for (size_t b = 0; b < nb; b++) {
+                const uint8_t *blk = row + b * 17;
+                float p = 0.0f;
+                for (int j = 0; j < 16; j++)
+                    p += gptoss_fp4_values[blk[1 + j] & 15] * xt[b * 32 + j] +
+                         gptoss_fp4_values[blk[1 + j] >> 4] * xt[b * 32 + 16 + j];
+                s += p * ldexpf(1.0f, (int)blk[0] - 127);
+            }
+            out[t * out_stride + r] = s + (bias ? bias[r] : 0.0f);
+        }
+    }
+}
+
+const gptoss_cpu_ops gptoss_cpu_scalar = {"scalar", scalar_dense, scalar_mxfp4, scalar_mxfp4_ggml};
 
 int gptoss_cpu_has_avx2(void) {
 #if defined(__x86_64__) && defined(__GNUC__)

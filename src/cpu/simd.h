@@ -20,6 +20,10 @@ typedef struct gptoss_cpu_ops {
     /* Same for expert e of an MXFP4 tensor, x rows in MXFP4 order (gptoss_mxfp4_order). */
     void (*mxfp4)(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                   const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
+    /* [gguf] Same for w->layout == GPTOSS_MXFP4_GGML (ggml blocks, gate/up split allowed), x in natural
+     * order (ggml's low nibbles are elements 0..15 of a block, the high ones 16..31). */
+    void (*mxfp4_ggml)(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                       const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
 } gptoss_cpu_ops;
 
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
@@ -37,6 +41,10 @@ static inline size_t gptoss_mxfp4_pos(size_t i) { return (i & ~(size_t)31) + ((i
 void gptoss_quantize_mat_row_q8_0(void *dst, const gptoss_mat *w, uint64_t r, float *scratch);
 
 void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t n);
+
+/* [gguf] The AVX2+FMA ggml-layout kernel (src/cpu/mxfp4_ggml.c), the avx2 variant's mxfp4_ggml. */
+void gptoss_mxfp4_ggml_avx2(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                            const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
 
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512;
 int gptoss_cpu_has_avx2(void);

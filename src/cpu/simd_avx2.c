@@ -193,5 +193,5 @@ TGT static void avx2_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
             for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
 }
 
-const gptoss_cpu_ops gptoss_cpu_avx2 = {"avx2", avx2_dense, avx2_mxfp4};
+const gptoss_cpu_ops gptoss_cpu_avx2 = {"avx2", avx2_dense, avx2_mxfp4, gptoss_mxfp4_ggml_avx2};
 #endif

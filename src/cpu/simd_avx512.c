@@ -18,12 +18,13 @@
 #ifndef PF_MX
 #define PF_MX 4096 /* bytes ahead in each row: the 4 rows of a decode tile are 4 streams */
 #endif
-enum { FMT_MX, FMT_BF16, FMT_F16, FMT_F32, FMT_Q8 };
+enum { FMT_MX, FMT_BF16, FMT_F16, FMT_F32, FMT_Q8, FMT_GG };
 
 typedef struct src {
     const uint8_t *w;      /* row 0 of the range (dense: data; mx: blocks) */
     const uint8_t *sc;     /* mx: scales of row 0 */
     size_t row_bytes, sc_row; /* bytes per row of w / of sc */
+    const uint8_t *w2;     /* gg with gate/up split: the odd rows (row 2i+1 is row i of w2, row 2i row i of w) */
 } src;
 
 /* Widens block b of the row at `rw` (scales `rs`) into w0 (elements 0..15 of the block, or the even
@@ -55,6 +56,16 @@ TGT static INL void decode(const int fmt, const uint8_t *rw, float scale, size_t
         const float *p = (const float *)(rw + b * 128);
         *w0 = _mm512_loadu_ps(p);
         *w1 = _mm512_loadu_ps(p + 16);
+        break;
+    }
+    case FMT_GG: { /* ggml block: scale byte, then element j in the low nibble of byte j, j+16 in the high */
+        const uint8_t *p = rw + b * 17;
+        const uint32_t bits = p[0] ? (uint32_t)p[0] << 23 : 0x00400000u;
+        __m512 l = _mm512_mul_ps(lut, _mm512_castsi512_ps(_mm512_set1_epi32((int)bits)));
+        __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 1)));
+        *w0 = _mm512_permutexvar_ps(c, l);
+        *w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(c, 4), l);
+        (void)scale;
         break;
     }
     default: { /* Q8_0 */
@@ -103,11 +114,14 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
     const uint8_t *rw[4], *rs[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
-        rw[i] = s->w + (r + (uint64_t)i) * s->row_bytes;
+        const uint64_t ri = r + (uint64_t)i;
+        rw[i] = s->w2 ? (ri & 1 ? s->w2 : s->w) + (ri >> 1) * s->row_bytes : s->w + ri * s->row_bytes;
         rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
     }
     float sbuf[4][16];
-    const uint8_t *pf = rw[0] + PF_MX;
+    const uint8_t *pf = rw[0] + PF_MX, *pf2 = R > 1 ? rw[1] + PF_MX : NULL;
+    /* gg: the rows of a tile are one contiguous stream, or two (gate rows, up rows) when split */
+    const size_t gg_rows0 = s->w2 ? (size_t)(R + 1) / 2 : (size_t)R, gg_rows1 = s->w2 ? (size_t)R / 2 : 0;
     for (size_t b = 0; b < nb; b++) {
         __m512 w0[4], w1[4];
         if (fmt == FMT_MX && (b & 15) == 0)
@@ -118,6 +132,11 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
         if (fmt == FMT_MX && NT == 1 && (b & 3) == 0)
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) _mm_prefetch((const char *)(rw[0] + b * 16 * R + 64 * i + PF_MX), _MM_HINT_T0);
+        if (fmt == FMT_GG && NT == 1) { /* ggml MXFP4 rows (17-byte blocks) */
+            for (; pf < rw[0] + (b + 1) * 17 * gg_rows0 + PF_MX; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
+            if (gg_rows1)
+                for (; pf2 < rw[1] + (b + 1) * 17 * gg_rows1 + PF_MX; pf2 += 64) _mm_prefetch((const char *)pf2, _MM_HINT_T0);
+        }
         if (fmt == FMT_Q8 && NT == 1) /* the same for Q8_0 rows (34-byte blocks) */
             for (; pf < rw[0] + (b + 1) * GPTOSS_Q8_0_BYTES * R + PF_MX; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
 #pragma GCC unroll 4
@@ -179,7 +198,7 @@ TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, 
 TGT static void avx512_dense(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
                              size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t cols = (size_t)w->cols, nb = cols / 32;
-    src s = {w->data, NULL, (size_t)gptoss_row_bytes(w->dtype, cols), 0};
+    src s = {w->data, NULL, (size_t)gptoss_row_bytes(w->dtype, cols), 0, NULL};
     switch (w->dtype) {
     case GPTOSS_DTYPE_BF16: run_fmt(FMT_BF16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
     case GPTOSS_DTYPE_F16: run_fmt(FMT_F16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
@@ -199,8 +218,23 @@ TGT static void avx512_dense(float *out, size_t os, const gptoss_mat *w, const f
 TGT static void avx512_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                              const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t nb = (size_t)w->cols / 32;
-    src s = {w->blocks + e * w->rows * nb * 16, w->scales + e * w->rows * nb, nb * 16, nb};
+    src s = {w->blocks + e * w->rows * nb * 16, w->scales + e * w->rows * nb, nb * 16, nb, NULL};
     run_fmt(FMT_MX, out, os, &s, nb, x, xs, n_tok, r0, r1);
+    if (bias)
+        for (uint64_t r = r0; r < r1; r++)
+            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+}
+
+/* [gguf] ggml-layout MXFP4 (x in natural order): the same tiles, 17-byte blocks with the scale inline. */
+TGT static void avx512_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                                  const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t nb = (size_t)w->cols / 32, bpr = nb * 17;
+    src s = {w->blocks + e * w->rows * bpr, NULL, bpr, 0, NULL};
+    if (w->blocks_odd) {
+        s.w = w->blocks + e * (w->rows / 2) * bpr;
+        s.w2 = w->blocks_odd + e * (w->rows / 2) * bpr;
+    }
+    run_fmt(FMT_GG, out, os, &s, nb, x, xs, n_tok, r0, r1);
     if (bias)
         for (uint64_t r = r0; r < r1; r++)
             for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
@@ -225,5 +259,5 @@ TGT void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t 
     }
 }
 
-const gptoss_cpu_ops gptoss_cpu_avx512 = {"avx512", avx512_dense, avx512_mxfp4};
+const gptoss_cpu_ops gptoss_cpu_avx512 = {"avx512", avx512_dense, avx512_mxfp4, avx512_mxfp4_ggml};
 #endif
