@@ -71,7 +71,7 @@ static double read_bandwidth(size_t bytes, uint32_t threads) {
 /* ---- --kernels: decode matvec GB/s of each fast kernel vs a plain read of the same bytes ---------- */
 typedef struct kb {
     const gptoss_cpu_ops *ops;
-    int kind; /* 0 read, 1 mxfp4, 2 dense */
+    int kind; /* 0 read, 1 mxfp4, 2 dense, 3 mxfp4 in ggml's layout (GGUF, gate/up split) */
     const uint8_t *buf;
     size_t bytes, chunk_rows;
     gptoss_mxfp4 mx;
@@ -90,9 +90,10 @@ static void kb_item(void *ctx, uint32_t item, uint32_t thread) {
         k->sums[thread * 8] += s0 + s1 + s2 + s3;
         return;
     }
-    uint64_t rows = k->kind == 1 ? k->mx.rows : k->mat.rows;
+    uint64_t rows = k->kind == 1 || k->kind == 3 ? k->mx.rows : k->mat.rows;
     uint64_t r0 = (uint64_t)item * k->chunk_rows, r1 = r0 + k->chunk_rows < rows ? r0 + k->chunk_rows : rows;
     if (k->kind == 1) k->ops->mxfp4(k->out, rows, &k->mx, 0, NULL, k->x, k->mx.cols, 1, r0, r1);
+    else if (k->kind == 3) k->ops->mxfp4_ggml(k->out, rows, &k->mx, 0, NULL, k->x, k->mx.cols, 1, r0, r1);
     else k->ops->dense(k->out, rows, &k->mat, NULL, k->x, k->mat.cols, 1, r0, r1);
 }
 static double cpu_s(void) {
@@ -112,11 +113,11 @@ static int bench_kernels(uint32_t threads, uint32_t reps) {
     for (size_t i = 0; i < bytes; i += 8) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; memcpy(buf + i, &s, 8); }
     for (size_t i = 0; i < cols; i++) x[i] = (float)(i % 7) * 0.1f;
     k->ops = ops; k->buf = buf; k->bytes = bytes; k->x = x; k->out = out;
-    const char *names[] = {"read", "mxfp4", "bf16", "q8_0"};
+    const char *names[] = {"read", "mxfp4", "bf16", "q8_0", "mx_gguf"};
     printf("kernels (%s, %u threads, %zu MiB, decode: 1 token):\n", ops->name, gptoss_pool_threads(pool), bytes >> 20);
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         uint32_t items;
-        k->kind = v == 0 ? 0 : v == 1 ? 1 : 2;
+        k->kind = v == 0 ? 0 : v == 1 ? 1 : v == 4 ? 3 : 2;
         k->chunk_rows = 64;
         size_t used;
         if (v == 0) { items = 64; used = bytes; }
@@ -124,6 +125,13 @@ static int bench_kernels(uint32_t threads, uint32_t reps) {
             size_t nb = cols / 32, rows = bytes / (nb * 17);
             k->mx = (gptoss_mxfp4){.blocks = buf, .scales = buf + rows * nb * 16, .n_experts = 1, .rows = rows, .cols = cols};
             for (size_t i = 0; i < rows * nb; i++) buf[rows * nb * 16 + i] = (uint8_t)(120 + i % 8);
+            items = (uint32_t)((rows + 63) / 64);
+            used = rows * nb * 17;
+        } else if (v == 4) { /* the same bytes as ggml blocks: scale byte first, gate/up halves */
+            size_t nb = cols / 32, rows = bytes / (nb * 17) & ~(size_t)1;
+            for (size_t i = 0; i < rows * nb; i++) buf[i * 17] = (uint8_t)(120 + i % 8);
+            k->mx = (gptoss_mxfp4){.blocks = buf, .n_experts = 1, .rows = rows, .cols = cols, .layout = GPTOSS_MXFP4_GGML,
+                                   .blocks_odd = buf + rows / 2 * nb * 17};
             items = (uint32_t)((rows + 63) / 64);
             used = rows * nb * 17;
         } else {
