@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# server.sh GPTOSS_BIN: aggregate decode throughput of `gptoss serve` (continuous batching) at 1, 4 and
+# server.sh GPTOSS_BIN: aggregate decode throughput of `gptoss serve` (continuous batching) at 1, 4, 8 and
 # 16 concurrent streaming clients, on a synthesized model of gpt-oss-20b's shape with fewer layers
 # (GPTOSS_BENCH_SERVER_LAYERS, default 2: the full 24 layers decode too slowly on a small CPU; every
 # other shape, the 201088 vocabulary included, is 20b's). Closed loop: each client sends requests back
@@ -28,7 +28,7 @@ for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
 port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
 [ -n "$port" ] || { echo "server bench: the server did not start"; cat "$log"; exit 1; }
 echo "server bench: synth 20b shape, $layers layers, vocab 201088; --parallel 16; max_tokens $max_tokens; ${secs}s per point; $(nproc) CPUs"
-for c in 1 4 16; do
+for c in ${GPTOSS_BENCH_SERVER_CLIENTS:-1 4 8 16}; do
     res=$(node "$root/bench/server.mjs" "http://127.0.0.1:$port" "$c" "$secs" "$max_tokens") || exit 1
     echo "server bench: clients=$c $res"
 done
