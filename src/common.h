@@ -67,6 +67,10 @@ static inline uint64_t gptoss_xoshiro256ss(uint64_t s[4]) {
  * of blocking) and gives its size. */
 gptoss_status gptoss_open_regular(const char *path, int *fd, size_t *size, char *err, size_t err_size);
 
+/* Maps a regular file read-only (MAP_SHARED, so the page cache is shared between processes).
+ * An empty file gives *map = NULL, *size = 0. Unmap with munmap(*map, *size). */
+gptoss_status gptoss_map_file(const char *path, void **map, size_t *size, char *err, size_t err_size);
+
 /* Growable byte buffer. On allocation failure `failed` is set and further appends are ignored. */
 typedef struct gptoss_buf {
     char *data;

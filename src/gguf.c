@@ -529,20 +529,10 @@ done:
 
 gptoss_status gptoss_gguf_open(gptoss_gguf *g, const char *path, char *err, size_t err_size) {
     memset(g, 0, sizeof *g);
-    int fd;
+    void *map;
     size_t size;
-    gptoss_status st = gptoss_open_regular(path, &fd, &size, err, err_size);
+    gptoss_status st = gptoss_map_file(path, &map, &size, err, err_size);
     if (st != GPTOSS_OK) return st;
-    void *map = NULL;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: mmap failed: %s", path, strerror(e));
-        }
-    }
-    close(fd);
     g->map = map;
     return gptoss_gguf_parse(g, path, map ? map : (const uint8_t *)"", size, err, err_size);
 }

@@ -232,20 +232,10 @@ done:
 }
 
 gptoss_status gptoss_st_set_add_file(gptoss_st_set *set, const char *path, char *err, size_t err_size) {
-    int fd;
+    void *map;
     size_t size;
-    gptoss_status ost = gptoss_open_regular(path, &fd, &size, err, err_size);
+    gptoss_status ost = gptoss_map_file(path, &map, &size, err, err_size);
     if (ost != GPTOSS_OK) return ost;
-    void *map = NULL;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: mmap failed: %s", path, strerror(e));
-        }
-    }
-    close(fd);
     gptoss_st_file *files = realloc(set->files, (set->n_files + 1) * sizeof *files);
     char *pcopy = strdup(path);
     if (!files || !pcopy) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,6 +94,24 @@ gptoss_status gptoss_open_regular(const char *path, int *fd, size_t *size, char 
         return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: not a regular file", path);
     }
     *size = (size_t)st.st_size;
+    return GPTOSS_OK;
+}
+
+gptoss_status gptoss_map_file(const char *path, void **map, size_t *size, char *err, size_t err_size) {
+    int fd;
+    *map = NULL;
+    gptoss_status st = gptoss_open_regular(path, &fd, size, err, err_size);
+    if (st != GPTOSS_OK) return st;
+    if (*size > 0) {
+        void *m = mmap(NULL, *size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: mmap failed: %s", path, strerror(e));
+        }
+        *map = m;
+    }
+    close(fd);
     return GPTOSS_OK;
 }
 

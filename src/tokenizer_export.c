@@ -12,15 +12,18 @@
 /* The published files list the specials up to o200k_base's last one. */
 #define EXPORT_LAST_ADDED 200018u
 
-static void put_cp(gptoss_buf *b, uint32_t cp) {
-    unsigned char u[2];
-    if (cp < 0x80) {
-        u[0] = (unsigned char)cp;
-        gptoss_buf_append(b, u, 1);
-    } else { /* the byte-level alphabet stays below U+0800 */
-        u[0] = (unsigned char)(0xC0 | cp >> 6);
-        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        gptoss_buf_append(b, u, 2);
+void gptoss_tokenizer_put_spelled(gptoss_buf *b, const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t cp = gptoss_tokenizer_byte_to_cp(p[i]);
+        unsigned char u[2];
+        if (cp < 0x80) {
+            u[0] = (unsigned char)cp;
+            gptoss_buf_append(b, u, 1);
+        } else { /* the byte-level alphabet stays below U+0800 */
+            u[0] = (unsigned char)(0xC0 | cp >> 6);
+            u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+            gptoss_buf_append(b, u, 2);
+        }
     }
 }
 
@@ -31,7 +34,7 @@ static void put_token(gptoss_buf *b, const gptoss_tokenizer *tok, uint32_t r, si
     gptoss_buf_append(b, "\"", 1);
     for (size_t i = from; i < to; i++) {
         if (p[i] == '"' || p[i] == '\\') gptoss_buf_append(b, "\\", 1);
-        put_cp(b, gptoss_tokenizer_byte_to_cp(p[i]));
+        gptoss_tokenizer_put_spelled(b, p + i, 1);
     }
     gptoss_buf_append(b, "\"", 1);
 }
@@ -51,6 +54,47 @@ static int merge_cmp(const void *a, const void *b) {
     if (x->left != y->left) return x->left < y->left ? -1 : 1;
     if (x->right != y->right) return x->right < y->right ? -1 : 1;
     return 0;
+}
+
+/* Every split of every token whose halves are tokens, by the merged token's rank and then by the
+ * halves' ranks: what the converters write and what the published tokenizer.json holds. */
+gptoss_status gptoss_tokenizer_for_each_merge(const gptoss_tokenizer *tok, gptoss_tokenizer_merge_fn fn, void *ctx) {
+    size_t max_len = 0;
+    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++)
+        if (tok->off[r + 1] - tok->off[r] > max_len) max_len = tok->off[r + 1] - tok->off[r];
+    merge *local = malloc((max_len + 1) * sizeof *local);
+    if (!local) return GPTOSS_ERR_NO_MEMORY;
+    gptoss_status st = GPTOSS_OK;
+    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT && st == GPTOSS_OK; r++) {
+        const unsigned char *p = tok->bytes + tok->off[r];
+        size_t n = tok->off[r + 1] - tok->off[r], m = 0;
+        for (size_t i = 1; i < n; i++) {
+            uint32_t a = gptoss_tokenizer_rank(tok, p, i), c = gptoss_tokenizer_rank(tok, p + i, n - i);
+            if (a != GPTOSS_TOK_RANK_NONE && c != GPTOSS_TOK_RANK_NONE) local[m++] = (merge){a, c, (uint32_t)i};
+        }
+        qsort(local, m, sizeof *local, merge_cmp);
+        for (size_t k = 0; k < m && st == GPTOSS_OK; k++) st = fn(ctx, r, local[k].split);
+    }
+    free(local);
+    return st;
+}
+
+typedef struct json_merges {
+    gptoss_buf *b;
+    const gptoss_tokenizer *tok;
+    int first;
+} json_merges;
+
+static gptoss_status put_json_merge(void *ctx, uint32_t r, size_t split) {
+    json_merges *j = ctx;
+    size_t n = j->tok->off[r + 1] - j->tok->off[r];
+    gptoss_buf_puts(j->b, j->first ? "\n      [\n        " : ",\n      [\n        ");
+    j->first = 0;
+    put_token(j->b, j->tok, r, 0, split);
+    gptoss_buf_puts(j->b, ",\n        ");
+    put_token(j->b, j->tok, r, split, n);
+    gptoss_buf_puts(j->b, "\n      ]");
+    return j->b->failed ? GPTOSS_ERR_NO_MEMORY : GPTOSS_OK;
 }
 
 static gptoss_status write_tokenizer_json(const gptoss_tokenizer *tok, gptoss_buf *b) {
@@ -87,32 +131,9 @@ static gptoss_status write_tokenizer_json(const gptoss_tokenizer *tok, gptoss_bu
         gptoss_buf_printf(b, ": %u%s\n", r, r + 1 < GPTOSS_TOK_N_TEXT ? "," : "");
     }
     gptoss_buf_puts(b, "    },\n    \"merges\": [");
-    /* Every split of every token whose halves are tokens, by the merged token's rank and then by
-     * the halves' ranks: what the converter does, and what the published file holds. */
-    size_t max_len = 0;
-    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++)
-        if (tok->off[r + 1] - tok->off[r] > max_len) max_len = tok->off[r + 1] - tok->off[r];
-    merge *local = malloc(max_len * sizeof *local);
-    if (!local) return GPTOSS_ERR_NO_MEMORY;
-    int first = 1;
-    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++) {
-        const unsigned char *p = tok->bytes + tok->off[r];
-        size_t n = tok->off[r + 1] - tok->off[r], m = 0;
-        for (size_t i = 1; i < n; i++) {
-            uint32_t a = gptoss_tokenizer_rank(tok, p, i), c = gptoss_tokenizer_rank(tok, p + i, n - i);
-            if (a != GPTOSS_TOK_RANK_NONE && c != GPTOSS_TOK_RANK_NONE) local[m++] = (merge){a, c, (uint32_t)i};
-        }
-        qsort(local, m, sizeof *local, merge_cmp);
-        for (size_t k = 0; k < m; k++) {
-            gptoss_buf_puts(b, first ? "\n      [\n        " : ",\n      [\n        ");
-            first = 0;
-            put_token(b, tok, r, 0, local[k].split);
-            gptoss_buf_puts(b, ",\n        ");
-            put_token(b, tok, r, local[k].split, n);
-            gptoss_buf_puts(b, "\n      ]");
-        }
-    }
-    free(local);
+    json_merges jm = {b, tok, 1};
+    gptoss_status st = gptoss_tokenizer_for_each_merge(tok, put_json_merge, &jm);
+    if (st != GPTOSS_OK) return st;
     gptoss_buf_puts(b, "\n    ]\n  }\n}");
     return b->failed ? GPTOSS_ERR_NO_MEMORY : GPTOSS_OK;
 }

@@ -15,31 +15,28 @@
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-static void put_cp(gptoss_buf *b, uint32_t cp) {
-    unsigned char u[2];
-    if (cp < 0x80) {
-        u[0] = (unsigned char)cp;
-        gptoss_buf_append(b, u, 1);
-    } else { /* the byte-level alphabet stays below U+0800 */
-        u[0] = (unsigned char)(0xC0 | cp >> 6);
-        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        gptoss_buf_append(b, u, 2);
+typedef struct gguf_merges {
+    gptoss_buf *text;
+    const gptoss_tokenizer *tok;
+    size_t *start, n, cap;
+} gguf_merges;
+
+/* Each merge as "LEFT RIGHT" in the byte-level alphabet; start[] indexes them in text. */
+static gptoss_status put_gguf_merge(void *ctx, uint32_t r, size_t split) {
+    gguf_merges *m = ctx;
+    if (m->n + 1 >= m->cap) {
+        size_t *ns = realloc(m->start, 2 * m->cap * sizeof *ns);
+        if (!ns) return GPTOSS_ERR_NO_MEMORY;
+        m->start = ns;
+        m->cap *= 2;
     }
-}
-
-static void put_spelled(gptoss_buf *b, const unsigned char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) put_cp(b, gptoss_tokenizer_byte_to_cp(p[i]));
-}
-
-typedef struct merge {
-    uint32_t left, right, split;
-} merge;
-
-static int merge_cmp(const void *a, const void *b) {
-    const merge *x = a, *y = b;
-    if (x->left != y->left) return x->left < y->left ? -1 : 1;
-    if (x->right != y->right) return x->right < y->right ? -1 : 1;
-    return 0;
+    const unsigned char *p = m->tok->bytes + m->tok->off[r];
+    size_t n = m->tok->off[r + 1] - m->tok->off[r];
+    m->start[m->n++] = m->text->len;
+    gptoss_tokenizer_put_spelled(m->text, p, split);
+    gptoss_buf_append(m->text, " ", 1);
+    gptoss_tokenizer_put_spelled(m->text, p + split, n - split);
+    return m->text->failed ? GPTOSS_ERR_NO_MEMORY : GPTOSS_OK;
 }
 
 gptoss_status gptoss_gguf_write_tokenizer(gptoss_gguf_writer *w, const char *tok_path, const char *model_dir,
@@ -66,7 +63,7 @@ gptoss_status gptoss_gguf_write_tokenizer(gptoss_gguf_writer *w, const char *tok
         const unsigned char *p = tok->bytes + tok->off[id];
         size_t n = tok->off[id + 1] - tok->off[id];
         start[id] = text.len;
-        if (id < GPTOSS_TOK_N_TEXT) put_spelled(&text, p, n);
+        if (id < GPTOSS_TOK_N_TEXT) gptoss_tokenizer_put_spelled(&text, p, n);
         else gptoss_buf_append(&text, p, n);
         types[id] = id < GPTOSS_TOK_N_TEXT ? TOKEN_TYPE_NORMAL : TOKEN_TYPE_CONTROL;
     }
@@ -85,47 +82,13 @@ gptoss_status gptoss_gguf_write_tokenizer(gptoss_gguf_writer *w, const char *tok
     gptoss_gguf_w_arr_i32(w, "tokenizer.ggml.token_type", types, N);
 
     /* merges */
-    size_t max_len = 0, n_merges = 0, cap = 1 << 20;
-    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++)
-        if (tok->off[r + 1] - tok->off[r] > max_len) max_len = tok->off[r + 1] - tok->off[r];
-    merge *local = malloc((max_len + 1) * sizeof *local);
-    size_t *mstart = malloc(cap * sizeof *mstart);
-    if (!local || !mstart) {
-        free(local);
-        free(mstart);
+    gguf_merges gm = {&mtext, tok, malloc(((size_t)1 << 20) * sizeof(size_t)), 0, (size_t)1 << 20};
+    if (!gm.start || gptoss_tokenizer_for_each_merge(tok, put_gguf_merge, &gm) != GPTOSS_OK) {
+        free(gm.start);
         st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         goto done;
     }
-    for (uint32_t r = 0; r < GPTOSS_TOK_N_TEXT; r++) {
-        const unsigned char *p = tok->bytes + tok->off[r];
-        size_t n = tok->off[r + 1] - tok->off[r], m = 0;
-        for (size_t i = 1; i < n; i++) {
-            uint32_t a = gptoss_tokenizer_rank(tok, p, i), c = gptoss_tokenizer_rank(tok, p + i, n - i);
-            if (a != GPTOSS_TOK_RANK_NONE && c != GPTOSS_TOK_RANK_NONE) local[m++] = (merge){a, c, (uint32_t)i};
-        }
-        qsort(local, m, sizeof *local, merge_cmp);
-        for (size_t k = 0; k < m; k++) {
-            if (n_merges + 1 >= cap) {
-                size_t *ns = realloc(mstart, 2 * cap * sizeof *ns);
-                if (!ns) {
-                    mtext.failed = 1;
-                    break;
-                }
-                mstart = ns;
-                cap *= 2;
-            }
-            mstart[n_merges++] = mtext.len;
-            put_spelled(&mtext, p, local[k].split);
-            gptoss_buf_append(&mtext, " ", 1);
-            put_spelled(&mtext, p + local[k].split, n - local[k].split);
-        }
-    }
-    free(local);
-    if (mtext.failed) {
-        free(mstart);
-        st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
-        goto done;
-    }
+    size_t *mstart = gm.start, n_merges = gm.n;
     mstart[n_merges] = mtext.len;
     const char **mp = malloc((n_merges + 1) * sizeof *mp);
     size_t *ml = malloc((n_merges + 1) * sizeof *ml);

@@ -79,6 +79,12 @@ size_t gptoss_pretokenize_next(const unsigned char *s, size_t n, size_t i);
 /* GPT-2 byte-level alphabet used by tokenizer.json keys: byte -> code point, and back (-1 if cp is
  * not in the alphabet). */
 uint32_t gptoss_tokenizer_byte_to_cp(unsigned char b);
+/* Appends bytes spelled in the GPT-2 byte-level alphabet (tokenizer.json and GGUF token strings). */
+void gptoss_tokenizer_put_spelled(gptoss_buf *b, const unsigned char *p, size_t n);
+/* Calls fn for every BPE merge, in the order tokenizer.json and GGUF list them: token rank r is
+ * the merge of its first `split` bytes with the rest. Stops at the first status fn returns. */
+typedef gptoss_status (*gptoss_tokenizer_merge_fn)(void *ctx, uint32_t r, size_t split);
+gptoss_status gptoss_tokenizer_for_each_merge(const gptoss_tokenizer *tok, gptoss_tokenizer_merge_fn fn, void *ctx);
 int gptoss_tokenizer_cp_to_byte(uint32_t cp);
 
 #endif
