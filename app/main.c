@@ -30,7 +30,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: gptoss COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fprintf(f, "  %s\n", commands[i].usage);
     fprintf(f, "\nMODEL is a model directory (Hugging Face layout, its original/ folder, or a Hugging Face\n"
-               "cache folder). Run `gptoss COMMAND --help` for a command's options.\n");
+               "cache folder) or a .gguf file. Run `gptoss COMMAND --help` for a command's options.\n");
 }
 
 int main(int argc, char **argv) {
