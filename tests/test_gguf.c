@@ -70,7 +70,7 @@ static void expect_fail(const char *name, const gptoss_buf *b, gptoss_status wan
     }
     /* exact-size heap copy so ASan sees any overread */
     uint8_t *copy = malloc(b->len ? b->len : 1);
-    memcpy(copy, b->data, b->len);
+    if (b->len) memcpy(copy, b->data, b->len);
     gptoss_gguf g;
     memset(&g, 0, sizeof g);
     gptoss_status st = gptoss_gguf_parse(&g, path, copy, b->len, err, sizeof err);
