@@ -82,6 +82,12 @@ static void metrics(server *srv, server_reply *r) {
                       "# TYPE gptoss_generations_cancelled_total counter\ngptoss_generations_cancelled_total %llu\n"
                       "# HELP gptoss_decode_steps_total Batched forward steps.\n"
                       "# TYPE gptoss_decode_steps_total counter\ngptoss_decode_steps_total %llu\n"
+                      "# HELP gptoss_decode_tokens_total Tokens run through batched decode steps.\n"
+                      "# TYPE gptoss_decode_tokens_total counter\ngptoss_decode_tokens_total %llu\n"
+                      "# HELP gptoss_decode_seconds_total Seconds spent in batched decode steps.\n"
+                      "# TYPE gptoss_decode_seconds_total counter\ngptoss_decode_seconds_total %.6f\n"
+                      "# HELP gptoss_prefill_seconds_total Seconds spent prefilling prompts.\n"
+                      "# TYPE gptoss_prefill_seconds_total counter\ngptoss_prefill_seconds_total %.6f\n"
                       "# HELP gptoss_queue_length Requests waiting for a slot.\n"
                       "# TYPE gptoss_queue_length gauge\ngptoss_queue_length %u\n"
                       "# HELP gptoss_queue_capacity Most requests that may wait.\n"
@@ -96,7 +102,8 @@ static void metrics(server *srv, server_reply *r) {
                       "# TYPE gptoss_uptime_seconds gauge\ngptoss_uptime_seconds %lld\n",
                       (unsigned long long)st.prompt_tokens, (unsigned long long)st.generated_tokens,
                       (unsigned long long)st.finished, (unsigned long long)st.cancelled,
-                      (unsigned long long)st.steps, st.queued, st.queue_cap, st.active, st.slots,
+                      (unsigned long long)st.steps, (unsigned long long)st.decode_tokens, st.decode_seconds,
+                      st.prefill_seconds, st.queued, st.queue_cap, st.active, st.slots,
                       st.tokens_per_second, (long long)(time(NULL) - g_started));
     r->status = 200;
     r->body = gptoss_buf_cstr(&b) ? b.data : NULL;

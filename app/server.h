@@ -121,6 +121,8 @@ typedef struct server_sched server_sched;
 
 typedef struct server_stats {
     uint64_t prompt_tokens, generated_tokens, steps, finished, cancelled;
+    uint64_t decode_tokens;                 /* tokens run through batched decode steps */
+    double decode_seconds, prefill_seconds; /* time inside the engine's step / prompt appends */
     uint32_t active, queued, slots, queue_cap;
     double tokens_per_second; /* decode tokens per second over the last few seconds */
 } server_stats;

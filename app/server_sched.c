@@ -34,7 +34,8 @@ struct server_sched {
     /* scratch of a step */
     uint32_t *step_slots, *step_ids;
     /* stats (under mu) */
-    uint64_t prompt_tokens, generated_tokens, steps, finished, cancelled;
+    uint64_t prompt_tokens, generated_tokens, steps, finished, cancelled, decode_tokens;
+    double decode_seconds, prefill_seconds;
     uint32_t active;
     int64_t bucket_sec[TPS_BUCKETS];
     uint64_t bucket_n[TPS_BUCKETS];
@@ -147,6 +148,9 @@ void server_sched_stats(server_sched *s, server_stats *out) {
     out->prompt_tokens = s->prompt_tokens;
     out->generated_tokens = s->generated_tokens;
     out->steps = s->steps;
+    out->decode_tokens = s->decode_tokens;
+    out->decode_seconds = s->decode_seconds;
+    out->prefill_seconds = s->prefill_seconds;
     out->finished = s->finished;
     out->cancelled = s->cancelled;
     out->active = s->active;
@@ -271,7 +275,12 @@ static void *sched_thread(void *arg) {
             size_t n = j->n_prompt - sl->n_fed;
             if (n > s->prefill_chunk) n = s->prefill_chunk;
             char err[256] = "";
-            if (e->append(e->ctx, i, j->prompt + sl->n_fed, n, err, sizeof err) != 0) {
+            double t0 = server_now();
+            int rc = e->append(e->ctx, i, j->prompt + sl->n_fed, n, err, sizeof err);
+            pthread_mutex_lock(&s->mu);
+            s->prefill_seconds += server_now() - t0;
+            pthread_mutex_unlock(&s->mu);
+            if (rc != 0) {
                 finish_job(s, j, SERVER_FINISH_ERROR, err[0] ? err : "prefill failed");
                 free_slot(s, i);
                 continue;
@@ -291,7 +300,10 @@ static void *sched_thread(void *arg) {
         }
         if (!n) continue;
         char err[256] = "";
-        if (e->step(e->ctx, s->step_slots, s->step_ids, n, err, sizeof err) != 0) {
+        double t0 = server_now();
+        int rc = e->step(e->ctx, s->step_slots, s->step_ids, n, err, sizeof err);
+        double dt = server_now() - t0;
+        if (rc != 0) {
             for (size_t k = 0; k < n; k++) {
                 uint32_t i = s->step_slots[k];
                 finish_job(s, s->slots[i].job, SERVER_FINISH_ERROR, err[0] ? err : "decode failed");
@@ -300,6 +312,10 @@ static void *sched_thread(void *arg) {
         }
         pthread_mutex_lock(&s->mu);
         s->steps++;
+        if (rc == 0) {
+            s->decode_tokens += n;
+            s->decode_seconds += dt;
+        }
         pthread_mutex_unlock(&s->mu);
     }
     /* Shutting down: every job ends. */
