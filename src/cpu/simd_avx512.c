@@ -89,16 +89,6 @@ TGT static INL void scales16(float *dst, const uint8_t *p, size_t n) {
     _mm512_storeu_ps(dst, _mm512_castsi512_ps(bits));
 }
 
-/* Scalar tail of a dense row: elements [c0, cols). */
-static float tail_dot(const gptoss_mat *w, uint64_t r, size_t c0, const float *x) {
-    float buf[32];
-    size_t k = (size_t)w->cols - c0;
-    gptoss_to_f32(buf, w->data, w->dtype, r * w->cols + c0, k);
-    float s = 0.0f;
-    for (size_t i = 0; i < k; i++) s += buf[i] * x[c0 + i];
-    return s;
-}
-
 /* R rows from r x NT tokens from x. nb full blocks. */
 TGT static INL void tile(const int fmt, const int R, const int NT, float *out, size_t os, const src *s, uint64_t r,
                          size_t nb, const float *x, size_t xs) {
@@ -161,69 +151,7 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
             out[(size_t)t * os + r + (uint64_t)i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][t], acc2[i][t]));
 }
 
-/* Token tiles of 8, 4, 2 and 1 only (fewer instantiations: the compile time stays small). */
-#define TILE_CASES(FMT, R)                                                                                            \
-    switch (nt) {                                                                                                     \
-    case 1: tile(FMT, R, 1, o, os, s, r, nb, x, xs); break;                                                           \
-    case 2: tile(FMT, R, 2, o, os, s, r, nb, x, xs); break;                                                           \
-    case 4: tile(FMT, R, 4, o, os, s, r, nb, x, xs); break;                                                           \
-    default: tile(FMT, R, 8, o, os, s, r, nb, x, xs); break;                                                          \
-    }
-
-static inline size_t tile_tokens(size_t left) { return left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1; }
-
-/* Rows [r0, r1) x all tokens for one format: decode uses 4-row tiles, prefill 2 rows x 8 tokens. */
-TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x0, size_t xs,
-                            size_t n_tok, uint64_t r0, uint64_t r1) {
-    uint64_t r = r0;
-    if (n_tok == 1)
-        for (; r + 4 <= r1; r += 4) tile(fmt, 4, 1, out, os, s, r, nb, x0, xs);
-    else
-        for (; r + 2 <= r1; r += 2)
-            for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
-                nt = tile_tokens(n_tok - t0);
-                float *o = out + t0 * os;
-                const float *x = x0 + t0 * xs;
-                TILE_CASES(fmt, 2)
-            }
-    for (; r < r1; r++)
-        for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
-            nt = tile_tokens(n_tok - t0);
-            float *o = out + t0 * os;
-            const float *x = x0 + t0 * xs;
-            TILE_CASES(fmt, 1)
-        }
-}
-
-TGT static void avx512_dense(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
-                             size_t n_tok, uint64_t r0, uint64_t r1) {
-    const size_t cols = (size_t)w->cols, nb = cols / 32;
-    src s = {w->data, NULL, (size_t)gptoss_row_bytes(w->dtype, cols), 0, NULL};
-    switch (w->dtype) {
-    case GPTOSS_DTYPE_BF16: run_fmt(FMT_BF16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
-    case GPTOSS_DTYPE_F16: run_fmt(FMT_F16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
-    case GPTOSS_DTYPE_F32: run_fmt(FMT_F32, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
-    case GPTOSS_DTYPE_Q8_0: run_fmt(FMT_Q8, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
-    default: gptoss_cpu_scalar.dense(out, os, w, bias, x, xs, n_tok, r0, r1); return;
-    }
-    const int tail = cols % 32 != 0;
-    for (uint64_t r = r0; r < r1; r++)
-        for (size_t t = 0; t < n_tok; t++) {
-            float *o = &out[t * os + r];
-            if (tail) *o += tail_dot(w, r, nb * 32, x + t * xs);
-            if (bias) *o += bias[r];
-        }
-}
-
-TGT static void avx512_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
-                             const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
-    const size_t nb = (size_t)w->cols / 32;
-    src s = {w->blocks + e * w->rows * nb * 16, w->scales + e * w->rows * nb, nb * 16, nb, NULL};
-    run_fmt(FMT_MX, out, os, &s, nb, x, xs, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
-}
+#include "cpu/simd_driver.h"
 
 /* [gguf] ggml-layout MXFP4 (x in natural order): the same tiles, 17-byte blocks with the scale inline. */
 TGT static void avx512_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
@@ -259,5 +187,5 @@ TGT void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t 
     }
 }
 
-const gptoss_cpu_ops gptoss_cpu_avx512 = {"avx512", avx512_dense, avx512_mxfp4, avx512_mxfp4_ggml};
+const gptoss_cpu_ops gptoss_cpu_avx512 = {"avx512", simd_dense, simd_mxfp4, avx512_mxfp4_ggml};
 #endif

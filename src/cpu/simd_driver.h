@@ -1,0 +1,83 @@
+/* simd_driver.h: what the AVX2 and AVX-512 kernel files share above their register tiles: the
+ * scalar tail of a dense row, the walk of rows x token tiles, and the dense / MXFP4 entry points.
+ * Included by each ISA file after it defines TGT (its target attribute), INL, the `src` struct
+ * (fields w, sc, row_bytes, sc_row), the FMT_* formats and `tile`, so every function here is
+ * compiled for that ISA and inlines its tiles. */
+#ifndef GPTOSS_CPU_SIMD_DRIVER_H
+#define GPTOSS_CPU_SIMD_DRIVER_H
+
+/* Scalar tail of a dense row: elements [c0, cols). */
+static float tail_dot(const gptoss_mat *w, uint64_t r, size_t c0, const float *x) {
+    float buf[32];
+    size_t k = (size_t)w->cols - c0;
+    gptoss_to_f32(buf, w->data, w->dtype, r * w->cols + c0, k);
+    float s = 0.0f;
+    for (size_t i = 0; i < k; i++) s += buf[i] * x[c0 + i];
+    return s;
+}
+
+/* Token tiles of 8, 4, 2 and 1 only (fewer instantiations: the compile time stays small). */
+#define TILE_CASES(FMT, R)                                                                                            \
+    switch (nt) {                                                                                                     \
+    case 1: tile(FMT, R, 1, o, os, s, r, nb, x, xs); break;                                                           \
+    case 2: tile(FMT, R, 2, o, os, s, r, nb, x, xs); break;                                                           \
+    case 4: tile(FMT, R, 4, o, os, s, r, nb, x, xs); break;                                                           \
+    default: tile(FMT, R, 8, o, os, s, r, nb, x, xs); break;                                                          \
+    }
+
+static inline size_t tile_tokens(size_t left) { return left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1; }
+
+/* Rows [r0, r1) x all tokens for one format: decode uses 4-row tiles, prefill 2 rows x 8 tokens. */
+TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x0, size_t xs,
+                            size_t n_tok, uint64_t r0, uint64_t r1) {
+    uint64_t r = r0;
+    if (n_tok == 1)
+        for (; r + 4 <= r1; r += 4) tile(fmt, 4, 1, out, os, s, r, nb, x0, xs);
+    else
+        for (; r + 2 <= r1; r += 2)
+            for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
+                nt = tile_tokens(n_tok - t0);
+                float *o = out + t0 * os;
+                const float *x = x0 + t0 * xs;
+                TILE_CASES(fmt, 2)
+            }
+    for (; r < r1; r++)
+        for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
+            nt = tile_tokens(n_tok - t0);
+            float *o = out + t0 * os;
+            const float *x = x0 + t0 * xs;
+            TILE_CASES(fmt, 1)
+        }
+}
+
+TGT static void simd_dense(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
+                             size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t cols = (size_t)w->cols, nb = cols / 32;
+    src s = {.w = w->data, .row_bytes = (size_t)gptoss_row_bytes(w->dtype, cols)};
+    switch (w->dtype) {
+    case GPTOSS_DTYPE_BF16: run_fmt(FMT_BF16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_F16: run_fmt(FMT_F16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_F32: run_fmt(FMT_F32, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_Q8_0: run_fmt(FMT_Q8, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    default: gptoss_cpu_scalar.dense(out, os, w, bias, x, xs, n_tok, r0, r1); return;
+    }
+    const int tail = cols % 32 != 0;
+    for (uint64_t r = r0; r < r1; r++)
+        for (size_t t = 0; t < n_tok; t++) {
+            float *o = &out[t * os + r];
+            if (tail) *o += tail_dot(w, r, nb * 32, x + t * xs);
+            if (bias) *o += bias[r];
+        }
+}
+
+TGT static void simd_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                             const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t nb = (size_t)w->cols / 32;
+    src s = {.w = w->blocks + e * w->rows * nb * 16, .sc = w->scales + e * w->rows * nb, .row_bytes = nb * 16, .sc_row = nb};
+    run_fmt(FMT_MX, out, os, &s, nb, x, xs, n_tok, r0, r1);
+    if (bias)
+        for (uint64_t r = r0; r < r1; r++)
+            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+}
+
+#endif
