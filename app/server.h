@@ -179,6 +179,10 @@ int server_json_valid(const char *s, size_t n);
 char *server_call_arguments(const char *text, size_t len);
 /* The function a recipient names ("functions.NAME", "NAME", "functions.NAMEjson"), malloc'd. */
 char *server_call_name(const char *recipient, const char *const *declared, size_t n_declared);
+/* Appends a client-supplied function call (assistant to functions.NAME, commentary, JSON
+ * arguments) or its result (tool functions.NAME) to a conversation, as harmony renders them. */
+gptoss_status server_append_call(gptoss_harmony_conversation *hist, const char *name, const char *arguments);
+gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const char *name, const char *text);
 /* Is this parsed message a tool call / reasoning? */
 int server_is_call(const gptoss_harmony_message *m);
 int server_is_reasoning(const char *channel);

@@ -364,12 +364,8 @@ static int map_messages(const cJSON *messages, gptoss_harmony_conversation *hist
                 const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
                 if (!cJSON_IsString(name) || (args && !cJSON_IsString(args) && !cJSON_IsNull(args)))
                     BAD("messages", "messages[%d].tool_calls[] needs function.name and function.arguments (a string)", idx);
-                char recipient[160];
-                snprintf(recipient, sizeof recipient, "functions.%s", name->valuestring);
                 if (st == GPTOSS_OK)
-                    st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, recipient,
-                                                                 "commentary", "<|constrain|>json",
-                                                                 cJSON_IsString(args) ? args->valuestring : "{}");
+                    st = server_append_call(hist, name->valuestring, cJSON_IsString(args) ? args->valuestring : "{}");
             }
         } else if (!strcmp(rn, "tool") || !strcmp(rn, "function")) {
             const cJSON *cid = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
@@ -377,10 +373,7 @@ static int map_messages(const cJSON *messages, gptoss_harmony_conversation *hist
             const char *name = cJSON_IsString(cid) ? call_name_of(messages, cid->valuestring) : NULL;
             if (!name && cJSON_IsString(nm)) name = nm->valuestring;
             if (!name) BAD("messages", "messages[%d] (tool) needs a 'tool_call_id' of an earlier assistant tool call", idx);
-            char author[160];
-            snprintf(author, sizeof author, "functions.%s", name);
-            st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_TOOL, author, "assistant",
-                                                         "commentary", NULL, text);
+            st = server_append_call_output(hist, name, text);
         } else {
             BAD("messages", "messages[%d].role '%s' is not one of system, developer, user, assistant, tool", idx, rn);
         }

@@ -143,6 +143,20 @@ char *server_call_name(const char *recipient, const char *const *declared, size_
     return strdup(r);
 }
 
+gptoss_status server_append_call(gptoss_harmony_conversation *hist, const char *name, const char *arguments) {
+    char recipient[160];
+    snprintf(recipient, sizeof recipient, "functions.%s", name);
+    return gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, recipient, "commentary",
+                                                   "<|constrain|>json", arguments);
+}
+
+gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const char *name, const char *text) {
+    char author[160];
+    snprintf(author, sizeof author, "functions.%s", name);
+    return gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_TOOL, author, "assistant", "commentary",
+                                                   NULL, text);
+}
+
 int server_is_reasoning(const char *channel) { return channel && !strncmp(channel, "analysis", 8); }
 
 int server_is_call(const gptoss_harmony_message *m) {

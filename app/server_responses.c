@@ -460,10 +460,7 @@ static int map_items(const cJSON *items, gptoss_harmony_conversation *hist, gpto
             const cJSON *args = cJSON_GetObjectItemCaseSensitive(it, "arguments");
             if (!cJSON_IsString(name) || !cJSON_IsString(args))
                 BAD("input", "input[%d] (function_call) needs string 'name' and 'arguments'", idx);
-            char recipient[160];
-            snprintf(recipient, sizeof recipient, "functions.%s", name->valuestring);
-            st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, recipient,
-                                                         "commentary", "<|constrain|>json", args->valuestring);
+            st = server_append_call(hist, name->valuestring, args->valuestring);
         } else if (!strcmp(t, "function_call_output")) {
             const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
             if (!cJSON_IsString(cid)) BAD("input", "input[%d] (function_call_output) needs a string 'call_id'", idx);
@@ -472,10 +469,7 @@ static int map_items(const cJSON *items, gptoss_harmony_conversation *hist, gpto
             text = server_content_text(cJSON_GetObjectItemCaseSensitive(it, "output"), &bad);
             if (bad) BAD("input", "input[%d].output must be a string", idx);
             if (!text) goto oom;
-            char author[160];
-            snprintf(author, sizeof author, "functions.%s", name);
-            st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_TOOL, author, "assistant",
-                                                         "commentary", NULL, text);
+            st = server_append_call_output(hist, name, text);
         } else {
             BAD("input", "input[%d]: item type '%s' is not supported", idx, t);
         }
