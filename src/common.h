@@ -71,6 +71,23 @@ gptoss_status gptoss_open_regular(const char *path, int *fd, size_t *size, char 
  * An empty file gives *map = NULL, *size = 0. Unmap with munmap(*map, *size). */
 gptoss_status gptoss_map_file(const char *path, void **map, size_t *size, char *err, size_t err_size);
 
+/* Returns a non-OK status from the enclosing function. */
+#define GPTOSS_TRY(x)                                                                                                 \
+    do {                                                                                                              \
+        gptoss_status st_ = (x);                                                                                      \
+        if (st_ != GPTOSS_OK) return st_;                                                                             \
+    } while (0)
+
+/* A tensor's byte range in a file; `index` identifies the tensor to the caller. */
+typedef struct gptoss_span {
+    uint64_t begin, end;
+    size_t index;
+} gptoss_span;
+
+/* Sorts spans by offset and looks for two tensors that share a byte, or an empty one placed strictly
+ * inside another: returns 1 with their `index` fields in *first, *second, else 0. */
+int gptoss_spans_overlap(gptoss_span *spans, size_t n, size_t *first, size_t *second);
+
 /* Growable byte buffer. On allocation failure `failed` is set and further appends are ignored. */
 typedef struct gptoss_buf {
     char *data;

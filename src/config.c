@@ -45,12 +45,6 @@ static gptoss_status get_f32(const json_value *obj, const char *path, const char
     return GPTOSS_OK;
 }
 
-#define TRY(x)                                                                                                        \
-    do {                                                                                                              \
-        gptoss_status st_ = (x);                                                                                      \
-        if (st_ != GPTOSS_OK) return st_;                                                                             \
-    } while (0)
-
 gptoss_status gptoss_config_parse(const json_value *root, const char *path, gptoss_model_config *cfg,
                                   int *sliding_of_layer, uint32_t max_layers, char *err, size_t err_size) {
     memset(cfg, 0, sizeof *cfg);
@@ -69,31 +63,31 @@ gptoss_status gptoss_config_parse(const json_value *root, const char *path, gpto
     cfg->rms_norm_eps = 1e-5f;
     cfg->initial_context_length = 4096;
 
-    TRY(get_u32(root, path, "num_hidden_layers", &cfg->n_layers, 1, MAX_LAYERS, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "num_hidden_layers", &cfg->n_layers, 1, MAX_LAYERS, err, err_size));
     if (json_get(root, "num_local_experts"))
-        TRY(get_u32(root, path, "num_local_experts", &cfg->n_experts, 1, MAX_EXPERTS, err, err_size));
+        GPTOSS_TRY(get_u32(root, path, "num_local_experts", &cfg->n_experts, 1, MAX_EXPERTS, err, err_size));
     else
-        TRY(get_u32(root, path, "num_experts", &cfg->n_experts, 1, MAX_EXPERTS, err, err_size));
+        GPTOSS_TRY(get_u32(root, path, "num_experts", &cfg->n_experts, 1, MAX_EXPERTS, err, err_size));
     if (json_get(root, "num_experts_per_tok"))
-        TRY(get_u32(root, path, "num_experts_per_tok", &cfg->n_experts_per_token, 1, MAX_EXPERTS, err, err_size));
+        GPTOSS_TRY(get_u32(root, path, "num_experts_per_tok", &cfg->n_experts_per_token, 1, MAX_EXPERTS, err, err_size));
     else
-        TRY(get_u32(root, path, "experts_per_token", &cfg->n_experts_per_token, 1, MAX_EXPERTS, err, err_size));
-    TRY(get_u32(root, path, "vocab_size", &cfg->vocab_size, 1, MAX_VOCAB, err, err_size));
-    TRY(get_u32(root, path, "hidden_size", &cfg->hidden_size, 1, MAX_DIM, err, err_size));
-    TRY(get_u32(root, path, "intermediate_size", &cfg->intermediate_size, 1, MAX_DIM, err, err_size));
-    TRY(get_u32(root, path, "num_attention_heads", &cfg->n_heads, 1, MAX_HEADS, err, err_size));
-    TRY(get_u32(root, path, "num_key_value_heads", &cfg->n_kv_heads, 1, MAX_HEADS, err, err_size));
-    TRY(get_u32(root, path, "head_dim", &cfg->head_dim, 0, MAX_DIM, err, err_size));
+        GPTOSS_TRY(get_u32(root, path, "experts_per_token", &cfg->n_experts_per_token, 1, MAX_EXPERTS, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "vocab_size", &cfg->vocab_size, 1, MAX_VOCAB, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "hidden_size", &cfg->hidden_size, 1, MAX_DIM, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "intermediate_size", &cfg->intermediate_size, 1, MAX_DIM, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "num_attention_heads", &cfg->n_heads, 1, MAX_HEADS, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "num_key_value_heads", &cfg->n_kv_heads, 1, MAX_HEADS, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "head_dim", &cfg->head_dim, 0, MAX_DIM, err, err_size));
     if (cfg->head_dim == 0 && cfg->n_heads) cfg->head_dim = cfg->hidden_size / cfg->n_heads;
-    TRY(get_u32(root, path, "sliding_window", &cfg->sliding_window, 0, MAX_CONTEXT, err, err_size));
-    TRY(get_u32(root, path, "initial_context_length", &cfg->initial_context_length, 0, MAX_CONTEXT, err, err_size));
-    TRY(get_f32(root, path, "swiglu_limit", &cfg->swiglu_limit, err, err_size));
-    TRY(get_f32(root, path, "rope_theta", &cfg->rope_theta, err, err_size));
-    TRY(get_f32(root, path, "rms_norm_eps", &cfg->rms_norm_eps, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "sliding_window", &cfg->sliding_window, 0, MAX_CONTEXT, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "initial_context_length", &cfg->initial_context_length, 0, MAX_CONTEXT, err, err_size));
+    GPTOSS_TRY(get_f32(root, path, "swiglu_limit", &cfg->swiglu_limit, err, err_size));
+    GPTOSS_TRY(get_f32(root, path, "rope_theta", &cfg->rope_theta, err, err_size));
+    GPTOSS_TRY(get_f32(root, path, "rms_norm_eps", &cfg->rms_norm_eps, err, err_size));
     /* original/ layout */
-    TRY(get_f32(root, path, "rope_scaling_factor", &cfg->rope_scaling_factor, err, err_size));
-    TRY(get_f32(root, path, "rope_ntk_alpha", &cfg->rope_ntk_alpha, err, err_size));
-    TRY(get_f32(root, path, "rope_ntk_beta", &cfg->rope_ntk_beta, err, err_size));
+    GPTOSS_TRY(get_f32(root, path, "rope_scaling_factor", &cfg->rope_scaling_factor, err, err_size));
+    GPTOSS_TRY(get_f32(root, path, "rope_ntk_alpha", &cfg->rope_ntk_alpha, err, err_size));
+    GPTOSS_TRY(get_f32(root, path, "rope_ntk_beta", &cfg->rope_ntk_beta, err, err_size));
     /* Hugging Face layout */
     const json_value *rs = json_get(root, "rope_scaling");
     if (rs && rs->type == JSON_OBJECT) {
@@ -105,10 +99,10 @@ gptoss_status gptoss_config_parse(const json_value *root, const char *path, gpto
         if (json_is_true(json_get(rs, "truncate")))
             return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
                                "%s: rope_scaling.truncate = true is not the gpt-oss YaRN variant", path);
-        TRY(get_f32(rs, path, "factor", &cfg->rope_scaling_factor, err, err_size));
-        TRY(get_f32(rs, path, "beta_fast", &cfg->rope_ntk_beta, err, err_size));
-        TRY(get_f32(rs, path, "beta_slow", &cfg->rope_ntk_alpha, err, err_size));
-        TRY(get_u32(rs, path, "original_max_position_embeddings", &cfg->initial_context_length, 0, MAX_CONTEXT, err,
+        GPTOSS_TRY(get_f32(rs, path, "factor", &cfg->rope_scaling_factor, err, err_size));
+        GPTOSS_TRY(get_f32(rs, path, "beta_fast", &cfg->rope_ntk_beta, err, err_size));
+        GPTOSS_TRY(get_f32(rs, path, "beta_slow", &cfg->rope_ntk_alpha, err, err_size));
+        GPTOSS_TRY(get_u32(rs, path, "original_max_position_embeddings", &cfg->initial_context_length, 0, MAX_CONTEXT, err,
                     err_size));
     } else if (rs && rs->type != JSON_NULL) {
         return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: rope_scaling must be an object", path);
@@ -142,7 +136,7 @@ gptoss_status gptoss_config_parse(const json_value *root, const char *path, gpto
     double max_ctx = (double)c->initial_context_length * c->rope_scaling_factor;
     cfg->max_context = max_ctx > MAX_CONTEXT ? MAX_CONTEXT : (uint32_t)max_ctx;
     uint32_t mpe = 0;
-    TRY(get_u32(root, path, "max_position_embeddings", &mpe, 0, UINT32_MAX, err, err_size));
+    GPTOSS_TRY(get_u32(root, path, "max_position_embeddings", &mpe, 0, UINT32_MAX, err, err_size));
     if (mpe && mpe < cfg->max_context) cfg->max_context = mpe;
 
     if (sliding_of_layer) {

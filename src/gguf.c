@@ -331,16 +331,6 @@ int gptoss_gguf_get_str(const gptoss_gguf *g, const char *key, const char **s, u
 
 /* ---- the file ------------------------------------------------------------------------------- */
 
-typedef struct span {
-    uint64_t begin, end;
-    size_t index;
-} span;
-
-static int cmp_span(const void *a, const void *b) {
-    const span *x = a, *y = b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
-}
-
 gptoss_status gptoss_gguf_parse(gptoss_gguf *g, const char *path, const uint8_t *base, size_t size, char *err,
                                 size_t err_size) {
     void *keep_map = g->map;
@@ -476,7 +466,7 @@ gptoss_status gptoss_gguf_parse(gptoss_gguf *g, const char *path, const uint8_t 
                            path, (unsigned long long)data_off, size);
         goto done;
     }
-    span *spans = malloc((n_tensors ? (size_t)n_tensors : 1) * sizeof *spans);
+    gptoss_span *spans = malloc((n_tensors ? (size_t)n_tensors : 1) * sizeof *spans);
     if (!spans) {
         c.st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "%s: out of memory", path);
         goto done;
@@ -496,15 +486,13 @@ gptoss_status gptoss_gguf_parse(gptoss_gguf *g, const char *path, const uint8_t 
         spans[i].end = t->offset + t->n_bytes;
         spans[i].index = i;
     }
-    qsort(spans, g->n_tensors, sizeof *spans, cmp_span);
-    for (size_t i = 1; i < g->n_tensors; i++)
-        if (spans[i].begin < spans[i - 1].end) {
-            c.st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: tensors '%s' and '%s' overlap", path,
-                               g->tensors[spans[i - 1].index].name, g->tensors[spans[i].index].name);
-            free(spans);
-            goto done;
-        }
-        else if (spans[i].end < spans[i - 1].end) spans[i].end = spans[i - 1].end; /* carry the reach */
+    size_t ta, tb;
+    if (gptoss_spans_overlap(spans, g->n_tensors, &ta, &tb)) {
+        c.st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: tensors '%s' and '%s' overlap", path,
+                           g->tensors[ta].name, g->tensors[tb].name);
+        free(spans);
+        goto done;
+    }
     free(spans);
     /* duplicate names */
     if (g->n_tensors > 1) {

@@ -90,6 +90,24 @@ static int has_suffix(const char *s, const char *suf) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+static void free_list(char **v, size_t n) {
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* Appends dir/name to a list of paths; 0 when out of memory (the list is unchanged). */
+static int list_push(char ***v, size_t *n, const char *dir, const char *name) {
+    char *p = path_join(dir, name);
+    char **nv = p ? realloc(*v, (*n + 1) * sizeof **v) : NULL;
+    if (!nv) {
+        free(p);
+        return 0;
+    }
+    *v = nv;
+    nv[(*n)++] = p;
+    return 1;
+}
+
 /* Sorted list of *.safetensors in dir. */
 static gptoss_status list_safetensors(const char *dir, char ***out, size_t *n_out, char *err, size_t err_size) {
     *out = NULL;
@@ -102,31 +120,20 @@ static gptoss_status list_safetensors(const char *dir, char ***out, size_t *n_ou
     gptoss_status st = GPTOSS_OK;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".safetensors")) continue;
-        char *p = path_join(dir, e->d_name);
-        char **nv = p ? realloc(v, (n + 1) * sizeof *v) : NULL;
-        if (!nv) {
-            free(p);
+        if (!list_push(&v, &n, dir, e->d_name)) {
             st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
             break;
         }
-        v = nv;
-        v[n++] = p;
     }
     closedir(d);
     if (st != GPTOSS_OK) {
-        for (size_t i = 0; i < n; i++) free(v[i]);
-        free(v);
+        free_list(v, n);
         return st;
     }
     if (n > 1) qsort(v, n, sizeof *v, cmp_str);
     *out = v;
     *n_out = n;
     return GPTOSS_OK;
-}
-
-static void free_list(char **v, size_t n) {
-    for (size_t i = 0; i < n; i++) free(v[i]);
-    free(v);
 }
 
 /* Shard files named by model.safetensors.index.json's weight_map, in first-seen order. */
@@ -160,15 +167,10 @@ static gptoss_status list_index_shards(const char *dir, const char *index_path, 
         int seen = 0;
         for (size_t k = 0; k < n && !seen; k++) seen = !strcmp(strrchr(v[k], '/') + 1, f->str);
         if (seen) continue;
-        char *p = path_join(dir, f->str);
-        char **nv = p ? realloc(v, (n + 1) * sizeof *v) : NULL;
-        if (!nv) {
-            free(p);
+        if (!list_push(&v, &n, dir, f->str)) {
             st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
             break;
         }
-        v = nv;
-        v[n++] = p;
     }
     json_free(doc);
     if (st != GPTOSS_OK) {

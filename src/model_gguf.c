@@ -225,12 +225,6 @@ static gptoss_status meta_f64(const gptoss_gguf *g, const char *key, int require
     return GPTOSS_OK;
 }
 
-#define TRY(x)                                                                                                     \
-    do {                                                                                                           \
-        gptoss_status st_ = (x);                                                                                   \
-        if (st_ != GPTOSS_OK) return st_;                                                                          \
-    } while (0)
-
 /* Reads the gpt-oss.* keys into the equivalent config.json object and validates it with the
  * config.json parser, so both formats obey the same rules. */
 static gptoss_status gguf_config(const gptoss_gguf *g, gptoss_model_config *cfg, char *err, size_t err_size) {
@@ -245,25 +239,25 @@ static gptoss_status gguf_config(const gptoss_gguf *g, gptoss_model_config *cfg,
     uint64_t n_layers = 0, D = 0, I = 0, H = 0, Hkv = 0, kl = 0, vl = 0, E = 0, K = 0, win = 0, octx = 0, ctx = 0,
              eff = 0;
     double theta = 150000.0, factor = 1.0, eps = 1e-5, bfast = 32.0, bslow = 1.0, limit = 7.0;
-    TRY(meta_u64(g, "gpt-oss.block_count", 1, &n_layers, err, err_size));
-    TRY(meta_u64(g, "gpt-oss.embedding_length", 1, &D, err, err_size));
-    TRY(meta_u64(g, "gpt-oss.feed_forward_length", 0, &I, err, err_size));
-    TRY(meta_u64(g, "gpt-oss.expert_feed_forward_length", 0, &eff, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.block_count", 1, &n_layers, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.embedding_length", 1, &D, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.feed_forward_length", 0, &I, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.expert_feed_forward_length", 0, &eff, err, err_size));
     if (eff) I = eff;
     if (!I) return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: metadata key 'gpt-oss.expert_feed_forward_length' is missing", g->path);
-    TRY(meta_u64(g, "gpt-oss.attention.head_count", 1, &H, err, err_size));
-    TRY(meta_u64(g, "gpt-oss.attention.head_count_kv", 1, &Hkv, err, err_size));
-    TRY(meta_u64(g, "gpt-oss.attention.key_length", 1, &kl, err, err_size));
-    TRY(meta_u64(g, "gpt-oss.attention.value_length", 0, &vl, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.attention.head_count", 1, &H, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.attention.head_count_kv", 1, &Hkv, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.attention.key_length", 1, &kl, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.attention.value_length", 0, &vl, err, err_size));
     if (vl && vl != kl)
         return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: attention key_length (%llu) and value_length (%llu) differ",
                            g->path, (unsigned long long)kl, (unsigned long long)vl);
-    TRY(meta_u64(g, "gpt-oss.expert_count", 1, &E, err, err_size));
-    TRY(meta_u64(g, "gpt-oss.expert_used_count", 1, &K, err, err_size));
-    TRY(meta_u64(g, "gpt-oss.attention.sliding_window", 1, &win, err, err_size));
-    TRY(meta_u64(g, "gpt-oss.context_length", 0, &ctx, err, err_size));
-    TRY(meta_f64(g, "gpt-oss.rope.freq_base", 0, &theta, err, err_size));
-    TRY(meta_f64(g, "gpt-oss.attention.layer_norm_rms_epsilon", 1, &eps, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.expert_count", 1, &E, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.expert_used_count", 1, &K, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.attention.sliding_window", 1, &win, err, err_size));
+    GPTOSS_TRY(meta_u64(g, "gpt-oss.context_length", 0, &ctx, err, err_size));
+    GPTOSS_TRY(meta_f64(g, "gpt-oss.rope.freq_base", 0, &theta, err, err_size));
+    GPTOSS_TRY(meta_f64(g, "gpt-oss.attention.layer_norm_rms_epsilon", 1, &eps, err, err_size));
     const char *rt;
     uint64_t rtl;
     if (gptoss_gguf_get_str(g, "gpt-oss.rope.scaling.type", &rt, &rtl)) {
@@ -271,16 +265,16 @@ static gptoss_status gguf_config(const gptoss_gguf *g, gptoss_model_config *cfg,
             return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "%s: rope scaling type '%.*s' is not yarn", g->path,
                                (int)(rtl > 32 ? 32 : rtl), rt);
         if (rtl == 4 && !memcmp(rt, "yarn", 4)) {
-            TRY(meta_f64(g, "gpt-oss.rope.scaling.factor", 1, &factor, err, err_size));
-            TRY(meta_u64(g, "gpt-oss.rope.scaling.original_context_length", 1, &octx, err, err_size));
+            GPTOSS_TRY(meta_f64(g, "gpt-oss.rope.scaling.factor", 1, &factor, err, err_size));
+            GPTOSS_TRY(meta_u64(g, "gpt-oss.rope.scaling.original_context_length", 1, &octx, err, err_size));
         }
     } else if (gptoss_gguf_find(g, "gpt-oss.rope.scaling.type")) {
         return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: metadata key 'gpt-oss.rope.scaling.type' is not a string",
                            g->path);
     }
-    TRY(meta_f64(g, "gpt-oss.rope.scaling.yarn_beta_fast", 0, &bfast, err, err_size));
-    TRY(meta_f64(g, "gpt-oss.rope.scaling.yarn_beta_slow", 0, &bslow, err, err_size));
-    TRY(meta_f64(g, "gpt-oss.swiglu_limit", 0, &limit, err, err_size));
+    GPTOSS_TRY(meta_f64(g, "gpt-oss.rope.scaling.yarn_beta_fast", 0, &bfast, err, err_size));
+    GPTOSS_TRY(meta_f64(g, "gpt-oss.rope.scaling.yarn_beta_slow", 0, &bslow, err, err_size));
+    GPTOSS_TRY(meta_f64(g, "gpt-oss.swiglu_limit", 0, &limit, err, err_size));
     const gptoss_gguf_tensor *emb = gptoss_gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2)
         return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: tensor 'token_embd.weight' is missing or not 2-D", g->path);

@@ -73,17 +73,6 @@ static gptoss_status add_tensor(gptoss_st_set *set, const gptoss_st_tensor *t, c
     return GPTOSS_OK;
 }
 
-typedef struct span {
-    uint64_t begin, end;
-    size_t index;
-} span;
-
-static int cmp_span(const void *a, const void *b) {
-    const span *x = a, *y = b;
-    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
-    return x->end < y->end ? -1 : x->end > y->end;
-}
-
 gptoss_status gptoss_st_parse(gptoss_st_set *set, const char *path, const uint8_t *base, size_t file_size,
                               uint32_t file_index, char *err, size_t err_size) {
     if (file_size < 8)
@@ -107,7 +96,7 @@ gptoss_status gptoss_st_parse(gptoss_st_set *set, const char *path, const uint8_
     if (!doc) return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: safetensors header: %s", path, jerr);
     const json_value *root = json_root(doc);
     gptoss_status st = GPTOSS_OK;
-    span *spans = NULL;
+    gptoss_span *spans = NULL;
     size_t n_spans = 0;
     if (root->type != JSON_OBJECT) {
         st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: safetensors header is not a JSON object", path);
@@ -212,18 +201,11 @@ gptoss_status gptoss_st_parse(gptoss_st_set *set, const char *path, const uint8_
             goto done;
         }
     }
-    qsort(spans, n_spans, sizeof *spans, cmp_span);
-    /* Compare each tensor with the furthest-reaching one before it, so an empty tensor in between
-     * cannot hide an overlap. */
-    size_t reach = SIZE_MAX;
-    for (size_t i = 0; i < n_spans; i++) {
-        if (spans[i].begin == spans[i].end) continue;
-        if (reach != SIZE_MAX && spans[i].begin < spans[reach].end) {
-            st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: tensors '%.200s' and '%.200s' overlap", path,
-                             set->tensors[spans[reach].index].name, set->tensors[spans[i].index].name);
-            goto done;
-        }
-        if (reach == SIZE_MAX || spans[i].end > spans[reach].end) reach = i;
+    size_t a, b2;
+    if (gptoss_spans_overlap(spans, n_spans, &a, &b2)) {
+        st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: tensors '%.200s' and '%.200s' overlap", path,
+                         set->tensors[a].name, set->tensors[b2].name);
+        goto done;
     }
 done:
     free(spans);

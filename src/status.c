@@ -84,6 +84,28 @@ void gptoss_buf_free(gptoss_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
+static int cmp_span(const void *a, const void *b) {
+    const gptoss_span *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+int gptoss_spans_overlap(gptoss_span *spans, size_t n, size_t *first, size_t *second) {
+    if (n > 1) qsort(spans, n, sizeof *spans, cmp_span);
+    /* Compare each span with the furthest-reaching one before it, so a short tensor in between
+     * cannot hide an overlap. */
+    size_t reach = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (spans[i].begin < spans[reach].end) {
+            *first = spans[reach].index;
+            *second = spans[i].index;
+            return 1;
+        }
+        if (spans[i].end > spans[reach].end) reach = i;
+    }
+    return 0;
+}
+
 gptoss_status gptoss_open_regular(const char *path, int *fd, size_t *size, char *err, size_t err_size) {
     *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (*fd < 0) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", path, strerror(errno));
