@@ -39,6 +39,11 @@ typedef struct fwd {
     size_t x_stride, n_tok;
     /* MoE jobs */
     uint32_t n_active, chunks_per_expert, mx_order;
+    /* matrix x matrix path: x packed at xp (dense), or per expert at w->xpack + w->xp_off[e] (MoE) */
+    const uint8_t *xp;
+    int moe_packed;
+    const float *pk_x; /* pack job: source rows, their stride and count, columns */
+    size_t pk_xs, pk_n, pk_cols;
 } fwd;
 
 static float *thread_scratch(const gptoss_workspace *w, uint32_t thread) { return w->row_scratch + (size_t)thread * w->scratch_floats; }
@@ -49,9 +54,33 @@ static void dense_item(void *ctx, uint32_t item, uint32_t thread) {
     while (item >= f->chunks[k]) item -= f->chunks[k++];
     const gptoss_mat *M = f->mat[k];
     uint64_t r0 = (uint64_t)item * ROW_CHUNK, r1 = r0 + ROW_CHUNK < M->rows ? r0 + ROW_CHUNK : M->rows;
-    if (f->ops) f->ops->dense(f->out[k], f->out_stride[k], M, f->bias[k], f->x, f->x_stride, f->n_tok, r0, r1);
+    if (f->xp) f->w->gemm->dense(f->out[k], f->out_stride[k], M, f->bias[k], f->xp, f->n_tok, r0, r1);
+    else if (f->ops) f->ops->dense(f->out[k], f->out_stride[k], M, f->bias[k], f->x, f->x_stride, f->n_tok, r0, r1);
     else gptoss_matmul_dense_f32(f->out[k], f->out_stride[k], M, f->bias[k], f->x, f->x_stride, f->n_tok, r0, r1,
                                  thread_scratch(f->w, thread));
+}
+
+static void pack_item(void *ctx, uint32_t tile, uint32_t thread) {
+    (void)thread;
+    fwd *f = ctx;
+    f->w->gemm->pack(f->w->xpack, f->pk_x, f->pk_xs, f->pk_n, f->pk_cols, tile, (size_t)tile + 1);
+}
+
+/* Packs x for the matrix x matrix path when the step is large enough and every matrix takes it. */
+static const uint8_t *pack_dense(fwd *f, uint32_t n_mats, const gptoss_mat *const *mats, const float *x, size_t x_stride,
+                                 size_t n_tok) {
+    const struct gptoss_cpu_gemm *g = f->ops ? f->w->gemm : NULL;
+    if (!g || n_tok < g->min_tokens) return NULL;
+    for (uint32_t k = 0; k < n_mats; k++)
+        if (!g->dense_ok(mats[k]) || mats[k]->cols != mats[0]->cols) return NULL;
+    const size_t cols = (size_t)mats[0]->cols;
+    if (g->pack_bytes(n_tok, cols) > f->w->xpack_bytes) return NULL;
+    f->pk_x = x;
+    f->pk_xs = x_stride;
+    f->pk_n = n_tok;
+    f->pk_cols = cols;
+    gptoss_pool_run(f->w->pool, pack_item, f, (uint32_t)((n_tok + 15) / 16));
+    return f->w->xpack;
 }
 
 static void dense(fwd *f, uint32_t n_mats, const gptoss_mat *const *mats, const float *const *bias, float *const *out,
@@ -69,7 +98,9 @@ static void dense(fwd *f, uint32_t n_mats, const gptoss_mat *const *mats, const 
     f->x = x;
     f->x_stride = x_stride;
     f->n_tok = n_tok;
+    f->xp = pack_dense(f, n_mats, mats, x, x_stride, n_tok);
     gptoss_pool_run(f->w->pool, dense_item, f, items);
+    f->xp = NULL;
 }
 
 static void dense1(fwd *f, const gptoss_mat *M, const float *bias, float *out, size_t out_stride, const float *x,
@@ -150,7 +181,9 @@ static int hf_layout(const gptoss_mxfp4 *w) {
  * blocks (x in natural order), else the reference. bias_full is the expert's whole bias row (only [r0, r1) is read). */
 static void expert_rows(fwd *f, uint32_t thread, float *out, size_t os, const gptoss_mxfp4 *W, uint32_t e,
                         const float *bias_full, const float *x, size_t xs, size_t cnt, uint64_t r0, uint64_t r1) {
-    if (f->mx_order) f->ops->mxfp4(out, os, W, e, bias_full, x, xs, cnt, r0, r1);
+    if (f->moe_packed && f->w->xp_off[e] != GPTOSS_XP_NONE)
+        f->w->gemm->mxfp4(out, os, W, e, bias_full, f->w->xpack + f->w->xp_off[e], cnt, r0, r1);
+    else if (f->mx_order) f->ops->mxfp4(out, os, W, e, bias_full, x, xs, cnt, r0, r1);
     else if (f->ops && W->layout == GPTOSS_MXFP4_GGML) /* [gguf] x in natural order */
         f->ops->mxfp4_ggml(out, os, W, e, bias_full, x, xs, cnt, r0, r1);
     else matmul_experts(out, os, W, e, bias_full, x, xs, cnt, r0, r1, thread_scratch(f->w, thread));
@@ -205,6 +238,43 @@ static void mlp2_item(void *ctx, uint32_t item, uint32_t thread) {
                 r1);
 }
 
+/* Packs one active expert's rows of pk_x (entries in expert order) into its region. */
+static void pack_expert_item(void *ctx, uint32_t a, uint32_t thread) {
+    (void)thread;
+    fwd *f = ctx;
+    gptoss_workspace *w = f->w;
+    const uint32_t e = w->active[a];
+    if (w->xp_off[e] == GPTOSS_XP_NONE) return;
+    const size_t cnt = w->expert_count[e];
+    w->gemm->pack(w->xpack + w->xp_off[e], f->pk_x + (size_t)w->expert_start[e] * f->pk_xs, f->pk_xs, cnt, f->pk_cols,
+                  0, (cnt + 15) / 16);
+}
+
+/* The MoE's matrix x matrix path: every expert with enough tokens gets a packed region of its rows
+ * of x (cols columns); the others keep the per-token kernels. */
+static void pack_experts(fwd *f, const float *x, size_t cols) {
+    gptoss_workspace *w = f->w;
+    const struct gptoss_cpu_gemm *g = w->gemm;
+    f->moe_packed = 0;
+    if (!g || !f->mx_order) return;
+    size_t off = 0;
+    for (uint32_t e = 0; e < f->m->config.n_experts; e++) {
+        const size_t cnt = w->expert_count[e], bytes = cnt >= g->min_tokens ? g->pack_bytes(cnt, cols) : 0;
+        if (!bytes || off + bytes > w->xpack_bytes) {
+            w->xp_off[e] = GPTOSS_XP_NONE;
+            continue;
+        }
+        w->xp_off[e] = off;
+        off += bytes;
+        f->moe_packed = 1;
+    }
+    if (!f->moe_packed) return;
+    f->pk_x = x;
+    f->pk_xs = cols;
+    f->pk_cols = cols;
+    gptoss_pool_run(w->pool, pack_expert_item, f, f->n_active);
+}
+
 /* Weighted sum in the router's order, then one residual add, as the reference does. */
 static void combine_item(void *ctx, uint32_t t, uint32_t thread) {
     (void)thread;
@@ -252,10 +322,13 @@ static void moe_layer(fwd *f) {
     f->mx_order = f->ops && hf_layout(&L->mlp1) && hf_layout(&L->mlp2) && D % 32 == 0 &&
                   I % 32 == 0;
     gptoss_pool_run(w->pool, gather_item, f, n * K);
+    pack_experts(f, w->xin, D);
     f->chunks_per_expert = (2 * I + ROW_CHUNK - 1) / ROW_CHUNK;
     gptoss_pool_run(w->pool, mlp1_item, f, f->n_active * f->chunks_per_expert);
+    pack_experts(f, w->act, I);
     f->chunks_per_expert = (D + ROW_CHUNK - 1) / ROW_CHUNK;
     gptoss_pool_run(w->pool, mlp2_item, f, f->n_active * f->chunks_per_expert);
+    f->moe_packed = 0;
     gptoss_pool_run(w->pool, combine_item, f, n);
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/simd.h"
 #include "session.h"
 #include "threadpool.h"
 #ifdef GPTOSS_CUDA
@@ -61,6 +62,18 @@ gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *mod
     w->slots = calloc(T * n_ctx, sizeof(uint32_t));
     w->active = calloc(E, sizeof(uint32_t));
     w->logits = alloc_floats((size_t)max_seqs * V, &failed);
+    const gptoss_cpu_ops *ops = model->exact ? NULL : gptoss_cpu_ops_best();
+    if (ops && ops->gemm && B >= ops->gemm->min_tokens) {
+        /* The largest product: a dense one over every token, or the MoE's experts, each padded to
+         * whole tiles (at most 16 tokens each: at most 15 padding rows per expert). */
+        size_t mx_cols = (D > I ? D : I) / 32 * 32, dense_cols = (max_cols) / 32 * 32;
+        size_t a = ops->gemm->pack_bytes(B, dense_cols), b = ops->gemm->pack_bytes(B * K + 15 * E, mx_cols);
+        w->gemm = ops->gemm;
+        w->xpack_bytes = a > b ? a : b;
+        w->xpack = aligned_alloc(64, (w->xpack_bytes + 63) / 64 * 64);
+        w->xp_off = calloc(E, sizeof *w->xp_off);
+        if (!w->xpack || !w->xp_off) failed = 1;
+    }
     if (failed || !w->seq || !w->pos || !w->topi || !w->expert_count || !w->expert_start || !w->entry_token ||
         !w->entry_of || !w->slots || !w->active) {
         gptoss_workspace_free(w);
@@ -77,6 +90,7 @@ void gptoss_workspace_free(gptoss_workspace *w) {
     free(w->xin); free(w->u); free(w->act); free(w->eo);
     free(w->row_scratch); free(w->bias_scratch); free(w->scores); free(w->slots); free(w->logits);
     free(w->active);
+    free(w->xpack); free(w->xp_off);
     gptoss_pool_free(w->pool);
     memset(w, 0, sizeof *w);
 }

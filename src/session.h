@@ -31,7 +31,16 @@ typedef struct gptoss_workspace {
     struct gptoss_pool *pool;
     size_t scratch_floats, bias_floats;
     uint32_t *active;         /* [n_experts] experts with tokens in this step */
+    /* The fast kernels' matrix x matrix path (NULL when the CPU or the model's exact flag rules it
+     * out): activations packed once per product into xpack; xp_off[e] is expert e's packed region in
+     * the MoE (GPTOSS_XP_NONE: its tokens take the per-token kernels). */
+    const struct gptoss_cpu_gemm *gemm;
+    uint8_t *xpack;
+    size_t xpack_bytes;
+    size_t *xp_off;
 } gptoss_workspace;
+
+#define GPTOSS_XP_NONE ((size_t)-1)
 
 /* n_threads: 0 = every CPU the process may run on. */
 gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *m, uint32_t n_max, uint32_t n_ctx,

@@ -74,7 +74,7 @@ static void scalar_mxfp4_ggml(float *out, size_t out_stride, const gptoss_mxfp4 
     }
 }
 
-const gptoss_cpu_ops gptoss_cpu_scalar = {"scalar", scalar_dense, scalar_mxfp4, scalar_mxfp4_ggml};
+const gptoss_cpu_ops gptoss_cpu_scalar = {"scalar", scalar_dense, scalar_mxfp4, scalar_mxfp4_ggml, NULL};
 
 int gptoss_cpu_has_avx2(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -95,11 +95,28 @@ int gptoss_cpu_has_avx512(void) {
 #endif
 }
 
+#if defined(__x86_64__)
+/* The AMX variant: the AVX-512 kernels for few tokens, the AMX gemm for many. */
+static gptoss_cpu_ops amx_variant;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static void amx_init(void) {
+    if (!gptoss_cpu_has_amx()) return;
+    amx_variant = gptoss_cpu_avx512;
+    amx_variant.name = "amx";
+    amx_variant.gemm = &gptoss_cpu_gemm_amx;
+}
+static const gptoss_cpu_ops *amx_ops(void) {
+    pthread_once(&amx_once, amx_init);
+    return amx_variant.gemm ? &amx_variant : NULL;
+}
+#endif
+
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
     if (!strcmp(name, "scalar")) return &gptoss_cpu_scalar;
 #if defined(__x86_64__)
     if (!strcmp(name, "avx2")) return gptoss_cpu_has_avx2() ? &gptoss_cpu_avx2 : NULL;
     if (!strcmp(name, "avx512")) return gptoss_cpu_has_avx512() ? &gptoss_cpu_avx512 : NULL;
+    if (!strcmp(name, "amx")) return amx_ops();
 #endif
     return NULL;
 }
@@ -111,6 +128,7 @@ static void pick(void) {
     const char *env = getenv("GPTOSS_CPU");
     if (env && *env && (best = gptoss_cpu_ops_named(env))) return;
 #if defined(__x86_64__)
+    if ((best = amx_ops())) return;
     if (gptoss_cpu_has_avx512()) best = &gptoss_cpu_avx512;
     else if (gptoss_cpu_has_avx2()) best = &gptoss_cpu_avx2;
     else best = &gptoss_cpu_scalar;
@@ -128,7 +146,8 @@ const gptoss_cpu_ops *gptoss_cpu_ops_best(void) {
 void gptoss_quantize_mat_row_q8_0(void *dst, const gptoss_mat *w, uint64_t r, float *scratch) {
     const size_t cols = (size_t)w->cols;
 #if defined(__x86_64__)
-    if (w->dtype == GPTOSS_DTYPE_BF16 && gptoss_cpu_ops_best() == &gptoss_cpu_avx512) {
+    const gptoss_cpu_ops *ops = gptoss_cpu_ops_best();
+    if (w->dtype == GPTOSS_DTYPE_BF16 && (ops == &gptoss_cpu_avx512 || ops == &amx_variant)) {
         gptoss_quantize_bf16_q8_0_avx512(dst, (const uint16_t *)w->data + r * cols, cols);
         return;
     }

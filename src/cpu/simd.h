@@ -11,6 +11,26 @@
 
 #include "model.h"
 
+/* Matrix x matrix products from activations packed once per product: x is converted into tiles of
+ * 16 tokens x 32 columns holding each value as a bf16 high part and a bf16 low part (x - high), so
+ * the products keep ~16 significant bits of every activation and accumulate in f32; any row range is
+ * then computed from the packed form. The forward pass uses this path when a step has at least
+ * min_tokens tokens (a prefill chunk, or a large decode batch). */
+typedef struct gptoss_cpu_gemm {
+    const char *name;
+    uint32_t min_tokens;
+    size_t (*pack_bytes)(size_t n_tok, size_t cols); /* cols a multiple of 32 */
+    /* Token tiles [tile0, tile1) of x (n_tok rows of cols floats, row stride xs) into dst. */
+    void (*pack)(void *dst, const float *x, size_t xs, size_t n_tok, size_t cols, size_t tile0, size_t tile1);
+    int (*dense_ok)(const gptoss_mat *w); /* the weight formats dense() takes */
+    /* out[t*out_stride + r] = W[r,:] . x[t,:] (+ bias[r]), r in [r0, r1), t < n_tok; xp from pack. */
+    void (*dense)(float *out, size_t out_stride, const gptoss_mat *w, const float *bias, const void *xp, size_t n_tok,
+                  uint64_t r0, uint64_t r1);
+    /* The same for expert e of an MXFP4 tensor in the HF layout, x packed in MXFP4 order. */
+    void (*mxfp4)(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias, const void *xp,
+                  size_t n_tok, uint64_t r0, uint64_t r1);
+} gptoss_cpu_gemm;
+
 typedef struct gptoss_cpu_ops {
     const char *name;
     /* out[t*out_stride + r] = W[r,:] . x[t*x_stride + :] (+ bias[r]), r in [r0, r1), t < n_tok.
@@ -24,11 +44,13 @@ typedef struct gptoss_cpu_ops {
      * order (ggml's low nibbles are elements 0..15 of a block, the high ones 16..31). */
     void (*mxfp4_ggml)(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                        const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
+    const gptoss_cpu_gemm *gemm; /* NULL: no matrix x matrix path */
 } gptoss_cpu_ops;
 
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
 const gptoss_cpu_ops *gptoss_cpu_ops_best(void);
-/* A named variant ("scalar", "avx2", "avx512"), or NULL if this CPU or build lacks it. */
+/* A named variant ("scalar", "avx2", "avx512", "amx": avx512 + the AMX gemm), or NULL if this CPU or
+ * build lacks it. */
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name);
 
 /* MXFP4 order of an activation row (n a multiple of 32): in each block of 32, the 16 even elements
@@ -49,5 +71,8 @@ void gptoss_mxfp4_ggml_avx2(float *out, size_t out_stride, const gptoss_mxfp4 *w
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512;
 int gptoss_cpu_has_avx2(void);
 int gptoss_cpu_has_avx512(void);
+/* [amx] AMX-BF16 tiles usable (cpuid, and the kernel granted this process the tile data state). */
+int gptoss_cpu_has_amx(void);
+extern const gptoss_cpu_gemm gptoss_cpu_gemm_amx;
 
 #endif
