@@ -128,8 +128,10 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
     float *scores = w->scores + (size_t)thread * w->n_ctx;
     for (uint32_t j = 0; j < n_keys; j++) slots[j] = kv_slot(kv, lo + j);
     const float scale = 1.0f / sqrtf((float)dh);
+    void (*head)(float *, const float *, const float *, const float *, size_t, const uint32_t *, uint32_t, uint32_t,
+                 float, float, float *) = f->ops && f->ops->attention ? f->ops->attention : gptoss_attention_head_f32;
     for (uint32_t h = g * G; h < (g + 1) * G; h++)
-        gptoss_attention_head_f32(w->attn + t * QW + (size_t)h * dh, w->q + t * QW + (size_t)h * dh,
+        head(w->attn + t * QW + (size_t)h * dh, w->q + t * QW + (size_t)h * dh,
                                   kv->k + (size_t)g * dh, kv->v + (size_t)g * dh, KW, slots, n_keys, dh, scale,
                                   f->L->sinks[h], scores);
 }

@@ -45,6 +45,10 @@ typedef struct gptoss_cpu_ops {
     void (*mxfp4_ggml)(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                        const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
     const gptoss_cpu_gemm *gemm; /* NULL: no matrix x matrix path */
+    /* gptoss_attention_head_f32's contract (NULL: that reference is used). */
+    void (*attention)(float *out, const float *q, const float *k_cache, const float *v_cache, size_t kv_stride,
+                      const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale, float sink,
+                      float *scores);
 } gptoss_cpu_ops;
 
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
@@ -67,6 +71,10 @@ void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t n);
 /* [gguf] The AVX2+FMA ggml-layout kernel (src/cpu/mxfp4_ggml.c), the avx2 variant's mxfp4_ggml. */
 void gptoss_mxfp4_ggml_avx2(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                             const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
+
+void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
+                                  size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                  float scale, float sink, float *scores);
 
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512;
 int gptoss_cpu_has_avx2(void);

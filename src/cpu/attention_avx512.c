@@ -1,0 +1,120 @@
+/* attention_avx512.c: one query head against the cached keys and values (the contract of
+ * gptoss_attention_head_f32) with AVX-512, for head_dim a multiple of 16. Scores are q . k over
+ * head_dim in zmm lanes, sixteen keys at a time, then reduced to one vector of sixteen scores with a
+ * transpose-and-add tree, so the softmax and the weighted sum of values run sixteen keys per
+ * instruction too. f32 throughout; only the summation order differs from the reference. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+#define INL __attribute__((always_inline)) inline
+
+/* a + b where lanes pair up in 128-bit halves: the sums of adjacent groups, halving the count. */
+TGT static INL __m512 fold(__m512 a, __m512 b, const int step) {
+    /* lanes of a and b interleaved so that adding the two shuffles sums partners `step` apart */
+    __m512 lo, hi;
+    if (step == 8) {
+        lo = _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0));
+        hi = _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2));
+    } else if (step == 4) {
+        lo = _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+        hi = _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    } else if (step == 2) {
+        lo = _mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0));
+        hi = _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2));
+    } else {
+        lo = _mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+        hi = _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+    return _mm512_add_ps(lo, hi);
+}
+
+/* Sixteen vectors -> one vector whose lane i is the horizontal sum of v[i]. The tree leaves the sum
+ * of v[4e + c] in lane 4c + e (a 4 x 4 transpose), which the last permute undoes. */
+TGT static INL __m512 reduce16(const __m512 *v) {
+    __m512 a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++) a[i] = fold(v[2 * i], v[2 * i + 1], 8);
+    for (int i = 0; i < 4; i++) b[i] = fold(a[2 * i], a[2 * i + 1], 4);
+    for (int i = 0; i < 2; i++) c[i] = fold(b[2 * i], b[2 * i + 1], 2);
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(idx, fold(c[0], c[1], 1));
+}
+
+/* e^x for x <= 0 (scores minus their maximum): x = n ln2 + r, |r| <= ln2/2, e^r by its Taylor
+ * polynomial to r^7 (relative error ~1e-7, as expf), times 2^n by vscalefps; underflows to 0. */
+TGT static INL __m512 exp_nonpos(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
+                                      size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                      float scale, float sink, float *scores) {
+    if (head_dim % 16 || head_dim > 256) {
+        gptoss_attention_head_f32(out, q, k_cache, v_cache, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+        return;
+    }
+    const uint32_t nv = head_dim / 16;
+    __m512 qv[16];
+    for (uint32_t d = 0; d < nv; d++) qv[d] = _mm512_mul_ps(_mm512_loadu_ps(q + 16 * d), _mm512_set1_ps(scale));
+    float m;
+    uint32_t j = 0;
+    __m512 vmax = _mm512_set1_ps(sink);
+    for (; j + 16 <= n_keys; j += 16) {
+        __m512 p[16];
+        for (int i = 0; i < 16; i++) {
+            const float *k = k_cache + (size_t)slots[j + i] * kv_stride;
+            __m512 s = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k));
+            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], _mm512_loadu_ps(k + 16 * d), s);
+            p[i] = s;
+        }
+        __m512 r = reduce16(p);
+        _mm512_storeu_ps(scores + j, r);
+        vmax = _mm512_max_ps(vmax, r);
+    }
+    for (; j < n_keys; j++) {
+        const float *k = k_cache + (size_t)slots[j] * kv_stride;
+        __m512 s = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k));
+        for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], _mm512_loadu_ps(k + 16 * d), s);
+        scores[j] = _mm512_reduce_add_ps(s);
+    }
+    m = _mm512_reduce_max_ps(vmax);
+    for (uint32_t i = (n_keys / 16) * 16; i < n_keys; i++) m = scores[i] > m ? scores[i] : m;
+    /* Softmax over [scores..., sink]; the sink's share is dropped (it has no value vector). */
+    const __m512 vm = _mm512_set1_ps(m);
+    __m512 vz = _mm512_setzero_ps();
+    for (uint32_t i = 0; i < n_keys; i += 16) {
+        const __mmask16 k = n_keys - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_keys - i)) - 1);
+        __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, scores + i), vm));
+        e = _mm512_maskz_mov_ps(k, e);
+        _mm512_mask_storeu_ps(scores + i, k, e);
+        vz = _mm512_add_ps(vz, e);
+    }
+    const float z = expf(sink - m) + _mm512_reduce_add_ps(vz);
+    const float inv = 1.0f / z;
+    __m512 acc[16];
+    for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_setzero_ps();
+    for (uint32_t i = 0; i < n_keys; i++) {
+        const float *v = v_cache + (size_t)slots[i] * kv_stride;
+        const __m512 w = _mm512_set1_ps(scores[i]);
+        for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * d), acc[d]);
+    }
+    for (uint32_t d = 0; d < nv; d++) _mm512_storeu_ps(out + 16 * d, _mm512_mul_ps(acc[d], _mm512_set1_ps(inv)));
+}
+#endif
