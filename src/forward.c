@@ -63,7 +63,7 @@ static void dense_item(void *ctx, uint32_t item, uint32_t thread) {
 static void pack_item(void *ctx, uint32_t tile, uint32_t thread) {
     (void)thread;
     fwd *f = ctx;
-    f->w->gemm->pack(f->w->xpack, f->pk_x, f->pk_xs, f->pk_n, f->pk_cols, tile, (size_t)tile + 1);
+    f->w->gemm->pack(f->w->xpack, f->pk_x, f->pk_xs, f->pk_n, f->pk_cols, tile, (size_t)tile + 1, 0);
 }
 
 /* Packs x for the matrix x matrix path when the step is large enough and every matrix takes it. */
@@ -249,7 +249,7 @@ static void pack_expert_item(void *ctx, uint32_t a, uint32_t thread) {
     if (w->xp_off[e] == GPTOSS_XP_NONE) return;
     const size_t cnt = w->expert_count[e];
     w->gemm->pack(w->xpack + w->xp_off[e], f->pk_x + (size_t)w->expert_start[e] * f->pk_xs, f->pk_xs, cnt, f->pk_cols,
-                  0, (cnt + 15) / 16);
+                  0, (cnt + 15) / 16, 1);
 }
 
 /* The MoE's matrix x matrix path: every expert with enough tokens gets a packed region of its rows

@@ -41,11 +41,11 @@ static double err_of(const float *got, const float *want, const float *absdot, s
     return md / ms;
 }
 
-static void run_pack(void *xp, const float *x, size_t xs, size_t n_tok, size_t cols) {
+static void run_pack(void *xp, const float *x, size_t xs, size_t n_tok, size_t cols, int for_mxfp4) {
     size_t tiles = (n_tok + 15) / 16;
     /* in two calls, as the thread pool splits it */
-    g->pack(xp, x, xs, n_tok, cols, 0, tiles / 2);
-    g->pack(xp, x, xs, n_tok, cols, tiles / 2, tiles);
+    g->pack(xp, x, xs, n_tok, cols, 0, tiles / 2, for_mxfp4);
+    g->pack(xp, x, xs, n_tok, cols, tiles / 2, tiles, for_mxfp4);
 }
 
 static void test_dense(size_t rows, size_t cols, size_t n_tok, uint64_t r0) {
@@ -70,7 +70,7 @@ static void test_dense(size_t rows, size_t cols, size_t n_tok, uint64_t r0) {
     gptoss_mat m = {w, GPTOSS_DTYPE_BF16, rows, cols};
     void *xp = aligned_alloc(64, g->pack_bytes(n_tok, cols));
     gptoss_matmul_dense_f32(want, rows, &m, bias, x, cols + 3, n_tok, r0, rows, scratch);
-    run_pack(xp, x, cols + 3, n_tok, cols);
+    run_pack(xp, x, cols + 3, n_tok, cols, 0);
     g->dense(got, rows, &m, bias, xp, n_tok, r0, rows);
     int untouched = 1;
     for (size_t t = 0; t < n_tok; t++)
@@ -96,7 +96,7 @@ static void test_mxfp4(size_t rows, size_t cols, size_t n_tok, uint64_t r0) {
     for (size_t i = 0; i < rows; i++) bias[i] = frand();
     gptoss_mxfp4 w = {.blocks = blocks, .scales = scales, .n_experts = E, .rows = rows, .cols = cols};
     void *xp = aligned_alloc(64, g->pack_bytes(n_tok, cols));
-    run_pack(xp, xo, cols, n_tok, cols);
+    run_pack(xp, xo, cols, n_tok, cols, 1);
     for (uint64_t e = 0; e < E; e += 2) {
         memset(absdot, 0, n_tok * rows * sizeof(float));
         for (size_t r = 0; r < rows; r++) {
