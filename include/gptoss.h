@@ -47,17 +47,18 @@ typedef enum gptoss_device {
 typedef struct gptoss_model_options {
     int reserved; /* unused */
     /* 1: also convert the BF16/F16/F32 attention matrices (columns a multiple of 32) to 8-bit Q8_0
-     * blocks at load (ggml's format: 32 int8 + one f16 scale) and release their mapped pages: 2.56
-     * instead of 3.13 GB read per token on gpt-oss-20b. Opt-in: it misses the goldens by up to ~4. */
+     * blocks at load (ggml's format: 32 int8 + one f16 scale) and release their mapped pages: 2.57
+     * instead of 3.16 GB read per token on gpt-oss-20b. Opt-in: it misses the goldens by up to ~4. */
     int dense_q8;
     /* 1: the exact path: scalar reference kernels and no weight conversion (dense_q8, keep_dense and
      * device ignored); matches the reference logits within 1e-3 on every golden case. */
     int exact;
     /* 1: keep the checkpoint's dense weights as stored: no load-time conversion. The default (0), for
      * a model loaded for the CPU, converts the unembedding (the vocab x hidden output matrix, when
-     * BF16/F16/F32 with columns a multiple of 32) to Q8_0 and releases its mapped pages: 0.58 GB less
-     * read per decoded token on gpt-oss-20b; logits within 0.1 of exact (greedy output unchanged on
-     * every golden case). Activations stay f32 either way. dense_q8 still converts when this is set. */
+     * BF16/F16/F32 with columns a multiple of 32) to Q8_0 and releases its mapped pages: 3.16 instead
+     * of 3.71 GB read per decoded token on gpt-oss-20b; logits within 0.1 of exact (greedy output
+     * unchanged on every golden case). Activations stay f32 either way. dense_q8 still converts when
+     * this is set. */
     int keep_dense;
     /* The device this model's sessions will run on, for load-time choices only: the default Q8_0
      * unembedding is made for CPU, never for CUDA (its upload keeps BF16). AUTO (0): CUDA when
