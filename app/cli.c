@@ -73,10 +73,10 @@ int cli_parse_ids(const char *text, uint32_t **ids, size_t *n_ids) {
     return 1;
 }
 
-gptoss_model *cli_load_model(const char *path) {
+gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options) {
     char err[512] = "";
     gptoss_model *m = NULL;
-    gptoss_status st = gptoss_model_load(path, NULL, &m, err, sizeof err);
+    gptoss_status st = gptoss_model_load(path, options, &m, err, sizeof err);
     if (st != GPTOSS_OK) {
         cli_error("%s", err[0] ? err : gptoss_status_string(st));
         return NULL;

@@ -21,14 +21,15 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]\n"
                "                    [--batch N] [--seed S] [--copy-bw] [-t THREADS] [-r REPS] [--json]\n"
-               "                    [--q8] [--exact]\n"
+               "                    [--q8] [--exact] [--keep-dense]\n"
                "       gptoss bench --kernels [-t THREADS] [-r REPS]   decode matvec GB/s per fast kernel\n"
                "  -p: prompt tokens prefilled in one append (default 512); -n: tokens decoded one at a\n"
                "  time after it (default 128); --ctx: session context (default p + n, at least 4096);\n"
                "  --batch: prefill chunk (default min(p, 4096)); --copy-bw: also measure a device-to-device\n"
                "  copy (the bandwidth bound of decode). Token ids are pseudo-random.\n"
-               "  CPU: -t threads (default: every CPU), -r repetitions (mean and spread), --q8: convert the\n"
-               "  dense weights to Q8_0 at load, --exact: scalar reference kernels; prints open time, peak\n"
+               "  CPU: -t threads (default: every CPU), -r repetitions (mean and spread). The default reads\n"
+               "  the unembedding as Q8_0 (converted at load); --keep-dense: dense weights as stored; --q8:\n"
+               "  attention in Q8_0 too; --exact: scalar reference kernels, as stored. Prints open time, peak\n"
                "  RSS, bytes read per decoded token and the measured read bandwidth with the fraction reached.\n");
 }
 
@@ -171,16 +172,6 @@ static void mean_sd(const double *v, int n, double *mean, double *sd) {
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
 }
 
-/* Bytes of weights one decoded token reads: attention + router in their format (BF16, or Q8_0 at
- * 34/32 bytes), top-k experts in MXFP4 (17/32 bytes), the unembedding. */
-static double bytes_per_token(const gptoss_model_config *c, int q8) {
-    double D = c->hidden_size, I = c->intermediate_size, QW = (double)c->n_heads * c->head_dim,
-           KW = (double)c->n_kv_heads * c->head_dim, dense_b = q8 ? 34.0 / 32 : 2.0;
-    double attn = ((QW + 2 * KW) * D + D * QW) * dense_b, router = (double)c->n_experts * D * 2;
-    double expert = (2 * I * D + D * I) * 17.0 / 32 + (2 * I + D) * 2;
-    return c->n_layers * (attn + router + c->n_experts_per_token * expert) + (double)c->vocab_size * D * dense_b;
-}
-
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -199,7 +190,7 @@ int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *synth = NULL;
     uint32_t p = 512, n = 128, ctx = 0, batch = 0;
     uint64_t seed = 1;
-    int copy_bw = 0, json = 0, q8 = 0, exact = 0, kernels = 0;
+    int copy_bw = 0, json = 0, q8 = 0, exact = 0, keep_dense = 0, kernels = 0;
     uint32_t threads = 0, reps = 1;
     gptoss_device device = GPTOSS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -211,6 +202,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--q8")) q8 = 1;
         else if (!strcmp(a, "--kernels")) kernels = 1;
         else if (!strcmp(a, "--exact")) exact = 1;
+        else if (!strcmp(a, "--keep-dense")) keep_dense = 1;
         else if (!strcmp(a, "-t") || !strcmp(a, "-r")) {
             if (!(v = cli_next(argc, argv, &i))) return 2;
             ok = cli_parse_u32(v, !strcmp(a, "-t") ? &threads : &reps) && (!strcmp(a, "-t") || reps > 0);
@@ -252,7 +244,7 @@ int cmd_bench(int argc, char **argv) {
         return 2;
 #endif
     } else {
-        gptoss_model_options mo = {.dense_q8 = q8, .exact = exact};
+        gptoss_model_options mo = {.dense_q8 = q8, .exact = exact, .keep_dense = keep_dense, .device = device};
         if (gptoss_model_load(model_path, &mo, &model, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); return 1; }
     }
     const gptoss_model_config *c = gptoss_model_get_config(model);
@@ -305,23 +297,27 @@ int cmd_bench(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     const double rss_gb = ru.ru_maxrss * 1024.0 / 1e9; /* before the bandwidth buffer */
     const uint32_t used_threads = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-    double bpt = bytes_per_token(c, q8 && !exact), bw = on_gpu ? 0 : read_bandwidth((size_t)2 << 30, used_threads);
+    gptoss_model_stats ms;
+    gptoss_model_get_stats(model, &ms);
+    double bpt = (double)ms.bytes_per_token, bw = on_gpu ? 0 : read_bandwidth((size_t)2 << 30, used_threads);
     double bound = bw > 0 ? bw * 1e9 / bpt : 0;
     if (json) {
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %u, \"reps\": %u, \"q8\": %d, \"exact\": %d, "
+               "\"keep_dense\": %d, \"attention_dtype\": \"%s\", \"unembedding_dtype\": \"%s\", "
                "\"open_s\": %.3f, \"prefill_tokens\": %u, \"prefill_tok_s\": %.3f, \"prefill_tok_s_sd\": %.3f, "
                "\"decode_tokens\": %u, \"decode_tok_s\": %.3f, \"decode_tok_s_sd\": %.3f, \"peak_rss_gb\": %.3f, "
                "\"bytes_per_token\": %.0f, \"read_bw_gb_s\": %.2f, \"decode_bound_tok_s\": %.3f, "
                "\"bw_fraction\": %.3f, \"finite\": %s}\n",
-               synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact, t_open, p, pp_m,
+               synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact,
+               keep_dense, ms.attention_dtype, ms.unembedding_dtype, t_open, p, pp_m,
                pp_sd, n, tg_m, tg_sd, rss_gb, bpt, bw, bound, bound > 0 ? tg_m / bound : 0, finite ? "true" : "false");
     } else {
         if (p) printf("prefill: pp%u = %.2f ± %.2f tok/s (%u reps; last %.3f s)\n", p, pp_m, pp_sd, reps, t_prefill);
         if (n) printf("decode: tg%u = %.2f ± %.2f tok/s (%.1f ms/token, context %u..%u)\n", n, tg_m, tg_sd,
                       1e3 / (tg_m > 0 ? tg_m : 1), p, p + n);
         if (!on_gpu) {
-            printf("threads %u | peak RSS %.2f GB | %.2f GB read per decoded token%s\n", used_threads, rss_gb, bpt / 1e9,
-                   q8 && !exact ? " (dense Q8_0)" : "");
+            printf("threads %u | peak RSS %.2f GB | %.2f GB read per decoded token (attention %s, unembedding %s)\n",
+                   used_threads, rss_gb, bpt / 1e9, ms.attention_dtype, ms.unembedding_dtype);
             printf("read bandwidth (%u threads, 2 GiB): %.1f GB/s -> bound %.2f tok/s; decode reaches %.0f%%\n",
                    used_threads, bw, bound, bound > 0 ? 100 * tg_m / bound : 0);
         }

@@ -125,7 +125,9 @@ static int convert(const char *src, const char *dst, const char *dense, const ch
         cli_error("convert: --dense %s: expected q8_0, bf16 or f32", dense);
         return 2;
     }
-    gptoss_model *m = cli_load_model(src);
+    /* the checkpoint's weights as stored: no load-time conversion */
+    const gptoss_model_options keep = {.keep_dense = 1};
+    gptoss_model *m = cli_load_model(src, &keep);
     if (!m) return 1;
     if (m->gguf) {
         cli_error("convert: %s is already a GGUF file", src);

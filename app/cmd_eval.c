@@ -11,13 +11,15 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss eval MODEL (--ids \"1 2 3\" | --check CASE_DIR) [--logits OUT] [--prefill]\n"
                "                        [--batch N] [--ctx N] [--tolerance T] [--device cpu|cuda]\n"
-               "                        [--q8] [--exact] [-t THREADS]\n"
+               "                        [--q8] [--exact] [--keep-dense] [-t THREADS]\n"
                "  Row i of the logits is the model's output after ids[0..i]. By default the first id is\n"
                "  prefilled and the rest decoded one at a time; --prefill feeds all ids in one call\n"
                "  (processed in batches of --batch tokens, default all of them). --check compares with a\n"
                "  golden case (ids from case.json's \"sequence\", logits from logits.f32), prints the max abs\n"
-               "  difference and fails if it exceeds --tolerance (default 1e-3). --q8: dense weights converted\n"
-               "  to Q8_0 at load; --exact: scalar reference kernels; -t: threads (default every CPU).\n");
+               "  difference and fails if it exceeds --tolerance (default 1e-3, or 0.1 when weights were\n"
+               "  converted to Q8_0 at load). Weights: the default reads the unembedding as Q8_0 on the CPU\n"
+               "  (converted at load); --keep-dense: as stored; --q8: attention too; --exact: scalar reference\n"
+               "  kernels, as stored. -t: threads (default every CPU).\n");
 }
 
 /* Reads case.json's "sequence" and logits.f32 of a golden case. */
@@ -75,6 +77,7 @@ int cmd_eval(int argc, char **argv) {
     int prefill = 0;
     uint32_t batch = 0, ctx = 0;
     float tol = 1e-3f;
+    int tol_given = 0;
     gptoss_device device = GPTOSS_DEVICE_AUTO; /* [cuda backend] --device */
     gptoss_model_options mopt = {0};
     uint32_t n_threads = 0;
@@ -87,6 +90,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--prefill")) prefill = 1;
         else if (!strcmp(a, "--q8")) mopt.dense_q8 = 1;
         else if (!strcmp(a, "--exact")) mopt.exact = 1;
+        else if (!strcmp(a, "--keep-dense")) mopt.keep_dense = 1;
         else if (!strcmp(a, "-t")) {
             const char *v = cli_next(argc, argv, &i);
             if (!v) return 2;
@@ -104,7 +108,7 @@ int cmd_eval(int argc, char **argv) {
             if (!v) return 2;
             int ok = !strcmp(a, "--batch") ? cli_parse_u32(v, &batch) && batch > 0
                    : !strcmp(a, "--ctx")   ? cli_parse_u32(v, &ctx)
-                                           : cli_parse_float(v, &tol) && tol >= 0;
+                                           : (tol_given = 1, cli_parse_float(v, &tol) && tol >= 0);
             if (!ok) { cli_error("eval: invalid value '%s' for %s", v, a); return 2; }
         } else if (a[0] == '-') { cli_error("eval: unknown option %s", a); usage(stderr); return 2; }
         else if (!model_path) model_path = a;
@@ -126,6 +130,7 @@ int cmd_eval(int argc, char **argv) {
 
     int rc = 1;
     gptoss_model *model = NULL;
+    mopt.device = device;
     {
         char lerr[512] = "";
         if (gptoss_model_load(model_path, &mopt, &model, lerr, sizeof lerr) != GPTOSS_OK) {
@@ -169,6 +174,9 @@ int cmd_eval(int argc, char **argv) {
             rc = 1;
             goto out;
         }
+        gptoss_model_stats ms;
+        gptoss_model_get_stats(model, &ms);
+        if (!tol_given && ms.bytes_converted) tol = 0.1f; /* the documented bound of a Q8_0 unembedding */
         double max_diff = 0;
         size_t argmax_same = 0;
         for (size_t r = 0; r < n_ids; r++) {

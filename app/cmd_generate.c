@@ -10,9 +10,11 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K]\n"
                "                          [--min-p M] [--seed S] [--stop \"IDS\"] [--ctx N] [--quiet]\n"
-               "                          [--device cpu|cuda] [--q8] [--exact] [-t THREADS]\n"
+               "                          [--device cpu|cuda] [--q8] [--exact] [--keep-dense] [-t THREADS]\n"
                "  Temperature 0 (the default) is greedy decoding. Generation ends after N tokens or at a\n"
-               "  stop id (which is printed). Prints the generated ids; timings go to stderr.\n");
+               "  stop id (which is printed). Prints the generated ids; timings go to stderr.\n"
+               "  Weights: the default reads the unembedding as Q8_0 on the CPU (converted at load);\n"
+               "  --keep-dense: as stored; --q8: attention too; --exact: scalar reference kernels, as stored.\n");
 }
 
 static double now_s(void) {
@@ -36,6 +38,7 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "--q8")) mopt.dense_q8 = 1;
         else if (!strcmp(a, "--exact")) mopt.exact = 1;
+        else if (!strcmp(a, "--keep-dense")) mopt.keep_dense = 1;
         else if (a[0] == '-' && strcmp(a, "--ids") && strcmp(a, "-n") && strcmp(a, "--temperature") &&
                  strcmp(a, "--top-p") && strcmp(a, "--top-k") && strcmp(a, "--min-p") && strcmp(a, "--seed") &&
                  strcmp(a, "--stop") && strcmp(a, "--ctx") && strcmp(a, "--device") && strcmp(a, "-t")) {
@@ -79,6 +82,7 @@ int cmd_generate(int argc, char **argv) {
     uint32_t *out = NULL;
     double t0 = now_s();
     gptoss_model *model = NULL;
+    mopt.device = device;
     {
         char lerr[512] = "";
         if (gptoss_model_load(model_path, &mopt, &model, lerr, sizeof lerr) != GPTOSS_OK) {

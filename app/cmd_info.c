@@ -69,7 +69,7 @@ int cmd_info(int argc, char **argv) {
         cli_error("usage: gptoss info MODEL");
         return 2;
     }
-    gptoss_model *m = cli_load_model(path);
+    gptoss_model *m = cli_load_model(path, NULL); /* default options: shows what a CPU run reads */
     if (!m) return 1;
     const gptoss_model_config *c = gptoss_model_get_config(m);
     gptoss_model_stats s;
@@ -89,6 +89,10 @@ int cmd_info(int argc, char **argv) {
     print_count("parameters active", s.n_params_active);
     printf("bytes                  BF16 %llu, U8 (MXFP4) %llu, F32 %llu, other %llu\n", (unsigned long long)s.bytes_bf16,
            (unsigned long long)s.bytes_u8, (unsigned long long)s.bytes_f32, (unsigned long long)s.bytes_other);
+    printf("weights held           attention %s, unembedding %s (%llu bytes converted to Q8_0 at load)\n",
+           s.attention_dtype, s.unembedding_dtype, (unsigned long long)s.bytes_converted);
+    printf("read per token         %llu bytes of weights per decoded token (%.2f GB)\n",
+           (unsigned long long)s.bytes_per_token, (double)s.bytes_per_token / 1e9);
     printf("tensors                %u\n", s.n_tensors);
     printf("files                  %u\n", s.n_files);
     for (uint32_t i = 0; i < s.n_files; i++) {

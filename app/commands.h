@@ -36,7 +36,7 @@ int cli_parse_u32(const char *s, uint32_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_float(const char *s, float *out);
 /* Loads a model, printing the library's message on failure. */
-gptoss_model *cli_load_model(const char *path);
+gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options);
 /* Value of argv[*i + 1] for option argv[*i]; advances *i. Prints an error and returns NULL if absent. */
 const char *cli_next(int argc, char **argv, int *i);
 

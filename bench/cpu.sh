@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # cpu.sh GPTOSS_BIN: CPU speed on a full-size gpt-oss-20b-shaped random checkpoint (synthesized once
-# into ${GPTOSS_CACHE:-~/.cache/gptoss}/synth-20b, outside the repository), in the default (exact
-# numerics, bf16 dense) and --q8 (dense Q8_0) modes, then the numerics line on the golden cases.
-# BENCH_THREADS (default 2), BENCH_REPS (default 1), BENCH_P (512), BENCH_N (128).
+# into ${GPTOSS_CACHE:-~/.cache/gptoss}/synth-20b, outside the repository), in the default (bf16
+# attention, unembedding converted to Q8_0 at load), --q8 (attention too) and --keep-dense (dense
+# weights as stored) modes, then the numerics lines on the golden cases (default, --q8, --keep-dense,
+# --exact: max abs logit difference, greedy continuation identical or not).
+# BENCH_THREADS (default 2), BENCH_REPS (default 1), BENCH_P (512), BENCH_N (128), BENCH_MODES
+# (default "default --q8 --keep-dense"; "default" is the plain command).
 set -u
 bin=${1:?usage: bench/cpu.sh GPTOSS_BIN}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,8 +16,9 @@ if [ ! -f "$model/model.safetensors" ]; then
     mkdir -p "$cache" && "$bin" synth --out "$model" --preset 20b >/dev/null || { echo "cpu bench: synth failed"; exit 1; }
 fi
 cat "$model/model.safetensors" > /dev/null # warm page cache: open time is measured warm
-for mode in "" "--q8"; do
-    echo "== gptoss bench 20b ${mode:-(default: bf16 dense, exact numerics)} -t $t -r $r"
+for mode in ${BENCH_MODES:-default --q8 --keep-dense}; do
+    [ "$mode" = default ] && mode=
+    echo "== gptoss bench 20b ${mode:-(default: bf16 attention, Q8_0 unembedding)} -t $t -r $r"
     "$bin" bench "$model" -p "$p" -n "$n" -t "$t" -r "$r" --ctx 8192 $mode || exit 1
 done
 golden=${GPTOSS_SHARED:-$here/../../shared}/golden
@@ -24,7 +28,7 @@ for case_dir in "$golden"/*/; do
     prompt=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['prompt'])))" "$case_dir/case.json")
     want=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['greedy'])))" "$case_dir/case.json")
     k=$(echo "$want" | wc -w)
-    for mode in "" "--q8" "--exact"; do
+    for mode in "" "--q8" "--keep-dense" "--exact"; do
         d=$("$bin" eval "$case_dir/model" --check "$case_dir" --tolerance 1e9 $mode 2>&1 | sed 's/ over.*//')
         g=$("$bin" generate "$case_dir/model" --ids "$prompt" -n "$k" --temperature 0 --quiet $mode 2>&1)
         [ "$g" = "$want" ] && gm=identical || gm=DIFFERENT

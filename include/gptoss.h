@@ -35,15 +35,36 @@ typedef struct gptoss_tokenizer gptoss_tokenizer; /* read-only after load; share
 /* ---------------------------------------------------------------------------------------------
  * Model
  * ------------------------------------------------------------------------------------------- */
+/* [cuda backend hook] Where a session runs. AUTO: CUDA when the library was built with CUDA=1 and a
+ * GPU is present, else the CPU. CUDA in a build without it is GPTOSS_ERR_UNSUPPORTED. */
+typedef enum gptoss_device {
+    GPTOSS_DEVICE_AUTO = 0,
+    GPTOSS_DEVICE_CPU,
+    GPTOSS_DEVICE_CUDA,
+} gptoss_device;
+
+/* All-zero options are the defaults: the fast CPU kernels, with the unembedding held as Q8_0. */
 typedef struct gptoss_model_options {
-    int reserved; /* unused; all-zero means defaults */
-    /* 1: convert the BF16/F16/F32 attention and unembedding matrices (columns a multiple of 32) to
-     * 8-bit Q8_0 blocks at load (ggml's format: 32 int8 + one f16 scale) and release their mapped
-     * pages: 2.56 instead of 3.7 GB read per token on gpt-oss-20b, logits within ~0.1 of exact. */
+    int reserved; /* unused */
+    /* 1: also convert the BF16/F16/F32 attention matrices (columns a multiple of 32) to 8-bit Q8_0
+     * blocks at load (ggml's format: 32 int8 + one f16 scale) and release their mapped pages: 2.57
+     * instead of 3.16 GB read per token on gpt-oss-20b. Opt-in: it misses the goldens by up to ~4. */
     int dense_q8;
-    /* 1: the exact path: scalar reference kernels and no weight conversion (dense_q8 ignored). The
-     * default fast kernels keep f32 activations too and match the goldens within 1e-3 as well. */
+    /* 1: the exact path: scalar reference kernels and no weight conversion (dense_q8, keep_dense and
+     * device ignored); matches the reference logits within 1e-3 on every golden case. */
     int exact;
+    /* 1: keep the checkpoint's dense weights as stored: no load-time conversion. The default (0), for
+     * a model loaded for the CPU, converts the unembedding (the vocab x hidden output matrix, when
+     * BF16/F16/F32 with columns a multiple of 32) to Q8_0 and releases its mapped pages: 3.16 instead
+     * of 3.71 GB read per decoded token on gpt-oss-20b; logits within 0.1 of exact (greedy output
+     * unchanged on every golden case). Activations stay f32 either way. dense_q8 still converts when
+     * this is set. */
+    int keep_dense;
+    /* The device this model's sessions will run on, for load-time choices only: the default Q8_0
+     * unembedding is made for CPU, never for CUDA (its upload keeps BF16). AUTO (0): CUDA when
+     * gptoss_cuda_available(), else CPU. Sessions may still run on either device; a CUDA session of a
+     * model converted for the CPU uploads the converted matrices (widened to F32 there). */
+    gptoss_device device;
 } gptoss_model_options;
 
 /* Architecture as read from config.json (both layouts are normalised to this). */
@@ -76,6 +97,13 @@ typedef struct gptoss_model_stats {
     uint32_t n_files;
     uint32_t n_tensors;
     int layout_original;      /* 1: original/ layout, 0: Hugging Face layout */
+    /* The weights as this model holds them after load (load-time conversion included): */
+    const char *attention_dtype;   /* "BF16", "F16", "F32" or "Q8_0" (of the first layer's q matrix) */
+    const char *unembedding_dtype; /* the same for the unembedding */
+    uint64_t bytes_converted;      /* bytes of Q8_0 weights made at load (0: all read as stored) */
+    /* Weight bytes one decoded token reads: attention, router, the top-k experts (MXFP4 blocks,
+     * scales, biases) of every layer and the unembedding, each in the dtype held. */
+    uint64_t bytes_per_token;
 } gptoss_model_stats;
 
 /* path: a model directory (Hugging Face layout, an `original/` folder, or a Hugging Face cache
@@ -93,14 +121,6 @@ const char *gptoss_model_dir(const gptoss_model *model);
 /* ---------------------------------------------------------------------------------------------
  * Session: one sequence, its KV cache and all scratch buffers (allocated here, never in decode).
  * ------------------------------------------------------------------------------------------- */
-/* [cuda backend hook] Where a session runs. AUTO: CUDA when the library was built with CUDA=1 and a
- * GPU is present, else the CPU. CUDA in a build without it is GPTOSS_ERR_UNSUPPORTED. */
-typedef enum gptoss_device {
-    GPTOSS_DEVICE_AUTO = 0,
-    GPTOSS_DEVICE_CPU,
-    GPTOSS_DEVICE_CUDA,
-} gptoss_device;
-
 typedef struct gptoss_session_options {
     uint32_t n_ctx;      /* context size in tokens; 0 = 8192; at most the model's max_context */
     uint32_t n_batch;    /* tokens per forward chunk during prefill; 0 = 128 */

@@ -430,7 +430,7 @@ void gptoss_model_init_rope(gptoss_model *m) {
     }
 }
 
-/* ---- dense_q8: load-time conversion of the dense matrices to Q8_0 ------------------------- */
+/* ---- load-time conversion of dense matrices to Q8_0 (the default unembedding, dense_q8) ---- */
 
 typedef struct q8_job {
     gptoss_mat *mats[8];
@@ -465,28 +465,21 @@ static int q8_convertible(const gptoss_mat *w) {
            (w->dtype == GPTOSS_DTYPE_BF16 || w->dtype == GPTOSS_DTYPE_F16 || w->dtype == GPTOSS_DTYPE_F32);
 }
 
-static gptoss_status convert_dense_q8(gptoss_model *m, char *err, size_t err_size) {
-    const uint32_t NL = m->config.n_layers;
-    gptoss_mat **list = calloc((size_t)NL * 4 + 1, sizeof *list);
-    if (!list) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
-    size_t n = 0;
+/* Converts list[0..n) to Q8_0 (one allocation, kept in m->q8; rows split over a thread pool) and
+ * releases each matrix's mapped pages. Called once per model. */
+static gptoss_status convert_q8(gptoss_model *m, gptoss_mat **list, size_t n, char *err, size_t err_size) {
     uint64_t total = 0, max_cols = 0;
-    for (uint32_t l = 0; l < NL; l++) {
-        gptoss_mat *ms[4] = {&m->layers[l].wq, &m->layers[l].wk, &m->layers[l].wv, &m->layers[l].wo};
-        for (int k = 0; k < 4; k++)
-            if (q8_convertible(ms[k])) list[n++] = ms[k];
-    }
-    if (q8_convertible(&m->unembedding)) list[n++] = &m->unembedding;
     for (size_t i = 0; i < n; i++) {
         total += list[i]->rows * gptoss_row_bytes(GPTOSS_DTYPE_Q8_0, list[i]->cols);
         if (list[i]->cols > max_cols) max_cols = list[i]->cols;
     }
+    if (!total) return GPTOSS_OK;
     gptoss_pool *pool = gptoss_pool_create(0);
-    const uint32_t T = gptoss_pool_threads(pool);
-    uint8_t *buf = total ? malloc(total) : NULL;
+    const uint32_t T = pool ? gptoss_pool_threads(pool) : 0;
+    uint8_t *buf = malloc(total);
     float *scratch = malloc((size_t)T * max_cols * sizeof(float) + 1);
-    if ((total && !buf) || !scratch || !pool) {
-        free(list); free(buf); free(scratch); gptoss_pool_free(pool);
+    if (!buf || !scratch || !pool) {
+        free(buf); free(scratch); gptoss_pool_free(pool);
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory converting %llu bytes of weights to Q8_0",
                            (unsigned long long)total);
     }
@@ -512,9 +505,35 @@ static gptoss_status convert_dense_q8(gptoss_model *m, char *err, size_t err_siz
     }
     gptoss_pool_free(pool);
     free(scratch);
-    free(list);
     m->q8 = buf;
+    m->q8_bytes = total;
     return GPTOSS_OK;
+}
+
+/* What gptoss_model_options asks of a loaded model (either file format): the exact flag, and the
+ * load-time Q8_0 conversion: the unembedding by default on the CPU, attention too with dense_q8. */
+static gptoss_status apply_options(gptoss_model *m, const gptoss_model_options *o, char *err, size_t err_size) {
+    const gptoss_model_options none = {0};
+    if (!o) o = &none;
+    m->exact = o->exact != 0;
+    if (m->exact || m->no_host_weights) return GPTOSS_OK;
+    gptoss_device dev = o->device == GPTOSS_DEVICE_AUTO
+                            ? (gptoss_cuda_available() ? GPTOSS_DEVICE_CUDA : GPTOSS_DEVICE_CPU)
+                            : o->device;
+    const int unembedding = o->dense_q8 || (!o->keep_dense && dev == GPTOSS_DEVICE_CPU);
+    const uint32_t NL = m->config.n_layers;
+    gptoss_mat **list = calloc((size_t)NL * 4 + 1, sizeof *list);
+    if (!list) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    size_t n = 0;
+    for (uint32_t l = 0; o->dense_q8 && l < NL; l++) {
+        gptoss_mat *ms[4] = {&m->layers[l].wq, &m->layers[l].wk, &m->layers[l].wv, &m->layers[l].wo};
+        for (int k = 0; k < 4; k++)
+            if (q8_convertible(ms[k])) list[n++] = ms[k];
+    }
+    if (unembedding && q8_convertible(&m->unembedding)) list[n++] = &m->unembedding;
+    gptoss_status st = convert_q8(m, list, n, err, err_size);
+    free(list);
+    return st;
 }
 
 gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *options, gptoss_model **out,
@@ -523,7 +542,14 @@ gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *op
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no model path given");
     if (!is_dir(path)) {
         /* [gguf] a single .gguf file */
-        if (is_file(path) && gptoss_gguf_is_file(path)) return gptoss_model_load_gguf(path, out, err, err_size);
+        if (is_file(path) && gptoss_gguf_is_file(path)) {
+            gptoss_status gst = gptoss_model_load_gguf(path, out, err, err_size);
+            if (gst == GPTOSS_OK && (gst = apply_options(*out, options, err, err_size)) != GPTOSS_OK) {
+                gptoss_model_free(*out);
+                *out = NULL;
+            }
+            return gst;
+        }
         if (is_file(path))
             return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
                                "%s: expected a model directory (config.json + *.safetensors)", path);
@@ -620,11 +646,8 @@ gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *op
     st = b.st;
     if (st != GPTOSS_OK) goto fail;
     gptoss_model_init_rope(m);
-    m->exact = options && options->exact;
-    if (options && options->dense_q8 && !m->exact) {
-        st = convert_dense_q8(m, err, err_size);
-        if (st != GPTOSS_OK) goto fail;
-    }
+    st = apply_options(m, options, err, err_size);
+    if (st != GPTOSS_OK) goto fail;
     free(cfg_path);
     free_list(files, n_files);
     free(sliding);
@@ -660,6 +683,8 @@ const char *gptoss_model_file(const gptoss_model *m, uint32_t i) {
     return m && i < m->st.n_files ? m->st.files[i].path : NULL;
 }
 
+static uint64_t mat_bytes(const gptoss_mat *w) { return w->rows * gptoss_row_bytes(w->dtype, w->cols); }
+
 void gptoss_model_get_stats(const gptoss_model *m, gptoss_model_stats *s) {
     memset(s, 0, sizeof *s);
     if (!m) return;
@@ -684,4 +709,18 @@ void gptoss_model_get_stats(const gptoss_model *m, gptoss_model_stats *s) {
     s->n_files = m->st.n_files;
     s->n_tensors = (uint32_t)m->st.n_tensors;
     s->layout_original = m->layout_original;
+    s->unembedding_dtype = gptoss_dtype_name(m->unembedding.dtype);
+    s->attention_dtype = c->n_layers ? gptoss_dtype_name(m->layers[0].wq.dtype) : s->unembedding_dtype;
+    s->bytes_converted = m->q8_bytes;
+    uint64_t bpt = mat_bytes(&m->unembedding);
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const gptoss_layer *L = &m->layers[l];
+        bpt += mat_bytes(&L->wq) + mat_bytes(&L->wk) + mat_bytes(&L->wv) + mat_bytes(&L->wo) + mat_bytes(&L->router);
+        /* each of the top-k experts: 17 bytes per 32 weights (16 of codes, one scale) and its bias rows */
+        uint64_t ex = (L->mlp1.rows * L->mlp1.cols + L->mlp2.rows * L->mlp2.cols) / 32 * 17 +
+                      gptoss_row_bytes(L->mlp1_bias.dtype, L->mlp1_bias.cols) +
+                      gptoss_row_bytes(L->mlp2_bias.dtype, L->mlp2_bias.cols);
+        bpt += c->n_experts_per_token * ex;
+    }
+    s->bytes_per_token = bpt;
 }

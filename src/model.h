@@ -63,7 +63,8 @@ struct gptoss_model {
     void (*cuda_free)(void *cuda);
     int no_host_weights;
     int exact;              /* gptoss_model_options.exact: scalar reference kernels */
-    void *q8;               /* dense_q8: one allocation holding every converted matrix */
+    void *q8;               /* one allocation holding every matrix converted to Q8_0 at load */
+    uint64_t q8_bytes;      /* its size */
     /* [gguf] a model loaded from a .gguf file (src/model_gguf.c): parsed metadata and the buffers
      * it owns; freed by gptoss_model_free. */
     struct gptoss_gguf_model *gguf;

@@ -16,7 +16,7 @@ typedef enum gptoss_dtype {
     GPTOSS_DTYPE_I8,
     /* ggml-compatible Q8_0: rows of blocks of 32 along the input dimension, each an f16 scale d then
      * 32 int8 q (34 bytes); value = d * q. Never in safetensors files: produced by the load-time
-     * dense conversion (gptoss_model_options.dense_q8) and by GGUF files. */
+     * dense conversion (the default unembedding, gptoss_model_options.dense_q8) and by GGUF files. */
     GPTOSS_DTYPE_Q8_0,
     GPTOSS_DTYPE_OTHER, /* present in a file, never used by the model (F64, I32, ...) */
 } gptoss_dtype;
