@@ -350,7 +350,7 @@ await test('errors: wrong types are 400 with the parameter named', async () => {
     { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'bad name!' } }] },
     { messages: [{ role: 'user', content: 'x' }], reasoning_effort: 'extreme' },
     { messages: [{ role: 'user', content: 'x' }], stop: [1] },
-    { messages: [{ role: 'user', content: 'x' }], n: 2 },
+    { messages: [{ role: 'user', content: 'x' }], n: 0 }, { messages: [{ role: 'user', content: 'x' }], n: 9 },
     { messages: [{ role: 'tool', content: 'x', tool_call_id: 'nope' }] },
   ];
   for (const c of cases) isError(await post('/v1/chat/completions', JSON.stringify(c)), 400);
