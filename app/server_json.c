@@ -240,10 +240,10 @@ int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, size_t *n_
                          "tool type '%s' is not supported (only 'function')", type->valuestring);
             goto fail;
         }
-        if (cJSON_IsObject(fn)) tool = fn;
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(tool, "name");
-        const cJSON *desc = cJSON_GetObjectItemCaseSensitive(tool, "description");
-        const cJSON *params = cJSON_GetObjectItemCaseSensitive(tool, "parameters");
+        const cJSON *def = cJSON_IsObject(fn) ? fn : tool; /* not the loop's cursor */
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(def, "name");
+        const cJSON *desc = cJSON_GetObjectItemCaseSensitive(def, "description");
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(def, "parameters");
         if (!cJSON_IsString(name) || !valid_tool_name(name->valuestring)) {
             server_error(r, 400, "invalid_request_error", "tools", "invalid_value",
                          "every function tool needs a 'name' of letters, digits, '_' or '-' (at most 64)");
