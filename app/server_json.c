@@ -108,10 +108,13 @@ char *server_content_text(const cJSON *content, int *bad) {
 }
 
 int server_json_valid(const char *s, size_t n) {
-    cJSON *j = cJSON_ParseWithLength(s, n);
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
     if (!j) return 0;
     cJSON_Delete(j);
-    return 1;
+    /* cJSON stops after the first value: "644 abc" is not one JSON text */
+    while (end && end < s + n && (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')) end++;
+    return end == s + n;
 }
 
 char *server_call_arguments(const char *text, size_t len) {

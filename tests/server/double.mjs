@@ -18,6 +18,7 @@ fs.writeFileSync(script, [
   'STOPME => <|channel|>analysis<|message|>STOP is not in the answer yet<|end|><|start|>assistant<|channel|>final<|message|>one two STOP three<|return|>',
   'LONG => <|channel|>final<|message|>' + 'word '.repeat(400) + '<|return|>',
   'UNICODE => <|channel|>final<|message|>héllo 世界 🎉<|return|>',
+  'TRAILING => <|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>644 and more<|call|>',
   'FORCE_FINAL => <|channel|>final<|message|>I would rather answer.<|return|>',
   'NONE_CALL => <|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Rome"}<|call|>',
   '* => <|channel|>analysis<|message|>Thinking about it.<|end|><|start|>assistant<|channel|>final<|message|>Hello, world!<|return|>',
@@ -174,6 +175,11 @@ await test('chat: invalid arguments from the model still arrive as a valid JSON 
   const s = await collect(await client.chat.completions.create({ model, tools, stream: true,
     messages: [{ role: 'user', content: 'BROKEN_ARGS' }] }));
   eq(JSON.parse(s.calls[0].arguments), '{city: Paris');
+});
+
+await test('chat: arguments that only start with a JSON value arrive as a JSON string', async () => {
+  const r = await client.chat.completions.create({ model, tools, messages: [{ role: 'user', content: 'TRAILING' }] });
+  eq(JSON.parse(r.choices[0].message.tool_calls[0].function.arguments), '644 and more');
 });
 
 await test('chat: a glued recipient (to=functions.NAMEjson) names the declared tool', async () => {
