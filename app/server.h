@@ -5,6 +5,7 @@
  *   app/server_chat.c       POST /v1/chat/completions
  *   app/server_responses.c  POST /v1/responses and the stored responses behind previous_response_id
  *   app/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
+ *   app/server_force.c      tool_choice on token ids: forced header tokens, masks between sampling steps
  *   app/cmd_serve.c         the production engine (model, sessions, gptoss_batch, samplers)
  *
  * Token generation goes through a server_engine, so tests can replay scripted model output through
