@@ -221,6 +221,14 @@ static void free_slot(server_sched *s, uint32_t i) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Frees a slot, then ends its sequence: a client that has its answer sees the slot free already. */
+static void end_slot(server_sched *s, uint32_t i, server_finish why, const char *error) {
+    server_job *j = s->slots[i].job;
+    uint32_t k = s->slots[i].seq;
+    free_slot(s, i);
+    finish_seq(s, j, k, why, error);
+}
+
 /* Picks the next token of a decoding slot (forced by the sequence's constraint, or sampled under its
  * mask) and hands it to the job's protocol. Returns 1 when the token is to be fed back (the sequence
  * goes on), 0 when the sequence finished. */
@@ -235,8 +243,7 @@ static int sample_slot(server_sched *s, uint32_t i, uint32_t *id) {
         if (s->engine->sample(s->engine->ctx, i, q->sampler, mask.kind == SERVER_MASK_ANY ? NULL : &mask, id, err,
                               sizeof err) != 0 ||
             !server_mask_allows(&mask, *id)) {
-            finish_seq(s, j, k, SERVER_FINISH_ERROR, err[0] ? err : "sampling failed");
-            free_slot(s, i);
+            end_slot(s, i, SERVER_FINISH_ERROR, err[0] ? err : "sampling failed");
             return 0;
         }
     }
@@ -253,8 +260,7 @@ static int sample_slot(server_sched *s, uint32_t i, uint32_t *id) {
     if (!stop && j->n_prompt + q->n_generated >= s->engine->n_ctx) stop = 1, why = SERVER_FINISH_LENGTH;
     pthread_mutex_unlock(&j->mu);
     if (stop) {
-        finish_seq(s, j, k, why, NULL);
-        free_slot(s, i);
+        end_slot(s, i, why, NULL);
         return 0;
     }
     return 1;
@@ -300,8 +306,7 @@ static void *sched_thread(void *arg) {
         /* Cancelled jobs leave at once. */
         for (uint32_t i = 0; i < e->n_slots; i++) {
             if (s->slots[i].state == SLOT_FREE || !job_cancelled(s->slots[i].job)) continue;
-            finish_seq(s, s->slots[i].job, s->slots[i].seq, SERVER_FINISH_CANCELLED, NULL);
-            free_slot(s, i);
+            end_slot(s, i, SERVER_FINISH_CANCELLED, NULL);
         }
         /* Prefill: one chunk per slot and iteration, so running streams keep flowing. */
         for (uint32_t i = 0; i < e->n_slots; i++) {
@@ -322,8 +327,7 @@ static void *sched_thread(void *arg) {
             s->prefill_seconds += server_now() - t0;
             pthread_mutex_unlock(&s->mu);
             if (rc != 0) {
-                finish_seq(s, j, sl->seq, SERVER_FINISH_ERROR, err[0] ? err : "prefill failed");
-                free_slot(s, i);
+                end_slot(s, i, SERVER_FINISH_ERROR, err[0] ? err : "prefill failed");
                 continue;
             }
             sl->n_fed += n;
@@ -347,8 +351,7 @@ static void *sched_thread(void *arg) {
         if (rc != 0) {
             for (size_t k = 0; k < n; k++) {
                 uint32_t i = s->step_slots[k];
-                finish_seq(s, s->slots[i].job, s->slots[i].seq, SERVER_FINISH_ERROR, err[0] ? err : "decode failed");
-                free_slot(s, i);
+                end_slot(s, i, SERVER_FINISH_ERROR, err[0] ? err : "decode failed");
             }
         }
         pthread_mutex_lock(&s->mu);
@@ -362,8 +365,7 @@ static void *sched_thread(void *arg) {
     /* Shutting down: every job ends. */
     for (uint32_t i = 0; i < e->n_slots; i++)
         if (s->slots[i].state != SLOT_FREE) {
-            finish_seq(s, s->slots[i].job, s->slots[i].seq, SERVER_FINISH_ERROR, "the server is shutting down");
-            free_slot(s, i);
+            end_slot(s, i, SERVER_FINISH_ERROR, "the server is shutting down");
         }
     pthread_mutex_lock(&s->mu);
     while (s->q_len) {
