@@ -5,6 +5,7 @@
  *   app/server_chat.c       POST /v1/chat/completions
  *   app/server_responses.c  POST /v1/responses and the stored responses behind previous_response_id
  *   app/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
+ *   app/server_force.c      tool_choice on token ids: forced header tokens, masks between sampling steps
  *   app/cmd_serve.c         the production engine (model, sessions, gptoss_batch, samplers)
  *
  * Token generation goes through a server_engine, so tests can replay scripted model output through
@@ -20,6 +21,61 @@
 #include "common.h"
 #include "gptoss.h"
 
+/* ---- constraints: forced tokens and allowed continuations (server_force.c) ------------------- */
+
+/* Which tokens a sequence may sample next: any (SERVER_MASK_ANY), only ids[] (SERVER_MASK_ONLY), or
+ * any but ids[] (SERVER_MASK_EXCEPT). */
+typedef enum server_mask_kind { SERVER_MASK_ANY = 0, SERVER_MASK_ONLY, SERVER_MASK_EXCEPT } server_mask_kind;
+typedef struct server_mask {
+    server_mask_kind kind;
+    const uint32_t *ids;
+    size_t n;
+} server_mask;
+
+int server_mask_allows(const server_mask *m, uint32_t id);
+/* Samples from n logits under a mask: ONLY samples among the allowed ids' logits (scratch holds at
+ * least m->n floats), EXCEPT samples a copy of the logits with the banned ones at -inf (scratch holds
+ * n floats). If the sampler still lands outside the mask (rounding), the allowed token with the
+ * highest logit is taken. No allocation. */
+gptoss_status server_sample_masked(gptoss_sampler *sampler, const float *logits, uint32_t n, const server_mask *m,
+                                   float *scratch, uint32_t *out);
+
+/* The rules of a request's tool_choice, shared by its sequences (immutable once built):
+ * - calls (tool_choice "required" or a named function): the reply must be a call to one of names[].
+ *   The assistant may first write one analysis message (allow_analysis); every message header is
+ *   then forced token by token, the model choosing only where the allowed headers differ (the
+ *   function's name):
+ *     <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>
+ *   (after an analysis message: <|start|>assistant first). Inside the analysis, <|return|> and
+ *   <|call|> are masked, so the message can only end with <|end|>.
+ * - no calls (tool_choice "none"): every header is <|channel|>analysis<|message|> or
+ *   <|channel|>final<|message|> (no recipient can be written), <|call|> is masked everywhere and
+ *   <|return|> inside the analysis.
+ * Every header is the tokenizer's own encoding of that text, as the model writes it. */
+typedef struct server_force server_force;
+server_force *server_force_calls(const gptoss_tokenizer *tok, const char *const *names, size_t n_names,
+                                 int allow_analysis);
+server_force *server_force_no_calls(const gptoss_tokenizer *tok);
+void server_force_free(server_force *f);
+
+/* One sequence's place in those rules. */
+typedef struct server_force_state {
+    const server_force *f; /* NULL: unconstrained */
+    int phase, later;      /* later: past the first message */
+    uint32_t depth;        /* tokens of the current header so far */
+    uint8_t *alive;        /* per header alternative: still matches */
+    uint32_t *next;        /* scratch: the distinct next tokens */
+    server_mask ban;       /* inside a message */
+} server_force_state;
+
+int server_force_state_init(server_force_state *st, const server_force *f); /* 0, or -1 without memory */
+void server_force_state_free(server_force_state *st);
+/* What may come next: 1 with *id when exactly one token may (it is not sampled), else 0 with the
+ * mask to sample under. */
+int server_force_next(server_force_state *st, uint32_t *id, server_mask *mask);
+/* The token the sequence got (forced or sampled under the mask). */
+void server_force_accept(server_force_state *st, uint32_t id);
+
 /* ---- engine: the model behind the scheduler ------------------------------------------------ */
 
 /* A fixed set of slots (one sequence each, KV cache included). Called from the scheduler thread
@@ -34,8 +90,10 @@ typedef struct server_engine {
     int (*append)(void *ctx, uint32_t slot, const uint32_t *ids, size_t n, char *err, size_t err_size);
     /* One forward step: appends ids[i] to slots[i] for every i < n, all in one batch. */
     int (*step)(void *ctx, const uint32_t *slots, const uint32_t *ids, size_t n, char *err, size_t err_size);
-    /* Picks the token that follows the slot's tokens with this sampler. */
-    int (*sample)(void *ctx, uint32_t slot, gptoss_sampler *sampler, uint32_t *out, char *err, size_t err_size);
+    /* Picks the token that follows the slot's tokens with this sampler, among the tokens the mask
+     * allows (NULL: any). */
+    int (*sample)(void *ctx, uint32_t slot, gptoss_sampler *sampler, const struct server_mask *mask, uint32_t *out,
+                  char *err, size_t err_size);
     void (*close)(void *ctx);
 } server_engine;
 
@@ -80,12 +138,26 @@ typedef struct server_job server_job;
 /* What a protocol (chat, responses) does with the tokens of a job. Called on the scheduler thread
  * with the job's lock held. */
 typedef struct server_job_ops {
-    /* A sampled token; returns 1 to stop (finish is set by the callee through job->finish). */
-    int (*on_token)(server_job *job, uint32_t id);
-    /* The job ended (finish says why); writes the last output. */
+    /* A token of sequence k (sampled or forced); returns 1 to stop that sequence (the callee may set
+     * job->seqs[k].finish to say why; otherwise it is SERVER_FINISH_STOP). */
+    int (*on_token)(server_job *job, uint32_t k, uint32_t id);
+    /* Sequence k ended (job->seqs[k].finish says why); optional. */
+    void (*on_seq_finish)(server_job *job, uint32_t k);
+    /* Every sequence ended (job->finish says how the job ended); writes the last output. */
     void (*on_finish)(server_job *job);
     void (*free_proto)(void *proto);
 } server_job_ops;
+
+/* Most sequences (choices, OpenAI's `n`) one request may ask for. */
+#define SERVER_MAX_SEQS 8
+
+/* One sequence of a job: its own slot, sampler (seeded per sequence) and constraint state. */
+typedef struct server_seq {
+    gptoss_sampler *sampler;
+    server_force_state force;
+    uint32_t n_generated;
+    server_finish finish;
+} server_seq;
 
 struct server_job {
     pthread_mutex_t mu;
@@ -94,15 +166,19 @@ struct server_job {
     /* request */
     uint32_t *prompt;
     size_t n_prompt;
-    uint32_t max_tokens; /* 0: up to the context */
-    gptoss_sampler *sampler;
+    uint32_t max_tokens; /* per sequence; 0: up to the context */
+    uint32_t n_seq;      /* 1..SERVER_MAX_SEQS sequences, all from the same prompt */
+    server_seq seqs[SERVER_MAX_SEQS];
+    server_force *force; /* tool_choice rules of every sequence (NULL: none) */
     const server_job_ops *ops;
     void *proto; /* protocol state */
     int stream;
+    /* scheduler's (its thread only) */
+    uint32_t n_admitted, n_ended;
     /* progress (under mu) */
     int started, done, cancelled;
-    server_finish finish;
-    uint32_t n_generated;
+    server_finish finish; /* the job's: ERROR if a sequence failed, CANCELLED, else sequence 0's */
+    uint32_t n_generated; /* all sequences */
     char error[256];
     gptoss_buf out; /* bytes for the client not yet sent */
     double t_submit, t_first, t_done;
@@ -196,9 +272,16 @@ gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effo
  * [{type:function, name, description, parameters}] (responses). Returns 0 or -1 with an error reply. */
 int server_parse_tools(const struct cJSON *tools, gptoss_harmony_tool **out, size_t *n_out, server_reply *r);
 void server_free_tools(gptoss_harmony_tool *tools, size_t n);
-/* Sampler from temperature / top_p / seed (NULL members: defaults). Returns 0 or -1 with a reply. */
-int server_make_sampler(const server *srv, const struct cJSON *req, float default_temperature,
-                        gptoss_sampler **out, server_reply *r);
+/* One sampler per sequence of the job from temperature / top_p / seed (NULL members: defaults);
+ * sequence k gets seed + k. Returns 0 or -1 with a reply. */
+int server_make_samplers(const server *srv, const struct cJSON *req, float default_temperature, server_job *job,
+                         server_reply *r);
+/* tool_choice of a request against its tools: sets *none (tool_choice "none") and builds the rules
+ * in job->force ("none", "required", a named function), each sequence's state too. An unknown name,
+ * or "required" / a name without tools, is a 400. chat: {"type":"function","function":{"name"}};
+ * responses: {"type":"function","name"}. Returns 0 or -1 with a reply. */
+int server_tool_choice(const server *srv, const struct cJSON *tool_choice, const gptoss_harmony_tool *tools,
+                       size_t n_tools, server_job *job, int *none, server_reply *r);
 /* A request's "model" matches the served model (absent is fine). Returns 0 or -1 with a reply. */
 int server_check_model(const server *srv, const struct cJSON *req, server_reply *r);
 /* A non-negative integer member (absent: *out untouched). Returns 0 or -1 with a reply. */

@@ -22,16 +22,10 @@ typedef struct call {
     char *args; /* JSON text, once the call is complete */
 } call;
 
-typedef struct chat_proto {
-    server *srv;
-    char id[48];
-    long created;
-    int stream, include_usage;
+/* One choice: the output of one of the job's sequences. */
+typedef struct choice {
+    uint32_t index;
     gptoss_harmony_parser *parser;
-    char *stops[MAX_STOPS];
-    size_t n_stops, max_stop;
-    char **declared; /* tool names */
-    size_t n_declared;
     gptoss_buf content, reasoning;
     size_t content_sent; /* streamed bytes of content */
     int content_stopped; /* a stop string cut the content */
@@ -40,28 +34,45 @@ typedef struct chat_proto {
     int msg_open;
     kind cur;
     uint32_t n_reasoning_tokens;
+} choice;
+
+typedef struct chat_proto {
+    server *srv;
+    char id[48];
+    long created;
+    int stream, include_usage;
+    char *stops[MAX_STOPS];
+    size_t n_stops, max_stop;
+    char **declared; /* tool names */
+    size_t n_declared;
+    uint32_t n_choices;
+    choice ch[SERVER_MAX_SEQS];
 } chat_proto;
 
 static void chat_free(void *p) {
     chat_proto *c = p;
     if (!c) return;
-    gptoss_harmony_parser_free(c->parser);
     for (size_t i = 0; i < c->n_stops; i++) free(c->stops[i]);
     for (size_t i = 0; i < c->n_declared; i++) free(c->declared[i]);
     free(c->declared);
-    gptoss_buf_free(&c->content);
-    gptoss_buf_free(&c->reasoning);
-    for (size_t i = 0; i < c->n_calls; i++) {
-        free(c->calls[i].name);
-        free(c->calls[i].args);
+    for (uint32_t k = 0; k < SERVER_MAX_SEQS; k++) {
+        choice *h = &c->ch[k];
+        gptoss_harmony_parser_free(h->parser);
+        gptoss_buf_free(&h->content);
+        gptoss_buf_free(&h->reasoning);
+        for (size_t i = 0; i < h->n_calls; i++) {
+            free(h->calls[i].name);
+            free(h->calls[i].args);
+        }
+        free(h->calls);
     }
-    free(c->calls);
     free(c);
 }
 
 /* ---- streaming chunks ------------------------------------------------------------------------- */
 
-static cJSON *chunk(chat_proto *c, cJSON **delta) {
+/* A chunk; with delta, one for choice `index` (its delta object in *delta). */
+static cJSON *chunk(chat_proto *c, uint32_t index, cJSON **delta) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", c->id);
     cJSON_AddStringToObject(o, "object", "chat.completion.chunk");
@@ -71,7 +82,7 @@ static cJSON *chunk(chat_proto *c, cJSON **delta) {
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
     if (delta) {
         cJSON *ch = cJSON_CreateObject();
-        cJSON_AddNumberToObject(ch, "index", 0);
+        cJSON_AddNumberToObject(ch, "index", index);
         *delta = cJSON_AddObjectToObject(ch, "delta");
         cJSON_AddNullToObject(ch, "logprobs");
         cJSON_AddNullToObject(ch, "finish_reason");
@@ -81,49 +92,49 @@ static cJSON *chunk(chat_proto *c, cJSON **delta) {
     return o;
 }
 
-static void emit_text(server_job *job, const char *field, const char *text, size_t len) {
+static void emit_text(server_job *job, choice *h, const char *field, const char *text, size_t len) {
     chat_proto *c = job->proto;
     if (!c->stream || !len) return;
     char *t = strndup(text, len);
     if (!t) return;
     cJSON *delta;
-    cJSON *o = chunk(c, &delta);
+    cJSON *o = chunk(c, h->index, &delta);
     cJSON_AddStringToObject(delta, field, t);
     free(t);
     server_emit_sse(job, NULL, o);
 }
 
 /* Streams the content that no stop string can still claim; with `all`, the rest. */
-static void flush_content(server_job *job, int all) {
+static void flush_content(server_job *job, choice *h, int all) {
     chat_proto *c = job->proto;
-    size_t end = c->content.len;
+    size_t end = h->content.len;
     if (!all && c->max_stop > 1) {
         end = end > c->max_stop - 1 ? end - (c->max_stop - 1) : 0;
-        while (end > c->content_sent && end < c->content.len && ((unsigned char)c->content.data[end] & 0xc0) == 0x80)
+        while (end > h->content_sent && end < h->content.len && ((unsigned char)h->content.data[end] & 0xc0) == 0x80)
             end--;
     }
-    if (end <= c->content_sent) return;
-    emit_text(job, "content", c->content.data + c->content_sent, end - c->content_sent);
-    c->content_sent = end;
+    if (end <= h->content_sent) return;
+    emit_text(job, h, "content", h->content.data + h->content_sent, end - h->content_sent);
+    h->content_sent = end;
 }
 
 /* Appends final text; returns 1 when a stop string was found (the content ends before it). */
-static int add_content(server_job *job, const char *text, size_t len) {
+static int add_content(server_job *job, choice *h, const char *text, size_t len) {
     chat_proto *c = job->proto;
-    if (c->content_stopped) return 1;
-    size_t from = c->content.len > c->max_stop ? c->content.len - c->max_stop : 0;
-    gptoss_buf_append(&c->content, text, len);
-    if (!gptoss_buf_cstr(&c->content)) return 0;
+    if (h->content_stopped) return 1;
+    size_t from = h->content.len > c->max_stop ? h->content.len - c->max_stop : 0;
+    gptoss_buf_append(&h->content, text, len);
+    if (!gptoss_buf_cstr(&h->content)) return 0;
     for (size_t i = 0; i < c->n_stops; i++) {
-        char *hit = strstr(c->content.data + from, c->stops[i]);
+        char *hit = strstr(h->content.data + from, c->stops[i]);
         if (hit) {
-            c->content.len = (size_t)(hit - c->content.data);
-            c->content.data[c->content.len] = 0;
-            c->content_stopped = 1;
+            h->content.len = (size_t)(hit - h->content.data);
+            h->content.data[h->content.len] = 0;
+            h->content_stopped = 1;
         }
     }
-    flush_content(job, c->content_stopped);
-    return c->content_stopped;
+    flush_content(job, h, h->content_stopped);
+    return h->content_stopped;
 }
 
 static kind kind_of(gptoss_harmony_role role, const char *channel, const char *recipient) {
@@ -133,21 +144,21 @@ static kind kind_of(gptoss_harmony_role role, const char *channel, const char *r
     return K_CONTENT;
 }
 
-static void open_call(server_job *job, const char *recipient) {
+static void open_call(server_job *job, choice *h, const char *recipient) {
     chat_proto *c = job->proto;
-    call *nc = realloc(c->calls, (c->n_calls + 1) * sizeof *nc);
+    call *nc = realloc(h->calls, (h->n_calls + 1) * sizeof *nc);
     if (!nc) return;
-    c->calls = nc;
-    call *k = &c->calls[c->n_calls++];
+    h->calls = nc;
+    call *k = &h->calls[h->n_calls++];
     memset(k, 0, sizeof *k);
     server_make_id(k->id, sizeof k->id, "call_");
     k->name = server_call_name(recipient, (const char *const *)c->declared, c->n_declared);
     if (!c->stream || !k->name) return;
     cJSON *delta;
-    cJSON *o = chunk(c, &delta);
+    cJSON *o = chunk(c, h->index, &delta);
     cJSON *tc = cJSON_AddArrayToObject(delta, "tool_calls");
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "index", (double)(c->n_calls - 1));
+    cJSON_AddNumberToObject(e, "index", (double)(h->n_calls - 1));
     cJSON_AddStringToObject(e, "id", k->id);
     cJSON_AddStringToObject(e, "type", "function");
     cJSON *fn = cJSON_AddObjectToObject(e, "function");
@@ -158,19 +169,19 @@ static void open_call(server_job *job, const char *recipient) {
 }
 
 /* The arguments are sent whole when the call is complete, so they can be checked as JSON first. */
-static void close_call(server_job *job, const gptoss_harmony_message *m) {
+static void close_call(server_job *job, choice *h, const gptoss_harmony_message *m) {
     chat_proto *c = job->proto;
-    if (!c->n_calls) return;
-    call *k = &c->calls[c->n_calls - 1];
+    if (!h->n_calls) return;
+    call *k = &h->calls[h->n_calls - 1];
     size_t len;
     const char *text = gptoss_harmony_message_text(m, &len);
     k->args = server_call_arguments(text, len);
     if (!c->stream || !k->args) return;
     cJSON *delta;
-    cJSON *o = chunk(c, &delta);
+    cJSON *o = chunk(c, h->index, &delta);
     cJSON *tc = cJSON_AddArrayToObject(delta, "tool_calls");
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "index", (double)(c->n_calls - 1));
+    cJSON_AddNumberToObject(e, "index", (double)(h->n_calls - 1));
     cJSON *fn = cJSON_AddObjectToObject(e, "function");
     cJSON_AddStringToObject(fn, "arguments", k->args);
     cJSON_AddItemToArray(tc, e);
@@ -178,31 +189,30 @@ static void close_call(server_job *job, const gptoss_harmony_message *m) {
 }
 
 /* Routes text to content or reasoning. Returns 1 when a stop string ended the content. */
-static int add_text(server_job *job, kind k, const char *text, size_t len) {
-    chat_proto *c = job->proto;
+static int add_text(server_job *job, choice *h, kind k, const char *text, size_t len) {
     if (k == K_REASONING) {
-        gptoss_buf_append(&c->reasoning, text, len);
-        emit_text(job, "reasoning_content", text, len);
+        gptoss_buf_append(&h->reasoning, text, len);
+        emit_text(job, h, "reasoning_content", text, len);
         return 0;
     }
-    if (k == K_CONTENT) return add_content(job, text, len);
+    if (k == K_CONTENT) return add_content(job, h, text, len);
     return 0;
 }
 
 /* Handles what the parser did with one id (or the end of the stream). Returns 1 to stop. */
-static int after_parse(server_job *job, size_t before) {
-    chat_proto *c = job->proto;
-    gptoss_harmony_parser *p = c->parser;
+static int after_parse(server_job *job, choice *h, size_t before) {
+    gptoss_harmony_parser *p = h->parser;
+    server_finish *finish = &job->seqs[h->index].finish;
     size_t after = gptoss_harmony_parser_n_messages(p);
     int stop = 0;
     for (size_t i = before; i < after; i++) {
         const gptoss_harmony_message *m = gptoss_harmony_parser_message(p, i);
         kind k = kind_of(m->role, m->channel, m->recipient);
-        if (i == before && c->msg_open) {
-            c->msg_open = 0;
-            if (c->cur == K_CALL) {
-                close_call(job, m);
-                job->finish = SERVER_FINISH_CALL;
+        if (i == before && h->msg_open) {
+            h->msg_open = 0;
+            if (h->cur == K_CALL) {
+                close_call(job, h, m);
+                *finish = SERVER_FINISH_CALL;
                 stop = 1;
             }
             continue;
@@ -211,66 +221,83 @@ static int after_parse(server_job *job, size_t before) {
         size_t len;
         const char *text = gptoss_harmony_message_text(m, &len);
         if (k == K_CALL) {
-            open_call(job, m->recipient);
-            close_call(job, m);
-            job->finish = SERVER_FINISH_CALL;
+            open_call(job, h, m->recipient);
+            close_call(job, h, m);
+            *finish = SERVER_FINISH_CALL;
             stop = 1;
-        } else if (add_text(job, k, text, len)) stop = 1;
+        } else if (add_text(job, h, k, text, len)) stop = 1;
     }
     if (stop) return 1;
     if (gptoss_harmony_parser_get_state(p) != GPTOSS_HARMONY_CONTENT) return 0;
-    if (!c->msg_open) {
-        c->msg_open = 1;
-        c->cur = kind_of(gptoss_harmony_parser_current_role(p), gptoss_harmony_parser_current_channel(p),
+    if (!h->msg_open) {
+        h->msg_open = 1;
+        h->cur = kind_of(gptoss_harmony_parser_current_role(p), gptoss_harmony_parser_current_channel(p),
                          gptoss_harmony_parser_current_recipient(p));
-        if (c->cur == K_CALL) open_call(job, gptoss_harmony_parser_current_recipient(p));
+        if (h->cur == K_CALL) open_call(job, h, gptoss_harmony_parser_current_recipient(p));
     }
     size_t len;
     const char *d = gptoss_harmony_parser_last_delta(p, &len);
-    if (d && add_text(job, c->cur, d, len)) return 1;
+    if (d && add_text(job, h, h->cur, d, len)) return 1;
     return 0;
 }
 
-static int chat_on_token(server_job *job, uint32_t id) {
+static int chat_on_token(server_job *job, uint32_t k, uint32_t id) {
     chat_proto *c = job->proto;
-    if (c->msg_open && c->cur == K_REASONING) c->n_reasoning_tokens++;
-    size_t before = gptoss_harmony_parser_n_messages(c->parser);
-    gptoss_harmony_parser_process(c->parser, id); /* lenient: fails only without memory */
-    int stop = after_parse(job, before);
+    choice *h = &c->ch[k];
+    if (h->msg_open && h->cur == K_REASONING) h->n_reasoning_tokens++;
+    size_t before = gptoss_harmony_parser_n_messages(h->parser);
+    gptoss_harmony_parser_process(h->parser, id); /* lenient: fails only without memory */
+    int stop = after_parse(job, h, before);
     if (id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL) stop = 1;
-    if (stop && c->content_stopped) job->finish = SERVER_FINISH_STOP;
+    if (stop && h->content_stopped) job->seqs[k].finish = SERVER_FINISH_STOP;
     return stop;
 }
 
-static const char *finish_reason(const server_job *job) {
+static const char *finish_reason(const server_job *job, uint32_t k) {
     const chat_proto *c = job->proto;
-    if (job->finish == SERVER_FINISH_CALL || (c->n_calls && job->finish != SERVER_FINISH_LENGTH)) return "tool_calls";
-    if (job->finish == SERVER_FINISH_LENGTH) return "length";
+    server_finish f = job->seqs[k].finish;
+    if (f == SERVER_FINISH_CALL || (c->ch[k].n_calls && f != SERVER_FINISH_LENGTH)) return "tool_calls";
+    if (f == SERVER_FINISH_LENGTH) return "length";
     return "stop";
 }
 
+/* Usage of the whole request: the prompt once, the tokens of every choice. */
 static cJSON *usage(const server_job *job) {
     const chat_proto *c = job->proto;
+    uint32_t n_reasoning = 0;
+    for (uint32_t k = 0; k < c->n_choices; k++) n_reasoning += c->ch[k].n_reasoning_tokens;
     cJSON *u = cJSON_CreateObject();
     cJSON_AddNumberToObject(u, "prompt_tokens", (double)job->n_prompt);
     cJSON_AddNumberToObject(u, "completion_tokens", job->n_generated);
     cJSON_AddNumberToObject(u, "total_tokens", (double)(job->n_prompt + job->n_generated));
     cJSON *d = cJSON_AddObjectToObject(u, "completion_tokens_details");
-    cJSON_AddNumberToObject(d, "reasoning_tokens", c->n_reasoning_tokens);
+    cJSON_AddNumberToObject(d, "reasoning_tokens", n_reasoning);
     cJSON *pd = cJSON_AddObjectToObject(u, "prompt_tokens_details");
     cJSON_AddNumberToObject(pd, "cached_tokens", 0);
     return u;
 }
 
+/* Choice k ended: the parser's end of stream, the rest of its content, its finish_reason chunk. */
+static void chat_on_seq_finish(server_job *job, uint32_t k) {
+    chat_proto *c = job->proto;
+    choice *h = &c->ch[k];
+    server_finish f = job->seqs[k].finish;
+    if (f != SERVER_FINISH_CANCELLED && f != SERVER_FINISH_ERROR && !h->content_stopped && f != SERVER_FINISH_CALL) {
+        size_t before = gptoss_harmony_parser_n_messages(h->parser);
+        gptoss_harmony_parser_process_eos(h->parser);
+        after_parse(job, h, before);
+    }
+    if (!h->content_stopped) flush_content(job, h, 1);
+    if (!c->stream || f == SERVER_FINISH_CANCELLED || f == SERVER_FINISH_ERROR) return;
+    cJSON *delta;
+    cJSON *o = chunk(c, h->index, &delta);
+    cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
+    cJSON_ReplaceItemInObject(ch, "finish_reason", cJSON_CreateString(finish_reason(job, k)));
+    server_emit_sse(job, NULL, o);
+}
+
 static void chat_on_finish(server_job *job) {
     chat_proto *c = job->proto;
-    if (job->finish != SERVER_FINISH_CANCELLED && job->finish != SERVER_FINISH_ERROR && !c->content_stopped &&
-        job->finish != SERVER_FINISH_CALL) {
-        size_t before = gptoss_harmony_parser_n_messages(c->parser);
-        gptoss_harmony_parser_process_eos(c->parser);
-        after_parse(job, before);
-    }
-    if (!c->content_stopped) flush_content(job, 1);
     if (!c->stream) return;
     if (job->finish == SERVER_FINISH_CANCELLED) return;
     if (job->finish == SERVER_FINISH_ERROR) {
@@ -283,20 +310,15 @@ static void chat_on_finish(server_job *job) {
         free(r.body);
         return;
     }
-    cJSON *delta;
-    cJSON *o = chunk(c, &delta);
-    cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
-    cJSON_ReplaceItemInObject(ch, "finish_reason", cJSON_CreateString(finish_reason(job)));
-    server_emit_sse(job, NULL, o);
     if (c->include_usage) {
-        o = chunk(c, NULL);
+        cJSON *o = chunk(c, 0, NULL);
         cJSON_ReplaceItemInObject(o, "usage", usage(job));
         server_emit_sse(job, NULL, o);
     }
     server_job_emit(job, "data: [DONE]\n\n", 14);
 }
 
-static const server_job_ops chat_ops = {chat_on_token, chat_on_finish, chat_free};
+static const server_job_ops chat_ops = {chat_on_token, chat_on_seq_finish, chat_on_finish, chat_free};
 
 /* ---- requests --------------------------------------------------------------------------------- */
 
@@ -408,13 +430,6 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     if (server_check_model(srv, req, r) < 0) goto fail;
     if (map_messages(cJSON_GetObjectItemCaseSensitive(req, "messages"), hist, &instr, r) < 0) goto fail;
     if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &n_tools, r) < 0) goto fail;
-    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
-    if (tc && !cJSON_IsNull(tc) && !cJSON_IsString(tc) && !cJSON_IsObject(tc))
-        BAD("tool_choice", "'tool_choice' must be 'none', 'auto', 'required' or an object");
-    if (cJSON_IsString(tc) && strcmp(tc->valuestring, "none") && strcmp(tc->valuestring, "auto") &&
-        strcmp(tc->valuestring, "required"))
-        BAD("tool_choice", "'tool_choice' must be 'none', 'auto', 'required' or an object");
-    int no_tools = cJSON_IsString(tc) && !strcmp(tc->valuestring, "none");
     gptoss_harmony_effort effort;
     if (server_parse_effort(cJSON_GetObjectItemCaseSensitive(req, "reasoning_effort"), "reasoning_effort", &effort, r) < 0)
         goto fail;
@@ -422,7 +437,12 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     if (server_get_uint(req, "max_tokens", &max_tokens, r) < 0 ||
         server_get_uint(req, "max_completion_tokens", &max_tokens, r) < 0 || server_get_uint(req, "n", &n, r) < 0)
         goto fail;
-    if (n != 1) BAD("n", "only n = 1 is supported");
+    uint32_t max_n = srv->opts.parallel < SERVER_MAX_SEQS ? srv->opts.parallel : SERVER_MAX_SEQS;
+    if (n < 1 || n > max_n) BAD("n", "'n' must be between 1 and %u (the server's parallel sequences, at most %d)", max_n, SERVER_MAX_SEQS);
+    job->n_seq = c->n_choices = n;
+    int no_tools;
+    if (server_tool_choice(srv, cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, job, &no_tools, r) < 0)
+        goto fail;
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
     if (cJSON_IsString(stop) && *stop->valuestring) c->stops[c->n_stops++] = strdup(stop->valuestring);
     else if (cJSON_IsArray(stop)) {
@@ -444,7 +464,7 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     if (so && !cJSON_IsNull(so) && !cJSON_IsObject(so)) BAD("stream_options", "'stream_options' must be an object");
     c->include_usage = c->stream && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-    if (server_make_sampler(srv, req, 1.0f, &job->sampler, r) < 0) goto fail;
+    if (server_make_samplers(srv, req, 1.0f, job, r) < 0) goto fail;
 
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
@@ -464,8 +484,12 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     if (!(c->declared = calloc(n_tools ? n_tools : 1, sizeof *c->declared))) goto oom;
     for (size_t i = 0; i < n_tools; i++)
         if ((c->declared[c->n_declared++] = strdup(tools[i].name)) == NULL) goto oom;
-    if (gptoss_harmony_parser_create(srv->tok, GPTOSS_HARMONY_ROLE_ASSISTANT, 0, &c->parser, err, sizeof err) != GPTOSS_OK)
-        goto oom;
+    for (uint32_t k = 0; k < n; k++) {
+        c->ch[k].index = k;
+        if (gptoss_harmony_parser_create(srv->tok, GPTOSS_HARMONY_ROLE_ASSISTANT, 0, &c->ch[k].parser, err, sizeof err) !=
+            GPTOSS_OK)
+            goto oom;
+    }
     job->prompt = prompt.ids;
     job->n_prompt = prompt.n;
     prompt.ids = NULL;
@@ -473,9 +497,9 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     job->stream = c->stream;
     server_make_id(c->id, sizeof c->id, "chatcmpl-");
     c->created = (long)time(NULL);
-    if (c->stream) {
+    for (uint32_t k = 0; c->stream && k < n; k++) {
         cJSON *delta;
-        cJSON *o = chunk(c, &delta);
+        cJSON *o = chunk(c, k, &delta);
         cJSON_AddStringToObject(delta, "role", "assistant");
         cJSON_AddStringToObject(delta, "content", "");
         server_emit_sse(job, NULL, o);
@@ -510,30 +534,35 @@ void server_chat_result(server *srv, server_job *job, server_reply *r) {
     cJSON_AddStringToObject(o, "model", c->srv->opts.model_id);
     cJSON_AddStringToObject(o, "system_fingerprint", "gptoss");
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
-    cJSON *ch = cJSON_CreateObject();
-    cJSON_AddItemToArray(choices, ch);
-    cJSON_AddNumberToObject(ch, "index", 0);
-    cJSON *msg = cJSON_AddObjectToObject(ch, "message");
-    cJSON_AddStringToObject(msg, "role", "assistant");
-    if (c->content.len || !c->n_calls) cJSON_AddStringToObject(msg, "content", gptoss_buf_cstr(&c->content) ? c->content.data : "");
-    else cJSON_AddNullToObject(msg, "content");
-    if (c->reasoning.len && gptoss_buf_cstr(&c->reasoning)) cJSON_AddStringToObject(msg, "reasoning_content", c->reasoning.data);
-    else cJSON_AddNullToObject(msg, "reasoning_content");
-    cJSON_AddNullToObject(msg, "refusal");
-    if (c->n_calls) {
-        cJSON *tcs = cJSON_AddArrayToObject(msg, "tool_calls");
-        for (size_t i = 0; i < c->n_calls; i++) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "id", c->calls[i].id);
-            cJSON_AddStringToObject(e, "type", "function");
-            cJSON *fn = cJSON_AddObjectToObject(e, "function");
-            cJSON_AddStringToObject(fn, "name", c->calls[i].name ? c->calls[i].name : "");
-            cJSON_AddStringToObject(fn, "arguments", c->calls[i].args ? c->calls[i].args : "{}");
-            cJSON_AddItemToArray(tcs, e);
+    for (uint32_t k = 0; k < c->n_choices; k++) {
+        choice *h = &c->ch[k];
+        cJSON *ch = cJSON_CreateObject();
+        cJSON_AddItemToArray(choices, ch);
+        cJSON_AddNumberToObject(ch, "index", k);
+        cJSON *msg = cJSON_AddObjectToObject(ch, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        if (h->content.len || !h->n_calls)
+            cJSON_AddStringToObject(msg, "content", gptoss_buf_cstr(&h->content) ? h->content.data : "");
+        else cJSON_AddNullToObject(msg, "content");
+        if (h->reasoning.len && gptoss_buf_cstr(&h->reasoning))
+            cJSON_AddStringToObject(msg, "reasoning_content", h->reasoning.data);
+        else cJSON_AddNullToObject(msg, "reasoning_content");
+        cJSON_AddNullToObject(msg, "refusal");
+        if (h->n_calls) {
+            cJSON *tcs = cJSON_AddArrayToObject(msg, "tool_calls");
+            for (size_t i = 0; i < h->n_calls; i++) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "id", h->calls[i].id);
+                cJSON_AddStringToObject(e, "type", "function");
+                cJSON *fn = cJSON_AddObjectToObject(e, "function");
+                cJSON_AddStringToObject(fn, "name", h->calls[i].name ? h->calls[i].name : "");
+                cJSON_AddStringToObject(fn, "arguments", h->calls[i].args ? h->calls[i].args : "{}");
+                cJSON_AddItemToArray(tcs, e);
+            }
         }
+        cJSON_AddNullToObject(ch, "logprobs");
+        cJSON_AddStringToObject(ch, "finish_reason", finish_reason(job, k));
     }
-    cJSON_AddNullToObject(ch, "logprobs");
-    cJSON_AddStringToObject(ch, "finish_reason", finish_reason(job));
     cJSON_AddItemToObject(o, "usage", usage(job));
     r->status = 200;
     r->body = cJSON_PrintUnformatted(o);

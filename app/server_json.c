@@ -108,10 +108,13 @@ char *server_content_text(const cJSON *content, int *bad) {
 }
 
 int server_json_valid(const char *s, size_t n) {
-    cJSON *j = cJSON_ParseWithLength(s, n);
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
     if (!j) return 0;
     cJSON_Delete(j);
-    return 1;
+    /* cJSON stops after the first value: "644 abc" is not one JSON text */
+    while (end && end < s + n && (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')) end++;
+    return end == s + n;
 }
 
 char *server_call_arguments(const char *text, size_t len) {
@@ -240,10 +243,10 @@ int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, size_t *n_
                          "tool type '%s' is not supported (only 'function')", type->valuestring);
             goto fail;
         }
-        if (cJSON_IsObject(fn)) tool = fn;
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(tool, "name");
-        const cJSON *desc = cJSON_GetObjectItemCaseSensitive(tool, "description");
-        const cJSON *params = cJSON_GetObjectItemCaseSensitive(tool, "parameters");
+        const cJSON *def = cJSON_IsObject(fn) ? fn : tool; /* not the loop's cursor */
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(def, "name");
+        const cJSON *desc = cJSON_GetObjectItemCaseSensitive(def, "description");
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(def, "parameters");
         if (!cJSON_IsString(name) || !valid_tool_name(name->valuestring)) {
             server_error(r, 400, "invalid_request_error", "tools", "invalid_value",
                          "every function tool needs a 'name' of letters, digits, '_' or '-' (at most 64)");
@@ -296,8 +299,8 @@ int server_get_uint(const cJSON *req, const char *name, uint32_t *out, server_re
     return 0;
 }
 
-int server_make_sampler(const server *srv, const cJSON *req, float default_temperature, gptoss_sampler **out,
-                        server_reply *r) {
+int server_make_samplers(const server *srv, const cJSON *req, float default_temperature, server_job *job,
+                         server_reply *r) {
     static uint64_t counter;
     double temp = default_temperature, top_p = 1.0, seed = 0;
     if (get_number(req, "temperature", 0, 2, &temp, r) < 0 || get_number(req, "top_p", 0, 1, &top_p, r) < 0) return -1;
@@ -309,13 +312,70 @@ int server_make_sampler(const server *srv, const cJSON *req, float default_tempe
         uint64_t x = srv->opts.seed + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
         s = gptoss_splitmix64(&x);
     }
-    gptoss_sampler_options so = {.temperature = (float)temp, .top_p = (float)top_p, .seed = s};
-    char err[256];
-    if (gptoss_sampler_create(gptoss_tokenizer_n_vocab(srv->tok), &so, out, err, sizeof err) != GPTOSS_OK) {
-        server_error(r, 500, "server_error", NULL, NULL, "%s", err);
-        return -1;
+    for (uint32_t k = 0; k < job->n_seq; k++) {
+        gptoss_sampler_options so = {.temperature = (float)temp, .top_p = (float)top_p, .seed = s + k};
+        char err[256];
+        if (gptoss_sampler_create(gptoss_tokenizer_n_vocab(srv->tok), &so, &job->seqs[k].sampler, err, sizeof err) !=
+            GPTOSS_OK) {
+            server_error(r, 500, "server_error", NULL, NULL, "%s", err);
+            return -1;
+        }
     }
     return 0;
+}
+
+int server_tool_choice(const server *srv, const cJSON *tc, const gptoss_harmony_tool *tools, size_t n_tools,
+                       server_job *job, int *none, server_reply *r) {
+    *none = 0;
+    if (!tc || cJSON_IsNull(tc) || (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto"))) return 0;
+    const char *name = NULL;
+    if (cJSON_IsString(tc)) {
+        if (!strcmp(tc->valuestring, "none")) *none = 1;
+        else if (strcmp(tc->valuestring, "required") != 0) goto bad;
+    } else if (cJSON_IsObject(tc)) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(tc, "type");
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cJSON_IsObject(fn) ? fn : tc, "name");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") != 0 || !cJSON_IsString(nm)) {
+            server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                         "'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": ...}} "
+                         "(chat) or {\"type\": \"function\", \"name\": ...} (responses)");
+            return -1;
+        }
+        name = nm->valuestring;
+    } else goto bad;
+    if (!*none && !n_tools) {
+        server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                     "'tool_choice' is '%s' but no tools were given", name ? "a function" : "required");
+        return -1;
+    }
+    const char **names = NULL;
+    size_t n_names = 0;
+    if (!*none) {
+        if (!(names = calloc(n_tools, sizeof *names))) goto oom;
+        for (size_t i = 0; i < n_tools; i++)
+            if (!name || !strcmp(tools[i].name, name)) names[n_names++] = tools[i].name;
+        if (!n_names) {
+            free(names);
+            server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                         "Invalid value for 'tool_choice': no function named '%s' in 'tools'", name);
+            return -1;
+        }
+        if (name) n_names = 1; /* a name declared twice */
+    }
+    job->force = *none ? server_force_no_calls(srv->tok) : server_force_calls(srv->tok, names, n_names, 1);
+    free(names);
+    if (!job->force) goto oom;
+    for (uint32_t k = 0; k < job->n_seq; k++)
+        if (server_force_state_init(&job->seqs[k].force, job->force) < 0) goto oom;
+    return 0;
+oom:
+    server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+    return -1;
+bad:
+    server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                 "'tool_choice' must be 'none', 'auto', 'required' or an object naming a function");
+    return -1;
 }
 
 int server_check_model(const server *srv, const cJSON *req, server_reply *r) {

@@ -327,7 +327,7 @@ static int after_parse(server_job *job, size_t before) {
         c->msg_open = 0;
         close_item(job);
         if (k == K_CALL) {
-            job->finish = SERVER_FINISH_CALL;
+            job->seqs[0].finish = SERVER_FINISH_CALL;
             stop = 1;
         }
     }
@@ -345,8 +345,9 @@ static int after_parse(server_job *job, size_t before) {
     return 0;
 }
 
-static int resp_on_token(server_job *job, uint32_t id) {
+static int resp_on_token(server_job *job, uint32_t k, uint32_t id) {
     resp_proto *c = job->proto;
+    (void)k; /* one sequence */
     if (c->msg_open && c->n_out && c->out[c->n_out - 1].k == K_REASONING) c->n_reasoning_tokens++;
     size_t before = gptoss_harmony_parser_n_messages(c->parser);
     gptoss_harmony_parser_process(c->parser, id);
@@ -389,7 +390,7 @@ static void resp_on_finish(server_job *job) {
           o);
 }
 
-static const server_job_ops resp_ops = {resp_on_token, resp_on_finish, resp_free};
+static const server_job_ops resp_ops = {resp_on_token, NULL, resp_on_finish, resp_free};
 
 /* ---- requests ---------------------------------------------------------------------------------- */
 
@@ -544,10 +545,9 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
         instr = all;
     }
     if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &n_tools, r) < 0) goto fail;
-    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
-    if (tc && !cJSON_IsNull(tc) && !cJSON_IsString(tc) && !cJSON_IsObject(tc))
-        BAD("tool_choice", "'tool_choice' must be 'none', 'auto', 'required' or an object");
-    int no_tools = cJSON_IsString(tc) && !strcmp(tc->valuestring, "none");
+    int no_tools;
+    if (server_tool_choice(srv, cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, job, &no_tools, r) < 0)
+        goto fail;
     const cJSON *reasoning = cJSON_GetObjectItemCaseSensitive(req, "reasoning");
     if (reasoning && !cJSON_IsNull(reasoning) && !cJSON_IsObject(reasoning)) BAD("reasoning", "'reasoning' must be an object");
     gptoss_harmony_effort effort;
@@ -561,7 +561,7 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     const cJSON *store = cJSON_GetObjectItemCaseSensitive(req, "store");
     if (store && !cJSON_IsNull(store) && !cJSON_IsBool(store)) BAD("store", "'store' must be a boolean");
     c->store = !cJSON_IsFalse(store);
-    if (server_make_sampler(srv, req, 1.0f, &job->sampler, r) < 0) goto fail;
+    if (server_make_samplers(srv, req, 1.0f, job, r) < 0) goto fail;
 
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;

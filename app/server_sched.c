@@ -18,6 +18,7 @@ typedef enum slot_state { SLOT_FREE = 0, SLOT_PREFILL, SLOT_DECODE } slot_state;
 typedef struct slot {
     slot_state state;
     server_job *job;
+    uint32_t seq;  /* which of the job's sequences */
     size_t n_fed; /* prompt tokens appended so far */
 } slot;
 
@@ -56,6 +57,7 @@ server_job *server_job_new(void) {
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cond, NULL);
     j->refs = 1;
+    j->n_seq = 1;
     j->t_submit = server_now();
     return j;
 }
@@ -67,7 +69,11 @@ void server_job_release(server_job *j) {
     pthread_mutex_unlock(&j->mu);
     if (refs > 0) return;
     if (j->ops && j->ops->free_proto) j->ops->free_proto(j->proto);
-    gptoss_sampler_free(j->sampler);
+    for (uint32_t k = 0; k < SERVER_MAX_SEQS; k++) {
+        gptoss_sampler_free(j->seqs[k].sampler);
+        server_force_state_free(&j->seqs[k].force);
+    }
+    server_force_free(j->force);
     free(j->prompt);
     gptoss_buf_free(&j->out);
     pthread_mutex_destroy(&j->mu);
@@ -86,22 +92,43 @@ void server_job_cancel(server_job *j) {
     pthread_mutex_unlock(&j->mu);
 }
 
-/* Ends a job: its protocol writes the last output, waiters wake, the scheduler's reference goes. */
-static void finish_job(server_sched *s, server_job *j, server_finish why, const char *error) {
+/* Ends sequence k of a job: its protocol hears of it; when it was the job's last, the protocol writes
+ * the last output, waiters wake and the scheduler's reference goes. */
+static void finish_seq(server_sched *s, server_job *j, uint32_t k, server_finish why, const char *error) {
     pthread_mutex_lock(&j->mu);
     if (j->cancelled && why != SERVER_FINISH_ERROR) why = SERVER_FINISH_CANCELLED;
-    if (!j->finish) j->finish = why;
+    server_seq *q = &j->seqs[k];
+    if (!q->finish) q->finish = why;
     if (error && !j->error[0]) snprintf(j->error, sizeof j->error, "%s", error);
-    j->t_done = server_now();
-    if (j->ops && j->ops->on_finish) j->ops->on_finish(j);
-    j->done = 1;
-    pthread_cond_broadcast(&j->cond);
+    if (j->ops && j->ops->on_seq_finish) j->ops->on_seq_finish(j, k);
+    int last = ++j->n_ended == j->n_seq;
+    if (last) {
+        j->finish = j->seqs[0].finish;
+        for (uint32_t i = 0; i < j->n_seq; i++) {
+            if (j->seqs[i].finish == SERVER_FINISH_ERROR) j->finish = SERVER_FINISH_ERROR;
+            else if (j->seqs[i].finish == SERVER_FINISH_CANCELLED && j->finish != SERVER_FINISH_ERROR)
+                j->finish = SERVER_FINISH_CANCELLED;
+        }
+        j->t_done = server_now();
+        if (j->ops && j->ops->on_finish) j->ops->on_finish(j);
+        j->done = 1;
+        pthread_cond_broadcast(&j->cond);
+    }
+    server_finish jf = j->finish;
     pthread_mutex_unlock(&j->mu);
+    if (!last) return;
     pthread_mutex_lock(&s->mu);
     s->finished++;
-    if (j->finish == SERVER_FINISH_CANCELLED) s->cancelled++;
+    if (jf == SERVER_FINISH_CANCELLED) s->cancelled++;
     pthread_mutex_unlock(&s->mu);
     server_job_release(j);
+}
+
+/* Ends the sequences of a job that never got a slot (it leaves the queue). */
+static void finish_unadmitted(server_sched *s, server_job *j, server_finish why, const char *error) {
+    uint32_t from = j->n_admitted, to = j->n_seq;
+    j->n_admitted = to;
+    for (uint32_t k = from; k < to; k++) finish_seq(s, j, k, why, error);
 }
 
 static int job_cancelled(server_job *j) {
@@ -194,30 +221,46 @@ static void free_slot(server_sched *s, uint32_t i) {
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Samples the next token of a decoding slot and hands it to the job's protocol. Returns 1 when the
- * token is to be fed back (the job goes on), 0 when the job finished. */
+/* Frees a slot, then ends its sequence: a client that has its answer sees the slot free already. */
+static void end_slot(server_sched *s, uint32_t i, server_finish why, const char *error) {
+    server_job *j = s->slots[i].job;
+    uint32_t k = s->slots[i].seq;
+    free_slot(s, i);
+    finish_seq(s, j, k, why, error);
+}
+
+/* Picks the next token of a decoding slot (forced by the sequence's constraint, or sampled under its
+ * mask) and hands it to the job's protocol. Returns 1 when the token is to be fed back (the sequence
+ * goes on), 0 when the sequence finished. */
 static int sample_slot(server_sched *s, uint32_t i, uint32_t *id) {
     slot *sl = &s->slots[i];
     server_job *j = sl->job;
+    uint32_t k = sl->seq;
+    server_seq *q = &j->seqs[k];
     char err[256] = "";
-    if (s->engine->sample(s->engine->ctx, i, j->sampler, id, err, sizeof err) != 0) {
-        finish_job(s, j, SERVER_FINISH_ERROR, err[0] ? err : "sampling failed");
-        free_slot(s, i);
-        return 0;
+    server_mask mask;
+    if (!server_force_next(&q->force, id, &mask)) {
+        if (s->engine->sample(s->engine->ctx, i, q->sampler, mask.kind == SERVER_MASK_ANY ? NULL : &mask, id, err,
+                              sizeof err) != 0 ||
+            !server_mask_allows(&mask, *id)) {
+            end_slot(s, i, SERVER_FINISH_ERROR, err[0] ? err : "sampling failed");
+            return 0;
+        }
     }
+    server_force_accept(&q->force, *id);
     count_tokens(s, 1);
     pthread_mutex_lock(&j->mu);
     if (!j->n_generated) j->t_first = server_now();
     j->n_generated++;
-    int stop = j->ops->on_token(j, *id);
-    server_finish why = j->finish ? j->finish : SERVER_FINISH_STOP;
-    if (!stop && j->max_tokens && j->n_generated >= j->max_tokens) stop = 1, why = SERVER_FINISH_LENGTH;
-    /* The fed-back token must fit: a full context ends the job. */
-    if (!stop && j->n_prompt + j->n_generated >= s->engine->n_ctx) stop = 1, why = SERVER_FINISH_LENGTH;
+    q->n_generated++;
+    int stop = j->ops->on_token(j, k, *id);
+    server_finish why = q->finish ? q->finish : SERVER_FINISH_STOP;
+    if (!stop && j->max_tokens && q->n_generated >= j->max_tokens) stop = 1, why = SERVER_FINISH_LENGTH;
+    /* The fed-back token must fit: a full context ends the sequence. */
+    if (!stop && j->n_prompt + q->n_generated >= s->engine->n_ctx) stop = 1, why = SERVER_FINISH_LENGTH;
     pthread_mutex_unlock(&j->mu);
     if (stop) {
-        finish_job(s, j, why, NULL);
-        free_slot(s, i);
+        end_slot(s, i, why, NULL);
         return 0;
     }
     return 1;
@@ -234,18 +277,22 @@ static void *sched_thread(void *arg) {
             size_t nd = sweep_queue(s, dropped, sizeof dropped / sizeof dropped[0]);
             if (nd) {
                 pthread_mutex_unlock(&s->mu);
-                for (size_t k = 0; k < nd; k++) finish_job(s, dropped[k], SERVER_FINISH_CANCELLED, NULL);
+                for (size_t k = 0; k < nd; k++) finish_unadmitted(s, dropped[k], SERVER_FINISH_CANCELLED, NULL);
                 pthread_mutex_lock(&s->mu);
                 continue;
             }
             for (uint32_t i = 0; i < e->n_slots && s->q_len; i++) {
                 if (s->slots[i].state != SLOT_FREE) continue;
+                /* A job's sequences take slots one by one; it leaves the queue with its last. */
                 server_job *j = s->queue[s->q_head];
-                s->q_head = (s->q_head + 1) % s->q_cap;
-                s->q_len--;
                 s->slots[i].state = SLOT_PREFILL;
                 s->slots[i].job = j;
+                s->slots[i].seq = j->n_admitted++;
                 s->slots[i].n_fed = 0;
+                if (j->n_admitted == j->n_seq) {
+                    s->q_head = (s->q_head + 1) % s->q_cap;
+                    s->q_len--;
+                }
                 s->active++;
                 s->prompt_tokens += j->n_prompt;
             }
@@ -259,8 +306,7 @@ static void *sched_thread(void *arg) {
         /* Cancelled jobs leave at once. */
         for (uint32_t i = 0; i < e->n_slots; i++) {
             if (s->slots[i].state == SLOT_FREE || !job_cancelled(s->slots[i].job)) continue;
-            finish_job(s, s->slots[i].job, SERVER_FINISH_CANCELLED, NULL);
-            free_slot(s, i);
+            end_slot(s, i, SERVER_FINISH_CANCELLED, NULL);
         }
         /* Prefill: one chunk per slot and iteration, so running streams keep flowing. */
         for (uint32_t i = 0; i < e->n_slots; i++) {
@@ -281,8 +327,7 @@ static void *sched_thread(void *arg) {
             s->prefill_seconds += server_now() - t0;
             pthread_mutex_unlock(&s->mu);
             if (rc != 0) {
-                finish_job(s, j, SERVER_FINISH_ERROR, err[0] ? err : "prefill failed");
-                free_slot(s, i);
+                end_slot(s, i, SERVER_FINISH_ERROR, err[0] ? err : "prefill failed");
                 continue;
             }
             sl->n_fed += n;
@@ -306,8 +351,7 @@ static void *sched_thread(void *arg) {
         if (rc != 0) {
             for (size_t k = 0; k < n; k++) {
                 uint32_t i = s->step_slots[k];
-                finish_job(s, s->slots[i].job, SERVER_FINISH_ERROR, err[0] ? err : "decode failed");
-                free_slot(s, i);
+                end_slot(s, i, SERVER_FINISH_ERROR, err[0] ? err : "decode failed");
             }
         }
         pthread_mutex_lock(&s->mu);
@@ -321,8 +365,7 @@ static void *sched_thread(void *arg) {
     /* Shutting down: every job ends. */
     for (uint32_t i = 0; i < e->n_slots; i++)
         if (s->slots[i].state != SLOT_FREE) {
-            finish_job(s, s->slots[i].job, SERVER_FINISH_ERROR, "the server is shutting down");
-            free_slot(s, i);
+            end_slot(s, i, SERVER_FINISH_ERROR, "the server is shutting down");
         }
     pthread_mutex_lock(&s->mu);
     while (s->q_len) {
@@ -330,7 +373,7 @@ static void *sched_thread(void *arg) {
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_len--;
         pthread_mutex_unlock(&s->mu);
-        finish_job(s, j, SERVER_FINISH_ERROR, "the server is shutting down");
+        finish_unadmitted(s, j, SERVER_FINISH_ERROR, "the server is shutting down");
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);

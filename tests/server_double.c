@@ -8,7 +8,8 @@
  * rule whose MATCH occurs in the last message of its prompt (the one before the final
  * <|start|>assistant); MATCH "*" matches every prompt. RESPONSE is text with special-token literals
  * ("<|channel|>final<|message|>Hi<|return|>"; "\n" and "\\" are escapes), handed out one token per
- * step, then <|return|> forever. Blank lines and "#" lines are skipped.
+ * step, then <|return|> forever. Blank lines and "#" lines are skipped. Every token fed back moves the
+ * script on by one, so a token the server forces (tool_choice) takes the place of the script's.
  * SERVER_DOUBLE_DELAY_MS: a pause in every decode step (a slow model). SERVER_DOUBLE_LOG: every
  * prompt is appended to that file (decoded), followed by a line "----". */
 #include <stdio.h>
@@ -69,9 +70,12 @@ static int script_append(void *ctx, uint32_t slot, const uint32_t *ids, size_t n
     return 0;
 }
 
+/* Every token fed back moves its sequence one place on in its script, whether the script's token
+ * was taken or the server forced another (tool_choice). */
 static int script_step(void *ctx, const uint32_t *slots, const uint32_t *ids, size_t n, char *err, size_t err_size) {
     script *s = ctx;
-    (void)slots, (void)ids, (void)n, (void)err, (void)err_size;
+    (void)ids, (void)err, (void)err_size;
+    for (size_t i = 0; i < n; i++) s->seqs[slots[i]].pos++;
     if (s->delay_ms) {
         struct timespec ts = {s->delay_ms / 1000, (long)(s->delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -111,14 +115,24 @@ static void choose(script *s, seq *q) {
     free(text);
 }
 
-static int script_sample(void *ctx, uint32_t slot, gptoss_sampler *sampler, uint32_t *out, char *err, size_t err_size) {
+/* The script's token at the sequence's place; one the mask refuses is replaced: by the last allowed
+ * id (a mask of allowed ids: the last header alternative, e.g. the last declared function), else by
+ * <|end|>, <|call|> or the lowest id not banned. */
+static int script_sample(void *ctx, uint32_t slot, gptoss_sampler *sampler, const server_mask *mask, uint32_t *out,
+                         char *err, size_t err_size) {
     script *s = ctx;
     (void)sampler;
     seq *q = &s->seqs[slot];
-    if (!q->r && !q->pos) choose(s, q);
+    if (!q->r) choose(s, q);
     if (!q->r) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "server_double: no rule matches"), -1;
     *out = q->pos < q->r->n ? q->r->ids[q->pos] : GPTOSS_HARMONY_RETURN;
-    q->pos++;
+    if (server_mask_allows(mask, *out)) return 0;
+    if (mask->kind == SERVER_MASK_ONLY) *out = mask->ids[mask->n - 1];
+    else if (server_mask_allows(mask, GPTOSS_HARMONY_END)) *out = GPTOSS_HARMONY_END;
+    else if (server_mask_allows(mask, GPTOSS_HARMONY_CALL)) *out = GPTOSS_HARMONY_CALL;
+    else
+        for (*out = 0; !server_mask_allows(mask, *out); ++*out) {
+        }
     return 0;
 }
 

@@ -18,6 +18,9 @@ fs.writeFileSync(script, [
   'STOPME => <|channel|>analysis<|message|>STOP is not in the answer yet<|end|><|start|>assistant<|channel|>final<|message|>one two STOP three<|return|>',
   'LONG => <|channel|>final<|message|>' + 'word '.repeat(400) + '<|return|>',
   'UNICODE => <|channel|>final<|message|>héllo 世界 🎉<|return|>',
+  'TRAILING => <|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>644 and more<|call|>',
+  'FORCE_FINAL => <|channel|>final<|message|>I would rather answer.<|return|>',
+  'NONE_CALL => <|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Rome"}<|call|>',
   '* => <|channel|>analysis<|message|>Thinking about it.<|end|><|start|>assistant<|channel|>final<|message|>Hello, world!<|return|>',
 ].join('\n') + '\n');
 fs.rmSync(log, { force: true });
@@ -174,6 +177,11 @@ await test('chat: invalid arguments from the model still arrive as a valid JSON 
   eq(JSON.parse(s.calls[0].arguments), '{city: Paris');
 });
 
+await test('chat: arguments that only start with a JSON value arrive as a JSON string', async () => {
+  const r = await client.chat.completions.create({ model, tools, messages: [{ role: 'user', content: 'TRAILING' }] });
+  eq(JSON.parse(r.choices[0].message.tool_calls[0].function.arguments), '644 and more');
+});
+
 await test('chat: a glued recipient (to=functions.NAMEjson) names the declared tool', async () => {
   const r = await client.chat.completions.create({ model, tools, messages: [{ role: 'user', content: 'GLUED' }] });
   eq(r.choices[0].message.tool_calls[0].function.name, 'get_weather');
@@ -183,6 +191,164 @@ await test('chat: a glued recipient (to=functions.NAMEjson) names the declared t
 await test('chat: tool_choice none leaves the tools out of the prompt', async () => {
   await client.chat.completions.create({ model, tools, tool_choice: 'none', messages: [{ role: 'user', content: 'hi' }] });
   assert(!prompts().at(-1).includes('namespace functions'), 'no tools');
+});
+
+// tool_choice is enforced on the token ids (app/server_force.c). The double takes the script's
+// token where the constraint allows it and otherwise the last allowed one (the last alternative).
+const tools2 = [...tools, { type: 'function', function: { name: 'get_time', description: 'Current time in a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+const names2 = tools2.map((t) => t.function.name);
+
+await test('tool_choice required: a model that calls keeps its own call and arguments', async () => {
+  const r = await client.chat.completions.create({ model, tools: tools2, tool_choice: 'required',
+    messages: [{ role: 'user', content: 'weather in Paris?' }] });
+  const c = r.choices[0];
+  eq(c.finish_reason, 'tool_calls');
+  eq(c.message.reasoning_content, 'Need weather. Call tool.');
+  eq(c.message.tool_calls.length, 1);
+  eq(c.message.tool_calls[0].function.name, 'get_weather');
+  eq(JSON.parse(c.message.tool_calls[0].function.arguments), { city: 'Paris' });
+});
+
+await test('tool_choice required: a model that answers is forced into a call of a declared function', async () => {
+  const auto = await client.chat.completions.create({ model, tools: tools2, messages: [{ role: 'user', content: 'FORCE_FINAL' }] });
+  eq(auto.choices[0].message.content, 'I would rather answer.', 'auto lets it answer');
+  const r = await client.chat.completions.create({ model, tools: tools2, tool_choice: 'required',
+    messages: [{ role: 'user', content: 'FORCE_FINAL' }] });
+  const c = r.choices[0];
+  eq(c.finish_reason, 'tool_calls');
+  eq(c.message.content, null);
+  eq(c.message.tool_calls.length, 1);
+  eq(c.message.tool_calls[0].function.name, 'get_time', 'the name the constraint left (the last declared)');
+  JSON.parse(c.message.tool_calls[0].function.arguments);
+});
+
+await test('tool_choice required: streamed tool_calls deltas name a declared function', async () => {
+  const s = await client.chat.completions.create({ model, tools: tools2, tool_choice: 'required', stream: true,
+    messages: [{ role: 'user', content: 'FORCE_FINAL' }] });
+  const r = await collect(s);
+  eq(r.finish, 'tool_calls');
+  eq(r.content, '');
+  eq(r.calls.length, 1);
+  assert(names2.includes(r.calls[0].name), `declared name: ${r.calls[0].name}`);
+  assert(r.calls[0].id.startsWith('call_'), 'call id');
+  JSON.parse(r.calls[0].arguments);
+});
+
+await test('tool_choice named: forces that function even when the model calls another', async () => {
+  const r = await client.chat.completions.create({ model, tools: tools2,
+    tool_choice: { type: 'function', function: { name: 'get_time' } }, messages: [{ role: 'user', content: 'weather in Paris?' }] });
+  const c = r.choices[0];
+  eq(c.finish_reason, 'tool_calls');
+  eq(c.message.reasoning_content, 'Need weather. Call tool.', 'the analysis before the call is the model\'s');
+  eq(c.message.tool_calls.map((t) => t.function.name), ['get_time']);
+  JSON.parse(c.message.tool_calls[0].function.arguments);
+  const r2 = await client.chat.completions.create({ model, tools: tools2,
+    tool_choice: { type: 'function', function: { name: 'get_weather' } }, messages: [{ role: 'user', content: 'FORCE_FINAL' }] });
+  eq(r2.choices[0].message.tool_calls.map((t) => t.function.name), ['get_weather']);
+});
+
+await test('tool_choice none: a model that calls is kept to analysis/final, no tool call', async () => {
+  const auto = await client.chat.completions.create({ model, tools: tools2, messages: [{ role: 'user', content: 'NONE_CALL' }] });
+  eq(auto.choices[0].finish_reason, 'tool_calls', 'auto lets it call');
+  for (const stream of [false, true]) {
+    const req = { model, tools: tools2, tool_choice: 'none', messages: [{ role: 'user', content: 'NONE_CALL' }], max_tokens: 200 };
+    const r = stream ? await collect(await client.chat.completions.create({ ...req, stream: true }))
+      : await client.chat.completions.create(req);
+    const calls = stream ? r.calls : (r.choices[0].message.tool_calls || []);
+    eq(calls.length, 0, 'no tool calls');
+    eq(stream ? r.finish : r.choices[0].finish_reason, 'stop');
+  }
+  const p = prompts().at(-1);
+  assert(!p.includes('namespace functions'), 'no tools in the prompt');
+});
+
+await test('tool_choice on /v1/responses: required and named force a function_call item', async () => {
+  const rtools2 = tools2.map((t) => ({ type: 'function', ...t.function }));
+  const r = await client.responses.create({ model, input: 'FORCE_FINAL', tools: rtools2, tool_choice: 'required' });
+  const calls = r.output.filter((o) => o.type === 'function_call');
+  eq(calls.length, 1);
+  assert(names2.includes(calls[0].name), calls[0].name);
+  assert(!r.output.some((o) => o.type === 'message'), 'no message');
+  const r2 = await client.responses.create({ model, input: 'weather in Paris?', tools: rtools2,
+    tool_choice: { type: 'function', name: 'get_time' }, stream: true });
+  let done = null;
+  for await (const ev of r2) if (ev.type === 'response.completed') done = ev.response;
+  eq(done.output.filter((o) => o.type === 'function_call').map((o) => o.name), ['get_time']);
+  eq(done.tool_choice, { type: 'function', name: 'get_time' }, 'tool_choice echoed');
+  const r3 = await client.responses.create({ model, input: 'NONE_CALL', tools: rtools2, tool_choice: 'none', max_output_tokens: 200 });
+  eq(r3.output.filter((o) => o.type === 'function_call').length, 0);
+});
+
+await test('tool_choice errors: unknown name, no tools, bad shape are 400', async () => {
+  const m = [{ role: 'user', content: 'x' }];
+  for (const [req, why] of [
+    [{ model, messages: m, tools: tools2, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'unknown name'],
+    [{ model, messages: m, tool_choice: 'required' }, 'required without tools'],
+    [{ model, messages: m, tool_choice: { type: 'function', function: { name: 'get_weather' } } }, 'named without tools'],
+    [{ model, messages: m, tools: tools2, tool_choice: { type: 'function' } }, 'no name'],
+    [{ model, messages: m, tools: tools2, tool_choice: 'sometimes' }, 'unknown string'],
+  ]) {
+    const e = await expectError(client.chat.completions.create(req), 400, 'invalid_value');
+    eq(e.param, 'tool_choice', why);
+  }
+  const rtools2 = tools2.map((t) => ({ type: 'function', ...t.function }));
+  await expectError(client.responses.create({ model, input: 'x', tools: rtools2, tool_choice: { type: 'function', name: 'nope' } }),
+    400, 'invalid_value');
+  await expectError(client.responses.create({ model, input: 'x', tool_choice: 'required' }), 400, 'invalid_value');
+});
+
+// n > 1: choices 0..n-1, each its own sequence in the batch (the double gives each the same script).
+async function collectN(stream) {
+  const r = { choices: [], usage: null, roles: 0 };
+  for await (const ch of stream) {
+    if (ch.usage) r.usage = ch.usage;
+    for (const c of ch.choices) {
+      const x = r.choices[c.index] ??= { content: '', reasoning: '', finish: null, calls: [] };
+      if (c.delta.role) r.roles++;
+      x.content += c.delta.content || '';
+      x.reasoning += c.delta.reasoning_content || '';
+      for (const tc of c.delta.tool_calls || []) {
+        x.calls[tc.index] ??= { name: '', arguments: '' };
+        if (tc.function?.name) x.calls[tc.index].name += tc.function.name;
+      }
+      if (c.finish_reason) x.finish = c.finish_reason;
+    }
+  }
+  return r;
+}
+
+await test('chat n=2: two choices (index 0, 1), usage counts both', async () => {
+  const one = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Say hello' }] });
+  const r = await client.chat.completions.create({ model, n: 2, messages: [{ role: 'user', content: 'Say hello' }] });
+  eq(r.choices.map((c) => c.index), [0, 1]);
+  for (const c of r.choices) {
+    eq(c.message.content, 'Hello, world!');
+    eq(c.message.reasoning_content, 'Thinking about it.');
+    eq(c.finish_reason, 'stop');
+  }
+  eq(r.usage.prompt_tokens, one.usage.prompt_tokens);
+  eq(r.usage.completion_tokens, 2 * one.usage.completion_tokens);
+  eq(r.usage.completion_tokens_details.reasoning_tokens, 2 * one.usage.completion_tokens_details.reasoning_tokens);
+});
+
+await test('chat n=3 streaming: chunks carry their choice index, one finish per choice', async () => {
+  const r = await collectN(await client.chat.completions.create({ model, n: 3, stream: true,
+    stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'Say hello' }] }));
+  eq(r.choices.length, 3);
+  eq(r.roles, 3, 'a role chunk per choice');
+  for (const c of r.choices) {
+    eq(c.content, 'Hello, world!');
+    eq(c.finish, 'stop');
+  }
+  assert(r.usage && r.usage.completion_tokens > 30, 'usage of all choices');
+});
+
+await test('chat n=2 with tool_choice required: every choice is a call', async () => {
+  const r = await collectN(await client.chat.completions.create({ model, n: 2, stream: true, tools: tools2,
+    tool_choice: 'required', messages: [{ role: 'user', content: 'FORCE_FINAL' }] }));
+  eq(r.choices.map((c) => c.finish), ['tool_calls', 'tool_calls']);
+  for (const c of r.choices) eq(c.calls.map((x) => x.name), ['get_time']);
 });
 
 await test('chat: reasoning_effort sets the system message', async () => {
@@ -350,7 +516,7 @@ await test('errors: wrong types are 400 with the parameter named', async () => {
     { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'bad name!' } }] },
     { messages: [{ role: 'user', content: 'x' }], reasoning_effort: 'extreme' },
     { messages: [{ role: 'user', content: 'x' }], stop: [1] },
-    { messages: [{ role: 'user', content: 'x' }], n: 2 },
+    { messages: [{ role: 'user', content: 'x' }], n: 0 }, { messages: [{ role: 'user', content: 'x' }], n: 9 },
     { messages: [{ role: 'tool', content: 'x', tool_call_id: 'nope' }] },
   ];
   for (const c of cases) isError(await post('/v1/chat/completions', JSON.stringify(c)), 400);

@@ -65,6 +65,115 @@ await test('model: concurrent streams are decoded in shared batch steps', async 
   assert(steps < tokens / 2, `${tokens} tokens in ${steps} steps`);
 });
 
+// tool_choice on random weights: the names the model would write are noise, so a valid name can
+// only come from the constraint (app/server_force.c). The model may first write an analysis message
+// (which random weights rarely close: such a choice ends at max_tokens with only reasoning).
+const tools = ['get_weather', 'get_time', 'lookup'].map((name) => ({ type: 'function',
+  function: { name, parameters: { type: 'object', properties: { q: { type: 'string' } } } } }));
+const names = tools.map((t) => t.function.name);
+function checkForced(r, allowed) {
+  let calls = 0;
+  for (const c of r.choices) {
+    const m = c.message;
+    assert(!m.content, `no content: ${JSON.stringify(m.content)}`);
+    if (m.tool_calls) {
+      eq(m.tool_calls.length, 1);
+      eq(c.finish_reason, 'tool_calls');
+      assert(allowed.includes(m.tool_calls[0].function.name), `declared name: ${m.tool_calls[0].function.name}`);
+      JSON.parse(m.tool_calls[0].function.arguments);
+      calls++;
+    } else {
+      eq(c.finish_reason, 'length');
+      assert(m.reasoning_content, 'still in its analysis');
+    }
+  }
+  assert(calls >= 1, 'at least one choice reached its call');
+}
+
+await test('model: tool_choice required gives calls to declared functions (n=8, one batch)', async () => {
+  const m0 = await metrics(srv.port);
+  const r = await client.chat.completions.create({ model, messages: msgs, tools, tool_choice: 'required', n: 8,
+    max_tokens: 48, seed: 3 });
+  eq(r.choices.length, 8);
+  checkForced(r, names);
+  const m1 = await metrics(srv.port);
+  const steps = m1.gptoss_decode_steps_total - m0.gptoss_decode_steps_total;
+  assert(steps < r.usage.completion_tokens / 2, `${r.usage.completion_tokens} tokens in ${steps} steps`);
+});
+
+await test('model: tool_choice named forces that function (chat, streaming, responses)', async () => {
+  for (const name of ['get_time', 'get_weather']) {
+    const r = await client.chat.completions.create({ model, messages: msgs, tools, n: 4, max_tokens: 48, seed: 3,
+      tool_choice: { type: 'function', function: { name } } });
+    checkForced(r, [name]);
+  }
+  const s = await client.chat.completions.create({ model, messages: msgs, tools, max_tokens: 48, seed: 6, stream: true,
+    tool_choice: { type: 'function', function: { name: 'get_time' } } });
+  let callName = '', content = '', finish = null;
+  for await (const ch of s) {
+    const c = ch.choices[0];
+    if (!c) continue;
+    content += c.delta.content || '';
+    for (const tc of c.delta.tool_calls || []) callName += tc.function?.name || '';
+    if (c.finish_reason) finish = c.finish_reason;
+  }
+  eq(content, '');
+  if (finish === 'tool_calls') eq(callName, 'get_time');
+  else eq(callName, '');
+  const rtools = tools.map((t) => ({ type: 'function', ...t.function }));
+  const rr = await client.responses.create({ model, input: 'Hello', tools: rtools, max_output_tokens: 48,
+    tool_choice: { type: 'function', name: 'lookup' } });
+  for (const o of rr.output) assert(o.type === 'reasoning' || (o.type === 'function_call' && o.name === 'lookup'), JSON.stringify(o).slice(0, 200));
+});
+
+await test('model: tool_choice none never gives a tool call', async () => {
+  const r = await client.chat.completions.create({ model, messages: msgs, tools, tool_choice: 'none', n: 8, max_tokens: 48, seed: 3 });
+  for (const c of r.choices) {
+    assert(!c.message.tool_calls, 'no tool calls');
+    assert(c.finish_reason !== 'tool_calls', c.finish_reason);
+  }
+});
+
+await test('model: n=2 decodes choice i with seed + i (plain and streaming)', async () => {
+  const two = await client.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 5, n: 2 });
+  eq(two.choices.map((c) => c.index), [0, 1]);
+  const a = await client.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 5 });
+  const b = await client.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 6 });
+  eq(two.choices[0].message, a.choices[0].message, 'choice 0 = seed 5');
+  eq(two.choices[1].message, b.choices[0].message, 'choice 1 = seed 6');
+  eq(two.usage.completion_tokens, a.usage.completion_tokens + b.usage.completion_tokens);
+  const s = await client.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 5, n: 2, stream: true,
+    stream_options: { include_usage: true } });
+  const text = ['', ''], reasoning = ['', ''], finish = [null, null];
+  let usage = null;
+  for await (const ch of s) {
+    if (ch.usage) usage = ch.usage;
+    for (const c of ch.choices) {
+      text[c.index] += c.delta.content || '';
+      reasoning[c.index] += c.delta.reasoning_content || '';
+      if (c.finish_reason) finish[c.index] = c.finish_reason;
+    }
+  }
+  eq(usage, two.usage);
+  for (const i of [0, 1]) {
+    eq(finish[i], two.choices[i].finish_reason);
+    eq(reasoning[i], two.choices[i].message.reasoning_content ?? '');
+    if (!two.choices[i].message.tool_calls) eq(text[i], two.choices[i].message.content ?? '');
+  }
+});
+
+await test('model: n beyond the cap is 400', async () => {
+  for (const n of [0, 9]) {
+    try {
+      await client.chat.completions.create({ model, messages: msgs, max_tokens: 4, n });
+      throw new Error(`n=${n} accepted`);
+    } catch (e) {
+      eq(e.status, 400, String(e));
+      eq(e.param, 'n');
+    }
+  }
+});
+
 await test('model: clients that disconnect mid-stream free their sequences', async () => {
   const aborts = Array.from({ length: 6 }, () => new AbortController());
   await Promise.all(aborts.map(async (a) => {
