@@ -1,7 +1,8 @@
 /* test_kernels_amx.c: the AMX matrix x matrix path (packed activations, bf16 high + low parts)
  * against the scalar reference kernels: BF16 dense and MXFP4 experts, row counts that leave partial
  * 16-row tiles, row ranges starting inside the matrix, token counts that leave partial 16-token
- * tiles and need more than one pass of four tiles, a subnormal scale, activations spanning 1e-6..1e4.
+ * tiles and need more than one pass of four tiles, a subnormal scale, activations spanning 1e-6..1e4,
+ * Q8_0 weights (split into bf16 high + low parts).
  * Bound: each x is carried as hi + lo with |x - hi - lo| <= 2^-17 |x|, products are exact and summed
  * in f32, so the error relative to sum |w||x| stays below ~1e-5; the check is on max |got - want|
  * over max over rows of sum |w||x| < 2e-5. Skipped where the CPU or OS has no AMX. */
@@ -46,6 +47,34 @@ static void run_pack(void *xp, const float *x, size_t xs, size_t n_tok, size_t c
     /* in two calls, as the thread pool splits it */
     g->pack(xp, x, xs, n_tok, cols, 0, tiles / 2, for_mxfp4);
     g->pack(xp, x, xs, n_tok, cols, tiles / 2, tiles, for_mxfp4);
+}
+
+/* Q8_0 weights (bias-free): the products use them split into bf16 high + low parts. */
+static void test_q8(size_t rows, size_t cols, size_t n_tok, uint64_t r0) {
+    const size_t rb = (size_t)gptoss_row_bytes(GPTOSS_DTYPE_Q8_0, cols);
+    uint8_t *w = malloc(rows * rb);
+    float *wf = malloc(cols * sizeof(float)), *x = malloc(n_tok * cols * sizeof(float)), *scratch = malloc(cols * sizeof(float));
+    float *want = calloc(n_tok * rows, sizeof(float)), *got = calloc(n_tok * rows, sizeof(float));
+    float *absdot = calloc(n_tok * rows, sizeof(float));
+    gptoss_mat m = {w, GPTOSS_DTYPE_Q8_0, rows, cols};
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < cols; c++) wf[c] = frand() * (c % 11 == 0 ? 40.0f : 1.0f);
+        gptoss_quantize_row_q8_0(w + r * rb, wf, cols);
+    }
+    for (size_t i = 0; i < n_tok * cols; i++) x[i] = xrand(i);
+    for (size_t r = 0; r < rows; r++) {
+        gptoss_to_f32(wf, w, GPTOSS_DTYPE_Q8_0, r * cols, cols);
+        for (size_t t = 0; t < n_tok; t++)
+            for (size_t c = 0; c < cols; c++) absdot[t * rows + r] += fabsf(wf[c] * x[t * cols + c]);
+    }
+    void *xp = aligned_alloc(64, g->pack_bytes(n_tok, cols));
+    gptoss_matmul_dense_f32(want, rows, &m, NULL, x, cols, n_tok, r0, rows, scratch);
+    run_pack(xp, x, cols, n_tok, cols, 0);
+    g->dense(got, rows, &m, NULL, xp, n_tok, r0, rows);
+    double e = err_of(got, want, absdot, n_tok * rows);
+    tap_check(e < 2e-5 && g->dense_ok(&m), "amx dense q8_0: %zu rows (from %llu) x %zu cols x %zu tokens: err %.2g", rows,
+              (unsigned long long)r0, cols, n_tok, e);
+    free(w); free(wf); free(x); free(scratch); free(want); free(got); free(absdot); free(xp);
 }
 
 static void test_dense(size_t rows, size_t cols, size_t n_tok, uint64_t r0) {
@@ -133,10 +162,13 @@ int main(void) {
         test_mxfp4(16, 64, nt, 0);
         test_mxfp4(41, 96, nt, 2);
         test_mxfp4(3, 32, nt, 0);
+        test_q8(16, 64, nt, 0);
+        test_q8(21, 96, nt, 1);
     }
     test_dense(64, 2880, 70, 0);
     test_mxfp4(70, 2880, 40, 16);
+    test_q8(64, 2880, 9, 0);
     gptoss_mat odd = {NULL, GPTOSS_DTYPE_BF16, 4, 33}, f16 = {NULL, GPTOSS_DTYPE_F16, 4, 32};
-    tap_check(!g->dense_ok(&odd) && !g->dense_ok(&f16), "amx dense declines columns not a multiple of 32 and non-BF16");
+    tap_check(!g->dense_ok(&odd) && !g->dense_ok(&f16), "amx dense declines columns not a multiple of 32 and F16");
     return tap_exit();
 }

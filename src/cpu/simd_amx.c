@@ -17,7 +17,7 @@
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 
-#define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16,avx2,fma")))
+#define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16,avx2,fma,f16c")))
 #define INL __attribute__((always_inline)) inline
 
 #define TILE_BYTES 1024 /* 16 rows x 64 bytes */
@@ -82,19 +82,19 @@ typedef struct tilecfg {
 } tilecfg;
 
 /* tmm0: A (m weight rows x 32 bf16), tmm1/tmm2/tmm7: B (16 pairs x 16 tokens), tmm3..6: C (m rows x
- * 16 tokens of f32). */
-TGT static void configure(uint32_t m) {
+ * 16 tokens of f32). With q8, tmm7 is a second A (the weights' low parts). */
+TGT static void configure(uint32_t m, int q8) {
     tilecfg c;
     memset(&c, 0, sizeof c);
     c.palette = 1;
     for (int i = 0; i < 8; i++) {
         c.colsb[i] = 64;
-        c.rows[i] = (uint8_t)(i == 1 || i == 2 || i == 7 ? 16 : m);
+        c.rows[i] = (uint8_t)(i == 1 || i == 2 || (i == 7 && !q8) ? 16 : m);
     }
     _tile_loadconfig(&c);
 }
 
-enum { FMT_BF16, FMT_MX };
+enum { FMT_BF16, FMT_MX, FMT_Q8 };
 
 typedef struct wsrc {
     const uint8_t *w;   /* row 0 */
@@ -162,6 +162,25 @@ TGT static void decode_mx_f32(uint8_t *dst, const wsrc *s, uint64_t r, uint32_t 
     }
 }
 
+/* Block b of m Q8_0 rows from r -> bf16 high and low parts (w = d * q is exact in f32: 8 x 11
+ * significant bits; high + low keep 16 of them). */
+TGT static INL void decode_q8(uint8_t *hi, uint8_t *lo, const wsrc *s, uint64_t r, uint32_t m, size_t b) {
+    for (uint32_t i = 0; i < m; i++) {
+        const uint8_t *p = s->w + (r + i) * s->row_bytes + b * GPTOSS_Q8_0_BYTES;
+        uint16_t dh;
+        memcpy(&dh, p, 2);
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+        __m512 w0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))));
+        __m512 w1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))));
+        __m512i h = (__m512i)_mm512_cvtne2ps_pbh(w1, w0);
+        __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
+        __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
+        _mm512_store_si512((__m512i *)(hi + (size_t)i * 64), h);
+        _mm512_store_si512((__m512i *)(lo + (size_t)i * 64),
+                           (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, h1), _mm512_sub_ps(w0, h0)));
+    }
+}
+
 /* B tiles of token tile j (high or low parts) at `q_ + j * tile_stride`, multiplied into C tile 3 + j.
  * The four accumulators are updated in turn, high parts first, so no tdpbf16ps waits on the one
  * before it; three B registers rotate so a load does not wait on a product still reading it. */
@@ -177,6 +196,25 @@ TGT static void decode_mx_f32(uint8_t *dst, const wsrc *s, uint64_t r, uint32_t 
         if (ntt > 1) TDP(4, 2, q_ + tile_stride);                                                                     \
         if (ntt > 2) TDP(5, 7, q_ + 2 * tile_stride);                                                                 \
         if (ntt > 3) TDP(6, 1, q_ + 3 * tile_stride);                                                                 \
+    } while (0)
+/* Q8_0 weights as A high (tmm0) + A low (tmm7) parts: the high parts of x meet both, the low parts
+ * only the high weights (the low x low term is below f32 rounding of the sum). */
+#define TDP3(C, T, bp)                                                                                                \
+    do {                                                                                                              \
+        _tile_loadd(T, (bp), 64);                                                                                     \
+        _tile_dpbf16ps(C, 0, T);                                                                                      \
+        _tile_dpbf16ps(C, 7, T);                                                                                      \
+    } while (0)
+#define TDP_Q8(bp)                                                                                                    \
+    do {                                                                                                              \
+        TDP3(3, 1, (bp));                                                                                             \
+        if (ntt > 1) TDP3(4, 2, (bp) + tile_stride);                                                                  \
+        if (ntt > 2) TDP3(5, 1, (bp) + 2 * tile_stride);                                                              \
+        if (ntt > 3) TDP3(6, 2, (bp) + 3 * tile_stride);                                                              \
+        TDP(3, 1, (bp) + TILE_BYTES);                                                                                 \
+        if (ntt > 1) TDP(4, 2, (bp) + TILE_BYTES + tile_stride);                                                      \
+        if (ntt > 2) TDP(5, 1, (bp) + TILE_BYTES + 2 * tile_stride);                                                  \
+        if (ntt > 3) TDP(6, 2, (bp) + TILE_BYTES + 3 * tile_stride);                                                  \
     } while (0)
 
 #define STORE_C(C, j)                                                                                                 \
@@ -197,14 +235,14 @@ static INL void write_out(float *out, size_t os, const float *bias, uint64_t r, 
 /* Rows [r0, r1) x every token. */
 TGT static void gemm(const int fmt, float *out, size_t os, const wsrc *s, size_t nb, const float *bias,
                      const uint8_t *xp, size_t n_tok, uint64_t r0, uint64_t r1) {
-    _Alignas(64) uint8_t abuf[2][TILE_BYTES];
+    _Alignas(64) uint8_t abuf[2][TILE_BYTES], albuf[2][TILE_BYTES];
     uint32_t offs[16 * MAX_BLOCKS];
     _Alignas(64) float cbuf[16][16];
     const size_t n_tt = (n_tok + 15) / 16, tile_stride = nb * 2 * TILE_BYTES;
     uint32_t configured = 0;
     for (uint64_t r = r0; r < r1; r += 16) {
         const uint32_t m = r1 - r < 16 ? (uint32_t)(r1 - r) : 16;
-        if (m != configured) configure(configured = m);
+        if (m != configured) configure(configured = m, fmt == FMT_Q8);
         const int fast = fmt == FMT_MX && nb <= MAX_BLOCKS && scale_offsets(offs, s, r, m, nb);
 #define DECODE(dst, blk) (fast ? decode_mx(dst, s, offs, nb, r, m, blk) : decode_mx_f32(dst, s, r, m, blk))
         for (size_t tt0 = 0; tt0 < n_tt; tt0 += TT_MAX) {
@@ -217,10 +255,18 @@ TGT static void gemm(const int fmt, float *out, size_t os, const wsrc *s, size_t
             /* MXFP4: block b + 1 is decoded (into the other half of abuf) while block b's
              * products run, so the tile load never waits on stores just made. */
             if (fmt == FMT_MX) DECODE(abuf[0], 0);
+            if (fmt == FMT_Q8) decode_q8(abuf[0], albuf[0], s, r, m, 0);
             for (size_t b = 0; b < nb; b++) {
+                const uint8_t *bp = xb + b * 2 * TILE_BYTES;
+                if (fmt == FMT_Q8) {
+                    _tile_loadd(0, abuf[b & 1], 64);
+                    _tile_loadd(7, albuf[b & 1], 64);
+                    if (b + 1 < nb) decode_q8(abuf[(b + 1) & 1], albuf[(b + 1) & 1], s, r, m, b + 1);
+                    TDP_Q8(bp);
+                    continue;
+                }
                 if (fmt == FMT_BF16) _tile_loadd(0, s->w + r * s->row_bytes + b * 64, (long)s->row_bytes);
                 else _tile_loadd(0, abuf[b & 1], 64);
-                const uint8_t *bp = xb + b * 2 * TILE_BYTES;
                 TDP_ALL(bp, 0);
                 if (fmt == FMT_MX && b + 1 < nb) DECODE(abuf[(b + 1) & 1], b + 1);
                 TDP_ALL(bp, 1);
@@ -235,13 +281,14 @@ TGT static void gemm(const int fmt, float *out, size_t os, const wsrc *s, size_t
 #undef DECODE
 }
 
-static int amx_dense_ok(const gptoss_mat *w) { return w->dtype == GPTOSS_DTYPE_BF16 && w->cols % 32 == 0; }
+static int amx_dense_ok(const gptoss_mat *w) {
+    return (w->dtype == GPTOSS_DTYPE_BF16 || w->dtype == GPTOSS_DTYPE_Q8_0) && w->cols % 32 == 0;
+}
 
 TGT static void amx_dense(float *out, size_t os, const gptoss_mat *w, const float *bias, const void *xp, size_t n_tok,
                           uint64_t r0, uint64_t r1) {
-    const size_t row_bytes = (size_t)w->cols * 2;
-    wsrc s = {.w = w->data, .row_bytes = row_bytes};
-    gemm(FMT_BF16, out, os, &s, (size_t)w->cols / 32, bias, xp, n_tok, r0, r1);
+    wsrc s = {.w = w->data, .row_bytes = (size_t)gptoss_row_bytes(w->dtype, w->cols)};
+    gemm(w->dtype == GPTOSS_DTYPE_Q8_0 ? FMT_Q8 : FMT_BF16, out, os, &s, (size_t)w->cols / 32, bias, xp, n_tok, r0, r1);
 }
 
 TGT static void amx_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias, const void *xp,
