@@ -216,9 +216,15 @@ static void mlp1_item(void *ctx, uint32_t item, uint32_t thread) {
     float *u = w->u + (size_t)first * 2 * I;
     expert_rows(f, thread, u, 2 * I, &f->L->mlp1, e, bias, w->xin + (size_t)first * D, D, cnt, r0, r1);
     const float limit = c->swiglu_limit;
+    /* whole MXFP4 blocks of outputs (always, with 64-row chunks and I % 32 == 0) go to the kernel */
+    const int vec = f->mx_order && f->ops->swiglu_mx && r0 % 64 == 0 && (r1 - r0) % 64 == 0;
     for (uint32_t j = 0; j < cnt; j++) {
         const float *uj = u + (size_t)j * 2 * I;
         float *a = w->act + (size_t)(first + j) * I;
+        if (vec) {
+            f->ops->swiglu_mx(a + r0 / 2, uj + r0, (size_t)(r1 - r0) / 64, limit);
+            continue;
+        }
         for (size_t i = r0 / 2; i < r1 / 2; i++) {
             float gt = fminf(uj[2 * i], limit), lin = fmaxf(fminf(uj[2 * i + 1], limit), -limit);
             a[f->mx_order ? gptoss_mxfp4_pos(i) : i] = gt / (1.0f + expf(-1.702f * gt)) * (lin + 1.0f);

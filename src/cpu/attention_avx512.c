@@ -12,6 +12,7 @@
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define INL __attribute__((always_inline)) inline
+#include "cpu/vexp_avx512.h"
 
 /* a + b where lanes pair up in 128-bit halves: the sums of adjacent groups, halving the count. */
 TGT static INL __m512 fold(__m512 a, __m512 b, const int step) {
@@ -42,25 +43,6 @@ TGT static INL __m512 reduce16(const __m512 *v) {
     for (int i = 0; i < 2; i++) c[i] = fold(b[2 * i], b[2 * i + 1], 2);
     const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     return _mm512_permutexvar_ps(idx, fold(c[0], c[1], 1));
-}
-
-/* e^x for x <= 0 (scores minus their maximum): x = n ln2 + r, |r| <= ln2/2, e^r by its Taylor
- * polynomial to r^7 (relative error ~1e-7, as expf), times 2^n by vscalefps; underflows to 0. */
-TGT static INL __m512 exp_nonpos(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
 }
 
 TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
@@ -101,7 +83,7 @@ TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k
     __m512 vz = _mm512_setzero_ps();
     for (uint32_t i = 0; i < n_keys; i += 16) {
         const __mmask16 k = n_keys - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_keys - i)) - 1);
-        __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, scores + i), vm));
+        __m512 e = gptoss_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, scores + i), vm));
         e = _mm512_maskz_mov_ps(k, e);
         _mm512_mask_storeu_ps(scores + i, k, e);
         vz = _mm512_add_ps(vz, e);

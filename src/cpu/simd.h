@@ -51,6 +51,9 @@ typedef struct gptoss_cpu_ops {
     void (*attention)(float *out, const float *q, const float *k_cache, const float *v_cache, size_t kv_stride,
                       const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale, float sink,
                       float *scores);
+    /* SwiGLU of n_blocks x 64 mlp1 outputs (gate, linear pairs) into n_blocks x 32 activations in MXFP4
+     * order (NULL: the forward pass's scalar loop). */
+    void (*swiglu_mx)(float *a, const float *u, size_t n_blocks, float limit);
 } gptoss_cpu_ops;
 
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
@@ -77,6 +80,8 @@ void gptoss_mxfp4_ggml_avx2(float *out, size_t out_stride, const gptoss_mxfp4 *w
 void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
                                   size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                   float scale, float sink, float *scores);
+
+void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float limit);
 
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512;
 int gptoss_cpu_has_avx2(void);
