@@ -40,54 +40,114 @@
 enum { VN_NT = 4, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
 enum { VF_MX, VF_Q8 };
 
-/* The quantized activations of up to VN_NT tokens. Plane layout per pair of blocks (64 bytes):
- * MXFP4: block 2p elements 0..15 (MXFP4 order: the low nibbles), block 2p+1 elements 0..15, then
- * elements 16..31 of each; Q8_0: natural order. */
+/* The quantized activations of up to VN_NT tokens. Plane layout: MXFP4, per 4 blocks (128 bytes):
+ * elements 0..15 (MXFP4 order: the low nibbles) of each of the 4 blocks, then elements 16..31 (the
+ * high nibbles) of each; Q8_0: natural order. Past nb: zeros up to a multiple of 4 blocks. */
 typedef struct vq {
     int8_t hi[VN_NT][VN_MAXC] __attribute__((aligned(64)));
     int8_t lo[VN_NT][VN_MAXC] __attribute__((aligned(64)));
-    float c[VN_NT][VN_MAXB + 16]; /* per block: s / 2 (MXFP4) or s (Q8_0); 0 past the end */
-    float k[VN_NT][VN_MAXB + 16]; /* per block: the offset's share, 6 s sum(q) or 128 s sum(q) */
+    float c[VN_NT][VN_MAXB + 16]; /* per block: s / 2 (MXFP4) or s (Q8_0); past the end: 0 */
+    float k[VN_NT][VN_MAXB + 16]; /* per block: the offset's share, 6 s sum(q) or 128 s sum(q); 0 */
 } vq;
 
-/* Quantizes n_tok rows of nb blocks; 0 if a value is not finite (the caller falls back). */
-TGT static int quantize(vq *q, int fmt, const float *x, size_t xs, size_t n_tok, size_t nb) {
-    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)), big = _mm512_set1_ps(FLT_MAX);
+/* One step of a 16-vector reduction tree: in each group of 2h lanes, the first h get a's two halves
+ * combined, the last h b's. */
+TGT static INL __m512i comb(__m512i a, __m512i b, const int h, const int add) {
+    const __mmask16 m = h == 8 ? 0xff00 : h == 4 ? 0xf0f0 : h == 2 ? 0xcccc : 0xaaaa;
+    __m512i x = _mm512_mask_blend_epi32(m, a, b), y = _mm512_mask_blend_epi32(m, b, a);
+    y = h == 8 ? _mm512_shuffle_i64x2(y, y, 0x4e) : h == 4 ? _mm512_shuffle_i64x2(y, y, 0xb1)
+      : h == 2 ? _mm512_shuffle_epi32(y, (_MM_PERM_ENUM)0x4e) : _mm512_shuffle_epi32(y, (_MM_PERM_ENUM)0xb1);
+    return add ? _mm512_add_epi32(x, y) : _mm512_max_epu32(x, y);
+}
+
+/* Lane j = the sum (add) or unsigned max of the lanes of v[j], j < 16. */
+TGT static INL __m512i reduce16(const __m512i *v, const int add) {
+    static const uint8_t rev[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15}; /* the tree's lane order */
+    __m512i c[8], d[4];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) c[i] = comb(v[rev[2 * i]], v[rev[2 * i + 1]], 8, add);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) d[i] = comb(c[2 * i], c[2 * i + 1], 4, add);
+    return comb(comb(d[0], d[1], 2, add), comb(d[2], d[3], 2, add), 1, add);
+}
+
+/* Quantizes n_tok rows of nb blocks, 16 blocks at a time (their maxima and sums through reduce16);
+ * 0 if a value is not finite (the caller falls back). */
+TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, size_t n_tok, size_t nb) {
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     for (size_t t = 0; t < n_tok; t++) {
         const float *xt = x + t * xs;
-        for (size_t b = 0; b < nb; b++) {
-            __m512 a0 = _mm512_loadu_ps(xt + b * 32), a1 = _mm512_loadu_ps(xt + b * 32 + 16);
-            __m512 m0 = _mm512_and_ps(a0, absmask), m1 = _mm512_and_ps(a1, absmask);
-            if ((__mmask16)(_mm512_cmp_ps_mask(m0, big, _CMP_LE_OQ) & _mm512_cmp_ps_mask(m1, big, _CMP_LE_OQ)) != 0xffff)
-                return 0;
-            float amax = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
-            float s = amax / 32639.0f;
-            if (s < FLT_MIN) s = FLT_MIN; /* also max|x| = 0; keeps 1/s finite */
-            __m512 inv = _mm512_set1_ps(1.0f / s);
-            __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(a0, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(a1, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            __m512i h0 = _mm512_srai_epi32(_mm512_add_epi32(q0, _mm512_set1_epi32(128)), 8);
-            __m512i h1 = _mm512_srai_epi32(_mm512_add_epi32(q1, _mm512_set1_epi32(128)), 8);
-            __m512i l0 = _mm512_sub_epi32(q0, _mm512_slli_epi32(h0, 8)), l1 = _mm512_sub_epi32(q1, _mm512_slli_epi32(h1, 8));
-            size_t o0 = fmt == VF_MX ? (b >> 1) * 64 + (b & 1) * 16 : b * 32, o1 = o0 + (fmt == VF_MX ? 32 : 16);
-            _mm_store_si128((__m128i *)(q->hi[t] + o0), _mm512_cvtepi32_epi8(h0));
-            _mm_store_si128((__m128i *)(q->hi[t] + o1), _mm512_cvtepi32_epi8(h1));
-            _mm_store_si128((__m128i *)(q->lo[t] + o0), _mm512_cvtepi32_epi8(l0));
-            _mm_store_si128((__m128i *)(q->lo[t] + o1), _mm512_cvtepi32_epi8(l1));
-            const float sum = (float)_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)); /* |sum| < 2^20: exact */
-            q->c[t][b] = fmt == VF_MX ? 0.5f * s : s;
-            q->k[t][b] = (fmt == VF_MX ? 6.0f * s : 128.0f * s) * sum;
-        }
-        if (nb & 1) { /* the missing half of the last pair: zero activations */
-            const size_t o = (nb >> 1) * 64;
-            if (fmt == VF_MX) {
-                memset(q->hi[t] + o + 16, 0, 16); memset(q->hi[t] + o + 48, 0, 16);
-                memset(q->lo[t] + o + 16, 0, 16); memset(q->lo[t] + o + 48, 0, 16);
-            } else {
-                memset(q->hi[t] + o + 32, 0, 32); memset(q->lo[t] + o + 32, 0, 32);
+        for (size_t b0 = 0; b0 < nb; b0 += 16) {
+            const size_t n = nb - b0 < 16 ? nb - b0 : 16;
+            __m512i v[16];
+#pragma GCC unroll 16
+            for (size_t j = 0; j < 16; j++) {
+                const float *p = xt + (b0 + j) * 32;
+                v[j] = j < n ? _mm512_max_epu32(_mm512_and_si512(_mm512_loadu_si512(p), absmask),
+                                                _mm512_and_si512(_mm512_loadu_si512(p + 16), absmask))
+                             : _mm512_setzero_si512();
             }
+            const __m512i amax = reduce16(v, 0); /* |x| bits: inf and NaN compare above every finite value */
+            if (_mm512_cmpge_epu32_mask(amax, _mm512_set1_epi32(0x7f800000))) return 0;
+            /* s = max|x| / 32639, at least FLT_MIN (so 1/s is finite; also for a block of zeros) */
+            const __m512 sc = _mm512_max_ps(_mm512_div_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(32639.0f)),
+                                            _mm512_set1_ps(FLT_MIN));
+            float inv[16];
+            _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), sc));
+#pragma GCC unroll 4
+            for (size_t j = 0; j < 16; j += 4) {
+                __m512i w[4], pk[2][2]; /* w: int16 q of 4 blocks; pk[hi/lo][pair]: their bytes */
+#pragma GCC unroll 4
+                for (int h = 0; h < 4; h++) {
+                    if (j + (size_t)h >= n) {
+                        w[h] = v[j + (size_t)h] = _mm512_setzero_si512();
+                        continue;
+                    }
+                    const float *p = xt + (b0 + j + (size_t)h) * 32;
+                    const __m512 vi = _mm512_set1_ps(inv[j + (size_t)h]);
+                    __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p), vi),
+                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                    __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p + 16), vi),
+                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                    v[j + (size_t)h] = _mm512_add_epi32(q0, q1);
+                    w[h] = _mm512_packs_epi32(q0, q1); /* |q| <= 32639: no saturation */
+                }
+                if (j >= n) continue;
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    __m512i hi[2], lo[2];
+#pragma GCC unroll 2
+                    for (int g = 0; g < 2; g++) {
+                        hi[g] = _mm512_srai_epi16(_mm512_add_epi16(w[2 * h + g], _mm512_set1_epi16(128)), 8);
+                        lo[g] = _mm512_sub_epi16(w[2 * h + g], _mm512_slli_epi16(hi[g], 8));
+                    }
+                    pk[0][h] = _mm512_packs_epi16(hi[0], hi[1]);
+                    pk[1][h] = _mm512_packs_epi16(lo[0], lo[1]);
+                }
+                /* packs(packs(A), packs(B)), dword 4k + m: group k (elements 4k..4k+3) of A's first half
+                 * (m = 0), A's second half (1), B's first (2), B's second (3) */
+                const size_t o = (b0 + j) * 32;
+#pragma GCC unroll 2
+                for (int pl = 0; pl < 2; pl++) {
+                    int8_t *dst = (pl ? q->lo[t] : q->hi[t]) + o;
+                    if (fmt == VF_MX) {
+                        const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 16, 20, 24, 28, 18, 22, 26, 30);
+                        const __m512i second = _mm512_setr_epi32(1, 5, 9, 13, 3, 7, 11, 15, 17, 21, 25, 29, 19, 23, 27, 31);
+                        _mm512_store_si512(dst, _mm512_permutex2var_epi32(pk[pl][0], first, pk[pl][1]));
+                        _mm512_store_si512(dst + 64, _mm512_permutex2var_epi32(pk[pl][0], second, pk[pl][1]));
+                    } else {
+                        const __m512i nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+                        _mm512_store_si512(dst, _mm512_permutexvar_epi32(nat, pk[pl][0]));
+                        _mm512_store_si512(dst + 64, _mm512_permutexvar_epi32(nat, pk[pl][1]));
+                    }
+                }
+            }
+            const __m512 sum = _mm512_cvtepi32_ps(reduce16(v, 1)); /* |sum| < 2^20: exact */
+            const __m512 half = _mm512_set1_ps(fmt == VF_MX ? 0.5f : 1.0f), off = _mm512_set1_ps(fmt == VF_MX ? 6.0f : 128.0f);
+            const __mmask16 in = (__mmask16)((1u << n) - 1);
+            _mm512_storeu_ps(&q->c[t][b0], _mm512_maskz_mul_ps(in, half, sc));
+            _mm512_storeu_ps(&q->k[t][b0], _mm512_maskz_mul_ps(in, _mm512_mul_ps(off, sc), sum));
         }
-        for (size_t b = nb; b < ((nb + 15) & ~(size_t)15); b++) q->c[t][b] = q->k[t][b] = 0.0f;
     }
     return 1;
 }
@@ -113,19 +173,19 @@ TGT static INL __m512 wscales(const int fmt, const uint8_t *rw, const uint8_t *r
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
 }
 
-/* The unsigned weight bytes of blocks 2p, 2p+1 (the second only if two): lanes 0-3 / 4-7 hold the
- * low nibbles of the first / second block (MXFP4), lanes 8-11 / 12-15 their high nibbles; Q8_0: lanes
- * 0-7 the first block, 8-15 the second. */
-TGT static INL __m512i wbytes(const int fmt, const uint8_t *rw, size_t p, int two) {
-    if (fmt == VF_MX) {
-        const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
-        const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-        const uint8_t *pb = rw + p * 32;
-        __m512i c = two ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)pb))
-                        : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)pb));
-        c = _mm512_and_si512(_mm512_srlv_epi64(c, shift), _mm512_set1_epi8(15));
-        return _mm512_shuffle_epi8(lut, c);
-    }
+/* MXFP4: the unsigned weight bytes u = 2 v + 12 of blocks 4g .. 4g+3 (nv of them valid, the rest 0
+ * codes): lo gets the low nibbles (lanes 4m..4m+3: block 4g+m), hi the high nibbles. */
+TGT static INL void mx_bytes(const uint8_t *rw, size_t g, size_t nv, __m512i *lo, __m512i *hi) {
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i c = nv >= 4 ? _mm512_loadu_si512(rw + g * 64)
+                              : _mm512_maskz_loadu_epi8(((__mmask64)1 << (16 * nv)) - 1, rw + g * 64);
+    *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(c, m4));
+    *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
+}
+
+/* Q8_0: the unsigned weight bytes u = w + 128 of blocks 2p (lanes 0-7) and 2p+1 (lanes 8-15, if two). */
+TGT static INL __m512i q8_bytes(const uint8_t *rw, size_t p, int two) {
     const uint8_t *pb = rw + p * 2 * GPTOSS_Q8_0_BYTES + 2;
     __m256i a = _mm256_loadu_si256((const __m256i *)pb);
     __m512i c = two ? _mm512_inserti64x4(_mm512_castsi256_si512(a), _mm256_loadu_si256((const __m256i *)(pb + GPTOSS_Q8_0_BYTES)), 1)
@@ -133,61 +193,85 @@ TGT static INL __m512i wbytes(const int fmt, const uint8_t *rw, size_t p, int tw
     return _mm512_xor_si512(c, _mm512_set1_epi8((char)0x80));
 }
 
-/* R rows from r x NT tokens. */
+/* R rows from r x NT tokens. Per 16 blocks: the rows' weight scales times the tokens' activation
+ * scales (one vector, lane = block), then MXFP4 4 blocks (Q8_0 2 blocks) per zmm of integer dots,
+ * converted and multiplied by their blocks' scales (a vpermps of that vector). */
 TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, size_t os, const vsrc *s, uint64_t r,
                           size_t nb, const vq *q) {
     const size_t bb = fmt == VF_MX ? 16 : GPTOSS_Q8_0_BYTES; /* bytes per block */
-    __m512 acca[4][VN_NT], accb[4][VN_NT], corr[4][VN_NT];
+    __m512 acc[4][VN_NT], corr[4][VN_NT];
     const uint8_t *rw[4], *rs[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
         rw[i] = s->w + (r + (uint64_t)i) * s->row_bytes;
         rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
 #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) acca[i][t] = accb[i][t] = corr[i][t] = _mm512_setzero_ps();
+        for (int t = 0; t < NT; t++) acc[i][t] = corr[i][t] = _mm512_setzero_ps();
     }
-    float cb[4][VN_NT][16];
     const uint8_t *pf = rw[0] + VN_PF;
     for (size_t b0 = 0; b0 < nb; b0 += 16) {
         const size_t n = nb - b0 < 16 ? nb - b0 : 16;
+        __m512 cs[4][VN_NT]; /* lane j: the product of the scales of block b0 + j */
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
             __m512 ws = wscales(fmt, rw[i], rs[i], b0, n);
 #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
-                _mm512_storeu_ps(cb[i][t], _mm512_mul_ps(ws, _mm512_loadu_ps(&q->c[t][b0])));
+                cs[i][t] = _mm512_mul_ps(ws, _mm512_loadu_ps(&q->c[t][b0]));
                 corr[i][t] = _mm512_fmadd_ps(ws, _mm512_loadu_ps(&q->k[t][b0]), corr[i][t]);
             }
         }
-        for (size_t j = 0; j < n; j += 2) {
-            const size_t p = (b0 + j) >> 1;
-            const int two = j + 1 < n;
+        const size_t step = fmt == VF_MX ? 4 : 2;
+        for (size_t j = 0; j < n; j += step) {
             /* the tile's R rows are one contiguous region, read R x as fast as one row */
-            for (; pf < rw[0] + (b0 + j + 2) * bb * R + VN_PF; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
-            __m512i u[4];
+            for (; pf < rw[0] + (b0 + j + step) * bb * R + VN_PF; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
+            const __m512i sel = fmt == VF_MX ? _mm512_add_epi32(_mm512_set1_epi32((int)j),
+                                                                _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
+                                             : _mm512_add_epi32(_mm512_set1_epi32((int)j),
+                                                                _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+            if (fmt == VF_MX) {
+                const size_t g = (b0 + j) >> 2;
+                __m512i ul[4], uh[4];
 #pragma GCC unroll 4
-            for (int i = 0; i < R; i++) u[i] = wbytes(fmt, rw[i], p, two);
+                for (int i = 0; i < R; i++) mx_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
 #pragma GCC unroll 4
-            for (int t = 0; t < NT; t++) {
-                const __m512i h = _mm512_load_si512(q->hi[t] + p * 64), l = _mm512_load_si512(q->lo[t] + p * 64);
+                for (int t = 0; t < NT; t++) {
+                    const int8_t *ph = q->hi[t] + g * 128, *pl = q->lo[t] + g * 128;
+                    const __m512i hl = _mm512_load_si512(ph), hh = _mm512_load_si512(ph + 64);
+                    const __m512i ll = _mm512_load_si512(pl), lh = _mm512_load_si512(pl + 64);
 #pragma GCC unroll 4
-                for (int i = 0; i < R; i++) {
-                    __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[i], h);
-                    d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), u[i], l);
-                    const __m512 f = _mm512_cvtepi32_ps(d);
-                    acca[i][t] = _mm512_fmadd_ps(f, _mm512_set1_ps(cb[i][t][j]), acca[i][t]);
-                    accb[i][t] = _mm512_fmadd_ps(f, _mm512_set1_ps(cb[i][t][j + 1]), accb[i][t]);
+                    for (int i = 0; i < R; i++) {
+                        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], hl);
+                        d = _mm512_dpbusd_epi32(d, uh[i], hh);
+                        d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ul[i], ll);
+                        d = _mm512_dpbusd_epi32(d, uh[i], lh);
+                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(sel, cs[i][t]), acc[i][t]);
+                    }
+                }
+            } else {
+                const size_t p = (b0 + j) >> 1;
+                const int two = j + 1 < n;
+                __m512i u[4];
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) u[i] = q8_bytes(rw[i], p, two);
+#pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    const __m512i h = _mm512_load_si512(q->hi[t] + p * 64), l = _mm512_load_si512(q->lo[t] + p * 64);
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[i], h);
+                        d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), u[i], l);
+                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(sel, cs[i][t]), acc[i][t]);
+                    }
                 }
             }
         }
     }
-    const __mmask16 second = fmt == VF_MX ? 0xf0f0 : 0xff00;
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++)
-            out[(size_t)t * os + r + (uint64_t)i] =
-                _mm512_reduce_add_ps(_mm512_mask_blend_ps(second, acca[i][t], accb[i][t])) - _mm512_reduce_add_ps(corr[i][t]);
+            out[(size_t)t * os + r + (uint64_t)i] = _mm512_reduce_add_ps(acc[i][t]) - _mm512_reduce_add_ps(corr[i][t]);
 }
 
 #define VT_CASES(FMT, R)                                                                                              \
