@@ -71,36 +71,38 @@ TGT static INL __m512i reduce16(const __m512i *v, const int add) {
     return comb(comb(d[0], d[1], 2, add), comb(d[2], d[3], 2, add), 1, add);
 }
 
-/* Quantizes n_tok rows of nb blocks, 16 blocks at a time (their maxima and sums through reduce16);
- * 0 if a value is not finite (the caller falls back). */
+/* Quantizes n_tok rows of nb blocks, 16 blocks at a time: their maxima through reduce16, their sums
+ * of q by vpdpbusd on the finished planes (4 lanes per block for MXFP4, 8 for Q8_0) and a shorter
+ * tree; 0 if a value is not finite (the caller falls back). */
 TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, size_t n_tok, size_t nb) {
-    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
+    const __m512i ones = _mm512_set1_epi8(1);
     for (size_t t = 0; t < n_tok; t++) {
         const float *xt = x + t * xs;
         for (size_t b0 = 0; b0 < nb; b0 += 16) {
             const size_t n = nb - b0 < 16 ? nb - b0 : 16;
             __m512i v[16];
 #pragma GCC unroll 16
-            for (size_t j = 0; j < 16; j++) {
+            for (size_t j = 0; j < 16; j++) { /* max(|x0|, |x1|) per lane, sign cleared (NaN stays above inf) */
                 const float *p = xt + (b0 + j) * 32;
-                v[j] = j < n ? _mm512_max_epu32(_mm512_and_si512(_mm512_loadu_si512(p), absmask),
-                                                _mm512_and_si512(_mm512_loadu_si512(p + 16), absmask))
+                v[j] = j < n ? _mm512_castps_si512(_mm512_range_ps(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 16), 0x0b))
                              : _mm512_setzero_si512();
             }
             const __m512i amax = reduce16(v, 0); /* |x| bits: inf and NaN compare above every finite value */
             if (_mm512_cmpge_epu32_mask(amax, _mm512_set1_epi32(0x7f800000))) return 0;
-            /* s = max|x| / 32639, at least FLT_MIN (so 1/s is finite; also for a block of zeros) */
-            const __m512 sc = _mm512_max_ps(_mm512_div_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(32639.0f)),
+            /* s = max|x| / 32639, at least FLT_MIN (so 1/s is finite; also for a block of zeros); max|x| / s
+             * rounds to at most 32639 */
+            const __m512 sc = _mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(1.0f / 32639.0f)),
                                             _mm512_set1_ps(FLT_MIN));
             float inv[16];
             _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), sc));
+            __m512i sums[8]; /* dpbusd(1, planes): MXFP4 one per 4 blocks, Q8_0 one per 2 */
 #pragma GCC unroll 4
             for (size_t j = 0; j < 16; j += 4) {
                 __m512i w[4], pk[2][2]; /* w: int16 q of 4 blocks; pk[hi/lo][pair]: their bytes */
 #pragma GCC unroll 4
                 for (int h = 0; h < 4; h++) {
                     if (j + (size_t)h >= n) {
-                        w[h] = v[j + (size_t)h] = _mm512_setzero_si512();
+                        w[h] = _mm512_setzero_si512();
                         continue;
                     }
                     const float *p = xt + (b0 + j + (size_t)h) * 32;
@@ -109,10 +111,13 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
                     __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p + 16), vi),
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                    v[j + (size_t)h] = _mm512_add_epi32(q0, q1);
                     w[h] = _mm512_packs_epi32(q0, q1); /* |q| <= 32639: no saturation */
                 }
-                if (j >= n) continue;
+                if (j >= n) {
+                    if (fmt == VF_MX) sums[j / 4] = _mm512_setzero_si512();
+                    else sums[j / 2] = sums[j / 2 + 1] = _mm512_setzero_si512();
+                    continue;
+                }
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     __m512i hi[2], lo[2];
@@ -126,23 +131,49 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                 }
                 /* packs(packs(A), packs(B)), dword 4k + m: group k (elements 4k..4k+3) of A's first half
                  * (m = 0), A's second half (1), B's first (2), B's second (3) */
-                const size_t o = (b0 + j) * 32;
+                __m512i pl[2][2]; /* [hi/lo][the two 64-byte halves of these 4 blocks' planes] */
 #pragma GCC unroll 2
-                for (int pl = 0; pl < 2; pl++) {
-                    int8_t *dst = (pl ? q->lo[t] : q->hi[t]) + o;
+                for (int k = 0; k < 2; k++) {
                     if (fmt == VF_MX) {
                         const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 16, 20, 24, 28, 18, 22, 26, 30);
                         const __m512i second = _mm512_setr_epi32(1, 5, 9, 13, 3, 7, 11, 15, 17, 21, 25, 29, 19, 23, 27, 31);
-                        _mm512_store_si512(dst, _mm512_permutex2var_epi32(pk[pl][0], first, pk[pl][1]));
-                        _mm512_store_si512(dst + 64, _mm512_permutex2var_epi32(pk[pl][0], second, pk[pl][1]));
+                        pl[k][0] = _mm512_permutex2var_epi32(pk[k][0], first, pk[k][1]);
+                        pl[k][1] = _mm512_permutex2var_epi32(pk[k][0], second, pk[k][1]);
                     } else {
                         const __m512i nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-                        _mm512_store_si512(dst, _mm512_permutexvar_epi32(nat, pk[pl][0]));
-                        _mm512_store_si512(dst + 64, _mm512_permutexvar_epi32(nat, pk[pl][1]));
+                        pl[k][0] = _mm512_permutexvar_epi32(nat, pk[k][0]);
+                        pl[k][1] = _mm512_permutexvar_epi32(nat, pk[k][1]);
+                    }
+                    int8_t *dst = (k ? q->lo[t] : q->hi[t]) + (b0 + j) * 32;
+                    _mm512_store_si512(dst, pl[k][0]);
+                    _mm512_store_si512(dst + 64, pl[k][1]);
+                }
+                /* sum(q) = 256 sum(hi) + sum(lo), 4 bytes per lane */
+                if (fmt == VF_MX) {
+                    __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, pl[0][0]), ones, pl[0][1]);
+                    d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[1][0]);
+                    sums[j / 4] = _mm512_dpbusd_epi32(d, ones, pl[1][1]);
+                } else {
+#pragma GCC unroll 2
+                    for (int k = 0; k < 2; k++) {
+                        __m512i d = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, pl[0][k]), 8);
+                        sums[j / 2 + (size_t)k] = _mm512_dpbusd_epi32(d, ones, pl[1][k]);
                     }
                 }
             }
-            const __m512 sum = _mm512_cvtepi32_ps(reduce16(v, 1)); /* |sum| < 2^20: exact */
+            /* lane j = block b0 + j (see reduce16 for the lanes the trees leave) */
+            __m512i tot;
+            if (fmt == VF_MX) {
+                tot = comb(comb(sums[0], sums[1], 2, 1), comb(sums[2], sums[3], 2, 1), 1, 1);
+                tot = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 1, 5, 9, 13, 3, 7, 11, 15), tot);
+            } else {
+                __m512i a[4];
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) a[k] = comb(sums[2 * k], sums[2 * k + 1], 4, 1);
+                tot = comb(comb(a[0], a[1], 2, 1), comb(a[2], a[3], 2, 1), 1, 1);
+                tot = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15), tot);
+            }
+            const __m512 sum = _mm512_cvtepi32_ps(tot); /* |sum| < 2^20: exact */
             const __m512 half = _mm512_set1_ps(fmt == VF_MX ? 0.5f : 1.0f), off = _mm512_set1_ps(fmt == VF_MX ? 6.0f : 128.0f);
             const __mmask16 in = (__mmask16)((1u << n) - 1);
             _mm512_storeu_ps(&q->c[t][b0], _mm512_maskz_mul_ps(in, half, sc));
