@@ -37,15 +37,19 @@
 #ifndef VN_PF
 #define VN_PF 4096 /* bytes ahead of a tile's row region (its rows are contiguous) */
 #endif
-enum { VN_NT = 4, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
+/* Token counts up to VN_NT (Q8_0) / VN_NT_MX (MXFP4) take the integer path: at 4 tokens the f32
+ * MXFP4 tile, which decodes each weight once for all tokens, is as fast. */
+enum { VN_NT = 4, VN_NT_MX = 3, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
 enum { VF_MX, VF_Q8 };
+/* Largest |q|: MXFP4 24 bits (three int8 planes; a lane's dot of 8 elements stays below 2^31),
+ * Q8_0 16 bits (two planes: its weights u reach 255). */
+static inline int32_t qmax(int fmt) { return fmt == VF_MX ? 127 * 65536 : 32639; }
 
 /* The quantized activations of up to VN_NT tokens. Plane layout: MXFP4, per 4 blocks (128 bytes):
  * elements 0..15 (MXFP4 order: the low nibbles) of each of the 4 blocks, then elements 16..31 (the
  * high nibbles) of each; Q8_0: natural order. Past nb: zeros up to a multiple of 4 blocks. */
 typedef struct vq {
-    int8_t hi[VN_NT][VN_MAXC] __attribute__((aligned(64)));
-    int8_t lo[VN_NT][VN_MAXC] __attribute__((aligned(64)));
+    int8_t pl[3][VN_NT][VN_MAXC] __attribute__((aligned(64))); /* MXFP4: h, m, l; Q8_0: hi, lo */
     float c[VN_NT][VN_MAXB + 16]; /* per block: s / 2 (MXFP4) or s (Q8_0); past the end: 0 */
     float k[VN_NT][VN_MAXB + 16]; /* per block: the offset's share, 6 s sum(q) or 128 s sum(q); 0 */
 } vq;
@@ -89,20 +93,22 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
             }
             const __m512i amax = reduce16(v, 0); /* |x| bits: inf and NaN compare above every finite value */
             if (_mm512_cmpge_epu32_mask(amax, _mm512_set1_epi32(0x7f800000))) return 0;
-            /* s = max|x| / 32639, at least FLT_MIN (so 1/s is finite; also for a block of zeros); max|x| / s
-             * rounds to at most 32639 */
-            const __m512 sc = _mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(1.0f / 32639.0f)),
+            /* s = max|x| / qmax, at least FLT_MIN (so 1/s is finite; also for a block of zeros); max|x| / s
+             * rounds to at most qmax */
+            const __m512 sc = _mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(1.0f / (float)qmax(fmt))),
                                             _mm512_set1_ps(FLT_MIN));
             float inv[16];
             _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), sc));
             __m512i sums[8]; /* dpbusd(1, planes): MXFP4 one per 4 blocks, Q8_0 one per 2 */
 #pragma GCC unroll 4
             for (size_t j = 0; j < 16; j += 4) {
-                __m512i w[4], pk[2][2]; /* w: int16 q of 4 blocks; pk[hi/lo][pair]: their bytes */
+                /* per block, int16 (32 lanes) per plane: MXFP4 h, m, l with q = 65536 h + 256 m + l; Q8_0 hi,
+                 * lo with q = 256 hi + lo; each in [-128, 127] */
+                __m512i w[3][4];
 #pragma GCC unroll 4
                 for (int h = 0; h < 4; h++) {
                     if (j + (size_t)h >= n) {
-                        w[h] = _mm512_setzero_si512();
+                        w[0][h] = w[1][h] = w[2][h] = _mm512_setzero_si512();
                         continue;
                     }
                     const float *p = xt + (b0 + j + (size_t)h) * 32;
@@ -111,48 +117,53 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
                     __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p + 16), vi),
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                    w[h] = _mm512_packs_epi32(q0, q1); /* |q| <= 32639: no saturation */
+                    if (fmt == VF_MX) {
+                        /* a = q + 32896: h = a >> 16, t = (a & 0xffff) - 32768 = q + 128 - 65536 h = 256 m + l + 128 */
+                        const __m512i a0 = _mm512_add_epi32(q0, _mm512_set1_epi32(32896));
+                        const __m512i a1 = _mm512_add_epi32(q1, _mm512_set1_epi32(32896));
+                        const __m512i lo16 = _mm512_set1_epi32(0xffff), half = _mm512_set1_epi32(32768);
+                        w[0][h] = _mm512_packs_epi32(_mm512_srai_epi32(a0, 16), _mm512_srai_epi32(a1, 16));
+                        const __m512i tt = _mm512_packs_epi32(_mm512_sub_epi32(_mm512_and_si512(a0, lo16), half),
+                                                              _mm512_sub_epi32(_mm512_and_si512(a1, lo16), half));
+                        w[1][h] = _mm512_srai_epi16(tt, 8);
+                        w[2][h] = _mm512_sub_epi16(_mm512_and_si512(tt, _mm512_set1_epi16(255)), _mm512_set1_epi16(128));
+                    } else {
+                        const __m512i ww = _mm512_packs_epi32(q0, q1); /* |q| <= 32639: no saturation */
+                        w[0][h] = _mm512_srai_epi16(_mm512_add_epi16(ww, _mm512_set1_epi16(128)), 8);
+                        w[1][h] = _mm512_sub_epi16(ww, _mm512_slli_epi16(w[0][h], 8));
+                    }
                 }
                 if (j >= n) {
                     if (fmt == VF_MX) sums[j / 4] = _mm512_setzero_si512();
                     else sums[j / 2] = sums[j / 2 + 1] = _mm512_setzero_si512();
                     continue;
                 }
-#pragma GCC unroll 2
-                for (int h = 0; h < 2; h++) {
-                    __m512i hi[2], lo[2];
-#pragma GCC unroll 2
-                    for (int g = 0; g < 2; g++) {
-                        hi[g] = _mm512_srai_epi16(_mm512_add_epi16(w[2 * h + g], _mm512_set1_epi16(128)), 8);
-                        lo[g] = _mm512_sub_epi16(w[2 * h + g], _mm512_slli_epi16(hi[g], 8));
-                    }
-                    pk[0][h] = _mm512_packs_epi16(hi[0], hi[1]);
-                    pk[1][h] = _mm512_packs_epi16(lo[0], lo[1]);
-                }
-                /* packs(packs(A), packs(B)), dword 4k + m: group k (elements 4k..4k+3) of A's first half
+                /* packs(plane of A, plane of B), dword 4k + m: group k (elements 4k..4k+3) of A's first half
                  * (m = 0), A's second half (1), B's first (2), B's second (3) */
-                __m512i pl[2][2]; /* [hi/lo][the two 64-byte halves of these 4 blocks' planes] */
-#pragma GCC unroll 2
-                for (int k = 0; k < 2; k++) {
+                __m512i pl[3][2]; /* [plane][the two 64-byte halves of these 4 blocks' planes] */
+#pragma GCC unroll 3
+                for (int k = 0; k < 3; k++) {
+                    if (k == 2 && fmt != VF_MX) continue;
+                    const __m512i pk0 = _mm512_packs_epi16(w[k][0], w[k][1]), pk1 = _mm512_packs_epi16(w[k][2], w[k][3]);
                     if (fmt == VF_MX) {
                         const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 16, 20, 24, 28, 18, 22, 26, 30);
                         const __m512i second = _mm512_setr_epi32(1, 5, 9, 13, 3, 7, 11, 15, 17, 21, 25, 29, 19, 23, 27, 31);
-                        pl[k][0] = _mm512_permutex2var_epi32(pk[k][0], first, pk[k][1]);
-                        pl[k][1] = _mm512_permutex2var_epi32(pk[k][0], second, pk[k][1]);
+                        pl[k][0] = _mm512_permutex2var_epi32(pk0, first, pk1);
+                        pl[k][1] = _mm512_permutex2var_epi32(pk0, second, pk1);
                     } else {
                         const __m512i nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-                        pl[k][0] = _mm512_permutexvar_epi32(nat, pk[k][0]);
-                        pl[k][1] = _mm512_permutexvar_epi32(nat, pk[k][1]);
+                        pl[k][0] = _mm512_permutexvar_epi32(nat, pk0);
+                        pl[k][1] = _mm512_permutexvar_epi32(nat, pk1);
                     }
-                    int8_t *dst = (k ? q->lo[t] : q->hi[t]) + (b0 + j) * 32;
+                    int8_t *dst = q->pl[k][t] + (b0 + j) * 32;
                     _mm512_store_si512(dst, pl[k][0]);
                     _mm512_store_si512(dst + 64, pl[k][1]);
                 }
-                /* sum(q) = 256 sum(hi) + sum(lo), 4 bytes per lane */
+                /* sum(q) = 65536 sum(h) + 256 sum(m) + sum(l) (or 256 sum(hi) + sum(lo)), 4 bytes per lane */
                 if (fmt == VF_MX) {
                     __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, pl[0][0]), ones, pl[0][1]);
-                    d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[1][0]);
-                    sums[j / 4] = _mm512_dpbusd_epi32(d, ones, pl[1][1]);
+                    d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[1][0]), ones, pl[1][1]);
+                    sums[j / 4] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[2][0]), ones, pl[2][1]);
                 } else {
 #pragma GCC unroll 2
                     for (int k = 0; k < 2; k++) {
@@ -173,7 +184,7 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                 tot = comb(comb(a[0], a[1], 2, 1), comb(a[2], a[3], 2, 1), 1, 1);
                 tot = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15), tot);
             }
-            const __m512 sum = _mm512_cvtepi32_ps(tot); /* |sum| < 2^20: exact */
+            const __m512 sum = _mm512_cvtepi32_ps(tot); /* |sum| <= 32 qmax < 2^31 */
             const __m512 half = _mm512_set1_ps(fmt == VF_MX ? 0.5f : 1.0f), off = _mm512_set1_ps(fmt == VF_MX ? 6.0f : 128.0f);
             const __mmask16 in = (__mmask16)((1u << n) - 1);
             _mm512_storeu_ps(&q->c[t][b0], _mm512_maskz_mul_ps(in, half, sc));
@@ -267,13 +278,16 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
                 for (int i = 0; i < R; i++) mx_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
 #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
-                    const int8_t *ph = q->hi[t] + g * 128, *pl = q->lo[t] + g * 128;
+                    const int8_t *ph = q->pl[0][t] + g * 128, *pm = q->pl[1][t] + g * 128, *pl = q->pl[2][t] + g * 128;
                     const __m512i hl = _mm512_load_si512(ph), hh = _mm512_load_si512(ph + 64);
+                    const __m512i ml = _mm512_load_si512(pm), mh = _mm512_load_si512(pm + 64);
                     const __m512i ll = _mm512_load_si512(pl), lh = _mm512_load_si512(pl + 64);
 #pragma GCC unroll 4
-                    for (int i = 0; i < R; i++) {
+                    for (int i = 0; i < R; i++) { /* dot(u, q) = (dot(u, h) << 16) + (dot(u, m) << 8) + dot(u, l) */
                         __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], hl);
                         d = _mm512_dpbusd_epi32(d, uh[i], hh);
+                        d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ul[i], ml);
+                        d = _mm512_dpbusd_epi32(d, uh[i], mh);
                         d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ul[i], ll);
                         d = _mm512_dpbusd_epi32(d, uh[i], lh);
                         acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(sel, cs[i][t]), acc[i][t]);
@@ -287,7 +301,7 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
                 for (int i = 0; i < R; i++) u[i] = q8_bytes(rw[i], p, two);
 #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
-                    const __m512i h = _mm512_load_si512(q->hi[t] + p * 64), l = _mm512_load_si512(q->lo[t] + p * 64);
+                    const __m512i h = _mm512_load_si512(q->pl[0][t] + p * 64), l = _mm512_load_si512(q->pl[1][t] + p * 64);
 #pragma GCC unroll 4
                     for (int i = 0; i < R; i++) {
                         __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[i], h);
@@ -343,7 +357,7 @@ TGT static void vnni_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
                            size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t nb = (size_t)w->cols / 32;
     vq q;
-    if (n_tok > VN_NT || nb * 32 > VN_MAXC || r0 >= r1 || !quantize(&q, VF_MX, x, xs, n_tok, nb)) {
+    if (n_tok > VN_NT_MX || nb * 32 > VN_MAXC || r0 >= r1 || !quantize(&q, VF_MX, x, xs, n_tok, nb)) {
         gptoss_cpu_avx512.mxfp4(out, os, w, e, bias, x, xs, n_tok, r0, r1);
         return;
     }
