@@ -1,8 +1,10 @@
-/* simd.h: the fast CPU kernels (AVX-512, AVX2, or portable scalar, picked once at start-up from
- * cpuid; GPTOSS_CPU=scalar|avx2|avx512|avx512vnni forces one). Activations stay f32 and accumulate in f32: the
- * weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32) in registers, a tile of rows x tokens at
- * a time, so a prefill reuses each decoded weight across up to 8 tokens. Results differ from the
- * scalar reference (kernels.c) by summation order only. */
+/* simd.h: the fast CPU kernels (AVX-512 with VNNI, AVX-512, AVX2, or portable scalar, picked once at
+ * start-up from cpuid; GPTOSS_CPU=scalar|avx2|avx512|avx512vnni forces one). The f32 variants keep
+ * activations f32 and accumulate in f32: the weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32)
+ * in registers, a tile of rows x tokens at a time, so a prefill reuses each decoded weight across up
+ * to 8 tokens; results differ from the scalar reference (kernels.c) by summation order only. The
+ * avx512vnni variant's MXFP4 / Q8_0 kernels at 1-4 tokens quantize the activations (24 / 16 bits per
+ * element) and use integer dot products (simd_vnni.c). */
 #ifndef GPTOSS_CPU_SIMD_H
 #define GPTOSS_CPU_SIMD_H
 
@@ -46,9 +48,9 @@ void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t n);
 void gptoss_mxfp4_ggml_avx2(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                             const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
 
-/* avx512vnni (simd_vnni.c): AVX512_VNNI integer kernels for MXFP4 and Q8_0 at up to 4 tokens
- * (activations quantized per call to 16 bits per element, error <= 2^-16 of each 32-block's max),
- * the avx512 ones for everything else. */
+/* avx512vnni (simd_vnni.c): AVX512_VNNI integer kernels for MXFP4 (HF layout, up to 3 tokens) and
+ * Q8_0 (up to 4), activations quantized per call with one scale per 32-block to 24 / 16 bits per
+ * element; the avx512 kernels for everything else. */
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni;
 int gptoss_cpu_has_avx2(void);
 int gptoss_cpu_has_avx512(void);

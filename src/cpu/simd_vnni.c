@@ -1,28 +1,31 @@
-/* simd_vnni.c: AVX512_VNNI integer kernels for small token counts (decode: 1 token; up to VN_NT), the
- * avx512vnni variant. The f32 tiles of simd_avx512.c widen every weight to f32 (MXFP4: vpmovzxbd
- * and two vpermps per 32-element block, port 5 bound), which made the decode matvec compute-bound.
- * Here the weights stay bytes and go through vpdpbusd (u8 x s8 -> s32):
+/* simd_vnni.c: AVX512_VNNI integer kernels for small token counts (decode: 1 token; MXFP4 up to
+ * VN_NT_MX, Q8_0 up to VN_NT), the avx512vnni variant. The f32 tiles of simd_avx512.c widen every
+ * weight to f32 (MXFP4: vpmovzxbd and two vpermps per 32-element block, port 5 bound), which made the
+ * decode matvec compute-bound. Here the weights stay bytes and go through vpdpbusd (u8 x s8 -> s32):
  *
- * - Activations: each token's row is quantized once per call to 16 bits per element with one f32
- *   scale per 32-block, s = max|x| / 32639, q = round(x / s), stored as two int8 planes hi, lo with
- *   q = 256 hi + lo (lo in [-128, 127], so |q| <= 32639 keeps hi in [-127, 127]). 8-bit activations
- *   are not enough (they miss the goldens); 16 bits put the error at 2^-16 of the block's max.
+ * - Activations: each token's row is quantized once per call, one f32 scale per 32-block,
+ *   s = max|x| / Q, q = round(x / s), stored as int8 planes: MXFP4 24 bits (Q = 127 * 2^16,
+ *   q = 65536 h + 256 m + l), Q8_0 16 bits (Q = 32639, q = 256 hi + lo); every plane in [-128, 127].
+ *   8-bit activations miss the goldens by 0.2-5; 16 bits still gave 1.4e-3 to 2e-3 on the MXFP4
+ *   experts (over the 1e-3 of tests/t_golden.sh); 24 bits put the MXFP4 path at the f32 path's 1e-5
+ *   (Q8_0's weights already round at 2^-8: it is opt-in and misses the goldens by 0.5-4.3 anyway).
  * - MXFP4: one vpshufb turns 4-bit codes into unsigned bytes u = 2 v + 12 (2 v is an integer in
- *   [-12, 12]). A pair of blocks (32 code bytes) is broadcast to a zmm; the low 32 bytes keep the low
- *   nibbles, the high 32 bytes the high nibbles (one per-qword variable shift), and the activation
- *   planes are stored in that order, so no weight shuffle is needed. Per pair and token:
- *   (dpbusd(0, u, hi) << 8) then dpbusd(., u, lo) = dot(u, q) per 4 elements, exact in s32;
- *   converted to f32 and multiplied by c = v-scale 2^(e-127) * s / 2 (exact: a power of two times s),
- *   into accumulator A (block 2p's lanes) and B (block 2p+1's lanes). The +12 offset is removed
- *   once per row: sum over blocks of 2^(e-127) * 6 s * sum(q), precomputed per activation block.
- * - Q8_0: u = w + 128 (xor 0x80), the same two dpbusd, offset 128 s sum(q), c = d * s.
+ *   [-12, 12]). 64 code bytes (4 blocks) are loaded once; one zmm gets the low nibbles (lanes 4m..4m+3:
+ *   block m), one the high nibbles, and the activation planes are stored in that order (per 4 blocks:
+ *   the 16 low-nibble elements of each block, then the 16 high-nibble ones), so no weight shuffle is
+ *   needed. Per 4 blocks and token: dot(u, q) per lane = ((dot(u, h) << 8) + dot(u, m)) << 8 + dot(u, l)
+ *   by six vpdpbusd, converted to f32 and multiplied by c = 2^(e-127) * s / 2 of each lane's block (a
+ *   vpermps of the 16 blocks' products), one FMA. The +12 offset is removed once per row:
+ *   sum over blocks of 2^(e-127) * 6 s * sum(q), with sum(q) precomputed per activation block.
+ * - Q8_0: u = w + 128 (xor 0x80), 2 blocks per zmm, two vpdpbusd, offset 128 s sum(q), c = d * s.
  *
- * Lane bounds: |dpbusd| per lane <= 4 * 255 * 128 (Q8_0), << 8 and + 4 * 255 * 128 more stays below
- * 2^26; every dot(u, q) lane (4 elements) is < 2^24, so its conversion to f32 is exact. The only
- * error beyond f32 rounding is the activation rounding: |x - s q| <= s / 2 per element.
+ * Lane bounds: an MXFP4 lane holds 8 elements, |dot| <= 8 * 24 * 127 * 2^16 < 2^31 (every partial
+ * too); a Q8_0 lane 4, |dot| <= 4 * 255 * 32767 < 2^25. The error beyond f32 rounding is the
+ * activation rounding, |x - s q| <= 1.25 s (MXFP4; 0.51 s for Q8_0), see tests/test_kernels_vnni.c.
  * Each output is computed by one tile row with its own accumulators, so results do not depend on the
- * row range, the token count or the thread count. Larger token counts, other formats, rows wider than
- * VN_MAXC and non-finite activations go to the f32 AVX-512 kernels. */
+ * row range or the thread count (nor, within the integer path, on the other tokens). Larger token
+ * counts, other formats, rows wider than VN_MAXC and non-finite activations go to the f32 AVX-512
+ * kernels. */
 #if defined(__x86_64__)
 #include <float.h>
 #include <immintrin.h>
