@@ -95,13 +95,22 @@ int gptoss_cpu_has_avx512(void) {
 #endif
 }
 
+int gptoss_cpu_has_avx512vnni(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return gptoss_cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
 #if defined(__x86_64__)
-/* The AMX variant: the AVX-512 kernels for few tokens, the AMX gemm for many. */
+/* The AMX variant: the AVX-512 (VNNI) kernels for few tokens, the AMX gemm for many. */
 static gptoss_cpu_ops amx_variant;
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 static void amx_init(void) {
     if (!gptoss_cpu_has_amx()) return;
-    amx_variant = gptoss_cpu_avx512;
+    amx_variant = gptoss_cpu_has_avx512vnni() ? gptoss_cpu_avx512vnni : gptoss_cpu_avx512;
     amx_variant.name = "amx";
     amx_variant.gemm = &gptoss_cpu_gemm_amx;
 }
@@ -117,6 +126,7 @@ const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
     if (!strcmp(name, "avx2")) return gptoss_cpu_has_avx2() ? &gptoss_cpu_avx2 : NULL;
     if (!strcmp(name, "avx512")) return gptoss_cpu_has_avx512() ? &gptoss_cpu_avx512 : NULL;
     if (!strcmp(name, "amx")) return amx_ops();
+    if (!strcmp(name, "avx512vnni")) return gptoss_cpu_has_avx512vnni() ? &gptoss_cpu_avx512vnni : NULL;
 #endif
     return NULL;
 }
@@ -129,7 +139,8 @@ static void pick(void) {
     if (env && *env && (best = gptoss_cpu_ops_named(env))) return;
 #if defined(__x86_64__)
     if ((best = amx_ops())) return;
-    if (gptoss_cpu_has_avx512()) best = &gptoss_cpu_avx512;
+    if (gptoss_cpu_has_avx512vnni()) best = &gptoss_cpu_avx512vnni;
+    else if (gptoss_cpu_has_avx512()) best = &gptoss_cpu_avx512;
     else if (gptoss_cpu_has_avx2()) best = &gptoss_cpu_avx2;
     else best = &gptoss_cpu_scalar;
 #else
@@ -146,8 +157,8 @@ const gptoss_cpu_ops *gptoss_cpu_ops_best(void) {
 void gptoss_quantize_mat_row_q8_0(void *dst, const gptoss_mat *w, uint64_t r, float *scratch) {
     const size_t cols = (size_t)w->cols;
 #if defined(__x86_64__)
-    const gptoss_cpu_ops *ops = gptoss_cpu_ops_best();
-    if (w->dtype == GPTOSS_DTYPE_BF16 && (ops == &gptoss_cpu_avx512 || ops == &amx_variant)) {
+    if (w->dtype == GPTOSS_DTYPE_BF16 && gptoss_cpu_has_avx512() && gptoss_cpu_ops_best() != &gptoss_cpu_scalar &&
+        gptoss_cpu_ops_best() != &gptoss_cpu_avx2) {
         gptoss_quantize_bf16_q8_0_avx512(dst, (const uint16_t *)w->data + r * cols, cols);
         return;
     }

@@ -1,8 +1,10 @@
-/* simd.h: the fast CPU kernels (AVX-512, AVX2, or portable scalar, picked once at start-up from
- * cpuid; GPTOSS_CPU=scalar|avx2|avx512 forces one). Activations stay f32 and accumulate in f32: the
- * weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32) in registers, a tile of rows x tokens at
- * a time, so a prefill reuses each decoded weight across up to 8 tokens. Results differ from the
- * scalar reference (kernels.c) by summation order only. */
+/* simd.h: the fast CPU kernels (AVX-512 with VNNI, AVX-512, AVX2, or portable scalar, picked once at
+ * start-up from cpuid; GPTOSS_CPU=scalar|avx2|avx512|avx512vnni forces one). The f32 variants keep
+ * activations f32 and accumulate in f32: the weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32)
+ * in registers, a tile of rows x tokens at a time, so a prefill reuses each decoded weight across up
+ * to 8 tokens; results differ from the scalar reference (kernels.c) by summation order only. The
+ * avx512vnni variant's MXFP4 / Q8_0 kernels at 1-4 tokens quantize the activations (24 / 16 bits per
+ * element) and use integer dot products (simd_vnni.c). */
 #ifndef GPTOSS_CPU_SIMD_H
 #define GPTOSS_CPU_SIMD_H
 
@@ -58,8 +60,8 @@ typedef struct gptoss_cpu_ops {
 
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
 const gptoss_cpu_ops *gptoss_cpu_ops_best(void);
-/* A named variant ("scalar", "avx2", "avx512", "amx": avx512 + the AMX gemm), or NULL if this CPU or
- * build lacks it. */
+/* A named variant ("scalar", "avx2", "avx512", "avx512vnni", "amx": avx512vnni + the AMX gemm), or
+ * NULL if this CPU or build lacks it. */
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name);
 
 /* MXFP4 order of an activation row (n a multiple of 32): in each block of 32, the 16 even elements
@@ -83,9 +85,13 @@ void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cac
 
 void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float limit);
 
-extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512;
+/* avx512vnni (simd_vnni.c): AVX512_VNNI integer kernels for MXFP4 (HF layout, up to 3 tokens) and
+ * Q8_0 (up to 4), activations quantized per call with one scale per 32-block to 24 / 16 bits per
+ * element; the avx512 kernels for everything else. */
+extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni;
 int gptoss_cpu_has_avx2(void);
 int gptoss_cpu_has_avx512(void);
+int gptoss_cpu_has_avx512vnni(void);
 /* [amx] AMX-BF16 tiles usable (cpuid, and the kernel granted this process the tile data state). */
 int gptoss_cpu_has_amx(void);
 extern const gptoss_cpu_gemm gptoss_cpu_gemm_amx;

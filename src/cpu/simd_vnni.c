@@ -1,0 +1,386 @@
+/* simd_vnni.c: AVX512_VNNI integer kernels for small token counts (decode: 1 token; MXFP4 up to
+ * VN_NT_MX, Q8_0 up to VN_NT), the avx512vnni variant. The f32 tiles of simd_avx512.c widen every
+ * weight to f32 (MXFP4: vpmovzxbd and two vpermps per 32-element block, port 5 bound), which made the
+ * decode matvec compute-bound. Here the weights stay bytes and go through vpdpbusd (u8 x s8 -> s32):
+ *
+ * - Activations: each token's row is quantized once per call, one f32 scale per 32-block,
+ *   s = max|x| / Q, q = round(x / s), stored as int8 planes: MXFP4 24 bits (Q = 127 * 2^16,
+ *   q = 65536 h + 256 m + l), Q8_0 16 bits (Q = 32639, q = 256 hi + lo); every plane in [-128, 127].
+ *   8-bit activations miss the goldens by 0.2-5; 16 bits still gave 1.4e-3 to 2e-3 on the MXFP4
+ *   experts (over the 1e-3 of tests/t_golden.sh); 24 bits put the MXFP4 path at the f32 path's 1e-5
+ *   (Q8_0's weights already round at 2^-8: it is opt-in and misses the goldens by 0.5-4.3 anyway).
+ * - MXFP4: one vpshufb turns 4-bit codes into unsigned bytes u = 2 v + 12 (2 v is an integer in
+ *   [-12, 12]). 64 code bytes (4 blocks) are loaded once; one zmm gets the low nibbles (lanes 4m..4m+3:
+ *   block m), one the high nibbles, and the activation planes are stored in that order (per 4 blocks:
+ *   the 16 low-nibble elements of each block, then the 16 high-nibble ones), so no weight shuffle is
+ *   needed. Per 4 blocks and token: dot(u, q) per lane = ((dot(u, h) << 8) + dot(u, m)) << 8 + dot(u, l)
+ *   by six vpdpbusd, converted to f32 and multiplied by c = 2^(e-127) * s / 2 of each lane's block (a
+ *   vpermps of the 16 blocks' products), one FMA. The +12 offset is removed once per row:
+ *   sum over blocks of 2^(e-127) * 6 s * sum(q), with sum(q) precomputed per activation block.
+ * - Q8_0: u = w + 128 (xor 0x80), 2 blocks per zmm, two vpdpbusd, offset 128 s sum(q), c = d * s.
+ *
+ * Lane bounds: an MXFP4 lane holds 8 elements, |dot| <= 8 * 24 * 127 * 2^16 < 2^31 (every partial
+ * too); a Q8_0 lane 4, |dot| <= 4 * 255 * 32767 < 2^25. The error beyond f32 rounding is the
+ * activation rounding, |x - s q| <= 1.25 s (MXFP4; 0.51 s for Q8_0), see tests/test_kernels_vnni.c.
+ * Each output is computed by one tile row with its own accumulators, so results do not depend on the
+ * row range or the thread count (nor, within the integer path, on the other tokens). Larger token
+ * counts, other formats, rows wider than VN_MAXC and non-finite activations go to the f32 AVX-512
+ * kernels. */
+#if defined(__x86_64__)
+#include <float.h>
+#include <immintrin.h>
+#include <string.h>
+
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define INL __attribute__((always_inline)) inline
+
+#ifndef VN_PF
+#define VN_PF 4096 /* bytes ahead of a tile's row region (its rows are contiguous) */
+#endif
+/* Token counts up to VN_NT (Q8_0) / VN_NT_MX (MXFP4) take the integer path: at 4 tokens the f32
+ * MXFP4 tile, which decodes each weight once for all tokens, is as fast. */
+enum { VN_NT = 4, VN_NT_MX = 3, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
+enum { VF_MX, VF_Q8 };
+/* Largest |q|: MXFP4 24 bits (three int8 planes; a lane's dot of 8 elements stays below 2^31),
+ * Q8_0 16 bits (two planes: its weights u reach 255). */
+static inline int32_t qmax(int fmt) { return fmt == VF_MX ? 127 * 65536 : 32639; }
+
+/* The quantized activations of up to VN_NT tokens. Plane layout: MXFP4, per 4 blocks (128 bytes):
+ * elements 0..15 (MXFP4 order: the low nibbles) of each of the 4 blocks, then elements 16..31 (the
+ * high nibbles) of each; Q8_0: natural order. Past nb: zeros up to a multiple of 4 blocks. */
+typedef struct vq {
+    int8_t pl[3][VN_NT][VN_MAXC] __attribute__((aligned(64))); /* MXFP4: h, m, l; Q8_0: hi, lo */
+    float c[VN_NT][VN_MAXB + 16]; /* per block: s / 2 (MXFP4) or s (Q8_0); past the end: 0 */
+    float k[VN_NT][VN_MAXB + 16]; /* per block: the offset's share, 6 s sum(q) or 128 s sum(q); 0 */
+} vq;
+
+/* One step of a 16-vector reduction tree: in each group of 2h lanes, the first h get a's two halves
+ * combined, the last h b's. */
+TGT static INL __m512i comb(__m512i a, __m512i b, const int h, const int add) {
+    const __mmask16 m = h == 8 ? 0xff00 : h == 4 ? 0xf0f0 : h == 2 ? 0xcccc : 0xaaaa;
+    __m512i x = _mm512_mask_blend_epi32(m, a, b), y = _mm512_mask_blend_epi32(m, b, a);
+    y = h == 8 ? _mm512_shuffle_i64x2(y, y, 0x4e) : h == 4 ? _mm512_shuffle_i64x2(y, y, 0xb1)
+      : h == 2 ? _mm512_shuffle_epi32(y, (_MM_PERM_ENUM)0x4e) : _mm512_shuffle_epi32(y, (_MM_PERM_ENUM)0xb1);
+    return add ? _mm512_add_epi32(x, y) : _mm512_max_epu32(x, y);
+}
+
+/* Lane j = the sum (add) or unsigned max of the lanes of v[j], j < 16. */
+TGT static INL __m512i reduce16(const __m512i *v, const int add) {
+    static const uint8_t rev[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15}; /* the tree's lane order */
+    __m512i c[8], d[4];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) c[i] = comb(v[rev[2 * i]], v[rev[2 * i + 1]], 8, add);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) d[i] = comb(c[2 * i], c[2 * i + 1], 4, add);
+    return comb(comb(d[0], d[1], 2, add), comb(d[2], d[3], 2, add), 1, add);
+}
+
+/* Quantizes n_tok rows of nb blocks, 16 blocks at a time: their maxima through reduce16, their sums
+ * of q by vpdpbusd on the finished planes (4 lanes per block for MXFP4, 8 for Q8_0) and a shorter
+ * tree; 0 if a value is not finite (the caller falls back). */
+TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, size_t n_tok, size_t nb) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (size_t t = 0; t < n_tok; t++) {
+        const float *xt = x + t * xs;
+        for (size_t b0 = 0; b0 < nb; b0 += 16) {
+            const size_t n = nb - b0 < 16 ? nb - b0 : 16;
+            __m512i v[16];
+#pragma GCC unroll 16
+            for (size_t j = 0; j < 16; j++) { /* max(|x0|, |x1|) per lane, sign cleared (NaN stays above inf) */
+                const float *p = xt + (b0 + j) * 32;
+                v[j] = j < n ? _mm512_castps_si512(_mm512_range_ps(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 16), 0x0b))
+                             : _mm512_setzero_si512();
+            }
+            const __m512i amax = reduce16(v, 0); /* |x| bits: inf and NaN compare above every finite value */
+            if (_mm512_cmpge_epu32_mask(amax, _mm512_set1_epi32(0x7f800000))) return 0;
+            /* s = max|x| / qmax, at least FLT_MIN (so 1/s is finite; also for a block of zeros); max|x| / s
+             * rounds to at most qmax */
+            const __m512 sc = _mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(1.0f / (float)qmax(fmt))),
+                                            _mm512_set1_ps(FLT_MIN));
+            float inv[16];
+            _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), sc));
+            __m512i sums[8]; /* dpbusd(1, planes): MXFP4 one per 4 blocks, Q8_0 one per 2 */
+#pragma GCC unroll 4
+            for (size_t j = 0; j < 16; j += 4) {
+                /* per block, int16 (32 lanes) per plane: MXFP4 h, m, l with q = 65536 h + 256 m + l; Q8_0 hi,
+                 * lo with q = 256 hi + lo; each in [-128, 127] */
+                __m512i w[3][4];
+#pragma GCC unroll 4
+                for (int h = 0; h < 4; h++) {
+                    if (j + (size_t)h >= n) {
+                        w[0][h] = w[1][h] = w[2][h] = _mm512_setzero_si512();
+                        continue;
+                    }
+                    const float *p = xt + (b0 + j + (size_t)h) * 32;
+                    const __m512 vi = _mm512_set1_ps(inv[j + (size_t)h]);
+                    __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p), vi),
+                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                    __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p + 16), vi),
+                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                    if (fmt == VF_MX) {
+                        /* a = q + 32896: h = a >> 16, t = (a & 0xffff) - 32768 = q + 128 - 65536 h = 256 m + l + 128 */
+                        const __m512i a0 = _mm512_add_epi32(q0, _mm512_set1_epi32(32896));
+                        const __m512i a1 = _mm512_add_epi32(q1, _mm512_set1_epi32(32896));
+                        const __m512i lo16 = _mm512_set1_epi32(0xffff), half = _mm512_set1_epi32(32768);
+                        w[0][h] = _mm512_packs_epi32(_mm512_srai_epi32(a0, 16), _mm512_srai_epi32(a1, 16));
+                        const __m512i tt = _mm512_packs_epi32(_mm512_sub_epi32(_mm512_and_si512(a0, lo16), half),
+                                                              _mm512_sub_epi32(_mm512_and_si512(a1, lo16), half));
+                        w[1][h] = _mm512_srai_epi16(tt, 8);
+                        w[2][h] = _mm512_sub_epi16(_mm512_and_si512(tt, _mm512_set1_epi16(255)), _mm512_set1_epi16(128));
+                    } else {
+                        const __m512i ww = _mm512_packs_epi32(q0, q1); /* |q| <= 32639: no saturation */
+                        w[0][h] = _mm512_srai_epi16(_mm512_add_epi16(ww, _mm512_set1_epi16(128)), 8);
+                        w[1][h] = _mm512_sub_epi16(ww, _mm512_slli_epi16(w[0][h], 8));
+                    }
+                }
+                if (j >= n) {
+                    if (fmt == VF_MX) sums[j / 4] = _mm512_setzero_si512();
+                    else sums[j / 2] = sums[j / 2 + 1] = _mm512_setzero_si512();
+                    continue;
+                }
+                /* packs(plane of A, plane of B), dword 4k + m: group k (elements 4k..4k+3) of A's first half
+                 * (m = 0), A's second half (1), B's first (2), B's second (3) */
+                __m512i pl[3][2]; /* [plane][the two 64-byte halves of these 4 blocks' planes] */
+#pragma GCC unroll 3
+                for (int k = 0; k < 3; k++) {
+                    if (k == 2 && fmt != VF_MX) continue;
+                    const __m512i pk0 = _mm512_packs_epi16(w[k][0], w[k][1]), pk1 = _mm512_packs_epi16(w[k][2], w[k][3]);
+                    if (fmt == VF_MX) {
+                        const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 16, 20, 24, 28, 18, 22, 26, 30);
+                        const __m512i second = _mm512_setr_epi32(1, 5, 9, 13, 3, 7, 11, 15, 17, 21, 25, 29, 19, 23, 27, 31);
+                        pl[k][0] = _mm512_permutex2var_epi32(pk0, first, pk1);
+                        pl[k][1] = _mm512_permutex2var_epi32(pk0, second, pk1);
+                    } else {
+                        const __m512i nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+                        pl[k][0] = _mm512_permutexvar_epi32(nat, pk0);
+                        pl[k][1] = _mm512_permutexvar_epi32(nat, pk1);
+                    }
+                    int8_t *dst = q->pl[k][t] + (b0 + j) * 32;
+                    _mm512_store_si512(dst, pl[k][0]);
+                    _mm512_store_si512(dst + 64, pl[k][1]);
+                }
+                /* sum(q) = 65536 sum(h) + 256 sum(m) + sum(l) (or 256 sum(hi) + sum(lo)), 4 bytes per lane */
+                if (fmt == VF_MX) {
+                    __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, pl[0][0]), ones, pl[0][1]);
+                    d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[1][0]), ones, pl[1][1]);
+                    sums[j / 4] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[2][0]), ones, pl[2][1]);
+                } else {
+#pragma GCC unroll 2
+                    for (int k = 0; k < 2; k++) {
+                        __m512i d = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, pl[0][k]), 8);
+                        sums[j / 2 + (size_t)k] = _mm512_dpbusd_epi32(d, ones, pl[1][k]);
+                    }
+                }
+            }
+            /* lane j = block b0 + j (see reduce16 for the lanes the trees leave) */
+            __m512i tot;
+            if (fmt == VF_MX) {
+                tot = comb(comb(sums[0], sums[1], 2, 1), comb(sums[2], sums[3], 2, 1), 1, 1);
+                tot = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 1, 5, 9, 13, 3, 7, 11, 15), tot);
+            } else {
+                __m512i a[4];
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) a[k] = comb(sums[2 * k], sums[2 * k + 1], 4, 1);
+                tot = comb(comb(a[0], a[1], 2, 1), comb(a[2], a[3], 2, 1), 1, 1);
+                tot = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15), tot);
+            }
+            const __m512 sum = _mm512_cvtepi32_ps(tot); /* |sum| <= 32 qmax < 2^31 */
+            const __m512 half = _mm512_set1_ps(fmt == VF_MX ? 0.5f : 1.0f), off = _mm512_set1_ps(fmt == VF_MX ? 6.0f : 128.0f);
+            const __mmask16 in = (__mmask16)((1u << n) - 1);
+            _mm512_storeu_ps(&q->c[t][b0], _mm512_maskz_mul_ps(in, half, sc));
+            _mm512_storeu_ps(&q->k[t][b0], _mm512_maskz_mul_ps(in, _mm512_mul_ps(off, sc), sum));
+        }
+    }
+    return 1;
+}
+
+typedef struct vsrc {
+    const uint8_t *w;  /* row 0: MXFP4 code bytes or Q8_0 blocks */
+    const uint8_t *sc; /* MXFP4: e8m0 scales of row 0 */
+    size_t row_bytes, sc_row;
+} vsrc;
+
+/* Weight scales of blocks [b0, b0 + n) (n <= 16) of one row as f32; 0 past n for Q8_0. */
+TGT static INL __m512 wscales(const int fmt, const uint8_t *rw, const uint8_t *rs, size_t b0, size_t n) {
+    const __mmask16 m = (__mmask16)((1u << n) - 1);
+    if (fmt == VF_MX) { /* 2^(e-127); e = 0 is the subnormal 2^-127 */
+        __m512i z = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, rs + b0));
+        __m512i bits = _mm512_mask_mov_epi32(_mm512_slli_epi32(z, 23), _mm512_cmpeq_epi32_mask(z, _mm512_setzero_si512()),
+                                             _mm512_set1_epi32(0x00400000));
+        return _mm512_castsi512_ps(bits);
+    }
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(GPTOSS_Q8_0_BYTES));
+    __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, rw + b0 * GPTOSS_Q8_0_BYTES, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+}
+
+/* MXFP4: the unsigned weight bytes u = 2 v + 12 of blocks 4g .. 4g+3 (nv of them valid, the rest 0
+ * codes): lo gets the low nibbles (lanes 4m..4m+3: block 4g+m), hi the high nibbles. */
+TGT static INL void mx_bytes(const uint8_t *rw, size_t g, size_t nv, __m512i *lo, __m512i *hi) {
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i c = nv >= 4 ? _mm512_loadu_si512(rw + g * 64)
+                              : _mm512_maskz_loadu_epi8(((__mmask64)1 << (16 * nv)) - 1, rw + g * 64);
+    *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(c, m4));
+    *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
+}
+
+/* Q8_0: the unsigned weight bytes u = w + 128 of blocks 2p (lanes 0-7) and 2p+1 (lanes 8-15, if two). */
+TGT static INL __m512i q8_bytes(const uint8_t *rw, size_t p, int two) {
+    const uint8_t *pb = rw + p * 2 * GPTOSS_Q8_0_BYTES + 2;
+    __m256i a = _mm256_loadu_si256((const __m256i *)pb);
+    __m512i c = two ? _mm512_inserti64x4(_mm512_castsi256_si512(a), _mm256_loadu_si256((const __m256i *)(pb + GPTOSS_Q8_0_BYTES)), 1)
+                    : _mm512_zextsi256_si512(a);
+    return _mm512_xor_si512(c, _mm512_set1_epi8((char)0x80));
+}
+
+/* R rows from r x NT tokens. Per 16 blocks: the rows' weight scales times the tokens' activation
+ * scales (one vector, lane = block), then MXFP4 4 blocks (Q8_0 2 blocks) per zmm of integer dots,
+ * converted and multiplied by their blocks' scales (a vpermps of that vector). */
+TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, size_t os, const vsrc *s, uint64_t r,
+                          size_t nb, const vq *q) {
+    const size_t bb = fmt == VF_MX ? 16 : GPTOSS_Q8_0_BYTES; /* bytes per block */
+    __m512 acc[4][VN_NT], corr[4][VN_NT];
+    const uint8_t *rw[4], *rs[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+        rw[i] = s->w + (r + (uint64_t)i) * s->row_bytes;
+        rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[i][t] = corr[i][t] = _mm512_setzero_ps();
+    }
+    const uint8_t *pf = rw[0] + VN_PF;
+    for (size_t b0 = 0; b0 < nb; b0 += 16) {
+        const size_t n = nb - b0 < 16 ? nb - b0 : 16;
+        __m512 cs[4][VN_NT]; /* lane j: the product of the scales of block b0 + j */
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m512 ws = wscales(fmt, rw[i], rs[i], b0, n);
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                cs[i][t] = _mm512_mul_ps(ws, _mm512_loadu_ps(&q->c[t][b0]));
+                corr[i][t] = _mm512_fmadd_ps(ws, _mm512_loadu_ps(&q->k[t][b0]), corr[i][t]);
+            }
+        }
+        const size_t step = fmt == VF_MX ? 4 : 2;
+        for (size_t j = 0; j < n; j += step) {
+            /* the tile's R rows are one contiguous region, read R x as fast as one row */
+            for (; pf < rw[0] + (b0 + j + step) * bb * R + VN_PF; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
+            const __m512i sel = fmt == VF_MX ? _mm512_add_epi32(_mm512_set1_epi32((int)j),
+                                                                _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
+                                             : _mm512_add_epi32(_mm512_set1_epi32((int)j),
+                                                                _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+            if (fmt == VF_MX) {
+                const size_t g = (b0 + j) >> 2;
+                __m512i ul[4], uh[4];
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) mx_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
+#pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    const int8_t *ph = q->pl[0][t] + g * 128, *pm = q->pl[1][t] + g * 128, *pl = q->pl[2][t] + g * 128;
+                    const __m512i hl = _mm512_load_si512(ph), hh = _mm512_load_si512(ph + 64);
+                    const __m512i ml = _mm512_load_si512(pm), mh = _mm512_load_si512(pm + 64);
+                    const __m512i ll = _mm512_load_si512(pl), lh = _mm512_load_si512(pl + 64);
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) { /* dot(u, q) = (dot(u, h) << 16) + (dot(u, m) << 8) + dot(u, l) */
+                        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], hl);
+                        d = _mm512_dpbusd_epi32(d, uh[i], hh);
+                        d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ul[i], ml);
+                        d = _mm512_dpbusd_epi32(d, uh[i], mh);
+                        d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ul[i], ll);
+                        d = _mm512_dpbusd_epi32(d, uh[i], lh);
+                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(sel, cs[i][t]), acc[i][t]);
+                    }
+                }
+            } else {
+                const size_t p = (b0 + j) >> 1;
+                const int two = j + 1 < n;
+                __m512i u[4];
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) u[i] = q8_bytes(rw[i], p, two);
+#pragma GCC unroll 4
+                for (int t = 0; t < NT; t++) {
+                    const __m512i h = _mm512_load_si512(q->pl[0][t] + p * 64), l = _mm512_load_si512(q->pl[1][t] + p * 64);
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[i], h);
+                        d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), u[i], l);
+                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(sel, cs[i][t]), acc[i][t]);
+                    }
+                }
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++)
+            out[(size_t)t * os + r + (uint64_t)i] = _mm512_reduce_add_ps(acc[i][t]) - _mm512_reduce_add_ps(corr[i][t]);
+}
+
+#define VT_CASES(FMT, R)                                                                                              \
+    switch (n_tok) {                                                                                                  \
+    case 1: vtile(FMT, R, 1, out, os, s, r, nb, q); break;                                                            \
+    case 2: vtile(FMT, R, 2, out, os, s, r, nb, q); break;                                                            \
+    case 3: vtile(FMT, R, 3, out, os, s, r, nb, q); break;                                                            \
+    default: vtile(FMT, R, 4, out, os, s, r, nb, q); break;                                                           \
+    }
+
+TGT static INL void vrun(const int fmt, float *out, size_t os, const vsrc *s, size_t nb, const vq *q, size_t n_tok,
+                         uint64_t r0, uint64_t r1) {
+    uint64_t r = r0;
+    if (n_tok <= 2)
+        for (; r + 4 <= r1; r += 4) VT_CASES(fmt, 4)
+    else
+        for (; r + 2 <= r1; r += 2) VT_CASES(fmt, 2)
+    for (; r < r1; r++) VT_CASES(fmt, 1)
+}
+
+TGT static void vnni_dense(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
+                           size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t cols = (size_t)w->cols, nb = cols / 32;
+    vq q;
+    if (w->dtype != GPTOSS_DTYPE_Q8_0 || n_tok > VN_NT || cols > VN_MAXC || r0 >= r1 ||
+        !quantize(&q, VF_Q8, x, xs, n_tok, nb)) {
+        gptoss_cpu_avx512.dense(out, os, w, bias, x, xs, n_tok, r0, r1);
+        return;
+    }
+    vsrc s = {.w = w->data, .row_bytes = nb * GPTOSS_Q8_0_BYTES};
+    vrun(VF_Q8, out, os, &s, nb, &q, n_tok, r0, r1);
+    if (bias)
+        for (uint64_t r = r0; r < r1; r++)
+            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+}
+
+TGT static void vnni_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias, const float *x,
+                           size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t nb = (size_t)w->cols / 32;
+    vq q;
+    if (n_tok > VN_NT_MX || nb * 32 > VN_MAXC || r0 >= r1 || !quantize(&q, VF_MX, x, xs, n_tok, nb)) {
+        gptoss_cpu_avx512.mxfp4(out, os, w, e, bias, x, xs, n_tok, r0, r1);
+        return;
+    }
+    vsrc s = {.w = w->blocks + e * w->rows * nb * 16, .sc = w->scales + e * w->rows * nb, .row_bytes = nb * 16, .sc_row = nb};
+    vrun(VF_MX, out, os, &s, nb, &q, n_tok, r0, r1);
+    if (bias)
+        for (uint64_t r = r0; r < r1; r++)
+            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+}
+
+static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                            const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    gptoss_cpu_avx512.mxfp4_ggml(out, os, w, e, bias, x, xs, n_tok, r0, r1);
+}
+
+const gptoss_cpu_ops gptoss_cpu_avx512vnni = {"avx512vnni",
+                                              vnni_dense,
+                                              vnni_mxfp4,
+                                              vnni_mxfp4_ggml,
+                                              NULL,
+                                              gptoss_attention_head_avx512,
+                                              gptoss_swiglu_mx_avx512};
+#endif
