@@ -1,6 +1,6 @@
 /* cmd_serve.c: `gptoss serve` (app/server*.c) and its production engine: the model, one CPU session
- * per slot (its KV cache), gptoss_batch for the decode step shared by every slot, and the request's
- * sampler over each session's logits. Without libmicrohttpd and cJSON at build time, `serve` says
+ * per slot (its KV cache, rewound or copied for prefix reuse), gptoss_batch for the decode step
+ * shared by every slot, and the request's sampler over each session's logits. Without libmicrohttpd and cJSON at build time, `serve` says
  * what to install. */
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +35,16 @@ static void engine_close(void *ctx) {
 static void engine_reset(void *ctx, uint32_t slot) {
     model_engine *m = ctx;
     gptoss_session_reset(m->sessions[slot]);
+}
+
+static int engine_truncate(void *ctx, uint32_t slot, uint32_t n, char *err, size_t err_size) {
+    model_engine *m = ctx;
+    return gptoss_session_truncate(m->sessions[slot], n, err, err_size) == GPTOSS_OK ? 0 : -1;
+}
+
+static int engine_copy(void *ctx, uint32_t dst, uint32_t src, uint32_t n, char *err, size_t err_size) {
+    model_engine *m = ctx;
+    return gptoss_session_copy_prefix(m->sessions[dst], m->sessions[src], n, err, err_size) == GPTOSS_OK ? 0 : -1;
 }
 
 static int engine_append(void *ctx, uint32_t slot, const uint32_t *ids, size_t n, char *err, size_t err_size) {
@@ -85,6 +95,8 @@ static int engine_open(const server_options *o, const gptoss_tokenizer *tok, ser
     out->n_slots = m->n;
     out->n_ctx = gptoss_session_n_ctx(m->sessions[0]);
     out->reset = engine_reset;
+    out->truncate = engine_truncate;
+    out->copy = engine_copy;
     out->append = engine_append;
     out->step = engine_step;
     out->sample = engine_sample;

@@ -72,8 +72,12 @@ static void metrics(server *srv, server_reply *r) {
                       (unsigned long long)srv->n_rejected);
     pthread_mutex_unlock(&srv->mu);
     gptoss_buf_printf(&b,
-                      "# HELP gptoss_prompt_tokens_total Prompt tokens admitted for generation.\n"
+                      "# HELP gptoss_prompt_tokens_total Prompt tokens of the requests admitted (once per request).\n"
                       "# TYPE gptoss_prompt_tokens_total counter\ngptoss_prompt_tokens_total %llu\n"
+                      "# HELP gptoss_prompt_tokens_cached_total Of those, tokens found in a KV cache (not prefilled).\n"
+                      "# TYPE gptoss_prompt_tokens_cached_total counter\ngptoss_prompt_tokens_cached_total %llu\n"
+                      "# HELP gptoss_prompt_tokens_prefilled_total Prompt tokens run through prefill (every sequence).\n"
+                      "# TYPE gptoss_prompt_tokens_prefilled_total counter\ngptoss_prompt_tokens_prefilled_total %llu\n"
                       "# HELP gptoss_generated_tokens_total Tokens sampled.\n"
                       "# TYPE gptoss_generated_tokens_total counter\ngptoss_generated_tokens_total %llu\n"
                       "# HELP gptoss_generations_total Generations finished (any reason).\n"
@@ -100,7 +104,8 @@ static void metrics(server *srv, server_reply *r) {
                       "# TYPE gptoss_tokens_per_second gauge\ngptoss_tokens_per_second %.3f\n"
                       "# HELP gptoss_uptime_seconds Seconds since the server started.\n"
                       "# TYPE gptoss_uptime_seconds gauge\ngptoss_uptime_seconds %lld\n",
-                      (unsigned long long)st.prompt_tokens, (unsigned long long)st.generated_tokens,
+                      (unsigned long long)st.prompt_tokens, (unsigned long long)st.prompt_tokens_cached,
+                      (unsigned long long)st.prompt_tokens_prefilled, (unsigned long long)st.generated_tokens,
                       (unsigned long long)st.finished, (unsigned long long)st.cancelled,
                       (unsigned long long)st.steps, (unsigned long long)st.decode_tokens, st.decode_seconds,
                       st.prefill_seconds, st.queued, st.queue_cap, st.active, st.slots,

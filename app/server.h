@@ -86,6 +86,12 @@ typedef struct server_engine {
     uint32_t n_ctx;   /* context of each slot */
     /* Forgets the slot's tokens (its KV cache is free for the next sequence). */
     void (*reset)(void *ctx, uint32_t slot);
+    /* Prefix reuse (both may be NULL: every prompt is then prefilled whole). truncate keeps the
+     * slot's first n tokens; copy makes slot dst hold slot src's first n tokens (all of them: with
+     * the logits). Either returns -1, changing nothing, when the cache cannot do it (a sliding-window
+     * layer no longer holds that far back). */
+    int (*truncate)(void *ctx, uint32_t slot, uint32_t n, char *err, size_t err_size);
+    int (*copy)(void *ctx, uint32_t dst, uint32_t src, uint32_t n, char *err, size_t err_size);
     /* Appends a chunk of prompt tokens to a slot (prefill). */
     int (*append)(void *ctx, uint32_t slot, const uint32_t *ids, size_t n, char *err, size_t err_size);
     /* One forward step: appends ids[i] to slots[i] for every i < n, all in one batch. */
@@ -175,10 +181,12 @@ struct server_job {
     int stream;
     /* scheduler's (its thread only) */
     uint32_t n_admitted, n_ended;
+    int prefix_known; /* n_cached is set (the first sequence chose where its prefill starts) */
     /* progress (under mu) */
     int started, done, cancelled;
     server_finish finish; /* the job's: ERROR if a sequence failed, CANCELLED, else sequence 0's */
     uint32_t n_generated; /* all sequences */
+    uint32_t n_cached;    /* prompt tokens found in a slot's KV cache (not prefilled for this job) */
     char error[256];
     gptoss_buf out; /* bytes for the client not yet sent */
     double t_submit, t_first, t_done;
@@ -197,6 +205,8 @@ typedef struct server_sched server_sched;
 
 typedef struct server_stats {
     uint64_t prompt_tokens, generated_tokens, steps, finished, cancelled;
+    uint64_t prompt_tokens_cached;    /* of prompt_tokens: taken from a KV cache (usage cached_tokens) */
+    uint64_t prompt_tokens_prefilled; /* tokens run through prefill, every sequence's */
     uint64_t decode_tokens;                 /* tokens run through batched decode steps */
     double decode_seconds, prefill_seconds; /* time inside the engine's step / prompt appends */
     uint32_t active, queued, slots, queue_cap;

@@ -273,7 +273,7 @@ static cJSON *usage(const server_job *job) {
     cJSON *d = cJSON_AddObjectToObject(u, "completion_tokens_details");
     cJSON_AddNumberToObject(d, "reasoning_tokens", n_reasoning);
     cJSON *pd = cJSON_AddObjectToObject(u, "prompt_tokens_details");
-    cJSON_AddNumberToObject(pd, "cached_tokens", 0);
+    cJSON_AddNumberToObject(pd, "cached_tokens", job->n_cached);
     return u;
 }
 

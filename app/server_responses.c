@@ -203,7 +203,8 @@ static cJSON *response_json(server_job *job, const char *status) {
     if (final) {
         cJSON *u = cJSON_AddObjectToObject(o, "usage");
         cJSON_AddNumberToObject(u, "input_tokens", (double)job->n_prompt);
-        cJSON_AddNumberToObject(cJSON_AddObjectToObject(u, "input_tokens_details"), "cached_tokens", 0);
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(u, "input_tokens_details"), "cached_tokens",
+                                job->n_cached);
         cJSON_AddNumberToObject(u, "output_tokens", job->n_generated);
         cJSON_AddNumberToObject(cJSON_AddObjectToObject(u, "output_tokens_details"), "reasoning_tokens",
                                 c->n_reasoning_tokens);

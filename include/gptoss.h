@@ -140,10 +140,29 @@ void gptoss_session_free(gptoss_session *session);
 void gptoss_session_reset(gptoss_session *session);
 /* Keeps the first n_tokens tokens and forgets the rest, so a caller whose new prompt shares a
  * prefix with the session need not recompute it. Full-attention layers can always rewind; a
- * sliding-window layer keeps only its window plus one prefill chunk (n_batch) of history, so a
- * rewind of more than n_batch tokens returns GPTOSS_ERR_UNSUPPORTED and leaves the session as it
- * was (reset and prefill instead). Logits are unavailable until the next append. */
+ * sliding-window layer keeps only its window plus one prefill chunk (n_batch) of history behind the
+ * furthest point the session has reached since its last reset (rewinds add up: 200 -> 190 -> 180
+ * is 20 tokens back from 200). A rewind to n_tokens > 0 that needs more is GPTOSS_ERR_UNSUPPORTED
+ * and leaves the session as it was (reset and prefill instead). A CUDA session cannot rewind
+ * (UNSUPPORTED; reset it). Logits are unavailable until the next append (unless n_tokens is the
+ * current count: nothing changes). What follows a rewind is computed exactly as it would be in a
+ * fresh session fed the same tokens, except for summation order: the fast kernels' results depend
+ * on how tokens are grouped into steps (~1e-5 on logits), the exact kernels' (model option exact)
+ * do not, so there a rewound session matches a fresh one bit for bit. */
 gptoss_status gptoss_session_truncate(gptoss_session *session, uint32_t n_tokens, char *err, size_t err_size);
+/* Makes dst a copy of src's first n_tokens tokens (n_tokens <= gptoss_session_n_tokens(src)): what
+ * src would hold after gptoss_session_truncate(src, n_tokens), with the same history for later
+ * rewinds; src is unchanged. With n_tokens equal to src's count the logits are copied too, so dst
+ * can sample at once. Both must be CPU sessions of the same model with the same n_ctx and n_batch
+ * (GPTOSS_ERR_INVALID_ARGUMENT otherwise; CUDA: GPTOSS_ERR_UNSUPPORTED). A prefix that src's
+ * sliding-window cache no longer holds (see truncate) is GPTOSS_ERR_UNSUPPORTED; n_tokens greater
+ * than src's count is GPTOSS_ERR_OUT_OF_RANGE. On any error dst is left as it was. dst == src is a
+ * truncate. Copies memory only (no forward pass, no allocation): the KV rows of the prefix. */
+gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_session *src, uint32_t n_tokens,
+                                         char *err, size_t err_size);
+/* gptoss_session_copy_prefix of all of src's tokens, logits included: decoding from dst then gives
+ * exactly what decoding from src gives (e.g. the n choices of one prompt, prefilled once). */
+gptoss_status gptoss_session_copy(gptoss_session *dst, const gptoss_session *src, char *err, size_t err_size);
 /* Feed tokens: they are processed as a batch (in chunks of n_batch). If all_logits is not NULL it
  * receives n_ids rows of vocab_size floats (row i = logits after ids[0..i]); the last row is always
  * available afterwards from gptoss_session_logits. */

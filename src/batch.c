@@ -71,5 +71,7 @@ gptoss_status gptoss_batch_decode(gptoss_batch *b, gptoss_session *const *sessio
         b->ws.pos[i] = sessions[i]->n_tokens;
     }
     gptoss_forward(b->model, &b->ws, ids, (uint32_t)n, NULL);
+    for (size_t i = 0; i < n; i++)
+        if (sessions[i]->n_tokens > sessions[i]->n_written) sessions[i]->n_written = sessions[i]->n_tokens;
     return GPTOSS_OK;
 }

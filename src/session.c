@@ -183,10 +183,26 @@ void gptoss_session_free(gptoss_session *s) {
 void gptoss_session_reset(gptoss_session *s) {
     if (!s) return;
     s->n_tokens = 0;
+    s->n_written = 0;
     s->has_logits = 0;
 #ifdef GPTOSS_CUDA
     if (s->cuda) gptoss_cuda_session_reset(s->cuda); /* [cuda backend hook] */
 #endif
+}
+
+/* Whether the first n_tokens (0 < n_tokens <= s->n_tokens) of a CPU session are all still in its
+ * cache, so that it can go on from there. A full-attention layer keeps everything; a sliding layer's
+ * ring of `cap` slots holds position p until p + cap is written, and going on from n_tokens needs the
+ * window before it. */
+static int prefix_kept(const gptoss_session *s, uint32_t n_tokens) {
+    const gptoss_model_config *c = &s->model->config;
+    uint32_t need_from = n_tokens > c->sliding_window ? n_tokens - c->sliding_window : 0;
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const gptoss_kv *kv = &s->kv[l];
+        if (kv->cap >= s->n_ctx) continue;
+        if ((uint64_t)need_from + kv->cap < s->n_written) return 0;
+    }
+    return 1;
 }
 
 gptoss_status gptoss_session_truncate(gptoss_session *s, uint32_t n_tokens, char *err, size_t err_size) {
@@ -203,18 +219,10 @@ gptoss_status gptoss_session_truncate(gptoss_session *s, uint32_t n_tokens, char
         gptoss_session_reset(s);
         return GPTOSS_OK;
     }
-    /* Position p of a ring of `cap` slots survives until p + cap is written; the window before
-     * n_tokens must still be there. */
-    const gptoss_model_config *c = &s->model->config;
-    for (uint32_t l = 0; l < c->n_layers; l++) {
-        const gptoss_kv *kv = &s->kv[l];
-        if (kv->cap >= s->n_ctx) continue;
-        uint32_t need_from = n_tokens > c->sliding_window ? n_tokens - c->sliding_window : 0;
-        if ((uint64_t)need_from + kv->cap < s->n_tokens)
-            return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
-                               "cannot rewind %u tokens: the sliding-window cache keeps only %u",
-                               s->n_tokens - n_tokens, kv->cap - c->sliding_window);
-    }
+    if (!prefix_kept(s, n_tokens))
+        return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
+                           "cannot rewind to %u tokens: the sliding-window cache keeps only %u tokens behind %u",
+                           n_tokens, s->n_batch, s->n_written);
     s->n_tokens = n_tokens;
     s->has_logits = 0;
     return GPTOSS_OK;
@@ -250,7 +258,53 @@ gptoss_status gptoss_session_append(gptoss_session *s, const uint32_t *ids, size
         gptoss_forward(s->model, &s->ws, ids + done, n, all_logits ? all_logits + done * c->vocab_size : NULL);
         done += n;
     }
+    if (s->n_tokens > s->n_written) s->n_written = s->n_tokens;
     return GPTOSS_OK;
+}
+
+gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_session *src, uint32_t n_tokens, char *err,
+                                         size_t err_size) {
+    if (!dst || !src) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no session to copy to or from");
+    if (n_tokens > src->n_tokens)
+        return gptoss_fail(GPTOSS_ERR_OUT_OF_RANGE, err, err_size, "cannot copy %u tokens of a session holding %u",
+                           n_tokens, src->n_tokens);
+    if (dst == src) return gptoss_session_truncate(dst, n_tokens, err, err_size);
+    if (dst->model != src->model || dst->n_ctx != src->n_ctx || dst->n_batch != src->n_batch)
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
+                           "sessions differ (model, context %u vs %u or batch %u vs %u): cannot copy", src->n_ctx,
+                           dst->n_ctx, src->n_batch, dst->n_batch);
+    if (dst->cuda || src->cuda)
+        return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "CUDA sessions cannot be copied");
+    if (n_tokens == 0) {
+        gptoss_session_reset(dst);
+        return GPTOSS_OK;
+    }
+    if (n_tokens < src->n_tokens && !prefix_kept(src, n_tokens))
+        return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
+                           "cannot copy the first %u tokens: the sliding-window cache keeps only %u tokens behind %u",
+                           n_tokens, src->n_batch, src->n_written);
+    /* dst becomes src rewound to n_tokens: full layers need rows [0, n_tokens); a sliding layer's ring
+     * is copied whole (every slot written so far), with src's high-water mark, so that dst can rewind
+     * exactly as far as src could. */
+    const gptoss_model_config *c = &src->model->config;
+    const size_t KW = (size_t)c->n_kv_heads * c->head_dim;
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const gptoss_kv *from = &src->kv[l];
+        gptoss_kv *to = &dst->kv[l];
+        uint32_t rows = from->cap >= src->n_ctx ? n_tokens : (src->n_written < from->cap ? src->n_written : from->cap);
+        memcpy(to->k, from->k, (size_t)rows * KW * sizeof(float));
+        memcpy(to->v, from->v, (size_t)rows * KW * sizeof(float));
+    }
+    dst->n_tokens = n_tokens;
+    dst->n_written = src->n_written;
+    dst->has_logits = n_tokens == src->n_tokens && src->has_logits;
+    if (dst->has_logits) memcpy(dst->logits, src->logits, (size_t)c->vocab_size * sizeof(float));
+    return GPTOSS_OK;
+}
+
+gptoss_status gptoss_session_copy(gptoss_session *dst, const gptoss_session *src, char *err, size_t err_size) {
+    if (!src) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no session to copy from");
+    return gptoss_session_copy_prefix(dst, src, src->n_tokens, err, err_size);
 }
 
 const float *gptoss_session_logits(const gptoss_session *s) {

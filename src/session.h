@@ -50,6 +50,9 @@ void gptoss_workspace_free(gptoss_workspace *w);
 struct gptoss_session {
     const gptoss_model *model;
     uint32_t n_ctx, n_batch, n_tokens;
+    /* The furthest position count written since the last reset (n_tokens can be rewound below it):
+     * a sliding layer's ring holds positions [n_written - cap, n_tokens) and nothing older. */
+    uint32_t n_written;
     gptoss_kv *kv;            /* [n_layers] */
     gptoss_workspace ws;      /* prefill chunks of up to n_batch tokens */
     float *logits;            /* [vocab] after the last token */

@@ -28,7 +28,7 @@ typedef struct rule {
 } rule;
 
 typedef struct seq {
-    gptoss_tokens prompt;
+    gptoss_tokens prompt; /* every token the slot holds: prompt, then the tokens fed back */
     const rule *r; /* chosen at the first sample */
     size_t pos;
 } seq;
@@ -62,6 +62,31 @@ static void script_reset(void *ctx, uint32_t slot) {
     s->seqs[slot].pos = 0;
 }
 
+/* Prefix reuse: a slot keeps its tokens; a new sequence starts its script afresh. */
+static int script_truncate(void *ctx, uint32_t slot, uint32_t n, char *err, size_t err_size) {
+    script *s = ctx;
+    seq *q = &s->seqs[slot];
+    if (n > q->prompt.n) return gptoss_fail(GPTOSS_ERR_OUT_OF_RANGE, err, err_size, "server_double: bad truncate"), -1;
+    q->prompt.n = n;
+    q->r = NULL;
+    q->pos = 0;
+    return 0;
+}
+
+static int script_copy(void *ctx, uint32_t dst, uint32_t src, uint32_t n, char *err, size_t err_size) {
+    script *s = ctx;
+    seq *to = &s->seqs[dst];
+    const seq *from = &s->seqs[src];
+    if (n > from->prompt.n) return gptoss_fail(GPTOSS_ERR_OUT_OF_RANGE, err, err_size, "server_double: bad copy"), -1;
+    to->prompt.n = 0;
+    for (size_t i = 0; i < n; i++)
+        if (gptoss_tokens_push(&to->prompt, from->prompt.ids[i]) != GPTOSS_OK)
+            return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory"), -1;
+    to->r = NULL;
+    to->pos = 0;
+    return 0;
+}
+
 static int script_append(void *ctx, uint32_t slot, const uint32_t *ids, size_t n, char *err, size_t err_size) {
     script *s = ctx;
     for (size_t i = 0; i < n; i++)
@@ -74,8 +99,11 @@ static int script_append(void *ctx, uint32_t slot, const uint32_t *ids, size_t n
  * was taken or the server forced another (tool_choice). */
 static int script_step(void *ctx, const uint32_t *slots, const uint32_t *ids, size_t n, char *err, size_t err_size) {
     script *s = ctx;
-    (void)ids, (void)err, (void)err_size;
-    for (size_t i = 0; i < n; i++) s->seqs[slots[i]].pos++;
+    for (size_t i = 0; i < n; i++) {
+        s->seqs[slots[i]].pos++;
+        if (gptoss_tokens_push(&s->seqs[slots[i]].prompt, ids[i]) != GPTOSS_OK)
+            return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory"), -1;
+    }
     if (s->delay_ms) {
         struct timespec ts = {s->delay_ms / 1000, (long)(s->delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -201,6 +229,8 @@ static int script_open(const server_options *o, const gptoss_tokenizer *tok, ser
     out->n_slots = o->parallel;
     out->n_ctx = o->ctx_size;
     out->reset = script_reset;
+    out->truncate = script_truncate;
+    out->copy = script_copy;
     out->append = script_append;
     out->step = script_step;
     out->sample = script_sample;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # t_server.sh: `gptoss serve` driven by the official openai npm client (tests/server, pinned in its
 # package-lock.json): the scripted double (tests/server_double.c: chat, tools, Responses, every error
-# case), the real server on a tiny synthesized model (streaming, usage, batching, disconnects) and the
-# load test (32 streaming clients, 2000 requests; skipped under sanitizers).
+# case), the real server on a tiny synthesized model (streaming, usage, batching, disconnects; prompt
+# prefix reuse: prefix.mjs) and the load test (32 streaming clients, 2000 requests; skipped under sanitizers).
 set -u
 root=${GPTOSS_ROOT:?}
 bin=${GPTOSS_BIN:?}
@@ -34,6 +34,8 @@ if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$vocab" >/dev/null 2
 fi
 GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" timeout 300 node model.mjs
 echo "# model.mjs exit $?"
+GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" timeout 300 node prefix.mjs
+echo "# prefix.mjs exit $?"
 
 if [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
     echo "ok - server load test # SKIP under sanitizers (slow; RSS is not meaningful with ASan's quarantine)"

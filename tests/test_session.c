@@ -1,5 +1,6 @@
 /* test_session.c: sessions and samplers through the public API: two sessions on one model in two
- * threads, reset and reuse, context overflow and out-of-vocabulary ids, and the sampler's modes. */
+ * threads, reset and reuse, context overflow and out-of-vocabulary ids, rewinding and copying (prefix
+ * reuse), and the sampler's modes. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -179,6 +180,175 @@ static void test_truncate(const char *dir) {
     gptoss_model_free(m);
 }
 
+
+/* Prefix reuse (what `gptoss serve` does between requests): a prompt A+B prefilled from scratch
+ * against A (+ other tokens, prefilled or decoded) rewound to A, then B. On the exact path every token
+ * is computed alone, so the logits match bit for bit wherever the chunks fall; the fast kernels group
+ * tokens into steps (summation order), so there they match closely. A is far past the window. */
+enum { PV = 1024, NA = 100, NB = 30, NC = 12, PCTX = 256, PBATCH = 16 };
+
+static float max_diff(const float *a, const float *b, size_t n) {
+    float d = 0;
+    for (size_t i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i]));
+    return d;
+}
+
+static void test_prefix_reuse(const char *dir, int exact) {
+    char err[512] = "";
+    const char *mode = exact ? "exact" : "fast";
+    gptoss_model *m = NULL;
+    gptoss_model_options mo = {.exact = exact};
+    if (!tap_check(gptoss_model_load(dir, &mo, &m, err, sizeof err) == GPTOSS_OK, "prefix (%s): load", mode)) return;
+    uint32_t a[NA + NB], c[NC];
+    for (int i = 0; i < NA + NB; i++) a[i] = (uint32_t)((i * 53 + 11) % PV);
+    for (int i = 0; i < NC; i++) c[i] = (uint32_t)((i * 97 + 5) % PV);
+    const uint32_t *b = a + NA;
+    gptoss_session_options so = {.n_ctx = PCTX, .n_batch = PBATCH};
+    gptoss_session *cold = NULL, *warm = NULL, *dec = NULL;
+    gptoss_batch *batch = NULL;
+    gptoss_session_create(m, &so, &cold, NULL, 0);
+    gptoss_session_create(m, &so, &warm, NULL, 0);
+    gptoss_session_create(m, &so, &dec, NULL, 0);
+    gptoss_batch_create(m, 2, PCTX, &batch, NULL, 0);
+    float *rows_cold = malloc((size_t)NB * PV * sizeof(float)), *rows = malloc((size_t)NB * PV * sizeof(float));
+    if (!cold || !warm || !dec || !batch || !rows_cold || !rows) {
+        tap_check(0, "prefix (%s): setup", mode);
+        goto out;
+    }
+    /* cold: A+B in one go (chunks of 16 from 0), the last NB rows kept */
+    gptoss_session_append(cold, a, NA, NULL, NULL, 0);
+    gptoss_session_append(cold, b, NB, rows_cold, NULL, 0);
+    gptoss_session_reset(cold);
+    float *tmp = malloc((size_t)(NA + NB) * PV * sizeof(float));
+    if (tmp && gptoss_session_append(cold, a, NA + NB, tmp, NULL, 0) == GPTOSS_OK)
+        memcpy(rows_cold, tmp + (size_t)NA * PV, (size_t)NB * PV * sizeof(float));
+    free(tmp);
+    const float tol = exact ? 0.0f : 1e-3f;
+
+    /* warm 1: A and C prefilled together (a chunk straddles the A/C boundary), rewound to A, then B */
+    gptoss_session_append(warm, a, NA, NULL, NULL, 0);
+    gptoss_session_append(warm, c, NC, NULL, NULL, 0);
+    gptoss_status st = gptoss_session_truncate(warm, NA, err, sizeof err);
+    st = st == GPTOSS_OK ? gptoss_session_append(warm, b, NB, rows, err, sizeof err) : st;
+    float d = st == GPTOSS_OK ? max_diff(rows, rows_cold, (size_t)NB * PV) : INFINITY;
+    tap_check(st == GPTOSS_OK && d <= tol, "prefix (%s): prefill(A+C), rewind to A (%u tokens, window %u), then B "
+              "= prefill(A+B) from scratch (max diff %g)", mode, NA, gptoss_model_get_config(m)->sliding_window, d);
+
+    /* warm 2: C decoded token by token in batched steps (as the server's replies are), rewound, B */
+    gptoss_session_append(dec, a, NA, NULL, NULL, 0);
+    gptoss_session *one[1] = {dec};
+    for (int i = 0; i < NC && st == GPTOSS_OK; i++) st = gptoss_batch_decode(batch, one, &c[i], 1, err, sizeof err);
+    st = st == GPTOSS_OK ? gptoss_session_truncate(dec, NA, err, sizeof err) : st;
+    st = st == GPTOSS_OK ? gptoss_session_append(dec, b, NB, rows, err, sizeof err) : st;
+    d = st == GPTOSS_OK ? max_diff(rows, rows_cold, (size_t)NB * PV) : INFINITY;
+    tap_check(st == GPTOSS_OK && d <= tol, "prefix (%s): A prefilled + C decoded, rewound to A, then B = from scratch "
+              "(max diff %g)", mode, d);
+
+    /* rewinds add up: from NA+NB, back 10, then back to NA+NB-PBATCH-1 (past the ring) is refused,
+     * back to NA+NB-PBATCH is allowed and continues like a fresh session */
+    gptoss_session_reset(warm);
+    gptoss_session_append(warm, a, NA + NB, NULL, NULL, 0);
+    tap_check(gptoss_session_truncate(warm, NA + NB - 10, err, sizeof err) == GPTOSS_OK, "prefix (%s): rewind 10", mode);
+    st = gptoss_session_truncate(warm, NA + NB - PBATCH - 1, err, sizeof err);
+    tap_check(st == GPTOSS_ERR_UNSUPPORTED && gptoss_session_n_tokens(warm) == NA + NB - 10,
+              "prefix (%s): a second rewind is measured from the furthest point reached (%u back: refused: %s)", mode,
+              PBATCH + 1, err);
+    st = gptoss_session_truncate(warm, NA + NB - PBATCH, err, sizeof err);
+    st = st == GPTOSS_OK ? gptoss_session_append(warm, a + NA + NB - PBATCH, PBATCH, rows, err, sizeof err) : st;
+    d = st == GPTOSS_OK ? max_diff(rows, rows_cold + (size_t)(NB - PBATCH) * PV, (size_t)PBATCH * PV) : INFINITY;
+    tap_check(st == GPTOSS_OK && d <= tol, "prefix (%s): rewound %u back from the furthest point, refed: same logits "
+              "(max diff %g)", mode, PBATCH, d);
+out:
+    free(rows);
+    free(rows_cold);
+    gptoss_batch_free(batch);
+    gptoss_session_free(cold);
+    gptoss_session_free(warm);
+    gptoss_session_free(dec);
+    gptoss_model_free(m);
+}
+
+/* gptoss_session_copy / copy_prefix: decoding from a copy gives exactly what decoding from the
+ * original gives; a prefix copy equals the original rewound; mismatches are refused untouched. */
+static void test_copy(const char *dir) {
+    char err[512] = "";
+    gptoss_model *m = NULL;
+    if (!tap_check(gptoss_model_load(dir, NULL, &m, err, sizeof err) == GPTOSS_OK, "copy: load")) return;
+    uint32_t a[NA + NB];
+    for (int i = 0; i < NA + NB; i++) a[i] = (uint32_t)((i * 71 + 3) % PV);
+    gptoss_session_options so = {.n_ctx = PCTX, .n_batch = PBATCH}, other = {.n_ctx = PCTX / 2, .n_batch = PBATCH};
+    gptoss_session *src = NULL, *dst = NULL, *odd = NULL;
+    gptoss_session_create(m, &so, &src, NULL, 0);
+    gptoss_session_create(m, &so, &dst, NULL, 0);
+    gptoss_session_create(m, &other, &odd, NULL, 0);
+    gptoss_sampler *smp = NULL;
+    gptoss_sampler_create(PV, &(gptoss_sampler_options){.temperature = 1.0f, .seed = 7}, &smp, NULL, 0);
+    if (!src || !dst || !odd || !smp) {
+        tap_check(0, "copy: setup");
+        goto out;
+    }
+    gptoss_session_append(dst, a + 50, 20, NULL, NULL, 0); /* something to overwrite */
+    gptoss_session_append(src, a, NA, NULL, NULL, 0);
+    gptoss_status st = gptoss_session_copy(dst, src, err, sizeof err);
+    tap_check(st == GPTOSS_OK && gptoss_session_n_tokens(dst) == NA && gptoss_session_logits(dst) &&
+                  !memcmp(gptoss_session_logits(dst), gptoss_session_logits(src), PV * sizeof(float)),
+              "copy: the copy holds the same tokens and logits (%s)", err);
+    /* both decode 24 tokens (past the window and the ring), each sampling from its own logits */
+    uint32_t ids_src[24], ids_dst[24];
+    int same = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        gptoss_session *s = pass ? dst : src;
+        uint32_t *ids = pass ? ids_dst : ids_src;
+        gptoss_sampler_seed(smp, 7);
+        for (int i = 0; i < 24; i++) {
+            gptoss_sampler_sample(smp, gptoss_session_logits(s), PV, &ids[i]);
+            if (gptoss_session_append(s, &ids[i], 1, NULL, NULL, 0) != GPTOSS_OK) same = 0;
+        }
+    }
+    same = same && !memcmp(ids_src, ids_dst, sizeof ids_src) &&
+           !memcmp(gptoss_session_logits(dst), gptoss_session_logits(src), PV * sizeof(float));
+    tap_check(same, "copy: decoding from the copy gives exactly what decoding from the original gives");
+
+    /* a prefix copy = the original rewound (it can rewind as far as the original could) */
+    uint32_t n = gptoss_session_n_tokens(src), back = n - PBATCH + 2;
+    st = gptoss_session_copy_prefix(dst, src, back, err, sizeof err);
+    tap_check(st == GPTOSS_OK && gptoss_session_n_tokens(dst) == back && !gptoss_session_logits(dst),
+              "copy: copy_prefix of %u of %u tokens (%s)", back, n, err);
+    tap_check(gptoss_session_truncate(dst, n - PBATCH - 1, NULL, 0) == GPTOSS_ERR_UNSUPPORTED,
+              "copy: the prefix copy keeps the original's rewind limit");
+    gptoss_session_truncate(src, back, NULL, 0);
+    gptoss_session_append(src, a + NA, NB, NULL, NULL, 0);
+    gptoss_session_append(dst, a + NA, NB, NULL, NULL, 0);
+    tap_check(!memcmp(gptoss_session_logits(dst), gptoss_session_logits(src), PV * sizeof(float)),
+              "copy: after copy_prefix the copy continues exactly like the rewound original");
+
+    /* refusals leave dst as it was */
+    n = gptoss_session_n_tokens(dst);
+    tap_check(gptoss_session_copy_prefix(dst, src, gptoss_session_n_tokens(src) + 1, err, sizeof err) ==
+                      GPTOSS_ERR_OUT_OF_RANGE && gptoss_session_n_tokens(dst) == n,
+              "copy: more tokens than the source holds: out of range (%s)", err);
+    tap_check(gptoss_session_copy_prefix(dst, src, 10, err, sizeof err) == GPTOSS_ERR_UNSUPPORTED &&
+                  gptoss_session_n_tokens(dst) == n,
+              "copy: a prefix the source's ring no longer holds is refused (%s)", err);
+    tap_check(gptoss_session_copy(odd, src, err, sizeof err) == GPTOSS_ERR_INVALID_ARGUMENT &&
+                  gptoss_session_n_tokens(odd) == 0,
+              "copy: sessions of another context size are refused (%s)", err);
+    tap_check(gptoss_session_copy(NULL, src, NULL, 0) == GPTOSS_ERR_INVALID_ARGUMENT &&
+                  gptoss_session_copy(dst, NULL, NULL, 0) == GPTOSS_ERR_INVALID_ARGUMENT &&
+                  gptoss_session_copy_prefix(NULL, NULL, 0, NULL, 0) == GPTOSS_ERR_INVALID_ARGUMENT,
+              "copy: NULL sessions are refused");
+    tap_check(gptoss_session_copy(src, src, NULL, 0) == GPTOSS_OK && gptoss_session_logits(src),
+              "copy: a session onto itself changes nothing");
+    tap_check(gptoss_session_copy_prefix(dst, src, 0, NULL, 0) == GPTOSS_OK && gptoss_session_n_tokens(dst) == 0,
+              "copy: copying 0 tokens resets");
+out:
+    gptoss_sampler_free(smp);
+    gptoss_session_free(src);
+    gptoss_session_free(dst);
+    gptoss_session_free(odd);
+    gptoss_model_free(m);
+}
+
 static void test_sampler(void) {
     float logits[6] = {1.0f, 3.0f, 2.9f, -1.0f, 3.0f, 0.0f};
     gptoss_sampler *s = NULL;
@@ -248,6 +418,9 @@ int main(void) {
         test_sessions(dir);
         test_batch(dir);
         test_truncate(dir);
+        test_prefix_reuse(dir, 1);
+        test_prefix_reuse(dir, 0);
+        test_copy(dir);
     } else {
         tap_skip("sessions", "GPTOSS_SHARED not set");
     }

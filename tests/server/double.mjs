@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { test, done, assert, eq, startServer, raw, metrics, waitFor } from './lib.mjs';
+import { test, done, assert, eq, startServer, raw, metrics, waitFor, uncached } from './lib.mjs';
 
 const tmp = process.env.GPTOSS_TMP;
 const script = path.join(tmp, 'server_double_script.txt');
@@ -98,7 +98,9 @@ await test('chat: streaming chunks (role, reasoning_content, content, finish_rea
   eq(r.reasoning, 'Thinking about it.');
   eq(r.content, 'Hello, world!');
   eq(r.finish, 'stop');
-  eq(r.usage, plain.usage, 'usage equals the non-streaming usage');
+  eq(uncached(r.usage), uncached(plain.usage), 'usage equals the non-streaming usage');
+  eq(r.usage.prompt_tokens_details.cached_tokens, plain.usage.prompt_tokens - 1,
+    'the same prompt again: all but its last token come from the cache');
   assert(r.chunks > 6, 'several chunks');
 });
 

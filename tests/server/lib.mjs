@@ -70,6 +70,12 @@ export function raw(port, method, path, body, headers = {}) {
   });
 }
 
+// Usage without the cached-token count (which depends on what the server ran before).
+export function uncached(u) {
+  const { prompt_tokens_details: _p, input_tokens_details: _i, ...rest } = u;
+  return rest;
+}
+
 export async function metrics(port) {
   const r = await raw(port, 'GET', '/metrics');
   const m = {};
