@@ -18,7 +18,7 @@
 #include "session.h"
 #include "threadpool.h"
 
-#define ROW_CHUNK 64u /* rows per work item (even: SwiGLU pairs stay in one item) */
+#define ROW_CHUNK 256u /* rows per work item (a multiple of 64: SwiGLU pairs and MXFP4 output blocks stay in one item; 256 rather than 64: decode streams longer runs of rows) */
 
 static uint32_t kv_slot(const gptoss_kv *kv, uint32_t pos) { return pos % kv->cap; }
 
