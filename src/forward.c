@@ -72,7 +72,7 @@ static const uint8_t *pack_dense(fwd *f, uint32_t n_mats, const gptoss_mat *cons
     const struct gptoss_cpu_gemm *g = f->ops ? f->w->gemm : NULL;
     if (!g || n_tok < g->min_tokens) return NULL;
     for (uint32_t k = 0; k < n_mats; k++)
-        if (!g->dense_ok(mats[k]) || mats[k]->cols != mats[0]->cols) return NULL;
+        if (!g->dense_ok(mats[k], n_tok) || mats[k]->cols != mats[0]->cols) return NULL;
     const size_t cols = (size_t)mats[0]->cols;
     if (g->pack_bytes(n_tok, cols) > f->w->xpack_bytes) return NULL;
     f->pk_x = x;

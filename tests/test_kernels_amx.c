@@ -72,7 +72,7 @@ static void test_q8(size_t rows, size_t cols, size_t n_tok, uint64_t r0) {
     run_pack(xp, x, cols, n_tok, cols, 0);
     g->dense(got, rows, &m, NULL, xp, n_tok, r0, rows);
     double e = err_of(got, want, absdot, n_tok * rows);
-    tap_check(e < 2e-5 && g->dense_ok(&m), "amx dense q8_0: %zu rows (from %llu) x %zu cols x %zu tokens: err %.2g", rows,
+    tap_check(e < 2e-5 && g->dense_ok(&m, 16) && !g->dense_ok(&m, 15), "amx dense q8_0: %zu rows (from %llu) x %zu cols x %zu tokens: err %.2g", rows,
               (unsigned long long)r0, cols, n_tok, e);
     free(w); free(wf); free(x); free(scratch); free(want); free(got); free(absdot); free(xp);
 }
@@ -105,7 +105,7 @@ static void test_dense(size_t rows, size_t cols, size_t n_tok, uint64_t r0) {
     for (size_t t = 0; t < n_tok; t++)
         for (uint64_t r = 0; r < r0; r++) untouched &= got[t * rows + r] == 0.0f;
     double e = err_of(got, want, absdot, n_tok * rows);
-    tap_check(e < 2e-5 && untouched && g->dense_ok(&m), "amx dense bf16: %zu rows (from %llu) x %zu cols x %zu tokens: err %.2g",
+    tap_check(e < 2e-5 && untouched && g->dense_ok(&m, 4), "amx dense bf16: %zu rows (from %llu) x %zu cols x %zu tokens: err %.2g",
               rows, (unsigned long long)r0, cols, n_tok, e);
     free(w); free(wf); free(x); free(bias); free(scratch); free(want); free(got); free(absdot); free(xp);
 }
@@ -169,6 +169,6 @@ int main(void) {
     test_mxfp4(70, 2880, 40, 16);
     test_q8(64, 2880, 9, 0);
     gptoss_mat odd = {NULL, GPTOSS_DTYPE_BF16, 4, 33}, f16 = {NULL, GPTOSS_DTYPE_F16, 4, 32};
-    tap_check(!g->dense_ok(&odd) && !g->dense_ok(&f16), "amx dense declines columns not a multiple of 32 and F16");
+    tap_check(!g->dense_ok(&odd, 64) && !g->dense_ok(&f16, 64), "amx dense declines columns not a multiple of 32 and F16");
     return tap_exit();
 }

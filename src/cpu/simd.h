@@ -26,7 +26,7 @@ typedef struct gptoss_cpu_gemm {
      * or, with for_mxfp4 (x in MXFP4 order, gptoss_mxfp4_order), for mxfp4(). */
     void (*pack)(void *dst, const float *x, size_t xs, size_t n_tok, size_t cols, size_t tile0, size_t tile1,
                  int for_mxfp4);
-    int (*dense_ok)(const gptoss_mat *w); /* the weight formats dense() takes */
+    int (*dense_ok)(const gptoss_mat *w, size_t n_tok); /* dense() takes w and is faster at n_tok tokens */
     /* out[t*out_stride + r] = W[r,:] . x[t,:] (+ bias[r]), r in [r0, r1), t < n_tok; xp from pack. */
     void (*dense)(float *out, size_t out_stride, const gptoss_mat *w, const float *bias, const void *xp, size_t n_tok,
                   uint64_t r0, uint64_t r1);

@@ -281,8 +281,12 @@ TGT static void gemm(const int fmt, float *out, size_t os, const wsrc *s, size_t
 #undef DECODE
 }
 
-static int amx_dense_ok(const gptoss_mat *w) {
-    return (w->dtype == GPTOSS_DTYPE_BF16 || w->dtype == GPTOSS_DTYPE_Q8_0) && w->cols % 32 == 0;
+/* BF16 from min_tokens; Q8_0 from 16 tokens: its weights are decoded into bf16 high + low parts per
+ * tile (~30 cycles per 32-value row block, whatever the token count), which below 16 tokens is slower
+ * than the per-token kernels (VNNI up to 4 tokens, then the f32 tiles). */
+static int amx_dense_ok(const gptoss_mat *w, size_t n_tok) {
+    if (w->cols % 32) return 0;
+    return w->dtype == GPTOSS_DTYPE_BF16 || (w->dtype == GPTOSS_DTYPE_Q8_0 && n_tok >= 16);
 }
 
 TGT static void amx_dense(float *out, size_t os, const gptoss_mat *w, const float *bias, const void *xp, size_t n_tok,
