@@ -1,7 +1,7 @@
 /* test_kernels_vnni.c: the avx512vnni variant (integer MXFP4 / Q8_0 kernels, activations quantized
  * per call to 24 (MXFP4) or 16 (Q8_0) bits per element) against the scalar reference, on awkward shapes: row counts that
  * are not a multiple of the 4-row tile, row ranges starting inside the matrix, 1..5 tokens (MXFP4 from
- * 4 tokens and Q8_0 at 5 take the f32 kernels), 32/64/96/2880 columns; extreme weight scales (e8m0 0 and 254,
+ * 4 tokens takes the f32 kernels; Q8_0 at 5 runs as a group of 4 and one of 1), 32/64/96/2880 columns; extreme weight scales (e8m0 0 and 254,
  * Q8_0 d = 0 and 65504), all-zero weight and activation blocks, denormal, large and non-finite
  * activations, one huge outlier.
  *

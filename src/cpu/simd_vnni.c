@@ -40,9 +40,10 @@
 #ifndef VN_PF
 #define VN_PF 4096 /* bytes ahead of a tile's row region (its rows are contiguous) */
 #endif
-/* Token counts up to VN_NT (Q8_0) / VN_NT_MX (MXFP4) take the integer path: at 4 tokens the f32
- * MXFP4 tile, which decodes each weight once for all tokens, is as fast. */
-enum { VN_NT = 4, VN_NT_MX = 3, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
+/* Token counts up to VN_NT_MX (MXFP4) take the integer path: at 4 tokens the f32 MXFP4 tile, which
+ * decodes each weight once for all tokens, is as fast. Q8_0 takes it up to VN_NT_Q8_MAX tokens, in
+ * groups of VN_NT. */
+enum { VN_NT = 4, VN_NT_MX = 3, VN_NT_Q8_MAX = 15, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
 enum { VF_MX, VF_Q8 };
 /* Largest |q|: MXFP4 24 bits (three int8 planes; a lane's dot of 8 elements stays below 2^31),
  * Q8_0 16 bits (two planes: its weights u reach 255). */
@@ -340,20 +341,31 @@ TGT static INL void vrun(const int fmt, float *out, size_t os, const vsrc *s, si
     for (; r < r1; r++) VT_CASES(fmt, 1)
 }
 
+/* Q8_0 up to VN_NT_Q8_MAX tokens, VN_NT at a time: a later group re-reads the call's rows from L2
+ * (a 256-row chunk of a 2880-column matrix is 0.8 MB), so a small decode batch costs about one read
+ * of the weights, where the f32 tile would be compute-bound. */
 TGT static void vnni_dense(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
                            size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t cols = (size_t)w->cols, nb = cols / 32;
-    vq q;
-    if (w->dtype != GPTOSS_DTYPE_Q8_0 || n_tok > VN_NT || cols > VN_MAXC || r0 >= r1 ||
-        !quantize(&q, VF_Q8, x, xs, n_tok, nb)) {
+    if (w->dtype != GPTOSS_DTYPE_Q8_0 || n_tok > VN_NT_Q8_MAX || cols > VN_MAXC || r0 >= r1) {
         gptoss_cpu_avx512.dense(out, os, w, bias, x, xs, n_tok, r0, r1);
         return;
     }
+    vq q;
     vsrc s = {.w = w->data, .row_bytes = nb * GPTOSS_Q8_0_BYTES};
-    vrun(VF_Q8, out, os, &s, nb, &q, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+    for (size_t t0 = 0; t0 < n_tok; t0 += VN_NT) {
+        const size_t nt = n_tok - t0 < VN_NT ? n_tok - t0 : VN_NT;
+        float *o = out + t0 * os;
+        const float *xt = x + t0 * xs;
+        if (!quantize(&q, VF_Q8, xt, xs, nt, nb)) {
+            gptoss_cpu_avx512.dense(o, os, w, bias, xt, xs, nt, r0, r1);
+            continue;
+        }
+        vrun(VF_Q8, o, os, &s, nb, &q, nt, r0, r1);
+        if (bias)
+            for (uint64_t r = r0; r < r1; r++)
+                for (size_t t = 0; t < nt; t++) o[t * os + r] += bias[r];
+    }
 }
 
 TGT static void vnni_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias, const float *x,
