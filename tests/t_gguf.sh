@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # t_gguf.sh: GGUF end to end. Every golden converted with --dense f32 and bf16 (lossless: experts
 # repacked into ggml's MXFP4 order, gate/up split) must give the golden logits within 1e-4 in decode
-# and prefill modes with the weights as stored (--exact, --keep-dense), within 0.1 with the fast
-# default (unembedding rounded to Q8_0 at load), and the same greedy continuation; --dense q8_0
+# and prefill modes on the scalar reference (--exact), within 1e-3 with the fast kernels on the weights
+# as stored (--keep-dense: the bound of tests/t_golden_modes.sh; on AMX CPUs prefill carries x as bf16
+# high + low parts, ~3e-4), within 0.1 with the fast default (unembedding rounded to Q8_0 at load), and
+# the same greedy continuation; --dense q8_0
 # must keep the greedy continuation (the max abs logit difference is reported). Also: info, tokenize
 # through the GGUF metadata vs tokenizer.json, synth --format gguf, and one-line errors for bad input.
 set -u
@@ -29,9 +31,9 @@ for case_dir in "$golden"/*/; do
             nok "gguf $name convert --dense $dense: $msg"; continue
         fi
         ok "gguf $name convert --dense $dense"
-        # lossless files: weights as stored (--exact, --keep-dense) within 1e-4, the fast default (its
-        # unembedding rounded to Q8_0 at load) within 0.1; a q8_0 file: reported only
-        if [ "$dense" = q8_0 ]; then paths="default:100"; else paths="--exact:1e-4 --keep-dense:1e-4 default:0.1"; fi
+        # lossless files: the reference within 1e-4, the fast kernels on weights as stored within 1e-3,
+        # the fast default (its unembedding rounded to Q8_0 at load) within 0.1; a q8_0 file: reported only
+        if [ "$dense" = q8_0 ]; then paths="default:100"; else paths="--exact:1e-4 --keep-dense:1e-3 default:0.1"; fi
         for path in $paths; do
             flag=${path%%:*} tol=${path##*:}
             [ "$flag" = default ] && flag=
