@@ -334,6 +334,13 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
 TGT static INL void vrun(const int fmt, float *out, size_t os, const vsrc *s, size_t nb, const vq *q, size_t n_tok,
                          uint64_t r0, uint64_t r1) {
     uint64_t r = r0;
+    /* MXFP4 one row at a time: the rows of a call are then one sequential stream (4-row tiles read
+     * four 1440-byte streams side by side), 7% more GB/s on 2 threads; the activation planes come
+     * from L1 for each row. */
+    if (fmt == VF_MX) {
+        for (; r < r1; r++) VT_CASES(fmt, 1)
+        return;
+    }
     if (n_tok <= 2)
         for (; r + 4 <= r1; r += 4) VT_CASES(fmt, 4)
     else
