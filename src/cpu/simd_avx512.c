@@ -94,13 +94,13 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
                          size_t nb, const float *x, size_t xs) {
     const __m512 lut = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f,
                                       -2.0f, -3.0f, -4.0f, -6.0f);
-    enum { SPLIT = 1 }; /* two accumulators per (row, token) when few are live */
-    const int two = R * NT <= 8;
-    __m512 acc[4][8], acc2[4][8];
+    /* One accumulator per (row, token), whatever the tile's shape: an output gets the same bits from
+     * any tile (a second accumulator for small tiles measured no faster). */
+    __m512 acc[4][8];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
-        for (int t = 0; t < NT; t++) acc[i][t] = acc2[i][t] = _mm512_setzero_ps();
+        for (int t = 0; t < NT; t++) acc[i][t] = _mm512_setzero_ps();
     const uint8_t *rw[4], *rs[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -137,20 +137,17 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
             __m512 x0 = _mm512_loadu_ps(xp), x1 = _mm512_loadu_ps(xp + 16);
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
-                acc[i][t] = _mm512_fmadd_ps(w0[i], x0, acc[i][t]);
-                if (two) acc2[i][t] = _mm512_fmadd_ps(w1[i], x1, acc2[i][t]);
-                else acc[i][t] = _mm512_fmadd_ps(w1[i], x1, acc[i][t]);
+                acc[i][t] = _mm512_fmadd_ps(w1[i], x1, _mm512_fmadd_ps(w0[i], x0, acc[i][t]));
             }
         }
     }
-    (void)SPLIT;
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
-        for (int t = 0; t < NT; t++)
-            out[(size_t)t * os + r + (uint64_t)i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][t], acc2[i][t]));
+        for (int t = 0; t < NT; t++) out[(size_t)t * os + r + (uint64_t)i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
+#define PREFILL_R4 1
 #include "cpu/simd_driver.h"
 
 /* [gguf] ggml-layout MXFP4 (x in natural order): the same tiles, 17-byte blocks with the scale inline. */
