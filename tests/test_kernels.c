@@ -8,12 +8,8 @@
 #include "cpu/kernels.h"
 #include "model.h"
 #include "tap.h"
-
-static uint64_t rng = 88172645463325252ull;
-static float frand(void) { /* uniform in [-1, 1) */
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+#define TEST_RNG_SEED 88172645463325252ull
+#include "test_rand.h"
 
 static void test_mxfp4(void) {
     /* one expert, 2 rows, 64 cols: codes 0..15 repeating, scales 127 (x1), 128 (x2), 126, 130 */

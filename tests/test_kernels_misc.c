@@ -13,12 +13,7 @@
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 #include "tap.h"
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static float frand(void) {
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+#include "test_rand.h"
 
 static void test_case(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t dh, float qscale, float sink) {
     const size_t stride = (size_t)dh * 3 + 5, cap = (size_t)n_keys + 7;

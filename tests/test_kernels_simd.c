@@ -10,12 +10,7 @@
 #include "cpu/simd.h"
 #include "model.h"
 #include "tap.h"
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static float frand(void) {
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+#include "test_rand.h"
 
 /* max |a-b| / max |b| over n values */
 static double rel_err(const float *a, const float *b, size_t n) {

@@ -25,12 +25,8 @@
 #include "cpu/simd.h"
 #include "model.h"
 #include "tap.h"
-
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-static float frand(void) {
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+#define TEST_RNG_SEED 0x2545f4914f6cdd1dull
+#include "test_rand.h"
 
 enum { NT_MAX = 5 };
 
