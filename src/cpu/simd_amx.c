@@ -34,6 +34,17 @@ static size_t amx_pack_bytes(size_t n_tok, size_t cols) { return (n_tok + 15) / 
 static const int32_t mx_perm[32] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
                                     1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
 
+/* 32 floats (v0: the first 16, v1: the rest) -> 32 bf16 high parts and 32 bf16 low parts (v - high),
+ * rounded to nearest even: high + low carries ~16 significant bits of each value. */
+TGT static INL void split_bf16(__m512 v0, __m512 v1, __m512i *hi, __m512i *lo) {
+    const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(v1, v0);
+    /* back to f32: the bf16 bits in the top half of each lane */
+    const __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
+    const __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
+    *hi = h;
+    *lo = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
+}
+
 TGT static void amx_pack(void *dst, const float *x, size_t xs, size_t n_tok, size_t cols, size_t tile0, size_t tile1,
                          int for_mxfp4) {
     const size_t nb = cols / 32;
@@ -53,15 +64,10 @@ TGT static void amx_pack(void *dst, const float *x, size_t xs, size_t n_tok, siz
                         x0 = y0;
                         x1 = y1;
                     }
-                    __m512bh bh = _mm512_cvtne2ps_pbh(x1, x0);
-                    __m512i hb = (__m512i)bh;
-                    /* back to f32: the bf16 bits in the top half of each lane */
-                    __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hb)), 16));
-                    __m512 h1 = _mm512_castsi512_ps(
-                        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hb, 1)), 16));
-                    __m512bh lb = _mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, h1), _mm512_sub_ps(x0, h0));
+                    __m512i hb, lb;
+                    split_bf16(x0, x1, &hb, &lb);
                     _mm512_storeu_si512(h, hb);
-                    _mm512_storeu_si512(l, (__m512i)lb);
+                    _mm512_storeu_si512(l, lb);
                 } else {
                     memset(h, 0, sizeof h);
                     memset(l, 0, sizeof l);
@@ -172,12 +178,10 @@ TGT static INL void decode_q8(uint8_t *hi, uint8_t *lo, const wsrc *s, uint64_t 
         const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
         __m512 w0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))));
         __m512 w1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))));
-        __m512i h = (__m512i)_mm512_cvtne2ps_pbh(w1, w0);
-        __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
-        __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
+        __m512i h, l;
+        split_bf16(w0, w1, &h, &l);
         _mm512_store_si512((__m512i *)(hi + (size_t)i * 64), h);
-        _mm512_store_si512((__m512i *)(lo + (size_t)i * 64),
-                           (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, h1), _mm512_sub_ps(w0, h0)));
+        _mm512_store_si512((__m512i *)(lo + (size_t)i * 64), l);
     }
 }
 
