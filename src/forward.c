@@ -201,22 +201,40 @@ static void gather_item(void *ctx, uint32_t entry, uint32_t thread) {
     else memcpy(w->xin + entry * D, src, D * sizeof(float));
 }
 
+/* One MoE work item: rows [r0, r1) (of `rows`) of expert e, whose cnt entries start at `first`;
+ * bias: the thread's scratch holding that expert's bias for those rows (at bias[r0..r1)). */
+typedef struct expert_item {
+    uint32_t e, cnt, first;
+    uint64_t r0, r1;
+    float *bias;
+} expert_item;
+
+static expert_item expert_item_of(const fwd *f, uint32_t item, uint32_t thread, uint64_t rows, const gptoss_mat *bias) {
+    const gptoss_workspace *w = f->w;
+    expert_item it;
+    it.e = w->active[item / f->chunks_per_expert];
+    it.r0 = (uint64_t)(item % f->chunks_per_expert) * ROW_CHUNK;
+    it.r1 = it.r0 + ROW_CHUNK < rows ? it.r0 + ROW_CHUNK : rows;
+    it.cnt = w->expert_count[it.e];
+    it.first = w->expert_start[it.e];
+    it.bias = w->bias_scratch + (size_t)thread * w->bias_floats;
+    gptoss_to_f32(it.bias + it.r0, bias->data, bias->dtype, (uint64_t)it.e * rows + it.r0, (size_t)(it.r1 - it.r0));
+    return it;
+}
+
 /* mlp1 rows [r0, r1) of one expert for its tokens, + bias, then SwiGLU of those row pairs. */
 static void mlp1_item(void *ctx, uint32_t item, uint32_t thread) {
     fwd *f = ctx;
     gptoss_workspace *w = f->w;
     const gptoss_model_config *c = &f->m->config;
     const size_t D = c->hidden_size, I = c->intermediate_size;
-    const uint32_t e = w->active[item / f->chunks_per_expert];
-    const uint64_t r0 = (uint64_t)(item % f->chunks_per_expert) * ROW_CHUNK,
-                   r1 = r0 + ROW_CHUNK < 2 * I ? r0 + ROW_CHUNK : 2 * I;
-    const uint32_t cnt = w->expert_count[e], first = w->expert_start[e];
-    float *bias = w->bias_scratch + (size_t)thread * w->bias_floats;
-    gptoss_to_f32(bias + r0, f->L->mlp1_bias.data, f->L->mlp1_bias.dtype, (uint64_t)e * 2 * I + r0, (size_t)(r1 - r0));
+    const expert_item it = expert_item_of(f, item, thread, 2 * I, &f->L->mlp1_bias);
+    const uint64_t r0 = it.r0, r1 = it.r1;
+    const uint32_t cnt = it.cnt, first = it.first;
     float *u = w->u + (size_t)first * 2 * I;
-    expert_rows(f, thread, u, 2 * I, &f->L->mlp1, e, bias, w->xin + (size_t)first * D, D, cnt, r0, r1);
+    expert_rows(f, thread, u, 2 * I, &f->L->mlp1, it.e, it.bias, w->xin + (size_t)first * D, D, cnt, r0, r1);
     const float limit = c->swiglu_limit;
-    /* whole MXFP4 blocks of outputs (always, with 64-row chunks and I % 32 == 0) go to the kernel */
+    /* whole MXFP4 blocks of outputs (every item but a last one of 2I % 64 rows) go to the kernel */
     const int vec = f->mx_order && f->ops->swiglu_mx && r0 % 64 == 0 && (r1 - r0) % 64 == 0;
     for (uint32_t j = 0; j < cnt; j++) {
         const float *uj = u + (size_t)j * 2 * I;
@@ -237,13 +255,9 @@ static void mlp2_item(void *ctx, uint32_t item, uint32_t thread) {
     gptoss_workspace *w = f->w;
     const gptoss_model_config *c = &f->m->config;
     const size_t D = c->hidden_size, I = c->intermediate_size;
-    const uint32_t e = w->active[item / f->chunks_per_expert];
-    const uint64_t r0 = (uint64_t)(item % f->chunks_per_expert) * ROW_CHUNK, r1 = r0 + ROW_CHUNK < D ? r0 + ROW_CHUNK : D;
-    const uint32_t cnt = w->expert_count[e], first = w->expert_start[e];
-    float *bias = w->bias_scratch + (size_t)thread * w->bias_floats;
-    gptoss_to_f32(bias + r0, f->L->mlp2_bias.data, f->L->mlp2_bias.dtype, (uint64_t)e * D + r0, (size_t)(r1 - r0));
-    expert_rows(f, thread, w->eo + (size_t)first * D, D, &f->L->mlp2, e, bias, w->act + (size_t)first * I, I, cnt, r0,
-                r1);
+    const expert_item it = expert_item_of(f, item, thread, D, &f->L->mlp2_bias);
+    expert_rows(f, thread, w->eo + (size_t)it.first * D, D, &f->L->mlp2, it.e, it.bias, w->act + (size_t)it.first * I, I,
+                it.cnt, it.r0, it.r1);
 }
 
 /* Packs one active expert's rows of pk_x (entries in expert order) into its region. */

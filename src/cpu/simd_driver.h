@@ -35,10 +35,11 @@ TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, 
     if (n_tok == 1)
         for (; r + 4 <= r1; r += 4) tile(fmt, 4, 1, out, os, s, r, nb, x0, xs);
     else {
+#if PREFILL_R4
         /* AVX-512: 4 rows x 4 tokens, each x block loaded serves four rows (2 x 8 tiles streamed x
          * from L2 at twice the rate): MXFP4 35 -> 55 GMAC/s per thread. AVX2's 16 registers hold
          * 2 x 8 only. */
-        for (; PREFILL_R4 && r + 4 <= r1; r += 4)
+        for (; r + 4 <= r1; r += 4)
             for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
                 nt = n_tok - t0 >= 4 ? 4 : n_tok - t0 >= 2 ? 2 : 1;
                 float *o = out + t0 * os;
@@ -49,6 +50,7 @@ TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, 
                 default: tile(fmt, 4, 4, o, os, s, r, nb, x, xs); break;
                 }
             }
+#endif
         for (; r + 2 <= r1; r += 2)
             for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
                 nt = tile_tokens(n_tok - t0);
