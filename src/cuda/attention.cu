@@ -10,33 +10,20 @@
 #define ATT_MAX_DH 256
 #define ATT_DPL (ATT_MAX_DH / 32) /* head dims per lane */
 
-__global__ void __launch_bounds__(ATT_WARPS * 32) attention_kernel(float *__restrict__ out, const float *__restrict__ q,
-                                                                    uint64_t q_stride, const float *__restrict__ k_cache,
-                                                                    const float *__restrict__ v_cache, uint32_t cap,
-                                                                    const uint32_t *__restrict__ pos0, uint32_t H,
-                                                                    uint32_t Hkv, uint32_t dh, uint32_t window,
-                                                                    const float *__restrict__ sinks, float scale) {
-    GRID_DEP();
-    __shared__ __align__(16) float qs[ATT_MAX_DH];
-    __shared__ float wm[ATT_WARPS], wl[ATT_WARPS];
-    __shared__ float wacc[ATT_WARPS][ATT_MAX_DH];
-    const uint32_t h = blockIdx.x, t = blockIdx.y;
-    const uint32_t pos = *pos0 + t;
-    const uint32_t lo = (window && pos + 1 > window) ? pos + 1 - window : 0;
-    const uint32_t n_keys = pos + 1 - lo;
-    const uint32_t g = h / (H / Hkv);
-    const uint64_t KW = (uint64_t)Hkv * dh;
+/* One warp's share of the keys [k_begin, k_end) of a window starting at position lo, WARPS warps
+ * taking 32 keys each per step: online softmax of q.k * scale (q in shared memory, qs) with the values
+ * accumulated by the lanes owning head dimensions; the warp's (m, l, acc) go to wm, wl and wacc. */
+template <int WARPS>
+__device__ __forceinline__ void warp_attend(const float *qs, const float *kb, const float *vb, uint64_t KW, uint32_t lo,
+                                            uint32_t cap, uint32_t dh, float scale, uint32_t k_begin, uint32_t k_end,
+                                            float *wm, float *wl, float (*wacc)[ATT_MAX_DH]) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const float *qr = q + (uint64_t)t * q_stride + (uint64_t)h * dh;
-    for (uint32_t d = threadIdx.x; d < dh; d += blockDim.x) qs[d] = qr[d];
-    __syncthreads();
-    const float *kb = k_cache + (uint64_t)g * dh, *vb = v_cache + (uint64_t)g * dh;
     float m = -INFINITY, l = 0.0f, acc[ATT_DPL];
 #pragma unroll
     for (int j = 0; j < ATT_DPL; j++) acc[j] = 0.0f;
-    for (uint32_t base = (uint32_t)warp * 32; base < n_keys; base += ATT_WARPS * 32) {
+    for (uint32_t base = k_begin + (uint32_t)warp * 32; base < k_end; base += WARPS * 32) {
         const uint32_t j = base + lane;
-        const bool valid = j < n_keys;
+        const bool valid = j < k_end;
         const uint32_t slot = valid ? (lo + j) % cap : 0;
         float s = -INFINITY;
         if (valid) {
@@ -85,6 +72,29 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_kernel(float *__rest
         const uint32_t d = lane + 32 * jj;
         if (d < dh) wacc[warp][d] = acc[jj];
     }
+}
+
+__global__ void __launch_bounds__(ATT_WARPS * 32) attention_kernel(float *__restrict__ out, const float *__restrict__ q,
+                                                                    uint64_t q_stride, const float *__restrict__ k_cache,
+                                                                    const float *__restrict__ v_cache, uint32_t cap,
+                                                                    const uint32_t *__restrict__ pos0, uint32_t H,
+                                                                    uint32_t Hkv, uint32_t dh, uint32_t window,
+                                                                    const float *__restrict__ sinks, float scale) {
+    GRID_DEP();
+    __shared__ __align__(16) float qs[ATT_MAX_DH];
+    __shared__ float wm[ATT_WARPS], wl[ATT_WARPS];
+    __shared__ float wacc[ATT_WARPS][ATT_MAX_DH];
+    const uint32_t h = blockIdx.x, t = blockIdx.y;
+    const uint32_t pos = *pos0 + t;
+    const uint32_t lo = (window && pos + 1 > window) ? pos + 1 - window : 0;
+    const uint32_t n_keys = pos + 1 - lo;
+    const uint32_t g = h / (H / Hkv);
+    const uint64_t KW = (uint64_t)Hkv * dh;
+    const float *qr = q + (uint64_t)t * q_stride + (uint64_t)h * dh;
+    for (uint32_t d = threadIdx.x; d < dh; d += blockDim.x) qs[d] = qr[d];
+    __syncthreads();
+    const float *kb = k_cache + (uint64_t)g * dh, *vb = v_cache + (uint64_t)g * dh;
+    warp_attend<ATT_WARPS>(qs, kb, vb, KW, lo, cap, dh, scale, 0, n_keys, wm, wl, wacc);
     __syncthreads();
     const float sink = sinks[h];
     float M = sink;
@@ -132,63 +142,11 @@ __global__ void __launch_bounds__(ATS_WARPS * 32) attention_split_kernel(
     const uint32_t k_end = k_begin + chunk < n_keys ? k_begin + chunk : n_keys;
     const uint32_t g = h / (H / Hkv);
     const uint64_t KW = (uint64_t)Hkv * dh;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const float *qr = q + (uint64_t)t * q_stride + (uint64_t)h * dh;
     for (uint32_t d = threadIdx.x; d < dh; d += blockDim.x) qs[d] = qr[d];
     __syncthreads();
     const float *kb = k_cache + (uint64_t)g * dh, *vb = v_cache + (uint64_t)g * dh;
-    float m = -INFINITY, l = 0.0f, acc[ATT_DPL];
-#pragma unroll
-    for (int j = 0; j < ATT_DPL; j++) acc[j] = 0.0f;
-    for (uint32_t base = k_begin + (uint32_t)warp * 32; base < k_end; base += ATS_WARPS * 32) {
-        const uint32_t j = base + lane;
-        const bool valid = j < k_end;
-        const uint32_t slot = valid ? (lo + j) % cap : 0;
-        float sc = -INFINITY;
-        if (valid) {
-            const float *kr = kb + (uint64_t)slot * KW;
-            float dot = 0.0f;
-            if (dh % 4 == 0) {
-                for (uint32_t d = 0; d < dh; d += 4) {
-                    const float4 kv = *reinterpret_cast<const float4 *>(kr + d);
-                    const float4 qv = *reinterpret_cast<const float4 *>(qs + d);
-                    dot += kv.x * qv.x + kv.y * qv.y + kv.z * qv.z + kv.w * qv.w;
-                }
-            } else {
-                for (uint32_t d = 0; d < dh; d++) dot += kr[d] * qs[d];
-            }
-            sc = dot * scale;
-        }
-        const float nm = fmaxf(m, warp_max(sc));
-        const float corr = expf(m - nm);
-        const float p = valid ? expf(sc - nm) : 0.0f;
-        l = l * corr + warp_sum(p);
-#pragma unroll
-        for (int jj = 0; jj < ATT_DPL; jj++) acc[jj] *= corr;
-        const uint32_t slot0 = __shfl_sync(0xffffffffu, slot, 0);
-        const uint32_t vslot = valid ? slot : slot0;
-#pragma unroll 8
-        for (uint32_t kk = 0; kk < 32; kk++) {
-            const float pk = __shfl_sync(0xffffffffu, p, kk);
-            const uint32_t sk = __shfl_sync(0xffffffffu, vslot, kk);
-            const float *vr = vb + (uint64_t)sk * KW;
-#pragma unroll
-            for (int jj = 0; jj < ATT_DPL; jj++) {
-                const uint32_t d = lane + 32 * jj;
-                if (d < dh) acc[jj] += pk * vr[d];
-            }
-        }
-        m = nm;
-    }
-    if (lane == 0) {
-        wm[warp] = m;
-        wl[warp] = l;
-    }
-#pragma unroll
-    for (int jj = 0; jj < ATT_DPL; jj++) {
-        const uint32_t d = lane + 32 * jj;
-        if (d < dh) wacc[warp][d] = acc[jj];
-    }
+    warp_attend<ATS_WARPS>(qs, kb, vb, KW, lo, cap, dh, scale, k_begin, k_end, wm, wl, wacc);
     __syncthreads();
     float M = -INFINITY;
     for (int w = 0; w < ATS_WARPS; w++) M = fmaxf(M, wm[w]);
