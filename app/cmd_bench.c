@@ -245,7 +245,7 @@ int cmd_bench(int argc, char **argv) {
 #endif
     } else {
         gptoss_model_options mo = {.dense_q8 = q8, .exact = exact, .keep_dense = keep_dense, .device = device};
-        if (gptoss_model_load(model_path, &mo, &model, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); return 1; }
+        if (!(model = cli_load_model(model_path, &mo))) return 1;
     }
     const gptoss_model_config *c = gptoss_model_get_config(model);
     if (!ctx) ctx = p + n < 4096 ? 4096 : p + n;

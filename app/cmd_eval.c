@@ -129,15 +129,8 @@ int cmd_eval(int argc, char **argv) {
     if (n_ids == 0) { cli_error("eval: no ids given"); free(ids); free(golden); return 2; }
 
     int rc = 1;
-    gptoss_model *model = NULL;
     mopt.device = device;
-    {
-        char lerr[512] = "";
-        if (gptoss_model_load(model_path, &mopt, &model, lerr, sizeof lerr) != GPTOSS_OK) {
-            cli_error("%s", lerr[0] ? lerr : "cannot load the model");
-            model = NULL;
-        }
-    }
+    gptoss_model *model = cli_load_model(model_path, &mopt);
     gptoss_session *sess = NULL;
     float *logits = NULL;
     char err[512] = "";

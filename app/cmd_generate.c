@@ -81,15 +81,8 @@ int cmd_generate(int argc, char **argv) {
     gptoss_sampler *smp = NULL;
     uint32_t *out = NULL;
     double t0 = now_s();
-    gptoss_model *model = NULL;
     mopt.device = device;
-    {
-        char lerr[512] = "";
-        if (gptoss_model_load(model_path, &mopt, &model, lerr, sizeof lerr) != GPTOSS_OK) {
-            cli_error("%s", lerr[0] ? lerr : "cannot load the model");
-            model = NULL;
-        }
-    }
+    gptoss_model *model = cli_load_model(model_path, &mopt);
     if (!model) goto done;
     double t_open = now_s() - t0;
     const gptoss_model_config *c = gptoss_model_get_config(model);
