@@ -296,6 +296,10 @@ int server_tool_choice(const server *srv, const struct cJSON *tool_choice, const
 int server_check_model(const server *srv, const struct cJSON *req, server_reply *r);
 /* A non-negative integer member (absent: *out untouched). Returns 0 or -1 with a reply. */
 int server_get_uint(const struct cJSON *req, const char *name, uint32_t *out, server_reply *r);
+/* Optional boolean member: absent or null gives dflt; another type is a 400. 0, or -1 with r set. */
+int server_get_bool(const struct cJSON *req, const char *name, int dflt, int *out, server_reply *r);
+/* The declared tools' names (strdup'ed, n_tools entries), or NULL when out of memory. */
+char **server_tool_names(const gptoss_harmony_tool *tools, size_t n_tools);
 /* Effort from "low|medium|high" (absent: low). Returns 0 or -1 with a reply. */
 int server_parse_effort(const struct cJSON *v, const char *param, gptoss_harmony_effort *out, server_reply *r);
 /* SSE framing: "data: JSON\n\n" (event NULL) or "event: E\ndata: JSON\n\n"; frees json. */

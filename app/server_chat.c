@@ -458,9 +458,7 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
         size_t l = strlen(c->stops[i]);
         if (l > c->max_stop) c->max_stop = l;
     }
-    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(req, "stream");
-    if (stream && !cJSON_IsNull(stream) && !cJSON_IsBool(stream)) BAD("stream", "'stream' must be a boolean");
-    c->stream = cJSON_IsTrue(stream);
+    if (server_get_bool(req, "stream", 0, &c->stream, r) < 0) goto fail;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     if (so && !cJSON_IsNull(so) && !cJSON_IsObject(so)) BAD("stream_options", "'stream_options' must be an object");
     c->include_usage = c->stream && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
@@ -473,17 +471,14 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
         server_error(r, 400, "invalid_request_error", "messages", NULL, "%s", err);
         goto fail;
     }
-    uint32_t n_ctx = 0;
-    (void)n_ctx;
     if (prompt.n + 1 > srv->opts.ctx_size) {
         server_error(r, 400, "invalid_request_error", "messages", "context_length_exceeded",
                      "This model's maximum context length is %u tokens. However, your messages resulted in %zu tokens.",
                      srv->opts.ctx_size, prompt.n);
         goto fail;
     }
-    if (!(c->declared = calloc(n_tools ? n_tools : 1, sizeof *c->declared))) goto oom;
-    for (size_t i = 0; i < n_tools; i++)
-        if ((c->declared[c->n_declared++] = strdup(tools[i].name)) == NULL) goto oom;
+    if (!(c->declared = server_tool_names(tools, n_tools))) goto oom;
+    c->n_declared = n_tools;
     for (uint32_t k = 0; k < n; k++) {
         c->ch[k].index = k;
         if (gptoss_harmony_parser_create(srv->tok, GPTOSS_HARMONY_ROLE_ASSISTANT, 0, &c->ch[k].parser, err, sizeof err) !=

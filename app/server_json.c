@@ -299,6 +299,31 @@ int server_get_uint(const cJSON *req, const char *name, uint32_t *out, server_re
     return 0;
 }
 
+int server_get_bool(const cJSON *req, const char *name, int dflt, int *out, server_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+    if (!v || cJSON_IsNull(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!cJSON_IsBool(v)) {
+        server_error(r, 400, "invalid_request_error", name, "invalid_value", "'%s' must be a boolean", name);
+        return -1;
+    }
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+char **server_tool_names(const gptoss_harmony_tool *tools, size_t n_tools) {
+    char **names = calloc(n_tools ? n_tools : 1, sizeof *names);
+    for (size_t i = 0; names && i < n_tools; i++)
+        if (!(names[i] = strdup(tools[i].name))) {
+            while (i) free(names[--i]);
+            free(names);
+            names = NULL;
+        }
+    return names;
+}
+
 int server_make_samplers(const server *srv, const cJSON *req, float default_temperature, server_job *job,
                          server_reply *r) {
     static uint64_t counter;

@@ -556,12 +556,8 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
         goto fail;
     uint32_t max_tokens = 0;
     if (server_get_uint(req, "max_output_tokens", &max_tokens, r) < 0) goto fail;
-    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(req, "stream");
-    if (stream && !cJSON_IsNull(stream) && !cJSON_IsBool(stream)) BAD("stream", "'stream' must be a boolean");
-    c->stream = cJSON_IsTrue(stream);
-    const cJSON *store = cJSON_GetObjectItemCaseSensitive(req, "store");
-    if (store && !cJSON_IsNull(store) && !cJSON_IsBool(store)) BAD("store", "'store' must be a boolean");
-    c->store = !cJSON_IsFalse(store);
+    if (server_get_bool(req, "stream", 0, &c->stream, r) < 0 || server_get_bool(req, "store", 1, &c->store, r) < 0)
+        goto fail;
     if (server_make_samplers(srv, req, 1.0f, job, r) < 0) goto fail;
 
     char err[256] = "";
@@ -577,9 +573,8 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
                      srv->opts.ctx_size - 1);
         goto fail;
     }
-    if (!(c->declared = calloc(n_tools ? n_tools : 1, sizeof *c->declared))) goto oom;
-    for (size_t i = 0; i < n_tools; i++)
-        if ((c->declared[c->n_declared++] = strdup(tools[i].name)) == NULL) goto oom;
+    if (!(c->declared = server_tool_names(tools, n_tools))) goto oom;
+    c->n_declared = n_tools;
     if (gptoss_harmony_parser_create(srv->tok, GPTOSS_HARMONY_ROLE_ASSISTANT, 0, &c->parser, err, sizeof err) != GPTOSS_OK)
         goto oom;
     c->echo = cJSON_CreateObject();
