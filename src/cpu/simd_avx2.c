@@ -29,6 +29,7 @@ typedef struct src {
     const uint8_t *w;      /* row 0 of the range (dense: data; mx: blocks) */
     const uint8_t *sc;     /* mx: scales of row 0 */
     size_t row_bytes, sc_row; /* bytes per row of w / of sc */
+    uint64_t rstep;           /* a tile's rows are r, r + rstep, ... (0 or 1: adjacent) */
 } src;
 
 /* Widens block b of the row at `rw` (scales `rs`) into w[0..3] (8 elements each, in the order of x). */
@@ -87,11 +88,12 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
+    const uint64_t st = s->rstep > 1 ? s->rstep : 1;
     const uint8_t *rw[4], *rs[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
-        rw[i] = s->w + (r + (uint64_t)i) * s->row_bytes;
-        rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
+        rw[i] = s->w + (r + (uint64_t)i * st) * s->row_bytes;
+        rs[i] = s->sc ? s->sc + (r + (uint64_t)i * st) * s->sc_row : NULL;
     }
     for (size_t b = 0; b < nb; b++) {
         __m256 w[4][4];
@@ -115,7 +117,7 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
             __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[i][t]), _mm256_extractf128_ps(acc[i][t], 1));
             v = _mm_add_ps(v, _mm_movehl_ps(v, v));
             v = _mm_add_ss(v, _mm_movehdup_ps(v));
-            out[(size_t)t * os + r + (uint64_t)i] = _mm_cvtss_f32(v);
+            out[(size_t)t * os + r + (uint64_t)i * st] = _mm_cvtss_f32(v);
         }
 }
 

@@ -25,6 +25,7 @@ typedef struct src {
     const uint8_t *sc;     /* mx: scales of row 0 */
     size_t row_bytes, sc_row; /* bytes per row of w / of sc */
     const uint8_t *w2;     /* gg with gate/up split: the odd rows (row 2i+1 is row i of w2, row 2i row i of w) */
+    uint64_t rstep;        /* a tile's rows are r, r + rstep, ... (0 or 1: adjacent) */
 } src;
 
 /* Widens block b of the row at `rw` (scales `rs`) into w0 (elements 0..15 of the block, or the even
@@ -101,12 +102,13 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) acc[i][t] = _mm512_setzero_ps();
+    const uint64_t st = s->rstep > 1 ? s->rstep : 1;
     const uint8_t *rw[4], *rs[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
-        const uint64_t ri = r + (uint64_t)i;
+        const uint64_t ri = r + (uint64_t)i * st;
         rw[i] = s->w2 ? (ri & 1 ? s->w2 : s->w) + (ri >> 1) * s->row_bytes : s->w + ri * s->row_bytes;
-        rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
+        rs[i] = s->sc ? s->sc + ri * s->sc_row : NULL;
     }
     float sbuf[4][16];
     const uint8_t *pf = rw[0] + PF_MX, *pf2 = R > 1 ? rw[1] + PF_MX : NULL;
@@ -117,17 +119,25 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
         if (fmt == FMT_MX && (b & 15) == 0)
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) scales16(sbuf[i], rs[i] + b, nb - b < 16 ? nb - b : 16);
+        /* Decode with rows far apart (st > 1): R streams, each prefetched PF_MX bytes ahead as it
+         * enters a new cache line. */
+        if (NT == 1 && st > 1 && (fmt == FMT_MX || fmt == FMT_GG || fmt == FMT_Q8 || fmt == FMT_BF16)) {
+            const size_t bb = fmt == FMT_MX ? 16 : fmt == FMT_GG ? 17 : fmt == FMT_Q8 ? GPTOSS_Q8_0_BYTES : 64;
+            if (((b * bb) & 63) < bb)
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) _mm_prefetch((const char *)(rw[i] + b * bb + PF_MX), _MM_HINT_T0);
+        }
         /* Decode reads the tile's R adjacent rows (one contiguous region) at R x the speed of one
          * row: prefetch that region linearly, PF_MX bytes ahead, on into the next tile's rows. */
-        if (fmt == FMT_MX && NT == 1 && (b & 3) == 0)
+        else if (fmt == FMT_MX && NT == 1 && (b & 3) == 0)
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) _mm_prefetch((const char *)(rw[0] + b * 16 * R + 64 * i + PF_MX), _MM_HINT_T0);
-        if (fmt == FMT_GG && NT == 1) { /* ggml MXFP4 rows (17-byte blocks) */
+        else if (fmt == FMT_GG && NT == 1) { /* ggml MXFP4 rows (17-byte blocks) */
             for (; pf < rw[0] + (b + 1) * 17 * gg_rows0 + PF_MX; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
             if (gg_rows1)
                 for (; pf2 < rw[1] + (b + 1) * 17 * gg_rows1 + PF_MX; pf2 += 64) _mm_prefetch((const char *)pf2, _MM_HINT_T0);
         }
-        if (fmt == FMT_Q8 && NT == 1) /* the same for Q8_0 rows (34-byte blocks) */
+        else if (fmt == FMT_Q8 && NT == 1) /* the same for Q8_0 rows (34-byte blocks) */
             for (; pf < rw[0] + (b + 1) * GPTOSS_Q8_0_BYTES * R + PF_MX; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) decode(fmt, rw[i], fmt == FMT_MX ? sbuf[i][b & 15] : 0.0f, b, lut, &w0[i], &w1[i]);
@@ -144,7 +154,7 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
-        for (int t = 0; t < NT; t++) out[(size_t)t * os + r + (uint64_t)i] = _mm512_reduce_add_ps(acc[i][t]);
+        for (int t = 0; t < NT; t++) out[(size_t)t * os + r + (uint64_t)i * st] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
 #define PREFILL_R4 1
@@ -154,7 +164,7 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
 TGT static void avx512_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                                   const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t nb = (size_t)w->cols / 32, bpr = nb * 17;
-    src s = {w->blocks + e * w->rows * bpr, NULL, bpr, 0, NULL};
+    src s = {w->blocks + e * w->rows * bpr, NULL, bpr, 0, NULL, 0};
     if (w->blocks_odd) {
         s.w = w->blocks + e * (w->rows / 2) * bpr;
         s.w2 = w->blocks_odd + e * (w->rows / 2) * bpr;

@@ -1,7 +1,7 @@
 /* simd_driver.h: what the AVX2 and AVX-512 kernel files share above their register tiles: the
  * scalar tail of a dense row, the walk of rows x token tiles, and the dense / MXFP4 entry points.
  * Included by each ISA file after it defines TGT (its target attribute), INL, the `src` struct
- * (fields w, sc, row_bytes, sc_row), the FMT_* formats and `tile`, so every function here is
+ * (fields w, sc, row_bytes, sc_row, rstep), the FMT_* formats and `tile`, so every function here is
  * compiled for that ISA and inlines its tiles. */
 #ifndef GPTOSS_CPU_SIMD_DRIVER_H
 #define GPTOSS_CPU_SIMD_DRIVER_H
@@ -32,9 +32,15 @@ static inline size_t tile_tokens(size_t left) { return left >= 8 ? 8 : left >= 4
 TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x0, size_t xs,
                             size_t n_tok, uint64_t r0, uint64_t r1) {
     uint64_t r = r0;
-    if (n_tok == 1)
-        for (; r + 4 <= r1; r += 4) tile(fmt, 4, 1, out, os, s, r, nb, x0, xs);
-    else {
+    if (n_tok == 1) {
+        /* Decode: a 4-row tile takes rows a quarter of the range apart, four long sequential streams
+         * (BF16 +10%, +17% on huge pages, over four adjacent rows that restart every row). */
+        const uint64_t q = (r1 - r0) / 4;
+        src far = *s;
+        far.rstep = q;
+        for (; r < r0 + q; r++) tile(fmt, 4, 1, out, os, &far, r, nb, x0, xs);
+        r = r0 + 4 * q;
+    } else {
 #if PREFILL_R4
         /* AVX-512: 4 rows x 4 tokens, each x block loaded serves four rows (2 x 8 tiles streamed x
          * from L2 at twice the rate): MXFP4 35 -> 55 GMAC/s per thread. AVX2's 16 registers hold
