@@ -365,8 +365,7 @@ void gptoss_forward(const gptoss_model *m, gptoss_workspace *w, const uint32_t *
     const size_t QW = (size_t)c->n_heads * c->head_dim, KW = (size_t)c->n_kv_heads * c->head_dim;
     fwd f = {.m = m, .w = w, .ops = m->exact ? NULL : gptoss_cpu_ops_best(), .n = n};
 
-    for (uint32_t t = 0; t < n; t++)
-        gptoss_to_f32(w->x + (size_t)t * D, m->embedding.data, m->embedding.dtype, (uint64_t)ids[t] * D, D);
+    for (uint32_t t = 0; t < n; t++) gptoss_model_embed_row(m, ids[t], w->x + (size_t)t * D, thread_scratch(w, 0));
 
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const gptoss_layer *L = &m->layers[l];

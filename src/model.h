@@ -68,6 +68,11 @@ struct gptoss_model {
     /* [gguf] a model loaded from a .gguf file (src/model_gguf.c): parsed metadata and the buffers
      * it owns; freed by gptoss_model_free. */
     struct gptoss_gguf_model *gguf;
+    /* The embedding's rows are read with pread from this descriptor (valid when embed_pread): the
+     * table is the one tensor read sparsely, and through the mapping a looked-up row maps its whole
+     * page-cache folio (up to 2 MiB, the size a cold read makes) and counts it in RSS. */
+    int embed_pread, embed_fd;
+    uint64_t embed_offset; /* file offset of row 0 */
 };
 
 /* [gguf] src/model_gguf.c */
@@ -87,5 +92,12 @@ void gptoss_model_init_rope(gptoss_model *m);
 float gptoss_f16_to_f32(uint16_t h);
 /* Widens n elements starting at element `offset` of a BF16/F16/F32/Q8_0 array to f32. */
 void gptoss_to_f32(float *dst, const void *src, gptoss_dtype dtype, uint64_t offset, size_t n);
+/* The memory regions a decoded token reads from (every layer's attention and router matrices, each
+ * expert tensor whole, the unembedding): up to max of them into ptr/bytes; returns how many there
+ * are. For measuring how fast those bytes can be read where they lie (gptoss bench). */
+size_t gptoss_model_decode_regions(const gptoss_model *m, const uint8_t **ptr, uint64_t *bytes, size_t max);
+/* Row `id` of the embedding as hidden_size floats; scratch holds gptoss_row_bytes(dtype, hidden_size)
+ * bytes. */
+void gptoss_model_embed_row(const gptoss_model *m, uint64_t id, float *dst, void *scratch);
 
 #endif
