@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gptoss.h"
+#include "model.h" /* gptoss_model_embed_row and the model fields it reads */
 #include "tap.h"
 
 typedef struct job {
@@ -410,6 +411,34 @@ static void test_sampler(void) {
     tap_check(1, "destroy functions accept NULL");
 }
 
+/* The embedding's rows come from pread on the model's file; each must equal the row widened from
+ * the mapping, also when the read fails (the mapping then serves it). */
+static void test_embed_rows(const char *dir) {
+    gptoss_model *m = NULL;
+    char err[256];
+    if (gptoss_model_load(dir, NULL, &m, err, sizeof err) != GPTOSS_OK) { tap_check(0, "load: %s", err); return; }
+    const uint32_t D = m->config.hidden_size, V = m->config.vocab_size;
+    tap_check(m->embed_pread == 1, "embedding rows read from the file (descriptor open)");
+    float *a = malloc(D * sizeof(float)), *b = malloc(D * sizeof(float)), *scratch = malloc(D * sizeof(float));
+    const uint64_t ids[] = {0, 1, 7, V / 2, V - 1};
+    int same = 1, same_fallback = 1;
+    for (size_t i = 0; a && b && scratch && i < sizeof ids / sizeof ids[0]; i++) {
+        gptoss_to_f32(a, m->embedding.data, m->embedding.dtype, ids[i] * D, D);
+        gptoss_model_embed_row(m, ids[i], b, scratch);
+        same &= memcmp(a, b, D * sizeof(float)) == 0;
+        const int fd = m->embed_fd;
+        m->embed_fd = -1; /* pread fails: the row must come from the mapping */
+        memset(b, 0xff, D * sizeof(float));
+        gptoss_model_embed_row(m, ids[i], b, scratch);
+        m->embed_fd = fd;
+        same_fallback &= memcmp(a, b, D * sizeof(float)) == 0;
+    }
+    tap_check(same, "pread embedding rows equal the mapped rows (5 ids incl. the first and last)");
+    tap_check(same_fallback, "a failed pread falls back to the mapping");
+    free(a); free(b); free(scratch);
+    gptoss_model_free(m);
+}
+
 int main(void) {
     const char *shared = getenv("GPTOSS_SHARED");
     char dir[4096];
@@ -421,6 +450,7 @@ int main(void) {
         test_prefix_reuse(dir, 1);
         test_prefix_reuse(dir, 0);
         test_copy(dir);
+        test_embed_rows(dir);
     } else {
         tap_skip("sessions", "GPTOSS_SHARED not set");
     }
