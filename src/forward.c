@@ -125,15 +125,22 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
     if (f->L->sliding && pos + 1 > c->sliding_window) lo = pos + 1 - c->sliding_window;
     const uint32_t n_keys = pos + 1 - lo;
     uint32_t *slots = w->slots + (size_t)thread * w->n_ctx;
-    float *scores = w->scores + (size_t)thread * w->n_ctx;
+    float *scores = w->scores + (size_t)thread * w->scores_floats;
     for (uint32_t j = 0; j < n_keys; j++) slots[j] = kv_slot(kv, lo + j);
     const float scale = 1.0f / sqrtf((float)dh);
+    const size_t h0 = (size_t)g * G;
+    if (f->ops && f->ops->attention_group) {
+        /* one pass over the kv head's keys and values for all G query heads, not G passes */
+        f->ops->attention_group(w->attn + t * QW + h0 * dh, dh, w->q + t * QW + h0 * dh, dh, G,
+                                kv->k + (size_t)g * dh, kv->v + (size_t)g * dh, KW, slots, n_keys, dh, scale,
+                                f->L->sinks + h0, scores);
+        return;
+    }
     void (*head)(float *, const float *, const float *, const float *, size_t, const uint32_t *, uint32_t, uint32_t,
                  float, float, float *) = f->ops && f->ops->attention ? f->ops->attention : gptoss_attention_head_f32;
-    for (uint32_t h = g * G; h < (g + 1) * G; h++)
-        head(w->attn + t * QW + (size_t)h * dh, w->q + t * QW + (size_t)h * dh,
-                                  kv->k + (size_t)g * dh, kv->v + (size_t)g * dh, KW, slots, n_keys, dh, scale,
-                                  f->L->sinks[h], scores);
+    for (size_t h = h0; h < h0 + G; h++)
+        head(w->attn + t * QW + h * dh, w->q + t * QW + h * dh, kv->k + (size_t)g * dh, kv->v + (size_t)g * dh, KW,
+             slots, n_keys, dh, scale, f->L->sinks[h], scores);
 }
 
 static void attention_layer(fwd *f) {

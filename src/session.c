@@ -58,7 +58,10 @@ gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *mod
     w->eo = alloc_floats(B * K * D, &failed);
     w->row_scratch = alloc_floats(T * max_cols, &failed);
     w->bias_scratch = alloc_floats(T * w->bias_floats, &failed);
-    w->scores = alloc_floats(T * n_ctx, &failed);
+    /* a grouped attention kernel keeps the scores of every query head of a kv head at once */
+    const size_t G = c->n_kv_heads ? c->n_heads / c->n_kv_heads : 1;
+    w->scores_floats = G * (((size_t)n_ctx + 15) / 16 * 16);
+    w->scores = alloc_floats(T * w->scores_floats, &failed);
     w->slots = calloc(T * n_ctx, sizeof(uint32_t));
     w->active = calloc(E, sizeof(uint32_t));
     w->logits = alloc_floats((size_t)max_seqs * V, &failed);

@@ -26,10 +26,10 @@ typedef struct gptoss_workspace {
     uint32_t *slots;
     float *logits;            /* [max_seqs][vocab] rows for the last token of each session */
     /* threads: the pool, and per-thread scratch (row_scratch: scratch_floats each, bias_scratch:
-     * bias_floats each, scores and slots: n_ctx each). xin/u/act/eo hold one row per (token, expert)
-     * entry, in expert order. */
+     * bias_floats each, scores: scores_floats each (n_ctx, rounded up to 16, per query head of a kv
+     * head), slots: n_ctx each). xin/u/act/eo hold one row per (token, expert) entry, in expert order. */
     struct gptoss_pool *pool;
-    size_t scratch_floats, bias_floats;
+    size_t scratch_floats, bias_floats, scores_floats;
     uint32_t *active;         /* [n_experts] experts with tokens in this step */
     /* The fast kernels' matrix x matrix path (NULL when the CPU or the model's exact flag rules it
      * out): activations packed once per product into xpack; xp_off[e] is expert e's packed region in

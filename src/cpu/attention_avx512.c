@@ -1,8 +1,10 @@
-/* attention_avx512.c: one query head against the cached keys and values (the contract of
- * gptoss_attention_head_f32) with AVX-512, for head_dim a multiple of 16. Scores are q . k over
+/* attention_avx512.c: query heads against the cached keys and values (the contract of
+ * gptoss_attention_head_f32) with AVX-512, for head_dim a multiple of 16: one head, or the query
+ * heads sharing one kv head in a single pass over its keys and values. Scores are q . k over
  * head_dim in zmm lanes, sixteen keys at a time, then reduced to one vector of sixteen scores with a
  * transpose-and-add tree, so the softmax and the weighted sum of values run sixteen keys per
- * instruction too. f32 throughout; only the summation order differs from the reference. */
+ * instruction too. f32 throughout; only the summation order differs from the reference, and the
+ * grouped kernel gives each head bit for bit what the one-head kernel does. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -12,6 +14,9 @@
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define INL __attribute__((always_inline)) inline
+/* loops over the sixteen keys of a block and the vectors of a row, fully unrolled where their
+ * counts are constants, so that their vectors stay in registers */
+#define UNROLL _Pragma("GCC unroll 16")
 #include "cpu/vexp_avx512.h"
 
 /* a + b where lanes pair up in 128-bit halves: the sums of adjacent groups, halving the count. */
@@ -98,5 +103,137 @@ TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k
         for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * d), acc[d]);
     }
     for (uint32_t d = 0; d < nv; d++) _mm512_storeu_ps(out + 16 * d, _mm512_mul_ps(acc[d], _mm512_set1_ps(inv)));
+}
+
+/* The grouped kernel with nv = head_dim / 16 a constant where the caller dispatches on it, so the
+ * loops over a row's vectors unroll and their vectors stay in registers. Each head's operations, and
+ * their order, are gptoss_attention_head_avx512's; only which head runs when changes. */
+TGT static INL void attention_group_nv(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                       uint32_t n_heads, const float *k_cache, const float *v_cache, size_t kv_stride,
+                                       const uint32_t *slots, uint32_t n_keys, const uint32_t nv, float scale,
+                                       const float *sinks, float *scores) {
+    const size_t ld = ((size_t)n_keys + 15) / 16 * 16; /* scores of head h at scores + h * ld */
+    __m512 qv[16 * 8], vmax[16];
+    float inv[16];
+    for (uint32_t h = 0; h < n_heads; h++) {
+        for (uint32_t d = 0; d < nv; d++)
+            qv[h * nv + d] = _mm512_mul_ps(_mm512_loadu_ps(q + h * q_stride + 16 * d), _mm512_set1_ps(scale));
+        vmax[h] = _mm512_set1_ps(sinks[h]);
+    }
+    /* Every head takes its turn on a block of sixteen keys while the block is in L1, rather than
+     * each head bringing every key in from L2 (or beyond) again. */
+    uint32_t j = 0;
+    for (; j + 16 <= n_keys; j += 16) {
+        const float *kr[16];
+        for (int i = 0; i < 16; i++) kr[i] = k_cache + (size_t)slots[j + i] * kv_stride;
+        for (uint32_t h = 0; h < n_heads; h++) {
+            const __m512 *qh = qv + h * nv;
+            __m512 p[16];
+            UNROLL
+            for (int i = 0; i < 16; i++) {
+                __m512 s = _mm512_mul_ps(qh[0], _mm512_loadu_ps(kr[i]));
+                UNROLL
+                for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], _mm512_loadu_ps(kr[i] + 16 * d), s);
+                p[i] = s;
+            }
+            __m512 r = reduce16(p);
+            _mm512_storeu_ps(scores + h * ld + j, r);
+            vmax[h] = _mm512_max_ps(vmax[h], r);
+        }
+    }
+    for (; j < n_keys; j++) {
+        const float *k = k_cache + (size_t)slots[j] * kv_stride;
+        for (uint32_t h = 0; h < n_heads; h++) {
+            const __m512 *qh = qv + h * nv;
+            __m512 s = _mm512_mul_ps(qh[0], _mm512_loadu_ps(k));
+            UNROLL
+            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], _mm512_loadu_ps(k + 16 * d), s);
+            scores[h * ld + j] = _mm512_reduce_add_ps(s);
+        }
+    }
+    for (uint32_t h = 0; h < n_heads; h++) {
+        float *sc = scores + h * ld;
+        float m = _mm512_reduce_max_ps(vmax[h]);
+        for (uint32_t i = (n_keys / 16) * 16; i < n_keys; i++) m = sc[i] > m ? sc[i] : m;
+        const __m512 vm = _mm512_set1_ps(m);
+        __m512 vz = _mm512_setzero_ps();
+        for (uint32_t i = 0; i < n_keys; i += 16) {
+            const __mmask16 k = n_keys - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_keys - i)) - 1);
+            __m512 e = gptoss_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sc + i), vm));
+            e = _mm512_maskz_mov_ps(k, e);
+            _mm512_mask_storeu_ps(sc + i, k, e);
+            vz = _mm512_add_ps(vz, e);
+        }
+        const float z = expf(sinks[h] - m) + _mm512_reduce_add_ps(vz);
+        inv[h] = 1.0f / z;
+    }
+    /* Accumulators for every head would take n_heads * nv zmm (32 for gpt-oss), more than there are:
+     * one pass over the values per hp heads (16 accumulators), each value vector loaded once for
+     * them; the heads left over after the last full group take a pass each. Keeping the values in L1
+     * between groups (slices of a few keys) measured no faster. */
+    const uint32_t hp = 16 / nv;
+    uint32_t h0 = 0;
+    for (; h0 + hp <= n_heads; h0 += hp) {
+        __m512 a[16];
+        UNROLL
+        for (uint32_t x = 0; x < hp * nv; x++) a[x] = _mm512_setzero_ps();
+        for (uint32_t i = 0; i < n_keys; i++) {
+            const float *v = v_cache + (size_t)slots[i] * kv_stride;
+            __m512 w[16];
+            UNROLL
+            for (uint32_t e = 0; e < hp; e++) w[e] = _mm512_set1_ps(scores[(h0 + e) * ld + i]);
+            UNROLL
+            for (uint32_t d = 0; d < nv; d++) {
+                const __m512 vd = _mm512_loadu_ps(v + 16 * d);
+                UNROLL
+                for (uint32_t e = 0; e < hp; e++) a[e * nv + d] = _mm512_fmadd_ps(w[e], vd, a[e * nv + d]);
+            }
+        }
+        UNROLL
+        for (uint32_t x = 0; x < hp * nv; x++)
+            _mm512_storeu_ps(out + (h0 + x / nv) * out_stride + 16 * (x % nv),
+                             _mm512_mul_ps(a[x], _mm512_set1_ps(inv[h0 + x / nv])));
+    }
+    for (uint32_t h = h0; h < n_heads; h++) {
+        __m512 a[8];
+        UNROLL
+        for (uint32_t d = 0; d < nv; d++) a[d] = _mm512_setzero_ps();
+        for (uint32_t i = 0; i < n_keys; i++) {
+            const float *v = v_cache + (size_t)slots[i] * kv_stride;
+            const __m512 w = _mm512_set1_ps(scores[h * ld + i]);
+            UNROLL
+            for (uint32_t d = 0; d < nv; d++) a[d] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * d), a[d]);
+        }
+        UNROLL
+        for (uint32_t d = 0; d < nv; d++)
+            _mm512_storeu_ps(out + h * out_stride + 16 * d, _mm512_mul_ps(a[d], _mm512_set1_ps(inv[h])));
+    }
+}
+
+TGT void gptoss_attention_group_avx512(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                       uint32_t n_heads, const float *k_cache, const float *v_cache, size_t kv_stride,
+                                       const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
+                                       const float *sinks, float *scores) {
+#define GROUP(NV)                                                                                                    \
+    attention_group_nv(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, kv_stride, slots, n_keys, NV, scale, \
+                       sinks, scores)
+    /* One copy per row length up to head_dim 128, each with its loops unrolled. Longer rows (which
+     * gpt-oss does not have), rows the one-head kernel hands to the reference, and more than 16
+     * heads take the one-head kernel per head. */
+    switch (head_dim % 16 || n_heads > 16 ? 0 : head_dim / 16) {
+    case 1: GROUP(1); break;
+    case 2: GROUP(2); break;
+    case 3: GROUP(3); break;
+    case 4: GROUP(4); break;
+    case 5: GROUP(5); break;
+    case 6: GROUP(6); break;
+    case 7: GROUP(7); break;
+    case 8: GROUP(8); break;
+    default:
+        for (uint32_t h = 0; h < n_heads; h++)
+            gptoss_attention_head_avx512(out + h * out_stride, q + h * q_stride, k_cache, v_cache, kv_stride, slots,
+                                         n_keys, head_dim, scale, sinks[h], scores);
+    }
+#undef GROUP
 }
 #endif

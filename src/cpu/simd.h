@@ -53,6 +53,13 @@ typedef struct gptoss_cpu_ops {
     void (*attention)(float *out, const float *q, const float *k_cache, const float *v_cache, size_t kv_stride,
                       const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale, float sink,
                       float *scores);
+    /* attention's contract for the n_heads query heads that share one kv head, in one pass over its
+     * keys and values (NULL: the forward pass calls attention per head). Head h < n_heads: query
+     * q + h*q_stride, sink sinks[h], output out + h*out_stride. scores: scratch of at least
+     * n_heads * round_up(n_keys, 16) floats. Each head's output is bit for bit attention's. */
+    void (*attention_group)(float *out, size_t out_stride, const float *q, size_t q_stride, uint32_t n_heads,
+                            const float *k_cache, const float *v_cache, size_t kv_stride, const uint32_t *slots,
+                            uint32_t n_keys, uint32_t head_dim, float scale, const float *sinks, float *scores);
     /* SwiGLU of n_blocks x 64 mlp1 outputs (gate, linear pairs) into n_blocks x 32 activations in MXFP4
      * order (NULL: the forward pass's scalar loop). */
     void (*swiglu_mx)(float *a, const float *u, size_t n_blocks, float limit);
@@ -82,6 +89,10 @@ void gptoss_mxfp4_ggml_avx2(float *out, size_t out_stride, const gptoss_mxfp4 *w
 void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
                                   size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                   float scale, float sink, float *scores);
+void gptoss_attention_group_avx512(float *out, size_t out_stride, const float *q, size_t q_stride, uint32_t n_heads,
+                                   const float *k_cache, const float *v_cache, size_t kv_stride,
+                                   const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
+                                   const float *sinks, float *scores);
 
 void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float limit);
 

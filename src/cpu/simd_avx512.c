@@ -195,5 +195,6 @@ TGT void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t 
 }
 
 const gptoss_cpu_ops gptoss_cpu_avx512 = {"avx512", simd_dense, simd_mxfp4, avx512_mxfp4_ggml, NULL, gptoss_attention_head_avx512,
+                                       gptoss_attention_group_avx512,
                                        gptoss_swiglu_mx_avx512};
 #endif

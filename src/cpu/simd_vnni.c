@@ -406,5 +406,6 @@ const gptoss_cpu_ops gptoss_cpu_avx512vnni = {"avx512vnni",
                                               vnni_mxfp4_ggml,
                                               NULL,
                                               gptoss_attention_head_avx512,
+                                              gptoss_attention_group_avx512,
                                               gptoss_swiglu_mx_avx512};
 #endif
