@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "threadpool.h"
 
@@ -13,7 +14,12 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-#define SPIN_ROUNDS 4000 /* ~0.2 ms of pause before a worker sleeps */
+#define SPIN_ROUNDS 4000 /* pauses the caller spins before it yields while workers finish */
+/* A worker spins this long for the next job before it sleeps: waking a sleeper costs 30-50 us on
+ * the VMs measured (futex + IPI), and decode's gaps between jobs (a thread's idle time at the end of
+ * a job plus the serial work after it) often exceed the former ~50 us of spinning, which left one
+ * of two workers asleep at most job starts. */
+#define SPIN_NS 2000000LL
 
 struct gptoss_pool {
     uint32_t n;
@@ -39,6 +45,11 @@ uint32_t gptoss_cpu_count(void) {
     return 1;
 }
 
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 static void work(gptoss_pool *p, uint32_t id) {
     for (;;) {
         uint32_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
@@ -53,10 +64,10 @@ static void *worker_main(void *arg) {
     uint64_t seen = 0;
     for (;;) {
         uint64_t g;
-        int spins = 0;
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && spins < SPIN_ROUNDS) {
+        const long long t0 = now_ns();
+        for (unsigned spins = 1; (g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen; spins++) {
             CPU_RELAX();
-            spins++;
+            if (spins % 256 == 0 && now_ns() - t0 > SPIN_NS) break;
         }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
