@@ -50,6 +50,24 @@ TGT static INL __m512 reduce16(const __m512 *v) {
     return _mm512_permutexvar_ps(idx, fold(c[0], c[1], 1));
 }
 
+/* Softmax over [scores..., sink] in place, given the maximum of the scores' full 16-key blocks
+ * lane-wise in vmax (the tail keys are folded in here); returns 1 / the normalizer. The sink's share
+ * is dropped (it has no value vector). */
+TGT static INL float softmax_in_place(float *sc, uint32_t n_keys, __m512 vmax, float sink) {
+    float m = _mm512_reduce_max_ps(vmax);
+    for (uint32_t i = (n_keys / 16) * 16; i < n_keys; i++) m = sc[i] > m ? sc[i] : m;
+    const __m512 vm = _mm512_set1_ps(m);
+    __m512 vz = _mm512_setzero_ps();
+    for (uint32_t i = 0; i < n_keys; i += 16) {
+        const __mmask16 k = n_keys - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_keys - i)) - 1);
+        __m512 e = gptoss_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sc + i), vm));
+        e = _mm512_maskz_mov_ps(k, e);
+        _mm512_mask_storeu_ps(sc + i, k, e);
+        vz = _mm512_add_ps(vz, e);
+    }
+    return 1.0f / (expf(sink - m) + _mm512_reduce_add_ps(vz));
+}
+
 TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
                                       size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                       float scale, float sink, float *scores) {
@@ -60,7 +78,6 @@ TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k
     const uint32_t nv = head_dim / 16;
     __m512 qv[16];
     for (uint32_t d = 0; d < nv; d++) qv[d] = _mm512_mul_ps(_mm512_loadu_ps(q + 16 * d), _mm512_set1_ps(scale));
-    float m;
     uint32_t j = 0;
     __m512 vmax = _mm512_set1_ps(sink);
     for (; j + 16 <= n_keys; j += 16) {
@@ -81,20 +98,7 @@ TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k
         for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], _mm512_loadu_ps(k + 16 * d), s);
         scores[j] = _mm512_reduce_add_ps(s);
     }
-    m = _mm512_reduce_max_ps(vmax);
-    for (uint32_t i = (n_keys / 16) * 16; i < n_keys; i++) m = scores[i] > m ? scores[i] : m;
-    /* Softmax over [scores..., sink]; the sink's share is dropped (it has no value vector). */
-    const __m512 vm = _mm512_set1_ps(m);
-    __m512 vz = _mm512_setzero_ps();
-    for (uint32_t i = 0; i < n_keys; i += 16) {
-        const __mmask16 k = n_keys - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_keys - i)) - 1);
-        __m512 e = gptoss_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, scores + i), vm));
-        e = _mm512_maskz_mov_ps(k, e);
-        _mm512_mask_storeu_ps(scores + i, k, e);
-        vz = _mm512_add_ps(vz, e);
-    }
-    const float z = expf(sink - m) + _mm512_reduce_add_ps(vz);
-    const float inv = 1.0f / z;
+    const float inv = softmax_in_place(scores, n_keys, vmax, sink);
     __m512 acc[16];
     for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_setzero_ps();
     for (uint32_t i = 0; i < n_keys; i++) {
@@ -152,20 +156,7 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
         }
     }
     for (uint32_t h = 0; h < n_heads; h++) {
-        float *sc = scores + h * ld;
-        float m = _mm512_reduce_max_ps(vmax[h]);
-        for (uint32_t i = (n_keys / 16) * 16; i < n_keys; i++) m = sc[i] > m ? sc[i] : m;
-        const __m512 vm = _mm512_set1_ps(m);
-        __m512 vz = _mm512_setzero_ps();
-        for (uint32_t i = 0; i < n_keys; i += 16) {
-            const __mmask16 k = n_keys - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_keys - i)) - 1);
-            __m512 e = gptoss_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sc + i), vm));
-            e = _mm512_maskz_mov_ps(k, e);
-            _mm512_mask_storeu_ps(sc + i, k, e);
-            vz = _mm512_add_ps(vz, e);
-        }
-        const float z = expf(sinks[h] - m) + _mm512_reduce_add_ps(vz);
-        inv[h] = 1.0f / z;
+        inv[h] = softmax_in_place(scores + h * ld, n_keys, vmax[h], sinks[h]);
     }
     /* Accumulators for every head would take n_heads * nv zmm (32 for gpt-oss), more than there are:
      * one pass over the values per hp heads (16 accumulators), each value vector loaded once for
