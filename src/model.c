@@ -525,6 +525,20 @@ static void embed_source_open(gptoss_model *m) {
         if (!base || p < base || p >= base + f->size || !f->path) continue;
         int fd = open(f->path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) return;
+        /* The path is opened again after mapping: it must still name the mapped file (same size,
+         * same first and last rows), or the rows keep coming from the mapping. */
+        struct stat st;
+        const size_t rb = (size_t)gptoss_row_bytes(m->embedding.dtype, m->config.hidden_size);
+        const uint64_t last = (m->embedding.rows ? m->embedding.rows - 1 : 0) * rb;
+        uint8_t *probe = malloc(rb ? rb : 1);
+        int same = probe && fstat(fd, &st) == 0 && (uint64_t)st.st_size == (uint64_t)f->size;
+        same = same && pread(fd, probe, rb, (off_t)(p - base)) == (ssize_t)rb && !memcmp(probe, p, rb);
+        same = same && pread(fd, probe, rb, (off_t)(p - base + last)) == (ssize_t)rb && !memcmp(probe, p + last, rb);
+        free(probe);
+        if (!same) {
+            close(fd);
+            return;
+        }
         m->embed_fd = fd;
         m->embed_offset = (uint64_t)(p - base);
         m->embed_pread = 1;
