@@ -547,17 +547,11 @@ static void embed_source_open(gptoss_model *m) {
 }
 
 void gptoss_model_embed_row(const gptoss_model *m, uint64_t id, float *dst, void *scratch) {
-    const size_t D = m->config.hidden_size;
-    if (m->embed_pread && m->embedding.dtype != GPTOSS_DTYPE_F32) {
-        const size_t rb = (size_t)gptoss_row_bytes(m->embedding.dtype, D);
-        if (pread(m->embed_fd, scratch, rb, (off_t)(m->embed_offset + id * rb)) == (ssize_t)rb) {
-            gptoss_to_f32(dst, scratch, m->embedding.dtype, 0, D);
-            return;
-        }
-    } else if (m->embed_pread && pread(m->embed_fd, dst, D * sizeof(float), (off_t)(m->embed_offset + id * D * sizeof(float))) ==
-                                     (ssize_t)(D * sizeof(float)))
-        return;
-    gptoss_to_f32(dst, m->embedding.data, m->embedding.dtype, id * D, D); /* no descriptor, or a failed read */
+    const size_t D = m->config.hidden_size, rb = (size_t)gptoss_row_bytes(m->embedding.dtype, D);
+    if (m->embed_pread && pread(m->embed_fd, scratch, rb, (off_t)(m->embed_offset + id * rb)) == (ssize_t)rb)
+        gptoss_to_f32(dst, scratch, m->embedding.dtype, 0, D);
+    else /* no descriptor, or a failed read */
+        gptoss_to_f32(dst, m->embedding.data, m->embedding.dtype, id * D, D);
 }
 
 /* What gptoss_model_options asks of a loaded model (either file format): the exact flag, and the
