@@ -37,13 +37,19 @@ static void usage(FILE *f) {
 
 static double now_s(void);
 
+/* The plain read every bandwidth figure here compares against: n words (a multiple of 4 are read)
+ * summed in four independent chains, so the loads, not the adds, set the pace. */
+static uint64_t sum_words(const uint64_t *p, size_t n) {
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i + 4 <= n; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
+    return s0 + s1 + s2 + s3;
+}
+
 /* ---- CPU read bandwidth: n threads summing disjoint parts of one buffer ------------------------ */
 typedef struct bw_arg { const uint64_t *p; size_t n; uint64_t sum; } bw_arg;
 static void *bw_read(void *arg) {
     bw_arg *a = arg;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i + 4 <= a->n; i += 4) { s0 += a->p[i]; s1 += a->p[i + 1]; s2 += a->p[i + 2]; s3 += a->p[i + 3]; }
-    a->sum = s0 + s1 + s2 + s3;
+    a->sum = sum_words(a->p, a->n);
     return NULL;
 }
 static double read_bandwidth(size_t bytes, uint32_t threads) {
@@ -90,10 +96,8 @@ static void wr_item(void *ctx, uint32_t item, uint32_t thread) {
     size_t r = 0;
     while (r + 1 < j->n && j->first[r + 1] <= item) r++;
     const uint64_t off = (item - j->first[r]) * WR_SLICE, len = j->bytes[r] - off < WR_SLICE ? j->bytes[r] - off : WR_SLICE;
-    const uint64_t *p = (const uint64_t *)(j->ptr[r] + off); /* regions start 8-byte aligned */
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, w = len / 8;
-    for (uint64_t i = 0; i + 4 <= w; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
-    j->sums[(thread % 64) * 8] += s0 + s1 + s2 + s3;
+    /* regions start 8-byte aligned */
+    j->sums[(thread % 64) * 8] += sum_words((const uint64_t *)(j->ptr[r] + off), (size_t)(len / 8));
 }
 /* GB/s of reading every region decode reads from (best of two passes); *total: their bytes. */
 static double weights_read_bandwidth(const gptoss_model *m, uint32_t threads, double *total) {
@@ -154,11 +158,7 @@ typedef struct kb {
 static void kb_item(void *ctx, uint32_t item, uint32_t thread) {
     kb *k = ctx;
     if (k->kind == 0) { /* 64 items of bytes/64 */
-        const uint64_t *p = (const uint64_t *)(k->buf + k->bytes / 64 * item);
-        size_t n = k->bytes / 64 / 8;
-        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = 0; i + 4 <= n; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
-        k->sums[thread * 8] += s0 + s1 + s2 + s3;
+        k->sums[thread * 8] += sum_words((const uint64_t *)(k->buf + k->bytes / 64 * item), k->bytes / 64 / 8);
         return;
     }
     uint64_t rows = k->kind == 1 || k->kind == 3 ? k->mx.rows : k->mat.rows;
