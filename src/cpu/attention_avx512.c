@@ -68,6 +68,22 @@ TGT static INL float softmax_in_place(float *sc, uint32_t n_keys, __m512 vmax, f
     return 1.0f / (expf(sink - m) + _mm512_reduce_add_ps(vz));
 }
 
+/* out = inv * sum over keys i of w[i] * v[slot i] (head_dim = 16 nv), keys in ascending order. */
+TGT static INL void weighted_values(float *out, const float *w, float inv, const float *v_cache, size_t kv_stride,
+                                    const uint32_t *slots, uint32_t n_keys, uint32_t nv) {
+    __m512 acc[16];
+    UNROLL
+    for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_setzero_ps();
+    for (uint32_t i = 0; i < n_keys; i++) {
+        const float *v = v_cache + (size_t)slots[i] * kv_stride;
+        const __m512 wi = _mm512_set1_ps(w[i]);
+        UNROLL
+        for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_fmadd_ps(wi, _mm512_loadu_ps(v + 16 * d), acc[d]);
+    }
+    UNROLL
+    for (uint32_t d = 0; d < nv; d++) _mm512_storeu_ps(out + 16 * d, _mm512_mul_ps(acc[d], _mm512_set1_ps(inv)));
+}
+
 TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
                                       size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                       float scale, float sink, float *scores) {
@@ -98,15 +114,7 @@ TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k
         for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], _mm512_loadu_ps(k + 16 * d), s);
         scores[j] = _mm512_reduce_add_ps(s);
     }
-    const float inv = softmax_in_place(scores, n_keys, vmax, sink);
-    __m512 acc[16];
-    for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_setzero_ps();
-    for (uint32_t i = 0; i < n_keys; i++) {
-        const float *v = v_cache + (size_t)slots[i] * kv_stride;
-        const __m512 w = _mm512_set1_ps(scores[i]);
-        for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * d), acc[d]);
-    }
-    for (uint32_t d = 0; d < nv; d++) _mm512_storeu_ps(out + 16 * d, _mm512_mul_ps(acc[d], _mm512_set1_ps(inv)));
+    weighted_values(out, scores, softmax_in_place(scores, n_keys, vmax, sink), v_cache, kv_stride, slots, n_keys, nv);
 }
 
 /* The grouped kernel with nv = head_dim / 16 a constant where the caller dispatches on it, so the
@@ -185,20 +193,8 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
             _mm512_storeu_ps(out + (h0 + x / nv) * out_stride + 16 * (x % nv),
                              _mm512_mul_ps(a[x], _mm512_set1_ps(inv[h0 + x / nv])));
     }
-    for (uint32_t h = h0; h < n_heads; h++) {
-        __m512 a[8];
-        UNROLL
-        for (uint32_t d = 0; d < nv; d++) a[d] = _mm512_setzero_ps();
-        for (uint32_t i = 0; i < n_keys; i++) {
-            const float *v = v_cache + (size_t)slots[i] * kv_stride;
-            const __m512 w = _mm512_set1_ps(scores[h * ld + i]);
-            UNROLL
-            for (uint32_t d = 0; d < nv; d++) a[d] = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16 * d), a[d]);
-        }
-        UNROLL
-        for (uint32_t d = 0; d < nv; d++)
-            _mm512_storeu_ps(out + h * out_stride + 16 * d, _mm512_mul_ps(a[d], _mm512_set1_ps(inv[h])));
-    }
+    for (uint32_t h = h0; h < n_heads; h++)
+        weighted_values(out + h * out_stride, scores + h * ld, inv[h], v_cache, kv_stride, slots, n_keys, nv);
 }
 
 TGT void gptoss_attention_group_avx512(float *out, size_t out_stride, const float *q, size_t q_stride,
