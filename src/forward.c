@@ -18,7 +18,7 @@
 #include "session.h"
 #include "threadpool.h"
 
-#define ROW_CHUNK 256u /* rows per work item (a multiple of 64: SwiGLU pairs and MXFP4 output blocks stay in one item; 256 rather than 64: decode streams longer runs of rows) */
+#define ROW_CHUNK GPTOSS_ROW_CHUNK
 
 static uint32_t kv_slot(const gptoss_kv *kv, uint32_t pos) { return pos % kv->cap; }
 
@@ -238,13 +238,13 @@ static void mlp1_item(void *ctx, uint32_t item, uint32_t thread) {
     const expert_item it = expert_item_of(f, item, thread, 2 * I, &f->L->mlp1_bias);
     const uint64_t r0 = it.r0, r1 = it.r1;
     const uint32_t cnt = it.cnt, first = it.first;
-    float *u = w->u + (size_t)first * 2 * I;
-    expert_rows(f, thread, u, 2 * I, &f->L->mlp1, it.e, it.bias, w->xin + (size_t)first * D, D, cnt, r0, r1);
+    float *u = w->u + (size_t)thread * w->u_floats;
+    expert_rows(f, thread, u, ROW_CHUNK, &f->L->mlp1, it.e, it.bias, w->xin + (size_t)first * D, D, cnt, r0, r1);
     const float limit = c->swiglu_limit;
     /* whole MXFP4 blocks of outputs (every item but a last one of 2I % 64 rows) go to the kernel */
     const int vec = f->mx_order && f->ops->swiglu_mx && r0 % 64 == 0 && (r1 - r0) % 64 == 0;
     for (uint32_t j = 0; j < cnt; j++) {
-        const float *uj = u + (size_t)j * 2 * I;
+        const float *uj = u + (size_t)j * ROW_CHUNK;
         float *a = w->act + (size_t)(first + j) * I;
         if (vec) {
             f->ops->swiglu_mx(a + r0 / 2, uj + r0, (size_t)(r1 - r0) / 64, limit);

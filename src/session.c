@@ -53,11 +53,16 @@ gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *mod
     w->entry_token = calloc(B * K, sizeof(uint32_t));
     w->entry_of = calloc(B * K, sizeof(uint32_t));
     w->xin = alloc_floats(B * K * D, &failed);
-    w->u = alloc_floats(B * K * 2 * I, &failed);
     w->act = alloc_floats(B * K * I, &failed);
     w->eo = alloc_floats(B * K * D, &failed);
     w->row_scratch = alloc_floats(T * max_cols, &failed);
     w->bias_scratch = alloc_floats(T * w->bias_floats, &failed);
+    /* An mlp1 item writes rows [r0, r0 + GPTOSS_ROW_CHUNK) of each of its expert's tokens (at most B)
+     * at j * GPTOSS_ROW_CHUNK + r: the rows of consecutive tokens never overlap, and the last ends
+     * before (B - 1) * GPTOSS_ROW_CHUNK + 2I. Per thread, so that the whole step never holds every
+     * (token, expert) entry's 2I outputs at once. */
+    w->u_floats = (B - 1) * GPTOSS_ROW_CHUNK + 2 * I;
+    w->u = alloc_floats(T * w->u_floats, &failed);
     /* a grouped attention kernel keeps the scores of every query head of a kv head at once */
     const size_t G = c->n_kv_heads ? c->n_heads / c->n_kv_heads : 1;
     w->scores_floats = G * (((size_t)n_ctx + 15) / 16 * 16);
@@ -90,8 +95,8 @@ void gptoss_workspace_free(gptoss_workspace *w) {
     free(w->x); free(w->h); free(w->q); free(w->k); free(w->v); free(w->attn);
     free(w->router); free(w->topw); free(w->topi);
     free(w->expert_count); free(w->expert_start); free(w->entry_token); free(w->entry_of);
-    free(w->xin); free(w->u); free(w->act); free(w->eo);
-    free(w->row_scratch); free(w->bias_scratch); free(w->scores); free(w->slots); free(w->logits);
+    free(w->xin); free(w->act); free(w->eo);
+    free(w->row_scratch); free(w->bias_scratch); free(w->u); free(w->scores); free(w->slots); free(w->logits);
     free(w->active);
     free(w->xpack); free(w->xp_off);
     gptoss_pool_free(w->pool);

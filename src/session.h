@@ -21,15 +21,16 @@ typedef struct gptoss_workspace {
     uint32_t *topi;
     /* MoE: (token, slot) pairs grouped by expert */
     uint32_t *expert_count, *expert_start, *entry_token, *entry_of;
-    float *xin, *u, *act, *eo;
-    float *row_scratch, *bias_scratch, *scores;
+    float *xin, *act, *eo;
+    float *row_scratch, *bias_scratch, *scores, *u;
     uint32_t *slots;
     float *logits;            /* [max_seqs][vocab] rows for the last token of each session */
     /* threads: the pool, and per-thread scratch (row_scratch: scratch_floats each, bias_scratch:
      * bias_floats each, scores: scores_floats each (n_ctx, rounded up to 16, per query head of a kv
-     * head), slots: n_ctx each). xin/u/act/eo hold one row per (token, expert) entry, in expert order. */
+     * head), slots: n_ctx each, u: u_floats each, one work item's mlp1 rows for each of its tokens,
+     * GPTOSS_ROW_CHUNK apart). xin/act/eo hold one row per (token, expert) entry, in expert order. */
     struct gptoss_pool *pool;
-    size_t scratch_floats, bias_floats, scores_floats;
+    size_t scratch_floats, bias_floats, scores_floats, u_floats;
     uint32_t *active;         /* [n_experts] experts with tokens in this step */
     /* The fast kernels' matrix x matrix path (NULL when the CPU or the model's exact flag rules it
      * out): activations packed once per product into xpack; xp_off[e] is expert e's packed region in
@@ -41,6 +42,10 @@ typedef struct gptoss_workspace {
 } gptoss_workspace;
 
 #define GPTOSS_XP_NONE ((size_t)-1)
+
+/* Rows per work item of a matrix product (a multiple of 64: SwiGLU pairs and MXFP4 output blocks stay
+ * in one item; 256 rather than 64: decode streams longer runs of rows). */
+#define GPTOSS_ROW_CHUNK 256u
 
 /* n_threads: 0 = every CPU the process may run on. */
 gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *m, uint32_t n_max, uint32_t n_ctx,
