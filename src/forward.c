@@ -118,7 +118,7 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
     gptoss_workspace *w = f->w;
     const gptoss_model_config *c = &f->m->config;
     const uint32_t dh = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads, G = H / Hkv;
-    const size_t QW = (size_t)H * dh, KW = (size_t)Hkv * dh;
+    const size_t QW = (size_t)H * dh;
     const uint32_t t = item / Hkv, g = item % Hkv, pos = w->pos[t];
     const gptoss_kv *kv = &w->seq[t]->kv[f->l];
     uint32_t lo = 0;
@@ -129,18 +129,18 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
     for (uint32_t j = 0; j < n_keys; j++) slots[j] = kv_slot(kv, lo + j);
     const float scale = 1.0f / sqrtf((float)dh);
     const size_t h0 = (size_t)g * G;
+    const float *k = kv->k + (size_t)g * kv->cap * dh, *v = kv->v + (size_t)g * kv->cap * dh;
     if (f->ops && f->ops->attention_group) {
         /* one pass over the kv head's keys and values for all G query heads, not G passes */
-        f->ops->attention_group(w->attn + t * QW + h0 * dh, dh, w->q + t * QW + h0 * dh, dh, G,
-                                kv->k + (size_t)g * dh, kv->v + (size_t)g * dh, KW, slots, n_keys, dh, scale,
-                                f->L->sinks + h0, scores);
+        f->ops->attention_group(w->attn + t * QW + h0 * dh, dh, w->q + t * QW + h0 * dh, dh, G, k, v, dh, slots,
+                                n_keys, dh, scale, f->L->sinks + h0, scores);
         return;
     }
     void (*head)(float *, const float *, const float *, const float *, size_t, const uint32_t *, uint32_t, uint32_t,
                  float, float, float *) = f->ops && f->ops->attention ? f->ops->attention : gptoss_attention_head_f32;
     for (size_t h = h0; h < h0 + G; h++)
-        head(w->attn + t * QW + h * dh, w->q + t * QW + h * dh, kv->k + (size_t)g * dh, kv->v + (size_t)g * dh, KW,
-             slots, n_keys, dh, scale, f->L->sinks[h], scores);
+        head(w->attn + t * QW + h * dh, w->q + t * QW + h * dh, k, v, dh, slots, n_keys, dh, scale, f->L->sinks[h],
+             scores);
 }
 
 static void attention_layer(fwd *f) {
@@ -158,8 +158,10 @@ static void attention_layer(fwd *f) {
         gptoss_rope_f32(w->q + t * QW, H, dh, pos, m->rope_inv_freq, m->rope_concentration);
         gptoss_rope_f32(w->k + t * KW, Hkv, dh, pos, m->rope_inv_freq, m->rope_concentration);
         uint32_t slot = kv_slot(kv, pos);
-        memcpy(kv->k + slot * KW, w->k + t * KW, KW * sizeof(float));
-        memcpy(kv->v + slot * KW, w->v + t * KW, KW * sizeof(float));
+        for (uint32_t g = 0; g < Hkv; g++) {
+            memcpy(kv->k + ((size_t)g * kv->cap + slot) * dh, w->k + t * KW + (size_t)g * dh, dh * sizeof(float));
+            memcpy(kv->v + ((size_t)g * kv->cap + slot) * dh, w->v + t * KW + (size_t)g * dh, dh * sizeof(float));
+        }
     }
     gptoss_pool_run(w->pool, attention_item, f, n * Hkv);
 }

@@ -295,13 +295,16 @@ gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_sessi
      * is copied whole (every slot written so far), with src's high-water mark, so that dst can rewind
      * exactly as far as src could. */
     const gptoss_model_config *c = &src->model->config;
-    const size_t KW = (size_t)c->n_kv_heads * c->head_dim;
+    const size_t dh = c->head_dim;
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const gptoss_kv *from = &src->kv[l];
         gptoss_kv *to = &dst->kv[l];
         uint32_t rows = from->cap >= src->n_ctx ? n_tokens : (src->n_written < from->cap ? src->n_written : from->cap);
-        memcpy(to->k, from->k, (size_t)rows * KW * sizeof(float));
-        memcpy(to->v, from->v, (size_t)rows * KW * sizeof(float));
+        for (uint32_t g = 0; g < c->n_kv_heads; g++) {
+            const size_t at = (size_t)g * from->cap * dh; /* dst has the same cap: same n_ctx and n_batch */
+            memcpy(to->k + at, from->k + at, (size_t)rows * dh * sizeof(float));
+            memcpy(to->v + at, from->v + at, (size_t)rows * dh * sizeof(float));
+        }
     }
     dst->n_tokens = n_tokens;
     dst->n_written = src->n_written;

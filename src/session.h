@@ -6,7 +6,9 @@
 #include "model.h"
 
 typedef struct gptoss_kv {
-    float *k, *v;    /* [cap][n_kv_heads * head_dim], keys after RoPE */
+    /* [n_kv_heads][cap][head_dim], keys after RoPE: a kv head's keys (and values) are one run of
+     * memory, which attention streams, rather than head_dim floats in every n_kv_heads * head_dim */
+    float *k, *v;
     uint32_t cap;    /* slots; position p lives in slot p % cap */
 } gptoss_kv;
 
