@@ -18,6 +18,8 @@
  * counts are constants, so that their vectors stay in registers */
 #define UNROLL _Pragma("GCC unroll 16")
 #include "cpu/vexp_avx512.h"
+/* keys per slice of the grouped kernel's value pass: 32 value rows of head_dim 64 are 8 KiB of L1 */
+#define VALUE_SLICE 32u
 
 /* a + b where lanes pair up in 128-bit halves: the sums of adjacent groups, halving the count. */
 TGT static INL __m512 fold(__m512 a, __m512 b, const int step) {
@@ -167,32 +169,38 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
         inv[h] = softmax_in_place(scores + h * ld, n_keys, vmax[h], sinks[h]);
     }
     /* Accumulators for every head would take n_heads * nv zmm (32 for gpt-oss), more than there are:
-     * one pass over the values per hp heads (16 accumulators), each value vector loaded once for
-     * them; the heads left over after the last full group take a pass each. Keeping the values in L1
-     * between groups (slices of a few keys) measured no faster. */
-    const uint32_t hp = 16 / nv;
-    uint32_t h0 = 0;
-    for (; h0 + hp <= n_heads; h0 += hp) {
-        __m512 a[16];
-        UNROLL
-        for (uint32_t x = 0; x < hp * nv; x++) a[x] = _mm512_setzero_ps();
-        for (uint32_t i = 0; i < n_keys; i++) {
-            const float *v = v_cache + (size_t)slots[i] * kv_stride;
-            __m512 w[16];
+     * hp heads at a time (16 accumulators), each value vector loaded once for them. The keys go in
+     * slices of VALUE_SLICE: every group of hp heads takes its turn on a slice while its values are in
+     * L1 (the accumulators wait in memory between slices), so the values come in from memory once, not
+     * once per group. Each head's sums still take the keys in ascending order. */
+    const uint32_t hp = 16 / nv, h_full = n_heads / hp * hp;
+    __m512 parked[16 * 8];
+    for (uint32_t x = 0; x < h_full * nv; x++) parked[x] = _mm512_setzero_ps();
+    for (uint32_t i0 = 0; i0 < n_keys && h_full; i0 += VALUE_SLICE) {
+        const uint32_t i1 = n_keys - i0 > VALUE_SLICE ? i0 + VALUE_SLICE : n_keys;
+        for (uint32_t h0 = 0; h0 < h_full; h0 += hp) {
+            __m512 a[16];
             UNROLL
-            for (uint32_t e = 0; e < hp; e++) w[e] = _mm512_set1_ps(scores[(h0 + e) * ld + i]);
-            UNROLL
-            for (uint32_t d = 0; d < nv; d++) {
-                const __m512 vd = _mm512_loadu_ps(v + 16 * d);
+            for (uint32_t x = 0; x < hp * nv; x++) a[x] = parked[h0 * nv + x];
+            for (uint32_t i = i0; i < i1; i++) {
+                const float *v = v_cache + (size_t)slots[i] * kv_stride;
+                __m512 w[16];
                 UNROLL
-                for (uint32_t e = 0; e < hp; e++) a[e * nv + d] = _mm512_fmadd_ps(w[e], vd, a[e * nv + d]);
+                for (uint32_t e = 0; e < hp; e++) w[e] = _mm512_set1_ps(scores[(h0 + e) * ld + i]);
+                UNROLL
+                for (uint32_t d = 0; d < nv; d++) {
+                    const __m512 vd = _mm512_loadu_ps(v + 16 * d);
+                    UNROLL
+                    for (uint32_t e = 0; e < hp; e++) a[e * nv + d] = _mm512_fmadd_ps(w[e], vd, a[e * nv + d]);
+                }
             }
+            UNROLL
+            for (uint32_t x = 0; x < hp * nv; x++) parked[h0 * nv + x] = a[x];
         }
-        UNROLL
-        for (uint32_t x = 0; x < hp * nv; x++)
-            _mm512_storeu_ps(out + (h0 + x / nv) * out_stride + 16 * (x % nv),
-                             _mm512_mul_ps(a[x], _mm512_set1_ps(inv[h0 + x / nv])));
     }
+    for (uint32_t x = 0; x < h_full * nv; x++)
+        _mm512_storeu_ps(out + (x / nv) * out_stride + 16 * (x % nv), _mm512_mul_ps(parked[x], _mm512_set1_ps(inv[x / nv])));
+    const uint32_t h0 = h_full;
     for (uint32_t h = h0; h < n_heads; h++)
         weighted_values(out + h * out_stride, scores + h * ld, inv[h], v_cache, kv_stride, slots, n_keys, nv);
 }
