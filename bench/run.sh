@@ -7,6 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 benches=(
     server.sh
     tokenizer.sh
+    attention.sh
     cpu.sh
 )
 rc=0
