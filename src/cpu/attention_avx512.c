@@ -199,9 +199,9 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
         }
     }
     for (uint32_t x = 0; x < h_full * nv; x++)
-        _mm512_storeu_ps(out + (x / nv) * out_stride + 16 * (x % nv), _mm512_mul_ps(parked[x], _mm512_set1_ps(inv[x / nv])));
-    const uint32_t h0 = h_full;
-    for (uint32_t h = h0; h < n_heads; h++)
+        _mm512_storeu_ps(out + (x / nv) * out_stride + 16 * (x % nv),
+                         _mm512_mul_ps(parked[x], _mm512_set1_ps(inv[x / nv])));
+    for (uint32_t h = h_full; h < n_heads; h++)
         weighted_values(out + h * out_stride, scores + h * ld, inv[h], v_cache, kv_stride, slots, n_keys, nv);
 }
 
