@@ -18,8 +18,6 @@
 #include "session.h"
 #include "threadpool.h"
 
-#define ROW_CHUNK GPTOSS_ROW_CHUNK
-
 static uint32_t kv_slot(const gptoss_kv *kv, uint32_t pos) { return pos % kv->cap; }
 
 typedef struct fwd {
@@ -53,7 +51,8 @@ static void dense_item(void *ctx, uint32_t item, uint32_t thread) {
     uint32_t k = 0;
     while (item >= f->chunks[k]) item -= f->chunks[k++];
     const gptoss_mat *M = f->mat[k];
-    uint64_t r0 = (uint64_t)item * ROW_CHUNK, r1 = r0 + ROW_CHUNK < M->rows ? r0 + ROW_CHUNK : M->rows;
+    const uint64_t r0 = (uint64_t)item * GPTOSS_ROW_CHUNK;
+    const uint64_t r1 = r0 + GPTOSS_ROW_CHUNK < M->rows ? r0 + GPTOSS_ROW_CHUNK : M->rows;
     if (f->xp) f->w->gemm->dense(f->out[k], f->out_stride[k], M, f->bias[k], f->xp, f->n_tok, r0, r1);
     else if (f->ops) f->ops->dense(f->out[k], f->out_stride[k], M, f->bias[k], f->x, f->x_stride, f->n_tok, r0, r1);
     else gptoss_matmul_dense_f32(f->out[k], f->out_stride[k], M, f->bias[k], f->x, f->x_stride, f->n_tok, r0, r1,
@@ -92,7 +91,7 @@ static void dense(fwd *f, uint32_t n_mats, const gptoss_mat *const *mats, const 
         f->bias[k] = bias[k];
         f->out[k] = out[k];
         f->out_stride[k] = out_stride[k];
-        f->chunks[k] = (uint32_t)((mats[k]->rows + ROW_CHUNK - 1) / ROW_CHUNK);
+        f->chunks[k] = (uint32_t)((mats[k]->rows + GPTOSS_ROW_CHUNK - 1) / GPTOSS_ROW_CHUNK);
         items += f->chunks[k];
     }
     f->x = x;
@@ -222,8 +221,8 @@ static expert_item expert_item_of(const fwd *f, uint32_t item, uint32_t thread, 
     const gptoss_workspace *w = f->w;
     expert_item it;
     it.e = w->active[item / f->chunks_per_expert];
-    it.r0 = (uint64_t)(item % f->chunks_per_expert) * ROW_CHUNK;
-    it.r1 = it.r0 + ROW_CHUNK < rows ? it.r0 + ROW_CHUNK : rows;
+    it.r0 = (uint64_t)(item % f->chunks_per_expert) * GPTOSS_ROW_CHUNK;
+    it.r1 = it.r0 + GPTOSS_ROW_CHUNK < rows ? it.r0 + GPTOSS_ROW_CHUNK : rows;
     it.cnt = w->expert_count[it.e];
     it.first = w->expert_start[it.e];
     it.bias = w->bias_scratch + (size_t)thread * w->bias_floats;
@@ -241,12 +240,12 @@ static void mlp1_item(void *ctx, uint32_t item, uint32_t thread) {
     const uint64_t r0 = it.r0, r1 = it.r1;
     const uint32_t cnt = it.cnt, first = it.first;
     float *u = w->u + (size_t)thread * w->u_floats;
-    expert_rows(f, thread, u, ROW_CHUNK, &f->L->mlp1, it.e, it.bias, w->xin + (size_t)first * D, D, cnt, r0, r1);
+    expert_rows(f, thread, u, GPTOSS_ROW_CHUNK, &f->L->mlp1, it.e, it.bias, w->xin + (size_t)first * D, D, cnt, r0, r1);
     const float limit = c->swiglu_limit;
     /* whole MXFP4 blocks of outputs (every item but a last one of 2I % 64 rows) go to the kernel */
     const int vec = f->mx_order && f->ops->swiglu_mx && r0 % 64 == 0 && (r1 - r0) % 64 == 0;
     for (uint32_t j = 0; j < cnt; j++) {
-        const float *uj = u + (size_t)j * ROW_CHUNK;
+        const float *uj = u + (size_t)j * GPTOSS_ROW_CHUNK;
         float *a = w->act + (size_t)(first + j) * I;
         if (vec) {
             f->ops->swiglu_mx(a + r0 / 2, uj + r0, (size_t)(r1 - r0) / 64, limit);
@@ -354,10 +353,10 @@ static void moe_layer(fwd *f) {
                   I % 32 == 0;
     gptoss_pool_run(w->pool, gather_item, f, n * K);
     pack_experts(f, w->xin, D);
-    f->chunks_per_expert = (2 * I + ROW_CHUNK - 1) / ROW_CHUNK;
+    f->chunks_per_expert = (2 * I + GPTOSS_ROW_CHUNK - 1) / GPTOSS_ROW_CHUNK;
     gptoss_pool_run(w->pool, mlp1_item, f, f->n_active * f->chunks_per_expert);
     pack_experts(f, w->act, I);
-    f->chunks_per_expert = (D + ROW_CHUNK - 1) / ROW_CHUNK;
+    f->chunks_per_expert = (D + GPTOSS_ROW_CHUNK - 1) / GPTOSS_ROW_CHUNK;
     gptoss_pool_run(w->pool, mlp2_item, f, f->n_active * f->chunks_per_expert);
     f->moe_packed = 0;
     gptoss_pool_run(w->pool, combine_item, f, n);
