@@ -129,16 +129,16 @@ static double weights_read_bandwidth(const gptoss_model *m, uint32_t threads, do
     return best;
 }
 
-/* kB of this process's file-backed memory mapped by 2 MiB entries, and of anonymous huge pages. */
-static void huge_page_kb(double *file_kb, double *anon_kb) {
-    *file_kb = *anon_kb = 0;
+/* GB of this process's file-backed memory mapped by 2 MiB entries, and of anonymous huge pages. */
+static void huge_page_gb(double *file_gb, double *anon_gb) {
+    *file_gb = *anon_gb = 0;
     FILE *f = fopen("/proc/self/smaps_rollup", "r");
     if (!f) return;
     char line[256];
     while (fgets(line, sizeof line, f)) {
         double v;
-        if (sscanf(line, "FilePmdMapped: %lf", &v) == 1) *file_kb = v;
-        else if (sscanf(line, "AnonHugePages: %lf", &v) == 1) *anon_kb = v;
+        if (sscanf(line, "FilePmdMapped: %lf", &v) == 1) *file_gb = v * 1024 / 1e9;
+        else if (sscanf(line, "AnonHugePages: %lf", &v) == 1) *anon_gb = v * 1024 / 1e9;
     }
     fclose(f);
 }
@@ -369,11 +369,11 @@ int cmd_bench(int argc, char **argv) {
     const uint32_t used_threads = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
     gptoss_model_stats ms;
     gptoss_model_get_stats(model, &ms);
-    double huge_file_kb, huge_anon_kb, wbytes = 0;
-    huge_page_kb(&huge_file_kb, &huge_anon_kb);
+    double huge_file_gb, huge_anon_gb, wbytes = 0;
+    huge_page_gb(&huge_file_gb, &huge_anon_gb);
     double bpt = (double)ms.bytes_per_token, bw = on_gpu ? 0 : read_bandwidth((size_t)2 << 30, used_threads);
     double wbw = on_gpu ? 0 : weights_read_bandwidth(model, used_threads, &wbytes);
-    double bound = bw > 0 ? bw * 1e9 / bpt : 0;
+    double bound = bw > 0 ? bw * 1e9 / bpt : 0, decode_gbs = bpt * tg_m / 1e9;
     if (json) {
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %u, \"reps\": %u, \"q8\": %d, \"exact\": %d, "
                "\"keep_dense\": %d, \"attention_dtype\": \"%s\", \"unembedding_dtype\": \"%s\", "
@@ -384,7 +384,8 @@ int cmd_bench(int argc, char **argv) {
                "\"huge_file_gb\": %.3f, \"huge_anon_gb\": %.3f, \"finite\": %s}\n",
                synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact,
                keep_dense, ms.attention_dtype, ms.unembedding_dtype, t_open, p, pp_m,
-               pp_sd, n, tg_m, tg_sd, rss_gb, bpt, bw, bound, bound > 0 ? tg_m / bound : 0, bpt * tg_m / 1e9, wbw, huge_file_kb * 1024 / 1e9, huge_anon_kb * 1024 / 1e9, finite ? "true" : "false");
+               pp_sd, n, tg_m, tg_sd, rss_gb, bpt, bw, bound, bound > 0 ? tg_m / bound : 0, decode_gbs, wbw,
+               huge_file_gb, huge_anon_gb, finite ? "true" : "false");
     } else {
         if (p) printf("prefill: pp%u = %.2f ± %.2f tok/s (%u reps; last %.3f s)\n", p, pp_m, pp_sd, reps, t_prefill);
         if (n) printf("decode: tg%u = %.2f ± %.2f tok/s (%.1f ms/token, context %u..%u)\n", n, tg_m, tg_sd,
@@ -397,9 +398,8 @@ int cmd_bench(int argc, char **argv) {
             /* context, not a bound: decode reads a subset of these bytes (4 of 32 experts a layer) */
             printf("decode reads %.1f GB/s; a plain read of all %.2f GB it reads from (every expert), where they "
                    "lie: %.1f GB/s\n",
-                   bpt * tg_m / 1e9, wbytes / 1e9, wbw);
-            printf("huge pages: %.2f GB of mapped file, %.2f GB anonymous\n", huge_file_kb * 1024 / 1e9,
-                   huge_anon_kb * 1024 / 1e9);
+                   decode_gbs, wbytes / 1e9, wbw);
+            printf("huge pages: %.2f GB of mapped file, %.2f GB anonymous\n", huge_file_gb, huge_anon_gb);
         }
         printf("last logits finite: %s\n", finite ? "yes" : "NO");
     }
