@@ -31,7 +31,7 @@ static float tail_dot(const gptoss_mat *w, uint64_t r, size_t c0, const float *x
 
 static inline size_t tile_tokens(size_t left) { return left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1; }
 
-/* Rows [r0, r1) x all tokens for one format: decode uses 4-row tiles, prefill 4 rows x 4 tokens where
+/* Rows [r0, r1) x all tokens for one format: decode uses 4-row tiles, prefill 4 rows x 6 tokens where
  * the ISA file sets PREFILL_R4 (then, and for the last rows, 2 x 8, then 1 x 8). */
 TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x0, size_t xs,
                             size_t n_tok, uint64_t r0, uint64_t r1) {
@@ -46,9 +46,12 @@ TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, 
         r = r0 + 4 * q;
     } else {
 #if PREFILL_R4
-        /* AVX-512: 4 rows x 4 tokens, each x block loaded serves four rows (2 x 8 tiles streamed x
-         * from L2 at twice the rate): MXFP4 35 -> 55 GMAC/s per thread. AVX2's 16 registers hold
-         * 2 x 8 only. */
+        /* AVX-512: 4 rows x 6 tokens. Each decoded weight block serves 6 tokens: MXFP4's decode (5
+         * port-0/5 uops per block and row) is paid once per 12 FMAs instead of 8, and each x block
+         * loaded serves four rows (2 x 8 tiles streamed x from L2 at twice the rate: 35 GMAC/s per
+         * thread). 24 accumulators leave too few registers for 8 tokens; at 6 the compiler spills 3.
+         * One thread, 5760 x 2880 expert x 64 tokens: MXFP4 4 x 4 52-65 -> 4 x 6 62-76 GMAC/s; BF16
+         * 5120 x 2880 x 512 tokens 49-57 -> 56-63. AVX2's 16 registers hold 2 x 8 only. */
         /* Blocks of rows whose weights stay in L2 (PREFILL_BLOCK_BYTES), each run against every
          * token group: x then streams from L3 once per block instead of once per 4 rows (a 512-token
          * prefill's x is 5.9 MB). Each output still comes from one tile: same bits in any order. */
@@ -58,13 +61,14 @@ TGT static INL void run_fmt(const int fmt, float *out, size_t os, const src *s, 
         for (uint64_t b0 = r0; b0 < r4; b0 += rb) {
             const uint64_t b1 = b0 + rb < r4 ? b0 + rb : r4;
             for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
-                nt = n_tok - t0 >= 4 ? 4 : n_tok - t0 >= 2 ? 2 : 1;
+                nt = n_tok - t0 >= 6 ? 6 : n_tok - t0 >= 4 ? 4 : n_tok - t0 >= 2 ? 2 : 1;
                 float *o = out + t0 * os;
                 const float *x = x0 + t0 * xs;
                 for (r = b0; r < b1; r += 4) switch (nt) {
                     case 1: tile(fmt, 4, 1, o, os, s, r, nb, x, xs); break;
                     case 2: tile(fmt, 4, 2, o, os, s, r, nb, x, xs); break;
-                    default: tile(fmt, 4, 4, o, os, s, r, nb, x, xs); break;
+                    case 4: tile(fmt, 4, 4, o, os, s, r, nb, x, xs); break;
+                    default: tile(fmt, 4, 6, o, os, s, r, nb, x, xs); break;
                     }
             }
         }
