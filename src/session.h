@@ -30,7 +30,8 @@ typedef struct gptoss_workspace {
     /* threads: the pool, and per-thread scratch (row_scratch: scratch_floats each, bias_scratch:
      * bias_floats each, scores: scores_floats each (n_ctx, rounded up to 16, per query head of a kv
      * head), slots: n_ctx each, u: u_floats each, one work item's mlp1 rows for each of its tokens,
-     * GPTOSS_ROW_CHUNK apart). xin/act/eo hold one row per (token, expert) entry, in expert order. */
+     * GPTOSS_ROW_CHUNK apart). xin/act/eo hold one row per (token, expert) entry, in expert order; eo
+     * shares xin's memory (mlp1 reads xin, mlp2 then writes eo). */
     struct gptoss_pool *pool;
     size_t scratch_floats, bias_floats, scores_floats, u_floats;
     uint32_t *active;         /* [n_experts] experts with tokens in this step */
