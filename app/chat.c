@@ -600,7 +600,8 @@ static void usage(FILE *f, int one_shot) {
                "                       in $GPTOSS_TOOL_NAME, stdout is the result (chat asks otherwise)\n"
                "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
                "  --max-tokens N       per answer (default: until the context is full)\n"
-               "  --ctx N --threads N --tokenizer PATH --no-color\n");
+               "  --ctx N --threads N --tokenizer PATH --no-color\n"
+               "  --kv-f16             keys and values cached as f16: half the KV cache's memory\n");
 }
 
 /* --tools: [{name, description, parameters}], the OpenAI form [{type: function, function: {...}}],
@@ -671,6 +672,8 @@ static int parse_options(chat *c, int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--no-color")) {
             c->color_out = c->color_err = 0;
+        } else if (!strcmp(a, "--kv-f16")) {
+            c->settings.kv_f16 = 1;
         } else if (!c->one_shot && !strcmp(a, "--hide-reasoning")) {
             c->hide_reasoning = 1;
         } else if (c->one_shot && !strcmp(a, "--show-reasoning")) {

@@ -10,11 +10,13 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K]\n"
                "                          [--min-p M] [--seed S] [--stop \"IDS\"] [--ctx N] [--quiet]\n"
-               "                          [--device cpu|cuda] [--q8] [--exact] [--keep-dense] [-t THREADS]\n"
+               "                          [--device cpu|cuda] [--q8] [--exact] [--keep-dense] [--kv-f16]\n"
+               "                          [-t THREADS]\n"
                "  Temperature 0 (the default) is greedy decoding. Generation ends after N tokens or at a\n"
                "  stop id (which is printed). Prints the generated ids; timings go to stderr.\n"
                "  Weights: the default reads the unembedding as Q8_0 on the CPU (converted at load);\n"
-               "  --keep-dense: as stored; --q8: attention too; --exact: scalar reference kernels, as stored.\n");
+               "  --keep-dense: as stored; --q8: attention too; --exact: scalar reference kernels, as stored.\n"
+               "  --kv-f16: keys and values cached as f16 (half the KV memory).\n");
 }
 
 static double now_s(void) {
@@ -26,7 +28,7 @@ static double now_s(void) {
 int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *ids_text = NULL, *stop_text = NULL;
     uint32_t n_gen = 0, ctx = 0;
-    int have_n = 0, quiet = 0;
+    int have_n = 0, quiet = 0, kv_f16 = 0;
     gptoss_sampler_options so = {0};
     gptoss_device device = GPTOSS_DEVICE_AUTO; /* [cuda backend] --device */
     gptoss_model_options mopt = {0};
@@ -39,6 +41,7 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--q8")) mopt.dense_q8 = 1;
         else if (!strcmp(a, "--exact")) mopt.exact = 1;
         else if (!strcmp(a, "--keep-dense")) mopt.keep_dense = 1;
+        else if (!strcmp(a, "--kv-f16")) kv_f16 = 1;
         else if (a[0] == '-' && strcmp(a, "--ids") && strcmp(a, "-n") && strcmp(a, "--temperature") &&
                  strcmp(a, "--top-p") && strcmp(a, "--top-k") && strcmp(a, "--min-p") && strcmp(a, "--seed") &&
                  strcmp(a, "--stop") && strcmp(a, "--ctx") && strcmp(a, "--device") && strcmp(a, "-t")) {
@@ -86,7 +89,7 @@ int cmd_generate(int argc, char **argv) {
     if (!model) goto done;
     double t_open = now_s() - t0;
     const gptoss_model_config *c = gptoss_model_get_config(model);
-    gptoss_session_options sopt = {.n_ctx = ctx, .device = device, .n_threads = n_threads};
+    gptoss_session_options sopt = {.n_ctx = ctx, .device = device, .n_threads = n_threads, .kv_f16 = kv_f16};
     if (gptoss_session_create(model, &sopt, &sess, err, sizeof err) != GPTOSS_OK ||
         gptoss_sampler_create(c->vocab_size, &so, &smp, err, sizeof err) != GPTOSS_OK) {
         cli_error("%s", err);

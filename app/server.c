@@ -433,7 +433,8 @@ static void usage(FILE *f) {
                "  --prefill-chunk N    prompt tokens per sequence between decode steps (default 256)\n"
                "  --model-name NAME    the model's id in the API (default: the directory's name)\n"
                "  --tokenizer PATH     tokenizer (default: the model's tokenizer.json)\n"
-               "  --seed S             seed of requests that give none (default: from the clock)\n");
+               "  --seed S             seed of requests that give none (default: from the clock)\n"
+               "  --kv-f16             cache keys and values as f16: half the KV memory per sequence\n");
 }
 
 static int parse_options(server_options *o, int argc, char **argv) {
@@ -450,6 +451,10 @@ static int parse_options(server_options *o, int argc, char **argv) {
                 return -1;
             }
             o->model_path = a;
+            continue;
+        }
+        if (!strcmp(a, "--kv-f16")) {
+            o->kv_f16 = 1;
             continue;
         }
         static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--ctx-size", "--queue",

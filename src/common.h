@@ -1,4 +1,4 @@
-/* common.h: small internal helpers shared by every module: error reporting, bf16/f32 conversion,
+/* common.h: small internal helpers shared by every module: error reporting, bf16/f16/f32 conversion,
  * checked arithmetic, a growable byte buffer. */
 #ifndef GPTOSS_COMMON_H
 #define GPTOSS_COMMON_H
@@ -23,6 +23,25 @@ gptoss_status gptoss_fail(gptoss_status status, char *err, size_t err_size, cons
 static inline float gptoss_bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
     float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Exact for every f16: its exponent and mantissa bits moved into f32's places read as 2^-112 times
+ * the value, for subnormals too, so one multiply by 2^112 rebiases; inf and NaN keep their bits. */
+static inline float gptoss_f16_to_f32(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t bits = (uint32_t)(h & 0x7fffu) << 13;
+    float f;
+    if ((h & 0x7c00u) == 0x7c00u) {
+        bits |= 0x7f800000u | sign;
+        memcpy(&f, &bits, sizeof f);
+        return f;
+    }
+    memcpy(&f, &bits, sizeof f);
+    f *= 0x1p112f;
+    memcpy(&bits, &f, sizeof bits);
+    bits |= sign;
     memcpy(&f, &bits, sizeof f);
     return f;
 }

@@ -127,19 +127,33 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
     float *scores = w->scores + (size_t)thread * w->scores_floats;
     for (uint32_t j = 0; j < n_keys; j++) slots[j] = kv_slot(kv, lo + j);
     const float scale = 1.0f / sqrtf((float)dh);
-    const size_t h0 = (size_t)g * G;
-    const float *k = kv->k + (size_t)g * kv->cap * dh, *v = kv->v + (size_t)g * kv->cap * dh;
+    const size_t h0 = (size_t)g * G, at = (size_t)g * kv->cap * dh;
+    float *out = w->attn + t * QW + h0 * dh;
+    const float *q = w->q + t * QW + h0 * dh;
+    /* A grouped kernel makes one pass over the kv head's keys and values for all G query heads, not G. */
+    if (kv->f16) {
+        const uint16_t *k = (const uint16_t *)kv->k + at, *v = (const uint16_t *)kv->v + at;
+        if (f->ops && f->ops->attention_group_f16) {
+            f->ops->attention_group_f16(out, dh, q, dh, G, k, v, dh, slots, n_keys, dh, scale, f->L->sinks + h0,
+                                        scores);
+            return;
+        }
+        void (*head)(float *, const float *, const uint16_t *, const uint16_t *, size_t, const uint32_t *, uint32_t,
+                     uint32_t, float, float, float *) =
+            f->ops && f->ops->attention_f16 ? f->ops->attention_f16 : gptoss_attention_head_f16;
+        for (uint32_t h = 0; h < G; h++)
+            head(out + h * dh, q + h * dh, k, v, dh, slots, n_keys, dh, scale, f->L->sinks[h0 + h], scores);
+        return;
+    }
+    const float *k = (const float *)kv->k + at, *v = (const float *)kv->v + at;
     if (f->ops && f->ops->attention_group) {
-        /* one pass over the kv head's keys and values for all G query heads, not G passes */
-        f->ops->attention_group(w->attn + t * QW + h0 * dh, dh, w->q + t * QW + h0 * dh, dh, G, k, v, dh, slots,
-                                n_keys, dh, scale, f->L->sinks + h0, scores);
+        f->ops->attention_group(out, dh, q, dh, G, k, v, dh, slots, n_keys, dh, scale, f->L->sinks + h0, scores);
         return;
     }
     void (*head)(float *, const float *, const float *, const float *, size_t, const uint32_t *, uint32_t, uint32_t,
                  float, float, float *) = f->ops && f->ops->attention ? f->ops->attention : gptoss_attention_head_f32;
-    for (size_t h = h0; h < h0 + G; h++)
-        head(w->attn + t * QW + h * dh, w->q + t * QW + h * dh, k, v, dh, slots, n_keys, dh, scale, f->L->sinks[h],
-             scores);
+    for (uint32_t h = 0; h < G; h++)
+        head(out + h * dh, q + h * dh, k, v, dh, slots, n_keys, dh, scale, f->L->sinks[h0 + h], scores);
 }
 
 static void attention_layer(fwd *f) {
@@ -158,8 +172,15 @@ static void attention_layer(fwd *f) {
         gptoss_rope_f32(w->k + t * KW, Hkv, dh, pos, m->rope_inv_freq, m->rope_concentration);
         uint32_t slot = kv_slot(kv, pos);
         for (uint32_t g = 0; g < Hkv; g++) {
-            memcpy(kv->k + ((size_t)g * kv->cap + slot) * dh, w->k + t * KW + (size_t)g * dh, dh * sizeof(float));
-            memcpy(kv->v + ((size_t)g * kv->cap + slot) * dh, w->v + t * KW + (size_t)g * dh, dh * sizeof(float));
+            const size_t at = ((size_t)g * kv->cap + slot) * dh;
+            const float *k = w->k + t * KW + (size_t)g * dh, *v = w->v + t * KW + (size_t)g * dh;
+            if (kv->f16) {
+                gptoss_f32_to_f16_row((uint16_t *)kv->k + at, k, dh);
+                gptoss_f32_to_f16_row((uint16_t *)kv->v + at, v, dh);
+            } else {
+                memcpy((float *)kv->k + at, k, dh * sizeof(float));
+                memcpy((float *)kv->v + at, v, dh * sizeof(float));
+            }
         }
     }
     gptoss_pool_run(w->pool, attention_item, f, n * Hkv);

@@ -150,6 +150,6 @@ void gptoss_gguf_writer_free(gptoss_gguf_writer *w);
 void gptoss_mxfp4_hf_to_ggml(uint8_t out[16], const uint8_t in[16]);
 void gptoss_mxfp4_ggml_to_hf(uint8_t out[16], const uint8_t in[16]);
 /* Q8_0 quantization and f16 conversions: gptoss_quantize_row_q8_0 (cpu/kernels.h),
- * gptoss_f16_to_f32 (model.h). */
+ * gptoss_f16_to_f32 (common.h). */
 
 #endif

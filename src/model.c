@@ -38,22 +38,6 @@ static char *path_join(const char *a, const char *b) {
     return p;
 }
 
-float gptoss_f16_to_f32(uint16_t h) {
-    uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
-    float f;
-    if (e == 0) {
-        f = ldexpf((float)m, -24);
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    } else if (e == 31) {
-        bits = sign | 0x7f800000u | (m << 13);
-    } else {
-        bits = sign | ((e + 112) << 23) | (m << 13);
-    }
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 void gptoss_to_f32(float *dst, const void *src, gptoss_dtype dtype, uint64_t offset, size_t n) {
     switch (dtype) {
     case GPTOSS_DTYPE_Q8_0: {

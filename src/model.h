@@ -89,7 +89,6 @@ gptoss_status gptoss_config_read(const char *path, gptoss_model_config *cfg, int
 /* Fills rope_inv_freq (head_dim/2 floats, allocated by the caller) and rope_concentration. */
 void gptoss_model_init_rope(gptoss_model *m);
 
-float gptoss_f16_to_f32(uint16_t h);
 /* Widens n elements starting at element `offset` of a BF16/F16/F32/Q8_0 array to f32. */
 void gptoss_to_f32(float *dst, const void *src, gptoss_dtype dtype, uint64_t offset, size_t n);
 /* The memory regions a decoded token reads from (every layer's attention and router matrices, each

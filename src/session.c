@@ -13,11 +13,15 @@
 #define DEFAULT_N_CTX 8192u
 #define DEFAULT_N_BATCH 128u
 
-static void *alloc_floats(size_t n, int *failed) {
-    void *p = calloc(n ? n : 1, sizeof(float));
+static void *alloc_zeroed(size_t n, size_t elem_bytes, int *failed) {
+    void *p = calloc(n ? n : 1, elem_bytes);
     if (!p) *failed = 1;
     return p;
 }
+
+static void *alloc_floats(size_t n, int *failed) { return alloc_zeroed(n, sizeof(float), failed); }
+
+static size_t kv_elem_bytes(const gptoss_kv *kv) { return kv->f16 ? sizeof(uint16_t) : sizeof(float); }
 
 gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *model, uint32_t n_max, uint32_t n_ctx,
                                     uint32_t max_seqs, uint32_t n_threads) {
@@ -163,8 +167,9 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
          * only touched as the context fills. */
         uint64_t cap = model->layers[l].sliding ? (uint64_t)c->sliding_window + n_batch : n_ctx;
         kv->cap = cap < n_ctx ? (uint32_t)cap : n_ctx;
-        kv->k = alloc_floats((size_t)kv->cap * KW, &failed);
-        kv->v = alloc_floats((size_t)kv->cap * KW, &failed);
+        kv->f16 = o.kv_f16 != 0;
+        kv->k = alloc_zeroed((size_t)kv->cap * KW, kv_elem_bytes(kv), &failed);
+        kv->v = alloc_zeroed((size_t)kv->cap * KW, kv_elem_bytes(kv), &failed);
     }
     s->logits = alloc_floats(c->vocab_size, &failed);
     if (failed || gptoss_workspace_init(&s->ws, model, n_batch, n_ctx, 1, o.n_threads) != GPTOSS_OK) {
@@ -286,6 +291,10 @@ gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_sessi
                            dst->n_ctx, src->n_batch, dst->n_batch);
     if (dst->cuda || src->cuda)
         return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "CUDA sessions cannot be copied");
+    if (dst->kv[0].f16 != src->kv[0].f16)
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
+                           "sessions differ (KV cache %s vs %s): cannot copy", src->kv[0].f16 ? "f16" : "f32",
+                           dst->kv[0].f16 ? "f16" : "f32");
     if (n_tokens == 0) {
         gptoss_session_reset(dst);
         return GPTOSS_OK;
@@ -303,10 +312,11 @@ gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_sessi
         const gptoss_kv *from = &src->kv[l];
         gptoss_kv *to = &dst->kv[l];
         uint32_t rows = from->cap >= src->n_ctx ? n_tokens : (src->n_written < from->cap ? src->n_written : from->cap);
+        const size_t eb = kv_elem_bytes(from); /* dst has the same cap (same n_ctx, n_batch) and type */
         for (uint32_t g = 0; g < c->n_kv_heads; g++) {
-            const size_t at = (size_t)g * from->cap * dh; /* dst has the same cap: same n_ctx and n_batch */
-            memcpy(to->k + at, from->k + at, (size_t)rows * dh * sizeof(float));
-            memcpy(to->v + at, from->v + at, (size_t)rows * dh * sizeof(float));
+            const size_t at = (size_t)g * from->cap * dh * eb;
+            memcpy((char *)to->k + at, (const char *)from->k + at, (size_t)rows * dh * eb);
+            memcpy((char *)to->v + at, (const char *)from->v + at, (size_t)rows * dh * eb);
         }
     }
     dst->n_tokens = n_tokens;

@@ -44,6 +44,8 @@ check "run on a Hugging Face cache folder" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]
 check "run: exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out2" 2>&1
 check "run: the same seed gives the same answer" $(cmp -s "$tmp/out1" "$tmp/out2"; echo $?)
+"$bin" run "$model" -p "Hello" "${args[@]}" --kv-f16 >"$tmp/out3" 2>"$tmp/err"
+check "run --kv-f16 (f16 KV cache): exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" --json --verbose >"$tmp/json" 2>"$tmp/err"
 check "run --json: a JSON list of messages" $(head -c 1 "$tmp/json" | grep -q '\[' && tail -n 1 "$tmp/json" | grep -q '^\]$'; echo $?)
 check "run --verbose: tokens/s on stderr" $(grep -qE '^\[12 tokens, [0-9.]+ tokens/s' "$tmp/err"; echo $?)

@@ -36,6 +36,8 @@ GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" timeout 300 node model.mjs
 echo "# model.mjs exit $?"
 GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" timeout 300 node prefix.mjs
 echo "# prefix.mjs exit $?"
+GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" GPTOSS_SERVE_EXTRA=--kv-f16 timeout 300 node prefix.mjs
+echo "# prefix.mjs --kv-f16 exit $?"
 
 if [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
     echo "ok - server load test # SKIP under sanitizers (slow; RSS is not meaningful with ASan's quarantine)"

@@ -180,6 +180,21 @@ static void test_q8_0(void) {
     ok &= gptoss_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00 && gptoss_f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02;
     ok &= gptoss_f32_to_f16(1e6f) == 0x7c00 && gptoss_f32_to_f16(-1e-9f) == 0x8000;
     tap_check(ok, "f16: round trip of exact values, ties to even, overflow and underflow");
+    /* every f16 code widens to sign * 2^(e-15) * (1 + m/1024) (subnormals 2^-24 * m) and back to itself */
+    int all = 1;
+    for (uint32_t h = 0; h < 65536; h++) {
+        const uint32_t e = (h >> 10) & 31, m = h & 1023;
+        const float f = gptoss_f16_to_f32((uint16_t)h), mag = e ? ldexpf(1.0f + m / 1024.0f, (int)e - 15) : ldexpf((float)m, -24);
+        if (e == 31) all &= m ? f != f : isinf(f) && (f < 0) == (h >> 15);
+        else all &= f == (h >> 15 ? -mag : mag) && !!signbit(f) == (int)(h >> 15) && gptoss_f32_to_f16(f) == h;
+    }
+    tap_check(all, "f16: all 65536 codes widen exactly (inf, NaN, subnormals, -0) and round back to themselves");
+    const float row[] = {1e30f, -70000.0f, 65519.0f, 65520.0f, -1.0f, 3.0e-8f, NAN};
+    uint16_t h16[7];
+    gptoss_f32_to_f16_row(h16, row, 7);
+    tap_check(h16[0] == 0x7bff && h16[1] == 0xfbff && h16[2] == 0x7bff && h16[3] == 0x7bff && h16[4] == 0xbc00 &&
+                  h16[5] == 0x0001 && (h16[6] & 0x7c00) == 0x7c00 && (h16[6] & 0x3ff),
+              "f16 rows: beyond +-65504 saturate, no infinity; rounding, subnormals, NaN kept");
     /* Q8_0 blocks: ggml layout (f16 d, 32 int8), error at most d/2 per element */
     enum { R = 3, C = 96 };
     float w[R * C], back[R * C];

@@ -9,6 +9,9 @@
  * groups of heads and the heads left over), head_dim 16, 48, 64 and 80, shuffled slots, a row stride
  * beyond the kv heads, strided query and output rows, |q| ~1, ~4 and ~30, a different sink per head;
  * and the shapes it hands to the one-head kernel (head_dim 160 and 40, 17 heads).
+ * Both again with the keys and values cached as f16 (the kv_f16 session option), against
+ * gptoss_attention_head_f16, which itself must give gptoss_attention_head_f32's bits on the same
+ * cache widened to f32.
  * SwiGLU into MXFP4 order: against gptoss_swiglu_f32 then gptoss_mxfp4_order, on gates and linear
  * parts inside, at and beyond the clamp limit (both signs) and gates whose exponential overflows:
  * relative difference < 1e-6. */
@@ -21,34 +24,56 @@
 #include "tap.h"
 #include "test_rand.h"
 
-static void test_case(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t dh, float qscale, float sink) {
+/* Random keys and values, as f32 and (k16, v16) as f16; with f16 set the f32 copies are the f16
+ * values widened, so that both references see the same numbers. */
+static void fill_cache(float *k, float *v, uint16_t *k16, uint16_t *v16, size_t n, int f16) {
+    for (size_t i = 0; i < n; i++) {
+        k[i] = frand(), v[i] = frand();
+        k16[i] = gptoss_f32_to_f16(k[i]), v16[i] = gptoss_f32_to_f16(v[i]);
+        if (f16) k[i] = gptoss_f16_to_f32(k16[i]), v[i] = gptoss_f16_to_f32(v16[i]);
+    }
+}
+
+static void test_case(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t dh, float qscale, float sink, int f16) {
     const size_t stride = (size_t)dh * 3 + 5, cap = (size_t)n_keys + 7;
     float *k = malloc(cap * stride * sizeof(float)), *v = malloc(cap * stride * sizeof(float));
+    uint16_t *k16 = malloc(cap * stride * sizeof(uint16_t)), *v16 = malloc(cap * stride * sizeof(uint16_t));
     float *q = malloc(dh * sizeof(float)), *want = malloc(dh * sizeof(float)), *got = malloc(dh * sizeof(float));
     float *scores = malloc(cap * sizeof(float));
     uint32_t *slots = malloc(n_keys * sizeof(uint32_t));
-    for (size_t i = 0; i < cap * stride; i++) k[i] = frand(), v[i] = frand();
+    fill_cache(k, v, k16, v16, cap * stride, f16);
     for (uint32_t d = 0; d < dh; d++) q[d] = frand() * qscale;
     for (uint32_t j = 0; j < n_keys; j++) slots[j] = (uint32_t)((j + 5) % cap); /* wrapped ring */
     const float scale = 1.0f / sqrtf((float)dh);
-    gptoss_attention_head_f32(want, q, k + dh, v + dh, stride, slots, n_keys, dh, scale, sink, scores);
-    ops->attention(got, q, k + dh, v + dh, stride, slots, n_keys, dh, scale, sink, scores);
+    if (f16) {
+        gptoss_attention_head_f32(want, q, k + dh, v + dh, stride, slots, n_keys, dh, scale, sink, scores);
+        gptoss_attention_head_f16(got, q, k16 + dh, v16 + dh, stride, slots, n_keys, dh, scale, sink, scores);
+        tap_check(!memcmp(want, got, dh * sizeof(float)),
+                  "f16 attention reference: %u keys, head_dim %u: bit-identical to f32 on the widened cache", n_keys,
+                  dh);
+        gptoss_attention_head_f16(want, q, k16 + dh, v16 + dh, stride, slots, n_keys, dh, scale, sink, scores);
+        ops->attention_f16(got, q, k16 + dh, v16 + dh, stride, slots, n_keys, dh, scale, sink, scores);
+    } else {
+        gptoss_attention_head_f32(want, q, k + dh, v + dh, stride, slots, n_keys, dh, scale, sink, scores);
+        ops->attention(got, q, k + dh, v + dh, stride, slots, n_keys, dh, scale, sink, scores);
+    }
     double md = 0;
     for (uint32_t d = 0; d < dh; d++) md = fmax(md, fabs((double)got[d] - want[d]) + (got[d] != got[d]));
-    tap_check(md < 1e-5, "%s attention: %u keys, head_dim %u, |q| ~%g, sink %g: max diff %.2g", ops->name, n_keys, dh,
-              (double)qscale, (double)sink, md);
-    free(k); free(v); free(q); free(want); free(got); free(scores); free(slots);
+    tap_check(md < 1e-5, "%s attention (%s cache): %u keys, head_dim %u, |q| ~%g, sink %g: max diff %.2g", ops->name,
+              f16 ? "f16" : "f32", n_keys, dh, (double)qscale, (double)sink, md);
+    free(k); free(v); free(k16); free(v16); free(q); free(want); free(got); free(scores); free(slots);
 }
 
-static void test_group(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t G, uint32_t dh, float qscale) {
+static void test_group(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t G, uint32_t dh, float qscale, int f16) {
     /* a second kv head's columns of rows 512 + 16 floats apart, slots a shuffled subset of the rows */
     const size_t stride = 512 + 16, cap = (size_t)n_keys + 9, qs = dh + 3, os = dh + 5, ld = (n_keys + 15) / 16 * 16;
     float *k = malloc(cap * stride * sizeof(float)), *v = malloc(cap * stride * sizeof(float));
+    uint16_t *k16 = malloc(cap * stride * sizeof(uint16_t)), *v16 = malloc(cap * stride * sizeof(uint16_t));
     float *q = malloc(G * qs * sizeof(float)), *sinks = malloc(G * sizeof(float));
     float *want = malloc(G * os * sizeof(float)), *got = malloc(G * os * sizeof(float));
     float *scores = malloc(G * ld * sizeof(float));
     uint32_t *perm = malloc(cap * sizeof(uint32_t));
-    for (size_t i = 0; i < cap * stride; i++) k[i] = frand(), v[i] = frand();
+    fill_cache(k, v, k16, v16, cap * stride, f16);
     for (size_t i = 0; i < G * qs; i++) q[i] = frand() * qscale;
     for (uint32_t h = 0; h < G; h++) sinks[h] = frand() * 3.0f;
     for (size_t i = 0; i < cap; i++) perm[i] = (uint32_t)i;
@@ -62,13 +87,20 @@ static void test_group(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t G, u
     memset(got, 0xff, G * os * sizeof(float)); /* NaN wherever the kernel fails to write */
     const float scale = 1.0f / sqrtf((float)dh);
     for (uint32_t h = 0; h < G; h++)
-        ops->attention(want + h * os, q + h * qs, k + dh, v + dh, stride, perm, n_keys, dh, scale, sinks[h], scores);
-    ops->attention_group(got, os, q, qs, G, k + dh, v + dh, stride, perm, n_keys, dh, scale, sinks, scores);
+        if (f16)
+            ops->attention_f16(want + h * os, q + h * qs, k16 + dh, v16 + dh, stride, perm, n_keys, dh, scale, sinks[h],
+                               scores);
+        else
+            ops->attention(want + h * os, q + h * qs, k + dh, v + dh, stride, perm, n_keys, dh, scale, sinks[h], scores);
+    if (f16)
+        ops->attention_group_f16(got, os, q, qs, G, k16 + dh, v16 + dh, stride, perm, n_keys, dh, scale, sinks, scores);
+    else
+        ops->attention_group(got, os, q, qs, G, k + dh, v + dh, stride, perm, n_keys, dh, scale, sinks, scores);
     int same = 1;
     for (uint32_t h = 0; h < G; h++) same &= !memcmp(want + h * os, got + h * os, dh * sizeof(float));
-    tap_check(same, "%s grouped attention: %u keys, %u heads, head_dim %u, |q| ~%g: bit-identical to per head",
-              ops->name, n_keys, G, dh, (double)qscale);
-    free(k); free(v); free(q); free(sinks); free(want); free(got); free(scores); free(perm);
+    tap_check(same, "%s grouped attention (%s cache): %u keys, %u heads, head_dim %u, |q| ~%g: bit-identical to per head",
+              ops->name, f16 ? "f16" : "f32", n_keys, G, dh, (double)qscale);
+    free(k); free(v); free(k16); free(v16); free(q); free(sinks); free(want); free(got); free(scores); free(perm);
 }
 
 static void test_swiglu(const gptoss_cpu_ops *ops, size_t n_blocks, float limit) {
@@ -97,29 +129,31 @@ int main(void) {
             test_swiglu(ops, 1, 7.0f);
             test_swiglu(ops, 5, 3.5f);
         }
-        if (ops && ops->attention && ops->attention_group) {
-            any_group = 1;
-            const uint32_t keys[] = {1, 15, 16, 17, 100, 577}, heads[] = {1, 3, 8}, dims[] = {16, 64, 48, 80};
-            for (int a = 0; a < 6; a++)
-                for (int b = 0; b < 3; b++)
-                    for (int d = 0; d < 4; d++)
-                        test_group(ops, keys[a], heads[b], dims[d], (a + b + d) % 2 ? 4.0f : 1.0f);
-            test_group(ops, 100, 8, 64, 30.0f); /* scores far apart: most weights underflow */
-            test_group(ops, 100, 3, 160, 1.0f); /* rows longer than the grouped copies: per head */
-            test_group(ops, 17, 8, 40, 1.0f);   /* head_dim not a multiple of 16: per head, the reference */
-            test_group(ops, 33, 17, 64, 1.0f);  /* more heads than the grouped copies take: per head */
+        for (int f16 = 0; f16 < 2; f16++) {
+            if (ops && (f16 ? ops->attention_f16 && ops->attention_group_f16 : ops->attention && ops->attention_group)) {
+                any_group = 1;
+                const uint32_t keys[] = {1, 15, 16, 17, 100, 577}, heads[] = {1, 3, 8}, dims[] = {16, 64, 48, 80};
+                for (int a = 0; a < 6; a++)
+                    for (int b = 0; b < 3; b++)
+                        for (int d = 0; d < 4; d++)
+                            test_group(ops, keys[a], heads[b], dims[d], (a + b + d) % 2 ? 4.0f : 1.0f, f16);
+                test_group(ops, 100, 8, 64, 30.0f, f16); /* scores far apart: most weights underflow */
+                test_group(ops, 100, 3, 160, 1.0f, f16); /* rows longer than the grouped copies: per head */
+                test_group(ops, 17, 8, 40, 1.0f, f16);   /* head_dim not a multiple of 16: per head, the reference */
+                test_group(ops, 33, 17, 64, 1.0f, f16);  /* more heads than the grouped copies take: per head */
+            }
+            if (!ops || !(f16 ? ops->attention_f16 != NULL : ops->attention != NULL)) continue;
+            any = 1;
+            const uint32_t keys[] = {1, 15, 16, 17, 33, 300};
+            for (int a = 0; a < 6; a++) {
+                test_case(ops, keys[a], 64, 1.0f, 0.5f, f16);
+                test_case(ops, keys[a], 16, 3.0f, -2.0f, f16);
+            }
+            test_case(ops, 40, 128, 1.0f, 20.0f, f16);  /* the sink takes nearly everything */
+            test_case(ops, 40, 64, 60.0f, -30.0f, f16); /* scores far apart: most weights underflow */
+            test_case(ops, 21, 40, 1.0f, 0.0f, f16);    /* head_dim not a multiple of 16: the reference */
+            test_case(ops, 64, 48, 2.0f, 1.0f, f16);
         }
-        if (!ops || !ops->attention) continue;
-        any = 1;
-        const uint32_t keys[] = {1, 15, 16, 17, 33, 300};
-        for (int a = 0; a < 6; a++) {
-            test_case(ops, keys[a], 64, 1.0f, 0.5f);
-            test_case(ops, keys[a], 16, 3.0f, -2.0f);
-        }
-        test_case(ops, 40, 128, 1.0f, 20.0f);  /* the sink takes nearly everything */
-        test_case(ops, 40, 64, 60.0f, -30.0f); /* scores far apart: most weights underflow */
-        test_case(ops, 21, 40, 1.0f, 0.0f);    /* head_dim not a multiple of 16: the reference */
-        test_case(ops, 64, 48, 2.0f, 1.0f);
     }
     if (!any) tap_skip("fast attention", "no variant with a fast attention kernel on this CPU");
     if (!any_group) tap_skip("grouped attention", "no variant with a grouped attention kernel on this CPU");

@@ -1,6 +1,6 @@
 /* test_session.c: sessions and samplers through the public API: two sessions on one model in two
  * threads, reset and reuse, context overflow and out-of-vocabulary ids, rewinding and copying (prefix
- * reuse), and the sampler's modes. */
+ * reuse), the f16 KV cache, and the sampler's modes. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -439,6 +439,82 @@ static void test_embed_rows(const char *dir) {
     gptoss_model_free(m);
 }
 
+/* The f16 KV cache (session option kv_f16): close to the f32 cache past the sliding window, copied
+ * like it, batched with f32 sessions, and never copied to or from an f32 session. */
+static void test_kv_f16(const char *dir) {
+    char err[512] = "";
+    gptoss_model *m = NULL;
+    if (!tap_check(gptoss_model_load(dir, NULL, &m, err, sizeof err) == GPTOSS_OK, "kv f16: load")) return;
+    uint32_t a[NA + NB];
+    for (int i = 0; i < NA + NB; i++) a[i] = (uint32_t)((i * 71 + 3) % PV);
+    gptoss_session_options so32 = {.n_ctx = PCTX, .n_batch = PBATCH}, so16 = so32;
+    so16.kv_f16 = 1;
+    gptoss_session *s32 = NULL, *s16 = NULL, *c16 = NULL, *b32 = NULL, *b16 = NULL;
+    gptoss_batch *b = NULL;
+    gptoss_session_create(m, &so32, &s32, NULL, 0);
+    gptoss_session_create(m, &so16, &s16, NULL, 0);
+    gptoss_session_create(m, &so16, &c16, NULL, 0);
+    gptoss_session_create(m, &so32, &b32, NULL, 0);
+    gptoss_session_create(m, &so16, &b16, NULL, 0);
+    gptoss_batch_create(m, 2, PCTX, &b, NULL, 0);
+    if (!s32 || !s16 || !c16 || !b32 || !b16 || !b) {
+        tap_check(0, "kv f16: setup");
+        goto out;
+    }
+    /* a prefill of NA tokens in PBATCH chunks, then NB decode steps: both well past the window */
+    int ok = gptoss_session_append(s32, a, NA, NULL, NULL, 0) == GPTOSS_OK &&
+             gptoss_session_append(s16, a, NA, NULL, NULL, 0) == GPTOSS_OK;
+    double md = 0;
+    for (int i = NA; i < NA + NB && ok; i++) {
+        ok = gptoss_session_append(s32, a + i, 1, NULL, NULL, 0) == GPTOSS_OK &&
+             gptoss_session_append(s16, a + i, 1, NULL, NULL, 0) == GPTOSS_OK;
+        for (int v = 0; ok && v < PV; v++) {
+            const double d = fabs((double)gptoss_session_logits(s16)[v] - gptoss_session_logits(s32)[v]);
+            md = d == d ? fmax(md, d) : INFINITY;
+        }
+    }
+    tap_check(ok && md < 0.1, "kv f16: %d tokens' logits within 0.1 of the f32 cache's (max diff %.3g)", NB, md);
+
+    uint32_t n = gptoss_session_n_tokens(s32);
+    tap_check(gptoss_session_copy(s32, s16, err, sizeof err) == GPTOSS_ERR_INVALID_ARGUMENT &&
+                  gptoss_session_n_tokens(s32) == n,
+              "kv f16: copying between an f16 and an f32 cache is refused (%s)", err);
+    err[0] = 0;
+    ok = gptoss_session_copy_prefix(c16, s16, NA + NB - 4, err, sizeof err) == GPTOSS_OK &&
+         gptoss_session_truncate(s16, NA + NB - 4, NULL, 0) == GPTOSS_OK &&
+         gptoss_session_append(c16, a + NA, 4, NULL, NULL, 0) == GPTOSS_OK &&
+         gptoss_session_append(s16, a + NA, 4, NULL, NULL, 0) == GPTOSS_OK;
+    tap_check(ok && !memcmp(gptoss_session_logits(c16), gptoss_session_logits(s16), PV * sizeof(float)),
+              "kv f16: a prefix copy continues exactly like the rewound original (%s)", err);
+
+    /* an f16 and an f32 session decoded in one batch step: each as it decodes alone */
+    gptoss_session *pair[2] = {b32, b16};
+    gptoss_session_reset(s32);
+    gptoss_session_reset(s16);
+    err[0] = 0;
+    ok = gptoss_session_append(b32, a, NA, NULL, NULL, 0) == GPTOSS_OK &&
+         gptoss_session_append(b16, a, NA, NULL, NULL, 0) == GPTOSS_OK &&
+         gptoss_session_append(s32, a, NA, NULL, NULL, 0) == GPTOSS_OK &&
+         gptoss_session_append(s16, a, NA, NULL, NULL, 0) == GPTOSS_OK;
+    for (int i = NA; i < NA + 6 && ok; i++) {
+        const uint32_t ids[2] = {a[i], a[i]};
+        ok = gptoss_batch_decode(b, pair, ids, 2, err, sizeof err) == GPTOSS_OK &&
+             gptoss_session_append(s32, a + i, 1, NULL, NULL, 0) == GPTOSS_OK &&
+             gptoss_session_append(s16, a + i, 1, NULL, NULL, 0) == GPTOSS_OK &&
+             !memcmp(gptoss_session_logits(b32), gptoss_session_logits(s32), PV * sizeof(float)) &&
+             !memcmp(gptoss_session_logits(b16), gptoss_session_logits(s16), PV * sizeof(float));
+    }
+    tap_check(ok, "kv f16: an f16 and an f32 session batched together decode as each does alone (%s)", err);
+out:
+    gptoss_batch_free(b);
+    gptoss_session_free(s32);
+    gptoss_session_free(s16);
+    gptoss_session_free(c16);
+    gptoss_session_free(b32);
+    gptoss_session_free(b16);
+    gptoss_model_free(m);
+}
+
 int main(void) {
     const char *shared = getenv("GPTOSS_SHARED");
     char dir[4096];
@@ -450,6 +526,7 @@ int main(void) {
         test_prefix_reuse(dir, 1);
         test_prefix_reuse(dir, 0);
         test_copy(dir);
+        test_kv_f16(dir);
         test_embed_rows(dir);
     } else {
         tap_skip("sessions", "GPTOSS_SHARED not set");

@@ -3,8 +3,9 @@
  * heads sharing one kv head in a single pass over its keys and values. Scores are q . k over
  * head_dim in zmm lanes, sixteen keys at a time, then reduced to one vector of sixteen scores with a
  * transpose-and-add tree, so the softmax and the weighted sum of values run sixteen keys per
- * instruction too. f32 throughout; only the summation order differs from the reference, and the
- * grouped kernel gives each head bit for bit what the one-head kernel does. */
+ * instruction too. The cache holds f32 elements, or f16 ones (the fast default's KV cache) that the
+ * loads widen exactly; arithmetic is f32 throughout. Only the summation order differs from the
+ * reference, and the grouped kernel gives each head bit for bit what the one-head kernel does. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -20,6 +21,16 @@
 #include "cpu/vexp_avx512.h"
 /* keys per slice of the grouped kernel's value pass: 32 value rows of head_dim 64 are 8 KiB of L1 */
 #define VALUE_SLICE 32u
+
+/* Row `slot` of a cache of f32 or (f16 set) f16 elements, and its vector d widened to f32. */
+TGT static INL const void *cache_row(const void *cache, size_t slot, size_t stride, const int f16) {
+    if (f16) return (const uint16_t *)cache + slot * stride;
+    return (const float *)cache + slot * stride;
+}
+TGT static INL __m512 load16(const void *row, uint32_t d, const int f16) {
+    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + 16 * d)));
+    return _mm512_loadu_ps((const float *)row + 16 * d);
+}
 
 /* a + b where lanes pair up in 128-bit halves: the sums of adjacent groups, halving the count. */
 TGT static INL __m512 fold(__m512 a, __m512 b, const int step) {
@@ -71,26 +82,31 @@ TGT static INL float softmax_in_place(float *sc, uint32_t n_keys, __m512 vmax, f
 }
 
 /* out = inv * sum over keys i of w[i] * v[slot i] (head_dim = 16 nv), keys in ascending order. */
-TGT static INL void weighted_values(float *out, const float *w, float inv, const float *v_cache, size_t kv_stride,
-                                    const uint32_t *slots, uint32_t n_keys, uint32_t nv) {
+TGT static INL void weighted_values(float *out, const float *w, float inv, const void *v_cache, const int f16,
+                                    size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t nv) {
     __m512 acc[16];
     UNROLL
     for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_setzero_ps();
     for (uint32_t i = 0; i < n_keys; i++) {
-        const float *v = v_cache + (size_t)slots[i] * kv_stride;
+        const void *v = cache_row(v_cache, slots[i], kv_stride, f16);
         const __m512 wi = _mm512_set1_ps(w[i]);
         UNROLL
-        for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_fmadd_ps(wi, _mm512_loadu_ps(v + 16 * d), acc[d]);
+        for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_fmadd_ps(wi, load16(v, d, f16), acc[d]);
     }
     UNROLL
     for (uint32_t d = 0; d < nv; d++) _mm512_storeu_ps(out + 16 * d, _mm512_mul_ps(acc[d], _mm512_set1_ps(inv)));
 }
 
-TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
-                                      size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
-                                      float scale, float sink, float *scores) {
+TGT static INL void attention_head(float *out, const float *q, const void *k_cache, const void *v_cache, const int f16,
+                                   size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                   float scale, float sink, float *scores) {
     if (head_dim % 16 || head_dim > 256) {
-        gptoss_attention_head_f32(out, q, k_cache, v_cache, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+        if (f16)
+            gptoss_attention_head_f16(out, q, k_cache, v_cache, kv_stride, slots, n_keys, head_dim, scale, sink,
+                                      scores);
+        else
+            gptoss_attention_head_f32(out, q, k_cache, v_cache, kv_stride, slots, n_keys, head_dim, scale, sink,
+                                      scores);
         return;
     }
     const uint32_t nv = head_dim / 16;
@@ -101,9 +117,9 @@ TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k
     for (; j + 16 <= n_keys; j += 16) {
         __m512 p[16];
         for (int i = 0; i < 16; i++) {
-            const float *k = k_cache + (size_t)slots[j + i] * kv_stride;
-            __m512 s = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k));
-            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], _mm512_loadu_ps(k + 16 * d), s);
+            const void *k = cache_row(k_cache, slots[j + i], kv_stride, f16);
+            __m512 s = _mm512_mul_ps(qv[0], load16(k, 0, f16));
+            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], load16(k, d, f16), s);
             p[i] = s;
         }
         __m512 r = reduce16(p);
@@ -111,21 +127,34 @@ TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k
         vmax = _mm512_max_ps(vmax, r);
     }
     for (; j < n_keys; j++) {
-        const float *k = k_cache + (size_t)slots[j] * kv_stride;
-        __m512 s = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k));
-        for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], _mm512_loadu_ps(k + 16 * d), s);
+        const void *k = cache_row(k_cache, slots[j], kv_stride, f16);
+        __m512 s = _mm512_mul_ps(qv[0], load16(k, 0, f16));
+        for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], load16(k, d, f16), s);
         scores[j] = _mm512_reduce_add_ps(s);
     }
-    weighted_values(out, scores, softmax_in_place(scores, n_keys, vmax, sink), v_cache, kv_stride, slots, n_keys, nv);
+    weighted_values(out, scores, softmax_in_place(scores, n_keys, vmax, sink), v_cache, f16, kv_stride, slots, n_keys,
+                    nv);
+}
+
+TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
+                                      size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                      float scale, float sink, float *scores) {
+    attention_head(out, q, k_cache, v_cache, 0, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+}
+
+TGT void gptoss_attention_head_f16_avx512(float *out, const float *q, const uint16_t *k_cache,
+                                          const uint16_t *v_cache, size_t kv_stride, const uint32_t *slots,
+                                          uint32_t n_keys, uint32_t head_dim, float scale, float sink, float *scores) {
+    attention_head(out, q, k_cache, v_cache, 1, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
 }
 
 /* The grouped kernel with nv = head_dim / 16 a constant where the caller dispatches on it, so the
  * loops over a row's vectors unroll and their vectors stay in registers. Each head's operations, and
  * their order, are gptoss_attention_head_avx512's; only which head runs when changes. */
 TGT static INL void attention_group_nv(float *out, size_t out_stride, const float *q, size_t q_stride,
-                                       uint32_t n_heads, const float *k_cache, const float *v_cache, size_t kv_stride,
-                                       const uint32_t *slots, uint32_t n_keys, const uint32_t nv, float scale,
-                                       const float *sinks, float *scores) {
+                                       uint32_t n_heads, const void *k_cache, const void *v_cache, const int f16,
+                                       size_t kv_stride, const uint32_t *slots, uint32_t n_keys, const uint32_t nv,
+                                       float scale, const float *sinks, float *scores) {
     const size_t ld = ((size_t)n_keys + 15) / 16 * 16; /* scores of head h at scores + h * ld */
     __m512 qv[16 * 8], vmax[16];
     float inv[16];
@@ -138,16 +167,16 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
      * each head bringing every key in from L2 (or beyond) again. */
     uint32_t j = 0;
     for (; j + 16 <= n_keys; j += 16) {
-        const float *kr[16];
-        for (int i = 0; i < 16; i++) kr[i] = k_cache + (size_t)slots[j + i] * kv_stride;
+        const void *kr[16];
+        for (int i = 0; i < 16; i++) kr[i] = cache_row(k_cache, slots[j + i], kv_stride, f16);
         for (uint32_t h = 0; h < n_heads; h++) {
             const __m512 *qh = qv + h * nv;
             __m512 p[16];
             UNROLL
             for (int i = 0; i < 16; i++) {
-                __m512 s = _mm512_mul_ps(qh[0], _mm512_loadu_ps(kr[i]));
+                __m512 s = _mm512_mul_ps(qh[0], load16(kr[i], 0, f16));
                 UNROLL
-                for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], _mm512_loadu_ps(kr[i] + 16 * d), s);
+                for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], load16(kr[i], d, f16), s);
                 p[i] = s;
             }
             __m512 r = reduce16(p);
@@ -156,12 +185,12 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
         }
     }
     for (; j < n_keys; j++) {
-        const float *k = k_cache + (size_t)slots[j] * kv_stride;
+        const void *k = cache_row(k_cache, slots[j], kv_stride, f16);
         for (uint32_t h = 0; h < n_heads; h++) {
             const __m512 *qh = qv + h * nv;
-            __m512 s = _mm512_mul_ps(qh[0], _mm512_loadu_ps(k));
+            __m512 s = _mm512_mul_ps(qh[0], load16(k, 0, f16));
             UNROLL
-            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], _mm512_loadu_ps(k + 16 * d), s);
+            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], load16(k, d, f16), s);
             scores[h * ld + j] = _mm512_reduce_add_ps(s);
         }
     }
@@ -183,13 +212,13 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
             UNROLL
             for (uint32_t x = 0; x < hp * nv; x++) a[x] = parked[h0 * nv + x];
             for (uint32_t i = i0; i < i1; i++) {
-                const float *v = v_cache + (size_t)slots[i] * kv_stride;
+                const void *v = cache_row(v_cache, slots[i], kv_stride, f16);
                 __m512 w[16];
                 UNROLL
                 for (uint32_t e = 0; e < hp; e++) w[e] = _mm512_set1_ps(scores[(h0 + e) * ld + i]);
                 UNROLL
                 for (uint32_t d = 0; d < nv; d++) {
-                    const __m512 vd = _mm512_loadu_ps(v + 16 * d);
+                    const __m512 vd = load16(v, d, f16);
                     UNROLL
                     for (uint32_t e = 0; e < hp; e++) a[e * nv + d] = _mm512_fmadd_ps(w[e], vd, a[e * nv + d]);
                 }
@@ -202,16 +231,16 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
         _mm512_storeu_ps(out + (x / nv) * out_stride + 16 * (x % nv),
                          _mm512_mul_ps(parked[x], _mm512_set1_ps(inv[x / nv])));
     for (uint32_t h = h_full; h < n_heads; h++)
-        weighted_values(out + h * out_stride, scores + h * ld, inv[h], v_cache, kv_stride, slots, n_keys, nv);
+        weighted_values(out + h * out_stride, scores + h * ld, inv[h], v_cache, f16, kv_stride, slots, n_keys, nv);
 }
 
-TGT void gptoss_attention_group_avx512(float *out, size_t out_stride, const float *q, size_t q_stride,
-                                       uint32_t n_heads, const float *k_cache, const float *v_cache, size_t kv_stride,
-                                       const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
-                                       const float *sinks, float *scores) {
-#define GROUP(NV)                                                                                                    \
-    attention_group_nv(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, kv_stride, slots, n_keys, NV, scale, \
-                       sinks, scores)
+TGT static INL void attention_group(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                    uint32_t n_heads, const void *k_cache, const void *v_cache, const int f16,
+                                    size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                    float scale, const float *sinks, float *scores) {
+#define GROUP(NV)                                                                                                \
+    attention_group_nv(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, f16, kv_stride, slots, n_keys, NV, \
+                       scale, sinks, scores)
     /* One copy per row length up to head_dim 128, each with its loops unrolled. Longer rows (which
      * gpt-oss does not have), rows the one-head kernel hands to the reference, and more than 16
      * heads take the one-head kernel per head. */
@@ -226,9 +255,29 @@ TGT void gptoss_attention_group_avx512(float *out, size_t out_stride, const floa
     case 8: GROUP(8); break;
     default:
         for (uint32_t h = 0; h < n_heads; h++)
-            gptoss_attention_head_avx512(out + h * out_stride, q + h * q_stride, k_cache, v_cache, kv_stride, slots,
-                                         n_keys, head_dim, scale, sinks[h], scores);
+            if (f16)
+                gptoss_attention_head_f16_avx512(out + h * out_stride, q + h * q_stride, k_cache, v_cache, kv_stride,
+                                                 slots, n_keys, head_dim, scale, sinks[h], scores);
+            else
+                gptoss_attention_head_avx512(out + h * out_stride, q + h * q_stride, k_cache, v_cache, kv_stride,
+                                             slots, n_keys, head_dim, scale, sinks[h], scores);
     }
 #undef GROUP
+}
+
+TGT void gptoss_attention_group_avx512(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                       uint32_t n_heads, const float *k_cache, const float *v_cache, size_t kv_stride,
+                                       const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
+                                       const float *sinks, float *scores) {
+    attention_group(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, 0, kv_stride, slots, n_keys, head_dim,
+                    scale, sinks, scores);
+}
+
+TGT void gptoss_attention_group_f16_avx512(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                           uint32_t n_heads, const uint16_t *k_cache, const uint16_t *v_cache,
+                                           size_t kv_stride, const uint32_t *slots, uint32_t n_keys,
+                                           uint32_t head_dim, float scale, const float *sinks, float *scores) {
+    attention_group(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, 1, kv_stride, slots, n_keys, head_dim,
+                    scale, sinks, scores);
 }
 #endif

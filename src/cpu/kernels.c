@@ -115,13 +115,30 @@ void gptoss_topk_softmax_f32(const float *logits, uint32_t n, uint32_t k, uint32
     for (uint32_t j = 0; j < k; j++) weights[j] /= sum;
 }
 
-void gptoss_attention_head_f32(float *out, const float *q, const float *k_cache, const float *v_cache,
-                               size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
-                               float scale, float sink, float *scores) {
+/* The attention reference for a cache of f32 elements or (f16 set) f16 ones: one body, so the two differ only
+ * in how a cached element is read, and on f16-representable caches give the same bits. */
+static inline float cached(const void *cache, size_t i, int f16) {
+    return f16 ? gptoss_f16_to_f32(((const uint16_t *)cache)[i]) : ((const float *)cache)[i];
+}
+
+/* gptoss_dot_f32's summation order, the second operand read from a cache. */
+static inline float dot_cached(const float *a, const void *cache, size_t at, size_t n, int f16) {
+    float s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += a[i + j] * cached(cache, at + i + j, f16);
+    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += a[i] * cached(cache, at + i, f16);
+    return r;
+}
+
+static inline void attention_head(float *out, const float *q, const void *k_cache, const void *v_cache, int f16,
+                                  size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                  float scale, float sink, float *scores) {
     /* Softmax over [scores..., sink]; the sink's share is dropped (it has no value vector). */
     float m = sink;
     for (uint32_t j = 0; j < n_keys; j++) {
-        scores[j] = gptoss_dot_f32(q, k_cache + (size_t)slots[j] * kv_stride, head_dim) * scale;
+        scores[j] = dot_cached(q, k_cache, (size_t)slots[j] * kv_stride, head_dim, f16) * scale;
         if (scores[j] > m) m = scores[j];
     }
     float z = expf(sink - m);
@@ -132,8 +149,28 @@ void gptoss_attention_head_f32(float *out, const float *q, const float *k_cache,
     for (uint32_t d = 0; d < head_dim; d++) out[d] = 0.0f;
     for (uint32_t j = 0; j < n_keys; j++) {
         const float w = scores[j] / z;
-        const float *v = v_cache + (size_t)slots[j] * kv_stride;
-        for (uint32_t d = 0; d < head_dim; d++) out[d] += w * v[d];
+        const size_t at = (size_t)slots[j] * kv_stride;
+        for (uint32_t d = 0; d < head_dim; d++) out[d] += w * cached(v_cache, at + d, f16);
+    }
+}
+
+void gptoss_attention_head_f32(float *out, const float *q, const float *k_cache, const float *v_cache,
+                               size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                               float scale, float sink, float *scores) {
+    attention_head(out, q, k_cache, v_cache, 0, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+}
+
+void gptoss_attention_head_f16(float *out, const float *q, const uint16_t *k_cache, const uint16_t *v_cache,
+                               size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                               float scale, float sink, float *scores) {
+    attention_head(out, q, k_cache, v_cache, 1, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+}
+
+void gptoss_f32_to_f16_row(uint16_t *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        /* beyond f16's largest finite value an infinity would make every score of the row NaN */
+        const float x = src[i] > 65504.0f ? 65504.0f : src[i] < -65504.0f ? -65504.0f : src[i];
+        dst[i] = gptoss_f32_to_f16(x);
     }
 }
 

@@ -74,8 +74,8 @@ static void scalar_mxfp4_ggml(float *out, size_t out_stride, const gptoss_mxfp4 
     }
 }
 
-const gptoss_cpu_ops gptoss_cpu_scalar = {"scalar", scalar_dense, scalar_mxfp4, scalar_mxfp4_ggml, NULL, NULL, NULL,
-                                         NULL};
+const gptoss_cpu_ops gptoss_cpu_scalar = {
+    .name = "scalar", .dense = scalar_dense, .mxfp4 = scalar_mxfp4, .mxfp4_ggml = scalar_mxfp4_ggml};
 
 int gptoss_cpu_has_avx2(void) {
 #if defined(__x86_64__) && defined(__GNUC__)

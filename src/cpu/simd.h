@@ -60,6 +60,15 @@ typedef struct gptoss_cpu_ops {
     void (*attention_group)(float *out, size_t out_stride, const float *q, size_t q_stride, uint32_t n_heads,
                             const float *k_cache, const float *v_cache, size_t kv_stride, const uint32_t *slots,
                             uint32_t n_keys, uint32_t head_dim, float scale, const float *sinks, float *scores);
+    /* attention and attention_group for a cache of f16 keys and values (gptoss_attention_head_f16's
+     * contract; NULL: that reference, per head). */
+    void (*attention_f16)(float *out, const float *q, const uint16_t *k_cache, const uint16_t *v_cache,
+                          size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
+                          float sink, float *scores);
+    void (*attention_group_f16)(float *out, size_t out_stride, const float *q, size_t q_stride, uint32_t n_heads,
+                                const uint16_t *k_cache, const uint16_t *v_cache, size_t kv_stride,
+                                const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
+                                const float *sinks, float *scores);
     /* SwiGLU of n_blocks x 64 mlp1 outputs (gate, linear pairs) into n_blocks x 32 activations in MXFP4
      * order (NULL: the forward pass's scalar loop). */
     void (*swiglu_mx)(float *a, const float *u, size_t n_blocks, float limit);
@@ -93,6 +102,14 @@ void gptoss_attention_group_avx512(float *out, size_t out_stride, const float *q
                                    const float *k_cache, const float *v_cache, size_t kv_stride,
                                    const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
                                    const float *sinks, float *scores);
+
+void gptoss_attention_head_f16_avx512(float *out, const float *q, const uint16_t *k_cache, const uint16_t *v_cache,
+                                      size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                      float scale, float sink, float *scores);
+void gptoss_attention_group_f16_avx512(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                       uint32_t n_heads, const uint16_t *k_cache, const uint16_t *v_cache,
+                                       size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                       float scale, const float *sinks, float *scores);
 
 void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float limit);
 

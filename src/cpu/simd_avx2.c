@@ -124,5 +124,6 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
 #define PREFILL_R4 0
 #include "cpu/simd_driver.h"
 
-const gptoss_cpu_ops gptoss_cpu_avx2 = {"avx2", simd_dense, simd_mxfp4, gptoss_mxfp4_ggml_avx2, NULL, NULL, NULL, NULL};
+const gptoss_cpu_ops gptoss_cpu_avx2 = {
+    .name = "avx2", .dense = simd_dense, .mxfp4 = simd_mxfp4, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2};
 #endif

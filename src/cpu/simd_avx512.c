@@ -194,7 +194,13 @@ TGT void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t 
     }
 }
 
-const gptoss_cpu_ops gptoss_cpu_avx512 = {"avx512", simd_dense, simd_mxfp4, avx512_mxfp4_ggml, NULL, gptoss_attention_head_avx512,
-                                       gptoss_attention_group_avx512,
-                                       gptoss_swiglu_mx_avx512};
+const gptoss_cpu_ops gptoss_cpu_avx512 = {.name = "avx512",
+                                          .dense = simd_dense,
+                                          .mxfp4 = simd_mxfp4,
+                                          .mxfp4_ggml = avx512_mxfp4_ggml,
+                                          .attention = gptoss_attention_head_avx512,
+                                          .attention_group = gptoss_attention_group_avx512,
+                                          .attention_f16 = gptoss_attention_head_f16_avx512,
+                                          .attention_group_f16 = gptoss_attention_group_f16_avx512,
+                                          .swiglu_mx = gptoss_swiglu_mx_avx512};
 #endif

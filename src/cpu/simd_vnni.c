@@ -400,12 +400,13 @@ static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64
     gptoss_cpu_avx512.mxfp4_ggml(out, os, w, e, bias, x, xs, n_tok, r0, r1);
 }
 
-const gptoss_cpu_ops gptoss_cpu_avx512vnni = {"avx512vnni",
-                                              vnni_dense,
-                                              vnni_mxfp4,
-                                              vnni_mxfp4_ggml,
-                                              NULL,
-                                              gptoss_attention_head_avx512,
-                                              gptoss_attention_group_avx512,
-                                              gptoss_swiglu_mx_avx512};
+const gptoss_cpu_ops gptoss_cpu_avx512vnni = {.name = "avx512vnni",
+                                              .dense = vnni_dense,
+                                              .mxfp4 = vnni_mxfp4,
+                                              .mxfp4_ggml = vnni_mxfp4_ggml,
+                                              .attention = gptoss_attention_head_avx512,
+                                              .attention_group = gptoss_attention_group_avx512,
+                                              .attention_f16 = gptoss_attention_head_f16_avx512,
+                                              .attention_group_f16 = gptoss_attention_group_f16_avx512,
+                                              .swiglu_mx = gptoss_swiglu_mx_avx512};
 #endif

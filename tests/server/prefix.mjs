@@ -5,12 +5,15 @@
 // are grouped into steps, so "exactly" means bit for bit; the fast kernels differ in summation order
 // there (docs/SERVER.md). The tiny model writes only ids below 1024 (no special tokens), so what a
 // slot shares with the next turn's prompt is exactly the previous prompt.
-// env: GPTOSS_BIN, GPTOSS_MODEL.
+// env: GPTOSS_BIN, GPTOSS_MODEL; GPTOSS_SERVE_EXTRA: more serve options (e.g. --kv-f16: the same
+// checks on f16 KV caches), named in every test's line.
 import OpenAI from 'openai';
 import { test, done, assert, eq, startServer, metrics, uncached } from './lib.mjs';
 
 const bin = process.env.GPTOSS_BIN;
-const args = ['serve', process.env.GPTOSS_MODEL, '--parallel', '4', '--ctx-size', '512', '--model-name', 'tiny'];
+const extra = (process.env.GPTOSS_SERVE_EXTRA || '').split(' ').filter(Boolean);
+const args = ['serve', process.env.GPTOSS_MODEL, '--parallel', '4', '--ctx-size', '512', '--model-name', 'tiny', ...extra];
+const check = (name, fn) => test(extra.length ? `${name} [${extra.join(' ')}]` : name, fn);
 const env = { GPTOSS_CPU: 'scalar' };
 const model = 'tiny';
 const clientOf = (srv) => new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'none', maxRetries: 0 });
@@ -35,7 +38,7 @@ function history(first, reply, next) {
 }
 
 for (const [label, params] of [['seeded', { seed: 7 }], ['greedy', { temperature: 0 }]]) {
-  await test(`prefix: a second turn resending the history reuses the first turn's cache (${label})`, async () => {
+  await check(`prefix: a second turn resending the history reuses the first turn's cache (${label})`, async () => {
     const first = `Tell me about cats (${label}).`;
     const r1 = await client.chat.completions.create({ model, messages: [{ role: 'user', content: first }],
       max_tokens: 16, ...params });
@@ -57,7 +60,7 @@ for (const [label, params] of [['seeded', { seed: 7 }], ['greedy', { temperature
   });
 }
 
-await test('prefix: streaming usage reports cached_tokens too', async () => {
+await check('prefix: streaming usage reports cached_tokens too', async () => {
   const first = 'Count to three.';
   const r1 = await client.chat.completions.create({ model, messages: [{ role: 'user', content: first }], max_tokens: 8,
     seed: 2 });
@@ -68,7 +71,7 @@ await test('prefix: streaming usage reports cached_tokens too', async () => {
   eq(usage.prompt_tokens_details.cached_tokens, r1.usage.prompt_tokens);
 });
 
-await test('prefix: Responses with previous_response_id report input_tokens_details.cached_tokens', async () => {
+await check('prefix: Responses with previous_response_id report input_tokens_details.cached_tokens', async () => {
   const r1 = await client.responses.create({ model, input: 'Hello there', max_output_tokens: 8 });
   const r2 = await client.responses.create({ model, input: 'And then?', previous_response_id: r1.id,
     max_output_tokens: 8 });
@@ -79,7 +82,7 @@ await test('prefix: Responses with previous_response_id report input_tokens_deta
     `cached ${cached} vs the first prompt's ${r1.usage.input_tokens}`);
 });
 
-await test('prefix: n=2 prefills the prompt once and each choice equals a single request (seed + i)', async () => {
+await check('prefix: n=2 prefills the prompt once and each choice equals a single request (seed + i)', async () => {
   const msgs = [{ role: 'user', content: 'Name a color, any color at all.' }];
   const m0 = await metrics(srv.port);
   const r = await client.chat.completions.create({ model, messages: msgs, n: 2, max_tokens: 12, seed: 11 });
@@ -98,7 +101,7 @@ await test('prefix: n=2 prefills the prompt once and each choice equals a single
   }
 });
 
-await test('prefix: a reply longer than the sliding-window history falls back and still answers exactly', async () => {
+await check('prefix: a reply longer than the sliding-window history falls back and still answers exactly', async () => {
   // 200 tokens decoded: the slot cannot rewind that far (window + one 128-token chunk), so the second
   // turn prefills what it cannot find elsewhere
   const first = 'Write a long story.';
@@ -117,7 +120,7 @@ await test('prefix: a reply longer than the sliding-window history falls back an
   eq(r2.choices, cold.choices, 'the same answer as a fresh server');
 });
 
-await test('prefix: the server shuts down cleanly', async () => {
+await check('prefix: the server shuts down cleanly', async () => {
   const r = await srv.stop();
   eq(r.code, 0, `exit code (stderr: ${r.stderr})`);
 });
