@@ -3,8 +3,8 @@
 # into ${GPTOSS_CACHE:-~/.cache/gptoss}/synth-20b, outside the repository), in the default (bf16
 # attention, unembedding converted to Q8_0 at load), --q8 (attention too) and --keep-dense (dense
 # weights as stored) modes; then a full context (8064 prompt tokens in the library's default 128-token
-# chunks, 128 decoded: all 8192 positions) for the peak RSS, with the f32 and the f16 (--kv-f16) KV
-# cache; then the numerics lines on the golden cases (default, --q8, --keep-dense, --kv-f16, --exact:
+# chunks, 128 decoded: all 8192 positions) for the peak RSS: default, --kv-f16 (f16 KV cache) and
+# --q8 --kv-f16 (the opt-ins together); then the numerics lines on the golden cases (default, --q8, --keep-dense, --kv-f16, --exact:
 # max abs logit difference, greedy continuation identical or not).
 # BENCH_THREADS (default 2), BENCH_REPS (default 1), BENCH_P (512), BENCH_N (128), BENCH_MODES
 # (default "default --q8 --keep-dense"; "default" is the plain command), BENCH_FULL (default 1; 0
@@ -29,8 +29,9 @@ for mode in ${BENCH_MODES:-default --q8 --keep-dense}; do
     "$bin" bench "$model" -p "$p" -n "$n" -t "$t" -r "$r" --ctx 8192 $mode || exit 1
 done
 if [ "${BENCH_FULL:-1}" != 0 ]; then
-    for mode in default --kv-f16; do
+    for mode in default --kv-f16 --q8,--kv-f16; do
         [ "$mode" = default ] && mode=
+        mode=${mode//,/ }
         echo "== gptoss bench 20b, full 8192-token context ${mode:-(default)} -t $t"
         "$bin" bench "$model" -p 8064 -n 128 -t "$t" -r 1 --ctx 8192 --batch 128 $mode || exit 1
     done
