@@ -158,7 +158,7 @@ gptoss_status gptoss_session_truncate(gptoss_session *session, uint32_t n_tokens
 /* Makes dst a copy of src's first n_tokens tokens (n_tokens <= gptoss_session_n_tokens(src)): what
  * src would hold after gptoss_session_truncate(src, n_tokens), with the same history for later
  * rewinds; src is unchanged. With n_tokens equal to src's count the logits are copied too, so dst
- * can sample at once. Both must be CPU sessions of the same model with the same n_ctx and n_batch
+ * can sample at once. Both must be CPU sessions of the same model with the same n_ctx, n_batch and kv_f16
  * (GPTOSS_ERR_INVALID_ARGUMENT otherwise; CUDA: GPTOSS_ERR_UNSUPPORTED). A prefix that src's
  * sliding-window cache no longer holds (see truncate) is GPTOSS_ERR_UNSUPPORTED; n_tokens greater
  * than src's count is GPTOSS_ERR_OUT_OF_RANGE. On any error dst is left as it was. dst == src is a
