@@ -601,7 +601,8 @@ static void usage(FILE *f, int one_shot) {
                "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
                "  --max-tokens N       per answer (default: until the context is full)\n"
                "  --ctx N --threads N --tokenizer PATH --no-color\n"
-               "  --kv-f16             keys and values cached as f16: half the KV cache's memory\n");
+               "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory,\n"
+               "                       less exact); --kv-f16 is --kv f16\n");
 }
 
 /* --tools: [{name, description, parameters}], the OpenAI form [{type: function, function: {...}}],
@@ -673,7 +674,7 @@ static int parse_options(chat *c, int argc, char **argv) {
         } else if (!strcmp(a, "--no-color")) {
             c->color_out = c->color_err = 0;
         } else if (!strcmp(a, "--kv-f16")) {
-            c->settings.kv_f16 = 1;
+            c->settings.kv_type = GPTOSS_KV_F16;
         } else if (!c->one_shot && !strcmp(a, "--hide-reasoning")) {
             c->hide_reasoning = 1;
         } else if (c->one_shot && !strcmp(a, "--show-reasoning")) {
@@ -686,7 +687,7 @@ static int parse_options(chat *c, int argc, char **argv) {
             static const char *const with_value[] = {
                 "--reasoning-effort", "--effort", "--system", "--developer", "--date", "--tools", "--tool-exec",
                 "--temperature", "--top-p", "--top-k", "--min-p", "--seed", "--max-tokens", "--ctx", "--threads",
-                "--tokenizer", "-p", "--prompt"};
+                "--tokenizer", "-p", "--prompt", "--kv"};
             int known = 0;
             for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(a, with_value[k]);
             if (!known || (!c->one_shot && (!strcmp(a, "-p") || !strcmp(a, "--prompt")))) {
@@ -714,6 +715,7 @@ static int parse_options(chat *c, int argc, char **argv) {
             else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &c->settings.n_ctx);
             else if (!strcmp(a, "--threads")) ok = cli_parse_u32(v, &c->settings.n_threads);
             else if (!strcmp(a, "--tokenizer")) c->tok_path = v;
+            else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &c->settings.kv_type);
             else c->prompt = v;
             if (!ok) {
                 cli_error("%s: invalid value '%s' for %s", cmd, v, a);

@@ -19,7 +19,7 @@ typedef struct chat_settings {
     uint64_t seed;
     uint32_t n_ctx;     /* 0: the source's default */
     uint32_t n_threads; /* 0: the source's default */
-    int kv_f16;         /* keys and values cached as f16 (gptoss_session_options.kv_f16) */
+    gptoss_kv_type kv_type; /* gptoss_session_options.kv_type */
 } chat_settings;
 
 typedef struct chat_source {

@@ -23,7 +23,7 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]\n"
                "                    [--batch N] [--seed S] [--copy-bw] [-t THREADS] [-r REPS] [--json]\n"
-               "                    [--q8] [--exact] [--keep-dense] [--kv-f16]\n"
+               "                    [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16]\n"
                "       gptoss bench --kernels [-t THREADS] [-r REPS]   decode matvec GB/s per fast kernel\n"
                "  -p: prompt tokens prefilled in one append (default 512); -n: tokens decoded one at a\n"
                "  time after it (default 128); --ctx: session context (default p + n, at least 4096);\n"
@@ -31,9 +31,9 @@ static void usage(FILE *f) {
                "  copy (the bandwidth bound of decode). Token ids are pseudo-random.\n"
                "  CPU: -t threads (default: every CPU), -r repetitions (mean and spread). The default reads\n"
                "  the unembedding as Q8_0 (converted at load); --keep-dense: dense weights as stored; --q8:\n"
-               "  attention in Q8_0 too; --exact: scalar reference kernels, as stored; --kv-f16: keys and\n"
-               "  values cached as f16. Prints open time, peak RSS, bytes read per decoded token and the\n"
-               "  measured read bandwidth with the fraction reached.\n");
+               "  attention in Q8_0 too; --exact: scalar reference kernels, as stored; --kv: the KV cache's\n"
+               "  elements (default bf24, f32 with --exact; --kv-f16 is --kv f16). Prints open time, peak\n"
+               "  RSS, bytes read per decoded token and the measured read bandwidth with the fraction reached.\n");
 }
 
 static double now_s(void);
@@ -261,7 +261,8 @@ int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *synth = NULL;
     uint32_t p = 512, n = 128, ctx = 0, batch = 0;
     uint64_t seed = 1;
-    int copy_bw = 0, json = 0, q8 = 0, exact = 0, keep_dense = 0, kernels = 0, kv_f16 = 0;
+    int copy_bw = 0, json = 0, q8 = 0, exact = 0, keep_dense = 0, kernels = 0;
+    gptoss_kv_type kv_type = GPTOSS_KV_AUTO;
     uint32_t threads = 0, reps = 1;
     gptoss_device device = GPTOSS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -274,14 +275,14 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--kernels")) kernels = 1;
         else if (!strcmp(a, "--exact")) exact = 1;
         else if (!strcmp(a, "--keep-dense")) keep_dense = 1;
-        else if (!strcmp(a, "--kv-f16")) kv_f16 = 1;
+        else if (!strcmp(a, "--kv-f16")) kv_type = GPTOSS_KV_F16;
         else if (!strcmp(a, "-t") || !strcmp(a, "-r")) {
             if (!(v = cli_next(argc, argv, &i))) return 2;
             ok = cli_parse_u32(v, !strcmp(a, "-t") ? &threads : &reps) && (!strcmp(a, "-t") || reps > 0);
             if (!ok) { cli_error("bench: invalid value '%s' for %s", v, a); return 2; }
         }
         else if (!strcmp(a, "--synth") || !strcmp(a, "--device") || !strcmp(a, "-p") || !strcmp(a, "-n") ||
-                 !strcmp(a, "--ctx") || !strcmp(a, "--batch") || !strcmp(a, "--seed")) {
+                 !strcmp(a, "--ctx") || !strcmp(a, "--batch") || !strcmp(a, "--seed") || !strcmp(a, "--kv")) {
             if (!(v = cli_next(argc, argv, &i))) return 2;
             if (!strcmp(a, "--synth")) { synth = v; ok = !strcmp(v, "20b") || !strcmp(v, "120b"); }
             else if (!strcmp(a, "--device")) ok = parse_device(v, &device);
@@ -289,6 +290,7 @@ int cmd_bench(int argc, char **argv) {
             else if (!strcmp(a, "-n")) ok = cli_parse_u32(v, &n);
             else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &ctx);
             else if (!strcmp(a, "--batch")) ok = cli_parse_u32(v, &batch) && batch > 0;
+            else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &kv_type);
             else ok = cli_parse_u64(v, &seed);
             if (!ok) { cli_error("bench: invalid value '%s' for %s", v, a); return 2; }
         } else if (a[0] == '-') { cli_error("bench: unknown option %s", a); usage(stderr); return 2; }
@@ -323,7 +325,7 @@ int cmd_bench(int argc, char **argv) {
     if (!ctx) ctx = p + n < 4096 ? 4096 : p + n;
     if (ctx > c->max_context) ctx = c->max_context;
     gptoss_session_options so = {.n_ctx = ctx, .n_batch = batch ? batch : (p ? (p < 4096 ? p : 4096) : 1), .device = device,
-                                .n_threads = threads, .kv_f16 = kv_f16};
+                                .n_threads = threads, .kv_type = kv_type};
     if (gptoss_session_create(model, &so, &sess, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
     double t_open = now_s() - t0;
     uint32_t total = p + n;
@@ -376,6 +378,7 @@ int cmd_bench(int argc, char **argv) {
     double bpt = (double)ms.bytes_per_token, bw = on_gpu ? 0 : read_bandwidth((size_t)2 << 30, used_threads);
     double wbw = on_gpu ? 0 : weights_read_bandwidth(model, used_threads, &wbytes);
     double bound = bw > 0 ? bw * 1e9 / bpt : 0, decode_gbs = bpt * tg_m / 1e9;
+    const char *kv_name = on_gpu ? "device" : cli_kv_type_name(gptoss_session_kv_type(sess));
     if (json) {
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %u, \"reps\": %u, \"q8\": %d, \"exact\": %d, "
                "\"keep_dense\": %d, \"attention_dtype\": \"%s\", \"unembedding_dtype\": \"%s\", "
@@ -387,7 +390,7 @@ int cmd_bench(int argc, char **argv) {
                synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact,
                keep_dense, ms.attention_dtype, ms.unembedding_dtype, t_open, p, pp_m,
                pp_sd, n, tg_m, tg_sd, rss_gb, bpt, bw, bound, bound > 0 ? tg_m / bound : 0, decode_gbs, wbw,
-               huge_file_gb, huge_anon_gb, kv_f16 ? "f16" : "f32", finite ? "true" : "false");
+               huge_file_gb, huge_anon_gb, kv_name, finite ? "true" : "false");
     } else {
         if (p) printf("prefill: pp%u = %.2f ± %.2f tok/s (%u reps; last %.3f s)\n", p, pp_m, pp_sd, reps, t_prefill);
         if (n) printf("decode: tg%u = %.2f ± %.2f tok/s (%.1f ms/token, context %u..%u)\n", n, tg_m, tg_sd,
@@ -395,7 +398,7 @@ int cmd_bench(int argc, char **argv) {
         if (!on_gpu) {
             printf("threads %u | peak RSS %.2f GB | %.2f GB read per decoded token (attention %s, unembedding %s) | "
                    "KV cache %s\n",
-                   used_threads, rss_gb, bpt / 1e9, ms.attention_dtype, ms.unembedding_dtype, kv_f16 ? "f16" : "f32");
+                   used_threads, rss_gb, bpt / 1e9, ms.attention_dtype, ms.unembedding_dtype, kv_name);
             printf("read bandwidth (%u threads, 2 GiB): %.1f GB/s -> bound %.2f tok/s; decode reaches %.0f%%\n",
                    used_threads, bw, bound, bound > 0 ? 100 * tg_m / bound : 0);
             /* context, not a bound: decode reads a subset of these bytes (4 of 32 experts a layer) */

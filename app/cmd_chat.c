@@ -87,7 +87,7 @@ int chat_model_source_open(const char *path, const chat_settings *s, const gptos
     m->vocab = gptoss_model_get_config(m->model)->vocab_size;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     gptoss_session_options so = {.n_ctx = s->n_ctx, .n_threads = s->n_threads ? s->n_threads : (uint32_t)(cpus > 0 ? cpus : 1),
-                                 .kv_f16 = s->kv_f16};
+                                 .kv_type = s->kv_type};
     if (gptoss_session_create(m->model, &so, &m->session, err, err_size) != GPTOSS_OK) goto fail;
     /* Sampling stops are the chat loop's business (it also stops on a closed tool call). */
     gptoss_sampler_options sa = {.temperature = s->temperature, .top_k = s->top_k, .top_p = s->top_p,

@@ -11,7 +11,7 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss eval MODEL (--ids \"1 2 3\" | --check CASE_DIR) [--logits OUT] [--prefill]\n"
                "                        [--batch N] [--ctx N] [--tolerance T] [--device cpu|cuda]\n"
-               "                        [--q8] [--exact] [--keep-dense] [--kv-f16] [-t THREADS]\n"
+               "                        [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16] [-t THREADS]\n"
                "  Row i of the logits is the model's output after ids[0..i]. By default the first id is\n"
                "  prefilled and the rest decoded one at a time; --prefill feeds all ids in one call\n"
                "  (processed in batches of --batch tokens, default all of them). --check compares with a\n"
@@ -19,8 +19,8 @@ static void usage(FILE *f) {
                "  difference and fails if it exceeds --tolerance (default 1e-3, or 0.1 when weights were\n"
                "  converted to Q8_0 at load). Weights: the default reads the unembedding as Q8_0 on the CPU\n"
                "  (converted at load); --keep-dense: as stored; --q8: attention too; --exact: scalar reference\n"
-               "  kernels, as stored. --kv-f16: keys and values cached as f16. -t: threads (default every\n"
-               "  CPU).\n");
+               "  kernels, as stored. --kv: the KV cache's elements (default bf24, f32 with --exact;\n"
+               "  --kv-f16 is --kv f16). -t: threads (default every CPU).\n");
 }
 
 /* Reads case.json's "sequence" and logits.f32 of a golden case. */
@@ -75,7 +75,8 @@ static int load_case(const char *dir, uint32_t **ids, size_t *n_ids, float **log
 
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *ids_text = NULL, *out_path = NULL, *case_dir = NULL;
-    int prefill = 0, kv_f16 = 0;
+    int prefill = 0;
+    gptoss_kv_type kv_type = GPTOSS_KV_AUTO;
     uint32_t batch = 0, ctx = 0;
     float tol = 1e-3f;
     int tol_given = 0;
@@ -92,7 +93,12 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--q8")) mopt.dense_q8 = 1;
         else if (!strcmp(a, "--exact")) mopt.exact = 1;
         else if (!strcmp(a, "--keep-dense")) mopt.keep_dense = 1;
-        else if (!strcmp(a, "--kv-f16")) kv_f16 = 1;
+        else if (!strcmp(a, "--kv-f16")) kv_type = GPTOSS_KV_F16;
+        else if (!strcmp(a, "--kv")) {
+            const char *v = cli_next(argc, argv, &i);
+            if (!v) return 2;
+            if (!cli_parse_kv_type(v, &kv_type)) { cli_error("eval: invalid value '%s' for --kv", v); return 2; }
+        }
         else if (!strcmp(a, "-t")) {
             const char *v = cli_next(argc, argv, &i);
             if (!v) return 2;
@@ -140,7 +146,7 @@ int cmd_eval(int argc, char **argv) {
     const gptoss_model_config *c = gptoss_model_get_config(model);
     size_t V = c->vocab_size;
     gptoss_session_options so = {.n_threads = n_threads, .n_ctx = ctx, .n_batch = batch ? batch : (prefill ? (uint32_t)(n_ids < 4096 ? n_ids : 4096) : 0),
-                                 .kv_f16 = kv_f16};
+                                 .kv_type = kv_type};
     so.device = device;
     if (!ctx && n_ids > 8192) so.n_ctx = n_ids <= c->max_context ? (uint32_t)n_ids : 0;
     if (gptoss_session_create(model, &so, &sess, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }

@@ -10,13 +10,13 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K]\n"
                "                          [--min-p M] [--seed S] [--stop \"IDS\"] [--ctx N] [--quiet]\n"
-               "                          [--device cpu|cuda] [--q8] [--exact] [--keep-dense] [--kv-f16]\n"
+               "                          [--device cpu|cuda] [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16]\n"
                "                          [-t THREADS]\n"
                "  Temperature 0 (the default) is greedy decoding. Generation ends after N tokens or at a\n"
                "  stop id (which is printed). Prints the generated ids; timings go to stderr.\n"
                "  Weights: the default reads the unembedding as Q8_0 on the CPU (converted at load);\n"
                "  --keep-dense: as stored; --q8: attention too; --exact: scalar reference kernels, as stored.\n"
-               "  --kv-f16: keys and values cached as f16 (half the KV memory).\n");
+               "  --kv: the KV cache's elements (default bf24, f32 with --exact; --kv-f16 is --kv f16).\n");
 }
 
 static double now_s(void) {
@@ -28,7 +28,8 @@ static double now_s(void) {
 int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *ids_text = NULL, *stop_text = NULL;
     uint32_t n_gen = 0, ctx = 0;
-    int have_n = 0, quiet = 0, kv_f16 = 0;
+    int have_n = 0, quiet = 0;
+    gptoss_kv_type kv_type = GPTOSS_KV_AUTO;
     gptoss_sampler_options so = {0};
     gptoss_device device = GPTOSS_DEVICE_AUTO; /* [cuda backend] --device */
     gptoss_model_options mopt = {0};
@@ -41,10 +42,11 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--q8")) mopt.dense_q8 = 1;
         else if (!strcmp(a, "--exact")) mopt.exact = 1;
         else if (!strcmp(a, "--keep-dense")) mopt.keep_dense = 1;
-        else if (!strcmp(a, "--kv-f16")) kv_f16 = 1;
+        else if (!strcmp(a, "--kv-f16")) kv_type = GPTOSS_KV_F16;
         else if (a[0] == '-' && strcmp(a, "--ids") && strcmp(a, "-n") && strcmp(a, "--temperature") &&
                  strcmp(a, "--top-p") && strcmp(a, "--top-k") && strcmp(a, "--min-p") && strcmp(a, "--seed") &&
-                 strcmp(a, "--stop") && strcmp(a, "--ctx") && strcmp(a, "--device") && strcmp(a, "-t")) {
+                 strcmp(a, "--stop") && strcmp(a, "--ctx") && strcmp(a, "--device") && strcmp(a, "-t") &&
+                 strcmp(a, "--kv")) {
             cli_error("generate: unknown option %s", a);
             usage(stderr);
             return 2;
@@ -64,6 +66,7 @@ int cmd_generate(int argc, char **argv) {
             else if (!strcmp(a, "--top-k")) ok = cli_parse_u32(v, &so.top_k);
             else if (!strcmp(a, "--min-p")) ok = cli_parse_float(v, &so.min_p) && so.min_p >= 0 && so.min_p <= 1;
             else if (!strcmp(a, "--seed")) ok = cli_parse_u64(v, &so.seed);
+            else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &kv_type);
             if (!ok) { cli_error("generate: invalid value '%s' for %s", v, a); return 2; }
         } else if (!model_path) model_path = a;
         else { cli_error("generate: unexpected argument '%s'", a); return 2; }
@@ -89,7 +92,7 @@ int cmd_generate(int argc, char **argv) {
     if (!model) goto done;
     double t_open = now_s() - t0;
     const gptoss_model_config *c = gptoss_model_get_config(model);
-    gptoss_session_options sopt = {.n_ctx = ctx, .device = device, .n_threads = n_threads, .kv_f16 = kv_f16};
+    gptoss_session_options sopt = {.n_ctx = ctx, .device = device, .n_threads = n_threads, .kv_type = kv_type};
     if (gptoss_session_create(model, &sopt, &sess, err, sizeof err) != GPTOSS_OK ||
         gptoss_sampler_create(c->vocab_size, &so, &smp, err, sizeof err) != GPTOSS_OK) {
         cli_error("%s", err);

@@ -87,7 +87,7 @@ static int engine_open(const server_options *o, const gptoss_tokenizer *tok, ser
         gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         goto fail;
     }
-    gptoss_session_options so = {.n_ctx = n_ctx, .n_threads = o->threads, .device = GPTOSS_DEVICE_CPU, .kv_f16 = o->kv_f16};
+    gptoss_session_options so = {.n_ctx = n_ctx, .n_threads = o->threads, .device = GPTOSS_DEVICE_CPU, .kv_type = o->kv_type};
     for (uint32_t i = 0; i < m->n; i++)
         if (gptoss_session_create(m->model, &so, &m->sessions[i], err, err_size) != GPTOSS_OK) goto fail;
     if (gptoss_batch_create(m->model, m->n, n_ctx, &m->batch, err, err_size) != GPTOSS_OK) goto fail;

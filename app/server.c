@@ -434,7 +434,8 @@ static void usage(FILE *f) {
                "  --model-name NAME    the model's id in the API (default: the directory's name)\n"
                "  --tokenizer PATH     tokenizer (default: the model's tokenizer.json)\n"
                "  --seed S             seed of requests that give none (default: from the clock)\n"
-               "  --kv-f16             cache keys and values as f16: half the KV memory per sequence\n");
+               "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory\n"
+               "                       per sequence, less exact); --kv-f16 is --kv f16\n");
 }
 
 static int parse_options(server_options *o, int argc, char **argv) {
@@ -454,12 +455,12 @@ static int parse_options(server_options *o, int argc, char **argv) {
             continue;
         }
         if (!strcmp(a, "--kv-f16")) {
-            o->kv_f16 = 1;
+            o->kv_type = GPTOSS_KV_F16;
             continue;
         }
         static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--ctx-size", "--queue",
                                             "--threads", "--max-body", "--max-connections", "--max-stored",
-                                            "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx"};
+                                            "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv"};
         int k = 0;
         for (size_t j = 0; j < sizeof known / sizeof known[0]; j++) k |= !strcmp(a, known[j]);
         if (!k) {
@@ -474,6 +475,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
         else if (!strcmp(a, "--model-name")) o->model_id = v;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer_path = v;
         else if (!strcmp(a, "--seed")) ok = cli_parse_u64(v, &o->seed);
+        else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &o->kv_type);
         else {
             ok = cli_parse_u64(v, &u);
             if (!strcmp(a, "--port")) ok = ok && u <= 65535, o->port = (uint32_t)u;

@@ -120,7 +120,7 @@ typedef struct server_options {
     uint32_t prefill_chunk;
     const char *tokenizer_path;
     uint64_t seed;       /* default seed when a request gives none */
-    int kv_f16;          /* sequences cache keys and values as f16 (gptoss_session_options.kv_f16) */
+    gptoss_kv_type kv_type; /* the sequences' KV cache (gptoss_session_options.kv_type) */
 } server_options;
 
 typedef int (*server_engine_open)(const server_options *opts, const gptoss_tokenizer *tok, server_engine *out,

@@ -121,22 +121,34 @@ const char *gptoss_model_dir(const gptoss_model *model);
 /* ---------------------------------------------------------------------------------------------
  * Session: one sequence, its KV cache and all scratch buffers (allocated here, never in decode).
  * ------------------------------------------------------------------------------------------- */
+/* The element type of a session's KV cache. F32: as computed. BF24: f32's upper three bytes (8-bit
+ * exponent, 15-bit mantissa, rounded to nearest even): three quarters of the memory and of the bytes
+ * attention reads (gpt-oss-20b at 8192 tokens: 0.30 instead of 0.40 GB); the golden cases' logits
+ * stay within 7e-4 of F32's. F16 (rounded to nearest, saturating at +-65504): half, but it moves the g3 golden's logits
+ * by ~0.7, so it is opt-in. */
+typedef enum gptoss_kv_type {
+    GPTOSS_KV_AUTO = 0,
+    GPTOSS_KV_F32,
+    GPTOSS_KV_BF24,
+    GPTOSS_KV_F16,
+} gptoss_kv_type;
+
 typedef struct gptoss_session_options {
     uint32_t n_ctx;      /* context size in tokens; 0 = 8192; at most the model's max_context */
     uint32_t n_batch;    /* tokens per forward chunk during prefill; 0 = 128 */
     uint32_t n_threads;  /* threads for this session's forward pass (a pool created with it); 0 = every CPU the process may run on */
     gptoss_device device; /* [cuda backend hook] 0 = AUTO */
-    /* 1: cache keys and values as f16 (rounded to nearest, saturating at +-65504) instead of f32: half
-     * the KV memory and half the bytes attention reads (gpt-oss-20b at 8192 tokens: 0.20 instead of
-     * 0.40 GB). Opt-in: it moves the g3 golden's logits by ~0.7 (g1 and g2 by ~0.01). CPU sessions
-     * only; a CUDA session ignores it. */
-    int kv_f16;
+    /* How keys and values are cached (CPU sessions; a CUDA session ignores it). AUTO: BF24, or F32
+     * when the model is exact. */
+    gptoss_kv_type kv_type;
 } gptoss_session_options;
 
 /* [cuda backend hook] 1 if this build has the CUDA backend and a CUDA device is usable. */
 int gptoss_cuda_available(void);
 /* [cuda backend hook] The device a session runs on (CPU or CUDA). */
 gptoss_device gptoss_session_device(const gptoss_session *session);
+/* The type of a CPU session's KV cache (F32, BF24 or F16); AUTO for a CUDA session or NULL. */
+gptoss_kv_type gptoss_session_kv_type(const gptoss_session *session);
 
 gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_session_options *options,
                                     gptoss_session **out, char *err, size_t err_size);
@@ -158,7 +170,7 @@ gptoss_status gptoss_session_truncate(gptoss_session *session, uint32_t n_tokens
 /* Makes dst a copy of src's first n_tokens tokens (n_tokens <= gptoss_session_n_tokens(src)): what
  * src would hold after gptoss_session_truncate(src, n_tokens), with the same history for later
  * rewinds; src is unchanged. With n_tokens equal to src's count the logits are copied too, so dst
- * can sample at once. Both must be CPU sessions of the same model with the same n_ctx, n_batch and kv_f16
+ * can sample at once. Both must be CPU sessions of the same model with the same n_ctx, n_batch and KV type
  * (GPTOSS_ERR_INVALID_ARGUMENT otherwise; CUDA: GPTOSS_ERR_UNSUPPORTED). A prefix that src's
  * sliding-window cache no longer holds (see truncate) is GPTOSS_ERR_UNSUPPORTED; n_tokens greater
  * than src's count is GPTOSS_ERR_OUT_OF_RANGE. On any error dst is left as it was. dst == src is a

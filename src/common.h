@@ -1,4 +1,4 @@
-/* common.h: small internal helpers shared by every module: error reporting, bf16/f16/f32 conversion,
+/* common.h: small internal helpers shared by every module: error reporting, bf16/f16/bf24/f32 conversion,
  * checked arithmetic, a growable byte buffer. */
 #ifndef GPTOSS_COMMON_H
 #define GPTOSS_COMMON_H
@@ -53,6 +53,22 @@ static inline uint16_t gptoss_f32_to_bf16(float f) {
     if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);
     bits += 0x7fffu + ((bits >> 16) & 1u);
     return (uint16_t)(bits >> 16);
+}
+
+/* bf24 (a KV cache type): f32's upper three bytes, stored as a row's n upper halves (u16) followed
+ * by its n third bytes, so that vector loads widen them with two zero-extensions. */
+static inline float gptoss_bf24_to_f32(uint16_t hi, uint8_t lo) {
+    const uint32_t bits = (uint32_t)hi << 16 | (uint32_t)lo << 8;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Element i of a bf24 row of n. */
+static inline float gptoss_bf24_row_get(const uint8_t *row, size_t n, size_t i) {
+    uint16_t hi;
+    memcpy(&hi, row + 2 * i, sizeof hi);
+    return gptoss_bf24_to_f32(hi, row[2 * n + i]);
 }
 
 /* a*b without overflow; returns 0 on overflow. */

@@ -131,7 +131,21 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
     float *out = w->attn + t * QW + h0 * dh;
     const float *q = w->q + t * QW + h0 * dh;
     /* A grouped kernel makes one pass over the kv head's keys and values for all G query heads, not G. */
-    if (kv->f16) {
+    if (kv->type == GPTOSS_KV_BF24) {
+        const uint8_t *k = (const uint8_t *)kv->k + 3 * at, *v = (const uint8_t *)kv->v + 3 * at;
+        if (f->ops && f->ops->attention_group_bf24) {
+            f->ops->attention_group_bf24(out, dh, q, dh, G, k, v, dh, slots, n_keys, dh, scale, f->L->sinks + h0,
+                                         scores);
+            return;
+        }
+        void (*head)(float *, const float *, const uint8_t *, const uint8_t *, size_t, const uint32_t *, uint32_t,
+                     uint32_t, float, float, float *) =
+            f->ops && f->ops->attention_bf24 ? f->ops->attention_bf24 : gptoss_attention_head_bf24;
+        for (uint32_t h = 0; h < G; h++)
+            head(out + h * dh, q + h * dh, k, v, dh, slots, n_keys, dh, scale, f->L->sinks[h0 + h], scores);
+        return;
+    }
+    if (kv->type == GPTOSS_KV_F16) {
         const uint16_t *k = (const uint16_t *)kv->k + at, *v = (const uint16_t *)kv->v + at;
         if (f->ops && f->ops->attention_group_f16) {
             f->ops->attention_group_f16(out, dh, q, dh, G, k, v, dh, slots, n_keys, dh, scale, f->L->sinks + h0,
@@ -174,7 +188,10 @@ static void attention_layer(fwd *f) {
         for (uint32_t g = 0; g < Hkv; g++) {
             const size_t at = ((size_t)g * kv->cap + slot) * dh;
             const float *k = w->k + t * KW + (size_t)g * dh, *v = w->v + t * KW + (size_t)g * dh;
-            if (kv->f16) {
+            if (kv->type == GPTOSS_KV_BF24) {
+                gptoss_f32_to_bf24_row((uint8_t *)kv->k + 3 * at, k, dh);
+                gptoss_f32_to_bf24_row((uint8_t *)kv->v + 3 * at, v, dh);
+            } else if (kv->type == GPTOSS_KV_F16) {
                 gptoss_f32_to_f16_row((uint16_t *)kv->k + at, k, dh);
                 gptoss_f32_to_f16_row((uint16_t *)kv->v + at, v, dh);
             } else {

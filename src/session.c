@@ -21,7 +21,13 @@ static void *alloc_zeroed(size_t n, size_t elem_bytes, int *failed) {
 
 static void *alloc_floats(size_t n, int *failed) { return alloc_zeroed(n, sizeof(float), failed); }
 
-static size_t kv_elem_bytes(const gptoss_kv *kv) { return kv->f16 ? sizeof(uint16_t) : sizeof(float); }
+static size_t kv_elem_bytes(const gptoss_kv *kv) {
+    return kv->type == GPTOSS_KV_F16 ? 2 : kv->type == GPTOSS_KV_BF24 ? 3 : sizeof(float);
+}
+
+static const char *kv_type_name(gptoss_kv_type t) {
+    return t == GPTOSS_KV_F16 ? "f16" : t == GPTOSS_KV_BF24 ? "bf24" : "f32";
+}
 
 gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *model, uint32_t n_max, uint32_t n_ctx,
                                     uint32_t max_seqs, uint32_t n_threads) {
@@ -123,6 +129,10 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
     uint32_t n_batch = o.n_batch ? o.n_batch : DEFAULT_N_BATCH;
     if (n_batch > 4096) n_batch = 4096;
     if (n_batch > n_ctx) n_batch = n_ctx;
+    if (o.kv_type < GPTOSS_KV_AUTO || o.kv_type > GPTOSS_KV_F16)
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "unknown KV cache type %d", (int)o.kv_type);
+    /* bf24 moves the golden cases' logits by at most 7e-4; an exact model keeps every bit. */
+    const gptoss_kv_type kv_type = o.kv_type != GPTOSS_KV_AUTO ? o.kv_type : model->exact ? GPTOSS_KV_F32 : GPTOSS_KV_BF24;
 
     /* [cuda backend hook] a CUDA session keeps only the bookkeeping fields here. */
     gptoss_device dev = o.device == GPTOSS_DEVICE_AUTO
@@ -167,7 +177,7 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
          * only touched as the context fills. */
         uint64_t cap = model->layers[l].sliding ? (uint64_t)c->sliding_window + n_batch : n_ctx;
         kv->cap = cap < n_ctx ? (uint32_t)cap : n_ctx;
-        kv->f16 = o.kv_f16 != 0;
+        kv->type = kv_type;
         kv->k = alloc_zeroed((size_t)kv->cap * KW, kv_elem_bytes(kv), &failed);
         kv->v = alloc_zeroed((size_t)kv->cap * KW, kv_elem_bytes(kv), &failed);
     }
@@ -291,10 +301,9 @@ gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_sessi
                            dst->n_ctx, src->n_batch, dst->n_batch);
     if (dst->cuda || src->cuda)
         return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "CUDA sessions cannot be copied");
-    if (dst->kv[0].f16 != src->kv[0].f16)
-        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
-                           "sessions differ (KV cache %s vs %s): cannot copy", src->kv[0].f16 ? "f16" : "f32",
-                           dst->kv[0].f16 ? "f16" : "f32");
+    if (dst->kv[0].type != src->kv[0].type)
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "sessions differ (KV cache %s vs %s): cannot copy",
+                           kv_type_name(src->kv[0].type), kv_type_name(dst->kv[0].type));
     if (n_tokens == 0) {
         gptoss_session_reset(dst);
         return GPTOSS_OK;
@@ -347,3 +356,7 @@ int gptoss_cuda_available(void) { return 0; }
 #endif
 uint32_t gptoss_session_n_tokens(const gptoss_session *s) { return s ? s->n_tokens : 0; }
 uint32_t gptoss_session_n_ctx(const gptoss_session *s) { return s ? s->n_ctx : 0; }
+
+gptoss_kv_type gptoss_session_kv_type(const gptoss_session *s) {
+    return s && !s->cuda && s->kv ? s->kv[0].type : GPTOSS_KV_AUTO;
+}

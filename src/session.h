@@ -8,10 +8,10 @@
 typedef struct gptoss_kv {
     /* [n_kv_heads][cap][head_dim], keys after RoPE: a kv head's keys (and values) are one run of
      * memory, which attention streams, rather than head_dim floats in every n_kv_heads * head_dim.
-     * Elements are f32, or f16 (session option kv_f16). */
+     * Elements are of `type` (never AUTO), bf24 rows as gptoss_f32_to_bf24_row lays them out. */
     void *k, *v;
     uint32_t cap;    /* slots; position p lives in slot p % cap */
-    uint32_t f16;
+    gptoss_kv_type type;
 } gptoss_kv;
 
 /* Scratch for one forward step of up to n_max tokens; a session owns one (its prefill chunks), a

@@ -46,6 +46,10 @@ check "run: exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; e
 check "run: the same seed gives the same answer" $(cmp -s "$tmp/out1" "$tmp/out2"; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" --kv-f16 >"$tmp/out3" 2>"$tmp/err"
 check "run --kv-f16 (f16 KV cache): exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
+"$bin" run "$model" -p "Hello" "${args[@]}" --kv f32 >"$tmp/out4" 2>"$tmp/err"
+check "run --kv f32 (the cache as computed): exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
+"$bin" run "$model" -p "Hello" "${args[@]}" --kv f8 >"$tmp/out5" 2>"$tmp/err"
+check "run --kv f8: refused with a message" $([ $? -ne 0 ] && grep -q "invalid value 'f8' for --kv" "$tmp/err"; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" --json --verbose >"$tmp/json" 2>"$tmp/err"
 check "run --json: a JSON list of messages" $(head -c 1 "$tmp/json" | grep -q '\[' && tail -n 1 "$tmp/json" | grep -q '^\]$'; echo $?)
 check "run --verbose: tokens/s on stderr" $(grep -qE '^\[12 tokens, [0-9.]+ tokens/s' "$tmp/err"; echo $?)

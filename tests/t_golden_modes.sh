@@ -4,8 +4,9 @@
 # and holds the unembedding as Q8_0 (gptoss info); --keep-dense turns that conversion off (logits
 # differ from the default's, and match the goldens within 1e-3); the opt-in Q8_0 attention conversion
 # (--q8) runs and reports its difference (on the goldens it misses by 0.5 to 4.3, so it stays opt-in);
-# so does the opt-in f16 KV cache (--kv-f16: ~0.01 from the exact logits on g1 and g2, ~0.7 on g3),
-# whose logits must differ from the f32 cache's.
+# so does the opt-in f16 KV cache (--kv f16: ~0.01 from the exact logits on g1 and g2, ~0.7 on g3),
+# whose logits must differ from the f32 cache's. The default's bf24 KV cache: --kv f32 (the cache as
+# computed) also passes at 0.1, and --exact --kv bf24 stays within 1e-3 of the goldens.
 set -u
 bin=${GPTOSS_BIN:?}
 golden=${GPTOSS_SHARED:?}/golden
@@ -32,12 +33,16 @@ for case_dir in "$golden"/*/; do
     if echo "$info" | grep -q "unembedding Q8_0"; then echo "ok - golden $name default holds the unembedding as Q8_0"
     else echo "not ok - golden $name default unembedding is not Q8_0: $(echo "$info" | grep 'weights held')"; fi
     rm -f /tmp/gptoss_t1_$$.f32 /tmp/gptoss_t2_$$.f32 /tmp/gptoss_kd_$$.f32
+    out=$("$bin" eval "$case_dir/model" --check "$case_dir" --kv f32 --tolerance 0.1 -t 2 --prefill 2>&1)
+    if [ $? -eq 0 ]; then echo "ok - golden $name --kv f32 within 0.1: $out"; else echo "not ok - golden $name --kv f32: $out"; fi
+    out=$("$bin" eval "$case_dir/model" --check "$case_dir" --exact --kv bf24 --tolerance 1e-3 2>&1)
+    if [ $? -eq 0 ]; then echo "ok - golden $name --exact --kv bf24 within 1e-3: $out"; else echo "not ok - golden $name --exact --kv bf24: $out"; fi
     out=$("$bin" eval "$case_dir/model" --check "$case_dir" --q8 --tolerance 100 2>&1)
     if [ $? -eq 0 ]; then echo "ok - golden $name --q8 runs (informational: $out)"; else echo "not ok - golden $name --q8: $out"; fi
-    out=$("$bin" eval "$case_dir/model" --check "$case_dir" --exact --kv-f16 --tolerance 100 --logits /tmp/gptoss_kv_$$.f32 2>&1)
+    out=$("$bin" eval "$case_dir/model" --check "$case_dir" --exact --kv f16 --tolerance 100 --logits /tmp/gptoss_kv_$$.f32 2>&1)
     "$bin" eval "$case_dir/model" --check "$case_dir" --exact --tolerance 100 --logits /tmp/gptoss_ex_$$.f32 >/dev/null 2>&1
     if [ -s /tmp/gptoss_kv_$$.f32 ] && [ -s /tmp/gptoss_ex_$$.f32 ] && ! cmp -s /tmp/gptoss_kv_$$.f32 /tmp/gptoss_ex_$$.f32; then
-        echo "ok - golden $name --exact --kv-f16 runs, rounding the cache (informational: $out)"
-    else echo "not ok - golden $name --exact --kv-f16: $out"; fi
+        echo "ok - golden $name --exact --kv f16 runs, rounding the cache (informational: $out)"
+    else echo "not ok - golden $name --exact --kv f16: $out"; fi
     rm -f /tmp/gptoss_kv_$$.f32 /tmp/gptoss_ex_$$.f32
 done

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "cpu/kernels.h"
 #include "model.h"
 #include "tap.h"
@@ -172,6 +173,37 @@ static void test_dense(void) {
     tap_check(md < 1e-5, "matmul bf16/f32 x f32 on an odd shape and row range (max diff %.2g)", md);
 }
 
+/* bf24: f32's upper three bytes, rounded to nearest even; finite overflow saturates. */
+static void test_bf24(void) {
+    int all = 1;
+    for (uint32_t b = 0; b < (1u << 24); b++) {
+        const float f = gptoss_bf24_to_f32((uint16_t)(b >> 8), (uint8_t)b);
+        uint32_t bits;
+        memcpy(&bits, &f, 4);
+        all &= bits == b << 8 && (f != f ? (gptoss_f32_to_bf24(f) >> 15 & 0xff) == 0xff && (gptoss_f32_to_bf24(f) & 0x7fff)
+                                         : gptoss_f32_to_bf24(f) == b);
+    }
+    tap_check(all, "bf24: all 2^24 codes widen to their bits and round back to themselves (inf, NaN, subnormals, -0)");
+    const float one = 1.0f, half_ulp = 0x1p-16f; /* bf24 keeps 15 mantissa bits: its ulp at 1 is 2^-15 */
+    const uint32_t inf = 0x7f8000u, max = 0x7f7fffu;
+    int ok = gptoss_f32_to_bf24(one + half_ulp) == 0x3f8000u && gptoss_f32_to_bf24(one + 3 * half_ulp) == 0x3f8002u &&
+             gptoss_f32_to_bf24(one + half_ulp * 1.5f) == 0x3f8001u && gptoss_f32_to_bf24(-one - half_ulp * 0.5f) == 0xbf8000u;
+    ok &= gptoss_f32_to_bf24(3.4028235e38f) == max && gptoss_f32_to_bf24(-3.4028235e38f) == (max | 0x800000u) &&
+          gptoss_f32_to_bf24(INFINITY) == inf && gptoss_f32_to_bf24(-INFINITY) == (inf | 0x800000u) &&
+          gptoss_f32_to_bf24(0x1p-149f) == 0 && gptoss_f32_to_bf24(0x1p-140f) == 0x000002u;
+    tap_check(ok, "bf24: ties to even, above and below halfway, finite overflow saturates, inf kept, subnormals round");
+    const float row[5] = {1.0f, -2.5f, 0x1.234568p-3f, 1e-40f, -3.4028235e38f};
+    uint8_t r24[15];
+    gptoss_f32_to_bf24_row(r24, row, 5);
+    int laid = 1;
+    for (int i = 0; i < 5; i++) {
+        const uint32_t b = gptoss_f32_to_bf24(row[i]);
+        laid &= r24[2 * i] == (uint8_t)(b >> 8) && r24[2 * i + 1] == (uint8_t)(b >> 16) && r24[10 + i] == (uint8_t)b;
+        laid &= fabsf(gptoss_bf24_row_get(r24, 5, (size_t)i) - row[i]) <= fmaxf(fabsf(row[i]) * 0x1p-16f, 0x1p-142f);
+    }
+    tap_check(laid, "bf24 rows: the upper halves, then the third bytes; each read back within half an ulp");
+}
+
 static void test_q8_0(void) {
     /* f16: exact values, rounding to nearest even, subnormals, overflow */
     const float exact[] = {0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f, 5.9604644775390625e-08f, 0.333251953125f};
@@ -227,6 +259,7 @@ static void test_q8_0(void) {
 }
 
 int main(void) {
+    test_bf24();
     test_q8_0();
     test_mxfp4();
     test_yarn();

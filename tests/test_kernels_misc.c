@@ -9,9 +9,9 @@
  * groups of heads and the heads left over), head_dim 16, 48, 64 and 80, shuffled slots, a row stride
  * beyond the kv heads, strided query and output rows, |q| ~1, ~4 and ~30, a different sink per head;
  * and the shapes it hands to the one-head kernel (head_dim 160 and 40, 17 heads).
- * Both again with the keys and values cached as f16 (the kv_f16 session option), against
- * gptoss_attention_head_f16, which itself must give gptoss_attention_head_f32's bits on the same
- * cache widened to f32.
+ * Both again with the keys and values cached as f16 and as bf24 (session option kv_type), against
+ * gptoss_attention_head_f16 / _bf24, which themselves must give gptoss_attention_head_f32's bits on
+ * the same cache widened to f32.
  * SwiGLU into MXFP4 order: against gptoss_swiglu_f32 then gptoss_mxfp4_order, on gates and linear
  * parts inside, at and beyond the clamp limit (both signs) and gates whose exponential overflows:
  * relative difference < 1e-6. */
@@ -19,61 +19,99 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 #include "tap.h"
 #include "test_rand.h"
 
-/* Random keys and values, as f32 and (k16, v16) as f16; with f16 set the f32 copies are the f16
- * values widened, so that both references see the same numbers. */
-static void fill_cache(float *k, float *v, uint16_t *k16, uint16_t *v16, size_t n, int f16) {
+enum { F32, F16, BF24 };
+static const char *const type_names[] = {"f32", "f16", "bf24"};
+
+/* One cache of rows x stride keys and values in every type. The f32 copies hold the values the
+ * cache of `type` holds, widened, so that every reference sees the same numbers. A kv head's
+ * columns start `off` elements into each row: dh (a second kv head) for f32 and f16; a bf24 row
+ * keeps its upper halves and third bytes apart, so there the head is the row's first dh columns. */
+typedef struct cache {
+    float *k, *v;
+    uint16_t *k16, *v16;
+    uint8_t *k24, *v24;
+    size_t off;
+} cache;
+
+static cache cache_new(size_t rows, size_t stride, size_t dh, int type) {
+    const size_t n = rows * stride;
+    cache c = {malloc(n * sizeof(float)), malloc(n * sizeof(float)), malloc(n * 2), malloc(n * 2), malloc(n * 3),
+               malloc(n * 3), type == BF24 ? 0 : dh};
     for (size_t i = 0; i < n; i++) {
-        k[i] = frand(), v[i] = frand();
-        k16[i] = gptoss_f32_to_f16(k[i]), v16[i] = gptoss_f32_to_f16(v[i]);
-        if (f16) k[i] = gptoss_f16_to_f32(k16[i]), v[i] = gptoss_f16_to_f32(v16[i]);
+        c.k[i] = frand(), c.v[i] = frand();
+        c.k16[i] = gptoss_f32_to_f16(c.k[i]), c.v16[i] = gptoss_f32_to_f16(c.v[i]);
+        if (type == F16) c.k[i] = gptoss_f16_to_f32(c.k16[i]), c.v[i] = gptoss_f16_to_f32(c.v16[i]);
     }
+    for (size_t r = 0; r < rows; r++) {
+        gptoss_f32_to_bf24_row(c.k24 + 3 * stride * r, c.k + stride * r, stride);
+        gptoss_f32_to_bf24_row(c.v24 + 3 * stride * r, c.v + stride * r, stride);
+        for (size_t i = 0; type == BF24 && i < stride; i++) {
+            c.k[stride * r + i] = gptoss_bf24_row_get(c.k24 + 3 * stride * r, stride, i);
+            c.v[stride * r + i] = gptoss_bf24_row_get(c.v24 + 3 * stride * r, stride, i);
+        }
+    }
+    return c;
 }
 
-static void test_case(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t dh, float qscale, float sink, int f16) {
+static void cache_free(cache *c) {
+    free(c->k); free(c->v); free(c->k16); free(c->v16); free(c->k24); free(c->v24);
+}
+
+/* The one-head reference or (ops set) ops's one-head kernel for the cache's `type` copy. */
+static void head(const gptoss_cpu_ops *ops, int type, float *out, const float *q, const cache *c, size_t stride,
+                 const uint32_t *slots, uint32_t n_keys, uint32_t dh, float scale, float sink, float *scores) {
+    const size_t o = c->off;
+    if (type == F16)
+        (ops ? ops->attention_f16 : gptoss_attention_head_f16)(out, q, c->k16 + o, c->v16 + o, stride, slots, n_keys,
+                                                               dh, scale, sink, scores);
+    else if (type == BF24)
+        (ops ? ops->attention_bf24 : gptoss_attention_head_bf24)(out, q, c->k24, c->v24, stride, slots, n_keys, dh,
+                                                                 scale, sink, scores);
+    else
+        (ops ? ops->attention : gptoss_attention_head_f32)(out, q, c->k + o, c->v + o, stride, slots, n_keys, dh,
+                                                           scale, sink, scores);
+}
+
+static void test_case(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t dh, float qscale, float sink, int type) {
     const size_t stride = (size_t)dh * 3 + 5, cap = (size_t)n_keys + 7;
-    float *k = malloc(cap * stride * sizeof(float)), *v = malloc(cap * stride * sizeof(float));
-    uint16_t *k16 = malloc(cap * stride * sizeof(uint16_t)), *v16 = malloc(cap * stride * sizeof(uint16_t));
+    cache c = cache_new(cap, stride, dh, type);
     float *q = malloc(dh * sizeof(float)), *want = malloc(dh * sizeof(float)), *got = malloc(dh * sizeof(float));
     float *scores = malloc(cap * sizeof(float));
     uint32_t *slots = malloc(n_keys * sizeof(uint32_t));
-    fill_cache(k, v, k16, v16, cap * stride, f16);
     for (uint32_t d = 0; d < dh; d++) q[d] = frand() * qscale;
     for (uint32_t j = 0; j < n_keys; j++) slots[j] = (uint32_t)((j + 5) % cap); /* wrapped ring */
     const float scale = 1.0f / sqrtf((float)dh);
-    if (f16) {
-        gptoss_attention_head_f32(want, q, k + dh, v + dh, stride, slots, n_keys, dh, scale, sink, scores);
-        gptoss_attention_head_f16(got, q, k16 + dh, v16 + dh, stride, slots, n_keys, dh, scale, sink, scores);
+    if (type != F32) {
+        head(NULL, F32, want, q, &c, stride, slots, n_keys, dh, scale, sink, scores);
+        head(NULL, type, got, q, &c, stride, slots, n_keys, dh, scale, sink, scores);
         tap_check(!memcmp(want, got, dh * sizeof(float)),
-                  "f16 attention reference: %u keys, head_dim %u: bit-identical to f32 on the widened cache", n_keys,
-                  dh);
-        gptoss_attention_head_f16(want, q, k16 + dh, v16 + dh, stride, slots, n_keys, dh, scale, sink, scores);
-        ops->attention_f16(got, q, k16 + dh, v16 + dh, stride, slots, n_keys, dh, scale, sink, scores);
-    } else {
-        gptoss_attention_head_f32(want, q, k + dh, v + dh, stride, slots, n_keys, dh, scale, sink, scores);
-        ops->attention(got, q, k + dh, v + dh, stride, slots, n_keys, dh, scale, sink, scores);
+                  "%s attention reference: %u keys, head_dim %u: bit-identical to f32 on the widened cache",
+                  type_names[type], n_keys, dh);
     }
+    head(NULL, type, want, q, &c, stride, slots, n_keys, dh, scale, sink, scores);
+    head(ops, type, got, q, &c, stride, slots, n_keys, dh, scale, sink, scores);
     double md = 0;
     for (uint32_t d = 0; d < dh; d++) md = fmax(md, fabs((double)got[d] - want[d]) + (got[d] != got[d]));
     tap_check(md < 1e-5, "%s attention (%s cache): %u keys, head_dim %u, |q| ~%g, sink %g: max diff %.2g", ops->name,
-              f16 ? "f16" : "f32", n_keys, dh, (double)qscale, (double)sink, md);
-    free(k); free(v); free(k16); free(v16); free(q); free(want); free(got); free(scores); free(slots);
+              type_names[type], n_keys, dh, (double)qscale, (double)sink, md);
+    cache_free(&c);
+    free(q); free(want); free(got); free(scores); free(slots);
 }
 
-static void test_group(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t G, uint32_t dh, float qscale, int f16) {
+static void test_group(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t G, uint32_t dh, float qscale, int type) {
     /* a second kv head's columns of rows 512 + 16 floats apart, slots a shuffled subset of the rows */
     const size_t stride = 512 + 16, cap = (size_t)n_keys + 9, qs = dh + 3, os = dh + 5, ld = (n_keys + 15) / 16 * 16;
-    float *k = malloc(cap * stride * sizeof(float)), *v = malloc(cap * stride * sizeof(float));
-    uint16_t *k16 = malloc(cap * stride * sizeof(uint16_t)), *v16 = malloc(cap * stride * sizeof(uint16_t));
+    cache c = cache_new(cap, stride, dh, type);
     float *q = malloc(G * qs * sizeof(float)), *sinks = malloc(G * sizeof(float));
     float *want = malloc(G * os * sizeof(float)), *got = malloc(G * os * sizeof(float));
     float *scores = malloc(G * ld * sizeof(float));
     uint32_t *perm = malloc(cap * sizeof(uint32_t));
-    fill_cache(k, v, k16, v16, cap * stride, f16);
     for (size_t i = 0; i < G * qs; i++) q[i] = frand() * qscale;
     for (uint32_t h = 0; h < G; h++) sinks[h] = frand() * 3.0f;
     for (size_t i = 0; i < cap; i++) perm[i] = (uint32_t)i;
@@ -87,20 +125,21 @@ static void test_group(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t G, u
     memset(got, 0xff, G * os * sizeof(float)); /* NaN wherever the kernel fails to write */
     const float scale = 1.0f / sqrtf((float)dh);
     for (uint32_t h = 0; h < G; h++)
-        if (f16)
-            ops->attention_f16(want + h * os, q + h * qs, k16 + dh, v16 + dh, stride, perm, n_keys, dh, scale, sinks[h],
-                               scores);
-        else
-            ops->attention(want + h * os, q + h * qs, k + dh, v + dh, stride, perm, n_keys, dh, scale, sinks[h], scores);
-    if (f16)
-        ops->attention_group_f16(got, os, q, qs, G, k16 + dh, v16 + dh, stride, perm, n_keys, dh, scale, sinks, scores);
+        head(ops, type, want + h * os, q + h * qs, &c, stride, perm, n_keys, dh, scale, sinks[h], scores);
+    const size_t o = c.off;
+    if (type == F16)
+        ops->attention_group_f16(got, os, q, qs, G, c.k16 + o, c.v16 + o, stride, perm, n_keys, dh, scale, sinks,
+                                 scores);
+    else if (type == BF24)
+        ops->attention_group_bf24(got, os, q, qs, G, c.k24, c.v24, stride, perm, n_keys, dh, scale, sinks, scores);
     else
-        ops->attention_group(got, os, q, qs, G, k + dh, v + dh, stride, perm, n_keys, dh, scale, sinks, scores);
+        ops->attention_group(got, os, q, qs, G, c.k + o, c.v + o, stride, perm, n_keys, dh, scale, sinks, scores);
     int same = 1;
     for (uint32_t h = 0; h < G; h++) same &= !memcmp(want + h * os, got + h * os, dh * sizeof(float));
     tap_check(same, "%s grouped attention (%s cache): %u keys, %u heads, head_dim %u, |q| ~%g: bit-identical to per head",
-              ops->name, f16 ? "f16" : "f32", n_keys, G, dh, (double)qscale);
-    free(k); free(v); free(k16); free(v16); free(q); free(sinks); free(want); free(got); free(scores); free(perm);
+              ops->name, type_names[type], n_keys, G, dh, (double)qscale);
+    cache_free(&c);
+    free(q); free(sinks); free(want); free(got); free(scores); free(perm);
 }
 
 static void test_swiglu(const gptoss_cpu_ops *ops, size_t n_blocks, float limit) {
@@ -129,30 +168,36 @@ int main(void) {
             test_swiglu(ops, 1, 7.0f);
             test_swiglu(ops, 5, 3.5f);
         }
-        for (int f16 = 0; f16 < 2; f16++) {
-            if (ops && (f16 ? ops->attention_f16 && ops->attention_group_f16 : ops->attention && ops->attention_group)) {
+        for (int type = F32; type <= BF24; type++) {
+            const int has_group = ops && (type == F16    ? ops->attention_f16 && ops->attention_group_f16
+                                          : type == BF24 ? ops->attention_bf24 && ops->attention_group_bf24
+                                                         : ops->attention && ops->attention_group);
+            if (has_group) {
                 any_group = 1;
                 const uint32_t keys[] = {1, 15, 16, 17, 100, 577}, heads[] = {1, 3, 8}, dims[] = {16, 64, 48, 80};
                 for (int a = 0; a < 6; a++)
                     for (int b = 0; b < 3; b++)
                         for (int d = 0; d < 4; d++)
-                            test_group(ops, keys[a], heads[b], dims[d], (a + b + d) % 2 ? 4.0f : 1.0f, f16);
-                test_group(ops, 100, 8, 64, 30.0f, f16); /* scores far apart: most weights underflow */
-                test_group(ops, 100, 3, 160, 1.0f, f16); /* rows longer than the grouped copies: per head */
-                test_group(ops, 17, 8, 40, 1.0f, f16);   /* head_dim not a multiple of 16: per head, the reference */
-                test_group(ops, 33, 17, 64, 1.0f, f16);  /* more heads than the grouped copies take: per head */
+                            test_group(ops, keys[a], heads[b], dims[d], (a + b + d) % 2 ? 4.0f : 1.0f, type);
+                test_group(ops, 100, 8, 64, 30.0f, type); /* scores far apart: most weights underflow */
+                test_group(ops, 100, 3, 160, 1.0f, type); /* rows longer than the grouped copies: per head */
+                test_group(ops, 17, 8, 40, 1.0f, type);   /* head_dim not a multiple of 16: per head, the reference */
+                test_group(ops, 33, 17, 64, 1.0f, type);  /* more heads than the grouped copies take: per head */
             }
-            if (!ops || !(f16 ? ops->attention_f16 != NULL : ops->attention != NULL)) continue;
+            const int has_head = ops && (type == F16    ? ops->attention_f16 != NULL
+                                         : type == BF24 ? ops->attention_bf24 != NULL
+                                                        : ops->attention != NULL);
+            if (!has_head) continue;
             any = 1;
             const uint32_t keys[] = {1, 15, 16, 17, 33, 300};
             for (int a = 0; a < 6; a++) {
-                test_case(ops, keys[a], 64, 1.0f, 0.5f, f16);
-                test_case(ops, keys[a], 16, 3.0f, -2.0f, f16);
+                test_case(ops, keys[a], 64, 1.0f, 0.5f, type);
+                test_case(ops, keys[a], 16, 3.0f, -2.0f, type);
             }
-            test_case(ops, 40, 128, 1.0f, 20.0f, f16);  /* the sink takes nearly everything */
-            test_case(ops, 40, 64, 60.0f, -30.0f, f16); /* scores far apart: most weights underflow */
-            test_case(ops, 21, 40, 1.0f, 0.0f, f16);    /* head_dim not a multiple of 16: the reference */
-            test_case(ops, 64, 48, 2.0f, 1.0f, f16);
+            test_case(ops, 40, 128, 1.0f, 20.0f, type);  /* the sink takes nearly everything */
+            test_case(ops, 40, 64, 60.0f, -30.0f, type); /* scores far apart: most weights underflow */
+            test_case(ops, 21, 40, 1.0f, 0.0f, type);    /* head_dim not a multiple of 16: the reference */
+            test_case(ops, 64, 48, 2.0f, 1.0f, type);
         }
     }
     if (!any) tap_skip("fast attention", "no variant with a fast attention kernel on this CPU");

@@ -1,6 +1,6 @@
 /* test_session.c: sessions and samplers through the public API: two sessions on one model in two
  * threads, reset and reuse, context overflow and out-of-vocabulary ids, rewinding and copying (prefix
- * reuse), the f16 KV cache, and the sampler's modes. */
+ * reuse), the bf24 and f16 KV caches, and the sampler's modes. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -439,16 +439,17 @@ static void test_embed_rows(const char *dir) {
     gptoss_model_free(m);
 }
 
-/* The f16 KV cache (session option kv_f16): close to the f32 cache past the sliding window, copied
- * like it, batched with f32 sessions, and never copied to or from an f32 session. */
-static void test_kv_f16(const char *dir) {
+/* A narrower KV cache (session option kv_type, bf24 or f16): within tol of the f32 cache past the
+ * sliding window, copied like it, batched with f32 sessions, and never copied to or from an f32
+ * session. */
+static void test_kv_type(const char *dir, gptoss_kv_type type, const char *name, double tol) {
     char err[512] = "";
     gptoss_model *m = NULL;
-    if (!tap_check(gptoss_model_load(dir, NULL, &m, err, sizeof err) == GPTOSS_OK, "kv f16: load")) return;
+    if (!tap_check(gptoss_model_load(dir, NULL, &m, err, sizeof err) == GPTOSS_OK, "kv %s: load", name)) return;
     uint32_t a[NA + NB];
     for (int i = 0; i < NA + NB; i++) a[i] = (uint32_t)((i * 71 + 3) % PV);
-    gptoss_session_options so32 = {.n_ctx = PCTX, .n_batch = PBATCH}, so16 = so32;
-    so16.kv_f16 = 1;
+    gptoss_session_options so32 = {.n_ctx = PCTX, .n_batch = PBATCH, .kv_type = GPTOSS_KV_F32}, so16 = so32;
+    so16.kv_type = type;
     gptoss_session *s32 = NULL, *s16 = NULL, *c16 = NULL, *b32 = NULL, *b16 = NULL;
     gptoss_batch *b = NULL;
     gptoss_session_create(m, &so32, &s32, NULL, 0);
@@ -458,7 +459,7 @@ static void test_kv_f16(const char *dir) {
     gptoss_session_create(m, &so16, &b16, NULL, 0);
     gptoss_batch_create(m, 2, PCTX, &b, NULL, 0);
     if (!s32 || !s16 || !c16 || !b32 || !b16 || !b) {
-        tap_check(0, "kv f16: setup");
+        tap_check(0, "kv %s: setup", name);
         goto out;
     }
     /* a prefill of NA tokens in PBATCH chunks, then NB decode steps: both well past the window */
@@ -473,21 +474,22 @@ static void test_kv_f16(const char *dir) {
             md = d == d ? fmax(md, d) : INFINITY;
         }
     }
-    tap_check(ok && md < 0.1, "kv f16: %d tokens' logits within 0.1 of the f32 cache's (max diff %.3g)", NB, md);
+    tap_check(ok && md < tol && gptoss_session_kv_type(s16) == type && gptoss_session_kv_type(s32) == GPTOSS_KV_F32,
+              "kv %s: %d tokens' logits within %g of the f32 cache's (max diff %.3g)", name, NB, tol, md);
 
     uint32_t n = gptoss_session_n_tokens(s32);
     tap_check(gptoss_session_copy(s32, s16, err, sizeof err) == GPTOSS_ERR_INVALID_ARGUMENT &&
                   gptoss_session_n_tokens(s32) == n,
-              "kv f16: copying between an f16 and an f32 cache is refused (%s)", err);
+              "kv %s: copying between %s and f32 caches is refused (%s)", name, name, err);
     err[0] = 0;
     ok = gptoss_session_copy_prefix(c16, s16, NA + NB - 4, err, sizeof err) == GPTOSS_OK &&
          gptoss_session_truncate(s16, NA + NB - 4, NULL, 0) == GPTOSS_OK &&
          gptoss_session_append(c16, a + NA, 4, NULL, NULL, 0) == GPTOSS_OK &&
          gptoss_session_append(s16, a + NA, 4, NULL, NULL, 0) == GPTOSS_OK;
     tap_check(ok && !memcmp(gptoss_session_logits(c16), gptoss_session_logits(s16), PV * sizeof(float)),
-              "kv f16: a prefix copy continues exactly like the rewound original (%s)", err);
+              "kv %s: a prefix copy continues exactly like the rewound original (%s)", name, err);
 
-    /* an f16 and an f32 session decoded in one batch step: each as it decodes alone */
+    /* a narrower and an f32 session decoded in one batch step: each as it decodes alone */
     gptoss_session *pair[2] = {b32, b16};
     gptoss_session_reset(s32);
     gptoss_session_reset(s16);
@@ -504,7 +506,7 @@ static void test_kv_f16(const char *dir) {
              !memcmp(gptoss_session_logits(b32), gptoss_session_logits(s32), PV * sizeof(float)) &&
              !memcmp(gptoss_session_logits(b16), gptoss_session_logits(s16), PV * sizeof(float));
     }
-    tap_check(ok, "kv f16: an f16 and an f32 session batched together decode as each does alone (%s)", err);
+    tap_check(ok, "kv %s: %s and f32 sessions batched together decode as each does alone (%s)", name, name, err);
 out:
     gptoss_batch_free(b);
     gptoss_session_free(s32);
@@ -513,6 +515,29 @@ out:
     gptoss_session_free(b32);
     gptoss_session_free(b16);
     gptoss_model_free(m);
+}
+
+/* kv_type AUTO: bf24 for the fast kernels, f32 for an exact model; unknown types are refused. */
+static void test_kv_default(const char *dir) {
+    char err[512] = "";
+    gptoss_model *fast = NULL, *exact = NULL;
+    gptoss_model_options eo = {.exact = 1};
+    gptoss_session *a = NULL, *b = NULL, *c = (gptoss_session *)&err;
+    gptoss_session_options bad = {.n_ctx = PCTX, .kv_type = (gptoss_kv_type)7};
+    int ok = gptoss_model_load(dir, NULL, &fast, err, sizeof err) == GPTOSS_OK &&
+             gptoss_model_load(dir, &eo, &exact, err, sizeof err) == GPTOSS_OK &&
+             gptoss_session_create(fast, NULL, &a, err, sizeof err) == GPTOSS_OK &&
+             gptoss_session_create(exact, NULL, &b, err, sizeof err) == GPTOSS_OK;
+    tap_check(ok && gptoss_session_kv_type(a) == GPTOSS_KV_BF24 && gptoss_session_kv_type(b) == GPTOSS_KV_F32 &&
+                  gptoss_session_kv_type(NULL) == GPTOSS_KV_AUTO,
+              "kv default: bf24 with the fast kernels, f32 with an exact model (%s)", err);
+    err[0] = 0;
+    tap_check(fast && gptoss_session_create(fast, &bad, &c, err, sizeof err) == GPTOSS_ERR_INVALID_ARGUMENT && !c,
+              "kv default: an unknown kv_type is refused (%s)", err);
+    gptoss_session_free(a);
+    gptoss_session_free(b);
+    gptoss_model_free(fast);
+    gptoss_model_free(exact);
 }
 
 int main(void) {
@@ -526,7 +551,9 @@ int main(void) {
         test_prefix_reuse(dir, 1);
         test_prefix_reuse(dir, 0);
         test_copy(dir);
-        test_kv_f16(dir);
+        test_kv_type(dir, GPTOSS_KV_BF24, "bf24", 2e-3);
+        test_kv_type(dir, GPTOSS_KV_F16, "f16", 0.1);
+        test_kv_default(dir);
         test_embed_rows(dir);
     } else {
         tap_skip("sessions", "GPTOSS_SHARED not set");

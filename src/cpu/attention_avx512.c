@@ -3,8 +3,8 @@
  * heads sharing one kv head in a single pass over its keys and values. Scores are q . k over
  * head_dim in zmm lanes, sixteen keys at a time, then reduced to one vector of sixteen scores with a
  * transpose-and-add tree, so the softmax and the weighted sum of values run sixteen keys per
- * instruction too. The cache holds f32 elements, or f16 ones (the fast default's KV cache) that the
- * loads widen exactly; arithmetic is f32 throughout. Only the summation order differs from the
+ * instruction too. The cache holds f32, f16 or bf24 elements (gptoss_kv_type), which the loads
+ * widen exactly; arithmetic is f32 throughout. Only the summation order differs from the
  * reference, and the grouped kernel gives each head bit for bit what the one-head kernel does. */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -22,13 +22,22 @@
 /* keys per slice of the grouped kernel's value pass: 32 value rows of head_dim 64 are 8 KiB of L1 */
 #define VALUE_SLICE 32u
 
-/* Row `slot` of a cache of f32 or (f16 set) f16 elements, and its vector d widened to f32. */
-TGT static INL const void *cache_row(const void *cache, size_t slot, size_t stride, const int f16) {
-    if (f16) return (const uint16_t *)cache + slot * stride;
+enum { F32, F16, BF24 };
+
+/* Row `slot` of a cache of `type` elements (rows of `stride` elements), and its vector d widened to
+ * f32. */
+TGT static INL const void *cache_row(const void *cache, size_t slot, size_t stride, const int type) {
+    if (type == F16) return (const uint16_t *)cache + slot * stride;
+    if (type == BF24) return (const uint8_t *)cache + 3 * slot * stride;
     return (const float *)cache + slot * stride;
 }
-TGT static INL __m512 load16(const void *row, uint32_t d, const int f16) {
-    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + 16 * d)));
+TGT static INL __m512 load16(const void *row, uint32_t d, const int type, size_t stride) {
+    if (type == F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + 16 * d)));
+    if (type == BF24) {
+        const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + 16 * d)));
+        const __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)((const uint8_t *)row + 2 * stride + 16 * d)));
+        return _mm512_castsi512_ps(_mm512_or_si512(_mm512_slli_epi32(hi, 16), _mm512_slli_epi32(lo, 8)));
+    }
     return _mm512_loadu_ps((const float *)row + 16 * d);
 }
 
@@ -82,28 +91,31 @@ TGT static INL float softmax_in_place(float *sc, uint32_t n_keys, __m512 vmax, f
 }
 
 /* out = inv * sum over keys i of w[i] * v[slot i] (head_dim = 16 nv), keys in ascending order. */
-TGT static INL void weighted_values(float *out, const float *w, float inv, const void *v_cache, const int f16,
+TGT static INL void weighted_values(float *out, const float *w, float inv, const void *v_cache, const int type,
                                     size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t nv) {
     __m512 acc[16];
     UNROLL
     for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_setzero_ps();
     for (uint32_t i = 0; i < n_keys; i++) {
-        const void *v = cache_row(v_cache, slots[i], kv_stride, f16);
+        const void *v = cache_row(v_cache, slots[i], kv_stride, type);
         const __m512 wi = _mm512_set1_ps(w[i]);
         UNROLL
-        for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_fmadd_ps(wi, load16(v, d, f16), acc[d]);
+        for (uint32_t d = 0; d < nv; d++) acc[d] = _mm512_fmadd_ps(wi, load16(v, d, type, kv_stride), acc[d]);
     }
     UNROLL
     for (uint32_t d = 0; d < nv; d++) _mm512_storeu_ps(out + 16 * d, _mm512_mul_ps(acc[d], _mm512_set1_ps(inv)));
 }
 
-TGT static INL void attention_head(float *out, const float *q, const void *k_cache, const void *v_cache, const int f16,
+TGT static INL void attention_head(float *out, const float *q, const void *k_cache, const void *v_cache, const int type,
                                    size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                    float scale, float sink, float *scores) {
     if (head_dim % 16 || head_dim > 256) {
-        if (f16)
+        if (type == F16)
             gptoss_attention_head_f16(out, q, k_cache, v_cache, kv_stride, slots, n_keys, head_dim, scale, sink,
                                       scores);
+        else if (type == BF24)
+            gptoss_attention_head_bf24(out, q, k_cache, v_cache, kv_stride, slots, n_keys, head_dim, scale, sink,
+                                       scores);
         else
             gptoss_attention_head_f32(out, q, k_cache, v_cache, kv_stride, slots, n_keys, head_dim, scale, sink,
                                       scores);
@@ -117,9 +129,9 @@ TGT static INL void attention_head(float *out, const float *q, const void *k_cac
     for (; j + 16 <= n_keys; j += 16) {
         __m512 p[16];
         for (int i = 0; i < 16; i++) {
-            const void *k = cache_row(k_cache, slots[j + i], kv_stride, f16);
-            __m512 s = _mm512_mul_ps(qv[0], load16(k, 0, f16));
-            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], load16(k, d, f16), s);
+            const void *k = cache_row(k_cache, slots[j + i], kv_stride, type);
+            __m512 s = _mm512_mul_ps(qv[0], load16(k, 0, type, kv_stride));
+            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], load16(k, d, type, kv_stride), s);
             p[i] = s;
         }
         __m512 r = reduce16(p);
@@ -127,32 +139,38 @@ TGT static INL void attention_head(float *out, const float *q, const void *k_cac
         vmax = _mm512_max_ps(vmax, r);
     }
     for (; j < n_keys; j++) {
-        const void *k = cache_row(k_cache, slots[j], kv_stride, f16);
-        __m512 s = _mm512_mul_ps(qv[0], load16(k, 0, f16));
-        for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], load16(k, d, f16), s);
+        const void *k = cache_row(k_cache, slots[j], kv_stride, type);
+        __m512 s = _mm512_mul_ps(qv[0], load16(k, 0, type, kv_stride));
+        for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qv[d], load16(k, d, type, kv_stride), s);
         scores[j] = _mm512_reduce_add_ps(s);
     }
-    weighted_values(out, scores, softmax_in_place(scores, n_keys, vmax, sink), v_cache, f16, kv_stride, slots, n_keys,
+    weighted_values(out, scores, softmax_in_place(scores, n_keys, vmax, sink), v_cache, type, kv_stride, slots, n_keys,
                     nv);
 }
 
 TGT void gptoss_attention_head_avx512(float *out, const float *q, const float *k_cache, const float *v_cache,
                                       size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                       float scale, float sink, float *scores) {
-    attention_head(out, q, k_cache, v_cache, 0, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+    attention_head(out, q, k_cache, v_cache, F32, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
 }
 
 TGT void gptoss_attention_head_f16_avx512(float *out, const float *q, const uint16_t *k_cache,
                                           const uint16_t *v_cache, size_t kv_stride, const uint32_t *slots,
                                           uint32_t n_keys, uint32_t head_dim, float scale, float sink, float *scores) {
-    attention_head(out, q, k_cache, v_cache, 1, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+    attention_head(out, q, k_cache, v_cache, F16, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+}
+
+TGT void gptoss_attention_head_bf24_avx512(float *out, const float *q, const uint8_t *k_cache,
+                                           const uint8_t *v_cache, size_t kv_stride, const uint32_t *slots,
+                                           uint32_t n_keys, uint32_t head_dim, float scale, float sink, float *scores) {
+    attention_head(out, q, k_cache, v_cache, BF24, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
 }
 
 /* The grouped kernel with nv = head_dim / 16 a constant where the caller dispatches on it, so the
  * loops over a row's vectors unroll and their vectors stay in registers. Each head's operations, and
  * their order, are gptoss_attention_head_avx512's; only which head runs when changes. */
 TGT static INL void attention_group_nv(float *out, size_t out_stride, const float *q, size_t q_stride,
-                                       uint32_t n_heads, const void *k_cache, const void *v_cache, const int f16,
+                                       uint32_t n_heads, const void *k_cache, const void *v_cache, const int type,
                                        size_t kv_stride, const uint32_t *slots, uint32_t n_keys, const uint32_t nv,
                                        float scale, const float *sinks, float *scores) {
     const size_t ld = ((size_t)n_keys + 15) / 16 * 16; /* scores of head h at scores + h * ld */
@@ -165,18 +183,30 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
     }
     /* Every head takes its turn on a block of sixteen keys while the block is in L1, rather than
      * each head bringing every key in from L2 (or beyond) again. */
+    /* A narrower cache's block (or value slice) is widened once into f32 here, not once per head:
+     * the widening is exact, so the bits are those of reading the cache directly. */
+    __attribute__((aligned(64))) float wide[VALUE_SLICE * 16 * 8];
     uint32_t j = 0;
     for (; j + 16 <= n_keys; j += 16) {
-        const void *kr[16];
-        for (int i = 0; i < 16; i++) kr[i] = cache_row(k_cache, slots[j + i], kv_stride, f16);
+        const float *kr[16];
+        for (int i = 0; i < 16; i++) {
+            const void *row = cache_row(k_cache, slots[j + i], kv_stride, type);
+            if (type == F32) {
+                kr[i] = row;
+                continue;
+            }
+            kr[i] = wide + (size_t)i * nv * 16;
+            UNROLL
+            for (uint32_t d = 0; d < nv; d++) _mm512_store_ps(wide + (i * nv + d) * 16, load16(row, d, type, kv_stride));
+        }
         for (uint32_t h = 0; h < n_heads; h++) {
             const __m512 *qh = qv + h * nv;
             __m512 p[16];
             UNROLL
             for (int i = 0; i < 16; i++) {
-                __m512 s = _mm512_mul_ps(qh[0], load16(kr[i], 0, f16));
+                __m512 s = _mm512_mul_ps(qh[0], load16(kr[i], 0, F32, kv_stride));
                 UNROLL
-                for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], load16(kr[i], d, f16), s);
+                for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], load16(kr[i], d, F32, kv_stride), s);
                 p[i] = s;
             }
             __m512 r = reduce16(p);
@@ -185,12 +215,12 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
         }
     }
     for (; j < n_keys; j++) {
-        const void *k = cache_row(k_cache, slots[j], kv_stride, f16);
+        const void *k = cache_row(k_cache, slots[j], kv_stride, type);
         for (uint32_t h = 0; h < n_heads; h++) {
             const __m512 *qh = qv + h * nv;
-            __m512 s = _mm512_mul_ps(qh[0], load16(k, 0, f16));
+            __m512 s = _mm512_mul_ps(qh[0], load16(k, 0, type, kv_stride));
             UNROLL
-            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], load16(k, d, f16), s);
+            for (uint32_t d = 1; d < nv; d++) s = _mm512_fmadd_ps(qh[d], load16(k, d, type, kv_stride), s);
             scores[h * ld + j] = _mm512_reduce_add_ps(s);
         }
     }
@@ -207,18 +237,25 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
     for (uint32_t x = 0; x < h_full * nv; x++) parked[x] = _mm512_setzero_ps();
     for (uint32_t i0 = 0; i0 < n_keys && h_full; i0 += VALUE_SLICE) {
         const uint32_t i1 = n_keys - i0 > VALUE_SLICE ? i0 + VALUE_SLICE : n_keys;
+        if (type != F32)
+            for (uint32_t i = i0; i < i1; i++) {
+                const void *row = cache_row(v_cache, slots[i], kv_stride, type);
+                UNROLL
+                for (uint32_t d = 0; d < nv; d++)
+                    _mm512_store_ps(wide + ((i - i0) * nv + d) * 16, load16(row, d, type, kv_stride));
+            }
         for (uint32_t h0 = 0; h0 < h_full; h0 += hp) {
             __m512 a[16];
             UNROLL
             for (uint32_t x = 0; x < hp * nv; x++) a[x] = parked[h0 * nv + x];
             for (uint32_t i = i0; i < i1; i++) {
-                const void *v = cache_row(v_cache, slots[i], kv_stride, f16);
+                const float *v = type == F32 ? cache_row(v_cache, slots[i], kv_stride, F32) : wide + (i - i0) * nv * 16;
                 __m512 w[16];
                 UNROLL
                 for (uint32_t e = 0; e < hp; e++) w[e] = _mm512_set1_ps(scores[(h0 + e) * ld + i]);
                 UNROLL
                 for (uint32_t d = 0; d < nv; d++) {
-                    const __m512 vd = load16(v, d, f16);
+                    const __m512 vd = load16(v, d, F32, kv_stride);
                     UNROLL
                     for (uint32_t e = 0; e < hp; e++) a[e * nv + d] = _mm512_fmadd_ps(w[e], vd, a[e * nv + d]);
                 }
@@ -231,15 +268,15 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
         _mm512_storeu_ps(out + (x / nv) * out_stride + 16 * (x % nv),
                          _mm512_mul_ps(parked[x], _mm512_set1_ps(inv[x / nv])));
     for (uint32_t h = h_full; h < n_heads; h++)
-        weighted_values(out + h * out_stride, scores + h * ld, inv[h], v_cache, f16, kv_stride, slots, n_keys, nv);
+        weighted_values(out + h * out_stride, scores + h * ld, inv[h], v_cache, type, kv_stride, slots, n_keys, nv);
 }
 
 TGT static INL void attention_group(float *out, size_t out_stride, const float *q, size_t q_stride,
-                                    uint32_t n_heads, const void *k_cache, const void *v_cache, const int f16,
+                                    uint32_t n_heads, const void *k_cache, const void *v_cache, const int type,
                                     size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                     float scale, const float *sinks, float *scores) {
 #define GROUP(NV)                                                                                                \
-    attention_group_nv(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, f16, kv_stride, slots, n_keys, NV, \
+    attention_group_nv(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, type, kv_stride, slots, n_keys, NV, \
                        scale, sinks, scores)
     /* One copy per row length up to head_dim 128, each with its loops unrolled. Longer rows (which
      * gpt-oss does not have), rows the one-head kernel hands to the reference, and more than 16
@@ -255,9 +292,12 @@ TGT static INL void attention_group(float *out, size_t out_stride, const float *
     case 8: GROUP(8); break;
     default:
         for (uint32_t h = 0; h < n_heads; h++)
-            if (f16)
+            if (type == F16)
                 gptoss_attention_head_f16_avx512(out + h * out_stride, q + h * q_stride, k_cache, v_cache, kv_stride,
                                                  slots, n_keys, head_dim, scale, sinks[h], scores);
+            else if (type == BF24)
+                gptoss_attention_head_bf24_avx512(out + h * out_stride, q + h * q_stride, k_cache, v_cache,
+                                                  kv_stride, slots, n_keys, head_dim, scale, sinks[h], scores);
             else
                 gptoss_attention_head_avx512(out + h * out_stride, q + h * q_stride, k_cache, v_cache, kv_stride,
                                              slots, n_keys, head_dim, scale, sinks[h], scores);
@@ -269,7 +309,7 @@ TGT void gptoss_attention_group_avx512(float *out, size_t out_stride, const floa
                                        uint32_t n_heads, const float *k_cache, const float *v_cache, size_t kv_stride,
                                        const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
                                        const float *sinks, float *scores) {
-    attention_group(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, 0, kv_stride, slots, n_keys, head_dim,
+    attention_group(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, F32, kv_stride, slots, n_keys, head_dim,
                     scale, sinks, scores);
 }
 
@@ -277,7 +317,15 @@ TGT void gptoss_attention_group_f16_avx512(float *out, size_t out_stride, const 
                                            uint32_t n_heads, const uint16_t *k_cache, const uint16_t *v_cache,
                                            size_t kv_stride, const uint32_t *slots, uint32_t n_keys,
                                            uint32_t head_dim, float scale, const float *sinks, float *scores) {
-    attention_group(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, 1, kv_stride, slots, n_keys, head_dim,
+    attention_group(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, F16, kv_stride, slots, n_keys, head_dim,
                     scale, sinks, scores);
+}
+
+TGT void gptoss_attention_group_bf24_avx512(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                            uint32_t n_heads, const uint8_t *k_cache, const uint8_t *v_cache,
+                                            size_t kv_stride, const uint32_t *slots, uint32_t n_keys,
+                                            uint32_t head_dim, float scale, const float *sinks, float *scores) {
+    attention_group(out, out_stride, q, q_stride, n_heads, k_cache, v_cache, BF24, kv_stride, slots, n_keys,
+                    head_dim, scale, sinks, scores);
 }
 #endif

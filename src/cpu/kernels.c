@@ -115,30 +115,34 @@ void gptoss_topk_softmax_f32(const float *logits, uint32_t n, uint32_t k, uint32
     for (uint32_t j = 0; j < k; j++) weights[j] /= sum;
 }
 
-/* The attention reference for a cache of f32 elements or (f16 set) f16 ones: one body, so the two differ only
- * in how a cached element is read, and on f16-representable caches give the same bits. */
-static inline float cached(const void *cache, size_t i, int f16) {
-    return f16 ? gptoss_f16_to_f32(((const uint16_t *)cache)[i]) : ((const float *)cache)[i];
+/* The attention reference for a cache of f32, f16 or bf24 elements: one body, so the types differ
+ * only in how a cached element is read, and on values they represent give the same bits. */
+enum { CACHE_F32, CACHE_F16, CACHE_BF24 };
+
+static inline float cached(const void *cache, int type, size_t stride, uint32_t slot, size_t d) {
+    if (type == CACHE_F16) return gptoss_f16_to_f32(((const uint16_t *)cache)[(size_t)slot * stride + d]);
+    if (type == CACHE_BF24) return gptoss_bf24_row_get((const uint8_t *)cache + 3 * stride * slot, stride, d);
+    return ((const float *)cache)[(size_t)slot * stride + d];
 }
 
-/* gptoss_dot_f32's summation order, the second operand read from a cache. */
-static inline float dot_cached(const float *a, const void *cache, size_t at, size_t n, int f16) {
+/* gptoss_dot_f32's summation order, the second operand read from a cache row. */
+static inline float dot_cached(const float *a, const void *cache, int type, size_t stride, uint32_t slot, size_t n) {
     float s[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += a[i + j] * cached(cache, at + i + j, f16);
+        for (int j = 0; j < 8; j++) s[j] += a[i + j] * cached(cache, type, stride, slot, i + j);
     float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; i < n; i++) r += a[i] * cached(cache, at + i, f16);
+    for (; i < n; i++) r += a[i] * cached(cache, type, stride, slot, i);
     return r;
 }
 
-static inline void attention_head(float *out, const float *q, const void *k_cache, const void *v_cache, int f16,
+static inline void attention_head(float *out, const float *q, const void *k_cache, const void *v_cache, int type,
                                   size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                   float scale, float sink, float *scores) {
     /* Softmax over [scores..., sink]; the sink's share is dropped (it has no value vector). */
     float m = sink;
     for (uint32_t j = 0; j < n_keys; j++) {
-        scores[j] = dot_cached(q, k_cache, (size_t)slots[j] * kv_stride, head_dim, f16) * scale;
+        scores[j] = dot_cached(q, k_cache, type, kv_stride, slots[j], head_dim) * scale;
         if (scores[j] > m) m = scores[j];
     }
     float z = expf(sink - m);
@@ -149,21 +153,26 @@ static inline void attention_head(float *out, const float *q, const void *k_cach
     for (uint32_t d = 0; d < head_dim; d++) out[d] = 0.0f;
     for (uint32_t j = 0; j < n_keys; j++) {
         const float w = scores[j] / z;
-        const size_t at = (size_t)slots[j] * kv_stride;
-        for (uint32_t d = 0; d < head_dim; d++) out[d] += w * cached(v_cache, at + d, f16);
+        for (uint32_t d = 0; d < head_dim; d++) out[d] += w * cached(v_cache, type, kv_stride, slots[j], d);
     }
 }
 
 void gptoss_attention_head_f32(float *out, const float *q, const float *k_cache, const float *v_cache,
                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                float scale, float sink, float *scores) {
-    attention_head(out, q, k_cache, v_cache, 0, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+    attention_head(out, q, k_cache, v_cache, CACHE_F32, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
 }
 
 void gptoss_attention_head_f16(float *out, const float *q, const uint16_t *k_cache, const uint16_t *v_cache,
                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                float scale, float sink, float *scores) {
-    attention_head(out, q, k_cache, v_cache, 1, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+    attention_head(out, q, k_cache, v_cache, CACHE_F16, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+}
+
+void gptoss_attention_head_bf24(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache,
+                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                float scale, float sink, float *scores) {
+    attention_head(out, q, k_cache, v_cache, CACHE_BF24, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
 }
 
 void gptoss_f32_to_f16_row(uint16_t *dst, const float *src, size_t n) {
@@ -171,6 +180,26 @@ void gptoss_f32_to_f16_row(uint16_t *dst, const float *src, size_t n) {
         /* beyond f16's largest finite value an infinity would make every score of the row NaN */
         const float x = src[i] > 65504.0f ? 65504.0f : src[i] < -65504.0f ? -65504.0f : src[i];
         dst[i] = gptoss_f32_to_f16(x);
+    }
+}
+
+/* Rounds at bit 8 to nearest even; a finite value beyond the largest bf24 saturates to it (rather
+ * than becoming an infinity f32 would not have had); inf stays inf, NaN stays NaN. */
+uint32_t gptoss_f32_to_bf24(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7f800000u) == 0x7f800000u) return (x >> 8) | ((x & 0x7fffffu) ? 0x4000u : 0u);
+    uint32_t r = x + 0x7fu + ((x >> 8) & 1u);
+    if ((r & 0x7f800000u) == 0x7f800000u) r = (x & 0x80000000u) | 0x7f7fffffu;
+    return r >> 8;
+}
+
+void gptoss_f32_to_bf24_row(uint8_t *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t b = gptoss_f32_to_bf24(src[i]);
+        const uint16_t hi = (uint16_t)(b >> 8);
+        memcpy(dst + 2 * i, &hi, sizeof hi);
+        dst[2 * n + i] = (uint8_t)b;
     }
 }
 

@@ -18,6 +18,11 @@ float gptoss_dot_f32(const float *a, const float *b, size_t n);
 uint16_t gptoss_f32_to_f16(float f);
 /* n floats -> f16, round to nearest even, finite values beyond f16's range saturated to +-65504. */
 void gptoss_f32_to_f16_row(uint16_t *dst, const float *src, size_t n);
+/* f32 -> bf24 (see common.h), as its 24 bits: round to nearest even, finite values beyond bf24's
+ * range saturated to its largest, inf and NaN kept. */
+uint32_t gptoss_f32_to_bf24(float f);
+/* n floats -> a bf24 row of n (3n bytes: the n upper halves, then the n third bytes). */
+void gptoss_f32_to_bf24_row(uint8_t *dst, const float *src, size_t n);
 /* n (a multiple of 32) floats -> n/32 ggml Q8_0 blocks: d = max|x|/127 (as f16), q = round(x/d). */
 void gptoss_quantize_row_q8_0(void *dst, const float *x, size_t n);
 
@@ -63,10 +68,14 @@ void gptoss_topk_softmax_f32(const float *logits, uint32_t n, uint32_t k, uint32
 void gptoss_attention_head_f32(float *out, const float *q, const float *k_cache, const float *v_cache,
                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                float scale, float sink, float *scores);
-/* The same with the keys and values stored as f16 (the fast default's KV cache); f32 arithmetic, in
- * the same order, so on f16-representable values it gives gptoss_attention_head_f32's bits. */
+/* The same with the keys and values stored as f16, or as bf24 (slot s's row of kv_stride elements
+ * at byte 3 * kv_stride * s); f32 arithmetic, in the same order, so on values the type represents
+ * they give gptoss_attention_head_f32's bits. */
 void gptoss_attention_head_f16(float *out, const float *q, const uint16_t *k_cache, const uint16_t *v_cache,
                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                float scale, float sink, float *scores);
+void gptoss_attention_head_bf24(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache,
+                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                float scale, float sink, float *scores);
 
 #endif

@@ -69,6 +69,14 @@ typedef struct gptoss_cpu_ops {
                                 const uint16_t *k_cache, const uint16_t *v_cache, size_t kv_stride,
                                 const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
                                 const float *sinks, float *scores);
+    /* the same for bf24 keys and values (gptoss_attention_head_bf24's contract) */
+    void (*attention_bf24)(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache,
+                           size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
+                           float sink, float *scores);
+    void (*attention_group_bf24)(float *out, size_t out_stride, const float *q, size_t q_stride, uint32_t n_heads,
+                                 const uint8_t *k_cache, const uint8_t *v_cache, size_t kv_stride,
+                                 const uint32_t *slots, uint32_t n_keys, uint32_t head_dim, float scale,
+                                 const float *sinks, float *scores);
     /* SwiGLU of n_blocks x 64 mlp1 outputs (gate, linear pairs) into n_blocks x 32 activations in MXFP4
      * order (NULL: the forward pass's scalar loop). */
     void (*swiglu_mx)(float *a, const float *u, size_t n_blocks, float limit);
@@ -110,6 +118,13 @@ void gptoss_attention_group_f16_avx512(float *out, size_t out_stride, const floa
                                        uint32_t n_heads, const uint16_t *k_cache, const uint16_t *v_cache,
                                        size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                        float scale, const float *sinks, float *scores);
+void gptoss_attention_head_bf24_avx512(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache,
+                                       size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                       float scale, float sink, float *scores);
+void gptoss_attention_group_bf24_avx512(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                        uint32_t n_heads, const uint8_t *k_cache, const uint8_t *v_cache,
+                                        size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                        float scale, const float *sinks, float *scores);
 
 void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float limit);
 

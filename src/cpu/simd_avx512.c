@@ -202,5 +202,7 @@ const gptoss_cpu_ops gptoss_cpu_avx512 = {.name = "avx512",
                                           .attention_group = gptoss_attention_group_avx512,
                                           .attention_f16 = gptoss_attention_head_f16_avx512,
                                           .attention_group_f16 = gptoss_attention_group_f16_avx512,
+                                          .attention_bf24 = gptoss_attention_head_bf24_avx512,
+                                          .attention_group_bf24 = gptoss_attention_group_bf24_avx512,
                                           .swiglu_mx = gptoss_swiglu_mx_avx512};
 #endif
