@@ -130,44 +130,26 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
     const size_t h0 = (size_t)g * G, at = (size_t)g * kv->cap * dh;
     float *out = w->attn + t * QW + h0 * dh;
     const float *q = w->q + t * QW + h0 * dh;
-    /* A grouped kernel makes one pass over the kv head's keys and values for all G query heads, not G. */
-    if (kv->type == GPTOSS_KV_BF24) {
-        const uint8_t *k = (const uint8_t *)kv->k + 3 * at, *v = (const uint8_t *)kv->v + 3 * at;
-        if (f->ops && f->ops->attention_group_bf24) {
-            f->ops->attention_group_bf24(out, dh, q, dh, G, k, v, dh, slots, n_keys, dh, scale, f->L->sinks + h0,
-                                         scores);
-            return;
-        }
-        void (*head)(float *, const float *, const uint8_t *, const uint8_t *, size_t, const uint32_t *, uint32_t,
-                     uint32_t, float, float, float *) =
-            f->ops && f->ops->attention_bf24 ? f->ops->attention_bf24 : gptoss_attention_head_bf24;
-        for (uint32_t h = 0; h < G; h++)
-            head(out + h * dh, q + h * dh, k, v, dh, slots, n_keys, dh, scale, f->L->sinks[h0 + h], scores);
-        return;
+    /* A grouped kernel makes one pass over the kv head's keys and values for all G query heads, not G.
+     * ELEM: the cache's storage unit, ELEMS elements of it per value (a bf24 value is 3 bytes). */
+#define ATTEND(ELEM, ELEMS, GROUP, ONE, REFERENCE)                                                                 \
+    do {                                                                                                           \
+        const ELEM *k = (const ELEM *)kv->k + (ELEMS) * at, *v = (const ELEM *)kv->v + (ELEMS) * at;               \
+        if (f->ops && f->ops->GROUP) {                                                                             \
+            f->ops->GROUP(out, dh, q, dh, G, k, v, dh, slots, n_keys, dh, scale, f->L->sinks + h0, scores);        \
+            return;                                                                                                \
+        }                                                                                                          \
+        for (uint32_t h = 0; h < G; h++)                                                                           \
+            (f->ops && f->ops->ONE ? f->ops->ONE : REFERENCE)(out + h * dh, q + h * dh, k, v, dh, slots, n_keys,   \
+                                                              dh, scale, f->L->sinks[h0 + h], scores);             \
+        return;                                                                                                    \
+    } while (0)
+    switch (kv->type) {
+    case GPTOSS_KV_BF24: ATTEND(uint8_t, 3, attention_group_bf24, attention_bf24, gptoss_attention_head_bf24);
+    case GPTOSS_KV_F16: ATTEND(uint16_t, 1, attention_group_f16, attention_f16, gptoss_attention_head_f16);
+    default: ATTEND(float, 1, attention_group, attention, gptoss_attention_head_f32);
     }
-    if (kv->type == GPTOSS_KV_F16) {
-        const uint16_t *k = (const uint16_t *)kv->k + at, *v = (const uint16_t *)kv->v + at;
-        if (f->ops && f->ops->attention_group_f16) {
-            f->ops->attention_group_f16(out, dh, q, dh, G, k, v, dh, slots, n_keys, dh, scale, f->L->sinks + h0,
-                                        scores);
-            return;
-        }
-        void (*head)(float *, const float *, const uint16_t *, const uint16_t *, size_t, const uint32_t *, uint32_t,
-                     uint32_t, float, float, float *) =
-            f->ops && f->ops->attention_f16 ? f->ops->attention_f16 : gptoss_attention_head_f16;
-        for (uint32_t h = 0; h < G; h++)
-            head(out + h * dh, q + h * dh, k, v, dh, slots, n_keys, dh, scale, f->L->sinks[h0 + h], scores);
-        return;
-    }
-    const float *k = (const float *)kv->k + at, *v = (const float *)kv->v + at;
-    if (f->ops && f->ops->attention_group) {
-        f->ops->attention_group(out, dh, q, dh, G, k, v, dh, slots, n_keys, dh, scale, f->L->sinks + h0, scores);
-        return;
-    }
-    void (*head)(float *, const float *, const float *, const float *, size_t, const uint32_t *, uint32_t, uint32_t,
-                 float, float, float *) = f->ops && f->ops->attention ? f->ops->attention : gptoss_attention_head_f32;
-    for (uint32_t h = 0; h < G; h++)
-        head(out + h * dh, q + h * dh, k, v, dh, slots, n_keys, dh, scale, f->L->sinks[h0 + h], scores);
+#undef ATTEND
 }
 
 static void attention_layer(fwd *f) {
