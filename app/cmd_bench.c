@@ -384,8 +384,8 @@ int cmd_bench(int argc, char **argv) {
                "\"keep_dense\": %d, \"attention_dtype\": \"%s\", \"unembedding_dtype\": \"%s\", "
                "\"open_s\": %.3f, \"prefill_tokens\": %u, \"prefill_tok_s\": %.3f, \"prefill_tok_s_sd\": %.3f, "
                "\"decode_tokens\": %u, \"decode_tok_s\": %.3f, \"decode_tok_s_sd\": %.3f, \"peak_rss_gb\": %.3f, "
-               "\"bytes_per_token\": %.0f, \"read_bw_gb_s\": %.2f, \"decode_bound_tok_s\": %.3f, "
-               "\"bw_fraction\": %.3f, \"decode_read_gb_s\": %.2f, \"weights_read_gb_s\": %.2f, "
+               "\"bytes_per_token\": %.0f, \"read_bw_gb_s\": %.2f, \"decode_bound_tok_s\": %.6g, "
+               "\"bw_fraction\": %.6g, \"decode_read_gb_s\": %.6g, \"weights_read_gb_s\": %.2f, "
                "\"huge_file_gb\": %.3f, \"huge_anon_gb\": %.3f, \"kv_cache\": \"%s\", \"finite\": %s}\n",
                synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact,
                keep_dense, ms.attention_dtype, ms.unembedding_dtype, t_open, p, pp_m,
