@@ -124,8 +124,8 @@ const char *gptoss_model_dir(const gptoss_model *model);
 /* The element type of a session's KV cache. F32: as computed. BF24: f32's upper three bytes (8-bit
  * exponent, 15-bit mantissa, rounded to nearest even): three quarters of the memory and of the bytes
  * attention reads (gpt-oss-20b at 8192 tokens: 0.30 instead of 0.40 GB); the golden cases' logits
- * stay within 7e-4 of F32's. F16 (rounded to nearest, saturating at +-65504): half, but it moves the g3 golden's logits
- * by ~0.7, so it is opt-in. */
+ * stay within 7e-4 of F32's. F16 (rounded to nearest, saturating at +-65504): half, but it moves
+ * the g3 golden's logits by ~0.7, so it is opt-in. */
 typedef enum gptoss_kv_type {
     GPTOSS_KV_AUTO = 0,
     GPTOSS_KV_F32,
