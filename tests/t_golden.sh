@@ -2,7 +2,8 @@
 # t_golden.sh: every golden case in ../shared/golden, in both layouts, decoding one token at a time
 # and prefilling (one batch, and small batches that cross the sliding-window ring buffer):
 #   --exact (scalar reference kernels, weights as stored) matches the reference logits within 1e-3;
-#   the fast default (f32 activations, unembedding rounded to Q8_0 at load) stays within 0.1;
+#   the fast default (f32 activations, unembedding rounded to Q8_0 at load, keys and values cached as
+#   bf24) stays within 0.1;
 # and greedy generation reproduces the reference continuation exactly in both.
 set -u
 bin=${GPTOSS_BIN:?}
