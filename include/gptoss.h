@@ -149,6 +149,10 @@ int gptoss_cuda_available(void);
 gptoss_device gptoss_session_device(const gptoss_session *session);
 /* The type of a CPU session's KV cache (F32, BF24 or F16); AUTO for a CUDA session or NULL. */
 gptoss_kv_type gptoss_session_kv_type(const gptoss_session *session);
+/* Bytes of cached keys and values the session's next one-token step reads in attention: every key
+ * in reach of the new token (the window on sliding-window layers, the whole context on full ones),
+ * its value too. A CUDA session's cache is f32. 0 for NULL. */
+uint64_t gptoss_session_kv_read_bytes(const gptoss_session *session);
 
 gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_session_options *options,
                                     gptoss_session **out, char *err, size_t err_size);

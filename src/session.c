@@ -360,3 +360,16 @@ uint32_t gptoss_session_n_ctx(const gptoss_session *s) { return s ? s->n_ctx : 0
 gptoss_kv_type gptoss_session_kv_type(const gptoss_session *s) {
     return s && !s->cuda && s->kv ? s->kv[0].type : GPTOSS_KV_AUTO;
 }
+
+uint64_t gptoss_session_kv_read_bytes(const gptoss_session *s) {
+    if (!s) return 0;
+    const gptoss_model_config *c = &s->model->config;
+    const uint64_t keys = (uint64_t)s->n_tokens + 1, row = (uint64_t)c->n_kv_heads * c->head_dim;
+    const uint64_t elem = s->cuda || !s->kv ? sizeof(float) : kv_elem_bytes(&s->kv[0]);
+    uint64_t bytes = 0;
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const uint64_t in_reach = s->model->layers[l].sliding && keys > c->sliding_window ? c->sliding_window : keys;
+        bytes += in_reach * row * 2 * elem;
+    }
+    return bytes;
+}
