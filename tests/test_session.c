@@ -531,6 +531,15 @@ static void test_kv_default(const char *dir) {
     tap_check(ok && gptoss_session_kv_type(a) == GPTOSS_KV_BF24 && gptoss_session_kv_type(b) == GPTOSS_KV_F32 &&
                   gptoss_session_kv_type(NULL) == GPTOSS_KV_AUTO,
               "kv default: bf24 with the fast kernels, f32 with an exact model (%s)", err);
+    /* g1: 4 layers (sliding, full, sliding, full), window 8, 2 kv heads x 32: after 20 tokens the
+     * next step reads 2 x 8 + 2 x 21 keys and their values, 64 elements each */
+    const uint32_t ids[20] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
+    ok = ok && gptoss_session_append(a, ids, 20, NULL, NULL, 0) == GPTOSS_OK &&
+         gptoss_session_append(b, ids, 20, NULL, NULL, 0) == GPTOSS_OK;
+    const uint64_t want = (2 * 8 + 2 * 21) * 64 * 2;
+    tap_check(ok && gptoss_session_kv_read_bytes(a) == want * 3 && gptoss_session_kv_read_bytes(b) == want * 4 &&
+                  gptoss_session_kv_read_bytes(NULL) == 0,
+              "kv read bytes: the window on sliding layers, the context on full ones, 3 bytes (bf24) or 4 (f32) each");
     err[0] = 0;
     tap_check(fast && gptoss_session_create(fast, &bad, &c, err, sizeof err) == GPTOSS_ERR_INVALID_ARGUMENT && !c,
               "kv default: an unknown kv_type is refused (%s)", err);
