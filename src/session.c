@@ -132,7 +132,9 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
     if (o.kv_type < GPTOSS_KV_AUTO || o.kv_type > GPTOSS_KV_F16)
         return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "unknown KV cache type %d", (int)o.kv_type);
     /* bf24 moves the golden cases' logits by at most 7e-4; an exact model keeps every bit. */
-    const gptoss_kv_type kv_type = o.kv_type != GPTOSS_KV_AUTO ? o.kv_type : model->exact ? GPTOSS_KV_F32 : GPTOSS_KV_BF24;
+    const gptoss_kv_type kv_type = o.kv_type != GPTOSS_KV_AUTO ? o.kv_type
+                                   : model->exact                ? GPTOSS_KV_F32
+                                                                 : GPTOSS_KV_BF24;
 
     /* [cuda backend hook] a CUDA session keeps only the bookkeeping fields here. */
     gptoss_device dev = o.device == GPTOSS_DEVICE_AUTO
@@ -302,8 +304,9 @@ gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_sessi
     if (dst->cuda || src->cuda)
         return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "CUDA sessions cannot be copied");
     if (dst->kv[0].type != src->kv[0].type)
-        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "sessions differ (KV cache %s vs %s): cannot copy",
-                           kv_type_name(src->kv[0].type), kv_type_name(dst->kv[0].type));
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
+                           "sessions differ (KV cache %s vs %s): cannot copy", kv_type_name(src->kv[0].type),
+                           kv_type_name(dst->kv[0].type));
     if (n_tokens == 0) {
         gptoss_session_reset(dst);
         return GPTOSS_OK;

@@ -34,8 +34,9 @@ TGT static INL const void *cache_row(const void *cache, size_t slot, size_t stri
 TGT static INL __m512 load16(const void *row, uint32_t d, const int type, size_t stride) {
     if (type == F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + 16 * d)));
     if (type == BF24) {
-        const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + 16 * d)));
-        const __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)((const uint8_t *)row + 2 * stride + 16 * d)));
+        const uint8_t *r = row;
+        const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(r + 32 * d)));
+        const __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r + 2 * stride + 16 * d)));
         return _mm512_castsi512_ps(_mm512_or_si512(_mm512_slli_epi32(hi, 16), _mm512_slli_epi32(lo, 8)));
     }
     return _mm512_loadu_ps((const float *)row + 16 * d);
@@ -182,9 +183,9 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
         vmax[h] = _mm512_set1_ps(sinks[h]);
     }
     /* Every head takes its turn on a block of sixteen keys while the block is in L1, rather than
-     * each head bringing every key in from L2 (or beyond) again. */
-    /* A narrower cache's block (or value slice) is widened once into f32 here, not once per head:
-     * the widening is exact, so the bits are those of reading the cache directly. */
+     * each head bringing every key in from L2 (or beyond) again. A narrower cache's block (and
+     * later each value slice) is widened once into `wide`, not once per head: the widening is
+     * exact, so the bits are those of reading the cache directly. */
     __attribute__((aligned(64))) float wide[VALUE_SLICE * 16 * 8];
     uint32_t j = 0;
     for (; j + 16 <= n_keys; j += 16) {
@@ -197,7 +198,8 @@ TGT static INL void attention_group_nv(float *out, size_t out_stride, const floa
             }
             kr[i] = wide + (size_t)i * nv * 16;
             UNROLL
-            for (uint32_t d = 0; d < nv; d++) _mm512_store_ps(wide + (i * nv + d) * 16, load16(row, d, type, kv_stride));
+            for (uint32_t d = 0; d < nv; d++)
+                _mm512_store_ps(wide + (i * nv + d) * 16, load16(row, d, type, kv_stride));
         }
         for (uint32_t h = 0; h < n_heads; h++) {
             const __m512 *qh = qv + h * nv;
