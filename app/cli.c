@@ -35,18 +35,12 @@ int cli_parse_u32(const char *s, uint32_t *out) {
 }
 
 int cli_parse_kv_type(const char *s, gptoss_kv_type *out) {
-    static const struct { const char *name; gptoss_kv_type type; } types[] = {
-        {"auto", GPTOSS_KV_AUTO}, {"f32", GPTOSS_KV_F32}, {"bf24", GPTOSS_KV_BF24}, {"f16", GPTOSS_KV_F16}};
-    for (size_t i = 0; s && i < sizeof types / sizeof types[0]; i++)
-        if (!strcmp(s, types[i].name)) {
-            *out = types[i].type;
+    for (gptoss_kv_type t = GPTOSS_KV_AUTO; s && t <= GPTOSS_KV_F16; t++)
+        if (!strcmp(s, gptoss_kv_type_name(t))) {
+            *out = t;
             return 1;
         }
     return 0;
-}
-
-const char *cli_kv_type_name(gptoss_kv_type t) {
-    return t == GPTOSS_KV_F32 ? "f32" : t == GPTOSS_KV_BF24 ? "bf24" : t == GPTOSS_KV_F16 ? "f16" : "auto";
 }
 
 int cli_parse_float(const char *s, float *out) {

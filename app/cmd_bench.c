@@ -384,7 +384,7 @@ int cmd_bench(int argc, char **argv) {
     /* A decoded token reads the weights and, in attention, the cached keys and values in reach. */
     const double kvpt = n ? kv_bytes / n : 0;
     double bound = bw > 0 ? bw * 1e9 / (bpt + kvpt) : 0, decode_gbs = (bpt + kvpt) * tg_m / 1e9;
-    const char *kv_name = on_gpu ? "device" : cli_kv_type_name(gptoss_session_kv_type(sess));
+    const char *kv_name = on_gpu ? "device" : gptoss_kv_type_name(gptoss_session_kv_type(sess));
     if (json) {
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %u, \"reps\": %u, \"q8\": %d, \"exact\": %d, "
                "\"keep_dense\": %d, \"attention_dtype\": \"%s\", \"unembedding_dtype\": \"%s\", "

@@ -37,7 +37,6 @@ int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_float(const char *s, float *out);
 /* --kv TYPE: auto, f32, bf24 or f16 (gptoss_kv_type). Returns 0 on anything else. */
 int cli_parse_kv_type(const char *s, gptoss_kv_type *out);
-const char *cli_kv_type_name(gptoss_kv_type t);
 /* Loads a model, printing the library's message on failure. */
 gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options);
 /* Value of argv[*i + 1] for option argv[*i]; advances *i. Prints an error and returns NULL if absent. */

@@ -147,6 +147,8 @@ typedef struct gptoss_session_options {
 int gptoss_cuda_available(void);
 /* [cuda backend hook] The device a session runs on (CPU or CUDA). */
 gptoss_device gptoss_session_device(const gptoss_session *session);
+/* "auto", "f32", "bf24", "f16"; "" for a value outside the enum. */
+const char *gptoss_kv_type_name(gptoss_kv_type type);
 /* The type of a CPU session's KV cache (F32, BF24 or F16); AUTO for a CUDA session or NULL. */
 gptoss_kv_type gptoss_session_kv_type(const gptoss_session *session);
 /* Bytes of cached keys and values the session's next one-token step reads in attention: every key

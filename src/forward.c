@@ -127,14 +127,14 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
     float *scores = w->scores + (size_t)thread * w->scores_floats;
     for (uint32_t j = 0; j < n_keys; j++) slots[j] = kv_slot(kv, lo + j);
     const float scale = 1.0f / sqrtf((float)dh);
-    const size_t h0 = (size_t)g * G, at = (size_t)g * kv->cap * dh;
+    const size_t h0 = (size_t)g * G, at = (size_t)g * kv->cap * dh * gptoss_kv_elem_bytes(kv);
     float *out = w->attn + t * QW + h0 * dh;
     const float *q = w->q + t * QW + h0 * dh;
     /* A grouped kernel makes one pass over the kv head's keys and values for all G query heads, not G.
-     * ELEM: the cache's storage unit, ELEMS elements of it per value (a bf24 value is 3 bytes). */
-#define ATTEND(ELEM, ELEMS, GROUP, ONE, REFERENCE)                                                                 \
+     * ELEM: the type the kernels take the cache as (bytes, for bf24). */
+#define ATTEND(ELEM, GROUP, ONE, REFERENCE)                                                                        \
     do {                                                                                                           \
-        const ELEM *k = (const ELEM *)kv->k + (ELEMS) * at, *v = (const ELEM *)kv->v + (ELEMS) * at;               \
+        const ELEM *k = (const void *)((const char *)kv->k + at), *v = (const void *)((const char *)kv->v + at);   \
         if (f->ops && f->ops->GROUP) {                                                                             \
             f->ops->GROUP(out, dh, q, dh, G, k, v, dh, slots, n_keys, dh, scale, f->L->sinks + h0, scores);        \
             return;                                                                                                \
@@ -145,9 +145,9 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
         return;                                                                                                    \
     } while (0)
     switch (kv->type) {
-    case GPTOSS_KV_BF24: ATTEND(uint8_t, 3, attention_group_bf24, attention_bf24, gptoss_attention_head_bf24);
-    case GPTOSS_KV_F16: ATTEND(uint16_t, 1, attention_group_f16, attention_f16, gptoss_attention_head_f16);
-    default: ATTEND(float, 1, attention_group, attention, gptoss_attention_head_f32);
+    case GPTOSS_KV_BF24: ATTEND(uint8_t, attention_group_bf24, attention_bf24, gptoss_attention_head_bf24);
+    case GPTOSS_KV_F16: ATTEND(uint16_t, attention_group_f16, attention_f16, gptoss_attention_head_f16);
+    default: ATTEND(float, attention_group, attention, gptoss_attention_head_f32);
     }
 #undef ATTEND
 }
@@ -168,17 +168,18 @@ static void attention_layer(fwd *f) {
         gptoss_rope_f32(w->k + t * KW, Hkv, dh, pos, m->rope_inv_freq, m->rope_concentration);
         uint32_t slot = kv_slot(kv, pos);
         for (uint32_t g = 0; g < Hkv; g++) {
-            const size_t at = ((size_t)g * kv->cap + slot) * dh;
+            const size_t at = ((size_t)g * kv->cap + slot) * dh * gptoss_kv_elem_bytes(kv);
             const float *k = w->k + t * KW + (size_t)g * dh, *v = w->v + t * KW + (size_t)g * dh;
+            void *kd = (char *)kv->k + at, *vd = (char *)kv->v + at;
             if (kv->type == GPTOSS_KV_BF24) {
-                gptoss_f32_to_bf24_row((uint8_t *)kv->k + 3 * at, k, dh);
-                gptoss_f32_to_bf24_row((uint8_t *)kv->v + 3 * at, v, dh);
+                gptoss_f32_to_bf24_row(kd, k, dh);
+                gptoss_f32_to_bf24_row(vd, v, dh);
             } else if (kv->type == GPTOSS_KV_F16) {
-                gptoss_f32_to_f16_row((uint16_t *)kv->k + at, k, dh);
-                gptoss_f32_to_f16_row((uint16_t *)kv->v + at, v, dh);
+                gptoss_f32_to_f16_row(kd, k, dh);
+                gptoss_f32_to_f16_row(vd, v, dh);
             } else {
-                memcpy((float *)kv->k + at, k, dh * sizeof(float));
-                memcpy((float *)kv->v + at, v, dh * sizeof(float));
+                memcpy(kd, k, dh * sizeof(float));
+                memcpy(vd, v, dh * sizeof(float));
             }
         }
     }

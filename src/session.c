@@ -21,12 +21,9 @@ static void *alloc_zeroed(size_t n, size_t elem_bytes, int *failed) {
 
 static void *alloc_floats(size_t n, int *failed) { return alloc_zeroed(n, sizeof(float), failed); }
 
-static size_t kv_elem_bytes(const gptoss_kv *kv) {
-    return kv->type == GPTOSS_KV_F16 ? 2 : kv->type == GPTOSS_KV_BF24 ? 3 : sizeof(float);
-}
-
-static const char *kv_type_name(gptoss_kv_type t) {
-    return t == GPTOSS_KV_F16 ? "f16" : t == GPTOSS_KV_BF24 ? "bf24" : "f32";
+const char *gptoss_kv_type_name(gptoss_kv_type type) {
+    static const char *const names[] = {"auto", "f32", "bf24", "f16"};
+    return (unsigned)type < sizeof names / sizeof names[0] ? names[type] : "";
 }
 
 gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *model, uint32_t n_max, uint32_t n_ctx,
@@ -180,8 +177,8 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
         uint64_t cap = model->layers[l].sliding ? (uint64_t)c->sliding_window + n_batch : n_ctx;
         kv->cap = cap < n_ctx ? (uint32_t)cap : n_ctx;
         kv->type = kv_type;
-        kv->k = alloc_zeroed((size_t)kv->cap * KW, kv_elem_bytes(kv), &failed);
-        kv->v = alloc_zeroed((size_t)kv->cap * KW, kv_elem_bytes(kv), &failed);
+        kv->k = alloc_zeroed((size_t)kv->cap * KW, gptoss_kv_elem_bytes(kv), &failed);
+        kv->v = alloc_zeroed((size_t)kv->cap * KW, gptoss_kv_elem_bytes(kv), &failed);
     }
     s->logits = alloc_floats(c->vocab_size, &failed);
     if (failed || gptoss_workspace_init(&s->ws, model, n_batch, n_ctx, 1, o.n_threads) != GPTOSS_OK) {
@@ -305,8 +302,8 @@ gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_sessi
         return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "CUDA sessions cannot be copied");
     if (dst->kv[0].type != src->kv[0].type)
         return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
-                           "sessions differ (KV cache %s vs %s): cannot copy", kv_type_name(src->kv[0].type),
-                           kv_type_name(dst->kv[0].type));
+                           "sessions differ (KV cache %s vs %s): cannot copy", gptoss_kv_type_name(src->kv[0].type),
+                           gptoss_kv_type_name(dst->kv[0].type));
     if (n_tokens == 0) {
         gptoss_session_reset(dst);
         return GPTOSS_OK;
@@ -324,7 +321,7 @@ gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_sessi
         const gptoss_kv *from = &src->kv[l];
         gptoss_kv *to = &dst->kv[l];
         uint32_t rows = from->cap >= src->n_ctx ? n_tokens : (src->n_written < from->cap ? src->n_written : from->cap);
-        const size_t eb = kv_elem_bytes(from); /* dst has the same cap (same n_ctx, n_batch) and type */
+        const size_t eb = gptoss_kv_elem_bytes(from); /* dst has the same cap (same n_ctx, n_batch) and type */
         for (uint32_t g = 0; g < c->n_kv_heads; g++) {
             const size_t at = (size_t)g * from->cap * dh * eb;
             memcpy((char *)to->k + at, (const char *)from->k + at, (size_t)rows * dh * eb);
@@ -368,7 +365,7 @@ uint64_t gptoss_session_kv_read_bytes(const gptoss_session *s) {
     if (!s) return 0;
     const gptoss_model_config *c = &s->model->config;
     const uint64_t keys = (uint64_t)s->n_tokens + 1, row = (uint64_t)c->n_kv_heads * c->head_dim;
-    const uint64_t elem = s->cuda || !s->kv ? sizeof(float) : kv_elem_bytes(&s->kv[0]);
+    const uint64_t elem = s->cuda || !s->kv ? sizeof(float) : gptoss_kv_elem_bytes(&s->kv[0]);
     uint64_t bytes = 0;
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const uint64_t in_reach = s->model->layers[l].sliding && keys > c->sliding_window ? c->sliding_window : keys;

@@ -14,6 +14,11 @@ typedef struct gptoss_kv {
     gptoss_kv_type type;
 } gptoss_kv;
 
+/* Bytes of one cached element (a bf24 one is 3). */
+static inline size_t gptoss_kv_elem_bytes(const gptoss_kv *kv) {
+    return kv->type == GPTOSS_KV_F16 ? 2 : kv->type == GPTOSS_KV_BF24 ? 3 : sizeof(float);
+}
+
 /* Scratch for one forward step of up to n_max tokens; a session owns one (its prefill chunks), a
  * batch owns one (one decode token from each of many sessions). Token t of a step belongs to
  * session seq[t] at position pos[t]; tokens of one session are consecutive and in order. */

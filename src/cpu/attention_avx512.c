@@ -22,7 +22,8 @@
 /* keys per slice of the grouped kernel's value pass: 32 value rows of head_dim 64 are 8 KiB of L1 */
 #define VALUE_SLICE 32u
 
-enum { F32, F16, BF24 };
+/* the cache's element type: a gptoss_kv_type (never AUTO) */
+enum { F32 = GPTOSS_KV_F32, F16 = GPTOSS_KV_F16, BF24 = GPTOSS_KV_BF24 };
 
 /* Row `slot` of a cache of `type` elements (rows of `stride` elements), and its vector d widened to
  * f32. */

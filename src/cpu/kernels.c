@@ -117,11 +117,9 @@ void gptoss_topk_softmax_f32(const float *logits, uint32_t n, uint32_t k, uint32
 
 /* The attention reference for a cache of f32, f16 or bf24 elements: one body, so the types differ
  * only in how a cached element is read, and on values they represent give the same bits. */
-enum { CACHE_F32, CACHE_F16, CACHE_BF24 };
-
 static inline float cached(const void *cache, int type, size_t stride, uint32_t slot, size_t d) {
-    if (type == CACHE_F16) return gptoss_f16_to_f32(((const uint16_t *)cache)[(size_t)slot * stride + d]);
-    if (type == CACHE_BF24) return gptoss_bf24_row_get((const uint8_t *)cache + 3 * stride * slot, stride, d);
+    if (type == GPTOSS_KV_F16) return gptoss_f16_to_f32(((const uint16_t *)cache)[(size_t)slot * stride + d]);
+    if (type == GPTOSS_KV_BF24) return gptoss_bf24_row_get((const uint8_t *)cache + 3 * stride * slot, stride, d);
     return ((const float *)cache)[(size_t)slot * stride + d];
 }
 
@@ -160,19 +158,19 @@ static inline void attention_head(float *out, const float *q, const void *k_cach
 void gptoss_attention_head_f32(float *out, const float *q, const float *k_cache, const float *v_cache,
                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                float scale, float sink, float *scores) {
-    attention_head(out, q, k_cache, v_cache, CACHE_F32, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+    attention_head(out, q, k_cache, v_cache, GPTOSS_KV_F32, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
 }
 
 void gptoss_attention_head_f16(float *out, const float *q, const uint16_t *k_cache, const uint16_t *v_cache,
                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                float scale, float sink, float *scores) {
-    attention_head(out, q, k_cache, v_cache, CACHE_F16, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+    attention_head(out, q, k_cache, v_cache, GPTOSS_KV_F16, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
 }
 
 void gptoss_attention_head_bf24(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache,
                                 size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                 float scale, float sink, float *scores) {
-    attention_head(out, q, k_cache, v_cache, CACHE_BF24, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
+    attention_head(out, q, k_cache, v_cache, GPTOSS_KV_BF24, kv_stride, slots, n_keys, head_dim, scale, sink, scores);
 }
 
 void gptoss_f32_to_f16_row(uint16_t *dst, const float *src, size_t n) {
