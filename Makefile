@@ -6,7 +6,7 @@ CC ?= cc
 SANITIZE ?=
 WERROR ?=
 OPT ?= -O2
-# [cuda backend] make CUDA=1: adds the CUDA backend (src/cuda/*.cu via nvcc), default dir build-cuda.
+# make CUDA=1 adds the CUDA backend (src/cuda/*.cu via nvcc), default dir build-cuda.
 CUDA ?= 0
 ifeq ($(CUDA),1)
 BUILD ?= build-cuda
@@ -30,17 +30,18 @@ CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=a
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC := $(sort $(wildcard src/*.c src/cpu/*.c))
-APP_SRC := $(sort $(wildcard app/*.c))
+LIB_SRC := $(sort $(wildcard src/*/*.c))
+APP_SRC := $(sort $(wildcard app/*/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ := $(APP_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(filter $(BUILD)/app/cli/%.o,$(APP_OBJ))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 LIB := $(BUILD)/libgptoss.a
 BIN := $(BUILD)/gptoss
 
-# [cuda backend] sm_90a (H100/H200) SASS, sm_80 SASS, and compute_80 PTX for everything newer.
+# sm_90a (H100/H200) SASS, sm_80 SASS, and compute_80 PTX for everything newer.
 ifeq ($(CUDA),1)
 .DEFAULT_GOAL := all
 CUDA_HOME ?= /usr/local/cuda
@@ -74,6 +75,7 @@ tests: $(TEST_BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(APP_OBJ): CPPFLAGS += -Iapp
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -86,29 +88,29 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
-# [harmony chat] Line editing for `gptoss chat` when libedit is installed (optional at build time),
-# and the chat test double: app/chat.c driven by a scripted token source (tests/t_chat*.sh).
+# Line editing for `gptoss chat` when libedit is installed (optional at build time),
+# and the chat test double: app/chat/chat.c driven by a scripted token source (tests/t_chat*.sh).
 ifeq ($(shell pkg-config --exists libedit 2>/dev/null && echo y),y)
-$(BUILD)/app/chat.o: CPPFLAGS += -DGPTOSS_HAVE_LIBEDIT $(shell pkg-config --cflags libedit)
+$(BUILD)/app/chat/chat.o: CPPFLAGS += -DGPTOSS_HAVE_LIBEDIT $(shell pkg-config --cflags libedit)
 EDIT_LIBS := $(shell pkg-config --libs libedit)
 endif
 $(BIN): LDLIBS += $(EDIT_LIBS)
 CHAT_DOUBLE := $(BUILD)/tests/chat_double
 all: $(CHAT_DOUBLE)
-$(CHAT_DOUBLE): tests/chat_double.c $(BUILD)/app/chat.o $(BUILD)/app/chat_tokenizer.o $(BUILD)/app/cli.o $(LIB)
+$(CHAT_DOUBLE): tests/chat_double.c $(BUILD)/app/chat/chat.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iapp $(CFLAGS) $(LDFLAGS) $< $(filter %.o,$^) $(LIB) $(LDLIBS) $(EDIT_LIBS) -o $@
 
-# [server] `gptoss serve` (app/server*.c, app/cmd_serve.c) needs libmicrohttpd and cJSON (optional at
+# `gptoss serve` (app/server/, app/cmd/cmd_serve.c) needs libmicrohttpd and cJSON (optional at
 # build time: without them `serve` says what to install), and its test double: the same files driven
 # by scripted token streams (tests/t_server*.sh).
 ifeq ($(shell pkg-config --exists libmicrohttpd libcjson 2>/dev/null && echo y),y)
-SERVER_OBJ := $(filter $(BUILD)/app/server%.o,$(APP_OBJ))
-$(SERVER_OBJ) $(BUILD)/app/cmd_serve.o: CPPFLAGS += -DGPTOSS_HAVE_SERVER $(shell pkg-config --cflags libmicrohttpd libcjson)
+SERVER_OBJ := $(filter $(BUILD)/app/server/%.o,$(APP_OBJ))
+$(SERVER_OBJ) $(BUILD)/app/cmd/cmd_serve.o: CPPFLAGS += -DGPTOSS_HAVE_SERVER $(shell pkg-config --cflags libmicrohttpd libcjson)
 SERVER_LIBS := $(shell pkg-config --libs libmicrohttpd libcjson)
 SERVER_DOUBLE := $(BUILD)/tests/server_double
 all: $(SERVER_DOUBLE)
-$(SERVER_DOUBLE): tests/server_double.c $(SERVER_OBJ) $(BUILD)/app/chat_tokenizer.o $(BUILD)/app/cli.o $(LIB)
+$(SERVER_DOUBLE): tests/server_double.c $(SERVER_OBJ) $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DGPTOSS_HAVE_SERVER -Iapp $(CFLAGS) $(LDFLAGS) $< $(filter %.o,$^) $(LIB) $(LDLIBS) $(SERVER_LIBS) -o $@
 endif

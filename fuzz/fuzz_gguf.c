@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "tokenizer_gguf.h"
+#include "format/gguf.h"
+#include "tokenizer/tokenizer_load.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -36,7 +36,7 @@ if command -v clang >/dev/null; then
 else
     echo "ok - clang build # SKIP clang not installed"; echo "0 0 1" >>"$tally"
 fi
-# [cuda backend] with nvcc present, the CUDA build must compile (-Werror); its CUDA tests run, or
+# With nvcc present, the CUDA build must compile (-Werror); its CUDA tests run, or
 # SKIP with a clear line when no GPU is usable.
 nvcc_bin=$(command -v nvcc || { [ -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ] && echo "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc"; })
 if [ -n "$nvcc_bin" ]; then

@@ -1,4 +1,4 @@
-/* chat_double.c: `gptoss chat` / `gptoss run` (app/chat.c, unchanged) with a scripted token source in
+/* chat_double.c: `gptoss chat` / `gptoss run` (app/chat/chat.c, unchanged) with a scripted token source in
  * place of the model, so tests can drive tool calls, history and Ctrl-C with output that random
  * weights never produce.
  *
@@ -15,9 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "chat.h"
-#include "commands.h"
-#include "common.h"
+#include "base/common.h"
+#include "chat/chat.h"
 
 typedef struct response {
     uint32_t *ids;

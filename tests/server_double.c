@@ -1,4 +1,4 @@
-/* server_double.c: `gptoss serve` (app/server*.c, unchanged) with a scripted engine in place of the
+/* server_double.c: `gptoss serve` (app/server/*.c, unchanged) with a scripted engine in place of the
  * model, so tests can force the token stream: reasoning then an answer, tool calls, malformed
  * arguments, answers with stop strings.
  *
@@ -17,9 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "commands.h"
-#include "common.h"
-#include "server.h"
+#include "base/common.h"
+#include "server/server.h"
 
 typedef struct rule {
     char *match;

@@ -76,7 +76,7 @@ if [ -f "$vocab" ] && [ -d "$golden/g1-default" ]; then
         corpus=$tmp/corpus
         mkdir -p "$corpus"
         i=0
-        for src in "$GPTOSS_ROOT"/docs/*.md "$GPTOSS_ROOT"/README.md "$shared/spec/GPT-OSS-SPEC.md" "$GPTOSS_ROOT"/src/tokenizer.c; do
+        for src in "$GPTOSS_ROOT"/docs/*.md "$GPTOSS_ROOT"/README.md "$shared/spec/GPT-OSS-SPEC.md" "$GPTOSS_ROOT"/src/tokenizer/tokenizer.c; do
             [ -f "$src" ] || continue
             # whole files and many small slices (spaces, digits, punctuation, unicode)
             cp "$src" "$corpus/$i"; i=$((i + 1))

@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "format/json.h"
 #include "gptoss.h"
-#include "json.h"
 #include "tap.h"
 
 static char g_tmp[4096];       /* this run's scratch directory */

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "cpu/kernels.h"
-#include "gguf.h"
-#include "model.h"
+#include "format/gguf.h"
+#include "model/model.h"
 #include "tap.h"
 
 static char g_tmp[4096];

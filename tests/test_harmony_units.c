@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
-#include "harmony.h"
-#include "json.h"
+#include "base/common.h"
+#include "format/json.h"
+#include "harmony/harmony.h"
 #include "tap.h"
 
 static gptoss_tokenizer *tok;

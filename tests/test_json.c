@@ -1,4 +1,4 @@
-/* test_json.c: the JSON reader (src/json.c) on valid and invalid documents: escapes, surrogate pairs,
+/* test_json.c: the JSON reader (src/format/json.c) on valid and invalid documents: escapes, surrogate pairs,
  * UTF-8 validation, nesting limit, exact 64-bit integers, number grammar, trailing garbage, byte order
  * marks, error messages; and json_write_string's escaping. */
 #include <math.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "format/json.h"
 #include "tap.h"
 
 static json_doc *parse_n(const char *s, size_t n, char *err, size_t err_size) {

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
+#include "base/common.h"
 #include "cpu/kernels.h"
-#include "model.h"
+#include "model/model.h"
 #include "tap.h"
 #define TEST_RNG_SEED 88172645463325252ull
 #include "test_rand.h"

@@ -12,7 +12,7 @@
 
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
-#include "model.h"
+#include "model/model.h"
 #include "tap.h"
 #define TEST_RNG_SEED 0x2545f4914f6cdd1dull
 #include "test_rand.h"

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
+#include "base/common.h"
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 #include "tap.h"

@@ -8,7 +8,7 @@
 
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
-#include "model.h"
+#include "model/model.h"
 #include "tap.h"
 #include "test_rand.h"
 
@@ -86,7 +86,7 @@ static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size
     free(blocks); free(scales); free(x); free(xo); free(bias); free(scratch); free(want); free(got);
 }
 
-/* [gguf] ggml-layout blocks (17 bytes, scale inline), one tensor or gate/up split (rows even). */
+/* Ggml-layout blocks (17 bytes, scale inline), one tensor or gate/up split (rows even). */
 static void test_mxfp4_ggml(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t n_tok, int split) {
     const size_t E = 3, nb = cols / 32, bytes = E * rows * nb * 17;
     uint8_t *blocks = malloc(bytes);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "model/model.h"
 #include "tap.h"
 
 static double *dvec(size_t n) { return calloc(n ? n : 1, sizeof(double)); }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "gptoss.h"
-#include "model.h" /* gptoss_model_embed_row and the model fields it reads */
+#include "model/model.h" /* gptoss_model_embed_row and the model fields it reads */
 #include "tap.h"
 
 typedef struct job {

@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "base/common.h"
+#include "format/json.h"
+#include "format/safetensors_write.h"
 #include "gptoss.h"
-#include "json.h"
-#include "safetensors_write.h"
 #include "tap.h"
 
 static char tmpdir[1024];

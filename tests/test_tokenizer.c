@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "base/common.h"
+#include "format/json.h"
 #include "gptoss.h"
-#include "json.h"
 #include "tap.h"
 
 static char shared[2048], tmpdir[2048];

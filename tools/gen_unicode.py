@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""gen_unicode.py: writes src/unicode_tables.c, the code-point classes the o200k pre-tokenizer needs,
+"""gen_unicode.py: writes src/tokenizer/unicode_tables.c, the code-point classes the o200k pre-tokenizer needs,
 from Debian's unicode-data package (UnicodeData.txt for general categories, PropList.txt for
 White_Space). Run once by hand when the pinned Unicode version is to change; the output is committed
 so the build needs neither Python nor the package.
 
-    apt-get install unicode-data && python3 tools/gen_unicode.py > src/unicode_tables.c
+    apt-get install unicode-data && python3 tools/gen_unicode.py > src/tokenizer/unicode_tables.c
 """
 import os
 import re
@@ -14,7 +14,7 @@ UCD = os.environ.get("UCD_DIR", "/usr/share/unicode")
 N_CP = 0x110000
 BLOCK = 128
 
-# Must match enum gptoss_unicode_class in src/unicode.h.
+# Must match enum gptoss_unicode_class in src/tokenizer/unicode.h.
 OTHER, UPPER, LOWER, LETTER, MARK, NUMBER, SPACE, NEWLINE = range(8)
 GC_CLASS = {"Lu": UPPER, "Lt": UPPER, "Ll": LOWER, "Lm": LETTER, "Lo": LETTER,
             "Mn": MARK, "Mc": MARK, "Me": MARK, "Nd": NUMBER, "Nl": NUMBER, "No": NUMBER}

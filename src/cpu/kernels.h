@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "base/common.h"
+#include "base/tensor.h"
 
 /* E2M1 code -> value */
 extern const float gptoss_fp4_values[16];
@@ -39,14 +40,14 @@ void gptoss_matmul_mxfp4_f32(float *out, size_t out_stride, const gptoss_mxfp4 *
 /* Decodes one MXFP4 row (cols values) of expert e into f32. */
 void gptoss_mxfp4_row_to_f32(float *dst, const gptoss_mxfp4 *w, uint64_t expert, uint64_t row);
 
-/* [gguf] The same two for w->layout == GPTOSS_MXFP4_GGML (GGUF files; src/cpu/mxfp4_ggml.c). */
+/* The same two for w->layout == GPTOSS_MXFP4_GGML (GGUF files; src/cpu/mxfp4_ggml.c). */
 void gptoss_matmul_mxfp4_ggml_f32(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t expert,
                                   const float *bias, const float *x, size_t x_stride, size_t n_tok, uint64_t r0,
                                   uint64_t r1, float *row_scratch);
 void gptoss_mxfp4_ggml_row_to_f32(float *dst, const gptoss_mxfp4 *w, uint64_t expert, uint64_t row);
-/* [gguf] The 17-byte blocks of row `row` of expert `expert` (gate/up split resolved). */
+/* The 17-byte blocks of row `row` of expert `expert` (gate/up split resolved). */
 const uint8_t *gptoss_mxfp4_ggml_row(const gptoss_mxfp4 *w, uint64_t expert, uint64_t row);
-/* [gguf] Fast version (the best fast variant's mxfp4_ggml: AVX-512 or AVX2, else the reference); same contract. */
+/* Fast version (the best fast variant's mxfp4_ggml: AVX-512 or AVX2, else the reference); same contract. */
 void gptoss_matmul_mxfp4_ggml_fast(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t expert,
                                    const float *bias, const float *x, size_t x_stride, size_t n_tok, uint64_t r0,
                                    uint64_t r1, float *row_scratch);

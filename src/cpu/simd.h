@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "base/common.h"
+#include "base/tensor.h"
 
 /* Matrix x matrix products from activations packed once per product: x is converted into tiles of
  * 16 tokens x 32 columns holding each value as a bf16 high part and a bf16 low part (x - high), so
@@ -44,7 +45,7 @@ typedef struct gptoss_cpu_ops {
     /* Same for expert e of an MXFP4 tensor, x rows in MXFP4 order (gptoss_mxfp4_order). */
     void (*mxfp4)(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                   const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
-    /* [gguf] Same for w->layout == GPTOSS_MXFP4_GGML (ggml blocks, gate/up split allowed), x in natural
+    /* Same for w->layout == GPTOSS_MXFP4_GGML (ggml blocks, gate/up split allowed), x in natural
      * order (ggml's low nibbles are elements 0..15 of a block, the high ones 16..31). */
     void (*mxfp4_ggml)(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                        const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
@@ -99,7 +100,7 @@ void gptoss_quantize_mat_row_q8_0(void *dst, const gptoss_mat *w, uint64_t r, fl
 
 void gptoss_quantize_bf16_q8_0_avx512(void *dst, const uint16_t *bf, size_t n);
 
-/* [gguf] The AVX2+FMA ggml-layout kernel (src/cpu/mxfp4_ggml.c), the avx2 variant's mxfp4_ggml. */
+/* The AVX2+FMA ggml-layout kernel (src/cpu/mxfp4_ggml.c), the avx2 variant's mxfp4_ggml. */
 void gptoss_mxfp4_ggml_avx2(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                             const float *x, size_t x_stride, size_t n_tok, uint64_t r0, uint64_t r1);
 

@@ -160,7 +160,7 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
 #define PREFILL_R4 1
 #include "cpu/simd_driver.h"
 
-/* [gguf] ggml-layout MXFP4 (x in natural order): the same tiles, 17-byte blocks with the scale inline. */
+/* Ggml-layout MXFP4 (x in natural order): the same tiles, 17-byte blocks with the scale inline. */
 TGT static void avx512_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                                   const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t nb = (size_t)w->cols / 32, bpr = nb * 17;

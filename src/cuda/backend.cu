@@ -16,7 +16,7 @@
 #include "cuda/kernels.cuh"
 
 extern "C" {
-#include "model.h"
+#include "model/model.h"
 }
 
 /* ------------------------------------------------------------------------------------------- */

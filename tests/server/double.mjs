@@ -195,7 +195,7 @@ await test('chat: tool_choice none leaves the tools out of the prompt', async ()
   assert(!prompts().at(-1).includes('namespace functions'), 'no tools');
 });
 
-// tool_choice is enforced on the token ids (app/server_force.c). The double takes the script's
+// tool_choice is enforced on the token ids (app/server/server_force.c). The double takes the script's
 // token where the constraint allows it and otherwise the last allowed one (the last alternative).
 const tools2 = [...tools, { type: 'function', function: { name: 'get_time', description: 'Current time in a city',
   parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];

@@ -67,7 +67,7 @@ await test('model: concurrent streams are decoded in shared batch steps', async 
 });
 
 // tool_choice on random weights: the names the model would write are noise, so a valid name can
-// only come from the constraint (app/server_force.c). The model may first write an analysis message
+// only come from the constraint (app/server/server_force.c). The model may first write an analysis message
 // (which random weights rarely close: such a choice ends at max_tokens with only reasoning).
 const tools = ['get_weather', 'get_time', 'lookup'].map((name) => ({ type: 'function',
   function: { name, parameters: { type: 'object', properties: { q: { type: 'string' } } } } }));

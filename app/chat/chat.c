@@ -1,0 +1,852 @@
+/* chat.c: `gptoss chat` (interactive, streaming) and `gptoss run` (one shot) on top of harmony: the
+ * prompt (system, developer with function tools, history), the generation loop with its display, the
+ * tool-call loop, slash commands and line input. Tokens come from a chat_source, so tests can replay a
+ * scripted stream through exactly this code. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef GPTOSS_HAVE_LIBEDIT
+#include <editline/readline.h>
+#endif
+
+#include "base/common.h"
+#include "chat/chat.h"
+#include "cli/cli.h"
+#include "format/json.h"
+#include "harmony/harmony.h"
+
+#define MAX_TOOL_ROUNDS 32
+
+static volatile sig_atomic_t g_interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
+
+typedef enum kind { K_FINAL, K_REASONING, K_PREAMBLE, K_CALL } kind;
+
+typedef struct chat {
+    int one_shot;
+    const char *model_path, *tok_path;
+    chat_settings settings;
+    gptoss_harmony_effort effort;
+    const char *identity;
+    int identity_set;
+    const char *instructions;
+    char date[32];
+    gptoss_harmony_tool *tools;
+    size_t n_tools;
+    const char *tool_exec;
+    int hide_reasoning, show_reasoning, json_out, verbose, color_out, color_err;
+    uint32_t max_tokens;
+    const char *prompt;
+    gptoss_tokenizer *tok;
+    chat_source src;
+    int src_open;
+    gptoss_harmony_conversation *hist;
+    gptoss_harmony_parser *parser;
+    gptoss_tokens ids;
+    /* display */
+    int input_interrupted; /* the last read_line ended with Ctrl-C */
+    int streaming;     /* the parser's current message is being shown */
+    kind stream_kind;
+    int line_start[2]; /* stdout, stderr: at the start of a line */
+} chat;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+/* Where a kind of text goes: 0 stdout, 1 stderr, -1 nowhere. */
+static int stream_of(const chat *c, kind k) {
+    if (c->one_shot) {
+        if (c->json_out) return -1;
+        if (k == K_FINAL) return 0;
+        return c->show_reasoning ? 1 : -1;
+    }
+    if (k == K_REASONING && c->hide_reasoning) return -1;
+    return 0;
+}
+
+static void out_write(chat *c, int s, int dim, const char *text, size_t len) {
+    if (s < 0 || !len) return;
+    FILE *f = s ? stderr : stdout;
+    int color = s ? c->color_err : c->color_out;
+    if (dim && color) fputs("\033[2m", f);
+    fwrite(text, 1, len, f);
+    if (dim && color) fputs("\033[0m", f);
+    c->line_start[s] = text[len - 1] == '\n';
+    fflush(f);
+}
+
+static void out_puts(chat *c, int s, int dim, const char *text) { out_write(c, s, dim, text, strlen(text)); }
+
+static void out_newline(chat *c, int s) {
+    if (s >= 0 && !c->line_start[s]) out_write(c, s, 0, "\n", 1);
+}
+
+/* Status lines of the chat itself ("[interrupted]", stats): dim, on their own line. */
+static void note(chat *c, const char *fmt, ...) GPTOSS_PRINTF(2, 3);
+static void note(chat *c, const char *fmt, ...) {
+    int s = c->one_shot ? 1 : 0;
+    if (c->one_shot && !c->verbose) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    out_newline(c, s);
+    out_puts(c, s, 1, buf);
+    out_write(c, s, 0, "\n", 1);
+}
+
+static kind kind_of(gptoss_harmony_role role, const char *channel, const char *recipient) {
+    if (role == GPTOSS_HARMONY_ROLE_ASSISTANT && recipient && strcmp(recipient, "assistant") != 0 &&
+        strcmp(recipient, "all") != 0)
+        return K_CALL;
+    if (channel && !strcmp(channel, "analysis")) return K_REASONING;
+    if (channel && !strcmp(channel, "commentary")) return K_PREAMBLE;
+    return K_FINAL;
+}
+
+static int is_dim(kind k) { return k == K_REASONING || k == K_CALL; }
+
+static void begin_message(chat *c, kind k, const char *recipient) {
+    int s = stream_of(c, k);
+    c->streaming = 1;
+    c->stream_kind = k;
+    if (s < 0) return;
+    out_newline(c, s);
+    if (k == K_REASONING) out_puts(c, s, 1, "[reasoning] ");
+    else if (k == K_PREAMBLE) out_puts(c, s, 1, "[commentary] ");
+    else if (k == K_CALL) {
+        char label[512];
+        snprintf(label, sizeof label, "[tool call %s] ", recipient ? recipient : "?");
+        out_puts(c, s, 1, label);
+    }
+}
+
+static void end_message(chat *c) {
+    int s = stream_of(c, c->stream_kind);
+    c->streaming = 0;
+    /* A final answer on stdout in `run` ends with one newline; everything else gets its own line. */
+    out_newline(c, s);
+}
+
+static void show_whole(chat *c, const gptoss_harmony_message *m) {
+    size_t len;
+    const char *text = gptoss_harmony_message_text(m, &len);
+    kind k = kind_of(m->role, m->channel, m->recipient);
+    begin_message(c, k, m->recipient);
+    out_write(c, stream_of(c, k), is_dim(k), text, len);
+    end_message(c);
+}
+
+/* After each token: show what the parser learned (a new message, a delta, messages it closed). */
+static void show_progress(chat *c, size_t n_before) {
+    gptoss_harmony_parser *p = c->parser;
+    size_t n = gptoss_harmony_parser_n_messages(p);
+    for (size_t i = n_before; i < n; i++) {
+        if (i == n_before && c->streaming) end_message(c);
+        else show_whole(c, gptoss_harmony_parser_message(p, i)); /* recovered without streaming */
+    }
+    if (gptoss_harmony_parser_get_state(p) != GPTOSS_HARMONY_CONTENT) return;
+    if (!c->streaming)
+        begin_message(c, kind_of(gptoss_harmony_parser_current_role(p), gptoss_harmony_parser_current_channel(p),
+                                 gptoss_harmony_parser_current_recipient(p)),
+                      gptoss_harmony_parser_current_recipient(p));
+    size_t len;
+    const char *d = gptoss_harmony_parser_last_delta(p, &len);
+    if (d) out_write(c, stream_of(c, c->stream_kind), is_dim(c->stream_kind), d, len);
+}
+
+/* ---- prompt --------------------------------------------------------------------------------- */
+
+static gptoss_harmony_conversation *full_conversation(chat *c) {
+    gptoss_harmony_conversation *conv = gptoss_harmony_conversation_create();
+    if (!conv) return NULL;
+    gptoss_harmony_system_content sc;
+    gptoss_harmony_system_content_default(&sc);
+    sc.reasoning_effort = c->effort;
+    if (c->identity_set) sc.model_identity = c->identity && *c->identity ? c->identity : NULL;
+    sc.conversation_start_date = c->date[0] ? c->date : NULL;
+    gptoss_harmony_content sys_part = {.kind = GPTOSS_HARMONY_CONTENT_SYSTEM, .system = &sc};
+    gptoss_harmony_message sys = {.role = GPTOSS_HARMONY_ROLE_SYSTEM, .content = &sys_part, .n_content = 1};
+    gptoss_status st = gptoss_harmony_conversation_append(conv, &sys);
+    if (st == GPTOSS_OK && (c->instructions || c->n_tools)) {
+        gptoss_harmony_namespace ns = {.name = "functions", .tools = c->tools, .n_tools = c->n_tools};
+        gptoss_harmony_developer_content dc = {.instructions = c->instructions, .tools = c->n_tools ? &ns : NULL,
+                                               .n_tools = c->n_tools ? 1 : 0};
+        gptoss_harmony_content dev_part = {.kind = GPTOSS_HARMONY_CONTENT_DEVELOPER, .developer = &dc};
+        gptoss_harmony_message dev = {.role = GPTOSS_HARMONY_ROLE_DEVELOPER, .content = &dev_part, .n_content = 1};
+        st = gptoss_harmony_conversation_append(conv, &dev);
+    }
+    for (size_t i = 0; st == GPTOSS_OK && i < gptoss_harmony_conversation_size(c->hist); i++)
+        st = gptoss_harmony_conversation_append(conv, gptoss_harmony_conversation_get(c->hist, i));
+    if (st != GPTOSS_OK) {
+        gptoss_harmony_conversation_free(conv);
+        return NULL;
+    }
+    return conv;
+}
+
+/* ---- generation ----------------------------------------------------------------------------- */
+
+typedef enum gen_result { GEN_DONE, GEN_CALL, GEN_INTERRUPTED, GEN_LIMIT, GEN_ERROR } gen_result;
+
+static int is_call_message(const gptoss_harmony_message *m) {
+    return m && kind_of(m->role, m->channel, m->recipient) == K_CALL;
+}
+
+/* Samples one assistant turn (up to a stop token, a tool call, a limit or Ctrl-C), showing it as it
+ * comes, and adds the messages to the history. */
+static gen_result generate(chat *c) {
+    char err[512] = "";
+    gptoss_harmony_conversation *conv = full_conversation(c);
+    c->ids.n = 0;
+    if (!conv || gptoss_harmony_render_for_completion(c->tok, conv, GPTOSS_HARMONY_ROLE_ASSISTANT,
+                                                      GPTOSS_HARMONY_DROP_TURNS, &c->ids, err, sizeof err) != GPTOSS_OK) {
+        gptoss_harmony_conversation_free(conv);
+        cli_error("%s", err[0] ? err : "out of memory");
+        return GEN_ERROR;
+    }
+    gptoss_harmony_conversation_free(conv);
+    size_t n_prompt = c->ids.n;
+    gptoss_harmony_parser_reset(c->parser, GPTOSS_HARMONY_ROLE_ASSISTANT);
+    c->streaming = 0;
+    gen_result res = GEN_DONE;
+    uint32_t n_gen = 0;
+    double t0 = now_s(), t_first = 0;
+    for (;;) {
+        if (g_interrupted) {
+            res = GEN_INTERRUPTED;
+            if (!c->one_shot && isatty(0)) c->line_start[0] = 0; /* the terminal echoed ^C */
+            break;
+        }
+        if (c->max_tokens && n_gen >= c->max_tokens) {
+            res = GEN_LIMIT;
+            break;
+        }
+        if (c->src.n_ctx && c->ids.n >= c->src.n_ctx) {
+            res = GEN_LIMIT;
+            out_newline(c, c->one_shot ? 1 : 0);
+            note(c, "[context full: %zu tokens; /reset starts over]", c->ids.n);
+            break;
+        }
+        uint32_t id;
+        if (c->src.next(c->src.ctx, c->ids.ids, c->ids.n, &id, err, sizeof err) != 0) {
+            out_newline(c, 0);
+            cli_error("%s", err[0] ? err : "the model failed");
+            res = GEN_ERROR;
+            break;
+        }
+        if (!n_gen) t_first = now_s();
+        n_gen++;
+        if (gptoss_tokens_push(&c->ids, id) != GPTOSS_OK) {
+            res = GEN_ERROR;
+            break;
+        }
+        size_t before = gptoss_harmony_parser_n_messages(c->parser);
+        if (gptoss_harmony_parser_process(c->parser, id) != GPTOSS_OK) {
+            cli_error("%s", gptoss_harmony_parser_error(c->parser));
+            res = GEN_ERROR;
+            break;
+        }
+        show_progress(c, before);
+        if (id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL) break;
+        /* A tool call closed by <|end|> or <|return|> is still a tool call: stop there. */
+        size_t n = gptoss_harmony_parser_n_messages(c->parser);
+        if (n > before && is_call_message(gptoss_harmony_parser_message(c->parser, n - 1))) break;
+    }
+    size_t before = gptoss_harmony_parser_n_messages(c->parser);
+    gptoss_harmony_parser_process_eos(c->parser);
+    show_progress(c, before);
+    if (c->streaming) end_message(c);
+    double t1 = now_s();
+    size_t n_msgs = gptoss_harmony_parser_n_messages(c->parser);
+    /* An interrupted tool call is not kept: it would wait for a result forever. */
+    if (res != GEN_DONE && n_msgs && is_call_message(gptoss_harmony_parser_message(c->parser, n_msgs - 1))) n_msgs--;
+    for (size_t i = 0; i < n_msgs; i++) {
+        const gptoss_harmony_message *m = gptoss_harmony_parser_message(c->parser, i);
+        size_t len;
+        gptoss_harmony_message_text(m, &len);
+        if (!len && !is_call_message(m)) continue; /* an empty message (cut short) tells the model nothing */
+        if (gptoss_harmony_conversation_append(c->hist, m) != GPTOSS_OK) res = GEN_ERROR;
+    }
+    if (n_gen) {
+        double decode = t1 - t_first;
+        note(c, "[%u tokens, %.1f tokens/s; prompt %zu tokens in %.2fs]", n_gen,
+             n_gen > 1 && decode > 0 ? (n_gen - 1) / decode : 0.0, n_prompt, t_first - t0);
+    }
+    if (res == GEN_DONE && n_msgs && is_call_message(gptoss_harmony_conversation_get(
+                                         c->hist, gptoss_harmony_conversation_size(c->hist) - 1)))
+        res = GEN_CALL;
+    return res;
+}
+
+/* ---- tools ---------------------------------------------------------------------------------- */
+
+/* The declared tool a recipient names: "functions.NAME", or as models also write it, "NAME" or
+ * "functions.NAMEjson". */
+static const gptoss_harmony_tool *find_tool(const chat *c, const char *recipient) {
+    const char *r = recipient;
+    if (!strncmp(r, "functions.", 10)) r += 10;
+    const gptoss_harmony_tool *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; i < c->n_tools; i++) {
+        size_t n = strlen(c->tools[i].name);
+        if (strncmp(r, c->tools[i].name, n) != 0) continue;
+        if (r[n] && strncmp(r + n, "json", 4) != 0 && strncmp(r + n, "<|", 2) != 0) continue;
+        if (!r[n]) return &c->tools[i];
+        if (n > best_len) {
+            best = &c->tools[i];
+            best_len = n;
+        }
+    }
+    return best;
+}
+
+/* Runs --tool-exec with the arguments on stdin and GPTOSS_TOOL_NAME set; its stdout is the result. */
+static char *run_tool_command(chat *c, const char *name, const char *args, size_t args_len) {
+    FILE *in = tmpfile();
+    int fds[2] = {-1, -1};
+    if (!in || fwrite(args, 1, args_len, in) != args_len || fflush(in) != 0 || pipe(fds) != 0) {
+        if (in) fclose(in);
+        return NULL;
+    }
+    rewind(in);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fileno(in), 0);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        setenv("GPTOSS_TOOL_NAME", name, 1);
+        execl("/bin/sh", "sh", "-c", c->tool_exec, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    fclose(in);
+    if (pid < 0) {
+        close(fds[0]);
+        return NULL;
+    }
+    gptoss_buf out = {0};
+    char chunk[4096];
+    for (;;) {
+        ssize_t n = read(fds[0], chunk, sizeof chunk);
+        if (n > 0) gptoss_buf_append(&out, chunk, (size_t)n);
+        else if (n < 0 && errno == EINTR) continue;
+        else break;
+    }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (out.len && out.data[out.len - 1] == '\n') out.len--;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        gptoss_buf_printf(&out, "%s[tool failed: %s %d]", out.len ? "\n" : "",
+                          WIFEXITED(status) ? "exit status" : "signal",
+                          WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    if (!gptoss_buf_cstr(&out)) {
+        gptoss_buf_free(&out);
+        return NULL;
+    }
+    return out.data;
+}
+
+static char *read_line(chat *c, const char *prompt);
+
+/* The result of the tool call that ends the history: 0 result appended, 1 no result (turn ends). */
+static int handle_call(chat *c) {
+    const gptoss_harmony_message *call =
+        gptoss_harmony_conversation_get(c->hist, gptoss_harmony_conversation_size(c->hist) - 1);
+    size_t args_len;
+    const char *args = gptoss_harmony_message_text(call, &args_len);
+    const gptoss_harmony_tool *tool = find_tool(c, call->recipient);
+    char *result = NULL;
+    char author[512];
+    if (tool) snprintf(author, sizeof author, "functions.%s", tool->name);
+    else snprintf(author, sizeof author, "%s", call->recipient);
+    if (!tool) {
+        gptoss_buf b = {0};
+        gptoss_buf_printf(&b, "Error: there is no tool '%s'.", call->recipient);
+        for (size_t i = 0; i < c->n_tools; i++)
+            gptoss_buf_printf(&b, "%sfunctions.%s", i ? ", " : " Available tools: ", c->tools[i].name);
+        if (!c->n_tools) gptoss_buf_puts(&b, " No tools are available.");
+        if (gptoss_buf_cstr(&b)) result = b.data;
+        else gptoss_buf_free(&b);
+    } else if (c->tool_exec) {
+        result = run_tool_command(c, tool->name, args, args_len);
+        if (!result) cli_error("could not run --tool-exec command");
+    } else if (!c->one_shot) {
+        char prompt[600];
+        snprintf(prompt, sizeof prompt, "result of %s> ", author);
+        result = read_line(c, prompt);
+        if (result && c->input_interrupted) { /* Ctrl-C instead of a result: the turn ends */
+            free(result);
+            result = NULL;
+            g_interrupted = 1;
+        }
+    } else {
+        cli_error("the model called %s; pass --tool-exec CMD to run it", author);
+    }
+    if (!result) return 1;
+    size_t n = strlen(result);
+    if (n && result[n - 1] == '\n') result[--n] = 0;
+    int s = c->one_shot ? (c->show_reasoning && !c->json_out ? 1 : -1) : 0;
+    if (s >= 0 && (c->tool_exec || !tool)) {
+        out_newline(c, s);
+        out_puts(c, s, 1, "[tool result] ");
+        out_puts(c, s, 1, result);
+        out_write(c, s, 0, "\n", 1);
+    }
+    gptoss_status st = gptoss_harmony_conversation_append_text(c->hist, GPTOSS_HARMONY_ROLE_TOOL, author, "assistant",
+                                                               call->channel, NULL, result);
+    free(result);
+    return st == GPTOSS_OK ? 0 : 1;
+}
+
+/* One user turn: generate, run tools, generate again, until an answer or a stop. */
+static gen_result run_turn(chat *c) {
+    gen_result r = GEN_DONE;
+    g_interrupted = 0;
+    for (int round = 0; round < MAX_TOOL_ROUNDS; round++) {
+        r = generate(c);
+        if (r != GEN_CALL) break;
+        if (handle_call(c) != 0) {
+            /* A call left without a result (Ctrl-C at the result prompt) would confuse the model. */
+            if (g_interrupted) gptoss_harmony_conversation_truncate(c->hist, gptoss_harmony_conversation_size(c->hist) - 1);
+            break;
+        }
+        if (g_interrupted) break;
+    }
+    if (r == GEN_INTERRUPTED || g_interrupted) {
+        note(c, "[interrupted]");
+        r = GEN_INTERRUPTED;
+    }
+    g_interrupted = 0;
+    return r;
+}
+
+/* ---- input ---------------------------------------------------------------------------------- */
+
+/* One line without its newline (malloc'd), or NULL at end of input. Ctrl-C gives an empty line. */
+static char *read_line(chat *c, const char *prompt) {
+    c->input_interrupted = 0;
+#ifdef GPTOSS_HAVE_LIBEDIT
+    if (isatty(0) && isatty(1)) {
+        char *l = readline(prompt);
+        if (!l && g_interrupted) {
+            g_interrupted = 0;
+            c->input_interrupted = 1;
+            fputc('\n', stdout);
+            char *e = malloc(1);
+            if (e) *e = 0;
+            return e;
+        }
+        if (l && *l) add_history(l);
+        c->line_start[0] = 1;
+        return l;
+    }
+#endif
+    fputs(prompt, stdout);
+    fflush(stdout);
+    c->line_start[0] = 1;
+    gptoss_buf b = {0};
+    for (;;) {
+        int ch = getc(stdin);
+        if (ch == EOF) {
+            if (ferror(stdin) && errno == EINTR) {
+                clearerr(stdin);
+                if (g_interrupted) {
+                    g_interrupted = 0;
+                    c->input_interrupted = 1;
+                    fputc('\n', stdout);
+                    b.len = 0;
+                    break;
+                }
+                continue;
+            }
+            if (!b.len) {
+                gptoss_buf_free(&b);
+                return NULL;
+            }
+            break;
+        }
+        if (ch == '\n') break;
+        char cc = (char)ch;
+        gptoss_buf_append(&b, &cc, 1);
+    }
+    if (!gptoss_buf_cstr(&b)) {
+        gptoss_buf_free(&b);
+        char *e = malloc(1);
+        if (e) *e = 0;
+        return e;
+    }
+    return b.data;
+}
+
+/* ---- slash commands --------------------------------------------------------------------------- */
+
+static int save_conversation(chat *c, const char *path) {
+    gptoss_harmony_conversation *conv = full_conversation(c);
+    char *json = NULL;
+    size_t len = 0;
+    int ok = conv && gptoss_harmony_conversation_to_json(conv, &json, &len) == GPTOSS_OK;
+    FILE *f = ok ? fopen(path, "wb") : NULL;
+    ok = f && fwrite(json, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok) note(c, "[saved %zu messages to %s]", gptoss_harmony_conversation_size(conv), path);
+    else cli_error("cannot write %s: %s", path, strerror(errno));
+    free(json);
+    gptoss_harmony_conversation_free(conv);
+    return ok;
+}
+
+/* System and developer messages of the file are ignored: this session's settings make them. */
+static int load_conversation(chat *c, const char *path) {
+    char err[512] = "";
+    char *data = NULL;
+    size_t len = 0;
+    gptoss_harmony_conversation *conv = NULL;
+    if (gptoss_read_file(path, (size_t)1 << 30, &data, &len, err, sizeof err) != GPTOSS_OK ||
+        gptoss_harmony_conversation_from_json(data, len, &conv, err, sizeof err) != GPTOSS_OK) {
+        free(data);
+        cli_error("%s", err);
+        return 0;
+    }
+    free(data);
+    gptoss_harmony_conversation_truncate(c->hist, 0);
+    for (size_t i = 0; i < gptoss_harmony_conversation_size(conv); i++) {
+        const gptoss_harmony_message *m = gptoss_harmony_conversation_get(conv, i);
+        if (m->role == GPTOSS_HARMONY_ROLE_SYSTEM || m->role == GPTOSS_HARMONY_ROLE_DEVELOPER) continue;
+        gptoss_harmony_conversation_append(c->hist, m);
+    }
+    gptoss_harmony_conversation_free(conv);
+    note(c, "[loaded %zu messages from %s]", gptoss_harmony_conversation_size(c->hist), path);
+    return 1;
+}
+
+static const char *effort_usage = "low|medium|high";
+
+/* Returns 1 to quit. */
+static int slash_command(chat *c, char *line) {
+    char *cmd = line + 1;
+    char *arg = cmd + strcspn(cmd, " \t");
+    if (*arg) *arg++ = 0;
+    while (*arg == ' ' || *arg == '\t') arg++;
+    size_t al = strlen(arg);
+    while (al && (arg[al - 1] == ' ' || arg[al - 1] == '\t' || arg[al - 1] == '\r')) arg[--al] = 0;
+    if (!strcmp(cmd, "quit") || !strcmp(cmd, "exit")) return 1;
+    if (!strcmp(cmd, "help")) {
+        note(c, "/reset  forget the conversation\n/effort %s  reasoning effort\n/save FILE  write the conversation "
+                "(JSON)\n/load FILE  read one\n/quit  leave (or Ctrl-D); Ctrl-C stops an answer",
+             effort_usage);
+    } else if (!strcmp(cmd, "reset")) {
+        gptoss_harmony_conversation_truncate(c->hist, 0);
+        note(c, "[conversation reset]");
+    } else if (!strcmp(cmd, "effort")) {
+        gptoss_harmony_effort e = gptoss_harmony_effort_from_name(arg);
+        if (*arg && e == GPTOSS_HARMONY_EFFORT_NONE) note(c, "[usage: /effort %s]", effort_usage);
+        else {
+            if (*arg) c->effort = e;
+            note(c, "[reasoning effort: %s]", gptoss_harmony_effort_name(c->effort));
+        }
+    } else if (!strcmp(cmd, "save") || !strcmp(cmd, "load")) {
+        if (!*arg) note(c, "[usage: /%s FILE]", cmd);
+        else if (cmd[0] == 's') save_conversation(c, arg);
+        else load_conversation(c, arg);
+    } else {
+        note(c, "[unknown command /%s; /help lists them]", cmd);
+    }
+    return 0;
+}
+
+/* ---- options -------------------------------------------------------------------------------- */
+
+static void usage(FILE *f, int one_shot) {
+    if (one_shot)
+        fprintf(f, "usage: gptoss run MODEL -p PROMPT [--show-reasoning] [--json] [OPTIONS]\n"
+                   "  One answer: the final answer on stdout; --show-reasoning also writes the reasoning\n"
+                   "  (and tool calls) to stderr; --json prints the turn's messages as JSON instead.\n"
+                   "  -p - reads the prompt from stdin.\n");
+    else
+        fprintf(f, "usage: gptoss chat MODEL [--hide-reasoning] [OPTIONS]\n"
+                   "  Interactive chat: answers stream as they come, reasoning dimmed and labelled (or\n"
+                   "  hidden); Ctrl-C stops an answer; /help lists the commands (/reset, /effort, /save,\n"
+                   "  /load, /quit).\n");
+    fprintf(f, "options:\n"
+               "  --reasoning-effort low|medium|high   (default low)\n"
+               "  --system TEXT        the model identity line of the system message\n"
+               "  --developer TEXT     developer instructions\n"
+               "  --date YYYY-MM-DD    current date in the system message (default today; none: leave out)\n"
+               "  --tools FILE         function tools: JSON list of {name, description, parameters}\n"
+               "  --tool-exec CMD      run tool calls with `sh -c CMD`: arguments on stdin, the tool name\n"
+               "                       in $GPTOSS_TOOL_NAME, stdout is the result (chat asks otherwise)\n"
+               "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
+               "  --max-tokens N       per answer (default: until the context is full)\n"
+               "  --ctx N --threads N --tokenizer PATH --no-color\n"
+               "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory,\n"
+               "                       less exact); --kv-f16 is --kv f16\n");
+}
+
+/* --tools: [{name, description, parameters}], the OpenAI form [{type: function, function: {...}}],
+ * or {"tools": [...]}. */
+static int load_tools(chat *c, const char *path) {
+    char err[512] = "";
+    char *data = NULL;
+    size_t len = 0;
+    if (gptoss_read_file(path, (size_t)1 << 26, &data, &len, err, sizeof err) != GPTOSS_OK) {
+        cli_error("%s", err);
+        return 0;
+    }
+    json_doc *doc = json_parse(data, len, err, sizeof err);
+    free(data);
+    if (!doc) {
+        cli_error("%s: %s", path, err);
+        return 0;
+    }
+    const json_value *list = json_root(doc);
+    if (list->type == JSON_OBJECT) list = json_get(list, "tools");
+    int ok = list && list->type == JSON_ARRAY;
+    if (ok && !(c->tools = calloc(list->n ? list->n : 1, sizeof *c->tools))) ok = 0;
+    for (size_t i = 0; ok && i < list->n; i++) {
+        const json_value *t = &list->items[i];
+        const json_value *fn = json_get(t, "function");
+        if (fn && fn->type == JSON_OBJECT) t = fn;
+        const char *name = json_get_string(t, "name");
+        const char *desc = json_get_string(t, "description");
+        const json_value *params = json_get(t, "parameters");
+        if (!name || !*name) {
+            cli_error("%s: tool %zu has no \"name\"", path, i);
+            ok = 0;
+            break;
+        }
+        int failed = 0;
+        gptoss_harmony_tool *d = &c->tools[c->n_tools++];
+        d->name = gptoss_harmony_strdup(name, &failed);
+        d->description = gptoss_harmony_strdup(desc, &failed);
+        if (params && params->type != JSON_NULL) {
+            gptoss_buf b = {0};
+            json_write_value(&b, params);
+            if (gptoss_buf_cstr(&b)) d->parameters_json = b.data;
+            else failed = 1;
+        }
+        if (failed) ok = 0;
+    }
+    if (!ok && list && list->type != JSON_ARRAY) cli_error("%s: expected a list of tools", path);
+    json_free(doc);
+    return ok;
+}
+
+static void free_tools(chat *c) {
+    for (size_t i = 0; i < c->n_tools; i++) {
+        free((void *)(uintptr_t)c->tools[i].name);
+        free((void *)(uintptr_t)c->tools[i].description);
+        free((void *)(uintptr_t)c->tools[i].parameters_json);
+    }
+    free(c->tools);
+}
+
+static int parse_options(chat *c, int argc, char **argv) {
+    const char *cmd = c->one_shot ? "run" : "chat";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        int ok = 1;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout, c->one_shot);
+            return 0;
+        } else if (!strcmp(a, "--no-color")) {
+            c->color_out = c->color_err = 0;
+        } else if (!strcmp(a, "--kv-f16")) {
+            c->settings.kv_type = GPTOSS_KV_F16;
+        } else if (!c->one_shot && !strcmp(a, "--hide-reasoning")) {
+            c->hide_reasoning = 1;
+        } else if (c->one_shot && !strcmp(a, "--show-reasoning")) {
+            c->show_reasoning = 1;
+        } else if (c->one_shot && !strcmp(a, "--json")) {
+            c->json_out = 1;
+        } else if (c->one_shot && !strcmp(a, "--verbose")) {
+            c->verbose = 1;
+        } else if (a[0] == '-' && a[1]) {
+            static const char *const with_value[] = {
+                "--reasoning-effort", "--effort", "--system", "--developer", "--date", "--tools", "--tool-exec",
+                "--temperature", "--top-p", "--top-k", "--min-p", "--seed", "--max-tokens", "--ctx", "--threads",
+                "--tokenizer", "-p", "--prompt", "--kv"};
+            int known = 0;
+            for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(a, with_value[k]);
+            if (!known || (!c->one_shot && (!strcmp(a, "-p") || !strcmp(a, "--prompt")))) {
+                cli_error("%s: unknown option %s", cmd, a);
+                usage(stderr, c->one_shot);
+                return -1;
+            }
+            if (!(v = cli_next(argc, argv, &i))) return -1;
+            if (!strcmp(a, "--reasoning-effort") || !strcmp(a, "--effort"))
+                ok = (c->effort = gptoss_harmony_effort_from_name(v)) != GPTOSS_HARMONY_EFFORT_NONE;
+            else if (!strcmp(a, "--system")) c->identity = v, c->identity_set = 1;
+            else if (!strcmp(a, "--developer")) c->instructions = v;
+            else if (!strcmp(a, "--date")) {
+                if (!strcmp(v, "none")) c->date[0] = 0;
+                else ok = strlen(v) < sizeof c->date && snprintf(c->date, sizeof c->date, "%s", v) > 0;
+            } else if (!strcmp(a, "--tools")) {
+                if (!load_tools(c, v)) return -1;
+            } else if (!strcmp(a, "--tool-exec")) c->tool_exec = v;
+            else if (!strcmp(a, "--temperature")) ok = cli_parse_float(v, &c->settings.temperature) && c->settings.temperature >= 0;
+            else if (!strcmp(a, "--top-p")) ok = cli_parse_float(v, &c->settings.top_p) && c->settings.top_p >= 0 && c->settings.top_p <= 1;
+            else if (!strcmp(a, "--top-k")) ok = cli_parse_u32(v, &c->settings.top_k);
+            else if (!strcmp(a, "--min-p")) ok = cli_parse_float(v, &c->settings.min_p) && c->settings.min_p >= 0 && c->settings.min_p <= 1;
+            else if (!strcmp(a, "--seed")) ok = cli_parse_u64(v, &c->settings.seed);
+            else if (!strcmp(a, "--max-tokens")) ok = cli_parse_u32(v, &c->max_tokens);
+            else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &c->settings.n_ctx);
+            else if (!strcmp(a, "--threads")) ok = cli_parse_u32(v, &c->settings.n_threads);
+            else if (!strcmp(a, "--tokenizer")) c->tok_path = v;
+            else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &c->settings.kv_type);
+            else c->prompt = v;
+            if (!ok) {
+                cli_error("%s: invalid value '%s' for %s", cmd, v, a);
+                return -1;
+            }
+        } else if (!c->model_path) {
+            c->model_path = a;
+        } else {
+            cli_error("%s: unexpected argument '%s'", cmd, a);
+            return -1;
+        }
+    }
+    if (!c->model_path || (c->one_shot && !c->prompt)) {
+        cli_error(!c->model_path ? "%s: MODEL is required" : "%s: -p PROMPT is required", cmd);
+        usage(stderr, c->one_shot);
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
+static int repl(chat *c) {
+    note(c, "gptoss chat: %s (reasoning %s). /help for commands, Ctrl-C stops an answer, Ctrl-D quits.",
+         c->model_path, gptoss_harmony_effort_name(c->effort));
+    for (;;) {
+        char *line = read_line(c, "> ");
+        if (!line) {
+            fputc('\n', stdout);
+            break;
+        }
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = 0;
+        if (!n) {
+            free(line);
+            continue;
+        }
+        if (line[0] == '/') {
+            int quit = slash_command(c, line);
+            free(line);
+            if (quit) break;
+            continue;
+        }
+        gptoss_status st = gptoss_harmony_conversation_append_text(c->hist, GPTOSS_HARMONY_ROLE_USER, NULL, NULL, NULL,
+                                                                   NULL, line);
+        free(line);
+        if (st != GPTOSS_OK) return 1;
+        run_turn(c);
+    }
+    return 0;
+}
+
+static int one_shot(chat *c) {
+    gptoss_buf in = {0};
+    const char *prompt = c->prompt;
+    if (!strcmp(prompt, "-")) {
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) gptoss_buf_append(&in, chunk, n);
+        if (in.len && in.data[in.len - 1] == '\n') in.len--; /* `echo ... |` adds one */
+        if (in.len && in.data[in.len - 1] == '\r') in.len--;
+        if (!(prompt = gptoss_buf_cstr(&in))) return 1;
+    }
+    gptoss_status st = gptoss_harmony_conversation_append_text(c->hist, GPTOSS_HARMONY_ROLE_USER, NULL, NULL, NULL,
+                                                               NULL, prompt);
+    gptoss_buf_free(&in);
+    if (st != GPTOSS_OK) return 1;
+    gen_result r = run_turn(c);
+    if (c->json_out) {
+        gptoss_harmony_conversation *turn = gptoss_harmony_conversation_create();
+        char *json = NULL;
+        for (size_t i = 1; turn && i < gptoss_harmony_conversation_size(c->hist); i++)
+            gptoss_harmony_conversation_append(turn, gptoss_harmony_conversation_get(c->hist, i));
+        if (turn && gptoss_harmony_conversation_to_json(turn, &json, NULL) == GPTOSS_OK) fputs(json, stdout);
+        free(json);
+        gptoss_harmony_conversation_free(turn);
+    } else {
+        out_newline(c, 0);
+    }
+    fflush(stdout);
+    if (r == GEN_ERROR) return 1;
+    if (r == GEN_INTERRUPTED) return 130;
+    return 0;
+}
+
+int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
+    chat c;
+    memset(&c, 0, sizeof c);
+    c.one_shot = one_shot_mode;
+    c.effort = GPTOSS_HARMONY_EFFORT_LOW;
+    c.settings.temperature = 1.0f;
+    c.settings.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    c.line_start[0] = c.line_start[1] = 1;
+    const char *term = getenv("TERM");
+    int color_ok = !getenv("NO_COLOR") && !(term && !strcmp(term, "dumb"));
+    c.color_out = color_ok && isatty(1);
+    c.color_err = color_ok && isatty(2);
+    time_t now = time(NULL);
+    struct tm tm;
+    if (localtime_r(&now, &tm)) strftime(c.date, sizeof c.date, "%Y-%m-%d", &tm);
+
+    int rc = 2, pr = parse_options(&c, argc, argv);
+    if (pr <= 0) {
+        free_tools(&c);
+        return pr == 0 ? 0 : 2;
+    }
+    rc = 1;
+    char err[512] = "";
+    if (!(c.tok = cli_open_tokenizer(c.tok_path, c.model_path))) goto done;
+    if (open(c.model_path, &c.settings, c.tok, &c.src, err, sizeof err) != 0) {
+        cli_error("%s", err[0] ? err : "cannot open the model");
+        goto done;
+    }
+    c.src_open = 1;
+    if (!(c.hist = gptoss_harmony_conversation_create()) ||
+        gptoss_harmony_parser_create(c.tok, GPTOSS_HARMONY_ROLE_ASSISTANT, 0, &c.parser, err, sizeof err) != GPTOSS_OK) {
+        cli_error("%s", err[0] ? err : "out of memory");
+        goto done;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked read returns so Ctrl-C is seen */
+    rc = c.one_shot ? one_shot(&c) : repl(&c);
+done:
+    gptoss_harmony_parser_free(c.parser);
+    gptoss_harmony_conversation_free(c.hist);
+    gptoss_tokens_free(&c.ids);
+    if (c.src_open && c.src.close) c.src.close(c.src.ctx);
+    gptoss_tokenizer_free(c.tok);
+    free_tools(&c);
+    return rc;
+}

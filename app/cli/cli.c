@@ -1,0 +1,102 @@
+/* cli.c: argument parsing and error printing shared by the subcommands. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+void cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("gptoss: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s || *s == '-') return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return 0;
+    *out = v;
+    return 1;
+}
+
+int cli_parse_u32(const char *s, uint32_t *out) {
+    uint64_t v;
+    if (!cli_parse_u64(s, &v) || v > UINT32_MAX) return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+int cli_parse_kv_type(const char *s, gptoss_kv_type *out) {
+    for (gptoss_kv_type t = GPTOSS_KV_AUTO; s && t <= GPTOSS_KV_F16; t++)
+        if (!strcmp(s, gptoss_kv_type_name(t))) {
+            *out = t;
+            return 1;
+        }
+    return 0;
+}
+
+int cli_parse_float(const char *s, float *out) {
+    if (!s || !*s) return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v)) return 0;
+    *out = (float)v;
+    return 1;
+}
+
+int cli_parse_ids(const char *text, uint32_t **ids, size_t *n_ids) {
+    size_t cap = 16, n = 0;
+    uint32_t *v = malloc(cap * sizeof *v);
+    if (!v) return 0;
+    const char *p = text;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+        if (!*p) break;
+        if (*p < '0' || *p > '9') { free(v); return 0; }
+        uint64_t x = 0;
+        while (*p >= '0' && *p <= '9') {
+            x = x * 10 + (uint64_t)(*p - '0');
+            if (x > UINT32_MAX) { free(v); return 0; }
+            p++;
+        }
+        if (*p && *p != ' ' && *p != ',' && *p != '\n' && *p != '\t' && *p != '\r') { free(v); return 0; }
+        if (n == cap) {
+            cap *= 2;
+            uint32_t *nv = realloc(v, cap * sizeof *v);
+            if (!nv) { free(v); return 0; }
+            v = nv;
+        }
+        v[n++] = (uint32_t)x;
+    }
+    *ids = v;
+    *n_ids = n;
+    return 1;
+}
+
+gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options) {
+    char err[512] = "";
+    gptoss_model *m = NULL;
+    gptoss_status st = gptoss_model_load(path, options, &m, err, sizeof err);
+    if (st != GPTOSS_OK) {
+        cli_error("%s", err[0] ? err : gptoss_status_string(st));
+        return NULL;
+    }
+    return m;
+}
+
+const char *cli_next(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        cli_error("option %s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}

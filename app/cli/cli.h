@@ -1,0 +1,33 @@
+/* cli.h: what every part of the command line shares (app/cli/): argument parsing, error printing,
+ * opening a model or a tokenizer the way every command does. */
+#ifndef GPTOSS_CLI_H
+#define GPTOSS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gptoss.h"
+
+/* Each prints "gptoss: ..." to stderr on error. */
+void cli_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Parses "1 2 3" (spaces, commas or newlines) into a malloc'd array. Returns 0 on error. */
+int cli_parse_ids(const char *text, uint32_t **ids, size_t *n_ids);
+int cli_parse_u32(const char *s, uint32_t *out);
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_float(const char *s, float *out);
+/* --kv TYPE: auto, f32, bf24 or f16 (gptoss_kv_type). Returns 0 on anything else. */
+int cli_parse_kv_type(const char *s, gptoss_kv_type *out);
+/* Loads a model, printing the library's message on failure. */
+gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options);
+/* Value of argv[*i + 1] for option argv[*i]; advances *i. Prints an error and returns NULL if absent. */
+const char *cli_next(int argc, char **argv, int *i);
+
+/* Loads the tokenizer from `path`, or else $GPTOSS_TOKENIZER, or else `fallback` (a model directory);
+ * prints the error and returns NULL on failure. */
+gptoss_tokenizer *cli_open_tokenizer(const char *path, const char *fallback);
+
+#endif

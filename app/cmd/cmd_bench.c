@@ -1,0 +1,437 @@
+/* cmd_bench.c: `gptoss bench`: prefill and decode throughput of one session, llama-bench style.
+ * With --synth 20b|120b the model is a full-size random-weight one built directly on the GPU (no
+ * file needed); otherwise MODEL is loaded as usual. Prints open/upload time, prefill tok/s, decode
+ * tok/s and (CUDA) peak device memory. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/threadpool.h"
+#include "cli/cli.h"
+#include "cmd/commands.h"
+#include "cpu/simd.h"
+#include "model/model.h"
+#ifdef GPTOSS_CUDA
+#include "cuda/backend.h"
+#endif
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: gptoss bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]\n"
+               "                    [--batch N] [--seed S] [--copy-bw] [-t THREADS] [-r REPS] [--json]\n"
+               "                    [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16]\n"
+               "       gptoss bench --kernels [-t THREADS] [-r REPS]   decode matvec GB/s per fast kernel\n"
+               "  -p: prompt tokens prefilled in one append (default 512); -n: tokens decoded one at a\n"
+               "  time after it (default 128); --ctx: session context (default p + n, at least 4096);\n"
+               "  --batch: prefill chunk (default min(p, 4096)); --copy-bw: also measure a device-to-device\n"
+               "  copy (the bandwidth bound of decode). Token ids are pseudo-random.\n"
+               "  CPU: -t threads (default: every CPU), -r repetitions (mean and spread). The default reads\n"
+               "  the unembedding as Q8_0 (converted at load); --keep-dense: dense weights as stored; --q8:\n"
+               "  attention in Q8_0 too; --exact: scalar reference kernels, as stored; --kv: the KV cache's\n"
+               "  elements (default bf24, f32 with --exact; --kv-f16 is --kv f16). Prints open time, peak\n"
+               "  RSS, bytes read per decoded token (weights, and the cached keys and values attention reads:\n"
+               "  their average over the decoded positions) and the measured read bandwidth with the fraction\n"
+               "  reached.\n");
+}
+
+static double now_s(void);
+
+/* The plain read every bandwidth figure here compares against: n words (a multiple of 4 are read)
+ * summed in four independent chains, so the loads, not the adds, set the pace. */
+static uint64_t sum_words(const uint64_t *p, size_t n) {
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i + 4 <= n; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
+    return s0 + s1 + s2 + s3;
+}
+
+/* ---- CPU read bandwidth: n threads summing disjoint parts of one buffer ------------------------ */
+typedef struct bw_arg { const uint64_t *p; size_t n; uint64_t sum; } bw_arg;
+static void *bw_read(void *arg) {
+    bw_arg *a = arg;
+    a->sum = sum_words(a->p, a->n);
+    return NULL;
+}
+static double read_bandwidth(size_t bytes, uint32_t threads) {
+    /* on 2 MiB pages where the kernel gives them: the best plain read this machine does */
+    void *mem = NULL;
+    if (posix_memalign(&mem, (size_t)2 << 20, bytes) != 0) return 0;
+    uint64_t *buf = mem;
+    madvise(buf, bytes, MADV_HUGEPAGE);
+    size_t words = bytes / 8;
+    for (size_t i = 0; i < words; i++) buf[i] = i;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        pthread_t th[64];
+        bw_arg args[64];
+        uint32_t n = threads > 64 ? 64 : threads;
+        double t0 = now_s();
+        for (uint32_t k = 0; k < n; k++) {
+            args[k].p = buf + words / n * k;
+            args[k].n = words / n;
+            pthread_create(&th[k], NULL, bw_read, &args[k]);
+        }
+        for (uint32_t k = 0; k < n; k++) pthread_join(th[k], NULL);
+        double dt = now_s() - t0, gbs = (double)(words / n * n * 8) / dt / 1e9;
+        if (gbs > best) best = gbs;
+    }
+    free(buf);
+    return best;
+}
+
+
+/* ---- the same plain read over the bytes decode reads, where they lie (mapped file, converted
+ * copies): the rate a decoded token's weights can be read at, which depends on where the kernel put
+ * their pages (on this project's VMs, page-cache ranges read at 15-29 GB/s) ---- */
+typedef struct wr_job {
+    const uint8_t **ptr;
+    uint64_t *bytes;
+    size_t n;
+    uint64_t *first; /* item index where region i starts */
+    uint64_t sums[64 * 8];
+} wr_job;
+#define WR_SLICE ((uint64_t)4 << 20)
+static void wr_item(void *ctx, uint32_t item, uint32_t thread) {
+    wr_job *j = ctx;
+    size_t r = 0;
+    while (r + 1 < j->n && j->first[r + 1] <= item) r++;
+    const uint64_t off = (item - j->first[r]) * WR_SLICE, len = j->bytes[r] - off < WR_SLICE ? j->bytes[r] - off : WR_SLICE;
+    /* regions start 8-byte aligned */
+    j->sums[(thread % 64) * 8] += sum_words((const uint64_t *)(j->ptr[r] + off), (size_t)(len / 8));
+}
+/* GB/s of reading every region decode reads from (best of two passes); *total: their bytes. */
+static double weights_read_bandwidth(const gptoss_model *m, uint32_t threads, double *total) {
+    *total = 0;
+    size_t n = gptoss_model_decode_regions(m, NULL, NULL, 0);
+    wr_job j = {.n = n};
+    j.ptr = calloc(n + 1, sizeof *j.ptr);
+    j.bytes = calloc(n + 1, sizeof *j.bytes);
+    j.first = calloc(n + 1, sizeof *j.first);
+    gptoss_pool *pool = gptoss_pool_create(threads);
+    double best = 0;
+    if (n && j.ptr && j.bytes && j.first && pool) {
+        gptoss_model_decode_regions(m, j.ptr, j.bytes, n);
+        uint64_t items = 0;
+        for (size_t i = 0; i < n; i++) {
+            j.first[i] = items;
+            items += (j.bytes[i] + WR_SLICE - 1) / WR_SLICE;
+            *total += (double)j.bytes[i];
+        }
+        for (int pass = 0; pass < 2 && items <= UINT32_MAX; pass++) {
+            double t0 = now_s();
+            gptoss_pool_run(pool, wr_item, &j, (uint32_t)items);
+            double gbs = *total / (now_s() - t0) / 1e9;
+            if (gbs > best) best = gbs;
+        }
+    }
+    gptoss_pool_free(pool);
+    free(j.ptr); free(j.bytes); free(j.first);
+    return best;
+}
+
+/* GB of this process's file-backed memory mapped by 2 MiB entries, and of anonymous huge pages. */
+static void huge_page_gb(double *file_gb, double *anon_gb) {
+    *file_gb = *anon_gb = 0;
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        double v;
+        if (sscanf(line, "FilePmdMapped: %lf", &v) == 1) *file_gb = v * 1024 / 1e9;
+        else if (sscanf(line, "AnonHugePages: %lf", &v) == 1) *anon_gb = v * 1024 / 1e9;
+    }
+    fclose(f);
+}
+
+/* ---- --kernels: decode matvec GB/s of each fast kernel vs a plain read of the same bytes ---------- */
+typedef struct kb {
+    const gptoss_cpu_ops *ops;
+    int kind; /* 0 read, 1 mxfp4, 2 dense, 3 mxfp4 in ggml's layout (GGUF, gate/up split) */
+    const uint8_t *buf;
+    size_t bytes, chunk_rows;
+    gptoss_mxfp4 mx;
+    gptoss_mat mat;
+    const float *x;
+    float *out;
+    uint64_t sums[256 * 8];
+} kb;
+static void kb_item(void *ctx, uint32_t item, uint32_t thread) {
+    kb *k = ctx;
+    if (k->kind == 0) { /* 64 items of bytes/64 */
+        k->sums[thread * 8] += sum_words((const uint64_t *)(k->buf + k->bytes / 64 * item), k->bytes / 64 / 8);
+        return;
+    }
+    uint64_t rows = k->kind == 1 || k->kind == 3 ? k->mx.rows : k->mat.rows;
+    uint64_t r0 = (uint64_t)item * k->chunk_rows, r1 = r0 + k->chunk_rows < rows ? r0 + k->chunk_rows : rows;
+    if (k->kind == 1) k->ops->mxfp4(k->out, rows, &k->mx, 0, NULL, k->x, k->mx.cols, 1, r0, r1);
+    else if (k->kind == 3) k->ops->mxfp4_ggml(k->out, rows, &k->mx, 0, NULL, k->x, k->mx.cols, 1, r0, r1);
+    else k->ops->dense(k->out, rows, &k->mat, NULL, k->x, k->mat.cols, 1, r0, r1);
+}
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+static int bench_kernels(uint32_t threads, uint32_t reps) {
+    const size_t cols = 2880, bytes = (size_t)512 << 20;
+    const gptoss_cpu_ops *ops = gptoss_cpu_ops_best();
+    uint8_t *buf = malloc(bytes);
+    float *x = malloc(cols * sizeof(float)), *out = malloc((bytes / 64 + 64) * sizeof(float));
+    kb *k = calloc(1, sizeof *k);
+    gptoss_pool *pool = gptoss_pool_create(threads);
+    if (!buf || !x || !out || !k || !pool) return 1;
+    uint64_t s = 88172645463325252ull;
+    for (size_t i = 0; i < bytes; i += 8) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; memcpy(buf + i, &s, 8); }
+    for (size_t i = 0; i < cols; i++) x[i] = (float)(i % 7) * 0.1f;
+    k->ops = ops; k->buf = buf; k->bytes = bytes; k->x = x; k->out = out;
+    const char *names[] = {"read", "mxfp4", "bf16", "q8_0", "mx_gguf"};
+    printf("kernels (%s, %u threads, %zu MiB, decode: 1 token):\n", ops->name, gptoss_pool_threads(pool), bytes >> 20);
+    for (int v = 0; v < 5; v++) {
+        uint32_t items;
+        k->kind = v == 0 ? 0 : v == 1 ? 1 : v == 4 ? 3 : 2;
+        k->chunk_rows = 64;
+        size_t used;
+        if (v == 0) { items = 64; used = bytes; }
+        else if (v == 1) {
+            size_t nb = cols / 32, rows = bytes / (nb * 17);
+            k->mx = (gptoss_mxfp4){.blocks = buf, .scales = buf + rows * nb * 16, .n_experts = 1, .rows = rows, .cols = cols};
+            for (size_t i = 0; i < rows * nb; i++) buf[rows * nb * 16 + i] = (uint8_t)(120 + i % 8);
+            items = (uint32_t)((rows + 63) / 64);
+            used = rows * nb * 17;
+        } else if (v == 4) { /* the same bytes as ggml blocks: scale byte first, gate/up halves */
+            size_t nb = cols / 32, rows = bytes / (nb * 17) & ~(size_t)1;
+            for (size_t i = 0; i < rows * nb; i++) buf[i * 17] = (uint8_t)(120 + i % 8);
+            k->mx = (gptoss_mxfp4){.blocks = buf, .n_experts = 1, .rows = rows, .cols = cols, .layout = GPTOSS_MXFP4_GGML,
+                                   .blocks_odd = buf + rows / 2 * nb * 17};
+            items = (uint32_t)((rows + 63) / 64);
+            used = rows * nb * 17;
+        } else {
+            gptoss_dtype dt = v == 2 ? GPTOSS_DTYPE_BF16 : GPTOSS_DTYPE_Q8_0;
+            size_t rows = bytes / gptoss_row_bytes(dt, cols);
+            if (v == 2) /* normal bf16 of magnitude 2^-8..2^-1 */
+                for (size_t i = 1; i < bytes; i += 2) buf[i] = (uint8_t)((buf[i] & 0x80) | 0x3c | (buf[i] & 3));
+            else
+                for (size_t i = 0; i + 34 <= bytes; i += 34) { buf[i] = 0; buf[i + 1] = 0x20; } /* d = 2^-7 */
+            k->mat = (gptoss_mat){buf, dt, rows, cols};
+            items = (uint32_t)((rows + 63) / 64);
+            used = rows * gptoss_row_bytes(dt, cols);
+        }
+        double best = 0, sum = 0, cpu = 0;
+        for (uint32_t r = 0; r < reps + 1; r++) {
+            double c0 = cpu_s(), t0 = now_s();
+            gptoss_pool_run(pool, kb_item, k, items);
+            double dt = now_s() - t0, gbs = used / dt / 1e9;
+            if (r == 0) continue; /* warm-up */
+            cpu += cpu_s() - c0;
+            sum += gbs;
+            if (gbs > best) best = gbs;
+        }
+        printf("  %-6s %7.2f GB/s best, %7.2f mean (%zu MB; cpu/wall %.2f)\n", names[v], best, sum / reps, used / 1000000,
+               cpu / (used / (sum / reps) / 1e9 * reps));
+    }
+    gptoss_pool_free(pool);
+    free(buf); free(x); free(out); free(k);
+    return 0;
+}
+
+static void mean_sd(const double *v, int n, double *mean, double *sd) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int parse_device(const char *v, gptoss_device *d) {
+    if (!strcmp(v, "cpu")) *d = GPTOSS_DEVICE_CPU;
+    else if (!strcmp(v, "cuda") || !strcmp(v, "gpu")) *d = GPTOSS_DEVICE_CUDA;
+    else if (!strcmp(v, "auto")) *d = GPTOSS_DEVICE_AUTO;
+    else return 0;
+    return 1;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model_path = NULL, *synth = NULL;
+    uint32_t p = 512, n = 128, ctx = 0, batch = 0;
+    uint64_t seed = 1;
+    int copy_bw = 0, json = 0, q8 = 0, exact = 0, keep_dense = 0, kernels = 0;
+    gptoss_kv_type kv_type = GPTOSS_KV_AUTO;
+    uint32_t threads = 0, reps = 1;
+    gptoss_device device = GPTOSS_DEVICE_AUTO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int ok = 1;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--copy-bw")) copy_bw = 1;
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--q8")) q8 = 1;
+        else if (!strcmp(a, "--kernels")) kernels = 1;
+        else if (!strcmp(a, "--exact")) exact = 1;
+        else if (!strcmp(a, "--keep-dense")) keep_dense = 1;
+        else if (!strcmp(a, "--kv-f16")) kv_type = GPTOSS_KV_F16;
+        else if (!strcmp(a, "-t") || !strcmp(a, "-r")) {
+            if (!(v = cli_next(argc, argv, &i))) return 2;
+            ok = cli_parse_u32(v, !strcmp(a, "-t") ? &threads : &reps) && (!strcmp(a, "-t") || reps > 0);
+            if (!ok) { cli_error("bench: invalid value '%s' for %s", v, a); return 2; }
+        }
+        else if (!strcmp(a, "--synth") || !strcmp(a, "--device") || !strcmp(a, "-p") || !strcmp(a, "-n") ||
+                 !strcmp(a, "--ctx") || !strcmp(a, "--batch") || !strcmp(a, "--seed") || !strcmp(a, "--kv")) {
+            if (!(v = cli_next(argc, argv, &i))) return 2;
+            if (!strcmp(a, "--synth")) { synth = v; ok = !strcmp(v, "20b") || !strcmp(v, "120b"); }
+            else if (!strcmp(a, "--device")) ok = parse_device(v, &device);
+            else if (!strcmp(a, "-p")) ok = cli_parse_u32(v, &p);
+            else if (!strcmp(a, "-n")) ok = cli_parse_u32(v, &n);
+            else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &ctx);
+            else if (!strcmp(a, "--batch")) ok = cli_parse_u32(v, &batch) && batch > 0;
+            else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &kv_type);
+            else ok = cli_parse_u64(v, &seed);
+            if (!ok) { cli_error("bench: invalid value '%s' for %s", v, a); return 2; }
+        } else if (a[0] == '-') { cli_error("bench: unknown option %s", a); usage(stderr); return 2; }
+        else if (!model_path) model_path = a;
+        else { cli_error("bench: unexpected argument '%s'", a); return 2; }
+    }
+    if (kernels) return bench_kernels(threads, reps < 3 ? 3 : reps);
+    if (!model_path == !synth) { usage(stderr); return 2; }
+    if (p + n == 0) { cli_error("bench: nothing to run (-p 0 -n 0)"); return 2; }
+
+    char err[512] = "";
+    int rc = 1;
+    gptoss_model *model = NULL;
+    gptoss_session *sess = NULL;
+    uint32_t *ids = NULL;
+    double t0 = now_s();
+    if (synth) {
+#ifdef GPTOSS_CUDA
+        if (device == GPTOSS_DEVICE_CPU) { cli_error("bench: --synth builds the model on the GPU; use --device cuda"); return 2; }
+        int preset = !strcmp(synth, "20b") ? GPTOSS_SYNTH_20B : GPTOSS_SYNTH_120B;
+        if (gptoss_cuda_synth_model(preset, seed, &model, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); return 1; }
+        device = GPTOSS_DEVICE_CUDA;
+#else
+        cli_error("bench: --synth needs the CUDA backend (build with make CUDA=1)");
+        return 2;
+#endif
+    } else {
+        gptoss_model_options mo = {.dense_q8 = q8, .exact = exact, .keep_dense = keep_dense, .device = device};
+        if (!(model = cli_load_model(model_path, &mo))) return 1;
+    }
+    const gptoss_model_config *c = gptoss_model_get_config(model);
+    if (!ctx) ctx = p + n < 4096 ? 4096 : p + n;
+    if (ctx > c->max_context) ctx = c->max_context;
+    gptoss_session_options so = {.n_ctx = ctx, .n_batch = batch ? batch : (p ? (p < 4096 ? p : 4096) : 1), .device = device,
+                                .n_threads = threads, .kv_type = kv_type};
+    if (gptoss_session_create(model, &so, &sess, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
+    double t_open = now_s() - t0;
+    uint32_t total = p + n;
+    ids = malloc((total ? total : 1) * sizeof *ids);
+    if (!ids) goto out;
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 12345;
+    for (uint32_t i = 0; i < total; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        ids[i] = (uint32_t)(x % c->vocab_size);
+    }
+    const int on_gpu = gptoss_session_device(sess) == GPTOSS_DEVICE_CUDA;
+    if (!json) {
+        printf("model: %s | layers %u, hidden %u, experts %u (top %u), vocab %u | device %s | ctx %u, batch %u\n",
+               synth ? synth : model_path, c->n_layers, c->hidden_size, c->n_experts, c->n_experts_per_token,
+               c->vocab_size, on_gpu ? "cuda" : "cpu", ctx, so.n_batch);
+        printf("open+upload: %.2f s\n", t_open);
+    }
+    /* warm-up: one short prefill and one decode step (kernels loaded, decode graph captured) */
+    if (gptoss_session_append(sess, ids, p ? (p < 16 ? p : 16) : 1, NULL, err, sizeof err) != GPTOSS_OK ||
+        gptoss_session_append(sess, ids, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
+    double pp[64], tg[64];
+    if (reps > 64) reps = 64;
+    double t_prefill = 0, t_decode = 0, kv_bytes = 0;
+    for (uint32_t rep = 0; rep < reps; rep++) {
+        gptoss_session_reset(sess);
+        double t1 = now_s();
+        if (p && gptoss_session_append(sess, ids, p, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
+        t_prefill = now_s() - t1;
+        double t2 = now_s();
+        for (uint32_t i = 0; i < n; i++) {
+            if (rep == 0) kv_bytes += (double)gptoss_session_kv_read_bytes(sess);
+            if (gptoss_session_append(sess, ids + p + i, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
+        }
+        t_decode = now_s() - t2;
+        pp[rep] = p / (t_prefill > 0 ? t_prefill : 1e-9);
+        tg[rep] = n / (t_decode > 0 ? t_decode : 1e-9);
+    }
+    const float *lg = gptoss_session_logits(sess);
+    int finite = 1;
+    for (uint32_t j = 0; lg && j < c->vocab_size; j++) finite &= lg[j] == lg[j] && lg[j] - lg[j] == 0;
+    double pp_m, pp_sd, tg_m, tg_sd;
+    mean_sd(pp, (int)reps, &pp_m, &pp_sd);
+    mean_sd(tg, (int)reps, &tg_m, &tg_sd);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double rss_gb = ru.ru_maxrss * 1024.0 / 1e9; /* before the bandwidth buffer */
+    const uint32_t used_threads = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    gptoss_model_stats ms;
+    gptoss_model_get_stats(model, &ms);
+    double huge_file_gb, huge_anon_gb, wbytes = 0;
+    huge_page_gb(&huge_file_gb, &huge_anon_gb);
+    double bpt = (double)ms.bytes_per_token, bw = on_gpu ? 0 : read_bandwidth((size_t)2 << 30, used_threads);
+    double wbw = on_gpu ? 0 : weights_read_bandwidth(model, used_threads, &wbytes);
+    /* A decoded token reads the weights and, in attention, the cached keys and values in reach. */
+    const double kvpt = n ? kv_bytes / n : 0;
+    double bound = bw > 0 ? bw * 1e9 / (bpt + kvpt) : 0, decode_gbs = (bpt + kvpt) * tg_m / 1e9;
+    const char *kv_name = on_gpu ? "device" : gptoss_kv_type_name(gptoss_session_kv_type(sess));
+    if (json) {
+        printf("{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %u, \"reps\": %u, \"q8\": %d, \"exact\": %d, "
+               "\"keep_dense\": %d, \"attention_dtype\": \"%s\", \"unembedding_dtype\": \"%s\", "
+               "\"open_s\": %.3f, \"prefill_tokens\": %u, \"prefill_tok_s\": %.3f, \"prefill_tok_s_sd\": %.3f, "
+               "\"decode_tokens\": %u, \"decode_tok_s\": %.3f, \"decode_tok_s_sd\": %.3f, \"peak_rss_gb\": %.3f, "
+               "\"bytes_per_token\": %.0f, \"kv_bytes_per_token\": %.0f, \"read_bw_gb_s\": %.2f, \"decode_bound_tok_s\": %.6g, "
+               "\"bw_fraction\": %.6g, \"decode_read_gb_s\": %.6g, \"weights_read_gb_s\": %.2f, "
+               "\"huge_file_gb\": %.3f, \"huge_anon_gb\": %.3f, \"kv_cache\": \"%s\", \"finite\": %s}\n",
+               synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact,
+               keep_dense, ms.attention_dtype, ms.unembedding_dtype, t_open, p, pp_m,
+               pp_sd, n, tg_m, tg_sd, rss_gb, bpt, kvpt, bw, bound, bound > 0 ? tg_m / bound : 0, decode_gbs, wbw,
+               huge_file_gb, huge_anon_gb, kv_name, finite ? "true" : "false");
+    } else {
+        if (p) printf("prefill: pp%u = %.2f ± %.2f tok/s (%u reps; last %.3f s)\n", p, pp_m, pp_sd, reps, t_prefill);
+        if (n) printf("decode: tg%u = %.2f ± %.2f tok/s (%.1f ms/token, context %u..%u)\n", n, tg_m, tg_sd,
+                      1e3 / (tg_m > 0 ? tg_m : 1), p, p + n);
+        if (!on_gpu) {
+            printf("threads %u | peak RSS %.2f GB | %.2f GB read per decoded token: weights %.2f (attention %s, "
+                   "unembedding %s) + KV cache %.2f (%s)\n",
+                   used_threads, rss_gb, (bpt + kvpt) / 1e9, bpt / 1e9, ms.attention_dtype, ms.unembedding_dtype,
+                   kvpt / 1e9, kv_name);
+            printf("read bandwidth (%u threads, 2 GiB): %.1f GB/s -> bound %.2f tok/s; decode reaches %.0f%%\n",
+                   used_threads, bw, bound, bound > 0 ? 100 * tg_m / bound : 0);
+            /* context, not a bound: decode reads a subset of these bytes (4 of 32 experts a layer) */
+            printf("decode reads %.1f GB/s; a plain read of all %.2f GB it reads from (every expert), where they "
+                   "lie: %.1f GB/s\n",
+                   decode_gbs, wbytes / 1e9, wbw);
+            printf("huge pages: %.2f GB of mapped file, %.2f GB anonymous\n", huge_file_gb, huge_anon_gb);
+        }
+        printf("last logits finite: %s\n", finite ? "yes" : "NO");
+    }
+#ifdef GPTOSS_CUDA
+    if (on_gpu) {
+        char name[256] = "";
+        size_t used = 0, peak = 0, tot = 0;
+        if (gptoss_cuda_memory(name, sizeof name, &used, &peak, &tot))
+            printf("device: %s | peak device memory %.2f GiB (now %.2f GiB) of %.2f GiB\n", name, peak / 1073741824.0,
+                   used / 1073741824.0, tot / 1073741824.0);
+        if (copy_bw) printf("device-to-device copy: %.0f GB/s (read+write, 1 GiB buffers)\n", gptoss_cuda_copy_bandwidth((size_t)1 << 30));
+    }
+#endif
+    (void)copy_bw;
+    rc = finite ? 0 : 1;
+out:
+    free(ids);
+    gptoss_session_free(sess);
+    gptoss_model_free(model);
+    return rc;
+}

@@ -1,0 +1,202 @@
+/* cmd_synth.c: `gptoss synth`, writes a random-weight checkpoint of the gpt-oss architecture. */
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cmd/commands.h"
+
+static void synth_usage(FILE *f) {
+    fprintf(f,
+            "usage: gptoss synth --out DIR|FILE.gguf [--format safetensors|gguf] [--preset tiny|20b|120b] [shape options] [--seed S] [--original]\n"
+            "                    [--shards N] [--f32-norms] [--tokenizer FILE]\n"
+            "Writes a checkpoint with random weights (Hugging Face layout; --original adds original/).\n"
+            "shape options (override the preset; the default preset is tiny):\n"
+            "  --layers N  --hidden N  --intermediate N  --heads N  --kv-heads N  --head-dim N\n"
+            "  --experts N  --experts-per-token N  --vocab N  --window N  --context N (YaRN original context)\n"
+            "  --seed S      PRNG seed (default 0); the same options and seed give the same bytes\n"
+            "  --shards N    split the Hugging Face weights into N files plus model.safetensors.index.json\n"
+            "  --f32-norms   store norm gains and attention sinks as F32 instead of BF16\n"
+            "  --tokenizer FILE  also write tokenizer.json and tokenizer_config.json (from a tokenizer.json\n"
+            "                or an o200k_base.tiktoken file); the vocabulary then defaults to the\n"
+            "                tokenizer's 201088 ids, so the model chats like a downloaded one\n");
+}
+
+static void progress(void *ctx, uint64_t done, uint64_t total) {
+    (void)ctx;
+    fprintf(stderr, "\rgptoss synth: %5.1f%% of %.2f GiB", total ? 100.0 * (double)done / (double)total : 100.0,
+            (double)total / (1u << 30));
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Removes the temporary checkpoint directory of synth --format gguf (files, then folders). */
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[4096];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p) continue;
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(p);
+        else unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+int cmd_synth(int argc, char **argv) {
+    gptoss_synth_options o;
+    memset(&o, 0, sizeof o);
+    const char *out = NULL, *tokenizer = NULL;
+    static const struct {
+        const char *flag;
+        size_t offset;
+    } shape[] = {
+        {"--layers", offsetof(gptoss_synth_options, n_layers)},
+        {"--hidden", offsetof(gptoss_synth_options, hidden_size)},
+        {"--intermediate", offsetof(gptoss_synth_options, intermediate_size)},
+        {"--heads", offsetof(gptoss_synth_options, n_heads)},
+        {"--kv-heads", offsetof(gptoss_synth_options, n_kv_heads)},
+        {"--head-dim", offsetof(gptoss_synth_options, head_dim)},
+        {"--experts", offsetof(gptoss_synth_options, n_experts)},
+        {"--experts-per-token", offsetof(gptoss_synth_options, n_experts_per_token)},
+        {"--vocab", offsetof(gptoss_synth_options, vocab_size)},
+        {"--window", offsetof(gptoss_synth_options, sliding_window)},
+        {"--context", offsetof(gptoss_synth_options, initial_context_length)},
+        {"--shards", offsetof(gptoss_synth_options, n_shards)},
+    };
+    const char *format = "safetensors";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            synth_usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--original")) { o.write_original = 1; continue; }
+        if (!strcmp(a, "--f32-norms")) { o.f32_norms = 1; continue; }
+        if (!strcmp(a, "--tokenizer")) {
+            if (!(tokenizer = cli_next(argc, argv, &i))) return 2;
+            continue;
+        }
+        if (!strcmp(a, "--format")) {
+            if (!(format = cli_next(argc, argv, &i))) return 2;
+            if (strcmp(format, "gguf") != 0 && strcmp(format, "safetensors") != 0) {
+                cli_error("synth: --format %s: expected safetensors or gguf", format);
+                return 2;
+            }
+            continue;
+        }
+        if (!strcmp(a, "--out")) {
+            if (!(out = cli_next(argc, argv, &i))) return 2;
+            continue;
+        }
+        if (!strcmp(a, "--preset")) {
+            const char *v = cli_next(argc, argv, &i);
+            if (!v) return 2;
+            if (!strcmp(v, "tiny")) o.preset = GPTOSS_SYNTH_TINY;
+            else if (!strcmp(v, "20b")) o.preset = GPTOSS_SYNTH_20B;
+            else if (!strcmp(v, "120b")) o.preset = GPTOSS_SYNTH_120B;
+            else {
+                cli_error("synth: unknown preset '%s' (expected tiny, 20b or 120b)", v);
+                return 2;
+            }
+            continue;
+        }
+        if (!strcmp(a, "--seed")) {
+            const char *v = cli_next(argc, argv, &i);
+            if (!v) return 2;
+            if (!cli_parse_u64(v, &o.seed)) {
+                cli_error("synth: --seed needs a non-negative integer, got '%s'", v);
+                return 2;
+            }
+            continue;
+        }
+        size_t k = 0;
+        while (k < sizeof shape / sizeof shape[0] && strcmp(a, shape[k].flag)) k++;
+        if (k == sizeof shape / sizeof shape[0]) {
+            cli_error("synth: unknown option '%s' (see gptoss synth --help)", a);
+            return 2;
+        }
+        const char *v = cli_next(argc, argv, &i);
+        uint32_t x;
+        if (!v) return 2;
+        if (!cli_parse_u32(v, &x) || x == 0) {
+            cli_error("synth: %s needs a positive integer, got '%s'", a, v);
+            return 2;
+        }
+        memcpy((char *)&o + shape[k].offset, &x, sizeof x);
+    }
+    if (!out) {
+        cli_error("synth: --out DIR is required (see gptoss synth --help)");
+        return 2;
+    }
+
+    char err[512] = "";
+    if (tokenizer) {
+        /* Load it now: a bad tokenizer should fail before gigabytes are written. */
+        gptoss_tokenizer *tok = NULL;
+        if (gptoss_tokenizer_load(tokenizer, &tok, err, sizeof err) != GPTOSS_OK) {
+            cli_error("%s", err);
+            return 1;
+        }
+        uint32_t n_tok = gptoss_tokenizer_n_vocab(tok);
+        gptoss_tokenizer_free(tok);
+        if (!o.vocab_size) o.vocab_size = n_tok;
+        if (o.vocab_size < n_tok) {
+            cli_error("synth: --vocab %u is smaller than the tokenizer's %u ids", o.vocab_size, n_tok);
+            return 2;
+        }
+    }
+    gptoss_synth_plan plan;
+    gptoss_status st = gptoss_synth_resolve(&o, &plan, err, sizeof err);
+    if (st != GPTOSS_OK) {
+        cli_error("%s", err[0] ? err : gptoss_status_string(st));
+        return 2;
+    }
+    /* Progress only where someone watches and the write takes a while. */
+    if (isatty(2) && plan.n_file_bytes > ((uint64_t)1 << 30)) o.progress = progress;
+    double t0 = now_s();
+    /* --format gguf: --out is the .gguf file; the checkpoint is synthesized beside it, converted
+     * (streaming, dense BF16, experts repacked losslessly) and removed. */
+    const char *final_out = out;
+    char tmp_dir[4096];
+    if (!strcmp(format, "gguf")) {
+        if (snprintf(tmp_dir, sizeof tmp_dir, "%s.synth-tmp", out) >= (int)sizeof tmp_dir) {
+            cli_error("synth: output path too long");
+            return 2;
+        }
+        out = tmp_dir;
+    }
+    st = gptoss_synth_write(out, &o, err, sizeof err);
+    double dt = now_s() - t0;
+    if (st != GPTOSS_OK) {
+        cli_error("%s", err[0] ? err : gptoss_status_string(st));
+        return 1;
+    }
+    if (tokenizer && (st = gptoss_tokenizer_export(tokenizer, out, err, sizeof err)) != GPTOSS_OK) {
+        cli_error("%s", err[0] ? err : gptoss_status_string(st));
+        return 1;
+    }
+    if (out != final_out) {
+        int rc = convert_to_gguf(out, final_out, "bf16", tokenizer ? out : NULL);
+        remove_tree(out);
+        if (rc) return rc;
+        printf("%s: %llu parameters (GGUF), %.2f s\n", final_out, (unsigned long long)plan.n_params, now_s() - t0);
+        return 0;
+    }
+    printf("%s: %llu parameters, %llu bytes (%.2f GiB) in %u files, %.2f s (%.0f MB/s)\n", out,
+           (unsigned long long)plan.n_params, (unsigned long long)plan.n_file_bytes,
+           (double)plan.n_file_bytes / (1u << 30), plan.n_files, dt, dt > 0 ? plan.n_file_bytes / dt / 1e6 : 0.0);
+    return 0;
+}

@@ -1,0 +1,23 @@
+/* commands.h: one entry point per `gptoss` subcommand, each in its own app/cmd/cmd_*.c. */
+#ifndef GPTOSS_COMMANDS_H
+#define GPTOSS_COMMANDS_H
+
+#include "gptoss.h"
+
+int cmd_info(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_render(int argc, char **argv);
+int cmd_parse(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+/* MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"; tok_path may be NULL). Returns an exit code. */
+int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path);
+
+#endif

@@ -1,0 +1,616 @@
+/* server.c: the HTTP side of `gptoss serve` on libmicrohttpd (a thread per connection): options,
+ * routing, the API key, body limits, JSON parsing (cJSON), streaming as server-sent events, client
+ * disconnects (which cancel the job), /health, /metrics and /v1/models. */
+#ifdef GPTOSS_HAVE_SERVER
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <malloc.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "server/server.h"
+
+#if MHD_VERSION < 0x00097002
+typedef int MHD_Result_t;
+#else
+typedef enum MHD_Result MHD_Result_t;
+#endif
+
+#define WAIT_MS 200
+
+typedef struct request {
+    gptoss_buf body;
+    int too_big;
+    int started;
+} request;
+
+typedef struct stream {
+    server *srv;
+    server_job *job;
+    struct MHD_Connection *conn;
+} stream;
+
+/* ---- metrics -------------------------------------------------------------------------------- */
+
+static const int tracked_codes[] = {200, 400, 401, 404, 405, 413, 429, 499, 500, 503};
+#define N_CODES (sizeof tracked_codes / sizeof tracked_codes[0])
+static uint64_t g_code_count[N_CODES];
+static time_t g_started;
+
+static void count_status(server *srv, int status) {
+    pthread_mutex_lock(&srv->mu);
+    srv->n_requests++;
+    if (status >= 400) srv->n_errors++;
+    if (status == 429) srv->n_rejected++;
+    for (size_t i = 0; i < N_CODES; i++)
+        if (tracked_codes[i] == status) g_code_count[i]++;
+    pthread_mutex_unlock(&srv->mu);
+}
+
+static void metrics(server *srv, server_reply *r) {
+    server_stats st;
+    server_sched_stats(srv->sched, &st);
+    gptoss_buf b = {0};
+    pthread_mutex_lock(&srv->mu);
+    gptoss_buf_puts(&b, "# HELP gptoss_requests_total HTTP requests answered, by status code.\n"
+                        "# TYPE gptoss_requests_total counter\n");
+    for (size_t i = 0; i < N_CODES; i++)
+        gptoss_buf_printf(&b, "gptoss_requests_total{code=\"%d\"} %llu\n", tracked_codes[i],
+                          (unsigned long long)g_code_count[i]);
+    gptoss_buf_printf(&b, "# HELP gptoss_requests_rejected_total Requests refused because the queue was full.\n"
+                          "# TYPE gptoss_requests_rejected_total counter\ngptoss_requests_rejected_total %llu\n",
+                      (unsigned long long)srv->n_rejected);
+    pthread_mutex_unlock(&srv->mu);
+    gptoss_buf_printf(&b,
+                      "# HELP gptoss_prompt_tokens_total Prompt tokens of the requests admitted (once per request).\n"
+                      "# TYPE gptoss_prompt_tokens_total counter\ngptoss_prompt_tokens_total %llu\n"
+                      "# HELP gptoss_prompt_tokens_cached_total Of those, tokens found in a KV cache (not prefilled).\n"
+                      "# TYPE gptoss_prompt_tokens_cached_total counter\ngptoss_prompt_tokens_cached_total %llu\n"
+                      "# HELP gptoss_prompt_tokens_prefilled_total Prompt tokens run through prefill (every sequence).\n"
+                      "# TYPE gptoss_prompt_tokens_prefilled_total counter\ngptoss_prompt_tokens_prefilled_total %llu\n"
+                      "# HELP gptoss_generated_tokens_total Tokens sampled.\n"
+                      "# TYPE gptoss_generated_tokens_total counter\ngptoss_generated_tokens_total %llu\n"
+                      "# HELP gptoss_generations_total Generations finished (any reason).\n"
+                      "# TYPE gptoss_generations_total counter\ngptoss_generations_total %llu\n"
+                      "# HELP gptoss_generations_cancelled_total Generations whose client went away.\n"
+                      "# TYPE gptoss_generations_cancelled_total counter\ngptoss_generations_cancelled_total %llu\n"
+                      "# HELP gptoss_decode_steps_total Batched forward steps.\n"
+                      "# TYPE gptoss_decode_steps_total counter\ngptoss_decode_steps_total %llu\n"
+                      "# HELP gptoss_decode_tokens_total Tokens run through batched decode steps.\n"
+                      "# TYPE gptoss_decode_tokens_total counter\ngptoss_decode_tokens_total %llu\n"
+                      "# HELP gptoss_decode_seconds_total Seconds spent in batched decode steps.\n"
+                      "# TYPE gptoss_decode_seconds_total counter\ngptoss_decode_seconds_total %.6f\n"
+                      "# HELP gptoss_prefill_seconds_total Seconds spent prefilling prompts.\n"
+                      "# TYPE gptoss_prefill_seconds_total counter\ngptoss_prefill_seconds_total %.6f\n"
+                      "# HELP gptoss_queue_length Requests waiting for a slot.\n"
+                      "# TYPE gptoss_queue_length gauge\ngptoss_queue_length %u\n"
+                      "# HELP gptoss_queue_capacity Most requests that may wait.\n"
+                      "# TYPE gptoss_queue_capacity gauge\ngptoss_queue_capacity %u\n"
+                      "# HELP gptoss_active_sequences Sequences holding a slot (and its KV cache).\n"
+                      "# TYPE gptoss_active_sequences gauge\ngptoss_active_sequences %u\n"
+                      "# HELP gptoss_slots Sequences that decode together (--parallel).\n"
+                      "# TYPE gptoss_slots gauge\ngptoss_slots %u\n"
+                      "# HELP gptoss_tokens_per_second Tokens sampled per second over the last 10 seconds.\n"
+                      "# TYPE gptoss_tokens_per_second gauge\ngptoss_tokens_per_second %.3f\n"
+                      "# HELP gptoss_uptime_seconds Seconds since the server started.\n"
+                      "# TYPE gptoss_uptime_seconds gauge\ngptoss_uptime_seconds %lld\n",
+                      (unsigned long long)st.prompt_tokens, (unsigned long long)st.prompt_tokens_cached,
+                      (unsigned long long)st.prompt_tokens_prefilled, (unsigned long long)st.generated_tokens,
+                      (unsigned long long)st.finished, (unsigned long long)st.cancelled,
+                      (unsigned long long)st.steps, (unsigned long long)st.decode_tokens, st.decode_seconds,
+                      st.prefill_seconds, st.queued, st.queue_cap, st.active, st.slots,
+                      st.tokens_per_second, (long long)(time(NULL) - g_started));
+    r->status = 200;
+    r->body = gptoss_buf_cstr(&b) ? b.data : NULL;
+    if (!r->body) gptoss_buf_free(&b);
+    r->content_type = "text/plain; version=0.0.4";
+}
+
+static void health(server *srv, server_reply *r) {
+    server_stats st;
+    server_sched_stats(srv->sched, &st);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "ok");
+    cJSON_AddStringToObject(o, "model", srv->opts.model_id);
+    cJSON_AddNumberToObject(o, "slots", st.slots);
+    cJSON_AddNumberToObject(o, "active", st.active);
+    cJSON_AddNumberToObject(o, "queued", st.queued);
+    cJSON_AddNumberToObject(o, "generated_tokens", (double)st.generated_tokens);
+    r->status = 200;
+    r->body = cJSON_PrintUnformatted(o);
+    r->content_type = "application/json";
+    cJSON_Delete(o);
+}
+
+static cJSON *model_object(server *srv) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "id", srv->opts.model_id);
+    cJSON_AddStringToObject(m, "object", "model");
+    cJSON_AddNumberToObject(m, "created", (double)g_started);
+    cJSON_AddStringToObject(m, "owned_by", "gptoss");
+    return m;
+}
+
+static void models(server *srv, const char *id, server_reply *r) {
+    cJSON *o;
+    if (id) {
+        if (strcmp(id, srv->opts.model_id) != 0) {
+            server_error(r, 404, "invalid_request_error", "model", "model_not_found", "The model '%s' does not exist",
+                         id);
+            return;
+        }
+        o = model_object(srv);
+    } else {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "object", "list");
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "data"), model_object(srv));
+    }
+    r->status = 200;
+    r->body = cJSON_PrintUnformatted(o);
+    r->content_type = "application/json";
+    cJSON_Delete(o);
+}
+
+/* ---- HTTP plumbing ------------------------------------------------------------------------- */
+
+static MHD_Result_t send_reply(server *srv, struct MHD_Connection *conn, server_reply *r) {
+    if (!r->body) server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+    count_status(srv, r->status);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(r->body);
+        return MHD_NO;
+    }
+    r->body = NULL;
+    MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
+    if (r->status == 429) MHD_add_response_header(resp, "Retry-After", "1");
+    if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    MHD_Result_t ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* The client closed its side (a peek on the socket sees the end of the stream or an error). */
+static int client_gone(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 1;
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return 1;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return 1;
+    return 0;
+}
+
+static void wait_a_little(server_job *job) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += WAIT_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&job->cond, &job->mu, &ts);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    stream *s = cls;
+    server_job *job = s->job;
+    pthread_mutex_lock(&job->mu);
+    for (;;) {
+        if (job->out.len) {
+            size_t n = job->out.len < max ? job->out.len : max;
+            memcpy(buf, job->out.data, n);
+            memmove(job->out.data, job->out.data + n, job->out.len - n);
+            job->out.len -= n;
+            pthread_mutex_unlock(&job->mu);
+            return (ssize_t)n;
+        }
+        if (job->done) {
+            pthread_mutex_unlock(&job->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        wait_a_little(job);
+        if (!job->out.len && !job->done) {
+            pthread_mutex_unlock(&job->mu);
+            int gone = client_gone(s->conn);
+            pthread_mutex_lock(&job->mu);
+            if (gone) {
+                job->cancelled = 1;
+                pthread_mutex_unlock(&job->mu);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+        }
+    }
+}
+
+static void stream_free(void *cls) {
+    stream *s = cls;
+    server_job_cancel(s->job); /* no effect once it is done; frees the slot if the client left early */
+    server_job_release(s->job);
+    free(s);
+}
+
+static int authorized(server *srv, struct MHD_Connection *conn) {
+    if (!srv->opts.api_key) return 1;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
+    h += 7;
+    while (*h == ' ') h++;
+    const char *k = srv->opts.api_key;
+    size_t hl = strlen(h), kl = strlen(k);
+    unsigned diff = (unsigned)(hl ^ kl);
+    for (size_t i = 0; i < kl; i++) diff |= (unsigned char)k[i] ^ (unsigned char)(i < hl ? h[i] : 0);
+    return diff == 0;
+}
+
+/* POST /v1/chat/completions and /v1/responses. */
+static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int responses, request *rq) {
+    server_reply r = {0};
+    if (!server_utf8_valid(rq->body.data ? rq->body.data : "", rq->body.len)) {
+        server_error(&r, 400, "invalid_request_error", NULL, "invalid_encoding", "The request body is not valid UTF-8.");
+        return send_reply(srv, conn, &r);
+    }
+    cJSON *req = cJSON_ParseWithLength(rq->body.data ? rq->body.data : "", rq->body.len);
+    if (!req || !cJSON_IsObject(req)) {
+        server_error(&r, 400, "invalid_request_error", NULL, "invalid_json",
+                     req ? "The request body must be a JSON object."
+                         : "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+                           "your HTTP library correctly.)");
+        cJSON_Delete(req);
+        return send_reply(srv, conn, &r);
+    }
+    server_job *job = responses ? server_responses_request(srv, req, &r) : server_chat_request(srv, req, &r);
+    cJSON_Delete(req);
+    if (!job) return send_reply(srv, conn, &r);
+    if (server_sched_submit(srv->sched, job) != 0) {
+        server_job_release(job);
+        server_error(&r, 429, "rate_limit_exceeded", NULL, "rate_limit_exceeded",
+                     "The server is busy: %u requests are running and the queue is full. Retry later.",
+                     srv->opts.parallel);
+        return send_reply(srv, conn, &r);
+    }
+    if (job->stream) {
+        stream *s = calloc(1, sizeof *s);
+        struct MHD_Response *resp = s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s,
+                                                                           stream_free)
+                                      : NULL;
+        if (!resp) {
+            server_job_cancel(job);
+            server_job_release(job);
+            free(s);
+            return MHD_NO;
+        }
+        s->srv = srv;
+        s->job = job;
+        s->conn = conn;
+        MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        count_status(srv, 200);
+        MHD_Result_t ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
+    /* Not streaming: wait here (this connection's thread), watching for the client to leave. */
+    pthread_mutex_lock(&job->mu);
+    while (!job->done) {
+        wait_a_little(job);
+        if (job->done) break;
+        pthread_mutex_unlock(&job->mu);
+        int gone = client_gone(conn);
+        pthread_mutex_lock(&job->mu);
+        if (gone) job->cancelled = 1;
+        if (gone && !job->started) break; /* the scheduler drops it from the queue */
+    }
+    int cancelled = job->cancelled;
+    pthread_mutex_unlock(&job->mu);
+    if (cancelled) {
+        server_job_release(job);
+        count_status(srv, 499);
+        return MHD_NO; /* nobody is listening: close */
+    }
+    if (responses) server_responses_result(srv, job, &r);
+    else server_chat_result(srv, job, &r);
+    server_job_release(job);
+    return send_reply(srv, conn, &r);
+}
+
+static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *url, const char *method, request *rq) {
+    server_reply r = {0};
+    int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    if (!strcmp(url, "/health")) {
+        if (!get) goto method;
+        health(srv, &r);
+        return send_reply(srv, conn, &r);
+    }
+    if (!strcmp(url, "/metrics")) {
+        if (!get) goto method;
+        metrics(srv, &r);
+        return send_reply(srv, conn, &r);
+    }
+    if (!strncmp(url, "/v1/", 4) && !authorized(srv, conn)) {
+        server_error(&r, 401, "invalid_request_error", NULL, "invalid_api_key",
+                     "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.");
+        return send_reply(srv, conn, &r);
+    }
+    if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) {
+        if (!get) goto method;
+        models(srv, url[10] == '/' ? url + 11 : NULL, &r);
+        return send_reply(srv, conn, &r);
+    }
+    if (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/responses")) {
+        if (!post) goto method;
+        if (rq->too_big) goto too_big;
+        return generate(srv, conn, url[4] == 'r', rq);
+    }
+    if (!strncmp(url, "/v1/responses/", 14) && url[14]) {
+        if (!get) goto method;
+        server_responses_get(srv, url + 14, &r);
+        return send_reply(srv, conn, &r);
+    }
+    server_error(&r, 404, "invalid_request_error", NULL, "unknown_url", "Unknown request URL: %s %s.", method, url);
+    return send_reply(srv, conn, &r);
+method:
+    server_error(&r, 405, "invalid_request_error", NULL, "method_not_allowed", "Method %s is not allowed on %s.", method,
+                 url);
+    return send_reply(srv, conn, &r);
+too_big:
+    server_error(&r, 413, "invalid_request_error", NULL, "request_too_large",
+                 "The request body is larger than %zu bytes.", srv->opts.max_body);
+    return send_reply(srv, conn, &r);
+}
+
+static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                               const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    (void)version;
+    server *srv = cls;
+    request *rq = *con_cls;
+    if (!rq) {
+        if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
+        *con_cls = rq;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > srv->opts.max_body) {
+            /* Answer before reading the body; the connection closes afterwards. */
+            server_reply r = {0};
+            rq->started = 1;
+            server_error(&r, 413, "invalid_request_error", NULL, "request_too_large",
+                         "The request body is larger than %zu bytes.", srv->opts.max_body);
+            return send_reply(srv, conn, &r);
+        }
+        return MHD_YES;
+    }
+    if (rq->started) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (rq->body.len + *upload_size > srv->opts.max_body) {
+            rq->too_big = 1;
+            gptoss_buf_free(&rq->body);
+        } else if (!rq->too_big) gptoss_buf_append(&rq->body, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    rq->started = 1;
+    if (rq->body.failed) rq->too_big = 1;
+    return route(srv, conn, url, method, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls, (void)conn, (void)toe;
+    request *rq = *con_cls;
+    if (!rq) return;
+    gptoss_buf_free(&rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+/* ---- options and main ------------------------------------------------------------------------ */
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: gptoss serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N]\n"
+               "                    [--ctx-size N] [OPTIONS]\n"
+               "  An OpenAI-compatible server: POST /v1/chat/completions, POST /v1/responses,\n"
+               "  GET /v1/models, GET /health, GET /metrics (docs/SERVER.md).\n"
+               "options:\n"
+               "  --host ADDR          address to bind (default 127.0.0.1; 0.0.0.0 for every interface)\n"
+               "  --port N             TCP port (default 8080; 0 picks a free one, printed at start)\n"
+               "  --api-key KEY        require 'Authorization: Bearer KEY' on /v1/* (or $GPTOSS_API_KEY)\n"
+               "  --parallel N         sequences decoded together by continuous batching (default 4)\n"
+               "  --ctx-size N         context of each sequence in tokens (default 4096)\n"
+               "  --queue N            requests that may wait for a sequence; then 429 (default 64)\n"
+               "  --threads N          worker threads (default: every CPU)\n"
+               "  --max-body BYTES     largest request body (default 4194304)\n"
+               "  --max-connections N  open connections (default 512)\n"
+               "  --max-stored N       responses kept for previous_response_id (default 1024)\n"
+               "  --prefill-chunk N    prompt tokens per sequence between decode steps (default 256)\n"
+               "  --model-name NAME    the model's id in the API (default: the directory's name)\n"
+               "  --tokenizer PATH     tokenizer (default: the model's tokenizer.json)\n"
+               "  --seed S             seed of requests that give none (default: from the clock)\n"
+               "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory\n"
+               "                       per sequence, less exact); --kv-f16 is --kv f16\n");
+}
+
+static int parse_options(server_options *o, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int ok = 1;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (a[0] != '-') {
+            if (o->model_path) {
+                cli_error("serve: unexpected argument '%s'", a);
+                return -1;
+            }
+            o->model_path = a;
+            continue;
+        }
+        if (!strcmp(a, "--kv-f16")) {
+            o->kv_type = GPTOSS_KV_F16;
+            continue;
+        }
+        static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--ctx-size", "--queue",
+                                            "--threads", "--max-body", "--max-connections", "--max-stored",
+                                            "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv"};
+        int k = 0;
+        for (size_t j = 0; j < sizeof known / sizeof known[0]; j++) k |= !strcmp(a, known[j]);
+        if (!k) {
+            cli_error("serve: unknown option %s", a);
+            usage(stderr);
+            return -1;
+        }
+        if (!(v = cli_next(argc, argv, &i))) return -1;
+        uint64_t u = 0;
+        if (!strcmp(a, "--host")) o->host = v;
+        else if (!strcmp(a, "--api-key")) o->api_key = v;
+        else if (!strcmp(a, "--model-name")) o->model_id = v;
+        else if (!strcmp(a, "--tokenizer")) o->tokenizer_path = v;
+        else if (!strcmp(a, "--seed")) ok = cli_parse_u64(v, &o->seed);
+        else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &o->kv_type);
+        else {
+            ok = cli_parse_u64(v, &u);
+            if (!strcmp(a, "--port")) ok = ok && u <= 65535, o->port = (uint32_t)u;
+            else if (!strcmp(a, "--parallel")) ok = ok && u >= 1 && u <= 256, o->parallel = (uint32_t)u;
+            else if (!strcmp(a, "--ctx-size") || !strcmp(a, "--ctx")) ok = ok && u >= 16 && u <= 1u << 20, o->ctx_size = (uint32_t)u;
+            else if (!strcmp(a, "--queue")) ok = ok && u <= 1u << 20, o->queue_size = (uint32_t)u;
+            else if (!strcmp(a, "--threads")) ok = ok && u >= 1 && u <= 1024, o->threads = (uint32_t)u;
+            else if (!strcmp(a, "--max-body")) ok = ok && u >= 1024, o->max_body = (size_t)u;
+            else if (!strcmp(a, "--max-connections")) ok = ok && u >= 1 && u <= 65536, o->max_connections = (uint32_t)u;
+            else if (!strcmp(a, "--max-stored")) ok = ok && u >= 1 && u <= 1u << 20, o->max_stored = (uint32_t)u;
+            else if (!strcmp(a, "--prefill-chunk")) ok = ok && u >= 1 && u <= 1u << 16, o->prefill_chunk = (uint32_t)u;
+        }
+        if (!ok) {
+            cli_error("serve: invalid value '%s' for %s", v, a);
+            return -1;
+        }
+    }
+    if (!o->model_path) {
+        cli_error("serve: MODEL is required");
+        usage(stderr);
+        return -1;
+    }
+    return 1;
+}
+
+static char *default_model_id(const char *path) {
+    char *p = strdup(path);
+    if (!p) return NULL;
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/') p[--n] = 0;
+    if (n > 9 && !strcmp(p + n - 9, "/original")) p[n -= 9] = 0;
+    const char *base = strrchr(p, '/');
+    char *id = strdup(base ? base + 1 : p);
+    free(p);
+    return id;
+}
+
+int server_main(int argc, char **argv, server_engine_open open) {
+    server srv;
+    memset(&srv, 0, sizeof srv);
+    server_options *o = &srv.opts;
+    o->host = "127.0.0.1";
+    o->port = 8080;
+    o->parallel = 4;
+    o->ctx_size = 4096;
+    o->queue_size = 64;
+    o->max_body = 4u << 20;
+    o->max_connections = 512;
+    o->max_stored = 1024;
+    o->prefill_chunk = 256;
+    o->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    o->api_key = getenv("GPTOSS_API_KEY");
+    if (o->api_key && !*o->api_key) o->api_key = NULL;
+    int pr = parse_options(o, argc, argv);
+    if (pr <= 0) return pr == 0 ? 0 : 2;
+    char *id_owned = NULL;
+    if (!o->model_id && !(o->model_id = id_owned = default_model_id(o->model_path))) return 1;
+    if (!o->threads) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        o->threads = cpus > 0 ? (uint32_t)cpus : 1;
+    }
+    /* Threads of many connections: few malloc arenas keep the memory from creeping up. */
+    mallopt(M_ARENA_MAX, 2);
+    g_started = time(NULL);
+    struct tm tm;
+    time_t now = time(NULL);
+    if (localtime_r(&now, &tm)) strftime(srv.date, sizeof srv.date, "%Y-%m-%d", &tm);
+    pthread_mutex_init(&srv.mu, NULL);
+
+    /* Signals are taken by sigwait below; every thread started from here on blocks them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    char err[512] = "";
+    server_engine engine = {0};
+    int engine_open = 0;
+    struct MHD_Daemon *d = NULL;
+    if (!(srv.tok = cli_open_tokenizer(o->tokenizer_path, o->model_path))) goto done;
+    if (open(o, srv.tok, &engine, err, sizeof err) != 0) {
+        cli_error("serve: %s", err[0] ? err : "cannot open the model");
+        goto done;
+    }
+    engine_open = 1;
+    o->ctx_size = engine.n_ctx;
+    if (!(srv.store = server_store_new(o->max_stored)) ||
+        server_sched_start(&srv.sched, &engine, o->queue_size ? o->queue_size : 1, o->prefill_chunk, err, sizeof err) != 0) {
+        cli_error("serve: %s", err[0] ? err : "out of memory");
+        goto done;
+    }
+
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%u", o->port);
+    int gai = getaddrinfo(o->host, port, &hints, &ai);
+    if (gai != 0 || !ai) {
+        cli_error("serve: cannot resolve host '%s': %s", o->host, gai_strerror(gai));
+        goto done;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!d) {
+        cli_error("serve: cannot listen on %s:%u: %s", o->host, o->port, strerror(errno));
+        goto done;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned bound = di ? di->port : o->port;
+    printf("gptoss serve: listening on http://%s%s%s:%u (model '%s', %u parallel, context %u, queue %u)\n",
+           strchr(o->host, ':') ? "[" : "", o->host, strchr(o->host, ':') ? "]" : "", bound, o->model_id,
+           engine.n_slots, engine.n_ctx, o->queue_size);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "gptoss serve: signal %d, shutting down\n", sig);
+    rc = 0;
+done:
+    if (d) MHD_quiesce_daemon(d);
+    if (srv.sched) server_sched_stop(srv.sched); /* every job ends, so connections finish */
+    if (d) MHD_stop_daemon(d);
+    server_sched_free(srv.sched);
+    if (engine_open && engine.close) engine.close(engine.ctx);
+    server_store_free(srv.store);
+    gptoss_tokenizer_free(srv.tok);
+    pthread_mutex_destroy(&srv.mu);
+    free(id_owned);
+    return rc;
+}
+
+#else
+typedef int server_unused;
+#endif

@@ -1,0 +1,326 @@
+/* server.h: `gptoss serve`, an OpenAI-compatible HTTP server (docs/SERVER.md).
+ *
+ *   app/server.c            HTTP (libmicrohttpd): routing, auth, limits, SSE, /health, /metrics
+ *   app/server_sched.c      the scheduler thread: continuous batching, bounded queue, cancellation
+ *   app/server_chat.c       POST /v1/chat/completions
+ *   app/server_responses.c  POST /v1/responses and the stored responses behind previous_response_id
+ *   app/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
+ *   app/server_force.c      tool_choice on token ids: forced header tokens, masks between sampling steps
+ *   app/cmd_serve.c         the production engine (model, sessions, gptoss_batch, samplers)
+ *
+ * Token generation goes through a server_engine, so tests can replay scripted model output through
+ * exactly this code (tests/server_double.c). */
+#ifndef GPTOSS_SERVER_H
+#define GPTOSS_SERVER_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/common.h"
+#include "gptoss.h"
+
+/* ---- constraints: forced tokens and allowed continuations (server_force.c) ------------------- */
+
+/* Which tokens a sequence may sample next: any (SERVER_MASK_ANY), only ids[] (SERVER_MASK_ONLY), or
+ * any but ids[] (SERVER_MASK_EXCEPT). */
+typedef enum server_mask_kind { SERVER_MASK_ANY = 0, SERVER_MASK_ONLY, SERVER_MASK_EXCEPT } server_mask_kind;
+typedef struct server_mask {
+    server_mask_kind kind;
+    const uint32_t *ids;
+    size_t n;
+} server_mask;
+
+int server_mask_allows(const server_mask *m, uint32_t id);
+/* Samples from n logits under a mask: ONLY samples among the allowed ids' logits (scratch holds at
+ * least m->n floats), EXCEPT samples a copy of the logits with the banned ones at -inf (scratch holds
+ * n floats). If the sampler still lands outside the mask (rounding), the allowed token with the
+ * highest logit is taken. No allocation. */
+gptoss_status server_sample_masked(gptoss_sampler *sampler, const float *logits, uint32_t n, const server_mask *m,
+                                   float *scratch, uint32_t *out);
+
+/* The rules of a request's tool_choice, shared by its sequences (immutable once built):
+ * - calls (tool_choice "required" or a named function): the reply must be a call to one of names[].
+ *   The assistant may first write one analysis message (allow_analysis); every message header is
+ *   then forced token by token, the model choosing only where the allowed headers differ (the
+ *   function's name):
+ *     <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>
+ *   (after an analysis message: <|start|>assistant first). Inside the analysis, <|return|> and
+ *   <|call|> are masked, so the message can only end with <|end|>.
+ * - no calls (tool_choice "none"): every header is <|channel|>analysis<|message|> or
+ *   <|channel|>final<|message|> (no recipient can be written), <|call|> is masked everywhere and
+ *   <|return|> inside the analysis.
+ * Every header is the tokenizer's own encoding of that text, as the model writes it. */
+typedef struct server_force server_force;
+server_force *server_force_calls(const gptoss_tokenizer *tok, const char *const *names, size_t n_names,
+                                 int allow_analysis);
+server_force *server_force_no_calls(const gptoss_tokenizer *tok);
+void server_force_free(server_force *f);
+
+/* One sequence's place in those rules. */
+typedef struct server_force_state {
+    const server_force *f; /* NULL: unconstrained */
+    int phase, later;      /* later: past the first message */
+    uint32_t depth;        /* tokens of the current header so far */
+    uint8_t *alive;        /* per header alternative: still matches */
+    uint32_t *next;        /* scratch: the distinct next tokens */
+    server_mask ban;       /* inside a message */
+} server_force_state;
+
+int server_force_state_init(server_force_state *st, const server_force *f); /* 0, or -1 without memory */
+void server_force_state_free(server_force_state *st);
+/* What may come next: 1 with *id when exactly one token may (it is not sampled), else 0 with the
+ * mask to sample under. */
+int server_force_next(server_force_state *st, uint32_t *id, server_mask *mask);
+/* The token the sequence got (forced or sampled under the mask). */
+void server_force_accept(server_force_state *st, uint32_t id);
+
+/* ---- engine: the model behind the scheduler ------------------------------------------------ */
+
+/* A fixed set of slots (one sequence each, KV cache included). Called from the scheduler thread
+ * only. Each function returns 0, or -1 with a message in err. */
+typedef struct server_engine {
+    void *ctx;
+    uint32_t n_slots; /* sequences that decode together */
+    uint32_t n_ctx;   /* context of each slot */
+    /* Forgets the slot's tokens (its KV cache is free for the next sequence). */
+    void (*reset)(void *ctx, uint32_t slot);
+    /* Prefix reuse (both may be NULL: every prompt is then prefilled whole). truncate keeps the
+     * slot's first n tokens; copy makes slot dst hold slot src's first n tokens (all of them: with
+     * the logits). Either returns -1, changing nothing, when the cache cannot do it (a sliding-window
+     * layer no longer holds that far back). */
+    int (*truncate)(void *ctx, uint32_t slot, uint32_t n, char *err, size_t err_size);
+    int (*copy)(void *ctx, uint32_t dst, uint32_t src, uint32_t n, char *err, size_t err_size);
+    /* Appends a chunk of prompt tokens to a slot (prefill). */
+    int (*append)(void *ctx, uint32_t slot, const uint32_t *ids, size_t n, char *err, size_t err_size);
+    /* One forward step: appends ids[i] to slots[i] for every i < n, all in one batch. */
+    int (*step)(void *ctx, const uint32_t *slots, const uint32_t *ids, size_t n, char *err, size_t err_size);
+    /* Picks the token that follows the slot's tokens with this sampler, among the tokens the mask
+     * allows (NULL: any). */
+    int (*sample)(void *ctx, uint32_t slot, gptoss_sampler *sampler, const struct server_mask *mask, uint32_t *out,
+                  char *err, size_t err_size);
+    void (*close)(void *ctx);
+} server_engine;
+
+/* Options of `gptoss serve`. */
+typedef struct server_options {
+    const char *model_path;
+    const char *model_id; /* the name in /v1/models and the "model" field */
+    const char *host;
+    uint32_t port;
+    const char *api_key;
+    uint32_t parallel;   /* slots */
+    uint32_t ctx_size;   /* per slot */
+    uint32_t queue_size; /* waiting requests beyond the slots; then 429 */
+    uint32_t threads;
+    size_t max_body;     /* bytes */
+    uint32_t max_connections;
+    uint32_t max_stored; /* responses kept for previous_response_id */
+    uint32_t prefill_chunk;
+    const char *tokenizer_path;
+    uint64_t seed;       /* default seed when a request gives none */
+    gptoss_kv_type kv_type; /* the sequences' KV cache (gptoss_session_options.kv_type) */
+} server_options;
+
+typedef int (*server_engine_open)(const server_options *opts, const gptoss_tokenizer *tok, server_engine *out,
+                                  char *err, size_t err_size);
+
+/* `gptoss serve` with the given engine; argv[0] is the command name. */
+int server_main(int argc, char **argv, server_engine_open open);
+
+/* ---- jobs: one generation request ---------------------------------------------------------- */
+
+typedef enum server_finish {
+    SERVER_FINISH_NONE = 0,
+    SERVER_FINISH_STOP,      /* a stop token or a stop string */
+    SERVER_FINISH_CALL,      /* a tool call */
+    SERVER_FINISH_LENGTH,    /* max tokens or the context */
+    SERVER_FINISH_CANCELLED, /* the client went away */
+    SERVER_FINISH_ERROR,     /* the engine failed */
+} server_finish;
+
+typedef struct server_job server_job;
+
+/* What a protocol (chat, responses) does with the tokens of a job. Called on the scheduler thread
+ * with the job's lock held. */
+typedef struct server_job_ops {
+    /* A token of sequence k (sampled or forced); returns 1 to stop that sequence (the callee may set
+     * job->seqs[k].finish to say why; otherwise it is SERVER_FINISH_STOP). */
+    int (*on_token)(server_job *job, uint32_t k, uint32_t id);
+    /* Sequence k ended (job->seqs[k].finish says why); optional. */
+    void (*on_seq_finish)(server_job *job, uint32_t k);
+    /* Every sequence ended (job->finish says how the job ended); writes the last output. */
+    void (*on_finish)(server_job *job);
+    void (*free_proto)(void *proto);
+} server_job_ops;
+
+/* Most sequences (choices, OpenAI's `n`) one request may ask for. */
+#define SERVER_MAX_SEQS 8
+
+/* One sequence of a job: its own slot, sampler (seeded per sequence) and constraint state. */
+typedef struct server_seq {
+    gptoss_sampler *sampler;
+    server_force_state force;
+    uint32_t n_generated;
+    server_finish finish;
+} server_seq;
+
+struct server_job {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int refs;
+    /* request */
+    uint32_t *prompt;
+    size_t n_prompt;
+    uint32_t max_tokens; /* per sequence; 0: up to the context */
+    uint32_t n_seq;      /* 1..SERVER_MAX_SEQS sequences, all from the same prompt */
+    server_seq seqs[SERVER_MAX_SEQS];
+    server_force *force; /* tool_choice rules of every sequence (NULL: none) */
+    const server_job_ops *ops;
+    void *proto; /* protocol state */
+    int stream;
+    /* scheduler's (its thread only) */
+    uint32_t n_admitted, n_ended;
+    int prefix_known; /* n_cached is set (the first sequence chose where its prefill starts) */
+    /* progress (under mu) */
+    int started, done, cancelled;
+    server_finish finish; /* the job's: ERROR if a sequence failed, CANCELLED, else sequence 0's */
+    uint32_t n_generated; /* all sequences */
+    uint32_t n_cached;    /* prompt tokens found in a slot's KV cache (not prefilled for this job) */
+    char error[256];
+    gptoss_buf out; /* bytes for the client not yet sent */
+    double t_submit, t_first, t_done;
+};
+
+server_job *server_job_new(void);
+void server_job_release(server_job *job); /* drops one reference; frees at zero */
+/* Appends to job->out and wakes the connection (lock held). */
+void server_job_emit(server_job *job, const char *data, size_t len);
+/* Marks the job cancelled (takes the lock); the scheduler drops it at its next step. */
+void server_job_cancel(server_job *job);
+
+/* ---- scheduler ----------------------------------------------------------------------------- */
+
+typedef struct server_sched server_sched;
+
+typedef struct server_stats {
+    uint64_t prompt_tokens, generated_tokens, steps, finished, cancelled;
+    uint64_t prompt_tokens_cached;    /* of prompt_tokens: taken from a KV cache (usage cached_tokens) */
+    uint64_t prompt_tokens_prefilled; /* tokens run through prefill, every sequence's */
+    uint64_t decode_tokens;                 /* tokens run through batched decode steps */
+    double decode_seconds, prefill_seconds; /* time inside the engine's step / prompt appends */
+    uint32_t active, queued, slots, queue_cap;
+    double tokens_per_second; /* decode tokens per second over the last few seconds */
+} server_stats;
+
+int server_sched_start(server_sched **out, server_engine *engine, uint32_t queue_cap, uint32_t prefill_chunk,
+                       char *err, size_t err_size);
+/* Ends every job (running or queued) and refuses new ones. */
+void server_sched_stop(server_sched *s);
+void server_sched_free(server_sched *s);
+/* Queues a job (taking a reference). Returns 0, or -1 when the queue is full. */
+int server_sched_submit(server_sched *s, server_job *job);
+void server_sched_stats(server_sched *s, server_stats *out);
+
+/* ---- shared server state ------------------------------------------------------------------- */
+
+typedef struct server_store server_store;
+
+typedef struct server {
+    server_options opts;
+    gptoss_tokenizer *tok;
+    server_sched *sched;
+    server_store *store;
+    char date[16];
+    /* metrics */
+    pthread_mutex_t mu;
+    uint64_t n_requests, n_errors, n_rejected;
+} server;
+
+/* ---- JSON and protocol helpers (server_json.c) --------------------------------------------- */
+
+struct cJSON;
+
+/* An HTTP reply: status and a malloc'd body. */
+typedef struct server_reply {
+    int status;
+    char *body;
+    const char *content_type;
+} server_reply;
+
+/* OpenAI error object {"error": {message, type, param, code}}. */
+void server_error(server_reply *r, int status, const char *type, const char *param, const char *code,
+                  const char *fmt, ...) GPTOSS_PRINTF(6, 7);
+/* Valid UTF-8 (no overlongs, no surrogates). */
+int server_utf8_valid(const char *s, size_t n);
+/* Random id with a prefix ("chatcmpl-", "resp_", "call_"). */
+void server_make_id(char *out, size_t size, const char *prefix);
+/* Text of an OpenAI content: a string, or a list of parts with "text" (types text, input_text,
+ * output_text). Malloc'd; NULL with *bad = 1 when the shape is wrong. */
+char *server_content_text(const struct cJSON *content, int *bad);
+/* Valid JSON text? */
+int server_json_valid(const char *s, size_t n);
+/* Arguments of a tool call as a JSON text: the model's own text when it is valid JSON, otherwise
+ * that text as a JSON string. Malloc'd. */
+char *server_call_arguments(const char *text, size_t len);
+/* The function a recipient names ("functions.NAME", "NAME", "functions.NAMEjson"), malloc'd. */
+char *server_call_name(const char *recipient, const char *const *declared, size_t n_declared);
+/* Appends a client-supplied function call (assistant to functions.NAME, commentary, JSON
+ * arguments) or its result (tool functions.NAME) to a conversation, as harmony renders them. */
+gptoss_status server_append_call(gptoss_harmony_conversation *hist, const char *name, const char *arguments);
+gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const char *name, const char *text);
+/* Is this parsed message a tool call / reasoning? */
+int server_is_call(const gptoss_harmony_message *m);
+int server_is_reasoning(const char *channel);
+/* Renders the system message (date, effort), a developer message with instructions and function
+ * tools (when any) and msgs into a prompt for the assistant. */
+gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
+                                   const gptoss_harmony_tool *tools, size_t n_tools,
+                                   const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
+                                   size_t err_size);
+/* Tools of a request: [{type:function, function:{name, description, parameters}}] (chat) or
+ * [{type:function, name, description, parameters}] (responses). Returns 0 or -1 with an error reply. */
+int server_parse_tools(const struct cJSON *tools, gptoss_harmony_tool **out, size_t *n_out, server_reply *r);
+void server_free_tools(gptoss_harmony_tool *tools, size_t n);
+/* One sampler per sequence of the job from temperature / top_p / seed (NULL members: defaults);
+ * sequence k gets seed + k. Returns 0 or -1 with a reply. */
+int server_make_samplers(const server *srv, const struct cJSON *req, float default_temperature, server_job *job,
+                         server_reply *r);
+/* tool_choice of a request against its tools: sets *none (tool_choice "none") and builds the rules
+ * in job->force ("none", "required", a named function), each sequence's state too. An unknown name,
+ * or "required" / a name without tools, is a 400. chat: {"type":"function","function":{"name"}};
+ * responses: {"type":"function","name"}. Returns 0 or -1 with a reply. */
+int server_tool_choice(const server *srv, const struct cJSON *tool_choice, const gptoss_harmony_tool *tools,
+                       size_t n_tools, server_job *job, int *none, server_reply *r);
+/* A request's "model" matches the served model (absent is fine). Returns 0 or -1 with a reply. */
+int server_check_model(const server *srv, const struct cJSON *req, server_reply *r);
+/* A non-negative integer member (absent: *out untouched). Returns 0 or -1 with a reply. */
+int server_get_uint(const struct cJSON *req, const char *name, uint32_t *out, server_reply *r);
+/* Optional boolean member: absent or null gives dflt; another type is a 400. 0, or -1 with r set. */
+int server_get_bool(const struct cJSON *req, const char *name, int dflt, int *out, server_reply *r);
+/* The declared tools' names (strdup'ed, n_tools entries), or NULL when out of memory. */
+char **server_tool_names(const gptoss_harmony_tool *tools, size_t n_tools);
+/* Effort from "low|medium|high" (absent: low). Returns 0 or -1 with a reply. */
+int server_parse_effort(const struct cJSON *v, const char *param, gptoss_harmony_effort *out, server_reply *r);
+/* SSE framing: "data: JSON\n\n" (event NULL) or "event: E\ndata: JSON\n\n"; frees json. */
+void server_emit_sse(server_job *job, const char *event, struct cJSON *json);
+double server_now(void);
+
+/* ---- protocols ----------------------------------------------------------------------------- */
+
+/* Builds a job from a parsed request. Returns the job (not yet queued), or NULL with an error
+ * reply in r. */
+server_job *server_chat_request(server *srv, const struct cJSON *req, server_reply *r);
+/* Non-streaming body of a finished job (200) or its error. */
+void server_chat_result(server *srv, server_job *job, server_reply *r);
+
+server_job *server_responses_request(server *srv, const struct cJSON *req, server_reply *r);
+void server_responses_result(server *srv, server_job *job, server_reply *r);
+/* GET /v1/responses/{id}. */
+void server_responses_get(server *srv, const char *id, server_reply *r);
+
+server_store *server_store_new(uint32_t cap);
+void server_store_free(server_store *st);
+
+#endif

@@ -1,0 +1,570 @@
+/* server_chat.c: POST /v1/chat/completions. OpenAI messages become a harmony conversation (system
+ * and developer text become the developer instructions, function tools its "functions" namespace,
+ * assistant reasoning_content an analysis message, tool_calls commentary calls, tool messages the
+ * results); the model's tokens go through the harmony parser one id at a time: analysis becomes
+ * reasoning_content, final and commentary text content, a message to a recipient a tool call.
+ * Generation stops on <|return|>, <|call|>, a closed tool call, a stop string or a limit. */
+#ifdef GPTOSS_HAVE_SERVER
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server.h"
+
+#define MAX_STOPS 4
+
+typedef enum kind { K_NONE, K_CONTENT, K_REASONING, K_CALL } kind;
+
+typedef struct call {
+    char id[40];
+    char *name;
+    char *args; /* JSON text, once the call is complete */
+} call;
+
+/* One choice: the output of one of the job's sequences. */
+typedef struct choice {
+    uint32_t index;
+    gptoss_harmony_parser *parser;
+    gptoss_buf content, reasoning;
+    size_t content_sent; /* streamed bytes of content */
+    int content_stopped; /* a stop string cut the content */
+    call *calls;
+    size_t n_calls;
+    int msg_open;
+    kind cur;
+    uint32_t n_reasoning_tokens;
+} choice;
+
+typedef struct chat_proto {
+    server *srv;
+    char id[48];
+    long created;
+    int stream, include_usage;
+    char *stops[MAX_STOPS];
+    size_t n_stops, max_stop;
+    char **declared; /* tool names */
+    size_t n_declared;
+    uint32_t n_choices;
+    choice ch[SERVER_MAX_SEQS];
+} chat_proto;
+
+static void chat_free(void *p) {
+    chat_proto *c = p;
+    if (!c) return;
+    for (size_t i = 0; i < c->n_stops; i++) free(c->stops[i]);
+    for (size_t i = 0; i < c->n_declared; i++) free(c->declared[i]);
+    free(c->declared);
+    for (uint32_t k = 0; k < SERVER_MAX_SEQS; k++) {
+        choice *h = &c->ch[k];
+        gptoss_harmony_parser_free(h->parser);
+        gptoss_buf_free(&h->content);
+        gptoss_buf_free(&h->reasoning);
+        for (size_t i = 0; i < h->n_calls; i++) {
+            free(h->calls[i].name);
+            free(h->calls[i].args);
+        }
+        free(h->calls);
+    }
+    free(c);
+}
+
+/* ---- streaming chunks ------------------------------------------------------------------------- */
+
+/* A chunk; with delta, one for choice `index` (its delta object in *delta). */
+static cJSON *chunk(chat_proto *c, uint32_t index, cJSON **delta) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", c->id);
+    cJSON_AddStringToObject(o, "object", "chat.completion.chunk");
+    cJSON_AddNumberToObject(o, "created", (double)c->created);
+    cJSON_AddStringToObject(o, "model", c->srv->opts.model_id);
+    cJSON_AddStringToObject(o, "system_fingerprint", "gptoss");
+    cJSON *choices = cJSON_AddArrayToObject(o, "choices");
+    if (delta) {
+        cJSON *ch = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ch, "index", index);
+        *delta = cJSON_AddObjectToObject(ch, "delta");
+        cJSON_AddNullToObject(ch, "logprobs");
+        cJSON_AddNullToObject(ch, "finish_reason");
+        cJSON_AddItemToArray(choices, ch);
+    }
+    if (c->include_usage) cJSON_AddNullToObject(o, "usage");
+    return o;
+}
+
+static void emit_text(server_job *job, choice *h, const char *field, const char *text, size_t len) {
+    chat_proto *c = job->proto;
+    if (!c->stream || !len) return;
+    char *t = strndup(text, len);
+    if (!t) return;
+    cJSON *delta;
+    cJSON *o = chunk(c, h->index, &delta);
+    cJSON_AddStringToObject(delta, field, t);
+    free(t);
+    server_emit_sse(job, NULL, o);
+}
+
+/* Streams the content that no stop string can still claim; with `all`, the rest. */
+static void flush_content(server_job *job, choice *h, int all) {
+    chat_proto *c = job->proto;
+    size_t end = h->content.len;
+    if (!all && c->max_stop > 1) {
+        end = end > c->max_stop - 1 ? end - (c->max_stop - 1) : 0;
+        while (end > h->content_sent && end < h->content.len && ((unsigned char)h->content.data[end] & 0xc0) == 0x80)
+            end--;
+    }
+    if (end <= h->content_sent) return;
+    emit_text(job, h, "content", h->content.data + h->content_sent, end - h->content_sent);
+    h->content_sent = end;
+}
+
+/* Appends final text; returns 1 when a stop string was found (the content ends before it). */
+static int add_content(server_job *job, choice *h, const char *text, size_t len) {
+    chat_proto *c = job->proto;
+    if (h->content_stopped) return 1;
+    size_t from = h->content.len > c->max_stop ? h->content.len - c->max_stop : 0;
+    gptoss_buf_append(&h->content, text, len);
+    if (!gptoss_buf_cstr(&h->content)) return 0;
+    for (size_t i = 0; i < c->n_stops; i++) {
+        char *hit = strstr(h->content.data + from, c->stops[i]);
+        if (hit) {
+            h->content.len = (size_t)(hit - h->content.data);
+            h->content.data[h->content.len] = 0;
+            h->content_stopped = 1;
+        }
+    }
+    flush_content(job, h, h->content_stopped);
+    return h->content_stopped;
+}
+
+static kind kind_of(gptoss_harmony_role role, const char *channel, const char *recipient) {
+    gptoss_harmony_message m = {.role = role, .channel = channel, .recipient = recipient};
+    if (server_is_call(&m)) return K_CALL;
+    if (server_is_reasoning(channel)) return K_REASONING;
+    return K_CONTENT;
+}
+
+static void open_call(server_job *job, choice *h, const char *recipient) {
+    chat_proto *c = job->proto;
+    call *nc = realloc(h->calls, (h->n_calls + 1) * sizeof *nc);
+    if (!nc) return;
+    h->calls = nc;
+    call *k = &h->calls[h->n_calls++];
+    memset(k, 0, sizeof *k);
+    server_make_id(k->id, sizeof k->id, "call_");
+    k->name = server_call_name(recipient, (const char *const *)c->declared, c->n_declared);
+    if (!c->stream || !k->name) return;
+    cJSON *delta;
+    cJSON *o = chunk(c, h->index, &delta);
+    cJSON *tc = cJSON_AddArrayToObject(delta, "tool_calls");
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "index", (double)(h->n_calls - 1));
+    cJSON_AddStringToObject(e, "id", k->id);
+    cJSON_AddStringToObject(e, "type", "function");
+    cJSON *fn = cJSON_AddObjectToObject(e, "function");
+    cJSON_AddStringToObject(fn, "name", k->name);
+    cJSON_AddStringToObject(fn, "arguments", "");
+    cJSON_AddItemToArray(tc, e);
+    server_emit_sse(job, NULL, o);
+}
+
+/* The arguments are sent whole when the call is complete, so they can be checked as JSON first. */
+static void close_call(server_job *job, choice *h, const gptoss_harmony_message *m) {
+    chat_proto *c = job->proto;
+    if (!h->n_calls) return;
+    call *k = &h->calls[h->n_calls - 1];
+    size_t len;
+    const char *text = gptoss_harmony_message_text(m, &len);
+    k->args = server_call_arguments(text, len);
+    if (!c->stream || !k->args) return;
+    cJSON *delta;
+    cJSON *o = chunk(c, h->index, &delta);
+    cJSON *tc = cJSON_AddArrayToObject(delta, "tool_calls");
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "index", (double)(h->n_calls - 1));
+    cJSON *fn = cJSON_AddObjectToObject(e, "function");
+    cJSON_AddStringToObject(fn, "arguments", k->args);
+    cJSON_AddItemToArray(tc, e);
+    server_emit_sse(job, NULL, o);
+}
+
+/* Routes text to content or reasoning. Returns 1 when a stop string ended the content. */
+static int add_text(server_job *job, choice *h, kind k, const char *text, size_t len) {
+    if (k == K_REASONING) {
+        gptoss_buf_append(&h->reasoning, text, len);
+        emit_text(job, h, "reasoning_content", text, len);
+        return 0;
+    }
+    if (k == K_CONTENT) return add_content(job, h, text, len);
+    return 0;
+}
+
+/* Handles what the parser did with one id (or the end of the stream). Returns 1 to stop. */
+static int after_parse(server_job *job, choice *h, size_t before) {
+    gptoss_harmony_parser *p = h->parser;
+    server_finish *finish = &job->seqs[h->index].finish;
+    size_t after = gptoss_harmony_parser_n_messages(p);
+    int stop = 0;
+    for (size_t i = before; i < after; i++) {
+        const gptoss_harmony_message *m = gptoss_harmony_parser_message(p, i);
+        kind k = kind_of(m->role, m->channel, m->recipient);
+        if (i == before && h->msg_open) {
+            h->msg_open = 0;
+            if (h->cur == K_CALL) {
+                close_call(job, h, m);
+                *finish = SERVER_FINISH_CALL;
+                stop = 1;
+            }
+            continue;
+        }
+        /* A message the lenient parser recovered without streaming it. */
+        size_t len;
+        const char *text = gptoss_harmony_message_text(m, &len);
+        if (k == K_CALL) {
+            open_call(job, h, m->recipient);
+            close_call(job, h, m);
+            *finish = SERVER_FINISH_CALL;
+            stop = 1;
+        } else if (add_text(job, h, k, text, len)) stop = 1;
+    }
+    if (stop) return 1;
+    if (gptoss_harmony_parser_get_state(p) != GPTOSS_HARMONY_CONTENT) return 0;
+    if (!h->msg_open) {
+        h->msg_open = 1;
+        h->cur = kind_of(gptoss_harmony_parser_current_role(p), gptoss_harmony_parser_current_channel(p),
+                         gptoss_harmony_parser_current_recipient(p));
+        if (h->cur == K_CALL) open_call(job, h, gptoss_harmony_parser_current_recipient(p));
+    }
+    size_t len;
+    const char *d = gptoss_harmony_parser_last_delta(p, &len);
+    if (d && add_text(job, h, h->cur, d, len)) return 1;
+    return 0;
+}
+
+static int chat_on_token(server_job *job, uint32_t k, uint32_t id) {
+    chat_proto *c = job->proto;
+    choice *h = &c->ch[k];
+    if (h->msg_open && h->cur == K_REASONING) h->n_reasoning_tokens++;
+    size_t before = gptoss_harmony_parser_n_messages(h->parser);
+    gptoss_harmony_parser_process(h->parser, id); /* lenient: fails only without memory */
+    int stop = after_parse(job, h, before);
+    if (id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL) stop = 1;
+    if (stop && h->content_stopped) job->seqs[k].finish = SERVER_FINISH_STOP;
+    return stop;
+}
+
+static const char *finish_reason(const server_job *job, uint32_t k) {
+    const chat_proto *c = job->proto;
+    server_finish f = job->seqs[k].finish;
+    if (f == SERVER_FINISH_CALL || (c->ch[k].n_calls && f != SERVER_FINISH_LENGTH)) return "tool_calls";
+    if (f == SERVER_FINISH_LENGTH) return "length";
+    return "stop";
+}
+
+/* Usage of the whole request: the prompt once, the tokens of every choice. */
+static cJSON *usage(const server_job *job) {
+    const chat_proto *c = job->proto;
+    uint32_t n_reasoning = 0;
+    for (uint32_t k = 0; k < c->n_choices; k++) n_reasoning += c->ch[k].n_reasoning_tokens;
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddNumberToObject(u, "prompt_tokens", (double)job->n_prompt);
+    cJSON_AddNumberToObject(u, "completion_tokens", job->n_generated);
+    cJSON_AddNumberToObject(u, "total_tokens", (double)(job->n_prompt + job->n_generated));
+    cJSON *d = cJSON_AddObjectToObject(u, "completion_tokens_details");
+    cJSON_AddNumberToObject(d, "reasoning_tokens", n_reasoning);
+    cJSON *pd = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+    cJSON_AddNumberToObject(pd, "cached_tokens", job->n_cached);
+    return u;
+}
+
+/* Choice k ended: the parser's end of stream, the rest of its content, its finish_reason chunk. */
+static void chat_on_seq_finish(server_job *job, uint32_t k) {
+    chat_proto *c = job->proto;
+    choice *h = &c->ch[k];
+    server_finish f = job->seqs[k].finish;
+    if (f != SERVER_FINISH_CANCELLED && f != SERVER_FINISH_ERROR && !h->content_stopped && f != SERVER_FINISH_CALL) {
+        size_t before = gptoss_harmony_parser_n_messages(h->parser);
+        gptoss_harmony_parser_process_eos(h->parser);
+        after_parse(job, h, before);
+    }
+    if (!h->content_stopped) flush_content(job, h, 1);
+    if (!c->stream || f == SERVER_FINISH_CANCELLED || f == SERVER_FINISH_ERROR) return;
+    cJSON *delta;
+    cJSON *o = chunk(c, h->index, &delta);
+    cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
+    cJSON_ReplaceItemInObject(ch, "finish_reason", cJSON_CreateString(finish_reason(job, k)));
+    server_emit_sse(job, NULL, o);
+}
+
+static void chat_on_finish(server_job *job) {
+    chat_proto *c = job->proto;
+    if (!c->stream) return;
+    if (job->finish == SERVER_FINISH_CANCELLED) return;
+    if (job->finish == SERVER_FINISH_ERROR) {
+        server_reply r = {0};
+        server_error(&r, 500, "server_error", NULL, NULL, "%s", job->error[0] ? job->error : "generation failed");
+        gptoss_buf b = {0};
+        gptoss_buf_printf(&b, "data: %s\n\n", r.body ? r.body : "{}");
+        server_job_emit(job, b.data, b.len);
+        gptoss_buf_free(&b);
+        free(r.body);
+        return;
+    }
+    if (c->include_usage) {
+        cJSON *o = chunk(c, 0, NULL);
+        cJSON_ReplaceItemInObject(o, "usage", usage(job));
+        server_emit_sse(job, NULL, o);
+    }
+    server_job_emit(job, "data: [DONE]\n\n", 14);
+}
+
+static const server_job_ops chat_ops = {chat_on_token, chat_on_seq_finish, chat_on_finish, chat_free};
+
+/* ---- requests --------------------------------------------------------------------------------- */
+
+static const char *call_name_of(const cJSON *messages, const char *call_id) {
+    const cJSON *m;
+    cJSON_ArrayForEach(m, messages) {
+        const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+        const cJSON *tc;
+        cJSON_ArrayForEach(tc, tcs) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
+            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+            if (cJSON_IsString(id) && cJSON_IsString(name) && !strcmp(id->valuestring, call_id)) return name->valuestring;
+        }
+    }
+    return NULL;
+}
+
+#define BAD(param, ...)                                                                       \
+    do {                                                                                      \
+        server_error(r, 400, "invalid_request_error", param, "invalid_value", __VA_ARGS__); \
+        goto fail;                                                                            \
+    } while (0)
+
+/* Messages into harmony (history) and instructions. Returns 0 or -1 with an error reply. */
+static int map_messages(const cJSON *messages, gptoss_harmony_conversation *hist, gptoss_buf *instr, server_reply *r) {
+    char *text = NULL;
+    if (!cJSON_IsArray(messages) || !cJSON_GetArraySize(messages)) BAD("messages", "'messages' must be a non-empty array");
+    const cJSON *m;
+    int idx = 0;
+    cJSON_ArrayForEach(m, messages) {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        if (!cJSON_IsObject(m) || !cJSON_IsString(role)) BAD("messages", "messages[%d] needs a string 'role'", idx);
+        const char *rn = role->valuestring;
+        int bad = 0;
+        text = server_content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), &bad);
+        if (bad) BAD("messages", "messages[%d].content must be a string or a list of text parts", idx);
+        if (!text) goto oom;
+        gptoss_status st = GPTOSS_OK;
+        if (!strcmp(rn, "system") || !strcmp(rn, "developer")) {
+            if (*text) {
+                if (instr->len) gptoss_buf_puts(instr, "\n\n");
+                gptoss_buf_puts(instr, text);
+            }
+        } else if (!strcmp(rn, "user")) {
+            st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_USER, NULL, NULL, NULL, NULL, text);
+        } else if (!strcmp(rn, "assistant")) {
+            const cJSON *rc = cJSON_GetObjectItemCaseSensitive(m, "reasoning_content");
+            if (!rc || cJSON_IsNull(rc)) rc = cJSON_GetObjectItemCaseSensitive(m, "reasoning");
+            if (rc && !cJSON_IsNull(rc) && !cJSON_IsString(rc))
+                BAD("messages", "messages[%d].reasoning_content must be a string", idx);
+            if (cJSON_IsString(rc) && *rc->valuestring)
+                st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, NULL, "analysis",
+                                                             NULL, rc->valuestring);
+            const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+            int has_calls = cJSON_IsArray(tcs) && cJSON_GetArraySize(tcs) > 0;
+            if (tcs && !cJSON_IsNull(tcs) && !cJSON_IsArray(tcs)) BAD("messages", "messages[%d].tool_calls must be an array", idx);
+            if (st == GPTOSS_OK && *text)
+                st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, NULL,
+                                                             has_calls ? "commentary" : "final", NULL, text);
+            const cJSON *tc;
+            cJSON_ArrayForEach(tc, tcs) {
+                const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+                const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+                const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+                if (!cJSON_IsString(name) || (args && !cJSON_IsString(args) && !cJSON_IsNull(args)))
+                    BAD("messages", "messages[%d].tool_calls[] needs function.name and function.arguments (a string)", idx);
+                if (st == GPTOSS_OK)
+                    st = server_append_call(hist, name->valuestring, cJSON_IsString(args) ? args->valuestring : "{}");
+            }
+        } else if (!strcmp(rn, "tool") || !strcmp(rn, "function")) {
+            const cJSON *cid = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(m, "name");
+            const char *name = cJSON_IsString(cid) ? call_name_of(messages, cid->valuestring) : NULL;
+            if (!name && cJSON_IsString(nm)) name = nm->valuestring;
+            if (!name) BAD("messages", "messages[%d] (tool) needs a 'tool_call_id' of an earlier assistant tool call", idx);
+            st = server_append_call_output(hist, name, text);
+        } else {
+            BAD("messages", "messages[%d].role '%s' is not one of system, developer, user, assistant, tool", idx, rn);
+        }
+        free(text);
+        text = NULL;
+        if (st != GPTOSS_OK) goto oom;
+        idx++;
+    }
+    return 0;
+oom:
+    server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+fail:
+    free(text);
+    return -1;
+}
+
+server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) {
+    server_job *job = NULL;
+    chat_proto *c = NULL;
+    gptoss_harmony_conversation *hist = gptoss_harmony_conversation_create();
+    gptoss_buf instr = {0};
+    gptoss_harmony_tool *tools = NULL;
+    size_t n_tools = 0;
+    gptoss_tokens prompt = {0};
+    if (!hist || !(c = calloc(1, sizeof *c)) || !(job = server_job_new())) {
+        server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+        goto fail;
+    }
+    job->proto = c;
+    job->ops = &chat_ops;
+    c->srv = srv;
+    if (server_check_model(srv, req, r) < 0) goto fail;
+    if (map_messages(cJSON_GetObjectItemCaseSensitive(req, "messages"), hist, &instr, r) < 0) goto fail;
+    if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &n_tools, r) < 0) goto fail;
+    gptoss_harmony_effort effort;
+    if (server_parse_effort(cJSON_GetObjectItemCaseSensitive(req, "reasoning_effort"), "reasoning_effort", &effort, r) < 0)
+        goto fail;
+    uint32_t max_tokens = 0, n = 1;
+    if (server_get_uint(req, "max_tokens", &max_tokens, r) < 0 ||
+        server_get_uint(req, "max_completion_tokens", &max_tokens, r) < 0 || server_get_uint(req, "n", &n, r) < 0)
+        goto fail;
+    uint32_t max_n = srv->opts.parallel < SERVER_MAX_SEQS ? srv->opts.parallel : SERVER_MAX_SEQS;
+    if (n < 1 || n > max_n) BAD("n", "'n' must be between 1 and %u (the server's parallel sequences, at most %d)", max_n, SERVER_MAX_SEQS);
+    job->n_seq = c->n_choices = n;
+    int no_tools;
+    if (server_tool_choice(srv, cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, job, &no_tools, r) < 0)
+        goto fail;
+    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
+    if (cJSON_IsString(stop) && *stop->valuestring) c->stops[c->n_stops++] = strdup(stop->valuestring);
+    else if (cJSON_IsArray(stop)) {
+        const cJSON *s;
+        if (cJSON_GetArraySize(stop) > MAX_STOPS) BAD("stop", "at most %d stop sequences", MAX_STOPS);
+        cJSON_ArrayForEach(s, stop) {
+            if (!cJSON_IsString(s)) BAD("stop", "'stop' must be a string or an array of strings");
+            if (*s->valuestring) c->stops[c->n_stops++] = strdup(s->valuestring);
+        }
+    } else if (stop && !cJSON_IsNull(stop) && !cJSON_IsString(stop)) BAD("stop", "'stop' must be a string or an array of strings");
+    for (size_t i = 0; i < c->n_stops; i++) {
+        if (!c->stops[i]) goto oom;
+        size_t l = strlen(c->stops[i]);
+        if (l > c->max_stop) c->max_stop = l;
+    }
+    if (server_get_bool(req, "stream", 0, &c->stream, r) < 0) goto fail;
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
+    if (so && !cJSON_IsNull(so) && !cJSON_IsObject(so)) BAD("stream_options", "'stream_options' must be an object");
+    c->include_usage = c->stream && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    if (server_make_samplers(srv, req, 1.0f, job, r) < 0) goto fail;
+
+    char err[256] = "";
+    if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
+    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
+                             hist, &prompt, err, sizeof err) != GPTOSS_OK) {
+        server_error(r, 400, "invalid_request_error", "messages", NULL, "%s", err);
+        goto fail;
+    }
+    if (prompt.n + 1 > srv->opts.ctx_size) {
+        server_error(r, 400, "invalid_request_error", "messages", "context_length_exceeded",
+                     "This model's maximum context length is %u tokens. However, your messages resulted in %zu tokens.",
+                     srv->opts.ctx_size, prompt.n);
+        goto fail;
+    }
+    if (!(c->declared = server_tool_names(tools, n_tools))) goto oom;
+    c->n_declared = n_tools;
+    for (uint32_t k = 0; k < n; k++) {
+        c->ch[k].index = k;
+        if (gptoss_harmony_parser_create(srv->tok, GPTOSS_HARMONY_ROLE_ASSISTANT, 0, &c->ch[k].parser, err, sizeof err) !=
+            GPTOSS_OK)
+            goto oom;
+    }
+    job->prompt = prompt.ids;
+    job->n_prompt = prompt.n;
+    prompt.ids = NULL;
+    job->max_tokens = max_tokens;
+    job->stream = c->stream;
+    server_make_id(c->id, sizeof c->id, "chatcmpl-");
+    c->created = (long)time(NULL);
+    for (uint32_t k = 0; c->stream && k < n; k++) {
+        cJSON *delta;
+        cJSON *o = chunk(c, k, &delta);
+        cJSON_AddStringToObject(delta, "role", "assistant");
+        cJSON_AddStringToObject(delta, "content", "");
+        server_emit_sse(job, NULL, o);
+    }
+    gptoss_harmony_conversation_free(hist);
+    gptoss_buf_free(&instr);
+    server_free_tools(tools, n_tools);
+    return job;
+oom:
+    server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+fail:
+    gptoss_harmony_conversation_free(hist);
+    gptoss_buf_free(&instr);
+    server_free_tools(tools, n_tools);
+    gptoss_tokens_free(&prompt);
+    if (job) server_job_release(job);
+    else chat_free(c);
+    return NULL;
+}
+
+void server_chat_result(server *srv, server_job *job, server_reply *r) {
+    (void)srv;
+    chat_proto *c = job->proto;
+    if (job->finish == SERVER_FINISH_ERROR) {
+        server_error(r, 500, "server_error", NULL, NULL, "%s", job->error[0] ? job->error : "generation failed");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", c->id);
+    cJSON_AddStringToObject(o, "object", "chat.completion");
+    cJSON_AddNumberToObject(o, "created", (double)c->created);
+    cJSON_AddStringToObject(o, "model", c->srv->opts.model_id);
+    cJSON_AddStringToObject(o, "system_fingerprint", "gptoss");
+    cJSON *choices = cJSON_AddArrayToObject(o, "choices");
+    for (uint32_t k = 0; k < c->n_choices; k++) {
+        choice *h = &c->ch[k];
+        cJSON *ch = cJSON_CreateObject();
+        cJSON_AddItemToArray(choices, ch);
+        cJSON_AddNumberToObject(ch, "index", k);
+        cJSON *msg = cJSON_AddObjectToObject(ch, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        if (h->content.len || !h->n_calls)
+            cJSON_AddStringToObject(msg, "content", gptoss_buf_cstr(&h->content) ? h->content.data : "");
+        else cJSON_AddNullToObject(msg, "content");
+        if (h->reasoning.len && gptoss_buf_cstr(&h->reasoning))
+            cJSON_AddStringToObject(msg, "reasoning_content", h->reasoning.data);
+        else cJSON_AddNullToObject(msg, "reasoning_content");
+        cJSON_AddNullToObject(msg, "refusal");
+        if (h->n_calls) {
+            cJSON *tcs = cJSON_AddArrayToObject(msg, "tool_calls");
+            for (size_t i = 0; i < h->n_calls; i++) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "id", h->calls[i].id);
+                cJSON_AddStringToObject(e, "type", "function");
+                cJSON *fn = cJSON_AddObjectToObject(e, "function");
+                cJSON_AddStringToObject(fn, "name", h->calls[i].name ? h->calls[i].name : "");
+                cJSON_AddStringToObject(fn, "arguments", h->calls[i].args ? h->calls[i].args : "{}");
+                cJSON_AddItemToArray(tcs, e);
+            }
+        }
+        cJSON_AddNullToObject(ch, "logprobs");
+        cJSON_AddStringToObject(ch, "finish_reason", finish_reason(job, k));
+    }
+    cJSON_AddItemToObject(o, "usage", usage(job));
+    r->status = 200;
+    r->body = cJSON_PrintUnformatted(o);
+    r->content_type = "application/json";
+    cJSON_Delete(o);
+}
+
+#else
+typedef int server_chat_unused;
+#endif

@@ -1,0 +1,452 @@
+/* server_json.c: what both OpenAI protocols of `gptoss serve` share: error objects, request field
+ * checks, tools, samplers, the harmony prompt, tool-call names and arguments, SSE framing. */
+#ifdef GPTOSS_HAVE_SERVER
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server.h"
+
+void server_error(server_reply *r, int status, const char *type, const char *param, const char *code,
+                  const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!server_utf8_valid(msg, strlen(msg))) snprintf(msg, sizeof msg, "invalid request");
+    cJSON *root = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(e, "message", msg);
+    cJSON_AddStringToObject(e, "type", type);
+    if (param) cJSON_AddStringToObject(e, "param", param);
+    else cJSON_AddNullToObject(e, "param");
+    if (code) cJSON_AddStringToObject(e, "code", code);
+    else cJSON_AddNullToObject(e, "code");
+    free(r->body);
+    r->status = status;
+    r->body = cJSON_PrintUnformatted(root);
+    r->content_type = "application/json";
+    cJSON_Delete(root);
+}
+
+int server_utf8_valid(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned min;
+        if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
+        else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
+        else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
+        else return 0;
+        if (i + len > n) return 0;
+        unsigned cp = c & (0x7f >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+void server_make_id(char *out, size_t size, const char *prefix) {
+    static uint64_t counter;
+    static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    uint64_t x = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) ^ ((uint64_t)time(NULL) << 20);
+    uint64_t a = gptoss_splitmix64(&x), b = gptoss_splitmix64(&x);
+    char tail[25];
+    for (int i = 0; i < 24; i++) {
+        uint64_t *w = i < 12 ? &a : &b;
+        tail[i] = digits[*w % 62];
+        *w /= 62;
+    }
+    tail[24] = 0;
+    snprintf(out, size, "%s%s", prefix, tail);
+}
+
+char *server_content_text(const cJSON *content, int *bad) {
+    *bad = 0;
+    if (!content || cJSON_IsNull(content)) return strdup("");
+    if (cJSON_IsString(content)) return strdup(content->valuestring);
+    if (!cJSON_IsArray(content)) {
+        *bad = 1;
+        return NULL;
+    }
+    gptoss_buf b = {0};
+    const cJSON *part;
+    cJSON_ArrayForEach(part, content) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (cJSON_IsString(part)) text = part, type = NULL;
+        else if (!cJSON_IsObject(part) ||
+                 (type && (!cJSON_IsString(type) ||
+                           (strcmp(type->valuestring, "text") && strcmp(type->valuestring, "input_text") &&
+                            strcmp(type->valuestring, "output_text") && strcmp(type->valuestring, "reasoning_text")))) ||
+                 !cJSON_IsString(text)) {
+            gptoss_buf_free(&b);
+            *bad = 1;
+            return NULL;
+        }
+        gptoss_buf_puts(&b, text->valuestring);
+    }
+    if (!gptoss_buf_cstr(&b)) {
+        gptoss_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+int server_json_valid(const char *s, size_t n) {
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+    if (!j) return 0;
+    cJSON_Delete(j);
+    /* cJSON stops after the first value: "644 abc" is not one JSON text */
+    while (end && end < s + n && (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')) end++;
+    return end == s + n;
+}
+
+char *server_call_arguments(const char *text, size_t len) {
+    size_t a = 0, b = len;
+    while (a < b && (text[a] == ' ' || text[a] == '\n' || text[a] == '\t' || text[a] == '\r')) a++;
+    while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\n' || text[b - 1] == '\t' || text[b - 1] == '\r')) b--;
+    if (b > a && server_json_valid(text + a, b - a)) return strndup(text + a, b - a);
+    char *raw = strndup(text, len);
+    if (!raw) return NULL;
+    cJSON *s = cJSON_CreateString(raw);
+    free(raw);
+    char *out = s ? cJSON_PrintUnformatted(s) : NULL;
+    cJSON_Delete(s);
+    return out;
+}
+
+char *server_call_name(const char *recipient, const char *const *declared, size_t n_declared) {
+    const char *r = recipient ? recipient : "";
+    if (!strncmp(r, "functions.", 10)) r += 10;
+    size_t best = 0;
+    const char *best_name = NULL;
+    for (size_t i = 0; i < n_declared; i++) {
+        size_t n = strlen(declared[i]);
+        if (strncmp(r, declared[i], n) != 0) continue;
+        if (!r[n]) return strdup(declared[i]);
+        if ((!strncmp(r + n, "json", 4) || !strncmp(r + n, "<|", 2)) && n > best) best = n, best_name = declared[i];
+    }
+    if (best_name) return strdup(best_name);
+    return strdup(r);
+}
+
+gptoss_status server_append_call(gptoss_harmony_conversation *hist, const char *name, const char *arguments) {
+    char recipient[160];
+    snprintf(recipient, sizeof recipient, "functions.%s", name);
+    return gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, recipient, "commentary",
+                                                   "<|constrain|>json", arguments);
+}
+
+gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const char *name, const char *text) {
+    char author[160];
+    snprintf(author, sizeof author, "functions.%s", name);
+    return gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_TOOL, author, "assistant", "commentary",
+                                                   NULL, text);
+}
+
+int server_is_reasoning(const char *channel) { return channel && !strncmp(channel, "analysis", 8); }
+
+int server_is_call(const gptoss_harmony_message *m) {
+    return m && m->role == GPTOSS_HARMONY_ROLE_ASSISTANT && m->recipient && strcmp(m->recipient, "assistant") != 0 &&
+           strcmp(m->recipient, "all") != 0 && m->recipient[0];
+}
+
+gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
+                                   const gptoss_harmony_tool *tools, size_t n_tools,
+                                   const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
+                                   size_t err_size) {
+    gptoss_harmony_conversation *conv = gptoss_harmony_conversation_create();
+    if (!conv) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    gptoss_harmony_system_content sc;
+    gptoss_harmony_system_content_default(&sc);
+    sc.reasoning_effort = effort;
+    sc.conversation_start_date = srv->date[0] ? srv->date : NULL;
+    gptoss_harmony_content sys_part = {.kind = GPTOSS_HARMONY_CONTENT_SYSTEM, .system = &sc};
+    gptoss_harmony_message sys = {.role = GPTOSS_HARMONY_ROLE_SYSTEM, .content = &sys_part, .n_content = 1};
+    gptoss_status st = gptoss_harmony_conversation_append(conv, &sys);
+    if (st == GPTOSS_OK && ((instructions && *instructions) || n_tools)) {
+        gptoss_harmony_namespace ns = {.name = "functions", .tools = tools, .n_tools = n_tools};
+        gptoss_harmony_developer_content dc = {.instructions = instructions && *instructions ? instructions : NULL,
+                                               .tools = n_tools ? &ns : NULL, .n_tools = n_tools ? 1 : 0};
+        gptoss_harmony_content dev_part = {.kind = GPTOSS_HARMONY_CONTENT_DEVELOPER, .developer = &dc};
+        gptoss_harmony_message dev = {.role = GPTOSS_HARMONY_ROLE_DEVELOPER, .content = &dev_part, .n_content = 1};
+        st = gptoss_harmony_conversation_append(conv, &dev);
+    }
+    for (size_t i = 0; st == GPTOSS_OK && i < gptoss_harmony_conversation_size(msgs); i++)
+        st = gptoss_harmony_conversation_append(conv, gptoss_harmony_conversation_get(msgs, i));
+    if (st == GPTOSS_OK)
+        st = gptoss_harmony_render_for_completion(srv->tok, conv, GPTOSS_HARMONY_ROLE_ASSISTANT,
+                                                  GPTOSS_HARMONY_DROP_TURNS, out, err, err_size);
+    else gptoss_fail(st, err, err_size, "out of memory");
+    gptoss_harmony_conversation_free(conv);
+    return st;
+}
+
+static int valid_tool_name(const char *s) {
+    size_t n = strlen(s);
+    if (!n || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+void server_free_tools(gptoss_harmony_tool *tools, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free((void *)(uintptr_t)tools[i].name);
+        free((void *)(uintptr_t)tools[i].description);
+        free((void *)(uintptr_t)tools[i].parameters_json);
+    }
+    free(tools);
+}
+
+int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, size_t *n_out, server_reply *r) {
+    *out = NULL;
+    *n_out = 0;
+    if (!tools || cJSON_IsNull(tools)) return 0;
+    if (!cJSON_IsArray(tools)) {
+        server_error(r, 400, "invalid_request_error", "tools", "invalid_type", "'tools' must be an array");
+        return -1;
+    }
+    int n = cJSON_GetArraySize(tools);
+    gptoss_harmony_tool *t = calloc(n ? (size_t)n : 1, sizeof *t);
+    if (!t) {
+        server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    const cJSON *tool;
+    cJSON_ArrayForEach(tool, tools) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(tool, "type");
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
+        if (!cJSON_IsObject(tool) || (type && !cJSON_IsString(type))) goto bad;
+        if (type && strcmp(type->valuestring, "function") != 0) {
+            server_error(r, 400, "invalid_request_error", "tools", "unsupported_value",
+                         "tool type '%s' is not supported (only 'function')", type->valuestring);
+            goto fail;
+        }
+        const cJSON *def = cJSON_IsObject(fn) ? fn : tool; /* not the loop's cursor */
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(def, "name");
+        const cJSON *desc = cJSON_GetObjectItemCaseSensitive(def, "description");
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(def, "parameters");
+        if (!cJSON_IsString(name) || !valid_tool_name(name->valuestring)) {
+            server_error(r, 400, "invalid_request_error", "tools", "invalid_value",
+                         "every function tool needs a 'name' of letters, digits, '_' or '-' (at most 64)");
+            goto fail;
+        }
+        if ((desc && !cJSON_IsNull(desc) && !cJSON_IsString(desc)) ||
+            (params && !cJSON_IsNull(params) && !cJSON_IsObject(params)))
+            goto bad;
+        t[k].name = strdup(name->valuestring);
+        t[k].description = cJSON_IsString(desc) && *desc->valuestring ? strdup(desc->valuestring) : NULL;
+        /* A schema without properties declares a function without arguments. */
+        const cJSON *props = cJSON_IsObject(params) ? cJSON_GetObjectItemCaseSensitive(params, "properties") : NULL;
+        if (cJSON_IsObject(params) && !(cJSON_IsObject(props) && !props->child))
+            t[k].parameters_json = cJSON_PrintUnformatted(params);
+        k++;
+    }
+    *out = t;
+    *n_out = k;
+    return 0;
+bad:
+    server_error(r, 400, "invalid_request_error", "tools", "invalid_type",
+                 "each tool is {\"type\": \"function\", \"function\": {\"name\", \"description\", \"parameters\"}}");
+fail:
+    server_free_tools(t, k);
+    return -1;
+}
+
+static int get_number(const cJSON *req, const char *name, double lo, double hi, double *out, server_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi) {
+        server_error(r, 400, "invalid_request_error", name, cJSON_IsNumber(v) ? "invalid_value" : "invalid_type",
+                     "'%s' must be a number from %g to %g", name, lo, hi);
+        return -1;
+    }
+    *out = v->valuedouble;
+    return 1;
+}
+
+int server_get_uint(const cJSON *req, const char *name, uint32_t *out, server_reply *r) {
+    double d;
+    int rc = get_number(req, name, 0, 4294967295.0, &d, r);
+    if (rc < 0) return -1;
+    if (rc == 0) return 0;
+    if (d != floor(d)) {
+        server_error(r, 400, "invalid_request_error", name, "invalid_type", "'%s' must be an integer", name);
+        return -1;
+    }
+    *out = (uint32_t)d;
+    return 0;
+}
+
+int server_get_bool(const cJSON *req, const char *name, int dflt, int *out, server_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+    if (!v || cJSON_IsNull(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!cJSON_IsBool(v)) {
+        server_error(r, 400, "invalid_request_error", name, "invalid_value", "'%s' must be a boolean", name);
+        return -1;
+    }
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+char **server_tool_names(const gptoss_harmony_tool *tools, size_t n_tools) {
+    char **names = calloc(n_tools ? n_tools : 1, sizeof *names);
+    for (size_t i = 0; names && i < n_tools; i++)
+        if (!(names[i] = strdup(tools[i].name))) {
+            while (i) free(names[--i]);
+            free(names);
+            names = NULL;
+        }
+    return names;
+}
+
+int server_make_samplers(const server *srv, const cJSON *req, float default_temperature, server_job *job,
+                         server_reply *r) {
+    static uint64_t counter;
+    double temp = default_temperature, top_p = 1.0, seed = 0;
+    if (get_number(req, "temperature", 0, 2, &temp, r) < 0 || get_number(req, "top_p", 0, 1, &top_p, r) < 0) return -1;
+    int has_seed = get_number(req, "seed", -9007199254740991.0, 9007199254740991.0, &seed, r);
+    if (has_seed < 0) return -1;
+    uint64_t s;
+    if (has_seed) s = (uint64_t)(int64_t)seed;
+    else {
+        uint64_t x = srv->opts.seed + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+        s = gptoss_splitmix64(&x);
+    }
+    for (uint32_t k = 0; k < job->n_seq; k++) {
+        gptoss_sampler_options so = {.temperature = (float)temp, .top_p = (float)top_p, .seed = s + k};
+        char err[256];
+        if (gptoss_sampler_create(gptoss_tokenizer_n_vocab(srv->tok), &so, &job->seqs[k].sampler, err, sizeof err) !=
+            GPTOSS_OK) {
+            server_error(r, 500, "server_error", NULL, NULL, "%s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int server_tool_choice(const server *srv, const cJSON *tc, const gptoss_harmony_tool *tools, size_t n_tools,
+                       server_job *job, int *none, server_reply *r) {
+    *none = 0;
+    if (!tc || cJSON_IsNull(tc) || (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto"))) return 0;
+    const char *name = NULL;
+    if (cJSON_IsString(tc)) {
+        if (!strcmp(tc->valuestring, "none")) *none = 1;
+        else if (strcmp(tc->valuestring, "required") != 0) goto bad;
+    } else if (cJSON_IsObject(tc)) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(tc, "type");
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cJSON_IsObject(fn) ? fn : tc, "name");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") != 0 || !cJSON_IsString(nm)) {
+            server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                         "'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": ...}} "
+                         "(chat) or {\"type\": \"function\", \"name\": ...} (responses)");
+            return -1;
+        }
+        name = nm->valuestring;
+    } else goto bad;
+    if (!*none && !n_tools) {
+        server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                     "'tool_choice' is '%s' but no tools were given", name ? "a function" : "required");
+        return -1;
+    }
+    const char **names = NULL;
+    size_t n_names = 0;
+    if (!*none) {
+        if (!(names = calloc(n_tools, sizeof *names))) goto oom;
+        for (size_t i = 0; i < n_tools; i++)
+            if (!name || !strcmp(tools[i].name, name)) names[n_names++] = tools[i].name;
+        if (!n_names) {
+            free(names);
+            server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                         "Invalid value for 'tool_choice': no function named '%s' in 'tools'", name);
+            return -1;
+        }
+        if (name) n_names = 1; /* a name declared twice */
+    }
+    job->force = *none ? server_force_no_calls(srv->tok) : server_force_calls(srv->tok, names, n_names, 1);
+    free(names);
+    if (!job->force) goto oom;
+    for (uint32_t k = 0; k < job->n_seq; k++)
+        if (server_force_state_init(&job->seqs[k].force, job->force) < 0) goto oom;
+    return 0;
+oom:
+    server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+    return -1;
+bad:
+    server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                 "'tool_choice' must be 'none', 'auto', 'required' or an object naming a function");
+    return -1;
+}
+
+int server_check_model(const server *srv, const cJSON *req, server_reply *r) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(req, "model");
+    if (!m || cJSON_IsNull(m)) return 0;
+    if (!cJSON_IsString(m)) {
+        server_error(r, 400, "invalid_request_error", "model", "invalid_type", "'model' must be a string");
+        return -1;
+    }
+    if (strcmp(m->valuestring, srv->opts.model_id) != 0) {
+        server_error(r, 404, "invalid_request_error", "model", "model_not_found",
+                     "The model '%s' does not exist; this server serves '%s'", m->valuestring, srv->opts.model_id);
+        return -1;
+    }
+    return 0;
+}
+
+int server_parse_effort(const cJSON *v, const char *param, gptoss_harmony_effort *out, server_reply *r) {
+    *out = GPTOSS_HARMONY_EFFORT_LOW;
+    if (!v || cJSON_IsNull(v)) return 0;
+    gptoss_harmony_effort e = cJSON_IsString(v) ? gptoss_harmony_effort_from_name(v->valuestring)
+                                                : GPTOSS_HARMONY_EFFORT_NONE;
+    if (cJSON_IsString(v) && !strcmp(v->valuestring, "minimal")) e = GPTOSS_HARMONY_EFFORT_LOW;
+    if (e == GPTOSS_HARMONY_EFFORT_NONE) {
+        server_error(r, 400, "invalid_request_error", param, "invalid_value",
+                     "'%s' must be one of 'low', 'medium', 'high'", param);
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+void server_emit_sse(server_job *job, const char *event, cJSON *json) {
+    char *text = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    if (!text) return;
+    gptoss_buf b = {0};
+    if (event) gptoss_buf_printf(&b, "event: %s\n", event);
+    gptoss_buf_puts(&b, "data: ");
+    gptoss_buf_puts(&b, text);
+    gptoss_buf_puts(&b, "\n\n");
+    free(text);
+    server_job_emit(job, b.data, b.len);
+    gptoss_buf_free(&b);
+}
+
+#else
+typedef int server_json_unused;
+#endif

@@ -1,0 +1,152 @@
+/* threadpool.c: see threadpool.h. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "base/threadpool.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+#define SPIN_ROUNDS 4000 /* pauses the caller spins before it yields while workers finish */
+/* A worker spins this long for the next job before it sleeps: waking a sleeper costs 30-50 us on
+ * the VMs measured (futex + IPI), and decode's gaps between jobs (a thread's idle time at the end of
+ * a job plus the serial work after it) often exceed the former ~50 us of spinning, which left one
+ * of two workers asleep at most job starts. */
+#define SPIN_NS 2000000LL
+
+struct gptoss_pool {
+    uint32_t n;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    _Atomic uint64_t gen;     /* incremented (under mu) for each job and for stop */
+    _Atomic uint32_t next;    /* next item to take */
+    _Atomic uint32_t busy;    /* workers still inside the current job */
+    uint32_t n_items;
+    gptoss_pool_fn fn;
+    void *ctx;
+    int stop, sleepers;
+    struct worker_arg { gptoss_pool *p; uint32_t id; } *args;
+};
+
+uint32_t gptoss_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return (uint32_t)n;
+    }
+    return 1;
+}
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+static void work(gptoss_pool *p, uint32_t id) {
+    for (;;) {
+        uint32_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (i >= p->n_items) break;
+        p->fn(p->ctx, i, id);
+    }
+}
+
+static void *worker_main(void *arg) {
+    struct worker_arg *a = arg;
+    gptoss_pool *p = a->p;
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t g;
+        const long long t0 = now_ns();
+        for (unsigned spins = 1; (g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen; spins++) {
+            CPU_RELAX();
+            if (spins % 256 == 0 && now_ns() - t0 > SPIN_NS) break;
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
+                p->sleepers++;
+                pthread_cond_wait(&p->cv, &p->mu);
+                p->sleepers--;
+            }
+            pthread_mutex_unlock(&p->mu);
+        }
+        seen = g;
+        if (p->stop) return NULL;
+        work(p, a->id);
+        atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
+    }
+}
+
+gptoss_pool *gptoss_pool_create(uint32_t n_threads) {
+    if (!n_threads) n_threads = gptoss_cpu_count();
+    if (n_threads > 256) n_threads = 256;
+    gptoss_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (n_threads > 1) {
+        p->threads = calloc(n_threads - 1, sizeof *p->threads);
+        p->args = calloc(n_threads - 1, sizeof *p->args);
+        if (!p->threads || !p->args) {
+            gptoss_pool_free(p);
+            return NULL;
+        }
+        for (uint32_t i = 0; i + 1 < n_threads; i++) {
+            p->args[i].p = p;
+            p->args[i].id = i + 1;
+            if (pthread_create(&p->threads[i], NULL, worker_main, &p->args[i]) != 0) break;
+            p->n++;
+        }
+    }
+    return p;
+}
+
+uint32_t gptoss_pool_threads(const gptoss_pool *p) { return p ? p->n : 1; }
+
+void gptoss_pool_run(gptoss_pool *p, gptoss_pool_fn fn, void *ctx, uint32_t n_items) {
+    if (!n_items) return;
+    if (!p || p->n == 1 || n_items == 1) {
+        for (uint32_t i = 0; i < n_items; i++) fn(ctx, i, 0);
+        return;
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n_items = n_items;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->busy, p->n - 1, memory_order_relaxed);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    if (p->sleepers) pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    work(p, 0);
+    for (int spins = 0; atomic_load_explicit(&p->busy, memory_order_acquire) != 0; spins++) {
+        if (spins < SPIN_ROUNDS) CPU_RELAX();
+        else sched_yield(); /* more threads than CPUs: let the workers run */
+    }
+}
+
+void gptoss_pool_free(gptoss_pool *p) {
+    if (!p) return;
+    if (p->n > 1) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = 1;
+        atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        for (uint32_t i = 0; i + 1 < p->n; i++) pthread_join(p->threads[i], NULL);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->threads);
+    free(p->args);
+    free(p);
+}

@@ -1,0 +1,82 @@
+/* model.h: the in-memory model: its configuration, the mapped checkpoint and typed views of every
+ * weight, bound to the Hugging Face or the original tensor names. Internal to the library. */
+#ifndef GPTOSS_MODEL_H
+#define GPTOSS_MODEL_H
+
+#include "base/common.h"
+#include "base/tensor.h"
+#include "format/safetensors.h"
+
+typedef struct gptoss_layer {
+    int sliding;            /* 1: attends to the last sliding_window positions only */
+    float *attn_norm;       /* [hidden] (small vectors are widened to f32 once at load) */
+    float *mlp_norm;        /* [hidden] */
+    float *sinks;           /* [n_heads] */
+    float *q_bias, *k_bias, *v_bias, *o_bias, *router_bias;
+    gptoss_mat wq, wk, wv;  /* [n_heads*head_dim | n_kv_heads*head_dim, hidden] */
+    gptoss_mat wo;          /* [hidden, n_heads*head_dim] */
+    gptoss_mat router;      /* [n_experts, hidden] */
+    gptoss_mxfp4 mlp1;      /* [E][2*intermediate][hidden], gate/linear interleaved */
+    gptoss_mxfp4 mlp2;      /* [E][hidden][intermediate] */
+    gptoss_mat mlp1_bias;   /* [E, 2*intermediate] */
+    gptoss_mat mlp2_bias;   /* [E, hidden] */
+} gptoss_layer;
+
+struct gptoss_model {
+    gptoss_model_config config;
+    gptoss_st_set st;
+    char *dir;
+    int layout_original;
+    gptoss_layer *layers;
+    gptoss_mat embedding;   /* [vocab, hidden] */
+    gptoss_mat unembedding; /* [vocab, hidden] */
+    float *final_norm;      /* [hidden] */
+    float *rope_inv_freq;   /* [head_dim/2] */
+    float rope_concentration;
+    float *small;           /* one allocation backing every widened small vector */
+    /* Device copy of the weights (uploaded by the first CUDA session), freed by
+     * cuda_free from gptoss_model_free. no_host_weights: built on the device only (bench --synth). */
+    void *cuda;
+    void (*cuda_free)(void *cuda);
+    int no_host_weights;
+    int exact;              /* gptoss_model_options.exact: scalar reference kernels */
+    void *q8;               /* one allocation holding every matrix converted to Q8_0 at load */
+    uint64_t q8_bytes;      /* its size */
+    /* A model loaded from a .gguf file (src/model/model_gguf.c): parsed metadata and the buffers
+     * it owns; freed by gptoss_model_free. */
+    struct gptoss_gguf_model *gguf;
+    /* The embedding's rows are read with pread from this descriptor (valid when embed_pread): the
+     * table is the one tensor read sparsely, and through the mapping a looked-up row maps its whole
+     * page-cache folio (up to 2 MiB, the size a cold read makes) and counts it in RSS. */
+    int embed_pread, embed_fd;
+    uint64_t embed_offset; /* file offset of row 0 */
+};
+
+/* gptoss_model_load for a device already chosen: options->device AUTO is taken as the CPU (the public
+ * gptoss_model_load resolves it first, since finding a GPU is the CUDA backend's, a layer above). */
+gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *options, gptoss_model **out,
+                                char *err, size_t err_size);
+
+/* model_gguf.c: a .gguf file. */
+gptoss_status gptoss_model_load_gguf(const char *path, gptoss_model **out, char *err, size_t err_size);
+void gptoss_gguf_model_free(struct gptoss_gguf_model *g);
+
+/* Fills cfg from a parsed config.json (either layout). Checks that the values are consistent. */
+struct json_value;
+gptoss_status gptoss_config_parse(const struct json_value *root, const char *path, gptoss_model_config *cfg,
+                                  int *sliding_of_layer, uint32_t max_layers, char *err, size_t err_size);
+gptoss_status gptoss_config_read(const char *path, gptoss_model_config *cfg, int **sliding_of_layer,
+                                 int *is_original, char *err, size_t err_size);
+
+/* Fills rope_inv_freq (head_dim/2 floats, allocated by the caller) and rope_concentration. */
+void gptoss_model_init_rope(gptoss_model *m);
+
+/* The memory regions a decoded token reads from (every layer's attention and router matrices, each
+ * expert tensor whole, the unembedding): up to max of them into ptr/bytes; returns how many there
+ * are. For measuring how fast those bytes can be read where they lie (gptoss bench). */
+size_t gptoss_model_decode_regions(const gptoss_model *m, const uint8_t **ptr, uint64_t *bytes, size_t max);
+/* Row `id` of the embedding as hidden_size floats; scratch holds gptoss_row_bytes(dtype, hidden_size)
+ * bytes. */
+void gptoss_model_embed_row(const gptoss_model *m, uint64_t id, float *dst, void *scratch);
+
+#endif
