@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cuda_device_check.sh: the one script run on a lent GPU machine (see docs/CUDA.md). Builds with
+# cuda_device_check.sh: the one script run on a lent GPU machine (see src/cuda/README.md). Builds with
 # CUDA=1 (or uses a carried build-cuda/ when the machine has no nvcc), runs the kernel tests, every
 # golden case on the device (decode, prefill, batched prefill, greedy), a device-to-device copy, and
 # the 20b / 120b synthetic benchmarks. Each step has its own timeout; everything is logged to

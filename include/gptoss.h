@@ -35,30 +35,29 @@ typedef struct gptoss_tokenizer gptoss_tokenizer; /* read-only after load; share
 /* ---------------------------------------------------------------------------------------------
  * Model
  * ------------------------------------------------------------------------------------------- */
-/* [cuda backend hook] Where a session runs. AUTO: CUDA when the library was built with CUDA=1 and a
- * GPU is present, else the CPU. CUDA in a build without it is GPTOSS_ERR_UNSUPPORTED. */
+/* Where a session runs. AUTO: CUDA when the library was built with CUDA=1 and a GPU is present, else
+ * the CPU. CUDA in a build without it is GPTOSS_ERR_UNSUPPORTED. */
 typedef enum gptoss_device {
     GPTOSS_DEVICE_AUTO = 0,
     GPTOSS_DEVICE_CPU,
     GPTOSS_DEVICE_CUDA,
 } gptoss_device;
 
-/* All-zero options are the defaults: the fast CPU kernels, with the unembedding held as Q8_0. */
+/* All-zero options are the defaults: the fast kernels, and on the CPU the unembedding held as Q8_0. */
 typedef struct gptoss_model_options {
-    int reserved; /* unused */
     /* 1: also convert the BF16/F16/F32 attention matrices (columns a multiple of 32) to 8-bit Q8_0
-     * blocks at load (ggml's format: 32 int8 + one f16 scale) and release their mapped pages: 2.57
-     * instead of 3.16 GB read per token on gpt-oss-20b. Opt-in: it misses the goldens by up to ~4. */
+     * blocks at load (ggml's format: 32 int8 + one f16 scale) and release their mapped pages, so a
+     * decoded token reads fewer bytes. Opt-in: the result is not held to the default's accuracy bound
+     * below. */
     int dense_q8;
     /* 1: the exact path: scalar reference kernels and no weight conversion (dense_q8, keep_dense and
      * device ignored); matches the reference logits within 1e-3 on every golden case. */
     int exact;
     /* 1: keep the checkpoint's dense weights as stored: no load-time conversion. The default (0), for
      * a model loaded for the CPU, converts the unembedding (the vocab x hidden output matrix, when
-     * BF16/F16/F32 with columns a multiple of 32) to Q8_0 and releases its mapped pages: 3.16 instead
-     * of 3.71 GB read per decoded token on gpt-oss-20b; logits within 0.1 of exact (greedy output
-     * unchanged on every golden case). Activations stay f32 either way. dense_q8 still converts when
-     * this is set. */
+     * BF16/F16/F32 with columns a multiple of 32) to Q8_0 and releases its mapped pages, so a decoded
+     * token reads fewer bytes; its logits stay within 0.1 of the exact path's and its greedy output is
+     * unchanged on every golden case. dense_q8 still converts when this is set. */
     int keep_dense;
     /* The device this model's sessions will run on, for load-time choices only: the default Q8_0
      * unembedding is made for CPU, never for CUDA (its upload keeps BF16). AUTO (0): CUDA when
@@ -89,7 +88,7 @@ typedef struct gptoss_model_config {
     float rms_norm_eps;
 } gptoss_model_config;
 
-/* What `gptoss info` prints. */
+/* Counts and sizes of a loaded model (what `gptoss info` prints). */
 typedef struct gptoss_model_stats {
     uint64_t n_params_total;
     uint64_t n_params_active; /* per token: top-k experts + attention + router + norms + unembedding */
@@ -107,7 +106,8 @@ typedef struct gptoss_model_stats {
 } gptoss_model_stats;
 
 /* path: a model directory (Hugging Face layout, an `original/` folder, or a Hugging Face cache
- * folder `models--org--name` / one of its snapshots). Files are mapped read-only. */
+ * folder `models--org--name` / one of its snapshots) or a .gguf file. Files are mapped read-only.
+ * options may be NULL (the defaults). */
 gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *options,
                                 gptoss_model **out, char *err, size_t err_size);
 void gptoss_model_free(gptoss_model *model);
@@ -122,10 +122,10 @@ const char *gptoss_model_dir(const gptoss_model *model);
  * Session: one sequence, its KV cache and all scratch buffers (allocated here, never in decode).
  * ------------------------------------------------------------------------------------------- */
 /* The element type of a session's KV cache. F32: as computed. BF24: f32's upper three bytes (8-bit
- * exponent, 15-bit mantissa, rounded to nearest even): three quarters of the memory and of the bytes
- * attention reads (gpt-oss-20b at 8192 tokens: 0.30 instead of 0.40 GB); the golden cases' logits
- * stay within 7e-4 of F32's. F16 (rounded to nearest, saturating at +-65504): half, but it moves
- * the g3 golden's logits by ~0.7, so it is opt-in. */
+ * exponent, 15-bit mantissa, rounded to nearest even): three quarters of F32's memory and of the
+ * bytes attention reads; with the exact kernels it still matches the reference logits within 1e-3 on
+ * every golden case. F16 (rounded to nearest, saturating at +-65504): half of F32's memory, less
+ * exact; opt-in. */
 typedef enum gptoss_kv_type {
     GPTOSS_KV_AUTO = 0,
     GPTOSS_KV_F32,
@@ -137,15 +137,15 @@ typedef struct gptoss_session_options {
     uint32_t n_ctx;      /* context size in tokens; 0 = 8192; at most the model's max_context */
     uint32_t n_batch;    /* tokens per forward chunk during prefill; 0 = 128 */
     uint32_t n_threads;  /* threads for this session's forward pass (a pool created with it); 0 = every CPU the process may run on */
-    gptoss_device device; /* [cuda backend hook] 0 = AUTO */
+    gptoss_device device; /* where the session runs (see gptoss_device); 0 = AUTO */
     /* How keys and values are cached (CPU sessions; a CUDA session ignores it). AUTO: BF24, or F32
      * when the model is exact. */
     gptoss_kv_type kv_type;
 } gptoss_session_options;
 
-/* [cuda backend hook] 1 if this build has the CUDA backend and a CUDA device is usable. */
+/* 1 if this build has the CUDA backend and a CUDA device is usable. */
 int gptoss_cuda_available(void);
-/* [cuda backend hook] The device a session runs on (CPU or CUDA). */
+/* The device a session runs on (CPU or CUDA). */
 gptoss_device gptoss_session_device(const gptoss_session *session);
 /* "auto", "f32", "bf24", "f16"; "" for a value outside the enum. */
 const char *gptoss_kv_type_name(gptoss_kv_type type);
@@ -170,8 +170,8 @@ void gptoss_session_reset(gptoss_session *session);
  * (UNSUPPORTED; reset it). Logits are unavailable until the next append (unless n_tokens is the
  * current count: nothing changes). What follows a rewind is computed exactly as it would be in a
  * fresh session fed the same tokens, except for summation order: the fast kernels' results depend
- * on how tokens are grouped into steps (~1e-5 on logits), the exact kernels' (model option exact)
- * do not, so there a rewound session matches a fresh one bit for bit. */
+ * on how tokens are grouped into steps (they differ in the last bits), the exact kernels' (model
+ * option exact) do not, so there a rewound session matches a fresh one bit for bit. */
 gptoss_status gptoss_session_truncate(gptoss_session *session, uint32_t n_tokens, char *err, size_t err_size);
 /* Makes dst a copy of src's first n_tokens tokens (n_tokens <= gptoss_session_n_tokens(src)): what
  * src would hold after gptoss_session_truncate(src, n_tokens), with the same history for later
@@ -238,7 +238,6 @@ void gptoss_sampler_seed(gptoss_sampler *sampler, uint64_t seed);
 /* ---------------------------------------------------------------------------------------------
  * Tokenizer (o200k_harmony)
  * ------------------------------------------------------------------------------------------- */
-/* [tokenizer API: owned by src/tokenizer*.c] */
 /* A growable list of token ids; zero-initialise, append with the functions below, free with
  * gptoss_tokens_free. */
 typedef struct gptoss_tokens {
@@ -298,7 +297,6 @@ gptoss_status gptoss_tokenizer_export(const char *src_path, const char *model_di
 /* ---------------------------------------------------------------------------------------------
  * Harmony (rendering and parsing conversations)
  * ------------------------------------------------------------------------------------------- */
-/* [harmony API: owned by src/harmony*.c] */
 /* The harmony chat format of gpt-oss: conversations (messages with role, channel, recipient and content
  * type), rendering them into token ids exactly as openai/harmony does, and an incremental parser of
  * token ids back into messages. Rendering encodes all text with allow_special = 0: special ids come
@@ -525,7 +523,6 @@ const char *gptoss_harmony_parser_last_delta(const gptoss_harmony_parser *parser
 /* ---------------------------------------------------------------------------------------------
  * Synthesis of random-weight checkpoints (tests and benchmarks)
  * ------------------------------------------------------------------------------------------- */
-/* [synth API: owned by src/synth.c] */
 /* Random weights in the gpt-oss architecture, written as a real checkpoint would be (Hugging Face
  * layout, optionally sharded, optionally with original/), at scales that keep activations in a
  * realistic range. The same options and seed always give the same bytes. */

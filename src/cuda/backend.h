@@ -1,5 +1,5 @@
 /* backend.h: the CUDA backend as the rest of the library sees it (compiled only with CUDA=1, see
- * docs/CUDA.md). src/session.c delegates a session to these functions when it runs on the GPU. */
+ * src/cuda/README.md). src/engine/session.c delegates a session to these functions when it runs on the GPU. */
 #ifndef GPTOSS_CUDA_BACKEND_H
 #define GPTOSS_CUDA_BACKEND_H
 

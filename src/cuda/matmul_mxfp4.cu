@@ -298,7 +298,7 @@ static int v2_bpl(uint64_t cols) { return cols % 32 || cols > 4096 ? 0 : (int)((
 static bool dispatch_v2(int which, float *act, float *x, const dev_mxfp4 &w1, const float *b1, const float *h,
                         const dev_mxfp4 &w2, const float *b2, const uint32_t *topi, const float *topw, uint32_t K,
                         float limit, cudaStream_t st) {
-    /* opt-in (GPTOSS_CUDA_MOE_V2=1): measured on an H200 no faster than the v1 kernels (see docs/CUDA.md) */
+    /* opt-in (GPTOSS_CUDA_MOE_V2=1): measured on an H200 no faster than the v1 kernels (see bench/RESULTS.md) */
     if (moe_variant() != 2) return false;
     const int bpl = v2_bpl(which == 1 ? w1.cols : w2.cols);
     if (which == 2 && (bpl == 0 || (size_t)K * 8 * 32 * bpl * 16 + 64 > 200 * 1024)) return false;

@@ -2,7 +2,7 @@
  * key/value metadata, tensor descriptions, then the aligned tensor data. The reader checks every
  * count, length and offset against the file before using it and never allocates from an unchecked
  * count; tensors stay in the caller's buffer (normally a read-only mapping). The writer streams a
- * file whose tensor shapes are declared up front. See docs/GGUF.md. */
+ * file whose tensor shapes are declared up front. See src/format/README.md. */
 #ifndef GPTOSS_GGUF_H
 #define GPTOSS_GGUF_H
 
