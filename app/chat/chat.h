@@ -1,7 +1,6 @@
-/* chat.h: the interactive chat and one-shot run commands (app/chat.c), written against a token source
+/* chat.h: the interactive chat and one-shot run commands (app/chat/chat.c), written against a token source
  * ("the next token after these ids") so that tests can replay scripted model output; the real source
- * (model + session + sampler) is in app/cmd_chat.c. Also the tokenizer lookup the harmony commands
- * share. */
+ * (model + session + sampler) is in app/cmd/cmd_chat.c. */
 #ifndef GPTOSS_CHAT_H
 #define GPTOSS_CHAT_H
 
@@ -38,7 +37,7 @@ typedef int (*chat_source_open)(const char *model, const chat_settings *settings
 /* `gptoss chat` (one_shot = 0) and `gptoss run` (one_shot = 1); argv[0] is the command name. */
 int chat_main(int argc, char **argv, int one_shot, chat_source_open open);
 
-/* The model + session + sampler token source (app/cmd_chat.c). */
+/* The model + session + sampler token source (app/cmd/cmd_chat.c). */
 int chat_model_source_open(const char *model, const chat_settings *settings, const gptoss_tokenizer *tok,
                            chat_source *out, char *err, size_t err_size);
 

@@ -1,4 +1,4 @@
-/* cmd_serve.c: `gptoss serve` (app/server*.c) and its production engine: the model, one CPU session
+/* cmd_serve.c: `gptoss serve` (app/server/) and its production engine: the model, one CPU session
  * per slot (its KV cache, rewound or copied for prefix reuse), gptoss_batch for the decode step
  * shared by every slot, and the request's sampler over each session's logits. Without libmicrohttpd and cJSON at build time, `serve` says
  * what to install. */

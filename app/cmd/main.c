@@ -1,4 +1,4 @@
-/* main.c: the gptoss command: dispatches to one subcommand per app/cmd_*.c. */
+/* main.c: the gptoss command: dispatches to one subcommand per app/cmd/cmd_*.c. */
 #include <stdio.h>
 #include <string.h>
 

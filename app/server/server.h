@@ -1,12 +1,12 @@
 /* server.h: `gptoss serve`, an OpenAI-compatible HTTP server (docs/SERVER.md).
  *
- *   app/server.c            HTTP (libmicrohttpd): routing, auth, limits, SSE, /health, /metrics
- *   app/server_sched.c      the scheduler thread: continuous batching, bounded queue, cancellation
- *   app/server_chat.c       POST /v1/chat/completions
- *   app/server_responses.c  POST /v1/responses and the stored responses behind previous_response_id
- *   app/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
- *   app/server_force.c      tool_choice on token ids: forced header tokens, masks between sampling steps
- *   app/cmd_serve.c         the production engine (model, sessions, gptoss_batch, samplers)
+ *   app/server/server.c            HTTP (libmicrohttpd): routing, auth, limits, SSE, /health, /metrics
+ *   app/server/server_sched.c      the scheduler thread: continuous batching, bounded queue, cancellation
+ *   app/server/server_chat.c       POST /v1/chat/completions
+ *   app/server/server_responses.c  POST /v1/responses and the stored responses behind previous_response_id
+ *   app/server/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
+ *   app/server/server_force.c      tool_choice on token ids: forced header tokens, masks between sampling steps
+ *   app/cmd/cmd_serve.c            the production engine (model, sessions, gptoss_batch, samplers)
  *
  * Token generation goes through a server_engine, so tests can replay scripted model output through
  * exactly this code (tests/server_double.c). */

@@ -1,5 +1,5 @@
 /* simd.h: the fast CPU kernels (AVX-512 with VNNI, AVX-512, AVX2, or portable scalar, picked once at
- * start-up from cpuid; GPTOSS_CPU=scalar|avx2|avx512|avx512vnni forces one). The f32 variants keep
+ * start-up from cpuid; GPTOSS_CPU=scalar|avx2|avx512|avx512vnni|amx forces one). The f32 variants keep
  * activations f32 and accumulate in f32: the weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32)
  * in registers, a tile of rows x tokens at a time, so a prefill reuses each decoded weight across up
  * to 8 tokens; results differ from the scalar reference (kernels.c) by summation order only. The

@@ -3,7 +3,7 @@
  * sessions with the KV cache on the device (ring buffers on sliding-window layers, like the CPU
  * session), the forward pass enqueued on one stream (batched for prefill, captured once in a CUDA
  * graph for single-token decode), and the full-size random models of `gptoss bench --synth`.
- * The forward pass mirrors src/forward.c step for step. */
+ * The forward pass mirrors src/engine/forward.c step for step. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,7 +533,7 @@ extern "C" gptoss_status gptoss_cuda_synth_model(int preset, uint64_t seed, gpto
         gptoss_model_free(m);
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
     }
-    for (uint32_t l = 0; l < c->n_layers; l++) m->layers[l].sliding = l % 2 == 0; /* as src/synth.c */
+    for (uint32_t l = 0; l < c->n_layers; l++) m->layers[l].sliding = l % 2 == 0; /* as src/model/synth.c */
     gptoss_model_init_rope(m);
     st = check_shapes(c, err, err_size);
     if (st != GPTOSS_OK) {

@@ -1,7 +1,7 @@
 /* synth.cu: seeded random tensor fills for `gptoss bench --synth`, run on the device so that a
  * full-size model never exists on the host. Each element is a pure function of (seed, index)
  * (splitmix64), normals by Box-Muller; the scales are chosen by the caller (backend.cu) like
- * src/synth.c's. */
+ * src/model/synth.c's. */
 #include "cuda/kernels.cuh"
 
 __device__ __forceinline__ uint64_t mix64(uint64_t z) {

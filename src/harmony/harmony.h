@@ -1,4 +1,4 @@
-/* harmony.h: internals shared by the harmony modules (src/harmony_*.c): deep copies of messages,
+/* harmony.h: internals shared by the harmony modules (src/harmony/harmony_*.c): deep copies of messages,
  * the tools section and JSON-Schema declarations, compact JSON output of parsed values. */
 #ifndef GPTOSS_HARMONY_H
 #define GPTOSS_HARMONY_H

@@ -1,4 +1,4 @@
-/* unicode.h: code-point classes for the o200k pre-tokenizer (src/pretokenize.c) and a UTF-8 decoder
+/* unicode.h: code-point classes for the o200k pre-tokenizer (src/tokenizer/pretokenize.c) and a UTF-8 decoder
  * that reports invalid sequences the way WHATWG/Unicode "maximal subpart" replacement does. */
 #ifndef GPTOSS_UNICODE_H
 #define GPTOSS_UNICODE_H
