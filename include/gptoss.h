@@ -107,7 +107,8 @@ typedef struct gptoss_model_stats {
 } gptoss_model_stats;
 
 /* path: a model directory (Hugging Face layout, an `original/` folder, or a Hugging Face cache
- * folder `models--org--name` / one of its snapshots). Files are mapped read-only. */
+ * folder `models--org--name` / one of its snapshots) or a GGUF file (a name ending in .gguf, or the
+ * GGUF magic). Files are mapped read-only. Anything else fails with a message saying what it is. */
 gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *options,
                                 gptoss_model **out, char *err, size_t err_size);
 void gptoss_model_free(gptoss_model *model);
