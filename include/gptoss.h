@@ -9,6 +9,9 @@
 extern "C" {
 #endif
 
+/* This release of libgptoss and the gptoss command (`gptoss --version`); the one place it is set. */
+#define GPTOSS_VERSION "0.1.0"
+
 /* ---------------------------------------------------------------------------------------------
  * Status codes. Every fallible function returns one; many also take (char *err, size_t err_size)
  * and write a one-line, human-readable message there (may be NULL / 0).
