@@ -9,6 +9,9 @@
 extern "C" {
 #endif
 
+/* This release of libgptoss and the gptoss command (`gptoss --version`); the one place it is set. */
+#define GPTOSS_VERSION "0.1.0"
+
 /* ---------------------------------------------------------------------------------------------
  * Status codes. Every fallible function returns one; many also take (char *err, size_t err_size)
  * and write a one-line, human-readable message there (may be NULL / 0).
@@ -106,7 +109,8 @@ typedef struct gptoss_model_stats {
 } gptoss_model_stats;
 
 /* path: a model directory (Hugging Face layout, an `original/` folder, or a Hugging Face cache
- * folder `models--org--name` / one of its snapshots) or a .gguf file. Files are mapped read-only.
+ * folder `models--org--name` / one of its snapshots) or a GGUF file (a name ending in .gguf, or the
+ * GGUF magic). Files are mapped read-only. Anything else fails with a message saying what it is.
  * options may be NULL (the defaults). */
 gptoss_status gptoss_model_load(const char *path, const gptoss_model_options *options,
                                 gptoss_model **out, char *err, size_t err_size);

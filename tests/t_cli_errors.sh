@@ -143,4 +143,63 @@ n=$(printf '%s' "$out" | wc -w)
 if [ "$n" -eq 4 ]; then echo "ok - generate printed 4 ids"; else echo "not ok - generate printed '$out'"; fi
 ok_check "info" "$bin" info "$model"
 ok_check "eval --check the golden case" "$bin" eval "$model" --check "$shared/golden/g1-default"
+
+# ============================================================================================
+# --- paths, convert's arguments, --version, generate -p, model vs tokenizer vocabulary
+# (what a new user tripped over; this block is kept apart from the option-spelling tests above)
+vocab=$shared/vocab/tokenizer.json
+unset GPTOSS_TOKENIZER # these checks name their tokenizer or expect none
+for c in "info" "eval:--ids 1" "generate:--ids 1 -n 1" "convert:--to gguf $tmp/e.gguf" "chat" "run:-p hi" "serve" \
+    "bench:-n 1"; do
+    cmd=${c%%:*} rest=
+    [[ "$c" == *:* ]] && rest=${c#*:}
+    # shellcheck disable=SC2086
+    fail_check "$cmd: an empty model path" "empty path" "$bin" "$cmd" "" $rest </dev/null
+done
+fail_check "tokenize: an empty path" "empty path" "$bin" tokenize "" </dev/null
+fail_check "convert: an output file without --to" "--to gguf is missing before the output file" \
+    "$bin" convert "$model" "$tmp/o.gguf"
+fail_check "convert: no output" "--to gguf OUT.gguf is required" "$bin" convert "$model"
+[ ! -e "$tmp/o.gguf" ] && echo "ok - convert without --to wrote nothing" || echo "not ok - convert without --to wrote $tmp/o.gguf"
+
+# --version: the one version of include/gptoss.h
+want=$(sed -n 's/^#define GPTOSS_VERSION "\(.*\)"$/\1/p' "${GPTOSS_ROOT:-.}/include/gptoss.h")
+ok_check "--version" "$bin" --version
+if [ -n "$want" ] && [ "$out" = "gptoss $want" ]; then echo "ok - --version prints 'gptoss $want'"
+else echo "not ok - --version printed '$out', want 'gptoss $want' (GPTOSS_VERSION)"; fi
+
+if [ -f "$vocab" ]; then
+    tm=$tmp/tok-model
+    if "$bin" synth --out "$tm" --tokenizer "$vocab" --seed 3 >/dev/null 2>&1; then
+        # generate -p TEXT: the model's tokenizer encodes it; the same ids as tokenize + --ids
+        ok_check "generate -p TEXT" "$bin" generate "$tm" -p "Hello world" -n 4 --temperature 0 --quiet
+        by_text=$out
+        ids=$(printf 'Hello world' | "$bin" tokenize "$tm")
+        ok_check "generate --ids (of tokenize)" "$bin" generate "$tm" --ids "$ids" -n 4 --temperature 0 --quiet
+        if [ -n "$by_text" ] && [ "$(printf '%s' "$by_text" | wc -w)" -eq 4 ] && [ "$by_text" = "$out" ]; then
+            echo "ok - generate -p gives what --ids of its tokens give: $by_text"
+        else
+            echo "not ok - generate -p gave '$by_text', --ids '$ids' gave '$out'"
+        fi
+    else
+        echo "not ok - synth --tokenizer for generate -p"
+    fi
+    fail_check "generate: -p and --ids together" "not both" "$bin" generate "$model" -p "hi" --ids "1" -n 1
+    fail_check "generate -p: a model without a tokenizer" "no tokenizer.json" "$bin" generate "$model" -p "hi" -n 1
+
+    # a model whose vocabulary (1024) cannot hold its tokenizer's ids is refused at load
+    mismatch="smaller than the tokenizer's 201088 ids"
+    fail_check "chat: model vocabulary below the tokenizer's" "$mismatch" "$bin" chat "$model" --tokenizer "$vocab" </dev/null
+    fail_check "run: model vocabulary below the tokenizer's" "$mismatch" "$bin" run "$model" -p hi --tokenizer "$vocab"
+    fail_check "generate -p: model vocabulary below the tokenizer's" "$mismatch" \
+        "$bin" generate "$model" -p hi -n 1 --tokenizer "$vocab"
+    if "$bin" serve --help 2>&1 | grep -q "without the HTTP server"; then
+        echo "ok - serve: model vocabulary below the tokenizer's # SKIP built without the HTTP server"
+    else
+        fail_check "serve: model vocabulary below the tokenizer's" "$mismatch" \
+            "$bin" serve "$model" --tokenizer "$vocab" --host 127.0.0.1 --port 0
+    fi
+else
+    echo "ok - generate -p and vocabulary checks # SKIP $vocab not found"
+fi
 exit 0

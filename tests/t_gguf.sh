@@ -6,7 +6,9 @@
 # high + low parts, ~3e-4), within 0.1 with the fast default (unembedding rounded to Q8_0 at load), and
 # the same greedy continuation; --dense q8_0
 # must keep the greedy continuation (the max abs logit difference is reported). Also: info, tokenize
-# through the GGUF metadata vs tokenizer.json, synth --format gguf, and one-line errors for bad input.
+# through the GGUF metadata vs tokenizer.json, synth --format gguf, and one-line errors for bad input;
+# convert's tokenizer (--tokenizer, found beside the model, or --no-tokenizer; none is an error) and
+# its progress lines. The goldens have no tokenizer: they convert with --no-tokenizer.
 set -u
 bin=${GPTOSS_BIN:?}
 shared=${GPTOSS_SHARED:?}
@@ -27,7 +29,7 @@ for case_dir in "$golden"/*/; do
     n=$(echo "$want" | wc -w)
     for dense in f32 bf16 q8_0; do
         f=$tmp/$name-$dense.gguf
-        if ! msg=$("$bin" convert "$case_dir/model" --to gguf "$f" --dense "$dense" 2>&1); then
+        if ! msg=$("$bin" convert "$case_dir/model" --to gguf "$f" --dense "$dense" --no-tokenizer 2>&1); then
             nok "gguf $name convert --dense $dense: $msg"; continue
         fi
         ok "gguf $name convert --dense $dense"
@@ -52,7 +54,7 @@ for case_dir in "$golden"/*/; do
     done
     # the original/ layout converts to the same file
     if [ -d "$case_dir/model/original" ]; then
-        "$bin" convert "$case_dir/model/original" --to gguf "$tmp/$name-orig.gguf" --dense bf16 >/dev/null 2>&1
+        "$bin" convert "$case_dir/model/original" --to gguf "$tmp/$name-orig.gguf" --dense bf16 --no-tokenizer >/dev/null 2>&1
         if cmp -s "$tmp/$name-orig.gguf" "$tmp/$name-bf16.gguf"; then ok "gguf $name original/ converts to the same bytes"
         else nok "gguf $name original/ and HF layout convert differently"; fi
     fi
@@ -111,3 +113,70 @@ printf 'GGUF\003\000\000\000' >"$tmp/trunc.gguf"
 out=$("$bin" info "$tmp/trunc.gguf" 2>&1)
 if [ $? -ne 0 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] && echo "$out" | grep -q "trunc.gguf"; then ok "gguf truncated file: $out"
 else nok "gguf truncated file: $out"; fi
+
+# a file named .gguf that is not one: one line saying what is there (size, first bytes escaped)
+: >"$tmp/empty.gguf"
+printf 'GG' >"$tmp/cut.gguf"
+printf 'Not Found\n' >"$tmp/page.gguf"
+head -c 64 /dev/urandom | tr 'G' 'x' >"$tmp/noise.gguf"
+for c in "empty.gguf:empty file (0 bytes)" "cut.gguf:truncated GGUF file: 2 bytes, starting \"GG\"" \
+    "page.gguf:not a GGUF file: 10 bytes, starting \"Not Found\\n\" (a GGUF file starts with" \
+    "noise.gguf:not a GGUF file: 64 bytes, starting \""; do
+    f=${c%%:*} want=${c#*:}
+    out=$("$bin" info "$tmp/$f" 2>&1)
+    if [ $? -eq 1 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] && [[ "$out" == "gptoss: $tmp/$f: $want"* ]]; then ok "gguf $f: $out"
+    else nok "gguf $f: want 'gptoss: $tmp/$f: $want...', got: $out"; fi
+done
+
+# convert's tokenizer. No flag and none beside the model: an error naming where it looked, no file.
+g1=$golden/g1-default/model
+if [ -d "$g1" ] && [ -f "$vocab" ]; then
+    rm -f "$tmp/notok.gguf"
+    out=$("$bin" convert "$g1" --to gguf "$tmp/notok.gguf" 2>&1)
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] &&
+        [[ "$out" == "gptoss: convert: no tokenizer beside the model (looked for tokenizer.json"*"in $g1)"* ]] &&
+        [[ "$out" == *"--tokenizer FILE, or --no-tokenizer"* ]] && [ ! -e "$tmp/notok.gguf" ]; then
+        ok "gguf convert without a tokenizer is refused: $out"
+    else
+        nok "gguf convert without a tokenizer (exit $rc, file $([ -e "$tmp/notok.gguf" ] && echo written || echo absent)): $out"
+    fi
+    # --no-tokenizer: written, with a warning; the file then has no tokenizer to tokenize with
+    out=$("$bin" convert "$g1" --to gguf "$tmp/notok.gguf" --no-tokenizer 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ] && [ -s "$tmp/notok.gguf" ] && echo "$out" | grep -q "^gptoss: warning: $tmp/notok.gguf has no tokenizer (--no-tokenizer)" &&
+        ! echo hi | "$bin" tokenize "$tmp/notok.gguf" >/dev/null 2>&1; then
+        ok "gguf convert --no-tokenizer writes the file and warns"
+    else
+        nok "gguf convert --no-tokenizer (exit $rc): $out"
+    fi
+    out=$("$bin" convert "$g1" --to gguf "$tmp/both.gguf" --no-tokenizer --tokenizer "$vocab" 2>&1)
+    if [ $? -eq 2 ] && [[ "$out" == *"contradict"* ]] && [ ! -e "$tmp/both.gguf" ]; then ok "gguf convert --tokenizer with --no-tokenizer: $out"
+    else nok "gguf convert --tokenizer with --no-tokenizer: $out"; fi
+    # tokenizer.json beside the model, or beside its original/ folder, is found: the same bytes as --tokenizer
+    m=$tmp/beside
+    rm -rf "$m"
+    mkdir -p "$m/original"
+    for f in config.json model.safetensors; do ln -s "$g1/$f" "$m/$f"; done
+    for f in "$g1"/original/*; do ln -s "$f" "$m/original/"; done
+    ln -s "$vocab" "$m/tokenizer.json"
+    "$bin" convert "$g1" --to gguf "$tmp/flag.gguf" --tokenizer "$vocab" >/dev/null 2>&1
+    for src in "$m" "$m/original"; do
+        rm -f "$tmp/found.gguf"
+        out=$("$bin" convert "$src" --to gguf "$tmp/found.gguf" 2>&1)
+        if [ $? -eq 0 ] && [ -s "$tmp/flag.gguf" ] && cmp -s "$tmp/found.gguf" "$tmp/flag.gguf"; then
+            ok "gguf convert ${src#"$tmp"/} finds the tokenizer.json beside it"
+        else
+            nok "gguf convert ${src#"$tmp"/}: $out"
+        fi
+    done
+    # progress: the same helper and line as synth's (tests/t_synth.sh), shown here through GPTOSS_PROGRESS=1
+    out=$(GPTOSS_PROGRESS=1 "$bin" convert "$g1" --to gguf "$tmp/prog.gguf" --no-tokenizer 2>&1 >/dev/null)
+    if [ $? -eq 0 ] && echo "$out" | grep -qE '^gptoss convert: 100\.0% of 0\.00 GiB$'; then ok "gguf convert progress: $(echo "$out" | head -1)"
+    else nok "gguf convert progress: $out"; fi
+    out=$("$bin" convert "$g1" --to gguf "$tmp/prog.gguf" --no-tokenizer 2>&1 >/dev/null)
+    if ! echo "$out" | grep -q "%"; then ok "gguf convert: no progress off a terminal by default"
+    else nok "gguf convert progress off a terminal: $out"; fi
+else
+    ok "gguf convert tokenizer # SKIP golden g1-default or $vocab not found"
+fi

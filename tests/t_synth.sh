@@ -23,7 +23,7 @@ expect_fail() {
     fi
 }
 
-expect_fail "missing --out" "--out DIR is required"
+expect_fail "missing --out" "--out DIR or --out FILE.gguf is required"
 expect_fail "unknown preset" "unknown preset 'huge'" --out "$tmp/x" --preset huge
 expect_fail "zero layers" "--layers needs a positive integer" --out "$tmp/x" --layers 0
 expect_fail "non-numeric" "--hidden needs a positive integer, got 'abc'" --out "$tmp/x" --hidden abc
@@ -38,7 +38,10 @@ expect_fail "too many shards" "shards for only" --out "$tmp/x" --shards 500
 expect_fail "YaRN range" "YaRN" --out "$tmp/x" --head-dim 4
 : >"$tmp/file"
 expect_fail "output is a file" "$tmp/file" --out "$tmp/file"
-[ ! -e "$tmp/x" ] && echo "ok - nothing created by rejected runs" || echo "not ok - a rejected run created $tmp/x"
+expect_fail "--format safetensors with a .gguf name" "--format safetensors writes a directory" --out "$tmp/x.gguf" \
+    --format safetensors
+[ ! -e "$tmp/x" ] && [ ! -e "$tmp/x.gguf" ] && echo "ok - nothing created by rejected runs" ||
+    echo "not ok - a rejected run created $tmp/x or $tmp/x.gguf"
 
 if "$bin" synth --help >"$tmp/out" 2>&1 && grep -q -- '--experts-per-token' "$tmp/out"; then
     echo "ok - --help lists the options"
@@ -83,3 +86,36 @@ for d in "$tmp/a" "$tmp/a/original"; do
         echo "not ok - gptoss info ${d#"$tmp"/}: $(tail -1 "$tmp/info")"
     fi
 done
+
+# --out FILE.gguf writes one GGUF file, the same bytes as --format gguf (not a directory named .gguf).
+if "$bin" synth --out "$tmp/s.gguf" --seed 5 >"$tmp/out" 2>"$tmp/err" && [ -f "$tmp/s.gguf" ] &&
+    [ "$(head -c 4 "$tmp/s.gguf")" = GGUF ] && grep -q "^$tmp/s.gguf: [0-9]* parameters (GGUF)" "$tmp/out"; then
+    echo "ok - --out FILE.gguf writes a GGUF file: $(cat "$tmp/out")"
+else
+    echo "not ok - --out FILE.gguf (a $(stat -c %F "$tmp/s.gguf" 2>/dev/null); stdout: $(cat "$tmp/out"), stderr: $(cat "$tmp/err"))"
+fi
+if "$bin" synth --out "$tmp/s2.gguf" --format gguf --seed 5 >/dev/null 2>&1 && [ -s "$tmp/s2.gguf" ] &&
+    cmp -s "$tmp/s.gguf" "$tmp/s2.gguf"; then
+    echo "ok - --out FILE.gguf and --format gguf give the same bytes"
+else
+    echo "not ok - --out FILE.gguf differs from --format gguf"
+fi
+if "$bin" info "$tmp/s.gguf" >"$tmp/info" 2>&1 && grep -q "(GGUF layout)" "$tmp/info"; then
+    echo "ok - the .gguf loads as GGUF"
+else
+    echo "not ok - info on the .gguf: $(head -3 "$tmp/info" | tr '\n' '|')"
+fi
+
+# Progress: off a terminal only with GPTOSS_PROGRESS=1 (the default shows it on a terminal, for writes
+# over 1 GiB); convert prints the same line through the same helper (tests/t_gguf.sh).
+if GPTOSS_PROGRESS=1 "$bin" synth --out "$tmp/prog" >"$tmp/out" 2>"$tmp/err" && [ -s "$tmp/out" ] &&
+    grep -qE '^gptoss synth: 100\.0% of 0\.00 GiB$' "$tmp/err"; then
+    echo "ok - GPTOSS_PROGRESS=1 shows progress: $(tail -1 "$tmp/err")"
+else
+    echo "not ok - GPTOSS_PROGRESS=1 progress (stderr: $(head -3 "$tmp/err" | tr '\n' '|'))"
+fi
+if "$bin" synth --out "$tmp/noprog" >"$tmp/out" 2>"$tmp/err" && [ -s "$tmp/out" ] && [ ! -s "$tmp/err" ]; then
+    echo "ok - no progress off a terminal by default"
+else
+    echo "not ok - progress shown by default off a terminal: $(head -3 "$tmp/err" | tr '\n' '|')"
+fi

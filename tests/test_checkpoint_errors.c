@@ -340,6 +340,39 @@ static const char *case_cfg(const char *tag, const char *cfg) {
 
 /* ---- the cases ----------------------------------------------------------------------------- */
 
+/* A file where a model should be: named .gguf, it gets the GGUF reader's message; any other regular
+ * file a "not a model file" one; both say what is there (size, first bytes escaped) in one line. */
+static void test_model_files(void) {
+    expect_fail("empty path", "", GPTOSS_ERR_INVALID_ARGUMENT, "empty path", NULL);
+    const char *d = new_dir("model-files");
+    char p[4096];
+    sfmt(p, sizeof p, "%s/empty.gguf", d);
+    if (!write_bytes(p, "", 0)) setup_failed("empty .gguf");
+    else expect_fail("empty .gguf file", p, GPTOSS_ERR_FORMAT, p, "empty file (0 bytes)", NULL);
+    sfmt(p, sizeof p, "%s/cut.gguf", d);
+    if (!write_bytes(p, "GG", 2)) setup_failed("cut .gguf");
+    else expect_fail(".gguf cut inside the magic", p, GPTOSS_ERR_FORMAT, p, "truncated GGUF file: 2 bytes", "\"GG\"",
+                     "4-byte", NULL);
+    static const unsigned char noise[20] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0xff, '"', '\\', 7, 'x',
+                                            'y', 'z', 'q', 'q', 'q', 'q'};
+    sfmt(p, sizeof p, "%s/noise.gguf", d);
+    if (!write_bytes(p, noise, sizeof noise)) setup_failed("random .gguf");
+    else
+        expect_fail(".gguf of other bytes", p, GPTOSS_ERR_FORMAT, p, "not a GGUF file: 20 bytes",
+                    "\"\\x89PNG\\r\\n\\x1a\\n\\x00\\xff\\\"\\\\\\x07xyz\"...", NULL);
+    sfmt(p, sizeof p, "%s/page.gguf", d);
+    if (!write_text(p, "<html>Not Found</html>\n")) setup_failed("text .gguf");
+    else expect_fail(".gguf holding text", p, GPTOSS_ERR_FORMAT, p, "not a GGUF file: 23 bytes", "\"<html>Not Found<", NULL);
+    sfmt(p, sizeof p, "%s/missing.gguf", d);
+    expect_fail("missing .gguf file", p, GPTOSS_ERR_IO, p, "no such file", NULL);
+    sfmt(p, sizeof p, "%s/weights.bin", d);
+    if (!write_text(p, "hello")) setup_failed("text file");
+    else
+        expect_fail("a text file as the model", p, GPTOSS_ERR_UNSUPPORTED, p, "not a model file: 5 bytes",
+                    "\"hello\"", "expected a model directory", NULL);
+    expect_fail("a device as the model", "/dev/null", GPTOSS_ERR_UNSUPPORTED, "/dev/null", "not a regular file", NULL);
+}
+
 static void test_directories(void) {
     char p[4096];
     sfmt(p, sizeof p, "%s/no-such-model", g_tmp);
@@ -1109,6 +1142,7 @@ int main(void) {
     }
 
     test_directories();
+    test_model_files();
     test_container();
     test_binding();
     test_index();

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -99,4 +100,18 @@ const char *cli_next(int argc, char **argv, int *i) {
         return NULL;
     }
     return argv[++*i];
+}
+
+int cli_progress_wanted(uint64_t total) {
+    const char *e = getenv("GPTOSS_PROGRESS");
+    if (e && *e) return strcmp(e, "0") != 0;
+    return isatty(2) && total > ((uint64_t)1 << 30);
+}
+
+void cli_progress(void *ctx, uint64_t done, uint64_t total) {
+    const int tty = isatty(2);
+    fprintf(stderr, "%sgptoss %s: %5.1f%% of %.2f GiB", tty ? "\r" : "", ctx ? (const char *)ctx : "",
+            total ? 100.0 * (double)done / (double)total : 100.0, (double)total / (1u << 30));
+    if (!tty || done == total) fputc('\n', stderr);
+    fflush(stderr);
 }

@@ -29,5 +29,18 @@ const char *cli_next(int argc, char **argv, int *i);
 /* Loads the tokenizer from `path`, or else $GPTOSS_TOKENIZER, or else `fallback` (a model directory);
  * prints the error and returns NULL on failure. */
 gptoss_tokenizer *cli_open_tokenizer(const char *path, const char *fallback);
+/* For the commands that load a model and a tokenizer together (chat, run, serve, generate -p): 0 when
+ * the model has a row for every id the tokenizer can produce (vocab_size >= the tokenizer's ids, as
+ * gpt-oss's 201088 rows hold o200k_harmony's 201088 ids); else -1 with one line in err, so a
+ * mismatched pair is refused at load instead of failing on every prompt. */
+int cli_check_vocab(const gptoss_model *model, const gptoss_tokenizer *tok, char *err, size_t err_size);
+
+/* Progress of a long write on stderr, as gptoss_synth_options.progress takes it; ctx is the command's
+ * name (a const char *): "gptoss NAME:  42.0% of 12.85 GiB", redrawn in place on a terminal, one line
+ * a report otherwise. */
+void cli_progress(void *ctx, uint64_t done, uint64_t total);
+/* Whether a write of `total` bytes shows progress: where someone watches and it takes a while
+ * (stderr a terminal, over 1 GiB); $GPTOSS_PROGRESS=1 always (logs), =0 never. */
+int cli_progress_wanted(uint64_t total);
 
 #endif

@@ -1,6 +1,7 @@
-/* chat_tokenizer.c: where the harmony commands (render, parse, chat, run) find their tokenizer: an
+/* cli_tokenizer.c: where the harmony commands (render, parse, chat, run) find their tokenizer: an
  * explicit path, $GPTOSS_TOKENIZER, or the model's own folder (its tokenizer.json, the parent of an
- * original/ folder, or the snapshot a Hugging Face cache folder points to). */
+ * original/ folder, or the snapshot a Hugging Face cache folder points to); and whether a model fits
+ * the tokenizer it is used with. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,9 @@ gptoss_tokenizer *cli_open_tokenizer(const char *path, const char *fallback) {
                 tok = try_load(alt, other, sizeof other);
         }
         if (!tok && is_dir(fallback) && hf_snapshot(fallback, alt, sizeof alt)) tok = try_load(alt, other, sizeof other);
+    } else if (fallback) {
+        cli_error("empty path: expected a model directory or a .gguf file");
+        return NULL;
     } else {
         cli_error("no tokenizer: pass --tokenizer PATH (a model directory, tokenizer.json or o200k_base.tiktoken) "
                   "or set GPTOSS_TOKENIZER");
@@ -69,4 +73,14 @@ gptoss_tokenizer *cli_open_tokenizer(const char *path, const char *fallback) {
     }
     if (!tok) cli_error("%s", err[0] ? err : "cannot load the tokenizer");
     return tok;
+}
+
+int cli_check_vocab(const gptoss_model *model, const gptoss_tokenizer *tok, char *err, size_t err_size) {
+    uint32_t mv = gptoss_model_get_config(model)->vocab_size, tv = gptoss_tokenizer_n_vocab(tok);
+    if (mv >= tv) return 0;
+    snprintf(err, err_size,
+             "%s: the model's vocabulary (vocab_size %u) is smaller than the tokenizer's %u ids: prompts would "
+             "hold ids the model has no row for; use the tokenizer the model was made with (--tokenizer PATH)",
+             gptoss_model_dir(model), mv, tv);
+    return -1;
 }

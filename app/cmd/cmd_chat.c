@@ -6,6 +6,7 @@
 
 #include "base/common.h"
 #include "chat/chat.h"
+#include "cli/cli.h"
 #include "cmd/commands.h"
 
 typedef struct model_source {
@@ -77,13 +78,14 @@ static int model_source_next(void *ctx, const uint32_t *ids, size_t n, uint32_t 
 
 int chat_model_source_open(const char *path, const chat_settings *s, const gptoss_tokenizer *tok, chat_source *out,
                            char *err, size_t err_size) {
-    (void)tok;
     model_source *m = calloc(1, sizeof *m);
     if (!m) {
         gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         return -1;
     }
-    if (gptoss_model_load(path, NULL, &m->model, err, err_size) != GPTOSS_OK) goto fail;
+    if (gptoss_model_load(path, NULL, &m->model, err, err_size) != GPTOSS_OK ||
+        cli_check_vocab(m->model, tok, err, err_size) != 0)
+        goto fail;
     m->vocab = gptoss_model_get_config(m->model)->vocab_size;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     gptoss_session_options so = {.n_ctx = s->n_ctx, .n_threads = s->n_threads ? s->n_threads : (uint32_t)(cpus > 0 ? cpus : 1),

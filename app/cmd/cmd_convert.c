@@ -1,8 +1,10 @@
-/* cmd_convert.c: `gptoss convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE]`.
+/* cmd_convert.c: `gptoss convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE]
+ * [--no-tokenizer]`.
  * Writes the layout of ggml-org's published gpt-oss GGUF files (llama.cpp convert_hf_to_gguf.py,
  * GptOssModel): experts repacked losslessly into ggml's MXFP4 blocks with gate and up split into two
  * tensors, norms/biases/sinks/router bias as F32, dense weights as chosen, and the tokenizer in the
- * tokenizer.ggml.* metadata. The checkpoint is read through the normal loader (either layout),
+ * tokenizer.ggml.* metadata (from --tokenizer or the model's own folder; none only on request, since a
+ * GGUF without one cannot chat). The checkpoint is read through the normal loader (either layout),
  * and the output is streamed one row at a time. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "format/gguf.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer_export.h"
+#include "tokenizer/tokenizer_load.h"
 
 typedef struct out {
     gptoss_gguf_writer w;
@@ -21,10 +24,17 @@ typedef struct out {
     gptoss_status st;
     float *row;
     uint8_t *qrow;
+    int progress;                   /* cli_progress_wanted */
+    uint64_t done, total, reported; /* tensor bytes */
 } out;
 
 static void put(out *o, const void *p, size_t n) {
     if (o->st == GPTOSS_OK) o->st = gptoss_gguf_w_data(&o->w, p, n, o->err, sizeof o->err);
+    o->done += n;
+    if (o->progress && o->st == GPTOSS_OK && (o->done - o->reported >= ((uint64_t)256 << 20) || o->done == o->total)) {
+        cli_progress((void *)"convert", o->done, o->total);
+        o->reported = o->done;
+    }
 }
 
 /* A dense matrix in the chosen type, one row at a time. */
@@ -73,18 +83,29 @@ static void put_bias(out *o, const gptoss_mat *m, uint64_t first, uint64_t step)
 
 static void put_vec(out *o, const float *v, uint64_t n) { put(o, v, n * 4); }
 
-static int convert(const char *src, const char *dst, const char *dense, const char *tok_path);
+static int convert(const char *src, const char *dst, const char *dense, const char *tok_path, int find_tokenizer);
 
-int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path) {
-    return convert(src, dst, dense, tok_path);
+static void usage(FILE *f) {
+    fprintf(f, "usage: gptoss convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE | --no-tokenizer]\n"
+               "  Writes the model as one GGUF file (ggml-org's gpt-oss layout), its tokenizer in the metadata:\n"
+               "  --tokenizer FILE (tokenizer.json or o200k_base.tiktoken), else the one beside the model\n"
+               "  (MODEL_DIR/tokenizer.json, ../tokenizer.json or o200k_base.tiktoken); --no-tokenizer writes\n"
+               "  the file without one. --dense: the attention, router and output matrices' type (default bf16).\n");
+}
+
+int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path, int find_tokenizer) {
+    return convert(src, dst, dense, tok_path, find_tokenizer);
 }
 
 int cmd_convert(int argc, char **argv) {
-    const char *src = NULL, *dst = NULL, *to = NULL, *dense = "bf16", *tok_path = NULL;
+    const char *src = NULL, *extra = NULL, *dst = NULL, *to = NULL, *dense = "bf16", *tok_path = NULL;
+    int no_tokenizer = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: gptoss convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE]\n");
+            usage(stdout);
             return 0;
+        } else if (!strcmp(argv[i], "--no-tokenizer")) {
+            no_tokenizer = 1;
         } else if (!strcmp(argv[i], "--to")) {
             if (!(to = cli_next(argc, argv, &i))) return 2;
             if (strcmp(to, "gguf") != 0) {
@@ -103,21 +124,42 @@ int cmd_convert(int argc, char **argv) {
         } else if (argv[i][0] == '-') {
             cli_error("convert: unknown option %s", argv[i]);
             return 2;
-        } else if (src) {
-            cli_error("convert: more than one model given");
+        } else if (src && extra) {
+            cli_error("convert: unexpected argument '%s' (see gptoss convert --help)", argv[i]);
             return 2;
         } else {
-            src = argv[i];
+            *(src ? &extra : &src) = argv[i];
         }
     }
-    if (!src || !dst) {
-        cli_error("usage: gptoss convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE]");
+    if (!src) {
+        cli_error("convert: no MODEL_DIR given (usage: gptoss convert MODEL_DIR --to gguf OUT.gguf)");
         return 2;
     }
-    return convert(src, dst, dense, tok_path);
+    if (extra && !dst) {
+        cli_error("convert: --to gguf is missing before the output file: gptoss convert %s --to gguf %s", src, extra);
+        return 2;
+    }
+    if (extra) {
+        cli_error("convert: unexpected argument '%s': the output file is the one after --to gguf", extra);
+        return 2;
+    }
+    if (!dst) {
+        cli_error("convert: no output: --to gguf OUT.gguf is required (gptoss convert %s --to gguf OUT.gguf)", src);
+        return 2;
+    }
+    if (no_tokenizer && tok_path) {
+        cli_error("convert: --tokenizer and --no-tokenizer contradict each other");
+        return 2;
+    }
+    int rc = convert(src, dst, dense, tok_path, !no_tokenizer);
+    if (rc == 0 && no_tokenizer)
+        fprintf(stderr, "gptoss: warning: %s has no tokenizer (--no-tokenizer): chat, run, serve and tokenize need "
+                        "--tokenizer FILE with it\n",
+                dst);
+    return rc;
 }
 
-static int convert(const char *src, const char *dst, const char *dense, const char *tok_path) {
+static int convert(const char *src, const char *dst, const char *dense, const char *tok_path, int find_tokenizer) {
     uint32_t dtype;
     if (!strcmp(dense, "q8_0")) dtype = GGML_TYPE_Q8_0;
     else if (!strcmp(dense, "bf16")) dtype = GGML_TYPE_BF16;
@@ -173,7 +215,21 @@ static int convert(const char *src, const char *dst, const char *dense, const ch
     }
     if (c->swiglu_limit != 7.0f) gptoss_gguf_w_f32(w, "gpt-oss.swiglu_limit", c->swiglu_limit);
     int rc = 1;
-    if (gptoss_gguf_write_tokenizer(w, tok_path, src, c->vocab_size, o.err, sizeof o.err) != GPTOSS_OK) {
+    gptoss_buf found = {0};
+    if (!tok_path && find_tokenizer) {
+        /* beside the weights: the folder the loader settled on (a Hugging Face cache folder's snapshot,
+         * original/ whose parent holds tokenizer.json) */
+        const char *dir = gptoss_model_dir(m);
+        if (gptoss_tokenizer_resolve_path(dir, &found, NULL, 0) != GPTOSS_OK) {
+            cli_error("convert: no tokenizer beside the model (looked for tokenizer.json, ../tokenizer.json and "
+                      "o200k_base.tiktoken in %s): pass --tokenizer FILE, or --no-tokenizer to write the GGUF "
+                      "without one",
+                      dir);
+            goto done;
+        }
+        tok_path = found.data;
+    }
+    if (tok_path && gptoss_gguf_write_tokenizer(w, tok_path, src, c->vocab_size, o.err, sizeof o.err) != GPTOSS_OK) {
         cli_error("convert: %s", o.err);
         goto done;
     }
@@ -229,6 +285,8 @@ static int convert(const char *src, const char *dst, const char *dense, const ch
         cli_error("convert: out of memory");
         goto done;
     }
+    for (size_t i = 0; i < w->n_tensors; i++) o.total += w->tensors[i].n_bytes;
+    o.progress = cli_progress_wanted(o.total);
     o.st = gptoss_gguf_w_begin(w, dst, o.err, sizeof o.err);
     put_mat(&o, &m->embedding, embd_type);
     for (uint32_t l = 0; l < c->n_layers && o.st == GPTOSS_OK; l++) {
@@ -264,6 +322,7 @@ static int convert(const char *src, const char *dst, const char *dense, const ch
     fprintf(stderr, "gptoss: wrote %s (%zu tensors, dense %s)\n", dst, w->n_tensors, dense);
     rc = 0;
 done:
+    gptoss_buf_free(&found);
     gptoss_gguf_writer_free(w);
     free(o.row);
     free(o.qrow);

@@ -1,5 +1,5 @@
-/* cmd_generate.c: `gptoss generate`: prefill ids, then sample N tokens; prints the generated ids on
- * one line, and timings on stderr. */
+/* cmd_generate.c: `gptoss generate`: prefill ids (given, or a text encoded with the model's tokenizer),
+ * then sample N tokens; prints the generated ids on one line, and timings on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +9,15 @@
 #include "cmd/commands.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: gptoss generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K]\n"
-               "                          [--min-p M] [--seed S] [--stop \"IDS\"] [--ctx N] [--quiet]\n"
+    fprintf(f, "usage: gptoss generate MODEL (--ids \"...\" | -p TEXT [--tokenizer PATH]) -n N [--temperature T]\n"
+               "                          [--top-p P] [--top-k K] [--min-p M] [--seed S] [--stop \"IDS\"] [--ctx N] [--quiet]\n"
                "                          [--device cpu|cuda] [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16]\n"
                "                          [-t THREADS]\n"
                "  Temperature 0 (the default) is greedy decoding. Generation ends after N tokens or at a\n"
-               "  stop id (which is printed). Prints the generated ids; timings go to stderr.\n"
+               "  stop id (which is printed). Prints the generated ids (gptoss detokenize MODEL turns them into\n"
+               "  text); timings go to stderr. -p TEXT is the prompt as plain text, encoded with the model's\n"
+               "  tokenizer as gptoss tokenize does (special-token literals stay text; no harmony template),\n"
+               "  the tokenizer found as chat finds it (--tokenizer PATH, $GPTOSS_TOKENIZER, the model's folder).\n"
                "  Weights: the default reads the unembedding as Q8_0 on the CPU (converted at load);\n"
                "  --keep-dense: as stored; --q8: attention too; --exact: scalar reference kernels, as stored.\n"
                "  --kv: the KV cache's elements (default bf24, f32 with --exact; --kv-f16 is --kv f16).\n");
@@ -27,7 +30,7 @@ static double now_s(void) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    const char *model_path = NULL, *ids_text = NULL, *stop_text = NULL;
+    const char *model_path = NULL, *ids_text = NULL, *stop_text = NULL, *prompt = NULL, *tok_path = NULL;
     uint32_t n_gen = 0, ctx = 0;
     int have_n = 0, quiet = 0;
     gptoss_kv_type kv_type = GPTOSS_KV_AUTO;
@@ -47,13 +50,15 @@ int cmd_generate(int argc, char **argv) {
         else if (a[0] == '-' && strcmp(a, "--ids") && strcmp(a, "-n") && strcmp(a, "--temperature") &&
                  strcmp(a, "--top-p") && strcmp(a, "--top-k") && strcmp(a, "--min-p") && strcmp(a, "--seed") &&
                  strcmp(a, "--stop") && strcmp(a, "--ctx") && strcmp(a, "--device") && strcmp(a, "-t") &&
-                 strcmp(a, "--kv")) {
+                 strcmp(a, "--kv") && strcmp(a, "-p") && strcmp(a, "--tokenizer")) {
             cli_error("generate: unknown option %s", a);
             usage(stderr);
             return 2;
         } else if (a[0] == '-') {
             if (!(v = cli_next(argc, argv, &i))) return 2;
             if (!strcmp(a, "--ids")) ids_text = v;
+            else if (!strcmp(a, "-p")) prompt = v;
+            else if (!strcmp(a, "--tokenizer")) tok_path = v;
             else if (!strcmp(a, "--stop")) stop_text = v;
             else if (!strcmp(a, "--device")) {
                 ok = !strcmp(v, "cpu") || !strcmp(v, "cuda");
@@ -73,11 +78,14 @@ int cmd_generate(int argc, char **argv) {
         else { cli_error("generate: unexpected argument '%s'", a); return 2; }
     }
     if (!model_path) { cli_error("generate: no MODEL given (see gptoss generate --help)"); return 2; }
-    if (!ids_text) { cli_error("generate: --ids \"...\" is required (see gptoss generate --help)"); return 2; }
+    if (!ids_text && !prompt) { cli_error("generate: --ids \"...\" or -p TEXT is required (see gptoss generate --help)"); return 2; }
+    if (ids_text && prompt) { cli_error("generate: give --ids or -p, not both"); return 2; }
+    if (tok_path && !prompt) { cli_error("generate: --tokenizer is for -p TEXT; --ids are already token ids"); return 2; }
+    if (prompt && !*prompt) { cli_error("generate: -p needs a non-empty text"); return 2; }
     if (!have_n) { cli_error("generate: -n N is required (see gptoss generate --help)"); return 2; }
     uint32_t *ids = NULL, *stop = NULL;
     size_t n_ids = 0, n_stop = 0;
-    if (!cli_parse_ids(ids_text, &ids, &n_ids) || n_ids == 0) { cli_error("generate: --ids needs at least one id"); free(ids); return 2; }
+    if (ids_text && (!cli_parse_ids(ids_text, &ids, &n_ids) || n_ids == 0)) { cli_error("generate: --ids needs at least one id"); free(ids); return 2; }
     if (stop_text && !cli_parse_ids(stop_text, &stop, &n_stop)) { cli_error("generate: --stop must be ids"); free(ids); return 2; }
     so.stop_ids = stop;
     so.n_stop_ids = n_stop;
@@ -86,11 +94,24 @@ int cmd_generate(int argc, char **argv) {
     char err[512] = "";
     gptoss_session *sess = NULL;
     gptoss_sampler *smp = NULL;
+    gptoss_tokenizer *tok = NULL;
+    gptoss_tokens enc = {0};
     uint32_t *out = NULL;
     double t0 = now_s();
     mopt.device = device;
     gptoss_model *model = cli_load_model(model_path, &mopt);
     if (!model) goto done;
+    if (prompt) {
+        if (!(tok = cli_open_tokenizer(tok_path, model_path))) goto done;
+        if (cli_check_vocab(model, tok, err, sizeof err) != 0) { cli_error("%s", err); goto done; }
+        if (gptoss_tokenizer_encode(tok, prompt, strlen(prompt), GPTOSS_TOKENIZER_SPECIAL_AS_TEXT, &enc) != GPTOSS_OK) {
+            cli_error("generate: cannot encode -p (out of memory)");
+            goto done;
+        }
+        ids = enc.ids;
+        n_ids = enc.n;
+        enc.ids = NULL; /* freed with the --ids array */
+    }
     double t_open = now_s() - t0;
     const gptoss_model_config *c = gptoss_model_get_config(model);
     gptoss_session_options sopt = {.n_ctx = ctx, .device = device, .n_threads = n_threads, .kv_type = kv_type};
@@ -129,6 +150,8 @@ done:
     free(ids);
     free(stop);
     gptoss_sampler_free(smp);
+    gptoss_tokenizer_free(tok);
+    gptoss_tokens_free(&enc);
     gptoss_session_free(sess);
     gptoss_model_free(model);
     return rc;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@ static void synth_usage(FILE *f) {
             "usage: gptoss synth --out DIR|FILE.gguf [--format safetensors|gguf] [--preset tiny|20b|120b] [shape options] [--seed S] [--original]\n"
             "                    [--shards N] [--f32-norms] [--tokenizer FILE]\n"
             "Writes a checkpoint with random weights (Hugging Face layout; --original adds original/).\n"
+            "An --out path ending in .gguf writes one GGUF file (as --format gguf does); any other path is\n"
+            "a directory of safetensors files unless --format gguf is given.\n"
             "shape options (override the preset; the default preset is tiny):\n"
             "  --layers N  --hidden N  --intermediate N  --heads N  --kv-heads N  --head-dim N\n"
             "  --experts N  --experts-per-token N  --vocab N  --window N  --context N (YaRN original context)\n"
@@ -23,14 +26,6 @@ static void synth_usage(FILE *f) {
             "  --tokenizer FILE  also write tokenizer.json and tokenizer_config.json (from a tokenizer.json\n"
             "                or an o200k_base.tiktoken file); the vocabulary then defaults to the\n"
             "                tokenizer's 201088 ids, so the model chats like a downloaded one\n");
-}
-
-static void progress(void *ctx, uint64_t done, uint64_t total) {
-    (void)ctx;
-    fprintf(stderr, "\rgptoss synth: %5.1f%% of %.2f GiB", total ? 100.0 * (double)done / (double)total : 100.0,
-            (double)total / (1u << 30));
-    if (done == total) fputc('\n', stderr);
-    fflush(stderr);
 }
 
 static double now_s(void) {
@@ -76,7 +71,7 @@ int cmd_synth(int argc, char **argv) {
         {"--context", offsetof(gptoss_synth_options, initial_context_length)},
         {"--shards", offsetof(gptoss_synth_options, n_shards)},
     };
-    const char *format = "safetensors";
+    const char *format = NULL; /* from --out's name unless given */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -138,9 +133,18 @@ int cmd_synth(int argc, char **argv) {
         memcpy((char *)&o + shape[k].offset, &x, sizeof x);
     }
     if (!out) {
-        cli_error("synth: --out DIR is required (see gptoss synth --help)");
+        cli_error("synth: --out DIR or --out FILE.gguf is required (see gptoss synth --help)");
         return 2;
     }
+    size_t out_len = strlen(out);
+    const int gguf_name = out_len >= 5 && !strcasecmp(out + out_len - 5, ".gguf");
+    if (format && !strcmp(format, "safetensors") && gguf_name) {
+        cli_error("synth: --out %s names a .gguf file but --format safetensors writes a directory: drop --format "
+                  "safetensors, or give a directory name",
+                  out);
+        return 2;
+    }
+    if (!format) format = gguf_name ? "gguf" : "safetensors";
 
     char err[512] = "";
     if (tokenizer) {
@@ -164,8 +168,10 @@ int cmd_synth(int argc, char **argv) {
         cli_error("%s", err[0] ? err : gptoss_status_string(st));
         return 2;
     }
-    /* Progress only where someone watches and the write takes a while. */
-    if (isatty(2) && plan.n_file_bytes > ((uint64_t)1 << 30)) o.progress = progress;
+    if (cli_progress_wanted(plan.n_file_bytes)) {
+        o.progress = cli_progress;
+        o.progress_ctx = (void *)"synth";
+    }
     double t0 = now_s();
     /* --format gguf: --out is the .gguf file; the checkpoint is synthesized beside it, converted
      * (streaming, dense BF16, experts repacked losslessly) and removed. */
@@ -189,7 +195,7 @@ int cmd_synth(int argc, char **argv) {
         return 1;
     }
     if (out != final_out) {
-        int rc = convert_to_gguf(out, final_out, "bf16", tokenizer ? out : NULL);
+        int rc = convert_to_gguf(out, final_out, "bf16", tokenizer ? out : NULL, 0);
         remove_tree(out);
         if (rc) return rc;
         printf("%s: %llu parameters (GGUF), %.2f s\n", final_out, (unsigned long long)plan.n_params, now_s() - t0);

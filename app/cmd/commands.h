@@ -17,7 +17,9 @@ int cmd_chat(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
-/* MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"; tok_path may be NULL). Returns an exit code. */
-int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path);
+/* MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"). The tokenizer metadata comes from tok_path,
+ * or when it is NULL from the tokenizer beside the model if find_tokenizer (none there is an error),
+ * else none is written. Returns an exit code. */
+int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path, int find_tokenizer);
 
 #endif

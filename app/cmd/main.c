@@ -14,10 +14,10 @@ typedef struct command {
 static const command commands[] = {
     {"info", cmd_info, "info MODEL                      architecture, parameter counts, bytes, files"},
     {"eval", cmd_eval, "eval MODEL --ids \"...\" [--logits OUT] [--prefill] [--check CASE_DIR]"},
-    {"convert", cmd_convert, "convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE]"},
-    {"synth", cmd_synth, "synth --out DIR [--preset tiny|20b|120b] [--layers N ...] [--seed S] [--original] [--shards N]"},
+    {"convert", cmd_convert, "convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE|--no-tokenizer]"},
+    {"synth", cmd_synth, "synth --out DIR|FILE.gguf [--preset tiny|20b|120b] [--layers N ...] [--seed S] [--original] [--shards N]"},
     {"bench", cmd_bench, "bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]"},
-    {"generate", cmd_generate, "generate MODEL --ids \"...\" -n N [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--seed S]"},
+    {"generate", cmd_generate, "generate MODEL (--ids \"...\" | -p TEXT) -n N [--temperature T] [--top-p P] [--top-k K] [--seed S]"},
     {"tokenize", cmd_tokenize, "tokenize MODEL_OR_TOKENIZER [--allow-special]   stdin bytes -> token ids"},
     {"detokenize", cmd_detokenize, "detokenize MODEL_OR_TOKENIZER              token ids on stdin -> raw bytes"},
     {"render", cmd_render, "render CONV.json [--training|--conversation] [--drop turns|harmony|none] [--text]"},
@@ -28,7 +28,7 @@ static const command commands[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: gptoss COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: gptoss COMMAND [ARGS]   (gptoss --version: the version)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fprintf(f, "  %s\n", commands[i].usage);
     fprintf(f, "\nMODEL is a model directory (Hugging Face layout, its original/ folder, or a Hugging Face\n"
                "cache folder) or a .gguf file. Run `gptoss COMMAND --help` for a command's options.\n");
@@ -38,6 +38,10 @@ int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("gptoss %s\n", GPTOSS_VERSION);
+        return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);

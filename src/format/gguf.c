@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -345,8 +346,17 @@ gptoss_status gptoss_gguf_parse(gptoss_gguf *g, const char *path, const uint8_t 
     uint32_t version;
     uint64_t n_tensors, n_kv;
     if (size < 4 || memcmp(base, "GGUF", 4) != 0) {
-        gptoss_gguf_free(g);
-        return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: not a GGUF file (no 'GGUF' magic)", path);
+        /* Say what is there instead: an empty file, a download cut off, an HTML error page. */
+        char what[128];
+        gptoss_bytes_describe(what, sizeof what, base, size, size);
+        const int cut_magic = size < 4 && memcmp(base, "GGUF", size) == 0;
+        gptoss_gguf_free(g); /* unmaps base */
+        if (size == 0) return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: empty file (0 bytes), not a GGUF file", path);
+        if (cut_magic)
+            return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size,
+                               "%s: truncated GGUF file: %s, shorter than the 4-byte \"GGUF\" magic", path, what);
+        return gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size, "%s: not a GGUF file: %s (a GGUF file starts with \"GGUF\")",
+                           path, what);
     }
     take(&c, 4, &magic, "magic");
     if (!get_u32(&c, &version, "version")) goto done;
@@ -540,15 +550,36 @@ void gptoss_gguf_free(gptoss_gguf *g) {
 }
 
 int gptoss_gguf_is_file(const char *path) {
+    size_t n = strlen(path);
+    if (n >= 5 && !strcasecmp(path + n - 5, ".gguf")) return 1;
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        size_t n = strlen(path);
-        return n >= 5 && !strcmp(path + n - 5, ".gguf");
-    }
+    if (!f) return 0;
     char m[4] = {0};
     size_t got = fread(m, 1, 4, f);
     fclose(f);
     return got == 4 && !memcmp(m, "GGUF", 4);
+}
+
+void gptoss_bytes_describe(char *out, size_t out_size, const uint8_t *p, size_t n, uint64_t size) {
+    if (!out || !out_size) return;
+    if (size == 0) {
+        snprintf(out, out_size, "0 bytes (empty)");
+        return;
+    }
+    size_t shown = n < 16 ? n : 16, o = 0;
+    char q[16 * 4 + 1];
+    for (size_t i = 0; i < shown; i++) {
+        uint8_t b = p[i];
+        if (b == '"' || b == '\\') o += (size_t)snprintf(q + o, sizeof q - o, "\\%c", b);
+        else if (b == '\n') o += (size_t)snprintf(q + o, sizeof q - o, "\\n");
+        else if (b == '\r') o += (size_t)snprintf(q + o, sizeof q - o, "\\r");
+        else if (b == '\t') o += (size_t)snprintf(q + o, sizeof q - o, "\\t");
+        else if (b >= 0x20 && b < 0x7f) q[o++] = (char)b, q[o] = 0;
+        else o += (size_t)snprintf(q + o, sizeof q - o, "\\x%02x", b);
+    }
+    q[o] = 0;
+    snprintf(out, out_size, "%llu byte%s, starting \"%s\"%s", (unsigned long long)size, size == 1 ? "" : "s", q,
+             size > shown ? "..." : "");
 }
 
 /* ---- block codecs ------------------------------------------------------------------------- */

@@ -81,8 +81,13 @@ gptoss_status gptoss_gguf_parse(gptoss_gguf *g, const char *path, const uint8_t 
 /* Maps path read-only and parses it. */
 gptoss_status gptoss_gguf_open(gptoss_gguf *g, const char *path, char *err, size_t err_size);
 void gptoss_gguf_free(gptoss_gguf *g);
-/* 1 when the file starts with the GGUF magic (or, for a path that cannot be read, ends in .gguf). */
+/* 1 when the name ends in .gguf (any case) or the file starts with the GGUF magic: what the loaders
+ * read as GGUF, so that a damaged .gguf file gets the GGUF reader's message. */
 int gptoss_gguf_is_file(const char *path);
+/* For one-line messages about a file that is not what it should be: its size and first bytes (up to
+ * 16, printable ASCII as is, others escaped), e.g. `1234 bytes, starting "<!DOCTYPE html>\n"...` or
+ * `0 bytes (empty)`. p holds the first n bytes of a file of size bytes. */
+void gptoss_bytes_describe(char *out, size_t out_size, const uint8_t *p, size_t n, uint64_t size);
 
 const gptoss_gguf_kv *gptoss_gguf_find(const gptoss_gguf *g, const char *key);
 const gptoss_gguf_tensor *gptoss_gguf_find_tensor(const gptoss_gguf *g, const char *name);

@@ -535,13 +535,39 @@ static gptoss_status apply_options(gptoss_model *m, const gptoss_model_options *
     return st;
 }
 
+/* A path that is neither a directory nor GGUF: say what it is (its size and first bytes), so that
+ * a file inside a model directory, an empty download or an error page is recognised at once. */
+static gptoss_status not_a_model(const char *path, const struct stat *st, char *err, size_t err_size) {
+    static const char expected[] = "expected a model directory (config.json + *.safetensors) or a .gguf file";
+    if (!S_ISREG(st->st_mode))
+        return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "%s: not a model file (not a regular file); %s", path,
+                           expected);
+    int fd;
+    size_t size;
+    gptoss_status s = gptoss_open_regular(path, &fd, &size, err, err_size);
+    if (s != GPTOSS_OK) return s;
+    uint8_t head[16];
+    ssize_t got = read(fd, head, sizeof head);
+    close(fd);
+    char what[128];
+    gptoss_bytes_describe(what, sizeof what, head, got > 0 ? (size_t)got : 0, size);
+    return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "%s: not a model file: %s; %s", path, what, expected);
+}
+
 gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *options, gptoss_model **out,
                                 char *err, size_t err_size) {
     if (out) *out = NULL;
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no model path given");
+    if (!*path)
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
+                           "empty path: expected a model directory or a .gguf file");
     if (!is_dir(path)) {
-        /* A single .gguf file */
-        if (is_file(path) && gptoss_gguf_is_file(path)) {
+        struct stat st;
+        if (stat(path, &st) != 0)
+            return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: no such %s", path,
+                               has_suffix(path, ".gguf") ? "file" : "directory");
+        /* A single .gguf file (by its name or its magic) */
+        if (S_ISREG(st.st_mode) && gptoss_gguf_is_file(path)) {
             gptoss_status gst = gptoss_model_load_gguf(path, out, err, err_size);
             if (gst == GPTOSS_OK && (gst = apply_options(*out, options, err, err_size)) != GPTOSS_OK) {
                 gptoss_model_free(*out);
@@ -549,10 +575,7 @@ gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *op
             }
             return gst;
         }
-        if (is_file(path))
-            return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size,
-                               "%s: expected a model directory (config.json + *.safetensors)", path);
-        return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: no such directory", path);
+        return not_a_model(path, &st, err, err_size);
     }
     gptoss_model *m = calloc(1, sizeof *m);
     if (!m) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");

@@ -68,6 +68,9 @@ static gptoss_status map_file(const char *path, const char **text, size_t *len, 
 gptoss_status gptoss_tokenizer_load(const char *path, gptoss_tokenizer **out, char *err, size_t err_size) {
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "tokenizer path is NULL");
     *out = NULL;
+    if (!*path)
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
+                           "empty path: expected a tokenizer.json, a .tiktoken file, a model directory or a .gguf file");
     /* A .gguf model file carries its tokenizer in its metadata */
     if (!is_dir(path) && gptoss_gguf_is_file(path)) return gptoss_tokenizer_load_gguf(path, out, err, err_size);
     gptoss_buf file = {0};
