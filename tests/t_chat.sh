@@ -3,7 +3,8 @@
 # chat code with a scripted token stream, since random weights never write harmony): streaming with
 # labelled or hidden reasoning, tokens/s, history between turns (checked in the prompts the double
 # receives), the tool-call loop (typed result, --tool-exec, unknown tool), Ctrl-C, slash commands,
-# malformed model output; and `run` (one shot) through the same double.
+# malformed model output, non-ASCII input through the line editor in any locale; and `run` (one
+# shot) through the same double.
 set -u
 build=${GPTOSS_BUILD:?}
 shared=${GPTOSS_SHARED:-}
@@ -280,3 +281,33 @@ check "chat: answers after the recovered call" $?
 send broken "/quit"
 wait_for broken '^\[exit 0\]$'
 check "chat: exits cleanly after malformed output" $?
+
+# 8. Non-ASCII input through the line editor: umlauts, emoji and CJK reach the model as typed, with
+# the environment's UTF-8 locale, with none at all (the chat picks a UTF-8 one), and with LANG=C;
+# backspace removes a whole character.
+cat >"$tmp/utf8.txt" <<'EOF2'
+<|channel|>final<|message|>Got it.<|return|>
+<|channel|>final<|message|>Got it again.<|return|>
+EOF2
+text='Grüß Gott 👋 你好，世界 Ünïcödé'
+for how in environment none C; do
+    log=$tmp/utf8_$how.log
+    case $how in
+    environment) envs=(env) ;;
+    none) envs=(env -u LANG -u LC_ALL -u LC_CTYPE -u LANGUAGE) ;;
+    C) envs=(env LANG=C LC_ALL=C) ;;
+    esac
+    start "utf8_$how" "${envs[@]}" CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/utf8.txt" "${common[@]}"
+    wait_for "utf8_$how" '^> $'
+    send "utf8_$how" "$text"
+    wait_for "utf8_$how" '^Got it\.$'
+    check "chat: non-ASCII input reaches the model intact (locale: $how)" \
+        $([[ "$(prompt_n 1 "$log")" == *"<|start|>user<|message|>$text<|end|><|start|>assistant" ]]; echo $?)
+    tm send-keys -t "utf8_$how" -l -- 'Grüß'
+    tm send-keys -t "utf8_$how" BSpace
+    send "utf8_$how" 'e 日本'
+    wait_for "utf8_$how" '^Got it again\.$'
+    check "chat: backspace deletes one whole non-ASCII character (locale: $how)" \
+        $([[ "$(prompt_n 2 "$log")" == *"<|start|>user<|message|>Grüe 日本<|end|><|start|>assistant" ]]; echo $?)
+    send "utf8_$how" "/quit"
+done

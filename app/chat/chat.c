@@ -4,11 +4,14 @@
  * scripted stream through exactly this code. */
 #include <errno.h>
 #include <fcntl.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -445,6 +448,23 @@ static gen_result run_turn(chat *c) {
 
 /* ---- input ---------------------------------------------------------------------------------- */
 
+static int locale_is_utf8(void) {
+    const char *cs = nl_langinfo(CODESET);
+    return cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8"));
+}
+
+/* libedit decodes what is typed in LC_CTYPE's encoding, and the "C" locale a program starts in (or
+ * one the environment names that is not UTF-8) makes it drop every non-ASCII byte. The model reads
+ * UTF-8 whatever the terminal says, so without a UTF-8 locale from the environment a UTF-8 one of
+ * the system is used. Only LC_CTYPE: numbers keep their decimal point. */
+static void use_utf8_locale(void) {
+    if (setlocale(LC_CTYPE, "") && locale_is_utf8()) return;
+    static const char *const utf8[] = {"C.UTF-8", "C.utf8", "en_US.UTF-8", "en_US.utf8"};
+    for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++)
+        if (setlocale(LC_CTYPE, utf8[i]) && locale_is_utf8()) return;
+    setlocale(LC_CTYPE, "");
+}
+
 /* One line without its newline (malloc'd), or NULL at end of input. Ctrl-C gives an empty line. */
 static char *read_line(chat *c, const char *prompt) {
     c->input_interrupted = 0;
@@ -840,6 +860,7 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked read returns so Ctrl-C is seen */
+    if (!c.one_shot) use_utf8_locale();
     rc = c.one_shot ? one_shot(&c) : repl(&c);
 done:
     gptoss_harmony_parser_free(c.parser);
