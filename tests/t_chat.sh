@@ -73,6 +73,21 @@ check "run without --tool-exec: the call is reported, no answer" \
     $([ ! -s "$tmp/out" ] && grep -q 'gptoss: the model called functions.get_weather; pass --tool-exec' "$tmp/err"; echo $?)
 "$double" run "$tmp/weather.txt" -p "x" --max-tokens 5 --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run --max-tokens: stops early and keeps what it has" $(grep -q '"channel":"analysis"' "$tmp/out"; echo $?)
+# A prompt longer than the context: one error naming both sizes, exit 1 (was: exit 0, no output).
+"$double" run "$tmp/hello.txt" -p "Hi" --verbose "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+n_prompt=$(sed -nE 's/.*prompt ([0-9]+) tokens in.*/\1/p' "$tmp/err")
+"$double" run "$tmp/hello.txt" -p "Hi" --ctx 10 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --ctx 10: the prompt ($n_prompt tokens) does not fit: exit 1, one line naming both sizes" \
+    $([ $rc -eq 1 ] && [ -n "$n_prompt" ] && [ ! -s "$tmp/out" ] && [ "$(grep -c '' "$tmp/err")" = 1 ] &&
+        grep -qx "gptoss: run: the prompt is $n_prompt tokens but the context holds 10 (--ctx): no room for an answer" "$tmp/err"; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" --ctx "$n_prompt" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --ctx equal to the prompt: no room either" $([ $? -eq 1 ] && grep -q "the prompt is $n_prompt tokens but the context holds $n_prompt" "$tmp/err"; echo $?)
+"$double" chat "$tmp/hello.txt" --ctx 10 "${common[@]}" </dev/null >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "chat --ctx 10: refused at start, exit 1, both sizes named, no /reset advice" \
+    $([ $rc -eq 1 ] && [ "$(grep -c '' "$tmp/err")" = 1 ] && ! grep -q reset "$tmp/out" "$tmp/err" &&
+        grep -qE "^gptoss: chat: the system and developer messages alone are $((n_prompt - 5)) tokens but the context holds 10 \(--ctx\)$" "$tmp/err"; echo $?)
 "$double" run "$tmp/missing.txt" -p "x" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run: a missing model is one error line" $([ $? -eq 1 ] && [ "$(grep -c '^gptoss: ' "$tmp/err")" = 1 ]; echo $?)
 
@@ -311,3 +326,35 @@ for how in environment none C; do
         $([[ "$(prompt_n 2 "$log")" == *"<|start|>user<|message|>Grüe 日本<|end|><|start|>assistant" ]]; echo $?)
     send "utf8_$how" "/quit"
 done
+
+# 9. A small context: a message too long by itself is refused without /reset advice (and forgotten);
+# one that fits alone but not after the history gets /reset advice; /reset then lets it through.
+cat >"$tmp/small.txt" <<'EOF2'
+<|channel|>final<|message|>Answer one.<|return|>
+<|channel|>final<|message|>Answer two.<|return|>
+<|channel|>final<|message|>Answer three.<|return|>
+EOF2
+log=$tmp/small.log
+start small env CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/small.txt" --ctx 100 "${common[@]}"
+wait_for small '^> $'
+send small "Hi"
+wait_for small '^Answer one\.$'
+send small "$(printf 'word %.0s' {1..40})"
+wait_for small 'gptoss: chat: this message makes the prompt [0-9]+ tokens by itself but the context holds 100 \(--ctx\); it was not sent$'
+check "chat: a message longer than the context by itself: both sizes, not sent" $?
+check "chat: no /reset advice when /reset cannot help" $(! screen small | grep -q 'reset'; echo $?)
+send small "Hi again"
+wait_for small '^Answer two\.$'
+check "chat: goes on after the refused message" $?
+check "chat: the refused message is not in the history" $([[ "$(prompt_n 2 "$log")" != *word* ]] &&
+    [[ "$(prompt_n 2 "$log")" == *'<|start|>user<|message|>Hi again<|end|><|start|>assistant' ]]; echo $?)
+send small "Tell me about the weather in Paris today"
+wait_for small '^\[context full: with this message the conversation is [0-9]+ tokens, the context holds 100; it was not sent; /reset starts over\]$'
+check "chat: a message that fits alone but not after the history: /reset advice" $?
+send small "/reset"
+send small "Tell me about the weather in Paris today"
+wait_for small '^Answer three\.$'
+check "chat: after /reset the message goes through" $?
+send small "/quit"
+wait_for small '^\[exit 0\]$'
+check "chat: exits 0 after the refusals" $?

@@ -42,6 +42,14 @@ echo abc123 >"$cache/refs/main"
 check "run on a Hugging Face cache folder" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out1" 2>"$tmp/err"
 check "run: exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
+"$bin" run "$model" -p "hi" --ctx 10 --no-color >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --ctx 10: exit 1, one error naming the prompt's and the context's sizes" \
+    $([ $rc -eq 1 ] && [ ! -s "$tmp/out" ] && [ "$(grep -c '' "$tmp/err")" = 1 ] &&
+        grep -qE '^gptoss: run: the prompt is [0-9]{2,} tokens but the context holds 10 \(--ctx\)' "$tmp/err"; echo $?)
+"$bin" chat "$model" --ctx 10 --no-color </dev/null >"$tmp/out" 2>"$tmp/err"
+check "chat --ctx 10: exit 1 at start, both sizes named" $([ $? -eq 1 ] &&
+    grep -qE '^gptoss: chat: the system and developer messages alone are [0-9]{2,} tokens but the context holds 10 \(--ctx\)$' "$tmp/err"; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out2" 2>&1
 check "run: the same seed gives the same answer" $(cmp -s "$tmp/out1" "$tmp/out2"; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" --kv-f16 >"$tmp/out3" 2>"$tmp/err"

@@ -178,7 +178,8 @@ static void show_progress(chat *c, size_t n_before) {
 
 /* ---- prompt --------------------------------------------------------------------------------- */
 
-static gptoss_harmony_conversation *full_conversation(chat *c) {
+/* The system and developer messages this session's settings make, then the history from `first`. */
+static gptoss_harmony_conversation *conversation_from(chat *c, size_t first) {
     gptoss_harmony_conversation *conv = gptoss_harmony_conversation_create();
     if (!conv) return NULL;
     gptoss_harmony_system_content sc;
@@ -197,13 +198,37 @@ static gptoss_harmony_conversation *full_conversation(chat *c) {
         gptoss_harmony_message dev = {.role = GPTOSS_HARMONY_ROLE_DEVELOPER, .content = &dev_part, .n_content = 1};
         st = gptoss_harmony_conversation_append(conv, &dev);
     }
-    for (size_t i = 0; st == GPTOSS_OK && i < gptoss_harmony_conversation_size(c->hist); i++)
+    for (size_t i = first; st == GPTOSS_OK && i < gptoss_harmony_conversation_size(c->hist); i++)
         st = gptoss_harmony_conversation_append(conv, gptoss_harmony_conversation_get(c->hist, i));
     if (st != GPTOSS_OK) {
         gptoss_harmony_conversation_free(conv);
         return NULL;
     }
     return conv;
+}
+
+static gptoss_harmony_conversation *full_conversation(chat *c) { return conversation_from(c, 0); }
+
+/* The ids the model is given for the next assistant message, made from conversation_from(first). */
+static int render_prompt(chat *c, size_t first, gptoss_tokens *out) {
+    char err[512] = "";
+    gptoss_harmony_conversation *conv = conversation_from(c, first);
+    out->n = 0;
+    if (!conv || gptoss_harmony_render_for_completion(c->tok, conv, GPTOSS_HARMONY_ROLE_ASSISTANT,
+                                                      GPTOSS_HARMONY_DROP_TURNS, out, err, sizeof err) != GPTOSS_OK) {
+        gptoss_harmony_conversation_free(conv);
+        cli_error("%s", err[0] ? err : "out of memory");
+        return 0;
+    }
+    gptoss_harmony_conversation_free(conv);
+    return 1;
+}
+
+/* Where the current turn begins in the history: its last user message. */
+static size_t turn_start(const chat *c) {
+    size_t n = gptoss_harmony_conversation_size(c->hist);
+    while (n && gptoss_harmony_conversation_get(c->hist, n - 1)->role != GPTOSS_HARMONY_ROLE_USER) n--;
+    return n ? n - 1 : 0;
 }
 
 /* ---- generation ----------------------------------------------------------------------------- */
@@ -216,18 +241,38 @@ static int is_call_message(const gptoss_harmony_message *m) {
 
 /* Samples one assistant turn (up to a stop token, a tool call, a limit or Ctrl-C), showing it as it
  * comes, and adds the messages to the history. */
-static gen_result generate(chat *c) {
-    char err[512] = "";
-    gptoss_harmony_conversation *conv = full_conversation(c);
-    c->ids.n = 0;
-    if (!conv || gptoss_harmony_render_for_completion(c->tok, conv, GPTOSS_HARMONY_ROLE_ASSISTANT,
-                                                      GPTOSS_HARMONY_DROP_TURNS, &c->ids, err, sizeof err) != GPTOSS_OK) {
-        gptoss_harmony_conversation_free(conv);
-        cli_error("%s", err[0] ? err : "out of memory");
+/* The prompt leaves no room for an answer. Chat drops the turn (kept, it would overflow every later
+ * prompt too) and says whether /reset can help: only when the turn fits without those before it. */
+static gen_result prompt_too_long(chat *c, size_t n_prompt) {
+    uint32_t n_ctx = c->src.n_ctx;
+    if (c->one_shot) {
+        cli_error("run: the prompt is %zu tokens but the context holds %u (--ctx): no room for an answer", n_prompt,
+                  n_ctx);
         return GEN_ERROR;
     }
-    gptoss_harmony_conversation_free(conv);
+    size_t first = turn_start(c), n_turn = n_prompt;
+    gptoss_tokens t = {0};
+    if (first && render_prompt(c, first, &t)) n_turn = t.n;
+    gptoss_tokens_free(&t);
+    int alone = gptoss_harmony_conversation_size(c->hist) == first + 1;
+    const char *what = alone ? "this message" : "this turn (the message, tool calls and results)";
+    const char *fate = alone ? "it was not sent" : "it was dropped";
+    gptoss_harmony_conversation_truncate(c->hist, first);
+    if (n_turn < n_ctx) {
+        note(c, "[context full: with %s the conversation is %zu tokens, the context holds %u; %s; /reset starts over]",
+             what, n_prompt, n_ctx, fate);
+        return GEN_LIMIT;
+    }
+    cli_error("chat: %s makes the prompt %zu tokens by itself but the context holds %u (--ctx); %s", what, n_turn,
+              n_ctx, fate);
+    return GEN_ERROR;
+}
+
+static gen_result generate(chat *c) {
+    char err[512] = "";
+    if (!render_prompt(c, 0, &c->ids)) return GEN_ERROR;
     size_t n_prompt = c->ids.n;
+    if (c->src.n_ctx && n_prompt >= c->src.n_ctx) return prompt_too_long(c, n_prompt);
     gptoss_harmony_parser_reset(c->parser, GPTOSS_HARMONY_ROLE_ASSISTANT);
     c->streaming = 0;
     gen_result res = GEN_DONE;
@@ -860,7 +905,16 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked read returns so Ctrl-C is seen */
-    if (!c.one_shot) use_utf8_locale();
+    if (!c.one_shot) {
+        /* Nothing could ever be answered: say so now rather than after the first message. */
+        if (!render_prompt(&c, 0, &c.ids)) goto done;
+        if (c.src.n_ctx && c.ids.n >= c.src.n_ctx) {
+            cli_error("chat: the system and developer messages alone are %zu tokens but the context holds %u (--ctx)",
+                      c.ids.n, c.src.n_ctx);
+            goto done;
+        }
+        use_utf8_locale();
+    }
     rc = c.one_shot ? one_shot(&c) : repl(&c);
 done:
     gptoss_harmony_parser_free(c.parser);
