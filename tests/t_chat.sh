@@ -88,6 +88,56 @@ rc=$?
 check "chat --ctx 10: refused at start, exit 1, both sizes named, no /reset advice" \
     $([ $rc -eq 1 ] && [ "$(grep -c '' "$tmp/err")" = 1 ] && ! grep -q reset "$tmp/out" "$tmp/err" &&
         grep -qE "^gptoss: chat: the system and developer messages alone are $((n_prompt - 5)) tokens but the context holds 10 \(--ctx\)$" "$tmp/err"; echo $?)
+# Streaming: the final answer reaches stdout (the reasoning stderr) while the model still writes;
+# SIGTERM stops it like Ctrl-C: what was generated is printed, exit 143.
+cat >"$tmp/stream.txt" <<'EOF'
+#delay 60
+<|channel|>analysis<|message|>Counting slowly.<|end|><|start|>assistant<|channel|>final<|message|>One two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two twenty-three twenty-four twenty-five twenty-six twenty-seven twenty-eight twenty-nine thirty.<|return|>
+EOF
+# until_file FILE PID REGEX: 0 once FILE matches while PID still runs.
+until_file() {
+    local i
+    for ((i = 0; i < 100 * slow; i++)); do
+        kill -0 "$2" 2>/dev/null || return 1
+        grep -qE -- "$3" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+"$double" run "$tmp/stream.txt" -p "Count" --show-reasoning "${common[@]}" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+until_file "$tmp/err" $pid '^\[reasoning\] Counting'
+check "run --show-reasoning: the reasoning streams to stderr while the model writes" $([ $? -eq 0 ] && [ ! -s "$tmp/out" ]; echo $?)
+until_file "$tmp/out" $pid '^One two three'
+check "run: the answer streams to stdout while the model writes" $?
+kill -TERM $pid
+wait $pid
+rc=$?
+check "run: SIGTERM stops the answer, exit 143" $([ $rc -eq 143 ]; echo $?)
+check "run: after SIGTERM stdout has what was generated, on a line of its own" \
+    $(grep -qE '^One two three' "$tmp/out" && ! grep -q thirty "$tmp/out" && [ -z "$(tail -c 1 "$tmp/out")" ] &&
+        [ "$(grep -c '' "$tmp/out")" = 1 ]; echo $?)
+"$double" run "$tmp/stream.txt" -p "Count" --json "${common[@]}" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+sleep 1 # part of the answer is written by then (60 ms a token), not all of it
+kill -TERM $pid
+wait $pid
+rc=$?
+check "run --json: SIGTERM prints the messages so far as JSON, exit 143" $([ $rc -eq 143 ] && [ ! -s "$tmp/err" ] &&
+    grep -qE '^\{"role":"assistant","content":\[\{"type":"text","text":"[^"]+"\}\],"channel":"(analysis|final)"\}' "$tmp/out" &&
+    ! grep -q thirty "$tmp/out" && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out"; echo $?)
+# An answer that never ends stops at the default --max-tokens (4096), not at a full context.
+{
+    printf '<|channel|>final<|message|>'
+    for ((i = 0; i < 5000; i++)); do printf 'word '; done
+    printf '<|return|>\n'
+} >"$tmp/endless.txt"
+"$double" run "$tmp/endless.txt" -p "Talk" --verbose "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run: stops at the default --max-tokens 4096" $([ $rc -eq 0 ] && grep -qx '\[stopped at --max-tokens 4096\]' "$tmp/err" &&
+    grep -qE '^\[4096 tokens, ' "$tmp/err" && [ "$(wc -w <"$tmp/out")" -eq 4093 ]; echo $?)
+"$double" run "$tmp/endless.txt" -p "Talk" --verbose --max-tokens 0 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --max-tokens 0: until the answer ends" $([ $? -eq 0 ] && [ "$(wc -w <"$tmp/out")" -eq 5000 ] && ! grep -q 'stopped at' "$tmp/err"; echo $?)
 "$double" run "$tmp/missing.txt" -p "x" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run: a missing model is one error line" $([ $? -eq 1 ] && [ "$(grep -c '^gptoss: ' "$tmp/err")" = 1 ]; echo $?)
 
@@ -236,6 +286,23 @@ p2=$(prompt_n 2 "$log")
 check "chat: the interrupted answer stays in the history as far as it got" $([[ "$p2" == *'<|start|>assistant<|channel|>final<|message|>One two three'*'<|end|><|start|>user<|message|>Again<|end|><|start|>assistant' ]] &&
     [[ "$p2" != *twenty* ]]; echo $?)
 send slow "/quit"
+
+# SIGTERM: the answer stops as with Ctrl-C, then chat leaves (exit 143); an answer that never ends
+# stops at the default --max-tokens.
+start term "$double" chat "$tmp/stream.txt" "${common[@]}"
+wait_for term '^> $'
+send term "Count"
+wait_for term 'One two three'
+kill -TERM "$(pgrep -P "$(tm display -p -t term '#{pane_pid}')" | head -n 1)"
+wait_for term '^\[exit 143\]$'
+check "chat: SIGTERM stops the answer and leaves, exit 143" $?
+check "chat: SIGTERM shows [interrupted] after the partial answer" $(screen term | grep -qx '\[interrupted\]' && ! screen term | grep -q thirty; echo $?)
+start endless "$double" chat "$tmp/endless.txt" "${common[@]}"
+wait_for endless '^> $'
+send endless "Talk"
+wait_for endless '^\[stopped at --max-tokens 4096\]$' 60
+check "chat: an endless answer stops at the default --max-tokens 4096" $?
+send endless "/quit"
 
 # 6. Slash commands: /effort, /save, /reset, /load, unknown.
 log=$tmp/slash.log

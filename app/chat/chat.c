@@ -28,12 +28,18 @@
 
 #define MAX_TOOL_ROUNDS 32
 
-static volatile sig_atomic_t g_interrupted;
+/* Both stop an answer (Ctrl-C, SIGINT); SIGTERM also ends the session once what was generated is
+ * shown (and, for run --json, printed). */
+static volatile sig_atomic_t g_interrupted, g_terminated;
 
-static void on_sigint(int sig) {
-    (void)sig;
+static void on_signal(int sig) {
     g_interrupted = 1;
+    if (sig == SIGTERM) g_terminated = 1;
 }
+
+/* An answer's length when --max-tokens is not given: room for low-effort reasoning and an answer,
+ * while a model that never stops does not run on until the context is full. */
+#define DEFAULT_MAX_TOKENS 4096
 
 typedef enum kind { K_FINAL, K_REASONING, K_PREAMBLE, K_CALL } kind;
 
@@ -279,13 +285,14 @@ static gen_result generate(chat *c) {
     uint32_t n_gen = 0;
     double t0 = now_s(), t_first = 0;
     for (;;) {
-        if (g_interrupted) {
+        if (g_interrupted || g_terminated) {
             res = GEN_INTERRUPTED;
             if (!c->one_shot && isatty(0)) c->line_start[0] = 0; /* the terminal echoed ^C */
             break;
         }
         if (c->max_tokens && n_gen >= c->max_tokens) {
             res = GEN_LIMIT;
+            note(c, "[stopped at --max-tokens %u]", c->max_tokens);
             break;
         }
         if (c->src.n_ctx && c->ids.n >= c->src.n_ctx) {
@@ -481,9 +488,9 @@ static gen_result run_turn(chat *c) {
             if (g_interrupted) gptoss_harmony_conversation_truncate(c->hist, gptoss_harmony_conversation_size(c->hist) - 1);
             break;
         }
-        if (g_interrupted) break;
+        if (g_interrupted || g_terminated) break;
     }
-    if (r == GEN_INTERRUPTED || g_interrupted) {
+    if (r == GEN_INTERRUPTED || g_interrupted || g_terminated) {
         note(c, "[interrupted]");
         r = GEN_INTERRUPTED;
     }
@@ -516,6 +523,7 @@ static char *read_line(chat *c, const char *prompt) {
 #ifdef GPTOSS_HAVE_LIBEDIT
     if (isatty(0) && isatty(1)) {
         char *l = readline(prompt);
+        if (!l && g_terminated) return NULL;
         if (!l && g_interrupted) {
             g_interrupted = 0;
             c->input_interrupted = 1;
@@ -538,6 +546,10 @@ static char *read_line(chat *c, const char *prompt) {
         if (ch == EOF) {
             if (ferror(stdin) && errno == EINTR) {
                 clearerr(stdin);
+                if (g_terminated) {
+                    gptoss_buf_free(&b);
+                    return NULL;
+                }
                 if (g_interrupted) {
                     g_interrupted = 0;
                     c->input_interrupted = 1;
@@ -647,14 +659,15 @@ static int slash_command(chat *c, char *line) {
 static void usage(FILE *f, int one_shot) {
     if (one_shot)
         fprintf(f, "usage: gptoss run MODEL -p PROMPT [--show-reasoning] [--json] [OPTIONS]\n"
-                   "  One answer: the final answer on stdout; --show-reasoning also writes the reasoning\n"
-                   "  (and tool calls) to stderr; --json prints the turn's messages as JSON instead.\n"
-                   "  -p - reads the prompt from stdin.\n");
+                   "  One answer: the final answer streams to stdout as it is written; --show-reasoning also\n"
+                   "  streams the reasoning (and tool calls) to stderr; --json prints the turn's messages as\n"
+                   "  JSON at the end instead. -p - reads the prompt from stdin. Ctrl-C or SIGTERM stops the\n"
+                   "  answer: what was generated is printed, exit status 130 or 143.\n");
     else
         fprintf(f, "usage: gptoss chat MODEL [--hide-reasoning] [OPTIONS]\n"
                    "  Interactive chat: answers stream as they come, reasoning dimmed and labelled (or\n"
-                   "  hidden); Ctrl-C stops an answer; /help lists the commands (/reset, /effort, /save,\n"
-                   "  /load, /quit).\n");
+                   "  hidden); Ctrl-C stops an answer (SIGTERM stops it and quits); /help lists the\n"
+                   "  commands (/reset, /effort, /save, /load, /quit).\n");
     fprintf(f, "options:\n"
                "  --reasoning-effort low|medium|high   (default low)\n"
                "  --system TEXT        the model identity line of the system message\n"
@@ -664,10 +677,11 @@ static void usage(FILE *f, int one_shot) {
                "  --tool-exec CMD      run tool calls with `sh -c CMD`: arguments on stdin, the tool name\n"
                "                       in $GPTOSS_TOOL_NAME, stdout is the result (chat asks otherwise)\n"
                "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
-               "  --max-tokens N       per answer (default: until the context is full)\n"
+               "  --max-tokens N       per answer (default %d; 0: until the context is full)\n"
                "  --ctx N --threads N --tokenizer PATH --no-color\n"
                "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory,\n"
-               "                       less exact); --kv-f16 is --kv f16\n");
+               "                       less exact); --kv-f16 is --kv f16\n",
+            DEFAULT_MAX_TOKENS);
 }
 
 /* --tools: [{name, description, parameters}], the OpenAI form [{type: function, function: {...}}],
@@ -829,8 +843,9 @@ static int repl(chat *c) {
         free(line);
         if (st != GPTOSS_OK) return 1;
         run_turn(c);
+        if (g_terminated) break;
     }
-    return 0;
+    return g_terminated ? 128 + SIGTERM : 0;
 }
 
 static int one_shot(chat *c) {
@@ -862,7 +877,7 @@ static int one_shot(chat *c) {
     }
     fflush(stdout);
     if (r == GEN_ERROR) return 1;
-    if (r == GEN_INTERRUPTED) return 130;
+    if (r == GEN_INTERRUPTED) return g_terminated ? 128 + SIGTERM : 128 + SIGINT;
     return 0;
 }
 
@@ -872,6 +887,7 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     c.one_shot = one_shot_mode;
     c.effort = GPTOSS_HARMONY_EFFORT_LOW;
     c.settings.temperature = 1.0f;
+    c.max_tokens = DEFAULT_MAX_TOKENS;
     c.settings.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     c.line_start[0] = c.line_start[1] = 1;
     const char *term = getenv("TERM");
@@ -902,9 +918,10 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked read returns so Ctrl-C is seen */
+    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked read returns so the signal is seen */
+    sigaction(SIGTERM, &sa, NULL);
     if (!c.one_shot) {
         /* Nothing could ever be answered: say so now rather than after the first message. */
         if (!render_prompt(&c, 0, &c.ids)) goto done;
