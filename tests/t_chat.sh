@@ -138,6 +138,20 @@ check "run: stops at the default --max-tokens 4096" $([ $rc -eq 0 ] && grep -qx 
     grep -qE '^\[4096 tokens, ' "$tmp/err" && [ "$(wc -w <"$tmp/out")" -eq 4093 ]; echo $?)
 "$double" run "$tmp/endless.txt" -p "Talk" --verbose --max-tokens 0 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run --max-tokens 0: until the answer ends" $([ $? -eq 0 ] && [ "$(wc -w <"$tmp/out")" -eq 5000 ] && ! grep -q 'stopped at' "$tmp/err"; echo $?)
+# The spellings every command shares: -n/--max-tokens, -c/--ctx, -t/--threads, --device cpu|cuda.
+"$double" run "$tmp/weather.txt" -p "x" -n 5 --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+"$double" run "$tmp/weather.txt" -p "x" --max-tokens 5 --json "${common[@]}" >"$tmp/out2" 2>>"$tmp/err"
+check "run -n 5 is --max-tokens 5" $([ $rc -eq 0 ] && [ -s "$tmp/out" ] && [ ! -s "$tmp/err" ] && cmp -s "$tmp/out" "$tmp/out2" &&
+    grep -qF '{"type":"text","text":"Need weather"}],"channel":"analysis"' "$tmp/out"; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" -c 10 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run -c 10 is --ctx 10" $([ $? -eq 1 ] && grep -q 'the context holds 10 (--ctx)' "$tmp/err"; echo $?)
+"$double" chat "$tmp/hello.txt" -c 10 "${common[@]}" </dev/null >"$tmp/out" 2>"$tmp/err"
+check "chat -c 10 is --ctx 10" $([ $? -eq 1 ] && grep -q 'the context holds 10 (--ctx)' "$tmp/err"; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" -t 2 --threads 3 --device cpu "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run -t, --threads, --device cpu: accepted" $([ $? -eq 0 ] && [ "$(cat "$tmp/out")" = "Hello there!" ] && [ ! -s "$tmp/err" ]; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" --device tpu "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --device tpu: refused" $([ $? -eq 2 ] && grep -qx "gptoss: run: invalid value 'tpu' for --device" "$tmp/err"; echo $?)
 "$double" run "$tmp/missing.txt" -p "x" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run: a missing model is one error line" $([ $? -eq 1 ] && [ "$(grep -c '^gptoss: ' "$tmp/err")" = 1 ]; echo $?)
 

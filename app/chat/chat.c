@@ -677,8 +677,11 @@ static void usage(FILE *f, int one_shot) {
                "  --tool-exec CMD      run tool calls with `sh -c CMD`: arguments on stdin, the tool name\n"
                "                       in $GPTOSS_TOOL_NAME, stdout is the result (chat asks otherwise)\n"
                "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
-               "  --max-tokens N       per answer (default %d; 0: until the context is full)\n"
-               "  --ctx N --threads N --tokenizer PATH --no-color\n"
+               "  -n, --max-tokens N   tokens per answer (default %d; 0: until the context is full)\n"
+               "  -c, --ctx N          context size in tokens (default 8192, at most the model's)\n"
+               "  -t, --threads N      threads (default: every CPU)\n"
+               "  --device cpu|cuda    where the model runs (default cuda when a GPU is usable, else cpu)\n"
+               "  --tokenizer PATH --no-color\n"
                "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory,\n"
                "                       less exact); --kv-f16 is --kv f16\n",
             DEFAULT_MAX_TOKENS);
@@ -766,9 +769,10 @@ static int parse_options(chat *c, int argc, char **argv) {
             static const char *const with_value[] = {
                 "--reasoning-effort", "--effort", "--system", "--developer", "--date", "--tools", "--tool-exec",
                 "--temperature", "--top-p", "--top-k", "--min-p", "--seed", "--max-tokens", "--ctx", "--threads",
-                "--tokenizer", "-p", "--prompt", "--kv"};
+                "--device", "--tokenizer", "-p", "--prompt", "--kv"};
+            const char *name = cli_option_name(a);
             int known = 0;
-            for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(a, with_value[k]);
+            for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(name, with_value[k]);
             if (!known || (!c->one_shot && (!strcmp(a, "-p") || !strcmp(a, "--prompt")))) {
                 cli_error("%s: unknown option %s", cmd, a);
                 usage(stderr, c->one_shot);
@@ -790,9 +794,10 @@ static int parse_options(chat *c, int argc, char **argv) {
             else if (!strcmp(a, "--top-k")) ok = cli_parse_u32(v, &c->settings.top_k);
             else if (!strcmp(a, "--min-p")) ok = cli_parse_float(v, &c->settings.min_p) && c->settings.min_p >= 0 && c->settings.min_p <= 1;
             else if (!strcmp(a, "--seed")) ok = cli_parse_u64(v, &c->settings.seed);
-            else if (!strcmp(a, "--max-tokens")) ok = cli_parse_u32(v, &c->max_tokens);
-            else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &c->settings.n_ctx);
-            else if (!strcmp(a, "--threads")) ok = cli_parse_u32(v, &c->settings.n_threads);
+            else if (!strcmp(name, "--max-tokens")) ok = cli_parse_u32(v, &c->max_tokens);
+            else if (!strcmp(name, "--ctx")) ok = cli_parse_u32(v, &c->settings.n_ctx);
+            else if (!strcmp(name, "--threads")) ok = cli_parse_u32(v, &c->settings.n_threads);
+            else if (!strcmp(name, "--device")) ok = cli_parse_device(v, &c->settings.device);
             else if (!strcmp(a, "--tokenizer")) c->tok_path = v;
             else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &c->settings.kv_type);
             else c->prompt = v;
