@@ -3,7 +3,8 @@
 # chat code with a scripted token stream, since random weights never write harmony): streaming with
 # labelled or hidden reasoning, tokens/s, history between turns (checked in the prompts the double
 # receives), the tool-call loop (typed result, --tool-exec, unknown tool), Ctrl-C, slash commands,
-# malformed model output; and `run` (one shot) through the same double.
+# malformed model output, non-ASCII input through the line editor in any locale; and `run` (one
+# shot) through the same double.
 set -u
 build=${GPTOSS_BUILD:?}
 shared=${GPTOSS_SHARED:-}
@@ -72,6 +73,85 @@ check "run without --tool-exec: the call is reported, no answer" \
     $([ ! -s "$tmp/out" ] && grep -q 'gptoss: the model called functions.get_weather; pass --tool-exec' "$tmp/err"; echo $?)
 "$double" run "$tmp/weather.txt" -p "x" --max-tokens 5 --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run --max-tokens: stops early and keeps what it has" $(grep -q '"channel":"analysis"' "$tmp/out"; echo $?)
+# A prompt longer than the context: one error naming both sizes, exit 1 (was: exit 0, no output).
+"$double" run "$tmp/hello.txt" -p "Hi" --verbose "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+n_prompt=$(sed -nE 's/.*prompt ([0-9]+) tokens in.*/\1/p' "$tmp/err")
+"$double" run "$tmp/hello.txt" -p "Hi" --ctx 10 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --ctx 10: the prompt ($n_prompt tokens) does not fit: exit 1, one line naming both sizes" \
+    $([ $rc -eq 1 ] && [ -n "$n_prompt" ] && [ ! -s "$tmp/out" ] && [ "$(grep -c '' "$tmp/err")" = 1 ] &&
+        grep -qx "gptoss: run: the prompt is $n_prompt tokens but the context holds 10 (--ctx): no room for an answer" "$tmp/err"; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" --ctx "$n_prompt" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --ctx equal to the prompt: no room either" $([ $? -eq 1 ] && grep -q "the prompt is $n_prompt tokens but the context holds $n_prompt" "$tmp/err"; echo $?)
+"$double" chat "$tmp/hello.txt" --ctx 10 "${common[@]}" </dev/null >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "chat --ctx 10: refused at start, exit 1, both sizes named, no /reset advice" \
+    $([ $rc -eq 1 ] && [ "$(grep -c '' "$tmp/err")" = 1 ] && ! grep -q reset "$tmp/out" "$tmp/err" &&
+        grep -qE "^gptoss: chat: the system and developer messages alone are $((n_prompt - 5)) tokens but the context holds 10 \(--ctx\)$" "$tmp/err"; echo $?)
+# Streaming: the final answer reaches stdout (the reasoning stderr) while the model still writes;
+# SIGTERM stops it like Ctrl-C: what was generated is printed, exit 143.
+cat >"$tmp/stream.txt" <<'EOF'
+#delay 60
+<|channel|>analysis<|message|>Counting slowly.<|end|><|start|>assistant<|channel|>final<|message|>One two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two twenty-three twenty-four twenty-five twenty-six twenty-seven twenty-eight twenty-nine thirty.<|return|>
+EOF
+# until_file FILE PID REGEX: 0 once FILE matches while PID still runs.
+until_file() {
+    local i
+    for ((i = 0; i < 100 * slow; i++)); do
+        kill -0 "$2" 2>/dev/null || return 1
+        grep -qE -- "$3" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+"$double" run "$tmp/stream.txt" -p "Count" --show-reasoning "${common[@]}" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+until_file "$tmp/err" $pid '^\[reasoning\] Counting'
+check "run --show-reasoning: the reasoning streams to stderr while the model writes" $([ $? -eq 0 ] && [ ! -s "$tmp/out" ]; echo $?)
+until_file "$tmp/out" $pid '^One two three'
+check "run: the answer streams to stdout while the model writes" $?
+kill -TERM $pid
+wait $pid
+rc=$?
+check "run: SIGTERM stops the answer, exit 143" $([ $rc -eq 143 ]; echo $?)
+check "run: after SIGTERM stdout has what was generated, on a line of its own" \
+    $(grep -qE '^One two three' "$tmp/out" && ! grep -q thirty "$tmp/out" && [ -z "$(tail -c 1 "$tmp/out")" ] &&
+        [ "$(grep -c '' "$tmp/out")" = 1 ]; echo $?)
+"$double" run "$tmp/stream.txt" -p "Count" --json "${common[@]}" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+sleep 1 # part of the answer is written by then (60 ms a token), not all of it
+kill -TERM $pid
+wait $pid
+rc=$?
+check "run --json: SIGTERM prints the messages so far as JSON, exit 143" $([ $rc -eq 143 ] && [ ! -s "$tmp/err" ] &&
+    grep -qE '^\{"role":"assistant","content":\[\{"type":"text","text":"[^"]+"\}\],"channel":"(analysis|final)"\}' "$tmp/out" &&
+    ! grep -q thirty "$tmp/out" && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out"; echo $?)
+# An answer that never ends stops at the default --max-tokens (4096), not at a full context.
+{
+    printf '<|channel|>final<|message|>'
+    for ((i = 0; i < 5000; i++)); do printf 'word '; done
+    printf '<|return|>\n'
+} >"$tmp/endless.txt"
+"$double" run "$tmp/endless.txt" -p "Talk" --verbose "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run: stops at the default --max-tokens 4096" $([ $rc -eq 0 ] && grep -qx '\[stopped at --max-tokens 4096\]' "$tmp/err" &&
+    grep -qE '^\[4096 tokens, ' "$tmp/err" && [ "$(wc -w <"$tmp/out")" -eq 4093 ]; echo $?)
+"$double" run "$tmp/endless.txt" -p "Talk" --verbose --max-tokens 0 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --max-tokens 0: until the answer ends" $([ $? -eq 0 ] && [ "$(wc -w <"$tmp/out")" -eq 5000 ] && ! grep -q 'stopped at' "$tmp/err"; echo $?)
+# The spellings every command shares: -n/--max-tokens, -c/--ctx, -t/--threads, --device cpu|cuda.
+"$double" run "$tmp/weather.txt" -p "x" -n 5 --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+"$double" run "$tmp/weather.txt" -p "x" --max-tokens 5 --json "${common[@]}" >"$tmp/out2" 2>>"$tmp/err"
+check "run -n 5 is --max-tokens 5" $([ $rc -eq 0 ] && [ -s "$tmp/out" ] && [ ! -s "$tmp/err" ] && cmp -s "$tmp/out" "$tmp/out2" &&
+    grep -qF '{"type":"text","text":"Need weather"}],"channel":"analysis"' "$tmp/out"; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" -c 10 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run -c 10 is --ctx 10" $([ $? -eq 1 ] && grep -q 'the context holds 10 (--ctx)' "$tmp/err"; echo $?)
+"$double" chat "$tmp/hello.txt" -c 10 "${common[@]}" </dev/null >"$tmp/out" 2>"$tmp/err"
+check "chat -c 10 is --ctx 10" $([ $? -eq 1 ] && grep -q 'the context holds 10 (--ctx)' "$tmp/err"; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" -t 2 --threads 3 --device cpu "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run -t, --threads, --device cpu: accepted" $([ $? -eq 0 ] && [ "$(cat "$tmp/out")" = "Hello there!" ] && [ ! -s "$tmp/err" ]; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" --device tpu "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --device tpu: refused" $([ $? -eq 2 ] && grep -qx "gptoss: run: invalid value 'tpu' for --device" "$tmp/err"; echo $?)
 "$double" run "$tmp/missing.txt" -p "x" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run: a missing model is one error line" $([ $? -eq 1 ] && [ "$(grep -c '^gptoss: ' "$tmp/err")" = 1 ]; echo $?)
 
@@ -221,6 +301,23 @@ check "chat: the interrupted answer stays in the history as far as it got" $([[ 
     [[ "$p2" != *twenty* ]]; echo $?)
 send slow "/quit"
 
+# SIGTERM: the answer stops as with Ctrl-C, then chat leaves (exit 143); an answer that never ends
+# stops at the default --max-tokens.
+start term "$double" chat "$tmp/stream.txt" "${common[@]}"
+wait_for term '^> $'
+send term "Count"
+wait_for term 'One two three'
+kill -TERM "$(pgrep -P "$(tm display -p -t term '#{pane_pid}')" | head -n 1)"
+wait_for term '^\[exit 143\]$'
+check "chat: SIGTERM stops the answer and leaves, exit 143" $?
+check "chat: SIGTERM shows [interrupted] after the partial answer" $(screen term | grep -qx '\[interrupted\]' && ! screen term | grep -q thirty; echo $?)
+start endless "$double" chat "$tmp/endless.txt" "${common[@]}"
+wait_for endless '^> $'
+send endless "Talk"
+wait_for endless '^\[stopped at --max-tokens 4096\]$' 60
+check "chat: an endless answer stops at the default --max-tokens 4096" $?
+send endless "/quit"
+
 # 6. Slash commands: /effort, /save, /reset, /load, unknown.
 log=$tmp/slash.log
 cat >"$tmp/many.txt" <<'EOF'
@@ -280,3 +377,65 @@ check "chat: answers after the recovered call" $?
 send broken "/quit"
 wait_for broken '^\[exit 0\]$'
 check "chat: exits cleanly after malformed output" $?
+
+# 8. Non-ASCII input through the line editor: umlauts, emoji and CJK reach the model as typed, with
+# the environment's UTF-8 locale, with none at all (the chat picks a UTF-8 one), and with LANG=C;
+# backspace removes a whole character.
+cat >"$tmp/utf8.txt" <<'EOF2'
+<|channel|>final<|message|>Got it.<|return|>
+<|channel|>final<|message|>Got it again.<|return|>
+EOF2
+text='Grüß Gott 👋 你好，世界 Ünïcödé'
+for how in environment none C; do
+    log=$tmp/utf8_$how.log
+    case $how in
+    environment) envs=(env) ;;
+    none) envs=(env -u LANG -u LC_ALL -u LC_CTYPE -u LANGUAGE) ;;
+    C) envs=(env LANG=C LC_ALL=C) ;;
+    esac
+    start "utf8_$how" "${envs[@]}" CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/utf8.txt" "${common[@]}"
+    wait_for "utf8_$how" '^> $'
+    send "utf8_$how" "$text"
+    wait_for "utf8_$how" '^Got it\.$'
+    check "chat: non-ASCII input reaches the model intact (locale: $how)" \
+        $([[ "$(prompt_n 1 "$log")" == *"<|start|>user<|message|>$text<|end|><|start|>assistant" ]]; echo $?)
+    tm send-keys -t "utf8_$how" -l -- 'Grüß'
+    tm send-keys -t "utf8_$how" BSpace
+    send "utf8_$how" 'e 日本'
+    wait_for "utf8_$how" '^Got it again\.$'
+    check "chat: backspace deletes one whole non-ASCII character (locale: $how)" \
+        $([[ "$(prompt_n 2 "$log")" == *"<|start|>user<|message|>Grüe 日本<|end|><|start|>assistant" ]]; echo $?)
+    send "utf8_$how" "/quit"
+done
+
+# 9. A small context: a message too long by itself is refused without /reset advice (and forgotten);
+# one that fits alone but not after the history gets /reset advice; /reset then lets it through.
+cat >"$tmp/small.txt" <<'EOF2'
+<|channel|>final<|message|>Answer one.<|return|>
+<|channel|>final<|message|>Answer two.<|return|>
+<|channel|>final<|message|>Answer three.<|return|>
+EOF2
+log=$tmp/small.log
+start small env CHAT_DOUBLE_LOG="$log" "$double" chat "$tmp/small.txt" --ctx 100 "${common[@]}"
+wait_for small '^> $'
+send small "Hi"
+wait_for small '^Answer one\.$'
+send small "$(printf 'word %.0s' {1..40})"
+wait_for small 'gptoss: chat: this message makes the prompt [0-9]+ tokens by itself but the context holds 100 \(--ctx\); it was not sent$'
+check "chat: a message longer than the context by itself: both sizes, not sent" $?
+check "chat: no /reset advice when /reset cannot help" $(! screen small | grep -q 'reset'; echo $?)
+send small "Hi again"
+wait_for small '^Answer two\.$'
+check "chat: goes on after the refused message" $?
+check "chat: the refused message is not in the history" $([[ "$(prompt_n 2 "$log")" != *word* ]] &&
+    [[ "$(prompt_n 2 "$log")" == *'<|start|>user<|message|>Hi again<|end|><|start|>assistant' ]]; echo $?)
+send small "Tell me about the weather in Paris today"
+wait_for small '^\[context full: with this message the conversation is [0-9]+ tokens, the context holds 100; it was not sent; /reset starts over\]$'
+check "chat: a message that fits alone but not after the history: /reset advice" $?
+send small "/reset"
+send small "Tell me about the weather in Paris today"
+wait_for small '^Answer three\.$'
+check "chat: after /reset the message goes through" $?
+send small "/quit"
+wait_for small '^\[exit 0\]$'
+check "chat: exits 0 after the refusals" $?

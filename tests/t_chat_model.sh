@@ -42,7 +42,20 @@ echo abc123 >"$cache/refs/main"
 check "run on a Hugging Face cache folder" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out1" 2>"$tmp/err"
 check "run: exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
+"$bin" run "$model" -p "hi" --ctx 10 --no-color >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --ctx 10: exit 1, one error naming the prompt's and the context's sizes" \
+    $([ $rc -eq 1 ] && [ ! -s "$tmp/out" ] && [ "$(grep -c '' "$tmp/err")" = 1 ] &&
+        grep -qE '^gptoss: run: the prompt is [0-9]{2,} tokens but the context holds 10 \(--ctx\)' "$tmp/err"; echo $?)
+"$bin" chat "$model" --ctx 10 --no-color </dev/null >"$tmp/out" 2>"$tmp/err"
+check "chat --ctx 10: exit 1 at start, both sizes named" $([ $? -eq 1 ] &&
+    grep -qE '^gptoss: chat: the system and developer messages alone are [0-9]{2,} tokens but the context holds 10 \(--ctx\)$' "$tmp/err"; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out2" 2>&1
+"$bin" run "$model" -p "Hello" --seed 3 --date 2025-01-01 --no-color -n 12 -t 1 -c 512 --device cpu >"$tmp/short" 2>"$tmp/err"
+rc=$?
+"$bin" run "$model" -p "Hello" --seed 3 --date 2025-01-01 --no-color --max-tokens 12 --threads 1 --ctx 512 --device cpu >"$tmp/long" 2>>"$tmp/err"
+check "run: -n/-t/-c and --max-tokens/--threads/--ctx with --device cpu: the same answer" \
+    $([ $rc -eq 0 ] && [ -s "$tmp/short" ] && [ ! -s "$tmp/err" ] && cmp -s "$tmp/short" "$tmp/long" && cmp -s "$tmp/short" "$tmp/out1"; echo $?)
 check "run: the same seed gives the same answer" $(cmp -s "$tmp/out1" "$tmp/out2"; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" --kv-f16 >"$tmp/out3" 2>"$tmp/err"
 check "run --kv-f16 (f16 KV cache): exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t_cli_errors.sh: the gptoss command on bad input (missing or corrupt model, ids outside the vocabulary,
 # context overflow, malformed --ids, unknown options, bad option values) exits non-zero with one
-# "gptoss: ..." line on stderr and no crash; valid runs exit 0 with nothing on stderr.
+# "gptoss: ..." line on stderr and no crash; valid runs exit 0 with nothing on stderr; the options
+# several commands share have the same spellings in each (and in each --help).
 set -u
 bin=${GPTOSS_BIN:?}
 shared=${GPTOSS_SHARED:-}
@@ -131,6 +132,74 @@ usage_check "generate: no -n" "-n" "$bin" generate "$model" --ids "1"
 usage_check "eval: no model" "MODEL" "$bin" eval --ids "1"
 fail_check "eval: --check on a missing case" "$tmp/nocase/case.json" "$bin" eval "$model" --check "$tmp/nocase"
 fail_check "eval: --logits into a missing directory" "$tmp/nodir/out.f32" "$bin" eval "$model" --ids "1" --logits "$tmp/nodir/out.f32"
+
+# --- one spelling per option: -t/--threads, -c/--ctx, -n/--max-tokens and --device cpu|cuda mean the
+# same in every command that has them (chat and run: t_chat.sh, t_chat_model.sh)
+run "$bin" generate "$model" --ids "1 2 3" -n 4 -t 1 --ctx 16 --quiet
+short_rc=$rc short_out=$out
+run "$bin" generate "$model" --ids "1 2 3" --max-tokens 4 --threads 1 -c 16 --device cpu --quiet
+if [ "$short_rc" -eq 0 ] && [ "$rc" -eq 0 ] && [ -z "$err" ] && [ "$(printf '%s' "$out" | wc -w)" -eq 4 ] &&
+    [ "$out" = "$short_out" ]; then
+    echo "ok - generate: --max-tokens/--threads/-c/--device cpu give what -n/-t/--ctx give"
+else
+    echo "not ok - generate: --max-tokens/--threads/-c (exit $short_rc and $rc, '$short_out' vs '$out')"
+fi
+fail_check "generate: -c is the context" "context" "$bin" generate "$model" --ctx 64 --ids "$ids10" -c 4 -n 1 --quiet
+fail_check "generate: --threads takes a number" "invalid value 'x' for --threads" "$bin" generate "$model" --ids "1" -n 1 --threads x
+fail_check "generate: --device takes cpu or cuda" "invalid value 'tpu' for --device" "$bin" generate "$model" --ids "1" -n 1 --device tpu
+fail_check "eval: -c is the context" "context" "$bin" eval "$model" -c 4 --ids "$ids10"
+ok_check "eval -t 1 --ctx 16" "$bin" eval "$model" --ids "1 2 3" -t 1 --ctx 16 --logits "$tmp/short.f32"
+ok_check "eval --threads 1 -c 16 --device cpu" "$bin" eval "$model" --ids "1 2 3" --threads 1 -c 16 --device cpu --logits "$tmp/long.f32"
+if [ -s "$tmp/long.f32" ] && cmp -s "$tmp/short.f32" "$tmp/long.f32"; then echo "ok - eval: both spellings, the same logits"
+else echo "not ok - eval: the logits differ between -t/--ctx and --threads/-c"; fi
+fail_check "eval: --device takes cpu or cuda" "invalid value 'tpu' for --device" "$bin" eval "$model" --ids "1" --device tpu
+run "$bin" bench "$model" -p 4 --max-tokens 3 --threads 1 -c 96 --device cpu
+if [ "$rc" -eq 0 ] && grep -q '| device cpu | ctx 96, batch 4$' "$tmp/out" && grep -q '^decode: tg3 = ' "$tmp/out" &&
+    grep -q '^threads 1 |' "$tmp/out"; then
+    echo "ok - bench: --max-tokens, --threads, -c and --device cpu"
+else
+    echo "not ok - bench: --max-tokens, --threads, -c and --device cpu (exit $rc)"
+    head -n 5 "$tmp/out" "$tmp/err" | sed 's/^/#   /'
+fi
+usage_check "bench: unknown --device" "invalid value 'tpu' for --device" "$bin" bench "$model" --device tpu
+if "$bin" serve --help >/dev/null 2>&1; then
+    tok=$shared/vocab/tokenizer.json
+    "$bin" serve "$model" --port 0 -c 64 -t 1 --device cpu --parallel 1 --tokenizer "$tok" >"$tmp/serve.out" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do grep -q 'listening on' "$tmp/serve.out" && break; sleep 0.1; done
+    kill $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    if grep -q '^gptoss serve: listening on http://127.0.0.1:[0-9]*/\? *(model .*, 1 parallel, context 64, queue' "$tmp/serve.out"; then
+        echo "ok - serve -c 64 -t 1 --device cpu: context 64"
+    else
+        echo "not ok - serve -c 64 -t 1 --device cpu"
+        head -n 5 "$tmp/serve.out" | sed 's/^/#   /'
+    fi
+    fail_check "serve: -c is the context" "invalid value '8' for -c" "$bin" serve "$model" -c 8
+    fail_check "serve: --ctx-size, the old spelling, still works" "invalid value '8' for --ctx-size" "$bin" serve "$model" --ctx-size 8
+    fail_check "serve: -t is the threads" "invalid value '0' for -t" "$bin" serve "$model" -t 0
+    fail_check "serve: --device cuda is refused with the reason" "--device cuda is not supported" "$bin" serve "$model" --device cuda
+else
+    echo "ok - serve option spellings # SKIP built without the HTTP server"
+fi
+# Every command's --help spells the shared options the same way, and names the old ones as aliases.
+for cmd in info eval convert synth bench generate tokenize detokenize render parse chat run serve; do
+    help=$("$bin" "$cmd" --help 2>&1)
+    bad=
+    case $cmd in
+    chat | run) want=("-t, --threads N" "-c, --ctx N" "-n, --max-tokens N" "--device cpu|cuda") ;;
+    generate | eval | bench) want=("-t, --threads N" "-c, --ctx N" "--device cpu|cuda") ;;
+    serve) want=("-t, --threads N" "-c, --ctx N" "alias --ctx-size" "--device cpu") ;;
+    *) want=() ;;
+    esac
+    [ "$cmd" = generate ] || [ "$cmd" = bench ] && want+=("-n, --max-tokens N")
+    for w in "${want[@]}"; do [[ "$help" == *"$w"* ]] || bad+=" missing '$w';"; done
+    # Old spellings appear only as aliases; THREADS/CTX placeholders are N everywhere.
+    printf '%s\n' "$help" | grep -E -- '--ctx-size' | grep -qv alias && bad+=" --ctx-size not as an alias;"
+    printf '%s\n' "$help" | grep -qE -- '-t THREADS|--threads THREADS|--ctx CTX' && bad+=" a placeholder other than N;"
+    if [ -z "$help" ]; then bad+=" no help"; fi
+    if [ -z "$bad" ]; then echo "ok - $cmd --help: option spellings"; else echo "not ok - $cmd --help:$bad"; fi
+done
 
 # --- valid runs are quiet
 ok_check "eval: valid ids" "$bin" eval "$model" --ids "1 2 3"

@@ -4,11 +4,14 @@
  * scripted stream through exactly this code. */
 #include <errno.h>
 #include <fcntl.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,12 +28,18 @@
 
 #define MAX_TOOL_ROUNDS 32
 
-static volatile sig_atomic_t g_interrupted;
+/* Both stop an answer (Ctrl-C, SIGINT); SIGTERM also ends the session once what was generated is
+ * shown (and, for run --json, printed). */
+static volatile sig_atomic_t g_interrupted, g_terminated;
 
-static void on_sigint(int sig) {
-    (void)sig;
+static void on_signal(int sig) {
     g_interrupted = 1;
+    if (sig == SIGTERM) g_terminated = 1;
 }
+
+/* An answer's length when --max-tokens is not given: room for low-effort reasoning and an answer,
+ * while a model that never stops does not run on until the context is full. */
+#define DEFAULT_MAX_TOKENS 4096
 
 typedef enum kind { K_FINAL, K_REASONING, K_PREAMBLE, K_CALL } kind;
 
@@ -175,7 +184,8 @@ static void show_progress(chat *c, size_t n_before) {
 
 /* ---- prompt --------------------------------------------------------------------------------- */
 
-static gptoss_harmony_conversation *full_conversation(chat *c) {
+/* The system and developer messages this session's settings make, then the history from `first`. */
+static gptoss_harmony_conversation *conversation_from(chat *c, size_t first) {
     gptoss_harmony_conversation *conv = gptoss_harmony_conversation_create();
     if (!conv) return NULL;
     gptoss_harmony_system_content sc;
@@ -194,13 +204,37 @@ static gptoss_harmony_conversation *full_conversation(chat *c) {
         gptoss_harmony_message dev = {.role = GPTOSS_HARMONY_ROLE_DEVELOPER, .content = &dev_part, .n_content = 1};
         st = gptoss_harmony_conversation_append(conv, &dev);
     }
-    for (size_t i = 0; st == GPTOSS_OK && i < gptoss_harmony_conversation_size(c->hist); i++)
+    for (size_t i = first; st == GPTOSS_OK && i < gptoss_harmony_conversation_size(c->hist); i++)
         st = gptoss_harmony_conversation_append(conv, gptoss_harmony_conversation_get(c->hist, i));
     if (st != GPTOSS_OK) {
         gptoss_harmony_conversation_free(conv);
         return NULL;
     }
     return conv;
+}
+
+static gptoss_harmony_conversation *full_conversation(chat *c) { return conversation_from(c, 0); }
+
+/* The ids the model is given for the next assistant message, made from conversation_from(first). */
+static int render_prompt(chat *c, size_t first, gptoss_tokens *out) {
+    char err[512] = "";
+    gptoss_harmony_conversation *conv = conversation_from(c, first);
+    out->n = 0;
+    if (!conv || gptoss_harmony_render_for_completion(c->tok, conv, GPTOSS_HARMONY_ROLE_ASSISTANT,
+                                                      GPTOSS_HARMONY_DROP_TURNS, out, err, sizeof err) != GPTOSS_OK) {
+        gptoss_harmony_conversation_free(conv);
+        cli_error("%s", err[0] ? err : "out of memory");
+        return 0;
+    }
+    gptoss_harmony_conversation_free(conv);
+    return 1;
+}
+
+/* Where the current turn begins in the history: its last user message. */
+static size_t turn_start(const chat *c) {
+    size_t n = gptoss_harmony_conversation_size(c->hist);
+    while (n && gptoss_harmony_conversation_get(c->hist, n - 1)->role != GPTOSS_HARMONY_ROLE_USER) n--;
+    return n ? n - 1 : 0;
 }
 
 /* ---- generation ----------------------------------------------------------------------------- */
@@ -213,31 +247,52 @@ static int is_call_message(const gptoss_harmony_message *m) {
 
 /* Samples one assistant turn (up to a stop token, a tool call, a limit or Ctrl-C), showing it as it
  * comes, and adds the messages to the history. */
-static gen_result generate(chat *c) {
-    char err[512] = "";
-    gptoss_harmony_conversation *conv = full_conversation(c);
-    c->ids.n = 0;
-    if (!conv || gptoss_harmony_render_for_completion(c->tok, conv, GPTOSS_HARMONY_ROLE_ASSISTANT,
-                                                      GPTOSS_HARMONY_DROP_TURNS, &c->ids, err, sizeof err) != GPTOSS_OK) {
-        gptoss_harmony_conversation_free(conv);
-        cli_error("%s", err[0] ? err : "out of memory");
+/* The prompt leaves no room for an answer. Chat drops the turn (kept, it would overflow every later
+ * prompt too) and says whether /reset can help: only when the turn fits without those before it. */
+static gen_result prompt_too_long(chat *c, size_t n_prompt) {
+    uint32_t n_ctx = c->src.n_ctx;
+    if (c->one_shot) {
+        cli_error("run: the prompt is %zu tokens but the context holds %u (--ctx): no room for an answer", n_prompt,
+                  n_ctx);
         return GEN_ERROR;
     }
-    gptoss_harmony_conversation_free(conv);
+    size_t first = turn_start(c), n_turn = n_prompt;
+    gptoss_tokens t = {0};
+    if (first && render_prompt(c, first, &t)) n_turn = t.n;
+    gptoss_tokens_free(&t);
+    int alone = gptoss_harmony_conversation_size(c->hist) == first + 1;
+    const char *what = alone ? "this message" : "this turn (the message, tool calls and results)";
+    const char *fate = alone ? "it was not sent" : "it was dropped";
+    gptoss_harmony_conversation_truncate(c->hist, first);
+    if (n_turn < n_ctx) {
+        note(c, "[context full: with %s the conversation is %zu tokens, the context holds %u; %s; /reset starts over]",
+             what, n_prompt, n_ctx, fate);
+        return GEN_LIMIT;
+    }
+    cli_error("chat: %s makes the prompt %zu tokens by itself but the context holds %u (--ctx); %s", what, n_turn,
+              n_ctx, fate);
+    return GEN_ERROR;
+}
+
+static gen_result generate(chat *c) {
+    char err[512] = "";
+    if (!render_prompt(c, 0, &c->ids)) return GEN_ERROR;
     size_t n_prompt = c->ids.n;
+    if (c->src.n_ctx && n_prompt >= c->src.n_ctx) return prompt_too_long(c, n_prompt);
     gptoss_harmony_parser_reset(c->parser, GPTOSS_HARMONY_ROLE_ASSISTANT);
     c->streaming = 0;
     gen_result res = GEN_DONE;
     uint32_t n_gen = 0;
     double t0 = now_s(), t_first = 0;
     for (;;) {
-        if (g_interrupted) {
+        if (g_interrupted || g_terminated) {
             res = GEN_INTERRUPTED;
             if (!c->one_shot && isatty(0)) c->line_start[0] = 0; /* the terminal echoed ^C */
             break;
         }
         if (c->max_tokens && n_gen >= c->max_tokens) {
             res = GEN_LIMIT;
+            note(c, "[stopped at --max-tokens %u]", c->max_tokens);
             break;
         }
         if (c->src.n_ctx && c->ids.n >= c->src.n_ctx) {
@@ -433,9 +488,9 @@ static gen_result run_turn(chat *c) {
             if (g_interrupted) gptoss_harmony_conversation_truncate(c->hist, gptoss_harmony_conversation_size(c->hist) - 1);
             break;
         }
-        if (g_interrupted) break;
+        if (g_interrupted || g_terminated) break;
     }
-    if (r == GEN_INTERRUPTED || g_interrupted) {
+    if (r == GEN_INTERRUPTED || g_interrupted || g_terminated) {
         note(c, "[interrupted]");
         r = GEN_INTERRUPTED;
     }
@@ -445,12 +500,30 @@ static gen_result run_turn(chat *c) {
 
 /* ---- input ---------------------------------------------------------------------------------- */
 
+static int locale_is_utf8(void) {
+    const char *cs = nl_langinfo(CODESET);
+    return cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8"));
+}
+
+/* libedit decodes what is typed in LC_CTYPE's encoding, and the "C" locale a program starts in (or
+ * one the environment names that is not UTF-8) makes it drop every non-ASCII byte. The model reads
+ * UTF-8 whatever the terminal says, so without a UTF-8 locale from the environment a UTF-8 one of
+ * the system is used. Only LC_CTYPE: numbers keep their decimal point. */
+static void use_utf8_locale(void) {
+    if (setlocale(LC_CTYPE, "") && locale_is_utf8()) return;
+    static const char *const utf8[] = {"C.UTF-8", "C.utf8", "en_US.UTF-8", "en_US.utf8"};
+    for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++)
+        if (setlocale(LC_CTYPE, utf8[i]) && locale_is_utf8()) return;
+    setlocale(LC_CTYPE, "");
+}
+
 /* One line without its newline (malloc'd), or NULL at end of input. Ctrl-C gives an empty line. */
 static char *read_line(chat *c, const char *prompt) {
     c->input_interrupted = 0;
 #ifdef GPTOSS_HAVE_LIBEDIT
     if (isatty(0) && isatty(1)) {
         char *l = readline(prompt);
+        if (!l && g_terminated) return NULL;
         if (!l && g_interrupted) {
             g_interrupted = 0;
             c->input_interrupted = 1;
@@ -473,6 +546,10 @@ static char *read_line(chat *c, const char *prompt) {
         if (ch == EOF) {
             if (ferror(stdin) && errno == EINTR) {
                 clearerr(stdin);
+                if (g_terminated) {
+                    gptoss_buf_free(&b);
+                    return NULL;
+                }
                 if (g_interrupted) {
                     g_interrupted = 0;
                     c->input_interrupted = 1;
@@ -582,14 +659,15 @@ static int slash_command(chat *c, char *line) {
 static void usage(FILE *f, int one_shot) {
     if (one_shot)
         fprintf(f, "usage: gptoss run MODEL -p PROMPT [--show-reasoning] [--json] [OPTIONS]\n"
-                   "  One answer: the final answer on stdout; --show-reasoning also writes the reasoning\n"
-                   "  (and tool calls) to stderr; --json prints the turn's messages as JSON instead.\n"
-                   "  -p - reads the prompt from stdin.\n");
+                   "  One answer: the final answer streams to stdout as it is written; --show-reasoning also\n"
+                   "  streams the reasoning (and tool calls) to stderr; --json prints the turn's messages as\n"
+                   "  JSON at the end instead. -p - reads the prompt from stdin. Ctrl-C or SIGTERM stops the\n"
+                   "  answer: what was generated is printed, exit status 130 or 143.\n");
     else
         fprintf(f, "usage: gptoss chat MODEL [--hide-reasoning] [OPTIONS]\n"
                    "  Interactive chat: answers stream as they come, reasoning dimmed and labelled (or\n"
-                   "  hidden); Ctrl-C stops an answer; /help lists the commands (/reset, /effort, /save,\n"
-                   "  /load, /quit).\n");
+                   "  hidden); Ctrl-C stops an answer (SIGTERM stops it and quits); /help lists the\n"
+                   "  commands (/reset, /effort, /save, /load, /quit).\n");
     fprintf(f, "options:\n"
                "  --reasoning-effort low|medium|high   (default low)\n"
                "  --system TEXT        the model identity line of the system message\n"
@@ -599,10 +677,14 @@ static void usage(FILE *f, int one_shot) {
                "  --tool-exec CMD      run tool calls with `sh -c CMD`: arguments on stdin, the tool name\n"
                "                       in $GPTOSS_TOOL_NAME, stdout is the result (chat asks otherwise)\n"
                "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
-               "  --max-tokens N       per answer (default: until the context is full)\n"
-               "  --ctx N --threads N --tokenizer PATH --no-color\n"
+               "  -n, --max-tokens N   tokens per answer (default %d; 0: until the context is full)\n"
+               "  -c, --ctx N          context size in tokens (default 8192, at most the model's)\n"
+               "  -t, --threads N      threads (default: every CPU)\n"
+               "  --device cpu|cuda    where the model runs (default cuda when a GPU is usable, else cpu)\n"
+               "  --tokenizer PATH --no-color\n"
                "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory,\n"
-               "                       less exact); --kv-f16 is --kv f16\n");
+               "                       less exact); --kv-f16 is --kv f16\n",
+            DEFAULT_MAX_TOKENS);
 }
 
 /* --tools: [{name, description, parameters}], the OpenAI form [{type: function, function: {...}}],
@@ -687,9 +769,10 @@ static int parse_options(chat *c, int argc, char **argv) {
             static const char *const with_value[] = {
                 "--reasoning-effort", "--effort", "--system", "--developer", "--date", "--tools", "--tool-exec",
                 "--temperature", "--top-p", "--top-k", "--min-p", "--seed", "--max-tokens", "--ctx", "--threads",
-                "--tokenizer", "-p", "--prompt", "--kv"};
+                "--device", "--tokenizer", "-p", "--prompt", "--kv"};
+            const char *name = cli_option_name(a);
             int known = 0;
-            for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(a, with_value[k]);
+            for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(name, with_value[k]);
             if (!known || (!c->one_shot && (!strcmp(a, "-p") || !strcmp(a, "--prompt")))) {
                 cli_error("%s: unknown option %s", cmd, a);
                 usage(stderr, c->one_shot);
@@ -711,9 +794,10 @@ static int parse_options(chat *c, int argc, char **argv) {
             else if (!strcmp(a, "--top-k")) ok = cli_parse_u32(v, &c->settings.top_k);
             else if (!strcmp(a, "--min-p")) ok = cli_parse_float(v, &c->settings.min_p) && c->settings.min_p >= 0 && c->settings.min_p <= 1;
             else if (!strcmp(a, "--seed")) ok = cli_parse_u64(v, &c->settings.seed);
-            else if (!strcmp(a, "--max-tokens")) ok = cli_parse_u32(v, &c->max_tokens);
-            else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &c->settings.n_ctx);
-            else if (!strcmp(a, "--threads")) ok = cli_parse_u32(v, &c->settings.n_threads);
+            else if (!strcmp(name, "--max-tokens")) ok = cli_parse_u32(v, &c->max_tokens);
+            else if (!strcmp(name, "--ctx")) ok = cli_parse_u32(v, &c->settings.n_ctx);
+            else if (!strcmp(name, "--threads")) ok = cli_parse_u32(v, &c->settings.n_threads);
+            else if (!strcmp(name, "--device")) ok = cli_parse_device(v, &c->settings.device);
             else if (!strcmp(a, "--tokenizer")) c->tok_path = v;
             else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &c->settings.kv_type);
             else c->prompt = v;
@@ -764,8 +848,9 @@ static int repl(chat *c) {
         free(line);
         if (st != GPTOSS_OK) return 1;
         run_turn(c);
+        if (g_terminated) break;
     }
-    return 0;
+    return g_terminated ? 128 + SIGTERM : 0;
 }
 
 static int one_shot(chat *c) {
@@ -797,7 +882,7 @@ static int one_shot(chat *c) {
     }
     fflush(stdout);
     if (r == GEN_ERROR) return 1;
-    if (r == GEN_INTERRUPTED) return 130;
+    if (r == GEN_INTERRUPTED) return g_terminated ? 128 + SIGTERM : 128 + SIGINT;
     return 0;
 }
 
@@ -807,6 +892,7 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     c.one_shot = one_shot_mode;
     c.effort = GPTOSS_HARMONY_EFFORT_LOW;
     c.settings.temperature = 1.0f;
+    c.max_tokens = DEFAULT_MAX_TOKENS;
     c.settings.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     c.line_start[0] = c.line_start[1] = 1;
     const char *term = getenv("TERM");
@@ -837,9 +923,20 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked read returns so Ctrl-C is seen */
+    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked read returns so the signal is seen */
+    sigaction(SIGTERM, &sa, NULL);
+    if (!c.one_shot) {
+        /* Nothing could ever be answered: say so now rather than after the first message. */
+        if (!render_prompt(&c, 0, &c.ids)) goto done;
+        if (c.src.n_ctx && c.ids.n >= c.src.n_ctx) {
+            cli_error("chat: the system and developer messages alone are %zu tokens but the context holds %u (--ctx)",
+                      c.ids.n, c.src.n_ctx);
+            goto done;
+        }
+        use_utf8_locale();
+    }
     rc = c.one_shot ? one_shot(&c) : repl(&c);
 done:
     gptoss_harmony_parser_free(c.parser);

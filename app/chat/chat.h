@@ -19,6 +19,7 @@ typedef struct chat_settings {
     uint32_t n_ctx;     /* 0: the source's default */
     uint32_t n_threads; /* 0: the source's default */
     gptoss_kv_type kv_type; /* gptoss_session_options.kv_type */
+    gptoss_device device;   /* the model's and the session's (--device) */
 } chat_settings;
 
 typedef struct chat_source {

@@ -44,6 +44,22 @@ int cli_parse_kv_type(const char *s, gptoss_kv_type *out) {
     return 0;
 }
 
+int cli_parse_device(const char *s, gptoss_device *out) {
+    if (!s) return 0;
+    if (!strcmp(s, "cpu")) *out = GPTOSS_DEVICE_CPU;
+    else if (!strcmp(s, "cuda") || !strcmp(s, "gpu")) *out = GPTOSS_DEVICE_CUDA;
+    else if (!strcmp(s, "auto")) *out = GPTOSS_DEVICE_AUTO;
+    else return 0;
+    return 1;
+}
+
+const char *cli_option_name(const char *arg) {
+    static const char *const names[][2] = {{"-t", "--threads"}, {"-c", "--ctx"}, {"-n", "--max-tokens"}};
+    for (size_t i = 0; arg && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(arg, names[i][0]) || !strcmp(arg, names[i][1])) return names[i][1];
+    return arg;
+}
+
 int cli_parse_float(const char *s, float *out) {
     if (!s || !*s) return 0;
     char *end;

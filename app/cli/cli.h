@@ -21,6 +21,12 @@ int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_float(const char *s, float *out);
 /* --kv TYPE: auto, f32, bf24 or f16 (gptoss_kv_type). Returns 0 on anything else. */
 int cli_parse_kv_type(const char *s, gptoss_kv_type *out);
+/* --device cpu|cuda (and auto, the library's choice; gpu is cuda). Returns 0 on anything else. */
+int cli_parse_device(const char *s, gptoss_device *out);
+/* The one spelling every command matches for the options several share, whichever of their names
+ * was typed: "-t" and "--threads" give "--threads", "-c" and "--ctx" give "--ctx", "-n" and
+ * "--max-tokens" give "--max-tokens"; any other argument comes back as it is. */
+const char *cli_option_name(const char *arg);
 /* Loads a model, printing the library's message on failure. */
 gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options);
 /* Value of argv[*i + 1] for option argv[*i]; advances *i. Prints an error and returns NULL if absent. */

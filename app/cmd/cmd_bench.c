@@ -22,16 +22,17 @@
 #endif
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: gptoss bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]\n"
-               "                    [--batch N] [--seed S] [--copy-bw] [-t THREADS] [-r REPS] [--json]\n"
+    fprintf(f, "usage: gptoss bench (MODEL | --synth 20b|120b) [--device cpu|cuda] [-p N] [-n N] [-c N]\n"
+               "                    [--batch N] [--seed S] [--copy-bw] [-t N] [-r REPS] [--json]\n"
                "                    [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16]\n"
-               "       gptoss bench --kernels [-t THREADS] [-r REPS]   decode matvec GB/s per fast kernel\n"
-               "  -p: prompt tokens prefilled in one append (default 512); -n: tokens decoded one at a\n"
-               "  time after it (default 128); --ctx: session context (default p + n, at least 4096);\n"
-               "  --batch: prefill chunk (default min(p, 4096)); --copy-bw: also measure a device-to-device\n"
-               "  copy (the bandwidth bound of decode). Token ids are pseudo-random.\n"
-               "  CPU: -t threads (default: every CPU), -r repetitions (mean and spread). The default reads\n"
-               "  the unembedding as Q8_0 (converted at load); --keep-dense: dense weights as stored; --q8:\n"
+               "       gptoss bench --kernels [-t N] [-r REPS]   decode matvec GB/s per fast kernel\n"
+               "  -p: prompt tokens prefilled in one append (default 512); -n, --max-tokens N: tokens\n"
+               "  decoded one at a time after it (default 128); -c, --ctx N: session context (default\n"
+               "  p + n, at least 4096); --device: default cuda when a GPU is usable, else cpu (gpu is an\n"
+               "  alias of cuda); --batch: prefill chunk (default min(p, 4096)); --copy-bw: also measure a\n"
+               "  device-to-device copy (the bandwidth bound of decode). Token ids are pseudo-random.\n"
+               "  CPU: -t, --threads N (default: every CPU), -r repetitions (mean and spread). The default\n"
+               "  reads the unembedding as Q8_0 (converted at load); --keep-dense: dense weights as stored; --q8:\n"
                "  attention in Q8_0 too; --exact: scalar reference kernels, as stored; --kv: the KV cache's\n"
                "  elements (default bf24, f32 with --exact; --kv-f16 is --kv f16). Prints open time, peak\n"
                "  RSS, bytes read per decoded token (weights, and the cached keys and values attention reads:\n"
@@ -252,14 +253,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int parse_device(const char *v, gptoss_device *d) {
-    if (!strcmp(v, "cpu")) *d = GPTOSS_DEVICE_CPU;
-    else if (!strcmp(v, "cuda") || !strcmp(v, "gpu")) *d = GPTOSS_DEVICE_CUDA;
-    else if (!strcmp(v, "auto")) *d = GPTOSS_DEVICE_AUTO;
-    else return 0;
-    return 1;
-}
-
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *synth = NULL;
     uint32_t p = 512, n = 128, ctx = 0, batch = 0;
@@ -269,7 +262,7 @@ int cmd_bench(int argc, char **argv) {
     uint32_t threads = 0, reps = 1;
     gptoss_device device = GPTOSS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
+        const char *a = argv[i], *v, *name = cli_option_name(a);
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--copy-bw")) copy_bw = 1;
@@ -279,19 +272,20 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--exact")) exact = 1;
         else if (!strcmp(a, "--keep-dense")) keep_dense = 1;
         else if (!strcmp(a, "--kv-f16")) kv_type = GPTOSS_KV_F16;
-        else if (!strcmp(a, "-t") || !strcmp(a, "-r")) {
+        else if (!strcmp(name, "--threads") || !strcmp(a, "-r")) {
             if (!(v = cli_next(argc, argv, &i))) return 2;
-            ok = cli_parse_u32(v, !strcmp(a, "-t") ? &threads : &reps) && (!strcmp(a, "-t") || reps > 0);
+            int t = !strcmp(name, "--threads");
+            ok = cli_parse_u32(v, t ? &threads : &reps) && (t || reps > 0);
             if (!ok) { cli_error("bench: invalid value '%s' for %s", v, a); return 2; }
         }
-        else if (!strcmp(a, "--synth") || !strcmp(a, "--device") || !strcmp(a, "-p") || !strcmp(a, "-n") ||
-                 !strcmp(a, "--ctx") || !strcmp(a, "--batch") || !strcmp(a, "--seed") || !strcmp(a, "--kv")) {
+        else if (!strcmp(a, "--synth") || !strcmp(a, "--device") || !strcmp(a, "-p") || !strcmp(name, "--max-tokens") ||
+                 !strcmp(name, "--ctx") || !strcmp(a, "--batch") || !strcmp(a, "--seed") || !strcmp(a, "--kv")) {
             if (!(v = cli_next(argc, argv, &i))) return 2;
             if (!strcmp(a, "--synth")) { synth = v; ok = !strcmp(v, "20b") || !strcmp(v, "120b"); }
-            else if (!strcmp(a, "--device")) ok = parse_device(v, &device);
+            else if (!strcmp(a, "--device")) ok = cli_parse_device(v, &device);
             else if (!strcmp(a, "-p")) ok = cli_parse_u32(v, &p);
-            else if (!strcmp(a, "-n")) ok = cli_parse_u32(v, &n);
-            else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &ctx);
+            else if (!strcmp(name, "--max-tokens")) ok = cli_parse_u32(v, &n);
+            else if (!strcmp(name, "--ctx")) ok = cli_parse_u32(v, &ctx);
             else if (!strcmp(a, "--batch")) ok = cli_parse_u32(v, &batch) && batch > 0;
             else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &kv_type);
             else ok = cli_parse_u64(v, &seed);

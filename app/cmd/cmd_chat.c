@@ -83,13 +83,14 @@ int chat_model_source_open(const char *path, const chat_settings *s, const gptos
         gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         return -1;
     }
-    if (gptoss_model_load(path, NULL, &m->model, err, err_size) != GPTOSS_OK ||
+    gptoss_model_options mo = {.device = s->device};
+    if (gptoss_model_load(path, &mo, &m->model, err, err_size) != GPTOSS_OK ||
         cli_check_vocab(m->model, tok, err, err_size) != 0)
         goto fail;
     m->vocab = gptoss_model_get_config(m->model)->vocab_size;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     gptoss_session_options so = {.n_ctx = s->n_ctx, .n_threads = s->n_threads ? s->n_threads : (uint32_t)(cpus > 0 ? cpus : 1),
-                                 .kv_type = s->kv_type};
+                                 .kv_type = s->kv_type, .device = s->device};
     if (gptoss_session_create(m->model, &so, &m->session, err, err_size) != GPTOSS_OK) goto fail;
     /* Sampling stops are the chat loop's business (it also stops on a closed tool call). */
     gptoss_sampler_options sa = {.temperature = s->temperature, .top_k = s->top_k, .top_p = s->top_p,

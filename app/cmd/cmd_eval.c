@@ -11,8 +11,8 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss eval MODEL (--ids \"1 2 3\" | --check CASE_DIR) [--logits OUT] [--prefill]\n"
-               "                        [--batch N] [--ctx N] [--tolerance T] [--device cpu|cuda]\n"
-               "                        [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16] [-t THREADS]\n"
+               "                        [--batch N] [-c N] [--tolerance T] [--device cpu|cuda]\n"
+               "                        [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16] [-t N]\n"
                "  Row i of the logits is the model's output after ids[0..i]. By default the first id is\n"
                "  prefilled and the rest decoded one at a time; --prefill feeds all ids in one call\n"
                "  (processed in batches of --batch tokens, default all of them). --check compares with a\n"
@@ -21,7 +21,9 @@ static void usage(FILE *f) {
                "  converted to Q8_0 at load). Weights: the default reads the unembedding as Q8_0 on the CPU\n"
                "  (converted at load); --keep-dense: as stored; --q8: attention too; --exact: scalar reference\n"
                "  kernels, as stored. --kv: the KV cache's elements (default bf24, f32 with --exact;\n"
-               "  --kv-f16 is --kv f16). -t: threads (default every CPU).\n");
+               "  --kv-f16 is --kv f16). -t, --threads N: threads (default every CPU); -c, --ctx N: context\n"
+               "  size (default 8192, or the ids' count beyond that); --device: default cuda when a GPU is\n"
+               "  usable, else cpu.\n");
 }
 
 /* Reads case.json's "sequence" and logits.f32 of a golden case. */
@@ -85,7 +87,7 @@ int cmd_eval(int argc, char **argv) {
     gptoss_model_options mopt = {0};
     uint32_t n_threads = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *name = cli_option_name(a);
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--ids")) { if (!(ids_text = cli_next(argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--logits")) { if (!(out_path = cli_next(argc, argv, &i))) return 2; }
@@ -100,23 +102,21 @@ int cmd_eval(int argc, char **argv) {
             if (!v) return 2;
             if (!cli_parse_kv_type(v, &kv_type)) { cli_error("eval: invalid value '%s' for --kv", v); return 2; }
         }
-        else if (!strcmp(a, "-t")) {
+        else if (!strcmp(name, "--threads")) {
             const char *v = cli_next(argc, argv, &i);
             if (!v) return 2;
-            if (!cli_parse_u32(v, &n_threads)) { cli_error("eval: invalid value '%s' for -t", v); return 2; }
+            if (!cli_parse_u32(v, &n_threads)) { cli_error("eval: invalid value '%s' for %s", v, a); return 2; }
         }
         else if (!strcmp(a, "--device")) {
             const char *v = cli_next(argc, argv, &i);
             if (!v) return 2;
-            if (!strcmp(v, "cpu")) device = GPTOSS_DEVICE_CPU;
-            else if (!strcmp(v, "cuda")) device = GPTOSS_DEVICE_CUDA;
-            else { cli_error("eval: --device must be cpu or cuda"); return 2; }
+            if (!cli_parse_device(v, &device)) { cli_error("eval: invalid value '%s' for --device (cpu or cuda)", v); return 2; }
         }
-        else if (!strcmp(a, "--batch") || !strcmp(a, "--ctx") || !strcmp(a, "--tolerance")) {
+        else if (!strcmp(a, "--batch") || !strcmp(name, "--ctx") || !strcmp(a, "--tolerance")) {
             const char *v = cli_next(argc, argv, &i);
             if (!v) return 2;
             int ok = !strcmp(a, "--batch") ? cli_parse_u32(v, &batch) && batch > 0
-                   : !strcmp(a, "--ctx")   ? cli_parse_u32(v, &ctx)
+                   : !strcmp(name, "--ctx") ? cli_parse_u32(v, &ctx)
                                            : (tol_given = 1, cli_parse_float(v, &tol) && tol >= 0);
             if (!ok) { cli_error("eval: invalid value '%s' for %s", v, a); return 2; }
         } else if (a[0] == '-') { cli_error("eval: unknown option %s", a); usage(stderr); return 2; }

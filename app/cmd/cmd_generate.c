@@ -10,9 +10,12 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss generate MODEL (--ids \"...\" | -p TEXT [--tokenizer PATH]) -n N [--temperature T]\n"
-               "                          [--top-p P] [--top-k K] [--min-p M] [--seed S] [--stop \"IDS\"] [--ctx N] [--quiet]\n"
+               "                          [--top-p P] [--top-k K] [--min-p M] [--seed S] [--stop \"IDS\"] [-c N] [--quiet]\n"
                "                          [--device cpu|cuda] [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16]\n"
-               "                          [-t THREADS]\n"
+               "                          [-t N]\n"
+               "  -n, --max-tokens N: tokens to generate; -c, --ctx N: context size (default 8192);\n"
+               "  -t, --threads N: threads (default: every CPU); --device: default cuda when a GPU is\n"
+               "  usable, else cpu.\n"
                "  Temperature 0 (the default) is greedy decoding. Generation ends after N tokens or at a\n"
                "  stop id (which is printed). Prints the generated ids (gptoss detokenize MODEL turns them into\n"
                "  text); timings go to stderr. -p TEXT is the prompt as plain text, encoded with the model's\n"
@@ -39,7 +42,7 @@ int cmd_generate(int argc, char **argv) {
     gptoss_model_options mopt = {0};
     uint32_t n_threads = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
+        const char *a = argv[i], *v = NULL, *name = cli_option_name(a);
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--quiet")) quiet = 1;
@@ -47,9 +50,9 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--exact")) mopt.exact = 1;
         else if (!strcmp(a, "--keep-dense")) mopt.keep_dense = 1;
         else if (!strcmp(a, "--kv-f16")) kv_type = GPTOSS_KV_F16;
-        else if (a[0] == '-' && strcmp(a, "--ids") && strcmp(a, "-n") && strcmp(a, "--temperature") &&
+        else if (a[0] == '-' && strcmp(a, "--ids") && strcmp(name, "--max-tokens") && strcmp(a, "--temperature") &&
                  strcmp(a, "--top-p") && strcmp(a, "--top-k") && strcmp(a, "--min-p") && strcmp(a, "--seed") &&
-                 strcmp(a, "--stop") && strcmp(a, "--ctx") && strcmp(a, "--device") && strcmp(a, "-t") &&
+                 strcmp(a, "--stop") && strcmp(name, "--ctx") && strcmp(a, "--device") && strcmp(name, "--threads") &&
                  strcmp(a, "--kv") && strcmp(a, "-p") && strcmp(a, "--tokenizer")) {
             cli_error("generate: unknown option %s", a);
             usage(stderr);
@@ -60,13 +63,10 @@ int cmd_generate(int argc, char **argv) {
             else if (!strcmp(a, "-p")) prompt = v;
             else if (!strcmp(a, "--tokenizer")) tok_path = v;
             else if (!strcmp(a, "--stop")) stop_text = v;
-            else if (!strcmp(a, "--device")) {
-                ok = !strcmp(v, "cpu") || !strcmp(v, "cuda");
-                device = !strcmp(v, "cuda") ? GPTOSS_DEVICE_CUDA : GPTOSS_DEVICE_CPU;
-            }
-            else if (!strcmp(a, "-n")) ok = have_n = cli_parse_u32(v, &n_gen);
-            else if (!strcmp(a, "--ctx")) ok = cli_parse_u32(v, &ctx);
-            else if (!strcmp(a, "-t")) ok = cli_parse_u32(v, &n_threads);
+            else if (!strcmp(a, "--device")) ok = cli_parse_device(v, &device);
+            else if (!strcmp(name, "--max-tokens")) ok = have_n = cli_parse_u32(v, &n_gen);
+            else if (!strcmp(name, "--ctx")) ok = cli_parse_u32(v, &ctx);
+            else if (!strcmp(name, "--threads")) ok = cli_parse_u32(v, &n_threads);
             else if (!strcmp(a, "--temperature")) ok = cli_parse_float(v, &so.temperature) && so.temperature >= 0;
             else if (!strcmp(a, "--top-p")) ok = cli_parse_float(v, &so.top_p) && so.top_p >= 0 && so.top_p <= 1;
             else if (!strcmp(a, "--top-k")) ok = cli_parse_u32(v, &so.top_k);

@@ -16,7 +16,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "eval MODEL --ids \"...\" [--logits OUT] [--prefill] [--check CASE_DIR]"},
     {"convert", cmd_convert, "convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE|--no-tokenizer]"},
     {"synth", cmd_synth, "synth --out DIR|FILE.gguf [--preset tiny|20b|120b] [--layers N ...] [--seed S] [--original] [--shards N]"},
-    {"bench", cmd_bench, "bench (MODEL | --synth 20b|120b) [--device cuda|cpu] [-p N] [-n N] [--ctx N]"},
+    {"bench", cmd_bench, "bench (MODEL | --synth 20b|120b) [--device cpu|cuda] [-p N] [-n N] [-c N]"},
     {"generate", cmd_generate, "generate MODEL (--ids \"...\" | -p TEXT) -n N [--temperature T] [--top-p P] [--top-k K] [--seed S]"},
     {"tokenize", cmd_tokenize, "tokenize MODEL_OR_TOKENIZER [--allow-special]   stdin bytes -> token ids"},
     {"detokenize", cmd_detokenize, "detokenize MODEL_OR_TOKENIZER              token ids on stdin -> raw bytes"},
@@ -24,7 +24,7 @@ static const command commands[] = {
     {"parse", cmd_parse, "parse --ids \"...\" [--strict] [--role ROLE|none]   token ids into harmony messages (JSON)"},
     {"chat", cmd_chat, "chat MODEL [--reasoning-effort E] [--tools FILE] [--tool-exec CMD] [--hide-reasoning]"},
     {"run", cmd_run, "run MODEL -p PROMPT [--show-reasoning] [--json]       one answer on stdout"},
-    {"serve", cmd_serve, "serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [--ctx-size N]"},
+    {"serve", cmd_serve, "serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-c N]"},
 };
 
 static void usage(FILE *f) {

@@ -415,7 +415,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N]\n"
-               "                    [--ctx-size N] [OPTIONS]\n"
+               "                    [-c N] [OPTIONS]\n"
                "  An OpenAI-compatible server: POST /v1/chat/completions, POST /v1/responses,\n"
                "  GET /v1/models, GET /health, GET /metrics (docs/SERVER.md).\n"
                "options:\n"
@@ -423,9 +423,11 @@ static void usage(FILE *f) {
                "  --port N             TCP port (default 8080; 0 picks a free one, printed at start)\n"
                "  --api-key KEY        require 'Authorization: Bearer KEY' on /v1/* (or $GPTOSS_API_KEY)\n"
                "  --parallel N         sequences decoded together by continuous batching (default 4)\n"
-               "  --ctx-size N         context of each sequence in tokens (default 4096)\n"
+               "  -c, --ctx N          context of each sequence in tokens (default 4096; alias --ctx-size)\n"
                "  --queue N            requests that may wait for a sequence; then 429 (default 64)\n"
-               "  --threads N          worker threads (default: every CPU)\n"
+               "  -t, --threads N      worker threads (default: every CPU)\n"
+               "  --device cpu         where the model runs: the CPU only (batched decoding has no CUDA\n"
+               "                       path yet)\n"
                "  --max-body BYTES     largest request body (default 4194304)\n"
                "  --max-connections N  open connections (default 512)\n"
                "  --max-stored N       responses kept for previous_response_id (default 1024)\n"
@@ -439,12 +441,13 @@ static void usage(FILE *f) {
 
 static int parse_options(server_options *o, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
+        const char *a = argv[i], *v, *name = cli_option_name(a);
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
         }
+        if (!strcmp(a, "--ctx-size")) name = "--ctx"; /* its first spelling */
         if (a[0] != '-') {
             if (o->model_path) {
                 cli_error("serve: unexpected argument '%s'", a);
@@ -457,11 +460,12 @@ static int parse_options(server_options *o, int argc, char **argv) {
             o->kv_type = GPTOSS_KV_F16;
             continue;
         }
-        static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--ctx-size", "--queue",
+        static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--queue",
                                             "--threads", "--max-body", "--max-connections", "--max-stored",
-                                            "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv"};
+                                            "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv",
+                                            "--device"};
         int k = 0;
-        for (size_t j = 0; j < sizeof known / sizeof known[0]; j++) k |= !strcmp(a, known[j]);
+        for (size_t j = 0; j < sizeof known / sizeof known[0]; j++) k |= !strcmp(name, known[j]);
         if (!k) {
             cli_error("serve: unknown option %s", a);
             usage(stderr);
@@ -475,13 +479,20 @@ static int parse_options(server_options *o, int argc, char **argv) {
         else if (!strcmp(a, "--tokenizer")) o->tokenizer_path = v;
         else if (!strcmp(a, "--seed")) ok = cli_parse_u64(v, &o->seed);
         else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &o->kv_type);
-        else {
+        else if (!strcmp(a, "--device")) {
+            gptoss_device d = GPTOSS_DEVICE_CPU;
+            ok = cli_parse_device(v, &d);
+            if (ok && d == GPTOSS_DEVICE_CUDA) {
+                cli_error("serve: --device cuda is not supported: the server's batched decoding runs on the CPU");
+                return -1;
+            }
+        } else {
             ok = cli_parse_u64(v, &u);
             if (!strcmp(a, "--port")) ok = ok && u <= 65535, o->port = (uint32_t)u;
             else if (!strcmp(a, "--parallel")) ok = ok && u >= 1 && u <= 256, o->parallel = (uint32_t)u;
-            else if (!strcmp(a, "--ctx-size") || !strcmp(a, "--ctx")) ok = ok && u >= 16 && u <= 1u << 20, o->ctx_size = (uint32_t)u;
+            else if (!strcmp(name, "--ctx")) ok = ok && u >= 16 && u <= 1u << 20, o->ctx_size = (uint32_t)u;
             else if (!strcmp(a, "--queue")) ok = ok && u <= 1u << 20, o->queue_size = (uint32_t)u;
-            else if (!strcmp(a, "--threads")) ok = ok && u >= 1 && u <= 1024, o->threads = (uint32_t)u;
+            else if (!strcmp(name, "--threads")) ok = ok && u >= 1 && u <= 1024, o->threads = (uint32_t)u;
             else if (!strcmp(a, "--max-body")) ok = ok && u >= 1024, o->max_body = (size_t)u;
             else if (!strcmp(a, "--max-connections")) ok = ok && u >= 1 && u <= 65536, o->max_connections = (uint32_t)u;
             else if (!strcmp(a, "--max-stored")) ok = ok && u >= 1 && u <= 1u << 20, o->max_stored = (uint32_t)u;
