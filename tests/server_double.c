@@ -1,4 +1,4 @@
-/* server_double.c: `gptoss serve` (app/server/*.c, unchanged) with a scripted engine in place of the
+/* server_double.c: `gptoss serve` (the code of app/server/, unchanged) with a scripted engine in place of the
  * model, so tests can force the token stream: reasoning then an answer, tool calls, malformed
  * arguments, answers with stop strings.
  *
