@@ -472,11 +472,34 @@ await test('responses: streamed function call arguments', async () => {
   eq(item.arguments, args);
 });
 
-await test('responses: max_output_tokens gives status incomplete', async () => {
+await test('responses: max_output_tokens gives status incomplete, and so has the last output item', async () => {
   const r = await client.responses.create({ model, input: 'hi', max_output_tokens: 4 });
   eq(r.status, 'incomplete');
   eq(r.incomplete_details.reason, 'max_output_tokens');
   eq(r.usage.output_tokens, 4);
+  eq(r.output.map((o) => [o.type, o.status]), [['reasoning', 'incomplete']], 'cut inside the reasoning');
+  const full = await client.responses.create({ model, input: 'hi' });
+  eq(full.output.map((o) => [o.type, o.status]), [['reasoning', 'completed'], ['message', 'completed']], 'not cut');
+  const cut = await client.responses.create({ model, input: 'LONG', max_output_tokens: 20 });
+  eq(cut.status, 'incomplete');
+  eq(cut.output.map((o) => [o.type, o.status]), [['message', 'incomplete']], 'cut inside the answer');
+  assert(cut.output[0].content[0].text.startsWith('word word'), cut.output[0].content[0].text);
+  eq((await client.responses.retrieve(cut.id)).output.map((o) => o.status), ['incomplete'], 'stored so');
+});
+
+await test('responses: streamed, a cut response ends with response.incomplete, its last item incomplete', async () => {
+  const events = [];
+  for await (const ev of await client.responses.create({ model, input: 'LONG', max_output_tokens: 20, stream: true }))
+    events.push(ev);
+  const last = events.at(-1);
+  eq(last.type, 'response.incomplete');
+  assert(!events.some((e) => e.type === 'response.completed'), 'no response.completed');
+  eq(last.response.status, 'incomplete');
+  eq(last.response.incomplete_details, { reason: 'max_output_tokens' });
+  eq(last.response.output.map((o) => [o.type, o.status]), [['message', 'incomplete']]);
+  const itemDone = events.filter((e) => e.type === 'response.output_item.done');
+  eq(itemDone.map((e) => e.item.status), ['incomplete'], 'response.output_item.done says incomplete');
+  eq(last.response.usage.output_tokens, 20);
 });
 
 // ---- errors -----------------------------------------------------------------------------------
