@@ -297,6 +297,9 @@ int server_tool_choice(const server *srv, const struct cJSON *tool_choice, const
 int server_check_model(const server *srv, const struct cJSON *req, server_reply *r);
 /* A non-negative integer member (absent: *out untouched). Returns 0 or -1 with a reply. */
 int server_get_uint(const struct cJSON *req, const char *name, uint32_t *out, server_reply *r);
+/* A token limit (max_tokens, max_output_tokens): absent or null leaves *out untouched; otherwise an
+ * integer of at least 1 (beyond 2^32-1 taken as 2^32-1: the context ends first). 0, or -1 with r set. */
+int server_get_limit(const struct cJSON *req, const char *name, uint32_t *out, server_reply *r);
 /* Optional boolean member: absent or null gives dflt; another type is a 400. 0, or -1 with r set. */
 int server_get_bool(const struct cJSON *req, const char *name, int dflt, int *out, server_reply *r);
 /* The declared tools' names (strdup'ed, n_tools entries), or NULL when out of memory. */

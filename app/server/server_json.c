@@ -403,6 +403,19 @@ bad:
     return -1;
 }
 
+int server_get_limit(const cJSON *req, const char *name, uint32_t *out, server_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+    if (!v || cJSON_IsNull(v)) return 0;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    if (!isfinite(d) || d < 1 || d != floor(d)) {
+        server_error(r, 400, "invalid_request_error", name, cJSON_IsNumber(v) ? "invalid_value" : "invalid_type",
+                     "'%s' must be a positive integer", name);
+        return -1;
+    }
+    *out = d > 4294967295.0 ? UINT32_MAX : (uint32_t)d;
+    return 0;
+}
+
 int server_check_model(const server *srv, const cJSON *req, server_reply *r) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(req, "model");
     if (!m || cJSON_IsNull(m)) return 0;

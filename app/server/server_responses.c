@@ -564,7 +564,7 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     if (server_parse_effort(cJSON_GetObjectItemCaseSensitive(reasoning, "effort"), "reasoning.effort", &effort, r) < 0)
         goto fail;
     uint32_t max_tokens = 0;
-    if (server_get_uint(req, "max_output_tokens", &max_tokens, r) < 0) goto fail;
+    if (server_get_limit(req, "max_output_tokens", &max_tokens, r) < 0) goto fail;
     if (server_get_bool(req, "stream", 0, &c->stream, r) < 0 || server_get_bool(req, "store", 1, &c->store, r) < 0)
         goto fail;
     if (server_make_samplers(srv, req, 1.0f, job, r) < 0) goto fail;

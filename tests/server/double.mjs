@@ -551,6 +551,22 @@ await test('errors: wrong types are 400 with the parameter named', async () => {
   await expectError(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], temperature: 'hot' }), 400);
 });
 
+await test('errors: max_tokens, max_completion_tokens, max_output_tokens below 1 or not integers: "must be a positive integer"', async () => {
+  for (const [route, field] of [['/v1/chat/completions', 'max_tokens'], ['/v1/chat/completions', 'max_completion_tokens'],
+    ['/v1/responses', 'max_output_tokens']]) {
+    for (const v of [-5, 0, 2.5, '10']) {
+      const body = route === '/v1/responses' ? { input: 'x', [field]: v } : { messages: [{ role: 'user', content: 'x' }], [field]: v };
+      const r = await post(route, JSON.stringify(body));
+      isError(r, 400);
+      eq(r.json.error.param, field);
+      eq(r.json.error.message, `'${field}' must be a positive integer`, `${field}: ${JSON.stringify(v)}`);
+    }
+  }
+  await expectError(client.chat.completions.create({ model, max_tokens: -5, messages: [{ role: 'user', content: 'x' }] }), 400, 'invalid_value');
+  const one = await client.chat.completions.create({ model, max_tokens: 1, messages: [{ role: 'user', content: 'x' }] });
+  eq(one.usage.completion_tokens, 1, 'max_tokens 1 is fine');
+});
+
 await test('errors: unknown model is 404 model_not_found', async () => {
   await expectError(client.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }), 404, 'model_not_found');
   await expectError(client.responses.create({ model: 'gpt-9', input: 'x' }), 404, 'model_not_found');
