@@ -237,17 +237,20 @@ static void stream_free(void *cls) {
     free(s);
 }
 
-static int authorized(server *srv, struct MHD_Connection *conn) {
-    if (!srv->opts.api_key) return 1;
+/* NULL when the request may go on (no key is set, or it gives the key), else the 401's message. */
+static const char *auth_error(server *srv, struct MHD_Connection *conn) {
+    if (!srv->opts.api_key) return NULL;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
-    h += 7;
-    while (*h == ' ') h++;
+    while (h && *h == ' ') h++;
+    if (h && !strncasecmp(h, "Bearer", 6) && (h[6] == ' ' || !h[6]))
+        for (h += 6; *h == ' ';) h++;
+    else if (h && *h) return "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.";
+    if (!h || !*h) return "No API key given: pass it as 'Authorization: Bearer KEY'.";
     const char *k = srv->opts.api_key;
     size_t hl = strlen(h), kl = strlen(k);
     unsigned diff = (unsigned)(hl ^ kl);
     for (size_t i = 0; i < kl; i++) diff |= (unsigned char)k[i] ^ (unsigned char)(i < hl ? h[i] : 0);
-    return diff == 0;
+    return diff ? "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'." : NULL;
 }
 
 /* POST /v1/chat/completions and /v1/responses. */
@@ -334,9 +337,9 @@ static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *
         metrics(srv, &r);
         return send_reply(srv, conn, &r);
     }
-    if (!strncmp(url, "/v1/", 4) && !authorized(srv, conn)) {
-        server_error(&r, 401, "invalid_request_error", NULL, "invalid_api_key",
-                     "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.");
+    const char *denied = strncmp(url, "/v1/", 4) ? NULL : auth_error(srv, conn);
+    if (denied) {
+        server_error(&r, 401, "invalid_request_error", NULL, "invalid_api_key", "%s", denied);
         return send_reply(srv, conn, &r);
     }
     if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) {

@@ -591,9 +591,18 @@ await test('errors: invalid UTF-8 is 400', async () => {
   isError(await post('/v1/chat/completions', '{"messages":[{"role":"user","content":"\\ud800"}]}'), 400);
 });
 
-await test('errors: a missing or wrong API key is 401', async () => {
-  isError(await post('/v1/chat/completions', '{}', { 'Content-Type': 'application/json' }), 401);
-  isError(await raw(srv.port, 'GET', '/v1/models'), 401);
+await test('errors: a missing or wrong API key is 401 (no API key given / Incorrect API key)', async () => {
+  for (const r of [await post('/v1/chat/completions', '{}', { 'Content-Type': 'application/json' }),
+    await raw(srv.port, 'GET', '/v1/models'), await raw(srv.port, 'GET', '/v1/models', undefined, { Authorization: 'Bearer ' })]) {
+    isError(r, 401);
+    assert(/^No API key given/.test(r.json.error.message), r.json.error.message);
+  }
+  for (const h of ['Bearer wrong', 'Basic c2VrcmV0', 'sekret']) {
+    const r = await raw(srv.port, 'GET', '/v1/models', undefined, { Authorization: h });
+    isError(r, 401);
+    assert(/^Incorrect API key provided/.test(r.json.error.message), `${h}: ${r.json.error.message}`);
+  }
+  eq((await raw(srv.port, 'GET', '/v1/models', undefined, { Authorization: 'bearer  sekret' })).status, 200, 'any case, spaces');
   const bad = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
   await expectError(bad.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }), 401, 'invalid_api_key');
   await expectError(bad.responses.create({ model, input: 'x' }), 401);
