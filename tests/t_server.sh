@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # t_server.sh: `gptoss serve` driven by the official openai npm client (tests/server, pinned in its
 # package-lock.json): the scripted double (tests/server_double.c: chat, tools, Responses, every error
-# case), the real server on a tiny synthesized model (streaming, usage, batching, disconnects; prompt
-# prefix reuse: prefix.mjs) and the load test (32 streaming clients, 2000 requests; skipped under sanitizers).
+# case; serve.mjs: model ids, the log on stderr, a port in use, the non-loopback warning), the real
+# server on a tiny synthesized model (streaming, usage, batching, disconnects; prompt prefix reuse:
+# prefix.mjs) and the load test (32 streaming clients, 2000 requests; skipped under sanitizers).
 set -u
 root=${GPTOSS_ROOT:?}
 bin=${GPTOSS_BIN:?}
@@ -27,6 +28,8 @@ if [ "$rc" -eq 1 ] && [ -n "$out" ]; then echo "ok - serve with a missing model 
 cd "$root/tests/server" || exit 1
 GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" timeout 300 node double.mjs
 echo "# double.mjs exit $?"
+GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" timeout 300 node serve.mjs
+echo "# serve.mjs exit $?"
 
 model="$tmp/tiny"
 if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$vocab" >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 /* server.c: the HTTP side of `gptoss serve` on libmicrohttpd (a thread per connection): options,
- * routing, the API key, body limits, JSON parsing (cJSON), streaming as server-sent events, client
- * disconnects (which cancel the job), /health, /metrics and /v1/models. */
+ * the model's names, routing, the API key, body limits, JSON parsing (cJSON), streaming as
+ * server-sent events, client disconnects (which cancel the job), /health, /metrics, /v1/models, and
+ * the log on stderr (a line per request; libmicrohttpd's own messages only when debugging). */
 #ifdef GPTOSS_HAVE_SERVER
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -11,7 +12,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +34,12 @@ typedef struct request {
     gptoss_buf body;
     int too_big;
     int started;
+    /* for its log line */
+    char method[16];
+    char *path;
+    double t0;
+    int status;      /* of the reply queued; 0: none */
+    server_job *job; /* a reference, for the token counts */
 } request;
 
 typedef struct stream {
@@ -38,6 +47,77 @@ typedef struct stream {
     server_job *job;
     struct MHD_Connection *conn;
 } stream;
+
+/* ---- the log --------------------------------------------------------------------------------- */
+
+/* One line on stderr, written whole so the lines of connection threads do not mix. */
+static void log_line(const char *fmt, ...) GPTOSS_PRINTF(1, 2);
+static void log_line(const char *fmt, ...) {
+    char line[768] = "gptoss serve: ";
+    size_t n = strlen(line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    va_end(ap);
+    n = strlen(line);
+    line[n++] = '\n';
+    line[n] = 0;
+    fputs(line, stderr);
+}
+
+/* libmicrohttpd's own messages. While the daemon starts, the last is kept: the reason it could not
+ * listen goes into serve's one error line. Afterwards they concern single connections, mostly
+ * clients that went away (which the request's line already says, as 499 or "client went away"), so
+ * they are printed only with $GPTOSS_SERVE_DEBUG set. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    server *srv = cls;
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' ')) msg[--n] = 0;
+    pthread_mutex_lock(&srv->mu);
+    int listening = srv->listening;
+    if (!listening) snprintf(srv->mhd_message, sizeof srv->mhd_message, "%s", msg);
+    pthread_mutex_unlock(&srv->mu);
+    if (listening && srv->debug) log_line("libmicrohttpd: %s", msg);
+}
+
+/* The request's line (none with --quiet): time, method, path, status, prompt and generated tokens,
+ * seconds. The path comes without its query (libmicrohttpd keeps that apart) and no header is
+ * written, so an API key never reaches the log. Successful GETs of /health and /metrics are left
+ * out: probes and scrapers poll them. */
+static void log_request(server *srv, const request *rq, enum MHD_RequestTerminationCode toe) {
+    if (srv->opts.quiet || !rq->path) return;
+    if (rq->status == 200 && (!strcmp(rq->path, "/health") || !strcmp(rq->path, "/metrics"))) return;
+    char path[212];
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)rq->path; *p && n + 4 < sizeof path; p++) {
+        if (n >= 200) {
+            memcpy(path + n, "...", 3);
+            n += 3;
+            break;
+        }
+        if (*p > ' ' && *p < 0x7f) path[n++] = (char)*p;
+        else n += (size_t)snprintf(path + n, sizeof path - n, "%%%02X", *p);
+    }
+    path[n] = 0;
+    unsigned long long in = 0, out = 0;
+    if (rq->job) {
+        pthread_mutex_lock(&rq->job->mu);
+        in = rq->job->n_prompt;
+        out = rq->job->n_generated;
+        pthread_mutex_unlock(&rq->job->mu);
+    }
+    int gone = rq->status == 499 ||
+               (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN);
+    int status = rq->status ? rq->status : gone ? 499 : 500;
+    char when[32] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (localtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    log_line("%s %s %s %d in=%llu out=%llu %.3fs%s", when, rq->method, path, status, in, out, server_now() - rq->t0,
+             gone ? " (client went away)" : "");
+}
 
 /* ---- metrics -------------------------------------------------------------------------------- */
 
@@ -143,7 +223,7 @@ static cJSON *model_object(server *srv) {
 static void models(server *srv, const char *id, server_reply *r) {
     cJSON *o;
     if (id) {
-        if (strcmp(id, srv->opts.model_id) != 0) {
+        if (!server_model_known(srv, id)) {
             server_error(r, 404, "invalid_request_error", "model", "model_not_found", "The model '%s' does not exist",
                          id);
             return;
@@ -162,9 +242,10 @@ static void models(server *srv, const char *id, server_reply *r) {
 
 /* ---- HTTP plumbing ------------------------------------------------------------------------- */
 
-static MHD_Result_t send_reply(server *srv, struct MHD_Connection *conn, server_reply *r) {
+static MHD_Result_t send_reply(server *srv, struct MHD_Connection *conn, request *rq, server_reply *r) {
     if (!r->body) server_error(r, 500, "server_error", NULL, NULL, "out of memory");
     count_status(srv, r->status);
+    rq->status = r->status;
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(r->body);
@@ -237,17 +318,20 @@ static void stream_free(void *cls) {
     free(s);
 }
 
-static int authorized(server *srv, struct MHD_Connection *conn) {
-    if (!srv->opts.api_key) return 1;
+/* NULL when the request may go on (no key is set, or it gives the key), else the 401's message. */
+static const char *auth_error(server *srv, struct MHD_Connection *conn) {
+    if (!srv->opts.api_key) return NULL;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
-    h += 7;
-    while (*h == ' ') h++;
+    while (h && *h == ' ') h++;
+    if (h && !strncasecmp(h, "Bearer", 6) && (h[6] == ' ' || !h[6]))
+        for (h += 6; *h == ' ';) h++;
+    else if (h && *h) return "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.";
+    if (!h || !*h) return "No API key given: pass it as 'Authorization: Bearer KEY'.";
     const char *k = srv->opts.api_key;
     size_t hl = strlen(h), kl = strlen(k);
     unsigned diff = (unsigned)(hl ^ kl);
     for (size_t i = 0; i < kl; i++) diff |= (unsigned char)k[i] ^ (unsigned char)(i < hl ? h[i] : 0);
-    return diff == 0;
+    return diff ? "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'." : NULL;
 }
 
 /* POST /v1/chat/completions and /v1/responses. */
@@ -255,7 +339,7 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
     server_reply r = {0};
     if (!server_utf8_valid(rq->body.data ? rq->body.data : "", rq->body.len)) {
         server_error(&r, 400, "invalid_request_error", NULL, "invalid_encoding", "The request body is not valid UTF-8.");
-        return send_reply(srv, conn, &r);
+        return send_reply(srv, conn, rq, &r);
     }
     cJSON *req = cJSON_ParseWithLength(rq->body.data ? rq->body.data : "", rq->body.len);
     if (!req || !cJSON_IsObject(req)) {
@@ -264,17 +348,19 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
                          : "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
                            "your HTTP library correctly.)");
         cJSON_Delete(req);
-        return send_reply(srv, conn, &r);
+        return send_reply(srv, conn, rq, &r);
     }
     server_job *job = responses ? server_responses_request(srv, req, &r) : server_chat_request(srv, req, &r);
     cJSON_Delete(req);
-    if (!job) return send_reply(srv, conn, &r);
+    if (!job) return send_reply(srv, conn, rq, &r);
+    server_job_retain(job);
+    rq->job = job;
     if (server_sched_submit(srv->sched, job) != 0) {
         server_job_release(job);
         server_error(&r, 429, "rate_limit_exceeded", NULL, "rate_limit_exceeded",
                      "The server is busy: %u requests are running and the queue is full. Retry later.",
                      srv->opts.parallel);
-        return send_reply(srv, conn, &r);
+        return send_reply(srv, conn, rq, &r);
     }
     if (job->stream) {
         stream *s = calloc(1, sizeof *s);
@@ -293,6 +379,7 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         MHD_add_response_header(resp, "Content-Type", "text/event-stream");
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
         count_status(srv, 200);
+        rq->status = 200;
         MHD_Result_t ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -312,13 +399,15 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
     pthread_mutex_unlock(&job->mu);
     if (cancelled) {
         server_job_release(job);
-        count_status(srv, 499);
-        return MHD_NO; /* nobody is listening: close */
+        /* Nobody reads this reply: it ends the request as a normal event (MHD_NO would be an internal
+         * error to libmicrohttpd), with nginx's 499 "client closed request". */
+        server_error(&r, 499, "invalid_request_error", NULL, "client_closed_request", "The client went away.");
+        return send_reply(srv, conn, rq, &r);
     }
     if (responses) server_responses_result(srv, job, &r);
     else server_chat_result(srv, job, &r);
     server_job_release(job);
-    return send_reply(srv, conn, &r);
+    return send_reply(srv, conn, rq, &r);
 }
 
 static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *url, const char *method, request *rq) {
@@ -327,22 +416,22 @@ static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *
     if (!strcmp(url, "/health")) {
         if (!get) goto method;
         health(srv, &r);
-        return send_reply(srv, conn, &r);
+        return send_reply(srv, conn, rq, &r);
     }
     if (!strcmp(url, "/metrics")) {
         if (!get) goto method;
         metrics(srv, &r);
-        return send_reply(srv, conn, &r);
+        return send_reply(srv, conn, rq, &r);
     }
-    if (!strncmp(url, "/v1/", 4) && !authorized(srv, conn)) {
-        server_error(&r, 401, "invalid_request_error", NULL, "invalid_api_key",
-                     "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.");
-        return send_reply(srv, conn, &r);
+    const char *denied = strncmp(url, "/v1/", 4) ? NULL : auth_error(srv, conn);
+    if (denied) {
+        server_error(&r, 401, "invalid_request_error", NULL, "invalid_api_key", "%s", denied);
+        return send_reply(srv, conn, rq, &r);
     }
     if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) {
         if (!get) goto method;
         models(srv, url[10] == '/' ? url + 11 : NULL, &r);
-        return send_reply(srv, conn, &r);
+        return send_reply(srv, conn, rq, &r);
     }
     if (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/responses")) {
         if (!post) goto method;
@@ -352,18 +441,18 @@ static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *
     if (!strncmp(url, "/v1/responses/", 14) && url[14]) {
         if (!get) goto method;
         server_responses_get(srv, url + 14, &r);
-        return send_reply(srv, conn, &r);
+        return send_reply(srv, conn, rq, &r);
     }
     server_error(&r, 404, "invalid_request_error", NULL, "unknown_url", "Unknown request URL: %s %s.", method, url);
-    return send_reply(srv, conn, &r);
+    return send_reply(srv, conn, rq, &r);
 method:
     server_error(&r, 405, "invalid_request_error", NULL, "method_not_allowed", "Method %s is not allowed on %s.", method,
                  url);
-    return send_reply(srv, conn, &r);
+    return send_reply(srv, conn, rq, &r);
 too_big:
     server_error(&r, 413, "invalid_request_error", NULL, "request_too_large",
                  "The request body is larger than %zu bytes.", srv->opts.max_body);
-    return send_reply(srv, conn, &r);
+    return send_reply(srv, conn, rq, &r);
 }
 
 static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -374,6 +463,9 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const cha
     if (!rq) {
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         *con_cls = rq;
+        rq->t0 = server_now();
+        snprintf(rq->method, sizeof rq->method, "%s", method);
+        rq->path = strdup(url);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > srv->opts.max_body) {
             /* Answer before reading the body; the connection closes afterwards. */
@@ -381,7 +473,7 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const cha
             rq->started = 1;
             server_error(&r, 413, "invalid_request_error", NULL, "request_too_large",
                          "The request body is larger than %zu bytes.", srv->opts.max_body);
-            return send_reply(srv, conn, &r);
+            return send_reply(srv, conn, rq, &r);
         }
         return MHD_YES;
     }
@@ -403,9 +495,12 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls, (void)conn, (void)toe;
+    (void)conn;
     request *rq = *con_cls;
     if (!rq) return;
+    log_request(cls, rq, toe);
+    server_job_release(rq->job);
+    free(rq->path);
     gptoss_buf_free(&rq->body);
     free(rq);
     *con_cls = NULL;
@@ -436,7 +531,8 @@ static void usage(FILE *f) {
                "  --tokenizer PATH     tokenizer (default: the model's tokenizer.json)\n"
                "  --seed S             seed of requests that give none (default: from the clock)\n"
                "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory\n"
-               "                       per sequence, less exact); --kv-f16 is --kv f16\n");
+               "                       per sequence, less exact); --kv-f16 is --kv f16\n"
+               "  --quiet              no line per request on stderr\n");
 }
 
 static int parse_options(server_options *o, int argc, char **argv) {
@@ -458,6 +554,10 @@ static int parse_options(server_options *o, int argc, char **argv) {
         }
         if (!strcmp(a, "--kv-f16")) {
             o->kv_type = GPTOSS_KV_F16;
+            continue;
+        }
+        if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
             continue;
         }
         static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--queue",
@@ -511,16 +611,88 @@ static int parse_options(server_options *o, int argc, char **argv) {
     return 1;
 }
 
-static char *default_model_id(const char *path) {
-    char *p = strdup(path);
-    if (!p) return NULL;
+static const char *model_size(const char *name) {
+    if (!name) return NULL;
+    if (strcasestr(name, "gpt-oss-120b") || strcasestr(name, "gpt-oss:120b")) return "120b";
+    if (strcasestr(name, "gpt-oss-20b") || strcasestr(name, "gpt-oss:20b")) return "20b";
+    return NULL;
+}
+
+/* Cuts p's trailing slashes; returns its length. */
+static size_t trim_slashes(char *p) {
     size_t n = strlen(p);
     while (n > 1 && p[n - 1] == '/') p[--n] = 0;
-    if (n > 9 && !strcmp(p + n - 9, "/original")) p[n -= 9] = 0;
-    const char *base = strrchr(p, '/');
-    char *id = strdup(base ? base + 1 : p);
-    free(p);
-    return id;
+    return n;
+}
+
+/* Adds an alias unless the model already has that name. */
+static void add_alias(server_model_names *out, const char *alias) {
+    if (!strcasecmp(alias, out->id) || out->n_aliases == SERVER_MAX_ALIASES) return;
+    for (size_t i = 0; i < out->n_aliases; i++)
+        if (!strcasecmp(alias, out->aliases[i])) return;
+    snprintf(out->aliases[out->n_aliases++], sizeof out->aliases[0], "%s", alias);
+}
+
+int server_model_names_derive(const char *path, const char *name, server_model_names *out) {
+    memset(out, 0, sizeof *out);
+    if (name && strlen(name) >= sizeof out->id) return -1;
+    char p[4096];
+    snprintf(p, sizeof p, "%s", path);
+    size_t n = trim_slashes(p);
+    const char *last = strrchr(p, '/');
+    last = last ? last + 1 : p;
+    if (!strcmp(last, ".") || !strcmp(last, "..")) { /* `gptoss serve .`: the directory's own name */
+        char *real = realpath(path, NULL);
+        if (real) snprintf(p, sizeof p, "%s", real);
+        free(real);
+        n = trim_slashes(p);
+    }
+    if (n > 9 && !strcmp(p + n - 9, "/original")) {
+        p[n - 9] = 0;
+        trim_slashes(p);
+    }
+    /* The Hugging Face cache keeps the repo ORG/NAME in models--ORG--NAME/snapshots/REVISION/. */
+    char repo[256] = "";
+    const char *below = NULL; /* what the path names inside the repo's folder */
+    for (const char *c = p; (c = strstr(c, "models--")) != NULL; c += 8) {
+        const char *end = strchr(c, '/');
+        size_t len = end ? (size_t)(end - c) : strlen(c);
+        const char *sep = memmem(c + 8, len - 8, "--", 2);
+        if ((c != p && c[-1] != '/') || len <= 8 || (sep && (sep == c + 8 || sep + 2 == c + len))) continue;
+        if (sep) snprintf(repo, sizeof repo, "%.*s/%.*s", (int)(sep - c - 8), c + 8, (int)(c + len - sep - 2), sep + 2);
+        else snprintf(repo, sizeof repo, "%.*s", (int)(len - 8), c + 8);
+        below = end ? end : "";
+    }
+    int snapshot = below && !strncmp(below, "/snapshots/", 11) && below[11] && !strchr(below + 11, '/');
+    char derived[256];
+    if (repo[0] && (!*below || snapshot)) snprintf(derived, sizeof derived, "%s", repo);
+    else {
+        const char *base = strrchr(p, '/');
+        snprintf(derived, sizeof derived, "%s", base && base[1] ? base + 1 : p);
+        size_t len = strlen(derived);
+        if (len > 5 && !strcasecmp(derived + len - 5, ".gguf")) derived[len - 5] = 0;
+    }
+    snprintf(out->id, sizeof out->id, "%s", name ? name : derived);
+    const char *size = model_size(derived);
+    if (!size) size = model_size(name);
+    if (size) {
+        char a[32];
+        static const char *const forms[] = {"gpt-oss-%s", "gpt-oss:%s", "openai/gpt-oss-%s"};
+        for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+            snprintf(a, sizeof a, forms[i], size);
+            add_alias(out, a);
+        }
+    }
+    if (repo[0]) add_alias(out, repo); /* a file in the cache: its repo's id */
+    return 0;
+}
+
+static int is_loopback(const struct sockaddr *sa) {
+    if (sa->sa_family == AF_INET)
+        return ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24 == 127;
+    if (sa->sa_family != AF_INET6) return 0;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 }
 
 int server_main(int argc, char **argv, server_engine_open open) {
@@ -541,8 +713,13 @@ int server_main(int argc, char **argv, server_engine_open open) {
     if (o->api_key && !*o->api_key) o->api_key = NULL;
     int pr = parse_options(o, argc, argv);
     if (pr <= 0) return pr == 0 ? 0 : 2;
-    char *id_owned = NULL;
-    if (!o->model_id && !(o->model_id = id_owned = default_model_id(o->model_path))) return 1;
+    if (server_model_names_derive(o->model_path, o->model_id, &srv.names) != 0) {
+        cli_error("serve: --model-name is longer than %zu bytes", sizeof srv.names.id - 1);
+        return 2;
+    }
+    o->model_id = srv.names.id;
+    const char *debug = getenv("GPTOSS_SERVE_DEBUG");
+    srv.debug = debug && *debug;
     if (!o->threads) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         o->threads = cpus > 0 ? (uint32_t)cpus : 1;
@@ -591,14 +768,26 @@ int server_main(int argc, char **argv, server_engine_open open) {
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    int loopback = is_loopback(ai->ai_addr);
+    errno = 0;
     d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+                         (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_log, &srv, MHD_OPTION_END);
+    int start_errno = errno;
     freeaddrinfo(ai);
     if (!d) {
-        cli_error("serve: cannot listen on %s:%u: %s", o->host, o->port, strerror(errno));
+        cli_error("serve: cannot listen on %s:%u: %s", o->host, o->port,
+                  start_errno ? strerror(start_errno) : srv.mhd_message[0] ? srv.mhd_message : "libmicrohttpd failed");
         goto done;
     }
+    pthread_mutex_lock(&srv.mu);
+    srv.listening = 1;
+    pthread_mutex_unlock(&srv.mu);
+    if (!o->api_key && !loopback)
+        log_line("warning: %s is not a loopback address and no API key is set: anyone who can reach it can use "
+                 "the model (--api-key KEY or $GPTOSS_API_KEY)",
+                 o->host);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned bound = di ? di->port : o->port;
     printf("gptoss serve: listening on http://%s%s%s:%u (model '%s', %u parallel, context %u, queue %u)\n",
@@ -618,7 +807,6 @@ done:
     server_store_free(srv.store);
     gptoss_tokenizer_free(srv.tok);
     pthread_mutex_destroy(&srv.mu);
-    free(id_owned);
     return rc;
 }
 

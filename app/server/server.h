@@ -121,7 +121,24 @@ typedef struct server_options {
     const char *tokenizer_path;
     uint64_t seed;       /* default seed when a request gives none */
     gptoss_kv_type kv_type; /* the sequences' KV cache (gptoss_session_options.kv_type) */
+    int quiet;              /* no line per request on stderr */
 } server_options;
+
+/* The served model's id (/v1/models, every reply's "model") and the other names a request may give
+ * it. The id is --model-name, else from the model's path: a Hugging Face cache folder
+ * (models--ORG--NAME, or one of its snapshots) is ORG/NAME, a GGUF file its name without ".gguf",
+ * a directory its name (a trailing /original skipped). When that name (or --model-name) says
+ * gpt-oss-20b or gpt-oss-120b, "gpt-oss-20b", "gpt-oss:20b" (ollama's) and "openai/gpt-oss-20b"
+ * name it too, and a file inside the cache answers to its repo's ORG/NAME. */
+#define SERVER_MAX_ALIASES 4
+typedef struct server_model_names {
+    char id[256];
+    char aliases[SERVER_MAX_ALIASES][256];
+    size_t n_aliases;
+} server_model_names;
+
+/* Returns 0, or -1 when --model-name is too long for the id. */
+int server_model_names_derive(const char *path, const char *name, server_model_names *out);
 
 typedef int (*server_engine_open)(const server_options *opts, const gptoss_tokenizer *tok, server_engine *out,
                                   char *err, size_t err_size);
@@ -194,6 +211,7 @@ struct server_job {
 };
 
 server_job *server_job_new(void);
+void server_job_retain(server_job *job);  /* takes one more reference */
 void server_job_release(server_job *job); /* drops one reference; frees at zero */
 /* Appends to job->out and wakes the connection (lock held). */
 void server_job_emit(server_job *job, const char *data, size_t len);
@@ -232,10 +250,15 @@ typedef struct server {
     gptoss_tokenizer *tok;
     server_sched *sched;
     server_store *store;
+    server_model_names names;
     char date[16];
+    int debug; /* $GPTOSS_SERVE_DEBUG: libmicrohttpd's messages on stderr */
     /* metrics */
     pthread_mutex_t mu;
     uint64_t n_requests, n_errors, n_rejected;
+    /* under mu: until the daemon listens, libmicrohttpd's last message (the reason it did not start) */
+    int listening;
+    char mhd_message[256];
 } server;
 
 /* ---- JSON and protocol helpers (server_json.c) --------------------------------------------- */
@@ -293,10 +316,15 @@ int server_make_samplers(const server *srv, const struct cJSON *req, float defau
  * responses: {"type":"function","name"}. Returns 0 or -1 with a reply. */
 int server_tool_choice(const server *srv, const struct cJSON *tool_choice, const gptoss_harmony_tool *tools,
                        size_t n_tools, server_job *job, int *none, server_reply *r);
-/* A request's "model" matches the served model (absent is fine). Returns 0 or -1 with a reply. */
+/* Does a request's model name the served model (its id or an alias, any case)? */
+int server_model_known(const server *srv, const char *name);
+/* A request's "model" names the served model (absent is fine). Returns 0 or -1 with a reply. */
 int server_check_model(const server *srv, const struct cJSON *req, server_reply *r);
 /* A non-negative integer member (absent: *out untouched). Returns 0 or -1 with a reply. */
 int server_get_uint(const struct cJSON *req, const char *name, uint32_t *out, server_reply *r);
+/* A token limit (max_tokens, max_output_tokens): absent or null leaves *out untouched; otherwise an
+ * integer of at least 1 (beyond 2^32-1 taken as 2^32-1: the context ends first). 0, or -1 with r set. */
+int server_get_limit(const struct cJSON *req, const char *name, uint32_t *out, server_reply *r);
 /* Optional boolean member: absent or null gives dflt; another type is a 400. 0, or -1 with r set. */
 int server_get_bool(const struct cJSON *req, const char *name, int dflt, int *out, server_reply *r);
 /* The declared tools' names (strdup'ed, n_tools entries), or NULL when out of memory. */

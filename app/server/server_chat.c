@@ -434,8 +434,8 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     if (server_parse_effort(cJSON_GetObjectItemCaseSensitive(req, "reasoning_effort"), "reasoning_effort", &effort, r) < 0)
         goto fail;
     uint32_t max_tokens = 0, n = 1;
-    if (server_get_uint(req, "max_tokens", &max_tokens, r) < 0 ||
-        server_get_uint(req, "max_completion_tokens", &max_tokens, r) < 0 || server_get_uint(req, "n", &n, r) < 0)
+    if (server_get_limit(req, "max_tokens", &max_tokens, r) < 0 ||
+        server_get_limit(req, "max_completion_tokens", &max_tokens, r) < 0 || server_get_uint(req, "n", &n, r) < 0)
         goto fail;
     uint32_t max_n = srv->opts.parallel < SERVER_MAX_SEQS ? srv->opts.parallel : SERVER_MAX_SEQS;
     if (n < 1 || n > max_n) BAD("n", "'n' must be between 1 and %u (the server's parallel sequences, at most %d)", max_n, SERVER_MAX_SEQS);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "server/server.h"
@@ -403,6 +404,26 @@ bad:
     return -1;
 }
 
+int server_get_limit(const cJSON *req, const char *name, uint32_t *out, server_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+    if (!v || cJSON_IsNull(v)) return 0;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    if (!isfinite(d) || d < 1 || d != floor(d)) {
+        server_error(r, 400, "invalid_request_error", name, cJSON_IsNumber(v) ? "invalid_value" : "invalid_type",
+                     "'%s' must be a positive integer", name);
+        return -1;
+    }
+    *out = d > 4294967295.0 ? UINT32_MAX : (uint32_t)d;
+    return 0;
+}
+
+int server_model_known(const server *srv, const char *name) {
+    if (!strcasecmp(name, srv->names.id)) return 1;
+    for (size_t i = 0; i < srv->names.n_aliases; i++)
+        if (!strcasecmp(name, srv->names.aliases[i])) return 1;
+    return 0;
+}
+
 int server_check_model(const server *srv, const cJSON *req, server_reply *r) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(req, "model");
     if (!m || cJSON_IsNull(m)) return 0;
@@ -410,7 +431,7 @@ int server_check_model(const server *srv, const cJSON *req, server_reply *r) {
         server_error(r, 400, "invalid_request_error", "model", "invalid_type", "'model' must be a string");
         return -1;
     }
-    if (strcmp(m->valuestring, srv->opts.model_id) != 0) {
+    if (!server_model_known(srv, m->valuestring)) {
         server_error(r, 404, "invalid_request_error", "model", "model_not_found",
                      "The model '%s' does not exist; this server serves '%s'", m->valuestring, srv->opts.model_id);
         return -1;

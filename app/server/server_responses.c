@@ -91,6 +91,7 @@ typedef struct item {
     char *name;
     gptoss_buf text;
     char *args;
+    int incomplete; /* cut by max_output_tokens (or the context) */
 } item;
 
 typedef struct resp_proto {
@@ -106,6 +107,7 @@ typedef struct resp_proto {
     item *out;
     size_t n_out;
     int msg_open;
+    int cut; /* generation hit its limit: the items closed now are incomplete */
     uint32_t seq, n_reasoning_tokens;
 } resp_proto;
 
@@ -131,8 +133,10 @@ static const char *item_text(item *it) { return gptoss_buf_cstr(&it->text) ? it-
 static cJSON *item_json(item *it, int done) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", it->id);
+    const char *status = !done ? "in_progress" : it->incomplete ? "incomplete" : "completed";
     if (it->k == K_REASONING) {
         cJSON_AddStringToObject(o, "type", "reasoning");
+        cJSON_AddStringToObject(o, "status", status);
         cJSON_AddArrayToObject(o, "summary");
         cJSON *content = cJSON_AddArrayToObject(o, "content");
         if (done) {
@@ -143,7 +147,7 @@ static cJSON *item_json(item *it, int done) {
         }
     } else if (it->k == K_MESSAGE) {
         cJSON_AddStringToObject(o, "type", "message");
-        cJSON_AddStringToObject(o, "status", done ? "completed" : "in_progress");
+        cJSON_AddStringToObject(o, "status", status);
         cJSON_AddStringToObject(o, "role", "assistant");
         cJSON *content = cJSON_AddArrayToObject(o, "content");
         if (done) {
@@ -156,7 +160,7 @@ static cJSON *item_json(item *it, int done) {
         }
     } else {
         cJSON_AddStringToObject(o, "type", "function_call");
-        cJSON_AddStringToObject(o, "status", done ? "completed" : "in_progress");
+        cJSON_AddStringToObject(o, "status", status);
         cJSON_AddStringToObject(o, "call_id", it->call_id);
         cJSON_AddStringToObject(o, "name", it->name ? it->name : "");
         cJSON_AddStringToObject(o, "arguments", done && it->args ? it->args : "");
@@ -277,6 +281,7 @@ static void close_item(server_job *job) {
     if (!c->n_out) return;
     item *it = &c->out[c->n_out - 1];
     if (it->k == K_CALL) it->args = server_call_arguments(item_text(it), it->text.len);
+    it->incomplete = c->cut;
     if (!c->stream) return;
     cJSON *o;
     if (it->k == K_CALL) {
@@ -365,9 +370,13 @@ static void resp_on_finish(server_job *job) {
     resp_proto *c = job->proto;
     if (job->finish == SERVER_FINISH_CANCELLED) return;
     if (job->finish != SERVER_FINISH_ERROR && job->finish != SERVER_FINISH_CALL) {
+        /* As OpenAI's: a response cut by its limit ends with an incomplete item, the one being
+         * written (or, cut between messages, the last one written). */
+        c->cut = job->finish == SERVER_FINISH_LENGTH;
         size_t before = gptoss_harmony_parser_n_messages(c->parser);
         gptoss_harmony_parser_process_eos(c->parser);
         after_parse(job, before);
+        if (c->cut && c->n_out) c->out[c->n_out - 1].incomplete = 1;
     }
     const char *status = job->finish == SERVER_FINISH_ERROR    ? "failed"
                          : job->finish == SERVER_FINISH_LENGTH ? "incomplete"
@@ -555,7 +564,7 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     if (server_parse_effort(cJSON_GetObjectItemCaseSensitive(reasoning, "effort"), "reasoning.effort", &effort, r) < 0)
         goto fail;
     uint32_t max_tokens = 0;
-    if (server_get_uint(req, "max_output_tokens", &max_tokens, r) < 0) goto fail;
+    if (server_get_limit(req, "max_output_tokens", &max_tokens, r) < 0) goto fail;
     if (server_get_bool(req, "stream", 0, &c->stream, r) < 0 || server_get_bool(req, "store", 1, &c->store, r) < 0)
         goto fail;
     if (server_make_samplers(srv, req, 1.0f, job, r) < 0) goto fail;

@@ -77,6 +77,12 @@ server_job *server_job_new(void) {
     return j;
 }
 
+void server_job_retain(server_job *j) {
+    pthread_mutex_lock(&j->mu);
+    j->refs++;
+    pthread_mutex_unlock(&j->mu);
+}
+
 void server_job_release(server_job *j) {
     if (!j) return;
     pthread_mutex_lock(&j->mu);
@@ -161,9 +167,7 @@ int server_sched_submit(server_sched *s, server_job *j) {
         pthread_mutex_unlock(&s->mu);
         return -1;
     }
-    pthread_mutex_lock(&j->mu);
-    j->refs++;
-    pthread_mutex_unlock(&j->mu);
+    server_job_retain(j);
     s->queue[(s->q_head + s->q_len) % s->q_cap] = j;
     s->q_len++;
     pthread_cond_signal(&s->cond);

@@ -472,11 +472,34 @@ await test('responses: streamed function call arguments', async () => {
   eq(item.arguments, args);
 });
 
-await test('responses: max_output_tokens gives status incomplete', async () => {
+await test('responses: max_output_tokens gives status incomplete, and so has the last output item', async () => {
   const r = await client.responses.create({ model, input: 'hi', max_output_tokens: 4 });
   eq(r.status, 'incomplete');
   eq(r.incomplete_details.reason, 'max_output_tokens');
   eq(r.usage.output_tokens, 4);
+  eq(r.output.map((o) => [o.type, o.status]), [['reasoning', 'incomplete']], 'cut inside the reasoning');
+  const full = await client.responses.create({ model, input: 'hi' });
+  eq(full.output.map((o) => [o.type, o.status]), [['reasoning', 'completed'], ['message', 'completed']], 'not cut');
+  const cut = await client.responses.create({ model, input: 'LONG', max_output_tokens: 20 });
+  eq(cut.status, 'incomplete');
+  eq(cut.output.map((o) => [o.type, o.status]), [['message', 'incomplete']], 'cut inside the answer');
+  assert(cut.output[0].content[0].text.startsWith('word word'), cut.output[0].content[0].text);
+  eq((await client.responses.retrieve(cut.id)).output.map((o) => o.status), ['incomplete'], 'stored so');
+});
+
+await test('responses: streamed, a cut response ends with response.incomplete, its last item incomplete', async () => {
+  const events = [];
+  for await (const ev of await client.responses.create({ model, input: 'LONG', max_output_tokens: 20, stream: true }))
+    events.push(ev);
+  const last = events.at(-1);
+  eq(last.type, 'response.incomplete');
+  assert(!events.some((e) => e.type === 'response.completed'), 'no response.completed');
+  eq(last.response.status, 'incomplete');
+  eq(last.response.incomplete_details, { reason: 'max_output_tokens' });
+  eq(last.response.output.map((o) => [o.type, o.status]), [['message', 'incomplete']]);
+  const itemDone = events.filter((e) => e.type === 'response.output_item.done');
+  eq(itemDone.map((e) => e.item.status), ['incomplete'], 'response.output_item.done says incomplete');
+  eq(last.response.usage.output_tokens, 20);
 });
 
 // ---- errors -----------------------------------------------------------------------------------
@@ -528,6 +551,22 @@ await test('errors: wrong types are 400 with the parameter named', async () => {
   await expectError(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], temperature: 'hot' }), 400);
 });
 
+await test('errors: max_tokens, max_completion_tokens, max_output_tokens below 1 or not integers: "must be a positive integer"', async () => {
+  for (const [route, field] of [['/v1/chat/completions', 'max_tokens'], ['/v1/chat/completions', 'max_completion_tokens'],
+    ['/v1/responses', 'max_output_tokens']]) {
+    for (const v of [-5, 0, 2.5, '10']) {
+      const body = route === '/v1/responses' ? { input: 'x', [field]: v } : { messages: [{ role: 'user', content: 'x' }], [field]: v };
+      const r = await post(route, JSON.stringify(body));
+      isError(r, 400);
+      eq(r.json.error.param, field);
+      eq(r.json.error.message, `'${field}' must be a positive integer`, `${field}: ${JSON.stringify(v)}`);
+    }
+  }
+  await expectError(client.chat.completions.create({ model, max_tokens: -5, messages: [{ role: 'user', content: 'x' }] }), 400, 'invalid_value');
+  const one = await client.chat.completions.create({ model, max_tokens: 1, messages: [{ role: 'user', content: 'x' }] });
+  eq(one.usage.completion_tokens, 1, 'max_tokens 1 is fine');
+});
+
 await test('errors: unknown model is 404 model_not_found', async () => {
   await expectError(client.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }), 404, 'model_not_found');
   await expectError(client.responses.create({ model: 'gpt-9', input: 'x' }), 404, 'model_not_found');
@@ -552,9 +591,18 @@ await test('errors: invalid UTF-8 is 400', async () => {
   isError(await post('/v1/chat/completions', '{"messages":[{"role":"user","content":"\\ud800"}]}'), 400);
 });
 
-await test('errors: a missing or wrong API key is 401', async () => {
-  isError(await post('/v1/chat/completions', '{}', { 'Content-Type': 'application/json' }), 401);
-  isError(await raw(srv.port, 'GET', '/v1/models'), 401);
+await test('errors: a missing or wrong API key is 401 (no API key given / Incorrect API key)', async () => {
+  for (const r of [await post('/v1/chat/completions', '{}', { 'Content-Type': 'application/json' }),
+    await raw(srv.port, 'GET', '/v1/models'), await raw(srv.port, 'GET', '/v1/models', undefined, { Authorization: 'Bearer ' })]) {
+    isError(r, 401);
+    assert(/^No API key given/.test(r.json.error.message), r.json.error.message);
+  }
+  for (const h of ['Bearer wrong', 'Basic c2VrcmV0', 'sekret']) {
+    const r = await raw(srv.port, 'GET', '/v1/models', undefined, { Authorization: h });
+    isError(r, 401);
+    assert(/^Incorrect API key provided/.test(r.json.error.message), `${h}: ${r.json.error.message}`);
+  }
+  eq((await raw(srv.port, 'GET', '/v1/models', undefined, { Authorization: 'bearer  sekret' })).status, 200, 'any case, spaces');
   const bad = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
   await expectError(bad.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }), 401, 'invalid_api_key');
   await expectError(bad.responses.create({ model, input: 'x' }), 401);
