@@ -21,7 +21,7 @@ if [ ! -f "$model/config.json" ]; then
     "$bin" synth --out "$model" --preset 20b --layers "$layers" --tokenizer "$vocab" >/dev/null || exit 1
 fi
 log=$(mktemp)
-"$bin" serve "$model" --port 0 --parallel 16 --ctx-size 1024 --model-name bench >"$log" 2>&1 &
+"$bin" serve "$model" --port 0 --parallel 16 --ctx 1024 --model-name bench --quiet >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
