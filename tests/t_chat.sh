@@ -6,16 +6,13 @@
 # malformed model output; and `run` (one shot) through the same double.
 set -u
 build=${GPTOSS_BUILD:?}
-shared=${GPTOSS_SHARED:-}
-tok=$shared/vocab/tokenizer.json
+. "$(dirname "$0")/check.sh"
+tok=$GPTOSS_SHARED/vocab/tokenizer.json
 double=$build/tests/chat_double
 tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_chat.XXXXXX")
 sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
-if [ ! -f "$tok" ]; then
-    echo "ok - chat # SKIP shared/vocab/tokenizer.json not found"
-    exit 0
-fi
+need_shared "chat" vocab/tokenizer.json || exit 0
 if [ ! -x "$double" ]; then
     echo "not ok - chat test double $double was not built"
     exit 0
