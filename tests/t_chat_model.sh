@@ -6,15 +6,12 @@
 # the chat logic itself is covered by t_chat.sh.
 set -u
 bin=${GPTOSS_BIN:?}
-shared=${GPTOSS_SHARED:-}
-tok=$shared/vocab/tokenizer.json
+. "$(dirname "$0")/check.sh"
+tok=$GPTOSS_SHARED/vocab/tokenizer.json
 tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_chat_model.XXXXXX")
 sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
-if [ ! -f "$tok" ]; then
-    echo "ok - chat with a model # SKIP shared/vocab/tokenizer.json not found"
-    exit 0
-fi
+need_shared "chat with a model" vocab/tokenizer.json || exit 0
 slow=1
 [ -n "${GPTOSS_TEST_SANITIZED:-}" ] && slow=4
 check() { if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; fi; }
@@ -41,9 +38,11 @@ echo abc123 >"$cache/refs/main"
 "$bin" run "$cache" -p "Hello" "${args[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run on a Hugging Face cache folder" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out1" 2>"$tmp/err"
-check "run: exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
+rc1=$?
+check "run: exits 0, nothing on stderr" $([ $rc1 -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out2" 2>&1
-check "run: the same seed gives the same answer" $(cmp -s "$tmp/out1" "$tmp/out2"; echo $?)
+rc2=$?
+same_files "run: the same seed gives the same answer" $rc1 "$tmp/out1" $rc2 "$tmp/out2"
 "$bin" run "$model" -p "Hello" "${args[@]}" --kv-f16 >"$tmp/out3" 2>"$tmp/err"
 check "run --kv-f16 (f16 KV cache): exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" --kv f32 >"$tmp/out4" 2>"$tmp/err"
