@@ -63,8 +63,10 @@ for t in "${targets[@]}"; do
     fi
 done
 if [ -n "$shared_units" ]; then
-    echo "[fuzz] shared data missing (GPTOSS_SHARED=$GPTOSS_SHARED; README.md says where it comes from):" \
-        "skipped ${shared_units//,/ }"
+    what="not found"
+    [ -d "$GPTOSS_SHARED" ] && what="incomplete"
+    echo "[fuzz] shared data $what (GPTOSS_SHARED=$GPTOSS_SHARED; README.md says where it comes from):" \
+        "skipped ${shared_units//,/, }"
 fi
 echo "[fuzz] $pass passed, $fail failed, $skip skipped"
 tally
