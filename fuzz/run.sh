@@ -3,7 +3,9 @@
 # against the library built with the same sanitizers in build-fuzz/) and runs each for
 # $GPTOSS_FUZZ_SECONDS seconds (default 20) from its seeds in fuzz/corpus/NAME (new inputs go to
 # fuzz/corpus-run/NAME, which git ignores). One TAP line per target: "ok - fuzz NAME"; appends
-# "passed failed skipped" to $GPTOSS_TEST_TALLY when set. A new target needs only its .c file.
+# "passed failed skipped" to $GPTOSS_TEST_TALLY when set. A new target needs only its .c file; one
+# that reads shared data names each file as $GPTOSS_SHARED/PATH in its summary comment, and skips
+# ("# SKIP ../shared ...", listed after the tally as tests/run.sh does) when one is missing.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,8 +13,8 @@ secs=${GPTOSS_FUZZ_SECONDS:-20}
 : "${GPTOSS_SHARED:=$root/../shared}"
 export GPTOSS_SHARED
 build=build-fuzz
-pass=0 fail=0 skip=0
-tally() { if [ -n "${GPTOSS_TEST_TALLY:-}" ]; then echo "$pass $fail $skip" >>"$GPTOSS_TEST_TALLY"; fi; }
+pass=0 fail=0 skip=0 shared_units=
+tally() { if [ -n "${GPTOSS_TEST_TALLY:-}" ]; then echo "$pass $fail $skip $shared_units" >>"$GPTOSS_TEST_TALLY"; fi; }
 
 targets=(fuzz/fuzz_*.c)
 if [ ! -e "${targets[0]}" ]; then echo "fuzz: no targets"; exit 0; fi
@@ -31,6 +33,17 @@ for t in "${targets[@]}"; do
     base=$(basename "$t" .c)
     name=${base#fuzz_}
     bin=$build/fuzz/$base
+    missing=()
+    for rel in $(sed -n 's|.*\$GPTOSS_SHARED/\([^ )]*\).*|\1|p' "$t" | sort -u); do
+        [ -e "$GPTOSS_SHARED/$rel" ] || missing+=("$rel")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        what="not found"
+        [ -d "$GPTOSS_SHARED" ] && what="incomplete"
+        echo "ok - fuzz $name # SKIP ../shared $what (GPTOSS_SHARED=$GPTOSS_SHARED): needs ${missing[*]}"
+        skip=$((skip + 1)); shared_units=${shared_units:+$shared_units,}fuzz_$name
+        continue
+    fi
     mkdir -p "$build/fuzz" "fuzz/corpus-run/$name"
     log=$build/fuzz/$name.log
     if ! clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
@@ -49,6 +62,12 @@ for t in "${targets[@]}"; do
         fail=$((fail + 1))
     fi
 done
+if [ -n "$shared_units" ]; then
+    what="not found"
+    [ -d "$GPTOSS_SHARED" ] && what="incomplete"
+    echo "[fuzz] shared data $what (GPTOSS_SHARED=$GPTOSS_SHARED; README.md says where it comes from):" \
+        "skipped ${shared_units//,/, }"
+fi
 echo "[fuzz] $pass passed, $fail failed, $skip skipped"
 tally
 [ "$fail" -eq 0 ]

@@ -2,7 +2,8 @@
 # all.sh: what `make test` and CI run. Installs what is missing, then: gcc build with -Werror and the
 # whole suite; clang build with -Werror under AddressSanitizer + UndefinedBehaviorSanitizer and the
 # suite again (GPTOSS_TEST_SANITIZED=1 lets slow tests shrink); the fuzz targets for a short while.
-# Ends with one line "N passed, N failed, N skipped".
+# Ends with one line "N passed, N failed, N skipped", after a line naming the units that skipped
+# checks when the shared data (../shared or $GPTOSS_SHARED) is missing.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -49,6 +50,14 @@ else
 fi
 if [ -f fuzz/run.sh ]; then
     GPTOSS_FUZZ_SECONDS=${GPTOSS_FUZZ_SECONDS:-20} bash fuzz/run.sh
+fi
+# run.sh and fuzz/run.sh add a 4th field: the units that skipped checks for missing shared data.
+shared_units=$(awk 'NF > 3 {gsub(",", "\n", $4); print $4}' "$tally" | awk '!seen[$0]++' | paste -sd ' ' -)
+if [ -n "$shared_units" ]; then
+    shared=${GPTOSS_SHARED:-$root/../shared}
+    what="not found"
+    [ -d "$shared" ] && what="incomplete"
+    echo "shared data $what (GPTOSS_SHARED=$shared; README.md says where it comes from): checks skipped in $shared_units"
 fi
 awk '{p+=$1; f+=$2; s+=$3} END {printf "%d passed, %d failed, %d skipped\n", p, f, s; exit (f>0)}' "$tally"
 rc=$?

@@ -2,7 +2,9 @@
 # run.sh BUILD_DIR [LABEL]: runs every C test binary in BUILD_DIR/tests and every tests/t_*.sh script
 # against BUILD_DIR/gptoss; counts "ok" / "not ok" / "# SKIP" lines. A unit that exits non-zero
 # without reporting a failure (a crash, a sanitizer report) counts as one failure.
-# Appends "passed failed skipped" to $GPTOSS_TEST_TALLY when set; prints its own summary line.
+# Skips for missing shared data ("# SKIP ../shared ...", tests/check.sh, tests/tap.h) are named in one
+# line before the summary. Appends "passed failed skipped [units skipped for shared data]" to
+# $GPTOSS_TEST_TALLY when set; prints its own summary line.
 set -u
 build=${1:?build dir}
 label=${2:-$build}
@@ -15,6 +17,7 @@ export GPTOSS_SHARED
 export GPTOSS_TMP=${GPTOSS_TMP:-$(mktemp -d)}
 filter=${GPTOSS_TEST_FILTER:-}
 pass=0 fail=0 skip=0
+shared_units=() shared_counts=()
 logdir="$root/$build/test-logs"
 mkdir -p "$logdir"
 
@@ -29,6 +32,9 @@ run_unit() {
     s=$(grep -cE '^ok - .*# SKIP' "$log" | tr -d ' ')
     f=$(grep -cE '^not ok - ' "$log" | tr -d ' ')
     p=$((p - s))
+    local sh
+    sh=$(grep -cE '^ok - .*# SKIP \.\./shared ' "$log" | tr -d ' ')
+    if [ "$sh" -gt 0 ]; then shared_units+=("$name"); shared_counts+=("$name ($sh)"); fi
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "not ok - $name exited with status $rc" >>"$log"
         f=1
@@ -53,6 +59,16 @@ for script in "$root"/tests/t_*.sh; do
     [ -n "$filter" ] && [[ "$name" != *$filter* ]] && continue
     run_unit "$name" bash "$script"
 done
+if [ ${#shared_units[@]} -gt 0 ]; then
+    what="not found"
+    [ -d "$GPTOSS_SHARED" ] && what="incomplete"
+    list=$(printf '%s, ' "${shared_counts[@]}")
+    echo "[$label] shared data $what (GPTOSS_SHARED=$GPTOSS_SHARED; README.md says where it comes from):" \
+        "checks skipped in ${list%, }"
+fi
 echo "[$label] $pass passed, $fail failed, $skip skipped"
-if [ -n "${GPTOSS_TEST_TALLY:-}" ]; then echo "$pass $fail $skip" >>"$GPTOSS_TEST_TALLY"; fi
+if [ -n "${GPTOSS_TEST_TALLY:-}" ]; then
+    units=${shared_units[*]:-}
+    echo "$pass $fail $skip ${units// /,}" >>"$GPTOSS_TEST_TALLY"
+fi
 [ "$fail" -eq 0 ]

@@ -7,16 +7,13 @@
 # shot) through the same double.
 set -u
 build=${GPTOSS_BUILD:?}
-shared=${GPTOSS_SHARED:-}
-tok=$shared/vocab/tokenizer.json
+. "$(dirname "$0")/check.sh"
+tok=$GPTOSS_SHARED/vocab/tokenizer.json
 double=$build/tests/chat_double
 tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_chat.XXXXXX")
 sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
-if [ ! -f "$tok" ]; then
-    echo "ok - chat # SKIP shared/vocab/tokenizer.json not found"
-    exit 0
-fi
+need_shared "chat" vocab/tokenizer.json || exit 0
 if [ ! -x "$double" ]; then
     echo "not ok - chat test double $double was not built"
     exit 0
@@ -142,7 +139,8 @@ check "run --max-tokens 0: until the answer ends" $([ $? -eq 0 ] && [ "$(wc -w <
 "$double" run "$tmp/weather.txt" -p "x" -n 5 --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 "$double" run "$tmp/weather.txt" -p "x" --max-tokens 5 --json "${common[@]}" >"$tmp/out2" 2>>"$tmp/err"
-check "run -n 5 is --max-tokens 5" $([ $rc -eq 0 ] && [ -s "$tmp/out" ] && [ ! -s "$tmp/err" ] && cmp -s "$tmp/out" "$tmp/out2" &&
+same_files "run -n 5 is --max-tokens 5" $rc "$tmp/out" $? "$tmp/out2"
+check "run -n 5: five tokens of the answer, nothing on stderr" $([ ! -s "$tmp/err" ] &&
     grep -qF '{"type":"text","text":"Need weather"}],"channel":"analysis"' "$tmp/out"; echo $?)
 "$double" run "$tmp/hello.txt" -p "Hi" -c 10 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run -c 10 is --ctx 10" $([ $? -eq 1 ] && grep -q 'the context holds 10 (--ctx)' "$tmp/err"; echo $?)

@@ -6,15 +6,12 @@
 # the chat logic itself is covered by t_chat.sh.
 set -u
 bin=${GPTOSS_BIN:?}
-shared=${GPTOSS_SHARED:-}
-tok=$shared/vocab/tokenizer.json
+. "$(dirname "$0")/check.sh"
+tok=$GPTOSS_SHARED/vocab/tokenizer.json
 tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_chat_model.XXXXXX")
 sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
-if [ ! -f "$tok" ]; then
-    echo "ok - chat with a model # SKIP shared/vocab/tokenizer.json not found"
-    exit 0
-fi
+need_shared "chat with a model" vocab/tokenizer.json || exit 0
 slow=1
 [ -n "${GPTOSS_TEST_SANITIZED:-}" ] && slow=4
 check() { if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; fi; }
@@ -41,7 +38,8 @@ echo abc123 >"$cache/refs/main"
 "$bin" run "$cache" -p "Hello" "${args[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run on a Hugging Face cache folder" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out1" 2>"$tmp/err"
-check "run: exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
+rc1=$?
+check "run: exits 0, nothing on stderr" $([ $rc1 -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "hi" --ctx 10 --no-color >"$tmp/out" 2>"$tmp/err"
 rc=$?
 check "run --ctx 10: exit 1, one error naming the prompt's and the context's sizes" \
@@ -51,12 +49,16 @@ check "run --ctx 10: exit 1, one error naming the prompt's and the context's siz
 check "chat --ctx 10: exit 1 at start, both sizes named" $([ $? -eq 1 ] &&
     grep -qE '^gptoss: chat: the system and developer messages alone are [0-9]{2,} tokens but the context holds 10 \(--ctx\)$' "$tmp/err"; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" >"$tmp/out2" 2>&1
+rc2=$?
 "$bin" run "$model" -p "Hello" --seed 3 --date 2025-01-01 --no-color -n 12 -t 1 -c 512 --device cpu >"$tmp/short" 2>"$tmp/err"
-rc=$?
+rc_short=$?
 "$bin" run "$model" -p "Hello" --seed 3 --date 2025-01-01 --no-color --max-tokens 12 --threads 1 --ctx 512 --device cpu >"$tmp/long" 2>>"$tmp/err"
-check "run: -n/-t/-c and --max-tokens/--threads/--ctx with --device cpu: the same answer" \
-    $([ $rc -eq 0 ] && [ -s "$tmp/short" ] && [ ! -s "$tmp/err" ] && cmp -s "$tmp/short" "$tmp/long" && cmp -s "$tmp/short" "$tmp/out1"; echo $?)
-check "run: the same seed gives the same answer" $(cmp -s "$tmp/out1" "$tmp/out2"; echo $?)
+rc_long=$?
+same_files "run: -n/-t/-c and --max-tokens/--threads/--ctx with --device cpu: the same answer" \
+    $rc_short "$tmp/short" $rc_long "$tmp/long"
+same_files "run: the short options give the answer of the first run's options" $rc_short "$tmp/short" $rc1 "$tmp/out1"
+check "run: the option spellings print nothing on stderr" $([ ! -s "$tmp/err" ]; echo $?)
+same_files "run: the same seed gives the same answer" $rc1 "$tmp/out1" $rc2 "$tmp/out2"
 "$bin" run "$model" -p "Hello" "${args[@]}" --kv-f16 >"$tmp/out3" 2>"$tmp/err"
 check "run --kv-f16 (f16 KV cache): exits 0, nothing on stderr" $([ $? -eq 0 ] && [ ! -s "$tmp/err" ]; echo $?)
 "$bin" run "$model" -p "Hello" "${args[@]}" --kv f32 >"$tmp/out4" 2>"$tmp/err"

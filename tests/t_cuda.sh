@@ -5,8 +5,9 @@
 # built without CUDA=1 or no GPU is usable.
 set -u
 bin=${GPTOSS_BIN:?}
-golden=${GPTOSS_SHARED:?}/golden
-[ -d "$golden" ] || { echo "ok - cuda golden # SKIP $golden not found"; exit 0; }
+. "$(dirname "$0")/check.sh"
+golden=$GPTOSS_SHARED/golden
+need_shared "cuda golden" golden || exit 0
 first=$(ls -d "$golden"/*/ | head -1)
 probe=$("$bin" eval "${first%/}/model" --ids "1" --device cuda 2>&1 >/dev/null)
 case "$probe" in

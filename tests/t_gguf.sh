@@ -11,7 +11,8 @@
 # its progress lines. The goldens have no tokenizer: they convert with --no-tokenizer.
 set -u
 bin=${GPTOSS_BIN:?}
-shared=${GPTOSS_SHARED:?}
+. "$(dirname "$0")/check.sh"
+shared=$GPTOSS_SHARED
 golden=$shared/golden
 tmp=${GPTOSS_TMP:-$(mktemp -d)}/gguf
 mkdir -p "$tmp"
@@ -19,7 +20,7 @@ vocab=$shared/vocab/tokenizer.json
 ok() { echo "ok - $*"; }
 nok() { echo "not ok - $*"; }
 
-if [ -d "$golden" ]; then
+if need_shared "gguf goldens" golden; then
 for case_dir in "$golden"/*/; do
     case_dir=${case_dir%/}
     name=$(basename "$case_dir")
@@ -27,11 +28,13 @@ for case_dir in "$golden"/*/; do
     prompt=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['prompt'])))" "$case_dir/case.json")
     want=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['greedy'])))" "$case_dir/case.json")
     n=$(echo "$want" | wc -w)
+    rc_bf16=1
     for dense in f32 bf16 q8_0; do
         f=$tmp/$name-$dense.gguf
         if ! msg=$("$bin" convert "$case_dir/model" --to gguf "$f" --dense "$dense" --no-tokenizer 2>&1); then
             nok "gguf $name convert --dense $dense: $msg"; continue
         fi
+        [ "$dense" = bf16 ] && rc_bf16=0
         ok "gguf $name convert --dense $dense"
         # lossless files: the reference within 1e-4, the fast kernels on weights as stored within 1e-3,
         # the fast default (its unembedding rounded to Q8_0 at load) within 0.1; a q8_0 file: reported only
@@ -55,12 +58,10 @@ for case_dir in "$golden"/*/; do
     # the original/ layout converts to the same file
     if [ -d "$case_dir/model/original" ]; then
         "$bin" convert "$case_dir/model/original" --to gguf "$tmp/$name-orig.gguf" --dense bf16 --no-tokenizer >/dev/null 2>&1
-        if cmp -s "$tmp/$name-orig.gguf" "$tmp/$name-bf16.gguf"; then ok "gguf $name original/ converts to the same bytes"
-        else nok "gguf $name original/ and HF layout convert differently"; fi
+        same_files "gguf $name original/ converts to the same bytes as the HF layout" \
+            $? "$tmp/$name-orig.gguf" $rc_bf16 "$tmp/$name-bf16.gguf"
     fi
 done
-else
-    ok "gguf goldens # SKIP $golden not found"
 fi
 
 # info
@@ -68,10 +69,12 @@ f=$(ls "$tmp"/*-bf16.gguf 2>/dev/null | head -1)
 if [ -n "$f" ]; then
     out=$("$bin" info "$f" 2>&1)
     if [ $? -eq 0 ] && echo "$out" | grep -q "GGUF"; then ok "gguf info"; else nok "gguf info: $out"; fi
+else
+    need_shared "gguf info" golden
 fi
 
 # tokenizer: a GGUF carrying tokenizer.json's vocabulary encodes like tokenizer.json
-if [ -f "$vocab" ] && [ -d "$golden/g1-default" ]; then
+if need_shared "gguf tokenizer" vocab/tokenizer.json golden/g1-default; then
     ft=$tmp/tok.gguf
     if "$bin" convert "$golden/g1-default/model" --to gguf "$ft" --dense bf16 --tokenizer "$vocab" >/dev/null 2>&1; then
         same=0 diff=0
@@ -85,16 +88,19 @@ if [ -f "$vocab" ] && [ -d "$golden/g1-default" ]; then
             split -l 7 -d -a 4 "$src" "$corpus/s$i-"
         done
         printf 'héllo wörld 日本語 🎉  \t\n12345 6789 <|start|>x' >"$corpus/uni"
+        first_bad=
         for c in "$corpus"/*; do
-            a=$("$bin" tokenize "$vocab" <"$c" 2>&1)
-            b=$("$bin" tokenize "$ft" <"$c" 2>&1)
-            if [ "$a" = "$b" ]; then same=$((same + 1)); else diff=$((diff + 1)); fi
+            if r=$(same_output "${c##*/}" -- --stdin "$c" "$bin" tokenize "$vocab" -- --stdin "$c" "$bin" tokenize "$ft"); then
+                same=$((same + 1))
+            else
+                diff=$((diff + 1)); [ -n "$first_bad" ] || first_bad=${r%%$'\n'*}
+            fi
         done
         if [ "$diff" -eq 0 ] && [ "$same" -gt 0 ]; then ok "gguf tokenizer: $same inputs encode identically via GGUF and tokenizer.json"
-        else nok "gguf tokenizer: $diff of $((same + diff)) inputs differ"; fi
-        a=$(printf '<|start|>user<|message|>hi' | "$bin" tokenize "$vocab" --allow-special 2>&1)
-        b=$(printf '<|start|>user<|message|>hi' | "$bin" tokenize "$ft" --allow-special 2>&1)
-        [ "$a" = "$b" ] && ok "gguf tokenizer: specials ($b)" || nok "gguf tokenizer specials: '$a' vs '$b'"
+        else nok "gguf tokenizer: $diff of $((same + diff)) inputs differ or fail (first: ${first_bad#not ok - })"; fi
+        printf '<|start|>user<|message|>hi' >"$tmp/specials.txt"
+        same_output "gguf tokenizer: specials" -- --stdin "$tmp/specials.txt" "$bin" tokenize "$vocab" --allow-special \
+            -- --stdin "$tmp/specials.txt" "$bin" tokenize "$ft" --allow-special
     else
         nok "gguf convert --tokenizer"
     fi

@@ -7,8 +7,9 @@
 # and greedy generation reproduces the reference continuation exactly in both.
 set -u
 bin=${GPTOSS_BIN:?}
-golden=${GPTOSS_SHARED:?}/golden
-[ -d "$golden" ] || { echo "ok - golden # SKIP $golden not found"; exit 0; }
+. "$(dirname "$0")/check.sh"
+golden=$GPTOSS_SHARED/golden
+need_shared "golden" golden || exit 0
 for case_dir in "$golden"/*/; do
     case_dir=${case_dir%/}
     name=$(basename "$case_dir")

@@ -9,8 +9,9 @@
 # computed) also passes at 0.1, and --exact --kv bf24 stays within 1e-3 of the goldens.
 set -u
 bin=${GPTOSS_BIN:?}
-golden=${GPTOSS_SHARED:?}/golden
-[ -d "$golden" ] || { echo "ok - golden modes # SKIP $golden not found"; exit 0; }
+. "$(dirname "$0")/check.sh"
+golden=$GPTOSS_SHARED/golden
+need_shared "golden modes" golden || exit 0
 for case_dir in "$golden"/*/; do
     case_dir=${case_dir%/}
     name=$(basename "$case_dir")
@@ -20,15 +21,17 @@ for case_dir in "$golden"/*/; do
         if [ $? -eq 0 ]; then echo "ok - golden $name --exact -t $t: $out"; else echo "not ok - golden $name --exact -t $t: $out"; fi
     done
     a=$("$bin" eval "$case_dir/model" --check "$case_dir" --tolerance 0.1 -t 1 --prefill --logits /tmp/gptoss_t1_$$.f32 2>&1)
+    rc_a=$?
     b=$("$bin" eval "$case_dir/model" --check "$case_dir" --tolerance 0.1 -t 2 --prefill --logits /tmp/gptoss_t2_$$.f32 2>&1)
-    if cmp -s /tmp/gptoss_t1_$$.f32 /tmp/gptoss_t2_$$.f32; then echo "ok - golden $name fast kernels: 1 and 2 threads bit-identical"
-    else echo "not ok - golden $name fast kernels differ between 1 and 2 threads: $a / $b"; fi
+    rc_b=$?
+    same_files "golden $name fast kernels: 1 and 2 threads bit-identical" \
+        $rc_a /tmp/gptoss_t1_$$.f32 $rc_b /tmp/gptoss_t2_$$.f32 || echo "#   $a / $b"
     out=$("$bin" eval "$case_dir/model" --check "$case_dir" --keep-dense --tolerance 1e-3 -t 2 --prefill \
         --logits /tmp/gptoss_kd_$$.f32 2>&1)
-    if [ $? -eq 0 ]; then echo "ok - golden $name --keep-dense within 1e-3: $out"; else echo "not ok - golden $name --keep-dense: $out"; fi
-    if [ -s /tmp/gptoss_kd_$$.f32 ] && [ -s /tmp/gptoss_t2_$$.f32 ] && ! cmp -s /tmp/gptoss_kd_$$.f32 /tmp/gptoss_t2_$$.f32; then
-        echo "ok - golden $name --keep-dense turns the default's Q8_0 unembedding off (logits differ)"
-    else echo "not ok - golden $name --keep-dense gives the default's logits"; fi
+    rc_kd=$?
+    if [ $rc_kd -eq 0 ]; then echo "ok - golden $name --keep-dense within 1e-3: $out"; else echo "not ok - golden $name --keep-dense: $out"; fi
+    different_files "golden $name --keep-dense turns the default's Q8_0 unembedding off (logits differ)" \
+        $rc_kd /tmp/gptoss_kd_$$.f32 $rc_b /tmp/gptoss_t2_$$.f32
     info=$("$bin" info "$case_dir/model" 2>&1)
     if echo "$info" | grep -q "unembedding Q8_0"; then echo "ok - golden $name default holds the unembedding as Q8_0"
     else echo "not ok - golden $name default unembedding is not Q8_0: $(echo "$info" | grep 'weights held')"; fi
@@ -40,9 +43,9 @@ for case_dir in "$golden"/*/; do
     out=$("$bin" eval "$case_dir/model" --check "$case_dir" --q8 --tolerance 100 2>&1)
     if [ $? -eq 0 ]; then echo "ok - golden $name --q8 runs (informational: $out)"; else echo "not ok - golden $name --q8: $out"; fi
     out=$("$bin" eval "$case_dir/model" --check "$case_dir" --exact --kv f16 --tolerance 100 --logits /tmp/gptoss_kv_$$.f32 2>&1)
+    rc_kv=$?
     "$bin" eval "$case_dir/model" --check "$case_dir" --exact --tolerance 100 --logits /tmp/gptoss_ex_$$.f32 >/dev/null 2>&1
-    if [ -s /tmp/gptoss_kv_$$.f32 ] && [ -s /tmp/gptoss_ex_$$.f32 ] && ! cmp -s /tmp/gptoss_kv_$$.f32 /tmp/gptoss_ex_$$.f32; then
-        echo "ok - golden $name --exact --kv f16 runs, rounding the cache (informational: $out)"
-    else echo "not ok - golden $name --exact --kv f16: $out"; fi
+    different_files "golden $name --exact --kv f16 runs, rounding the cache (informational: $out)" \
+        $rc_kv /tmp/gptoss_kv_$$.f32 $? /tmp/gptoss_ex_$$.f32
     rm -f /tmp/gptoss_kv_$$.f32 /tmp/gptoss_ex_$$.f32
 done

@@ -4,14 +4,30 @@
 # error with --strict), render -> parse -> render is stable, and bad input gives one "gptoss:" line.
 set -u
 bin=${GPTOSS_BIN:?}
-shared=${GPTOSS_SHARED:-}
+. "$(dirname "$0")/check.sh"
+shared=$GPTOSS_SHARED
 tok=$shared/vocab/tokenizer.json
 tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_harmony.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-if [ ! -f "$tok" ] || [ ! -f "$shared/harmony/render_cases.jsonl" ]; then
-    echo "ok - harmony command line # SKIP shared/vocab or shared/harmony not found"
-    exit 0
-fi
+
+# fails NAME WANT CMD...: non-zero exit, first stderr line "gptoss: ..." containing WANT, no crash.
+fails() {
+    local name=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$? first
+    first=$(head -n 1 "$tmp/err")
+    if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [[ "$first" == "gptoss: "*"$want"* ]] &&
+        ! grep -qE 'Sanitizer|runtime error' "$tmp/err"; then
+        echo "ok - $name: $first"
+    else
+        echo "not ok - $name (exit $rc, stderr: $(head -c 300 "$tmp/err"))"
+    fi
+}
+printf '[{"role":"user","content":"What is 2 + 2?"}]' >"$tmp/conv.json"
+# What needs no vocabulary.
+(unset GPTOSS_TOKENIZER; fails "render: no tokenizer" "no tokenizer" "$bin" render "$tmp/conv.json")
+"$bin" render --help >/dev/null && "$bin" parse --help >/dev/null && echo "ok - --help" || echo "not ok - --help"
+need_shared "harmony command line" vocab/tokenizer.json harmony/render_cases.jsonl harmony/parse_cases.jsonl || exit 0
 if ! command -v python3 >/dev/null; then
     echo "ok - harmony command line # SKIP python3 (reads the JSON-lines cases) not installed"
     exit 0
@@ -62,7 +78,6 @@ done < <(cases "$shared/harmony/render_cases.jsonl" 'c["name"]' 'c["render"]["fn
 [ "$n" -eq 23 ] && echo "ok - 23 render cases read" || echo "not ok - $n render cases read, expected 23"
 
 # --text prints the same rendering as text.
-printf '[{"role":"user","content":"What is 2 + 2?"}]' >"$tmp/conv.json"
 got=$("$bin" render "$tmp/conv.json" --text --tokenizer "$tok")
 if [ "$got" = '<|start|>user<|message|>What is 2 + 2?<|end|><|start|>assistant' ]; then
     echo "ok - gptoss render --text"
@@ -123,11 +138,11 @@ cat >"$tmp/round.json" <<'EOF'
   "content": "{\"sunny\": true}"},
  {"role": "assistant", "channel": "final", "content": "Sunny. ☀"}]}
 EOF
-ids1=$("$bin" render "$tmp/round.json" --conversation --tokenizer "$tok")
-"$bin" parse --ids "$ids1" --strict --tokenizer "$tok" >"$tmp/parsed.json"
-ids2=$("$bin" render "$tmp/parsed.json" --conversation --tokenizer "$tok")
-[ -n "$ids1" ] && [ "$ids1" = "$ids2" ] && echo "ok - render -> parse -> render is stable" ||
-    echo "not ok - render -> parse -> render: $ids1 / $ids2"
+"$bin" render "$tmp/round.json" --conversation --tokenizer "$tok" >"$tmp/ids1"
+rc1=$?
+"$bin" parse --ids "$(cat "$tmp/ids1")" --strict --tokenizer "$tok" >"$tmp/parsed.json" &&
+    "$bin" render "$tmp/parsed.json" --conversation --tokenizer "$tok" >"$tmp/ids2"
+same_files "render -> parse -> render is stable" $rc1 "$tmp/ids1" $? "$tmp/ids2"
 # For completion, the finished turn's analysis is dropped (--drop turns is the default).
 text=$("$bin" render "$tmp/round.json" --text --tokenizer "$tok")
 case $text in
@@ -137,25 +152,11 @@ case $text in
 esac
 
 # ---- errors ---------------------------------------------------------------------------------------
-# fails NAME WANT CMD...: non-zero exit, first stderr line "gptoss: ..." containing WANT, no crash.
-fails() {
-    local name=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$? first
-    first=$(head -n 1 "$tmp/err")
-    if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [[ "$first" == "gptoss: "*"$want"* ]] &&
-        ! grep -qE 'Sanitizer|runtime error' "$tmp/err"; then
-        echo "ok - $name: $first"
-    else
-        echo "not ok - $name (exit $rc, stderr: $(head -c 300 "$tmp/err"))"
-    fi
-}
 printf '{"messages": [{"role": "robot", "content": "x"}]}' >"$tmp/bad_role.json"
 printf '[{"role": "user", "content": "x"' >"$tmp/bad_json.json"
 fails "render: no file" "No such file" "$bin" render "$tmp/missing.json" --tokenizer "$tok"
 fails "render: malformed JSON" "bad_json.json" "$bin" render "$tmp/bad_json.json" --tokenizer "$tok"
 fails "render: unknown role" "message 0" "$bin" render "$tmp/bad_role.json" --tokenizer "$tok"
-fails "render: no tokenizer" "no tokenizer" "$bin" render "$tmp/conv.json"
 fails "render: no conversation" "CONV.json is required" "$bin" render --tokenizer "$tok"
 fails "render: bad --drop" "--drop" "$bin" render "$tmp/conv.json" --drop some --tokenizer "$tok"
 fails "parse: bad ids" "ids must be" "$bin" parse --ids "1 x 2" --tokenizer "$tok"
@@ -168,4 +169,3 @@ if "$bin" parse --ids "13225 200007 13225 4294967295 200006" --tokenizer "$tok" 
 else
     echo "not ok - parse: lenient recovery (stderr: $(head -c 300 "$tmp/err"))"
 fi
-"$bin" render --help >/dev/null && "$bin" parse --help >/dev/null && echo "ok - --help" || echo "not ok - --help"

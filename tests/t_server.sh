@@ -7,6 +7,7 @@
 set -u
 root=${GPTOSS_ROOT:?}
 bin=${GPTOSS_BIN:?}
+. "$(dirname "$0")/check.sh"
 double="$GPTOSS_BUILD/tests/server_double"
 tmp="$GPTOSS_TMP/server"
 vocab="$GPTOSS_SHARED/vocab/o200k_base.tiktoken"
@@ -17,13 +18,13 @@ if [ ! -x "$double" ] || "$bin" serve --help 2>&1 | grep -q "built without"; the
 fi
 command -v node >/dev/null || skip "node is not installed"
 [ -d "$root/tests/server/node_modules/openai" ] || skip "tests/server/node_modules missing (bash tests/deps.sh runs npm ci)"
-[ -f "$vocab" ] || skip "no tokenizer at $vocab"
 
 # serve without a model argument / with a bad one fails with a message
 out=$("$bin" serve 2>&1); rc=$?
 if [ "$rc" -eq 2 ] && grep -q "MODEL is required" <<<"$out"; then echo "ok - serve without MODEL: usage error"; else echo "not ok - serve without MODEL (rc $rc): $out"; fi
 out=$("$bin" serve "$tmp/no-such-model" --port 0 2>&1); rc=$?
 if [ "$rc" -eq 1 ] && [ -n "$out" ]; then echo "ok - serve with a missing model fails with a message"; else echo "not ok - serve missing model (rc $rc): $out"; fi
+need_shared "server tests with the openai client" vocab/o200k_base.tiktoken || exit 0
 
 cd "$root/tests/server" || exit 1
 GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" timeout 300 node double.mjs

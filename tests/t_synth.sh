@@ -4,6 +4,7 @@
 # seed gives the same files, and the files load.
 set -u
 bin=${GPTOSS_BIN:?}
+. "$(dirname "$0")/check.sh"
 tmp=${GPTOSS_TMP:?}/t_synth
 rm -rf "$tmp"
 mkdir -p "$tmp"
@@ -50,26 +51,24 @@ else
 fi
 
 # Success: one summary line naming the directory and the counts.
-if "$bin" synth --out "$tmp/a" --seed 5 --original --shards 2 >"$tmp/out" 2>"$tmp/err" &&
-    [ "$(wc -l <"$tmp/out" | tr -d ' ')" = 1 ] && grep -q "^$tmp/a: [0-9]* parameters, [0-9]* bytes" "$tmp/out" &&
+"$bin" synth --out "$tmp/a" --seed 5 --original --shards 2 >"$tmp/out" 2>"$tmp/err"
+rc_a=$?
+if [ $rc_a -eq 0 ] && [ "$(wc -l <"$tmp/out" | tr -d ' ')" = 1 ] && grep -q "^$tmp/a: [0-9]* parameters, [0-9]* bytes" "$tmp/out" &&
     [ ! -s "$tmp/err" ]; then
     echo "ok - summary: $(cat "$tmp/out")"
 else
     echo "not ok - tiny synth (stdout: $(cat "$tmp/out"), stderr: $(cat "$tmp/err"))"
 fi
 "$bin" synth --out "$tmp/b" --seed 5 --original --shards 2 >/dev/null 2>&1
-if diff -r "$tmp/a" "$tmp/b" >/dev/null; then
-    echo "ok - same seed, same files"
-else
-    echo "not ok - same seed gave different files"
-fi
+rc_b=$?
+dir_digest "$tmp/a" >"$tmp/a.sums"
+dir_digest "$tmp/b" >"$tmp/b.sums"
+same_files "same seed, same files" $rc_a "$tmp/a.sums" $rc_b "$tmp/b.sums"
 "$bin" synth --out "$tmp/c" --seed 6 --original --shards 2 >/dev/null 2>&1
-if ! cmp -s "$tmp/a/model-00000-of-00001.safetensors" "$tmp/c/model-00000-of-00001.safetensors" &&
-    cmp -s "$tmp/a/config.json" "$tmp/c/config.json"; then
-    echo "ok - another seed, other weights, same config"
-else
-    echo "not ok - seed does not change the weights"
-fi
+rc_c=$?
+different_files "another seed, other weights" \
+    $rc_a "$tmp/a/model-00000-of-00001.safetensors" $rc_c "$tmp/c/model-00000-of-00001.safetensors"
+same_files "another seed, same config" $rc_a "$tmp/a/config.json" $rc_c "$tmp/c/config.json"
 # A preset with shape flags on top.
 if "$bin" synth --out "$tmp/p" --preset 20b --layers 1 --experts 4 --vocab 256 --hidden 64 --intermediate 64 \
     --heads 4 --kv-heads 1 --head-dim 16 >/dev/null 2>&1 &&

@@ -5,6 +5,7 @@
 # the sanitizer build (GPTOSS_TEST_SANITIZED=1) this runs the same shapes; they are kept small.
 set -u
 bin=${GPTOSS_BIN:?}
+. "$(dirname "$0")/check.sh"
 ref=${GPTOSS_BUILD:?}/tests/test_reference_forward
 tmp=${GPTOSS_TMP:?}/synth-shapes
 mkdir -p "$tmp"
@@ -25,8 +26,8 @@ synth top1win3 --layers 3 --hidden 32 --intermediate 32 --heads 2 --kv-heads 1 -
 "$ref" "$tmp/heads64" 20 1 "$tmp/experts128" 30 2 "$tmp/top1win3" 17 3 "$tmp/top1win3/original" 17 3
 # --tokenizer: the written tokenizer files reproduce the published ones, and the model then
 # tokenizes and generates like a downloaded one.
-vocab_dir=${GPTOSS_SHARED}/vocab
-if [ -f "$vocab_dir/o200k_base.tiktoken" ]; then
+vocab_dir=$GPTOSS_SHARED/vocab
+if need_shared "synth --tokenizer" vocab/o200k_base.tiktoken vocab/tokenizer.json vocab/tokenizer_config.json; then
     synth withtok --layers 1 --hidden 32 --intermediate 32 --heads 2 --kv-heads 1 --head-dim 16 --experts 4 \
         --experts-per-token 2 --window 8 --tokenizer "$vocab_dir/o200k_base.tiktoken"
     if cmp -s "$tmp/withtok/tokenizer.json" "$vocab_dir/tokenizer.json" &&
@@ -48,6 +49,4 @@ if [ -f "$vocab_dir/o200k_base.tiktoken" ]; then
     else
         echo "ok - --vocab below the tokenizer's size is refused: $(head -1 "$tmp/badtok.err")"
     fi
-else
-    echo "ok - synth --tokenizer # SKIP $vocab_dir not found"
 fi

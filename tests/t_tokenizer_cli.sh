@@ -3,7 +3,8 @@
 # back, --allow-special, model directories and .tiktoken files, errors with a message and status 1.
 set -u
 bin=${GPTOSS_BIN:?}
-shared=${GPTOSS_SHARED:?}
+. "$(dirname "$0")/check.sh"
+shared=$GPTOSS_SHARED
 tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/tokcli.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 check() { # name command...
@@ -12,15 +13,27 @@ check() { # name command...
 }
 tj=$shared/vocab/tokenizer.json
 tt=$shared/vocab/o200k_base.tiktoken
+expect_fail() { # name expected-message-part command...
+    local name=$1 want=$2; shift 2
+    local out rc
+    out=$("$@" 2>&1 >/dev/null); rc=$?
+    if [ $rc -ne 0 ] && [[ "$out" == *"$want"* ]]; then echo "ok - $name"; else echo "not ok - $name (rc=$rc: $out)"; fi
+}
+# Errors that need no vocabulary.
+expect_fail "missing tokenizer file" "No such file" sh -c "echo hi | '$bin' tokenize '$tmp/none.json'"
+expect_fail "directory without a tokenizer" "no tokenizer.json" sh -c "echo hi | '$bin' tokenize '$tmp'"
+expect_fail "missing argument" "usage" sh -c "echo hi | '$bin' detokenize"
+need_shared "tokenize and detokenize with the o200k_harmony vocabulary" vocab/tokenizer.json vocab/o200k_base.tiktoken ||
+    exit 0
 
 check "tokenize prints ids on one line" test "$(printf 'hello world' | "$bin" tokenize "$tj")" = "24912 2375"
 check "special literals are text by default" \
     test "$(printf '<|start|>' | "$bin" tokenize "$tj")" = "27 91 5236 91 29"
 check "--allow-special turns them into ids" \
     test "$(printf '<|start|>user' | "$bin" tokenize "$tj" --allow-special)" = "200006 1428"
-check "a model directory and a .tiktoken file give the same ids" \
-    test "$(printf ' to=functions.get_current_weather' | "$bin" tokenize "$shared/vocab")" = \
-         "$(printf ' to=functions.get_current_weather' | "$bin" tokenize "$tt")"
+printf ' to=functions.get_current_weather' >"$tmp/tool.txt"
+same_output "a model directory and a .tiktoken file give the same ids" \
+    -- --stdin "$tmp/tool.txt" "$bin" tokenize "$shared/vocab" -- --stdin "$tmp/tool.txt" "$bin" tokenize "$tt"
 check "empty input gives an empty line" test "$(printf '' | "$bin" tokenize "$tj" | od -An -c | tr -d ' ')" = '\n'
 
 # Round trip of a file with every kind of text, through the two commands.
@@ -34,19 +47,12 @@ check "detokenize accepts commas and newlines" test "$(printf '24912,\n2375\n' |
 check "200018 decodes as <|endofprompt|>" test "$(echo 200018 | "$bin" detokenize "$tj")" = "<|endofprompt|>"
 
 # Invalid UTF-8 encodes like its lossy decoding (one U+FFFD per maximal invalid subpart).
-check "invalid UTF-8 encodes as U+FFFD" \
-    test "$(printf 'a\xffb' | "$bin" tokenize "$tj")" = "$(printf 'a\xef\xbf\xbdb' | "$bin" tokenize "$tj")"
+printf 'a\xffb' >"$tmp/bad.txt"
+printf 'a\xef\xbf\xbdb' >"$tmp/fffd.txt"
+same_output "invalid UTF-8 encodes as U+FFFD" \
+    -- --stdin "$tmp/bad.txt" "$bin" tokenize "$tj" -- --stdin "$tmp/fffd.txt" "$bin" tokenize "$tj"
 
-expect_fail() { # name expected-message-part command...
-    local name=$1 want=$2; shift 2
-    local out rc
-    out=$("$@" 2>&1 >/dev/null); rc=$?
-    if [ $rc -ne 0 ] && [[ "$out" == *"$want"* ]]; then echo "ok - $name"; else echo "not ok - $name (rc=$rc: $out)"; fi
-}
 expect_fail "detokenize rejects id 201088" "invalid token" sh -c "echo 201088 | '$bin' detokenize '$tj'"
 expect_fail "detokenize rejects non-numbers" "token ids" sh -c "echo 'x 1' | '$bin' detokenize '$tj'"
-expect_fail "missing tokenizer file" "No such file" sh -c "echo hi | '$bin' tokenize '$tmp/none.json'"
-expect_fail "directory without a tokenizer" "no tokenizer.json" sh -c "echo hi | '$bin' tokenize '$tmp'"
 expect_fail "unknown option" "unknown option" sh -c "echo hi | '$bin' tokenize '$tj' --bogus"
-expect_fail "missing argument" "usage" sh -c "echo hi | '$bin' detokenize"
 exit 0

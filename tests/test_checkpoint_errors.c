@@ -1,7 +1,8 @@
 /* test_checkpoint_errors.c: corrupt and unusual checkpoints on disk (built in $GPTOSS_TMP from the
- * g1-default golden): every bad input must make gptoss_model_load fail with the right status and a
- * one-line message naming the file and the problem, without crashing, hanging or leaking; the Hugging
- * Face cache layouts and a few tolerated variants must load. Each load runs in a forked child so a
+ * g1-default golden, or a synthesized model of its shape without the shared data: tests/g1_model.h):
+ * every bad input must make gptoss_model_load fail with the right status and a one-line message
+ * naming the file and the problem, without crashing, hanging or leaking; the Hugging Face cache
+ * layouts and a few tolerated variants must load. Each load runs in a forked child so a
  * crash is reported as one failed check instead of ending the test. */
 #include <errno.h>
 #include <signal.h>
@@ -17,10 +18,11 @@
 
 #include "format/json.h"
 #include "gptoss.h"
+#include "g1_model.h"
 #include "tap.h"
 
 static char g_tmp[4096];       /* this run's scratch directory */
-static char g_golden[4096];    /* .../golden/g1-default/model */
+static char g_golden[4096];    /* .../golden/g1-default/model, or its stand-in */
 static char *g_config;         /* golden config.json text */
 static size_t g_config_len;
 static char *g_st;             /* golden model.safetensors bytes */
@@ -759,10 +761,10 @@ static void test_index(void) {
     expect_fail("index.json shards lacking a tensor", d, GPTOSS_ERR_FORMAT, "missing", NULL);
 
     /* The real sharded golden loads, and loses a shard cleanly. */
-    char g2[4096];
-    sfmt(g2, sizeof g2, "%s/../../g2-small-shards/model", g_golden);
-    struct stat st;
-    if (stat(pjoin(g2, "model.safetensors.index.json"), &st) == 0) {
+    char g2[4096], g2_index[4096];
+    sfmt(g2, sizeof g2, "%s/golden/g2-small-shards/model", tap_shared_dir());
+    if (tap_shared_path("sharded golden (g2) loads", "golden/g2-small-shards/model/model.safetensors.index.json",
+                        g2_index, sizeof g2_index)) {
         expect_ok("sharded golden (g2) loads", g2, NULL);
         d = new_dir("g2-lost-shard");
         const char *files[] = {"config.json", "model.safetensors.index.json", "model-00000-of-00002.safetensors",
@@ -770,8 +772,6 @@ static void test_index(void) {
         for (size_t i = 0; i < 4; i++) symlink(pjoin(g2, files[i]), pjoin(d, files[i]));
         expect_fail("sharded checkpoint with a shard missing", d, GPTOSS_ERR_IO, "model-00001-of-00002.safetensors",
                     NULL);
-    } else {
-        tap_skip("sharded golden (g2) loads", "g2-small-shards not found");
     }
 }
 
@@ -1101,17 +1101,21 @@ static void test_session(void) {
 }
 
 int main(void) {
-    const char *shared = getenv("GPTOSS_SHARED");
-    if (!shared) shared = "../shared";
-    sfmt(g_golden, sizeof g_golden, "%s/golden/g1-default/model", shared);
+    const char *tmp = getenv("GPTOSS_TMP");
+    sfmt(g_tmp, sizeof g_tmp, "%s/checkpoint_errors.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(g_tmp)) {
+        tap_check(0, "scratch directory %s: %s", g_tmp, strerror(errno));
+        return tap_exit();
+    }
+    if (!g1_model_dir(g_tmp, g_golden, sizeof g_golden)) return tap_exit();
     size_t n;
     g_config = read_all(pjoin(g_golden, "config.json"), &g_config_len);
     g_st = read_all(pjoin(g_golden, "model.safetensors"), &g_st_len);
     if (!g_config || !g_st || g_st_len < 8) {
-        tap_skip("checkpoint errors", "golden g1-default not found (set GPTOSS_SHARED)");
+        tap_check(0, "read %s", g_golden);
         free(g_config);
         free(g_st);
-        return 0;
+        return tap_exit();
     }
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = (hl << 8) | (unsigned char)g_st[i];
@@ -1131,13 +1135,6 @@ int main(void) {
     g_hdr_doc = json_parse(g_hdr, n, jerr, sizeof jerr);
     if (!g_hdr_doc) {
         tap_check(0, "golden header parses: %s", jerr);
-        return tap_exit();
-    }
-
-    const char *tmp = getenv("GPTOSS_TMP");
-    sfmt(g_tmp, sizeof g_tmp, "%s/checkpoint_errors.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_tmp)) {
-        tap_check(0, "scratch directory %s: %s", g_tmp, strerror(errno));
         return tap_exit();
     }
 

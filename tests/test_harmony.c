@@ -127,7 +127,7 @@ static void render_case(const json_value *c) {
             same = gptoss_harmony_render_for_completion(tok, back, GPTOSS_HARMONY_ROLE_ASSISTANT, drop, &again, err,
                                                         sizeof err) == GPTOSS_OK;
         }
-        same = same && again.n == out.n && !memcmp(again.ids, out.ids, out.n * sizeof *out.ids);
+        same = same && out.n > 0 && again.n == out.n && !memcmp(again.ids, out.ids, out.n * sizeof *out.ids);
         tap_check(same, "render %s: conversation JSON written and read back renders the same", name);
         gptoss_tokens_free(&again);
         gptoss_harmony_conversation_free(back);
@@ -320,14 +320,15 @@ static size_t each_case(const char *file, case_fn fn) {
 }
 
 int main(void) {
-    const char *shared = getenv("GPTOSS_SHARED");
-    snprintf(shared_dir, sizeof shared_dir, "%s", shared ? shared : "../shared");
-    char path[2048], err[256] = "";
-    snprintf(path, sizeof path, "%s/vocab/tokenizer.json", shared_dir);
-    if (gptoss_tokenizer_load(path, &tok, err, sizeof err) != GPTOSS_OK) {
-        tap_skip("harmony conformance", "no tokenizer (shared/vocab/tokenizer.json)");
+    snprintf(shared_dir, sizeof shared_dir, "%s", tap_shared_dir());
+    char path[4096], err[256] = "";
+    if (!tap_shared_path("harmony conformance", "vocab/tokenizer.json", path, sizeof path) ||
+        !tap_shared_path("harmony conformance", "harmony/render_cases.jsonl", path, sizeof path) ||
+        !tap_shared_path("harmony conformance", "harmony/parse_cases.jsonl", path, sizeof path))
         return 0;
-    }
+    snprintf(path, sizeof path, "%s/vocab/tokenizer.json", shared_dir);
+    if (!tap_check(gptoss_tokenizer_load(path, &tok, err, sizeof err) == GPTOSS_OK, "load %s (%s)", path, err))
+        return tap_exit();
     size_t nr = each_case("render_cases.jsonl", render_case);
     tap_check(nr == 23, "23 render cases (%zu)", nr);
     size_t np = each_case("parse_cases.jsonl", parse_case);

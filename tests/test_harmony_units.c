@@ -69,16 +69,15 @@ static void test_builtin_blocks(void) {
     tap_check(!strcmp(hex, "2dd7bb9c4fb01b20e2f99454340c1ad6c02b319b72f76cd78eee9286e51cdf4f") && strlen(p) == 615,
               "python block: SHA-256 of spec Appendix A (615 bytes)");
     tap_check(gptoss_harmony_builtin_namespace("functions") == NULL, "no built-in 'functions' block");
-    const char *shared = getenv("GPTOSS_SHARED");
-    char path[2048];
-    snprintf(path, sizeof path, "%s/harmony/test-data/test_browser_and_python_tool.txt", shared ? shared : "../shared");
+    char path[4096];
     char *file = NULL;
     size_t n;
-    if (gptoss_read_file(path, (size_t)1 << 24, &file, &n, NULL, 0) == GPTOSS_OK) {
-        tap_check(strstr(file, b) && strstr(file, p), "both blocks appear verbatim in upstream test-data");
+    if (tap_shared_path("both blocks appear verbatim in upstream test-data",
+                        "harmony/test-data/test_browser_and_python_tool.txt", path, sizeof path)) {
+        tap_check(gptoss_read_file(path, (size_t)1 << 24, &file, &n, NULL, 0) == GPTOSS_OK && strstr(file, b) &&
+                      strstr(file, p),
+                  "both blocks appear verbatim in upstream test-data");
         free(file);
-    } else {
-        tap_skip("both blocks appear verbatim in upstream test-data", "shared/harmony not found");
     }
 }
 
@@ -208,7 +207,7 @@ static void test_json(void) {
         t1 = render_text(c, GPTOSS_HARMONY_DROP_NONE, 1);
         t2 = render_text(c2, GPTOSS_HARMONY_DROP_NONE, 1);
     }
-    tap_check(out && out2 && !strcmp(out, out2), "conversation JSON: write, read, write is stable");
+    tap_check(out && *out && out2 && !strcmp(out, out2), "conversation JSON: write, read, write is stable");
     tap_check(t1 && t2 && !strcmp(t1, t2), "conversation JSON: the read-back conversation renders the same");
     tap_check(t1 && strstr(t1, "<|start|>user:bob<|message|>caf\xc3\xa9 <|end|><|end|>") &&
                   strstr(t1, "Reasoning: high") && strstr(t1, "Current date: 2025-01-02") &&
@@ -516,13 +515,11 @@ static void test_random_streams(void) {
 
 int main(void) {
     test_builtin_blocks();
-    const char *shared = getenv("GPTOSS_SHARED");
-    char path[2048], err[256] = "";
-    snprintf(path, sizeof path, "%s/vocab/tokenizer.json", shared ? shared : "../shared");
-    if (gptoss_tokenizer_load(path, &tok, err, sizeof err) != GPTOSS_OK) {
-        tap_skip("harmony rendering and parsing", "no tokenizer (shared/vocab/tokenizer.json)");
+    char path[4096], err[256] = "";
+    if (!tap_shared_path("harmony rendering and parsing", "vocab/tokenizer.json", path, sizeof path))
         return tap_exit();
-    }
+    if (!tap_check(gptoss_tokenizer_load(path, &tok, err, sizeof err) == GPTOSS_OK, "load %s (%s)", path, err))
+        return tap_exit();
     test_tool_declarations();
     test_json();
     test_drop_turns();

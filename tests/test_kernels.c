@@ -253,6 +253,8 @@ static void test_q8_0(void) {
     float x[2 * C], o1[2 * R], o2[2 * R], scratch[C];
     for (int i = 0; i < 2 * C; i++) x[i] = frand();
     gptoss_mat mq = {q, GPTOSS_DTYPE_Q8_0, R, C}, mf = {back, GPTOSS_DTYPE_F32, R, C};
+    memset(o1, 0, sizeof o1);
+    memset(o2, 0xff, sizeof o2); /* NaN bits: an output left unwritten never equals the other */
     gptoss_matmul_dense_f32(o1, R, &mq, NULL, x, C, 2, 0, R, scratch);
     gptoss_matmul_dense_f32(o2, R, &mf, NULL, x, C, 2, 0, R, scratch);
     tap_check(!memcmp(o1, o2, sizeof o1), "q8_0: matmul_dense_f32 equals the product with the widened matrix");

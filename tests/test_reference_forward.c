@@ -223,13 +223,12 @@ static void check_model(const char *dir, uint32_t n, uint64_t seed) {
 int main(int argc, char **argv) {
     if (argc < 4) {
         /* Without arguments: the goldens, which need no synthesized model. */
-        const char *shared = getenv("GPTOSS_SHARED");
-        if (!shared) { tap_skip("reference forward", "GPTOSS_SHARED not set"); return 0; }
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s/golden/g3-long/model", shared);
-        check_model(dir, 40, 1);
-        snprintf(dir, sizeof dir, "%s/golden/g2-small-shards/model/original", shared);
-        check_model(dir, 20, 2);
+        if (tap_shared_path("reference forward on g3-long", "golden/g3-long/model", dir, sizeof dir))
+            check_model(dir, 40, 1);
+        if (tap_shared_path("reference forward on g2-small-shards", "golden/g2-small-shards/model/original", dir,
+                            sizeof dir))
+            check_model(dir, 20, 2);
         return tap_exit();
     }
     for (int i = 1; i + 2 < argc; i += 3) check_model(argv[i], (uint32_t)atoi(argv[i + 1]), strtoull(argv[i + 2], NULL, 10));

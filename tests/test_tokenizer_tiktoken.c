@@ -56,15 +56,16 @@ static int same_ids(const gptoss_tokens *t, const uint32_t *want, size_t n_want)
 }
 
 int main(void) {
-    const char *shared = getenv("GPTOSS_SHARED");
     const char *root = getenv("GPTOSS_ROOT");
-    if (!shared) shared = "../shared";
     if (!root) root = ".";
-    char script[4096], modules[4096], path_json[4096], path_tt[4096];
+    char script[4096], modules[4096], path_json[4096], path_tt[4096], path_special[4096];
     snprintf(script, sizeof script, "%s/tests/tokenizer/compare.cjs", root);
     snprintf(modules, sizeof modules, "%s/tests/node_modules/tiktoken", root);
-    snprintf(path_json, sizeof path_json, "%s/vocab/tokenizer.json", shared);
-    snprintf(path_tt, sizeof path_tt, "%s/vocab/o200k_base.tiktoken", shared);
+    const char *name = "tokenizer agrees with tiktoken-WASM";
+    if (!tap_shared_path(name, "vocab/tokenizer.json", path_json, sizeof path_json) ||
+        !tap_shared_path(name, "vocab/o200k_base.tiktoken", path_tt, sizeof path_tt) ||
+        !tap_shared_path(name, "vocab/o200k_harmony_special_tokens.tsv", path_special, sizeof path_special))
+        return 0;
     if (access(modules, F_OK) != 0 || system("node --version >/dev/null 2>&1") != 0) {
         tap_skip("tokenizer agrees with tiktoken-WASM", "node or tests/node_modules/tiktoken missing (run tests/deps.sh)");
         return 0;

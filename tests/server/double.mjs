@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { test, done, assert, eq, startServer, raw, metrics, waitFor, uncached } from './lib.mjs';
+import { test, done, assert, eq, same, startServer, raw, metrics, waitFor, uncached } from './lib.mjs';
 
 const tmp = process.env.GPTOSS_TMP;
 const script = path.join(tmp, 'server_double_script.txt');
@@ -86,7 +86,7 @@ await test('chat: usage counts the prompt and every sampled token', async () => 
   assert(u.prompt_tokens > 20, `prompt_tokens ${u.prompt_tokens}`);
   // analysis header+text, <|end|>, <|start|>assistant<|channel|>final<|message|>, text, <|return|>
   assert(u.completion_tokens >= 12 && u.completion_tokens < 30, `completion_tokens ${u.completion_tokens}`);
-  eq(u.total_tokens, u.prompt_tokens + u.completion_tokens);
+  same(u.total_tokens, u.prompt_tokens + u.completion_tokens);
   assert(u.completion_tokens_details.reasoning_tokens > 0, 'reasoning tokens');
 });
 
@@ -98,8 +98,8 @@ await test('chat: streaming chunks (role, reasoning_content, content, finish_rea
   eq(r.reasoning, 'Thinking about it.');
   eq(r.content, 'Hello, world!');
   eq(r.finish, 'stop');
-  eq(uncached(r.usage), uncached(plain.usage), 'usage equals the non-streaming usage');
-  eq(r.usage.prompt_tokens_details.cached_tokens, plain.usage.prompt_tokens - 1,
+  same(uncached(r.usage), uncached(plain.usage), 'usage equals the non-streaming usage');
+  same(r.usage.prompt_tokens_details.cached_tokens, plain.usage.prompt_tokens - 1,
     'the same prompt again: all but its last token come from the cache');
   assert(r.chunks > 6, 'several chunks');
 });
@@ -329,9 +329,9 @@ await test('chat n=2: two choices (index 0, 1), usage counts both', async () => 
     eq(c.message.reasoning_content, 'Thinking about it.');
     eq(c.finish_reason, 'stop');
   }
-  eq(r.usage.prompt_tokens, one.usage.prompt_tokens);
-  eq(r.usage.completion_tokens, 2 * one.usage.completion_tokens);
-  eq(r.usage.completion_tokens_details.reasoning_tokens, 2 * one.usage.completion_tokens_details.reasoning_tokens);
+  same(r.usage.prompt_tokens, one.usage.prompt_tokens);
+  same(r.usage.completion_tokens, 2 * one.usage.completion_tokens);
+  same(r.usage.completion_tokens_details.reasoning_tokens, 2 * one.usage.completion_tokens_details.reasoning_tokens);
 });
 
 await test('chat n=3 streaming: chunks carry their choice index, one finish per choice', async () => {
@@ -395,9 +395,9 @@ await test('responses: string input, reasoning + message output, usage', async (
   eq(r.output.map((o) => o.type), ['reasoning', 'message']);
   eq(r.output[0].content[0].text, 'Thinking about it.');
   eq(r.output_text, 'Hello, world!');
-  eq(r.usage.output_tokens, plain.usage.completion_tokens);
+  same(r.usage.output_tokens, plain.usage.completion_tokens);
   assert(r.usage.input_tokens > 20, 'input tokens');
-  eq(r.usage.total_tokens, r.usage.input_tokens + r.usage.output_tokens);
+  same(r.usage.total_tokens, r.usage.input_tokens + r.usage.output_tokens);
   assert(prompts().at(-1).includes('# Instructions\n\nBe nice.'), 'instructions in the developer message');
 });
 
@@ -411,7 +411,7 @@ await test('responses: function call, then function_call_output continued with p
   const r2 = await client.responses.create({ model, tools: rtools, previous_response_id: r1.id,
     input: [{ type: 'function_call_output', call_id: fc.call_id, output: '{"sky": "sunny"}' }] });
   eq(r2.output_text, 'It is sunny in Paris.');
-  eq(r2.previous_response_id, r1.id);
+  same(r2.previous_response_id, r1.id);
   const p = prompts().at(-1);
   assert(p.includes('<|start|>user<|message|>weather in Paris?<|end|>'), 'history from the stored response');
   assert(p.includes('Need weather. Call tool.'), 'analysis kept within the tool-calling turn');
@@ -422,7 +422,7 @@ await test('responses: function call, then function_call_output continued with p
   assert(p3.includes('It is sunny in Paris.') && !p3.includes('Need weather') && !p3.includes('Tool says sunny'),
     'finished turn: final kept, analysis dropped');
   const got = await client.responses.retrieve(r3.id);
-  eq(got.id, r3.id);
+  same(got.id, r3.id);
 });
 
 await test('responses: input items (messages with parts, earlier function_call) map to harmony', async () => {

@@ -21,6 +21,17 @@ export function eq(a, b, msg) {
   const sa = JSON.stringify(a), sb = JSON.stringify(b);
   if (sa !== sb) throw new Error(`${msg || 'not equal'}: got ${sa}, want ${sb}`);
 }
+// Two results of requests that must agree (not a result and a literal): each must be something
+// (not undefined, null, NaN, '', [] or {}), so two missing fields never pass as equal.
+export function same(a, b, msg) {
+  const nothing = (v) => v === undefined || v === null || Number.isNaN(v) || v === '' ||
+    (typeof v === 'object' && Object.keys(v).length === 0);
+  if (nothing(a) || nothing(b)) {
+    throw new Error(`${msg || 'same'}: the ${nothing(a) ? 'first' : 'second'} result is empty: ` +
+      `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+  }
+  eq(a, b, msg);
+}
 
 // Starts the server; resolves with {port, url, proc, stderr(), stop()}.
 export function startServer(bin, args, env = {}) {

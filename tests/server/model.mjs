@@ -3,7 +3,7 @@
 // env: GPTOSS_BIN, GPTOSS_MODEL.
 import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
-import { test, done, assert, eq, startServer, metrics, waitFor, uncached } from './lib.mjs';
+import { test, done, assert, eq, same, startServer, metrics, waitFor, uncached } from './lib.mjs';
 
 const srv = await startServer(process.env.GPTOSS_BIN, ['serve', process.env.GPTOSS_MODEL, '--parallel', '8', '--ctx-size', '512',
   '--model-name', 'tiny']);
@@ -17,15 +17,15 @@ await test('model: chat completion with usage', async () => {
   const u = plain.usage;
   assert(u.prompt_tokens > 20, 'prompt tokens');
   assert(u.completion_tokens >= 1 && u.completion_tokens <= 16, `completion tokens ${u.completion_tokens}`);
-  eq(u.total_tokens, u.prompt_tokens + u.completion_tokens);
+  same(u.total_tokens, u.prompt_tokens + u.completion_tokens);
   assert(['stop', 'length', 'tool_calls'].includes(plain.choices[0].finish_reason), 'finish_reason');
 });
 
 await test('model: the same seed gives the same tokens (plain and streaming)', async () => {
   const again = await client.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 1 });
-  eq(again.choices[0].message, plain.choices[0].message);
-  eq(uncached(again.usage), uncached(plain.usage));
-  eq(again.usage.prompt_tokens_details.cached_tokens, plain.usage.prompt_tokens - 1, 'cached: all but the last token');
+  same(again.choices[0].message, plain.choices[0].message);
+  same(uncached(again.usage), uncached(plain.usage));
+  same(again.usage.prompt_tokens_details.cached_tokens, plain.usage.prompt_tokens - 1, 'cached: all but the last token');
   const s = await client.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 1, stream: true,
     stream_options: { include_usage: true } });
   let content = '', reasoning = '', usage = null, finish = null;
@@ -37,8 +37,8 @@ await test('model: the same seed gives the same tokens (plain and streaming)', a
     reasoning += c.delta.reasoning_content || '';
     if (c.finish_reason) finish = c.finish_reason;
   }
-  eq(uncached(usage), uncached(plain.usage), 'usage');
-  eq(finish, plain.choices[0].finish_reason);
+  same(uncached(usage), uncached(plain.usage), 'usage');
+  same(finish, plain.choices[0].finish_reason);
   if (!plain.choices[0].message.tool_calls) eq(content, plain.choices[0].message.content ?? '');
   eq(reasoning, plain.choices[0].message.reasoning_content ?? '');
 });
@@ -62,7 +62,7 @@ await test('model: concurrent streams are decoded in shared batch steps', async 
   const m1 = await metrics(srv.port);
   const tokens = rs.reduce((a, u) => a + u.completion_tokens, 0);
   const steps = m1.gptoss_decode_steps_total - m0.gptoss_decode_steps_total;
-  eq(m1.gptoss_generated_tokens_total - m0.gptoss_generated_tokens_total, tokens, 'metrics count every token');
+  same(m1.gptoss_generated_tokens_total - m0.gptoss_generated_tokens_total, tokens, 'metrics count every token');
   assert(steps < tokens / 2, `${tokens} tokens in ${steps} steps`);
 });
 
@@ -140,9 +140,9 @@ await test('model: n=2 decodes choice i with seed + i (plain and streaming)', as
   eq(two.choices.map((c) => c.index), [0, 1]);
   const a = await client.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 5 });
   const b = await client.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 6 });
-  eq(two.choices[0].message, a.choices[0].message, 'choice 0 = seed 5');
-  eq(two.choices[1].message, b.choices[0].message, 'choice 1 = seed 6');
-  eq(two.usage.completion_tokens, a.usage.completion_tokens + b.usage.completion_tokens);
+  same(two.choices[0].message, a.choices[0].message, 'choice 0 = seed 5');
+  same(two.choices[1].message, b.choices[0].message, 'choice 1 = seed 6');
+  same(two.usage.completion_tokens, a.usage.completion_tokens + b.usage.completion_tokens);
   const s = await client.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 5, n: 2, stream: true,
     stream_options: { include_usage: true } });
   const text = ['', ''], reasoning = ['', ''], finish = [null, null];
@@ -155,9 +155,9 @@ await test('model: n=2 decodes choice i with seed + i (plain and streaming)', as
       if (c.finish_reason) finish[c.index] = c.finish_reason;
     }
   }
-  eq(usage, two.usage);
+  same(usage, two.usage);
   for (const i of [0, 1]) {
-    eq(finish[i], two.choices[i].finish_reason);
+    same(finish[i], two.choices[i].finish_reason);
     eq(reasoning[i], two.choices[i].message.reasoning_content ?? '');
     if (!two.choices[i].message.tool_calls) eq(text[i], two.choices[i].message.content ?? '');
   }

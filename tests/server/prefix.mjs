@@ -8,7 +8,7 @@
 // env: GPTOSS_BIN, GPTOSS_MODEL; GPTOSS_SERVE_EXTRA: more serve options (e.g. --kv-f16: the same
 // checks on f16 KV caches), named in every test's line.
 import OpenAI from 'openai';
-import { test, done, assert, eq, startServer, metrics, uncached } from './lib.mjs';
+import { test, done, assert, eq, same, startServer, metrics, uncached } from './lib.mjs';
 
 const bin = process.env.GPTOSS_BIN;
 const extra = (process.env.GPTOSS_SERVE_EXTRA || '').split(' ').filter(Boolean);
@@ -48,15 +48,15 @@ for (const [label, params] of [['seeded', { seed: 7 }], ['greedy', { temperature
     const m1 = await metrics(srv.port);
     const cached = r2.usage.prompt_tokens_details.cached_tokens;
     console.log(`# ${label}: second turn ${r2.usage.prompt_tokens} prompt tokens, ${cached} cached`);
-    eq(cached, r1.usage.prompt_tokens, 'cached_tokens: the first turn\'s prompt (the shared prefix)');
+    same(cached, r1.usage.prompt_tokens, 'cached_tokens: the first turn\'s prompt (the shared prefix)');
     assert(r2.usage.prompt_tokens > cached, 'the new turn is prefilled');
-    eq(delta(m0, m1, 'gptoss_prompt_tokens_total'), r2.usage.prompt_tokens, 'prompt tokens metric');
-    eq(delta(m0, m1, 'gptoss_prompt_tokens_cached_total'), cached, 'cached tokens metric');
-    eq(delta(m0, m1, 'gptoss_prompt_tokens_prefilled_total'), r2.usage.prompt_tokens - cached, 'prefilled metric');
+    same(delta(m0, m1, 'gptoss_prompt_tokens_total'), r2.usage.prompt_tokens, 'prompt tokens metric');
+    same(delta(m0, m1, 'gptoss_prompt_tokens_cached_total'), cached, 'cached tokens metric');
+    same(delta(m0, m1, 'gptoss_prompt_tokens_prefilled_total'), r2.usage.prompt_tokens - cached, 'prefilled metric');
     const cold = await fresh((c) => c.chat.completions.create({ model, messages: msgs, max_tokens: 16, ...params }));
     eq(cold.usage.prompt_tokens_details.cached_tokens, 0, 'a fresh server has nothing cached');
-    eq(r2.choices, cold.choices, 'the same answer as a fresh server');
-    eq(uncached(r2.usage), uncached(cold.usage), 'the same usage');
+    same(r2.choices, cold.choices, 'the same answer as a fresh server');
+    same(uncached(r2.usage), uncached(cold.usage), 'the same usage');
   });
 }
 
@@ -68,7 +68,7 @@ await check('prefix: streaming usage reports cached_tokens too', async () => {
     seed: 2, stream: true, stream_options: { include_usage: true } });
   let usage = null;
   for await (const ch of s) if (ch.usage) usage = ch.usage;
-  eq(usage.prompt_tokens_details.cached_tokens, r1.usage.prompt_tokens);
+  same(usage.prompt_tokens_details.cached_tokens, r1.usage.prompt_tokens);
 });
 
 await check('prefix: Responses with previous_response_id report input_tokens_details.cached_tokens', async () => {
@@ -90,14 +90,14 @@ await check('prefix: n=2 prefills the prompt once and each choice equals a singl
   const cached = r.usage.prompt_tokens_details.cached_tokens;
   console.log(`# n=2: ${r.usage.prompt_tokens} prompt tokens, ${cached} cached (the system prompt, from another slot)`);
   assert(cached < r.usage.prompt_tokens - 4, `a new prompt (${cached} cached)`);
-  eq(delta(m0, m1, 'gptoss_prompt_tokens_total'), r.usage.prompt_tokens, 'the prompt counted once');
-  eq(delta(m0, m1, 'gptoss_prompt_tokens_prefilled_total'), r.usage.prompt_tokens - cached, 'the prompt prefilled once');
+  same(delta(m0, m1, 'gptoss_prompt_tokens_total'), r.usage.prompt_tokens, 'the prompt counted once');
+  same(delta(m0, m1, 'gptoss_prompt_tokens_prefilled_total'), r.usage.prompt_tokens - cached, 'the prompt prefilled once');
   eq(r.choices.length, 2);
   const singles = await fresh((c) => Promise.all([11, 12].map((seed) =>
     c.chat.completions.create({ model, messages: msgs, max_tokens: 12, seed }))));
   for (let i = 0; i < 2; i++) {
-    eq(r.choices[i].message, singles[i].choices[0].message, `choice ${i} = seed ${11 + i} alone`);
-    eq(r.choices[i].finish_reason, singles[i].choices[0].finish_reason);
+    same(r.choices[i].message, singles[i].choices[0].message, `choice ${i} = seed ${11 + i} alone`);
+    same(r.choices[i].finish_reason, singles[i].choices[0].finish_reason);
   }
 });
 
@@ -115,9 +115,9 @@ await check('prefix: a reply longer than the sliding-window history falls back a
   const cached = r2.usage.prompt_tokens_details.cached_tokens;
   console.log(`# fallback: ${r2.usage.prompt_tokens} prompt tokens, ${cached} cached (first prompt ${r1.usage.prompt_tokens})`);
   assert(cached < r1.usage.prompt_tokens, `cached ${cached} < ${r1.usage.prompt_tokens}`);
-  eq(delta(m0, m1, 'gptoss_prompt_tokens_prefilled_total'), r2.usage.prompt_tokens - cached, 'prefilled metric');
+  same(delta(m0, m1, 'gptoss_prompt_tokens_prefilled_total'), r2.usage.prompt_tokens - cached, 'prefilled metric');
   const cold = await fresh((c) => c.chat.completions.create({ model, messages: msgs, max_tokens: 16, seed: 4 }));
-  eq(r2.choices, cold.choices, 'the same answer as a fresh server');
+  same(r2.choices, cold.choices, 'the same answer as a fresh server');
 });
 
 await check('prefix: the server shuts down cleanly', async () => {
