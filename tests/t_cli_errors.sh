@@ -219,6 +219,10 @@ ok_check "generate --quiet" "$bin" generate "$model" --ids "1 2 3" -n 4 --quiet
 n=$(printf '%s' "$out" | wc -w)
 if [ "$n" -eq 4 ]; then echo "ok - generate printed 4 ids"; else echo "not ok - generate printed '$out'"; fi
 ok_check "info" "$bin" info "$model"
+need_shared "eval --check the golden case" golden/g1-default &&
+    ok_check "eval --check the golden case" "$bin" eval "$model" --check "$shared/golden/g1-default"
+
+# ============================================================================================
 # --- paths, convert's arguments, --version, generate -p, model vs tokenizer vocabulary
 # (what a new user tripped over; this block is kept apart from the option-spelling tests above)
 vocab=$shared/vocab/tokenizer.json
@@ -274,8 +278,4 @@ if need_shared "generate -p and vocabulary checks" vocab/tokenizer.json; then
             "$bin" serve "$model" --tokenizer "$vocab" --host 127.0.0.1 --port 0
     fi
 fi
-=======
-need_shared "eval --check the golden case" golden/g1-default &&
-    ok_check "eval --check the golden case" "$bin" eval "$model" --check "$shared/golden/g1-default"
-
-# =====================================================================================exit 0
+exit 0
