@@ -3,6 +3,9 @@
 # against BUILD_DIR/gptoss; counts "ok" / "not ok" / "# SKIP" lines. A unit that exits non-zero
 # without reporting a failure (a crash, a sanitizer report) counts as one failure.
 # Appends "passed failed skipped" to $GPTOSS_TEST_TALLY when set; prints its own summary line.
+# Tests wait for conditions, not for fixed times; their deadlines (there only to stop a hang) are
+# multiplied by GPTOSS_TEST_TIME_SCALE (tests/lib.sh): 1 unless exported, x6 under sanitizers
+# (GPTOSS_TEST_SANITIZED=1), whose builds run 3-10x slower.
 set -u
 build=${1:?build dir}
 label=${2:-$build}
@@ -14,6 +17,8 @@ export GPTOSS_ROOT="$root"
 export GPTOSS_SHARED
 export GPTOSS_TMP=${GPTOSS_TMP:-$(mktemp -d)}
 filter=${GPTOSS_TEST_FILTER:-}
+. "$root/tests/lib.sh"
+[ -n "${GPTOSS_TEST_SANITIZED:-}" ] && GPTOSS_TEST_TIME_SCALE=$((GPTOSS_TEST_TIME_SCALE * 6))
 pass=0 fail=0 skip=0
 logdir="$root/$build/test-logs"
 mkdir -p "$logdir"
