@@ -3,6 +3,7 @@
 # context overflow, malformed --ids, unknown options, bad option values) exits non-zero with one
 # "gptoss: ..." line on stderr and no crash; valid runs exit 0 with nothing on stderr.
 set -u
+. "$(dirname "$0")/lib.sh"
 bin=${GPTOSS_BIN:?}
 shared=${GPTOSS_SHARED:-}
 model=$shared/golden/g1-default/model
@@ -13,9 +14,10 @@ if [ ! -f "$model/config.json" ]; then
     exit 0
 fi
 
-# run CMD...: sets rc, out (stdout) and err (stderr); a 60 s limit turns a hang into rc 124.
+# run CMD...: sets rc, out (stdout) and err (stderr); a limit of 60 s x the time scale (tests/lib.sh)
+# turns a hang into rc 124.
 run() {
-    timeout 60 "$@" >"$tmp/out" 2>"$tmp/err"
+    timeout "$(scaled 60)" "$@" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     out=$(cat "$tmp/out")
     err=$(cat "$tmp/err")
