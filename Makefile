@@ -120,6 +120,11 @@ $(BIN): LDLIBS += $(SERVER_LIBS)
 test:
 	bash tests/all.sh
 
+# the same suite with two busy loops beside it (tests/stress.sh): no test may depend on a quiet machine
+.PHONY: test-stress
+test-stress:
+	bash tests/stress.sh
+
 demo: $(BIN)
 	bash tests/demo.sh $(BIN)
 

@@ -7,9 +7,13 @@
  * SCRIPT holds one model response per line, written as text with special-token literals
  * ("<|channel|>final<|message|>Hi<|return|>"; "\n" and "\\" are escapes). Each new prompt starts the
  * next response; tokens are handed out one at a time. Blank lines and "#" lines are skipped, except
- * "#delay MS", which pauses before each token of the responses that follow. With CHAT_DOUBLE_LOG set,
- * every prompt is appended to that file (decoded), followed by a line "----". */
+ * "#delay MS", which pauses before each token of the responses that follow, and "#hold N" (0: off),
+ * which makes the responses that follow stop before their N-th token (counted from 0) until Ctrl-C
+ * (SIGINT) arrives, as a model too slow ever to finish would: a test can interrupt such an answer
+ * whenever it gets to it. With CHAT_DOUBLE_LOG set, every prompt is appended to that file (decoded),
+ * followed by a line "----". */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@ typedef struct response {
     uint32_t *ids;
     size_t n;
     unsigned delay_ms;
+    size_t hold; /* 0, or the token before which it waits for Ctrl-C */
 } response;
 
 typedef struct script {
@@ -33,7 +38,30 @@ typedef struct script {
     uint32_t *last;  /* the previous call's ids plus the token it returned */
     size_t n_last;
     const char *log;
+    int chained; /* on_sigint is installed in front of chat's handler */
 } script;
+
+/* SIGINT: noted here for #hold, then handed to chat's own handler (installed after script_open). */
+static volatile sig_atomic_t g_sigint;
+static struct sigaction g_chat_sigint;
+static void on_sigint(int sig) {
+    g_sigint = 1;
+    if (g_chat_sigint.sa_handler != SIG_DFL && g_chat_sigint.sa_handler != SIG_IGN) g_chat_sigint.sa_handler(sig);
+    else if (g_chat_sigint.sa_handler == SIG_DFL) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+}
+
+/* Installed at the first token, long before any hold, so a Ctrl-C that chat sees is seen here too. */
+static void chain_sigint(script *s) {
+    if (s->chained) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_sigint;
+    if (sigaction(SIGINT, &sa, &g_chat_sigint) == 0) s->chained = 1;
+}
 
 static void script_close(void *ctx) {
     script *s = ctx;
@@ -74,6 +102,14 @@ static int script_next(void *ctx, const uint32_t *ids, size_t n, uint32_t *out, 
         return -1;
     }
     const response *r = &s->r[s->cur];
+    chain_sigint(s);
+    if (s->pos == 0) g_sigint = 0; /* a Ctrl-C before this answer does not end its hold */
+    if (r->hold && s->pos == r->hold) {
+        while (!g_sigint) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
     if (r->delay_ms) {
         struct timespec ts = {r->delay_ms / 1000, (long)(r->delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* Ctrl-C cuts it short, as it would a slow model */
@@ -91,7 +127,8 @@ static int script_next(void *ctx, const uint32_t *ids, size_t n, uint32_t *out, 
     return 0;
 }
 
-static int add_response(script *s, const char *line, size_t len, unsigned delay, char *err, size_t err_size) {
+static int add_response(script *s, const char *line, size_t len, unsigned delay, size_t hold, char *err,
+                        size_t err_size) {
     gptoss_buf text = {0};
     for (size_t i = 0; i < len; i++) {
         if (line[i] == '\\' && i + 1 < len && (line[i + 1] == 'n' || line[i + 1] == '\\')) {
@@ -112,7 +149,7 @@ static int add_response(script *s, const char *line, size_t len, unsigned delay,
         return -1;
     }
     s->r = r;
-    s->r[s->n_r++] = (response){t.ids, t.n, delay};
+    s->r[s->n_r++] = (response){t.ids, t.n, delay, hold};
     gptoss_buf_free(&text);
     return 0;
 }
@@ -130,13 +167,16 @@ static int script_open(const char *path, const chat_settings *settings, const gp
     s->tok = tok;
     s->log = getenv("CHAT_DOUBLE_LOG");
     unsigned delay = 0;
+    size_t hold = 0;
     for (char *line = data; line < data + len;) {
         char *nl = memchr(line, '\n', (size_t)(data + len - line));
         size_t n = nl ? (size_t)(nl - line) : (size_t)(data + len - line);
         if (n && line[n - 1] == '\r') n--;
         if (n >= 7 && !strncmp(line, "#delay ", 7)) {
             delay = (unsigned)strtoul(line + 7, NULL, 10);
-        } else if (n && line[0] != '#' && add_response(s, line, n, delay, err, err_size) != 0) {
+        } else if (n >= 6 && !strncmp(line, "#hold ", 6)) {
+            hold = (size_t)strtoul(line + 6, NULL, 10);
+        } else if (n && line[0] != '#' && add_response(s, line, n, delay, hold, err, err_size) != 0) {
             free(data);
             script_close(s);
             return -1;

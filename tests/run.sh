@@ -5,6 +5,9 @@
 # Skips for missing shared data ("# SKIP ../shared ...", tests/check.sh, tests/tap.h) are named in one
 # line before the summary. Appends "passed failed skipped [units skipped for shared data]" to
 # $GPTOSS_TEST_TALLY when set; prints its own summary line.
+# Tests wait for conditions, not for fixed times; their deadlines (there only to stop a hang) are
+# multiplied by GPTOSS_TEST_TIME_SCALE (tests/lib.sh): 1 unless exported, x6 under sanitizers
+# (GPTOSS_TEST_SANITIZED=1), whose builds run 3-10x slower.
 set -u
 build=${1:?build dir}
 label=${2:-$build}
@@ -16,6 +19,8 @@ export GPTOSS_ROOT="$root"
 export GPTOSS_SHARED
 export GPTOSS_TMP=${GPTOSS_TMP:-$(mktemp -d)}
 filter=${GPTOSS_TEST_FILTER:-}
+. "$root/tests/lib.sh"
+[ -n "${GPTOSS_TEST_SANITIZED:-}" ] && GPTOSS_TEST_TIME_SCALE=$((GPTOSS_TEST_TIME_SCALE * 6))
 pass=0 fail=0 skip=0
 shared_units=() shared_counts=()
 logdir="$root/$build/test-logs"

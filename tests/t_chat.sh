@@ -6,6 +6,7 @@
 # malformed model output, non-ASCII input through the line editor in any locale; and `run` (one
 # shot) through the same double.
 set -u
+. "$(dirname "$0")/lib.sh"
 build=${GPTOSS_BUILD:?}
 . "$(dirname "$0")/check.sh"
 tok=$GPTOSS_SHARED/vocab/tokenizer.json
@@ -18,9 +19,6 @@ if [ ! -x "$double" ]; then
     echo "not ok - chat test double $double was not built"
     exit 0
 fi
-# Sanitized builds are slower; waits scale.
-slow=1
-[ -n "${GPTOSS_TEST_SANITIZED:-}" ] && slow=4
 
 check() { # NAME CONDITION-STATUS
     if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; fi
@@ -158,8 +156,7 @@ if ! command -v tmux >/dev/null; then
     exit 0
 fi
 
-# ---- interactive, under tmux ---------------------------------------------------------------------
-tm() { tmux -S "$sock" "$@"; }
+# ---- interactive, under tmux (tm, screen, wait_for, send: tests/lib.sh) ------------------------------
 # start NAME CMD...: CMD in a detached 200x60 terminal; when it ends the pane shows "[exit N]".
 start() {
     local name=$1 cmd
@@ -167,19 +164,6 @@ start() {
     cmd=$(printf '%q ' "$@")
     tm new-session -d -s "$name" -x 200 -y 60 "$cmd; echo \"[exit \$?]\"; sleep 600"
 }
-screen() { tm capture-pane -p -J -t "$1" -S -3000; }
-# wait_for NAME REGEX [SECONDS]: 0 once the screen matches, 1 after the timeout (the screen is shown).
-wait_for() {
-    local i limit=$((${3:-15} * 10 * slow))
-    for ((i = 0; i < limit; i++)); do
-        screen "$1" | grep -qE -- "$2" && return 0
-        sleep 0.1
-    done
-    echo "# timed out waiting for /$2/ in $1; screen:"
-    screen "$1" | grep -v '^$' | tail -25 | sed 's/^/#   | /'
-    return 1
-}
-send() { tm send-keys -t "$1" -l -- "$2" && tm send-keys -t "$1" Enter; }
 # prompts N LOG: the N-th prompt the double received (1-based), from CHAT_DOUBLE_LOG.
 prompt_n() { awk -v n="$1" 'BEGIN{RS="\n----\n"} NR==n {print}' "$2"; }
 
@@ -273,11 +257,12 @@ check "chat --tool-exec: runs the command, shows the result" $([ "$(cat "$tmp/ar
     screen exec | grep -qF '[tool result] {"temp": 21, "tool": "get_weather"}'; echo $?)
 send exec "/quit"
 
-# 5. Ctrl-C stops the answer and keeps the session; Ctrl-C at the prompt does not quit.
+# 5. Ctrl-C stops the answer and keeps the session; Ctrl-C at the prompt does not quit. The answer
+# stops before its 8th token until Ctrl-C comes (#hold), so it cannot finish before the test gets there.
 cat >"$tmp/slow.txt" <<'EOF'
-#delay 120
+#hold 8
 <|channel|>final<|message|>One two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty.<|return|>
-#delay 0
+#hold 0
 <|channel|>final<|message|>Fresh answer.<|return|>
 EOF
 log=$tmp/slow.log
@@ -290,7 +275,7 @@ wait_for slow '^\[interrupted\]$'
 check "chat: Ctrl-C stops the answer" $?
 wait_for slow '^> $'
 tm send-keys -t slow C-c
-sleep 0.3
+wait_for slow '^> $' 2 # a fresh prompt under the first
 send slow "Again"
 wait_for slow '^Fresh answer\.$'
 check "chat: the session goes on after Ctrl-C (also at the prompt)" $?

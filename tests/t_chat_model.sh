@@ -5,6 +5,7 @@
 # weights never write harmony structure, so this checks the plumbing and the lenient parser's recovery;
 # the chat logic itself is covered by t_chat.sh.
 set -u
+. "$(dirname "$0")/lib.sh"
 bin=${GPTOSS_BIN:?}
 . "$(dirname "$0")/check.sh"
 tok=$GPTOSS_SHARED/vocab/tokenizer.json
@@ -12,8 +13,6 @@ tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_chat_model.XXXXXX")
 sock=$tmp/tmux.sock
 trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 need_shared "chat with a model" vocab/tokenizer.json || exit 0
-slow=1
-[ -n "${GPTOSS_TEST_SANITIZED:-}" ] && slow=4
 check() { if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; fi; }
 
 model=$tmp/model
@@ -76,20 +75,7 @@ if ! command -v tmux >/dev/null; then
     echo "ok - chat with a model under a terminal # SKIP tmux not installed"
     exit 0
 fi
-tm() { tmux -S "$sock" "$@"; }
-screen() { tm capture-pane -p -J -t "$1" -S -3000; }
-wait_for() {
-    local i limit=$((${3:-30} * 10 * slow))
-    for ((i = 0; i < limit; i++)); do
-        screen "$1" | grep -qE -- "$2" && return 0
-        sleep 0.1
-    done
-    echo "# timed out waiting for /$2/ in $1; screen:"
-    screen "$1" | grep -v '^$' | tail -25 | sed 's/^/#   | /'
-    return 1
-}
-count() { screen "$1" | grep -cE -- "$2"; }
-send() { tm send-keys -t "$1" -l -- "$2" && tm send-keys -t "$1" Enter; }
+# tm, screen, wait_for, send: tests/lib.sh
 
 tm new-session -d -s m -x 200 -y 60 "$(printf '%q ' "$bin" chat "$model" "${args[@]}"); echo \"[exit \$?]\"; sleep 600"
 wait_for m '^> $'
@@ -100,20 +86,31 @@ check "chat: first answer, tokens/s" $?
 send m "/effort medium"
 wait_for m '^\[reasoning effort: medium\]$'
 send m "Tell me more"
-for ((i = 0; i < 300 * slow; i++)); do
-    [ "$(count m '^\[12 tokens, ')" -ge 2 ] && break
-    sleep 0.1
-done
-check "chat: second turn (the session follows the new prompt)" $([ "$(count m '^\[12 tokens, ')" -ge 2 ]; echo $?)
+wait_for m '^\[12 tokens, ' 2
+check "chat: second turn (the session follows the new prompt)" $?
 send m "/quit"
 wait_for m '^\[exit 0\]$'
 check "chat: /quit exits 0" $?
 
-# Ctrl-C in the middle of a long answer, then the session goes on.
-tm new-session -d -s long -x 200 -y 60 "$(printf '%q ' "$bin" chat "$model" --max-tokens 200000 --seed 5 --no-color); echo \"[exit \$?]\"; sleep 600"
+# Ctrl-C in the middle of a long answer, then the session goes on. Random weights never open a
+# message, so nothing shows while they write; the answer is under way once the chat has used a
+# second of CPU time since the question (waiting at its prompt, it uses none).
+cpu_ticks() { # PID: user + system time so far, in clock ticks (fields 14 and 15 of /proc/PID/stat)
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    # shellcheck disable=SC2086 # the fields after "(comm) "
+    set -- ${st##*) }
+    echo $((${12} + ${13}))
+}
+working() { local t; t=$(cpu_ticks "$1") && [ $((t - $2)) -ge "$(getconf CLK_TCK)" ]; }
+tm new-session -d -s long -x 200 -y 60 "$(printf '%q ' sh -c 'echo $$ >"$0"; exec "$@"' "$tmp/long.pid" \
+    "$bin" chat "$model" --max-tokens 200000 --seed 5 --no-color); echo \"[exit \$?]\"; sleep 600"
 wait_for long '^> $'
+pid=$(cat "$tmp/long.pid")
+idle=$(cpu_ticks "$pid")
 send long "Write a lot"
-sleep $((1 * slow))
+wait_until 60 working "$pid" "${idle:-0}"
+check "chat: the long answer is under way (CPU time used since the question)" $?
 tm send-keys -t long C-c
 wait_for long '^\[interrupted\]$'
 check "chat: Ctrl-C stops a long answer" $?

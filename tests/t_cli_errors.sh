@@ -4,6 +4,7 @@
 # "gptoss: ..." line on stderr and no crash; valid runs exit 0 with nothing on stderr; the options
 # several commands share have the same spellings in each (and in each --help).
 set -u
+. "$(dirname "$0")/lib.sh"
 bin=${GPTOSS_BIN:?}
 . "$(dirname "$0")/check.sh"
 shared=$GPTOSS_SHARED
@@ -21,9 +22,10 @@ if [ ! -f "$model/config.json" ]; then
     echo "# $shared/golden/g1-default not found: running on a synthesized model of its shape"
 fi
 
-# run CMD...: sets rc, out (stdout) and err (stderr); a 60 s limit turns a hang into rc 124.
+# run CMD...: sets rc, out (stdout) and err (stderr); a limit of 60 s x the time scale (tests/lib.sh)
+# turns a hang into rc 124.
 run() {
-    timeout 60 "$@" >"$tmp/out" 2>"$tmp/err"
+    timeout "$(scaled 60)" "$@" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     out=$(cat "$tmp/out")
     err=$(cat "$tmp/err")

@@ -4,7 +4,12 @@
 # case; serve.mjs: model ids, the log on stderr, a port in use, the non-loopback warning), the real
 # server on a tiny synthesized model (streaming, usage, batching, disconnects; prompt prefix reuse:
 # prefix.mjs) and the load test (32 streaming clients, 2000 requests; skipped under sanitizers).
+# The scripts wait for what they check (tests/server/lib.mjs waitFor); each one's `timeout` only stops a
+# hang (quiet, they take seconds to a couple of minutes), and like their own deadlines it is multiplied
+# by GPTOSS_TEST_TIME_SCALE (tests/lib.sh). load.mjs also stops by itself when no request finishes for
+# 2 minutes.
 set -u
+. "$(dirname "$0")/lib.sh"
 root=${GPTOSS_ROOT:?}
 bin=${GPTOSS_BIN:?}
 . "$(dirname "$0")/check.sh"
@@ -27,25 +32,35 @@ if [ "$rc" -eq 1 ] && [ -n "$out" ]; then echo "ok - serve with a missing model 
 need_shared "server tests with the openai client" vocab/o200k_base.tiktoken || exit 0
 
 cd "$root/tests/server" || exit 1
-GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" timeout 300 node double.mjs
-echo "# double.mjs exit $?"
-GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" timeout 300 node serve.mjs
-echo "# serve.mjs exit $?"
+# node_script LABEL LIMIT SCRIPT [VAR=VALUE...]: node SCRIPT with the VARs set; after LIMIT s x the
+# time scale it is a hang and is stopped. An exit status other than 0 from a script that reported no
+# failure itself (stopped, crashed) is one failure.
+node_script() {
+    local label=$1 limit=$2 script=$3 log rc start=$SECONDS
+    shift 3
+    log=$(mktemp "$tmp/node.XXXXXX")
+    env "$@" timeout "$(scaled "$limit")" node "$script" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    echo "# $label exit $rc after $((SECONDS - start)) s"
+    if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$log"; then
+        echo "not ok - $label ended with status $rc$([ "$rc" -eq 124 ] && echo " (still running after $(scaled "$limit") s)")"
+    fi
+    rm -f "$log"
+}
+node_script double.mjs 600 double.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
+node_script serve.mjs 600 serve.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
 
 model="$tmp/tiny"
 if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$vocab" >/dev/null 2>&1; then
     echo "not ok - synth a tiny model for the server"; exit 1
 fi
-GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" timeout 300 node model.mjs
-echo "# model.mjs exit $?"
-GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" timeout 300 node prefix.mjs
-echo "# prefix.mjs exit $?"
-GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" GPTOSS_SERVE_EXTRA=--kv-f16 timeout 300 node prefix.mjs
-echo "# prefix.mjs --kv-f16 exit $?"
+node_script model.mjs 600 model.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
+node_script prefix.mjs 600 prefix.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
+node_script "prefix.mjs --kv-f16" 600 prefix.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" GPTOSS_SERVE_EXTRA=--kv-f16
 
 if [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
     echo "ok - server load test # SKIP under sanitizers (slow; RSS is not meaningful with ASan's quarantine)"
 else
-    GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" LOAD_JSON="$tmp/load.json" timeout 400 node load.mjs
-    echo "# load.mjs exit $?"
+    node_script load.mjs 3600 load.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" LOAD_JSON="$tmp/load.json"
 fi

@@ -57,6 +57,14 @@ static inline void tap_diag(const char *fmt, ...) {
     va_end(ap);
 }
 
+/* A deadline that only stops a hang is multiplied by this: GPTOSS_TEST_TIME_SCALE, set by tests/run.sh
+ * (larger under sanitizers; tests/lib.sh). Tests wait for conditions, never for a fixed time. */
+static inline unsigned tap_time_scale(void) {
+    const char *s = getenv("GPTOSS_TEST_TIME_SCALE");
+    unsigned long v = s ? strtoul(s, NULL, 10) : 0;
+    return v >= 1 && v <= 10000 ? (unsigned)v : 1;
+}
+
 static inline int tap_exit(void) { return tap_n_failed ? 1 : 0; }
 
 #endif

@@ -242,7 +242,7 @@ static load_result try_load(const char *path) {
     }
     if (pid == 0) {
         close(fds[0]);
-        alarm(5); /* a hang becomes SIGALRM */
+        alarm(30 * tap_time_scale()); /* a hang becomes SIGALRM */
         if (g_as_limit) {
             struct rlimit rl = {(rlim_t)g_as_limit, (rlim_t)g_as_limit};
             setrlimit(RLIMIT_AS, &rl);

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { test, done, assert, eq, same, startServer, raw, metrics, waitFor, uncached } from './lib.mjs';
+import { test, done, assert, eq, same, startServer, raw, metrics, waitFor, uncached, timeScale } from './lib.mjs';
 
 const tmp = process.env.GPTOSS_TMP;
 const script = path.join(tmp, 'server_double_script.txt');
@@ -643,15 +643,17 @@ await test('server: shuts down cleanly on SIGTERM', async () => {
 });
 
 // ---- queue full and cancellation: a slow double, one slot, a queue of one ----------------------
+// LONG must still be running when its clients leave: at 50 ms a step (x the time scale) it would take
+// 20 s, and stopping before 300 tokens leaves 15 s for a few requests that take well under one.
 const slow = await startServer(bin, [...common, '--parallel', '1', '--queue', '1'],
-  { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_DELAY_MS: '20' });
+  { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_DELAY_MS: String(50 * timeScale) });
 const sc = new OpenAI({ baseURL: `${slow.url}/v1`, apiKey: 'sekret', maxRetries: 0 });
 await test('queue: beyond --parallel and --queue, 429 with an error object', async () => {
   const a = new AbortController(), b = new AbortController();
   const s1 = await sc.chat.completions.create({ model, stream: true, messages: [{ role: 'user', content: 'LONG' }] }, { signal: a.signal });
-  await waitFor(async () => (await metrics(slow.port)).gptoss_active_sequences === 1, 5000, 'first active');
+  await waitFor(async () => (await metrics(slow.port)).gptoss_active_sequences === 1, 'first active');
   const s2 = await sc.chat.completions.create({ model, stream: true, messages: [{ role: 'user', content: 'LONG' }] }, { signal: b.signal });
-  await waitFor(async () => (await metrics(slow.port)).gptoss_queue_length === 1, 5000, 'second queued');
+  await waitFor(async () => (await metrics(slow.port)).gptoss_queue_length === 1, 'second queued');
   await expectError(sc.chat.completions.create({ model, messages: [{ role: 'user', content: 'LONG' }] }), 429, 'rate_limit_exceeded');
   // Read a little of the first stream, then both clients go away.
   const it = s1[Symbol.asyncIterator]();
@@ -659,10 +661,11 @@ await test('queue: beyond --parallel and --queue, 429 with an error object', asy
   await it.next();
   a.abort();
   b.abort();
+  // a slot is freed first, then its generation is counted (as finished, and as cancelled)
   await waitFor(async () => {
     const m = await metrics(slow.port);
-    return m.gptoss_active_sequences === 0 && m.gptoss_queue_length === 0;
-  }, 5000, 'the slot and the queue to empty');
+    return m.gptoss_active_sequences === 0 && m.gptoss_queue_length === 0 && m.gptoss_generations_total >= 2;
+  }, 'the slot and the queue to empty, both generations to end');
   const m = await metrics(slow.port);
   assert(m.gptoss_generations_cancelled_total >= 2, `cancelled ${m.gptoss_generations_cancelled_total}`);
   assert(m.gptoss_generated_tokens_total < 300, 'the cancelled sequence stopped early');
@@ -671,10 +674,10 @@ await test('queue: beyond --parallel and --queue, 429 with an error object', asy
 await test('queue: a non-streaming client that leaves cancels its sequence', async () => {
   const a = new AbortController();
   const p = sc.chat.completions.create({ model, messages: [{ role: 'user', content: 'LONG' }] }, { signal: a.signal }).catch(() => 'aborted');
-  await waitFor(async () => (await metrics(slow.port)).gptoss_active_sequences === 1, 5000, 'active');
+  await waitFor(async () => (await metrics(slow.port)).gptoss_active_sequences === 1, 'active');
   a.abort();
   eq(await p, 'aborted');
-  await waitFor(async () => (await metrics(slow.port)).gptoss_active_sequences === 0, 5000, 'the slot to be freed');
+  await waitFor(async () => (await metrics(slow.port)).gptoss_active_sequences === 0, 'the slot to be freed');
   const r = await sc.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
   eq(r.choices[0].message.content, 'Hello, world!');
 });

@@ -1,8 +1,14 @@
 // lib.mjs: starting `gptoss serve` (or the test double) on 127.0.0.1 with a free port, a tiny TAP
 // harness ("ok - ..." / "not ok - ..."), and raw HTTP for what the openai client cannot send.
+// Tests wait for what they check (a /metrics value, a line, an exit) with waitFor; every deadline only
+// stops a hang, so it is generous and multiplied by GPTOSS_TEST_TIME_SCALE (set by tests/run.sh:
+// larger under sanitizers; see tests/lib.sh).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+
+// How much longer than on a quiet machine a wait may take before it counts as a hang.
+export const timeScale = Math.max(1, Math.floor(Number(process.env.GPTOSS_TEST_TIME_SCALE)) || 1);
 
 let failures = 0;
 export async function test(name, fn) {
@@ -40,7 +46,7 @@ export function startServer(bin, args, env = {}) {
       env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '', err = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 60000);
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 60000 * timeScale);
     proc.stderr.on('data', (d) => { err += d; });
     proc.stdout.on('data', (d) => {
       out += d;
@@ -97,11 +103,12 @@ export async function metrics(port) {
   return m;
 }
 
-export async function waitFor(fn, ms = 10000, what = 'condition') {
+// Polls fn until it is true; fails after ms x the time scale (a hang, not a slow machine).
+export async function waitFor(fn, what = 'condition', ms = 60000) {
   const t0 = Date.now();
   for (;;) {
     if (await fn()) return;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - t0 > ms * timeScale) throw new Error(`timed out waiting for ${what} (${ms * timeScale} ms)`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

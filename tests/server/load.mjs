@@ -2,9 +2,11 @@
 // `gptoss serve` on the tiny model; every 10th client hangs up after the first chunk. No request may
 // fail, the server's RSS over the last 500 requests must stay within 10% of the first 500, and every
 // sequence must be freed at the end. env: GPTOSS_BIN, GPTOSS_MODEL, LOAD_REQUESTS, LOAD_JSON (results).
+// The run takes as long as the machine needs; a hang is no request finishing for 2 minutes (x the
+// time scale, tests/lib.sh).
 import fs from 'node:fs';
 import OpenAI from 'openai';
-import { test, done, assert, eq, startServer, metrics, waitFor, rssKiB } from './lib.mjs';
+import { test, done, assert, eq, startServer, metrics, waitFor, rssKiB, timeScale } from './lib.mjs';
 
 const total = Number(process.env.LOAD_REQUESTS || 2000);
 const clients = 32;
@@ -12,7 +14,7 @@ const srv = await startServer(process.env.GPTOSS_BIN, ['serve', process.env.GPTO
   '--queue', '64', '--ctx-size', '256', '--model-name', 'tiny']);
 const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'none', maxRetries: 0 });
 const rss = new Array(total).fill(0);
-let next = 0, ok = 0, aborted = 0, tokens = 0;
+let next = 0, ok = 0, aborted = 0, tokens = 0, finished = 0, lastFinished = Date.now();
 const failures = [];
 
 async function one(i) {
@@ -38,12 +40,23 @@ async function one(i) {
     else failures.push(`request ${i}: ${e.message}`);
   }
   rss[i] = rssKiB(srv.proc.pid);
+  finished++;
+  lastFinished = Date.now();
 }
+
+const stall = 120000 * timeScale;
+const watchdog = setInterval(() => {
+  if (Date.now() - lastFinished <= stall) return;
+  console.log(`not ok - load: no request finished for ${stall / 1000} s (a hang; ${finished} of ${total} finished)`);
+  srv.proc.kill('SIGKILL');
+  process.exit(1);
+}, 1000);
 
 const t0 = Date.now();
 await Promise.all(Array.from({ length: clients }, async () => {
   for (let i = next++; i < total; i = next++) await one(i);
 }));
+clearInterval(watchdog);
 const secs = (Date.now() - t0) / 1000;
 const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
 const n = Math.min(500, Math.floor(total / 4));
@@ -57,10 +70,11 @@ await test(`load: RSS over the last ${n} requests within 10% of the first ${n}`,
   assert(Math.abs(last - first) <= 0.1 * first, `first ${first.toFixed(0)} KiB, last ${last.toFixed(0)} KiB`);
 });
 await test('load: clients that hung up mid-stream left no sequence behind', async () => {
+  // a generation is counted just after its client is answered: wait for the count too
   await waitFor(async () => {
     const m = await metrics(srv.port);
-    return m.gptoss_active_sequences === 0 && m.gptoss_queue_length === 0;
-  }, 10000, 'active sequences and the queue to empty');
+    return m.gptoss_active_sequences === 0 && m.gptoss_queue_length === 0 && m.gptoss_generations_total >= total;
+  }, 'active sequences and the queue to empty, every generation counted');
   const m = await metrics(srv.port);
   eq(m.gptoss_generations_total, total, 'every request ended');
   eq(m['gptoss_requests_total{code="429"}'], 0, 'no 429 with 32 clients and 16 + 64 places');
