@@ -9,9 +9,10 @@
  * next response; tokens are handed out one at a time. Blank lines and "#" lines are skipped, except
  * "#delay MS", which pauses before each token of the responses that follow, and "#hold N" (0: off),
  * which makes the responses that follow stop before their N-th token (counted from 0) until Ctrl-C
- * (SIGINT) arrives, as a model too slow ever to finish would: a test can interrupt such an answer
- * whenever it gets to it. With CHAT_DOUBLE_LOG set, every prompt is appended to that file (decoded),
- * followed by a line "----". */
+ * (SIGINT) or SIGTERM arrives, as a model too slow ever to finish would: a test can interrupt such an
+ * answer whenever it gets to it. With CHAT_DOUBLE_LOG set, every prompt is appended to that file
+ * (decoded), followed by a line "----", and a response that reaches its hold appends "#held N", so a
+ * test knows N tokens were written before it signals. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,13 +42,15 @@ typedef struct script {
     int chained; /* on_sigint is installed in front of chat's handler */
 } script;
 
-/* SIGINT: noted here for #hold, then handed to chat's own handler (installed after script_open). */
+/* SIGINT and SIGTERM: noted here for #hold, then handed to chat's own handler of that signal
+ * (installed after script_open). */
 static volatile sig_atomic_t g_sigint;
-static struct sigaction g_chat_sigint;
+static struct sigaction g_chat_sigint, g_chat_sigterm;
 static void on_sigint(int sig) {
+    const struct sigaction *chat = sig == SIGTERM ? &g_chat_sigterm : &g_chat_sigint;
     g_sigint = 1;
-    if (g_chat_sigint.sa_handler != SIG_DFL && g_chat_sigint.sa_handler != SIG_IGN) g_chat_sigint.sa_handler(sig);
-    else if (g_chat_sigint.sa_handler == SIG_DFL) {
+    if (chat->sa_handler != SIG_DFL && chat->sa_handler != SIG_IGN) chat->sa_handler(sig);
+    else if (chat->sa_handler == SIG_DFL) {
         signal(sig, SIG_DFL);
         raise(sig);
     }
@@ -60,7 +63,7 @@ static void chain_sigint(script *s) {
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_sigint;
-    if (sigaction(SIGINT, &sa, &g_chat_sigint) == 0) s->chained = 1;
+    if (sigaction(SIGINT, &sa, &g_chat_sigint) == 0 && sigaction(SIGTERM, &sa, &g_chat_sigterm) == 0) s->chained = 1;
 }
 
 static void script_close(void *ctx) {
@@ -105,6 +108,13 @@ static int script_next(void *ctx, const uint32_t *ids, size_t n, uint32_t *out, 
     chain_sigint(s);
     if (s->pos == 0) g_sigint = 0; /* a Ctrl-C before this answer does not end its hold */
     if (r->hold && s->pos == r->hold) {
+        if (s->log) {
+            FILE *f = fopen(s->log, "ab");
+            if (f) {
+                fprintf(f, "#held %zu\n", r->hold);
+                fclose(f);
+            }
+        }
         while (!g_sigint) {
             struct timespec ts = {0, 10 * 1000000L};
             nanosleep(&ts, NULL);

@@ -83,26 +83,30 @@ rc=$?
 check "chat --ctx 10: refused at start, exit 1, both sizes named, no /reset advice" \
     $([ $rc -eq 1 ] && [ "$(grep -c '' "$tmp/err")" = 1 ] && ! grep -q reset "$tmp/out" "$tmp/err" &&
         grep -qE "^gptoss: chat: the system and developer messages alone are $((n_prompt - 5)) tokens but the context holds 10 \(--ctx\)$" "$tmp/err"; echo $?)
-# Streaming: the final answer reaches stdout (the reasoning stderr) while the model still writes;
-# SIGTERM stops it like Ctrl-C: what was generated is printed, exit 143.
+# Streaming: the final answer reaches stdout (the reasoning stderr) while the model still writes
+# (it holds after its 20th token until a signal; the double's log says when it got there); SIGTERM
+# stops it like Ctrl-C: what was generated is printed, exit 143.
 cat >"$tmp/stream.txt" <<'EOF'
-#delay 60
+#hold 20
 <|channel|>analysis<|message|>Counting slowly.<|end|><|start|>assistant<|channel|>final<|message|>One two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two twenty-three twenty-four twenty-five twenty-six twenty-seven twenty-eight twenty-nine thirty.<|return|>
 EOF
-# until_file FILE PID REGEX: 0 once FILE matches while PID still runs.
+# until_file FILE PID REGEX: 0 once FILE matches while PID still runs; 1 if PID ends first, or
+# after 60 s x the time scale.
 until_file() {
-    local i
-    for ((i = 0; i < 100 * slow; i++)); do
-        kill -0 "$2" 2>/dev/null || return 1
+    local end=$((SECONDS + $(scaled 60)))
+    while kill -0 "$2" 2>/dev/null && [ "$SECONDS" -le "$end" ]; do
         grep -qE -- "$3" "$1" 2>/dev/null && return 0
         sleep 0.05
     done
     return 1
 }
-"$double" run "$tmp/stream.txt" -p "Count" --show-reasoning "${common[@]}" >"$tmp/out" 2>"$tmp/err" &
+CHAT_DOUBLE_LOG="$tmp/hold1.log" "$double" run "$tmp/stream.txt" -p "Count" --show-reasoning "${common[@]}" \
+    >"$tmp/out" 2>"$tmp/err" &
 pid=$!
+wait_until 60 grep -qsx '#held 20' "$tmp/hold1.log"
 until_file "$tmp/err" $pid '^\[reasoning\] Counting'
-check "run --show-reasoning: the reasoning streams to stderr while the model writes" $([ $? -eq 0 ] && [ ! -s "$tmp/out" ]; echo $?)
+check "run --show-reasoning: the reasoning streams to stderr while the model writes" $([ $? -eq 0 ] &&
+    ! grep -q Counting "$tmp/out"; echo $?)
 until_file "$tmp/out" $pid '^One two three'
 check "run: the answer streams to stdout while the model writes" $?
 kill -TERM $pid
@@ -112,9 +116,11 @@ check "run: SIGTERM stops the answer, exit 143" $([ $rc -eq 143 ]; echo $?)
 check "run: after SIGTERM stdout has what was generated, on a line of its own" \
     $(grep -qE '^One two three' "$tmp/out" && ! grep -q thirty "$tmp/out" && [ -z "$(tail -c 1 "$tmp/out")" ] &&
         [ "$(grep -c '' "$tmp/out")" = 1 ]; echo $?)
-"$double" run "$tmp/stream.txt" -p "Count" --json "${common[@]}" >"$tmp/out" 2>"$tmp/err" &
+# --json prints only at the end: SIGTERM once the answer holds.
+CHAT_DOUBLE_LOG="$tmp/hold2.log" "$double" run "$tmp/stream.txt" -p "Count" --json "${common[@]}" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
-sleep 1 # part of the answer is written by then (60 ms a token), not all of it
+wait_until 60 grep -qsx '#held 20' "$tmp/hold2.log"
+check "run --json: the answer reaches its hold" $?
 kill -TERM $pid
 wait $pid
 rc=$?
@@ -297,7 +303,7 @@ check "chat: SIGTERM shows [interrupted] after the partial answer" $(screen term
 start endless "$double" chat "$tmp/endless.txt" "${common[@]}"
 wait_for endless '^> $'
 send endless "Talk"
-wait_for endless '^\[stopped at --max-tokens 4096\]$' 60
+wait_for endless '^\[stopped at --max-tokens 4096\]$'
 check "chat: an endless answer stops at the default --max-tokens 4096" $?
 send endless "/quit"
 
