@@ -176,7 +176,7 @@ if "$bin" serve --help >/dev/null 2>&1 && [ -f "$shared/vocab/tokenizer.json" ];
     "$bin" synth --out "$tmp/serve-model" --tokenizer "$shared/vocab/tokenizer.json" --seed 5 >/dev/null 2>&1
     "$bin" serve "$tmp/serve-model" --port 0 -c 64 -t 1 --device cpu --parallel 1 >"$tmp/serve.out" 2>&1 &
     pid=$!
-    for ((i = 0; i < 100; i++)); do grep -q 'listening on' "$tmp/serve.out" && break; sleep 0.1; done
+    wait_until 60 grep -q 'listening on' "$tmp/serve.out"
     kill $pid 2>/dev/null
     wait $pid 2>/dev/null
     if grep -q '^gptoss serve: listening on http://127.0.0.1:[0-9]*/\? *(model .*, 1 parallel, context 64, queue' "$tmp/serve.out"; then

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { test, done, assert, eq, startServer, raw, metrics, waitFor } from './lib.mjs';
+import { test, done, assert, eq, startServer, raw, metrics, waitFor, timeScale } from './lib.mjs';
 
 const tmp = process.env.GPTOSS_TMP;
 const bin = process.env.GPTOSS_DOUBLE;
@@ -40,7 +40,9 @@ async function stopAll(srv) {
   return srv.stderr();
 }
 const lines = (text) => text.split('\n').filter((l) => l);
-const timeout = (ms, what) => new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out: ${what}`)), ms));
+// Rejects after ms x the time scale: only there to stop a hang.
+const timeout = (ms, what) =>
+  new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out: ${what}`)), ms * timeScale));
 
 // ---- the model's id and the names a request may use ----------------------------------------------
 async function namesOf(modelPath) {
@@ -136,7 +138,7 @@ await test('log: a line per request (method, path, status, tokens in/out, second
     eq(invalid.status, 400);
     eq((await raw(srv.port, 'GET', '/health')).status, 200);
     await metrics(srv.port);
-    await waitFor(() => lines(srv.stderr()).length >= 5, 10000, 'five request lines');
+    await waitFor(() => lines(srv.stderr()).length >= 5, 'five request lines');
     err = await stopAll(srv);
     const l = lines(err);
     const re = /^gptoss serve: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d (GET|POST) (\S+) (\d{3}) in=(\d+) out=(\d+) \d+\.\d{3}s$/;
@@ -182,17 +184,17 @@ await test('disconnects: a client that goes away (plain or streaming) is a quiet
   try {
     const a = new AbortController();
     const p = client.chat.completions.create(req, { signal: a.signal }).catch(() => 'aborted');
-    await waitFor(async () => (await metrics(srv.port)).gptoss_active_sequences === 1, 10000, 'the plain request to run');
+    await waitFor(async () => (await metrics(srv.port)).gptoss_active_sequences === 1, 'the plain request to run');
     a.abort();
     eq(await p, 'aborted');
-    await waitFor(async () => (await metrics(srv.port)).gptoss_active_sequences === 0, 10000, 'the slot to be freed');
+    await waitFor(async () => (await metrics(srv.port)).gptoss_active_sequences === 0, 'the slot to be freed');
     const b = new AbortController();
     const s = await client.chat.completions.create({ ...req, stream: true }, { signal: b.signal });
     const it = s[Symbol.asyncIterator]();
     await it.next();
     await it.next();
     b.abort();
-    await waitFor(() => (srv.stderr().match(/client went away/g) || []).length >= 2, 10000, 'two "client went away" lines');
+    await waitFor(() => (srv.stderr().match(/client went away/g) || []).length >= 2, 'two "client went away" lines');
     assert((await badLength(srv.port)).startsWith('HTTP/1.1 400'), 'libmicrohttpd answers 400');
     eq((await client.chat.completions.create({ model: 'double-model', messages: [{ role: 'user', content: 'hi' }] }))
       .choices[0].message.content, 'Hello, world!', 'the server goes on');
@@ -208,7 +210,7 @@ await test('disconnects: a client that goes away (plain or streaming) is a quiet
 await test('GPTOSS_SERVE_DEBUG: libmicrohttpd\'s messages come out as gptoss serve lines', async () => {
   const srv = await startServer(bin, ['double-model', ...tokenizer], { ...env, GPTOSS_SERVE_DEBUG: '1' });
   assert((await badLength(srv.port)).startsWith('HTTP/1.1 400'), 'libmicrohttpd answers 400');
-  await waitFor(() => /^gptoss serve: libmicrohttpd: .*Content-Length/m.test(srv.stderr()), 10000, 'libmicrohttpd\'s message');
+  await waitFor(() => /^gptoss serve: libmicrohttpd: .*Content-Length/m.test(srv.stderr()), 'libmicrohttpd\'s message');
   await stopAll(srv);
 });
 
@@ -218,7 +220,7 @@ await test('GPTOSS_SERVE_DEBUG: libmicrohttpd\'s messages come out as gptoss ser
 const isolated = spawnSync('unshare', ['-rn', 'true']).status === 0;
 async function bindIsolated(extra) {
   const p = launch('unshare', ['-rn', bin, 'double-model', ...tokenizer, '--host', '0.0.0.0', '--port', '0', ...extra], env);
-  await Promise.race([waitFor(() => p.out.includes('listening on http://0.0.0.0:'), 30000, 'the server to listen'),
+  await Promise.race([waitFor(() => p.out.includes('listening on http://0.0.0.0:'), 'the server to listen'),
     p.closed.then((code) => { throw new Error(`server exited ${code}: ${p.err}`); })]);
   p.proc.kill('SIGTERM');
   eq(await p.closed, 0, 'exit status');
