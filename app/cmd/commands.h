@@ -17,6 +17,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_schema_bench(int argc, char **argv);
 /* MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"; tok_path may be NULL). Returns an exit code. */
 int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path);
 

@@ -1,0 +1,142 @@
+/* grammar_internal.h: the compiled JSON-Schema grammar (nodes, key tries, literal tries, regex DFAs),
+ * the byte matcher's state (a bounded set of threads, each a bounded stack of frames) and the shared
+ * token trie used to compute masks. Private to src/grammar/. */
+#ifndef GPTOSS_GRAMMAR_INTERNAL_H
+#define GPTOSS_GRAMMAR_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gptoss.h"
+
+/* ---- regex: ECMA-262 subset -> byte DFA (regex.c) ---- */
+typedef struct gram_dfa {
+    int n_class, n_states;
+    uint8_t cls[256];
+    int32_t *next;   /* n_states * n_class, -1 = dead */
+    uint8_t *accept; /* n_states */
+} gram_dfa;
+
+/* Compiles pattern[0..len) (UTF-8) with JSON Schema's search semantics (unanchored unless ^/$).
+ * On failure returns nonzero with a message in err. */
+int gram_regex_compile(const char *pattern, size_t len, gram_dfa *out, char *err, size_t err_size);
+void gram_dfa_free(gram_dfa *d);
+static inline int32_t gram_dfa_step(const gram_dfa *d, int32_t s, uint8_t b) {
+    return s < 0 ? -1 : d->next[(size_t)s * (size_t)d->n_class + d->cls[b]];
+}
+
+/* ---- compiled schema (schema.c) ---- */
+enum {
+    GT_NULL = 1, GT_BOOL = 2, GT_INT = 4, GT_NUM = 8, GT_STR = 16, GT_ARR = 32, GT_OBJ = 64,
+    GT_ALL = 127,
+};
+enum { GN_VALUE, GN_ANYOF, GN_LITERAL };
+
+typedef struct gram_prop {
+    const char *key;
+    size_t key_len;
+    int32_t node;
+    int required;
+} gram_prop;
+
+typedef struct gram_node {
+    int kind;
+    unsigned types; /* GN_VALUE: GT_* set; GT_INT without GT_NUM means integers only */
+    /* strings */
+    uint32_t min_len, max_len;
+    int32_t dfa; /* index into grammar dfas or -1 */
+    /* numbers: bounds as doubles; exclusive flags */
+    int has_min, has_max, excl_min, excl_max;
+    double min, max;
+    uint64_t multiple_of; /* 0 = none; integers only */
+    /* arrays */
+    uint32_t min_items, max_items;
+    int32_t *prefix;
+    uint32_t n_prefix;
+    int32_t items; /* node for items after prefix; -1 = none allowed */
+    /* objects */
+    gram_prop *props;
+    uint32_t n_props;
+    int32_t additional; /* node for undeclared keys; -1 = none allowed */
+    int32_t key_trie;   /* root index in grammar key trie */
+    uint32_t min_props, max_props;
+    /* anyOf */
+    int32_t *alts;
+    uint32_t n_alts;
+    /* literal set: root index in grammar literal trie */
+    int32_t lit;
+} gram_node;
+
+/* Key tries (object property names) and literal tries (enum/const texts) share one layout. */
+typedef struct gram_tnode {
+    int32_t first_child, next_sibling;
+    int32_t term;       /* key trie: property index; literal trie: 1 if a value ends here; else -1 */
+    uint8_t in_string;  /* literal trie: this position is inside a JSON string */
+    uint8_t byte;       /* the byte that led here */
+    int32_t min_prop, max_prop; /* key trie: smallest/largest property index in the subtree */
+} gram_tnode;
+
+struct gptoss_grammar {
+    gram_node *nodes;
+    uint32_t n_nodes, cap_nodes;
+    gram_tnode *tnodes;
+    uint32_t n_tnodes, cap_tnodes;
+    gram_dfa *dfas;
+    uint32_t n_dfas, cap_dfas;
+    int32_t root;
+    const gptoss_grammar_vocab *vocab;
+    int32_t any;  /* the node that accepts every JSON value */
+    char **strs;  /* property keys, owned */
+    uint32_t n_strs, cap_strs;
+};
+
+/* ---- matcher (matcher.c) ---- */
+#define GRAM_MAX_DEPTH 32
+#define GRAM_MAX_THREADS 32
+
+typedef struct gram_frame {
+    int32_t node;
+    uint8_t mode, sub;
+    uint16_t flags;
+    uint32_t a, b;
+    uint64_t c;
+} gram_frame;
+
+typedef struct gram_thread {
+    uint32_t depth;
+    gram_frame f[GRAM_MAX_DEPTH];
+} gram_thread;
+
+typedef struct gram_state {
+    uint32_t n;
+    gram_thread t[GRAM_MAX_THREADS];
+} gram_state;
+
+void gram_state_init(const gptoss_grammar *g, gram_state *s);
+/* out = in advanced by byte b (out != in). Returns out->n (0 = rejected). */
+uint32_t gram_state_step(const gptoss_grammar *g, const gram_state *in, uint8_t b, gram_state *out);
+int gram_state_complete(const gptoss_grammar *g, const gram_state *s);
+/* 1 if some thread is inside a string (or key) where every "plain" byte run (no quote, backslash,
+ * control byte, whole UTF-8 lead sequences) of up to 256 characters is accepted. */
+int gram_state_plain_string(const gptoss_grammar *g, const gram_state *s);
+
+/* ---- vocabulary trie ---- */
+typedef struct gram_vnode {
+    uint32_t skip;  /* index after this node's subtree (preorder) */
+    int32_t token;  /* token id ending here or -1 */
+    uint8_t byte, depth;
+} gram_vnode;
+
+struct gptoss_grammar_vocab {
+    uint32_t n_vocab, n_words;
+    gram_vnode *all;   /* trie of every non-special token */
+    uint32_t n_all;
+    gram_vnode *rest;  /* trie of the tokens that are not plain string content */
+    uint32_t n_rest;
+    uint32_t *plain;   /* bitset: tokens that are plain string content from a character boundary */
+    uint32_t max_len;
+    uint8_t *tok_bytes; /* every token's bytes, concatenated (special tokens: none) */
+    uint32_t *tok_off;  /* n_vocab + 1 offsets into tok_bytes */
+};
+
+#endif

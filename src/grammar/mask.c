@@ -1,0 +1,265 @@
+/* mask.c: token masks. The vocabulary becomes a byte trie laid out in preorder with skip links;
+ * a mask walks it with the byte matcher (one matcher state per depth), skipping a subtree as soon
+ * as its prefix is rejected. Inside an unconstrained string every token made only of plain string
+ * bytes is allowed, so that precomputed set is copied and only the other tokens are walked. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "grammar/grammar_internal.h"
+
+#define MAX_TOKEN_BYTES 255
+
+struct gptoss_grammar_state {
+    const gptoss_grammar *g;
+    gram_state cur;
+    gram_state *scratch; /* MAX_TOKEN_BYTES + 1 states, made on first use */
+};
+
+typedef struct tok {
+    const uint8_t *p;
+    uint32_t len, id;
+} tok;
+
+static int tok_cmp(const void *a, const void *b) {
+    const tok *x = a, *y = b;
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->p, y->p, n);
+    if (c) return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Preorder trie of sorted tokens; returns the node count or -1 on allocation failure. */
+static int64_t build_trie(const tok *t, uint32_t n, gram_vnode **out) {
+    size_t cap = 1024, nn = 0;
+    gram_vnode *v = malloc(cap * sizeof *v);
+    uint32_t stack[MAX_TOKEN_BYTES + 1];
+    uint32_t depth = 0;
+    if (!v) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t common = 0;
+        if (i) {
+            const tok *p = &t[i - 1];
+            while (common < p->len && common < t[i].len && p->p[common] == t[i].p[common]) common++;
+        }
+        if (common > depth) common = depth;
+        while (depth > common) v[stack[--depth]].skip = (uint32_t)nn;
+        if (common == t[i].len) { /* duplicate bytes: keep the first id */
+            continue;
+        }
+        for (uint32_t d = common; d < t[i].len; d++) {
+            if (nn == cap) {
+                cap *= 2;
+                gram_vnode *nv = realloc(v, cap * sizeof *nv);
+                if (!nv) { free(v); return -1; }
+                v = nv;
+            }
+            v[nn] = (gram_vnode){0, -1, t[i].p[d], (uint8_t)(d + 1)};
+            stack[depth++] = (uint32_t)nn;
+            nn++;
+        }
+        v[nn - 1].token = (int32_t)t[i].id;
+    }
+    while (depth) v[stack[--depth]].skip = (uint32_t)nn;
+    *out = v;
+    return (int64_t)nn;
+}
+
+/* Plain string content from a character boundary: no quote, backslash or control byte, and UTF-8
+ * lead/continuation bytes in order (a token may end inside a character). */
+static int plain_token(const uint8_t *p, uint32_t len) {
+    unsigned rem = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        uint8_t b = p[i];
+        if (rem) {
+            if (b < 0x80 || b > 0xBF) return 0;
+            rem--;
+            continue;
+        }
+        if (b < 0x20 || b == '"' || b == '\\') return 0;
+        if (b < 0x80) continue;
+        if (b >= 0xC2 && b <= 0xDF) rem = 1;
+        else if (b >= 0xE0 && b <= 0xEF) rem = 2;
+        else if (b >= 0xF0 && b <= 0xF4) rem = 3;
+        else return 0;
+    }
+    return 1;
+}
+
+gptoss_status gptoss_grammar_vocab_create(const gptoss_tokenizer *tokenizer, gptoss_grammar_vocab **out, char *err,
+                                          size_t err_size) {
+    if (out) *out = NULL;
+    if (!tokenizer || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "grammar: NULL tokenizer or output");
+    uint32_t nv = gptoss_tokenizer_n_vocab(tokenizer);
+    gptoss_grammar_vocab *v = calloc(1, sizeof *v);
+    tok *all = calloc(nv ? nv : 1, sizeof *all);
+    tok *rest = calloc(nv ? nv : 1, sizeof *rest);
+    if (!v || !all || !rest) goto oom;
+    v->n_vocab = nv;
+    v->n_words = (nv + 31) / 32;
+    v->plain = calloc(v->n_words ? v->n_words : 1, sizeof *v->plain);
+    if (!v->plain) goto oom;
+    uint32_t na = 0, nr = 0;
+    size_t total = 0;
+    v->tok_off = calloc((size_t)nv + 1, sizeof *v->tok_off);
+    if (!v->tok_off) goto oom;
+    for (uint32_t pass = 0; pass < 2; pass++) {
+        total = 0;
+        for (uint32_t id = 0; id < nv; id++) {
+            size_t len = 0;
+            const char *p = gptoss_tokenizer_is_special(tokenizer, id) ? NULL : gptoss_tokenizer_token_bytes(tokenizer, id, &len);
+            if (!p || len > MAX_TOKEN_BYTES) len = 0;
+            if (pass) {
+                memcpy(v->tok_bytes + total, p, len);
+                v->tok_off[id] = (uint32_t)total;
+            }
+            total += len;
+        }
+        if (pass) v->tok_off[nv] = (uint32_t)total;
+        else if (total > UINT32_MAX || !(v->tok_bytes = malloc(total ? total : 1))) goto oom;
+    }
+    for (uint32_t id = 0; id < nv; id++) {
+        uint32_t len = v->tok_off[id + 1] - v->tok_off[id];
+        if (!len) continue;
+        tok t = {v->tok_bytes + v->tok_off[id], len, id};
+        all[na++] = t;
+        if (len > v->max_len) v->max_len = (uint32_t)len;
+        if (plain_token(t.p, t.len)) v->plain[id / 32] |= 1u << (id % 32);
+        else rest[nr++] = t;
+    }
+    qsort(all, na, sizeof *all, tok_cmp);
+    qsort(rest, nr, sizeof *rest, tok_cmp);
+    int64_t a = build_trie(all, na, &v->all);
+    if (a < 0) goto oom;
+    v->n_all = (uint32_t)a;
+    int64_t r = build_trie(rest, nr, &v->rest);
+    if (r < 0) goto oom;
+    v->n_rest = (uint32_t)r;
+    free(all);
+    free(rest);
+    *out = v;
+    return GPTOSS_OK;
+oom:
+    free(all);
+    free(rest);
+    gptoss_grammar_vocab_free(v);
+    return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "grammar: out of memory building the token trie");
+}
+
+void gptoss_grammar_vocab_free(gptoss_grammar_vocab *v) {
+    if (!v) return;
+    free(v->all);
+    free(v->rest);
+    free(v->plain);
+    free(v->tok_bytes);
+    free(v->tok_off);
+    free(v);
+}
+
+uint32_t gptoss_grammar_vocab_mask_words(const gptoss_grammar_vocab *v) { return v ? v->n_words : 0; }
+
+gptoss_status gptoss_grammar_state_create(const gptoss_grammar *g, gptoss_grammar_state **out) {
+    if (out) *out = NULL;
+    if (!g || !out) return GPTOSS_ERR_INVALID_ARGUMENT;
+    gptoss_grammar_state *s = malloc(sizeof *s);
+    if (!s) return GPTOSS_ERR_NO_MEMORY;
+    s->g = g;
+    s->scratch = NULL;
+    gram_state_init(g, &s->cur);
+    *out = s;
+    return GPTOSS_OK;
+}
+
+gptoss_status gptoss_grammar_state_clone(const gptoss_grammar_state *src, gptoss_grammar_state **out) {
+    if (out) *out = NULL;
+    if (!src || !out) return GPTOSS_ERR_INVALID_ARGUMENT;
+    gptoss_grammar_state *s = malloc(sizeof *s);
+    if (!s) return GPTOSS_ERR_NO_MEMORY;
+    s->g = src->g;
+    s->scratch = NULL;
+    s->cur.n = src->cur.n;
+    for (uint32_t i = 0; i < src->cur.n; i++) {
+        s->cur.t[i].depth = src->cur.t[i].depth;
+        memcpy(s->cur.t[i].f, src->cur.t[i].f, src->cur.t[i].depth * sizeof src->cur.t[i].f[0]);
+    }
+    *out = s;
+    return GPTOSS_OK;
+}
+
+void gptoss_grammar_state_free(gptoss_grammar_state *s) {
+    if (!s) return;
+    free(s->scratch);
+    free(s);
+}
+
+static int ensure_scratch(gptoss_grammar_state *s) {
+    if (!s->scratch) s->scratch = malloc((MAX_TOKEN_BYTES + 2) * sizeof *s->scratch);
+    return s->scratch != NULL;
+}
+
+static void copy_state(gram_state *d, const gram_state *src) {
+    d->n = src->n;
+    for (uint32_t i = 0; i < src->n; i++) {
+        d->t[i].depth = src->t[i].depth;
+        memcpy(d->t[i].f, src->t[i].f, src->t[i].depth * sizeof src->t[i].f[0]);
+    }
+}
+
+static void walk(const gptoss_grammar *g, gram_state *st, const gram_vnode *v, uint32_t n, uint32_t *bits) {
+    uint32_t i = 0;
+    while (i < n) {
+        const gram_vnode *x = &v[i];
+        if (!gram_state_step(g, &st[x->depth - 1], x->byte, &st[x->depth])) {
+            i = x->skip;
+            continue;
+        }
+        if (x->token >= 0) bits[(uint32_t)x->token / 32] |= 1u << ((uint32_t)x->token % 32);
+        i++;
+    }
+}
+
+gptoss_status gptoss_grammar_state_mask(gptoss_grammar_state *s, uint32_t *bits) {
+    if (!s || !bits) return GPTOSS_ERR_INVALID_ARGUMENT;
+    const gptoss_grammar_vocab *v = s->g->vocab;
+    if (!v) return GPTOSS_ERR_INVALID_ARGUMENT;
+    if (!ensure_scratch(s)) return GPTOSS_ERR_NO_MEMORY;
+    copy_state(&s->scratch[0], &s->cur);
+    if (gram_state_plain_string(s->g, &s->cur)) {
+        memcpy(bits, v->plain, v->n_words * sizeof *bits);
+        walk(s->g, s->scratch, v->rest, v->n_rest, bits);
+    } else {
+        memset(bits, 0, v->n_words * sizeof *bits);
+        walk(s->g, s->scratch, v->all, v->n_all, bits);
+    }
+    return GPTOSS_OK;
+}
+
+gptoss_status gptoss_grammar_state_advance_bytes(gptoss_grammar_state *s, const char *bytes, size_t len) {
+    if (!s || (!bytes && len)) return GPTOSS_ERR_INVALID_ARGUMENT;
+    if (!ensure_scratch(s)) return GPTOSS_ERR_NO_MEMORY;
+    gram_state *a = &s->scratch[0], *b = &s->scratch[1];
+    copy_state(a, &s->cur);
+    for (size_t i = 0; i < len; i++) {
+        if (!gram_state_step(s->g, a, (uint8_t)bytes[i], b)) return GPTOSS_ERR_INVALID_ARGUMENT;
+        gram_state *t = a;
+        a = b;
+        b = t;
+    }
+    copy_state(&s->cur, a);
+    return GPTOSS_OK;
+}
+
+gptoss_status gptoss_grammar_state_advance(gptoss_grammar_state *s, uint32_t token_id) {
+    if (!s) return GPTOSS_ERR_INVALID_ARGUMENT;
+    const gptoss_grammar_vocab *v = s->g->vocab;
+    if (!v) return GPTOSS_ERR_INVALID_ARGUMENT;
+    if (token_id >= v->n_vocab) return GPTOSS_ERR_OUT_OF_RANGE;
+    const uint8_t *p = v->tok_bytes + v->tok_off[token_id];
+    uint32_t len = v->tok_off[token_id + 1] - v->tok_off[token_id];
+    if (!len) return GPTOSS_ERR_INVALID_ARGUMENT; /* special or empty */
+    return gptoss_grammar_state_advance_bytes(s, (const char *)p, len);
+}
+
+int gptoss_grammar_state_is_complete(const gptoss_grammar_state *s) {
+    return s ? gram_state_complete(s->g, &s->cur) : 0;
+}
