@@ -109,6 +109,7 @@ typedef struct gram_thread {
 
 typedef struct gram_state {
     uint32_t n;
+    uint32_t work; /* anyOf expansions in the step that made this state (bounded) */
     gram_thread t[GRAM_MAX_THREADS];
 } gram_state;
 

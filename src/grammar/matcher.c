@@ -36,7 +36,8 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
 
 /* The value of node starts with byte b: push its frame (forking over anyOf) and feed b. */
 static void enter(const gptoss_grammar *g, gram_thread *t, int32_t id, uint8_t b, gram_state *out, int guard) {
-    if (id < 0 || guard > 16) return;
+    /* nested anyOf could fork exponentially: the expansions of one step are bounded */
+    if (id < 0 || guard > 16 || ++out->work > 4096) return;
     const gram_node *n = &g->nodes[id];
     if (n->kind == GN_ANYOF) {
         for (uint32_t i = 0; i < n->n_alts; i++) {
@@ -521,6 +522,7 @@ void gram_state_init(const gptoss_grammar *g, gram_state *s) {
 
 uint32_t gram_state_step(const gptoss_grammar *g, const gram_state *in, uint8_t b, gram_state *out) {
     out->n = 0;
+    out->work = 0;
     for (uint32_t i = 0; i < in->n; i++) {
         gram_thread t;
         thread_copy(&t, &in->t[i]);
