@@ -262,7 +262,13 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                 break;
             case N_ZERO: case N_INT: case N_FRAC:
                 if (digit && f->sub != N_ZERO) break;
-                if (b == '.' && f->sub != N_FRAC) { f->sub = N_DOT; emit(out, t); return; }
+                /* draft 4 validators call 1.0 no integer, later ones do: refuse it either way */
+                if (b == '.' && f->sub != N_FRAC) {
+                    if (int_only) return;
+                    f->sub = N_DOT;
+                    emit(out, t);
+                    return;
+                }
                 if ((b == 'e' || b == 'E')) {
                     if (bounded || int_only) return;
                     f->sub = N_E;

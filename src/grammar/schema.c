@@ -772,7 +772,13 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
                     nd.dfa = add_dfa(c, FORMATS[f][1], strlen(FORMATS[f][1]), "format", ptr);
                     if (nd.dfa < 0) return -1;
                 }
-            /* other formats are annotations (2020-12 format-annotation vocabulary) */
+            /* formats that validators assert but this engine does not model are refused (accepting
+             * any string could accept an invalid instance); other names are annotations */
+            static const char *const ASSERTED[] = {"regex", "iri", "iri-reference", "uri-reference", "json-pointer",
+                                                   "relative-json-pointer", "uri-template", "idn-email",
+                                                   "idn-hostname", "duration", "color", NULL};
+            if (in_list(ASSERTED, v->str, v->len))
+                return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'format' (\"%s\") at %s", v->str, ptr);
         } else if (!strcmp(kw, "uniqueItems")) {
             if (json_is_true(v)) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'uniqueItems' at %s", ptr);
         } else if (!strcmp(kw, "properties")) {
