@@ -4,6 +4,7 @@
 #ifndef GPTOSS_GRAMMAR_INTERNAL_H
 #define GPTOSS_GRAMMAR_INTERNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,10 @@ struct gptoss_grammar {
     int32_t any;  /* the node that accepts every JSON value */
     char **strs;  /* property keys, owned */
     uint32_t n_strs, cap_strs;
+    /* masks of plain tokens per (dfa, dfa state): filled on demand, shared by every state */
+    pthread_mutex_t cache_lock;
+    struct gram_cache_entry *cache;
+    uint32_t n_cache;
 };
 
 /* ---- matcher (matcher.c) ---- */
@@ -120,8 +125,17 @@ int gram_state_complete(const gptoss_grammar *g, const gram_state *s);
 /* 1 if some thread is inside a string (or key) where every "plain" byte run (no quote, backslash,
  * control byte, whole UTF-8 lead sequences) of up to 256 characters is accepted. */
 int gram_state_plain_string(const gptoss_grammar *g, const gram_state *s);
+/* 1 if the thread's top frame is a string value between characters (no escape or UTF-8 sequence
+ * pending): plain tokens then depend only on the node, its DFA state and the length left. */
+int gram_thread_in_string(const gptoss_grammar *g, const gram_thread *t);
 
 /* ---- vocabulary trie ---- */
+#define GRAM_PLAIN_LE 64
+typedef struct gram_cache_entry {
+    int32_t dfa, state;
+    uint32_t *bits;
+} gram_cache_entry;
+#define GRAM_CACHE_MAX 128
 typedef struct gram_vnode {
     uint32_t skip;  /* index after this node's subtree (preorder) */
     int32_t token;  /* token id ending here or -1 */
@@ -135,6 +149,10 @@ struct gptoss_grammar_vocab {
     gram_vnode *rest;  /* trie of the tokens that are not plain string content */
     uint32_t n_rest;
     uint32_t *plain;   /* bitset: tokens that are plain string content from a character boundary */
+    gram_vnode *plain_trie; /* trie of the plain tokens */
+    uint32_t n_plain_trie;
+    uint32_t max_chars;     /* most characters in a plain token */
+    uint32_t *plain_le;     /* GRAM_PLAIN_LE bitsets: plain tokens of at most r characters */
     uint32_t max_len;
     uint8_t *tok_bytes; /* every token's bytes, concatenated (special tokens: none) */
     uint32_t *tok_off;  /* n_vocab + 1 offsets into tok_bytes */

@@ -94,12 +94,13 @@ gptoss_status gptoss_grammar_vocab_create(const gptoss_tokenizer *tokenizer, gpt
     gptoss_grammar_vocab *v = calloc(1, sizeof *v);
     tok *all = calloc(nv ? nv : 1, sizeof *all);
     tok *rest = calloc(nv ? nv : 1, sizeof *rest);
-    if (!v || !all || !rest) goto oom;
+    tok *plain = calloc(nv ? nv : 1, sizeof *plain);
+    if (!v || !all || !rest || !plain) goto oom;
     v->n_vocab = nv;
     v->n_words = (nv + 31) / 32;
     v->plain = calloc(v->n_words ? v->n_words : 1, sizeof *v->plain);
     if (!v->plain) goto oom;
-    uint32_t na = 0, nr = 0;
+    uint32_t na = 0, nr = 0, npl = 0;
     size_t total = 0;
     v->tok_off = calloc((size_t)nv + 1, sizeof *v->tok_off);
     if (!v->tok_off) goto oom;
@@ -124,9 +125,25 @@ gptoss_status gptoss_grammar_vocab_create(const gptoss_tokenizer *tokenizer, gpt
         tok t = {v->tok_bytes + v->tok_off[id], len, id};
         all[na++] = t;
         if (len > v->max_len) v->max_len = (uint32_t)len;
-        if (plain_token(t.p, t.len)) v->plain[id / 32] |= 1u << (id % 32);
-        else rest[nr++] = t;
+        if (plain_token(t.p, t.len)) {
+            v->plain[id / 32] |= 1u << (id % 32);
+            plain[npl++] = t;
+        } else {
+            rest[nr++] = t;
+        }
     }
+    v->plain_le = calloc((size_t)GRAM_PLAIN_LE * v->n_words, sizeof *v->plain_le);
+    if (!v->plain_le) goto oom;
+    for (uint32_t i = 0; i < npl; i++) {
+        uint32_t chars = 0;
+        for (uint32_t k = 0; k < plain[i].len; k++) chars += plain[i].p[k] < 0x80 || plain[i].p[k] >= 0xC0;
+        if (chars > v->max_chars) v->max_chars = chars;
+        for (uint32_t r = chars; r < GRAM_PLAIN_LE; r++) v->plain_le[(size_t)r * v->n_words + plain[i].id / 32] |= 1u << (plain[i].id % 32);
+    }
+    qsort(plain, npl, sizeof *plain, tok_cmp);
+    int64_t pt = build_trie(plain, npl, &v->plain_trie);
+    if (pt < 0) goto oom;
+    v->n_plain_trie = (uint32_t)pt;
     qsort(all, na, sizeof *all, tok_cmp);
     qsort(rest, nr, sizeof *rest, tok_cmp);
     int64_t a = build_trie(all, na, &v->all);
@@ -137,11 +154,13 @@ gptoss_status gptoss_grammar_vocab_create(const gptoss_tokenizer *tokenizer, gpt
     v->n_rest = (uint32_t)r;
     free(all);
     free(rest);
+    free(plain);
     *out = v;
     return GPTOSS_OK;
 oom:
     free(all);
     free(rest);
+    free(plain);
     gptoss_grammar_vocab_free(v);
     return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "grammar: out of memory building the token trie");
 }
@@ -152,6 +171,8 @@ void gptoss_grammar_vocab_free(gptoss_grammar_vocab *v) {
     free(v->rest);
     free(v->plain);
     free(v->tok_bytes);
+    free(v->plain_trie);
+    free(v->plain_le);
     free(v->tok_off);
     free(v);
 }
@@ -218,18 +239,108 @@ static void walk(const gptoss_grammar *g, gram_state *st, const gram_vnode *v, u
     }
 }
 
+/* Plain tokens a string frame accepts from DFA state ds (-1: no pattern) with at most r more
+ * characters, ORed into bits. */
+static void walk_plain(const gptoss_grammar *g, int32_t dfa, int32_t ds, uint32_t r, uint32_t *bits) {
+    const gptoss_grammar_vocab *v = g->vocab;
+    const gram_dfa *d = dfa >= 0 ? &g->dfas[dfa] : NULL;
+    int32_t st[MAX_TOKEN_BYTES + 1];
+    uint32_t cnt[MAX_TOKEN_BYTES + 1];
+    st[0] = ds;
+    cnt[0] = 0;
+    const gram_vnode *t = v->plain_trie;
+    uint32_t i = 0, n = v->n_plain_trie;
+    while (i < n) {
+        const gram_vnode *x = &t[i];
+        uint32_t k = x->depth;
+        uint32_t c = cnt[k - 1] + (x->byte < 0x80 || x->byte >= 0xC0);
+        int32_t s2 = d ? gram_dfa_step(d, st[k - 1], x->byte) : 0;
+        if (c > r || s2 < 0) {
+            i = x->skip;
+            continue;
+        }
+        st[k] = s2;
+        cnt[k] = c;
+        if (x->token >= 0) bits[(uint32_t)x->token / 32] |= 1u << ((uint32_t)x->token % 32);
+        i++;
+    }
+}
+
+static void or_words(uint32_t *dst, const uint32_t *src, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) dst[i] |= src[i];
+}
+
+/* ORs into bits the plain tokens the string frame on top of t accepts. */
+static void plain_for_thread(const gptoss_grammar *g, const gram_thread *t, uint32_t *bits) {
+    const gptoss_grammar_vocab *v = g->vocab;
+    const gram_frame *f = &t->f[t->depth - 1];
+    const gram_node *n = &g->nodes[f->node];
+    uint32_t r = n->max_len == UINT32_MAX ? UINT32_MAX : n->max_len - f->a;
+    if (n->dfa < 0) {
+        if (r >= v->max_chars) or_words(bits, v->plain, v->n_words);
+        else if (r < GRAM_PLAIN_LE) or_words(bits, v->plain_le + (size_t)r * v->n_words, v->n_words);
+        else walk_plain(g, -1, 0, r, bits);
+        return;
+    }
+    if (r < v->max_chars) {
+        walk_plain(g, n->dfa, (int32_t)f->b, r, bits);
+        return;
+    }
+    gptoss_grammar *gm = (gptoss_grammar *)g; /* the cache is the one mutable part, under its lock */
+    pthread_mutex_lock(&gm->cache_lock);
+    for (uint32_t i = 0; i < gm->n_cache; i++)
+        if (gm->cache[i].dfa == n->dfa && gm->cache[i].state == (int32_t)f->b) {
+            or_words(bits, gm->cache[i].bits, v->n_words);
+            pthread_mutex_unlock(&gm->cache_lock);
+            return;
+        }
+    pthread_mutex_unlock(&gm->cache_lock);
+    uint32_t *m = gm->n_cache < GRAM_CACHE_MAX ? calloc(v->n_words, sizeof *m) : NULL;
+    if (!m) {
+        walk_plain(g, n->dfa, (int32_t)f->b, r, bits);
+        return;
+    }
+    walk_plain(g, n->dfa, (int32_t)f->b, r, m);
+    or_words(bits, m, v->n_words);
+    pthread_mutex_lock(&gm->cache_lock);
+    if (!gm->cache) gm->cache = calloc(GRAM_CACHE_MAX, sizeof *gm->cache);
+    if (gm->cache && gm->n_cache < GRAM_CACHE_MAX) {
+        gm->cache[gm->n_cache++] = (gram_cache_entry){n->dfa, (int32_t)f->b, m};
+        m = NULL;
+    }
+    pthread_mutex_unlock(&gm->cache_lock);
+    free(m);
+}
+
+/* The mask is the union over threads. Threads inside a string between characters take their plain
+ * tokens from precomputed sets (or the plain trie walked with the pattern's DFA, cached) and walk
+ * only the other tokens; the rest walk the whole trie together. */
 gptoss_status gptoss_grammar_state_mask(gptoss_grammar_state *s, uint32_t *bits) {
     if (!s || !bits) return GPTOSS_ERR_INVALID_ARGUMENT;
-    const gptoss_grammar_vocab *v = s->g->vocab;
+    const gptoss_grammar *g = s->g;
+    const gptoss_grammar_vocab *v = g->vocab;
     if (!v) return GPTOSS_ERR_INVALID_ARGUMENT;
     if (!ensure_scratch(s)) return GPTOSS_ERR_NO_MEMORY;
-    copy_state(&s->scratch[0], &s->cur);
-    if (gram_state_plain_string(s->g, &s->cur)) {
-        memcpy(bits, v->plain, v->n_words * sizeof *bits);
-        walk(s->g, s->scratch, v->rest, v->n_rest, bits);
-    } else {
-        memset(bits, 0, v->n_words * sizeof *bits);
-        walk(s->g, s->scratch, v->all, v->n_all, bits);
+    memset(bits, 0, v->n_words * sizeof *bits);
+    gram_state *st = s->scratch;
+    for (int pass = 0; pass < 2; pass++) {
+        st[0].n = 0;
+        for (uint32_t i = 0; i < s->cur.n; i++) {
+            const gram_thread *t = &s->cur.t[i];
+            if (gram_thread_in_string(g, t) != pass) continue;
+            st[0].t[st[0].n].depth = t->depth;
+            memcpy(st[0].t[st[0].n].f, t->f, t->depth * sizeof t->f[0]);
+            st[0].n++;
+            if (pass) plain_for_thread(g, t, bits);
+        }
+        if (!st[0].n) continue;
+        if (pass) walk(g, st, v->rest, v->n_rest, bits);
+        else if (gram_state_plain_string(g, &st[0])) {
+            or_words(bits, v->plain, v->n_words);
+            walk(g, st, v->rest, v->n_rest, bits);
+        } else {
+            walk(g, st, v->all, v->n_all, bits);
+        }
     }
     return GPTOSS_OK;
 }

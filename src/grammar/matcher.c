@@ -569,3 +569,9 @@ int gram_state_plain_string(const gptoss_grammar *g, const gram_state *s) {
     }
     return 0;
 }
+
+int gram_thread_in_string(const gptoss_grammar *g, const gram_thread *t) {
+    (void)g;
+    const gram_frame *f = &t->f[t->depth - 1];
+    return f->mode == M_STR && f->sub == 0 && !(f->flags & 3);
+}

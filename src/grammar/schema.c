@@ -950,6 +950,9 @@ void gptoss_grammar_free(gptoss_grammar *g) {
     for (uint32_t i = 0; i < g->n_dfas; i++) gram_dfa_free(&g->dfas[i]);
     for (uint32_t i = 0; i < g->n_strs; i++) free(g->strs[i]);
     free(g->strs);
+    for (uint32_t i = 0; i < g->n_cache; i++) free(g->cache[i].bits);
+    free(g->cache);
+    pthread_mutex_destroy(&g->cache_lock);
     free(g->nodes);
     free(g->tnodes);
     free(g->dfas);
@@ -974,6 +977,7 @@ gptoss_status gptoss_grammar_compile_json_schema(const gptoss_grammar_vocab *voc
     }
     g->vocab = vocab;
     g->any = -1;
+    pthread_mutex_init(&g->cache_lock, NULL);
     g->any = new_node(&c); /* items/additional of the any-node point to itself */
     if (g->any >= 0) g->root = compile(&c, c.root, "");
     for (size_t i = 0; i < c.n_allocs; i++) free(c.allocs[i]);
