@@ -93,6 +93,8 @@ struct gptoss_grammar {
     pthread_mutex_t cache_lock;
     struct gram_cache_entry *cache;
     uint32_t n_cache;
+    struct gram_mask_entry *masks; /* whole masks by matcher state (open addressing) */
+    uint32_t n_masks;
 };
 
 /* ---- matcher (matcher.c) ---- */
@@ -128,6 +130,8 @@ int gram_state_plain_string(const gptoss_grammar *g, const gram_state *s);
 /* 1 if the thread's top frame is a string value between characters (no escape or UTF-8 sequence
  * pending): plain tokens then depend only on the node, its DFA state and the length left. */
 int gram_thread_in_string(const gptoss_grammar *g, const gram_thread *t);
+/* A superset of the bytes step() may accept next, as a 256-bit set. */
+void gram_state_first_bytes(const gptoss_grammar *g, const gram_state *s, uint32_t m[8]);
 
 /* ---- vocabulary trie ---- */
 #define GRAM_PLAIN_LE 64
@@ -136,6 +140,13 @@ typedef struct gram_cache_entry {
     uint32_t *bits;
 } gram_cache_entry;
 #define GRAM_CACHE_MAX 128
+typedef struct gram_mask_entry {
+    uint64_t hash;
+    uint8_t *key; /* serialized state */
+    size_t key_len;
+    uint32_t *bits;
+} gram_mask_entry;
+#define GRAM_MASKS_SLOTS 512 /* at most half filled */
 typedef struct gram_vnode {
     uint32_t skip;  /* index after this node's subtree (preorder) */
     int32_t token;  /* token id ending here or -1 */

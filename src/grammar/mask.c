@@ -226,15 +226,21 @@ static void copy_state(gram_state *d, const gram_state *src) {
     }
 }
 
+/* Preorder walk with one matcher state per depth; a child whose byte is outside its parent's
+ * first-byte set is skipped without stepping. */
 static void walk(const gptoss_grammar *g, gram_state *st, const gram_vnode *v, uint32_t n, uint32_t *bits) {
+    static _Thread_local uint32_t first[MAX_TOKEN_BYTES + 1][8];
+    gram_state_first_bytes(g, &st[0], first[0]);
     uint32_t i = 0;
     while (i < n) {
         const gram_vnode *x = &v[i];
-        if (!gram_state_step(g, &st[x->depth - 1], x->byte, &st[x->depth])) {
+        uint32_t d = x->depth;
+        if (!(first[d - 1][x->byte >> 5] >> (x->byte & 31) & 1) || !gram_state_step(g, &st[d - 1], x->byte, &st[d])) {
             i = x->skip;
             continue;
         }
         if (x->token >= 0) bits[(uint32_t)x->token / 32] |= 1u << ((uint32_t)x->token % 32);
+        if (i + 1 < n && v[i + 1].depth > d) gram_state_first_bytes(g, &st[d], first[d]);
         i++;
     }
 }
@@ -315,11 +321,78 @@ static void plain_for_thread(const gptoss_grammar *g, const gram_thread *t, uint
 /* The mask is the union over threads. Threads inside a string between characters take their plain
  * tokens from precomputed sets (or the plain trie walked with the pattern's DFA, cached) and walk
  * only the other tokens; the rest walk the whole trie together. */
+/* The state as bytes (thread count, then each thread's depth and frames) into buf; its length. */
+static size_t state_key(const gram_state *st, uint8_t *buf) {
+    size_t n = 0;
+    memcpy(buf, &st->n, sizeof st->n);
+    n += sizeof st->n;
+    for (uint32_t i = 0; i < st->n; i++) {
+        memcpy(buf + n, &st->t[i].depth, sizeof st->t[i].depth);
+        n += sizeof st->t[i].depth;
+        memcpy(buf + n, st->t[i].f, st->t[i].depth * sizeof st->t[i].f[0]);
+        n += st->t[i].depth * sizeof st->t[i].f[0];
+    }
+    return n;
+}
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static gptoss_status compute_mask(gptoss_grammar_state *s, uint32_t *bits);
+
+/* Masks repeat (the same property of every array element, the start of every text): whole masks
+ * are kept by matcher state in the grammar, under its lock, up to half of GRAM_MASKS_SLOTS. */
 gptoss_status gptoss_grammar_state_mask(gptoss_grammar_state *s, uint32_t *bits) {
     if (!s || !bits) return GPTOSS_ERR_INVALID_ARGUMENT;
-    const gptoss_grammar *g = s->g;
+    gptoss_grammar *g = (gptoss_grammar *)s->g;
     const gptoss_grammar_vocab *v = g->vocab;
     if (!v) return GPTOSS_ERR_INVALID_ARGUMENT;
+    static _Thread_local uint8_t key[sizeof(gram_state)];
+    size_t klen = state_key(&s->cur, key);
+    uint64_t h = hash_bytes(key, klen);
+    uint32_t slot = (uint32_t)(h % GRAM_MASKS_SLOTS);
+    pthread_mutex_lock(&g->cache_lock);
+    if (g->masks) {
+        for (uint32_t k = 0; k < GRAM_MASKS_SLOTS; k++) {
+            gram_mask_entry *e = &g->masks[(slot + k) % GRAM_MASKS_SLOTS];
+            if (!e->key) break;
+            if (e->hash == h && e->key_len == klen && !memcmp(e->key, key, klen)) {
+                memcpy(bits, e->bits, v->n_words * sizeof *bits);
+                pthread_mutex_unlock(&g->cache_lock);
+                return GPTOSS_OK;
+            }
+        }
+    }
+    pthread_mutex_unlock(&g->cache_lock);
+    gptoss_status st = compute_mask(s, bits);
+    if (st != GPTOSS_OK) return st;
+    pthread_mutex_lock(&g->cache_lock);
+    if (!g->masks) g->masks = calloc(GRAM_MASKS_SLOTS, sizeof *g->masks);
+    if (g->masks && g->n_masks < GRAM_MASKS_SLOTS / 2) {
+        uint32_t k = slot;
+        while (g->masks[k].key) k = (k + 1) % GRAM_MASKS_SLOTS;
+        uint8_t *kc = malloc(klen);
+        uint32_t *bc = malloc(v->n_words * sizeof *bc);
+        if (kc && bc) {
+            memcpy(kc, key, klen);
+            memcpy(bc, bits, v->n_words * sizeof *bc);
+            g->masks[k] = (gram_mask_entry){h, kc, klen, bc};
+            g->n_masks++;
+        } else {
+            free(kc);
+            free(bc);
+        }
+    }
+    pthread_mutex_unlock(&g->cache_lock);
+    return GPTOSS_OK;
+}
+
+static gptoss_status compute_mask(gptoss_grammar_state *s, uint32_t *bits) {
+    const gptoss_grammar *g = s->g;
+    const gptoss_grammar_vocab *v = g->vocab;
     if (!ensure_scratch(s)) return GPTOSS_ERR_NO_MEMORY;
     memset(bits, 0, v->n_words * sizeof *bits);
     gram_state *st = s->scratch;

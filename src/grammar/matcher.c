@@ -575,3 +575,80 @@ int gram_thread_in_string(const gptoss_grammar *g, const gram_thread *t) {
     const gram_frame *f = &t->f[t->depth - 1];
     return f->mode == M_STR && f->sub == 0 && !(f->flags & 3);
 }
+
+static void set_byte(uint32_t *m, uint8_t b) { m[b >> 5] |= 1u << (b & 31); }
+static void set_ws(uint32_t *m) {
+    set_byte(m, ' ');
+    set_byte(m, '\t');
+    set_byte(m, '\n');
+    set_byte(m, '\r');
+}
+
+/* First bytes of a value of node id (a superset). */
+static void value_first(const gptoss_grammar *g, int32_t id, uint32_t *m, int depth) {
+    if (id < 0) return;
+    const gram_node *n = &g->nodes[id];
+    if (n->kind == GN_ANYOF) {
+        if (depth > 8) {
+            memset(m, 0xff, 32);
+            return;
+        }
+        for (uint32_t i = 0; i < n->n_alts; i++) value_first(g, n->alts[i], m, depth + 1);
+        return;
+    }
+    if (n->kind == GN_LITERAL) {
+        for (int32_t c = g->tnodes[n->lit].first_child; c >= 0; c = g->tnodes[c].next_sibling) set_byte(m, g->tnodes[c].byte);
+        return;
+    }
+    if (n->types & GT_OBJ) set_byte(m, '{');
+    if (n->types & GT_ARR) set_byte(m, '[');
+    if (n->types & GT_STR) set_byte(m, '"');
+    if (n->types & GT_BOOL) { set_byte(m, 't'); set_byte(m, 'f'); }
+    if (n->types & GT_NULL) set_byte(m, 'n');
+    if (n->types & (GT_INT | GT_NUM)) {
+        set_byte(m, '-');
+        for (uint8_t d = '0'; d <= '9'; d++) set_byte(m, d);
+    }
+}
+
+void gram_state_first_bytes(const gptoss_grammar *g, const gram_state *s, uint32_t m[8]) {
+    memset(m, 0, 32);
+    for (uint32_t i = 0; i < s->n; i++) {
+        const gram_thread *t = &s->t[i];
+        const gram_frame *f = &t->f[t->depth - 1];
+        const gram_node *n = &g->nodes[f->node];
+        switch (f->mode) {
+        case M_ROOT:
+            set_ws(m);
+            if (!f->sub) value_first(g, g->root, m, 0);
+            break;
+        case M_KW:
+            set_byte(m, (uint8_t)KEYWORDS[f->a][f->b]);
+            break;
+        case M_OBJ:
+            switch (f->sub) {
+            case O_OPEN: set_ws(m); set_byte(m, '"'); set_byte(m, '}'); break;
+            case O_COMMA: set_ws(m); set_byte(m, '"'); break;
+            case O_AFTER: set_ws(m); set_byte(m, ','); set_byte(m, '}'); break;
+            case O_COLON: set_ws(m); set_byte(m, ':'); break;
+            case O_VAL: set_ws(m); value_first(g, (int32_t)f->b, m, 0); break;
+            default: memset(m, 0xff, 32); return;
+            }
+            break;
+        case M_ARR:
+            set_ws(m);
+            if (f->sub == A_AFTER) {
+                set_byte(m, ',');
+                set_byte(m, ']');
+                break;
+            }
+            if (f->sub == A_OPEN) set_byte(m, ']');
+            if (f->a < n->n_prefix) value_first(g, n->prefix[f->a], m, 0);
+            else value_first(g, n->items, m, 0);
+            break;
+        default:
+            memset(m, 0xff, 32);
+            return;
+        }
+    }
+}

@@ -952,6 +952,11 @@ void gptoss_grammar_free(gptoss_grammar *g) {
     free(g->strs);
     for (uint32_t i = 0; i < g->n_cache; i++) free(g->cache[i].bits);
     free(g->cache);
+    for (uint32_t i = 0; g->masks && i < GRAM_MASKS_SLOTS; i++) {
+        free(g->masks[i].key);
+        free(g->masks[i].bits);
+    }
+    free(g->masks);
     pthread_mutex_destroy(&g->cache_lock);
     free(g->nodes);
     free(g->tnodes);
