@@ -113,6 +113,13 @@ static const gcase CASES[] = {
     {"{\"type\":\"integer\",\"maximum\":9007199254740993}", "9007199254740993", 1},
     {"{\"type\":\"integer\",\"multipleOf\":3}", "12", 1},
     {"{\"type\":\"integer\",\"multipleOf\":3}", "13", 0},
+    /* not: the exact forms */
+    {"{\"not\":{\"type\":\"null\"}}", "null", 0},
+    {"{\"not\":{\"type\":\"null\"}}", "[null]", 1},
+    {"{\"type\":[\"string\",\"integer\"],\"not\":{\"type\":\"string\"}}", "\"x\"", 0},
+    {"{\"type\":\"object\",\"not\":{\"required\":[\"a\"]}}", "{\"b\": 1}", 1},
+    {"{\"type\":\"object\",\"not\":{\"required\":[\"a\"]}}", "{\"b\": 1, \"a\": 2}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"not\":{\"required\":[\"a\"]}}", "{\"a\": 2}", 0},
     /* combinators and refs */
     {"{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "5", 1},
     {"{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "true", 0},
@@ -130,7 +137,9 @@ static const gcase CASES[] = {
 };
 
 static const char *const ERRORS[][2] = {
-    {"{\"properties\":{\"a\":{\"not\":{\"type\":\"string\"}}}}", "unsupported keyword 'not' at /properties/a"},
+    {"{\"properties\":{\"a\":{\"not\":{\"minimum\":3}}}}", "unsupported keyword 'not' at /properties/a"},
+    {"{\"not\":{}}", "unsatisfiable schema: 'not'"},
+    {"{\"type\":\"number\",\"not\":{\"type\":\"integer\"}}", "unsupported keyword 'not' (integer out of number)"},
     {"{\"if\":{},\"then\":{}}", "unsupported keyword 'if' at "},
     {"{\"properties\":{\"a~b\":{\"dependentSchemas\":{}}}}", "unsupported keyword 'dependentSchemas' at /properties/a~0b"},
     {"{\"items\":{\"patternProperties\":{\"^x\":{}}}}", "unsupported keyword 'patternProperties' at /items"},

@@ -215,7 +215,7 @@ static const char *const ANNOTATIONS[] = {
     "contentMediaType", "contentEncoding", "$vocabulary", "discriminator", "xml", "externalDocs",
     "readonly", NULL};
 static const char *const UNSUPPORTED[] = {
-    "not", "if", "then", "else", "dependencies", "dependentRequired", "dependentSchemas",
+    "if", "then", "else", "dependencies", "dependentRequired", "dependentSchemas",
     "propertyNames", "unevaluatedProperties", "unevaluatedItems", "contains", "minContains",
     "maxContains", "$dynamicRef", "$recursiveRef", "$recursiveAnchor", "contentSchema", NULL};
 
@@ -701,6 +701,7 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
     gram_node nd = c->g->nodes[id];
     unsigned types = GT_ALL;
     const json_value *enm = NULL, *cst = NULL, *props = NULL, *req = NULL, *addl = NULL, *items = NULL, *prefix = NULL, *addi = NULL;
+    const json_value *notv = NULL;
     int excl_min_bool = 0, excl_max_bool = 0, nullable = 0;
     for (size_t i = 0; i < s->n; i++) {
         const json_member *m = &s->members[i];
@@ -713,6 +714,8 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         if (!strcmp(kw, "type")) {
             types = type_bits(v);
             if (!types) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "bad keyword 'type' at %s", ptr);
+        } else if (!strcmp(kw, "not")) {
+            notv = v;
         } else if (!strcmp(kw, "nullable")) {
             nullable = json_is_true(v);
         } else if (!strcmp(kw, "enum")) {
@@ -803,6 +806,43 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         /* anything else is no JSON Schema keyword (vendor extensions, x-*): an annotation */
     }
     if (nullable) types |= GT_NULL;
+    /* not: the forms that subtract exactly (false, a type set, one forbidden property) */
+    const char *forbid = NULL;
+    size_t forbid_len = 0;
+    for (int hops = 0; notv && notv->type == JSON_OBJECT && hops < 8; hops++) {
+        const json_value *r = get(notv, "$ref");
+        if (!r || r->type != JSON_STRING || notv->n != 1) break;
+        notv = resolve_ref(c, r->str, r->len, ptr);
+        if (!notv) return -1;
+    }
+    if (notv && notv->type != JSON_FALSE) {
+        const json_value *nt = notv->type == JSON_OBJECT ? get(notv, "type") : NULL;
+        const json_value *nr = notv->type == JSON_OBJECT ? get(notv, "required") : NULL;
+        size_t n_kw = 0;
+        for (size_t i = 0; notv->type == JSON_OBJECT && i < notv->n; i++)
+            if (!in_list(ANNOTATIONS, notv->members[i].key, notv->members[i].key_len)) n_kw++;
+        if (notv->type == JSON_TRUE || (notv->type == JSON_OBJECT && n_kw == 0))
+            return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: 'not' of a schema that accepts everything at %s", ptr);
+        if (nt && n_kw == 1) {
+            unsigned t = type_bits(nt);
+            if (!t) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "bad keyword 'type' at %s/not", ptr);
+            if ((t & GT_INT) && !(t & GT_NUM) && (types & GT_NUM))
+                return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'not' (integer out of number) at %s", ptr);
+            types &= ~t;
+            if (!types) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: 'not' removes every type at %s", ptr);
+        } else if (nr && n_kw == 1 && nr->type == JSON_ARRAY && nr->n == 1 && nr->items[0].type == JSON_STRING) {
+            if (!(types & GT_OBJ)) {
+                /* no object is valid anyway */
+            } else if (types != GT_OBJ) {
+                return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'not' (required) without type object at %s", ptr);
+            } else {
+                forbid = nr->items[0].str;
+                forbid_len = nr->items[0].len;
+            }
+        } else {
+            return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'not' at %s", ptr);
+        }
+    }
     nd.types = types;
     nd.excl_min |= excl_min_bool;
     nd.excl_max |= excl_max_bool;
@@ -866,9 +906,9 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             if (nd.additional < 0) return -1;
         }
     }
-    if (props || req) {
+    if (props || req || forbid) {
         size_t np = props ? props->n : 0;
-        nd.props = calloc(np + (req ? req->n : 0) + 1, sizeof *nd.props);
+        nd.props = calloc(np + (req ? req->n : 0) + 2, sizeof *nd.props);
         if (!nd.props) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
         c->g->nodes[id] = nd;
         for (size_t i = 0; i < np; i++) {
@@ -908,6 +948,14 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             }
             if (nd.props[k].node < 0 && types == GT_OBJ) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: required property '%.*s' is false at %s", (int)(r->len > 100 ? 100 : r->len), r->str, ptr);
             nd.props[k].required = nd.props[k].node >= 0;
+        }
+        if (forbid) {
+            uint32_t k = 0;
+            while (k < nd.n_props && !(nd.props[k].key_len == forbid_len && !memcmp(nd.props[k].key, forbid, forbid_len))) k++;
+            if (k < nd.n_props && nd.props[k].required)
+                return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: property '%.*s' is required and excluded by 'not' at %s", (int)(forbid_len > 100 ? 100 : forbid_len), forbid, ptr);
+            if (k == nd.n_props) nd.props[nd.n_props++] = (gram_prop){forbid, forbid_len, -1, 0};
+            else nd.props[k].node = -1;
         }
         /* keys are copied: the schema text is freed after compile */
         for (uint32_t k = 0; k < nd.n_props; k++) {
