@@ -74,6 +74,7 @@ typedef struct gram_tnode {
     int32_t term;       /* key trie: property index; literal trie: 1 if a value ends here; else -1 */
     uint8_t in_string;  /* literal trie: this position is inside a JSON string */
     uint8_t byte;       /* the byte that led here */
+    uint8_t int_digit;  /* literal trie: a digit of a number with no fraction or exponent yet */
     int32_t min_prop, max_prop; /* key trie: smallest/largest property index in the subtree */
 } gram_tnode;
 

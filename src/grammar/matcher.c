@@ -320,6 +320,20 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
         case M_LIT: {
             const gram_tnode *tn = &g->tnodes[f->a];
             uint32_t ch;
+            /* an integer literal may be written with a zero fraction (1.0 equals 1) */
+            if (f->sub >= 2) {
+                if (b == '0') {
+                    f->sub = 3;
+                    emit(out, t);
+                    return;
+                }
+                if (f->sub == 2 || (b >= '1' && b <= '9') || b == '.' || b == 'e' || b == 'E') return;
+                f->sub = 1;
+            } else if (b == '.' && tn->int_digit && !literal_child(g, f->a, '.', &ch)) {
+                f->sub = 2;
+                emit(out, t);
+                return;
+            }
             if (!tn->in_string && is_ws(b)) {
                 /* whitespace between JSON tokens: after a structural byte or a closing quote
                  * anything may follow; after a number or keyword only a structural byte */
@@ -544,7 +558,7 @@ static int thread_complete(const gptoss_grammar *g, const gram_thread *in) {
         gram_frame *f = &t.f[t.depth - 1];
         const gram_node *n = &g->nodes[f->node];
         if (f->mode == M_NUM && number_ok(n, f)) t.depth--;
-        else if (f->mode == M_LIT && g->tnodes[f->a].term >= 0) t.depth--;
+        else if (f->mode == M_LIT && g->tnodes[f->a].term >= 0 && f->sub != 2) t.depth--;
         else return 0;
         value_done(&t);
     }

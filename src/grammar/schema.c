@@ -111,7 +111,7 @@ static int32_t new_tnode(cctx *c, uint8_t byte) {
         g->tnodes = n;
         g->cap_tnodes = cap;
     }
-    g->tnodes[g->n_tnodes] = (gram_tnode){-1, -1, -1, 0, byte, INT32_MAX, -1};
+    g->tnodes[g->n_tnodes] = (gram_tnode){-1, -1, -1, 0, byte, 0, INT32_MAX, -1};
     return (int32_t)g->n_tnodes++;
 }
 
@@ -119,7 +119,7 @@ static int32_t new_tnode(cctx *c, uint8_t byte) {
  * when json is set. */
 static int32_t trie_insert(cctx *c, int32_t root, const char *s, size_t len, int json, int32_t prop) {
     int32_t cur = root;
-    int in_str = 0, esc = 0;
+    int in_str = 0, esc = 0, in_num = 0, frac = 0;
     if (prop >= 0) {
         gram_tnode *t = &c->g->tnodes[cur];
         if (prop < t->min_prop) t->min_prop = prop;
@@ -135,6 +135,15 @@ static int32_t trie_insert(cctx *c, int32_t root, const char *s, size_t len, int
             } else if (b == '"') {
                 in_str = 1;
             }
+            if (in_str || b == '"') in_num = 0;
+            else if ((b >= '0' && b <= '9') || b == '-') {
+                if (!in_num) frac = 0;
+                in_num = 1;
+            } else if (in_num && (b == '.' || b == 'e' || b == 'E' || b == '+')) {
+                frac = 1;
+            } else {
+                in_num = 0;
+            }
         }
         int32_t ch = c->g->tnodes[cur].first_child;
         while (ch >= 0 && c->g->tnodes[ch].byte != b) ch = c->g->tnodes[ch].next_sibling;
@@ -142,6 +151,7 @@ static int32_t trie_insert(cctx *c, int32_t root, const char *s, size_t len, int
             ch = new_tnode(c, b);
             if (ch < 0) return -1;
             c->g->tnodes[ch].in_string = (uint8_t)in_str;
+            c->g->tnodes[ch].int_digit = (uint8_t)(json && in_num && !frac && b >= '0' && b <= '9');
             c->g->tnodes[ch].next_sibling = c->g->tnodes[cur].first_child;
             c->g->tnodes[cur].first_child = ch;
         }
