@@ -507,15 +507,20 @@ static frag parse_concat(rx *r, int depth) {
             for (uint32_t i = 0; i < mn; i++) rep = concat(r, rep, cp[i]);
             if (mx == UINT32_MAX) {
                 rep = concat(r, rep, star(r, cp[mn ? mn : 0]));
-            } else {
-                for (uint32_t i = mn; i < mx && !r->failed; i++) {
+            } else if (mx > mn) {
+                /* optional copies nested, (x(x(x)?)?)?, not x?x?x?: a DFA state then holds the next
+                 * copy only, instead of every copy left (quadratic for x{1,255}) */
+                frag tail = empty_frag(r);
+                for (uint32_t i = mx; i-- > mn && !r->failed;) {
+                    frag body = concat(r, cp[i], tail);
                     frag q2 = {nnew(r, N_EPS, 0, 0), 0};
                     q2.e = nnew(r, N_EPS, 0, 0);
-                    eps(r, q2.s, cp[i].s);
+                    eps(r, q2.s, body.s);
                     eps(r, q2.s, q2.e);
-                    eps(r, cp[i].e, q2.e);
-                    rep = concat(r, rep, q2);
+                    eps(r, body.e, q2.e);
+                    tail = q2;
                 }
+                rep = concat(r, rep, tail);
             }
             a = rep;
         }
@@ -609,6 +614,15 @@ typedef struct sset {
     int32_t *v;
     int n;
 } sset;
+
+/* Keeps only the states that matter for identity: byte transitions and the final state (the
+ * epsilon nodes in between are implied), so DFA sets stay small and equal sets compare equal. */
+static void keep_important(const rx *r, int final, sset *s) {
+    int k = 0;
+    for (int i = 0; i < s->n; i++)
+        if (r->n[s->v[i]].type == N_RANGE || s->v[i] == final) s->v[k++] = s->v[i];
+    s->n = k;
+}
 
 static void closure(const rx *r, int32_t *stack, uint8_t *mark, sset *s) {
     int sp = 0;
@@ -715,6 +729,7 @@ int gram_regex_compile(const char *pattern, size_t len, gram_dfa *out, char *err
     mark[f.s] = 1;
     closure(&r, stack, mark, &s0);
     mark[f.s] = 0;
+    keep_important(&r, final, &s0);
     ADD_STATE(s0);
     for (int cur = 0; cur < ns; cur++) {
         if ((size_t)ns * (size_t)nc > tcap) {
@@ -743,6 +758,7 @@ int gram_regex_compile(const char *pattern, size_t len, gram_dfa *out, char *err
             }
             for (int i = 0; i < t.n; i++) mark[tmp[i]] = 1;
             closure(&r, stack, mark, &t);
+            keep_important(&r, final, &t);
             ADD_STATE(t);
             /* states may have moved; out->next may need growth, done at the loop head */
             if ((size_t)ns * (size_t)nc > tcap) {
