@@ -36,6 +36,10 @@ check "schema-bench: TBM and TTFM percentiles printed" grep -q '^TTFM .*[0-9]' "
 check "schema-bench --json: one line per schema with status and mask times" \
     test "$(wc -l <"$tmp/out.jsonl")" = 300 -a "$(grep -c '"status":"\(ok\|compile_error\|timeout\)","error":.*"ttfm_us":.*"tests":\[.*"mask_us":\[' "$tmp/out.jsonl")" = 300
 
+head -20 "$tmp/sample.jsonl" >"$tmp/s20.jsonl"
+"$bin" schema-bench "$tmp/s20.jsonl" --tokenizer "$tj" --cpu-time >"$tmp/cpu.txt" 2>&1
+check "schema-bench --cpu-time: 20 schemas counted, times labelled cpu" \
+    test "$(grep -c '^us (cpu)' "$tmp/cpu.txt")" = 1 -a "$(awk '/^schemas/ { print $2 }' "$tmp/cpu.txt")" = 20
 "$bin" schema-bench /nonexistent.jsonl --tokenizer "$tj" >"$tmp/o" 2>"$tmp/e"
 check "schema-bench: a missing file is exit 1 with one message" test $? = 1 -a "$(grep -c '^gptoss: ' "$tmp/e")" = 1
 printf '{"id": 1, "schema": {}}\n' >"$tmp/bad.jsonl"
