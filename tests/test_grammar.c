@@ -67,6 +67,9 @@ static const gcase CASES[] = {
     {"{\"type\":\"object\",\"maxProperties\":1}", "{\"x\": 1, \"y\": 1}", 0},
     {"{\"type\":\"object\"}", "{}", 1},
     {"{\"properties\":{\"a\":{\"type\":\"integer\"}}}", "\"not an object\"", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"enum\":[\"x\"]}}}", "{\"b\": 1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"enum\":[\"x\"]}}}", "{\"a\": \"x\"}", 0},
+    {"{\"$defs\":{\"u\":{\"type\":\"array\",\"enum\":[\"x\"]}},\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/u\"},\"b\":{\"$ref\":\"#/$defs/u\"}}}", "{\"b\": [1]}", 0},
     /* arrays */
     {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}", "[1, 2, 3]", 1},
     {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}", "[1, \"2\"]", 0},
@@ -160,6 +163,7 @@ static const char *const ERRORS[][2] = {
     {"{\"type\":\"integer\",\"multipleOf\":0.5}", "unsupported keyword 'multipleOf'"},
     {"{\"properties\":{\"r\":{\"type\":\"string\",\"format\":\"regex\"}}}", "unsupported keyword 'format' (\"regex\") at /properties/r"},
     {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"required\":[\"b\"],\"additionalProperties\":false}", "unsatisfiable schema: required property 'b'"},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"enum\":[\"x\"]}},\"required\":[\"a\"]}", "unsatisfiable schema: required property 'a' is false"},
     {"{\"type\":\"string\",\"pattern\":\"^(a{1,900}){1,900}$\"}", "pattern"},
 };
 

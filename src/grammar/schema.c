@@ -618,7 +618,33 @@ static int32_t compile(cctx *c, const json_value *s, const char *ptr) {
     c->depth++;
     int32_t r = compile_object_schema(c, s, ptr, id);
     c->depth--;
-    return r < 0 ? -1 : id;
+    if (r < 0) {
+        /* the memo keeps this id: a later $ref to the same schema (after an unsatisfiable one was
+         * dropped) must get a node that accepts nothing, not a half-built one */
+        gram_node *n = &c->g->nodes[id];
+        free(n->prefix);
+        free(n->props);
+        free(n->alts);
+        memset(n, 0, sizeof *n);
+        n->kind = GN_ANYOF;
+        n->dfa = n->lit = n->key_trie = n->items = n->additional = -1;
+        return -1;
+    }
+    return id;
+}
+
+/* A subschema that no value satisfies, where "absent" is still valid (a property, items,
+ * additionalProperties): -1 (nothing allowed there) instead of an error. */
+static int32_t compile_or_never(cctx *c, const json_value *s, const char *ptr) {
+    if (s->type == JSON_FALSE) return -1;
+    int32_t id = compile(c, s, ptr);
+    if (id < 0 && c->status == GPTOSS_ERR_UNSUPPORTED && strstr(c->err, "unsatisfiable")) {
+        c->failed = 0;
+        c->status = GPTOSS_OK;
+        c->err[0] = 0;
+        return -1;
+    }
+    return id < 0 ? -2 : id;
 }
 
 static int32_t compile_object_schema(cctx *c, const json_value *s, const char *ptr, int32_t id) {
@@ -899,8 +925,8 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         } else {
             snprintf(sub, sizeof sub, "%s/items", ptr);
             c->g->nodes[id] = nd;
-            nd.items = compile(c, items, sub);
-            if (nd.items < 0) return -1;
+            nd.items = compile_or_never(c, items, sub);
+            if (nd.items == -2) return -1;
         }
     }
     if (nd.items < 0 && nd.max_items > nd.n_prefix) nd.max_items = nd.n_prefix;
@@ -912,8 +938,8 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         } else {
             snprintf(sub, sizeof sub, "%s/additionalProperties", ptr);
             c->g->nodes[id] = nd;
-            nd.additional = compile(c, addl, sub);
-            if (nd.additional < 0) return -1;
+            nd.additional = compile_or_never(c, addl, sub);
+            if (nd.additional == -2) return -1;
         }
     }
     if (props || req || forbid) {
@@ -933,12 +959,8 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             gram_prop *p = &nd.props[nd.n_props];
             p->key = m->key;
             p->key_len = m->key_len;
-            if (m->value.type == JSON_FALSE) {
-                p->node = -1; /* present is invalid */
-            } else {
-                p->node = compile(c, &m->value, sub2);
-                if (p->node < 0) return -1;
-            }
+            p->node = compile_or_never(c, &m->value, sub2); /* -1: present is invalid */
+            if (p->node == -2) return -1;
             nd.n_props++;
             c->g->nodes[id] = nd;
         }
