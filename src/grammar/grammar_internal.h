@@ -60,6 +60,10 @@ typedef struct gram_node {
     uint32_t n_props;
     int32_t additional; /* node for undeclared keys; -1 = none allowed */
     int32_t key_trie;   /* root index in grammar key trie */
+    /* patternProperties (at most 2): DFAs over undeclared keys; pat_node[m - 1] is the schema of a
+     * key matching the pattern set m (bit 0: first pattern, bit 1: second; 3 = both, merged) */
+    uint32_t n_pat;
+    int32_t pat_dfa[2], pat_node[3];
     uint32_t min_props, max_props;
     /* anyOf */
     int32_t *alts;

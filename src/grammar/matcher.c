@@ -474,6 +474,7 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                 f->sub = O_KEY;
                 f->a = n->key_trie >= 0 ? (uint32_t)n->key_trie : UINT32_MAX;
                 f->flags = 0;
+                f->b = n->n_pat == 0 ? 0xFFFFFFFFu : n->n_pat == 1 ? 0xFFFF0000u : 0; /* DFA states, 0xFFFF dead */
                 emit(out, t);
                 return;
             case O_KEY: {
@@ -487,8 +488,13 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                         if (chosen < 0) return;
                         idx = (uint32_t)j + 1;
                     } else {
-                        if (n->additional < 0) return;
-                        chosen = n->additional;
+                        uint32_t mm = 0;
+                        for (uint32_t k = 0; k < n->n_pat; k++) {
+                            uint32_t ds = f->b >> (16 * k) & 0xFFFF;
+                            if (ds != 0xFFFF && g->dfas[n->pat_dfa[k]].accept[ds]) mm |= 1u << k;
+                        }
+                        chosen = mm ? n->pat_node[mm - 1] : n->additional;
+                        if (chosen < 0) return;
                     }
                     count++;
                     f->c = (uint64_t)count << 32 | idx;
@@ -504,7 +510,16 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                     uint32_t ch;
                     f->a = literal_child(g, f->a, b, &ch) ? ch : UINT32_MAX;
                 }
-                if (n->additional < 0) {
+                int pat_live = 0;
+                for (uint32_t k = 0; k < n->n_pat; k++) {
+                    uint32_t ds = f->b >> (16 * k) & 0xFFFF;
+                    if (ds == 0xFFFF) continue;
+                    int32_t ns = gram_dfa_step(&g->dfas[n->pat_dfa[k]], (int32_t)ds, b);
+                    ds = ns < 0 ? 0xFFFF : (uint32_t)ns;
+                    f->b = (f->b & ~(0xFFFFu << (16 * k))) | ds << (16 * k);
+                    pat_live |= ds != 0xFFFF;
+                }
+                if (n->additional < 0 && !pat_live) {
                     if (f->a == UINT32_MAX) return;
                     const gram_tnode *tn = &g->tnodes[f->a];
                     if (tn->max_prop < (int32_t)idx || tn->min_prop > first_required_from(n, idx)) return;

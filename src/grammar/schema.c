@@ -587,7 +587,7 @@ static int nodes_disjoint(const gptoss_grammar *g, int32_t a, int32_t b, int dep
             if (!p->props[k].required) continue;
             int32_t j = find_prop(q, &p->props[k]);
             if (j < 0) {
-                if (q->additional < 0) return 1;
+                if (q->additional < 0 && q->n_pat == 0) return 1;
                 continue;
             }
             if (q->props[j].node < 0) return 1;
@@ -631,6 +631,13 @@ static int32_t compile(cctx *c, const json_value *s, const char *ptr) {
         return -1;
     }
     return id;
+}
+
+/* 1 if the pattern DFA matches the whole name (search semantics are in the DFA). */
+static int key_matches(const gptoss_grammar *g, int32_t dfa, const char *key, size_t len) {
+    int32_t st = 0;
+    for (size_t i = 0; i < len && st >= 0; i++) st = gram_dfa_step(&g->dfas[dfa], st, (uint8_t)key[i]);
+    return st >= 0 && g->dfas[dfa].accept[st];
 }
 
 /* A subschema that no value satisfies, where "absent" is still valid (a property, items,
@@ -737,7 +744,7 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
     gram_node nd = c->g->nodes[id];
     unsigned types = GT_ALL;
     const json_value *enm = NULL, *cst = NULL, *props = NULL, *req = NULL, *addl = NULL, *items = NULL, *prefix = NULL, *addi = NULL;
-    const json_value *notv = NULL;
+    const json_value *notv = NULL, *pprops = NULL;
     int excl_min_bool = 0, excl_max_bool = 0, nullable = 0;
     for (size_t i = 0; i < s->n; i++) {
         const json_member *m = &s->members[i];
@@ -830,7 +837,8 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             addl = v;
         } else if (!strcmp(kw, "patternProperties")) {
             if (v->type != JSON_OBJECT) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "bad keyword 'patternProperties' at %s", ptr);
-            if (v->n) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'patternProperties' at %s", ptr);
+            if (v->n > 2) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'patternProperties' (more than 2 patterns) at %s", ptr);
+            if (v->n) pprops = v;
         } else if (!strcmp(kw, "items")) {
             items = v;
         } else if (!strcmp(kw, "prefixItems")) {
@@ -942,7 +950,31 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             if (nd.additional == -2) return -1;
         }
     }
-    if (props || req || forbid) {
+    if (pprops) {
+        for (size_t k = 0; k < pprops->n; k++) {
+            const json_member *m = &pprops->members[k];
+            snprintf(sub, sizeof sub, "%s/patternProperties", ptr);
+            nd.pat_dfa[k] = add_dfa(c, m->key, m->key_len, "patternProperties", sub);
+            if (nd.pat_dfa[k] < 0) return -1;
+            char sub2[1024];
+            ptr_join(sub2, sizeof sub2, sub, m->key, m->key_len);
+            c->g->nodes[id] = nd;
+            nd.pat_node[k] = compile_or_never(c, &m->value, sub2);
+            if (nd.pat_node[k] == -2) return -1;
+        }
+        nd.n_pat = (uint32_t)pprops->n;
+        nd.pat_node[2] = -1;
+        if (nd.n_pat == 2) {
+            json_value *both = calloc_track(c, 1, sizeof *both);
+            if (!both) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+            *both = make_allof2(c, &pprops->members[0].value, &pprops->members[1].value);
+            snprintf(sub, sizeof sub, "%s/patternProperties", ptr);
+            c->g->nodes[id] = nd;
+            nd.pat_node[2] = compile_or_never(c, both, sub);
+            if (nd.pat_node[2] == -2) return -1;
+        }
+    }
+    if (props || req || forbid || pprops) {
         size_t np = props ? props->n : 0;
         nd.props = calloc(np + (req ? req->n : 0) + 2, sizeof *nd.props);
         if (!nd.props) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
@@ -959,7 +991,15 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             gram_prop *p = &nd.props[nd.n_props];
             p->key = m->key;
             p->key_len = m->key_len;
-            p->node = compile_or_never(c, &m->value, sub2); /* -1: present is invalid */
+            const json_value *pv = &m->value;
+            for (uint32_t k = 0; k < nd.n_pat; k++)
+                if (key_matches(c->g, nd.pat_dfa[k], m->key, m->key_len)) {
+                    json_value *mv = calloc_track(c, 1, sizeof *mv);
+                    if (!mv) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+                    *mv = make_allof2(c, pv, &pprops->members[k].value);
+                    pv = mv;
+                }
+            p->node = compile_or_never(c, pv, sub2); /* -1: present is invalid */
             if (p->node == -2) return -1;
             nd.n_props++;
             c->g->nodes[id] = nd;
@@ -970,12 +1010,16 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             if (r->type != JSON_STRING) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "bad keyword 'required' at %s", ptr);
             uint32_t k = 0;
             while (k < nd.n_props && !(nd.props[k].key_len == r->len && !memcmp(nd.props[k].key, r->str, r->len))) k++;
+            int32_t undeclared = nd.additional;
+            uint32_t mm = 0;
+            for (uint32_t q = 0; q < nd.n_pat; q++) mm |= (uint32_t)key_matches(c->g, nd.pat_dfa[q], r->str, r->len) << q;
+            if (mm) undeclared = nd.pat_node[mm - 1];
             if (k == nd.n_props) {
-                if (nd.additional < 0 || !(types & GT_OBJ)) {
+                if (undeclared < 0 || !(types & GT_OBJ)) {
                     if (types == GT_OBJ) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: required property '%.*s' is not allowed at %s", (int)(r->len > 100 ? 100 : r->len), r->str, ptr);
                     continue;
                 }
-                nd.props[k] = (gram_prop){r->str, r->len, nd.additional, 0};
+                nd.props[k] = (gram_prop){r->str, r->len, undeclared, 0};
                 nd.n_props++;
             }
             if (nd.props[k].node < 0 && types == GT_OBJ) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: required property '%.*s' is false at %s", (int)(r->len > 100 ? 100 : r->len), r->str, ptr);
