@@ -139,6 +139,15 @@ static const gcase CASES[] = {
     {"{\"type\":\"object\",\"not\":{\"required\":[\"a\"]}}", "{\"b\": 1}", 1},
     {"{\"type\":\"object\",\"not\":{\"required\":[\"a\"]}}", "{\"b\": 1, \"a\": 2}", 0},
     {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"not\":{\"required\":[\"a\"]}}", "{\"a\": 2}", 0},
+    /* enum/const values checked against the whole schema (any keyword) */
+    {"{\"allOf\":[{\"enum\":[1,2,3]},{\"not\":{\"const\":2}}]}", "2", 0},
+    {"{\"allOf\":[{\"enum\":[1,2,3]},{\"not\":{\"const\":2}}]}", "3", 1},
+    {"{\"enum\":[1,\"a\",[1,1]],\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"string\"}]}", "\"a\"", 1},
+    {"{\"enum\":[1,\"a\",[1,1]],\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"string\"}]}", "[1,1]", 0},
+    {"{\"enum\":[[1,1],[1,2]],\"uniqueItems\":true}", "[1,1]", 0},
+    {"{\"enum\":[[1,1],[1,2]],\"uniqueItems\":true}", "[1,2]", 1},
+    {"{\"const\":{\"a\":5},\"if\":{\"properties\":{\"a\":{\"minimum\":3}}},\"then\":{\"required\":[\"b\"]}}", "{\"a\":5}", -1},
+    {"{\"enum\":[\"a@b.c\",\"nope\"],\"format\":\"email\"}", "\"nope\"", 0},
     /* combinators and refs */
     {"{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "5", 1},
     {"{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "true", 0},
@@ -174,6 +183,7 @@ static const char *const ERRORS[][2] = {
     {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"required\":[\"b\"],\"additionalProperties\":false}", "unsatisfiable schema: required property 'b'"},
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"enum\":[\"x\"]}},\"required\":[\"a\"]}", "unsatisfiable schema: required property 'a' is false"},
     {"{\"type\":\"string\",\"pattern\":\"^(a{1,900}){1,900}$\"}", "pattern"},
+    {"{\"enum\":[\"x\"],\"format\":\"regex\"}", "'enum' value 0 cannot be checked"},
 };
 
 static int check_bytes(const gptoss_grammar *g, const char *text) {
@@ -212,7 +222,7 @@ int main(void) {
         gptoss_grammar *g = NULL;
         err[0] = 0;
         gptoss_status st = gptoss_grammar_compile_json_schema(NULL, CASES[i].schema, strlen(CASES[i].schema), NULL, &g, err, sizeof err);
-        int got = st == GPTOSS_OK ? check_bytes(g, CASES[i].text) : -1;
+        int got = st == GPTOSS_OK ? check_bytes(g, CASES[i].text) : -1; /* -1 expected: unsatisfiable */
         if (got != CASES[i].accept) {
             tap_diag("schema %s text %s: expected %s, got %s %s", CASES[i].schema, CASES[i].text, CASES[i].accept ? "accept" : "reject",
                      got < 0 ? "compile error" : got ? "accept" : "reject", err);

@@ -27,6 +27,17 @@ static inline int32_t gram_dfa_step(const gram_dfa *d, int32_t s, uint8_t b) {
 }
 
 /* ---- compiled schema (schema.c) ---- */
+struct json_value;
+/* A local "#/..." JSON pointer in root; NULL with *why = 1 non-local, 2 anchor, 3 unresolvable. */
+const struct json_value *gram_json_pointer(const struct json_value *root, const char *ref, size_t len, int *why);
+/* Whether value v is valid against schema s (root: for $ref): 1 valid, 0 invalid, -1 unknown (a
+ * keyword or form this validator does not decide). skip: a schema object whose enum/const is not
+ * checked (the values come from it). validate.c. */
+/* The regex of a format the engine checks, or NULL; *asserted: validators check it but the engine
+ * does not model it. */
+const char *gram_format_regex(const char *name, int *asserted);
+int gram_validate(const struct json_value *root, const struct json_value *s, const struct json_value *v,
+                  const struct json_value *skip, int depth);
 enum {
     GT_NULL = 1, GT_BOOL = 2, GT_INT = 4, GT_NUM = 8, GT_STR = 16, GT_ARR = 32, GT_OBJ = 64,
     GT_ALL = 127,

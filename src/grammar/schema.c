@@ -168,16 +168,17 @@ static int32_t trie_insert(cctx *c, int32_t root, const char *s, size_t len, int
 static const json_value *get(const json_value *o, const char *k) { return json_get(o, k); }
 
 /* ---- $ref ---- */
-static const json_value *resolve_ref(cctx *c, const char *ref, size_t len, const char *ptr) {
+const json_value *gram_json_pointer(const json_value *root, const char *ref, size_t len, int *why) {
+    *why = 0;
     if (len == 0 || ref[0] != '#') {
-        cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword '$ref' (non-local \"%.*s\") at %s", (int)(len > 200 ? 200 : len), ref, ptr);
+        *why = 1;
         return NULL;
     }
-    const json_value *v = c->root;
+    const json_value *v = root;
     size_t i = 1;
     while (i < len) {
         if (ref[i] != '/') {
-            cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword '$ref' (anchor \"%.*s\") at %s", (int)(len > 200 ? 200 : len), ref, ptr);
+            *why = 2;
             return NULL;
         }
         i++;
@@ -211,10 +212,20 @@ static const json_value *resolve_ref(cctx *c, const char *ref, size_t len, const
             v = NULL;
         }
         if (!v) {
-            cfail(c, GPTOSS_ERR_UNSUPPORTED, "unresolvable '$ref' \"%.*s\" at %s", (int)(len > 200 ? 200 : len), ref, ptr);
+            *why = 3;
             return NULL;
         }
     }
+    return v;
+}
+
+static const json_value *resolve_ref(cctx *c, const char *ref, size_t len, const char *ptr) {
+    int why;
+    const json_value *v = gram_json_pointer(c->root, ref, len, &why);
+    int l = (int)(len > 200 ? 200 : len);
+    if (why == 1) cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword '$ref' (non-local \"%.*s\") at %s", l, ref, ptr);
+    else if (why == 2) cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword '$ref' (anchor \"%.*s\") at %s", l, ref, ptr);
+    else if (why == 3) cfail(c, GPTOSS_ERR_UNSUPPORTED, "unresolvable '$ref' \"%.*s\" at %s", l, ref, ptr);
     return v;
 }
 
@@ -520,6 +531,17 @@ static const char *const FORMATS[][2] = {
     {"hostname", "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"},
 };
 
+static const char *const ASSERTED_FORMATS[] = {"regex", "iri", "iri-reference", "uri-reference", "json-pointer",
+                                                "relative-json-pointer", "uri-template", "idn-email",
+                                                "idn-hostname", "duration", "color", NULL};
+
+const char *gram_format_regex(const char *name, int *asserted) {
+    *asserted = in_list(ASSERTED_FORMATS, name, strlen(name));
+    for (size_t f = 0; f < sizeof FORMATS / sizeof FORMATS[0]; f++)
+        if (!strcmp(name, FORMATS[f][0])) return FORMATS[f][1];
+    return NULL;
+}
+
 static int32_t add_dfa(cctx *c, const char *pat, size_t len, const char *kw, const char *ptr) {
     gptoss_grammar *g = c->g;
     if (g->n_dfas == g->cap_dfas) {
@@ -654,8 +676,43 @@ static int32_t compile_or_never(cctx *c, const json_value *s, const char *ptr) {
     return id < 0 ? -2 : id;
 }
 
+/* enum/const, directly or in an allOf part: each value is checked against the whole schema by the
+ * validator, so every keyword constrains a literal exactly. 1 when s was compiled this way, 0 when
+ * s has no literal set, -1 on error. */
+static int compile_literal_schema(cctx *c, const json_value *s, const char *ptr, int32_t id) {
+    const json_value *src = NULL;
+    if (get(s, "enum") || get(s, "const")) {
+        src = s;
+    } else if (get(s, "allOf") || get(s, "$ref")) {
+        const json_value *parts[256];
+        size_t np = 0;
+        if (flatten_allof(c, s, parts, &np, 256, ptr, 0)) return -1;
+        for (size_t i = 0; i < np && !src; i++)
+            if (parts[i]->type == JSON_OBJECT && (get(parts[i], "enum") || get(parts[i], "const"))) src = parts[i];
+    }
+    if (!src) return 0;
+    const json_value *e = get(src, "enum"), *k = get(src, "const");
+    if (e && k) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'enum' together with 'const' at %s", ptr);
+    if (e && e->type != JSON_ARRAY) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "bad keyword 'enum' at %s", ptr);
+    const json_value *vals = e ? e->items : k;
+    size_t n = e ? e->n : 1;
+    json_value *kept = calloc_track(c, n, sizeof *kept);
+    if (!kept) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+    size_t nk = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = gram_validate(c->root, s, &vals[i], src, 0);
+        if (r < 0)
+            return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword combination: '%s' value %zu cannot be checked against the rest of the schema at %s", e ? "enum" : "const", i, ptr);
+        if (r) kept[nk++] = vals[i];
+    }
+    if (!nk) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: no value of '%s' is valid against the rest of the schema at %s", e ? "enum" : "const", ptr);
+    return compile_literals(c, id, kept, nk, GT_ALL, ptr, e ? "enum" : "const") < 0 ? -1 : 1;
+}
+
 static int32_t compile_object_schema(cctx *c, const json_value *s, const char *ptr, int32_t id) {
     char sub[1024];
+    int lit = compile_literal_schema(c, s, ptr, id);
+    if (lit) return lit < 0 ? -1 : 0;
     /* $ref alone (siblings only annotations) is the target itself; with constraints, allOf. */
     const json_value *ref = get(s, "$ref"), *all = get(s, "allOf");
     if (ref || all) {
@@ -820,10 +877,7 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
                 }
             /* formats that validators assert but this engine does not model are refused (accepting
              * any string could accept an invalid instance); other names are annotations */
-            static const char *const ASSERTED[] = {"regex", "iri", "iri-reference", "uri-reference", "json-pointer",
-                                                   "relative-json-pointer", "uri-template", "idn-email",
-                                                   "idn-hostname", "duration", "color", NULL};
-            if (in_list(ASSERTED, v->str, v->len))
+            if (in_list(ASSERTED_FORMATS, v->str, v->len))
                 return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'format' (\"%s\") at %s", v->str, ptr);
         } else if (!strcmp(kw, "uniqueItems")) {
             if (json_is_true(v)) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'uniqueItems' at %s", ptr);
