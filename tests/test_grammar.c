@@ -117,6 +117,8 @@ static const gcase CASES[] = {
     {"{\"type\":\"string\",\"format\":\"hostname\"}", "\"-bad.com\"", 0},
     {"{\"type\":\"string\",\"format\":\"uri\"}", "\"https://x.org/a?b=c\"", 1},
     {"{\"type\":\"string\",\"format\":\"int32\"}", "\"anything\"", 1},
+    {"{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"format\":\"date\"}", "\"06/19/1963\"", 1},
+    {"{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"format\":\"date\"}", "\"06/19/1963\"", 0},
     /* numbers */
     {"{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}", "10", 1},
     {"{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}", "11", 0},

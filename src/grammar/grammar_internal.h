@@ -36,6 +36,9 @@ const struct json_value *gram_json_pointer(const struct json_value *root, const 
 /* The regex of a format the engine checks, or NULL; *asserted: validators check it but the engine
  * does not model it. */
 const char *gram_format_regex(const char *name, int *asserted);
+/* 0 when root's $schema is 2019-09 or 2020-12 (format only annotates there), else 1 (drafts 4-7,
+ * and no $schema: validators assert the formats they know). */
+int gram_format_asserted(const struct json_value *root);
 int gram_validate(const struct json_value *root, const struct json_value *s, const struct json_value *v,
                   const struct json_value *skip, int depth);
 enum {

@@ -33,6 +33,7 @@ typedef struct cctx {
     void **allocs; /* synthetic schema values made by merging */
     size_t n_allocs, cap_allocs;
     int depth;
+    int format_assert; /* 0 for 2019-09/2020-12 schemas, where format is an annotation */
 } cctx;
 
 static int cfail(cctx *c, gptoss_status st, const char *fmt, ...) GPTOSS_PRINTF(3, 4);
@@ -535,6 +536,11 @@ static const char *const ASSERTED_FORMATS[] = {"regex", "iri", "iri-reference", 
                                                 "relative-json-pointer", "uri-template", "idn-email",
                                                 "idn-hostname", "duration", "color", NULL};
 
+int gram_format_asserted(const json_value *root) {
+    const json_value *sv = root->type == JSON_OBJECT ? get(root, "$schema") : NULL;
+    return !(sv && sv->type == JSON_STRING && (strstr(sv->str, "2019-09") || strstr(sv->str, "2020-12")));
+}
+
 const char *gram_format_regex(const char *name, int *asserted) {
     *asserted = in_list(ASSERTED_FORMATS, name, strlen(name));
     for (size_t f = 0; f < sizeof FORMATS / sizeof FORMATS[0]; f++)
@@ -869,6 +875,7 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             if (nd.dfa < 0) return -1;
         } else if (!strcmp(kw, "format")) {
             if (v->type != JSON_STRING) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "bad keyword 'format' at %s", ptr);
+            if (!c->format_assert) continue;
             for (size_t f = 0; f < sizeof FORMATS / sizeof FORMATS[0]; f++)
                 if (!strcmp(v->str, FORMATS[f][0])) {
                     if (nd.dfa >= 0) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'format' together with 'pattern' at %s", ptr);
@@ -1160,6 +1167,7 @@ gptoss_status gptoss_grammar_compile_json_schema(const gptoss_grammar_vocab *voc
     }
     g->vocab = vocab;
     g->any = -1;
+    c.format_assert = gram_format_asserted(c.root);
     pthread_mutex_init(&g->cache_lock, NULL);
     g->any = new_node(&c); /* items/additional of the any-node point to itself */
     if (g->any >= 0) g->root = compile(&c, c.root, "");

@@ -169,6 +169,7 @@ int gram_validate(const json_value *root, const json_value *s, const json_value 
                 x = regex_match(k->str, k->len, v->str, v->len);
             }
         } else if (keyeq(m, "format")) {
+            if (!gram_format_asserted(root)) continue;
             if (v->type == JSON_STRING && k->type == JSON_STRING) {
                 int asserted;
                 const char *re = gram_format_regex(k->str, &asserted);
