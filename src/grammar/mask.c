@@ -110,10 +110,8 @@ gptoss_status gptoss_grammar_vocab_create(const gptoss_tokenizer *tokenizer, gpt
             size_t len = 0;
             const char *p = gptoss_tokenizer_is_special(tokenizer, id) ? NULL : gptoss_tokenizer_token_bytes(tokenizer, id, &len);
             if (!p || len > MAX_TOKEN_BYTES) len = 0;
-            if (pass) {
-                memcpy(v->tok_bytes + total, p, len);
-                v->tok_off[id] = (uint32_t)total;
-            }
+            if (pass && len) memcpy(v->tok_bytes + total, p, len);
+            if (pass) v->tok_off[id] = (uint32_t)total;
             total += len;
         }
         if (pass) v->tok_off[nv] = (uint32_t)total;

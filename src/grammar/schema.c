@@ -692,7 +692,14 @@ static int compile_literal_schema(cctx *c, const json_value *s, const char *ptr,
     } else if (get(s, "allOf") || get(s, "$ref")) {
         const json_value *parts[256];
         size_t np = 0;
-        if (flatten_allof(c, s, parts, &np, 256, ptr, 0)) return -1;
+        if (flatten_allof(c, s, parts, &np, 256, ptr, 0)) {
+            /* not a literal schema this way (a ref cycle, a non-local ref): the general path
+             * below decides and reports */
+            c->failed = 0;
+            c->status = GPTOSS_OK;
+            c->err[0] = 0;
+            return 0;
+        }
         for (size_t i = 0; i < np && !src; i++)
             if (parts[i]->type == JSON_OBJECT && (get(parts[i], "enum") || get(parts[i], "const"))) src = parts[i];
     }
