@@ -89,6 +89,12 @@ static const gcase CASES[] = {
     {"{\"type\":\"array\",\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"integer\"}],\"items\":false}", "[\"a\", 1, 2]", 0},
     {"{\"type\":\"array\",\"prefixItems\":[{\"type\":\"string\"}],\"items\":{\"type\":\"integer\"}}", "[\"a\", 2, 3]", 1},
     {"{\"type\":\"array\",\"prefixItems\":[{\"type\":\"string\"}],\"items\":{\"type\":\"integer\"}}", "[1]", 0},
+    {"{\"type\":\"array\",\"contains\":{\"type\":\"string\"}}", "[1, \"a\", 2]", 1},
+    {"{\"type\":\"array\",\"contains\":{\"type\":\"string\"}}", "[1, 2]", 0},
+    {"{\"type\":\"array\",\"contains\":{\"type\":\"string\"}}", "[]", 0},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"contains\":{\"minimum\":5},\"minContains\":2}", "[5, 1, 7]", 1},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"contains\":{\"minimum\":5},\"minContains\":2}", "[5, 1, 4]", 0},
+    {"{\"type\":\"array\",\"contains\":{\"type\":\"string\"},\"minContains\":0}", "[]", 1},
     /* strings */
     {"{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}", "\"a\"", 0},
     {"{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}", "\"abc\"", 1},

@@ -69,6 +69,9 @@ typedef struct gram_node {
     int32_t *prefix;
     uint32_t n_prefix;
     int32_t items; /* node for items after prefix; -1 = none allowed */
+    /* contains: at least min_contains items match contains_item (items merged with contains) */
+    int32_t contains_item;
+    uint32_t min_contains;
     /* objects */
     gram_prop *props;
     uint32_t n_props;

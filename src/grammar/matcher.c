@@ -435,14 +435,14 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
             if (f->sub == A_AFTER) {
                 if (b == ',') { f->sub = A_COMMA; emit(out, t); return; }
                 if (b != ']') return;
-                if (f->a < n->min_items) return;
+                if (f->a < n->min_items || f->b < n->min_contains) return;
                 t->depth--;
                 value_done(t);
                 emit(out, t);
                 return;
             }
             if (b == ']' && f->sub == A_OPEN) {
-                if (n->min_items > 0) return;
+                if (n->min_items > 0 || n->min_contains > 0) return;
                 t->depth--;
                 value_done(t);
                 emit(out, t);
@@ -453,6 +453,12 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
             if (item < 0) return;
             f->a++;
             f->sub = A_AFTER;
+            if (f->b < n->min_contains) { /* this item may be one that matches contains */
+                gram_thread c2;
+                thread_copy(&c2, t);
+                c2.f[c2.depth - 1].b++;
+                enter(g, &c2, n->contains_item, b, out, guard);
+            }
             enter(g, t, item, b, out, guard);
             return;
         }

@@ -97,6 +97,7 @@ static int32_t new_node(cctx *c) {
     n->dfa = -1;
     n->lit = -1;
     n->key_trie = -1;
+    n->contains_item = -1;
     n->items = g->any >= 0 ? g->any : (int32_t)g->n_nodes;
     n->additional = n->items;
     return (int32_t)g->n_nodes++;
@@ -238,8 +239,7 @@ static const char *const ANNOTATIONS[] = {
     "readonly", NULL};
 static const char *const UNSUPPORTED[] = {
     "if", "then", "else", "dependencies", "dependentRequired", "dependentSchemas",
-    "propertyNames", "unevaluatedProperties", "unevaluatedItems", "contains", "minContains",
-    "maxContains", "$dynamicRef", "$recursiveRef", "$recursiveAnchor", "contentSchema", NULL};
+    "propertyNames", "unevaluatedProperties", "unevaluatedItems", "maxContains", "$dynamicRef", "$recursiveRef", "$recursiveAnchor", "contentSchema", NULL};
 
 static int in_list(const char *const *l, const char *k, size_t n) {
     for (; *l; l++)
@@ -814,7 +814,7 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
     gram_node nd = c->g->nodes[id];
     unsigned types = GT_ALL;
     const json_value *enm = NULL, *cst = NULL, *props = NULL, *req = NULL, *addl = NULL, *items = NULL, *prefix = NULL, *addi = NULL;
-    const json_value *notv = NULL, *pprops = NULL;
+    const json_value *notv = NULL, *pprops = NULL, *containsv = NULL, *min_contains = NULL;
     int excl_min_bool = 0, excl_max_bool = 0, nullable = 0;
     for (size_t i = 0; i < s->n; i++) {
         const json_member *m = &s->members[i];
@@ -827,6 +827,10 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         if (!strcmp(kw, "type")) {
             types = type_bits(v);
             if (!types) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "bad keyword 'type' at %s", ptr);
+        } else if (!strcmp(kw, "contains")) {
+            containsv = v;
+        } else if (!strcmp(kw, "minContains")) {
+            min_contains = v;
         } else if (!strcmp(kw, "not")) {
             notv = v;
         } else if (!strcmp(kw, "nullable")) {
@@ -1006,6 +1010,23 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         }
     }
     if (nd.items < 0 && nd.max_items > nd.n_prefix) nd.max_items = nd.n_prefix;
+    if (containsv && (types & GT_ARR)) {
+        uint32_t m = 1;
+        if (min_contains && get_count(c, min_contains, "minContains", ptr, &m)) return -1;
+        if (m > 0) {
+            if (prefix) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'contains' together with 'prefixItems' at %s", ptr);
+            static const json_value any_value = {.type = JSON_TRUE};
+            json_value *mv = calloc_track(c, 1, sizeof *mv);
+            if (!mv) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+            *mv = make_allof2(c, items ? items : &any_value, containsv);
+            snprintf(sub, sizeof sub, "%s/contains", ptr);
+            c->g->nodes[id] = nd;
+            nd.contains_item = compile(c, mv, sub);
+            if (nd.contains_item < 0) return -1;
+            nd.min_contains = m;
+            if (m > nd.max_items && types == GT_ARR) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: 'minContains' > 'maxItems' at %s", ptr);
+        }
+    }
     if (nd.min_items > nd.max_items && types == GT_ARR) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: 'minItems' > allowed items at %s", ptr);
     /* objects */
     if (addl) {
