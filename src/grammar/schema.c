@@ -387,6 +387,16 @@ static int merge_allof(cctx *c, const json_value *s, json_value *out, const char
                 if (m->value.number < d->value.number) d->value = m->value;
             } else if (keq(m, "items") && m->value.type != JSON_ARRAY && d->value.type != JSON_ARRAY) {
                 d->value = make_allof2(c, &d->value, &m->value);
+            } else if (keq(m, "anyOf") && m->value.type == JSON_ARRAY && d->value.type == JSON_ARRAY &&
+                       d->value.n * m->value.n <= 64) {
+                /* (a|b) and (c|d) = ac|ad|bc|bd */
+                json_value *it = calloc_track(c, d->value.n * m->value.n, sizeof *it);
+                if (!it) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+                size_t k2 = 0;
+                for (size_t x = 0; x < d->value.n; x++)
+                    for (size_t y = 0; y < m->value.n; y++) it[k2++] = make_allof2(c, &d->value.items[x], &m->value.items[y]);
+                d->value.items = it;
+                d->value.n = k2;
             } else if (keq(m, "additionalProperties")) {
                 return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'additionalProperties' in two 'allOf' parts at %s", ptr);
             } else if (!json_equal(&d->value, &m->value)) {
