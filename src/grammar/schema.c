@@ -397,6 +397,15 @@ static int merge_allof(cctx *c, const json_value *s, json_value *out, const char
                     for (size_t y = 0; y < m->value.n; y++) it[k2++] = make_allof2(c, &d->value.items[x], &m->value.items[y]);
                 d->value.items = it;
                 d->value.n = k2;
+            } else if (keq(m, "not")) {
+                /* not A and not B = not (A or B) */
+                json_value *it = calloc_track(c, 2, sizeof *it);
+                json_member *am = calloc_track(c, 1, sizeof *am);
+                if (!it || !am) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+                it[0] = d->value;
+                it[1] = m->value;
+                *am = (json_member){"anyOf", 5, {.type = JSON_ARRAY, .items = it, .n = 2}};
+                d->value = (json_value){.type = JSON_OBJECT, .members = am, .n = 1};
             } else if (keq(m, "additionalProperties")) {
                 return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'additionalProperties' in two 'allOf' parts at %s", ptr);
             } else if (!json_equal(&d->value, &m->value)) {
@@ -813,11 +822,54 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         }
         c->g->nodes[id].n_alts = na;
         if (!na) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "%s", first_err);
-        if (one)
-            for (uint32_t i = 0; i < na; i++)
-                for (uint32_t j = i + 1; j < na; j++)
-                    if (!nodes_disjoint(c->g, alts[i], alts[j], 0))
-                        return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'oneOf' (alternatives %u and %u may overlap) at %s", i, j, ptr);
+        uint32_t oi = 0, oj = 0;
+        int overlap = 0;
+        for (uint32_t i = 0; one && i < na && !overlap; i++)
+            for (uint32_t j = i + 1; j < na && !overlap; j++)
+                if (!nodes_disjoint(c->g, alts[i], alts[j], 0)) {
+                    overlap = 1;
+                    oi = i;
+                    oj = j;
+                }
+        if (!overlap) return 0;
+        /* not provably disjoint: exactly one means "alternative i and none of the others", which
+         * compiles when the others' negations are exact (types, single required names) */
+        if (alt->n > 16)
+            return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'oneOf' (alternatives %u and %u may overlap) at %s", oi, oj, ptr);
+        uint32_t nb = 0;
+        for (size_t i = 0; i < alt->n; i++) {
+            json_value *others = calloc_track(c, alt->n, sizeof *others);
+            json_member *am = calloc_track(c, 1, sizeof *am), *nm = calloc_track(c, 1, sizeof *nm);
+            json_value *notobj = calloc_track(c, 1, sizeof *notobj), *m = calloc_track(c, 1, sizeof *m);
+            if (!others || !am || !nm || !notobj || !m) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+            size_t no = 0;
+            for (size_t j = 0; j < alt->n; j++)
+                if (j != i) others[no++] = alt->items[j];
+            *am = (json_member){"anyOf", 5, {.type = JSON_ARRAY, .items = others, .n = no}};
+            *nm = (json_member){"not", 3, {.type = JSON_OBJECT, .members = am, .n = 1}};
+            *notobj = (json_value){.type = JSON_OBJECT, .members = nm, .n = 1};
+            *m = make_allof2(c, &alt->items[i], notobj);
+            if (n_rest) {
+                json_value *m2 = calloc_track(c, 1, sizeof *m2);
+                if (!m2) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
+                *m2 = make_allof2(c, &rest, m);
+                m = m2;
+            }
+            char ap[1024];
+            snprintf(ap, sizeof ap, "%s/%s/%zu", ptr, kw, i);
+            int32_t a = compile(c, m, ap);
+            if (a < 0) {
+                int unsat = c->status == GPTOSS_ERR_UNSUPPORTED && strstr(c->err, "unsatisfiable");
+                c->failed = 0;
+                c->status = GPTOSS_OK;
+                c->err[0] = 0;
+                if (unsat) continue;
+                return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'oneOf' (alternatives %u and %u may overlap) at %s", oi, oj, ptr);
+            }
+            alts[nb++] = a;
+        }
+        c->g->nodes[id].n_alts = nb;
+        if (!nb) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: no 'oneOf' alternative holds alone at %s", ptr);
         return 0;
     }
 
@@ -932,22 +984,37 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         /* anything else is no JSON Schema keyword (vendor extensions, x-*): an annotation */
     }
     if (nullable) types |= GT_NULL;
-    /* not: the forms that subtract exactly (false, a type set, one forbidden property) */
-    const char *forbid = NULL;
-    size_t forbid_len = 0;
-    for (int hops = 0; notv && notv->type == JSON_OBJECT && hops < 8; hops++) {
-        const json_value *r = get(notv, "$ref");
-        if (!r || r->type != JSON_STRING || notv->n != 1) break;
-        notv = resolve_ref(c, r->str, r->len, ptr);
-        if (!notv) return -1;
-    }
-    if (notv && notv->type != JSON_FALSE) {
-        const json_value *nt = notv->type == JSON_OBJECT ? get(notv, "type") : NULL;
-        const json_value *nr = notv->type == JSON_OBJECT ? get(notv, "required") : NULL;
+    /* not: the forms that subtract exactly. not(A or B) is not A and not B, so an anyOf under not
+     * (also what two allOf parts' nots merge into) is taken apart; then false, a type set
+     * (subtracted), one required name (the value must be an object without it) */
+    const char *forbid[16];
+    size_t forbid_len[16], n_forbid = 0;
+    const json_value *negs[64];
+    size_t n_negs = 0;
+    if (notv) negs[n_negs++] = notv;
+    for (size_t q = 0; q < n_negs; q++) {
+        const json_value *nv = negs[q];
+        for (int hops = 0; nv && nv->type == JSON_OBJECT && hops < 8; hops++) {
+            const json_value *r = get(nv, "$ref");
+            if (!r || r->type != JSON_STRING || nv->n != 1) break;
+            nv = resolve_ref(c, r->str, r->len, ptr);
+            if (!nv) return -1;
+        }
+        if (nv->type == JSON_FALSE) continue;
         size_t n_kw = 0;
-        for (size_t i = 0; notv->type == JSON_OBJECT && i < notv->n; i++)
-            if (!in_list(ANNOTATIONS, notv->members[i].key, notv->members[i].key_len)) n_kw++;
-        if (notv->type == JSON_TRUE || (notv->type == JSON_OBJECT && n_kw == 0))
+        for (size_t i = 0; nv->type == JSON_OBJECT && i < nv->n; i++)
+            if (!in_list(ANNOTATIONS, nv->members[i].key, nv->members[i].key_len)) n_kw++;
+        const json_value *na = nv->type == JSON_OBJECT ? get(nv, "anyOf") : NULL;
+        if (na && n_kw == 1 && na->type == JSON_ARRAY) {
+            for (size_t i = 0; i < na->n; i++) {
+                if (n_negs == 64) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'not' (too many parts) at %s", ptr);
+                negs[n_negs++] = &na->items[i];
+            }
+            continue;
+        }
+        const json_value *nt = nv->type == JSON_OBJECT ? get(nv, "type") : NULL;
+        const json_value *nr = nv->type == JSON_OBJECT ? get(nv, "required") : NULL;
+        if (nv->type == JSON_TRUE || (nv->type == JSON_OBJECT && n_kw == 0))
             return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: 'not' of a schema that accepts everything at %s", ptr);
         if (nt && n_kw == 1) {
             unsigned t = type_bits(nt);
@@ -955,19 +1022,16 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             if ((t & GT_INT) && !(t & GT_NUM) && (types & GT_NUM))
                 return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'not' (integer out of number) at %s", ptr);
             types &= ~t;
-            if (!types) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: 'not' removes every type at %s", ptr);
         } else if (nr && n_kw == 1 && nr->type == JSON_ARRAY && nr->n == 1 && nr->items[0].type == JSON_STRING) {
-            if (!(types & GT_OBJ)) {
-                /* no object is valid anyway */
-            } else if (types != GT_OBJ) {
-                return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'not' (required) without type object at %s", ptr);
-            } else {
-                forbid = nr->items[0].str;
-                forbid_len = nr->items[0].len;
-            }
+            /* required holds for every non-object, so its negation leaves objects only */
+            types &= GT_OBJ;
+            if (n_forbid == 16) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'not' (too many names) at %s", ptr);
+            forbid[n_forbid] = nr->items[0].str;
+            forbid_len[n_forbid++] = nr->items[0].len;
         } else {
             return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsupported keyword 'not' at %s", ptr);
         }
+        if (!types) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: 'not' removes every type at %s", ptr);
     }
     nd.types = types;
     nd.excl_min |= excl_min_bool;
@@ -1073,9 +1137,9 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             if (nd.pat_node[2] == -2) return -1;
         }
     }
-    if (props || req || forbid || pprops) {
+    if (props || req || n_forbid || pprops) {
         size_t np = props ? props->n : 0;
-        nd.props = calloc(np + (req ? req->n : 0) + 2, sizeof *nd.props);
+        nd.props = calloc(np + (req ? req->n : 0) + n_forbid + 1, sizeof *nd.props);
         if (!nd.props) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
         c->g->nodes[id] = nd;
         for (size_t i = 0; i < np; i++) {
@@ -1124,12 +1188,12 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
             if (nd.props[k].node < 0 && types == GT_OBJ) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: required property '%.*s' is false at %s", (int)(r->len > 100 ? 100 : r->len), r->str, ptr);
             nd.props[k].required = nd.props[k].node >= 0;
         }
-        if (forbid) {
+        for (size_t q = 0; q < n_forbid; q++) {
             uint32_t k = 0;
-            while (k < nd.n_props && !(nd.props[k].key_len == forbid_len && !memcmp(nd.props[k].key, forbid, forbid_len))) k++;
+            while (k < nd.n_props && !(nd.props[k].key_len == forbid_len[q] && !memcmp(nd.props[k].key, forbid[q], forbid_len[q]))) k++;
             if (k < nd.n_props && nd.props[k].required)
-                return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: property '%.*s' is required and excluded by 'not' at %s", (int)(forbid_len > 100 ? 100 : forbid_len), forbid, ptr);
-            if (k == nd.n_props) nd.props[nd.n_props++] = (gram_prop){forbid, forbid_len, -1, 0};
+                return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: property '%.*s' is required and excluded by 'not' at %s", (int)(forbid_len[q] > 100 ? 100 : forbid_len[q]), forbid[q], ptr);
+            if (k == nd.n_props) nd.props[nd.n_props++] = (gram_prop){forbid[q], forbid_len[q], -1, 0};
             else nd.props[k].node = -1;
         }
         /* keys are copied: the schema text is freed after compile */
