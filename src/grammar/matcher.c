@@ -177,9 +177,8 @@ static int literal_child(const gptoss_grammar *g, uint32_t node, uint8_t b, uint
     return 0;
 }
 
-/* String content byte (values and keys share UTF-8 and escape handling). Returns 0 to reject,
- * 1 on a content byte, 2 when b closes the string. cp_out receives a completed character for
- * counting (-1 none), dfa bytes are fed by the caller for values only. */
+/* UTF-8 order of a raw string byte (values and keys; the pending continuation count lives in the
+ * frame's flags). Returns 0 to reject, 1 for a continuation byte, 2 when b starts a character. */
 static int utf8_byte(gram_frame *f, uint8_t b) {
     unsigned rem = f->flags & 3;
     if (rem) {
