@@ -9,6 +9,7 @@ benches=(
     tokenizer.sh
     attention.sh
     cpu.sh
+    schema.sh
 )
 rc=0
 for b in "${benches[@]}"; do

@@ -585,6 +585,49 @@ gptoss_status gptoss_synth_resolve(const gptoss_synth_options *opts, gptoss_synt
 gptoss_status gptoss_synth_write(const char *out_dir, const gptoss_synth_options *opts, char *err,
                                  size_t err_size);
 
+/* ---- Structured output: JSON-Schema grammars and token masks (src/grammar/) ---- */
+
+/* The token trie of one tokenizer (its non-special tokens), built once and shared read-only by
+ * every grammar compiled against it; it must outlive them. The tokenizer may be freed after. */
+typedef struct gptoss_grammar_vocab gptoss_grammar_vocab;
+gptoss_status gptoss_grammar_vocab_create(const gptoss_tokenizer *tokenizer, gptoss_grammar_vocab **out,
+                                          char *err, size_t err_size);
+void gptoss_grammar_vocab_free(gptoss_grammar_vocab *vocab);
+/* Number of 32-bit words of a mask (ceil(n_vocab / 32)). */
+uint32_t gptoss_grammar_vocab_mask_words(const gptoss_grammar_vocab *vocab);
+
+/* A compiled JSON Schema: read-only after compile, shareable across threads. */
+typedef struct gptoss_grammar gptoss_grammar;
+typedef struct gptoss_grammar_options {
+    uint32_t reserved; /* zero */
+} gptoss_grammar_options;
+/* Compiles schema[0..len) (JSON Schema 2020-12 subset: src/grammar/README.md). A keyword that is not
+ * supported, or a schema that cannot be satisfied, is GPTOSS_ERR_UNSUPPORTED with a message naming
+ * the keyword and its JSON pointer; malformed JSON is GPTOSS_ERR_FORMAT. vocab may be NULL (byte
+ * matching only, no masks). *out is NULL on failure. */
+gptoss_status gptoss_grammar_compile_json_schema(const gptoss_grammar_vocab *vocab, const char *schema,
+                                                 size_t len, const gptoss_grammar_options *options,
+                                                 gptoss_grammar **out, char *err, size_t err_size);
+void gptoss_grammar_free(gptoss_grammar *grammar);
+
+/* Where a JSON text stands against a grammar: the grammar must outlive it. One state per thread.
+ * A state that computes masks holds ~6 MB of scratch (made on its first mask); the grammar keeps up
+ * to 256 whole masks (~6.5 MB) shared by its states, under a lock. */
+typedef struct gptoss_grammar_state gptoss_grammar_state;
+gptoss_status gptoss_grammar_state_create(const gptoss_grammar *grammar, gptoss_grammar_state **out);
+gptoss_status gptoss_grammar_state_clone(const gptoss_grammar_state *state, gptoss_grammar_state **out);
+void gptoss_grammar_state_free(gptoss_grammar_state *state);
+/* Writes the allowed token ids as a bitset (bit id%32 of word id/32; mask_words words). Special
+ * tokens are never set: the caller allows end-of-text when is_complete says so. Needs a vocab. */
+gptoss_status gptoss_grammar_state_mask(gptoss_grammar_state *state, uint32_t *bits);
+/* Advances by one token; a token the grammar does not allow is GPTOSS_ERR_INVALID_ARGUMENT and
+ * leaves the state as it was. */
+gptoss_status gptoss_grammar_state_advance(gptoss_grammar_state *state, uint32_t token_id);
+/* Advances by raw bytes (all or nothing, as advance). */
+gptoss_status gptoss_grammar_state_advance_bytes(gptoss_grammar_state *state, const char *bytes, size_t len);
+/* 1 when the text so far is a complete instance of the schema. */
+int gptoss_grammar_state_is_complete(const gptoss_grammar_state *state);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,6 +25,7 @@ LAYERS = """
 3  model               src/model/*
 4  cuda                src/cuda/*
 5  harmony             src/harmony/*
+5  grammar             src/grammar/*
 5  engine              src/engine/*
 6  app-cli             app/cli/*
 7  app-chat            app/chat/*

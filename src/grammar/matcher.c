@@ -1,0 +1,688 @@
+/* matcher.c: the byte matcher. A state is a bounded set of threads (one per live anyOf choice);
+ * a thread is a bounded stack of frames (root, object, array, string, number, literal, keyword).
+ * step() is functional (in -> out) so the token-trie walk can keep one state per depth. Anything
+ * over a bound (depth, threads, digits under a bound) is rejected: a rejection can only lose a
+ * valid text, never accept an invalid one. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grammar/grammar_internal.h"
+
+enum { M_ROOT, M_OBJ, M_ARR, M_STR, M_NUM, M_LIT, M_KW };
+enum { O_OPEN, O_KEY, O_COLON, O_VAL, O_AFTER, O_COMMA };
+enum { A_OPEN, A_AFTER, A_COMMA };
+enum { N_SIGN, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };
+enum { F_NEG = 1, F_OVER = 2, F_FRACNZ = 4 };
+
+static const char *const KEYWORDS[] = {"true", "false", "null"};
+
+static int is_ws(uint8_t b) { return b == ' ' || b == '\t' || b == '\n' || b == '\r'; }
+
+static void thread_copy(gram_thread *d, const gram_thread *s) {
+    d->depth = s->depth;
+    memcpy(d->f, s->f, s->depth * sizeof s->f[0]);
+}
+
+static void emit(gram_state *out, const gram_thread *t) {
+    for (uint32_t i = 0; i < out->n; i++)
+        if (out->t[i].depth == t->depth && !memcmp(out->t[i].f, t->f, t->depth * sizeof t->f[0])) return;
+    if (out->n == GRAM_MAX_THREADS) return;
+    thread_copy(&out->t[out->n++], t);
+}
+
+static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state *out, int guard);
+
+/* The value of node starts with byte b: push its frame (forking over anyOf) and feed b. */
+static void enter(const gptoss_grammar *g, gram_thread *t, int32_t id, uint8_t b, gram_state *out, int guard) {
+    /* nested anyOf could fork exponentially: the expansions of one step are bounded */
+    if (id < 0 || guard > 16 || ++out->work > 4096) return;
+    const gram_node *n = &g->nodes[id];
+    if (n->kind == GN_ANYOF) {
+        for (uint32_t i = 0; i < n->n_alts; i++) {
+            gram_thread c;
+            thread_copy(&c, t);
+            enter(g, &c, n->alts[i], b, out, guard + 1);
+        }
+        return;
+    }
+    if (t->depth >= GRAM_MAX_DEPTH) return;
+    gram_frame *f = &t->f[t->depth];
+    memset(f, 0, sizeof *f);
+    f->node = id;
+    if (n->kind == GN_LITERAL) {
+        f->mode = M_LIT;
+        f->a = (uint32_t)n->lit;
+        t->depth++;
+        feed(g, t, b, out, guard);
+        return;
+    }
+    unsigned ty = n->types;
+    switch (b) {
+    case '{':
+        if (!(ty & GT_OBJ)) return;
+        f->mode = M_OBJ;
+        f->sub = O_OPEN;
+        t->depth++;
+        emit(out, t);
+        return;
+    case '[':
+        if (!(ty & GT_ARR)) return;
+        f->mode = M_ARR;
+        f->sub = A_OPEN;
+        t->depth++;
+        emit(out, t);
+        return;
+    case '"':
+        if (!(ty & GT_STR)) return;
+        f->mode = M_STR;
+        t->depth++;
+        emit(out, t);
+        return;
+    case 't': case 'f': case 'n':
+        if (!(ty & (b == 'n' ? GT_NULL : GT_BOOL))) return;
+        f->mode = M_KW;
+        f->a = b == 't' ? 0 : b == 'f' ? 1 : 2;
+        f->b = 1;
+        t->depth++;
+        emit(out, t);
+        return;
+    default:
+        if (b != '-' && (b < '0' || b > '9')) return;
+        if (!(ty & (GT_INT | GT_NUM))) return;
+        f->mode = M_NUM;
+        f->sub = N_SIGN;
+        t->depth++;
+        if (b == '-') {
+            f->flags = F_NEG;
+            emit(out, t);
+            return;
+        }
+        feed(g, t, b, out, guard);
+        return;
+    }
+}
+
+/* A child value finished: the parent moves past it. */
+static void value_done(gram_thread *t) {
+    gram_frame *p = &t->f[t->depth - 1];
+    if (p->mode == M_ROOT) p->sub = 1;
+    /* objects and arrays set their after-value phase before pushing */
+}
+
+static int pow10_u64(uint32_t e, uint64_t *out) {
+    uint64_t v = 1;
+    for (uint32_t i = 0; i < e; i++) {
+        if (v > UINT64_MAX / 10) return 0;
+        v *= 10;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Whether a finished number satisfies its node's bounds and multipleOf. */
+static int number_ok(const gram_node *n, const gram_frame *f) {
+    if (f->sub != N_ZERO && f->sub != N_INT && f->sub != N_FRAC && f->sub != N_EXP) return 0;
+    if (!n->has_min && !n->has_max && !n->multiple_of) return 1;
+    if (f->flags & F_OVER) return 0;
+    uint64_t scale;
+    if (!pow10_u64(f->a, &scale)) return 0;
+    uint64_t ip = f->c / scale;
+    int neg = (f->flags & F_NEG) && f->c != 0;
+    int frac = (f->c % scale) != 0;
+    if (n->multiple_of) {
+        if (frac || ip % n->multiple_of) return 0;
+    }
+    for (int k = 0; k < 2; k++) {
+        int has = k ? n->has_max : n->has_min;
+        if (!has) continue;
+        double bound = k ? n->max : n->min;
+        int excl = k ? n->excl_max : n->excl_min;
+        int cmp; /* sign of (x - bound) */
+        if (bound == floor(bound) && fabs(bound) < 9e15) {
+            /* exact: x = ±(ip + frac) against an integer */
+            int64_t bi = (int64_t)bound;
+            if (!neg) {
+                if (bi < 0) cmp = 1;
+                else if (ip != (uint64_t)bi) cmp = ip > (uint64_t)bi ? 1 : -1;
+                else cmp = frac ? 1 : 0;
+            } else {
+                /* x = -(ip + frac) */
+                if (bi >= 0) cmp = (ip == 0 && !frac && bi == 0) ? 0 : -1;
+                else {
+                    uint64_t mb = (uint64_t)(-bi);
+                    if (ip != mb) cmp = ip > mb ? -1 : 1;
+                    else cmp = frac ? -1 : 0;
+                }
+            }
+        } else {
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s%llue-%u", neg ? "-" : "", (unsigned long long)f->c, f->a);
+            double x = strtod(buf, NULL);
+            cmp = x < bound ? -1 : x > bound;
+        }
+        if (k == 0 && (cmp < 0 || (excl && cmp == 0))) return 0;
+        if (k == 1 && (cmp > 0 || (excl && cmp == 0))) return 0;
+    }
+    return 1;
+}
+
+static int literal_child(const gptoss_grammar *g, uint32_t node, uint8_t b, uint32_t *out) {
+    for (int32_t ch = g->tnodes[node].first_child; ch >= 0; ch = g->tnodes[ch].next_sibling)
+        if (g->tnodes[ch].byte == b) {
+            *out = (uint32_t)ch;
+            return 1;
+        }
+    return 0;
+}
+
+/* UTF-8 order of a raw string byte (values and keys; the pending continuation count lives in the
+ * frame's flags). Returns 0 to reject, 1 for a continuation byte, 2 when b starts a character. */
+static int utf8_byte(gram_frame *f, uint8_t b) {
+    unsigned rem = f->flags & 3;
+    if (rem) {
+        if (b < 0x80 || b > 0xBF) return 0;
+        f->flags = (uint16_t)((f->flags & ~3u) | (rem - 1));
+        return 1;
+    }
+    if (b < 0x80) return 2; /* a whole ASCII character */
+    if (b >= 0xC2 && b <= 0xDF) rem = 1;
+    else if (b >= 0xE0 && b <= 0xEF) rem = 2;
+    else if (b >= 0xF0 && b <= 0xF4) rem = 3;
+    else return 0;
+    f->flags = (uint16_t)((f->flags & ~3u) | rem);
+    return 2; /* a character starts */
+}
+
+static int hexv(uint8_t c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* One decoded character cp of a string value: length and pattern. */
+static int str_char(const gptoss_grammar *g, const gram_node *n, gram_frame *f, uint32_t cp, int count) {
+    if (count) {
+        if (f->a >= n->max_len) return 0;
+        f->a++;
+    }
+    if (n->dfa >= 0) {
+        uint8_t u[4];
+        int k;
+        if (cp < 0x80) { u[0] = (uint8_t)cp; k = 1; }
+        else if (cp < 0x800) { u[0] = (uint8_t)(0xC0 | cp >> 6); u[1] = (uint8_t)(0x80 | (cp & 63)); k = 2; }
+        else { u[0] = (uint8_t)(0xE0 | cp >> 12); u[1] = (uint8_t)(0x80 | ((cp >> 6) & 63)); u[2] = (uint8_t)(0x80 | (cp & 63)); k = 3; }
+        int32_t s = (int32_t)f->b;
+        for (int i = 0; i < k; i++) s = gram_dfa_step(&g->dfas[n->dfa], s, u[i]);
+        if (s < 0) return 0;
+        f->b = (uint32_t)s;
+    }
+    return 1;
+}
+
+static int32_t first_required_from(const gram_node *n, uint32_t idx) {
+    for (uint32_t j = idx; j < n->n_props; j++)
+        if (n->props[j].required) return (int32_t)j;
+    return INT32_MAX;
+}
+
+static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state *out, int guard) {
+    for (;;) {
+        gram_frame *f = &t->f[t->depth - 1];
+        const gram_node *n = &g->nodes[f->node];
+        switch (f->mode) {
+        case M_ROOT:
+            if (is_ws(b)) { emit(out, t); return; }
+            if (f->sub) return;
+            f->sub = 1;
+            enter(g, t, g->root, b, out, guard);
+            return;
+        case M_KW: {
+            const char *k = KEYWORDS[f->a];
+            if ((uint8_t)k[f->b] != b) return;
+            f->b++;
+            if (!k[f->b]) {
+                t->depth--;
+                value_done(t);
+            }
+            emit(out, t);
+            return;
+        }
+        case M_NUM: {
+            int int_only = (n->types & GT_INT) && !(n->types & GT_NUM);
+            int bounded = n->has_min || n->has_max || n->multiple_of;
+            int digit = b >= '0' && b <= '9';
+            switch (f->sub) {
+            case N_SIGN:
+                if (!digit) return;
+                f->sub = b == '0' ? N_ZERO : N_INT;
+                break;
+            case N_ZERO: case N_INT: case N_FRAC:
+                if (digit && f->sub != N_ZERO) break;
+                /* draft 4 validators call 1.0 no integer, later ones do: refuse it either way */
+                if (b == '.' && f->sub != N_FRAC) {
+                    if (int_only) return;
+                    f->sub = N_DOT;
+                    emit(out, t);
+                    return;
+                }
+                if ((b == 'e' || b == 'E')) {
+                    if (bounded || int_only) return;
+                    f->sub = N_E;
+                    emit(out, t);
+                    return;
+                }
+                goto number_end;
+            case N_DOT:
+                if (!digit) return;
+                f->sub = N_FRAC;
+                break;
+            case N_E:
+                if (b == '+' || b == '-') { f->sub = N_ESIGN; emit(out, t); return; }
+                if (!digit) return;
+                f->sub = N_EXP;
+                emit(out, t);
+                return;
+            case N_ESIGN: case N_EXP:
+                if (digit) { f->sub = N_EXP; emit(out, t); return; }
+                goto number_end;
+            }
+            /* a mantissa digit */
+            if (f->sub == N_FRAC) {
+                if (b != '0') {
+                    if (int_only) return;
+                    f->flags |= F_FRACNZ;
+                }
+                f->a++;
+            }
+            if (f->c > (UINT64_MAX - 9) / 10) {
+                f->flags |= F_OVER;
+                if (bounded) return;
+            } else {
+                f->c = f->c * 10 + (uint64_t)(b - '0');
+            }
+            /* the integer part only grows: prune once past a bound it cannot come back from */
+            if (f->sub == N_INT && !(f->flags & F_OVER)) {
+                if (!(f->flags & F_NEG) && n->has_max && n->max >= 0 && (double)f->c > n->max + 1) return;
+                if ((f->flags & F_NEG) && n->has_min && n->min <= 0 && -(double)f->c < n->min - 1) return;
+            }
+            emit(out, t);
+            return;
+        number_end:
+            if (!number_ok(n, f)) return;
+            t->depth--;
+            value_done(t);
+            continue; /* the parent reads b */
+        }
+        case M_LIT: {
+            const gram_tnode *tn = &g->tnodes[f->a];
+            uint32_t ch;
+            /* an integer literal may be written with a zero fraction (1.0 equals 1) */
+            if (f->sub >= 2) {
+                if (b == '0') {
+                    f->sub = 3;
+                    emit(out, t);
+                    return;
+                }
+                if (f->sub == 2 || (b >= '1' && b <= '9') || b == '.' || b == 'e' || b == 'E') return;
+                f->sub = 1;
+            } else if (b == '.' && tn->int_digit && !literal_child(g, f->a, '.', &ch)) {
+                f->sub = 2;
+                emit(out, t);
+                return;
+            }
+            if (!tn->in_string && is_ws(b)) {
+                /* whitespace between JSON tokens: after a structural byte or a closing quote
+                 * anything may follow; after a number or keyword only a structural byte */
+                int ended = f->a == (uint32_t)n->lit || (tn->byte && strchr("{[,:\"", tn->byte) != NULL);
+                if (!ended) f->sub = 1;
+                emit(out, t);
+                return;
+            }
+            if (f->sub && !(b && strchr(",]}:", b))) {
+                if (tn->term < 0) return;
+                t->depth--;
+                value_done(t);
+                continue;
+            }
+            if (literal_child(g, f->a, b, &ch)) {
+                f->a = ch;
+                f->sub = 0;
+                emit(out, t);
+                return;
+            }
+            if (tn->term < 0 || tn->in_string) return;
+            t->depth--;
+            value_done(t);
+            continue;
+        }
+        case M_STR: {
+            if (f->sub == 0) {
+                if (b == '"') {
+                    if (f->flags & 3) return;
+                    if (f->a < n->min_len) return;
+                    if (n->dfa >= 0 && !g->dfas[n->dfa].accept[f->b]) return;
+                    t->depth--;
+                    value_done(t);
+                    emit(out, t);
+                    return;
+                }
+                if (b == '\\') {
+                    if (f->flags & 3) return;
+                    f->sub = 1;
+                    emit(out, t);
+                    return;
+                }
+                if (b < 0x20) return;
+                int r = utf8_byte(f, b);
+                if (!r) return;
+                f->flags &= (uint16_t)~4u;
+                if (r == 2) {
+                    if (f->a >= n->max_len) return;
+                    f->a++;
+                }
+                if (n->dfa >= 0) {
+                    int32_t s = gram_dfa_step(&g->dfas[n->dfa], (int32_t)f->b, b);
+                    if (s < 0) return;
+                    f->b = (uint32_t)s;
+                }
+                emit(out, t);
+                return;
+            }
+            if (f->sub == 1) {
+                static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+                if (b == 'u') {
+                    f->sub = 2;
+                    f->c = 0;
+                    emit(out, t);
+                    return;
+                }
+                const char *p = b ? strchr(esc_in, b) : NULL;
+                if (!p) return;
+                f->sub = 0;
+                f->flags &= (uint16_t)~4u;
+                if (!str_char(g, n, f, (uint8_t)esc_out[p - esc_in], 1)) return;
+                emit(out, t);
+                return;
+            }
+            int h = hexv(b);
+            if (h < 0) return;
+            f->c = f->c * 16 + (uint64_t)h;
+            if (++f->sub < 6) {
+                emit(out, t);
+                return;
+            }
+            f->sub = 0;
+            uint32_t cp = (uint32_t)f->c;
+            if (cp >= 0xD800 && cp <= 0xDFFF) {
+                if (n->dfa >= 0) return; /* patterns see whole characters: not supported here */
+                int low = cp >= 0xDC00;
+                int count = !(low && (f->flags & 4));
+                f->flags = (uint16_t)((f->flags & ~4u) | (low ? 0u : 4u));
+                if (!str_char(g, n, f, cp, count)) return;
+            } else {
+                f->flags &= (uint16_t)~4u;
+                if (!str_char(g, n, f, cp, 1)) return;
+            }
+            emit(out, t);
+            return;
+        }
+        case M_ARR: {
+            if (is_ws(b)) { emit(out, t); return; }
+            if (f->sub == A_AFTER) {
+                if (b == ',') { f->sub = A_COMMA; emit(out, t); return; }
+                if (b != ']') return;
+                if (f->a < n->min_items || f->b < n->min_contains) return;
+                t->depth--;
+                value_done(t);
+                emit(out, t);
+                return;
+            }
+            if (b == ']' && f->sub == A_OPEN) {
+                if (n->min_items > 0 || n->min_contains > 0) return;
+                t->depth--;
+                value_done(t);
+                emit(out, t);
+                return;
+            }
+            if (f->a >= n->max_items) return;
+            int32_t item = f->a < n->n_prefix ? n->prefix[f->a] : n->items;
+            if (item < 0) return;
+            f->a++;
+            f->sub = A_AFTER;
+            if (f->b < n->min_contains) { /* this item may be one that matches contains */
+                gram_thread c2;
+                thread_copy(&c2, t);
+                c2.f[c2.depth - 1].b++;
+                enter(g, &c2, n->contains_item, b, out, guard);
+            }
+            enter(g, t, item, b, out, guard);
+            return;
+        }
+        case M_OBJ: {
+            uint32_t idx = (uint32_t)f->c, count = (uint32_t)(f->c >> 32);
+            switch (f->sub) {
+            case O_OPEN: case O_COMMA: case O_AFTER:
+                if (is_ws(b)) { emit(out, t); return; }
+                if (f->sub == O_AFTER && b == ',') { f->sub = O_COMMA; emit(out, t); return; }
+                if (b == '}' && f->sub != O_COMMA) {
+                    if (count < n->min_props || first_required_from(n, idx) != INT32_MAX) return;
+                    t->depth--;
+                    value_done(t);
+                    emit(out, t);
+                    return;
+                }
+                if (b != '"' || f->sub == O_AFTER) return;
+                if (count >= n->max_props) return;
+                f->sub = O_KEY;
+                f->a = n->key_trie >= 0 ? (uint32_t)n->key_trie : UINT32_MAX;
+                f->flags = 0;
+                f->b = n->n_pat == 0 ? 0xFFFFFFFFu : n->n_pat == 1 ? 0xFFFF0000u : 0; /* DFA states, 0xFFFF dead */
+                emit(out, t);
+                return;
+            case O_KEY: {
+                if (b == '"') {
+                    if (f->flags & 3) return;
+                    int32_t j = f->a != UINT32_MAX ? g->tnodes[f->a].term : -1;
+                    int32_t chosen;
+                    if (j >= 0) {
+                        if ((uint32_t)j < idx || first_required_from(n, idx) < j) return;
+                        chosen = n->props[j].node;
+                        if (chosen < 0) return;
+                        idx = (uint32_t)j + 1;
+                    } else {
+                        uint32_t mm = 0;
+                        for (uint32_t k = 0; k < n->n_pat; k++) {
+                            uint32_t ds = f->b >> (16 * k) & 0xFFFF;
+                            if (ds != 0xFFFF && g->dfas[n->pat_dfa[k]].accept[ds]) mm |= 1u << k;
+                        }
+                        chosen = mm ? n->pat_node[mm - 1] : n->additional;
+                        if (chosen < 0) return;
+                    }
+                    count++;
+                    f->c = (uint64_t)count << 32 | idx;
+                    f->b = (uint32_t)chosen;
+                    f->sub = O_COLON;
+                    emit(out, t);
+                    return;
+                }
+                /* escapes in keys would hide a declared name: refused */
+                if (b == '\\' || b < 0x20) return;
+                if (!utf8_byte(f, b)) return;
+                if (f->a != UINT32_MAX) {
+                    uint32_t ch;
+                    f->a = literal_child(g, f->a, b, &ch) ? ch : UINT32_MAX;
+                }
+                int pat_live = 0;
+                for (uint32_t k = 0; k < n->n_pat; k++) {
+                    uint32_t ds = f->b >> (16 * k) & 0xFFFF;
+                    if (ds == 0xFFFF) continue;
+                    int32_t ns = gram_dfa_step(&g->dfas[n->pat_dfa[k]], (int32_t)ds, b);
+                    ds = ns < 0 ? 0xFFFF : (uint32_t)ns;
+                    f->b = (f->b & ~(0xFFFFu << (16 * k))) | ds << (16 * k);
+                    pat_live |= ds != 0xFFFF;
+                }
+                if (n->additional < 0 && !pat_live) {
+                    if (f->a == UINT32_MAX) return;
+                    const gram_tnode *tn = &g->tnodes[f->a];
+                    if (tn->max_prop < (int32_t)idx || tn->min_prop > first_required_from(n, idx)) return;
+                }
+                emit(out, t);
+                return;
+            }
+            case O_COLON:
+                if (is_ws(b)) { emit(out, t); return; }
+                if (b != ':') return;
+                f->sub = O_VAL;
+                emit(out, t);
+                return;
+            case O_VAL:
+                if (is_ws(b)) { emit(out, t); return; }
+                f->sub = O_AFTER;
+                enter(g, t, (int32_t)f->b, b, out, guard);
+                return;
+            }
+            return;
+        }
+        }
+        return;
+    }
+}
+
+void gram_state_init(const gptoss_grammar *g, gram_state *s) {
+    (void)g;
+    s->n = 1;
+    s->t[0].depth = 1;
+    memset(&s->t[0].f[0], 0, sizeof s->t[0].f[0]);
+    s->t[0].f[0].mode = M_ROOT;
+    s->t[0].f[0].node = g->root;
+}
+
+uint32_t gram_state_step(const gptoss_grammar *g, const gram_state *in, uint8_t b, gram_state *out) {
+    out->n = 0;
+    out->work = 0;
+    for (uint32_t i = 0; i < in->n; i++) {
+        gram_thread t;
+        thread_copy(&t, &in->t[i]);
+        feed(g, &t, b, out, 0);
+    }
+    return out->n;
+}
+
+static int thread_complete(const gptoss_grammar *g, const gram_thread *in) {
+    gram_thread t;
+    thread_copy(&t, in);
+    while (t.depth > 1) {
+        gram_frame *f = &t.f[t.depth - 1];
+        const gram_node *n = &g->nodes[f->node];
+        if (f->mode == M_NUM && number_ok(n, f)) t.depth--;
+        else if (f->mode == M_LIT && g->tnodes[f->a].term >= 0 && f->sub != 2) t.depth--;
+        else return 0;
+        value_done(&t);
+    }
+    return t.f[0].sub == 1;
+}
+
+int gram_state_complete(const gptoss_grammar *g, const gram_state *s) {
+    for (uint32_t i = 0; i < s->n; i++)
+        if (thread_complete(g, &s->t[i])) return 1;
+    return 0;
+}
+
+int gram_state_plain_string(const gptoss_grammar *g, const gram_state *s) {
+    for (uint32_t i = 0; i < s->n; i++) {
+        const gram_thread *t = &s->t[i];
+        const gram_frame *f = &t->f[t->depth - 1];
+        const gram_node *n = &g->nodes[f->node];
+        if (f->mode == M_STR && f->sub == 0 && !(f->flags & 3) && n->dfa < 0 &&
+            (n->max_len == UINT32_MAX || n->max_len - f->a >= 256))
+            return 1;
+        if (f->mode == M_OBJ && f->sub == O_KEY && !(f->flags & 3) && n->additional >= 0) return 1;
+    }
+    return 0;
+}
+
+int gram_thread_in_string(const gptoss_grammar *g, const gram_thread *t) {
+    (void)g;
+    const gram_frame *f = &t->f[t->depth - 1];
+    return f->mode == M_STR && f->sub == 0 && !(f->flags & 3);
+}
+
+static void set_byte(uint32_t *m, uint8_t b) { m[b >> 5] |= 1u << (b & 31); }
+static void set_ws(uint32_t *m) {
+    set_byte(m, ' ');
+    set_byte(m, '\t');
+    set_byte(m, '\n');
+    set_byte(m, '\r');
+}
+
+/* First bytes of a value of node id (a superset). */
+static void value_first(const gptoss_grammar *g, int32_t id, uint32_t *m, int depth) {
+    if (id < 0) return;
+    const gram_node *n = &g->nodes[id];
+    if (n->kind == GN_ANYOF) {
+        if (depth > 8) {
+            memset(m, 0xff, 32);
+            return;
+        }
+        for (uint32_t i = 0; i < n->n_alts; i++) value_first(g, n->alts[i], m, depth + 1);
+        return;
+    }
+    if (n->kind == GN_LITERAL) {
+        for (int32_t c = g->tnodes[n->lit].first_child; c >= 0; c = g->tnodes[c].next_sibling) set_byte(m, g->tnodes[c].byte);
+        return;
+    }
+    if (n->types & GT_OBJ) set_byte(m, '{');
+    if (n->types & GT_ARR) set_byte(m, '[');
+    if (n->types & GT_STR) set_byte(m, '"');
+    if (n->types & GT_BOOL) { set_byte(m, 't'); set_byte(m, 'f'); }
+    if (n->types & GT_NULL) set_byte(m, 'n');
+    if (n->types & (GT_INT | GT_NUM)) {
+        set_byte(m, '-');
+        for (uint8_t d = '0'; d <= '9'; d++) set_byte(m, d);
+    }
+}
+
+void gram_state_first_bytes(const gptoss_grammar *g, const gram_state *s, uint32_t m[8]) {
+    memset(m, 0, 32);
+    for (uint32_t i = 0; i < s->n; i++) {
+        const gram_thread *t = &s->t[i];
+        const gram_frame *f = &t->f[t->depth - 1];
+        const gram_node *n = &g->nodes[f->node];
+        switch (f->mode) {
+        case M_ROOT:
+            set_ws(m);
+            if (!f->sub) value_first(g, g->root, m, 0);
+            break;
+        case M_KW:
+            set_byte(m, (uint8_t)KEYWORDS[f->a][f->b]);
+            break;
+        case M_OBJ:
+            switch (f->sub) {
+            case O_OPEN: set_ws(m); set_byte(m, '"'); set_byte(m, '}'); break;
+            case O_COMMA: set_ws(m); set_byte(m, '"'); break;
+            case O_AFTER: set_ws(m); set_byte(m, ','); set_byte(m, '}'); break;
+            case O_COLON: set_ws(m); set_byte(m, ':'); break;
+            case O_VAL: set_ws(m); value_first(g, (int32_t)f->b, m, 0); break;
+            default: memset(m, 0xff, 32); return;
+            }
+            break;
+        case M_ARR:
+            set_ws(m);
+            if (f->sub == A_AFTER) {
+                set_byte(m, ',');
+                set_byte(m, ']');
+                break;
+            }
+            if (f->sub == A_OPEN) set_byte(m, ']');
+            if (f->a < n->n_prefix) value_first(g, n->prefix[f->a], m, 0);
+            else value_first(g, n->items, m, 0);
+            break;
+        default:
+            memset(m, 0xff, 32);
+            return;
+        }
+    }
+}
