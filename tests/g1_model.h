@@ -13,18 +13,8 @@
 #include "gptoss.h"
 #include "tap.h"
 
-/* DIR = the g1-default model directory (with original/). Returns 1 for the golden, 2 for a stand-in
- * synthesized into SCRATCH/g1-standin (one "# ..." line says so), 0 when that failed (one failed
- * check says why). */
-static inline int g1_model_dir(const char *scratch, char *dir, size_t cap) {
-    struct stat st;
-    snprintf(dir, cap, "%s/golden/g1-default/model", tap_shared_dir());
-    if (stat(dir, &st) == 0) return 1;
-    int len = snprintf(dir, cap, "%s/g1-standin", scratch);
-    if (len < 0 || (size_t)len >= cap) {
-        tap_check(0, "a stand-in for the g1-default golden: scratch path too long (%s)", scratch);
-        return 0;
-    }
+/* The synth options of the g1-default golden's shape (both layouts written). */
+static inline gptoss_synth_options g1_synth_options(void) {
     gptoss_synth_options o;
     memset(&o, 0, sizeof o);
     o.n_layers = 4;
@@ -38,6 +28,22 @@ static inline int g1_model_dir(const char *scratch, char *dir, size_t cap) {
     o.sliding_window = 8;
     o.vocab_size = 1024;
     o.write_original = 1;
+    return o;
+}
+
+/* DIR = the g1-default model directory (with original/). Returns 1 for the golden, 2 for a stand-in
+ * synthesized into SCRATCH/g1-standin (one "# ..." line says so), 0 when that failed (one failed
+ * check says why). */
+static inline int g1_model_dir(const char *scratch, char *dir, size_t cap) {
+    struct stat st;
+    snprintf(dir, cap, "%s/golden/g1-default/model", tap_shared_dir());
+    if (stat(dir, &st) == 0) return 1;
+    int len = snprintf(dir, cap, "%s/g1-standin", scratch);
+    if (len < 0 || (size_t)len >= cap) {
+        tap_check(0, "a stand-in for the g1-default golden: scratch path too long (%s)", scratch);
+        return 0;
+    }
+    gptoss_synth_options o = g1_synth_options();
     char err[512] = "";
     if (gptoss_synth_write(dir, &o, err, sizeof err) != GPTOSS_OK) {
         tap_check(0, "synthesize a stand-in for the g1-default golden: %s", err);

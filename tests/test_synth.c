@@ -12,6 +12,7 @@
 #include "base/common.h"
 #include "format/json.h"
 #include "format/safetensors_write.h"
+#include "g1_model.h"
 #include "gptoss.h"
 #include "tap.h"
 
@@ -539,19 +540,7 @@ static void test_goldens(void) {
         return;
     char err[512] = "";
     char *d = strdup(path_in(tmpdir, "synth_g1"));
-    gptoss_synth_options o;
-    memset(&o, 0, sizeof o);
-    o.n_layers = 4;
-    o.hidden_size = 128;
-    o.intermediate_size = 128;
-    o.head_dim = 32;
-    o.n_heads = 8;
-    o.n_kv_heads = 2;
-    o.n_experts = 8;
-    o.n_experts_per_token = 4;
-    o.sliding_window = 8;
-    o.vocab_size = 1024;
-    o.write_original = 1;
+    gptoss_synth_options o = g1_synth_options();
     tap_check(synth(d, &o, err, sizeof err) == GPTOSS_OK, "g1 shape written (%s)", err);
     const char *js[] = {"config.json", "original/config.json", "original/dtypes.json"};
     for (int i = 0; i < 3; i++)
