@@ -71,12 +71,6 @@ typedef struct chat {
     int line_start[2]; /* stdout, stderr: at the start of a line */
 } chat;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- output --------------------------------------------------------------------------------- */
 
 /* Where a kind of text goes: 0 stdout, 1 stderr, -1 nowhere. */
@@ -283,7 +277,7 @@ static gen_result generate(chat *c) {
     c->streaming = 0;
     gen_result res = GEN_DONE;
     uint32_t n_gen = 0;
-    double t0 = now_s(), t_first = 0;
+    double t0 = cli_now_s(), t_first = 0;
     for (;;) {
         if (g_interrupted || g_terminated) {
             res = GEN_INTERRUPTED;
@@ -308,7 +302,7 @@ static gen_result generate(chat *c) {
             res = GEN_ERROR;
             break;
         }
-        if (!n_gen) t_first = now_s();
+        if (!n_gen) t_first = cli_now_s();
         n_gen++;
         if (gptoss_tokens_push(&c->ids, id) != GPTOSS_OK) {
             res = GEN_ERROR;
@@ -330,7 +324,7 @@ static gen_result generate(chat *c) {
     gptoss_harmony_parser_process_eos(c->parser);
     show_progress(c, before);
     if (c->streaming) end_message(c);
-    double t1 = now_s();
+    double t1 = cli_now_s();
     size_t n_msgs = gptoss_harmony_parser_n_messages(c->parser);
     /* An interrupted tool call is not kept: it would wait for a result forever. */
     if (res != GEN_DONE && n_msgs && is_call_message(gptoss_harmony_parser_message(c->parser, n_msgs - 1))) n_msgs--;

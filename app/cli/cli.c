@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -130,4 +131,10 @@ void cli_progress(void *ctx, uint64_t done, uint64_t total) {
             total ? 100.0 * (double)done / (double)total : 100.0, (double)total / (1u << 30));
     if (!tty || done == total) fputc('\n', stderr);
     fflush(stderr);
+}
+
+double cli_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }

@@ -29,6 +29,8 @@ int cli_parse_device(const char *s, gptoss_device *out);
 const char *cli_option_name(const char *arg);
 /* Loads a model, printing the library's message on failure. */
 gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options);
+/* Seconds on the monotonic clock (for durations). */
+double cli_now_s(void);
 /* Value of argv[*i + 1] for option argv[*i]; advances *i. Prints an error and returns NULL if absent. */
 const char *cli_next(int argc, char **argv, int *i);
 

@@ -40,7 +40,6 @@ static void usage(FILE *f) {
                "  reached.\n");
 }
 
-static double now_s(void);
 
 /* The plain read every bandwidth figure here compares against: n words (a multiple of 4 are read)
  * summed in four independent chains, so the loads, not the adds, set the pace. */
@@ -70,14 +69,14 @@ static double read_bandwidth(size_t bytes, uint32_t threads) {
         pthread_t th[64];
         bw_arg args[64];
         uint32_t n = threads > 64 ? 64 : threads;
-        double t0 = now_s();
+        double t0 = cli_now_s();
         for (uint32_t k = 0; k < n; k++) {
             args[k].p = buf + words / n * k;
             args[k].n = words / n;
             pthread_create(&th[k], NULL, bw_read, &args[k]);
         }
         for (uint32_t k = 0; k < n; k++) pthread_join(th[k], NULL);
-        double dt = now_s() - t0, gbs = (double)(words / n * n * 8) / dt / 1e9;
+        double dt = cli_now_s() - t0, gbs = (double)(words / n * n * 8) / dt / 1e9;
         if (gbs > best) best = gbs;
     }
     free(buf);
@@ -123,9 +122,9 @@ static double weights_read_bandwidth(const gptoss_model *m, uint32_t threads, do
             *total += (double)j.bytes[i];
         }
         for (int pass = 0; pass < 2 && items <= UINT32_MAX; pass++) {
-            double t0 = now_s();
+            double t0 = cli_now_s();
             gptoss_pool_run(pool, wr_item, &j, (uint32_t)items);
-            double gbs = *total / (now_s() - t0) / 1e9;
+            double gbs = *total / (cli_now_s() - t0) / 1e9;
             if (gbs > best) best = gbs;
         }
     }
@@ -223,9 +222,9 @@ static int bench_kernels(uint32_t threads, uint32_t reps) {
         }
         double best = 0, sum = 0, cpu = 0;
         for (uint32_t r = 0; r < reps + 1; r++) {
-            double c0 = cpu_s(), t0 = now_s();
+            double c0 = cpu_s(), t0 = cli_now_s();
             gptoss_pool_run(pool, kb_item, k, items);
-            double dt = now_s() - t0, gbs = used / dt / 1e9;
+            double dt = cli_now_s() - t0, gbs = used / dt / 1e9;
             if (r == 0) continue; /* warm-up */
             cpu += cpu_s() - c0;
             sum += gbs;
@@ -245,12 +244,6 @@ static void mean_sd(const double *v, int n, double *mean, double *sd) {
     *mean = s / n;
     for (int i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -303,7 +296,7 @@ int cmd_bench(int argc, char **argv) {
     gptoss_model *model = NULL;
     gptoss_session *sess = NULL;
     uint32_t *ids = NULL;
-    double t0 = now_s();
+    double t0 = cli_now_s();
     if (synth) {
 #ifdef GPTOSS_CUDA
         if (device == GPTOSS_DEVICE_CPU) { cli_error("bench: --synth builds the model on the GPU; use --device cuda"); return 2; }
@@ -324,7 +317,7 @@ int cmd_bench(int argc, char **argv) {
     gptoss_session_options so = {.n_ctx = ctx, .n_batch = batch ? batch : (p ? (p < 4096 ? p : 4096) : 1), .device = device,
                                 .n_threads = threads, .kv_type = kv_type};
     if (gptoss_session_create(model, &so, &sess, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
-    double t_open = now_s() - t0;
+    double t_open = cli_now_s() - t0;
     uint32_t total = p + n;
     ids = malloc((total ? total : 1) * sizeof *ids);
     if (!ids) goto out;
@@ -348,15 +341,15 @@ int cmd_bench(int argc, char **argv) {
     double t_prefill = 0, t_decode = 0, kv_bytes = 0;
     for (uint32_t rep = 0; rep < reps; rep++) {
         gptoss_session_reset(sess);
-        double t1 = now_s();
+        double t1 = cli_now_s();
         if (p && gptoss_session_append(sess, ids, p, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
-        t_prefill = now_s() - t1;
-        double t2 = now_s();
+        t_prefill = cli_now_s() - t1;
+        double t2 = cli_now_s();
         for (uint32_t i = 0; i < n; i++) {
             if (rep == 0) kv_bytes += (double)gptoss_session_kv_read_bytes(sess);
             if (gptoss_session_append(sess, ids + p + i, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
         }
-        t_decode = now_s() - t2;
+        t_decode = cli_now_s() - t2;
         pp[rep] = p / (t_prefill > 0 ? t_prefill : 1e-9);
         tg[rep] = n / (t_decode > 0 ? t_decode : 1e-9);
     }

@@ -26,12 +26,6 @@ static void usage(FILE *f) {
                "  --kv: the KV cache's elements (default bf24, f32 with --exact; --kv-f16 is --kv f16).\n");
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *ids_text = NULL, *stop_text = NULL, *prompt = NULL, *tok_path = NULL;
     uint32_t n_gen = 0, ctx = 0;
@@ -97,7 +91,7 @@ int cmd_generate(int argc, char **argv) {
     gptoss_tokenizer *tok = NULL;
     gptoss_tokens enc = {0};
     uint32_t *out = NULL;
-    double t0 = now_s();
+    double t0 = cli_now_s();
     mopt.device = device;
     gptoss_model *model = cli_load_model(model_path, &mopt);
     if (!model) goto done;
@@ -112,7 +106,7 @@ int cmd_generate(int argc, char **argv) {
         n_ids = enc.n;
         enc.ids = NULL; /* freed with the --ids array */
     }
-    double t_open = now_s() - t0;
+    double t_open = cli_now_s() - t0;
     const gptoss_model_config *c = gptoss_model_get_config(model);
     gptoss_session_options sopt = {.n_ctx = ctx, .device = device, .n_threads = n_threads, .kv_type = kv_type};
     if (gptoss_session_create(model, &sopt, &sess, err, sizeof err) != GPTOSS_OK ||
@@ -122,10 +116,10 @@ int cmd_generate(int argc, char **argv) {
     }
     out = malloc((n_gen ? n_gen : 1) * sizeof *out);
     if (!out) goto done;
-    double t1 = now_s();
+    double t1 = cli_now_s();
     if (gptoss_session_append(sess, ids, n_ids, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto done; }
-    double t_prefill = now_s() - t1;
-    double t2 = now_s();
+    double t_prefill = cli_now_s() - t1;
+    double t2 = cli_now_s();
     uint32_t n_out = 0;
     while (n_out < n_gen) {
         uint32_t id;
@@ -137,7 +131,7 @@ int cmd_generate(int argc, char **argv) {
         if (gptoss_sampler_is_stop(smp, id) || n_out == n_gen) break;
         if (gptoss_session_append(sess, &id, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto done; }
     }
-    double t_decode = now_s() - t2;
+    double t_decode = cli_now_s() - t2;
     for (uint32_t i = 0; i < n_out; i++) printf("%s%u", i ? " " : "", out[i]);
     printf("\n");
     if (!quiet)

@@ -28,12 +28,6 @@ static void synth_usage(FILE *f) {
             "                tokenizer's 201088 ids, so the model chats like a downloaded one\n");
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Removes the temporary checkpoint directory of synth --format gguf (files, then folders). */
 static void remove_tree(const char *dir) {
     DIR *d = opendir(dir);
@@ -172,7 +166,7 @@ int cmd_synth(int argc, char **argv) {
         o.progress = cli_progress;
         o.progress_ctx = (void *)"synth";
     }
-    double t0 = now_s();
+    double t0 = cli_now_s();
     /* --format gguf: --out is the .gguf file; the checkpoint is synthesized beside it, converted
      * (streaming, dense BF16, experts repacked losslessly) and removed. */
     const char *final_out = out;
@@ -185,7 +179,7 @@ int cmd_synth(int argc, char **argv) {
         out = tmp_dir;
     }
     st = gptoss_synth_write(out, &o, err, sizeof err);
-    double dt = now_s() - t0;
+    double dt = cli_now_s() - t0;
     if (st != GPTOSS_OK) {
         cli_error("%s", err[0] ? err : gptoss_status_string(st));
         return 1;
@@ -198,7 +192,7 @@ int cmd_synth(int argc, char **argv) {
         int rc = convert_to_gguf(out, final_out, "bf16", tokenizer ? out : NULL, 0);
         remove_tree(out);
         if (rc) return rc;
-        printf("%s: %llu parameters (GGUF), %.2f s\n", final_out, (unsigned long long)plan.n_params, now_s() - t0);
+        printf("%s: %llu parameters (GGUF), %.2f s\n", final_out, (unsigned long long)plan.n_params, cli_now_s() - t0);
         return 0;
     }
     printf("%s: %llu parameters, %llu bytes (%.2f GiB) in %u files, %.2f s (%.0f MB/s)\n", out,

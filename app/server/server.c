@@ -115,7 +115,7 @@ static void log_request(server *srv, const request *rq, enum MHD_RequestTerminat
     time_t now = time(NULL);
     struct tm tm;
     if (localtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    log_line("%s %s %s %d in=%llu out=%llu %.3fs%s", when, rq->method, path, status, in, out, server_now() - rq->t0,
+    log_line("%s %s %s %d in=%llu out=%llu %.3fs%s", when, rq->method, path, status, in, out, cli_now_s() - rq->t0,
              gone ? " (client went away)" : "");
 }
 
@@ -463,7 +463,7 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const cha
     if (!rq) {
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         *con_cls = rq;
-        rq->t0 = server_now();
+        rq->t0 = cli_now_s();
         snprintf(rq->method, sizeof rq->method, "%s", method);
         rq->path = strdup(url);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");

@@ -333,7 +333,6 @@ char **server_tool_names(const gptoss_harmony_tool *tools, size_t n_tools);
 int server_parse_effort(const struct cJSON *v, const char *param, gptoss_harmony_effort *out, server_reply *r);
 /* SSE framing: "data: JSON\n\n" (event NULL) or "event: E\ndata: JSON\n\n"; frees json. */
 void server_emit_sse(server_job *job, const char *event, struct cJSON *json);
-double server_now(void);
 
 /* ---- protocols ----------------------------------------------------------------------------- */
 

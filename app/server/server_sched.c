@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/cli.h"
 #include "server/server.h"
 
 #define TPS_BUCKETS 10
@@ -58,12 +59,6 @@ struct server_sched {
     double t_start;
 };
 
-double server_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- jobs ------------------------------------------------------------------------------------ */
 
 server_job *server_job_new(void) {
@@ -73,7 +68,7 @@ server_job *server_job_new(void) {
     pthread_cond_init(&j->cond, NULL);
     j->refs = 1;
     j->n_seq = 1;
-    j->t_submit = server_now();
+    j->t_submit = cli_now_s();
     return j;
 }
 
@@ -130,7 +125,7 @@ static void finish_seq(server_sched *s, server_job *j, uint32_t k, server_finish
             else if (j->seqs[i].finish == SERVER_FINISH_CANCELLED && j->finish != SERVER_FINISH_ERROR)
                 j->finish = SERVER_FINISH_CANCELLED;
         }
-        j->t_done = server_now();
+        j->t_done = cli_now_s();
         if (j->ops && j->ops->on_finish) j->ops->on_finish(j);
         j->done = 1;
         pthread_cond_broadcast(&j->cond);
@@ -205,7 +200,7 @@ void server_sched_stats(server_sched *s, server_stats *out) {
     out->queued = s->q_len;
     out->slots = s->engine->n_slots;
     out->queue_cap = s->q_cap;
-    double now = server_now();
+    double now = cli_now_s();
     int64_t sec = (int64_t)now;
     uint64_t n = 0;
     for (int i = 0; i < TPS_BUCKETS; i++)
@@ -218,7 +213,7 @@ void server_sched_stats(server_sched *s, server_stats *out) {
 }
 
 static void count_tokens(server_sched *s, uint64_t n) {
-    int64_t sec = (int64_t)server_now();
+    int64_t sec = (int64_t)cli_now_s();
     int b = (int)(sec % TPS_BUCKETS);
     pthread_mutex_lock(&s->mu);
     if (s->bucket_sec[b] != sec) {
@@ -391,7 +386,7 @@ static int sample_slot(server_sched *s, uint32_t i, uint32_t *id) {
     server_force_accept(&q->force, *id);
     count_tokens(s, 1);
     pthread_mutex_lock(&j->mu);
-    if (!j->n_generated) j->t_first = server_now();
+    if (!j->n_generated) j->t_first = cli_now_s();
     j->n_generated++;
     q->n_generated++;
     int stop = j->ops->on_token(j, k, *id);
@@ -466,10 +461,10 @@ static void *sched_thread(void *arg) {
             size_t n = j->n_prompt - sl->n_fed;
             if (n > s->prefill_chunk) n = s->prefill_chunk;
             char err[256] = "";
-            double t0 = server_now();
+            double t0 = cli_now_s();
             int rc = e->append(e->ctx, i, j->prompt + sl->n_fed, n, err, sizeof err);
             pthread_mutex_lock(&s->mu);
-            s->prefill_seconds += server_now() - t0;
+            s->prefill_seconds += cli_now_s() - t0;
             if (rc == 0) s->prompt_prefilled += n;
             pthread_mutex_unlock(&s->mu);
             if (rc != 0) {
@@ -496,9 +491,9 @@ static void *sched_thread(void *arg) {
         }
         if (!n) continue;
         char err[256] = "";
-        double t0 = server_now();
+        double t0 = cli_now_s();
         int rc = e->step(e->ctx, s->step_slots, s->step_ids, n, err, sizeof err);
-        double dt = server_now() - t0;
+        double dt = cli_now_s() - t0;
         if (rc != 0) {
             for (size_t k = 0; k < n; k++) {
                 uint32_t i = s->step_slots[k];
@@ -552,7 +547,7 @@ int server_sched_start(server_sched **out, server_engine *engine, uint32_t queue
     for (uint32_t i = 0; s->slots && i < engine->n_slots; i++)
         if (!(s->slots[i].ids = malloc((size_t)(engine->n_ctx ? engine->n_ctx : 1) * sizeof *s->slots[i].ids)))
             no_ids = 1;
-    s->t_start = server_now();
+    s->t_start = cli_now_s();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     if (!s->queue || no_ids || !s->step_slots || !s->step_ids ||
