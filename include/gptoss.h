@@ -236,6 +236,11 @@ void gptoss_sampler_free(gptoss_sampler *sampler);
 /* Picks a token from n logits (n <= vocab_size). Does not modify logits. */
 gptoss_status gptoss_sampler_sample(gptoss_sampler *sampler, const float *logits, uint32_t n,
                                     uint32_t *out_id);
+/* As gptoss_sampler_sample, among the ids whose bit is set in bits (bit id%32 of word id/32):
+ * the others have probability 0. GPTOSS_ERR_INVALID_ARGUMENT when no id below n is allowed. Uses the
+ * sampler's own scratch; allocates nothing. */
+gptoss_status gptoss_sampler_sample_masked(gptoss_sampler *sampler, const float *logits, uint32_t n,
+                                           const uint32_t *bits, uint32_t *out_id);
 int gptoss_sampler_is_stop(const gptoss_sampler *sampler, uint32_t id);
 void gptoss_sampler_seed(gptoss_sampler *sampler, uint64_t seed);
 
@@ -627,6 +632,81 @@ gptoss_status gptoss_grammar_state_advance(gptoss_grammar_state *state, uint32_t
 gptoss_status gptoss_grammar_state_advance_bytes(gptoss_grammar_state *state, const char *bytes, size_t len);
 /* 1 when the text so far is a complete instance of the schema. */
 int gptoss_grammar_state_is_complete(const gptoss_grammar_state *state);
+
+/* ---- Constrained generation: harmony structure, grammars, reasoning budget (src/grammar/) ---- */
+
+/* The rules one request's assistant turn follows, enforced token by token: which message headers the
+ * model may write (each the tokenizer's own encoding of its text, so a header is forced token by
+ * token where the alternatives agree), which grammar a message body follows, and how many tokens
+ * the reasoning may take. Generation starts right after the prompt's `<|start|>assistant`.
+ *
+ * Headers allowed (first message; later ones are preceded by `<|start|>assistant`):
+ *   <|channel|>analysis<|message|>             unless the reasoning budget is spent (or 0)
+ *   <|channel|>final<|message|>                unless tool_choice is REQUIRED
+ *   <|channel|>commentary<|message|>           a preamble: with functions, tool_choice AUTO only
+ *   <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>
+ *                                              each function, unless tool_choice is NONE
+ * With no grammar, no function, tool_choice AUTO and no budget the constraint allows anything.
+ * Bodies: analysis and preambles end with <|end|> (<|return|> and <|call|> are masked); a final
+ * answer with final_grammar follows it and, once the value is complete, only <|return|> may come;
+ * a call's arguments follow the function's grammar (when it has one) and then only <|call|>.
+ * A final answer or a call ends the turn. When the analysis reaches the budget, <|end|> is forced.
+ * A constraint is read-only after create and shared by the states of every sequence of a request;
+ * its grammars and tokenizer must outlive it. */
+typedef struct gptoss_constraint gptoss_constraint;
+typedef struct gptoss_constraint_state gptoss_constraint_state;
+
+typedef enum gptoss_tool_choice {
+    GPTOSS_TOOL_CHOICE_AUTO = 0, /* the model answers or calls any function */
+    GPTOSS_TOOL_CHOICE_NONE,     /* no call */
+    GPTOSS_TOOL_CHOICE_REQUIRED  /* the turn ends with a call to one of the functions */
+} gptoss_tool_choice;
+
+typedef struct gptoss_constraint_function {
+    const char *name;                /* as in functions.NAME */
+    const gptoss_grammar *arguments; /* NULL: the arguments are free text (not strict) */
+} gptoss_constraint_function;
+
+typedef struct gptoss_constraint_options {
+    const gptoss_grammar *final_grammar; /* NULL: the final answer is free text */
+    const gptoss_constraint_function *functions;
+    size_t n_functions;
+    gptoss_tool_choice tool_choice;
+    int limit_reasoning;            /* nonzero: max_reasoning_tokens applies */
+    uint32_t max_reasoning_tokens;  /* analysis tokens over the turn, headers excluded; 0: no analysis */
+} gptoss_constraint_options;
+
+/* *out is NULL on failure (a function without a name, REQUIRED without functions, a grammar
+ * compiled against another vocabulary than the one masks need: GPTOSS_ERR_INVALID_ARGUMENT). */
+gptoss_status gptoss_constraint_create(const gptoss_tokenizer *tokenizer, const gptoss_constraint_options *options,
+                                       gptoss_constraint **out, char *err, size_t err_size);
+void gptoss_constraint_free(gptoss_constraint *constraint);
+/* 1 when the constraint allows every token at every step (then states cost nothing). */
+int gptoss_constraint_is_free(const gptoss_constraint *constraint);
+
+/* One sequence's place in the rules; holds a mask buffer (and grammar states) made here, so that
+ * next and accept allocate nothing. */
+gptoss_status gptoss_constraint_state_create(const gptoss_constraint *constraint, gptoss_constraint_state **out);
+void gptoss_constraint_state_free(gptoss_constraint_state *state);
+
+typedef enum gptoss_constraint_next_kind {
+    GPTOSS_NEXT_ANY = 0, /* sample freely */
+    GPTOSS_NEXT_FORCED,  /* exactly one token may come: id (do not sample) */
+    GPTOSS_NEXT_MASKED   /* sample among the tokens set in bits */
+} gptoss_constraint_next_kind;
+typedef struct gptoss_constraint_next {
+    gptoss_constraint_next_kind kind;
+    uint32_t id;          /* FORCED */
+    const uint32_t *bits; /* MASKED: bit id%32 of word id/32, ceil(n_vocab/32) words, owned by the state
+                             and valid until its next call */
+} gptoss_constraint_next;
+/* What may follow the tokens accepted so far. */
+gptoss_status gptoss_constraint_state_next(gptoss_constraint_state *state, gptoss_constraint_next *out);
+/* Takes the token the sequence got. A token the rules do not allow is GPTOSS_ERR_INVALID_ARGUMENT and
+ * changes nothing. */
+gptoss_status gptoss_constraint_state_accept(gptoss_constraint_state *state, uint32_t id);
+/* 1 once the turn has ended by the rules (final answer returned, call made). */
+int gptoss_constraint_state_is_done(const gptoss_constraint_state *state);
 
 #ifdef __cplusplus
 }
