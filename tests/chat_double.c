@@ -12,7 +12,11 @@
  * (SIGINT) or SIGTERM arrives, as a model too slow ever to finish would: a test can interrupt such an
  * answer whenever it gets to it. With CHAT_DOUBLE_LOG set, every prompt is appended to that file
  * (decoded), followed by a line "----", and a response that reaches its hold appends "#held N", so a
- * test knows N tokens were written before it signals. */
+ * test knows N tokens were written before it signals.
+ * Under a constraint (--json-schema, --reasoning-budget, strict tools) the script is what the model
+ * would prefer: a forced token that is the script's next one uses it up, any other forced token is
+ * inserted before it; where the constraint masks, script tokens it does not allow are skipped (a
+ * script that runs out ends with <|return|>, or the lowest allowed id when that is not allowed). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -91,7 +95,29 @@ static void log_prompt(const script *s, const uint32_t *ids, size_t n) {
     fclose(f);
 }
 
-static int script_next(void *ctx, const uint32_t *ids, size_t n, uint32_t *out, char *err, size_t err_size) {
+static int allows(const gptoss_constraint_next *a, uint32_t id) {
+    if (!a || a->kind == GPTOSS_NEXT_ANY) return 1;
+    if (a->kind == GPTOSS_NEXT_FORCED) return a->id == id;
+    return a->bits[id / 32] >> (id % 32) & 1u;
+}
+
+/* The token after the script's position under `allowed`, moving the position past what it uses or
+ * skips. */
+static uint32_t scripted(script *s, const response *r, const gptoss_constraint_next *allowed) {
+    if (allowed && allowed->kind == GPTOSS_NEXT_FORCED) {
+        if (s->pos < r->n && r->ids[s->pos] == allowed->id) s->pos++;
+        return allowed->id;
+    }
+    while (s->pos < r->n && !allows(allowed, r->ids[s->pos])) s->pos++;
+    if (s->pos < r->n) return r->ids[s->pos++];
+    if (allows(allowed, GPTOSS_HARMONY_RETURN)) return GPTOSS_HARMONY_RETURN;
+    for (uint32_t id = 0; id < gptoss_tokenizer_n_vocab(s->tok); id++)
+        if (allows(allowed, id)) return id;
+    return GPTOSS_HARMONY_RETURN;
+}
+
+static int script_next(void *ctx, const uint32_t *ids, size_t n, const gptoss_constraint_next *allowed, uint32_t *out,
+                       char *err, size_t err_size) {
     script *s = ctx;
     if (!is_continuation(s, ids, n)) {
         if (s->started) s->cur++;
@@ -124,7 +150,7 @@ static int script_next(void *ctx, const uint32_t *ids, size_t n, uint32_t *out, 
         struct timespec ts = {r->delay_ms / 1000, (long)(r->delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* Ctrl-C cuts it short, as it would a slow model */
     }
-    *out = s->pos < r->n ? r->ids[s->pos++] : GPTOSS_HARMONY_RETURN;
+    *out = scripted(s, r, allowed);
     uint32_t *l = realloc(s->last, (n + 1) * sizeof *l);
     if (!l) {
         gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");

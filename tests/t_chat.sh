@@ -157,6 +157,84 @@ check "run --device tpu: refused" $([ $? -eq 2 ] && grep -qx "gptoss: run: inval
 "$double" run "$tmp/missing.txt" -p "x" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run: a missing model is one error line" $([ $? -eq 1 ] && [ "$(grep -c '^gptoss: ' "$tmp/err")" = 1 ]; echo $?)
 
+# ---- constrained generation (--json-schema, --json-object, --reasoning-budget, strict tools) -----------
+# The double's script is what the model would prefer: forced tokens it lacks are inserted, tokens the
+# constraint masks are skipped (tests/chat_double.c).
+cat >"$tmp/city.json" <<'EOF'
+{"type": "object", "description": "A city and a number of days.", "properties": {"city": {"type": "string"},
+ "days": {"type": "integer"}}, "required": ["city", "days"], "additionalProperties": false}
+EOF
+cat >"$tmp/budget.txt" <<'EOF'
+<|channel|>analysis<|message|>one two three four five six<|end|>{"city": "Paris", "days": 3} and more words<|return|>
+EOF
+CHAT_DOUBLE_LOG=$tmp/schema.log "$double" run "$tmp/budget.txt" -p "Plan" --json-schema "$tmp/city.json" \
+    --reasoning-budget 3 --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+want='[
+{"role":"assistant","content":[{"type":"text","text":"one two three"}],"channel":"analysis"},
+{"role":"assistant","content":[{"type":"text","text":"{\"city\": \"Paris\", \"days\": 3}"}],"channel":"final"}
+]'
+check "run --reasoning-budget 3 --json-schema: <|end|> forced after 3 reasoning tokens, the final header forced, the answer cut to its schema" \
+    $([ $rc -eq 0 ] && [ ! -s "$tmp/err" ] && [ "$(cat "$tmp/out")" = "$want" ]; echo $?)
+check "run --json-schema: the developer message ends with the schema's # Response Formats section" \
+    $(grep -qF '// A city and a number of days.
+{"type":"object","description":"A city and a number of days.","properties":{"city":{"type":"string"},"days":{"type":"integer"}},"required":["city","days"],"additionalProperties":false}<|end|><|start|>user' "$tmp/schema.log" &&
+        grep -qF '<|start|>developer<|message|># Response Formats' "$tmp/schema.log" && grep -qx '## city' "$tmp/schema.log"; echo $?)
+printf '%s\n' 'The answer is 42.<|return|>' >"$tmp/plain.txt"
+"$double" run "$tmp/plain.txt" -p "Q" --reasoning-budget 0 --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --reasoning-budget 0: no reasoning, the final header forced in front of a stream that has none" \
+    $([ $rc -eq 0 ] && [ "$(cat "$tmp/out")" = '[
+{"role":"assistant","content":[{"type":"text","text":"The answer is 42."}],"channel":"final"}
+]' ]; echo $?)
+printf '%s\n' 'Sure! {"k": [1, 2]} done<|return|>' >"$tmp/object.txt"
+"$double" run "$tmp/object.txt" -p "Q" --json-object --reasoning-budget 0 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --json-object: the answer is the stream's JSON object, nothing around it" \
+    $([ $rc -eq 0 ] && [ ! -s "$tmp/err" ] && [ "$(tr -d ' ' <"$tmp/out")" = '{"k":[1,2]}' ]; echo $?)
+printf 'Plan\n' | "$double" chat "$tmp/budget.txt" --json-schema "$tmp/city.json" --reasoning-budget 3 \
+    "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "chat --reasoning-budget 3 --json-schema: the same forced turn" \
+    $([ $? -eq 0 ] && grep -q '\[reasoning\] one two three$' "$tmp/out" && grep -qF '{"city": "Paris", "days": 3}' "$tmp/out" &&
+        ! grep -q 'four\|more words' "$tmp/out"; echo $?)
+cat >"$tmp/strict.json" <<'EOF'
+[{"type": "function", "function": {"name": "get_weather", "description": "Gets the weather in a city.", "strict": true,
+  "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"],
+  "additionalProperties": false}}}]
+EOF
+cat >"$tmp/strict.txt" <<'EOF'
+<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"location":"Paris","units":"metric"}<|call|>
+<|channel|>final<|message|>Sunny.<|return|>
+EOF
+rm -f "$tmp/args.json"
+"$double" run "$tmp/strict.txt" -p "Weather?" --tools "$tmp/strict.json" --tool-exec "sh $tmp/tool.sh" \
+    "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --tools with a strict function: its arguments follow its parameters (no undeclared key, location a string)" \
+    $([ $rc -eq 0 ] && [ "$(cat "$tmp/out")" = "Sunny." ] && python3 -c '
+import json, sys
+a = json.load(open(sys.argv[1]))
+sys.exit(0 if set(a) == {"location"} and isinstance(a["location"], str) and a["location"].startswith("Paris") else 1)' \
+        "$tmp/args.json"; echo $?)
+rm -f "$tmp/args.json"
+"$double" run "$tmp/strict.txt" -p "Weather?" --tools "$tmp/tools.json" --tool-exec "sh $tmp/tool.sh" \
+    --reasoning-budget 100 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --tools without strict (and a budget): the arguments are free, as written" \
+    $([ $? -eq 0 ] && [ "$(cat "$tmp/args.json")" = '{"location":"Paris","units":"metric"}' ] && [ "$(cat "$tmp/out")" = "Sunny." ]; echo $?)
+echo '{"type": "object", "properties": {"a": {"type": "string", "format": "iri"}}}' >"$tmp/bad_schema.json"
+"$double" run "$tmp/hello.txt" -p "Hi" --json-schema "$tmp/bad_schema.json" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --json-schema with an unsupported keyword: exit 1, one line naming the keyword and its JSON pointer" \
+    $([ $rc -eq 1 ] && [ ! -s "$tmp/out" ] && [ "$(grep -c '' "$tmp/err")" = 1 ] &&
+        grep -q "^gptoss: run: .*bad_schema.json: .*'format'.*/properties/a" "$tmp/err"; echo $?)
+echo '{"type": ' >"$tmp/broken.json"
+"$double" chat "$tmp/hello.txt" --json-schema "$tmp/broken.json" "${common[@]}" </dev/null >"$tmp/out" 2>"$tmp/err"
+check "chat --json-schema with malformed JSON: exit 1, one error line" \
+    $([ $? -eq 1 ] && [ "$(grep -c '' "$tmp/err")" = 1 ] && grep -q '^gptoss: chat: .*broken.json: ' "$tmp/err"; echo $?)
+"$double" run "$tmp/hello.txt" -p "Hi" --json-schema "$tmp/city.json" --json-object "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --json-schema with --json-object: refused" \
+    $([ $? -eq 2 ] && grep -qx 'gptoss: run: --json-schema and --json-object cannot go together' "$tmp/err"; echo $?)
+
 if ! command -v tmux >/dev/null; then
     echo "ok - chat under a terminal # SKIP tmux not installed"
     exit 0

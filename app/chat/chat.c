@@ -54,6 +54,16 @@ typedef struct chat {
     char date[32];
     gptoss_harmony_tool *tools;
     size_t n_tools;
+    int *strict; /* per tool: "strict": true, its arguments follow its parameters */
+    /* constrained generation: --json-schema / --json-object, --reasoning-budget, strict tools */
+    const char *schema_path;
+    int json_object, limit_reasoning;
+    uint32_t reasoning_budget;
+    char *response_format; /* the developer message's "# Response Formats" section, or NULL */
+    gptoss_grammar_vocab *gvocab;
+    gptoss_grammar *final_grammar;
+    gptoss_grammar **tool_grammars;
+    gptoss_constraint *constraint; /* NULL: generation is free */
     const char *tool_exec;
     int hide_reasoning, show_reasoning, json_out, verbose, color_out, color_err;
     uint32_t max_tokens;
@@ -190,12 +200,18 @@ static gptoss_harmony_conversation *conversation_from(chat *c, size_t first) {
     gptoss_harmony_content sys_part = {.kind = GPTOSS_HARMONY_CONTENT_SYSTEM, .system = &sc};
     gptoss_harmony_message sys = {.role = GPTOSS_HARMONY_ROLE_SYSTEM, .content = &sys_part, .n_content = 1};
     gptoss_status st = gptoss_harmony_conversation_append(conv, &sys);
-    if (st == GPTOSS_OK && (c->instructions || c->n_tools)) {
+    if (st == GPTOSS_OK && (c->instructions || c->n_tools || c->response_format)) {
         gptoss_harmony_namespace ns = {.name = "functions", .tools = c->tools, .n_tools = c->n_tools};
         gptoss_harmony_developer_content dc = {.instructions = c->instructions, .tools = c->n_tools ? &ns : NULL,
                                                .n_tools = c->n_tools ? 1 : 0};
-        gptoss_harmony_content dev_part = {.kind = GPTOSS_HARMONY_CONTENT_DEVELOPER, .developer = &dc};
-        gptoss_harmony_message dev = {.role = GPTOSS_HARMONY_ROLE_DEVELOPER, .content = &dev_part, .n_content = 1};
+        /* The response format follows the other sections, as harmony's format.md appends it. */
+        const char *rf = c->response_format;
+        if (rf && !c->instructions && !c->n_tools) rf += 2; /* no section before it: no blank line */
+        gptoss_harmony_content dev_parts[2] = {{.kind = GPTOSS_HARMONY_CONTENT_DEVELOPER, .developer = &dc},
+                                               {.kind = GPTOSS_HARMONY_CONTENT_TEXT, .text = rf,
+                                                .text_len = rf ? strlen(rf) : 0}};
+        gptoss_harmony_message dev = {.role = GPTOSS_HARMONY_ROLE_DEVELOPER, .content = dev_parts,
+                                      .n_content = rf ? 2 : 1};
         st = gptoss_harmony_conversation_append(conv, &dev);
     }
     for (size_t i = first; st == GPTOSS_OK && i < gptoss_harmony_conversation_size(c->hist); i++)
@@ -273,6 +289,11 @@ static gen_result generate(chat *c) {
     if (!render_prompt(c, 0, &c->ids)) return GEN_ERROR;
     size_t n_prompt = c->ids.n;
     if (c->src.n_ctx && n_prompt >= c->src.n_ctx) return prompt_too_long(c, n_prompt);
+    gptoss_constraint_state *cs = NULL;
+    if (c->constraint && gptoss_constraint_state_create(c->constraint, &cs) != GPTOSS_OK) {
+        cli_error("out of memory");
+        return GEN_ERROR;
+    }
     gptoss_harmony_parser_reset(c->parser, GPTOSS_HARMONY_ROLE_ASSISTANT);
     c->streaming = 0;
     gen_result res = GEN_DONE;
@@ -296,9 +317,22 @@ static gen_result generate(chat *c) {
             break;
         }
         uint32_t id;
-        if (c->src.next(c->src.ctx, c->ids.ids, c->ids.n, &id, err, sizeof err) != 0) {
+        gptoss_constraint_next allowed = {GPTOSS_NEXT_ANY, 0, NULL};
+        if (cs && gptoss_constraint_state_next(cs, &allowed) != GPTOSS_OK) {
+            out_newline(c, 0);
+            cli_error("the answer cannot go on within its schema (past the grammar's nesting bounds)");
+            res = GEN_ERROR;
+            break;
+        }
+        if (c->src.next(c->src.ctx, c->ids.ids, c->ids.n, cs ? &allowed : NULL, &id, err, sizeof err) != 0) {
             out_newline(c, 0);
             cli_error("%s", err[0] ? err : "the model failed");
+            res = GEN_ERROR;
+            break;
+        }
+        if (cs && gptoss_constraint_state_accept(cs, id) != GPTOSS_OK) {
+            out_newline(c, 0);
+            cli_error("the model's token %u is not one the constraint allows", id);
             res = GEN_ERROR;
             break;
         }
@@ -320,6 +354,7 @@ static gen_result generate(chat *c) {
         size_t n = gptoss_harmony_parser_n_messages(c->parser);
         if (n > before && is_call_message(gptoss_harmony_parser_message(c->parser, n - 1))) break;
     }
+    gptoss_constraint_state_free(cs);
     size_t before = gptoss_harmony_parser_n_messages(c->parser);
     gptoss_harmony_parser_process_eos(c->parser);
     show_progress(c, before);
@@ -667,7 +702,11 @@ static void usage(FILE *f, int one_shot) {
                "  --system TEXT        the model identity line of the system message\n"
                "  --developer TEXT     developer instructions\n"
                "  --date YYYY-MM-DD    current date in the system message (default today; none: leave out)\n"
-               "  --tools FILE         function tools: JSON list of {name, description, parameters}\n"
+               "  --tools FILE         function tools: JSON list of {name, description, parameters, strict};\n"
+               "                       a strict tool's arguments follow its parameters schema\n"
+               "  --json-schema FILE   the final answer is JSON that follows this JSON Schema\n"
+               "  --json-object        the final answer is a JSON object\n"
+               "  --reasoning-budget N at most N reasoning tokens, then the answer (0: none)\n"
                "  --tool-exec CMD      run tool calls with `sh -c CMD`: arguments on stdin, the tool name\n"
                "                       in $GPTOSS_TOOL_NAME, stdout is the result (chat asks otherwise)\n"
                "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
@@ -700,11 +739,15 @@ static int load_tools(chat *c, const char *path) {
     const json_value *list = json_root(doc);
     if (list->type == JSON_OBJECT) list = json_get(list, "tools");
     int ok = list && list->type == JSON_ARRAY;
-    if (ok && !(c->tools = calloc(list->n ? list->n : 1, sizeof *c->tools))) ok = 0;
+    if (ok && (!(c->tools = calloc(list->n ? list->n : 1, sizeof *c->tools)) ||
+               !(c->strict = calloc(list->n ? list->n : 1, sizeof *c->strict))))
+        ok = 0;
     for (size_t i = 0; ok && i < list->n; i++) {
         const json_value *t = &list->items[i];
         const json_value *fn = json_get(t, "function");
+        int strict = json_is_true(json_get(t, "strict")); /* the Responses form has it outside "function" */
         if (fn && fn->type == JSON_OBJECT) t = fn;
+        strict |= json_is_true(json_get(t, "strict"));
         const char *name = json_get_string(t, "name");
         const char *desc = json_get_string(t, "description");
         const json_value *params = json_get(t, "parameters");
@@ -714,6 +757,7 @@ static int load_tools(chat *c, const char *path) {
             break;
         }
         int failed = 0;
+        c->strict[c->n_tools] = strict;
         gptoss_harmony_tool *d = &c->tools[c->n_tools++];
         d->name = gptoss_harmony_strdup(name, &failed);
         d->description = gptoss_harmony_strdup(desc, &failed);
@@ -737,6 +781,7 @@ static void free_tools(chat *c) {
         free((void *)(uintptr_t)c->tools[i].parameters_json);
     }
     free(c->tools);
+    free(c->strict);
 }
 
 static int parse_options(chat *c, int argc, char **argv) {
@@ -757,13 +802,15 @@ static int parse_options(chat *c, int argc, char **argv) {
             c->show_reasoning = 1;
         } else if (c->one_shot && !strcmp(a, "--json")) {
             c->json_out = 1;
+        } else if (!strcmp(a, "--json-object")) {
+            c->json_object = 1;
         } else if (c->one_shot && !strcmp(a, "--verbose")) {
             c->verbose = 1;
         } else if (a[0] == '-' && a[1]) {
             static const char *const with_value[] = {
                 "--reasoning-effort", "--effort", "--system", "--developer", "--date", "--tools", "--tool-exec",
                 "--temperature", "--top-p", "--top-k", "--min-p", "--seed", "--max-tokens", "--ctx", "--threads",
-                "--device", "--tokenizer", "-p", "--prompt", "--kv"};
+                "--device", "--tokenizer", "-p", "--prompt", "--kv", "--json-schema", "--reasoning-budget"};
             const char *name = cli_option_name(a);
             int known = 0;
             for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(name, with_value[k]);
@@ -794,6 +841,8 @@ static int parse_options(chat *c, int argc, char **argv) {
             else if (!strcmp(name, "--device")) ok = cli_parse_device(v, &c->settings.device);
             else if (!strcmp(a, "--tokenizer")) c->tok_path = v;
             else if (!strcmp(a, "--kv")) ok = cli_parse_kv_type(v, &c->settings.kv_type);
+            else if (!strcmp(a, "--json-schema")) c->schema_path = v;
+            else if (!strcmp(a, "--reasoning-budget")) ok = (c->limit_reasoning = cli_parse_u32(v, &c->reasoning_budget));
             else c->prompt = v;
             if (!ok) {
                 cli_error("%s: invalid value '%s' for %s", cmd, v, a);
@@ -806,12 +855,122 @@ static int parse_options(chat *c, int argc, char **argv) {
             return -1;
         }
     }
+    if (c->schema_path && c->json_object) {
+        cli_error("%s: --json-schema and --json-object cannot go together", cmd);
+        return -1;
+    }
     if (!c->model_path || (c->one_shot && !c->prompt)) {
         cli_error(!c->model_path ? "%s: MODEL is required" : "%s: -p PROMPT is required", cmd);
         usage(stderr, c->one_shot);
         return -1;
     }
     return 1;
+}
+
+/* ---- constrained generation ----------------------------------------------------------------- */
+
+/* The "# Response Formats" section for the schema in root (harmony's format.md: "## NAME", the
+ * schema's description as a "// " line, the schema as compact JSON), preceded by a blank line. The
+ * name is the file's base name, in the characters response format names use. */
+static char *response_format_section(const char *path, const json_value *root) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strcspn(base, ".");
+    gptoss_buf b = {0};
+    gptoss_buf_puts(&b, "\n\n# Response Formats\n\n## ");
+    for (size_t i = 0; i < n; i++) {
+        char ch = base[i];
+        int keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-';
+        gptoss_buf_append(&b, keep ? &ch : "_", 1);
+    }
+    if (!n) gptoss_buf_puts(&b, "response");
+    gptoss_buf_puts(&b, "\n\n");
+    const char *desc = json_get_string(root, "description");
+    if (desc) gptoss_buf_printf(&b, "// %s\n", desc);
+    json_write_value(&b, root);
+    if (!gptoss_buf_cstr(&b)) {
+        gptoss_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* Compiles schema[0..len) against the chat's grammar vocabulary; 0 with one error line naming what. */
+static int compile_schema(chat *c, const char *what, const char *schema, size_t len, gptoss_grammar **out) {
+    char err[512] = "";
+    const char *cmd = c->one_shot ? "run" : "chat";
+    if (!c->gvocab && gptoss_grammar_vocab_create(c->tok, &c->gvocab, err, sizeof err) != GPTOSS_OK) {
+        cli_error("%s: %s", cmd, err);
+        return 0;
+    }
+    if (gptoss_grammar_compile_json_schema(c->gvocab, schema, len, NULL, out, err, sizeof err) != GPTOSS_OK) {
+        cli_error("%s: %s: %s", cmd, what, err);
+        return 0;
+    }
+    return 1;
+}
+
+/* Builds the constraint the options ask for (none when they ask for nothing); 0 after one error line. */
+static int setup_constraint(chat *c) {
+    int any_strict = 0;
+    for (size_t i = 0; i < c->n_tools; i++) any_strict |= c->strict[i];
+    if (!c->schema_path && !c->json_object && !c->limit_reasoning && !any_strict) return 1;
+    const char *cmd = c->one_shot ? "run" : "chat";
+    char err[512] = "";
+    if (c->schema_path) {
+        char *data = NULL;
+        size_t len = 0;
+        if (gptoss_read_file(c->schema_path, (size_t)1 << 26, &data, &len, err, sizeof err) != GPTOSS_OK) {
+            cli_error("%s: --json-schema: %s", cmd, err);
+            return 0;
+        }
+        int ok = compile_schema(c, c->schema_path, data, len, &c->final_grammar);
+        json_doc *doc = ok ? json_parse(data, len, err, sizeof err) : NULL;
+        free(data);
+        if (ok && (!doc || !(c->response_format = response_format_section(c->schema_path, json_root(doc))))) {
+            cli_error("%s: %s: %s", cmd, c->schema_path, err[0] ? err : "out of memory");
+            ok = 0;
+        }
+        json_free(doc);
+        if (!ok) return 0;
+    } else if (c->json_object) {
+        static const char object[] = "{\"type\":\"object\"}";
+        if (!compile_schema(c, "--json-object", object, sizeof object - 1, &c->final_grammar)) return 0;
+    }
+    gptoss_constraint_function *fns = c->n_tools ? calloc(c->n_tools, sizeof *fns) : NULL;
+    if (c->n_tools && (!fns || !(c->tool_grammars = calloc(c->n_tools, sizeof *c->tool_grammars)))) {
+        free(fns);
+        cli_error("out of memory");
+        return 0;
+    }
+    int ok = 1;
+    for (size_t i = 0; ok && i < c->n_tools; i++) {
+        fns[i].name = c->tools[i].name;
+        if (!c->strict[i]) continue;
+        const char *params = c->tools[i].parameters_json ? c->tools[i].parameters_json : "{\"type\":\"object\"}";
+        char what[300];
+        snprintf(what, sizeof what, "--tools: the parameters of strict tool %s", c->tools[i].name);
+        ok = compile_schema(c, what, params, strlen(params), &c->tool_grammars[i]);
+        fns[i].arguments = c->tool_grammars[i];
+    }
+    gptoss_constraint_options o = {.final_grammar = c->final_grammar, .functions = fns, .n_functions = c->n_tools,
+                                   .limit_reasoning = c->limit_reasoning,
+                                   .max_reasoning_tokens = c->reasoning_budget};
+    if (ok && gptoss_constraint_create(c->tok, &o, &c->constraint, err, sizeof err) != GPTOSS_OK) {
+        cli_error("%s: %s", cmd, err);
+        ok = 0;
+    }
+    free(fns);
+    return ok;
+}
+
+static void free_constraint(chat *c) {
+    gptoss_constraint_free(c->constraint);
+    for (size_t i = 0; c->tool_grammars && i < c->n_tools; i++) gptoss_grammar_free(c->tool_grammars[i]);
+    free(c->tool_grammars);
+    gptoss_grammar_free(c->final_grammar);
+    gptoss_grammar_vocab_free(c->gvocab);
+    free(c->response_format);
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -904,7 +1063,7 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     }
     rc = 1;
     char err[512] = "";
-    if (!(c.tok = cli_open_tokenizer(c.tok_path, c.model_path))) goto done;
+    if (!(c.tok = cli_open_tokenizer(c.tok_path, c.model_path)) || !setup_constraint(&c)) goto done;
     if (open(c.model_path, &c.settings, c.tok, &c.src, err, sizeof err) != 0) {
         cli_error("%s", err[0] ? err : "cannot open the model");
         goto done;
@@ -937,6 +1096,7 @@ done:
     gptoss_harmony_conversation_free(c.hist);
     gptoss_tokens_free(&c.ids);
     if (c.src_open && c.src.close) c.src.close(c.src.ctx);
+    free_constraint(&c);
     gptoss_tokenizer_free(c.tok);
     free_tools(&c);
     return rc;

@@ -25,8 +25,11 @@ typedef struct chat_settings {
 typedef struct chat_source {
     void *ctx;
     /* Makes ids[0..n) the context (keeping what a previous call already processed when it is a
-     * prefix) and picks the token that follows. Returns 0, or -1 with a message in err. */
-    int (*next)(void *ctx, const uint32_t *ids, size_t n, uint32_t *out, char *err, size_t err_size);
+     * prefix) and picks the token that follows, among what `allowed` permits (a constraint's answer:
+     * NULL or ANY: any token; MASKED: one of its bits; FORCED: that id, with no sampling, and the
+     * context may be left for the next call to process). Returns 0, or -1 with a message in err. */
+    int (*next)(void *ctx, const uint32_t *ids, size_t n, const gptoss_constraint_next *allowed, uint32_t *out,
+                char *err, size_t err_size);
     void (*close)(void *ctx);
     uint32_t n_ctx; /* longest context the source takes; 0: no limit */
 } chat_source;

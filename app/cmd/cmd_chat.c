@@ -28,8 +28,14 @@ static void model_source_close(void *ctx) {
     free(m);
 }
 
-static int model_source_next(void *ctx, const uint32_t *ids, size_t n, uint32_t *out, char *err, size_t err_size) {
+static int model_source_next(void *ctx, const uint32_t *ids, size_t n, const gptoss_constraint_next *allowed,
+                             uint32_t *out, char *err, size_t err_size) {
     model_source *m = ctx;
+    if (allowed && allowed->kind == GPTOSS_NEXT_FORCED) {
+        /* no logits needed: the next call processes this token with the ones after it */
+        *out = allowed->id;
+        return 0;
+    }
     if (!n) {
         gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "empty prompt");
         return -1;
@@ -69,8 +75,14 @@ static int model_source_next(void *ctx, const uint32_t *ids, size_t n, uint32_t 
         m->n_cached = n;
     }
     const float *logits = gptoss_session_logits(m->session);
-    if (!logits || gptoss_sampler_sample(m->sampler, logits, m->vocab, out) != GPTOSS_OK) {
-        gptoss_fail(GPTOSS_ERR_INTERNAL, err, err_size, "sampling failed");
+    const int masked = allowed && allowed->kind == GPTOSS_NEXT_MASKED;
+    gptoss_status st = !logits ? GPTOSS_ERR_INTERNAL
+                       : masked ? gptoss_sampler_sample_masked(m->sampler, logits, m->vocab, allowed->bits, out)
+                                : gptoss_sampler_sample(m->sampler, logits, m->vocab, out);
+    if (st != GPTOSS_OK) {
+        gptoss_fail(GPTOSS_ERR_INTERNAL, err, err_size, "sampling failed%s",
+                    st == GPTOSS_ERR_INVALID_ARGUMENT ? " (no token the constraint allows is in the model's vocabulary)"
+                                                      : "");
         return -1;
     }
     return 0;
