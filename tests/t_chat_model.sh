@@ -71,6 +71,41 @@ if command -v python3 >/dev/null; then
     check "run --json: parses as JSON" $(python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/json"; echo $?)
 fi
 
+# run --json-schema on the random-weight model: whatever the weights, an answer that ends with
+# <|return|> (the budget forces the final header) parses and meets its schema, checked here by hand.
+if command -v python3 >/dev/null; then
+    echo '{"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer", "minimum": 0, "maximum": 150}}, "required": ["name", "age"], "additionalProperties": false}' >"$tmp/s_object.json"
+    echo '{"enum": ["red", "green", "blue"]}' >"$tmp/s_enum.json"
+    echo '{"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 5}' >"$tmp/s_array.json"
+    cat >"$tmp/validate.py" <<'EOF'
+import json, sys
+kind, path = sys.argv[1], sys.argv[2]
+v = json.loads(open(path).read())
+if kind == "object":
+    ok = (isinstance(v, dict) and set(v) == {"name", "age"} and isinstance(v["name"], str) and len(v["name"]) <= 20
+          and type(v["age"]) is int and 0 <= v["age"] <= 150)
+elif kind == "enum":
+    ok = v in ("red", "green", "blue")
+else:
+    ok = isinstance(v, list) and 2 <= len(v) <= 5 and all(type(x) is int for x in v)
+sys.exit(0 if ok else 1)
+EOF
+    finished=0
+    for kind in object enum array; do
+        "$bin" run "$model" -p "Answer in JSON" --json-schema "$tmp/s_$kind.json" --reasoning-budget 8 -n 4000 \
+            --seed 3 --verbose --no-color >"$tmp/json_$kind" 2>"$tmp/json_$kind.err"
+        rc=$?
+        if [ $rc -eq 0 ] && grep -q 'stopped at --max-tokens' "$tmp/json_$kind.err"; then
+            echo "ok - run --json-schema ($kind): the answer did not end within 4000 tokens # SKIP random weights"
+            continue
+        fi
+        finished=$((finished + 1))
+        check "run --json-schema ($kind) on random weights: the answer parses and meets the schema" \
+            $([ $rc -eq 0 ] && [ -s "$tmp/json_$kind" ] && python3 "$tmp/validate.py" "$kind" "$tmp/json_$kind"; echo $?)
+    done
+    check "run --json-schema on random weights: at least one answer ended ($finished of 3)" $([ $finished -ge 1 ]; echo $?)
+fi
+
 if ! command -v tmux >/dev/null; then
     echo "ok - chat with a model under a terminal # SKIP tmux not installed"
     exit 0
