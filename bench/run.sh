@@ -10,6 +10,7 @@ benches=(
     attention.sh
     cpu.sh
     schema.sh
+    constraint.sh
 )
 rc=0
 for b in "${benches[@]}"; do
