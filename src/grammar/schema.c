@@ -506,19 +506,90 @@ static int literal_matches_types(const json_value *v, unsigned types) {
     }
 }
 
+/* Member orders of a literal value: the product of n! over its objects, or LIT_ORDERS_MAX + 1
+ * when over that. */
+#define LIT_ORDERS_MAX 120
+#define LIT_ORDER_BYTES_MAX 262144 /* text of the reordered values of one enum/const */
+static uint64_t member_orders(const json_value *v) {
+    uint64_t r = 1;
+    if (v->type == JSON_ARRAY)
+        for (size_t i = 0; i < v->n && r <= LIT_ORDERS_MAX; i++) r *= member_orders(&v->items[i]);
+    if (v->type == JSON_OBJECT) {
+        for (size_t i = 2; i <= v->n && r <= LIT_ORDERS_MAX; i++) r *= i;
+        for (size_t i = 0; i < v->n && r <= LIT_ORDERS_MAX; i++) r *= member_orders(&v->members[i].value);
+    }
+    return r > LIT_ORDERS_MAX ? LIT_ORDERS_MAX + 1 : r;
+}
+
+/* v as compact JSON (json_write_value's form) with its objects' members in the order that *choice
+ * selects: each object in writing order takes choice mod n! as its permutation (Lehmer code) and
+ * divides it out, so 0 .. member_orders(v) - 1 write every order once. NULL: document order. */
+static void write_ordered(gptoss_buf *b, const json_value *v, uint64_t *choice) {
+    if (!choice || (v->type != JSON_ARRAY && v->type != JSON_OBJECT)) {
+        json_write_value(b, v);
+        return;
+    }
+    if (v->type == JSON_ARRAY) {
+        gptoss_buf_puts(b, "[");
+        for (size_t i = 0; i < v->n; i++) {
+            if (i) gptoss_buf_puts(b, ",");
+            write_ordered(b, &v->items[i], choice);
+        }
+        gptoss_buf_puts(b, "]");
+        return;
+    }
+    size_t order[8], left[8];
+    size_t n = v->n;
+    if (n > 8) { /* not reached: 6 members already have more orders than LIT_ORDERS_MAX */
+        json_write_value(b, v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) left[i] = i;
+    for (size_t i = 0; i < n; i++) {
+        size_t pick = (size_t)(*choice % (n - i));
+        *choice /= n - i;
+        order[i] = left[pick];
+        memmove(&left[pick], &left[pick + 1], (n - i - pick - 1) * sizeof left[0]);
+    }
+    gptoss_buf_puts(b, "{");
+    for (size_t i = 0; i < n; i++) {
+        const json_member *m = &v->members[order[i]];
+        if (i) gptoss_buf_puts(b, ",");
+        json_write_string(b, m->key, m->key_len);
+        gptoss_buf_puts(b, ":");
+        write_ordered(b, &m->value, choice);
+    }
+    gptoss_buf_puts(b, "}");
+}
+
 static int compile_literals(cctx *c, int32_t id, const json_value *vals, size_t n, unsigned types, const char *ptr, const char *kw) {
     int32_t root = new_tnode(c, 0);
     if (root < 0) return -1;
-    size_t used = 0;
+    size_t used = 0, perm_bytes = 0;
     unsigned lit_types = 0;
     for (size_t i = 0; i < n; i++) {
         if (!literal_matches_types(&vals[i], types)) continue;
+        /* JSON equality ignores member order: every order of every object in the value goes in
+         * the trie, while the orders stay within the bounds (else the document's order only) */
         gptoss_buf b = {0};
         json_write_value(&b, &vals[i]);
-        int32_t end = b.len ? trie_insert(c, root, b.data, b.len, 1, -1) : -1;
+        uint64_t orders = member_orders(&vals[i]); /* each order's text has the same length */
+        if (orders > LIT_ORDERS_MAX || b.len * orders > LIT_ORDER_BYTES_MAX - perm_bytes) orders = 1;
+        if (orders > 1) perm_bytes += b.len * orders;
+        for (uint64_t k = 0; k < orders; k++) {
+            uint64_t choice = k;
+            if (k) {
+                b.len = 0;
+                write_ordered(&b, &vals[i], &choice);
+            }
+            int32_t end = b.len ? trie_insert(c, root, b.data, b.len, 1, -1) : -1;
+            if (end < 0) {
+                gptoss_buf_free(&b);
+                return cfail(c, c->failed ? c->status : GPTOSS_ERR_NO_MEMORY, "out of memory");
+            }
+            c->g->tnodes[end].term = 1;
+        }
         gptoss_buf_free(&b);
-        if (end < 0) return cfail(c, c->failed ? c->status : GPTOSS_ERR_NO_MEMORY, "out of memory");
-        c->g->tnodes[end].term = 1;
         used++;
         const json_value *lv = &vals[i];
         lit_types |= lv->type == JSON_NULL ? GT_NULL : lv->type == JSON_TRUE || lv->type == JSON_FALSE ? GT_BOOL
@@ -558,6 +629,11 @@ static const char *const ASSERTED_FORMATS[] = {"regex", "iri", "iri-reference", 
 int gram_format_asserted(const json_value *root) {
     const json_value *sv = root->type == JSON_OBJECT ? get(root, "$schema") : NULL;
     return !(sv && sv->type == JSON_STRING && (strstr(sv->str, "2019-09") || strstr(sv->str, "2020-12")));
+}
+
+int gram_int_zero_frac(const json_value *root) {
+    const json_value *sv = root->type == JSON_OBJECT ? get(root, "$schema") : NULL;
+    return !(sv && sv->type == JSON_STRING && (strstr(sv->str, "draft-04") || strstr(sv->str, "draft-03")));
 }
 
 const char *gram_format_regex(const char *name, int *asserted) {
@@ -1270,6 +1346,7 @@ gptoss_status gptoss_grammar_compile_json_schema(const gptoss_grammar_vocab *voc
     g->vocab = vocab;
     g->any = -1;
     c.format_assert = gram_format_asserted(c.root);
+    g->int_zero_frac = gram_int_zero_frac(c.root);
     pthread_mutex_init(&g->cache_lock, NULL);
     g->any = new_node(&c); /* items/additional of the any-node point to itself */
     if (g->any >= 0) g->root = compile(&c, c.root, "");
