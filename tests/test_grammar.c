@@ -182,6 +182,9 @@ static const gcase CASES[] = {
     {"{\"type\":\"string\",\"pattern\":\"^\\\\d+\\\\.\\\\d+$\"}", "\"1.5\"", 1},
     {"{\"type\":\"string\",\"pattern\":\"^\\\\d+\\\\.\\\\d+$\"}", "\"1x5\"", 0},
     {"{\"type\":\"string\",\"pattern\":\"^[^\\\"]*$\"}", "\"a\\\"b\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^x{,2}a{2}{$\"}", "\"x{,2}aa{\"", 1},
+    {"{\"type\":\"string\",\"pattern\":\"(a+)+$\"}", "\"baaaa\"", 1},
+    {"{\"type\":\"string\",\"pattern\":\"^(a+)+$\"}", "\"aaaab\"", 0},
     {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-02-29\"", 1},
     {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-02-30\"", 0},
     {"{\"type\":\"string\",\"format\":\"date-time\"}", "\"2024-01-02T03:04:05.5Z\"", 1},
@@ -277,6 +280,12 @@ static const char *const ERRORS[][2] = {
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"enum\":[\"x\"]}},\"required\":[\"a\"]}", "unsatisfiable schema: required property 'a' is false"},
     {"{\"type\":\"string\",\"pattern\":\"^(a{1,900}){1,900}$\"}", "pattern"},
     {"{\"enum\":[\"x\"],\"format\":\"regex\"}", "'enum' value 0 cannot be checked"},
+    /* a braced quantifier after a quantifier is ECMA's "nothing to repeat", not literal text */
+    {"{\"type\":\"string\",\"pattern\":\"a{1000}{1000}\"}", "nothing to repeat"},
+    {"{\"type\":\"string\",\"pattern\":\"^a{2}{3}$\"}", "nothing to repeat"},
+    {"{\"type\":\"string\",\"pattern\":\"({2})\"}", "nothing to repeat"},
+    {"{\"type\":\"string\",\"pattern\":\"^(a{1,1000}){1,1000}$\"}", "pattern too large"},
+    {"{\"$defs\":{\"a\":{\"allOf\":[{\"$ref\":\"#/$defs/b\"},{\"type\":\"object\"}]},\"b\":{\"allOf\":[{\"$ref\":\"#/$defs/a\"}]}},\"$ref\":\"#/$defs/a\"}", "nested too deeply"},
 };
 
 static int check_bytes(const gptoss_grammar *g, const char *text) {
@@ -371,6 +380,78 @@ int main(void) {
         gptoss_grammar_free(g);
         free(big);
         tap_check(ok, "grammar: self-recursive $ref, 100-deep nesting and a 20000-value enum are bounded");
+    }
+    /* hostile schemas: each compiles (or is refused) and matches in bounded time and memory */
+    {
+        int ok = 1;
+        gptoss_grammar *g = NULL;
+        /* (a+)+$ is a DFA here: a long near-miss is one pass, not a backtracking blow-up */
+        const char *bt = "{\"type\":\"string\",\"pattern\":\"^(a+)+$\"}";
+        size_t nt = 100000;
+        char *text = malloc(nt + 4);
+        text[0] = '"';
+        memset(text + 1, 'a', nt);
+        memcpy(text + 1 + nt, "!\"", 3);
+        ok &= gptoss_grammar_compile_json_schema(NULL, bt, strlen(bt), NULL, &g, err, sizeof err) == GPTOSS_OK && check_bytes(g, text) == 0;
+        memcpy(text + 1 + nt, "\"", 2);
+        ok &= g && check_bytes(g, text) == 1;
+        gptoss_grammar_free(g);
+        free(text);
+        if (!ok) tap_diag("(a+)+$: %s", err);
+        /* 100,000 properties: names are found through a hash index (a linear scan per name took 20 s) */
+        size_t cap = 100000 * 16 + 64, n = 0;
+        char *big = malloc(cap);
+        n += (size_t)snprintf(big + n, cap - n, "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{");
+        for (int i = 0; i < 100000; i++) n += (size_t)snprintf(big + n, cap - n, "%s\"p%d\":{}", i ? "," : "", i);
+        n += (size_t)snprintf(big + n, cap - n, "},\"required\":[\"p99999\",\"p5\"]}");
+        g = NULL;
+        int okp = gptoss_grammar_compile_json_schema(NULL, big, n, NULL, &g, err, sizeof err) == GPTOSS_OK && check_bytes(g, "{\"p5\": 1, \"p99999\": 2}") == 1 &&
+                  check_bytes(g, "{\"p99999\": 2}") == 0 && check_bytes(g, "{\"p5\": 1, \"p99999\": 2, \"q\": 3}") == 0;
+        if (!okp) tap_diag("100000 properties: %s", err);
+        ok &= okp;
+        gptoss_grammar_free(g);
+        /* an enum of 50,000 objects: member orders are bounded by a byte budget, past it the
+         * document's order only */
+        cap = 50000 * 40 + 64;
+        n = 0;
+        big = realloc(big, cap);
+        n += (size_t)snprintf(big + n, cap - n, "{\"enum\":[");
+        for (int i = 0; i < 50000; i++) n += (size_t)snprintf(big + n, cap - n, "%s{\"a\":%d,\"b\":2,\"c\":3,\"d\":4,\"e\":5}", i ? "," : "", i);
+        n += (size_t)snprintf(big + n, cap - n, "]}");
+        g = NULL;
+        int oke = gptoss_grammar_compile_json_schema(NULL, big, n, NULL, &g, err, sizeof err) == GPTOSS_OK &&
+                  check_bytes(g, "{\"e\":5,\"d\":4,\"c\":3,\"b\":2,\"a\":0}") == 1 && check_bytes(g, "{\"a\":49999,\"b\":2,\"c\":3,\"d\":4,\"e\":5}") == 1 &&
+                  check_bytes(g, "{\"a\":50000,\"b\":2,\"c\":3,\"d\":4,\"e\":5}") == 0;
+        if (!oke) tap_diag("enum of 50000 objects: %s", err);
+        ok &= oke;
+        gptoss_grammar_free(g);
+        /* schema nesting past the JSON reader's depth is a format error, not a stack overflow */
+        size_t depth = 100000;
+        big = realloc(big, depth * 10 + 8);
+        n = 0;
+        for (size_t i = 0; i < depth; i++) { memcpy(big + n, "{\"items\":", 9); n += 9; }
+        big[n++] = '1';
+        memset(big + n, '}', depth);
+        n += depth;
+        g = (gptoss_grammar *)1;
+        int okd = gptoss_grammar_compile_json_schema(NULL, big, n, NULL, &g, err, sizeof err) == GPTOSS_ERR_FORMAT && g == NULL;
+        if (!okd) tap_diag("100000-deep schema: %s", err);
+        ok &= okd;
+        /* a $ref cycle with nothing in it, and 10,000 anyOf alternatives (threads are bounded) */
+        const char *cyc = "{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/$defs/a\"}";
+        g = NULL;
+        ok &= gptoss_grammar_compile_json_schema(NULL, cyc, strlen(cyc), NULL, &g, err, sizeof err) == GPTOSS_OK && check_bytes(g, "1") == 0;
+        gptoss_grammar_free(g);
+        cap = 10000 * 40 + 64;
+        big = realloc(big, cap);
+        n = (size_t)snprintf(big, cap, "{\"anyOf\":[");
+        for (int i = 0; i < 10000; i++) n += (size_t)snprintf(big + n, cap - n, "%s{\"type\":\"object\",\"required\":[\"k%d\"]}", i ? "," : "", i);
+        n += (size_t)snprintf(big + n, cap - n, "]}");
+        g = NULL;
+        ok &= gptoss_grammar_compile_json_schema(NULL, big, n, NULL, &g, err, sizeof err) == GPTOSS_OK && check_bytes(g, "{\"k0\": 1}") == 1 && check_bytes(g, "[]") == 0;
+        gptoss_grammar_free(g);
+        free(big);
+        tap_check(ok, "grammar: hostile schemas are bounded: (a+)+$ on a 100000-byte near miss, 100000 properties, an enum of 50000 objects, 100000-deep schema nesting, an empty $ref cycle, 10000 anyOf alternatives");
     }
 
     const char *sh = getenv("GPTOSS_SHARED");

@@ -817,6 +817,43 @@ static int compile_literal_schema(cctx *c, const json_value *s, const char *ptr,
     return compile_literals(c, id, kept, nk, GT_ALL, ptr, e ? "enum" : "const") < 0 ? -1 : 1;
 }
 
+/* An open-addressing index of an object's property names (slots hold index + 1; 0 is empty). */
+typedef struct prop_index {
+    uint32_t *slots;
+    size_t mask;
+} prop_index;
+
+static uint64_t name_hash(const char *k, size_t len) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Room for n names at most half full; the slots are freed with the compile's other allocations. */
+static int prop_index_init(cctx *c, prop_index *px, size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    px->slots = calloc_track(c, cap, sizeof *px->slots);
+    px->mask = cap - 1;
+    return px->slots ? 0 : -1;
+}
+
+/* The index in props of the name k, or UINT32_MAX. */
+static uint32_t prop_find(const prop_index *px, const gram_prop *props, const char *k, size_t len) {
+    for (size_t i = name_hash(k, len) & px->mask;; i = (i + 1) & px->mask) {
+        uint32_t v = px->slots[i];
+        if (!v) return UINT32_MAX;
+        const gram_prop *p = &props[v - 1];
+        if (p->key_len == len && !memcmp(p->key, k, len)) return v - 1;
+    }
+}
+
+static void prop_add(prop_index *px, const gram_prop *props, uint32_t k) {
+    size_t i = name_hash(props[k].key, props[k].key_len) & px->mask;
+    while (px->slots[i]) i = (i + 1) & px->mask;
+    px->slots[i] = k + 1;
+}
+
 static int32_t compile_object_schema(cctx *c, const json_value *s, const char *ptr, int32_t id) {
     char sub[1024];
     int lit = compile_literal_schema(c, s, ptr, id);
@@ -1218,12 +1255,13 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         nd.props = calloc(np + (req ? req->n : 0) + n_forbid + 1, sizeof *nd.props);
         if (!nd.props) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
         c->g->nodes[id] = nd;
+        /* names are looked up through a hash index: a linear scan per name made 100,000
+         * properties a 20 s compile */
+        prop_index px = {0};
+        if (prop_index_init(c, &px, np + (req ? req->n : 0) + n_forbid + 1)) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
         for (size_t i = 0; i < np; i++) {
             const json_member *m = &props->members[i];
-            int dup = 0;
-            for (uint32_t k = 0; k < nd.n_props; k++)
-                if (nd.props[k].key_len == m->key_len && !memcmp(nd.props[k].key, m->key, m->key_len)) dup = 1;
-            if (dup) continue;
+            if (prop_find(&px, nd.props, m->key, m->key_len) < nd.n_props) continue; /* a duplicate name */
             ptr_join(sub, sizeof sub, ptr, "properties", 10);
             char sub2[1024];
             ptr_join(sub2, sizeof sub2, sub, m->key, m->key_len);
@@ -1240,15 +1278,15 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
                 }
             p->node = compile_or_never(c, pv, sub2); /* -1: present is invalid */
             if (p->node == -2) return -1;
-            nd.n_props++;
+            prop_add(&px, nd.props, nd.n_props++);
             c->g->nodes[id] = nd;
         }
         /* required names that properties does not declare take additionalProperties' schema */
         for (size_t i = 0; req && i < req->n; i++) {
             const json_value *r = &req->items[i];
             if (r->type != JSON_STRING) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "bad keyword 'required' at %s", ptr);
-            uint32_t k = 0;
-            while (k < nd.n_props && !(nd.props[k].key_len == r->len && !memcmp(nd.props[k].key, r->str, r->len))) k++;
+            uint32_t k = prop_find(&px, nd.props, r->str, r->len);
+            if (k > nd.n_props) k = nd.n_props;
             int32_t undeclared = nd.additional;
             uint32_t mm = 0;
             for (uint32_t q = 0; q < nd.n_pat; q++) mm |= (uint32_t)key_matches(c->g, nd.pat_dfa[q], r->str, r->len) << q;
@@ -1259,14 +1297,14 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
                     continue;
                 }
                 nd.props[k] = (gram_prop){r->str, r->len, undeclared, 0};
-                nd.n_props++;
+                prop_add(&px, nd.props, nd.n_props++);
             }
             if (nd.props[k].node < 0 && types == GT_OBJ) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: required property '%.*s' is false at %s", (int)(r->len > 100 ? 100 : r->len), r->str, ptr);
             nd.props[k].required = nd.props[k].node >= 0;
         }
         for (size_t q = 0; q < n_forbid; q++) {
-            uint32_t k = 0;
-            while (k < nd.n_props && !(nd.props[k].key_len == forbid_len[q] && !memcmp(nd.props[k].key, forbid[q], forbid_len[q]))) k++;
+            uint32_t k = prop_find(&px, nd.props, forbid[q], forbid_len[q]);
+            if (k > nd.n_props) k = nd.n_props;
             if (k < nd.n_props && nd.props[k].required)
                 return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: property '%.*s' is required and excluded by 'not' at %s", (int)(forbid_len[q] > 100 ? 100 : forbid_len[q]), forbid[q], ptr);
             if (k == nd.n_props) nd.props[nd.n_props++] = (gram_prop){forbid[q], forbid_len[q], -1, 0};
