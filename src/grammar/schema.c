@@ -118,7 +118,8 @@ static int32_t new_tnode(cctx *c, uint8_t byte) {
 }
 
 /* Inserts s into the trie at root; returns the end node. in_string flags follow JSON string state
- * when json is set. */
+ * when json is set; json 1 also marks integer digits (a zero fraction may follow them, 1.0 == 1),
+ * json 2 does not (drafts 3 and 4, where 1.0 is no integer). */
 static int32_t trie_insert(cctx *c, int32_t root, const char *s, size_t len, int json, int32_t prop) {
     int32_t cur = root;
     int in_str = 0, esc = 0, in_num = 0, frac = 0;
@@ -153,7 +154,7 @@ static int32_t trie_insert(cctx *c, int32_t root, const char *s, size_t len, int
             ch = new_tnode(c, b);
             if (ch < 0) return -1;
             c->g->tnodes[ch].in_string = (uint8_t)in_str;
-            c->g->tnodes[ch].int_digit = (uint8_t)(json && in_num && !frac && b >= '0' && b <= '9');
+            c->g->tnodes[ch].int_digit = (uint8_t)(json == 1 && in_num && !frac && b >= '0' && b <= '9');
             c->g->tnodes[ch].next_sibling = c->g->tnodes[cur].first_child;
             c->g->tnodes[cur].first_child = ch;
         }
@@ -582,7 +583,9 @@ static int compile_literals(cctx *c, int32_t id, const json_value *vals, size_t 
                 b.len = 0;
                 write_ordered(&b, &vals[i], &choice);
             }
-            int32_t end = b.len ? trie_insert(c, root, b.data, b.len, 1, -1) : -1;
+            /* drafts 3/4: an integer-typed value written 1.0 is invalid there; refusing the zero
+             * fraction for every literal loses only untyped ones, never accepts an invalid text */
+            int32_t end = b.len ? trie_insert(c, root, b.data, b.len, c->g->int_zero_frac ? 1 : 2, -1) : -1;
             if (end < 0) {
                 gptoss_buf_free(&b);
                 return cfail(c, c->failed ? c->status : GPTOSS_ERR_NO_MEMORY, "out of memory");
