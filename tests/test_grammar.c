@@ -187,6 +187,16 @@ static const gcase CASES[] = {
     {"{\"type\":\"string\",\"pattern\":\"^[^\\\"]*$\"}", "\"a\\\"b\"", 0},
     {"{\"type\":\"string\",\"pattern\":\"^x{,2}a{2}{$\"}", "\"x{,2}aa{\"", 1},
     {"{\"type\":\"string\",\"pattern\":\"(a+)+$\"}", "\"baaaa\"", 1},
+    /* a surrogate pair is one character to a pattern, as the raw UTF-8 is */
+    {"{\"type\":\"string\",\"pattern\":\"^\xf0\x9f\x98\x80+$\"}", "\"\\ud83d\\ude00\\uD83D\\uDE00\xf0\x9f\x98\x80\"", 1},
+    {"{\"type\":\"string\",\"pattern\":\"^\xf0\x9f\x98\x80+$\"}", "\"\\ud83d\\ude01\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.+$\"}", "\"\\ud83d\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.+$\"}", "\"\\ud83dx\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.+$\"}", "\"\\ud83d\\n\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.+$\"}", "\"\\ude00\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.{2}$\",\"maxLength\":2}", "\"\\ud83d\\ude00a\"", 1},
+    {"{\"type\":\"string\",\"pattern\":\"^.{2}$\",\"maxLength\":1}", "\"\\ud83d\\ude00a\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.*$\",\"minLength\":2}", "\"\\ud83d\\ude00\"", 0},
     {"{\"type\":\"string\",\"pattern\":\"^(a+)+$\"}", "\"aaaab\"", 0},
     {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-02-29\"", 1},
     {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-02-30\"", 0},
@@ -477,6 +487,7 @@ int main(void) {
         /* escaped keys, zero-fraction integers, a const object in another member order */
         {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"},\"a\\\"b\":{\"type\":\"integer\",\"maximum\":5},\"\xf0\x9f\x98\x80\":{}},\"additionalProperties\":false}",
          "{\"\\u0061b\": 1.0, \"a\\\"b\": 5.00, \"\\ud83d\\ude00\": null}"},
+        {"{\"type\":\"array\",\"items\":{\"type\":\"string\",\"pattern\":\"^[^a]{1,3}$\"}}", "[\"\\ud83d\\ude00\xc3\xa9\", \"\\uD83D\\uDE00\"]"},
         {"{\"const\":{\"foo\":\"bar\",\"baz\":[1,{\"x\":2,\"y\":3}]}}", "{\"baz\": [1.0, {\"y\": 3, \"x\": 2}], \"foo\": \"bar\"}"},
         {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"},\"patternProperties\":{\"^k\":{\"minimum\":2}}}", "{\"k\\u00e9y\\\\\\n\": 3.0, \"\\u006b\\/\": 2}"},
     };

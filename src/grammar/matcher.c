@@ -215,6 +215,13 @@ static int utf8_encode(uint32_t cp, uint8_t u[4]) {
     return 4;
 }
 
+/* A string frame's flags: bits 0-1 the UTF-8 continuation bytes pending; bit 2 the last escape was
+ * a high surrogate (length counting); with a pattern, bit 5 and bits 6-15 a high surrogate (its
+ * offset from D800) whose low half the DFA waits for. */
+#define STR_HI (1u << 5)
+#define STR_HI_SHIFT 6
+#define STR_HI_BITS (0x3FFu << STR_HI_SHIFT)
+
 /* One decoded character cp of a string value: length and pattern. */
 static int str_char(const gptoss_grammar *g, const gram_node *n, gram_frame *f, uint32_t cp, int count) {
     if (count) {
@@ -440,7 +447,7 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
         case M_STR: {
             if (f->sub == 0) {
                 if (b == '"') {
-                    if (f->flags & 3) return;
+                    if (f->flags & (3 | STR_HI)) return;
                     if (f->a < n->min_len) return;
                     if (n->dfa >= 0 && !g->dfas[n->dfa].accept[f->b]) return;
                     t->depth--;
@@ -454,7 +461,7 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                     emit(out, t);
                     return;
                 }
-                if (b < 0x20) return;
+                if (b < 0x20 || (f->flags & STR_HI)) return;
                 int r = utf8_byte(f, b);
                 if (!r) return;
                 f->flags &= (uint16_t)~4u;
@@ -478,7 +485,7 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                     emit(out, t);
                     return;
                 }
-                const char *p = b ? strchr(esc_in, b) : NULL;
+                const char *p = b && !(f->flags & STR_HI) ? strchr(esc_in, b) : NULL;
                 if (!p) return;
                 f->sub = 0;
                 f->flags &= (uint16_t)~4u;
@@ -495,8 +502,28 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
             }
             f->sub = 0;
             uint32_t cp = (uint32_t)f->c;
-            if (cp >= 0xD800 && cp <= 0xDFFF) {
-                if (n->dfa >= 0) return; /* patterns see whole characters: not supported here */
+            if (n->dfa >= 0 && (cp >= 0xD800 || (f->flags & STR_HI))) {
+                /* a pattern sees whole characters: a high surrogate waits in the flags for its
+                 * low half, the pair is one character; a lone half is refused */
+                int low = cp >= 0xDC00 && cp <= 0xDFFF;
+                if (!(f->flags & STR_HI)) {
+                    if (cp > 0xDBFF) return; /* a lone low half (cp >= 0xD800 here) */
+                    if (f->a >= n->max_len) return; /* the pair counts here, the DFA steps at the low half */
+                    f->a++;
+                    f->flags = (uint16_t)(f->flags | STR_HI | (cp - 0xD800) << STR_HI_SHIFT);
+                    emit(out, t);
+                    return;
+                }
+                if (!low) return;
+                cp = 0x10000 + ((uint32_t)(f->flags >> STR_HI_SHIFT) << 10) + (cp - 0xDC00);
+                f->flags &= (uint16_t)~(STR_HI | STR_HI_BITS);
+                uint8_t u[4];
+                int k = utf8_encode(cp, u);
+                int32_t ds = (int32_t)f->b;
+                for (int i = 0; i < k; i++) ds = gram_dfa_step(&g->dfas[n->dfa], ds, u[i]);
+                if (ds < 0) return;
+                f->b = (uint32_t)ds;
+            } else if (cp >= 0xD800 && cp <= 0xDFFF) {
                 int low = cp >= 0xDC00;
                 int count = !(low && (f->flags & 4));
                 f->flags = (uint16_t)((f->flags & ~4u) | (low ? 0u : 4u));
@@ -729,7 +756,7 @@ int gram_state_plain_string(const gptoss_grammar *g, const gram_state *s) {
 int gram_thread_in_string(const gptoss_grammar *g, const gram_thread *t) {
     (void)g;
     const gram_frame *f = &t->f[t->depth - 1];
-    return f->mode == M_STR && f->sub == 0 && !(f->flags & 3);
+    return f->mode == M_STR && f->sub == 0 && !(f->flags & (3 | STR_HI));
 }
 
 static void set_byte(uint32_t *m, uint8_t b) { m[b >> 5] |= 1u << (b & 31); }
