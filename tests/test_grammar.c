@@ -77,6 +77,21 @@ static const gcase CASES[] = {
     {"{\"enum\":[[1,2]]}", "[1.00, 2.0 ]", 1},
     {"{\"enum\":[10,1]}", "1.0", 1},
     {"{\"const\":\"x\"}", "\"y\"", 0},
+    /* strings in enum/const compare decoded: any character may be written escaped */
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u0061\\u0022b\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u00e9\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u00E9\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u000A\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"x\\/\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u00e8\"", 0},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\r\"", 0},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"a\\\"\"", 0},
+    {"{\"enum\":[\"ab\",\"ac\"]}", "\"a\\u0064\"", 0},
+    {"{\"const\":\"\xf0\x9f\x98\x80\"}", "\"\\ud83d\\ude00\"", 1},
+    {"{\"const\":\"\xf0\x9f\x98\x80\"}", "\"\\ud83d\"", 0},
+    {"{\"const\":\"\xf0\x9f\x98\x80\"}", "\"\\ud83d\\ude01\"", 0},
+    {"{\"const\":\"\\u0001\"}", "\"\\u0001\"", 1},
+    {"{\"const\":{\"k\\\"\":[\"\\t\"]}}", "{\"k\\u0022\": [\"\\u0009\"]}", 1},
     /* an object in enum/const equals itself with its members in any order */
     {"{\"const\":{\"foo\":\"bar\",\"baz\":\"bax\"}}", "{\"baz\": \"bax\", \"foo\": \"bar\"}", 1},
     {"{\"const\":{\"foo\":\"bar\",\"baz\":\"bax\"}}", "{\"foo\": \"bar\", \"baz\": \"bax\"}", 1},
@@ -309,6 +324,100 @@ static int check_bytes(const gptoss_grammar *g, const char *text) {
     return ok;
 }
 
+static int hexd(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes the JSON string body p[0..n) to code points (surrogate pairs joined); -1 when it has a
+ * bad escape, a lone surrogate or a raw byte that is not whole UTF-8. */
+static int decode_body(const char *p, size_t n, unsigned *cps, size_t *nc) {
+    size_t i = 0, k = 0;
+    while (i < n) {
+        unsigned c = (unsigned char)p[i];
+        if (c == '\\') {
+            if (i + 1 >= n) return -1;
+            const char *e = strchr("\"\\/bfnrt", p[i + 1]);
+            if (p[i + 1] != 'u') {
+                if (!e || !p[i + 1]) return -1;
+                cps[k++] = (unsigned)"\"\\/\b\f\n\r\t"[e - "\"\\/bfnrt"];
+                i += 2;
+                continue;
+            }
+            unsigned u = 0;
+            for (int d = 0; d < 4; d++) {
+                int h = i + 2 + (size_t)d < n ? hexd(p[i + 2 + d]) : -1;
+                if (h < 0) return -1;
+                u = u * 16 + (unsigned)h;
+            }
+            i += 6;
+            if (u >= 0xDC00 && u <= 0xDFFF) return -1;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                unsigned lo = 0;
+                if (i + 6 > n || p[i] != '\\' || p[i + 1] != 'u') return -1;
+                for (int d = 0; d < 4; d++) {
+                    int h = hexd(p[i + 2 + d]);
+                    if (h < 0) return -1;
+                    lo = lo * 16 + (unsigned)h;
+                }
+                if (lo < 0xDC00 || lo > 0xDFFF) return -1;
+                i += 6;
+                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            cps[k++] = u;
+            continue;
+        }
+        int len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+        if (!len || i + (size_t)len > n) return -1;
+        unsigned cp = len == 1 ? c : c & (0xFFu >> (len + 1));
+        for (int d = 1; d < len; d++) cp = cp << 6 | ((unsigned char)p[i + d] & 63);
+        cps[k++] = cp;
+        i += (size_t)len;
+    }
+    *nc = k;
+    return 0;
+}
+
+/* text with every object key's characters rewritten as backslash-u escapes (hex case alternating,
+ * surrogate pairs above the BMP); keys that do not decode are kept. */
+static char *escape_keys(const char *text) {
+    size_t n = strlen(text), o = 0;
+    char *out = malloc(n * 24 + 1);
+    unsigned *cps = malloc((n + 1) * sizeof *cps);
+    for (size_t i = 0; i < n;) {
+        if (text[i] != '"') {
+            out[o++] = text[i++];
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < n && text[j] != '"') j += text[j] == '\\' ? 2 : 1;
+        size_t after = j + 1;
+        while (after < n && strchr(" \t\r\n", text[after])) after++;
+        size_t nc = 0;
+        if (j < n && after < n && text[after] == ':' && decode_body(text + i + 1, j - i - 1, cps, &nc) == 0) {
+            out[o++] = '"';
+            for (size_t k = 0; k < nc; k++) {
+                const char *fmt = k % 2 ? "\\u%04X" : "\\u%04x";
+                if (cps[k] >= 0x10000) {
+                    unsigned v = cps[k] - 0x10000;
+                    o += (size_t)sprintf(out + o, fmt, 0xD800 + (v >> 10));
+                    o += (size_t)sprintf(out + o, fmt, 0xDC00 + (v & 0x3FF));
+                } else {
+                    o += (size_t)sprintf(out + o, fmt, cps[k]);
+                }
+            }
+            out[o++] = '"';
+        } else {
+            size_t end = j < n ? j + 1 : n;
+            memcpy(out + o, text + i, end - i);
+            o += end - i;
+        }
+        i = j < n ? j + 1 : n;
+    }
+    out[o] = 0;
+    free(cps);
+    return out;
+}
+
 /* Every mask bit (a sample of ids plus the text's own tokens) equals "advance by that id works". */
 static int mask_agrees(gptoss_grammar_state *s, const gptoss_grammar_vocab *v, uint32_t *bits, const uint32_t *extra, size_t n_extra) {
     if (gptoss_grammar_state_mask(s, bits) != GPTOSS_OK) return 0;
@@ -346,6 +455,26 @@ int main(void) {
         gptoss_grammar_free(g);
     }
     tap_check(bad == 0, "grammar: %zu accept/reject pairs per keyword through the byte matcher", n_cases);
+    /* any key character may be written escaped: every case gives the same answer with each of its
+     * keys rewritten as backslash-u escapes */
+    bad = 0;
+    size_t n_changed = 0;
+    for (size_t i = 0; i < n_cases; i++) {
+        gptoss_grammar *g = NULL;
+        if (gptoss_grammar_compile_json_schema(NULL, CASES[i].schema, strlen(CASES[i].schema), NULL, &g, err, sizeof err) != GPTOSS_OK) continue;
+        char *esc = escape_keys(CASES[i].text);
+        if (strcmp(esc, CASES[i].text)) {
+            n_changed++;
+            int a = check_bytes(g, CASES[i].text), e = check_bytes(g, esc);
+            if (a != e) {
+                tap_diag("schema %s: %s gives %d, escaped %s gives %d", CASES[i].schema, CASES[i].text, a, esc, e);
+                bad++;
+            }
+        }
+        free(esc);
+        gptoss_grammar_free(g);
+    }
+    tap_check(bad == 0 && n_changed > 60, "grammar: the %zu cases with object keys answer the same with every key character written as a backslash-u escape", n_changed);
 
     bad = 0;
     for (size_t i = 0; i < sizeof ERRORS / sizeof ERRORS[0]; i++) {
@@ -488,6 +617,7 @@ int main(void) {
         {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"},\"a\\\"b\":{\"type\":\"integer\",\"maximum\":5},\"\xf0\x9f\x98\x80\":{}},\"additionalProperties\":false}",
          "{\"\\u0061b\": 1.0, \"a\\\"b\": 5.00, \"\\ud83d\\ude00\": null}"},
         {"{\"type\":\"array\",\"items\":{\"type\":\"string\",\"pattern\":\"^[^a]{1,3}$\"}}", "[\"\\ud83d\\ude00\xc3\xa9\", \"\\uD83D\\uDE00\"]"},
+        {"{\"enum\":[\"caf\xc3\xa9 \\\"x\\\"\",{\"k\":\"\xf0\x9f\x98\x80\"}]}", "{\"\\u006b\": \"\\uD83D\\uDE00\"}"},
         {"{\"const\":{\"foo\":\"bar\",\"baz\":[1,{\"x\":2,\"y\":3}]}}", "{\"baz\": [1.0, {\"y\": 3, \"x\": 2}], \"foo\": \"bar\"}"},
         {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"},\"patternProperties\":{\"^k\":{\"minimum\":2}}}", "{\"k\\u00e9y\\\\\\n\": 3.0, \"\\u006b\\/\": 2}"},
     };

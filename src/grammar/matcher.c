@@ -263,6 +263,19 @@ static uint32_t obj_count(const gram_frame *f) { return (uint32_t)(f->c >> 24 & 
 #define KEY_HI_SHIFT 6
 #define KEY_HI_BITS (0x3FFu << KEY_HI_SHIFT)
 
+/* The UTF-16 code units [*a, *z] whose character's text starts with byte b (F0-F4: the high
+ * surrogates); canon: the text is json_write_string's, where a backslash starts the characters it
+ * escapes (all below 0x5D). 0 when b starts none. */
+static int lead_units(uint8_t b, int canon, uint32_t *a, uint32_t *z) {
+    if (canon && b == '\\') { *a = 0; *z = 0x5C; }
+    else if (b < 0x80) *a = *z = b;
+    else if (b >= 0xC2 && b <= 0xDF) { *a = (uint32_t)(b & 0x1F) << 6; *z = *a + 0x3F; }
+    else if (b >= 0xE0 && b <= 0xEF) { *a = (uint32_t)(b & 0x0F) << 12; *z = *a + 0xFFF; }
+    else if (b >= 0xF0 && b <= 0xF4) { *a = 0xD800; *z = 0xDBFF; }
+    else return 0;
+    return 1;
+}
+
 /* Whether a key may still go somewhere: any key when additionalProperties or a pattern is live,
  * else a declared name not yet passed (declared order) nor past a missing required one. */
 static int key_open(const gram_node *n, const gram_frame *f) {
@@ -301,16 +314,102 @@ static int key_units_viable(const gptoss_grammar *g, const gram_node *n, const g
     if (f->a == UINT32_MAX) return 0;
     for (int32_t ch = g->tnodes[f->a].first_child; ch >= 0; ch = g->tnodes[ch].next_sibling) {
         const gram_tnode *tn = &g->tnodes[ch];
-        uint32_t b = tn->byte, a, z;
-        if (!tnode_in_order(n, tn, idx)) continue;
-        if (b < 0x80) a = z = b;
-        else if (b >= 0xC2 && b <= 0xDF) { a = (b & 0x1F) << 6; z = a + 0x3F; }
-        else if (b >= 0xE0 && b <= 0xEF) { a = (b & 0x0F) << 12; z = a + 0xFFF; }
-        else if (b >= 0xF0 && b <= 0xF4) { a = 0xD800; z = 0xDBFF; }
-        else continue;
-        if (a <= hi && lo <= z) return 1;
+        uint32_t a, z;
+        if (tnode_in_order(n, tn, idx) && lead_units(tn->byte, 0, &a, &z) && a <= hi && lo <= z) return 1;
     }
     return 0;
+}
+
+/* A literal frame inside a string of its trie: flags bits 0-2 the escape phase (as a key's: 1 after
+ * the backslash, 2-5 after u and 0-3 hex digits), bit 3 a high surrogate waiting for its low half
+ * (its offset from D800 in b); c the code unit so far. */
+#define LIT_PHASE 7u
+#define LIT_HI 8u
+
+/* Follows the trie from the frame's node by cp as json_write_string writes it (the trie's form). */
+static int lit_follow(const gptoss_grammar *g, gram_frame *f, uint32_t cp) {
+    static const char short_esc[] = "\"\\\n\r\t\b\f", short_out[] = "\"\\nrtbf";
+    uint8_t u[6];
+    int k;
+    const char *e = cp && cp < 0x80 ? strchr(short_esc, (int)cp) : NULL;
+    if (e) {
+        u[0] = '\\';
+        u[1] = (uint8_t)short_out[e - short_esc];
+        k = 2;
+    } else if (cp < 0x20) {
+        static const char hx[] = "0123456789abcdef";
+        memcpy(u, "\\u00", 4);
+        u[4] = (uint8_t)hx[cp >> 4];
+        u[5] = (uint8_t)hx[cp & 15];
+        k = 6;
+    } else {
+        k = utf8_encode(cp, u);
+    }
+    uint32_t node = f->a;
+    for (int i = 0; i < k; i++)
+        if (!literal_child(g, node, u[i], &node)) return 0;
+    f->a = node;
+    return 1;
+}
+
+/* Whether some character with a code unit in [lo, hi] continues the literal trie. */
+static int lit_units_viable(const gptoss_grammar *g, uint32_t node, uint32_t lo, uint32_t hi) {
+    for (int32_t ch = g->tnodes[node].first_child; ch >= 0; ch = g->tnodes[ch].next_sibling) {
+        uint32_t a, z;
+        if (lead_units(g->tnodes[ch].byte, 1, &a, &z) && a <= hi && lo <= z) return 1;
+    }
+    return 0;
+}
+
+/* One byte of an escape inside a literal's string: JSON equality compares the decoded strings,
+ * so any character may be written escaped whatever the trie's form. 0 to reject. */
+static int lit_escape(const gptoss_grammar *g, gram_frame *f, uint8_t b) {
+    unsigned phase = f->flags & LIT_PHASE;
+    if (phase == 0) {
+        /* a low half is checked whole, with its high half, at its last digit */
+        if (b != '\\' || (!(f->flags & LIT_HI) && !lit_units_viable(g, f->a, 0, 0xFFFF))) return 0;
+        f->flags = (uint16_t)((f->flags & ~LIT_PHASE) | 1);
+        return 1;
+    }
+    if (phase == 1) {
+        static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+        if (b == 'u') {
+            f->flags = (uint16_t)((f->flags & ~LIT_PHASE) | 2);
+            f->c = 0;
+            return 1;
+        }
+        const char *p = b && !(f->flags & LIT_HI) ? strchr(esc_in, b) : NULL;
+        if (!p) return 0;
+        f->flags &= (uint16_t)~LIT_PHASE;
+        return lit_follow(g, f, (uint8_t)esc_out[p - esc_in]);
+    }
+    int h = hexv(b);
+    if (h < 0) return 0;
+    uint32_t unit = (uint32_t)f->c * 16 + (uint32_t)h, nd = phase - 1;
+    uint32_t lo = unit << (4 * (4 - nd)), hi = lo + (1u << (4 * (4 - nd))) - 1;
+    if (f->flags & LIT_HI) {
+        if (hi < 0xDC00 || lo > 0xDFFF) return 0;
+    } else if (!lit_units_viable(g, f->a, lo, hi)) {
+        return 0;
+    }
+    if (nd < 4) {
+        f->flags = (uint16_t)((f->flags & ~LIT_PHASE) | (phase + 1));
+        f->c = unit;
+        return 1;
+    }
+    f->flags &= (uint16_t)~LIT_PHASE;
+    f->c = 0;
+    if (f->flags & LIT_HI) {
+        f->flags &= (uint16_t)~LIT_HI;
+        return lit_follow(g, f, 0x10000 + (f->b << 10) + (unit - 0xDC00));
+    }
+    if (unit >= 0xD800 && unit <= 0xDBFF) {
+        f->flags |= LIT_HI;
+        f->b = unit - 0xD800;
+        return 1;
+    }
+    if (unit >= 0xDC00 && unit <= 0xDFFF) return 0;
+    return lit_follow(g, f, unit);
 }
 
 static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state *out, int guard) {
@@ -405,6 +504,13 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
         case M_LIT: {
             const gram_tnode *tn = &g->tnodes[f->a];
             uint32_t ch;
+            /* inside a string, a backslash starts an escape decoded against the trie; a high
+             * surrogate's low half must follow */
+            if (tn->in_string && ((f->flags & (LIT_PHASE | LIT_HI)) || b == '\\')) {
+                if (!lit_escape(g, f, b)) return;
+                emit(out, t);
+                return;
+            }
             /* an integer literal may be written with a zero fraction (1.0 equals 1) */
             if (f->sub >= 2) {
                 if (b == '0') {
