@@ -616,8 +616,9 @@ gptoss_status gptoss_grammar_compile_json_schema(const gptoss_grammar_vocab *voc
 void gptoss_grammar_free(gptoss_grammar *grammar);
 
 /* Where a JSON text stands against a grammar: the grammar must outlive it. One state per thread.
- * A state that computes masks holds ~6 MB of scratch (made on its first mask); the grammar keeps up
- * to 256 whole masks (~6.5 MB) shared by its states, under a lock. */
+ * A state that computes masks holds ~6 MB of scratch (made on its first mask; one that only
+ * advances, ~50 KB, made on its first advance); the grammar keeps up to 256 whole masks (~6.5 MB)
+ * shared by its states, under a lock. */
 typedef struct gptoss_grammar_state gptoss_grammar_state;
 gptoss_status gptoss_grammar_state_create(const gptoss_grammar *grammar, gptoss_grammar_state **out);
 gptoss_status gptoss_grammar_state_clone(const gptoss_grammar_state *state, gptoss_grammar_state **out);

@@ -20,7 +20,28 @@ static const gcase CASES[] = {
     {"{\"type\":\"string\"}", "12", 0},
     {"{\"type\":\"integer\"}", "-12", 1},
     {"{\"type\":\"integer\"}", "1.5", 0},
-    {"{\"type\":\"integer\"}", "1.0", 0},
+    /* drafts 6 on: a zero fraction is still an integer; drafts 3 and 4: not */
+    {"{\"type\":\"integer\"}", "1.0", 1},
+    {"{\"type\":\"integer\"}", "-0.0", 1},
+    {"{\"type\":\"integer\"}", "12.000", 1},
+    {"{\"type\":\"integer\"}", "1.01", 0},
+    {"{\"type\":\"integer\"}", "1.", 0},
+    {"{\"type\":\"integer\"}", "1.0.0", 0},
+    {"{\"$schema\":\"http://json-schema.org/draft-04/schema#\",\"type\":\"integer\"}", "1.0", 0},
+    {"{\"$schema\":\"http://json-schema.org/draft-04/schema#\",\"type\":\"integer\"}", "1", 1},
+    {"{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"type\":\"integer\"}", "1.0", 1},
+    {"{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}", "10.0", 1},
+    {"{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}", "10.00", 1},
+    {"{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}", "11.0", 0},
+    {"{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}", "0.0", 0},
+    {"{\"type\":\"integer\",\"minimum\":0}", "-0.0", 1},
+    {"{\"type\":\"integer\",\"minimum\":0}", "-1.0", 0},
+    {"{\"type\":\"integer\",\"exclusiveMaximum\":10}", "10.0", 0},
+    {"{\"type\":\"integer\",\"exclusiveMaximum\":10}", "9.0", 1},
+    {"{\"type\":\"integer\",\"multipleOf\":3}", "12.0", 1},
+    {"{\"type\":\"integer\",\"multipleOf\":3}", "13.0", 0},
+    {"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}}}", "{\"n\": 2.0}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}}}", "{\"n\": 2.5}", 0},
     {"{\"type\":\"number\"}", "-1.5e3", 1},
     {"{\"type\":\"number\"}", "01", 0},
     {"{\"type\":\"number\"}", "1.", 0},
@@ -46,6 +67,9 @@ static const gcase CASES[] = {
     {"{\"enum\":[[1,2],{\"a\":1}]}", "[1 2]", 0},
     {"{\"const\":\"x\"}", "\"x\"", 1},
     {"{\"const\":1}", "1.0", 1},
+    {"{\"$schema\":\"http://json-schema.org/draft-04/schema#\",\"type\":\"integer\",\"enum\":[1,2.0]}", "1.0", 0},
+    {"{\"$schema\":\"http://json-schema.org/draft-04/schema#\",\"type\":\"integer\",\"enum\":[1,2.0]}", "2", 1},
+    {"{\"$schema\":\"http://json-schema.org/draft-06/schema#\",\"type\":\"integer\",\"enum\":[1,2.0]}", "2.0", 1},
     {"{\"const\":1}", "1.", 0},
     {"{\"const\":1}", "1.05", 0},
     {"{\"const\":1}", "1.0e1", 0},
@@ -53,6 +77,32 @@ static const gcase CASES[] = {
     {"{\"enum\":[[1,2]]}", "[1.00, 2.0 ]", 1},
     {"{\"enum\":[10,1]}", "1.0", 1},
     {"{\"const\":\"x\"}", "\"y\"", 0},
+    /* strings in enum/const compare decoded: any character may be written escaped */
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u0061\\u0022b\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u00e9\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u00E9\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u000A\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"x\\/\"", 1},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\u00e8\"", 0},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"\\r\"", 0},
+    {"{\"enum\":[\"a\\\"b\",\"\xc3\xa9\",\"\\n\",\"x/\"]}", "\"a\\\"\"", 0},
+    {"{\"enum\":[\"ab\",\"ac\"]}", "\"a\\u0064\"", 0},
+    {"{\"const\":\"\xf0\x9f\x98\x80\"}", "\"\\ud83d\\ude00\"", 1},
+    {"{\"const\":\"\xf0\x9f\x98\x80\"}", "\"\\ud83d\"", 0},
+    {"{\"const\":\"\xf0\x9f\x98\x80\"}", "\"\\ud83d\\ude01\"", 0},
+    {"{\"const\":\"\\u0001\"}", "\"\\u0001\"", 1},
+    {"{\"const\":{\"k\\\"\":[\"\\t\"]}}", "{\"k\\u0022\": [\"\\u0009\"]}", 1},
+    /* an object in enum/const equals itself with its members in any order */
+    {"{\"const\":{\"foo\":\"bar\",\"baz\":\"bax\"}}", "{\"baz\": \"bax\", \"foo\": \"bar\"}", 1},
+    {"{\"const\":{\"foo\":\"bar\",\"baz\":\"bax\"}}", "{\"foo\": \"bar\", \"baz\": \"bax\"}", 1},
+    {"{\"const\":{\"foo\":\"bar\",\"baz\":\"bax\"}}", "{\"baz\": \"bax\"}", 0},
+    {"{\"const\":{\"foo\":\"bar\",\"baz\":\"bax\"}}", "{\"baz\": \"bax\", \"foo\": \"bar\", \"x\": 1}", 0},
+    {"{\"const\":{\"foo\":\"bar\",\"baz\":\"bax\"}}", "{\"baz\": \"bar\", \"foo\": \"bax\"}", 0},
+    {"{\"const\":{\"foo\":\"bar\",\"baz\":\"bax\"}}", "{\"baz\": \"bax\", \"baz\": \"bax\"}", 0},
+    {"{\"enum\":[{\"a\":{\"x\":1,\"y\":2},\"b\":[{\"c\":1,\"d\":[]}]},3]}", "{\"b\":[{\"d\":[],\"c\":1.0}],\"a\":{\"y\":2,\"x\":1}}", 1},
+    {"{\"enum\":[{\"a\":{\"x\":1,\"y\":2},\"b\":[{\"c\":1,\"d\":[]}]},3]}", "{\"b\":[{\"d\":[],\"c\":1}],\"a\":{\"y\":1,\"x\":2}}", 0},
+    {"{\"const\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6}}", "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6}", 1},
+    {"{\"const\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5}}", "{\"e\":5,\"d\":4,\"c\":3,\"b\":2,\"a\":1}", 1},
     {"{\"type\":\"string\",\"enum\":[\"a\",1]}", "1", 0},
     /* objects */
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":\"string\"}},\"required\":[\"a\"]}", "{\"a\": 1, \"b\": \"x\"}", 1},
@@ -70,6 +120,45 @@ static const gcase CASES[] = {
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"enum\":[\"x\"]}}}", "{\"b\": 1}", 1},
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"enum\":[\"x\"]}}}", "{\"a\": \"x\"}", 0},
     {"{\"$defs\":{\"u\":{\"type\":\"array\",\"enum\":[\"x\"]}},\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/u\"},\"b\":{\"$ref\":\"#/$defs/u\"}}}", "{\"b\": [1]}", 0},
+    /* keys written with escapes name the property they decode to */
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\u0061b\": 1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"a\\u0062\": 1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\u0061b\": \"x\"}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\u0041b\": 1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\u0061\": 1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\u00g1b\": 1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\qb\": 1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"j\":{}},\"additionalProperties\":false}", "{\"\\u006A\": 1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"j\":{}},\"additionalProperties\":false}", "{\"\\u006a\": 1}", 1},
+    {"{\"properties\":{\"a\\\"b\":{\"type\":\"integer\"},\"a/b\":{\"type\":\"integer\"},\"a\\\\b\":{\"type\":\"integer\"},\"a\\nb\":{\"type\":\"integer\"},\"a\\tb\":{\"type\":\"integer\"}},\"additionalProperties\":false}",
+     "{\"a\\\"b\": 1, \"a\\/b\": 2, \"a\\\\b\": 3, \"a\\nb\": 4, \"a\\u0009b\": 5}", 1},
+    {"{\"properties\":{\"a\\\"b\":{\"type\":\"integer\"},\"a/b\":{\"type\":\"integer\"},\"a\\\\b\":{\"type\":\"integer\"},\"a\\nb\":{\"type\":\"integer\"},\"a\\tb\":{\"type\":\"integer\"}},\"additionalProperties\":false}",
+     "{\"a\\nb\": \"x\"}", 0},
+    {"{\"properties\":{\"a\\nb\":{\"type\":\"integer\"}}}", "{\"a\\u000Ab\": \"x\"}", 0},
+    {"{\"properties\":{\"a\\nb\":{\"type\":\"integer\"}}}", "{\"a\\u000Bb\": \"x\"}", 1},
+    {"{\"properties\":{\"a\":{\"type\":\"integer\"}},\"additionalProperties\":{\"type\":\"string\"}}", "{\"\\u0061\": \"x\"}", 0},
+    {"{\"properties\":{\"a\":{\"type\":\"integer\"}},\"additionalProperties\":{\"type\":\"string\"}}", "{\"\\u0062\": \"x\"}", 1},
+    {"{\"properties\":{\"a\":{}},\"additionalProperties\":false}", "{\"a\": 1, \"\\u0061\": 2}", 0},
+    {"{\"required\":[\"a\"]}", "{\"\\u0061\": 1}", 1},
+    {"{\"required\":[\"a\"]}", "{\"\\u0062\": 1}", 0},
+    {"{\"properties\":{\"\xc3\xa9\\u00e9\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\u00E9\xc3\xa9\": 1}", 1},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\ud83d\\ude00\": 1}", 1},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\uD83D\\uDE00\": 1}", 1},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\ud83d\\ude01\": 1}", 0},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\ud83d\": 1}", 0},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}}}", "{\"\\ud83d\": 1}", 0},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}}}", "{\"\\ude00\": 1}", 0},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}}}", "{\"\\ud83dx\": 1}", 0},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}}}", "{\"\\ud83d\\n\": 1}", 0},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}}}", "{\"\\ud83d\\ude00\": \"x\"}", 0},
+    {"{\"properties\":{\"\xf0\x9f\x98\x80\":{\"type\":\"integer\"}}}", "{\"\\ud83d\\ude01\": \"x\"}", 1},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\u0078-a\": 1}", 1},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\u0078-a\": \"s\"}", 0},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"\\u0079-a\": 1}", 0},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}}}", "{\"x\\u002d\": \"s\"}", 0},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}}}", "{\"x\\u002e\": \"s\"}", 1},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}}}", "{\"\\ud83d\\ude00\": \"s\"}", 1},
+    {"{\"type\":\"object\"}", "{\"field\\\": \": [1], \"e\\\": null, // x\": 2}", 1},
     /* patternProperties */
     {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-a\": 1, \"x-b\": 2}", 1},
     {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"y\": 1}", 0},
@@ -111,6 +200,19 @@ static const gcase CASES[] = {
     {"{\"type\":\"string\",\"pattern\":\"^\\\\d+\\\\.\\\\d+$\"}", "\"1.5\"", 1},
     {"{\"type\":\"string\",\"pattern\":\"^\\\\d+\\\\.\\\\d+$\"}", "\"1x5\"", 0},
     {"{\"type\":\"string\",\"pattern\":\"^[^\\\"]*$\"}", "\"a\\\"b\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^x{,2}a{2}{$\"}", "\"x{,2}aa{\"", 1},
+    {"{\"type\":\"string\",\"pattern\":\"(a+)+$\"}", "\"baaaa\"", 1},
+    /* a surrogate pair is one character to a pattern, as the raw UTF-8 is */
+    {"{\"type\":\"string\",\"pattern\":\"^\xf0\x9f\x98\x80+$\"}", "\"\\ud83d\\ude00\\uD83D\\uDE00\xf0\x9f\x98\x80\"", 1},
+    {"{\"type\":\"string\",\"pattern\":\"^\xf0\x9f\x98\x80+$\"}", "\"\\ud83d\\ude01\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.+$\"}", "\"\\ud83d\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.+$\"}", "\"\\ud83dx\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.+$\"}", "\"\\ud83d\\n\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.+$\"}", "\"\\ude00\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.{2}$\",\"maxLength\":2}", "\"\\ud83d\\ude00a\"", 1},
+    {"{\"type\":\"string\",\"pattern\":\"^.{2}$\",\"maxLength\":1}", "\"\\ud83d\\ude00a\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^.*$\",\"minLength\":2}", "\"\\ud83d\\ude00\"", 0},
+    {"{\"type\":\"string\",\"pattern\":\"^(a+)+$\"}", "\"aaaab\"", 0},
     {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-02-29\"", 1},
     {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-02-30\"", 0},
     {"{\"type\":\"string\",\"format\":\"date-time\"}", "\"2024-01-02T03:04:05.5Z\"", 1},
@@ -206,6 +308,12 @@ static const char *const ERRORS[][2] = {
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"enum\":[\"x\"]}},\"required\":[\"a\"]}", "unsatisfiable schema: required property 'a' is false"},
     {"{\"type\":\"string\",\"pattern\":\"^(a{1,900}){1,900}$\"}", "pattern"},
     {"{\"enum\":[\"x\"],\"format\":\"regex\"}", "'enum' value 0 cannot be checked"},
+    /* a braced quantifier after a quantifier is ECMA's "nothing to repeat", not literal text */
+    {"{\"type\":\"string\",\"pattern\":\"a{1000}{1000}\"}", "nothing to repeat"},
+    {"{\"type\":\"string\",\"pattern\":\"^a{2}{3}$\"}", "nothing to repeat"},
+    {"{\"type\":\"string\",\"pattern\":\"({2})\"}", "nothing to repeat"},
+    {"{\"type\":\"string\",\"pattern\":\"^(a{1,1000}){1,1000}$\"}", "pattern too large"},
+    {"{\"$defs\":{\"a\":{\"allOf\":[{\"$ref\":\"#/$defs/b\"},{\"type\":\"object\"}]},\"b\":{\"allOf\":[{\"$ref\":\"#/$defs/a\"}]}},\"$ref\":\"#/$defs/a\"}", "nested too deeply"},
 };
 
 static int check_bytes(const gptoss_grammar *g, const char *text) {
@@ -214,6 +322,100 @@ static int check_bytes(const gptoss_grammar *g, const char *text) {
     int ok = gptoss_grammar_state_advance_bytes(s, text, strlen(text)) == GPTOSS_OK && gptoss_grammar_state_is_complete(s);
     gptoss_grammar_state_free(s);
     return ok;
+}
+
+static int hexd(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes the JSON string body p[0..n) to code points (surrogate pairs joined); -1 when it has a
+ * bad escape, a lone surrogate or a raw byte that is not whole UTF-8. */
+static int decode_body(const char *p, size_t n, unsigned *cps, size_t *nc) {
+    size_t i = 0, k = 0;
+    while (i < n) {
+        unsigned c = (unsigned char)p[i];
+        if (c == '\\') {
+            if (i + 1 >= n) return -1;
+            const char *e = strchr("\"\\/bfnrt", p[i + 1]);
+            if (p[i + 1] != 'u') {
+                if (!e || !p[i + 1]) return -1;
+                cps[k++] = (unsigned)"\"\\/\b\f\n\r\t"[e - "\"\\/bfnrt"];
+                i += 2;
+                continue;
+            }
+            unsigned u = 0;
+            for (int d = 0; d < 4; d++) {
+                int h = i + 2 + (size_t)d < n ? hexd(p[i + 2 + d]) : -1;
+                if (h < 0) return -1;
+                u = u * 16 + (unsigned)h;
+            }
+            i += 6;
+            if (u >= 0xDC00 && u <= 0xDFFF) return -1;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                unsigned lo = 0;
+                if (i + 6 > n || p[i] != '\\' || p[i + 1] != 'u') return -1;
+                for (int d = 0; d < 4; d++) {
+                    int h = hexd(p[i + 2 + d]);
+                    if (h < 0) return -1;
+                    lo = lo * 16 + (unsigned)h;
+                }
+                if (lo < 0xDC00 || lo > 0xDFFF) return -1;
+                i += 6;
+                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            cps[k++] = u;
+            continue;
+        }
+        int len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+        if (!len || i + (size_t)len > n) return -1;
+        unsigned cp = len == 1 ? c : c & (0xFFu >> (len + 1));
+        for (int d = 1; d < len; d++) cp = cp << 6 | ((unsigned char)p[i + d] & 63);
+        cps[k++] = cp;
+        i += (size_t)len;
+    }
+    *nc = k;
+    return 0;
+}
+
+/* text with every object key's characters rewritten as backslash-u escapes (hex case alternating,
+ * surrogate pairs above the BMP); keys that do not decode are kept. */
+static char *escape_keys(const char *text) {
+    size_t n = strlen(text), o = 0;
+    char *out = malloc(n * 24 + 1);
+    unsigned *cps = malloc((n + 1) * sizeof *cps);
+    for (size_t i = 0; i < n;) {
+        if (text[i] != '"') {
+            out[o++] = text[i++];
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < n && text[j] != '"') j += text[j] == '\\' ? 2 : 1;
+        size_t after = j + 1;
+        while (after < n && strchr(" \t\r\n", text[after])) after++;
+        size_t nc = 0;
+        if (j < n && after < n && text[after] == ':' && decode_body(text + i + 1, j - i - 1, cps, &nc) == 0) {
+            out[o++] = '"';
+            for (size_t k = 0; k < nc; k++) {
+                const char *fmt = k % 2 ? "\\u%04X" : "\\u%04x";
+                if (cps[k] >= 0x10000) {
+                    unsigned v = cps[k] - 0x10000;
+                    o += (size_t)sprintf(out + o, fmt, 0xD800 + (v >> 10));
+                    o += (size_t)sprintf(out + o, fmt, 0xDC00 + (v & 0x3FF));
+                } else {
+                    o += (size_t)sprintf(out + o, fmt, cps[k]);
+                }
+            }
+            out[o++] = '"';
+        } else {
+            size_t end = j < n ? j + 1 : n;
+            memcpy(out + o, text + i, end - i);
+            o += end - i;
+        }
+        i = j < n ? j + 1 : n;
+    }
+    out[o] = 0;
+    free(cps);
+    return out;
 }
 
 /* Every mask bit (a sample of ids plus the text's own tokens) equals "advance by that id works". */
@@ -253,6 +455,26 @@ int main(void) {
         gptoss_grammar_free(g);
     }
     tap_check(bad == 0, "grammar: %zu accept/reject pairs per keyword through the byte matcher", n_cases);
+    /* any key character may be written escaped: every case gives the same answer with each of its
+     * keys rewritten as backslash-u escapes */
+    bad = 0;
+    size_t n_changed = 0;
+    for (size_t i = 0; i < n_cases; i++) {
+        gptoss_grammar *g = NULL;
+        if (gptoss_grammar_compile_json_schema(NULL, CASES[i].schema, strlen(CASES[i].schema), NULL, &g, err, sizeof err) != GPTOSS_OK) continue;
+        char *esc = escape_keys(CASES[i].text);
+        if (strcmp(esc, CASES[i].text)) {
+            n_changed++;
+            int a = check_bytes(g, CASES[i].text), e = check_bytes(g, esc);
+            if (a != e) {
+                tap_diag("schema %s: %s gives %d, escaped %s gives %d", CASES[i].schema, CASES[i].text, a, esc, e);
+                bad++;
+            }
+        }
+        free(esc);
+        gptoss_grammar_free(g);
+    }
+    tap_check(bad == 0 && n_changed > 60, "grammar: the %zu cases with object keys answer the same with every key character written as a backslash-u escape", n_changed);
 
     bad = 0;
     for (size_t i = 0; i < sizeof ERRORS / sizeof ERRORS[0]; i++) {
@@ -301,6 +523,78 @@ int main(void) {
         free(big);
         tap_check(ok, "grammar: self-recursive $ref, 100-deep nesting and a 20000-value enum are bounded");
     }
+    /* hostile schemas: each compiles (or is refused) and matches in bounded time and memory */
+    {
+        int ok = 1;
+        gptoss_grammar *g = NULL;
+        /* (a+)+$ is a DFA here: a long near-miss is one pass, not a backtracking blow-up */
+        const char *bt = "{\"type\":\"string\",\"pattern\":\"^(a+)+$\"}";
+        size_t nt = 100000;
+        char *text = malloc(nt + 4);
+        text[0] = '"';
+        memset(text + 1, 'a', nt);
+        memcpy(text + 1 + nt, "!\"", 3);
+        ok &= gptoss_grammar_compile_json_schema(NULL, bt, strlen(bt), NULL, &g, err, sizeof err) == GPTOSS_OK && check_bytes(g, text) == 0;
+        memcpy(text + 1 + nt, "\"", 2);
+        ok &= g && check_bytes(g, text) == 1;
+        gptoss_grammar_free(g);
+        free(text);
+        if (!ok) tap_diag("(a+)+$: %s", err);
+        /* 100,000 properties: names are found through a hash index (a linear scan per name took 20 s) */
+        size_t cap = 100000 * 16 + 64, n = 0;
+        char *big = malloc(cap);
+        n += (size_t)snprintf(big + n, cap - n, "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{");
+        for (int i = 0; i < 100000; i++) n += (size_t)snprintf(big + n, cap - n, "%s\"p%d\":{}", i ? "," : "", i);
+        n += (size_t)snprintf(big + n, cap - n, "},\"required\":[\"p99999\",\"p5\"]}");
+        g = NULL;
+        int okp = gptoss_grammar_compile_json_schema(NULL, big, n, NULL, &g, err, sizeof err) == GPTOSS_OK && check_bytes(g, "{\"p5\": 1, \"p99999\": 2}") == 1 &&
+                  check_bytes(g, "{\"p99999\": 2}") == 0 && check_bytes(g, "{\"p5\": 1, \"p99999\": 2, \"q\": 3}") == 0;
+        if (!okp) tap_diag("100000 properties: %s", err);
+        ok &= okp;
+        gptoss_grammar_free(g);
+        /* an enum of 50,000 objects: member orders are bounded by a byte budget, past it the
+         * document's order only */
+        cap = 50000 * 40 + 64;
+        n = 0;
+        big = realloc(big, cap);
+        n += (size_t)snprintf(big + n, cap - n, "{\"enum\":[");
+        for (int i = 0; i < 50000; i++) n += (size_t)snprintf(big + n, cap - n, "%s{\"a\":%d,\"b\":2,\"c\":3,\"d\":4,\"e\":5}", i ? "," : "", i);
+        n += (size_t)snprintf(big + n, cap - n, "]}");
+        g = NULL;
+        int oke = gptoss_grammar_compile_json_schema(NULL, big, n, NULL, &g, err, sizeof err) == GPTOSS_OK &&
+                  check_bytes(g, "{\"e\":5,\"d\":4,\"c\":3,\"b\":2,\"a\":0}") == 1 && check_bytes(g, "{\"a\":49999,\"b\":2,\"c\":3,\"d\":4,\"e\":5}") == 1 &&
+                  check_bytes(g, "{\"a\":50000,\"b\":2,\"c\":3,\"d\":4,\"e\":5}") == 0;
+        if (!oke) tap_diag("enum of 50000 objects: %s", err);
+        ok &= oke;
+        gptoss_grammar_free(g);
+        /* schema nesting past the JSON reader's depth is a format error, not a stack overflow */
+        size_t depth = 100000;
+        big = realloc(big, depth * 10 + 8);
+        n = 0;
+        for (size_t i = 0; i < depth; i++) { memcpy(big + n, "{\"items\":", 9); n += 9; }
+        big[n++] = '1';
+        memset(big + n, '}', depth);
+        n += depth;
+        g = (gptoss_grammar *)1;
+        int okd = gptoss_grammar_compile_json_schema(NULL, big, n, NULL, &g, err, sizeof err) == GPTOSS_ERR_FORMAT && g == NULL;
+        if (!okd) tap_diag("100000-deep schema: %s", err);
+        ok &= okd;
+        /* a $ref cycle with nothing in it, and 10,000 anyOf alternatives (threads are bounded) */
+        const char *cyc = "{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/$defs/a\"}";
+        g = NULL;
+        ok &= gptoss_grammar_compile_json_schema(NULL, cyc, strlen(cyc), NULL, &g, err, sizeof err) == GPTOSS_OK && check_bytes(g, "1") == 0;
+        gptoss_grammar_free(g);
+        cap = 10000 * 40 + 64;
+        big = realloc(big, cap);
+        n = (size_t)snprintf(big, cap, "{\"anyOf\":[");
+        for (int i = 0; i < 10000; i++) n += (size_t)snprintf(big + n, cap - n, "%s{\"type\":\"object\",\"required\":[\"k%d\"]}", i ? "," : "", i);
+        n += (size_t)snprintf(big + n, cap - n, "]}");
+        g = NULL;
+        ok &= gptoss_grammar_compile_json_schema(NULL, big, n, NULL, &g, err, sizeof err) == GPTOSS_OK && check_bytes(g, "{\"k0\": 1}") == 1 && check_bytes(g, "[]") == 0;
+        gptoss_grammar_free(g);
+        free(big);
+        tap_check(ok, "grammar: hostile schemas are bounded: (a+)+$ on a 100000-byte near miss, 100000 properties, an enum of 50000 objects, 100000-deep schema nesting, an empty $ref cycle, 10000 anyOf alternatives");
+    }
 
     const char *sh = getenv("GPTOSS_SHARED");
     char path[2048];
@@ -319,7 +613,28 @@ int main(void) {
         {"{\"type\":\"string\",\"pattern\":\"^[A-Z]{3}-[0-9]+$\",\"maxLength\":8}", "\"ABC-1234\""},
         {"{\"anyOf\":[{\"type\":\"number\",\"maximum\":100},{\"type\":\"string\",\"format\":\"date\"}]}", "\"2020-12-31\""},
         {"{\"type\":\"object\"}", "{\"free key\": [1.5e3, true, null, {\"x\": \"y\"}]}"},
+        /* escaped keys, zero-fraction integers, a const object in another member order */
+        {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"},\"a\\\"b\":{\"type\":\"integer\",\"maximum\":5},\"\xf0\x9f\x98\x80\":{}},\"additionalProperties\":false}",
+         "{\"\\u0061b\": 1.0, \"a\\\"b\": 5.00, \"\\ud83d\\ude00\": null}"},
+        {"{\"type\":\"array\",\"items\":{\"type\":\"string\",\"pattern\":\"^[^a]{1,3}$\"}}", "[\"\\ud83d\\ude00\xc3\xa9\", \"\\uD83D\\uDE00\"]"},
+        {"{\"enum\":[\"caf\xc3\xa9 \\\"x\\\"\",{\"k\":\"\xf0\x9f\x98\x80\"}]}", "{\"\\u006b\": \"\\uD83D\\uDE00\"}"},
+        {"{\"const\":{\"foo\":\"bar\",\"baz\":[1,{\"x\":2,\"y\":3}]}}", "{\"baz\": [1.0, {\"y\": 3, \"x\": 2}], \"foo\": \"bar\"}"},
+        {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"},\"patternProperties\":{\"^k\":{\"minimum\":2}}}", "{\"k\\u00e9y\\\\\\n\": 3.0, \"\\u006b\\/\": 2}"},
     };
+    /* masks are sampled every 61 ids; escapes are checked on every token with a backslash or
+     * made of hex digits (what may continue a backslash-u) */
+    uint32_t *esc_ids = malloc(201088 * sizeof *esc_ids);
+    size_t n_esc = 0;
+    for (uint32_t id = 0; esc_ids && id < 201088; id++) {
+        size_t len = 0;
+        const char *p = gptoss_tokenizer_is_special(tok, id) ? NULL : gptoss_tokenizer_token_bytes(tok, id, &len);
+        int keep = p && len && memchr(p, '\\', len) != NULL;
+        if (p && len && len <= 4 && !keep) {
+            keep = 1;
+            for (size_t k = 0; k < len; k++) keep &= strchr("0123456789abcdefABCDEF", p[k]) != NULL && p[k];
+        }
+        if (keep) esc_ids[n_esc++] = id;
+    }
     int all_ok = 1;
     for (size_t i = 0; i < sizeof TOKEN_CASES / sizeof TOKEN_CASES[0]; i++) {
         gptoss_grammar *g = NULL;
@@ -330,7 +645,8 @@ int main(void) {
                  gptoss_grammar_state_create(g, &s) == GPTOSS_OK &&
                  gptoss_tokenizer_encode(tok, text, strlen(text), GPTOSS_TOKENIZER_SPECIAL_AS_TEXT, &ids) == GPTOSS_OK;
         for (size_t j = 0; ok && j < ids.n; j++) {
-            ok = mask_agrees(s, v, bits, ids.ids + j, 1) && (bits[ids.ids[j] / 32] >> (ids.ids[j] % 32) & 1) &&
+            ok = mask_agrees(s, v, bits, ids.ids + j, 1) && (i < 4 || mask_agrees(s, v, bits, esc_ids, n_esc)) &&
+                 (bits[ids.ids[j] / 32] >> (ids.ids[j] % 32) & 1) &&
                  gptoss_grammar_state_advance(s, ids.ids[j]) == GPTOSS_OK;
             if (!ok) tap_diag("case %zu: token %zu (id %u) refused", i, j, ids.ids[j]);
         }
@@ -343,7 +659,8 @@ int main(void) {
         gptoss_grammar_state_free(s);
         gptoss_grammar_free(g);
     }
-    tap_check(all_ok, "grammar: texts accepted token by token; every mask bit agrees with advancing by that token");
+    tap_check(all_ok && n_esc > 0, "grammar: texts accepted token by token (escaped keys, 1.0 integers, reordered const objects among them); every mask bit agrees with advancing by that token (%zu escape and hex tokens each step)", n_esc);
+    free(esc_ids);
     free(bits);
     gptoss_grammar_vocab_free(v);
     gptoss_tokenizer_free(tok);

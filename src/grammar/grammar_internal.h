@@ -39,6 +39,9 @@ const char *gram_format_regex(const char *name, int *asserted);
 /* 0 when root's $schema is 2019-09 or 2020-12 (format only annotates there), else 1 (drafts 4-7,
  * and no $schema: validators assert the formats they know). */
 int gram_format_asserted(const struct json_value *root);
+/* 0 when root's $schema is draft 3 or 4 (an integer is written without a fraction there), else 1
+ * (later drafts: any number with a zero fractional part, 1.0, is an integer). */
+int gram_int_zero_frac(const struct json_value *root);
 int gram_validate(const struct json_value *root, const struct json_value *s, const struct json_value *v,
                   const struct json_value *skip, int depth);
 enum {
@@ -109,6 +112,7 @@ struct gptoss_grammar {
     int32_t root;
     const gptoss_grammar_vocab *vocab;
     int32_t any;  /* the node that accepts every JSON value */
+    int int_zero_frac; /* "integer" takes a zero fraction (1.0): drafts 6 on; not drafts 3 and 4 */
     char **strs;  /* property keys, owned */
     uint32_t n_strs, cap_strs;
     /* masks of plain tokens per (dfa, dfa state): filled on demand, shared by every state */

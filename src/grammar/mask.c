@@ -13,7 +13,9 @@
 struct gptoss_grammar_state {
     const gptoss_grammar *g;
     gram_state cur;
-    gram_state *scratch; /* MAX_TOKEN_BYTES + 1 states, made on first use */
+    gram_state *scratch; /* n_scratch states, made on first use: 2 to advance, MAX_TOKEN_BYTES + 2 for a
+                          * mask walk (6 MB; a clone that only advances never pays for it) */
+    uint32_t n_scratch;
 };
 
 typedef struct tok {
@@ -184,6 +186,7 @@ gptoss_status gptoss_grammar_state_create(const gptoss_grammar *g, gptoss_gramma
     if (!s) return GPTOSS_ERR_NO_MEMORY;
     s->g = g;
     s->scratch = NULL;
+    s->n_scratch = 0;
     gram_state_init(g, &s->cur);
     *out = s;
     return GPTOSS_OK;
@@ -196,6 +199,7 @@ gptoss_status gptoss_grammar_state_clone(const gptoss_grammar_state *src, gptoss
     if (!s) return GPTOSS_ERR_NO_MEMORY;
     s->g = src->g;
     s->scratch = NULL;
+    s->n_scratch = 0;
     s->cur.n = src->cur.n;
     for (uint32_t i = 0; i < src->cur.n; i++) {
         s->cur.t[i].depth = src->cur.t[i].depth;
@@ -211,8 +215,11 @@ void gptoss_grammar_state_free(gptoss_grammar_state *s) {
     free(s);
 }
 
-static int ensure_scratch(gptoss_grammar_state *s) {
-    if (!s->scratch) s->scratch = malloc((MAX_TOKEN_BYTES + 2) * sizeof *s->scratch);
+static int ensure_scratch(gptoss_grammar_state *s, uint32_t n) {
+    if (s->n_scratch >= n) return 1;
+    free(s->scratch);
+    s->scratch = malloc(n * sizeof *s->scratch);
+    s->n_scratch = s->scratch ? n : 0;
     return s->scratch != NULL;
 }
 
@@ -398,7 +405,7 @@ gptoss_status gptoss_grammar_state_mask(gptoss_grammar_state *s, uint32_t *bits)
 static gptoss_status compute_mask(gptoss_grammar_state *s, uint32_t *bits) {
     const gptoss_grammar *g = s->g;
     const gptoss_grammar_vocab *v = g->vocab;
-    if (!ensure_scratch(s)) return GPTOSS_ERR_NO_MEMORY;
+    if (!ensure_scratch(s, MAX_TOKEN_BYTES + 2)) return GPTOSS_ERR_NO_MEMORY;
     memset(bits, 0, v->n_words * sizeof *bits);
     gram_state *st = s->scratch;
     for (int pass = 0; pass < 2; pass++) {
@@ -425,7 +432,7 @@ static gptoss_status compute_mask(gptoss_grammar_state *s, uint32_t *bits) {
 
 gptoss_status gptoss_grammar_state_advance_bytes(gptoss_grammar_state *s, const char *bytes, size_t len) {
     if (!s || (!bytes && len)) return GPTOSS_ERR_INVALID_ARGUMENT;
-    if (!ensure_scratch(s)) return GPTOSS_ERR_NO_MEMORY;
+    if (!ensure_scratch(s, 2)) return GPTOSS_ERR_NO_MEMORY;
     gram_state *a = &s->scratch[0], *b = &s->scratch[1];
     copy_state(a, &s->cur);
     for (size_t i = 0; i < len; i++) {

@@ -204,6 +204,26 @@ static int hexv(uint8_t c) {
     return -1;
 }
 
+/* The UTF-8 bytes of code point cp (not a surrogate) into u; their count. */
+static int utf8_encode(uint32_t cp, uint8_t u[4]) {
+    if (cp < 0x80) { u[0] = (uint8_t)cp; return 1; }
+    if (cp < 0x800) { u[0] = (uint8_t)(0xC0 | cp >> 6); u[1] = (uint8_t)(0x80 | (cp & 63)); return 2; }
+    if (cp < 0x10000) {
+        u[0] = (uint8_t)(0xE0 | cp >> 12); u[1] = (uint8_t)(0x80 | ((cp >> 6) & 63)); u[2] = (uint8_t)(0x80 | (cp & 63));
+        return 3;
+    }
+    u[0] = (uint8_t)(0xF0 | cp >> 18); u[1] = (uint8_t)(0x80 | ((cp >> 12) & 63));
+    u[2] = (uint8_t)(0x80 | ((cp >> 6) & 63)); u[3] = (uint8_t)(0x80 | (cp & 63));
+    return 4;
+}
+
+/* A string frame's flags: bits 0-1 the UTF-8 continuation bytes pending; bit 2 the last escape was
+ * a high surrogate (length counting); with a pattern, bit 5 and bits 6-15 a high surrogate (its
+ * offset from D800) whose low half the DFA waits for. */
+#define STR_HI (1u << 5)
+#define STR_HI_SHIFT 6
+#define STR_HI_BITS (0x3FFu << STR_HI_SHIFT)
+
 /* One decoded character cp of a string value: length and pattern. */
 static int str_char(const gptoss_grammar *g, const gram_node *n, gram_frame *f, uint32_t cp, int count) {
     if (count) {
@@ -212,10 +232,7 @@ static int str_char(const gptoss_grammar *g, const gram_node *n, gram_frame *f, 
     }
     if (n->dfa >= 0) {
         uint8_t u[4];
-        int k;
-        if (cp < 0x80) { u[0] = (uint8_t)cp; k = 1; }
-        else if (cp < 0x800) { u[0] = (uint8_t)(0xC0 | cp >> 6); u[1] = (uint8_t)(0x80 | (cp & 63)); k = 2; }
-        else { u[0] = (uint8_t)(0xE0 | cp >> 12); u[1] = (uint8_t)(0x80 | ((cp >> 6) & 63)); u[2] = (uint8_t)(0x80 | (cp & 63)); k = 3; }
+        int k = utf8_encode(cp, u);
         int32_t s = (int32_t)f->b;
         for (int i = 0; i < k; i++) s = gram_dfa_step(&g->dfas[n->dfa], s, u[i]);
         if (s < 0) return 0;
@@ -264,6 +281,173 @@ static int key_may_follow(const gram_node *n, uint32_t idx, uint32_t count) {
     return 0;
 }
 
+/* An object frame's c: the next declared property index (24 bits), the members so far (24 bits)
+ * and, inside a key's backslash-u escape, the code unit read so far (16 bits). */
+#define OBJ_FIELD_MAX 0xFFFFFFu
+static uint64_t obj_pack(uint32_t idx, uint32_t count, uint32_t unit) {
+    return (uint64_t)idx | (uint64_t)count << 24 | (uint64_t)unit << 48;
+}
+static uint32_t obj_idx(const gram_frame *f) { return (uint32_t)(f->c & OBJ_FIELD_MAX); }
+static uint32_t obj_count(const gram_frame *f) { return (uint32_t)(f->c >> 24 & OBJ_FIELD_MAX); }
+
+/* A key frame's flags: bits 0-1 the UTF-8 continuation bytes pending; bits 2-4 the escape phase
+ * (0 none, 1 after the backslash, 2-5 after u and 0-3 hex digits); bit 5 and bits 6-15 a high
+ * surrogate (its offset from D800) waiting for its low half. */
+#define KEY_PHASE_SHIFT 2
+#define KEY_PHASE_MASK (7u << KEY_PHASE_SHIFT)
+#define KEY_HI (1u << 5)
+#define KEY_HI_SHIFT 6
+#define KEY_HI_BITS (0x3FFu << KEY_HI_SHIFT)
+
+/* The UTF-16 code units [*a, *z] whose character's text starts with byte b (F0-F4: the high
+ * surrogates); canon: the text is json_write_string's, where a backslash starts the characters it
+ * escapes (all below 0x5D). 0 when b starts none. */
+static int lead_units(uint8_t b, int canon, uint32_t *a, uint32_t *z) {
+    if (canon && b == '\\') { *a = 0; *z = 0x5C; }
+    else if (b < 0x80) *a = *z = b;
+    else if (b >= 0xC2 && b <= 0xDF) { *a = (uint32_t)(b & 0x1F) << 6; *z = *a + 0x3F; }
+    else if (b >= 0xE0 && b <= 0xEF) { *a = (uint32_t)(b & 0x0F) << 12; *z = *a + 0xFFF; }
+    else if (b >= 0xF0 && b <= 0xF4) { *a = 0xD800; *z = 0xDBFF; }
+    else return 0;
+    return 1;
+}
+
+/* Whether a key may still go somewhere: any key when additionalProperties or a pattern is live,
+ * else a declared name not yet passed (declared order) nor past a missing required one. */
+static int key_open(const gram_node *n, const gram_frame *f) {
+    if (n->additional >= 0) return 1;
+    for (uint32_t k = 0; k < n->n_pat; k++)
+        if ((f->b >> (16 * k) & 0xFFFF) != 0xFFFF) return 1;
+    return 0;
+}
+static int tnode_in_order(const gram_node *n, const gram_tnode *tn, uint32_t idx) {
+    return tn->max_prop >= (int32_t)idx && tn->min_prop <= first_required_from(n, idx);
+}
+
+/* One byte of a key's name as decoded (written raw or escaped): the declared-name trie and the
+ * patternProperties DFAs follow it. 0 when no key allowed here can continue. */
+static int key_byte(const gptoss_grammar *g, const gram_node *n, gram_frame *f, uint32_t idx, uint8_t b) {
+    if (f->a != UINT32_MAX) {
+        uint32_t ch;
+        f->a = literal_child(g, f->a, b, &ch) ? ch : UINT32_MAX;
+    }
+    for (uint32_t k = 0; k < n->n_pat; k++) {
+        uint32_t ds = f->b >> (16 * k) & 0xFFFF;
+        if (ds == 0xFFFF) continue;
+        int32_t ns = gram_dfa_step(&g->dfas[n->pat_dfa[k]], (int32_t)ds, b);
+        ds = ns < 0 ? 0xFFFF : (uint32_t)ns;
+        f->b = (f->b & ~(0xFFFFu << (16 * k))) | ds << (16 * k);
+    }
+    if (key_open(n, f)) return 1;
+    return f->a != UINT32_MAX && tnode_in_order(n, &g->tnodes[f->a], idx);
+}
+
+/* Whether an escape whose code unit lies in [lo, hi] can continue a declared name (only checked
+ * when just declared names are allowed): some trie child in order whose first byte starts a
+ * character in that range (F0-F4 start the characters of high surrogates). */
+static int key_units_viable(const gptoss_grammar *g, const gram_node *n, const gram_frame *f, uint32_t idx, uint32_t lo, uint32_t hi) {
+    if (key_open(n, f)) return 1;
+    if (f->a == UINT32_MAX) return 0;
+    for (int32_t ch = g->tnodes[f->a].first_child; ch >= 0; ch = g->tnodes[ch].next_sibling) {
+        const gram_tnode *tn = &g->tnodes[ch];
+        uint32_t a, z;
+        if (tnode_in_order(n, tn, idx) && lead_units(tn->byte, 0, &a, &z) && a <= hi && lo <= z) return 1;
+    }
+    return 0;
+}
+
+/* A literal frame inside a string of its trie: flags bits 0-2 the escape phase (as a key's: 1 after
+ * the backslash, 2-5 after u and 0-3 hex digits), bit 3 a high surrogate waiting for its low half
+ * (its offset from D800 in b); c the code unit so far. */
+#define LIT_PHASE 7u
+#define LIT_HI 8u
+
+/* Follows the trie from the frame's node by cp as json_write_string writes it (the trie's form). */
+static int lit_follow(const gptoss_grammar *g, gram_frame *f, uint32_t cp) {
+    static const char short_esc[] = "\"\\\n\r\t\b\f", short_out[] = "\"\\nrtbf";
+    uint8_t u[6];
+    int k;
+    const char *e = cp && cp < 0x80 ? strchr(short_esc, (int)cp) : NULL;
+    if (e) {
+        u[0] = '\\';
+        u[1] = (uint8_t)short_out[e - short_esc];
+        k = 2;
+    } else if (cp < 0x20) {
+        static const char hx[] = "0123456789abcdef";
+        memcpy(u, "\\u00", 4);
+        u[4] = (uint8_t)hx[cp >> 4];
+        u[5] = (uint8_t)hx[cp & 15];
+        k = 6;
+    } else {
+        k = utf8_encode(cp, u);
+    }
+    uint32_t node = f->a;
+    for (int i = 0; i < k; i++)
+        if (!literal_child(g, node, u[i], &node)) return 0;
+    f->a = node;
+    return 1;
+}
+
+/* Whether some character with a code unit in [lo, hi] continues the literal trie. */
+static int lit_units_viable(const gptoss_grammar *g, uint32_t node, uint32_t lo, uint32_t hi) {
+    for (int32_t ch = g->tnodes[node].first_child; ch >= 0; ch = g->tnodes[ch].next_sibling) {
+        uint32_t a, z;
+        if (lead_units(g->tnodes[ch].byte, 1, &a, &z) && a <= hi && lo <= z) return 1;
+    }
+    return 0;
+}
+
+/* One byte of an escape inside a literal's string: JSON equality compares the decoded strings,
+ * so any character may be written escaped whatever the trie's form. 0 to reject. */
+static int lit_escape(const gptoss_grammar *g, gram_frame *f, uint8_t b) {
+    unsigned phase = f->flags & LIT_PHASE;
+    if (phase == 0) {
+        /* a low half is checked whole, with its high half, at its last digit */
+        if (b != '\\' || (!(f->flags & LIT_HI) && !lit_units_viable(g, f->a, 0, 0xFFFF))) return 0;
+        f->flags = (uint16_t)((f->flags & ~LIT_PHASE) | 1);
+        return 1;
+    }
+    if (phase == 1) {
+        static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+        if (b == 'u') {
+            f->flags = (uint16_t)((f->flags & ~LIT_PHASE) | 2);
+            f->c = 0;
+            return 1;
+        }
+        const char *p = b && !(f->flags & LIT_HI) ? strchr(esc_in, b) : NULL;
+        if (!p) return 0;
+        f->flags &= (uint16_t)~LIT_PHASE;
+        return lit_follow(g, f, (uint8_t)esc_out[p - esc_in]);
+    }
+    int h = hexv(b);
+    if (h < 0) return 0;
+    uint32_t unit = (uint32_t)f->c * 16 + (uint32_t)h, nd = phase - 1;
+    uint32_t lo = unit << (4 * (4 - nd)), hi = lo + (1u << (4 * (4 - nd))) - 1;
+    if (f->flags & LIT_HI) {
+        if (hi < 0xDC00 || lo > 0xDFFF) return 0;
+    } else if (!lit_units_viable(g, f->a, lo, hi)) {
+        return 0;
+    }
+    if (nd < 4) {
+        f->flags = (uint16_t)((f->flags & ~LIT_PHASE) | (phase + 1));
+        f->c = unit;
+        return 1;
+    }
+    f->flags &= (uint16_t)~LIT_PHASE;
+    f->c = 0;
+    if (f->flags & LIT_HI) {
+        f->flags &= (uint16_t)~LIT_HI;
+        return lit_follow(g, f, 0x10000 + (f->b << 10) + (unit - 0xDC00));
+    }
+    if (unit >= 0xD800 && unit <= 0xDBFF) {
+        f->flags |= LIT_HI;
+        f->b = unit - 0xD800;
+        return 1;
+    }
+    if (unit >= 0xDC00 && unit <= 0xDFFF) return 0;
+    return lit_follow(g, f, unit);
+}
+
 static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state *out, int guard) {
     for (;;) {
         gram_frame *f = &t->f[t->depth - 1];
@@ -297,9 +481,10 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                 break;
             case N_ZERO: case N_INT: case N_FRAC:
                 if (digit && f->sub != N_ZERO) break;
-                /* draft 4 validators call 1.0 no integer, later ones do: refuse it either way */
+                /* drafts 6 on call 1.0 an integer (its fraction digits must then all be 0),
+                 * drafts 3 and 4 do not */
                 if (b == '.' && f->sub != N_FRAC) {
-                    if (int_only) return;
+                    if (int_only && !g->int_zero_frac) return;
                     f->sub = N_DOT;
                     emit(out, t);
                     return;
@@ -353,6 +538,13 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
         case M_LIT: {
             const gram_tnode *tn = &g->tnodes[f->a];
             uint32_t ch;
+            /* inside a string, a backslash starts an escape decoded against the trie; a high
+             * surrogate's low half must follow */
+            if (tn->in_string && ((f->flags & (LIT_PHASE | LIT_HI)) || b == '\\')) {
+                if (!lit_escape(g, f, b)) return;
+                emit(out, t);
+                return;
+            }
             /* an integer literal may be written with a zero fraction (1.0 equals 1) */
             if (f->sub >= 2) {
                 if (b == '0') {
@@ -395,7 +587,7 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
         case M_STR: {
             if (f->sub == 0) {
                 if (b == '"') {
-                    if (f->flags & 3) return;
+                    if (f->flags & (3 | STR_HI)) return;
                     if (f->a < n->min_len) return;
                     if (n->dfa >= 0 && !g->dfas[n->dfa].accept[f->b]) return;
                     t->depth--;
@@ -406,12 +598,12 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                 if (b == '\\') {
                     if (f->flags & 3) return;
                     /* an escape is one more character (unless it ends a surrogate pair): none left, a dead end */
-                    if (f->a >= n->max_len && !(f->flags & 4)) return;
+                    if (f->a >= n->max_len && !(f->flags & (4 | STR_HI))) return;
                     f->sub = 1;
                     emit(out, t);
                     return;
                 }
-                if (b < 0x20) return;
+                if (b < 0x20 || (f->flags & STR_HI)) return;
                 if (b >= 0xC0 && f->a >= n->max_len) return; /* a character that could not be counted */
                 int r = utf8_byte(f, b);
                 if (!r) return;
@@ -436,7 +628,7 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                     emit(out, t);
                     return;
                 }
-                const char *p = b ? strchr(esc_in, b) : NULL;
+                const char *p = b && !(f->flags & STR_HI) ? strchr(esc_in, b) : NULL;
                 if (!p) return;
                 f->sub = 0;
                 f->flags &= (uint16_t)~4u;
@@ -453,8 +645,28 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
             }
             f->sub = 0;
             uint32_t cp = (uint32_t)f->c;
-            if (cp >= 0xD800 && cp <= 0xDFFF) {
-                if (n->dfa >= 0) return; /* patterns see whole characters: not supported here */
+            if (n->dfa >= 0 && (cp >= 0xD800 || (f->flags & STR_HI))) {
+                /* a pattern sees whole characters: a high surrogate waits in the flags for its
+                 * low half, the pair is one character; a lone half is refused */
+                int low = cp >= 0xDC00 && cp <= 0xDFFF;
+                if (!(f->flags & STR_HI)) {
+                    if (cp > 0xDBFF) return; /* a lone low half (cp >= 0xD800 here) */
+                    if (f->a >= n->max_len) return; /* the pair counts here, the DFA steps at the low half */
+                    f->a++;
+                    f->flags = (uint16_t)(f->flags | STR_HI | (cp - 0xD800) << STR_HI_SHIFT);
+                    emit(out, t);
+                    return;
+                }
+                if (!low) return;
+                cp = 0x10000 + ((uint32_t)(f->flags >> STR_HI_SHIFT) << 10) + (cp - 0xDC00);
+                f->flags &= (uint16_t)~(STR_HI | STR_HI_BITS);
+                uint8_t u[4];
+                int k = utf8_encode(cp, u);
+                int32_t ds = (int32_t)f->b;
+                for (int i = 0; i < k; i++) ds = gram_dfa_step(&g->dfas[n->dfa], ds, u[i]);
+                if (ds < 0) return;
+                f->b = (uint32_t)ds;
+            } else if (cp >= 0xD800 && cp <= 0xDFFF) {
                 int low = cp >= 0xDC00;
                 int count = !(low && (f->flags & 4));
                 f->flags = (uint16_t)((f->flags & ~4u) | (low ? 0u : 4u));
@@ -505,7 +717,7 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
             return;
         }
         case M_OBJ: {
-            uint32_t idx = (uint32_t)f->c, count = (uint32_t)(f->c >> 32);
+            uint32_t idx = obj_idx(f), count = obj_count(f);
             switch (f->sub) {
             case O_OPEN: case O_COMMA: case O_AFTER:
                 if (is_ws(b)) { emit(out, t); return; }
@@ -531,8 +743,9 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                 emit(out, t);
                 return;
             case O_KEY: {
-                if (b == '"') {
-                    if (f->flags & 3) return;
+                unsigned phase = f->flags >> KEY_PHASE_SHIFT & 7;
+                if (phase == 0 && b == '"') {
+                    if (f->flags & (3 | KEY_HI)) return;
                     int32_t j = f->a != UINT32_MAX ? g->tnodes[f->a].term : -1;
                     int32_t chosen;
                     if (j >= 0) {
@@ -549,34 +762,76 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                         chosen = mm ? n->pat_node[mm - 1] : n->additional;
                         if (chosen < 0) return;
                     }
-                    count++;
-                    f->c = (uint64_t)count << 32 | idx;
+                    if (++count > OBJ_FIELD_MAX || idx > OBJ_FIELD_MAX) return;
+                    f->c = obj_pack(idx, count, 0);
                     f->b = (uint32_t)chosen;
                     f->sub = O_COLON;
+                    f->flags = 0;
                     emit(out, t);
                     return;
                 }
-                /* escapes in keys would hide a declared name: refused */
-                if (b == '\\' || b < 0x20) return;
-                if (!utf8_byte(f, b)) return;
-                if (f->a != UINT32_MAX) {
-                    uint32_t ch;
-                    f->a = literal_child(g, f->a, b, &ch) ? ch : UINT32_MAX;
+                if (phase == 0 && b == '\\') {
+                    /* an escape starts a whole character; what it may decode to is [0, 0xFFFF] */
+                    if ((f->flags & 3) || !key_units_viable(g, n, f, idx, 0, 0xFFFF)) return;
+                    f->flags = (uint16_t)((f->flags & ~KEY_PHASE_MASK) | 1u << KEY_PHASE_SHIFT);
+                    emit(out, t);
+                    return;
                 }
-                int pat_live = 0;
-                for (uint32_t k = 0; k < n->n_pat; k++) {
-                    uint32_t ds = f->b >> (16 * k) & 0xFFFF;
-                    if (ds == 0xFFFF) continue;
-                    int32_t ns = gram_dfa_step(&g->dfas[n->pat_dfa[k]], (int32_t)ds, b);
-                    ds = ns < 0 ? 0xFFFF : (uint32_t)ns;
-                    f->b = (f->b & ~(0xFFFFu << (16 * k))) | ds << (16 * k);
-                    pat_live |= ds != 0xFFFF;
+                if (phase == 0) {
+                    /* a high surrogate escape must be followed by its low half */
+                    if (b < 0x20 || (f->flags & KEY_HI)) return;
+                    if (!utf8_byte(f, b) || !key_byte(g, n, f, idx, b)) return;
+                    emit(out, t);
+                    return;
                 }
-                if (n->additional < 0 && !pat_live) {
-                    if (f->a == UINT32_MAX) return;
-                    const gram_tnode *tn = &g->tnodes[f->a];
-                    if (tn->max_prop < (int32_t)idx || tn->min_prop > first_required_from(n, idx)) return;
+                if (phase == 1) {
+                    static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+                    const char *p = b && b != 'u' && !(f->flags & KEY_HI) ? strchr(esc_in, b) : NULL;
+                    if (b == 'u') {
+                        f->flags = (uint16_t)((f->flags & ~KEY_PHASE_MASK) | 2u << KEY_PHASE_SHIFT);
+                        f->c = obj_pack(idx, count, 0);
+                        emit(out, t);
+                        return;
+                    }
+                    if (!p) return;
+                    f->flags &= (uint16_t)~KEY_PHASE_MASK;
+                    if (!key_byte(g, n, f, idx, (uint8_t)esc_out[p - esc_in])) return;
+                    emit(out, t);
+                    return;
                 }
+                /* a backslash-u escape: phase 2 + the hex digits read so far; the code unit so far in c */
+                int h = hexv(b);
+                if (h < 0) return;
+                uint32_t unit = (uint32_t)(f->c >> 48) * 16 + (uint32_t)h, nd = phase - 1;
+                uint32_t lo = unit << (4 * (4 - nd)), hi = lo + (1u << (4 * (4 - nd))) - 1;
+                if (f->flags & KEY_HI) {
+                    if (hi < 0xDC00 || lo > 0xDFFF) return;
+                } else if (!key_units_viable(g, n, f, idx, lo, hi)) {
+                    return;
+                }
+                if (nd < 4) {
+                    f->flags = (uint16_t)((f->flags & ~KEY_PHASE_MASK) | (phase + 1) << KEY_PHASE_SHIFT);
+                    f->c = obj_pack(idx, count, unit);
+                    emit(out, t);
+                    return;
+                }
+                f->flags &= (uint16_t)~KEY_PHASE_MASK;
+                f->c = obj_pack(idx, count, 0);
+                uint32_t cp = unit;
+                if (f->flags & KEY_HI) {
+                    cp = 0x10000 + ((uint32_t)(f->flags >> KEY_HI_SHIFT) << 10) + (unit - 0xDC00);
+                    f->flags &= (uint16_t)~(KEY_HI | KEY_HI_BITS);
+                } else if (unit >= 0xD800 && unit <= 0xDBFF) {
+                    f->flags = (uint16_t)(f->flags | KEY_HI | (unit - 0xD800) << KEY_HI_SHIFT);
+                    emit(out, t);
+                    return;
+                } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
+                    return; /* a lone low surrogate names no property and no pattern sees it */
+                }
+                uint8_t u[4];
+                int k = utf8_encode(cp, u);
+                for (int i = 0; i < k; i++)
+                    if (!key_byte(g, n, f, idx, u[i])) return;
                 emit(out, t);
                 return;
             }
@@ -647,7 +902,7 @@ int gram_state_plain_string(const gptoss_grammar *g, const gram_state *s) {
         if (f->mode == M_STR && f->sub == 0 && !(f->flags & 3) && n->dfa < 0 &&
             (n->max_len == UINT32_MAX || n->max_len - f->a >= 256))
             return 1;
-        if (f->mode == M_OBJ && f->sub == O_KEY && !(f->flags & 3) && n->additional >= 0) return 1;
+        if (f->mode == M_OBJ && f->sub == O_KEY && !(f->flags & (3 | KEY_PHASE_MASK | KEY_HI)) && n->additional >= 0) return 1;
     }
     return 0;
 }
@@ -655,7 +910,7 @@ int gram_state_plain_string(const gptoss_grammar *g, const gram_state *s) {
 int gram_thread_in_string(const gptoss_grammar *g, const gram_thread *t) {
     (void)g;
     const gram_frame *f = &t->f[t->depth - 1];
-    return f->mode == M_STR && f->sub == 0 && !(f->flags & 3);
+    return f->mode == M_STR && f->sub == 0 && !(f->flags & (3 | STR_HI));
 }
 
 static void set_byte(uint32_t *m, uint8_t b) { m[b >> 5] |= 1u << (b & 31); }

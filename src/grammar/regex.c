@@ -459,6 +459,23 @@ static frag concat(rx *r, frag a, frag b) {
 static frag parse_concat(rx *r, int depth) {
     frag f = empty_frag(r);
     while (!r->failed && r->p < r->end && *r->p != '|' && *r->p != ')') {
+        if (*r->p == '{') {
+            /* a braced quantifier with nothing before it to repeat (a{2}{3}, {2}) is an ECMA-262
+             * syntax error, not literal text; a '{' that forms no quantifier is a literal */
+            const char *save = r->p++;
+            uint32_t q1, q2;
+            int quant = parse_int(r, &q1);
+            if (quant && r->p < r->end && *r->p == ',') {
+                r->p++;
+                if (r->p < r->end && *r->p != '}') quant = parse_int(r, &q2);
+            }
+            quant = quant && r->p < r->end && *r->p == '}';
+            r->p = save;
+            if (quant) {
+                rx_fail(r, "bad pattern: nothing to repeat");
+                break;
+            }
+        }
         int lo = r->nn;
         frag a = parse_atom(r, depth);
         int hi = r->nn;

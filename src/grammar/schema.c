@@ -118,7 +118,8 @@ static int32_t new_tnode(cctx *c, uint8_t byte) {
 }
 
 /* Inserts s into the trie at root; returns the end node. in_string flags follow JSON string state
- * when json is set. */
+ * when json is set; json 1 also marks integer digits (a zero fraction may follow them, 1.0 == 1),
+ * json 2 does not (drafts 3 and 4, where 1.0 is no integer). */
 static int32_t trie_insert(cctx *c, int32_t root, const char *s, size_t len, int json, int32_t prop) {
     int32_t cur = root;
     int in_str = 0, esc = 0, in_num = 0, frac = 0;
@@ -153,7 +154,7 @@ static int32_t trie_insert(cctx *c, int32_t root, const char *s, size_t len, int
             ch = new_tnode(c, b);
             if (ch < 0) return -1;
             c->g->tnodes[ch].in_string = (uint8_t)in_str;
-            c->g->tnodes[ch].int_digit = (uint8_t)(json && in_num && !frac && b >= '0' && b <= '9');
+            c->g->tnodes[ch].int_digit = (uint8_t)(json == 1 && in_num && !frac && b >= '0' && b <= '9');
             c->g->tnodes[ch].next_sibling = c->g->tnodes[cur].first_child;
             c->g->tnodes[cur].first_child = ch;
         }
@@ -506,19 +507,92 @@ static int literal_matches_types(const json_value *v, unsigned types) {
     }
 }
 
+/* Member orders of a literal value: the product of n! over its objects, or LIT_ORDERS_MAX + 1
+ * when over that. */
+#define LIT_ORDERS_MAX 120
+#define LIT_ORDER_BYTES_MAX 262144 /* text of the reordered values of one enum/const */
+static uint64_t member_orders(const json_value *v) {
+    uint64_t r = 1;
+    if (v->type == JSON_ARRAY)
+        for (size_t i = 0; i < v->n && r <= LIT_ORDERS_MAX; i++) r *= member_orders(&v->items[i]);
+    if (v->type == JSON_OBJECT) {
+        for (size_t i = 2; i <= v->n && r <= LIT_ORDERS_MAX; i++) r *= i;
+        for (size_t i = 0; i < v->n && r <= LIT_ORDERS_MAX; i++) r *= member_orders(&v->members[i].value);
+    }
+    return r > LIT_ORDERS_MAX ? LIT_ORDERS_MAX + 1 : r;
+}
+
+/* v as compact JSON (json_write_value's form) with its objects' members in the order that *choice
+ * selects: each object in writing order takes choice mod n! as its permutation (Lehmer code) and
+ * divides it out, so 0 .. member_orders(v) - 1 write every order once. NULL: document order. */
+static void write_ordered(gptoss_buf *b, const json_value *v, uint64_t *choice) {
+    if (!choice || (v->type != JSON_ARRAY && v->type != JSON_OBJECT)) {
+        json_write_value(b, v);
+        return;
+    }
+    if (v->type == JSON_ARRAY) {
+        gptoss_buf_puts(b, "[");
+        for (size_t i = 0; i < v->n; i++) {
+            if (i) gptoss_buf_puts(b, ",");
+            write_ordered(b, &v->items[i], choice);
+        }
+        gptoss_buf_puts(b, "]");
+        return;
+    }
+    size_t order[8], left[8];
+    size_t n = v->n;
+    if (n > 8) { /* not reached: 6 members already have more orders than LIT_ORDERS_MAX */
+        json_write_value(b, v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) left[i] = i;
+    for (size_t i = 0; i < n; i++) {
+        size_t pick = (size_t)(*choice % (n - i));
+        *choice /= n - i;
+        order[i] = left[pick];
+        memmove(&left[pick], &left[pick + 1], (n - i - pick - 1) * sizeof left[0]);
+    }
+    gptoss_buf_puts(b, "{");
+    for (size_t i = 0; i < n; i++) {
+        const json_member *m = &v->members[order[i]];
+        if (i) gptoss_buf_puts(b, ",");
+        json_write_string(b, m->key, m->key_len);
+        gptoss_buf_puts(b, ":");
+        write_ordered(b, &m->value, choice);
+    }
+    gptoss_buf_puts(b, "}");
+}
+
 static int compile_literals(cctx *c, int32_t id, const json_value *vals, size_t n, unsigned types, const char *ptr, const char *kw) {
     int32_t root = new_tnode(c, 0);
     if (root < 0) return -1;
-    size_t used = 0;
+    size_t used = 0, perm_bytes = 0;
     unsigned lit_types = 0;
     for (size_t i = 0; i < n; i++) {
         if (!literal_matches_types(&vals[i], types)) continue;
+        /* JSON equality ignores member order: every order of every object in the value goes in
+         * the trie, while the orders stay within the bounds (else the document's order only) */
         gptoss_buf b = {0};
         json_write_value(&b, &vals[i]);
-        int32_t end = b.len ? trie_insert(c, root, b.data, b.len, 1, -1) : -1;
+        uint64_t orders = member_orders(&vals[i]); /* each order's text has the same length */
+        if (orders > LIT_ORDERS_MAX || b.len * orders > LIT_ORDER_BYTES_MAX - perm_bytes) orders = 1;
+        if (orders > 1) perm_bytes += b.len * orders;
+        for (uint64_t k = 0; k < orders; k++) {
+            uint64_t choice = k;
+            if (k) {
+                b.len = 0;
+                write_ordered(&b, &vals[i], &choice);
+            }
+            /* drafts 3/4: an integer-typed value written 1.0 is invalid there; refusing the zero
+             * fraction for every literal loses only untyped ones, never accepts an invalid text */
+            int32_t end = b.len ? trie_insert(c, root, b.data, b.len, c->g->int_zero_frac ? 1 : 2, -1) : -1;
+            if (end < 0) {
+                gptoss_buf_free(&b);
+                return cfail(c, c->failed ? c->status : GPTOSS_ERR_NO_MEMORY, "out of memory");
+            }
+            c->g->tnodes[end].term = 1;
+        }
         gptoss_buf_free(&b);
-        if (end < 0) return cfail(c, c->failed ? c->status : GPTOSS_ERR_NO_MEMORY, "out of memory");
-        c->g->tnodes[end].term = 1;
         used++;
         const json_value *lv = &vals[i];
         lit_types |= lv->type == JSON_NULL ? GT_NULL : lv->type == JSON_TRUE || lv->type == JSON_FALSE ? GT_BOOL
@@ -558,6 +632,11 @@ static const char *const ASSERTED_FORMATS[] = {"regex", "iri", "iri-reference", 
 int gram_format_asserted(const json_value *root) {
     const json_value *sv = root->type == JSON_OBJECT ? get(root, "$schema") : NULL;
     return !(sv && sv->type == JSON_STRING && (strstr(sv->str, "2019-09") || strstr(sv->str, "2020-12")));
+}
+
+int gram_int_zero_frac(const json_value *root) {
+    const json_value *sv = root->type == JSON_OBJECT ? get(root, "$schema") : NULL;
+    return !(sv && sv->type == JSON_STRING && (strstr(sv->str, "draft-04") || strstr(sv->str, "draft-03")));
 }
 
 const char *gram_format_regex(const char *name, int *asserted) {
@@ -739,6 +818,43 @@ static int compile_literal_schema(cctx *c, const json_value *s, const char *ptr,
     }
     if (!nk) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: no value of '%s' is valid against the rest of the schema at %s", e ? "enum" : "const", ptr);
     return compile_literals(c, id, kept, nk, GT_ALL, ptr, e ? "enum" : "const") < 0 ? -1 : 1;
+}
+
+/* An open-addressing index of an object's property names (slots hold index + 1; 0 is empty). */
+typedef struct prop_index {
+    uint32_t *slots;
+    size_t mask;
+} prop_index;
+
+static uint64_t name_hash(const char *k, size_t len) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Room for n names at most half full; the slots are freed with the compile's other allocations. */
+static int prop_index_init(cctx *c, prop_index *px, size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    px->slots = calloc_track(c, cap, sizeof *px->slots);
+    px->mask = cap - 1;
+    return px->slots ? 0 : -1;
+}
+
+/* The index in props of the name k, or UINT32_MAX. */
+static uint32_t prop_find(const prop_index *px, const gram_prop *props, const char *k, size_t len) {
+    for (size_t i = name_hash(k, len) & px->mask;; i = (i + 1) & px->mask) {
+        uint32_t v = px->slots[i];
+        if (!v) return UINT32_MAX;
+        const gram_prop *p = &props[v - 1];
+        if (p->key_len == len && !memcmp(p->key, k, len)) return v - 1;
+    }
+}
+
+static void prop_add(prop_index *px, const gram_prop *props, uint32_t k) {
+    size_t i = name_hash(props[k].key, props[k].key_len) & px->mask;
+    while (px->slots[i]) i = (i + 1) & px->mask;
+    px->slots[i] = k + 1;
 }
 
 static int32_t compile_object_schema(cctx *c, const json_value *s, const char *ptr, int32_t id) {
@@ -1142,12 +1258,13 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
         nd.props = calloc(np + (req ? req->n : 0) + n_forbid + 1, sizeof *nd.props);
         if (!nd.props) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
         c->g->nodes[id] = nd;
+        /* names are looked up through a hash index: a linear scan per name made 100,000
+         * properties a 20 s compile */
+        prop_index px = {0};
+        if (prop_index_init(c, &px, np + (req ? req->n : 0) + n_forbid + 1)) return cfail(c, GPTOSS_ERR_NO_MEMORY, "out of memory");
         for (size_t i = 0; i < np; i++) {
             const json_member *m = &props->members[i];
-            int dup = 0;
-            for (uint32_t k = 0; k < nd.n_props; k++)
-                if (nd.props[k].key_len == m->key_len && !memcmp(nd.props[k].key, m->key, m->key_len)) dup = 1;
-            if (dup) continue;
+            if (prop_find(&px, nd.props, m->key, m->key_len) < nd.n_props) continue; /* a duplicate name */
             ptr_join(sub, sizeof sub, ptr, "properties", 10);
             char sub2[1024];
             ptr_join(sub2, sizeof sub2, sub, m->key, m->key_len);
@@ -1164,15 +1281,15 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
                 }
             p->node = compile_or_never(c, pv, sub2); /* -1: present is invalid */
             if (p->node == -2) return -1;
-            nd.n_props++;
+            prop_add(&px, nd.props, nd.n_props++);
             c->g->nodes[id] = nd;
         }
         /* required names that properties does not declare take additionalProperties' schema */
         for (size_t i = 0; req && i < req->n; i++) {
             const json_value *r = &req->items[i];
             if (r->type != JSON_STRING) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "bad keyword 'required' at %s", ptr);
-            uint32_t k = 0;
-            while (k < nd.n_props && !(nd.props[k].key_len == r->len && !memcmp(nd.props[k].key, r->str, r->len))) k++;
+            uint32_t k = prop_find(&px, nd.props, r->str, r->len);
+            if (k > nd.n_props) k = nd.n_props;
             int32_t undeclared = nd.additional;
             uint32_t mm = 0;
             for (uint32_t q = 0; q < nd.n_pat; q++) mm |= (uint32_t)key_matches(c->g, nd.pat_dfa[q], r->str, r->len) << q;
@@ -1183,14 +1300,14 @@ static int32_t compile_object_schema(cctx *c, const json_value *s, const char *p
                     continue;
                 }
                 nd.props[k] = (gram_prop){r->str, r->len, undeclared, 0};
-                nd.n_props++;
+                prop_add(&px, nd.props, nd.n_props++);
             }
             if (nd.props[k].node < 0 && types == GT_OBJ) return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: required property '%.*s' is false at %s", (int)(r->len > 100 ? 100 : r->len), r->str, ptr);
             nd.props[k].required = nd.props[k].node >= 0;
         }
         for (size_t q = 0; q < n_forbid; q++) {
-            uint32_t k = 0;
-            while (k < nd.n_props && !(nd.props[k].key_len == forbid_len[q] && !memcmp(nd.props[k].key, forbid[q], forbid_len[q]))) k++;
+            uint32_t k = prop_find(&px, nd.props, forbid[q], forbid_len[q]);
+            if (k > nd.n_props) k = nd.n_props;
             if (k < nd.n_props && nd.props[k].required)
                 return cfail(c, GPTOSS_ERR_UNSUPPORTED, "unsatisfiable schema: property '%.*s' is required and excluded by 'not' at %s", (int)(forbid_len[q] > 100 ? 100 : forbid_len[q]), forbid[q], ptr);
             if (k == nd.n_props) nd.props[nd.n_props++] = (gram_prop){forbid[q], forbid_len[q], -1, 0};
@@ -1270,6 +1387,7 @@ gptoss_status gptoss_grammar_compile_json_schema(const gptoss_grammar_vocab *voc
     g->vocab = vocab;
     g->any = -1;
     c.format_assert = gram_format_asserted(c.root);
+    g->int_zero_frac = gram_int_zero_frac(c.root);
     pthread_mutex_init(&g->cache_lock, NULL);
     g->any = new_node(&c); /* items/additional of the any-node point to itself */
     if (g->any >= 0) g->root = compile(&c, c.root, "");
