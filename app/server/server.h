@@ -6,6 +6,7 @@
  *   app/server/server_responses.c  POST /v1/responses and the stored responses behind previous_response_id
  *   app/server/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
  *   app/server/server_force.c      tool_choice on token ids: forced header tokens, masks between sampling steps
+ *   app/server/server_format.c     structured outputs: response formats, strict tools, the reasoning budget
  *   app/cmd/cmd_serve.c            the production engine (model, sessions, gptoss_batch, samplers)
  *
  * Token generation goes through a server_engine, so tests can replay scripted model output through
@@ -159,6 +160,11 @@ typedef enum server_finish {
 
 typedef struct server_job server_job;
 
+/* A request's structured output (server_format.c): its grammars, compiled once for the request and
+ * shared by its sequences. */
+typedef struct server_rules server_rules;
+void server_rules_free(server_rules *rules);
+
 /* What a protocol (chat, responses) does with the tokens of a job. Called on the scheduler thread
  * with the job's lock held. */
 typedef struct server_job_ops {
@@ -194,6 +200,9 @@ struct server_job {
     uint32_t n_seq;      /* 1..SERVER_MAX_SEQS sequences, all from the same prompt */
     server_seq seqs[SERVER_MAX_SEQS];
     server_force *force; /* tool_choice rules of every sequence (NULL: none) */
+    server_rules *rules; /* response format and strict tools (NULL: none) */
+    int limit_reasoning;   /* max_reasoning_tokens / reasoning.max_tokens given */
+    uint32_t max_reasoning_tokens;
     const server_job_ops *ops;
     void *proto; /* protocol state */
     int stream;
@@ -251,6 +260,8 @@ typedef struct server {
     server_sched *sched;
     server_store *store;
     server_model_names names;
+    gptoss_grammar_vocab *gvocab;     /* the tokenizer's token trie for grammar masks, built at start */
+    gptoss_grammar *json_object;      /* {"type": "object"}: response_format json_object */
     char date[16];
     int debug; /* $GPTOSS_SERVE_DEBUG: libmicrohttpd's messages on stderr */
     /* metrics */
@@ -296,16 +307,50 @@ gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const
 /* Is this parsed message a tool call / reasoning? */
 int server_is_call(const gptoss_harmony_message *m);
 int server_is_reasoning(const char *channel);
-/* Renders the system message (date, effort), a developer message with instructions and function
- * tools (when any) and msgs into a prompt for the assistant. */
+/* ---- structured outputs (server_format.c) ---- */
+
+typedef enum server_format_kind {
+    SERVER_FORMAT_TEXT = 0,    /* free text */
+    SERVER_FORMAT_JSON_OBJECT, /* any JSON object (constrained) */
+    SERVER_FORMAT_JSON_SCHEMA  /* in # Response Formats; constrained when strict */
+} server_format_kind;
+typedef struct server_format {
+    server_format_kind kind;
+    char *name, *description, *schema; /* JSON_SCHEMA (malloc'd; schema is JSON text) */
+    int strict;
+} server_format;
+/* A request's response format: chat's response_format ({"type", "json_schema": {"name", "description",
+ * "schema", "strict"}}) when chat, else Responses' text.format ({"type", "name", "description",
+ * "schema", "strict"}). v absent or null: text. Returns 0 or -1 with a reply. */
+int server_parse_format(const struct cJSON *v, int chat, server_format *out, server_reply *r);
+void server_format_free(server_format *f);
+/* The reasoning budget: a non-negative integer member (absent or null: *limit = 0). param names it
+ * in errors. Returns 0 or -1 with a reply. */
+int server_parse_budget(const struct cJSON *obj, const char *name, const char *param, int *limit, uint32_t *budget,
+                        server_reply *r);
+/* What a request asks of the answer's shape: compiles the response format's grammar (json_object,
+ * or json_schema with strict) and each strict tool's (strict[i] from server_parse_tools), once for
+ * the request, into job->rules. A schema the compiler refuses is a 400 naming the field (chat:
+ * "response_format.json_schema.schema", "tools[i].function.parameters"; Responses:
+ * "text.format.schema", "tools[i].parameters") with the compiler's message (keyword and JSON
+ * pointer). Returns 0 or -1 with a reply. */
+int server_rules_build(const server *srv, server_job *job, int chat, const server_format *format,
+                       const gptoss_harmony_tool *tools, char *const *strict, size_t n_tools, server_reply *r);
+
+/* Renders the system message (date, effort), a developer message with instructions, function tools
+ * (when any) and the response format's # Response Formats (json_schema) and msgs into a prompt for
+ * the assistant. */
 gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
-                                   const gptoss_harmony_tool *tools, size_t n_tools,
+                                   const gptoss_harmony_tool *tools, size_t n_tools, const server_format *format,
                                    const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
                                    size_t err_size);
-/* Tools of a request: [{type:function, function:{name, description, parameters}}] (chat) or
- * [{type:function, name, description, parameters}] (responses). Returns 0 or -1 with an error reply. */
-int server_parse_tools(const struct cJSON *tools, gptoss_harmony_tool **out, size_t *n_out, server_reply *r);
-void server_free_tools(gptoss_harmony_tool *tools, size_t n);
+/* Tools of a request: [{type:function, function:{name, description, parameters, strict}}] (chat) or
+ * [{type:function, name, description, parameters, strict}] (responses). *strict_out gets, per tool, the
+ * JSON text its arguments are constrained to (strict: true; parameters, or an object without
+ * properties when none are given), else NULL. Returns 0 or -1 with an error reply. */
+int server_parse_tools(const struct cJSON *tools, gptoss_harmony_tool **out, char ***strict_out, size_t *n_out,
+                       server_reply *r);
+void server_free_tools(gptoss_harmony_tool *tools, char **strict, size_t n);
 /* One sampler per sequence of the job from temperature / top_p / seed (NULL members: defaults);
  * sequence k gets seed + k. Returns 0 or -1 with a reply. */
 int server_make_samplers(const server *srv, const struct cJSON *req, float default_temperature, server_job *job,

@@ -90,6 +90,7 @@ void server_job_release(server_job *j) {
         server_force_state_free(&j->seqs[k].force);
     }
     server_force_free(j->force);
+    server_rules_free(j->rules);
     free(j->prompt);
     gptoss_buf_free(&j->out);
     pthread_mutex_destroy(&j->mu);
