@@ -358,6 +358,84 @@ out:
     gptoss_model_free(m);
 }
 
+/* gptoss_sampler_sample_masked: a mask is the same as -inf logits outside it, for every mode. */
+static void test_sampler_masked(void) {
+    enum { NV = 70 }; /* not a multiple of 32: the last word has bits past n */
+    float logits[NV];
+    for (int i = 0; i < NV; i++) logits[i] = (float)((i * 37) % 11) * 0.3f;
+    logits[65] = 9.0f; /* the best overall, masked out below */
+    uint32_t bits[3] = {0};
+    const uint32_t allowed[] = {3, 7, 31, 32, 40, 64, 68};
+    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) bits[allowed[i] / 32] |= 1u << (allowed[i] % 32);
+    bits[2] |= 1u << (70 % 32) | 1u << 31; /* ids 70 and 95 are past n and never candidates */
+    float inf_logits[NV];
+    for (int i = 0; i < NV; i++) inf_logits[i] = (bits[i / 32] >> (i % 32) & 1) ? logits[i] : -INFINITY;
+    uint32_t best = allowed[0];
+    for (size_t i = 1; i < sizeof allowed / sizeof *allowed; i++)
+        if (logits[allowed[i]] > logits[best]) best = allowed[i];
+
+    gptoss_sampler *s = NULL;
+    uint32_t id = 999;
+    gptoss_sampler_create(NV, NULL, &s, NULL, 0);
+    gptoss_status st = gptoss_sampler_sample_masked(s, logits, NV, bits, &id);
+    tap_check(st == GPTOSS_OK && id == best, "masked greedy picks the best allowed id (%u, want %u)", id, best);
+    uint32_t one[3] = {1u << 3, 0, 0}; /* id 3: not the best allowed */
+    st = gptoss_sampler_sample_masked(s, logits, NV, one, &id);
+    tap_check(st == GPTOSS_OK && id == 3, "masked greedy with one allowed id gives it (%u)", id);
+    gptoss_sampler_free(s);
+
+    const gptoss_sampler_options modes[] = {
+        {.temperature = 1.0f, .seed = 11},
+        {.temperature = 0.7f, .top_k = 3, .seed = 12},
+        {.temperature = 1.3f, .top_p = 0.6f, .seed = 13},
+        {.temperature = 1.0f, .min_p = 0.2f, .seed = 14},
+    };
+    for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+        gptoss_sampler *a = NULL, *b = NULL;
+        gptoss_sampler_create(NV, &modes[k], &a, NULL, 0);
+        gptoss_sampler_create(NV, &modes[k], &b, NULL, 0);
+        int same = 1, inside = 1, ok = 1;
+        unsigned counts[NV] = {0};
+        for (int i = 0; i < 20000; i++) {
+            uint32_t x = 999, y = 998;
+            ok &= gptoss_sampler_sample_masked(a, logits, NV, bits, &x) == GPTOSS_OK;
+            ok &= gptoss_sampler_sample(b, inf_logits, NV, &y) == GPTOSS_OK;
+            same &= x == y;
+            inside &= x < NV && (bits[x / 32] >> (x % 32) & 1);
+            if (x < NV) counts[x]++;
+        }
+        tap_check(ok && same && inside,
+                  "masked sampling (T %.1f top-k %u top-p %.1f min-p %.1f) draws only allowed ids, the same ids as "
+                  "-inf logits outside the mask for one seed",
+                  modes[k].temperature, modes[k].top_k, modes[k].top_p, modes[k].min_p);
+        if (k == 0) {
+            double z = 0, worst = 0;
+            for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) z += exp(logits[allowed[i]]);
+            for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
+                worst = fmax(worst, fabs(counts[allowed[i]] / 20000.0 - exp(logits[allowed[i]]) / z));
+            tap_check(worst < 0.02, "masked draws follow softmax over the allowed ids, renormalized (worst %.3f)",
+                      worst);
+        }
+        gptoss_sampler_free(a);
+        gptoss_sampler_free(b);
+    }
+
+    gptoss_sampler_create(NV, &(gptoss_sampler_options){.temperature = 1.0f, .seed = 5}, &s, NULL, 0);
+    int single = 1;
+    for (int i = 0; i < 200; i++) single &= gptoss_sampler_sample_masked(s, logits, NV, one, &id) == GPTOSS_OK && id == 3;
+    tap_check(single, "masked sampling with one allowed id always gives it");
+    uint32_t none[3] = {0};
+    uint32_t past[3] = {0, 0, 1u << (70 % 32)};
+    tap_check(gptoss_sampler_sample_masked(s, logits, NV, none, &id) == GPTOSS_ERR_INVALID_ARGUMENT &&
+                  gptoss_sampler_sample_masked(s, logits, NV, past, &id) == GPTOSS_ERR_INVALID_ARGUMENT,
+              "an all-zero mask, or one with bits only past n, is INVALID_ARGUMENT");
+    gptoss_sampler_free(s);
+    gptoss_sampler_create(NV, NULL, &s, NULL, 0);
+    tap_check(gptoss_sampler_sample_masked(s, logits, NV, none, &id) == GPTOSS_ERR_INVALID_ARGUMENT,
+              "an all-zero mask is INVALID_ARGUMENT when greedy too");
+    gptoss_sampler_free(s);
+}
+
 static void test_sampler(void) {
     float logits[6] = {1.0f, 3.0f, 2.9f, -1.0f, 3.0f, 0.0f};
     gptoss_sampler *s = NULL;
@@ -409,6 +487,8 @@ static void test_sampler(void) {
     for (int i = 0; i < 500; i++) { gptoss_sampler_sample(s, logits, 6, &id); only &= id == 1 || id == 4; }
     tap_check(only, "min-p 0.95 keeps tokens within 95%% of the best probability");
     gptoss_sampler_free(s);
+
+    test_sampler_masked();
 
     o = (gptoss_sampler_options){.temperature = NAN};
     s = (gptoss_sampler *)1;

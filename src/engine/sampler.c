@@ -110,30 +110,23 @@ static void select_top_k(uint32_t *idx, float *prob, uint32_t n, uint32_t k) {
     sort_desc(idx, prob, k);
 }
 
-gptoss_status gptoss_sampler_sample(gptoss_sampler *s, const float *logits, uint32_t n, uint32_t *out_id) {
-    if (!s || !logits || !out_id || n == 0 || n > s->vocab_size) return GPTOSS_ERR_INVALID_ARGUMENT;
+/* Draws from the m candidates already in s->idx (ascending ids): softmax(logits / T) over them, then
+ * top-k, top-p and min-p. The masked and unmasked paths share it so that a mask is exactly the same
+ * as setting the masked-out logits to -inf: same candidates order, same sums, same RNG draw. */
+static gptoss_status sample_candidates(gptoss_sampler *s, const float *logits, uint32_t m, uint32_t *out_id) {
     const gptoss_sampler_options *o = &s->o;
-    if (!(o->temperature > 0.0f)) {
-        uint32_t best = 0;
-        for (uint32_t i = 1; i < n; i++)
-            if (logits[i] > logits[best] || (isnan(logits[best]) && !isnan(logits[i]))) best = i;
-        *out_id = best;
-        return GPTOSS_OK;
-    }
-    /* softmax(logits / T) */
     float mx = -INFINITY;
-    for (uint32_t i = 0; i < n; i++)
-        if (logits[i] > mx) mx = logits[i];
+    for (uint32_t i = 0; i < m; i++)
+        if (logits[s->idx[i]] > mx) mx = logits[s->idx[i]];
     if (!isfinite(mx)) return GPTOSS_ERR_OUT_OF_RANGE;
     double sum = 0.0;
     const float inv_t = 1.0f / o->temperature;
-    for (uint32_t i = 0; i < n; i++) {
-        float p = isnan(logits[i]) ? 0.0f : expf((logits[i] - mx) * inv_t);
-        s->idx[i] = i;
+    for (uint32_t i = 0; i < m; i++) {
+        float l = logits[s->idx[i]];
+        float p = isnan(l) ? 0.0f : expf((l - mx) * inv_t);
         s->prob[i] = p;
         sum += p;
     }
-    uint32_t m = n;
     int sorted = 0;
     if (o->top_k > 0 && o->top_k < m) {
         select_top_k(s->idx, s->prob, m, o->top_k);
@@ -182,4 +175,51 @@ gptoss_status gptoss_sampler_sample(gptoss_sampler *s, const float *logits, uint
     }
     *out_id = s->idx[m - 1];
     return GPTOSS_OK;
+}
+
+/* Greedy choice among the candidates: the highest logit, the lowest id on ties, NaN never over a
+ * number. */
+static int better(const float *logits, uint32_t cand, uint32_t best) {
+    return logits[cand] > logits[best] || (isnan(logits[best]) && !isnan(logits[cand]));
+}
+
+gptoss_status gptoss_sampler_sample(gptoss_sampler *s, const float *logits, uint32_t n, uint32_t *out_id) {
+    if (!s || !logits || !out_id || n == 0 || n > s->vocab_size) return GPTOSS_ERR_INVALID_ARGUMENT;
+    if (!(s->o.temperature > 0.0f)) {
+        uint32_t best = 0;
+        for (uint32_t i = 1; i < n; i++)
+            if (better(logits, i, best)) best = i;
+        *out_id = best;
+        return GPTOSS_OK;
+    }
+    for (uint32_t i = 0; i < n; i++) s->idx[i] = i;
+    return sample_candidates(s, logits, n, out_id);
+}
+
+gptoss_status gptoss_sampler_sample_masked(gptoss_sampler *s, const float *logits, uint32_t n, const uint32_t *bits,
+                                           uint32_t *out_id) {
+    if (!s || !logits || !bits || !out_id || n == 0 || n > s->vocab_size) return GPTOSS_ERR_INVALID_ARGUMENT;
+    const uint32_t words = (n + 31) / 32;
+    const int greedy = !(s->o.temperature > 0.0f);
+    uint32_t m = 0, best = UINT32_MAX;
+    for (uint32_t w = 0; w < words; w++) {
+        uint32_t word = bits[w];
+        if (w == words - 1 && (n & 31)) word &= (1u << (n & 31)) - 1u; /* ids >= n are not candidates */
+        while (word) {
+            uint32_t id = w * 32 + (uint32_t)__builtin_ctz(word);
+            word &= word - 1u;
+            if (greedy) {
+                if (best == UINT32_MAX || better(logits, id, best)) best = id;
+            } else {
+                s->idx[m++] = id;
+            }
+        }
+    }
+    if (greedy) {
+        if (best == UINT32_MAX) return GPTOSS_ERR_INVALID_ARGUMENT;
+        *out_id = best;
+        return GPTOSS_OK;
+    }
+    if (m == 0) return GPTOSS_ERR_INVALID_ARGUMENT;
+    return sample_candidates(s, logits, m, out_id);
 }

@@ -155,6 +155,14 @@ int gram_thread_in_string(const gptoss_grammar *g, const gram_thread *t);
 /* A superset of the bytes step() may accept next, as a 256-bit set. */
 void gram_state_first_bytes(const gptoss_grammar *g, const gram_state *s, uint32_t m[8]);
 
+/* ---- grammar states (mask.c), for constraint.c ---- */
+/* Makes the scratch a mask needs now, so that later masks and advances allocate nothing; 0 when out
+ * of memory. */
+int gram_grammar_state_reserve(gptoss_grammar_state *s);
+/* Starts s over at the beginning of grammar g (any grammar of the same vocabulary), keeping its
+ * scratch: one state serves every grammar a turn may enter. */
+void gram_grammar_state_restart(gptoss_grammar_state *s, const gptoss_grammar *g);
+
 /* ---- vocabulary trie ---- */
 #define GRAM_PLAIN_LE 64
 typedef struct gram_cache_entry {

@@ -216,6 +216,13 @@ static int ensure_scratch(gptoss_grammar_state *s) {
     return s->scratch != NULL;
 }
 
+int gram_grammar_state_reserve(gptoss_grammar_state *s) { return s && ensure_scratch(s); }
+
+void gram_grammar_state_restart(gptoss_grammar_state *s, const gptoss_grammar *g) {
+    s->g = g;
+    gram_state_init(g, &s->cur);
+}
+
 static void copy_state(gram_state *d, const gram_state *src) {
     d->n = src->n;
     for (uint32_t i = 0; i < src->n; i++) {

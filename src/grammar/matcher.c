@@ -95,6 +95,8 @@ static void enter(const gptoss_grammar *g, gram_thread *t, int32_t id, uint8_t b
         f->sub = N_SIGN;
         t->depth++;
         if (b == '-') {
+            /* a minus sign gives at most 0 */
+            if (n->has_min && (n->min > 0 || (n->min == 0 && n->excl_min))) return;
             f->flags = F_NEG;
             emit(out, t);
             return;
@@ -228,6 +230,40 @@ static int32_t first_required_from(const gram_node *n, uint32_t idx) {
     return INT32_MAX;
 }
 
+/* Whether a number whose integer part is f->c (sign in f->flags; N_ZERO: "0" or "-0", which
+ * cannot grow) can no longer meet n's minimum and maximum, whatever follows. The value lies in
+ * [lo, hi]: lo_open/hi_open mark ends reached only in the limit; lo or hi unbounded when absent. */
+static int int_part_dead(const gram_node *n, const gram_frame *f, int int_only) {
+    if (!n->has_min && !n->has_max) return 0;
+    const double c = (double)f->c; /* rounding is monotone: c > bound as doubles implies it exactly */
+    const int neg = (f->flags & F_NEG) != 0, zero = f->sub == N_ZERO;
+    double lo, hi;
+    int lo_inf = 0, hi_inf = 0, lo_open = 0, hi_open = 0;
+    if (!neg) {
+        lo = c;
+        hi = zero ? (int_only ? 0.0 : 1.0) : 0.0;
+        hi_open = zero && !int_only;
+        hi_inf = !zero;
+    } else {
+        hi = -c;
+        lo = zero ? (int_only ? 0.0 : -1.0) : 0.0;
+        lo_open = zero && !int_only;
+        lo_inf = !zero;
+    }
+    if (n->has_max && !lo_inf && (lo > n->max || (lo == n->max && (n->excl_max || lo_open)))) return 1;
+    if (n->has_min && !hi_inf && (hi < n->min || (hi == n->min && (n->excl_min || hi_open)))) return 1;
+    return 0;
+}
+
+/* Whether some key may still come after `count` keys, the next declared one from index idx. */
+static int key_may_follow(const gram_node *n, uint32_t idx, uint32_t count) {
+    if (count >= n->max_props) return 0;
+    if (n->additional >= 0 || n->n_pat) return 1;
+    for (uint32_t j = idx; j < n->n_props; j++)
+        if (n->props[j].node >= 0) return 1;
+    return 0;
+}
+
 static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state *out, int guard) {
     for (;;) {
         gram_frame *f = &t->f[t->depth - 1];
@@ -303,11 +339,9 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
             } else {
                 f->c = f->c * 10 + (uint64_t)(b - '0');
             }
-            /* the integer part only grows: prune once past a bound it cannot come back from */
-            if (f->sub == N_INT && !(f->flags & F_OVER)) {
-                if (!(f->flags & F_NEG) && n->has_max && n->max >= 0 && (double)f->c > n->max + 1) return;
-                if ((f->flags & F_NEG) && n->has_min && n->min <= 0 && -(double)f->c < n->min - 1) return;
-            }
+            /* the integer part only grows: prune once no continuation can meet the bounds, so that a
+             * mask never leads into a dead end */
+            if ((f->sub == N_INT || f->sub == N_ZERO) && !(f->flags & F_OVER) && int_part_dead(n, f, int_only)) return;
             emit(out, t);
             return;
         number_end:
@@ -371,11 +405,14 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                 }
                 if (b == '\\') {
                     if (f->flags & 3) return;
+                    /* an escape is one more character (unless it ends a surrogate pair): none left, a dead end */
+                    if (f->a >= n->max_len && !(f->flags & 4)) return;
                     f->sub = 1;
                     emit(out, t);
                     return;
                 }
                 if (b < 0x20) return;
+                if (b >= 0xC0 && f->a >= n->max_len) return; /* a character that could not be counted */
                 int r = utf8_byte(f, b);
                 if (!r) return;
                 f->flags &= (uint16_t)~4u;
@@ -432,7 +469,13 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
         case M_ARR: {
             if (is_ws(b)) { emit(out, t); return; }
             if (f->sub == A_AFTER) {
-                if (b == ',') { f->sub = A_COMMA; emit(out, t); return; }
+                if (b == ',') {
+                    /* a comma only where another item may come: a mask must not lead into a dead end */
+                    if (f->a >= n->max_items || (f->a >= n->n_prefix && n->items < 0)) return;
+                    f->sub = A_COMMA;
+                    emit(out, t);
+                    return;
+                }
                 if (b != ']') return;
                 if (f->a < n->min_items || f->b < n->min_contains) return;
                 t->depth--;
@@ -466,7 +509,12 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
             switch (f->sub) {
             case O_OPEN: case O_COMMA: case O_AFTER:
                 if (is_ws(b)) { emit(out, t); return; }
-                if (f->sub == O_AFTER && b == ',') { f->sub = O_COMMA; emit(out, t); return; }
+                if (f->sub == O_AFTER && b == ',') {
+                    if (!key_may_follow(n, idx, count)) return; /* no dead end after the comma */
+                    f->sub = O_COMMA;
+                    emit(out, t);
+                    return;
+                }
                 if (b == '}' && f->sub != O_COMMA) {
                     if (count < n->min_props || first_required_from(n, idx) != INT32_MAX) return;
                     t->depth--;
@@ -475,7 +523,7 @@ static void feed(const gptoss_grammar *g, gram_thread *t, uint8_t b, gram_state 
                     return;
                 }
                 if (b != '"' || f->sub == O_AFTER) return;
-                if (count >= n->max_props) return;
+                if (!key_may_follow(n, idx, count)) return;
                 f->sub = O_KEY;
                 f->a = n->key_trie >= 0 ? (uint32_t)n->key_trie : UINT32_MAX;
                 f->flags = 0;
