@@ -286,6 +286,8 @@ static void chat_on_seq_finish(server_job *job, uint32_t k) {
         size_t before = gptoss_harmony_parser_n_messages(h->parser);
         gptoss_harmony_parser_process_eos(h->parser);
         after_parse(job, h, before);
+        /* a call cut by the limit is closed here, but the choice ended at the limit, not with a call */
+        if (f == SERVER_FINISH_LENGTH) job->seqs[k].finish = f;
     }
     if (!h->content_stopped) flush_content(job, h, 1);
     if (!c->stream || f == SERVER_FINISH_CANCELLED || f == SERVER_FINISH_ERROR) return;
@@ -446,9 +448,11 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     uint32_t max_n = srv->opts.parallel < SERVER_MAX_SEQS ? srv->opts.parallel : SERVER_MAX_SEQS;
     if (n < 1 || n > max_n) BAD("n", "'n' must be between 1 and %u (the server's parallel sequences, at most %d)", max_n, SERVER_MAX_SEQS);
     job->n_seq = c->n_choices = n;
-    int no_tools;
-    if (server_tool_choice(srv, cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, job, &no_tools, r) < 0)
+    gptoss_tool_choice tool_choice;
+    int named;
+    if (server_tool_choice(cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, &tool_choice, &named, r) < 0)
         goto fail;
+    int no_tools = tool_choice == GPTOSS_TOOL_CHOICE_NONE;
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
     if (cJSON_IsString(stop) && *stop->valuestring) c->stops[c->n_stops++] = strdup(stop->valuestring);
     else if (cJSON_IsArray(stop)) {
@@ -472,7 +476,7 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
 
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
-    if (server_rules_build(srv, job, 1, &format, tools, no_tools ? NULL : strict, n_tools, r) < 0) goto fail;
+    if (server_rules_build(srv, job, 1, &format, tools, strict, n_tools, tool_choice, named, r) < 0) goto fail;
     if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "messages", NULL, "%s", err);

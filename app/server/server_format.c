@@ -1,8 +1,8 @@
 /* server_format.c: structured outputs in `gptoss serve`: a request's response format (chat's
- * response_format, Responses' text.format), its strict function tools and its reasoning budget,
- * turned into grammars compiled once for the request (server_rules, owned by the job). The grammar
- * vocabulary (the tokenizer's token trie) and the json_object grammar are built once, at start
- * (server.c). */
+ * response_format, Responses' text.format), its strict function tools, its tool_choice and its
+ * reasoning budget, turned into one gptoss_constraint (grammars compiled once for the request) that
+ * the states of its sequences walk token by token (server_sched.c). The grammar vocabulary (the
+ * tokenizer's token trie) and the json_object grammar are built once, at start (server.c). */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -11,17 +11,24 @@
 #include "server/server.h"
 
 struct server_rules {
-    gptoss_grammar *final_owned;    /* compiled for this request (json_schema) */
-    const gptoss_grammar *final;    /* the final answer's grammar: final_owned or the server's json_object */
-    gptoss_grammar **functions;     /* per declared tool: its arguments' grammar (strict), else NULL */
+    gptoss_grammar *final_owned;         /* compiled for this request (json_schema) */
+    gptoss_grammar **grammars;           /* per declared tool: its arguments' grammar (strict), else NULL */
+    size_t n_grammars;
+    gptoss_constraint_function *functions; /* the functions a call may go to (names point into names) */
+    char **names;
     size_t n_functions;
+    gptoss_constraint *constraint;
 };
 
 void server_rules_free(server_rules *rules) {
     if (!rules) return;
+    gptoss_constraint_free(rules->constraint);
     gptoss_grammar_free(rules->final_owned);
-    for (size_t i = 0; i < rules->n_functions; i++) gptoss_grammar_free(rules->functions[i]);
+    for (size_t i = 0; i < rules->n_grammars; i++) gptoss_grammar_free(rules->grammars[i]);
+    for (size_t i = 0; i < rules->n_functions; i++) free(rules->names[i]);
+    free(rules->grammars);
     free(rules->functions);
+    free(rules->names);
     free(rules);
 }
 
@@ -131,36 +138,66 @@ static int compile(const server *srv, const char *schema, const char *what, cons
 }
 
 int server_rules_build(const server *srv, server_job *job, int chat, const server_format *format,
-                       const gptoss_harmony_tool *tools, char *const *strict, size_t n_tools, server_reply *r) {
+                       const gptoss_harmony_tool *tools, char *const *strict, size_t n_tools,
+                       gptoss_tool_choice choice, int named, server_reply *r) {
     int constrain_final = format && (format->kind == SERVER_FORMAT_JSON_OBJECT ||
                                      (format->kind == SERVER_FORMAT_JSON_SCHEMA && format->strict));
     int any_strict = 0;
-    for (size_t i = 0; strict && i < n_tools; i++) any_strict |= strict[i] != NULL;
-    if (!constrain_final && !any_strict) return 0;
+    for (size_t i = 0; strict && i < n_tools && choice != GPTOSS_TOOL_CHOICE_NONE; i++) any_strict |= strict[i] != NULL;
+    /* auto with nothing else to enforce: the model writes what it writes (as without a constraint) */
+    if (choice == GPTOSS_TOOL_CHOICE_AUTO && !constrain_final && !any_strict && !job->limit_reasoning) return 0;
     server_rules *rules = calloc(1, sizeof *rules);
-    if (!rules || (n_tools && !(rules->functions = calloc(n_tools, sizeof *rules->functions)))) {
-        free(rules);
-        server_error(r, 500, "server_error", NULL, NULL, "out of memory");
-        return -1;
+    size_t n = n_tools ? n_tools : 1;
+    if (!rules || !(rules->grammars = calloc(n, sizeof *rules->grammars)) ||
+        !(rules->functions = calloc(n, sizeof *rules->functions)) || !(rules->names = calloc(n, sizeof *rules->names))) {
+        server_rules_free(rules);
+        goto oom;
     }
-    rules->n_functions = n_tools;
     job->rules = rules; /* freed with the job, on failure too */
+    rules->n_grammars = n_tools;
     char what[160], param[64];
-    if (format && format->kind == SERVER_FORMAT_JSON_OBJECT) rules->final = srv->json_object;
+    const gptoss_grammar *final = NULL;
+    if (format && format->kind == SERVER_FORMAT_JSON_OBJECT) final = srv->json_object;
     else if (constrain_final) {
         snprintf(what, sizeof what, "response_format '%s'", format->name);
         if (compile(srv, format->schema, what, chat ? "response_format.json_schema.schema" : "text.format.schema",
                     &rules->final_owned, r) < 0)
             return -1;
-        rules->final = rules->final_owned;
+        final = rules->final_owned;
     }
-    for (size_t i = 0; i < n_tools; i++) {
-        if (!strict || !strict[i]) continue;
-        snprintf(what, sizeof what, "function '%s'", tools[i].name);
-        snprintf(param, sizeof param, chat ? "tools[%zu].function.parameters" : "tools[%zu].parameters", i);
-        if (compile(srv, strict[i], what, param, &rules->functions[i], r) < 0) return -1;
+    /* none: no function (the tools are not even in the prompt); named: that one; else every tool */
+    for (size_t i = 0; i < n_tools && choice != GPTOSS_TOOL_CHOICE_NONE; i++) {
+        if (named >= 0 && (size_t)named != i) continue;
+        if (strict && strict[i]) {
+            snprintf(what, sizeof what, "function '%s'", tools[i].name);
+            snprintf(param, sizeof param, chat ? "tools[%zu].function.parameters" : "tools[%zu].parameters", i);
+            if (compile(srv, strict[i], what, param, &rules->grammars[i], r) < 0) return -1;
+        }
+        size_t k = rules->n_functions;
+        if (!(rules->names[k] = strdup(tools[i].name))) goto oom;
+        rules->functions[k] = (gptoss_constraint_function){rules->names[k], rules->grammars[i]};
+        rules->n_functions++;
     }
+    gptoss_constraint_options co = {.final_grammar = final,
+                                    .functions = rules->functions,
+                                    .n_functions = rules->n_functions,
+                                    .tool_choice = choice,
+                                    .limit_reasoning = job->limit_reasoning,
+                                    .max_reasoning_tokens = job->max_reasoning_tokens};
+    char err[256] = "";
+    gptoss_status st = gptoss_constraint_create(srv->tok, &co, &rules->constraint, err, sizeof err);
+    if (st == GPTOSS_ERR_NO_MEMORY) goto oom;
+    if (st != GPTOSS_OK) {
+        server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value", "%s", err[0] ? err : "bad constraint");
+        return -1;
+    }
+    if (gptoss_constraint_is_free(rules->constraint)) return 0;
+    for (uint32_t k = 0; k < job->n_seq; k++)
+        if (gptoss_constraint_state_create(rules->constraint, &job->seqs[k].constraint) != GPTOSS_OK) goto oom;
     return 0;
+oom:
+    server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+    return -1;
 }
 
 #else

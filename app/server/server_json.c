@@ -377,14 +377,18 @@ int server_make_samplers(const server *srv, const cJSON *req, float default_temp
     return 0;
 }
 
-int server_tool_choice(const server *srv, const cJSON *tc, const gptoss_harmony_tool *tools, size_t n_tools,
-                       server_job *job, int *none, server_reply *r) {
-    *none = 0;
+int server_tool_choice(const cJSON *tc, const gptoss_harmony_tool *tools, size_t n_tools, gptoss_tool_choice *choice,
+                       int *named, server_reply *r) {
+    *choice = GPTOSS_TOOL_CHOICE_AUTO;
+    *named = -1;
     if (!tc || cJSON_IsNull(tc) || (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto"))) return 0;
     const char *name = NULL;
     if (cJSON_IsString(tc)) {
-        if (!strcmp(tc->valuestring, "none")) *none = 1;
-        else if (strcmp(tc->valuestring, "required") != 0) goto bad;
+        if (!strcmp(tc->valuestring, "none")) {
+            *choice = GPTOSS_TOOL_CHOICE_NONE;
+            return 0;
+        }
+        if (strcmp(tc->valuestring, "required") != 0) goto bad;
     } else if (cJSON_IsObject(tc)) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(tc, "type");
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
@@ -397,34 +401,21 @@ int server_tool_choice(const server *srv, const cJSON *tc, const gptoss_harmony_
         }
         name = nm->valuestring;
     } else goto bad;
-    if (!*none && !n_tools) {
+    if (!n_tools) {
         server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
                      "'tool_choice' is '%s' but no tools were given", name ? "a function" : "required");
         return -1;
     }
-    const char **names = NULL;
-    size_t n_names = 0;
-    if (!*none) {
-        if (!(names = calloc(n_tools, sizeof *names))) goto oom;
-        for (size_t i = 0; i < n_tools; i++)
-            if (!name || !strcmp(tools[i].name, name)) names[n_names++] = tools[i].name;
-        if (!n_names) {
-            free(names);
-            server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
-                         "Invalid value for 'tool_choice': no function named '%s' in 'tools'", name);
-            return -1;
-        }
-        if (name) n_names = 1; /* a name declared twice */
+    *choice = GPTOSS_TOOL_CHOICE_REQUIRED;
+    if (!name) return 0;
+    for (size_t i = 0; i < n_tools && *named < 0; i++)
+        if (!strcmp(tools[i].name, name)) *named = (int)i; /* a name declared twice: the first */
+    if (*named < 0) {
+        server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                     "Invalid value for 'tool_choice': no function named '%s' in 'tools'", name);
+        return -1;
     }
-    job->force = *none ? server_force_no_calls(srv->tok) : server_force_calls(srv->tok, names, n_names, 1);
-    free(names);
-    if (!job->force) goto oom;
-    for (uint32_t k = 0; k < job->n_seq; k++)
-        if (server_force_state_init(&job->seqs[k].force, job->force) < 0) goto oom;
     return 0;
-oom:
-    server_error(r, 500, "server_error", NULL, NULL, "out of memory");
-    return -1;
 bad:
     server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
                  "'tool_choice' must be 'none', 'auto', 'required' or an object naming a function");

@@ -558,9 +558,11 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(req, "text");
     if (text && !cJSON_IsNull(text) && !cJSON_IsObject(text)) BAD("text", "'text' must be an object");
     if (server_parse_format(cJSON_GetObjectItemCaseSensitive(text, "format"), 0, &format, r) < 0) goto fail;
-    int no_tools;
-    if (server_tool_choice(srv, cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, job, &no_tools, r) < 0)
+    gptoss_tool_choice tool_choice;
+    int named;
+    if (server_tool_choice(cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, &tool_choice, &named, r) < 0)
         goto fail;
+    int no_tools = tool_choice == GPTOSS_TOOL_CHOICE_NONE;
     const cJSON *reasoning = cJSON_GetObjectItemCaseSensitive(req, "reasoning");
     if (reasoning && !cJSON_IsNull(reasoning) && !cJSON_IsObject(reasoning)) BAD("reasoning", "'reasoning' must be an object");
     gptoss_harmony_effort effort;
@@ -576,7 +578,7 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
 
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
-    if (server_rules_build(srv, job, 0, &format, tools, no_tools ? NULL : strict, n_tools, r) < 0) goto fail;
+    if (server_rules_build(srv, job, 0, &format, tools, strict, n_tools, tool_choice, named, r) < 0) goto fail;
     if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "input", NULL, "%s", err);
