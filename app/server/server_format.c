@@ -165,14 +165,15 @@ int server_rules_build(const server *srv, server_job *job, int chat, const serve
             return -1;
         final = rules->final_owned;
     }
-    /* none: no function (the tools are not even in the prompt); named: that one; else every tool */
+    /* none: no function (the tools are not even in the prompt); named: that one; else every tool.
+     * Every strict tool is compiled (but under none), so a bad schema is a 400 whatever the choice. */
     for (size_t i = 0; i < n_tools && choice != GPTOSS_TOOL_CHOICE_NONE; i++) {
-        if (named >= 0 && (size_t)named != i) continue;
         if (strict && strict[i]) {
             snprintf(what, sizeof what, "function '%s'", tools[i].name);
             snprintf(param, sizeof param, chat ? "tools[%zu].function.parameters" : "tools[%zu].parameters", i);
             if (compile(srv, strict[i], what, param, &rules->grammars[i], r) < 0) return -1;
         }
+        if (named >= 0 && (size_t)named != i) continue;
         size_t k = rules->n_functions;
         if (!(rules->names[k] = strdup(tools[i].name))) goto oom;
         rules->functions[k] = (gptoss_constraint_function){rules->names[k], rules->grammars[i]};
