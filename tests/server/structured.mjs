@@ -142,6 +142,11 @@ await test('double: 400 for a strict tool whose parameters do not compile (chat 
   'tools[1].function.parameters', ["function 'f'", 'type', '/properties/a']);
   await bad('/v1/responses', { model: 'double-model', input: 'hi', tools: [{ type: 'function', name: 'f', parameters: params,
     strict: true }] }, 'tools[0].parameters', ['type', '/properties/a']);
+  // also when tool_choice names another function
+  await bad('/v1/chat/completions', { model: 'double-model', messages: user('hi'), tool_choice: { type: 'function',
+    function: { name: 'ok' } }, tools: [{ type: 'function', function: { name: 'ok', parameters: book, strict: true } },
+    { type: 'function', function: { name: 'f', parameters: params, strict: true } }] },
+  'tools[1].function.parameters', ["function 'f'"]);
   // not strict: not compiled, the tool is only declared
   const r = await raw(dbl.port, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'double-model', messages: user('hi'),
     tools: [{ type: 'function', function: { name: 'f', parameters: params } }] }), { 'Content-Type': 'application/json' });
