@@ -386,11 +386,16 @@ typedef struct gptoss_harmony_system_content {
  * reasoning medium, channels analysis/commentary/final required, no date, no tools. */
 void gptoss_harmony_system_content_default(gptoss_harmony_system_content *out);
 
-/* Structured content of a developer message. */
+/* Structured content of a developer message. Sections, each only when given, joined by a blank line:
+ * "# Instructions", the tools, "# Response Formats" (harmony's format.md: "## NAME\n\n// DESCRIPTION\n
+ * SCHEMA", the comment line only with a description). */
 typedef struct gptoss_harmony_developer_content {
     const char *instructions; /* NULL: no "# Instructions" section */
     const gptoss_harmony_namespace *tools;
     size_t n_tools;
+    const char *response_format_name;        /* NULL: no "# Response Formats" section */
+    const char *response_format_description; /* NULL: no comment line */
+    const char *response_format_schema;      /* the JSON Schema's text, rendered as given (NULL: "{}") */
 } gptoss_harmony_developer_content;
 
 typedef enum gptoss_harmony_content_kind {

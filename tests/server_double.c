@@ -9,7 +9,9 @@
  * <|start|>assistant); MATCH "*" matches every prompt. RESPONSE is text with special-token literals
  * ("<|channel|>final<|message|>Hi<|return|>"; "\n" and "\\" are escapes), handed out one token per
  * step, then <|return|> forever. Blank lines and "#" lines are skipped. Every token fed back moves the
- * script on by one, so a token the server forces (tool_choice) takes the place of the script's.
+ * script on by one, so a token the server forces (the output constraint: tool_choice, a response
+ * format, strict tools, the reasoning budget) takes the place of the script's, and a scripted token
+ * the constraint's mask refuses is replaced (script_sample).
  * SERVER_DOUBLE_DELAY_MS: a pause in every decode step (a slow model). SERVER_DOUBLE_LOG: every
  * prompt is appended to that file (decoded), followed by a line "----". */
 #include <stdio.h>
@@ -142,10 +144,13 @@ static void choose(script *s, seq *q) {
     free(text);
 }
 
-/* The script's token at the sequence's place; one the mask refuses is replaced: by the last allowed
- * id (a mask of allowed ids: the last header alternative, e.g. the last declared function), else by
- * <|end|>, <|call|> or the lowest id not banned. */
-static int script_sample(void *ctx, uint32_t slot, gptoss_sampler *sampler, const server_mask *mask, uint32_t *out,
+static int allowed(const uint32_t *bits, uint32_t id) { return !bits || (bits[id / 32] >> (id % 32)) & 1u; }
+
+/* The script's token at the sequence's place; one the constraint's mask refuses is replaced by
+ * <|end|>, <|call|> or else the lowest allowed id (at a header: the lowest of the alternatives' next
+ * tokens, e.g. "comment" before "analysis", "_time" before "_weather"). A mask allowing nothing is an
+ * error, as the real sampler's. */
+static int script_sample(void *ctx, uint32_t slot, gptoss_sampler *sampler, const uint32_t *bits, uint32_t *out,
                          char *err, size_t err_size) {
     script *s = ctx;
     (void)sampler;
@@ -153,13 +158,15 @@ static int script_sample(void *ctx, uint32_t slot, gptoss_sampler *sampler, cons
     if (!q->r) choose(s, q);
     if (!q->r) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "server_double: no rule matches"), -1;
     *out = q->pos < q->r->n ? q->r->ids[q->pos] : GPTOSS_HARMONY_RETURN;
-    if (server_mask_allows(mask, *out)) return 0;
-    if (mask->kind == SERVER_MASK_ONLY) *out = mask->ids[mask->n - 1];
-    else if (server_mask_allows(mask, GPTOSS_HARMONY_END)) *out = GPTOSS_HARMONY_END;
-    else if (server_mask_allows(mask, GPTOSS_HARMONY_CALL)) *out = GPTOSS_HARMONY_CALL;
-    else
-        for (*out = 0; !server_mask_allows(mask, *out); ++*out) {
+    if (allowed(bits, *out)) return 0;
+    if (allowed(bits, GPTOSS_HARMONY_END)) *out = GPTOSS_HARMONY_END;
+    else if (allowed(bits, GPTOSS_HARMONY_CALL)) *out = GPTOSS_HARMONY_CALL;
+    else {
+        uint32_t n = gptoss_tokenizer_n_vocab(s->tok);
+        for (*out = 0; *out < n && !allowed(bits, *out); ++*out) {
         }
+        if (*out == n) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "server_double: empty mask"), -1;
+    }
     return 0;
 }
 

@@ -113,6 +113,57 @@ static char *render_text(const gptoss_harmony_conversation *c, gptoss_harmony_dr
 
 /* ---- tool declarations -------------------------------------------------------------------------- */
 
+static void test_response_formats(void) {
+    gptoss_harmony_conversation *c;
+    char *text;
+    /* # Response Formats (harmony's format.md): the last section of the developer message, after the
+     * instructions and tools; the schema's JSON as given; the comment line only with a description. */
+    {
+        gptoss_harmony_tool g = {.name = "g"};
+        gptoss_harmony_namespace ns = {.name = "functions", .tools = &g, .n_tools = 1};
+        gptoss_harmony_developer_content dc = {.instructions = "Be brief.", .tools = &ns, .n_tools = 1,
+                                               .response_format_name = "shopping_list",
+                                               .response_format_description = "entries to buy",
+                                               .response_format_schema =
+                                                   "{\"type\":\"object\",\"properties\":{\"items\":{\"type\":\"array\"}}}"};
+        gptoss_harmony_content part = {.kind = GPTOSS_HARMONY_CONTENT_DEVELOPER, .developer = &dc};
+        gptoss_harmony_message m = {.role = GPTOSS_HARMONY_ROLE_DEVELOPER, .content = &part, .n_content = 1};
+        c = gptoss_harmony_conversation_create();
+        int ok = c && gptoss_harmony_conversation_append(c, &m) == GPTOSS_OK;
+        text = ok ? render_text(c, GPTOSS_HARMONY_DROP_NONE, 0) : NULL;
+        const char *want = "<|start|>developer<|message|># Instructions\n\nBe brief.\n\n# Tools\n\n## functions\n\n"
+                           "namespace functions {\n\ntype g = () => any;\n\n} // namespace functions\n\n"
+                           "# Response Formats\n\n## shopping_list\n\n// entries to buy\n"
+                           "{\"type\":\"object\",\"properties\":{\"items\":{\"type\":\"array\"}}}<|end|>";
+        ok = text && !strcmp(text, want);
+        if (!ok) tap_diag("got: %s", text ? text : "(null)");
+        tap_check(ok, "developer content: # Response Formats after instructions and tools, exact text");
+        free(text);
+        /* round trip through the conversation JSON */
+        char *json = NULL;
+        size_t len = 0;
+        gptoss_harmony_conversation *back = NULL;
+        ok = c && gptoss_harmony_conversation_to_json(c, &json, &len) == GPTOSS_OK &&
+             gptoss_harmony_conversation_from_json(json, len, &back, NULL, 0) == GPTOSS_OK;
+        text = ok ? render_text(back, GPTOSS_HARMONY_DROP_NONE, 0) : NULL;
+        tap_check(text && !strcmp(text, want), "developer content: response_format survives the conversation JSON");
+        free(text);
+        free(json);
+        gptoss_harmony_conversation_free(back);
+        gptoss_harmony_conversation_free(c);
+        /* alone, without a description */
+        gptoss_harmony_developer_content only = {.response_format_name = "n", .response_format_schema = "{\"type\":\"string\"}"};
+        part.developer = &only;
+        c = gptoss_harmony_conversation_create();
+        ok = c && gptoss_harmony_conversation_append(c, &m) == GPTOSS_OK;
+        text = ok ? render_text(c, GPTOSS_HARMONY_DROP_NONE, 0) : NULL;
+        tap_check(text && !strcmp(text, "<|start|>developer<|message|># Response Formats\n\n## n\n\n{\"type\":\"string\"}<|end|>"),
+                  "developer content: # Response Formats alone, no description line");
+        free(text);
+        gptoss_harmony_conversation_free(c);
+    }
+}
+
 static void test_tool_declarations(void) {
     const char *json =
         "[{\"role\":\"developer\",\"content\":[{\"type\":\"developer_content\",\"instructions\":null,\"tools\":{"
@@ -521,6 +572,7 @@ int main(void) {
     if (!tap_check(gptoss_tokenizer_load(path, &tok, err, sizeof err) == GPTOSS_OK, "load %s (%s)", path, err))
         return tap_exit();
     test_tool_declarations();
+    test_response_formats();
     test_json();
     test_drop_turns();
     test_lenient();

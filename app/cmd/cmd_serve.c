@@ -1,6 +1,7 @@
 /* cmd_serve.c: `gptoss serve` (app/server/) and its production engine: the model, one CPU session
  * per slot (its KV cache, rewound or copied for prefix reuse), gptoss_batch for the decode step
- * shared by every slot, and the request's sampler over each session's logits. Without libmicrohttpd and cJSON at build time, `serve` says
+ * shared by every slot, and the request's sampler over each session's logits (restricted to the
+ * output constraint's mask with gptoss_sampler_sample_masked). Without libmicrohttpd and cJSON at build time, `serve` says
  * what to install. */
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,6 @@ typedef struct model_engine {
     uint32_t n;
     gptoss_batch *batch;
     uint32_t n_logits; /* sampled over: the model's and the tokenizer's vocabulary, the smaller */
-    float *masked;     /* n_logits: the logits of a constrained sample (tool_choice) */
 } model_engine;
 
 static void engine_close(void *ctx) {
@@ -27,7 +27,6 @@ static void engine_close(void *ctx) {
     for (uint32_t i = 0; m->sessions && i < m->n; i++) gptoss_session_free(m->sessions[i]);
     free(m->sessions);
     free(m->step_sessions);
-    free(m->masked);
     gptoss_batch_free(m->batch);
     gptoss_model_free(m->model);
     free(m);
@@ -59,11 +58,14 @@ static int engine_step(void *ctx, const uint32_t *slots, const uint32_t *ids, si
     return gptoss_batch_decode(m->batch, m->step_sessions, ids, n, err, err_size) == GPTOSS_OK ? 0 : -1;
 }
 
-static int engine_sample(void *ctx, uint32_t slot, gptoss_sampler *sampler, const server_mask *mask, uint32_t *out,
+static int engine_sample(void *ctx, uint32_t slot, gptoss_sampler *sampler, const uint32_t *bits, uint32_t *out,
                          char *err, size_t err_size) {
     model_engine *m = ctx;
     const float *logits = gptoss_session_logits(m->sessions[slot]);
-    if (!logits || server_sample_masked(sampler, logits, m->n_logits, mask, m->masked, out) != GPTOSS_OK) {
+    gptoss_status st = !logits ? GPTOSS_ERR_INTERNAL
+                       : bits  ? gptoss_sampler_sample_masked(sampler, logits, m->n_logits, bits, out)
+                               : gptoss_sampler_sample(sampler, logits, m->n_logits, out);
+    if (st != GPTOSS_OK) {
         gptoss_fail(GPTOSS_ERR_INTERNAL, err, err_size, "sampling failed");
         return -1;
     }
@@ -85,8 +87,7 @@ static int engine_open(const server_options *o, const gptoss_tokenizer *tok, ser
     m->n = o->parallel;
     m->sessions = calloc(m->n, sizeof *m->sessions);
     m->step_sessions = calloc(m->n, sizeof *m->step_sessions);
-    m->masked = malloc((size_t)m->n_logits * sizeof *m->masked);
-    if (!m->sessions || !m->step_sessions || !m->masked) {
+    if (!m->sessions || !m->step_sessions) {
         gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         goto fail;
     }

@@ -746,6 +746,14 @@ int server_main(int argc, char **argv, server_engine_open open) {
     int engine_open = 0;
     struct MHD_Daemon *d = NULL;
     if (!(srv.tok = cli_open_tokenizer(o->tokenizer_path, o->model_path))) goto done;
+    /* Structured outputs: the token trie once, shared by every request's grammars. */
+    static const char object_schema[] = "{\"type\":\"object\"}";
+    if (gptoss_grammar_vocab_create(srv.tok, &srv.gvocab, err, sizeof err) != GPTOSS_OK ||
+        gptoss_grammar_compile_json_schema(srv.gvocab, object_schema, sizeof object_schema - 1, NULL, &srv.json_object,
+                                           err, sizeof err) != GPTOSS_OK) {
+        cli_error("serve: %s", err[0] ? err : "cannot build the grammar vocabulary");
+        goto done;
+    }
     if (open(o, srv.tok, &engine, err, sizeof err) != 0) {
         cli_error("serve: %s", err[0] ? err : "cannot open the model");
         goto done;
@@ -805,6 +813,8 @@ done:
     server_sched_free(srv.sched);
     if (engine_open && engine.close) engine.close(engine.ctx);
     server_store_free(srv.store);
+    gptoss_grammar_free(srv.json_object);
+    gptoss_grammar_vocab_free(srv.gvocab);
     gptoss_tokenizer_free(srv.tok);
     pthread_mutex_destroy(&srv.mu);
     return rc;

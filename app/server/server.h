@@ -5,7 +5,8 @@
  *   app/server/server_chat.c       POST /v1/chat/completions
  *   app/server/server_responses.c  POST /v1/responses and the stored responses behind previous_response_id
  *   app/server/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
- *   app/server/server_force.c      tool_choice on token ids: forced header tokens, masks between sampling steps
+ *   app/server/server_format.c     structured outputs: response formats, strict tools, tool_choice and the
+ *                                  reasoning budget as one gptoss_constraint per request
  *   app/cmd/cmd_serve.c            the production engine (model, sessions, gptoss_batch, samplers)
  *
  * Token generation goes through a server_engine, so tests can replay scripted model output through
@@ -20,61 +21,6 @@
 
 #include "base/common.h"
 #include "gptoss.h"
-
-/* ---- constraints: forced tokens and allowed continuations (server_force.c) ------------------- */
-
-/* Which tokens a sequence may sample next: any (SERVER_MASK_ANY), only ids[] (SERVER_MASK_ONLY), or
- * any but ids[] (SERVER_MASK_EXCEPT). */
-typedef enum server_mask_kind { SERVER_MASK_ANY = 0, SERVER_MASK_ONLY, SERVER_MASK_EXCEPT } server_mask_kind;
-typedef struct server_mask {
-    server_mask_kind kind;
-    const uint32_t *ids;
-    size_t n;
-} server_mask;
-
-int server_mask_allows(const server_mask *m, uint32_t id);
-/* Samples from n logits under a mask: ONLY samples among the allowed ids' logits (scratch holds at
- * least m->n floats), EXCEPT samples a copy of the logits with the banned ones at -inf (scratch holds
- * n floats). If the sampler still lands outside the mask (rounding), the allowed token with the
- * highest logit is taken. No allocation. */
-gptoss_status server_sample_masked(gptoss_sampler *sampler, const float *logits, uint32_t n, const server_mask *m,
-                                   float *scratch, uint32_t *out);
-
-/* The rules of a request's tool_choice, shared by its sequences (immutable once built):
- * - calls (tool_choice "required" or a named function): the reply must be a call to one of names[].
- *   The assistant may first write one analysis message (allow_analysis); every message header is
- *   then forced token by token, the model choosing only where the allowed headers differ (the
- *   function's name):
- *     <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>
- *   (after an analysis message: <|start|>assistant first). Inside the analysis, <|return|> and
- *   <|call|> are masked, so the message can only end with <|end|>.
- * - no calls (tool_choice "none"): every header is <|channel|>analysis<|message|> or
- *   <|channel|>final<|message|> (no recipient can be written), <|call|> is masked everywhere and
- *   <|return|> inside the analysis.
- * Every header is the tokenizer's own encoding of that text, as the model writes it. */
-typedef struct server_force server_force;
-server_force *server_force_calls(const gptoss_tokenizer *tok, const char *const *names, size_t n_names,
-                                 int allow_analysis);
-server_force *server_force_no_calls(const gptoss_tokenizer *tok);
-void server_force_free(server_force *f);
-
-/* One sequence's place in those rules. */
-typedef struct server_force_state {
-    const server_force *f; /* NULL: unconstrained */
-    int phase, later;      /* later: past the first message */
-    uint32_t depth;        /* tokens of the current header so far */
-    uint8_t *alive;        /* per header alternative: still matches */
-    uint32_t *next;        /* scratch: the distinct next tokens */
-    server_mask ban;       /* inside a message */
-} server_force_state;
-
-int server_force_state_init(server_force_state *st, const server_force *f); /* 0, or -1 without memory */
-void server_force_state_free(server_force_state *st);
-/* What may come next: 1 with *id when exactly one token may (it is not sampled), else 0 with the
- * mask to sample under. */
-int server_force_next(server_force_state *st, uint32_t *id, server_mask *mask);
-/* The token the sequence got (forced or sampled under the mask). */
-void server_force_accept(server_force_state *st, uint32_t id);
 
 /* ---- engine: the model behind the scheduler ------------------------------------------------ */
 
@@ -96,10 +42,10 @@ typedef struct server_engine {
     int (*append)(void *ctx, uint32_t slot, const uint32_t *ids, size_t n, char *err, size_t err_size);
     /* One forward step: appends ids[i] to slots[i] for every i < n, all in one batch. */
     int (*step)(void *ctx, const uint32_t *slots, const uint32_t *ids, size_t n, char *err, size_t err_size);
-    /* Picks the token that follows the slot's tokens with this sampler, among the tokens the mask
-     * allows (NULL: any). */
-    int (*sample)(void *ctx, uint32_t slot, gptoss_sampler *sampler, const struct server_mask *mask, uint32_t *out,
-                  char *err, size_t err_size);
+    /* Picks the token that follows the slot's tokens with this sampler, among the ids whose bit is set
+     * in bits (bit id%32 of word id/32; NULL: any). */
+    int (*sample)(void *ctx, uint32_t slot, gptoss_sampler *sampler, const uint32_t *bits, uint32_t *out, char *err,
+                  size_t err_size);
     void (*close)(void *ctx);
 } server_engine;
 
@@ -159,6 +105,11 @@ typedef enum server_finish {
 
 typedef struct server_job server_job;
 
+/* What a request's answers must follow (server_format.c): its grammars, compiled once for the
+ * request, and the gptoss_constraint shared by its sequences' states. */
+typedef struct server_rules server_rules;
+void server_rules_free(server_rules *rules);
+
 /* What a protocol (chat, responses) does with the tokens of a job. Called on the scheduler thread
  * with the job's lock held. */
 typedef struct server_job_ops {
@@ -178,7 +129,7 @@ typedef struct server_job_ops {
 /* One sequence of a job: its own slot, sampler (seeded per sequence) and constraint state. */
 typedef struct server_seq {
     gptoss_sampler *sampler;
-    server_force_state force;
+    gptoss_constraint_state *constraint; /* NULL: unconstrained */
     uint32_t n_generated;
     server_finish finish;
 } server_seq;
@@ -193,7 +144,9 @@ struct server_job {
     uint32_t max_tokens; /* per sequence; 0: up to the context */
     uint32_t n_seq;      /* 1..SERVER_MAX_SEQS sequences, all from the same prompt */
     server_seq seqs[SERVER_MAX_SEQS];
-    server_force *force; /* tool_choice rules of every sequence (NULL: none) */
+    server_rules *rules; /* tool_choice, response format, strict tools, budget (NULL: none) */
+    int limit_reasoning;   /* max_reasoning_tokens / reasoning.max_tokens given */
+    uint32_t max_reasoning_tokens;
     const server_job_ops *ops;
     void *proto; /* protocol state */
     int stream;
@@ -251,6 +204,8 @@ typedef struct server {
     server_sched *sched;
     server_store *store;
     server_model_names names;
+    gptoss_grammar_vocab *gvocab;     /* the tokenizer's token trie for grammar masks, built at start */
+    gptoss_grammar *json_object;      /* {"type": "object"}: response_format json_object */
     char date[16];
     int debug; /* $GPTOSS_SERVE_DEBUG: libmicrohttpd's messages on stderr */
     /* metrics */
@@ -296,26 +251,64 @@ gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const
 /* Is this parsed message a tool call / reasoning? */
 int server_is_call(const gptoss_harmony_message *m);
 int server_is_reasoning(const char *channel);
-/* Renders the system message (date, effort), a developer message with instructions and function
- * tools (when any) and msgs into a prompt for the assistant. */
+/* ---- structured outputs (server_format.c) ---- */
+
+typedef enum server_format_kind {
+    SERVER_FORMAT_TEXT = 0,    /* free text */
+    SERVER_FORMAT_JSON_OBJECT, /* any JSON object (constrained) */
+    SERVER_FORMAT_JSON_SCHEMA  /* in # Response Formats; constrained when strict */
+} server_format_kind;
+typedef struct server_format {
+    server_format_kind kind;
+    char *name, *description, *schema; /* JSON_SCHEMA (malloc'd; schema is JSON text) */
+    int strict;
+} server_format;
+/* A request's response format: chat's response_format ({"type", "json_schema": {"name", "description",
+ * "schema", "strict"}}) when chat, else Responses' text.format ({"type", "name", "description",
+ * "schema", "strict"}). v absent or null: text. Returns 0 or -1 with a reply. */
+int server_parse_format(const struct cJSON *v, int chat, server_format *out, server_reply *r);
+void server_format_free(server_format *f);
+/* The reasoning budget: a non-negative integer member (absent or null: *limit = 0). param names it
+ * in errors. Returns 0 or -1 with a reply. */
+int server_parse_budget(const struct cJSON *obj, const char *name, const char *param, int *limit, uint32_t *budget,
+                        server_reply *r);
+/* What a request asks of the answer's shape, as one gptoss_constraint in job->rules and a state per
+ * sequence (job->n_seq set): tool_choice (none, required, named: the functions a call may go to),
+ * the response format's grammar (json_object, or json_schema with strict) for the final answer,
+ * each strict tool's grammar (strict[i] from server_parse_tools) for its arguments, and the
+ * reasoning budget (job->limit_reasoning). Grammars are compiled once, for the request. With
+ * tool_choice auto and none of the rest, nothing is constrained (no rules). A schema the compiler
+ * refuses is a 400 naming the field (chat: "response_format.json_schema.schema",
+ * "tools[i].function.parameters"; Responses: "text.format.schema", "tools[i].parameters") with the
+ * compiler's message (keyword and JSON pointer). Returns 0 or -1 with a reply. */
+int server_rules_build(const server *srv, server_job *job, int chat, const server_format *format,
+                       const gptoss_harmony_tool *tools, char *const *strict, size_t n_tools,
+                       gptoss_tool_choice choice, int named, server_reply *r);
+
+/* Renders the system message (date, effort), a developer message with instructions, function tools
+ * (when any) and the response format's # Response Formats (json_schema) and msgs into a prompt for
+ * the assistant. */
 gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
-                                   const gptoss_harmony_tool *tools, size_t n_tools,
+                                   const gptoss_harmony_tool *tools, size_t n_tools, const server_format *format,
                                    const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
                                    size_t err_size);
-/* Tools of a request: [{type:function, function:{name, description, parameters}}] (chat) or
- * [{type:function, name, description, parameters}] (responses). Returns 0 or -1 with an error reply. */
-int server_parse_tools(const struct cJSON *tools, gptoss_harmony_tool **out, size_t *n_out, server_reply *r);
-void server_free_tools(gptoss_harmony_tool *tools, size_t n);
+/* Tools of a request: [{type:function, function:{name, description, parameters, strict}}] (chat) or
+ * [{type:function, name, description, parameters, strict}] (responses). *strict_out gets, per tool, the
+ * JSON text its arguments are constrained to (strict: true; parameters, or an object without
+ * properties when none are given), else NULL. Returns 0 or -1 with an error reply. */
+int server_parse_tools(const struct cJSON *tools, gptoss_harmony_tool **out, char ***strict_out, size_t *n_out,
+                       server_reply *r);
+void server_free_tools(gptoss_harmony_tool *tools, char **strict, size_t n);
 /* One sampler per sequence of the job from temperature / top_p / seed (NULL members: defaults);
  * sequence k gets seed + k. Returns 0 or -1 with a reply. */
 int server_make_samplers(const server *srv, const struct cJSON *req, float default_temperature, server_job *job,
                          server_reply *r);
-/* tool_choice of a request against its tools: sets *none (tool_choice "none") and builds the rules
- * in job->force ("none", "required", a named function), each sequence's state too. An unknown name,
- * or "required" / a name without tools, is a 400. chat: {"type":"function","function":{"name"}};
- * responses: {"type":"function","name"}. Returns 0 or -1 with a reply. */
-int server_tool_choice(const server *srv, const struct cJSON *tool_choice, const gptoss_harmony_tool *tools,
-                       size_t n_tools, server_job *job, int *none, server_reply *r);
+/* tool_choice of a request against its tools: "auto" (or absent), "none", "required", or a named
+ * function (*named: its index in tools, else -1). An unknown name, or "required" / a name without
+ * tools, is a 400. chat: {"type":"function","function":{"name"}}; responses: {"type":"function","name"}.
+ * Returns 0 or -1 with a reply. */
+int server_tool_choice(const struct cJSON *tool_choice, const gptoss_harmony_tool *tools, size_t n_tools,
+                       gptoss_tool_choice *choice, int *named, server_reply *r);
 /* Does a request's model name the served model (its id or an alias, any case)? */
 int server_model_known(const server *srv, const char *name);
 /* A request's "model" names the served model (absent is fine). Returns 0 or -1 with a reply. */

@@ -286,6 +286,8 @@ static void chat_on_seq_finish(server_job *job, uint32_t k) {
         size_t before = gptoss_harmony_parser_n_messages(h->parser);
         gptoss_harmony_parser_process_eos(h->parser);
         after_parse(job, h, before);
+        /* a call cut by the limit is closed here, but the choice ended at the limit, not with a call */
+        if (f == SERVER_FINISH_LENGTH) job->seqs[k].finish = f;
     }
     if (!h->content_stopped) flush_content(job, h, 1);
     if (!c->stream || f == SERVER_FINISH_CANCELLED || f == SERVER_FINISH_ERROR) return;
@@ -418,7 +420,9 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     gptoss_harmony_conversation *hist = gptoss_harmony_conversation_create();
     gptoss_buf instr = {0};
     gptoss_harmony_tool *tools = NULL;
+    char **strict = NULL;
     size_t n_tools = 0;
+    server_format format = {0};
     gptoss_tokens prompt = {0};
     if (!hist || !(c = calloc(1, sizeof *c)) || !(job = server_job_new())) {
         server_error(r, 500, "server_error", NULL, NULL, "out of memory");
@@ -429,7 +433,11 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     c->srv = srv;
     if (server_check_model(srv, req, r) < 0) goto fail;
     if (map_messages(cJSON_GetObjectItemCaseSensitive(req, "messages"), hist, &instr, r) < 0) goto fail;
-    if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &n_tools, r) < 0) goto fail;
+    if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &strict, &n_tools, r) < 0) goto fail;
+    if (server_parse_format(cJSON_GetObjectItemCaseSensitive(req, "response_format"), 1, &format, r) < 0 ||
+        server_parse_budget(req, "max_reasoning_tokens", "max_reasoning_tokens", &job->limit_reasoning,
+                            &job->max_reasoning_tokens, r) < 0)
+        goto fail;
     gptoss_harmony_effort effort;
     if (server_parse_effort(cJSON_GetObjectItemCaseSensitive(req, "reasoning_effort"), "reasoning_effort", &effort, r) < 0)
         goto fail;
@@ -440,9 +448,11 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     uint32_t max_n = srv->opts.parallel < SERVER_MAX_SEQS ? srv->opts.parallel : SERVER_MAX_SEQS;
     if (n < 1 || n > max_n) BAD("n", "'n' must be between 1 and %u (the server's parallel sequences, at most %d)", max_n, SERVER_MAX_SEQS);
     job->n_seq = c->n_choices = n;
-    int no_tools;
-    if (server_tool_choice(srv, cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, job, &no_tools, r) < 0)
+    gptoss_tool_choice tool_choice;
+    int named;
+    if (server_tool_choice(cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, &tool_choice, &named, r) < 0)
         goto fail;
+    int no_tools = tool_choice == GPTOSS_TOOL_CHOICE_NONE;
     const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
     if (cJSON_IsString(stop) && *stop->valuestring) c->stops[c->n_stops++] = strdup(stop->valuestring);
     else if (cJSON_IsArray(stop)) {
@@ -466,8 +476,9 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
 
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
+    if (server_rules_build(srv, job, 1, &format, tools, strict, n_tools, tool_choice, named, r) < 0) goto fail;
     if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
-                             hist, &prompt, err, sizeof err) != GPTOSS_OK) {
+                             &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "messages", NULL, "%s", err);
         goto fail;
     }
@@ -501,14 +512,16 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     }
     gptoss_harmony_conversation_free(hist);
     gptoss_buf_free(&instr);
-    server_free_tools(tools, n_tools);
+    server_free_tools(tools, strict, n_tools);
+    server_format_free(&format);
     return job;
 oom:
     server_error(r, 500, "server_error", NULL, NULL, "out of memory");
 fail:
     gptoss_harmony_conversation_free(hist);
     gptoss_buf_free(&instr);
-    server_free_tools(tools, n_tools);
+    server_free_tools(tools, strict, n_tools);
+    server_format_free(&format);
     gptoss_tokens_free(&prompt);
     if (job) server_job_release(job);
     else chat_free(c);

@@ -169,7 +169,7 @@ int server_is_call(const gptoss_harmony_message *m) {
 }
 
 gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
-                                   const gptoss_harmony_tool *tools, size_t n_tools,
+                                   const gptoss_harmony_tool *tools, size_t n_tools, const server_format *format,
                                    const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
                                    size_t err_size) {
     gptoss_harmony_conversation *conv = gptoss_harmony_conversation_create();
@@ -181,10 +181,16 @@ gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effo
     gptoss_harmony_content sys_part = {.kind = GPTOSS_HARMONY_CONTENT_SYSTEM, .system = &sc};
     gptoss_harmony_message sys = {.role = GPTOSS_HARMONY_ROLE_SYSTEM, .content = &sys_part, .n_content = 1};
     gptoss_status st = gptoss_harmony_conversation_append(conv, &sys);
-    if (st == GPTOSS_OK && ((instructions && *instructions) || n_tools)) {
+    int has_format = format && format->kind == SERVER_FORMAT_JSON_SCHEMA;
+    if (st == GPTOSS_OK && ((instructions && *instructions) || n_tools || has_format)) {
         gptoss_harmony_namespace ns = {.name = "functions", .tools = tools, .n_tools = n_tools};
         gptoss_harmony_developer_content dc = {.instructions = instructions && *instructions ? instructions : NULL,
                                                .tools = n_tools ? &ns : NULL, .n_tools = n_tools ? 1 : 0};
+        if (has_format) {
+            dc.response_format_name = format->name;
+            dc.response_format_description = format->description;
+            dc.response_format_schema = format->schema;
+        }
         gptoss_harmony_content dev_part = {.kind = GPTOSS_HARMONY_CONTENT_DEVELOPER, .developer = &dc};
         gptoss_harmony_message dev = {.role = GPTOSS_HARMONY_ROLE_DEVELOPER, .content = &dev_part, .n_content = 1};
         st = gptoss_harmony_conversation_append(conv, &dev);
@@ -210,17 +216,21 @@ static int valid_tool_name(const char *s) {
     return 1;
 }
 
-void server_free_tools(gptoss_harmony_tool *tools, size_t n) {
-    for (size_t i = 0; i < n; i++) {
+void server_free_tools(gptoss_harmony_tool *tools, char **strict, size_t n) {
+    for (size_t i = 0; tools && i < n; i++) {
         free((void *)(uintptr_t)tools[i].name);
         free((void *)(uintptr_t)tools[i].description);
         free((void *)(uintptr_t)tools[i].parameters_json);
     }
+    for (size_t i = 0; strict && i < n; i++) free(strict[i]);
     free(tools);
+    free(strict);
 }
 
-int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, size_t *n_out, server_reply *r) {
+int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, char ***strict_out, size_t *n_out,
+                       server_reply *r) {
     *out = NULL;
+    *strict_out = NULL;
     *n_out = 0;
     if (!tools || cJSON_IsNull(tools)) return 0;
     if (!cJSON_IsArray(tools)) {
@@ -229,7 +239,10 @@ int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, size_t *n_
     }
     int n = cJSON_GetArraySize(tools);
     gptoss_harmony_tool *t = calloc(n ? (size_t)n : 1, sizeof *t);
-    if (!t) {
+    char **strict = calloc(n ? (size_t)n : 1, sizeof *strict);
+    if (!t || !strict) {
+        free(t);
+        free(strict);
         server_error(r, 500, "server_error", NULL, NULL, "out of memory");
         return -1;
     }
@@ -253,9 +266,21 @@ int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, size_t *n_
                          "every function tool needs a 'name' of letters, digits, '_' or '-' (at most 64)");
             goto fail;
         }
+        const cJSON *is_strict = cJSON_GetObjectItemCaseSensitive(def, "strict");
         if ((desc && !cJSON_IsNull(desc) && !cJSON_IsString(desc)) ||
-            (params && !cJSON_IsNull(params) && !cJSON_IsObject(params)))
+            (params && !cJSON_IsNull(params) && !cJSON_IsObject(params)) ||
+            (is_strict && !cJSON_IsNull(is_strict) && !cJSON_IsBool(is_strict)))
             goto bad;
+        if (cJSON_IsTrue(is_strict)) {
+            /* A strict function without parameters takes the empty object. */
+            strict[k] = cJSON_IsObject(params) ? cJSON_PrintUnformatted(params)
+                                               : strdup("{\"type\":\"object\",\"properties\":{},"
+                                                        "\"additionalProperties\":false}");
+            if (!strict[k]) {
+                server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+                goto fail;
+            }
+        }
         t[k].name = strdup(name->valuestring);
         t[k].description = cJSON_IsString(desc) && *desc->valuestring ? strdup(desc->valuestring) : NULL;
         /* A schema without properties declares a function without arguments. */
@@ -265,13 +290,15 @@ int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, size_t *n_
         k++;
     }
     *out = t;
+    *strict_out = strict;
     *n_out = k;
     return 0;
 bad:
     server_error(r, 400, "invalid_request_error", "tools", "invalid_type",
-                 "each tool is {\"type\": \"function\", \"function\": {\"name\", \"description\", \"parameters\"}}");
+                 "each tool is {\"type\": \"function\", \"function\": {\"name\", \"description\", \"parameters\", "
+                 "\"strict\"}}");
 fail:
-    server_free_tools(t, k);
+    server_free_tools(t, strict, (size_t)n);
     return -1;
 }
 
@@ -350,14 +377,18 @@ int server_make_samplers(const server *srv, const cJSON *req, float default_temp
     return 0;
 }
 
-int server_tool_choice(const server *srv, const cJSON *tc, const gptoss_harmony_tool *tools, size_t n_tools,
-                       server_job *job, int *none, server_reply *r) {
-    *none = 0;
+int server_tool_choice(const cJSON *tc, const gptoss_harmony_tool *tools, size_t n_tools, gptoss_tool_choice *choice,
+                       int *named, server_reply *r) {
+    *choice = GPTOSS_TOOL_CHOICE_AUTO;
+    *named = -1;
     if (!tc || cJSON_IsNull(tc) || (cJSON_IsString(tc) && !strcmp(tc->valuestring, "auto"))) return 0;
     const char *name = NULL;
     if (cJSON_IsString(tc)) {
-        if (!strcmp(tc->valuestring, "none")) *none = 1;
-        else if (strcmp(tc->valuestring, "required") != 0) goto bad;
+        if (!strcmp(tc->valuestring, "none")) {
+            *choice = GPTOSS_TOOL_CHOICE_NONE;
+            return 0;
+        }
+        if (strcmp(tc->valuestring, "required") != 0) goto bad;
     } else if (cJSON_IsObject(tc)) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(tc, "type");
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
@@ -370,34 +401,21 @@ int server_tool_choice(const server *srv, const cJSON *tc, const gptoss_harmony_
         }
         name = nm->valuestring;
     } else goto bad;
-    if (!*none && !n_tools) {
+    if (!n_tools) {
         server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
                      "'tool_choice' is '%s' but no tools were given", name ? "a function" : "required");
         return -1;
     }
-    const char **names = NULL;
-    size_t n_names = 0;
-    if (!*none) {
-        if (!(names = calloc(n_tools, sizeof *names))) goto oom;
-        for (size_t i = 0; i < n_tools; i++)
-            if (!name || !strcmp(tools[i].name, name)) names[n_names++] = tools[i].name;
-        if (!n_names) {
-            free(names);
-            server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
-                         "Invalid value for 'tool_choice': no function named '%s' in 'tools'", name);
-            return -1;
-        }
-        if (name) n_names = 1; /* a name declared twice */
+    *choice = GPTOSS_TOOL_CHOICE_REQUIRED;
+    if (!name) return 0;
+    for (size_t i = 0; i < n_tools && *named < 0; i++)
+        if (!strcmp(tools[i].name, name)) *named = (int)i; /* a name declared twice: the first */
+    if (*named < 0) {
+        server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
+                     "Invalid value for 'tool_choice': no function named '%s' in 'tools'", name);
+        return -1;
     }
-    job->force = *none ? server_force_no_calls(srv->tok) : server_force_calls(srv->tok, names, n_names, 1);
-    free(names);
-    if (!job->force) goto oom;
-    for (uint32_t k = 0; k < job->n_seq; k++)
-        if (server_force_state_init(&job->seqs[k].force, job->force) < 0) goto oom;
     return 0;
-oom:
-    server_error(r, 500, "server_error", NULL, NULL, "out of memory");
-    return -1;
 bad:
     server_error(r, 400, "invalid_request_error", "tool_choice", "invalid_value",
                  "'tool_choice' must be 'none', 'auto', 'required' or an object naming a function");

@@ -201,8 +201,6 @@ static cJSON *response_json(server_job *job, const char *status) {
         cJSON_AddItemToObject(o, e->string, cJSON_Duplicate(e, 1));
     cJSON_AddBoolToObject(o, "parallel_tool_calls", 0);
     cJSON_AddBoolToObject(o, "store", c->store);
-    cJSON *text = cJSON_AddObjectToObject(o, "text");
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(text, "format"), "type", "text");
     cJSON_AddStringToObject(o, "truncation", "disabled");
     if (final) {
         cJSON *u = cJSON_AddObjectToObject(o, "usage");
@@ -511,7 +509,9 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     gptoss_harmony_conversation *hist = gptoss_harmony_conversation_create();
     gptoss_buf instr = {0};
     gptoss_harmony_tool *tools = NULL;
+    char **strict = NULL;
     size_t n_tools = 0;
+    server_format format = {0};
     gptoss_tokens prompt = {0};
     if (!hist || !(c = calloc(1, sizeof *c)) || !(job = server_job_new())) {
         server_error(r, 500, "server_error", NULL, NULL, "out of memory");
@@ -554,14 +554,21 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
         gptoss_buf_free(&instr);
         instr = all;
     }
-    if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &n_tools, r) < 0) goto fail;
-    int no_tools;
-    if (server_tool_choice(srv, cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, job, &no_tools, r) < 0)
+    if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &strict, &n_tools, r) < 0) goto fail;
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(req, "text");
+    if (text && !cJSON_IsNull(text) && !cJSON_IsObject(text)) BAD("text", "'text' must be an object");
+    if (server_parse_format(cJSON_GetObjectItemCaseSensitive(text, "format"), 0, &format, r) < 0) goto fail;
+    gptoss_tool_choice tool_choice;
+    int named;
+    if (server_tool_choice(cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, &tool_choice, &named, r) < 0)
         goto fail;
+    int no_tools = tool_choice == GPTOSS_TOOL_CHOICE_NONE;
     const cJSON *reasoning = cJSON_GetObjectItemCaseSensitive(req, "reasoning");
     if (reasoning && !cJSON_IsNull(reasoning) && !cJSON_IsObject(reasoning)) BAD("reasoning", "'reasoning' must be an object");
     gptoss_harmony_effort effort;
-    if (server_parse_effort(cJSON_GetObjectItemCaseSensitive(reasoning, "effort"), "reasoning.effort", &effort, r) < 0)
+    if (server_parse_effort(cJSON_GetObjectItemCaseSensitive(reasoning, "effort"), "reasoning.effort", &effort, r) < 0 ||
+        server_parse_budget(reasoning, "max_tokens", "reasoning.max_tokens", &job->limit_reasoning,
+                            &job->max_reasoning_tokens, r) < 0)
         goto fail;
     uint32_t max_tokens = 0;
     if (server_get_limit(req, "max_output_tokens", &max_tokens, r) < 0) goto fail;
@@ -571,8 +578,9 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
 
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
+    if (server_rules_build(srv, job, 0, &format, tools, strict, n_tools, tool_choice, named, r) < 0) goto fail;
     if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
-                             hist, &prompt, err, sizeof err) != GPTOSS_OK) {
+                             &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "input", NULL, "%s", err);
         goto fail;
     }
@@ -595,6 +603,9 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     echo_member(c->echo, req, "tool_choice", cJSON_CreateString("auto"));
     echo_member(c->echo, req, "tools", cJSON_CreateArray());
     echo_member(c->echo, req, "metadata", cJSON_CreateObject());
+    if (cJSON_IsObject(text) && cJSON_GetObjectItemCaseSensitive(text, "format"))
+        cJSON_AddItemToObject(c->echo, "text", cJSON_Duplicate(text, 1));
+    else cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(c->echo, "text"), "format"), "type", "text");
     cJSON *re = cJSON_AddObjectToObject(c->echo, "reasoning");
     cJSON_AddStringToObject(re, "effort", gptoss_harmony_effort_name(effort));
     cJSON_AddNullToObject(re, "summary");
@@ -615,14 +626,16 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     }
     gptoss_harmony_conversation_free(hist);
     gptoss_buf_free(&instr);
-    server_free_tools(tools, n_tools);
+    server_free_tools(tools, strict, n_tools);
+    server_format_free(&format);
     return job;
 oom:
     server_error(r, 500, "server_error", NULL, NULL, "out of memory");
 fail:
     gptoss_harmony_conversation_free(hist);
     gptoss_buf_free(&instr);
-    server_free_tools(tools, n_tools);
+    server_free_tools(tools, strict, n_tools);
+    server_format_free(&format);
     gptoss_tokens_free(&prompt);
     if (job) server_job_release(job);
     else resp_free(c);

@@ -48,6 +48,7 @@ struct server_sched {
     uint32_t prefill_chunk;
     /* scratch of a step */
     uint32_t *step_slots, *step_ids;
+    gptoss_constraint_next *next; /* per slot: what its constraint allows this step */
     /* stats (under mu) */
     uint64_t prompt_tokens, generated_tokens, steps, finished, cancelled, decode_tokens;
     uint64_t prompt_cached, prompt_prefilled;
@@ -87,9 +88,9 @@ void server_job_release(server_job *j) {
     if (j->ops && j->ops->free_proto) j->ops->free_proto(j->proto);
     for (uint32_t k = 0; k < SERVER_MAX_SEQS; k++) {
         gptoss_sampler_free(j->seqs[k].sampler);
-        server_force_state_free(&j->seqs[k].force);
+        gptoss_constraint_state_free(j->seqs[k].constraint); /* before the constraint they walk */
     }
-    server_force_free(j->force);
+    server_rules_free(j->rules);
     free(j->prompt);
     gptoss_buf_free(&j->out);
     pthread_mutex_destroy(&j->mu);
@@ -365,6 +366,16 @@ static void share_prefill(server_sched *s, uint32_t i) {
     }
 }
 
+/* What slot i's sequence may write next (its constraint's mask, a forced token, or anything); every
+ * decoding slot's is computed before any of them samples. Returns 0, or -1 when the sequence ended. */
+static int constrain_slot(server_sched *s, uint32_t i) {
+    gptoss_constraint_state *c = s->slots[i].job->seqs[s->slots[i].seq].constraint;
+    s->next[i] = (gptoss_constraint_next){GPTOSS_NEXT_ANY, 0, NULL};
+    if (!c || gptoss_constraint_state_next(c, &s->next[i]) == GPTOSS_OK) return 0;
+    end_slot(s, i, SERVER_FINISH_ERROR, "the output constraint failed");
+    return -1;
+}
+
 /* Picks the next token of a decoding slot (forced by the sequence's constraint, or sampled under its
  * mask) and hands it to the job's protocol. Returns 1 when the token is to be fed back (the sequence
  * goes on), 0 when the sequence finished. */
@@ -374,16 +385,18 @@ static int sample_slot(server_sched *s, uint32_t i, uint32_t *id) {
     uint32_t k = sl->seq;
     server_seq *q = &j->seqs[k];
     char err[256] = "";
-    server_mask mask;
-    if (!server_force_next(&q->force, id, &mask)) {
-        if (s->engine->sample(s->engine->ctx, i, q->sampler, mask.kind == SERVER_MASK_ANY ? NULL : &mask, id, err,
-                              sizeof err) != 0 ||
-            !server_mask_allows(&mask, *id)) {
-            end_slot(s, i, SERVER_FINISH_ERROR, err[0] ? err : "sampling failed");
-            return 0;
-        }
+    const gptoss_constraint_next *nx = &s->next[i];
+    if (nx->kind == GPTOSS_NEXT_FORCED) *id = nx->id;
+    else if (s->engine->sample(s->engine->ctx, i, q->sampler, nx->kind == GPTOSS_NEXT_MASKED ? nx->bits : NULL, id,
+                               err, sizeof err) != 0) {
+        end_slot(s, i, SERVER_FINISH_ERROR, err[0] ? err : "sampling failed");
+        return 0;
     }
-    server_force_accept(&q->force, *id);
+    /* A token the constraint refuses (an engine that ignored the mask) ends the sequence. */
+    if (q->constraint && gptoss_constraint_state_accept(q->constraint, *id) != GPTOSS_OK) {
+        end_slot(s, i, SERVER_FINISH_ERROR, "sampling failed: a token outside the output constraint");
+        return 0;
+    }
     count_tokens(s, 1);
     pthread_mutex_lock(&j->mu);
     if (!j->n_generated) j->t_first = cli_now_s();
@@ -479,7 +492,10 @@ static void *sched_thread(void *arg) {
                 share_prefill(s, i);
             }
         }
-        /* Decode: sample every decoding slot, then one forward step for all that go on. */
+        /* Decode: the constraints' masks of every decoding slot, then a sample for each, then one
+         * forward step for all that go on. */
+        for (uint32_t i = 0; i < e->n_slots; i++)
+            if (s->slots[i].state == SLOT_DECODE) constrain_slot(s, i);
         size_t n = 0;
         for (uint32_t i = 0; i < e->n_slots; i++) {
             if (s->slots[i].state != SLOT_DECODE) continue;
@@ -543,6 +559,7 @@ int server_sched_start(server_sched **out, server_engine *engine, uint32_t queue
     s->slots = calloc(engine->n_slots, sizeof *s->slots);
     s->step_slots = calloc(engine->n_slots, sizeof *s->step_slots);
     s->step_ids = calloc(engine->n_slots, sizeof *s->step_ids);
+    s->next = calloc(engine->n_slots, sizeof *s->next);
     int no_ids = !s->slots;
     for (uint32_t i = 0; s->slots && i < engine->n_slots; i++)
         if (!(s->slots[i].ids = malloc((size_t)(engine->n_ctx ? engine->n_ctx : 1) * sizeof *s->slots[i].ids)))
@@ -550,7 +567,7 @@ int server_sched_start(server_sched **out, server_engine *engine, uint32_t queue
     s->t_start = cli_now_s();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
-    if (!s->queue || no_ids || !s->step_slots || !s->step_ids ||
+    if (!s->queue || no_ids || !s->step_slots || !s->step_ids || !s->next ||
         pthread_create(&s->thread, NULL, sched_thread, s) != 0) {
         gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "cannot start the scheduler");
         server_sched_free(s);
@@ -581,6 +598,7 @@ void server_sched_free(server_sched *s) {
     free(s->slots);
     free(s->step_slots);
     free(s->step_ids);
+    free(s->next);
     free(s);
 }
 

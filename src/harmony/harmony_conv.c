@@ -175,6 +175,9 @@ static gptoss_harmony_developer_content *copy_developer(const gptoss_harmony_dev
     d->instructions = gptoss_harmony_strdup(s->instructions, failed);
     d->tools = copy_namespaces(s->tools, s->n_tools, failed);
     d->n_tools = d->tools ? s->n_tools : 0;
+    d->response_format_name = gptoss_harmony_strdup(s->response_format_name, failed);
+    d->response_format_description = gptoss_harmony_strdup(s->response_format_description, failed);
+    d->response_format_schema = gptoss_harmony_strdup(s->response_format_schema, failed);
     return d;
 }
 
@@ -182,6 +185,9 @@ static void free_developer(const gptoss_harmony_developer_content *s) {
     if (!s) return;
     free_const(s->instructions);
     free_namespaces(s->tools, s->n_tools);
+    free_const(s->response_format_name);
+    free_const(s->response_format_description);
+    free_const(s->response_format_schema);
     free_const(s);
 }
 

@@ -189,6 +189,25 @@ static gptoss_status read_developer(reader *r, const json_value *v, gptoss_harmo
     if (!ok) return bad(r, "instructions must be a string or null");
     gptoss_status st = read_namespaces(r, json_get(v, "tools"), &dc->tools, &dc->n_tools);
     if (st != GPTOSS_OK) return st;
+    /* "response_format": {"name", "description", "schema"} (this library's; harmony has no field) */
+    const json_value *rf = json_get(v, "response_format");
+    if (rf && rf->type != JSON_NULL) {
+        if (rf->type != JSON_OBJECT) return bad(r, "response_format must be an object");
+        dc->response_format_name = opt_string(rf, "name", &ok);
+        dc->response_format_description = opt_string(rf, "description", &ok);
+        if (!ok || !dc->response_format_name) return bad(r, "response_format needs a string \"name\"");
+        const json_value *schema = json_get(rf, "schema");
+        if (schema && schema->type != JSON_NULL) {
+            gptoss_buf b = {0};
+            json_write_value(&b, schema);
+            char *text = scratch_alloc(&r->sc, b.len + 1);
+            if (text && b.data) memcpy(text, b.data, b.len);
+            int failed = b.failed;
+            gptoss_buf_free(&b);
+            if (!text || failed) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, r->err, r->err_size, "out of memory");
+            dc->response_format_schema = text;
+        }
+    }
     part->kind = GPTOSS_HARMONY_CONTENT_DEVELOPER;
     part->developer = dc;
     return GPTOSS_OK;
@@ -361,6 +380,20 @@ static void write_part(gptoss_buf *b, const gptoss_harmony_content *c) {
         gptoss_buf_puts(b, "{\"type\":\"developer_content\"");
         put_key_string(b, "instructions", c->developer->instructions);
         write_namespaces(b, c->developer->tools, c->developer->n_tools);
+        const gptoss_harmony_developer_content *d = c->developer;
+        if (d->response_format_name) {
+            gptoss_buf_puts(b, ",\"response_format\":{\"name\":");
+            json_write_string(b, d->response_format_name, strlen(d->response_format_name));
+            put_key_string(b, "description", d->response_format_description);
+            gptoss_buf_puts(b, ",\"schema\":");
+            json_doc *doc = d->response_format_schema
+                                ? json_parse(d->response_format_schema, strlen(d->response_format_schema), NULL, 0)
+                                : NULL;
+            if (doc) json_write_value(b, json_root(doc));
+            else gptoss_buf_puts(b, "null");
+            json_free(doc);
+            gptoss_buf_puts(b, "}");
+        }
         gptoss_buf_puts(b, "}");
     } else {
         gptoss_buf_puts(b, "{\"type\":\"text\",\"text\":");

@@ -80,6 +80,12 @@ static gptoss_status developer_text(gptoss_buf *b, const gptoss_harmony_develope
         gptoss_status st = gptoss_harmony_tools_section(b, dc->tools, dc->n_tools, err, err_size);
         if (st != GPTOSS_OK) return st;
     }
+    if (dc->response_format_name) {
+        if (dc->instructions || dc->n_tools) gptoss_buf_puts(b, "\n\n");
+        gptoss_buf_printf(b, "# Response Formats\n\n## %s\n\n", dc->response_format_name);
+        if (dc->response_format_description) gptoss_buf_printf(b, "// %s\n", dc->response_format_description);
+        gptoss_buf_puts(b, dc->response_format_schema ? dc->response_format_schema : "{}");
+    }
     return buf_status(b, err, err_size);
 }
 

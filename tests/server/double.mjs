@@ -195,8 +195,9 @@ await test('chat: tool_choice none leaves the tools out of the prompt', async ()
   assert(!prompts().at(-1).includes('namespace functions'), 'no tools');
 });
 
-// tool_choice is enforced on the token ids (app/server/server_force.c). The double takes the script's
-// token where the constraint allows it and otherwise the last allowed one (the last alternative).
+// tool_choice is enforced on the token ids (gptoss_constraint, app/server/server_format.c). The double
+// takes the script's token where the constraint allows it and otherwise the lowest allowed id
+// (tests/server_double.c): "comment" before "analysis", "_time" before "_weather".
 const tools2 = [...tools, { type: 'function', function: { name: 'get_time', description: 'Current time in a city',
   parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
 const names2 = tools2.map((t) => t.function.name);
@@ -221,7 +222,7 @@ await test('tool_choice required: a model that answers is forced into a call of 
   eq(c.finish_reason, 'tool_calls');
   eq(c.message.content, null);
   eq(c.message.tool_calls.length, 1);
-  eq(c.message.tool_calls[0].function.name, 'get_time', 'the name the constraint left (the last declared)');
+  eq(c.message.tool_calls[0].function.name, 'get_time', 'the name the double picks among those the constraint allows (the lowest id)');
   JSON.parse(c.message.tool_calls[0].function.arguments);
 });
 

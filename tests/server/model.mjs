@@ -68,8 +68,9 @@ await test('model: concurrent streams are decoded in shared batch steps', async 
 });
 
 // tool_choice on random weights: the names the model would write are noise, so a valid name can
-// only come from the constraint (app/server/server_force.c). The model may first write an analysis message
-// (which random weights rarely close: such a choice ends at max_tokens with only reasoning).
+// only come from the constraint (gptoss_constraint, app/server/server_format.c). The model may first
+// write an analysis message (which random weights rarely close: such a choice ends at max_tokens with
+// only reasoning).
 const tools = ['get_weather', 'get_time', 'lookup'].map((name) => ({ type: 'function',
   function: { name, parameters: { type: 'object', properties: { q: { type: 'string' } } } } }));
 const names = tools.map((t) => t.function.name);
@@ -79,8 +80,9 @@ function checkForced(r, allowed) {
     const m = c.message;
     assert(!m.content, `no content: ${JSON.stringify(m.content)}`);
     if (m.tool_calls) {
+      // free arguments on random weights rarely reach <|call|>: a call cut by max_tokens is 'length'
       eq(m.tool_calls.length, 1);
-      eq(c.finish_reason, 'tool_calls');
+      assert(['tool_calls', 'length'].includes(c.finish_reason), `finish_reason ${c.finish_reason}`);
       assert(allowed.includes(m.tool_calls[0].function.name), `declared name: ${m.tool_calls[0].function.name}`);
       JSON.parse(m.tool_calls[0].function.arguments);
       calls++;
@@ -121,7 +123,10 @@ await test('model: tool_choice named forces that function (chat, streaming, resp
   }
   eq(content, '');
   if (finish === 'tool_calls') eq(callName, 'get_time');
-  else eq(callName, '');
+  else {
+    eq(finish, 'length');
+    assert(callName === '' || callName === 'get_time', `no call, or get_time's cut by max_tokens: ${callName}`);
+  }
   const rtools = tools.map((t) => ({ type: 'function', ...t.function }));
   const rr = await client.responses.create({ model, input: 'Hello', tools: rtools, max_output_tokens: 48,
     tool_choice: { type: 'function', name: 'lookup' } });
