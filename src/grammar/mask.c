@@ -223,7 +223,8 @@ static int ensure_scratch(gptoss_grammar_state *s, uint32_t n) {
     return s->scratch != NULL;
 }
 
-int gram_grammar_state_reserve(gptoss_grammar_state *s) { return s && ensure_scratch(s); }
+/* The mask walk's scratch, the most any call needs, so that a constrained decode loop never allocates. */
+int gram_grammar_state_reserve(gptoss_grammar_state *s) { return s && ensure_scratch(s, MAX_TOKEN_BYTES + 2); }
 
 void gram_grammar_state_restart(gptoss_grammar_state *s, const gptoss_grammar *g) {
     s->g = g;
