@@ -488,6 +488,29 @@ int main(void) {
     }
     tap_check(bad == 0, "grammar: unsupported keywords and unsatisfiable schemas are errors naming keyword and JSON pointer");
     {
+        /* prefixes that no continuation can complete are refused where they stop being viable (a
+         * mask never leads into a dead end): after a whole enum string, an escape is content, never
+         * its closing quote */
+        static const char *const DEAD[][2] = {
+            {"{\"enum\":[\"yes\",\"no\"]}", "\"yes\\u002"},
+            {"{\"enum\":[\"yes\",\"no\"]}", "\"\\u0079\\u0065\\u0073\\u0"},
+            {"{\"const\":\"a\\\"\"}", "\"a\\u0022\\u002"},
+        };
+        int okd = 1;
+        for (size_t i = 0; i < sizeof DEAD / sizeof DEAD[0]; i++) {
+            gptoss_grammar *g = NULL;
+            gptoss_grammar_state *s = NULL;
+            int ok = gptoss_grammar_compile_json_schema(NULL, DEAD[i][0], strlen(DEAD[i][0]), NULL, &g, err, sizeof err) == GPTOSS_OK &&
+                     gptoss_grammar_state_create(g, &s) == GPTOSS_OK &&
+                     gptoss_grammar_state_advance_bytes(s, DEAD[i][1], strlen(DEAD[i][1])) == GPTOSS_ERR_INVALID_ARGUMENT;
+            if (!ok) tap_diag("dead-end prefix %s under %s was taken", DEAD[i][1], DEAD[i][0]);
+            okd &= ok;
+            gptoss_grammar_state_free(s);
+            gptoss_grammar_free(g);
+        }
+        tap_check(okd, "grammar: an escape after a whole enum/const string is refused at its first impossible digit (no dead end)");
+    }
+    {
         gptoss_grammar *g = (gptoss_grammar *)1;
         gptoss_status st = gptoss_grammar_compile_json_schema(NULL, "{\"type\":", 8, NULL, &g, err, sizeof err);
         tap_check(st == GPTOSS_ERR_FORMAT && g == NULL && strstr(err, "schema:"), "grammar: malformed schema JSON is GPTOSS_ERR_FORMAT (%s)", err);

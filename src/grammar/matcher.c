@@ -388,10 +388,12 @@ static int lit_follow(const gptoss_grammar *g, gram_frame *f, uint32_t cp) {
     return 1;
 }
 
-/* Whether some character with a code unit in [lo, hi] continues the literal trie. */
+/* Whether some character with a code unit in [lo, hi] continues the literal trie. A raw quote child
+ * is the string's end (the trie's form writes a quote inside as \"), which no escape can be. */
 static int lit_units_viable(const gptoss_grammar *g, uint32_t node, uint32_t lo, uint32_t hi) {
     for (int32_t ch = g->tnodes[node].first_child; ch >= 0; ch = g->tnodes[ch].next_sibling) {
         uint32_t a, z;
+        if (g->tnodes[ch].byte == '"') continue;
         if (lead_units(g->tnodes[ch].byte, 1, &a, &z) && a <= hi && lo <= z) return 1;
     }
     return 0;
