@@ -26,11 +26,16 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$root/tests/package-lock.json" ] && [ ! -d "$root/tests/node_modules" ]; then
-    (cd "$root/tests" && npm ci --silent --no-audit --no-fund) || exit 1
-fi
-# the openai client of the server tests, pinned in tests/server/package-lock.json
-if [ -f "$root/tests/server/package-lock.json" ] && [ ! -d "$root/tests/server/node_modules" ]; then
-    (cd "$root/tests/server" && npm ci --silent --no-audit --no-fund) || exit 1
-fi
+# npm packages pinned by a lock file: installed when missing, again when the lock file differs from
+# the one they were installed from (kept beside them)
+npm_ci() {
+    local dir=$1
+    [ -f "$dir/package-lock.json" ] || return 0
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-from-lock.json"; then
+        (cd "$dir" && npm ci --silent --no-audit --no-fund) || exit 1
+        cp "$dir/package-lock.json" "$dir/node_modules/.installed-from-lock.json"
+    fi
+}
+npm_ci "$root/tests"        # the tiktoken reference
+npm_ci "$root/tests/server" # the openai client and ajv of the server tests
 exit 0
