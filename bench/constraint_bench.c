@@ -3,11 +3,10 @@
  * (a JSON-Schema final answer with a reasoning budget of 0, so the grammar is active from the first
  * token after the forced header: masks, masked sampling, forced tokens), in alternating rounds of
  * the same run, each round from the same prompt. Masks of step t+1 depend only on the tokens of step
- * t, which the forward pass of step t+1 also takes, so one worker thread computes every sequence's
- * mask while the forward pass runs and sampling waits for it. Built and run by bench/constraint.sh.
+ * t, which the forward pass of step t+1 also takes, so a gptoss_constraint_worker (one thread)
+ * computes every sequence's mask while the forward pass runs and sampling waits for it. Built and run by bench/constraint.sh.
  *
  *   constraint_bench MODEL_DIR TOKENIZER [STEPS [ROUNDS [THREADS]]] */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,56 +33,6 @@ static void die(const char *what, const char *err) {
     exit(1);
 }
 
-/* The mask worker: on each go, next() for every live sequence, then done. */
-typedef struct masks {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int go, done, quit;
-    size_t n;
-    gptoss_constraint_state **states;
-    gptoss_constraint_next *next;
-    gptoss_status st;
-    double busy; /* seconds spent computing masks */
-} masks;
-
-static void *mask_worker(void *arg) {
-    masks *m = arg;
-    pthread_mutex_lock(&m->mu);
-    for (;;) {
-        while (!m->go && !m->quit) pthread_cond_wait(&m->cv, &m->mu);
-        if (m->quit) break;
-        m->go = 0;
-        pthread_mutex_unlock(&m->mu);
-        gptoss_status st = GPTOSS_OK;
-        double t0 = now();
-        for (size_t i = 0; i < m->n && st == GPTOSS_OK; i++) st = gptoss_constraint_state_next(m->states[i], &m->next[i]);
-        double dt = now() - t0;
-        pthread_mutex_lock(&m->mu);
-        m->busy += dt;
-        m->st = st;
-        m->done = 1;
-        pthread_cond_broadcast(&m->cv);
-    }
-    pthread_mutex_unlock(&m->mu);
-    return NULL;
-}
-
-static void masks_start(masks *m) {
-    pthread_mutex_lock(&m->mu);
-    m->done = 0;
-    m->go = 1;
-    pthread_cond_broadcast(&m->cv);
-    pthread_mutex_unlock(&m->mu);
-}
-
-static gptoss_status masks_wait(masks *m) {
-    pthread_mutex_lock(&m->mu);
-    while (!m->done) pthread_cond_wait(&m->cv, &m->mu);
-    gptoss_status st = m->st;
-    pthread_mutex_unlock(&m->mu);
-    return st;
-}
-
 typedef struct run {
     gptoss_session *s[MAX_SEQ];
     gptoss_sampler *smp[MAX_SEQ];
@@ -97,7 +46,7 @@ typedef struct run {
 /* One round: prefill, then `steps` decode steps of n sequences; returns seconds spent decoding.
  * Constrained: a sequence whose answer ends starts a new one (counted in *restarts). */
 static double round_of(run *r, size_t n, const gptoss_tokens *prompt, uint32_t steps, gptoss_batch *batch,
-                       const gptoss_constraint *c, masks *mk, unsigned *restarts, unsigned *forced) {
+                       const gptoss_constraint *c, gptoss_constraint_worker *mk, unsigned *restarts, unsigned *forced) {
     char err[256] = "";
     for (size_t i = 0; i < n; i++) {
         gptoss_session_reset(r->s[i]);
@@ -111,17 +60,13 @@ static double round_of(run *r, size_t n, const gptoss_tokens *prompt, uint32_t s
             if (gptoss_constraint_state_create(c, &r->cs[i]) != GPTOSS_OK) die("constraint state", "out of memory");
         }
     }
-    if (c) {
-        mk->n = n;
-        mk->states = r->cs;
-        mk->next = r->next;
-    }
     double t0 = now();
     for (uint32_t step = 0; step < steps; step++) {
-        if (c) masks_start(mk); /* the masks of this step, while its forward pass runs */
+        /* the masks of this step, while its forward pass runs */
+        if (c && gptoss_constraint_worker_start(mk, r->cs, n, r->next, NULL) != GPTOSS_OK) die("mask", "worker busy");
         if (gptoss_batch_decode(batch, r->s, r->tok, n, err, sizeof err) != GPTOSS_OK) die("batch decode", err);
         double tw = now();
-        if (c && masks_wait(mk) != GPTOSS_OK) die("mask", "no token can continue");
+        if (c && gptoss_constraint_worker_wait(mk) != GPTOSS_OK) die("mask", "no token can continue");
         double ts = now();
         r->t_wait += ts - tw;
         for (size_t i = 0; i < n; i++) {
@@ -202,9 +147,8 @@ int main(int argc, char **argv) {
     }
     gptoss_batch *batch = NULL;
     if (gptoss_batch_create(model, MAX_SEQ, n_ctx, &batch, err, sizeof err) != GPTOSS_OK) die("batch", err);
-    masks mk = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    pthread_t worker;
-    pthread_create(&worker, NULL, mask_worker, &mk);
+    gptoss_constraint_worker *mk = NULL;
+    if (gptoss_constraint_worker_create(NULL, &mk, err, sizeof err) != GPTOSS_OK) die("mask worker", err);
 
     printf("constraint bench: %s, %u layers, vocab %u; grammar vocab %.0f ms, schema compile %.2f ms; %u decode "
            "steps per round, %d rounds (unconstrained and constrained alternate), threads %s\n",
@@ -216,12 +160,13 @@ int main(int argc, char **argv) {
         double *tu = calloc((size_t)rounds, sizeof *tu), *tc = calloc((size_t)rounds, sizeof *tc);
         unsigned restarts = 0, forced = 0, dummy_r = 0, dummy_f = 0;
         /* one warm-up round of each: page faults, the grammar's mask cache filling */
-        round_of(&ru, n, &prompt, steps, batch, NULL, &mk, &dummy_r, &dummy_f);
-        round_of(&rc, n, &prompt, steps, batch, c, &mk, &dummy_r, &dummy_f);
-        ru.t_sample = rc.t_sample = rc.t_wait = mk.busy = 0;
+        round_of(&ru, n, &prompt, steps, batch, NULL, mk, &dummy_r, &dummy_f);
+        round_of(&rc, n, &prompt, steps, batch, c, mk, &dummy_r, &dummy_f);
+        ru.t_sample = rc.t_sample = rc.t_wait = 0;
+        const double busy0 = gptoss_constraint_worker_busy_seconds(mk);
         for (int r = 0; r < rounds; r++) {
-            tu[r] = round_of(&ru, n, &prompt, steps, batch, NULL, &mk, &dummy_r, &dummy_f) / (steps * (double)n);
-            tc[r] = round_of(&rc, n, &prompt, steps, batch, c, &mk, &restarts, &forced) / (steps * (double)n);
+            tu[r] = round_of(&ru, n, &prompt, steps, batch, NULL, mk, &dummy_r, &dummy_f) / (steps * (double)n);
+            tc[r] = round_of(&rc, n, &prompt, steps, batch, c, mk, &restarts, &forced) / (steps * (double)n);
         }
         qsort(tu, (size_t)rounds, sizeof *tu, cmp_double);
         qsort(tc, (size_t)rounds, sizeof *tc, cmp_double);
@@ -233,15 +178,11 @@ int main(int argc, char **argv) {
         const double per = 1e6 / (rounds * (double)steps * (double)n);
         printf("batch %zu: us per token: masks %.1f (on the worker, during the forward pass), waiting for them %.1f; "
                "sampling unconstrained %.1f, constrained %.1f (forced tokens are not sampled)\n",
-               n, mk.busy * per, rc.t_wait * per, ru.t_sample * per, rc.t_sample * per);
+               n, (gptoss_constraint_worker_busy_seconds(mk) - busy0) * per, rc.t_wait * per, ru.t_sample * per, rc.t_sample * per);
         free(tu);
         free(tc);
     }
-    pthread_mutex_lock(&mk.mu);
-    mk.quit = 1;
-    pthread_cond_broadcast(&mk.cv);
-    pthread_mutex_unlock(&mk.mu);
-    pthread_join(worker, NULL);
+    gptoss_constraint_worker_free(mk);
     for (size_t i = 0; i < MAX_SEQ; i++) {
         gptoss_session_free(ru.s[i]);
         gptoss_session_free(rc.s[i]);

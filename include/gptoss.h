@@ -714,6 +714,30 @@ gptoss_status gptoss_constraint_state_accept(gptoss_constraint_state *state, uin
 /* 1 once the turn has ended by the rules (final answer returned, call made). */
 int gptoss_constraint_state_is_done(const gptoss_constraint_state *state);
 
+/* Masks while the forward pass runs. What a sequence may write at step t+1 depends only on the
+ * tokens it took up to step t, which are also what the forward pass of step t+1 reads; a worker
+ * computes gptoss_constraint_state_next for every sequence of a batch on its own threads while
+ * the caller runs that forward pass, and the caller waits for it before sampling. Threads are made
+ * by create and nothing is allocated per batch. One caller thread drives a worker. */
+typedef struct gptoss_constraint_worker gptoss_constraint_worker;
+typedef struct gptoss_constraint_worker_options {
+    uint32_t n_threads; /* 0: 1; the sequences of a batch are shared among them (at most 64) */
+} gptoss_constraint_worker_options;
+gptoss_status gptoss_constraint_worker_create(const gptoss_constraint_worker_options *options,
+                                              gptoss_constraint_worker **out, char *err, size_t err_size);
+/* Waits for a batch still running, then stops the threads. NULL is fine. */
+void gptoss_constraint_worker_free(gptoss_constraint_worker *worker);
+/* Starts next() for states[0..n): into next[i], with its status in status[i] (status may be NULL).
+ * Until gptoss_constraint_worker_wait returns, the caller leaves the states and both arrays alone.
+ * GPTOSS_ERR_INVALID_ARGUMENT while a batch is running (nothing started) or for NULL arrays with n > 0. */
+gptoss_status gptoss_constraint_worker_start(gptoss_constraint_worker *worker, gptoss_constraint_state *const *states,
+                                             size_t n, gptoss_constraint_next *next, gptoss_status *status);
+/* Waits for the batch started last: GPTOSS_OK when every next() succeeded, else the first failure (in
+ * state order). With no batch running, GPTOSS_OK at once. */
+gptoss_status gptoss_constraint_worker_wait(gptoss_constraint_worker *worker);
+/* Seconds the worker's threads have spent in next() since create (summed over threads). */
+double gptoss_constraint_worker_busy_seconds(const gptoss_constraint_worker *worker);
+
 #ifdef __cplusplus
 }
 #endif

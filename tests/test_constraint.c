@@ -613,6 +613,84 @@ static void test_random_walks(void) {
     gptoss_grammar_free(nums);
 }
 
+/* One random step: the forced token or a random allowed one. 0 when next failed or the turn ended. */
+static int step_random(gptoss_constraint_state *s) {
+    gptoss_constraint_next nx;
+    if (gptoss_constraint_state_is_done(s) || gptoss_constraint_state_next(s, &nx) != GPTOSS_OK ||
+        nx.kind == GPTOSS_NEXT_ANY)
+        return 0;
+    return gptoss_constraint_state_accept(s, nx.kind == GPTOSS_NEXT_FORCED ? nx.id : pick(nx.bits)) == GPTOSS_OK;
+}
+
+/* The worker answers what next() answers, for every state, with 1 and with 3 threads, round after
+ * round; a failing state (one whose turn ended) is reported at its index and in wait's status. */
+static void test_worker(void) {
+    char err[256] = "";
+    gptoss_constraint_worker *w = (gptoss_constraint_worker *)1;
+    gptoss_constraint_worker_options big = {.n_threads = 65};
+    int ok = gptoss_constraint_worker_create(&big, &w, err, sizeof err) == GPTOSS_ERR_INVALID_ARGUMENT && w == NULL &&
+             gptoss_constraint_worker_create(NULL, NULL, NULL, 0) == GPTOSS_ERR_INVALID_ARGUMENT;
+    gptoss_constraint_worker_free(NULL);
+    tap_check(ok, "constraint worker: bad options are refused with *out NULL (%s); free(NULL) is fine", err);
+
+    gptoss_grammar *fin = compile(SCHEMA_ANSWER);
+    gptoss_constraint_options o = {.final_grammar = fin, .limit_reasoning = 1, .max_reasoning_tokens = 3};
+    gptoss_constraint *c = make(&o);
+    enum { N = 7, DONE_AT = 4 };
+    for (uint32_t threads = 1; threads <= 3; threads += 2) {
+        gptoss_constraint_worker_options wo = {.n_threads = threads};
+        ok = c && gptoss_constraint_worker_create(&wo, &w, err, sizeof err) == GPTOSS_OK &&
+             gptoss_constraint_worker_wait(w) == GPTOSS_OK && gptoss_constraint_worker_start(w, NULL, 0, NULL, NULL) == GPTOSS_OK &&
+             gptoss_constraint_worker_wait(w) == GPTOSS_OK;
+        gptoss_constraint_state *st[N] = {0};
+        for (int i = 0; ok && i < N; i++) {
+            ok = (st[i] = state(c)) != NULL;
+            for (int k = 0; ok && k < 3 * i; k++) ok = step_random(st[i]); /* each at its own place */
+        }
+        /* the state at DONE_AT finishes its turn: next() then refuses */
+        for (int k = 0; ok && k < 20000 && !gptoss_constraint_state_is_done(st[DONE_AT]); k++) ok = step_random(st[DONE_AT]);
+        ok = ok && gptoss_constraint_state_is_done(st[DONE_AT]);
+        int rounds_ok = 0;
+        for (int round = 0; ok && round < 12; round++) {
+            snap want[N];
+            for (int i = 0; i < N; i++) want[i] = take(st[i]);
+            gptoss_constraint_next next[N];
+            gptoss_status status[N];
+            memset(next, 0, sizeof next);
+            ok = gptoss_constraint_worker_start(w, st, N, next, status) == GPTOSS_OK &&
+                 gptoss_constraint_worker_wait(w) == GPTOSS_ERR_INVALID_ARGUMENT;
+            for (int i = 0; ok && i < N; i++) {
+                snap got = {next[i], NULL, status[i]};
+                if (got.n.kind == GPTOSS_NEXT_MASKED) got.bits = (uint32_t *)next[i].bits;
+                ok = same(&want[i], &got) && (status[i] == GPTOSS_OK) == (i != DONE_AT);
+                if (!ok) tap_diag("worker (%u threads), round %d, state %d differs from next()", threads, round, i);
+            }
+            for (int i = 0; i < N; i++) free(want[i].bits);
+            /* each live state takes a token from the worker's answer; one that ends is made anew */
+            for (int i = 0; ok && i < N; i++) {
+                if (i == DONE_AT) continue;
+                uint32_t id = next[i].kind == GPTOSS_NEXT_FORCED ? next[i].id : pick(next[i].bits);
+                ok = gptoss_constraint_state_accept(st[i], id) == GPTOSS_OK;
+                if (ok && gptoss_constraint_state_is_done(st[i])) {
+                    gptoss_constraint_state_free(st[i]);
+                    ok = (st[i] = state(c)) != NULL;
+                }
+            }
+            rounds_ok += ok;
+        }
+        double busy = w ? gptoss_constraint_worker_busy_seconds(w) : 0;
+        tap_check(ok && rounds_ok == 12 && busy > 0,
+                  "constraint worker (%u threads): 12 rounds over %d states at different places answer exactly what "
+                  "next() answers; a finished state's failure comes back at its index and from wait (%.0f us busy)",
+                  threads, N, busy * 1e6);
+        for (int i = 0; i < N; i++) gptoss_constraint_state_free(st[i]);
+        gptoss_constraint_worker_free(w);
+        w = NULL;
+    }
+    gptoss_constraint_free(c);
+    gptoss_grammar_free(fin);
+}
+
 int main(void) {
     char path[2048];
     if (!tap_shared_path("constraint: every check", "vocab/tokenizer.json", path, sizeof path)) return tap_exit();
@@ -627,6 +705,7 @@ int main(void) {
     test_grammar_bodies();
     test_budget();
     test_random_walks();
+    test_worker();
     gptoss_grammar_vocab_free(vocab);
     gptoss_tokenizer_free(tok);
     return tap_exit();

@@ -6,7 +6,9 @@
  * Prefix reuse: each slot remembers the ids its cache holds; a new sequence starts from the
  * longest prefix of its prompt found in its own slot (rewound) or another slot (copied), and the
  * sequences of an n > 1 request copy the first one's prefill. Beyond the slots, a bounded queue;
- * server_sched_submit refuses when it is full (HTTP 429). */
+ * server_sched_submit refuses when it is full (HTTP 429). Output constraints: what each constrained
+ * sequence may write next is computed by a gptoss_constraint_worker while the forward step that
+ * feeds its last token runs, so sampling finds its mask ready. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,14 @@ struct server_sched {
     /* scratch of a step */
     uint32_t *step_slots, *step_ids;
     gptoss_constraint_next *next; /* per slot: what its constraint allows this step */
+    uint8_t *next_ready;          /* per slot: next[] came from the worker during the last step */
+    gptoss_status *next_status;   /* per slot: the worker's status for it */
+    /* the worker's batch: the constrained slots of a step, their states and answers, in step order */
+    gptoss_constraint_worker *masks;
+    uint32_t *mask_slots;
+    gptoss_constraint_state **mask_states;
+    gptoss_constraint_next *mask_next;
+    gptoss_status *mask_status;
     /* stats (under mu) */
     uint64_t prompt_tokens, generated_tokens, steps, finished, cancelled, decode_tokens;
     uint64_t prompt_cached, prompt_prefilled;
@@ -237,6 +247,7 @@ static void forget_slot(server_sched *s, uint32_t i) {
 /* Frees a slot; its cache stays for a later prompt with the same prefix, unless the engine failed. */
 static void free_slot(server_sched *s, uint32_t i, int keep_cache) {
     if (!keep_cache) forget_slot(s, i);
+    s->next_ready[i] = 0;
     s->slots[i].state = SLOT_FREE;
     s->slots[i].job = NULL;
     s->slots[i].n_fed = 0;
@@ -366,14 +377,50 @@ static void share_prefill(server_sched *s, uint32_t i) {
     }
 }
 
-/* What slot i's sequence may write next (its constraint's mask, a forced token, or anything); every
- * decoding slot's is computed before any of them samples. Returns 0, or -1 when the sequence ended. */
+/* What slot i's sequence may write next (its constraint's mask, a forced token, or anything): the
+ * worker's answer from the last step, else computed here (the first token after the prompt). Every
+ * decoding slot's is known before any of them samples. Returns 0, or -1 when the sequence ended. */
 static int constrain_slot(server_sched *s, uint32_t i) {
     gptoss_constraint_state *c = s->slots[i].job->seqs[s->slots[i].seq].constraint;
-    s->next[i] = (gptoss_constraint_next){GPTOSS_NEXT_ANY, 0, NULL};
-    if (!c || gptoss_constraint_state_next(c, &s->next[i]) == GPTOSS_OK) return 0;
+    gptoss_status st = GPTOSS_OK;
+    if (s->next_ready[i]) {
+        s->next_ready[i] = 0;
+        st = s->next_status[i];
+    } else {
+        s->next[i] = (gptoss_constraint_next){GPTOSS_NEXT_ANY, 0, NULL};
+        if (c) st = gptoss_constraint_state_next(c, &s->next[i]);
+    }
+    if (st == GPTOSS_OK) return 0;
     end_slot(s, i, SERVER_FINISH_ERROR, "the output constraint failed");
     return -1;
+}
+
+/* Starts the worker on the constrained slots among the n about to step (their constraints have
+ * taken this step's token). Returns how many it took. */
+static size_t start_masks(server_sched *s, size_t n) {
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        const slot *sl = &s->slots[s->step_slots[k]];
+        gptoss_constraint_state *c = sl->job->seqs[sl->seq].constraint;
+        if (!c || gptoss_constraint_state_is_done(c)) continue;
+        s->mask_slots[m] = s->step_slots[k];
+        s->mask_states[m++] = c;
+    }
+    if (m && gptoss_constraint_worker_start(s->masks, s->mask_states, m, s->mask_next, s->mask_status) != GPTOSS_OK)
+        m = 0; /* cannot happen (one batch at a time); the next iteration computes them itself */
+    return m;
+}
+
+/* Waits for the worker's batch and files each answer under its slot. */
+static void finish_masks(server_sched *s, size_t m) {
+    if (!m) return;
+    gptoss_constraint_worker_wait(s->masks);
+    for (size_t k = 0; k < m; k++) {
+        uint32_t i = s->mask_slots[k];
+        s->next[i] = s->mask_next[k];
+        s->next_status[i] = s->mask_status[k];
+        s->next_ready[i] = 1;
+    }
 }
 
 /* Picks the next token of a decoding slot (forced by the sequence's constraint, or sampled under its
@@ -492,8 +539,9 @@ static void *sched_thread(void *arg) {
                 share_prefill(s, i);
             }
         }
-        /* Decode: the constraints' masks of every decoding slot, then a sample for each, then one
-         * forward step for all that go on. */
+        /* Decode: the constraints' masks of every decoding slot (most made during the last step),
+         * then a sample for each, then one forward step for all that go on, with the next masks
+         * computed beside it. */
         for (uint32_t i = 0; i < e->n_slots; i++)
             if (s->slots[i].state == SLOT_DECODE) constrain_slot(s, i);
         size_t n = 0;
@@ -508,8 +556,10 @@ static void *sched_thread(void *arg) {
         if (!n) continue;
         char err[256] = "";
         double t0 = cli_now_s();
+        size_t n_masks = start_masks(s, n);
         int rc = e->step(e->ctx, s->step_slots, s->step_ids, n, err, sizeof err);
         double dt = cli_now_s() - t0;
+        finish_masks(s, n_masks);
         if (rc != 0) {
             for (size_t k = 0; k < n; k++) {
                 uint32_t i = s->step_slots[k];
@@ -560,6 +610,14 @@ int server_sched_start(server_sched **out, server_engine *engine, uint32_t queue
     s->step_slots = calloc(engine->n_slots, sizeof *s->step_slots);
     s->step_ids = calloc(engine->n_slots, sizeof *s->step_ids);
     s->next = calloc(engine->n_slots, sizeof *s->next);
+    s->next_ready = calloc(engine->n_slots, sizeof *s->next_ready);
+    s->next_status = calloc(engine->n_slots, sizeof *s->next_status);
+    s->mask_slots = calloc(engine->n_slots, sizeof *s->mask_slots);
+    s->mask_states = calloc(engine->n_slots, sizeof *s->mask_states);
+    s->mask_next = calloc(engine->n_slots, sizeof *s->mask_next);
+    s->mask_status = calloc(engine->n_slots, sizeof *s->mask_status);
+    int no_masks = !s->next_ready || !s->next_status || !s->mask_slots || !s->mask_states || !s->mask_next ||
+                   !s->mask_status || gptoss_constraint_worker_create(NULL, &s->masks, NULL, 0) != GPTOSS_OK;
     int no_ids = !s->slots;
     for (uint32_t i = 0; s->slots && i < engine->n_slots; i++)
         if (!(s->slots[i].ids = malloc((size_t)(engine->n_ctx ? engine->n_ctx : 1) * sizeof *s->slots[i].ids)))
@@ -567,7 +625,7 @@ int server_sched_start(server_sched **out, server_engine *engine, uint32_t queue
     s->t_start = cli_now_s();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
-    if (!s->queue || no_ids || !s->step_slots || !s->step_ids || !s->next ||
+    if (!s->queue || no_ids || no_masks || !s->step_slots || !s->step_ids || !s->next ||
         pthread_create(&s->thread, NULL, sched_thread, s) != 0) {
         gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "cannot start the scheduler");
         server_sched_free(s);
@@ -599,6 +657,13 @@ void server_sched_free(server_sched *s) {
     free(s->step_slots);
     free(s->step_ids);
     free(s->next);
+    gptoss_constraint_worker_free(s->masks);
+    free(s->next_ready);
+    free(s->next_status);
+    free(s->mask_slots);
+    free(s->mask_states);
+    free(s->mask_next);
+    free(s->mask_status);
     free(s);
 }
 
