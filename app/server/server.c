@@ -341,7 +341,17 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         server_error(&r, 400, "invalid_request_error", NULL, "invalid_encoding", "The request body is not valid UTF-8.");
         return send_reply(srv, conn, rq, &r);
     }
-    cJSON *req = cJSON_ParseWithLength(rq->body.data ? rq->body.data : "", rq->body.len);
+    const char *body = rq->body.data ? rq->body.data : "", *end = NULL;
+    cJSON *req = cJSON_ParseWithLengthOpts(body, rq->body.len, &end, 0);
+    /* cJSON stops after the first value; "{...} junk" or two objects is not one JSON body, and
+     * taking the first would let a proxy and this server disagree about what was asked. */
+    while (req && end < body + rq->body.len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    if (req && end != body + rq->body.len) {
+        server_error(&r, 400, "invalid_request_error", NULL, "invalid_json",
+                     "The request body has bytes after its JSON object (at offset %zu).", (size_t)(end - body));
+        cJSON_Delete(req);
+        return send_reply(srv, conn, rq, &r);
+    }
     if (!req || !cJSON_IsObject(req)) {
         server_error(&r, 400, "invalid_request_error", NULL, "invalid_json",
                      req ? "The request body must be a JSON object."

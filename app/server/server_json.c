@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "format/json.h"
 #include "server/server.h"
 
 void server_error(server_reply *r, int status, const char *type, const char *param, const char *code,
@@ -247,8 +248,10 @@ int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, char ***st
         return -1;
     }
     size_t k = 0;
+    int idx = -1;
     const cJSON *tool;
     cJSON_ArrayForEach(tool, tools) {
+        idx++;
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(tool, "type");
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
         if (!cJSON_IsObject(tool) || (type && !cJSON_IsString(type))) goto bad;
@@ -285,8 +288,23 @@ int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, char ***st
         t[k].description = cJSON_IsString(desc) && *desc->valuestring ? strdup(desc->valuestring) : NULL;
         /* A schema without properties declares a function without arguments. */
         const cJSON *props = cJSON_IsObject(params) ? cJSON_GetObjectItemCaseSensitive(params, "properties") : NULL;
-        if (cJSON_IsObject(params) && !(cJSON_IsObject(props) && !props->child))
-            t[k].parameters_json = cJSON_PrintUnformatted(params);
+        if (cJSON_IsObject(params) && !(cJSON_IsObject(props) && !props->child)) {
+            if (!(t[k].parameters_json = cJSON_PrintUnformatted(params))) {
+                server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+                goto fail;
+            }
+            /* The prompt renderer parses the schema again with its own (smaller) nesting limit than
+             * cJSON's; a schema it refuses is this tool's fault, so the 400 names 'tools' here
+             * instead of failing later as a rendering error of the messages. */
+            char err[256];
+            json_doc *doc = json_parse(t[k].parameters_json, strlen(t[k].parameters_json), err, sizeof err);
+            if (!doc) {
+                server_error(r, 400, "invalid_request_error", "tools", "invalid_value",
+                             "tools[%d]: the parameters schema cannot be declared to the model: %s", idx, err);
+                goto fail;
+            }
+            json_free(doc);
+        }
         k++;
     }
     *out = t;

@@ -1,0 +1,76 @@
+// hardening.mjs: what one client may send `gptoss serve` without stalling it or reading others' state
+// (issue 25): bodies with bytes after the JSON object, tool schemas deeper than the prompt renderer
+// takes, response ids (128 random bits each, not a counter), requests of 20,000 tool results (one
+// index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized.
+// Times are printed as "# ..." lines; what is asserted is only a hang guard (x GPTOSS_TEST_TIME_SCALE).
+// env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN, GPTOSS_MODEL.
+import fs from 'node:fs';
+import path from 'node:path';
+import { test, done, assert, eq, startServer, raw, timeScale } from './lib.mjs';
+
+const tmp = process.env.GPTOSS_TMP;
+const script = path.join(tmp, 'hardening_script.txt');
+fs.writeFileSync(script, [
+  'weather => <|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>',
+  '* => <|channel|>analysis<|message|>Thinking.<|end|><|start|>assistant<|channel|>final<|message|>Hello.<|return|>',
+].join('\n') + '\n');
+const tools = [{ type: 'function', function: { name: 'get_weather', parameters: {
+  type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+const rtools = [{ type: 'function', name: 'get_weather', parameters: tools[0].function.parameters }];
+const json = { 'Content-Type': 'application/json' };
+const user = [{ role: 'user', content: 'x' }];
+
+const double = (extra = []) => startServer(process.env.GPTOSS_DOUBLE, ['double-model', '--tokenizer',
+  process.env.GPTOSS_TOKENIZER, '--ctx-size', '1024', '--max-body', String(16 << 20), '--quiet', ...extra],
+{ SERVER_DOUBLE_SCRIPT: script });
+const srv = await double();
+const post = (p, body, s = srv) => raw(s.port, 'POST', p, typeof body === 'string' ? body : JSON.stringify(body), json);
+function isError(r, status, param, code) {
+  eq(r.status, status, `status (${r.body.slice(0, 300)})`);
+  assert(r.json && r.json.error && typeof r.json.error.message === 'string' && r.json.error.message, 'OpenAI error object');
+  if (param !== undefined) eq(r.json.error.param, param, `param (${r.json.error.message})`);
+  if (code !== undefined) eq(r.json.error.code, code, `code (${r.json.error.message})`);
+}
+async function timed(what, fn) {
+  const t0 = process.hrtime.bigint();
+  const r = await fn();
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  console.log(`# ${what}: ${ms.toFixed(0)} ms`);
+  return { r, ms };
+}
+
+await test('hardening: a body with bytes after its JSON object is 400 invalid_json; trailing whitespace is fine', async () => {
+  const one = JSON.stringify({ messages: user });
+  for (const body of [`${one} x`, `${one}${one}`, `${one}\u0000`, `${one} {}`])
+    isError(await post('/v1/chat/completions', body), 400, null, 'invalid_json');
+  isError(await post('/v1/responses', '{"input": "x"} trailing'), 400, null, 'invalid_json');
+  const ok = await post('/v1/chat/completions', `${one} \r\n\t `);
+  eq(ok.status, 200, `whitespace after the object (${ok.body.slice(0, 200)})`);
+  assert(ok.json.choices[0].message.content, 'an answer');
+  const rok = await post('/v1/responses', '{"input": "x"}\n');
+  eq(rok.status, 200, `Responses, a newline after the object (${rok.body.slice(0, 200)})`);
+});
+
+// {"type": "object", "properties": {"a": ...}} `levels` times: twice as many JSON nesting levels
+function nested(levels) {
+  let s = { type: 'string' };
+  for (let i = 0; i < levels; i++) s = { type: 'object', properties: { a: s } };
+  return s;
+}
+
+await test('hardening: a tool schema deeper than the prompt renderer takes is 400 naming tools', async () => {
+  const deep = nested(200); // 400 levels: within cJSON's limit, beyond the renderer's
+  const chat = await post('/v1/chat/completions', { messages: user,
+    tools: [tools[0], { type: 'function', function: { name: 'deep', parameters: deep } }] });
+  isError(chat, 400, 'tools', 'invalid_value');
+  assert(/tools\[1\]/.test(chat.json.error.message), `names the tool: ${chat.json.error.message}`);
+  isError(await post('/v1/responses', { input: 'x', tools: [{ type: 'function', name: 'deep', parameters: deep }] }),
+    400, 'tools', 'invalid_value');
+  const fine = await post('/v1/chat/completions', { messages: user,
+    tools: [{ type: 'function', function: { name: 'shallow', parameters: nested(8) } }] });
+  eq(fine.status, 200, `a schema 16 levels deep is fine (${fine.body.slice(0, 200)})`);
+});
+
+await srv.stop();
+
+done();
