@@ -6,6 +6,8 @@
  * Generation stops on <|return|>, <|call|>, a closed tool call, a stop string or a limit. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +36,7 @@ typedef struct choice {
     int msg_open;
     kind cur;
     uint32_t n_reasoning_tokens;
+    int failed; /* a tool call id could not be made: the choice ends with an error */
 } choice;
 
 typedef struct chat_proto {
@@ -151,7 +154,11 @@ static void open_call(server_job *job, choice *h, const char *recipient) {
     h->calls = nc;
     call *k = &h->calls[h->n_calls++];
     memset(k, 0, sizeof *k);
-    server_make_id(k->id, sizeof k->id, "call_");
+    if (server_make_id(k->id, sizeof k->id, "call_") < 0) {
+        /* the choice ends as an error (chat_on_token) rather than answer a call without an id */
+        snprintf(job->error, sizeof job->error, "could not make a tool call id: %s", strerror(errno));
+        h->failed = 1;
+    }
     k->name = server_call_name(recipient, (const char *const *)c->declared, c->n_declared);
     if (!c->stream || !k->name) return;
     cJSON *delta;
@@ -250,6 +257,10 @@ static int chat_on_token(server_job *job, uint32_t k, uint32_t id) {
     int stop = after_parse(job, h, before);
     if (id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL) stop = 1;
     if (stop && h->content_stopped) job->seqs[k].finish = SERVER_FINISH_STOP;
+    if (h->failed) {
+        job->seqs[k].finish = SERVER_FINISH_ERROR;
+        stop = 1;
+    }
     return stop;
 }
 
@@ -288,6 +299,7 @@ static void chat_on_seq_finish(server_job *job, uint32_t k) {
         after_parse(job, h, before);
         /* a call cut by the limit is closed here, but the choice ended at the limit, not with a call */
         if (f == SERVER_FINISH_LENGTH) job->seqs[k].finish = f;
+        if (h->failed) job->seqs[k].finish = f = SERVER_FINISH_ERROR;
     }
     if (!h->content_stopped) flush_content(job, h, 1);
     if (!c->stream || f == SERVER_FINISH_CANCELLED || f == SERVER_FINISH_ERROR) return;
@@ -501,7 +513,10 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     prompt.ids = NULL;
     job->max_tokens = max_tokens;
     job->stream = c->stream;
-    server_make_id(c->id, sizeof c->id, "chatcmpl-");
+    if (server_make_id(c->id, sizeof c->id, "chatcmpl-") < 0) {
+        server_error(r, 500, "server_error", NULL, NULL, "could not make a completion id: %s", strerror(errno));
+        goto fail;
+    }
     c->created = (long)time(NULL);
     for (uint32_t k = 0; c->stream && k < n; k++) {
         cJSON *delta;

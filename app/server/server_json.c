@@ -2,12 +2,13 @@
  * checks, tools, samplers, the harmony prompt, tool-call names and arguments, SSE framing. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
+#include <sys/random.h>
 
 #include "format/json.h"
 #include "server/server.h"
@@ -62,19 +63,37 @@ int server_utf8_valid(const char *str, size_t n) {
     return 1;
 }
 
-void server_make_id(char *out, size_t size, const char *prefix) {
-    static uint64_t counter;
-    static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    uint64_t x = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) ^ ((uint64_t)time(NULL) << 20);
-    uint64_t a = gptoss_splitmix64(&x), b = gptoss_splitmix64(&x);
-    char tail[25];
-    for (int i = 0; i < 24; i++) {
-        uint64_t *w = i < 12 ? &a : &b;
-        tail[i] = digits[*w % 62];
-        *w /= 62;
+int server_make_id(char *out, size_t size, const char *prefix) {
+    /* Ids name stored responses (previous_response_id, GET /v1/responses/ID) and must not be
+     * guessable from another client's ids: 128 bits from the kernel for each, none derived from a
+     * counter or the clock. */
+    unsigned char raw[SERVER_ID_BYTES];
+    size_t got = 0;
+    while (got < sizeof raw) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            if (size) out[0] = 0;
+            errno = e;
+            return -1;
+        }
+        got += (size_t)n;
     }
-    tail[24] = 0;
-    snprintf(out, size, "%s%s", prefix, tail);
+    static const char hex[] = "0123456789abcdef";
+    char tail[2 * SERVER_ID_BYTES + 1];
+    for (size_t i = 0; i < sizeof raw; i++) {
+        tail[2 * i] = hex[raw[i] >> 4];
+        tail[2 * i + 1] = hex[raw[i] & 15];
+    }
+    tail[2 * SERVER_ID_BYTES] = 0;
+    int n = snprintf(out, size, "%s%s", prefix, tail);
+    if (n < 0 || (size_t)n >= size) {
+        if (size) out[0] = 0;
+        errno = ENOBUFS;
+        return -1;
+    }
+    return 0;
 }
 
 char *server_content_text(const cJSON *content, int *bad) {

@@ -6,6 +6,7 @@
  * so a later request can continue it. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -108,6 +109,7 @@ typedef struct resp_proto {
     size_t n_out;
     int msg_open;
     int cut; /* generation hit its limit: the items closed now are incomplete */
+    int failed; /* an item id could not be made: the response fails */
     uint32_t seq, n_reasoning_tokens;
 } resp_proto;
 
@@ -241,9 +243,13 @@ static void open_item(server_job *job, kind k, const char *recipient) {
     item *it = &c->out[c->n_out++];
     memset(it, 0, sizeof *it);
     it->k = k;
-    server_make_id(it->id, sizeof it->id, k == K_REASONING ? "rs_" : k == K_MESSAGE ? "msg_" : "fc_");
+    if (server_make_id(it->id, sizeof it->id, k == K_REASONING ? "rs_" : k == K_MESSAGE ? "msg_" : "fc_") < 0 ||
+        (k == K_CALL && server_make_id(it->call_id, sizeof it->call_id, "call_") < 0)) {
+        /* the response fails (resp_on_token, resp_on_finish) rather than carry an item without an id */
+        snprintf(job->error, sizeof job->error, "could not make an output item id: %s", strerror(errno));
+        c->failed = 1;
+    }
     if (k == K_CALL) {
-        server_make_id(it->call_id, sizeof it->call_id, "call_");
         it->name = server_call_name(recipient, (const char *const *)c->declared, c->n_declared);
     }
     if (!c->stream) return;
@@ -356,7 +362,8 @@ static int resp_on_token(server_job *job, uint32_t k, uint32_t id) {
     size_t before = gptoss_harmony_parser_n_messages(c->parser);
     gptoss_harmony_parser_process(c->parser, id);
     int stop = after_parse(job, before);
-    return stop || id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL;
+    if (c->failed) job->seqs[0].finish = SERVER_FINISH_ERROR;
+    return stop || c->failed || id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL;
 }
 
 /* Items of the output as input items of a later request. */
@@ -375,6 +382,7 @@ static void resp_on_finish(server_job *job) {
         gptoss_harmony_parser_process_eos(c->parser);
         after_parse(job, before);
         if (c->cut && c->n_out) c->out[c->n_out - 1].incomplete = 1;
+        if (c->failed) job->finish = SERVER_FINISH_ERROR;
     }
     const char *status = job->finish == SERVER_FINISH_ERROR    ? "failed"
                          : job->finish == SERVER_FINISH_LENGTH ? "incomplete"
@@ -614,7 +622,10 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     prompt.ids = NULL;
     job->max_tokens = max_tokens;
     job->stream = c->stream;
-    server_make_id(c->id, sizeof c->id, "resp_");
+    if (server_make_id(c->id, sizeof c->id, "resp_") < 0) {
+        server_error(r, 500, "server_error", NULL, NULL, "could not make a response id: %s", strerror(errno));
+        goto fail;
+    }
     c->created = (long)time(NULL);
     if (c->stream) {
         cJSON *o = cJSON_CreateObject();

@@ -71,6 +71,68 @@ await test('hardening: a tool schema deeper than the prompt renderer takes is 40
   eq(fine.status, 200, `a schema 16 levels deep is fine (${fine.body.slice(0, 200)})`);
 });
 
+const ID = { chatcmpl: /^chatcmpl-[0-9a-f]{32}$/, call: /^call_[0-9a-f]{32}$/, resp: /^resp_[0-9a-f]{32}$/,
+  msg: /^msg_[0-9a-f]{32}$/, rs: /^rs_[0-9a-f]{32}$/, fc: /^fc_[0-9a-f]{32}$/ };
+const bitsOf = (id) => BigInt(`0x${id.slice(id.length - 32)}`);
+function differingBits(a, b) {
+  let x = bitsOf(a) ^ bitsOf(b), n = 0;
+  for (; x; x >>= 1n) n += Number(x & 1n);
+  return n;
+}
+
+await test('hardening: ids are 128 random bits in hex (chatcmpl-, call_, resp_, msg_, rs_, fc_), all distinct', async () => {
+  const ids = [];
+  for (let i = 0; i < 24; i++) {
+    const r = await post('/v1/chat/completions', { messages: user });
+    eq(r.status, 200, 'chat');
+    ids.push(r.json.id);
+  }
+  for (let i = 0; i < 8; i++) {
+    const r = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'weather' }], tools });
+    eq(r.status, 200, 'chat with a call');
+    ids.push(r.json.id, r.json.choices[0].message.tool_calls[0].id);
+  }
+  for (let i = 0; i < 8; i++) {
+    const r = await post('/v1/responses', { input: 'x' });
+    eq(r.status, 200, 'responses');
+    ids.push(r.json.id, ...r.json.output.map((it) => it.id));
+    const c = await post('/v1/responses', { input: 'weather', tools: rtools });
+    eq(c.status, 200, 'responses with a call');
+    const fc = c.json.output.find((it) => it.type === 'function_call');
+    assert(fc, 'a function_call item');
+    ids.push(c.json.id, fc.id, fc.call_id);
+  }
+  const seen = new Set();
+  for (const id of ids) {
+    const prefix = id.match(/^[a-z]+/)[0];
+    assert(ID[prefix], `a known prefix: ${id}`);
+    assert(ID[prefix].test(id), `${id} is ${prefix} and 32 hex digits`);
+    assert(!seen.has(id), `${id} given twice`);
+    seen.add(id);
+  }
+  for (const p of Object.keys(ID)) assert(ids.some((id) => ID[p].test(id)), `some ${p} id`);
+  // Random 128-bit ids differ in 64 bits on average (sd 5.7); a counter's successive values in a few.
+  let fewest = 128;
+  for (let i = 1; i < ids.length; i++) fewest = Math.min(fewest, differingBits(ids[i - 1], ids[i]));
+  console.log(`# ${ids.length} ids; consecutive ones differ in at least ${fewest} of 128 bits`);
+  assert(fewest >= 24, `two consecutive ids differ in only ${fewest} bits`);
+});
+
+await test('hardening: two servers started together give different first ids (not a counter and the clock)', async () => {
+  const [a, b] = await Promise.all([double(), double()]);
+  try {
+    const [ra, rb] = await Promise.all([post('/v1/chat/completions', { messages: user }, a),
+      post('/v1/chat/completions', { messages: user }, b)]);
+    eq(ra.status, 200, 'first server');
+    eq(rb.status, 200, 'second server');
+    assert(ID.chatcmpl.test(ra.json.id) && ID.chatcmpl.test(rb.json.id), `ids ${ra.json.id} ${rb.json.id}`);
+    assert(ra.json.id !== rb.json.id, `both servers' first id is ${ra.json.id}`);
+    assert(differingBits(ra.json.id, rb.json.id) >= 24, `${ra.json.id} and ${rb.json.id} are alike`);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
+
 await srv.stop();
 
 done();
