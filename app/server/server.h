@@ -49,6 +49,10 @@ typedef struct server_engine {
     void (*close)(void *ctx);
 } server_engine;
 
+/* --max-items: far beyond any real conversation that fits a context, and small enough that a request
+ * at the limit is mapped and rendered in milliseconds. */
+#define SERVER_DEFAULT_MAX_ITEMS 10000
+
 /* Options of `gptoss serve`. */
 typedef struct server_options {
     const char *model_path;
@@ -63,6 +67,7 @@ typedef struct server_options {
     size_t max_body;     /* bytes */
     uint32_t max_connections;
     uint32_t max_stored; /* responses kept for previous_response_id */
+    uint32_t max_items;  /* messages / input items (with the stored history) per request; then 400 */
     uint32_t prefill_chunk;
     const char *tokenizer_path;
     uint64_t seed;       /* default seed when a request gives none */
@@ -251,6 +256,24 @@ char *server_call_name(const char *recipient, const char *const *declared, size_
 /* Appends a client-supplied function call (assistant to functions.NAME, commentary, JSON
  * arguments) or its result (tool functions.NAME) to a conversation, as harmony renders them. */
 gptoss_status server_append_call(gptoss_harmony_conversation *hist, const char *name, const char *arguments);
+
+/* The names of a request's earlier tool calls by call id, so that each tool result finds its call's
+ * name in O(log n) instead of a scan of every message. The first call given an id wins (as a scan in
+ * message order would find it). Ids and names are borrowed from the request's JSON. */
+typedef struct server_call_entry {
+    const char *id, *name;
+    size_t order; /* when it was added: ties between equal ids go to the first */
+} server_call_entry;
+typedef struct server_call_index {
+    server_call_entry *e;
+    size_t n, cap;
+} server_call_index;
+/* Returns 0, or -1 out of memory. */
+int server_call_index_add(server_call_index *ix, const char *id, const char *name);
+/* After the last add, before any find. */
+void server_call_index_sort(server_call_index *ix);
+const char *server_call_index_find(const server_call_index *ix, const char *id);
+void server_call_index_free(server_call_index *ix);
 gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const char *name, const char *text);
 /* Is this parsed message a tool call / reasoning? */
 int server_is_call(const gptoss_harmony_message *m);

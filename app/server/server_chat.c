@@ -336,7 +336,11 @@ static const server_job_ops chat_ops = {chat_on_token, chat_on_seq_finish, chat_
 
 /* ---- requests --------------------------------------------------------------------------------- */
 
-static const char *call_name_of(const cJSON *messages, const char *call_id) {
+/* Every message's tool calls (id -> function name), for the tool messages that answer them. A scan of
+ * all messages per tool message was quadratic in the request. Which calls count is what that scan
+ * found: any message's tool_calls entry with a string id and a string function.name, the first of an
+ * id winning. */
+static int index_calls(const cJSON *messages, server_call_index *ix) {
     const cJSON *m;
     cJSON_ArrayForEach(m, messages) {
         const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
@@ -345,10 +349,12 @@ static const char *call_name_of(const cJSON *messages, const char *call_id) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
             const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-            if (cJSON_IsString(id) && cJSON_IsString(name) && !strcmp(id->valuestring, call_id)) return name->valuestring;
+            if (cJSON_IsString(id) && cJSON_IsString(name) && server_call_index_add(ix, id->valuestring, name->valuestring) < 0)
+                return -1;
         }
     }
-    return NULL;
+    server_call_index_sort(ix);
+    return 0;
 }
 
 #define BAD(param, ...)                                                                       \
@@ -358,9 +364,18 @@ static const char *call_name_of(const cJSON *messages, const char *call_id) {
     } while (0)
 
 /* Messages into harmony (history) and instructions. Returns 0 or -1 with an error reply. */
-static int map_messages(const cJSON *messages, gptoss_harmony_conversation *hist, gptoss_buf *instr, server_reply *r) {
+static int map_messages(const cJSON *messages, uint32_t max_items, gptoss_harmony_conversation *hist, gptoss_buf *instr,
+                        server_reply *r) {
     char *text = NULL;
+    server_call_index calls = {0};
     if (!cJSON_IsArray(messages) || !cJSON_GetArraySize(messages)) BAD("messages", "'messages' must be a non-empty array");
+    int n_messages = cJSON_GetArraySize(messages);
+    if ((uint32_t)n_messages > max_items) {
+        server_error(r, 400, "invalid_request_error", "messages", "array_above_max_length",
+                     "'messages' has %d items; this server takes at most %u (--max-items).", n_messages, max_items);
+        goto fail;
+    }
+    if (index_calls(messages, &calls) < 0) goto oom;
     const cJSON *m;
     int idx = 0;
     cJSON_ArrayForEach(m, messages) {
@@ -406,7 +421,7 @@ static int map_messages(const cJSON *messages, gptoss_harmony_conversation *hist
         } else if (!strcmp(rn, "tool") || !strcmp(rn, "function")) {
             const cJSON *cid = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
             const cJSON *nm = cJSON_GetObjectItemCaseSensitive(m, "name");
-            const char *name = cJSON_IsString(cid) ? call_name_of(messages, cid->valuestring) : NULL;
+            const char *name = cJSON_IsString(cid) ? server_call_index_find(&calls, cid->valuestring) : NULL;
             if (!name && cJSON_IsString(nm)) name = nm->valuestring;
             if (!name) BAD("messages", "messages[%d] (tool) needs a 'tool_call_id' of an earlier assistant tool call", idx);
             st = server_append_call_output(hist, name, text);
@@ -418,11 +433,13 @@ static int map_messages(const cJSON *messages, gptoss_harmony_conversation *hist
         if (st != GPTOSS_OK) goto oom;
         idx++;
     }
+    server_call_index_free(&calls);
     return 0;
 oom:
     server_error(r, 500, "server_error", NULL, NULL, "out of memory");
 fail:
     free(text);
+    server_call_index_free(&calls);
     return -1;
 }
 
@@ -444,7 +461,7 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     job->ops = &chat_ops;
     c->srv = srv;
     if (server_check_model(srv, req, r) < 0) goto fail;
-    if (map_messages(cJSON_GetObjectItemCaseSensitive(req, "messages"), hist, &instr, r) < 0) goto fail;
+    if (map_messages(cJSON_GetObjectItemCaseSensitive(req, "messages"), srv->opts.max_items, hist, &instr, r) < 0) goto fail;
     if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &strict, &n_tools, r) < 0) goto fail;
     if (server_parse_format(cJSON_GetObjectItemCaseSensitive(req, "response_format"), 1, &format, r) < 0 ||
         server_parse_budget(req, "max_reasoning_tokens", "max_reasoning_tokens", &job->limit_reasoning,

@@ -181,6 +181,47 @@ gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const
                                                    NULL, text);
 }
 
+int server_call_index_add(server_call_index *ix, const char *id, const char *name) {
+    if (ix->n == ix->cap) {
+        size_t cap = ix->cap ? 2 * ix->cap : 16;
+        server_call_entry *e = cap > SIZE_MAX / sizeof *e ? NULL : realloc(ix->e, cap * sizeof *e);
+        if (!e) return -1;
+        ix->e = e;
+        ix->cap = cap;
+    }
+    ix->e[ix->n] = (server_call_entry){.id = id, .name = name, .order = ix->n};
+    ix->n++;
+    return 0;
+}
+
+static int call_entry_cmp(const void *a, const void *b) {
+    const server_call_entry *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c) return c;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Sorted, not hashed: the ids come from the client, and a sort has no inputs that make it quadratic
+ * (an unkeyed hash table has: ids chosen to collide). */
+void server_call_index_sort(server_call_index *ix) {
+    if (ix->n > 1) qsort(ix->e, ix->n, sizeof *ix->e, call_entry_cmp);
+}
+
+const char *server_call_index_find(const server_call_index *ix, const char *id) {
+    size_t lo = 0, hi = ix->n; /* the first entry whose id is >= id */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->e[mid].id, id) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < ix->n && !strcmp(ix->e[lo].id, id) ? ix->e[lo].name : NULL;
+}
+
+void server_call_index_free(server_call_index *ix) {
+    free(ix->e);
+    memset(ix, 0, sizeof *ix);
+}
+
 int server_is_reasoning(const char *channel) { return channel && !strncmp(channel, "analysis", 8); }
 
 int server_is_call(const gptoss_harmony_message *m) {

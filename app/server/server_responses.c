@@ -416,24 +416,30 @@ static const server_job_ops resp_ops = {resp_on_token, NULL, resp_on_finish, res
         goto fail;                                                                            \
     } while (0)
 
-static const char *call_name_of(const cJSON *items, const char *call_id) {
+/* The items' function calls (call_id -> name), for the outputs that answer them: what a scan of every
+ * item per output found (a function_call item with string call_id and name, the first of an id
+ * winning), without a scan per output (quadratic in the request). */
+static int index_calls(const cJSON *items, server_call_index *ix) {
     const cJSON *it;
     cJSON_ArrayForEach(it, items) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
         const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
         if (cJSON_IsString(type) && !strcmp(type->valuestring, "function_call") && cJSON_IsString(cid) &&
-            cJSON_IsString(name) && !strcmp(cid->valuestring, call_id))
-            return name->valuestring;
+            cJSON_IsString(name) && server_call_index_add(ix, cid->valuestring, name->valuestring) < 0)
+            return -1;
     }
-    return NULL;
+    server_call_index_sort(ix);
+    return 0;
 }
 
 /* Items into harmony messages (and instructions from system/developer messages). */
 static int map_items(const cJSON *items, gptoss_harmony_conversation *hist, gptoss_buf *instr, server_reply *r) {
     char *text = NULL;
+    server_call_index calls = {0};
     const cJSON *it;
     int idx = 0;
+    if (index_calls(items, &calls) < 0) goto oom;
     cJSON_ArrayForEach(it, items) {
         if (!cJSON_IsObject(it)) BAD("input", "input[%d] must be an object", idx);
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
@@ -481,7 +487,7 @@ static int map_items(const cJSON *items, gptoss_harmony_conversation *hist, gpto
         } else if (!strcmp(t, "function_call_output")) {
             const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
             if (!cJSON_IsString(cid)) BAD("input", "input[%d] (function_call_output) needs a string 'call_id'", idx);
-            const char *name = call_name_of(items, cid->valuestring);
+            const char *name = server_call_index_find(&calls, cid->valuestring);
             if (!name) BAD("input", "No tool call found for function call output with call_id %s.", cid->valuestring);
             text = server_content_text(cJSON_GetObjectItemCaseSensitive(it, "output"), &bad);
             if (bad) BAD("input", "input[%d].output must be a string", idx);
@@ -495,11 +501,13 @@ static int map_items(const cJSON *items, gptoss_harmony_conversation *hist, gpto
         if (st != GPTOSS_OK) goto oom;
         idx++;
     }
+    server_call_index_free(&calls);
     return 0;
 oom:
     server_error(r, 500, "server_error", NULL, NULL, "out of memory");
 fail:
     free(text);
+    server_call_index_free(&calls);
     return -1;
 }
 
@@ -539,6 +547,15 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
         }
     } else if (!(c->items = cJSON_CreateArray())) goto oom;
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(req, "input");
+    /* counted before any item is copied: the stored history alone may be near the limit */
+    size_t n_items = (size_t)cJSON_GetArraySize(c->items) +
+                     (cJSON_IsArray(input) ? (size_t)cJSON_GetArraySize(input) : cJSON_IsString(input) ? 1 : 0);
+    if (n_items > srv->opts.max_items) {
+        server_error(r, 400, "invalid_request_error", "input", "array_above_max_length",
+                     "'input' has %zu items with the stored history; this server takes at most %u (--max-items).",
+                     n_items, srv->opts.max_items);
+        goto fail;
+    }
     if (cJSON_IsString(input)) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "type", "message");

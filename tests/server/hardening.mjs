@@ -133,6 +133,73 @@ await test('hardening: two servers started together give different first ids (no
   }
 });
 
+// 20,000 tool results answering 20,000 calls of one assistant message, the last call first: a scan
+// of every message for each result (what the server did) is 4e8 steps.
+const N_CALLS = 20000;
+function manyToolMessages() {
+  const calls = [];
+  for (let i = N_CALLS - 1; i >= 0; i--) calls.push({ id: `c${i}`, type: 'function', function: { name: 'get_weather', arguments: '{}' } });
+  const msgs = [{ role: 'user', content: 'weather' }, { role: 'assistant', content: null, tool_calls: calls }];
+  for (let i = 0; i < N_CALLS; i++) msgs.push({ role: 'tool', tool_call_id: `c${i}`, content: 's' });
+  return JSON.stringify({ messages: msgs, tools });
+}
+function manyToolItems() {
+  const items = [{ role: 'user', content: 'weather' }];
+  for (let i = N_CALLS - 1; i >= 0; i--) items.push({ type: 'function_call', call_id: `c${i}`, name: 'get_weather', arguments: '{}' });
+  for (let i = 0; i < N_CALLS; i++) items.push({ type: 'function_call_output', call_id: `c${i}`, output: 's' });
+  return JSON.stringify({ input: items, tools: rtools });
+}
+const guard = 60000 * timeScale; // a hang, not a slow machine: quiet, each takes well under a second
+
+await test('hardening: 20,000 tool messages are a quick 400 past --max-items (default 10000)', async () => {
+  const body = manyToolMessages();
+  const { r, ms } = await timed(`chat, ${N_CALLS} tool messages (${body.length} bytes), default --max-items`,
+    () => post('/v1/chat/completions', body));
+  isError(r, 400, 'messages', 'array_above_max_length');
+  assert(/10000/.test(r.json.error.message), `says the limit: ${r.json.error.message}`);
+  assert(ms < guard, `${ms} ms`);
+  const items = manyToolItems();
+  const { r: rr, ms: rms } = await timed(`responses, ${N_CALLS} call outputs, default --max-items`, () => post('/v1/responses', items));
+  isError(rr, 400, 'input', 'array_above_max_length');
+  assert(rms < guard, `${rms} ms`);
+  eq((await post('/v1/chat/completions', { messages: user })).status, 200, 'the server still answers');
+});
+
+await test('hardening: with --max-items 50000, 20,000 tool messages find their calls in linear time (400: context)', async () => {
+  const big = await double(['--max-items', '50000']);
+  try {
+    const { r, ms } = await timed(`chat, ${N_CALLS} tool messages, --max-items 50000`,
+      () => post('/v1/chat/completions', manyToolMessages(), big));
+    isError(r, 400, 'messages', 'context_length_exceeded');
+    assert(ms < guard, `${ms} ms`);
+    const { r: rr, ms: rms } = await timed(`responses, ${N_CALLS} call outputs, --max-items 50000`,
+      () => post('/v1/responses', manyToolItems(), big));
+    isError(rr, 400, 'input', 'context_length_exceeded');
+    assert(rms < guard, `${rms} ms`);
+    // the same lookups as before the index: the first call of an id wins, a later message's call counts
+    const dup = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'x' },
+      { role: 'assistant', tool_calls: [{ id: 'd', type: 'function', function: { name: 'first', arguments: '{}' } },
+        { id: 'd', type: 'function', function: { name: 'second', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'd', content: 'r' },
+      { role: 'tool', tool_call_id: 'later', content: 'r' },
+      { role: 'assistant', tool_calls: [{ id: 'later', type: 'function', function: { name: 'third', arguments: '{}' } }] },
+      { role: 'user', content: 'x' }] }, big);
+    eq(dup.status, 200, `duplicate and later call ids (${dup.body.slice(0, 200)})`);
+    isError(await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'x' },
+      { role: 'tool', tool_call_id: 'nowhere', content: 'r' }] }, big), 400, 'messages');
+  } finally {
+    await big.stop();
+  }
+});
+
+await test('hardening: 10,000 messages (the default limit) are accepted', async () => {
+  const msgs = [];
+  for (let i = 0; i < 10000; i++) msgs.push({ role: i % 2 ? 'assistant' : 'user', content: 'y' });
+  const { r, ms } = await timed('chat, 10000 messages', () => post('/v1/chat/completions', { messages: msgs }));
+  isError(r, 400, 'messages', 'context_length_exceeded'); // past the limit check: the prompt is 1024 tokens at most
+  assert(ms < guard, `${ms} ms`);
+});
+
 await srv.stop();
 
 done();
