@@ -760,6 +760,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
     int engine_open = 0;
     struct MHD_Daemon *d = NULL;
     if (!(srv.tok = cli_open_tokenizer(o->tokenizer_path, o->model_path))) goto done;
+    srv.max_token_bytes = server_max_token_bytes(srv.tok);
     /* Structured outputs: the token trie once, shared by every request's grammars. */
     static const char object_schema[] = "{\"type\":\"object\"}";
     if (gptoss_grammar_vocab_create(srv.tok, &srv.gvocab, err, sizeof err) != GPTOSS_OK ||

@@ -211,6 +211,7 @@ typedef struct server {
     server_model_names names;
     gptoss_grammar_vocab *gvocab;     /* the tokenizer's token trie for grammar masks, built at start */
     gptoss_grammar *json_object;      /* {"type": "object"}: response_format json_object */
+    size_t max_token_bytes;           /* the tokenizer's longest token (128 for o200k): prompt bounds */
     char date[16];
     int debug; /* $GPTOSS_SERVE_DEBUG: libmicrohttpd's messages on stderr */
     /* metrics */
@@ -222,6 +223,14 @@ typedef struct server {
 } server;
 
 /* ---- JSON and protocol helpers (server_json.c) --------------------------------------------- */
+
+/* The longest token of the tokenizer in bytes (special literals included), 0 for an empty one. */
+size_t server_max_token_bytes(const gptoss_tokenizer *tok);
+/* Fewest tokens the prompt of these messages and instructions can render to, from bytes alone:
+ * every text the renderer always keeps (not the chain of thought on "analysis", which it may drop)
+ * is encoded separately and each token covers at most srv->max_token_bytes of it. Lets a prompt far
+ * beyond the context be refused before it is tokenized. */
+size_t server_prompt_min_tokens(const server *srv, const char *instructions, const gptoss_harmony_conversation *msgs);
 
 struct cJSON;
 

@@ -506,6 +506,14 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
     if (server_rules_build(srv, job, 1, &format, tools, strict, n_tools, tool_choice, named, r) < 0) goto fail;
+    size_t at_least = server_prompt_min_tokens(srv, instr.len ? instr.data : NULL, hist);
+    if (at_least + 1 > srv->opts.ctx_size) {
+        server_error(r, 400, "invalid_request_error", "messages", "context_length_exceeded",
+                     "This model's maximum context length is %u tokens. However, your messages resulted in at least "
+                     "%zu tokens.",
+                     srv->opts.ctx_size, at_least);
+        goto fail;
+    }
     if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "messages", NULL, "%s", err);

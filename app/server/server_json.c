@@ -229,6 +229,28 @@ int server_is_call(const gptoss_harmony_message *m) {
            strcmp(m->recipient, "all") != 0 && m->recipient[0];
 }
 
+size_t server_max_token_bytes(const gptoss_tokenizer *tok) {
+    size_t best = 0;
+    uint32_t n = gptoss_tokenizer_n_vocab(tok);
+    for (uint32_t id = 0; id < n; id++) {
+        size_t len = 0;
+        if (gptoss_tokenizer_token_bytes(tok, id, &len) && len > best) best = len;
+    }
+    return best;
+}
+
+size_t server_prompt_min_tokens(const server *srv, const char *instructions, const gptoss_harmony_conversation *msgs) {
+    if (!srv->max_token_bytes) return 0;
+    size_t bytes = instructions ? strlen(instructions) : 0;
+    for (size_t i = 0; i < gptoss_harmony_conversation_size(msgs); i++) {
+        const gptoss_harmony_message *m = gptoss_harmony_conversation_get(msgs, i);
+        if (m->channel && server_is_reasoning(m->channel)) continue;
+        for (size_t k = 0; k < m->n_content; k++)
+            if (m->content[k].kind == GPTOSS_HARMONY_CONTENT_TEXT && m->content[k].text) bytes += m->content[k].text_len;
+    }
+    return bytes / srv->max_token_bytes + (bytes % srv->max_token_bytes != 0);
+}
+
 gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
                                    const gptoss_harmony_tool *tools, size_t n_tools, const server_format *format,
                                    const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,

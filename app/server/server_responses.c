@@ -604,6 +604,13 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
     if (server_rules_build(srv, job, 0, &format, tools, strict, n_tools, tool_choice, named, r) < 0) goto fail;
+    size_t at_least = server_prompt_min_tokens(srv, instr.len ? instr.data : NULL, hist);
+    if (at_least + 1 > srv->opts.ctx_size) {
+        server_error(r, 400, "invalid_request_error", "input", "context_length_exceeded",
+                     "Your input exceeds the context window of this model: at least %zu tokens, at most %u.", at_least,
+                     srv->opts.ctx_size - 1);
+        goto fail;
+    }
     if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "input", NULL, "%s", err);

@@ -202,4 +202,27 @@ await test('hardening: 10,000 messages (the default limit) are accepted', async 
 
 await srv.stop();
 
+await test('hardening: a 3.9 MB prompt on the tiny model is refused on its bytes (400 context_length_exceeded)', async () => {
+  const tiny = await startServer(process.env.GPTOSS_BIN, ['serve', process.env.GPTOSS_MODEL, '--ctx-size', '512',
+    '--model-name', 'tiny', '--quiet']);
+  try {
+    const words = 'a'.repeat(3.9e6); // the slowest to tokenize of the texts tried (1.6 s before the check)
+    const { r, ms } = await timed('chat, a 3.9 MB prompt, tiny model', () => post('/v1/chat/completions',
+      { messages: [{ role: 'user', content: words }], max_tokens: 1 }, tiny));
+    isError(r, 400, 'messages', 'context_length_exceeded');
+    // "at least": the count from bytes (3.9e6 / 128 bytes, o200k's longest token), not from tokenizing
+    assert(/at least 30469 tokens/.test(r.json.error.message), r.json.error.message);
+    assert(ms < guard, `${ms} ms`);
+    const { r: rr, ms: rms } = await timed('responses, a 3.9 MB input, tiny model', () => post('/v1/responses',
+      { input: words, max_output_tokens: 1 }, tiny));
+    isError(rr, 400, 'input', 'context_length_exceeded');
+    assert(/at least 30469 tokens/.test(rr.json.error.message), rr.json.error.message);
+    assert(rms < guard, `${rms} ms`);
+    const ok = await post('/v1/chat/completions', { messages: user, max_tokens: 1 }, tiny);
+    eq(ok.status, 200, `a short prompt still works (${ok.body.slice(0, 200)})`);
+  } finally {
+    await tiny.stop();
+  }
+});
+
 done();
