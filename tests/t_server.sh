@@ -4,8 +4,10 @@
 # case; serve.mjs: model ids, the log on stderr, a port in use, the non-loopback warning), the real
 # server on a tiny synthesized model (streaming, usage, batching, disconnects; prompt prefix reuse:
 # prefix.mjs), structured outputs (structured.mjs: response formats, strict tools and the reasoning
-# budget on the double and on the tiny model, every finished answer validated with ajv) and the load
-# test (32 streaming clients, 2000 requests; skipped under sanitizers).
+# budget on the double and on the tiny model, every finished answer validated with ajv), what one client
+# may send without stalling the server (hardening.mjs: trailing bytes, deep tool schemas, random ids,
+# 20,000 tool results, a 3.9 MB prompt) and the load test (32 streaming clients, 2000 requests; skipped
+# under sanitizers).
 # The scripts wait for what they check (tests/server/lib.mjs waitFor); each one's `timeout` only stops a
 # hang (quiet, they take seconds to a couple of minutes), and like their own deadlines it is multiplied
 # by GPTOSS_TEST_TIME_SCALE (tests/lib.sh). load.mjs also stops by itself when no request finishes for
@@ -58,6 +60,8 @@ if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$vocab" >/dev/null 2
     echo "not ok - synth a tiny model for the server"; exit 1
 fi
 node_script model.mjs 600 model.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
+node_script hardening.mjs 600 hardening.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \
+    GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
 node_script structured.mjs 900 structured.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \
     GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
 node_script prefix.mjs 600 prefix.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"

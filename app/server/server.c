@@ -341,7 +341,17 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         server_error(&r, 400, "invalid_request_error", NULL, "invalid_encoding", "The request body is not valid UTF-8.");
         return send_reply(srv, conn, rq, &r);
     }
-    cJSON *req = cJSON_ParseWithLength(rq->body.data ? rq->body.data : "", rq->body.len);
+    const char *body = rq->body.data ? rq->body.data : "", *end = NULL;
+    cJSON *req = cJSON_ParseWithLengthOpts(body, rq->body.len, &end, 0);
+    /* cJSON stops after the first value; "{...} junk" or two objects is not one JSON body, and
+     * taking the first would let a proxy and this server disagree about what was asked. */
+    while (req && end < body + rq->body.len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    if (req && end != body + rq->body.len) {
+        server_error(&r, 400, "invalid_request_error", NULL, "invalid_json",
+                     "The request body has bytes after its JSON object (at offset %zu).", (size_t)(end - body));
+        cJSON_Delete(req);
+        return send_reply(srv, conn, rq, &r);
+    }
     if (!req || !cJSON_IsObject(req)) {
         server_error(&r, 400, "invalid_request_error", NULL, "invalid_json",
                      req ? "The request body must be a JSON object."
@@ -526,6 +536,8 @@ static void usage(FILE *f) {
                "  --max-body BYTES     largest request body (default 4194304)\n"
                "  --max-connections N  open connections (default 512)\n"
                "  --max-stored N       responses kept for previous_response_id (default 1024)\n"
+               "  --max-items N        messages (chat) or input items with the stored history (Responses)\n"
+               "                       in one request; more is a 400 (default 10000)\n"
                "  --prefill-chunk N    prompt tokens per sequence between decode steps (default 256)\n"
                "  --model-name NAME    the model's id in the API (default: the directory's name)\n"
                "  --tokenizer PATH     tokenizer (default: the model's tokenizer.json)\n"
@@ -561,7 +573,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
             continue;
         }
         static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--queue",
-                                            "--threads", "--max-body", "--max-connections", "--max-stored",
+                                            "--threads", "--max-body", "--max-connections", "--max-stored", "--max-items",
                                             "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv",
                                             "--device"};
         int k = 0;
@@ -596,6 +608,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
             else if (!strcmp(a, "--max-body")) ok = ok && u >= 1024, o->max_body = (size_t)u;
             else if (!strcmp(a, "--max-connections")) ok = ok && u >= 1 && u <= 65536, o->max_connections = (uint32_t)u;
             else if (!strcmp(a, "--max-stored")) ok = ok && u >= 1 && u <= 1u << 20, o->max_stored = (uint32_t)u;
+            else if (!strcmp(a, "--max-items")) ok = ok && u >= 1 && u <= 1u << 24, o->max_items = (uint32_t)u;
             else if (!strcmp(a, "--prefill-chunk")) ok = ok && u >= 1 && u <= 1u << 16, o->prefill_chunk = (uint32_t)u;
         }
         if (!ok) {
@@ -707,6 +720,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
     o->max_body = 4u << 20;
     o->max_connections = 512;
     o->max_stored = 1024;
+    o->max_items = SERVER_DEFAULT_MAX_ITEMS;
     o->prefill_chunk = 256;
     o->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     o->api_key = getenv("GPTOSS_API_KEY");
@@ -746,6 +760,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
     int engine_open = 0;
     struct MHD_Daemon *d = NULL;
     if (!(srv.tok = cli_open_tokenizer(o->tokenizer_path, o->model_path))) goto done;
+    srv.max_token_bytes = server_max_token_bytes(srv.tok);
     /* Structured outputs: the token trie once, shared by every request's grammars. */
     static const char object_schema[] = "{\"type\":\"object\"}";
     if (gptoss_grammar_vocab_create(srv.tok, &srv.gvocab, err, sizeof err) != GPTOSS_OK ||

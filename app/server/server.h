@@ -49,6 +49,10 @@ typedef struct server_engine {
     void (*close)(void *ctx);
 } server_engine;
 
+/* --max-items: far beyond any real conversation that fits a context, and small enough that a request
+ * at the limit is mapped and rendered in milliseconds. */
+#define SERVER_DEFAULT_MAX_ITEMS 10000
+
 /* Options of `gptoss serve`. */
 typedef struct server_options {
     const char *model_path;
@@ -63,6 +67,7 @@ typedef struct server_options {
     size_t max_body;     /* bytes */
     uint32_t max_connections;
     uint32_t max_stored; /* responses kept for previous_response_id */
+    uint32_t max_items;  /* messages / input items (with the stored history) per request; then 400 */
     uint32_t prefill_chunk;
     const char *tokenizer_path;
     uint64_t seed;       /* default seed when a request gives none */
@@ -206,6 +211,7 @@ typedef struct server {
     server_model_names names;
     gptoss_grammar_vocab *gvocab;     /* the tokenizer's token trie for grammar masks, built at start */
     gptoss_grammar *json_object;      /* {"type": "object"}: response_format json_object */
+    size_t max_token_bytes;           /* the tokenizer's longest token (128 for o200k): prompt bounds */
     char date[16];
     int debug; /* $GPTOSS_SERVE_DEBUG: libmicrohttpd's messages on stderr */
     /* metrics */
@@ -217,6 +223,14 @@ typedef struct server {
 } server;
 
 /* ---- JSON and protocol helpers (server_json.c) --------------------------------------------- */
+
+/* The longest token of the tokenizer in bytes (special literals included), 0 for an empty one. */
+size_t server_max_token_bytes(const gptoss_tokenizer *tok);
+/* Fewest tokens the prompt of these messages and instructions can render to, from bytes alone:
+ * every text the renderer always keeps (not the chain of thought on "analysis", which it may drop)
+ * is encoded separately and each token covers at most srv->max_token_bytes of it. Lets a prompt far
+ * beyond the context be refused before it is tokenized. */
+size_t server_prompt_min_tokens(const server *srv, const char *instructions, const gptoss_harmony_conversation *msgs);
 
 struct cJSON;
 
@@ -232,8 +246,12 @@ void server_error(server_reply *r, int status, const char *type, const char *par
                   const char *fmt, ...) GPTOSS_PRINTF(6, 7);
 /* Valid UTF-8 (no overlongs, no surrogates). */
 int server_utf8_valid(const char *s, size_t n);
-/* Random id with a prefix ("chatcmpl-", "resp_", "call_"). */
-void server_make_id(char *out, size_t size, const char *prefix);
+/* Random bytes in an id: 128 bits, written as 32 lowercase hex digits after the prefix. */
+#define SERVER_ID_BYTES 16
+/* An id with a prefix ("chatcmpl-", "resp_", "msg_", "rs_", "fc_", "call_") and SERVER_ID_BYTES from
+ * getrandom(2). Returns 0, or -1 with errno set (the OS random source failed, or size is too small
+ * for prefix + 32 digits) and out empty. */
+int server_make_id(char *out, size_t size, const char *prefix);
 /* Text of an OpenAI content: a string, or a list of parts with "text" (types text, input_text,
  * output_text). Malloc'd; NULL with *bad = 1 when the shape is wrong. */
 char *server_content_text(const struct cJSON *content, int *bad);
@@ -247,6 +265,24 @@ char *server_call_name(const char *recipient, const char *const *declared, size_
 /* Appends a client-supplied function call (assistant to functions.NAME, commentary, JSON
  * arguments) or its result (tool functions.NAME) to a conversation, as harmony renders them. */
 gptoss_status server_append_call(gptoss_harmony_conversation *hist, const char *name, const char *arguments);
+
+/* The names of a request's earlier tool calls by call id, so that each tool result finds its call's
+ * name in O(log n) instead of a scan of every message. The first call given an id wins (as a scan in
+ * message order would find it). Ids and names are borrowed from the request's JSON. */
+typedef struct server_call_entry {
+    const char *id, *name;
+    size_t order; /* when it was added: ties between equal ids go to the first */
+} server_call_entry;
+typedef struct server_call_index {
+    server_call_entry *e;
+    size_t n, cap;
+} server_call_index;
+/* Returns 0, or -1 out of memory. */
+int server_call_index_add(server_call_index *ix, const char *id, const char *name);
+/* After the last add, before any find. */
+void server_call_index_sort(server_call_index *ix);
+const char *server_call_index_find(const server_call_index *ix, const char *id);
+void server_call_index_free(server_call_index *ix);
 gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const char *name, const char *text);
 /* Is this parsed message a tool call / reasoning? */
 int server_is_call(const gptoss_harmony_message *m);

@@ -6,6 +6,8 @@
  * Generation stops on <|return|>, <|call|>, a closed tool call, a stop string or a limit. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +36,7 @@ typedef struct choice {
     int msg_open;
     kind cur;
     uint32_t n_reasoning_tokens;
+    int failed; /* a tool call id could not be made: the choice ends with an error */
 } choice;
 
 typedef struct chat_proto {
@@ -151,7 +154,11 @@ static void open_call(server_job *job, choice *h, const char *recipient) {
     h->calls = nc;
     call *k = &h->calls[h->n_calls++];
     memset(k, 0, sizeof *k);
-    server_make_id(k->id, sizeof k->id, "call_");
+    if (server_make_id(k->id, sizeof k->id, "call_") < 0) {
+        /* the choice ends as an error (chat_on_token) rather than answer a call without an id */
+        snprintf(job->error, sizeof job->error, "could not make a tool call id: %s", strerror(errno));
+        h->failed = 1;
+    }
     k->name = server_call_name(recipient, (const char *const *)c->declared, c->n_declared);
     if (!c->stream || !k->name) return;
     cJSON *delta;
@@ -250,6 +257,10 @@ static int chat_on_token(server_job *job, uint32_t k, uint32_t id) {
     int stop = after_parse(job, h, before);
     if (id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL) stop = 1;
     if (stop && h->content_stopped) job->seqs[k].finish = SERVER_FINISH_STOP;
+    if (h->failed) {
+        job->seqs[k].finish = SERVER_FINISH_ERROR;
+        stop = 1;
+    }
     return stop;
 }
 
@@ -288,6 +299,7 @@ static void chat_on_seq_finish(server_job *job, uint32_t k) {
         after_parse(job, h, before);
         /* a call cut by the limit is closed here, but the choice ended at the limit, not with a call */
         if (f == SERVER_FINISH_LENGTH) job->seqs[k].finish = f;
+        if (h->failed) job->seqs[k].finish = f = SERVER_FINISH_ERROR;
     }
     if (!h->content_stopped) flush_content(job, h, 1);
     if (!c->stream || f == SERVER_FINISH_CANCELLED || f == SERVER_FINISH_ERROR) return;
@@ -324,7 +336,11 @@ static const server_job_ops chat_ops = {chat_on_token, chat_on_seq_finish, chat_
 
 /* ---- requests --------------------------------------------------------------------------------- */
 
-static const char *call_name_of(const cJSON *messages, const char *call_id) {
+/* Every message's tool calls (id -> function name), for the tool messages that answer them. A scan of
+ * all messages per tool message was quadratic in the request. Which calls count is what that scan
+ * found: any message's tool_calls entry with a string id and a string function.name, the first of an
+ * id winning. */
+static int index_calls(const cJSON *messages, server_call_index *ix) {
     const cJSON *m;
     cJSON_ArrayForEach(m, messages) {
         const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
@@ -333,10 +349,12 @@ static const char *call_name_of(const cJSON *messages, const char *call_id) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
             const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-            if (cJSON_IsString(id) && cJSON_IsString(name) && !strcmp(id->valuestring, call_id)) return name->valuestring;
+            if (cJSON_IsString(id) && cJSON_IsString(name) && server_call_index_add(ix, id->valuestring, name->valuestring) < 0)
+                return -1;
         }
     }
-    return NULL;
+    server_call_index_sort(ix);
+    return 0;
 }
 
 #define BAD(param, ...)                                                                       \
@@ -346,9 +364,18 @@ static const char *call_name_of(const cJSON *messages, const char *call_id) {
     } while (0)
 
 /* Messages into harmony (history) and instructions. Returns 0 or -1 with an error reply. */
-static int map_messages(const cJSON *messages, gptoss_harmony_conversation *hist, gptoss_buf *instr, server_reply *r) {
+static int map_messages(const cJSON *messages, uint32_t max_items, gptoss_harmony_conversation *hist, gptoss_buf *instr,
+                        server_reply *r) {
     char *text = NULL;
+    server_call_index calls = {0};
     if (!cJSON_IsArray(messages) || !cJSON_GetArraySize(messages)) BAD("messages", "'messages' must be a non-empty array");
+    int n_messages = cJSON_GetArraySize(messages);
+    if ((uint32_t)n_messages > max_items) {
+        server_error(r, 400, "invalid_request_error", "messages", "array_above_max_length",
+                     "'messages' has %d items; this server takes at most %u (--max-items).", n_messages, max_items);
+        goto fail;
+    }
+    if (index_calls(messages, &calls) < 0) goto oom;
     const cJSON *m;
     int idx = 0;
     cJSON_ArrayForEach(m, messages) {
@@ -394,7 +421,7 @@ static int map_messages(const cJSON *messages, gptoss_harmony_conversation *hist
         } else if (!strcmp(rn, "tool") || !strcmp(rn, "function")) {
             const cJSON *cid = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
             const cJSON *nm = cJSON_GetObjectItemCaseSensitive(m, "name");
-            const char *name = cJSON_IsString(cid) ? call_name_of(messages, cid->valuestring) : NULL;
+            const char *name = cJSON_IsString(cid) ? server_call_index_find(&calls, cid->valuestring) : NULL;
             if (!name && cJSON_IsString(nm)) name = nm->valuestring;
             if (!name) BAD("messages", "messages[%d] (tool) needs a 'tool_call_id' of an earlier assistant tool call", idx);
             st = server_append_call_output(hist, name, text);
@@ -406,11 +433,13 @@ static int map_messages(const cJSON *messages, gptoss_harmony_conversation *hist
         if (st != GPTOSS_OK) goto oom;
         idx++;
     }
+    server_call_index_free(&calls);
     return 0;
 oom:
     server_error(r, 500, "server_error", NULL, NULL, "out of memory");
 fail:
     free(text);
+    server_call_index_free(&calls);
     return -1;
 }
 
@@ -432,7 +461,7 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     job->ops = &chat_ops;
     c->srv = srv;
     if (server_check_model(srv, req, r) < 0) goto fail;
-    if (map_messages(cJSON_GetObjectItemCaseSensitive(req, "messages"), hist, &instr, r) < 0) goto fail;
+    if (map_messages(cJSON_GetObjectItemCaseSensitive(req, "messages"), srv->opts.max_items, hist, &instr, r) < 0) goto fail;
     if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &strict, &n_tools, r) < 0) goto fail;
     if (server_parse_format(cJSON_GetObjectItemCaseSensitive(req, "response_format"), 1, &format, r) < 0 ||
         server_parse_budget(req, "max_reasoning_tokens", "max_reasoning_tokens", &job->limit_reasoning,
@@ -477,6 +506,14 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
     if (server_rules_build(srv, job, 1, &format, tools, strict, n_tools, tool_choice, named, r) < 0) goto fail;
+    size_t at_least = server_prompt_min_tokens(srv, instr.len ? instr.data : NULL, hist);
+    if (at_least + 1 > srv->opts.ctx_size) {
+        server_error(r, 400, "invalid_request_error", "messages", "context_length_exceeded",
+                     "This model's maximum context length is %u tokens. However, your messages resulted in at least "
+                     "%zu tokens.",
+                     srv->opts.ctx_size, at_least);
+        goto fail;
+    }
     if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "messages", NULL, "%s", err);
@@ -501,7 +538,10 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     prompt.ids = NULL;
     job->max_tokens = max_tokens;
     job->stream = c->stream;
-    server_make_id(c->id, sizeof c->id, "chatcmpl-");
+    if (server_make_id(c->id, sizeof c->id, "chatcmpl-") < 0) {
+        server_error(r, 500, "server_error", NULL, NULL, "could not make a completion id: %s", strerror(errno));
+        goto fail;
+    }
     c->created = (long)time(NULL);
     for (uint32_t k = 0; c->stream && k < n; k++) {
         cJSON *delta;

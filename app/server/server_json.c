@@ -2,13 +2,15 @@
  * checks, tools, samplers, the harmony prompt, tool-call names and arguments, SSE framing. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
+#include <sys/random.h>
 
+#include "format/json.h"
 #include "server/server.h"
 
 void server_error(server_reply *r, int status, const char *type, const char *param, const char *code,
@@ -61,19 +63,37 @@ int server_utf8_valid(const char *str, size_t n) {
     return 1;
 }
 
-void server_make_id(char *out, size_t size, const char *prefix) {
-    static uint64_t counter;
-    static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    uint64_t x = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) ^ ((uint64_t)time(NULL) << 20);
-    uint64_t a = gptoss_splitmix64(&x), b = gptoss_splitmix64(&x);
-    char tail[25];
-    for (int i = 0; i < 24; i++) {
-        uint64_t *w = i < 12 ? &a : &b;
-        tail[i] = digits[*w % 62];
-        *w /= 62;
+int server_make_id(char *out, size_t size, const char *prefix) {
+    /* Ids name stored responses (previous_response_id, GET /v1/responses/ID) and must not be
+     * guessable from another client's ids: 128 bits from the kernel for each, none derived from a
+     * counter or the clock. */
+    unsigned char raw[SERVER_ID_BYTES];
+    size_t got = 0;
+    while (got < sizeof raw) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            if (size) out[0] = 0;
+            errno = e;
+            return -1;
+        }
+        got += (size_t)n;
     }
-    tail[24] = 0;
-    snprintf(out, size, "%s%s", prefix, tail);
+    static const char hex[] = "0123456789abcdef";
+    char tail[2 * SERVER_ID_BYTES + 1];
+    for (size_t i = 0; i < sizeof raw; i++) {
+        tail[2 * i] = hex[raw[i] >> 4];
+        tail[2 * i + 1] = hex[raw[i] & 15];
+    }
+    tail[2 * SERVER_ID_BYTES] = 0;
+    int n = snprintf(out, size, "%s%s", prefix, tail);
+    if (n < 0 || (size_t)n >= size) {
+        if (size) out[0] = 0;
+        errno = ENOBUFS;
+        return -1;
+    }
+    return 0;
 }
 
 char *server_content_text(const cJSON *content, int *bad) {
@@ -161,11 +181,74 @@ gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const
                                                    NULL, text);
 }
 
+int server_call_index_add(server_call_index *ix, const char *id, const char *name) {
+    if (ix->n == ix->cap) {
+        size_t cap = ix->cap ? 2 * ix->cap : 16;
+        server_call_entry *e = cap > SIZE_MAX / sizeof *e ? NULL : realloc(ix->e, cap * sizeof *e);
+        if (!e) return -1;
+        ix->e = e;
+        ix->cap = cap;
+    }
+    ix->e[ix->n] = (server_call_entry){.id = id, .name = name, .order = ix->n};
+    ix->n++;
+    return 0;
+}
+
+static int call_entry_cmp(const void *a, const void *b) {
+    const server_call_entry *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c) return c;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Sorted, not hashed: the ids come from the client, and a sort has no inputs that make it quadratic
+ * (an unkeyed hash table has: ids chosen to collide). */
+void server_call_index_sort(server_call_index *ix) {
+    if (ix->n > 1) qsort(ix->e, ix->n, sizeof *ix->e, call_entry_cmp);
+}
+
+const char *server_call_index_find(const server_call_index *ix, const char *id) {
+    size_t lo = 0, hi = ix->n; /* the first entry whose id is >= id */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->e[mid].id, id) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < ix->n && !strcmp(ix->e[lo].id, id) ? ix->e[lo].name : NULL;
+}
+
+void server_call_index_free(server_call_index *ix) {
+    free(ix->e);
+    memset(ix, 0, sizeof *ix);
+}
+
 int server_is_reasoning(const char *channel) { return channel && !strncmp(channel, "analysis", 8); }
 
 int server_is_call(const gptoss_harmony_message *m) {
     return m && m->role == GPTOSS_HARMONY_ROLE_ASSISTANT && m->recipient && strcmp(m->recipient, "assistant") != 0 &&
            strcmp(m->recipient, "all") != 0 && m->recipient[0];
+}
+
+size_t server_max_token_bytes(const gptoss_tokenizer *tok) {
+    size_t best = 0;
+    uint32_t n = gptoss_tokenizer_n_vocab(tok);
+    for (uint32_t id = 0; id < n; id++) {
+        size_t len = 0;
+        if (gptoss_tokenizer_token_bytes(tok, id, &len) && len > best) best = len;
+    }
+    return best;
+}
+
+size_t server_prompt_min_tokens(const server *srv, const char *instructions, const gptoss_harmony_conversation *msgs) {
+    if (!srv->max_token_bytes) return 0;
+    size_t bytes = instructions ? strlen(instructions) : 0;
+    for (size_t i = 0; i < gptoss_harmony_conversation_size(msgs); i++) {
+        const gptoss_harmony_message *m = gptoss_harmony_conversation_get(msgs, i);
+        if (m->channel && server_is_reasoning(m->channel)) continue;
+        for (size_t k = 0; k < m->n_content; k++)
+            if (m->content[k].kind == GPTOSS_HARMONY_CONTENT_TEXT && m->content[k].text) bytes += m->content[k].text_len;
+    }
+    return bytes / srv->max_token_bytes + (bytes % srv->max_token_bytes != 0);
 }
 
 gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
@@ -247,8 +330,10 @@ int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, char ***st
         return -1;
     }
     size_t k = 0;
+    int idx = -1;
     const cJSON *tool;
     cJSON_ArrayForEach(tool, tools) {
+        idx++;
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(tool, "type");
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
         if (!cJSON_IsObject(tool) || (type && !cJSON_IsString(type))) goto bad;
@@ -285,8 +370,23 @@ int server_parse_tools(const cJSON *tools, gptoss_harmony_tool **out, char ***st
         t[k].description = cJSON_IsString(desc) && *desc->valuestring ? strdup(desc->valuestring) : NULL;
         /* A schema without properties declares a function without arguments. */
         const cJSON *props = cJSON_IsObject(params) ? cJSON_GetObjectItemCaseSensitive(params, "properties") : NULL;
-        if (cJSON_IsObject(params) && !(cJSON_IsObject(props) && !props->child))
-            t[k].parameters_json = cJSON_PrintUnformatted(params);
+        if (cJSON_IsObject(params) && !(cJSON_IsObject(props) && !props->child)) {
+            if (!(t[k].parameters_json = cJSON_PrintUnformatted(params))) {
+                server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+                goto fail;
+            }
+            /* The prompt renderer parses the schema again with its own (smaller) nesting limit than
+             * cJSON's; a schema it refuses is this tool's fault, so the 400 names 'tools' here
+             * instead of failing later as a rendering error of the messages. */
+            char err[256];
+            json_doc *doc = json_parse(t[k].parameters_json, strlen(t[k].parameters_json), err, sizeof err);
+            if (!doc) {
+                server_error(r, 400, "invalid_request_error", "tools", "invalid_value",
+                             "tools[%d]: the parameters schema cannot be declared to the model: %s", idx, err);
+                goto fail;
+            }
+            json_free(doc);
+        }
         k++;
     }
     *out = t;

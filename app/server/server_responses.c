@@ -6,6 +6,7 @@
  * so a later request can continue it. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -108,6 +109,7 @@ typedef struct resp_proto {
     size_t n_out;
     int msg_open;
     int cut; /* generation hit its limit: the items closed now are incomplete */
+    int failed; /* an item id could not be made: the response fails */
     uint32_t seq, n_reasoning_tokens;
 } resp_proto;
 
@@ -241,9 +243,13 @@ static void open_item(server_job *job, kind k, const char *recipient) {
     item *it = &c->out[c->n_out++];
     memset(it, 0, sizeof *it);
     it->k = k;
-    server_make_id(it->id, sizeof it->id, k == K_REASONING ? "rs_" : k == K_MESSAGE ? "msg_" : "fc_");
+    if (server_make_id(it->id, sizeof it->id, k == K_REASONING ? "rs_" : k == K_MESSAGE ? "msg_" : "fc_") < 0 ||
+        (k == K_CALL && server_make_id(it->call_id, sizeof it->call_id, "call_") < 0)) {
+        /* the response fails (resp_on_token, resp_on_finish) rather than carry an item without an id */
+        snprintf(job->error, sizeof job->error, "could not make an output item id: %s", strerror(errno));
+        c->failed = 1;
+    }
     if (k == K_CALL) {
-        server_make_id(it->call_id, sizeof it->call_id, "call_");
         it->name = server_call_name(recipient, (const char *const *)c->declared, c->n_declared);
     }
     if (!c->stream) return;
@@ -356,7 +362,8 @@ static int resp_on_token(server_job *job, uint32_t k, uint32_t id) {
     size_t before = gptoss_harmony_parser_n_messages(c->parser);
     gptoss_harmony_parser_process(c->parser, id);
     int stop = after_parse(job, before);
-    return stop || id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL;
+    if (c->failed) job->seqs[0].finish = SERVER_FINISH_ERROR;
+    return stop || c->failed || id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL;
 }
 
 /* Items of the output as input items of a later request. */
@@ -375,6 +382,7 @@ static void resp_on_finish(server_job *job) {
         gptoss_harmony_parser_process_eos(c->parser);
         after_parse(job, before);
         if (c->cut && c->n_out) c->out[c->n_out - 1].incomplete = 1;
+        if (c->failed) job->finish = SERVER_FINISH_ERROR;
     }
     const char *status = job->finish == SERVER_FINISH_ERROR    ? "failed"
                          : job->finish == SERVER_FINISH_LENGTH ? "incomplete"
@@ -408,24 +416,30 @@ static const server_job_ops resp_ops = {resp_on_token, NULL, resp_on_finish, res
         goto fail;                                                                            \
     } while (0)
 
-static const char *call_name_of(const cJSON *items, const char *call_id) {
+/* The items' function calls (call_id -> name), for the outputs that answer them: what a scan of every
+ * item per output found (a function_call item with string call_id and name, the first of an id
+ * winning), without a scan per output (quadratic in the request). */
+static int index_calls(const cJSON *items, server_call_index *ix) {
     const cJSON *it;
     cJSON_ArrayForEach(it, items) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
         const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
         if (cJSON_IsString(type) && !strcmp(type->valuestring, "function_call") && cJSON_IsString(cid) &&
-            cJSON_IsString(name) && !strcmp(cid->valuestring, call_id))
-            return name->valuestring;
+            cJSON_IsString(name) && server_call_index_add(ix, cid->valuestring, name->valuestring) < 0)
+            return -1;
     }
-    return NULL;
+    server_call_index_sort(ix);
+    return 0;
 }
 
 /* Items into harmony messages (and instructions from system/developer messages). */
 static int map_items(const cJSON *items, gptoss_harmony_conversation *hist, gptoss_buf *instr, server_reply *r) {
     char *text = NULL;
+    server_call_index calls = {0};
     const cJSON *it;
     int idx = 0;
+    if (index_calls(items, &calls) < 0) goto oom;
     cJSON_ArrayForEach(it, items) {
         if (!cJSON_IsObject(it)) BAD("input", "input[%d] must be an object", idx);
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
@@ -473,7 +487,7 @@ static int map_items(const cJSON *items, gptoss_harmony_conversation *hist, gpto
         } else if (!strcmp(t, "function_call_output")) {
             const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
             if (!cJSON_IsString(cid)) BAD("input", "input[%d] (function_call_output) needs a string 'call_id'", idx);
-            const char *name = call_name_of(items, cid->valuestring);
+            const char *name = server_call_index_find(&calls, cid->valuestring);
             if (!name) BAD("input", "No tool call found for function call output with call_id %s.", cid->valuestring);
             text = server_content_text(cJSON_GetObjectItemCaseSensitive(it, "output"), &bad);
             if (bad) BAD("input", "input[%d].output must be a string", idx);
@@ -487,11 +501,13 @@ static int map_items(const cJSON *items, gptoss_harmony_conversation *hist, gpto
         if (st != GPTOSS_OK) goto oom;
         idx++;
     }
+    server_call_index_free(&calls);
     return 0;
 oom:
     server_error(r, 500, "server_error", NULL, NULL, "out of memory");
 fail:
     free(text);
+    server_call_index_free(&calls);
     return -1;
 }
 
@@ -531,6 +547,15 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
         }
     } else if (!(c->items = cJSON_CreateArray())) goto oom;
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(req, "input");
+    /* counted before any item is copied: the stored history alone may be near the limit */
+    size_t n_items = (size_t)cJSON_GetArraySize(c->items) +
+                     (cJSON_IsArray(input) ? (size_t)cJSON_GetArraySize(input) : cJSON_IsString(input) ? 1 : 0);
+    if (n_items > srv->opts.max_items) {
+        server_error(r, 400, "invalid_request_error", "input", "array_above_max_length",
+                     "'input' has %zu items with the stored history; this server takes at most %u (--max-items).",
+                     n_items, srv->opts.max_items);
+        goto fail;
+    }
     if (cJSON_IsString(input)) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "type", "message");
@@ -579,6 +604,13 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     char err[256] = "";
     if (!gptoss_buf_cstr(&instr) && instr.failed) goto oom;
     if (server_rules_build(srv, job, 0, &format, tools, strict, n_tools, tool_choice, named, r) < 0) goto fail;
+    size_t at_least = server_prompt_min_tokens(srv, instr.len ? instr.data : NULL, hist);
+    if (at_least + 1 > srv->opts.ctx_size) {
+        server_error(r, 400, "invalid_request_error", "input", "context_length_exceeded",
+                     "Your input exceeds the context window of this model: at least %zu tokens, at most %u.", at_least,
+                     srv->opts.ctx_size - 1);
+        goto fail;
+    }
     if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "input", NULL, "%s", err);
@@ -614,7 +646,10 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     prompt.ids = NULL;
     job->max_tokens = max_tokens;
     job->stream = c->stream;
-    server_make_id(c->id, sizeof c->id, "resp_");
+    if (server_make_id(c->id, sizeof c->id, "resp_") < 0) {
+        server_error(r, 500, "server_error", NULL, NULL, "could not make a response id: %s", strerror(errno));
+        goto fail;
+    }
     c->created = (long)time(NULL);
     if (c->stream) {
         cJSON *o = cJSON_CreateObject();

@@ -1,0 +1,228 @@
+// hardening.mjs: what one client may send `gptoss serve` without stalling it or reading others' state
+// (issue 25): bodies with bytes after the JSON object, tool schemas deeper than the prompt renderer
+// takes, response ids (128 random bits each, not a counter), requests of 20,000 tool results (one
+// index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized.
+// Times are printed as "# ..." lines; what is asserted is only a hang guard (x GPTOSS_TEST_TIME_SCALE).
+// env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN, GPTOSS_MODEL.
+import fs from 'node:fs';
+import path from 'node:path';
+import { test, done, assert, eq, startServer, raw, timeScale } from './lib.mjs';
+
+const tmp = process.env.GPTOSS_TMP;
+const script = path.join(tmp, 'hardening_script.txt');
+fs.writeFileSync(script, [
+  'weather => <|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>',
+  '* => <|channel|>analysis<|message|>Thinking.<|end|><|start|>assistant<|channel|>final<|message|>Hello.<|return|>',
+].join('\n') + '\n');
+const tools = [{ type: 'function', function: { name: 'get_weather', parameters: {
+  type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+const rtools = [{ type: 'function', name: 'get_weather', parameters: tools[0].function.parameters }];
+const json = { 'Content-Type': 'application/json' };
+const user = [{ role: 'user', content: 'x' }];
+
+const double = (extra = []) => startServer(process.env.GPTOSS_DOUBLE, ['double-model', '--tokenizer',
+  process.env.GPTOSS_TOKENIZER, '--ctx-size', '1024', '--max-body', String(16 << 20), '--quiet', ...extra],
+{ SERVER_DOUBLE_SCRIPT: script });
+const srv = await double();
+const post = (p, body, s = srv) => raw(s.port, 'POST', p, typeof body === 'string' ? body : JSON.stringify(body), json);
+function isError(r, status, param, code) {
+  eq(r.status, status, `status (${r.body.slice(0, 300)})`);
+  assert(r.json && r.json.error && typeof r.json.error.message === 'string' && r.json.error.message, 'OpenAI error object');
+  if (param !== undefined) eq(r.json.error.param, param, `param (${r.json.error.message})`);
+  if (code !== undefined) eq(r.json.error.code, code, `code (${r.json.error.message})`);
+}
+async function timed(what, fn) {
+  const t0 = process.hrtime.bigint();
+  const r = await fn();
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  console.log(`# ${what}: ${ms.toFixed(0)} ms`);
+  return { r, ms };
+}
+
+await test('hardening: a body with bytes after its JSON object is 400 invalid_json; trailing whitespace is fine', async () => {
+  const one = JSON.stringify({ messages: user });
+  for (const body of [`${one} x`, `${one}${one}`, `${one}\u0000`, `${one} {}`])
+    isError(await post('/v1/chat/completions', body), 400, null, 'invalid_json');
+  isError(await post('/v1/responses', '{"input": "x"} trailing'), 400, null, 'invalid_json');
+  const ok = await post('/v1/chat/completions', `${one} \r\n\t `);
+  eq(ok.status, 200, `whitespace after the object (${ok.body.slice(0, 200)})`);
+  assert(ok.json.choices[0].message.content, 'an answer');
+  const rok = await post('/v1/responses', '{"input": "x"}\n');
+  eq(rok.status, 200, `Responses, a newline after the object (${rok.body.slice(0, 200)})`);
+});
+
+// {"type": "object", "properties": {"a": ...}} `levels` times: twice as many JSON nesting levels
+function nested(levels) {
+  let s = { type: 'string' };
+  for (let i = 0; i < levels; i++) s = { type: 'object', properties: { a: s } };
+  return s;
+}
+
+await test('hardening: a tool schema deeper than the prompt renderer takes is 400 naming tools', async () => {
+  const deep = nested(200); // 400 levels: within cJSON's limit, beyond the renderer's
+  const chat = await post('/v1/chat/completions', { messages: user,
+    tools: [tools[0], { type: 'function', function: { name: 'deep', parameters: deep } }] });
+  isError(chat, 400, 'tools', 'invalid_value');
+  assert(/tools\[1\]/.test(chat.json.error.message), `names the tool: ${chat.json.error.message}`);
+  isError(await post('/v1/responses', { input: 'x', tools: [{ type: 'function', name: 'deep', parameters: deep }] }),
+    400, 'tools', 'invalid_value');
+  const fine = await post('/v1/chat/completions', { messages: user,
+    tools: [{ type: 'function', function: { name: 'shallow', parameters: nested(8) } }] });
+  eq(fine.status, 200, `a schema 16 levels deep is fine (${fine.body.slice(0, 200)})`);
+});
+
+const ID = { chatcmpl: /^chatcmpl-[0-9a-f]{32}$/, call: /^call_[0-9a-f]{32}$/, resp: /^resp_[0-9a-f]{32}$/,
+  msg: /^msg_[0-9a-f]{32}$/, rs: /^rs_[0-9a-f]{32}$/, fc: /^fc_[0-9a-f]{32}$/ };
+const bitsOf = (id) => BigInt(`0x${id.slice(id.length - 32)}`);
+function differingBits(a, b) {
+  let x = bitsOf(a) ^ bitsOf(b), n = 0;
+  for (; x; x >>= 1n) n += Number(x & 1n);
+  return n;
+}
+
+await test('hardening: ids are 128 random bits in hex (chatcmpl-, call_, resp_, msg_, rs_, fc_), all distinct', async () => {
+  const ids = [];
+  for (let i = 0; i < 24; i++) {
+    const r = await post('/v1/chat/completions', { messages: user });
+    eq(r.status, 200, 'chat');
+    ids.push(r.json.id);
+  }
+  for (let i = 0; i < 8; i++) {
+    const r = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'weather' }], tools });
+    eq(r.status, 200, 'chat with a call');
+    ids.push(r.json.id, r.json.choices[0].message.tool_calls[0].id);
+  }
+  for (let i = 0; i < 8; i++) {
+    const r = await post('/v1/responses', { input: 'x' });
+    eq(r.status, 200, 'responses');
+    ids.push(r.json.id, ...r.json.output.map((it) => it.id));
+    const c = await post('/v1/responses', { input: 'weather', tools: rtools });
+    eq(c.status, 200, 'responses with a call');
+    const fc = c.json.output.find((it) => it.type === 'function_call');
+    assert(fc, 'a function_call item');
+    ids.push(c.json.id, fc.id, fc.call_id);
+  }
+  const seen = new Set();
+  for (const id of ids) {
+    const prefix = id.match(/^[a-z]+/)[0];
+    assert(ID[prefix], `a known prefix: ${id}`);
+    assert(ID[prefix].test(id), `${id} is ${prefix} and 32 hex digits`);
+    assert(!seen.has(id), `${id} given twice`);
+    seen.add(id);
+  }
+  for (const p of Object.keys(ID)) assert(ids.some((id) => ID[p].test(id)), `some ${p} id`);
+  // Random 128-bit ids differ in 64 bits on average (sd 5.7); a counter's successive values in a few.
+  let fewest = 128;
+  for (let i = 1; i < ids.length; i++) fewest = Math.min(fewest, differingBits(ids[i - 1], ids[i]));
+  console.log(`# ${ids.length} ids; consecutive ones differ in at least ${fewest} of 128 bits`);
+  assert(fewest >= 24, `two consecutive ids differ in only ${fewest} bits`);
+});
+
+await test('hardening: two servers started together give different first ids (not a counter and the clock)', async () => {
+  const [a, b] = await Promise.all([double(), double()]);
+  try {
+    const [ra, rb] = await Promise.all([post('/v1/chat/completions', { messages: user }, a),
+      post('/v1/chat/completions', { messages: user }, b)]);
+    eq(ra.status, 200, 'first server');
+    eq(rb.status, 200, 'second server');
+    assert(ID.chatcmpl.test(ra.json.id) && ID.chatcmpl.test(rb.json.id), `ids ${ra.json.id} ${rb.json.id}`);
+    assert(ra.json.id !== rb.json.id, `both servers' first id is ${ra.json.id}`);
+    assert(differingBits(ra.json.id, rb.json.id) >= 24, `${ra.json.id} and ${rb.json.id} are alike`);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
+
+// 20,000 tool results answering 20,000 calls of one assistant message, the last call first: a scan
+// of every message for each result (what the server did) is 4e8 steps.
+const N_CALLS = 20000;
+function manyToolMessages() {
+  const calls = [];
+  for (let i = N_CALLS - 1; i >= 0; i--) calls.push({ id: `c${i}`, type: 'function', function: { name: 'get_weather', arguments: '{}' } });
+  const msgs = [{ role: 'user', content: 'weather' }, { role: 'assistant', content: null, tool_calls: calls }];
+  for (let i = 0; i < N_CALLS; i++) msgs.push({ role: 'tool', tool_call_id: `c${i}`, content: 's' });
+  return JSON.stringify({ messages: msgs, tools });
+}
+function manyToolItems() {
+  const items = [{ role: 'user', content: 'weather' }];
+  for (let i = N_CALLS - 1; i >= 0; i--) items.push({ type: 'function_call', call_id: `c${i}`, name: 'get_weather', arguments: '{}' });
+  for (let i = 0; i < N_CALLS; i++) items.push({ type: 'function_call_output', call_id: `c${i}`, output: 's' });
+  return JSON.stringify({ input: items, tools: rtools });
+}
+const guard = 60000 * timeScale; // a hang, not a slow machine: quiet, each takes well under a second
+
+await test('hardening: 20,000 tool messages are a quick 400 past --max-items (default 10000)', async () => {
+  const body = manyToolMessages();
+  const { r, ms } = await timed(`chat, ${N_CALLS} tool messages (${body.length} bytes), default --max-items`,
+    () => post('/v1/chat/completions', body));
+  isError(r, 400, 'messages', 'array_above_max_length');
+  assert(/10000/.test(r.json.error.message), `says the limit: ${r.json.error.message}`);
+  assert(ms < guard, `${ms} ms`);
+  const items = manyToolItems();
+  const { r: rr, ms: rms } = await timed(`responses, ${N_CALLS} call outputs, default --max-items`, () => post('/v1/responses', items));
+  isError(rr, 400, 'input', 'array_above_max_length');
+  assert(rms < guard, `${rms} ms`);
+  eq((await post('/v1/chat/completions', { messages: user })).status, 200, 'the server still answers');
+});
+
+await test('hardening: with --max-items 50000, 20,000 tool messages find their calls in linear time (400: context)', async () => {
+  const big = await double(['--max-items', '50000']);
+  try {
+    const { r, ms } = await timed(`chat, ${N_CALLS} tool messages, --max-items 50000`,
+      () => post('/v1/chat/completions', manyToolMessages(), big));
+    isError(r, 400, 'messages', 'context_length_exceeded');
+    assert(ms < guard, `${ms} ms`);
+    const { r: rr, ms: rms } = await timed(`responses, ${N_CALLS} call outputs, --max-items 50000`,
+      () => post('/v1/responses', manyToolItems(), big));
+    isError(rr, 400, 'input', 'context_length_exceeded');
+    assert(rms < guard, `${rms} ms`);
+    // the same lookups as before the index: the first call of an id wins, a later message's call counts
+    const dup = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'x' },
+      { role: 'assistant', tool_calls: [{ id: 'd', type: 'function', function: { name: 'first', arguments: '{}' } },
+        { id: 'd', type: 'function', function: { name: 'second', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'd', content: 'r' },
+      { role: 'tool', tool_call_id: 'later', content: 'r' },
+      { role: 'assistant', tool_calls: [{ id: 'later', type: 'function', function: { name: 'third', arguments: '{}' } }] },
+      { role: 'user', content: 'x' }] }, big);
+    eq(dup.status, 200, `duplicate and later call ids (${dup.body.slice(0, 200)})`);
+    isError(await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'x' },
+      { role: 'tool', tool_call_id: 'nowhere', content: 'r' }] }, big), 400, 'messages');
+  } finally {
+    await big.stop();
+  }
+});
+
+await test('hardening: 10,000 messages (the default limit) are accepted', async () => {
+  const msgs = [];
+  for (let i = 0; i < 10000; i++) msgs.push({ role: i % 2 ? 'assistant' : 'user', content: 'y' });
+  const { r, ms } = await timed('chat, 10000 messages', () => post('/v1/chat/completions', { messages: msgs }));
+  isError(r, 400, 'messages', 'context_length_exceeded'); // past the limit check: the prompt is 1024 tokens at most
+  assert(ms < guard, `${ms} ms`);
+});
+
+await srv.stop();
+
+await test('hardening: a 3.9 MB prompt on the tiny model is refused on its bytes (400 context_length_exceeded)', async () => {
+  const tiny = await startServer(process.env.GPTOSS_BIN, ['serve', process.env.GPTOSS_MODEL, '--ctx-size', '512',
+    '--model-name', 'tiny', '--quiet']);
+  try {
+    const words = 'a'.repeat(3.9e6); // the slowest to tokenize of the texts tried (1.6 s before the check)
+    const { r, ms } = await timed('chat, a 3.9 MB prompt, tiny model', () => post('/v1/chat/completions',
+      { messages: [{ role: 'user', content: words }], max_tokens: 1 }, tiny));
+    isError(r, 400, 'messages', 'context_length_exceeded');
+    // "at least": the count from bytes (3.9e6 / 128 bytes, o200k's longest token), not from tokenizing
+    assert(/at least 30469 tokens/.test(r.json.error.message), r.json.error.message);
+    assert(ms < guard, `${ms} ms`);
+    const { r: rr, ms: rms } = await timed('responses, a 3.9 MB input, tiny model', () => post('/v1/responses',
+      { input: words, max_output_tokens: 1 }, tiny));
+    isError(rr, 400, 'input', 'context_length_exceeded');
+    assert(/at least 30469 tokens/.test(rr.json.error.message), rr.json.error.message);
+    assert(rms < guard, `${rms} ms`);
+    const ok = await post('/v1/chat/completions', { messages: user, max_tokens: 1 }, tiny);
+    eq(ok.status, 200, `a short prompt still works (${ok.body.slice(0, 200)})`);
+  } finally {
+    await tiny.stop();
+  }
+});
+
+done();
