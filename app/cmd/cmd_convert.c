@@ -88,6 +88,18 @@ static void put_vec(out *o, const float *v, uint64_t n) { put(o, v, n * 4); }
 static int convert(const char *src, const char *dst, const char *shown, const char *dense, const char *tok_path,
                    int find_tokenizer);
 
+/* --dense NAME as a GGML type; 0 (with the error printed) for any other name. */
+static int dense_type(const char *dense, uint32_t *type) {
+    if (!strcmp(dense, "q8_0")) *type = GGML_TYPE_Q8_0;
+    else if (!strcmp(dense, "bf16")) *type = GGML_TYPE_BF16;
+    else if (!strcmp(dense, "f32")) *type = GGML_TYPE_F32;
+    else {
+        cli_error("convert: --dense %s: expected q8_0, bf16 or f32", dense);
+        return 0;
+    }
+    return 1;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE | --no-tokenizer]\n"
                "               [--force]\n"
@@ -160,6 +172,8 @@ int cmd_convert(int argc, char **argv) {
         cli_error("convert: --tokenizer and --no-tokenizer contradict each other");
         return 2;
     }
+    uint32_t type;
+    if (!dense_type(dense, &type)) return 2; /* a usage error first, before the destination is looked at */
     cli_stage stage;
     if (cli_stage_open(&stage, "convert", dst, 0, force)) return 1;
     size_t n = strlen(stage.dir) + sizeof "/model.gguf";
@@ -183,13 +197,7 @@ int cmd_convert(int argc, char **argv) {
 static int convert(const char *src, const char *dst, const char *shown, const char *dense, const char *tok_path,
                    int find_tokenizer) {
     uint32_t dtype;
-    if (!strcmp(dense, "q8_0")) dtype = GGML_TYPE_Q8_0;
-    else if (!strcmp(dense, "bf16")) dtype = GGML_TYPE_BF16;
-    else if (!strcmp(dense, "f32")) dtype = GGML_TYPE_F32;
-    else {
-        cli_error("convert: --dense %s: expected q8_0, bf16 or f32", dense);
-        return 2;
-    }
+    if (!dense_type(dense, &dtype)) return 2;
     /* the checkpoint's weights as stored: no load-time conversion */
     const gptoss_model_options keep = {.keep_dense = 1};
     gptoss_model *m = cli_load_model(src, &keep);
