@@ -12,7 +12,7 @@ cache=${GPTOSS_BENCH_CACHE:-${TMPDIR:-/tmp}/gptoss-bench}
 model="$cache/synth-20b-2layers"
 if [ ! -f "$model/config.json" ]; then
     mkdir -p "$cache"
-    "$bin" synth --out "$model" --preset 20b --layers 2 --tokenizer "$shared/vocab/o200k_base.tiktoken" >/dev/null || exit 1
+    "$bin" synth --out "$model" --preset 20b --layers 2 --tokenizer "$shared/vocab/o200k_base.tiktoken" --force >/dev/null || exit 1
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

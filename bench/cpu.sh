@@ -17,7 +17,7 @@ cache=${GPTOSS_CACHE:-$HOME/.cache/gptoss}
 model=$cache/synth-20b
 t=${BENCH_THREADS:-2} r=${BENCH_REPS:-1} p=${BENCH_P:-512} n=${BENCH_N:-128}
 if [ ! -f "$model/model.safetensors" ]; then
-    mkdir -p "$cache" && "$bin" synth --out "$model" --preset 20b >/dev/null || { echo "cpu bench: synth failed"; exit 1; }
+    mkdir -p "$cache" && "$bin" synth --out "$model" --preset 20b --force >/dev/null || { echo "cpu bench: synth failed"; exit 1; }
     # A freshly written file sits in the page cache in 4 KiB pages; a downloaded model read back after
     # a reboot sits in 2 MiB folios (read-ahead, or gptoss's MADV_HUGEPAGE faults). Measure the second:
     # write it out, drop it from the cache, and let the warm-up below read it back.

@@ -18,7 +18,7 @@ if "$bin" serve --help 2>&1 | grep -q "built without"; then echo "server bench: 
 command -v node >/dev/null || { echo "server bench: SKIP (no node)"; exit 0; }
 if [ ! -f "$model/config.json" ]; then
     mkdir -p "$cache"
-    "$bin" synth --out "$model" --preset 20b --layers "$layers" --tokenizer "$vocab" >/dev/null || exit 1
+    "$bin" synth --out "$model" --preset 20b --layers "$layers" --tokenizer "$vocab" --force >/dev/null || exit 1
 fi
 log=$(mktemp)
 "$bin" serve "$model" --port 0 --parallel 16 --ctx 1024 --model-name bench --quiet >"$log" 2>&1 &

@@ -24,7 +24,7 @@ EOF
 
 if [ ! -f "$dir/config.json" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${args[*]}" ]; then
     echo "-- gptoss synth --out $dir ${args[*]}"
-    "$bin" synth --out "$dir" "${args[@]}"
+    "$bin" synth --out "$dir" --force "${args[@]}" # replaces an earlier demo model (and keeps $stamp)
     echo "${args[*]}" >"$stamp"
 else
     echo "-- reusing $dir (synthesized earlier with: ${args[*]})"

@@ -66,6 +66,45 @@ check "run --tool-exec: the tool runs with the arguments on stdin, then the answ
 "$double" run "$tmp/weather.txt" -p "Weather?" --tools "$tmp/tools.json" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run without --tool-exec: the call is reported, no answer" \
     $([ ! -s "$tmp/out" ] && grep -q 'gptoss: the model called functions.get_weather; pass --tool-exec' "$tmp/err"; echo $?)
+# --tool-timeout: a tool that never ends is stopped with everything it started (its process group),
+# the model reads why as the result and answers; the run ends well within the hang guard.
+cat >"$tmp/hang.sh" <<EOF
+cat >/dev/null
+sleep 600 &
+echo \$! >"$tmp/hang.child"
+sleep 600
+EOF
+rm -f "$tmp/hang.child"
+CHAT_DOUBLE_LOG=$tmp/hang.log timeout -k 5 "$(scaled 60)" "$double" run "$tmp/weather.txt" -p "Weather?" \
+    --tools "$tmp/tools.json" --tool-exec "sh $tmp/hang.sh" --tool-timeout 1 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --tool-timeout 1: a tool that never ends is stopped, the model gets the reason and answers (exit $rc)" \
+    $([ $rc -eq 0 ] && [ "$(cat "$tmp/out")" = "It is sunny in Paris." ] &&
+        grep -qF '<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>[error: the tool did not finish within 1 s and was stopped]<|end|><|start|>assistant' "$tmp/hang.log"; echo $?)
+# gone: no such process, or only a zombie waiting for init
+child_gone() { [ -s "$tmp/hang.child" ] && ! ps -o stat= -p "$(cat "$tmp/hang.child")" 2>/dev/null | grep -qv Z; }
+wait_until 10 child_gone
+check "run --tool-timeout: what the tool started in the background is stopped too" $?
+if [ -s "$tmp/hang.child" ] && ! child_gone; then kill "$(cat "$tmp/hang.child")" 2>/dev/null; fi
+"$double" run "$tmp/weather.txt" -p "Weather?" --tool-timeout 0 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --tool-timeout 0: refused" $([ $? -ne 0 ] && grep -q "invalid value '0' for --tool-timeout" "$tmp/err"; echo $?)
+
+# A tool that prints 5 MB: the model receives the first 1 MiB and a note saying it was cut.
+cat >"$tmp/cut.py" <<'EOF'
+import sys
+log = open(sys.argv[1], encoding="utf-8").read()
+head = "<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>"
+note = "\n[error: the tool's output was truncated at 1048576 bytes]<|end|>"
+body = log[log.index(head) + len(head):]
+body = body[:body.index(note)]
+sys.exit(0 if len(body) == 1048576 and body == ("tool output line\n" * 61681)[:1048576] else 1)
+EOF
+CHAT_DOUBLE_LOG=$tmp/big.log timeout -k 5 "$(scaled 120)" "$double" run "$tmp/weather.txt" -p "Weather?" \
+    --tools "$tmp/tools.json" --tool-exec 'yes "tool output line" | head -c 5000000' --ctx 2000000 "${common[@]}" \
+    >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "run --tool-exec: output past 1 MiB is cut and the model told so (exit $rc)" \
+    $([ $rc -eq 0 ] && [ "$(cat "$tmp/out")" = "It is sunny in Paris." ] && python3 "$tmp/cut.py" "$tmp/big.log"; echo $?)
 "$double" run "$tmp/weather.txt" -p "x" --max-tokens 5 --json "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run --max-tokens: stops early and keeps what it has" $(grep -q '"channel":"analysis"' "$tmp/out"; echo $?)
 # A prompt longer than the context: one error naming both sizes, exit 1 (was: exit 0, no output).

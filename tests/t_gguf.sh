@@ -15,6 +15,7 @@ bin=${GPTOSS_BIN:?}
 shared=$GPTOSS_SHARED
 golden=$shared/golden
 tmp=${GPTOSS_TMP:-$(mktemp -d)}/gguf
+rm -rf "$tmp" # convert and synth refuse to overwrite what an earlier run left
 mkdir -p "$tmp"
 vocab=$shared/vocab/tokenizer.json
 ok() { echo "ok - $*"; }
@@ -180,8 +181,8 @@ if [ -d "$g1" ] && [ -f "$vocab" ]; then
     out=$(GPTOSS_PROGRESS=1 "$bin" convert "$g1" --to gguf "$tmp/prog.gguf" --no-tokenizer 2>&1 >/dev/null)
     if [ $? -eq 0 ] && echo "$out" | grep -qE '^gptoss convert: 100\.0% of 0\.00 GiB$'; then ok "gguf convert progress: $(echo "$out" | head -1)"
     else nok "gguf convert progress: $out"; fi
-    out=$("$bin" convert "$g1" --to gguf "$tmp/prog.gguf" --no-tokenizer 2>&1 >/dev/null)
-    if ! echo "$out" | grep -q "%"; then ok "gguf convert: no progress off a terminal by default"
+    out=$("$bin" convert "$g1" --to gguf "$tmp/noprog.gguf" --no-tokenizer 2>&1 >/dev/null)
+    if [ $? -eq 0 ] && ! echo "$out" | grep -q "%"; then ok "gguf convert: no progress off a terminal by default"
     else nok "gguf convert progress off a terminal: $out"; fi
 else
     ok "gguf convert tokenizer # SKIP golden g1-default or $vocab not found"

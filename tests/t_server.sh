@@ -20,6 +20,7 @@ bin=${GPTOSS_BIN:?}
 double="$GPTOSS_BUILD/tests/server_double"
 tmp="$GPTOSS_TMP/server"
 vocab="$GPTOSS_SHARED/vocab/o200k_base.tiktoken"
+rm -rf "$tmp" # synth refuses to overwrite the model an earlier run left
 mkdir -p "$tmp"
 skip() { echo "ok - server tests # SKIP $*"; exit 0; }
 if [ ! -x "$double" ] || "$bin" serve --help 2>&1 | grep -q "built without"; then

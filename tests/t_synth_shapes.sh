@@ -8,6 +8,7 @@ bin=${GPTOSS_BIN:?}
 . "$(dirname "$0")/check.sh"
 ref=${GPTOSS_BUILD:?}/tests/test_reference_forward
 tmp=${GPTOSS_TMP:?}/synth-shapes
+rm -rf "$tmp" # synth refuses to overwrite what an earlier run left
 mkdir -p "$tmp"
 synth() { # name args...
     local name=$1; shift

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +41,9 @@ static void on_signal(int sig) {
 /* An answer's length when --max-tokens is not given: room for low-effort reasoning and an answer,
  * while a model that never stops does not run on until the context is full. */
 #define DEFAULT_MAX_TOKENS 4096
+/* --tool-timeout: long enough for a web request or a build step, short enough that a hung tool
+ * does not hold the chat for good. */
+#define DEFAULT_TOOL_TIMEOUT_S 60
 
 typedef enum kind { K_FINAL, K_REASONING, K_PREAMBLE, K_CALL } kind;
 
@@ -65,6 +69,7 @@ typedef struct chat {
     gptoss_grammar **tool_grammars;
     gptoss_constraint *constraint; /* NULL: generation is free */
     const char *tool_exec;
+    uint32_t tool_timeout_s; /* --tool-timeout */
     int hide_reasoning, show_reasoning, json_out, verbose, color_out, color_err;
     uint32_t max_tokens;
     const char *prompt;
@@ -403,7 +408,47 @@ static const gptoss_harmony_tool *find_tool(const chat *c, const char *recipient
     return best;
 }
 
-/* Runs --tool-exec with the arguments on stdin and GPTOSS_TOOL_NAME set; its stdout is the result. */
+/* What a --tool-exec command may print: more is cut (with a note to the model), since the result
+ * goes into the context whole and one runaway tool must not exhaust memory. */
+#define TOOL_OUTPUT_MAX ((size_t)1 << 20)
+/* Between SIGTERM and SIGKILL for a tool that is stopped. */
+#define TOOL_GRACE_MS 2000
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+/* Whether the tool's process has exited, without reaping it: while it is unreaped its process group
+ * id cannot be reused, so a later kill(-pid) reaches only what the tool started. */
+static int tool_exited(pid_t pid) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        if (errno != EINTR) return 1; /* gone (or not ours): nothing to wait for */
+    return si.si_pid == pid;
+}
+
+/* Stops the tool's whole process group: SIGTERM, then SIGKILL to whatever is left after the grace. */
+static void stop_tool(pid_t pid) {
+    kill(-pid, SIGTERM);
+    for (long waited = 0; waited < TOOL_GRACE_MS && !tool_exited(pid); waited += 10) sleep_ms(10);
+    kill(-pid, SIGKILL); /* children that outlived the shell, or a tool that ignores SIGTERM */
+}
+
+/* Drops an incomplete UTF-8 sequence that the cap cut, so the result stays valid text. */
+static size_t utf8_cut(const char *s, size_t n) {
+    size_t i = n, back = 0;
+    while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--, back++;
+    if (i == 0) return n;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return need > back + 1 ? i - 1 : n;
+}
+
+/* Runs --tool-exec with the arguments on stdin and GPTOSS_TOOL_NAME set; its stdout is the result,
+ * at most TOOL_OUTPUT_MAX bytes of it. A tool still running after --tool-timeout seconds (or when the
+ * user interrupts) is stopped with its process group; the model reads why in the result. */
 static char *run_tool_command(chat *c, const char *name, const char *args, size_t args_len) {
     FILE *in = tmpfile();
     int fds[2] = {-1, -1};
@@ -416,6 +461,7 @@ static char *run_tool_command(chat *c, const char *name, const char *args, size_
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
+        setpgid(0, 0); /* its own group, so a stop reaches whatever the command starts */
         dup2(fileno(in), 0);
         dup2(fds[1], 1);
         close(fds[0]);
@@ -430,21 +476,63 @@ static char *run_tool_command(chat *c, const char *name, const char *args, size_
         close(fds[0]);
         return NULL;
     }
+    setpgid(pid, pid); /* also here: the group must exist before any kill(-pid), whoever runs first */
+    const double deadline = cli_now_s() + c->tool_timeout_s;
     gptoss_buf out = {0};
     char chunk[4096];
+    int truncated = 0, timed_out = 0, interrupted = 0, open_pipe = 1;
+    /* Read until end of output, then wait for the exit, both within the deadline. Output past the
+     * cap is read and dropped, so a tool that prints much still finishes normally. */
     for (;;) {
+        double left = deadline - cli_now_s();
+        if (g_interrupted) {
+            interrupted = 1;
+            break;
+        }
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        if (!open_pipe) {
+            if (tool_exited(pid)) break;
+            sleep_ms(left < 0.01 ? 1 : 10);
+            continue;
+        }
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        int r = poll(&pfd, 1, left > 1.0 ? 1000 : (int)(left * 1000) + 1);
+        if (r <= 0) continue; /* timeout of this slice, or EINTR: the loop checks both */
         ssize_t n = read(fds[0], chunk, sizeof chunk);
-        if (n > 0) gptoss_buf_append(&out, chunk, (size_t)n);
-        else if (n < 0 && errno == EINTR) continue;
-        else break;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) {
+            open_pipe = 0;
+            continue;
+        }
+        size_t keep = (size_t)n, room = TOOL_OUTPUT_MAX - out.len;
+        if (keep > room) keep = room, truncated = 1;
+        if (keep) gptoss_buf_append(&out, chunk, keep);
     }
     close(fds[0]);
+    if (timed_out || interrupted) stop_tool(pid);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (out.failed) {
+        gptoss_buf_free(&out);
+        return NULL;
+    }
+    if (truncated) out.len = utf8_cut(out.data, out.len);
     if (out.len && out.data[out.len - 1] == '\n') out.len--;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        gptoss_buf_printf(&out, "%s[tool failed: %s %d]", out.len ? "\n" : "",
-                          WIFEXITED(status) ? "exit status" : "signal",
+    const char *sep = out.len ? "\n" : "";
+    if (truncated) {
+        gptoss_buf_printf(&out, "%s[error: the tool's output was truncated at %zu bytes]", sep, TOOL_OUTPUT_MAX);
+        sep = "\n";
+    }
+    if (timed_out)
+        gptoss_buf_printf(&out, "%s[error: the tool did not finish within %u s and was stopped]", sep,
+                          c->tool_timeout_s);
+    else if (interrupted)
+        gptoss_buf_printf(&out, "%s[error: the tool was stopped by the user]", sep);
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        gptoss_buf_printf(&out, "%s[tool failed: %s %d]", sep, WIFEXITED(status) ? "exit status" : "signal",
                           WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     if (!gptoss_buf_cstr(&out)) {
         gptoss_buf_free(&out);
@@ -708,7 +796,10 @@ static void usage(FILE *f, int one_shot) {
                "  --json-object        the final answer is a JSON object\n"
                "  --reasoning-budget N at most N reasoning tokens, then the answer (0: none)\n"
                "  --tool-exec CMD      run tool calls with `sh -c CMD`: arguments on stdin, the tool name\n"
-               "                       in $GPTOSS_TOOL_NAME, stdout is the result (chat asks otherwise)\n"
+               "                       in $GPTOSS_TOOL_NAME, stdout is the result (chat asks otherwise);\n"
+               "                       output past 1 MiB is cut, with a note to the model\n"
+               "  --tool-timeout S     stop a --tool-exec command (and what it started) still running\n"
+               "                       after S seconds (default 60); the model is told why\n"
                "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
                "  -n, --max-tokens N   tokens per answer (default %d; 0: until the context is full)\n"
                "  -c, --ctx N          context size in tokens (default 8192, at most the model's)\n"
@@ -808,7 +899,7 @@ static int parse_options(chat *c, int argc, char **argv) {
             c->verbose = 1;
         } else if (a[0] == '-' && a[1]) {
             static const char *const with_value[] = {
-                "--reasoning-effort", "--effort", "--system", "--developer", "--date", "--tools", "--tool-exec",
+                "--reasoning-effort", "--effort", "--system", "--developer", "--date", "--tools", "--tool-exec", "--tool-timeout",
                 "--temperature", "--top-p", "--top-k", "--min-p", "--seed", "--max-tokens", "--ctx", "--threads",
                 "--device", "--tokenizer", "-p", "--prompt", "--kv", "--json-schema", "--reasoning-budget"};
             const char *name = cli_option_name(a);
@@ -830,6 +921,7 @@ static int parse_options(chat *c, int argc, char **argv) {
             } else if (!strcmp(a, "--tools")) {
                 if (!load_tools(c, v)) return -1;
             } else if (!strcmp(a, "--tool-exec")) c->tool_exec = v;
+            else if (!strcmp(a, "--tool-timeout")) ok = cli_parse_u32(v, &c->tool_timeout_s) && c->tool_timeout_s > 0;
             else if (!strcmp(a, "--temperature")) ok = cli_parse_float(v, &c->settings.temperature) && c->settings.temperature >= 0;
             else if (!strcmp(a, "--top-p")) ok = cli_parse_float(v, &c->settings.top_p) && c->settings.top_p >= 0 && c->settings.top_p <= 1;
             else if (!strcmp(a, "--top-k")) ok = cli_parse_u32(v, &c->settings.top_k);
@@ -1046,6 +1138,7 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     c.effort = GPTOSS_HARMONY_EFFORT_LOW;
     c.settings.temperature = 1.0f;
     c.max_tokens = DEFAULT_MAX_TOKENS;
+    c.tool_timeout_s = DEFAULT_TOOL_TIMEOUT_S;
     c.settings.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     c.line_start[0] = c.line_start[1] = 1;
     const char *term = getenv("TERM");

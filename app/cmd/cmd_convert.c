@@ -1,16 +1,18 @@
 /* cmd_convert.c: `gptoss convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE]
- * [--no-tokenizer]`.
+ * [--no-tokenizer] [--force]`.
  * Writes the layout of ggml-org's published gpt-oss GGUF files (llama.cpp convert_hf_to_gguf.py,
  * GptOssModel): experts repacked losslessly into ggml's MXFP4 blocks with gate and up split into two
  * tensors, norms/biases/sinks/router bias as F32, dense weights as chosen, and the tokenizer in the
  * tokenizer.ggml.* metadata (from --tokenizer or the model's own folder; none only on request, since a
  * GGUF without one cannot chat). The checkpoint is read through the normal loader (either layout),
- * and the output is streamed one row at a time. */
+ * and the output is streamed one row at a time into a staging folder beside OUT.gguf, moved into
+ * place when complete (cli_output.h), so an existing file is never truncated or removed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_output.h"
 #include "cmd/commands.h"
 #include "cpu/kernels.h"
 #include "format/gguf.h"
@@ -83,29 +85,48 @@ static void put_bias(out *o, const gptoss_mat *m, uint64_t first, uint64_t step)
 
 static void put_vec(out *o, const float *v, uint64_t n) { put(o, v, n * 4); }
 
-static int convert(const char *src, const char *dst, const char *dense, const char *tok_path, int find_tokenizer);
+static int convert(const char *src, const char *dst, const char *shown, const char *dense, const char *tok_path,
+                   int find_tokenizer);
+
+/* --dense NAME as a GGML type; 0 (with the error printed) for any other name. */
+static int dense_type(const char *dense, uint32_t *type) {
+    if (!strcmp(dense, "q8_0")) *type = GGML_TYPE_Q8_0;
+    else if (!strcmp(dense, "bf16")) *type = GGML_TYPE_BF16;
+    else if (!strcmp(dense, "f32")) *type = GGML_TYPE_F32;
+    else {
+        cli_error("convert: --dense %s: expected q8_0, bf16 or f32", dense);
+        return 0;
+    }
+    return 1;
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss convert MODEL_DIR --to gguf OUT.gguf [--dense q8_0|bf16|f32] [--tokenizer FILE | --no-tokenizer]\n"
+               "               [--force]\n"
                "  Writes the model as one GGUF file (ggml-org's gpt-oss layout), its tokenizer in the metadata:\n"
                "  --tokenizer FILE (tokenizer.json or o200k_base.tiktoken), else the one beside the model\n"
                "  (MODEL_DIR/tokenizer.json, ../tokenizer.json or o200k_base.tiktoken); --no-tokenizer writes\n"
-               "  the file without one. --dense: the attention, router and output matrices' type (default bf16).\n");
+               "  the file without one. --dense: the attention, router and output matrices' type (default bf16).\n"
+               "  OUT.gguf must not exist (--force replaces it); the file is built in a staging folder beside it\n"
+               "  (.NAME.tmp-XXXXXX) and moved into place when complete.\n");
 }
 
-int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path, int find_tokenizer) {
-    return convert(src, dst, dense, tok_path, find_tokenizer);
+int convert_to_gguf(const char *src, const char *dst, const char *shown, const char *dense, const char *tok_path,
+                    int find_tokenizer) {
+    return convert(src, dst, shown, dense, tok_path, find_tokenizer);
 }
 
 int cmd_convert(int argc, char **argv) {
     const char *src = NULL, *extra = NULL, *dst = NULL, *to = NULL, *dense = "bf16", *tok_path = NULL;
-    int no_tokenizer = 0;
+    int no_tokenizer = 0, force = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--no-tokenizer")) {
             no_tokenizer = 1;
+        } else if (!strcmp(argv[i], "--force")) {
+            force = 1;
         } else if (!strcmp(argv[i], "--to")) {
             if (!(to = cli_next(argc, argv, &i))) return 2;
             if (strcmp(to, "gguf") != 0) {
@@ -151,7 +172,21 @@ int cmd_convert(int argc, char **argv) {
         cli_error("convert: --tokenizer and --no-tokenizer contradict each other");
         return 2;
     }
-    int rc = convert(src, dst, dense, tok_path, !no_tokenizer);
+    uint32_t type;
+    if (!dense_type(dense, &type)) return 2; /* a usage error first, before the destination is looked at */
+    cli_stage stage;
+    if (cli_stage_open(&stage, "convert", dst, 0, force)) return 1;
+    size_t n = strlen(stage.dir) + sizeof "/model.gguf";
+    char *staged = malloc(n);
+    int rc = 1;
+    if (!staged) cli_error("convert: out of memory");
+    else {
+        snprintf(staged, n, "%s/model.gguf", stage.dir);
+        rc = convert(src, staged, stage.dest, dense, tok_path, !no_tokenizer);
+        if (rc == 0 && cli_stage_commit(&stage, "model.gguf")) rc = 1;
+    }
+    free(staged);
+    cli_stage_close(&stage);
     if (rc == 0 && no_tokenizer)
         fprintf(stderr, "gptoss: warning: %s has no tokenizer (--no-tokenizer): chat, run, serve and tokenize need "
                         "--tokenizer FILE with it\n",
@@ -159,15 +194,10 @@ int cmd_convert(int argc, char **argv) {
     return rc;
 }
 
-static int convert(const char *src, const char *dst, const char *dense, const char *tok_path, int find_tokenizer) {
+static int convert(const char *src, const char *dst, const char *shown, const char *dense, const char *tok_path,
+                   int find_tokenizer) {
     uint32_t dtype;
-    if (!strcmp(dense, "q8_0")) dtype = GGML_TYPE_Q8_0;
-    else if (!strcmp(dense, "bf16")) dtype = GGML_TYPE_BF16;
-    else if (!strcmp(dense, "f32")) dtype = GGML_TYPE_F32;
-    else {
-        cli_error("convert: --dense %s: expected q8_0, bf16 or f32", dense);
-        return 2;
-    }
+    if (!dense_type(dense, &dtype)) return 2;
     /* the checkpoint's weights as stored: no load-time conversion */
     const gptoss_model_options keep = {.keep_dense = 1};
     gptoss_model *m = cli_load_model(src, &keep);
@@ -316,10 +346,9 @@ static int convert(const char *src, const char *dst, const char *dense, const ch
     if (o.st == GPTOSS_OK) o.st = gptoss_gguf_w_close(w, o.err, sizeof o.err);
     if (o.st != GPTOSS_OK) {
         cli_error("convert: %s", o.err);
-        remove(dst);
-        goto done;
+        goto done; /* the partial file is in the caller's staging folder, which goes */
     }
-    fprintf(stderr, "gptoss: wrote %s (%zu tensors, dense %s)\n", dst, w->n_tensors, dense);
+    fprintf(stderr, "gptoss: wrote %s (%zu tensors, dense %s)\n", shown, w->n_tensors, dense);
     rc = 0;
 done:
     gptoss_buf_free(&found);

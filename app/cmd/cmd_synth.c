@@ -1,6 +1,6 @@
 /* cmd_synth.c: `gptoss synth`, writes a random-weight checkpoint of the gpt-oss architecture. */
-#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
@@ -8,15 +8,20 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_output.h"
 #include "cmd/commands.h"
 
 static void synth_usage(FILE *f) {
     fprintf(f,
             "usage: gptoss synth --out DIR|FILE.gguf [--format safetensors|gguf] [--preset tiny|20b|120b] [shape options] [--seed S] [--original]\n"
-            "                    [--shards N] [--f32-norms] [--tokenizer FILE]\n"
+            "                    [--shards N] [--f32-norms] [--tokenizer FILE] [--force]\n"
             "Writes a checkpoint with random weights (Hugging Face layout; --original adds original/).\n"
             "An --out path ending in .gguf writes one GGUF file (as --format gguf does); any other path is\n"
-            "a directory of safetensors files unless --format gguf is given.\n"
+            "a directory of safetensors files unless --format gguf is given. The directory must be new or\n"
+            "empty and the file new: nothing else is overwritten or removed. Files are built in a staging\n"
+            "folder beside --out (.NAME.tmp-XXXXXX) and moved into place when complete.\n"
+            "  --force       write into a directory that holds files (replacing only those of synth's own\n"
+            "                names, removing nothing), or replace an existing .gguf file\n"
             "shape options (override the preset; the default preset is tiny):\n"
             "  --layers N  --hidden N  --intermediate N  --heads N  --kv-heads N  --head-dim N\n"
             "  --experts N  --experts-per-token N  --vocab N  --window N  --context N (YaRN original context)\n"
@@ -26,22 +31,6 @@ static void synth_usage(FILE *f) {
             "  --tokenizer FILE  also write tokenizer.json and tokenizer_config.json (from a tokenizer.json\n"
             "                or an o200k_base.tiktoken file); the vocabulary then defaults to the\n"
             "                tokenizer's 201088 ids, so the model chats like a downloaded one\n");
-}
-
-/* Removes the temporary checkpoint directory of synth --format gguf (files, then folders). */
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[4096];
-    while (d && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p) continue;
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(p);
-        else unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(dir);
 }
 
 int cmd_synth(int argc, char **argv) {
@@ -66,6 +55,7 @@ int cmd_synth(int argc, char **argv) {
         {"--shards", offsetof(gptoss_synth_options, n_shards)},
     };
     const char *format = NULL; /* from --out's name unless given */
+    int force = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -74,6 +64,7 @@ int cmd_synth(int argc, char **argv) {
         }
         if (!strcmp(a, "--original")) { o.write_original = 1; continue; }
         if (!strcmp(a, "--f32-norms")) { o.f32_norms = 1; continue; }
+        if (!strcmp(a, "--force")) { force = 1; continue; }
         if (!strcmp(a, "--tokenizer")) {
             if (!(tokenizer = cli_next(argc, argv, &i))) return 2;
             continue;
@@ -167,36 +158,53 @@ int cmd_synth(int argc, char **argv) {
         o.progress_ctx = (void *)"synth";
     }
     double t0 = cli_now_s();
-    /* --format gguf: --out is the .gguf file; the checkpoint is synthesized beside it, converted
-     * (streaming, dense BF16, experts repacked losslessly) and removed. */
-    const char *final_out = out;
-    char tmp_dir[4096];
-    if (!strcmp(format, "gguf")) {
-        if (snprintf(tmp_dir, sizeof tmp_dir, "%s.synth-tmp", out) >= (int)sizeof tmp_dir) {
-            cli_error("synth: output path too long");
-            return 2;
+    /* --format gguf: the checkpoint is synthesized into the staging folder, converted (streaming,
+     * dense BF16, experts repacked losslessly) beside it, and only the .gguf is moved out. */
+    const int gguf = !strcmp(format, "gguf");
+    cli_stage stage;
+    if (cli_stage_open(&stage, "synth", out, !gguf, force)) return 1;
+    int rc = 1;
+    char *ckpt = NULL, *staged_gguf = NULL;
+    const char *dir = stage.dir;
+    if (gguf) {
+        size_t n = strlen(stage.dir) + sizeof "/checkpoint";
+        ckpt = malloc(n);
+        staged_gguf = malloc(n);
+        if (!ckpt || !staged_gguf) {
+            cli_error("synth: out of memory");
+            goto done;
         }
-        out = tmp_dir;
+        snprintf(ckpt, n, "%s/checkpoint", stage.dir);
+        snprintf(staged_gguf, n, "%s/model.gguf", stage.dir);
+        dir = ckpt;
     }
-    st = gptoss_synth_write(out, &o, err, sizeof err);
+    st = gptoss_synth_write(dir, &o, err, sizeof err);
     double dt = cli_now_s() - t0;
     if (st != GPTOSS_OK) {
         cli_error("%s", err[0] ? err : gptoss_status_string(st));
-        return 1;
+        goto done;
     }
-    if (tokenizer && (st = gptoss_tokenizer_export(tokenizer, out, err, sizeof err)) != GPTOSS_OK) {
+    if (tokenizer && (st = gptoss_tokenizer_export(tokenizer, dir, err, sizeof err)) != GPTOSS_OK) {
         cli_error("%s", err[0] ? err : gptoss_status_string(st));
-        return 1;
+        goto done;
     }
-    if (out != final_out) {
-        int rc = convert_to_gguf(out, final_out, "bf16", tokenizer ? out : NULL, 0);
-        remove_tree(out);
-        if (rc) return rc;
-        printf("%s: %llu parameters (GGUF), %.2f s\n", final_out, (unsigned long long)plan.n_params, cli_now_s() - t0);
-        return 0;
+    if (gguf) {
+        if ((rc = convert_to_gguf(ckpt, staged_gguf, stage.dest, "bf16", tokenizer ? ckpt : NULL, 0)) != 0) goto done;
+        rc = 1;
+        if (cli_stage_commit(&stage, "model.gguf")) goto done;
+        printf("%s: %llu parameters (GGUF), %.2f s\n", stage.dest, (unsigned long long)plan.n_params,
+               cli_now_s() - t0);
+        rc = 0;
+        goto done;
     }
-    printf("%s: %llu parameters, %llu bytes (%.2f GiB) in %u files, %.2f s (%.0f MB/s)\n", out,
+    if (cli_stage_commit(&stage, NULL)) goto done;
+    printf("%s: %llu parameters, %llu bytes (%.2f GiB) in %u files, %.2f s (%.0f MB/s)\n", stage.dest,
            (unsigned long long)plan.n_params, (unsigned long long)plan.n_file_bytes,
            (double)plan.n_file_bytes / (1u << 30), plan.n_files, dt, dt > 0 ? plan.n_file_bytes / dt / 1e6 : 0.0);
-    return 0;
+    rc = 0;
+done:
+    free(ckpt);
+    free(staged_gguf);
+    cli_stage_close(&stage);
+    return rc;
 }

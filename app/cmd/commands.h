@@ -18,9 +18,11 @@ int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_schema_bench(int argc, char **argv);
-/* MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"). The tokenizer metadata comes from tok_path,
+/* MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"), written at dst (a staging path: the caller
+ * moves it into place) and named `shown` in messages. The tokenizer metadata comes from tok_path,
  * or when it is NULL from the tokenizer beside the model if find_tokenizer (none there is an error),
  * else none is written. Returns an exit code. */
-int convert_to_gguf(const char *src, const char *dst, const char *dense, const char *tok_path, int find_tokenizer);
+int convert_to_gguf(const char *src, const char *dst, const char *shown, const char *dense, const char *tok_path,
+                    int find_tokenizer);
 
 #endif
