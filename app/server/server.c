@@ -30,10 +30,21 @@ typedef enum MHD_Result MHD_Result_t;
 
 #define WAIT_MS 200
 
+/* libmicrohttpd 0.9.75 answers a request head that does not fit a connection's memory pool itself,
+ * with an HTML 414 or 431 and no way to change its body. The pool is made far larger than the limits
+ * below, so that an oversize URI or header block reaches on_request, which answers in JSON; only a
+ * head beyond the pool (256 KiB) still gets libmicrohttpd's page. The pool is mmap'd per connection
+ * and its pages are touched only as a head or body fills them. */
+#define MHD_POOL_BYTES (256u << 10)
+#define MAX_URI_BYTES (16u << 10)    /* the request target, query included */
+#define MAX_HEADER_BYTES (32u << 10) /* every header's name and value, as they came */
+
 typedef struct request {
     gptoss_buf body;
     int too_big;
     int started;
+    int seen;       /* on_request has been called */
+    size_t uri_len; /* the raw request target's (on_uri) */
     /* for its log line */
     char method[16];
     char *path;
@@ -121,7 +132,7 @@ static void log_request(server *srv, const request *rq, enum MHD_RequestTerminat
 
 /* ---- metrics -------------------------------------------------------------------------------- */
 
-static const int tracked_codes[] = {200, 400, 401, 404, 405, 413, 429, 499, 500, 503};
+static const int tracked_codes[] = {200, 400, 401, 404, 405, 413, 414, 429, 431, 499, 500, 503};
 #define N_CODES (sizeof tracked_codes / sizeof tracked_codes[0])
 static uint64_t g_code_count[N_CODES];
 static time_t g_started;
@@ -465,6 +476,25 @@ too_big:
     return send_reply(srv, conn, rq, &r);
 }
 
+/* Sums the bytes of a request's headers (name, ": ", value, CRLF). */
+static MHD_Result_t add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    size_t *n = cls;
+    *n += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Called by libmicrohttpd once a request line is parsed, before its headers: the raw target's length
+ * (the handler only sees the path, unescaped and without its query). What it returns is the
+ * request's con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
+    (void)cls;
+    (void)conn;
+    request *rq = calloc(1, sizeof *rq);
+    if (rq && uri) rq->uri_len = strlen(uri);
+    return rq;
+}
+
 static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     (void)version;
@@ -473,9 +503,27 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const cha
     if (!rq) {
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         *con_cls = rq;
+        rq->uri_len = strlen(url);
+    }
+    if (!rq->seen) {
+        rq->seen = 1;
         rq->t0 = cli_now_s();
         snprintf(rq->method, sizeof rq->method, "%s", method);
         rq->path = strdup(url);
+        size_t header_bytes = 0;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &header_bytes);
+        if (rq->uri_len > MAX_URI_BYTES || header_bytes > MAX_HEADER_BYTES) {
+            server_reply r = {0};
+            rq->started = 1;
+            if (rq->uri_len > MAX_URI_BYTES)
+                server_error(&r, 414, "invalid_request_error", NULL, "uri_too_long",
+                             "The request URI is %zu bytes; at most %u are accepted.", rq->uri_len, MAX_URI_BYTES);
+            else
+                server_error(&r, 431, "invalid_request_error", NULL, "request_header_fields_too_large",
+                             "The request headers are %zu bytes; at most %u are accepted.", header_bytes,
+                             MAX_HEADER_BYTES);
+            return send_reply(srv, conn, rq, &r);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > srv->opts.max_body) {
             /* Answer before reading the body; the connection closes afterwards. */
@@ -794,7 +842,8 @@ int server_main(int argc, char **argv, server_engine_open open) {
     int loopback = is_loopback(ai->ai_addr);
     errno = 0;
     d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t)MHD_POOL_BYTES, MHD_OPTION_URI_LOG_CALLBACK, on_uri, &srv, MHD_OPTION_CONNECTION_TIMEOUT,
                          (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv, MHD_OPTION_EXTERNAL_LOGGER,
                          mhd_log, &srv, MHD_OPTION_END);
     int start_errno = errno;
