@@ -9,6 +9,8 @@
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,8 @@ typedef struct request {
     int too_big;
     int started;
     int seen;       /* on_request has been called */
+    int http11;     /* HTTP/1.1: interim 1xx answers may be sent */
+    int probed;     /* probe_peer wrote its 100 Continue */
     size_t uri_len; /* the raw request target's (on_uri) */
     /* for its log line */
     char method[16];
@@ -57,6 +61,7 @@ typedef struct stream {
     server *srv;
     server_job *job;
     struct MHD_Connection *conn;
+    int probed; /* the SSE comment that tells a client gone from a half-closed one was sent */
 } stream;
 
 /* ---- the log --------------------------------------------------------------------------------- */
@@ -271,15 +276,44 @@ static MHD_Result_t send_reply(server *srv, struct MHD_Connection *conn, request
     return ret;
 }
 
-/* The client closed its side (a peek on the socket sees the end of the stream or an error). */
-static int client_gone(struct MHD_Connection *conn) {
+/* What a peek at the client's socket says: PEER_EOF is the end of its stream, which is either a
+ * client gone or one that only closed its sending side after the request (shutdown(SHUT_WR), legal
+ * in HTTP/1.1), and the two cannot be told apart without writing to it. Only a reset or another
+ * error is PEER_GONE. */
+enum { PEER_OPEN, PEER_EOF, PEER_GONE };
+static int peer_state(struct MHD_Connection *conn) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return 1;
+    if (!ci) return PEER_GONE;
     char c;
     ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return 1;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return 1;
-    return 0;
+    if (n == 0) {
+        /* A reset after the end of the stream is not reported by recv (it keeps returning 0); the
+         * connection's state says it: CLOSE_WAIT while the client can still read, CLOSE after. */
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        if (!getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) && len >= sizeof ti.tcpi_state &&
+            ti.tcpi_state == TCP_CLOSE)
+            return PEER_GONE;
+        return PEER_EOF;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return PEER_GONE;
+    return PEER_OPEN;
+}
+
+/* A client whose stream ended while its plain (not streamed) answer is computed: an interim
+ * "100 Continue" (RFC 9110 15.2: a client must accept 1xx answers it did not ask for) is written
+ * once, straight to the socket (this connection's thread is libmicrohttpd's, which writes nothing
+ * until the handler returns). A client that only half-closed reads and skips it; one that is gone
+ * answers with a reset, which the next peek sees. HTTP/1.0 has no 1xx: such a client is only found
+ * gone when its answer cannot be written. Returns 1 when the client is gone. */
+static int probe_peer(struct MHD_Connection *conn, request *rq) {
+    int st = peer_state(conn);
+    if (st != PEER_EOF) return st == PEER_GONE;
+    if (rq->probed || !rq->http11) return 0;
+    rq->probed = 1;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    return !ci || send(ci->connect_fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(sizeof cont - 1);
 }
 
 static void wait_a_little(server_job *job) {
@@ -311,12 +345,21 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         wait_a_little(job);
         if (!job->out.len && !job->done) {
             pthread_mutex_unlock(&job->mu);
-            int gone = client_gone(s->conn);
+            /* The end of the client's stream alone is no sign that it is gone (it may only have
+             * half-closed): an SSE comment, which clients skip, is written once, and a client gone
+             * answers it with a reset (seen by the next peek, or a failed write). */
+            int st = peer_state(s->conn);
             pthread_mutex_lock(&job->mu);
-            if (gone) {
+            if (st == PEER_GONE) {
                 job->cancelled = 1;
                 pthread_mutex_unlock(&job->mu);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            if (st == PEER_EOF && !s->probed && max >= 3 && !job->out.len && !job->done) {
+                s->probed = 1;
+                pthread_mutex_unlock(&job->mu);
+                memcpy(buf, ":\n\n", 3);
+                return 3;
             }
         }
     }
@@ -411,7 +454,7 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         wait_a_little(job);
         if (job->done) break;
         pthread_mutex_unlock(&job->mu);
-        int gone = client_gone(conn);
+        int gone = probe_peer(conn, rq);
         pthread_mutex_lock(&job->mu);
         if (gone) job->cancelled = 1;
         if (gone && !job->started) break; /* the scheduler drops it from the queue */
@@ -497,7 +540,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
 
 static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **con_cls) {
-    (void)version;
     server *srv = cls;
     request *rq = *con_cls;
     if (!rq) {
@@ -507,6 +549,7 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const cha
     }
     if (!rq->seen) {
         rq->seen = 1;
+        rq->http11 = version && !strcmp(version, "HTTP/1.1");
         rq->t0 = cli_now_s();
         snprintf(rq->method, sizeof rq->method, "%s", method);
         rq->path = strdup(url);

@@ -1,17 +1,19 @@
 // hardening.mjs: what one client may send `gptoss serve` without stalling it or reading others' state
 // (issue 25): bodies with bytes after the JSON object, tool schemas deeper than the prompt renderer
 // takes, response ids (128 random bits each, not a counter), requests of 20,000 tool results (one
-// index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized.
+// index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized,
+// oversize URIs and headers (raw sockets), clients that half-close after their request.
 // Times are printed as "# ..." lines; what is asserted is only a hang guard (x GPTOSS_TEST_TIME_SCALE).
 // env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN, GPTOSS_MODEL.
 import fs from 'node:fs';
 import path from 'node:path';
-import { test, done, assert, eq, startServer, raw, rawSocket, timeScale } from './lib.mjs';
+import { test, done, assert, eq, startServer, raw, rawSocket, metrics, waitFor, timeScale } from './lib.mjs';
 
 const tmp = process.env.GPTOSS_TMP;
 const script = path.join(tmp, 'hardening_script.txt');
 fs.writeFileSync(script, [
   'weather => <|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>',
+  'SLOW => <|channel|>final<|message|>' + 'word '.repeat(40) + '<|return|>',
   '* => <|channel|>analysis<|message|>Thinking.<|end|><|start|>assistant<|channel|>final<|message|>Hello.<|return|>',
 ].join('\n') + '\n');
 const tools = [{ type: 'function', function: { name: 'get_weather', parameters: {
@@ -254,6 +256,39 @@ await test('hardening: requests libmicrohttpd refuses itself leave the server an
       `${r.json && r.json.error ? 'JSON error' : 'not JSON'}`);
   }
   eq((await post('/v1/chat/completions', { messages: user })).status, 200, 'the server still answers');
+});
+
+
+// A client may close its sending side once the request is out (shutdown(SHUT_WR), socket.end()):
+// HTTP/1.1 allows it and the answer must still come. One slot, forty tokens at 20 ms a step: the
+// plain request is still generating when the end of its client's stream arrives, and the streaming
+// one waits in the queue meanwhile (each wait for output looks at the socket after 200 ms).
+await test('hardening: a client that half-closes after its request still gets the whole answer (plain and streaming)', async () => {
+  const s2 = await startServer(process.env.GPTOSS_DOUBLE, ['double-model', '--tokenizer', process.env.GPTOSS_TOKENIZER,
+    '--ctx-size', '1024', '--parallel', '1', '--quiet'], { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_DELAY_MS: '20' });
+  try {
+    const request = (body) => `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+    const plainP = rawSocket(s2.port, request(JSON.stringify({ messages: [{ role: 'user', content: 'SLOW' }] })),
+      { end: true });
+    await waitFor(async () => (await metrics(s2.port)).gptoss_active_sequences === 1, 'the plain request to run');
+    const streamedP = rawSocket(s2.port, request(JSON.stringify({ stream: true,
+      messages: [{ role: 'user', content: 'SLOW' }] })), { end: true });
+    const [plain, streamed] = await Promise.all([plainP, streamedP]);
+    eq(plain.status, 200, `plain: ${JSON.stringify(plain.text.slice(0, 300))}`);
+    eq(plain.json.choices[0].message.content, 'word '.repeat(40), 'plain: the whole answer');
+    eq(plain.json.choices[0].finish_reason, 'stop', 'plain: finish_reason');
+    eq(streamed.status, 200, `streaming: ${JSON.stringify(streamed.text.slice(0, 300))}`);
+    assert(/data: \[DONE\]/.test(streamed.body), `streaming: ends with [DONE]: ${JSON.stringify(streamed.body.slice(-300))}`);
+    assert(/"finish_reason":"stop"/.test(streamed.body), 'streaming: finish_reason stop');
+    eq((streamed.body.match(/word/g) || []).length, 40, 'streaming: every word');
+    await waitFor(async () => (await metrics(s2.port)).gptoss_generations_total >= 2, 'both generations counted');
+    const m = await metrics(s2.port);
+    eq(m.gptoss_generations_cancelled_total, 0, 'no generation counted as cancelled');
+    eq(m['gptoss_requests_total{code="499"}'], 0, 'no 499');
+  } finally {
+    await s2.stop();
+  }
 });
 
 await srv.stop();

@@ -121,7 +121,8 @@ export function rssKiB(pid) {
 
 // Bytes written on a plain socket, for what http.request will not send (a bad request line, a huge
 // head) or to half-close after sending (end: true calls socket.end() once written). Resolves
-// {text, statusLines, status, head, body, json} once the server closes the connection (or, with
+// {text (interim 1xx answers cut), statusLines (final ones), status, head, body, json} once the
+// server closes the connection (or, with
 // keepAlive, once one whole response with a Content-Length has come); ms x the time scale is a hang.
 export function rawSocket(port, data, { end = false, keepAlive = false, ms = 60000 } = {}) {
   return new Promise((resolve, reject) => {
@@ -133,8 +134,10 @@ export function rawSocket(port, data, { end = false, keepAlive = false, ms = 600
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      const text = Buffer.concat(chunks).toString('latin1');
-      const statusLines = (text.match(/^HTTP\/\d\.\d \d{3}/gm) || []).length;
+      let text = Buffer.concat(chunks).toString('latin1');
+      // interim 1xx answers come before the final one; a client skips them
+      while (/^HTTP\/\d\.\d 1\d\d [^\r]*\r\n(?:[^\r]+\r\n)*\r\n/.test(text)) text = text.replace(/^HTTP\/\d\.\d 1\d\d [^\r]*\r\n(?:[^\r]+\r\n)*\r\n/, '');
+      const statusLines = (text.match(/^HTTP\/\d\.\d [2-5]\d\d/gm) || []).length;
       const cut = text.indexOf('\r\n\r\n');
       const head = cut < 0 ? text : text.slice(0, cut);
       const body = cut < 0 ? '' : Buffer.from(text.slice(cut + 4), 'latin1').toString('utf8');
