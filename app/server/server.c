@@ -48,6 +48,7 @@ typedef struct request {
     int seen;       /* on_request has been called */
     int http11;     /* HTTP/1.1: interim 1xx answers may be sent */
     int probed;     /* probe_peer wrote its 100 Continue */
+    uint32_t key;   /* which API key it gave */
     size_t uri_len; /* the raw request target's (on_uri) */
     /* for its log line */
     char method[16];
@@ -372,20 +373,53 @@ static void stream_free(void *cls) {
     free(s);
 }
 
-/* NULL when the request may go on (no key is set, or it gives the key), else the 401's message. */
-static const char *auth_error(server *srv, struct MHD_Connection *conn) {
-    if (!srv->opts.api_key) return NULL;
+/* NULL when the request may go on (no key is set, or it gives one of the keys: its index in *key),
+ * else the 401's message. Every key is compared whole, whichever matches. */
+static const char *auth_error(server *srv, struct MHD_Connection *conn, uint32_t *key) {
+    *key = 0;
+    if (!srv->opts.n_api_keys) return NULL;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     while (h && *h == ' ') h++;
     if (h && !strncasecmp(h, "Bearer", 6) && (h[6] == ' ' || !h[6]))
         for (h += 6; *h == ' ';) h++;
     else if (h && *h) return "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.";
     if (!h || !*h) return "No API key given: pass it as 'Authorization: Bearer KEY'.";
-    const char *k = srv->opts.api_key;
-    size_t hl = strlen(h), kl = strlen(k);
-    unsigned diff = (unsigned)(hl ^ kl);
-    for (size_t i = 0; i < kl; i++) diff |= (unsigned char)k[i] ^ (unsigned char)(i < hl ? h[i] : 0);
-    return diff ? "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'." : NULL;
+    size_t hl = strlen(h);
+    int found = 0;
+    for (uint32_t n = 0; n < srv->opts.n_api_keys; n++) {
+        const char *k = srv->opts.api_keys[n];
+        size_t kl = strlen(k);
+        unsigned diff = (unsigned)(hl ^ kl);
+        for (size_t i = 0; i < kl; i++) diff |= (unsigned char)k[i] ^ (unsigned char)(i < hl ? h[i] : 0);
+        if (!diff) *key = n, found = 1;
+    }
+    return found ? NULL : "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.";
+}
+
+/* FNV-1a over a member's string (absent: nothing), then a separator. */
+static uint64_t hash_member(uint64_t h, const cJSON *v) {
+    if (cJSON_IsString(v))
+        for (const unsigned char *p = (const unsigned char *)v->valuestring; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull; /* 0xff is never a byte of UTF-8 */
+}
+
+/* The `user` and `safety_identifier` of a request: strings or null; 0, or -1 with a 400 in r. A hash
+ * of them tags whose prompt it is (server_job's owner_user). Colliding with another client's hash
+ * gains nothing over sending that client's identifier itself, which is not a secret. */
+static int request_owner(const cJSON *req, uint64_t *out, server_reply *r) {
+    static const char *const names[] = {"user", "safety_identifier"};
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, names[i]);
+        if (v && !cJSON_IsNull(v) && !cJSON_IsString(v)) {
+            server_error(r, 400, "invalid_request_error", names[i], "invalid_type",
+                         "Invalid type for '%s': expected a string.", names[i]);
+            return -1;
+        }
+        h = hash_member(h, v);
+    }
+    *out = h;
+    return 0;
 }
 
 /* POST /v1/chat/completions and /v1/responses. */
@@ -414,9 +448,16 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         cJSON_Delete(req);
         return send_reply(srv, conn, rq, &r);
     }
+    uint64_t owner_user = 0;
+    if (request_owner(req, &owner_user, &r) != 0) {
+        cJSON_Delete(req);
+        return send_reply(srv, conn, rq, &r);
+    }
     server_job *job = responses ? server_responses_request(srv, req, &r) : server_chat_request(srv, req, &r);
     cJSON_Delete(req);
     if (!job) return send_reply(srv, conn, rq, &r);
+    job->owner_key = rq->key;
+    job->owner_user = owner_user;
     server_job_retain(job);
     rq->job = job;
     if (server_sched_submit(srv->sched, job) != 0) {
@@ -487,7 +528,7 @@ static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *
         metrics(srv, &r);
         return send_reply(srv, conn, rq, &r);
     }
-    const char *denied = strncmp(url, "/v1/", 4) ? NULL : auth_error(srv, conn);
+    const char *denied = strncmp(url, "/v1/", 4) ? NULL : auth_error(srv, conn, &rq->key);
     if (denied) {
         server_error(&r, 401, "invalid_request_error", NULL, "invalid_api_key", "%s", denied);
         return send_reply(srv, conn, rq, &r);
@@ -617,7 +658,8 @@ static void usage(FILE *f) {
                "options:\n"
                "  --host ADDR          address to bind (default 127.0.0.1; 0.0.0.0 for every interface)\n"
                "  --port N             TCP port (default 8080; 0 picks a free one, printed at start)\n"
-               "  --api-key KEY        require 'Authorization: Bearer KEY' on /v1/* (or $GPTOSS_API_KEY)\n"
+               "  --api-key KEY        require 'Authorization: Bearer KEY' on /v1/* (or $GPTOSS_API_KEY); once\n"
+               "                       per key: each key's prompts reuse only its own cached prefixes\n"
                "  --parallel N         sequences decoded together by continuous batching (default 4)\n"
                "  -c, --ctx N          context of each sequence in tokens (default 4096; alias --ctx-size)\n"
                "  --queue N            requests that may wait for a sequence; then 429 (default 64)\n"
@@ -639,6 +681,7 @@ static void usage(FILE *f) {
 }
 
 static int parse_options(server_options *o, int argc, char **argv) {
+    int api_key_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v, *name = cli_option_name(a);
         int ok = 1;
@@ -677,7 +720,19 @@ static int parse_options(server_options *o, int argc, char **argv) {
         if (!(v = cli_next(argc, argv, &i))) return -1;
         uint64_t u = 0;
         if (!strcmp(a, "--host")) o->host = v;
-        else if (!strcmp(a, "--api-key")) o->api_key = v;
+        else if (!strcmp(a, "--api-key")) {
+            if (!api_key_given) o->n_api_keys = 0; /* they replace $GPTOSS_API_KEY */
+            api_key_given = 1;
+            if (!*v) {
+                cli_error("serve: an empty --api-key");
+                return -1;
+            }
+            if (o->n_api_keys == SERVER_MAX_API_KEYS) {
+                cli_error("serve: at most %d --api-key options", SERVER_MAX_API_KEYS);
+                return -1;
+            }
+            o->api_keys[o->n_api_keys++] = v;
+        }
         else if (!strcmp(a, "--model-name")) o->model_id = v;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer_path = v;
         else if (!strcmp(a, "--seed")) ok = cli_parse_u64(v, &o->seed);
@@ -814,8 +869,8 @@ int server_main(int argc, char **argv, server_engine_open open) {
     o->max_items = SERVER_DEFAULT_MAX_ITEMS;
     o->prefill_chunk = 256;
     o->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    o->api_key = getenv("GPTOSS_API_KEY");
-    if (o->api_key && !*o->api_key) o->api_key = NULL;
+    const char *env_key = getenv("GPTOSS_API_KEY");
+    if (env_key && *env_key) o->api_keys[o->n_api_keys++] = env_key;
     int pr = parse_options(o, argc, argv);
     if (pr <= 0) return pr == 0 ? 0 : 2;
     if (server_model_names_derive(o->model_path, o->model_id, &srv.names) != 0) {
@@ -899,7 +954,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
     pthread_mutex_lock(&srv.mu);
     srv.listening = 1;
     pthread_mutex_unlock(&srv.mu);
-    if (!o->api_key && !loopback)
+    if (!o->n_api_keys && !loopback)
         log_line("warning: %s is not a loopback address and no API key is set: anyone who can reach it can use "
                  "the model (--api-key KEY or $GPTOSS_API_KEY)",
                  o->host);

@@ -53,13 +53,19 @@ typedef struct server_engine {
  * at the limit is mapped and rendered in milliseconds. */
 #define SERVER_DEFAULT_MAX_ITEMS 10000
 
+/* Most --api-key options. */
+#define SERVER_MAX_API_KEYS 64
+
 /* Options of `gptoss serve`. */
 typedef struct server_options {
     const char *model_path;
     const char *model_id; /* the name in /v1/models and the "model" field */
     const char *host;
     uint32_t port;
-    const char *api_key;
+    /* --api-key, once per key (or $GPTOSS_API_KEY): each key is a separate client for prompt prefix
+     * reuse (a KV cache filled under one key is never reused under another) */
+    const char *api_keys[SERVER_MAX_API_KEYS];
+    uint32_t n_api_keys;
     uint32_t parallel;   /* slots */
     uint32_t ctx_size;   /* per slot */
     uint32_t queue_size; /* waiting requests beyond the slots; then 429 */
@@ -152,6 +158,11 @@ struct server_job {
     server_rules *rules; /* tool_choice, response format, strict tools, budget (NULL: none) */
     int limit_reasoning;   /* max_reasoning_tokens / reasoning.max_tokens given */
     uint32_t max_reasoning_tokens;
+    /* Whose prompt it is: the API key it came with (its index) and a hash of its `user` and
+     * `safety_identifier`. A slot's cache is reused only by jobs of the same owner, so cached_tokens
+     * cannot tell one client what another sent. */
+    uint32_t owner_key;
+    uint64_t owner_user;
     const server_job_ops *ops;
     void *proto; /* protocol state */
     int stream;

@@ -2,7 +2,8 @@
 // (issue 25): bodies with bytes after the JSON object, tool schemas deeper than the prompt renderer
 // takes, response ids (128 random bits each, not a counter), requests of 20,000 tool results (one
 // index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized,
-// oversize URIs and headers (raw sockets), clients that half-close after their request.
+// oversize URIs and headers (raw sockets), clients that half-close after their request, cached
+// prompt prefixes kept per API key and user.
 // Times are printed as "# ..." lines; what is asserted is only a hang guard (x GPTOSS_TEST_TIME_SCALE).
 // env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN, GPTOSS_MODEL.
 import fs from 'node:fs';
@@ -288,6 +289,60 @@ await test('hardening: a client that half-closes after its request still gets th
     eq(m['gptoss_requests_total{code="499"}'], 0, 'no 499');
   } finally {
     await s2.stop();
+  }
+});
+
+
+// Prompt prefix reuse is kept per client: a slot's cache is reused only by requests with the same API
+// key (--api-key given once per key) and the same `user` / `safety_identifier`, so cached_tokens
+// (and the time to the first token) cannot tell one client what another sent.
+await test('hardening: cached prompt prefixes are reused per API key and per user / safety_identifier', async () => {
+  const s3 = await double(['--api-key', 'key-a', '--api-key', 'key-b', '--parallel', '4']);
+  try {
+    const prompt = [{ role: 'system', content: 'The secret plan: ' + 'alpha bravo charlie delta '.repeat(20) },
+      { role: 'user', content: 'x' }];
+    const ask = async (key, extra = {}, what = '') => {
+      const r = await raw(s3.port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: prompt, ...extra }),
+        { ...json, Authorization: `Bearer ${key}` });
+      eq(r.status, 200, `${what} (${r.body.slice(0, 200)})`);
+      return r.json.usage.prompt_tokens_details.cached_tokens;
+    };
+    eq(await ask('key-a', {}, 'A'), 0, 'A first: nothing cached');
+    eq(await ask('key-b', {}, 'B'), 0, 'B sending A\'s prompt: nothing of A\'s cached');
+    assert(await ask('key-a', {}, 'A again') > 100, 'A again: its own prompt cached');
+    assert(await ask('key-b', {}, 'B again') > 100, 'B again: its own prompt cached');
+    // the same key, different users
+    eq(await ask('key-a', { user: 'alice' }, 'alice'), 0, 'alice: not the key\'s anonymous cache');
+    eq(await ask('key-a', { user: 'bob' }, 'bob'), 0, 'bob: not alice\'s');
+    assert(await ask('key-a', { user: 'alice' }, 'alice again') > 100, 'alice again: her cache');
+    eq(await ask('key-a', { safety_identifier: 'alice' }, 'safety_identifier alice'), 0,
+      'safety_identifier is its own field');
+    assert(await ask('key-a', { safety_identifier: 'alice' }, 'safety_identifier alice again') > 100, 'and cached');
+    const bad = await raw(s3.port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: prompt, user: 7 }),
+      { ...json, Authorization: 'Bearer key-b' });
+    isError(bad, 400, 'user', 'invalid_type');
+    isError(await raw(s3.port, 'POST', '/v1/responses', JSON.stringify({ input: 'x', safety_identifier: {} }),
+      { ...json, Authorization: 'Bearer key-b' }), 400, 'safety_identifier', 'invalid_type');
+    isError(await raw(s3.port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: prompt }),
+      { ...json, Authorization: 'Bearer key-c' }), 401, null, 'invalid_api_key');
+  } finally {
+    await s3.stop();
+  }
+  // no key: one client, whose requests share their prefixes unless `user` says otherwise
+  const s4 = await double(['--parallel', '4']);
+  try {
+    const input = 'The secret plan: ' + 'alpha bravo charlie delta '.repeat(20);
+    const ask = async (extra = {}) => {
+      const r = await post('/v1/responses', { input, ...extra }, s4);
+      eq(r.status, 200, r.body.slice(0, 200));
+      return r.json.usage.input_tokens_details.cached_tokens;
+    };
+    eq(await ask(), 0, 'first');
+    assert(await ask() > 100, 'no key, no user: reused across requests');
+    eq(await ask({ user: 'carol' }), 0, 'carol: not the anonymous cache');
+    assert(await ask({ user: 'carol' }) > 100, 'carol again');
+  } finally {
+    await s4.stop();
   }
 });
 
