@@ -206,6 +206,15 @@ static void metrics(server *srv, server_reply *r) {
                       (unsigned long long)st.steps, (unsigned long long)st.decode_tokens, st.decode_seconds,
                       st.prefill_seconds, st.queued, st.queue_cap, st.active, st.slots,
                       st.tokens_per_second, (long long)(time(NULL) - g_started));
+    uint32_t n_stored = 0;
+    size_t stored_bytes = 0;
+    server_store_stats(srv->store, &n_stored, &stored_bytes);
+    gptoss_buf_printf(&b,
+                      "# HELP gptoss_responses_stored Responses kept for previous_response_id.\n"
+                      "# TYPE gptoss_responses_stored gauge\ngptoss_responses_stored %u\n"
+                      "# HELP gptoss_responses_stored_bytes Memory they hold (bounded by --max-stored-bytes).\n"
+                      "# TYPE gptoss_responses_stored_bytes gauge\ngptoss_responses_stored_bytes %zu\n",
+                      n_stored, stored_bytes);
     r->status = 200;
     r->body = gptoss_buf_cstr(&b) ? b.data : NULL;
     if (!r->body) gptoss_buf_free(&b);
@@ -449,7 +458,7 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         return send_reply(srv, conn, rq, &r);
     }
     uint64_t owner_user = 0;
-    if (request_owner(req, &owner_user, &r) != 0) {
+    if (request_owner(req, &owner_user, &r) != 0 || server_check_metadata(req, &r) != 0) {
         cJSON_Delete(req);
         return send_reply(srv, conn, rq, &r);
     }
@@ -669,6 +678,8 @@ static void usage(FILE *f) {
                "  --max-body BYTES     largest request body (default 4194304)\n"
                "  --max-connections N  open connections (default 512)\n"
                "  --max-stored N       responses kept for previous_response_id (default 1024)\n"
+               "  --max-stored-bytes BYTES  memory those responses may hold, the oldest dropped first\n"
+               "                       (default 268435456)\n"
                "  --max-items N        messages (chat) or input items with the stored history (Responses)\n"
                "                       in one request; more is a 400 (default 10000)\n"
                "  --prefill-chunk N    prompt tokens per sequence between decode steps (default 256)\n"
@@ -707,7 +718,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
             continue;
         }
         static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--queue",
-                                            "--threads", "--max-body", "--max-connections", "--max-stored", "--max-items",
+                                            "--threads", "--max-body", "--max-connections", "--max-stored", "--max-stored-bytes", "--max-items",
                                             "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv",
                                             "--device"};
         int k = 0;
@@ -754,6 +765,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
             else if (!strcmp(a, "--max-body")) ok = ok && u >= 1024, o->max_body = (size_t)u;
             else if (!strcmp(a, "--max-connections")) ok = ok && u >= 1 && u <= 65536, o->max_connections = (uint32_t)u;
             else if (!strcmp(a, "--max-stored")) ok = ok && u >= 1 && u <= 1u << 20, o->max_stored = (uint32_t)u;
+            else if (!strcmp(a, "--max-stored-bytes")) ok = ok && u >= 4096 && u <= SIZE_MAX / 2, o->max_stored_bytes = (size_t)u;
             else if (!strcmp(a, "--max-items")) ok = ok && u >= 1 && u <= 1u << 24, o->max_items = (uint32_t)u;
             else if (!strcmp(a, "--prefill-chunk")) ok = ok && u >= 1 && u <= 1u << 16, o->prefill_chunk = (uint32_t)u;
         }
@@ -866,6 +878,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
     o->max_body = 4u << 20;
     o->max_connections = 512;
     o->max_stored = 1024;
+    o->max_stored_bytes = (size_t)256 << 20;
     o->max_items = SERVER_DEFAULT_MAX_ITEMS;
     o->prefill_chunk = 256;
     o->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
@@ -921,7 +934,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
     }
     engine_open = 1;
     o->ctx_size = engine.n_ctx;
-    if (!(srv.store = server_store_new(o->max_stored)) ||
+    if (!(srv.store = server_store_new(o->max_stored, o->max_stored_bytes)) ||
         server_sched_start(&srv.sched, &engine, o->queue_size ? o->queue_size : 1, o->prefill_chunk, err, sizeof err) != 0) {
         cli_error("serve: %s", err[0] ? err : "out of memory");
         goto done;

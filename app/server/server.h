@@ -73,6 +73,7 @@ typedef struct server_options {
     size_t max_body;     /* bytes */
     uint32_t max_connections;
     uint32_t max_stored; /* responses kept for previous_response_id */
+    size_t max_stored_bytes; /* and the most memory they may hold */
     uint32_t max_items;  /* messages / input items (with the stored history) per request; then 400 */
     uint32_t prefill_chunk;
     const char *tokenizer_path;
@@ -387,7 +388,12 @@ void server_responses_result(server *srv, server_job *job, server_reply *r);
 /* GET /v1/responses/{id}. */
 void server_responses_get(server *srv, const char *id, server_reply *r);
 
-server_store *server_store_new(uint32_t cap);
+server_store *server_store_new(uint32_t cap, size_t max_bytes);
+/* Responses kept and the bytes they hold (as --max-stored-bytes counts them). */
+void server_store_stats(server_store *st, uint32_t *n, size_t *bytes);
+/* `metadata` as OpenAI takes it: absent, null, or an object of at most 16 string values, keys of at
+ * most 64 characters and values of at most 512. 0, or -1 with a 400 in r. */
+int server_check_metadata(const struct cJSON *req, server_reply *r);
 void server_store_free(server_store *st);
 
 #endif

@@ -3,7 +3,8 @@
 // takes, response ids (128 random bits each, not a counter), requests of 20,000 tool results (one
 // index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized,
 // oversize URIs and headers (raw sockets), clients that half-close after their request, cached
-// prompt prefixes kept per API key and user.
+// prompt prefixes kept per API key and user, the Responses store within --max-stored-bytes, metadata
+// limits.
 // Times are printed as "# ..." lines; what is asserted is only a hang guard (x GPTOSS_TEST_TIME_SCALE).
 // env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN, GPTOSS_MODEL.
 import fs from 'node:fs';
@@ -344,6 +345,62 @@ await test('hardening: cached prompt prefixes are reused per API key and per use
   } finally {
     await s4.stop();
   }
+});
+
+
+// Every stored response keeps the whole history it continues: a chain of N responses holds N^2/2
+// turns. --max-stored-bytes bounds what the store holds, the oldest dropped first.
+await test('hardening: the Responses store stays within --max-stored-bytes, dropping the oldest', async () => {
+  const bound = 1 << 20;
+  const s5 = await double(['--max-stored-bytes', String(bound), '--ctx-size', '131072']);
+  try {
+    const turn = 'word '.repeat(1600);
+    const first = await post('/v1/responses', { input: turn }, s5);
+    eq(first.status, 200, first.body.slice(0, 200));
+    let prev = first.json.id, chain = 1;
+    for (; chain < 40; chain++) { // 40 turns of 8 KB: all of them would hold 40 x 41 / 2 turns, 6.6 MB
+      const r = await post('/v1/responses', { input: turn, previous_response_id: prev }, s5);
+      eq(r.status, 200, `turn ${chain} (${r.body.slice(0, 200)})`);
+      prev = r.json.id;
+      const m = await metrics(s5.port);
+      assert(m.gptoss_responses_stored_bytes <= bound, `turn ${chain}: ${m.gptoss_responses_stored_bytes} bytes stored`);
+    }
+    const m = await metrics(s5.port);
+    console.log(`# ${chain} chained 8 KB turns: ${m.gptoss_responses_stored} responses kept, ` +
+      `${m.gptoss_responses_stored_bytes} bytes (bound ${bound})`);
+    eq((await raw(s5.port, 'GET', `/v1/responses/${first.json.id}`)).status, 404, 'the oldest is gone');
+    eq((await raw(s5.port, 'GET', `/v1/responses/${prev}`)).status, 200, 'the newest is kept');
+    const next = await post('/v1/responses', { input: 'x', previous_response_id: prev }, s5);
+    eq(next.status, 200, `the newest continues (${next.body.slice(0, 200)})`);
+    isError(await post('/v1/responses', { input: 'x', previous_response_id: first.json.id }, s5), 400,
+      'previous_response_id', 'previous_response_not_found');
+  } finally {
+    await s5.stop();
+  }
+});
+
+await test('hardening: metadata is at most 16 string pairs, keys of 64 characters and values of 512 (400 otherwise)', async () => {
+  const pairs = (n, k = 8, v = 8) => Object.fromEntries(Array.from({ length: n },
+    (_, i) => [`${i}`.padEnd(k, 'k'), 'v'.repeat(v)]));
+  const most = pairs(16, 64, 512);
+  const ok = await post('/v1/responses', { input: 'x', metadata: most });
+  eq(ok.status, 200, ok.body.slice(0, 200));
+  eq(ok.json.metadata, most, 'echoed');
+  const wide = { ['é'.repeat(64)]: 'ü'.repeat(512) }; // characters, not bytes
+  eq((await post('/v1/responses', { input: 'x', metadata: wide })).status, 200, '64 / 512 two-byte characters');
+  for (const [what, metadata, code] of [
+    ['17 pairs', pairs(17), 'object_above_max_properties'],
+    ['a 65-character key', pairs(1, 65), 'string_above_max_length'],
+    ['a 513-character value', pairs(1, 8, 513), 'string_above_max_length'],
+    ['a number value', { a: 1 }, 'invalid_type'],
+    ['an object value', { a: { b: 'c' } }, 'invalid_type'],
+    ['an array', ['a'], 'invalid_type'],
+  ]) {
+    const r = await post('/v1/responses', { input: 'x', metadata });
+    try { isError(r, 400, 'metadata', code); } catch (e) { throw new Error(`${what}: ${e.message}`); }
+    isError(await post('/v1/chat/completions', { messages: user, metadata }), 400, 'metadata', code);
+  }
+  eq((await post('/v1/chat/completions', { messages: user, metadata: most })).status, 200, 'chat: 16 pairs');
 });
 
 await srv.stop();
