@@ -33,11 +33,12 @@ typedef enum MHD_Result MHD_Result_t;
 #define WAIT_MS 200
 
 /* libmicrohttpd 0.9.75 answers a request head that does not fit a connection's memory pool itself,
- * with an HTML 414 or 431 and no way to change its body. The pool is made far larger than the limits
- * below, so that an oversize URI or header block reaches on_request, which answers in JSON; only a
- * head beyond the pool (256 KiB) still gets libmicrohttpd's page. The pool is mmap'd per connection
- * and its pages are touched only as a head or body fills them. */
-#define MHD_POOL_BYTES (256u << 10)
+ * with an HTML 414 or 431 and no way to change its body. The pool (32 KiB by default) is made several
+ * times larger than the limits below, so that an oversize URI or header block reaches on_request,
+ * which answers in JSON; only a head beyond the pool still gets libmicrohttpd's page. The cost: a
+ * kept-alive connection holds the whole pool (libmicrohttpd zeroes it between requests), 64 MiB at
+ * the default 512 connections. */
+#define MHD_POOL_BYTES (128u << 10)
 #define MAX_URI_BYTES (16u << 10)    /* the request target, query included */
 #define MAX_HEADER_BYTES (32u << 10) /* every header's name and value, as they came */
 

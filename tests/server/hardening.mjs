@@ -206,7 +206,7 @@ await test('hardening: 10,000 messages (the default limit) are accepted', async 
 
 
 // A head libmicrohttpd would refuse with its own HTML page (past its memory pool) reaches the server,
-// whose limits (16 KiB of URI, 32 KiB of headers) are far below the pool (256 KiB).
+// whose limits (16 KiB of URI, 32 KiB of headers) are far below the pool (128 KiB).
 function oneJsonError(r, status, code, what) {
   eq(r.statusLines, 1, `${what}: one status line (${JSON.stringify(r.text.slice(0, 300))})`);
   eq(r.status, status, `${what}: status`);
@@ -239,7 +239,7 @@ await test('hardening: a 70 KB URI is 414 and 70 KB of headers 431, each one sta
 // What libmicrohttpd 0.9.75 answers itself, before any callback of the server's: an unsupported HTTP
 // version (505), a malformed request or header line (400), a Content-Length that is not a number or
 // overflows 64 bits (400 / 413, its status line and headers sent twice: a bug of 0.9.75's header
-// parser), a head beyond its 256 KiB pool (414 / 431). Their bodies are its fixed HTML; no option of
+// parser), a head beyond its 128 KiB pool (414 / 431). Their bodies are its fixed HTML; no option of
 // 0.9.75 replaces them (docs/SERVER.md). Printed, not asserted, but the server must go on answering.
 await test('hardening: requests libmicrohttpd refuses itself leave the server answering (their answers printed)', async () => {
   const cases = {
