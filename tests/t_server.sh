@@ -6,8 +6,8 @@
 # prefix.mjs), structured outputs (structured.mjs: response formats, strict tools and the reasoning
 # budget on the double and on the tiny model, every finished answer validated with ajv), what one client
 # may send without stalling the server (hardening.mjs: trailing bytes, deep tool schemas, random ids,
-# 20,000 tool results, a 3.9 MB prompt) and the load test (32 streaming clients, 2000 requests; skipped
-# under sanitizers).
+# 20,000 tool results, a 3.9 MB prompt, oversize heads, half-closed clients) and the load test (32
+# streaming clients, 2000 requests; skipped under sanitizers).
 # The scripts wait for what they check (tests/server/lib.mjs waitFor); each one's `timeout` only stops a
 # hang (quiet, they take seconds to a couple of minutes), and like their own deadlines it is multiplied
 # by GPTOSS_TEST_TIME_SCALE (tests/lib.sh). load.mjs also stops by itself when no request finishes for

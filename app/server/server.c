@@ -9,6 +9,8 @@
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +32,25 @@ typedef enum MHD_Result MHD_Result_t;
 
 #define WAIT_MS 200
 
+/* libmicrohttpd 0.9.75 answers a request head that does not fit a connection's memory pool itself,
+ * with an HTML 414 or 431 and no way to change its body. The pool (32 KiB by default) is made several
+ * times larger than the limits below, so that an oversize URI or header block reaches on_request,
+ * which answers in JSON; only a head beyond the pool still gets libmicrohttpd's page. The cost: a
+ * kept-alive connection holds the whole pool (libmicrohttpd zeroes it between requests), 64 MiB at
+ * the default 512 connections. */
+#define MHD_POOL_BYTES (128u << 10)
+#define MAX_URI_BYTES (16u << 10)    /* the request target, query included */
+#define MAX_HEADER_BYTES (32u << 10) /* every header's name and value, as they came */
+
 typedef struct request {
     gptoss_buf body;
     int too_big;
     int started;
+    int seen;       /* on_request has been called */
+    int http11;     /* HTTP/1.1: interim 1xx answers may be sent */
+    int probed;     /* probe_peer wrote its 100 Continue */
+    uint32_t key;   /* which API key it gave */
+    size_t uri_len; /* the raw request target's (on_uri) */
     /* for its log line */
     char method[16];
     char *path;
@@ -46,6 +63,7 @@ typedef struct stream {
     server *srv;
     server_job *job;
     struct MHD_Connection *conn;
+    int probed; /* the SSE comment that tells a client gone from a half-closed one was sent */
 } stream;
 
 /* ---- the log --------------------------------------------------------------------------------- */
@@ -121,7 +139,7 @@ static void log_request(server *srv, const request *rq, enum MHD_RequestTerminat
 
 /* ---- metrics -------------------------------------------------------------------------------- */
 
-static const int tracked_codes[] = {200, 400, 401, 404, 405, 413, 429, 499, 500, 503};
+static const int tracked_codes[] = {200, 400, 401, 404, 405, 413, 414, 429, 431, 499, 500, 503};
 #define N_CODES (sizeof tracked_codes / sizeof tracked_codes[0])
 static uint64_t g_code_count[N_CODES];
 static time_t g_started;
@@ -189,6 +207,15 @@ static void metrics(server *srv, server_reply *r) {
                       (unsigned long long)st.steps, (unsigned long long)st.decode_tokens, st.decode_seconds,
                       st.prefill_seconds, st.queued, st.queue_cap, st.active, st.slots,
                       st.tokens_per_second, (long long)(time(NULL) - g_started));
+    uint32_t n_stored = 0;
+    size_t stored_bytes = 0;
+    server_store_stats(srv->store, &n_stored, &stored_bytes);
+    gptoss_buf_printf(&b,
+                      "# HELP gptoss_responses_stored Responses kept for previous_response_id.\n"
+                      "# TYPE gptoss_responses_stored gauge\ngptoss_responses_stored %u\n"
+                      "# HELP gptoss_responses_stored_bytes Memory they hold (bounded by --max-stored-bytes).\n"
+                      "# TYPE gptoss_responses_stored_bytes gauge\ngptoss_responses_stored_bytes %zu\n",
+                      n_stored, stored_bytes);
     r->status = 200;
     r->body = gptoss_buf_cstr(&b) ? b.data : NULL;
     if (!r->body) gptoss_buf_free(&b);
@@ -260,15 +287,44 @@ static MHD_Result_t send_reply(server *srv, struct MHD_Connection *conn, request
     return ret;
 }
 
-/* The client closed its side (a peek on the socket sees the end of the stream or an error). */
-static int client_gone(struct MHD_Connection *conn) {
+/* What a peek at the client's socket says: PEER_EOF is the end of its stream, which is either a
+ * client gone or one that only closed its sending side after the request (shutdown(SHUT_WR), legal
+ * in HTTP/1.1), and the two cannot be told apart without writing to it. Only a reset or another
+ * error is PEER_GONE. */
+enum { PEER_OPEN, PEER_EOF, PEER_GONE };
+static int peer_state(struct MHD_Connection *conn) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return 1;
+    if (!ci) return PEER_GONE;
     char c;
     ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return 1;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return 1;
-    return 0;
+    if (n == 0) {
+        /* A reset after the end of the stream is not reported by recv (it keeps returning 0); the
+         * connection's state says it: CLOSE_WAIT while the client can still read, CLOSE after. */
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        if (!getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) && len >= sizeof ti.tcpi_state &&
+            ti.tcpi_state == TCP_CLOSE)
+            return PEER_GONE;
+        return PEER_EOF;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return PEER_GONE;
+    return PEER_OPEN;
+}
+
+/* A client whose stream ended while its plain (not streamed) answer is computed: an interim
+ * "100 Continue" (RFC 9110 15.2: a client must accept 1xx answers it did not ask for) is written
+ * once, straight to the socket (this connection's thread is libmicrohttpd's, which writes nothing
+ * until the handler returns). A client that only half-closed reads and skips it; one that is gone
+ * answers with a reset, which the next peek sees. HTTP/1.0 has no 1xx: such a client is only found
+ * gone when its answer cannot be written. Returns 1 when the client is gone. */
+static int probe_peer(struct MHD_Connection *conn, request *rq) {
+    int st = peer_state(conn);
+    if (st != PEER_EOF) return st == PEER_GONE;
+    if (rq->probed || !rq->http11) return 0;
+    rq->probed = 1;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    return !ci || send(ci->connect_fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(sizeof cont - 1);
 }
 
 static void wait_a_little(server_job *job) {
@@ -300,12 +356,21 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         wait_a_little(job);
         if (!job->out.len && !job->done) {
             pthread_mutex_unlock(&job->mu);
-            int gone = client_gone(s->conn);
+            /* The end of the client's stream alone is no sign that it is gone (it may only have
+             * half-closed): an SSE comment, which clients skip, is written once, and a client gone
+             * answers it with a reset (seen by the next peek, or a failed write). */
+            int st = peer_state(s->conn);
             pthread_mutex_lock(&job->mu);
-            if (gone) {
+            if (st == PEER_GONE) {
                 job->cancelled = 1;
                 pthread_mutex_unlock(&job->mu);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            if (st == PEER_EOF && !s->probed && max >= 3 && !job->out.len && !job->done) {
+                s->probed = 1;
+                pthread_mutex_unlock(&job->mu);
+                memcpy(buf, ":\n\n", 3);
+                return 3;
             }
         }
     }
@@ -318,20 +383,53 @@ static void stream_free(void *cls) {
     free(s);
 }
 
-/* NULL when the request may go on (no key is set, or it gives the key), else the 401's message. */
-static const char *auth_error(server *srv, struct MHD_Connection *conn) {
-    if (!srv->opts.api_key) return NULL;
+/* NULL when the request may go on (no key is set, or it gives one of the keys: its index in *key),
+ * else the 401's message. Every key is compared whole, whichever matches. */
+static const char *auth_error(server *srv, struct MHD_Connection *conn, uint32_t *key) {
+    *key = 0;
+    if (!srv->opts.n_api_keys) return NULL;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     while (h && *h == ' ') h++;
     if (h && !strncasecmp(h, "Bearer", 6) && (h[6] == ' ' || !h[6]))
         for (h += 6; *h == ' ';) h++;
     else if (h && *h) return "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.";
     if (!h || !*h) return "No API key given: pass it as 'Authorization: Bearer KEY'.";
-    const char *k = srv->opts.api_key;
-    size_t hl = strlen(h), kl = strlen(k);
-    unsigned diff = (unsigned)(hl ^ kl);
-    for (size_t i = 0; i < kl; i++) diff |= (unsigned char)k[i] ^ (unsigned char)(i < hl ? h[i] : 0);
-    return diff ? "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'." : NULL;
+    size_t hl = strlen(h);
+    int found = 0;
+    for (uint32_t n = 0; n < srv->opts.n_api_keys; n++) {
+        const char *k = srv->opts.api_keys[n];
+        size_t kl = strlen(k);
+        unsigned diff = (unsigned)(hl ^ kl);
+        for (size_t i = 0; i < kl; i++) diff |= (unsigned char)k[i] ^ (unsigned char)(i < hl ? h[i] : 0);
+        if (!diff) *key = n, found = 1;
+    }
+    return found ? NULL : "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.";
+}
+
+/* FNV-1a over a member's string (absent: nothing), then a separator. */
+static uint64_t hash_member(uint64_t h, const cJSON *v) {
+    if (cJSON_IsString(v))
+        for (const unsigned char *p = (const unsigned char *)v->valuestring; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull; /* 0xff is never a byte of UTF-8 */
+}
+
+/* The `user` and `safety_identifier` of a request: strings or null; 0, or -1 with a 400 in r. A hash
+ * of them tags whose prompt it is (server_job's owner_user). Colliding with another client's hash
+ * gains nothing over sending that client's identifier itself, which is not a secret. */
+static int request_owner(const cJSON *req, uint64_t *out, server_reply *r) {
+    static const char *const names[] = {"user", "safety_identifier"};
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, names[i]);
+        if (v && !cJSON_IsNull(v) && !cJSON_IsString(v)) {
+            server_error(r, 400, "invalid_request_error", names[i], "invalid_type",
+                         "Invalid type for '%s': expected a string.", names[i]);
+            return -1;
+        }
+        h = hash_member(h, v);
+    }
+    *out = h;
+    return 0;
 }
 
 /* POST /v1/chat/completions and /v1/responses. */
@@ -360,9 +458,16 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         cJSON_Delete(req);
         return send_reply(srv, conn, rq, &r);
     }
+    uint64_t owner_user = 0;
+    if (request_owner(req, &owner_user, &r) != 0 || server_check_metadata(req, &r) != 0) {
+        cJSON_Delete(req);
+        return send_reply(srv, conn, rq, &r);
+    }
     server_job *job = responses ? server_responses_request(srv, req, &r) : server_chat_request(srv, req, &r);
     cJSON_Delete(req);
     if (!job) return send_reply(srv, conn, rq, &r);
+    job->owner_key = rq->key;
+    job->owner_user = owner_user;
     server_job_retain(job);
     rq->job = job;
     if (server_sched_submit(srv->sched, job) != 0) {
@@ -400,7 +505,7 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         wait_a_little(job);
         if (job->done) break;
         pthread_mutex_unlock(&job->mu);
-        int gone = client_gone(conn);
+        int gone = probe_peer(conn, rq);
         pthread_mutex_lock(&job->mu);
         if (gone) job->cancelled = 1;
         if (gone && !job->started) break; /* the scheduler drops it from the queue */
@@ -433,7 +538,7 @@ static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *
         metrics(srv, &r);
         return send_reply(srv, conn, rq, &r);
     }
-    const char *denied = strncmp(url, "/v1/", 4) ? NULL : auth_error(srv, conn);
+    const char *denied = strncmp(url, "/v1/", 4) ? NULL : auth_error(srv, conn, &rq->key);
     if (denied) {
         server_error(&r, 401, "invalid_request_error", NULL, "invalid_api_key", "%s", denied);
         return send_reply(srv, conn, rq, &r);
@@ -465,17 +570,54 @@ too_big:
     return send_reply(srv, conn, rq, &r);
 }
 
+/* Sums the bytes of a request's headers (name, ": ", value, CRLF). */
+static MHD_Result_t add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    size_t *n = cls;
+    *n += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Called by libmicrohttpd once a request line is parsed, before its headers: the raw target's length
+ * (the handler only sees the path, unescaped and without its query). What it returns is the
+ * request's con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
+    (void)cls;
+    (void)conn;
+    request *rq = calloc(1, sizeof *rq);
+    if (rq && uri) rq->uri_len = strlen(uri);
+    return rq;
+}
+
 static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **con_cls) {
-    (void)version;
     server *srv = cls;
     request *rq = *con_cls;
     if (!rq) {
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         *con_cls = rq;
+        rq->uri_len = strlen(url);
+    }
+    if (!rq->seen) {
+        rq->seen = 1;
+        rq->http11 = version && !strcmp(version, "HTTP/1.1");
         rq->t0 = cli_now_s();
         snprintf(rq->method, sizeof rq->method, "%s", method);
         rq->path = strdup(url);
+        size_t header_bytes = 0;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &header_bytes);
+        if (rq->uri_len > MAX_URI_BYTES || header_bytes > MAX_HEADER_BYTES) {
+            server_reply r = {0};
+            rq->started = 1;
+            if (rq->uri_len > MAX_URI_BYTES)
+                server_error(&r, 414, "invalid_request_error", NULL, "uri_too_long",
+                             "The request URI is %zu bytes; at most %u are accepted.", rq->uri_len, MAX_URI_BYTES);
+            else
+                server_error(&r, 431, "invalid_request_error", NULL, "request_header_fields_too_large",
+                             "The request headers are %zu bytes; at most %u are accepted.", header_bytes,
+                             MAX_HEADER_BYTES);
+            return send_reply(srv, conn, rq, &r);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > srv->opts.max_body) {
             /* Answer before reading the body; the connection closes afterwards. */
@@ -526,7 +668,8 @@ static void usage(FILE *f) {
                "options:\n"
                "  --host ADDR          address to bind (default 127.0.0.1; 0.0.0.0 for every interface)\n"
                "  --port N             TCP port (default 8080; 0 picks a free one, printed at start)\n"
-               "  --api-key KEY        require 'Authorization: Bearer KEY' on /v1/* (or $GPTOSS_API_KEY)\n"
+               "  --api-key KEY        require 'Authorization: Bearer KEY' on /v1/* (or $GPTOSS_API_KEY); once\n"
+               "                       per key: each key's prompts reuse only its own cached prefixes\n"
                "  --parallel N         sequences decoded together by continuous batching (default 4)\n"
                "  -c, --ctx N          context of each sequence in tokens (default 4096; alias --ctx-size)\n"
                "  --queue N            requests that may wait for a sequence; then 429 (default 64)\n"
@@ -536,6 +679,8 @@ static void usage(FILE *f) {
                "  --max-body BYTES     largest request body (default 4194304)\n"
                "  --max-connections N  open connections (default 512)\n"
                "  --max-stored N       responses kept for previous_response_id (default 1024)\n"
+               "  --max-stored-bytes BYTES  memory those responses may hold, the oldest dropped first\n"
+               "                       (default 268435456)\n"
                "  --max-items N        messages (chat) or input items with the stored history (Responses)\n"
                "                       in one request; more is a 400 (default 10000)\n"
                "  --prefill-chunk N    prompt tokens per sequence between decode steps (default 256)\n"
@@ -548,6 +693,7 @@ static void usage(FILE *f) {
 }
 
 static int parse_options(server_options *o, int argc, char **argv) {
+    int api_key_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v, *name = cli_option_name(a);
         int ok = 1;
@@ -573,7 +719,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
             continue;
         }
         static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--queue",
-                                            "--threads", "--max-body", "--max-connections", "--max-stored", "--max-items",
+                                            "--threads", "--max-body", "--max-connections", "--max-stored", "--max-stored-bytes", "--max-items",
                                             "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv",
                                             "--device"};
         int k = 0;
@@ -586,7 +732,19 @@ static int parse_options(server_options *o, int argc, char **argv) {
         if (!(v = cli_next(argc, argv, &i))) return -1;
         uint64_t u = 0;
         if (!strcmp(a, "--host")) o->host = v;
-        else if (!strcmp(a, "--api-key")) o->api_key = v;
+        else if (!strcmp(a, "--api-key")) {
+            if (!api_key_given) o->n_api_keys = 0; /* they replace $GPTOSS_API_KEY */
+            api_key_given = 1;
+            if (!*v) {
+                cli_error("serve: an empty --api-key");
+                return -1;
+            }
+            if (o->n_api_keys == SERVER_MAX_API_KEYS) {
+                cli_error("serve: at most %d --api-key options", SERVER_MAX_API_KEYS);
+                return -1;
+            }
+            o->api_keys[o->n_api_keys++] = v;
+        }
         else if (!strcmp(a, "--model-name")) o->model_id = v;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer_path = v;
         else if (!strcmp(a, "--seed")) ok = cli_parse_u64(v, &o->seed);
@@ -608,6 +766,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
             else if (!strcmp(a, "--max-body")) ok = ok && u >= 1024, o->max_body = (size_t)u;
             else if (!strcmp(a, "--max-connections")) ok = ok && u >= 1 && u <= 65536, o->max_connections = (uint32_t)u;
             else if (!strcmp(a, "--max-stored")) ok = ok && u >= 1 && u <= 1u << 20, o->max_stored = (uint32_t)u;
+            else if (!strcmp(a, "--max-stored-bytes")) ok = ok && u >= 4096 && u <= SIZE_MAX / 2, o->max_stored_bytes = (size_t)u;
             else if (!strcmp(a, "--max-items")) ok = ok && u >= 1 && u <= 1u << 24, o->max_items = (uint32_t)u;
             else if (!strcmp(a, "--prefill-chunk")) ok = ok && u >= 1 && u <= 1u << 16, o->prefill_chunk = (uint32_t)u;
         }
@@ -720,11 +879,12 @@ int server_main(int argc, char **argv, server_engine_open open) {
     o->max_body = 4u << 20;
     o->max_connections = 512;
     o->max_stored = 1024;
+    o->max_stored_bytes = (size_t)256 << 20;
     o->max_items = SERVER_DEFAULT_MAX_ITEMS;
     o->prefill_chunk = 256;
     o->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    o->api_key = getenv("GPTOSS_API_KEY");
-    if (o->api_key && !*o->api_key) o->api_key = NULL;
+    const char *env_key = getenv("GPTOSS_API_KEY");
+    if (env_key && *env_key) o->api_keys[o->n_api_keys++] = env_key;
     int pr = parse_options(o, argc, argv);
     if (pr <= 0) return pr == 0 ? 0 : 2;
     if (server_model_names_derive(o->model_path, o->model_id, &srv.names) != 0) {
@@ -775,7 +935,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
     }
     engine_open = 1;
     o->ctx_size = engine.n_ctx;
-    if (!(srv.store = server_store_new(o->max_stored)) ||
+    if (!(srv.store = server_store_new(o->max_stored, o->max_stored_bytes)) ||
         server_sched_start(&srv.sched, &engine, o->queue_size ? o->queue_size : 1, o->prefill_chunk, err, sizeof err) != 0) {
         cli_error("serve: %s", err[0] ? err : "out of memory");
         goto done;
@@ -794,7 +954,8 @@ int server_main(int argc, char **argv, server_engine_open open) {
     int loopback = is_loopback(ai->ai_addr);
     errno = 0;
     d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t)MHD_POOL_BYTES, MHD_OPTION_URI_LOG_CALLBACK, on_uri, &srv, MHD_OPTION_CONNECTION_TIMEOUT,
                          (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv, MHD_OPTION_EXTERNAL_LOGGER,
                          mhd_log, &srv, MHD_OPTION_END);
     int start_errno = errno;
@@ -807,7 +968,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
     pthread_mutex_lock(&srv.mu);
     srv.listening = 1;
     pthread_mutex_unlock(&srv.mu);
-    if (!o->api_key && !loopback)
+    if (!o->n_api_keys && !loopback)
         log_line("warning: %s is not a loopback address and no API key is set: anyone who can reach it can use "
                  "the model (--api-key KEY or $GPTOSS_API_KEY)",
                  o->host);

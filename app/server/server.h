@@ -53,13 +53,19 @@ typedef struct server_engine {
  * at the limit is mapped and rendered in milliseconds. */
 #define SERVER_DEFAULT_MAX_ITEMS 10000
 
+/* Most --api-key options. */
+#define SERVER_MAX_API_KEYS 64
+
 /* Options of `gptoss serve`. */
 typedef struct server_options {
     const char *model_path;
     const char *model_id; /* the name in /v1/models and the "model" field */
     const char *host;
     uint32_t port;
-    const char *api_key;
+    /* --api-key, once per key (or $GPTOSS_API_KEY): each key is a separate client for prompt prefix
+     * reuse (a KV cache filled under one key is never reused under another) */
+    const char *api_keys[SERVER_MAX_API_KEYS];
+    uint32_t n_api_keys;
     uint32_t parallel;   /* slots */
     uint32_t ctx_size;   /* per slot */
     uint32_t queue_size; /* waiting requests beyond the slots; then 429 */
@@ -67,6 +73,7 @@ typedef struct server_options {
     size_t max_body;     /* bytes */
     uint32_t max_connections;
     uint32_t max_stored; /* responses kept for previous_response_id */
+    size_t max_stored_bytes; /* and the most memory they may hold */
     uint32_t max_items;  /* messages / input items (with the stored history) per request; then 400 */
     uint32_t prefill_chunk;
     const char *tokenizer_path;
@@ -152,6 +159,11 @@ struct server_job {
     server_rules *rules; /* tool_choice, response format, strict tools, budget (NULL: none) */
     int limit_reasoning;   /* max_reasoning_tokens / reasoning.max_tokens given */
     uint32_t max_reasoning_tokens;
+    /* Whose prompt it is: the API key it came with (its index) and a hash of its `user` and
+     * `safety_identifier`. A slot's cache is reused only by jobs of the same owner, so cached_tokens
+     * cannot tell one client what another sent. */
+    uint32_t owner_key;
+    uint64_t owner_user;
     const server_job_ops *ops;
     void *proto; /* protocol state */
     int stream;
@@ -376,7 +388,12 @@ void server_responses_result(server *srv, server_job *job, server_reply *r);
 /* GET /v1/responses/{id}. */
 void server_responses_get(server *srv, const char *id, server_reply *r);
 
-server_store *server_store_new(uint32_t cap);
+server_store *server_store_new(uint32_t cap, size_t max_bytes);
+/* Responses kept and the bytes they hold (as --max-stored-bytes counts them). */
+void server_store_stats(server_store *st, uint32_t *n, size_t *bytes);
+/* `metadata` as OpenAI takes it: absent, null, or an object of at most 16 string values, keys of at
+ * most 64 characters and values of at most 512. 0, or -1 with a 400 in r. */
+int server_check_metadata(const struct cJSON *req, server_reply *r);
 void server_store_free(server_store *st);
 
 #endif

@@ -427,6 +427,48 @@ int server_get_uint(const cJSON *req, const char *name, uint32_t *out, server_re
     return 0;
 }
 
+/* Characters (code points) of valid UTF-8, up to limit + 1. */
+static size_t utf8_chars(const char *s, size_t limit) {
+    size_t n = 0;
+    for (; *s && n <= limit; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80) n++;
+    return n;
+}
+
+int server_check_metadata(const cJSON *req, server_reply *r) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(req, "metadata");
+    if (!m || cJSON_IsNull(m)) return 0;
+    if (!cJSON_IsObject(m)) {
+        server_error(r, 400, "invalid_request_error", "metadata", "invalid_type",
+                     "Invalid type for 'metadata': expected an object.");
+        return -1;
+    }
+    size_t pairs = 0;
+    for (const cJSON *v = m->child; v; v = v->next) {
+        if (++pairs > 16) {
+            server_error(r, 400, "invalid_request_error", "metadata", "object_above_max_properties",
+                         "Invalid 'metadata': too many properties. Expected an object with at most 16 properties.");
+            return -1;
+        }
+        if (utf8_chars(v->string, 64) > 64) {
+            server_error(r, 400, "invalid_request_error", "metadata", "string_above_max_length",
+                         "Invalid 'metadata': a key is longer than 64 characters.");
+            return -1;
+        }
+        if (!cJSON_IsString(v)) {
+            server_error(r, 400, "invalid_request_error", "metadata", "invalid_type",
+                         "Invalid type for 'metadata': every value must be a string.");
+            return -1;
+        }
+        if (utf8_chars(v->valuestring, 512) > 512) {
+            server_error(r, 400, "invalid_request_error", "metadata", "string_above_max_length",
+                         "Invalid 'metadata': a value is longer than 512 characters.");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int server_get_bool(const cJSON *req, const char *name, int dflt, int *out, server_reply *r) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
     if (!v || cJSON_IsNull(v)) {

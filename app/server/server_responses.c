@@ -2,8 +2,8 @@
  * reasoning, function_call, function_call_output) become a harmony conversation after the items of
  * the previous response when previous_response_id names one; the model's messages become output
  * items (reasoning, message, function_call), streamed as the Responses event sequence. Every
- * finished response is stored (up to --max-stored, oldest dropped first) with its full item list,
- * so a later request can continue it. */
+ * finished response is stored (up to --max-stored and --max-stored-bytes, oldest dropped first) with
+ * its full item list, so a later request can continue it. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -19,18 +19,21 @@ typedef struct stored {
     char id[48];
     cJSON *items;   /* input and output items, in order */
     char *response; /* the response object (JSON) */
+    size_t bytes;   /* what it holds in memory, about (json_bytes) */
 } stored;
 
 struct server_store {
     pthread_mutex_t mu;
     stored *e;
     uint32_t cap, head, n;
+    size_t max_bytes, bytes; /* --max-stored-bytes; the entries' sum */
 };
 
-server_store *server_store_new(uint32_t cap) {
+server_store *server_store_new(uint32_t cap, size_t max_bytes) {
     server_store *st = calloc(1, sizeof *st);
     if (!st) return NULL;
     st->cap = cap ? cap : 1;
+    st->max_bytes = max_bytes;
     if (!(st->e = calloc(st->cap, sizeof *st->e))) {
         free(st);
         return NULL;
@@ -51,19 +54,56 @@ void server_store_free(server_store *st) {
     free(st);
 }
 
-static void store_put(server_store *st, const char *id, cJSON *items, char *response) {
+void server_store_stats(server_store *st, uint32_t *n, size_t *bytes) {
     pthread_mutex_lock(&st->mu);
-    if (st->n == st->cap) {
-        stored *old = &st->e[st->head];
-        cJSON_Delete(old->items);
-        free(old->response);
-        st->head = (st->head + 1) % st->cap;
-        st->n--;
+    *n = st->n;
+    *bytes = st->bytes;
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Memory a parsed JSON value holds: each node and its strings (malloc's own overhead aside). Every
+ * stored response carries the whole history it continues, so a long chain of responses grows the
+ * store quadratically; --max-stored-bytes bounds it by this measure. Recursion is bounded by cJSON's
+ * nesting limit on the parsed input. */
+static size_t json_bytes(const cJSON *v) {
+    size_t n = 0;
+    for (; v; v = v->next) {
+        n += sizeof *v;
+        if (v->string) n += strlen(v->string) + 1;
+        if (v->valuestring) n += strlen(v->valuestring) + 1;
+        n += json_bytes(v->child);
     }
+    return n;
+}
+
+static void store_drop_oldest(server_store *st) {
+    stored *old = &st->e[st->head];
+    cJSON_Delete(old->items);
+    free(old->response);
+    st->bytes -= old->bytes;
+    memset(old, 0, sizeof *old);
+    st->head = (st->head + 1) % st->cap;
+    st->n--;
+}
+
+/* Keeps a finished response (taking items and response), dropping the oldest while the store is
+ * over --max-stored or --max-stored-bytes. One larger than the whole byte bound is not kept. */
+static void store_put(server_store *st, const char *id, cJSON *items, char *response) {
+    size_t bytes = sizeof(stored) + json_bytes(items) + (response ? strlen(response) + 1 : 0);
+    pthread_mutex_lock(&st->mu);
+    if (bytes > st->max_bytes) {
+        pthread_mutex_unlock(&st->mu);
+        cJSON_Delete(items);
+        free(response);
+        return;
+    }
+    while (st->n && (st->n == st->cap || st->bytes + bytes > st->max_bytes)) store_drop_oldest(st);
     stored *s = &st->e[(st->head + st->n) % st->cap];
     snprintf(s->id, sizeof s->id, "%s", id);
     s->items = items;
     s->response = response;
+    s->bytes = bytes;
+    st->bytes += bytes;
     st->n++;
     pthread_mutex_unlock(&st->mu);
 }

@@ -30,6 +30,8 @@ typedef struct slot {
     /* The ids the slot's KV cache holds, in order (n_ctx places), kept while the slot is free. */
     uint32_t *ids;
     uint32_t n_ids;
+    uint32_t owner_key;  /* whose tokens ids are (server_job's owner_key, owner_user) */
+    uint64_t owner_user;
     uint64_t used; /* when it was last taken or freed (least recently used first) */
     int tried;     /* choose_prefix's scratch */
 } slot;
@@ -268,12 +270,15 @@ static void end_slot(server_sched *s, uint32_t i, server_finish why, const char 
 
 /* ---- prefix reuse ---------------------------------------------------------------------------- */
 
-/* Tokens a slot's cache shares with the start of a prompt, at most n_prompt - 1: the last prompt
- * token is always fed, for the logits of the first sample. */
-static uint32_t shared_prefix(const slot *sl, const uint32_t *prompt, size_t n_prompt) {
-    size_t max = n_prompt ? n_prompt - 1 : 0, n = 0;
+/* Tokens a slot's cache shares with the start of a job's prompt, at most n_prompt - 1: the last
+ * prompt token is always fed, for the logits of the first sample. None when the slot's tokens are
+ * another owner's: reusing them would show in cached_tokens (and in time to first token) what that
+ * client sent. */
+static uint32_t shared_prefix(const slot *sl, const server_job *j) {
+    if (sl->owner_key != j->owner_key || sl->owner_user != j->owner_user) return 0;
+    size_t max = j->n_prompt ? j->n_prompt - 1 : 0, n = 0;
     if (max > sl->n_ids) max = sl->n_ids;
-    while (n < max && sl->ids[n] == prompt[n]) n++;
+    while (n < max && sl->ids[n] == j->prompt[n]) n++;
     return (uint32_t)n;
 }
 
@@ -285,7 +290,7 @@ static uint32_t pick_slot(server_sched *s, const server_job *j) {
     for (uint32_t i = 0; i < s->engine->n_slots; i++) {
         const slot *sl = &s->slots[i];
         if (sl->state != SLOT_FREE) continue;
-        uint32_t n = j->n_admitted == 0 ? shared_prefix(sl, j->prompt, j->n_prompt) : 0;
+        uint32_t n = j->n_admitted == 0 ? shared_prefix(sl, j) : 0;
         if (best == UINT32_MAX || n > best_shared || (n == best_shared && sl->used < s->slots[best].used)) {
             best = i;
             best_shared = n;
@@ -326,13 +331,13 @@ static void choose_prefix(server_sched *s, uint32_t i) {
     slot *sl = &s->slots[i];
     server_job *j = sl->job;
     for (uint32_t k = 0; k < e->n_slots; k++) s->slots[k].tried = 0;
-    uint32_t got = 0, own = shared_prefix(sl, j->prompt, j->n_prompt);
+    uint32_t got = 0, own = shared_prefix(sl, j);
     if (!e->truncate) own = 0, sl->tried = 1;
     for (;;) {
         uint32_t best = UINT32_MAX, best_n = 0;
         for (uint32_t k = 0; k < e->n_slots; k++) {
             if (s->slots[k].tried) continue;
-            uint32_t n = k == i ? own : shared_prefix(&s->slots[k], j->prompt, j->n_prompt);
+            uint32_t n = k == i ? own : shared_prefix(&s->slots[k], j);
             if (k != i && (!e->copy || n < own + COPY_MIN_GAIN)) continue;
             if (n > best_n || (n == best_n && k == i)) best = k, best_n = n;
         }
@@ -352,6 +357,8 @@ static void choose_prefix(server_sched *s, uint32_t i) {
         }
     }
     if (!got) forget_slot(s, i);
+    sl->owner_key = j->owner_key; /* from here on its tokens are this job's */
+    sl->owner_user = j->owner_user;
     sl->n_ids = got;
     sl->n_fed = got;
     sl->deciding = 0;
@@ -370,6 +377,8 @@ static void share_prefill(server_sched *s, uint32_t i) {
         char err[256];
         if (e->copy(e->ctx, k, i, from->n_ids, err, sizeof err) != 0) continue; /* it will prefill itself */
         memcpy(sl->ids, from->ids, (size_t)from->n_ids * sizeof *sl->ids);
+        sl->owner_key = from->owner_key;
+        sl->owner_user = from->owner_user;
         sl->n_ids = from->n_ids;
         sl->n_fed = from->n_fed;
         sl->deciding = 0;

@@ -1,17 +1,21 @@
 // hardening.mjs: what one client may send `gptoss serve` without stalling it or reading others' state
 // (issue 25): bodies with bytes after the JSON object, tool schemas deeper than the prompt renderer
 // takes, response ids (128 random bits each, not a counter), requests of 20,000 tool results (one
-// index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized.
+// index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized,
+// oversize URIs and headers (raw sockets), clients that half-close after their request, cached
+// prompt prefixes kept per API key and user, the Responses store within --max-stored-bytes, metadata
+// limits.
 // Times are printed as "# ..." lines; what is asserted is only a hang guard (x GPTOSS_TEST_TIME_SCALE).
 // env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN, GPTOSS_MODEL.
 import fs from 'node:fs';
 import path from 'node:path';
-import { test, done, assert, eq, startServer, raw, timeScale } from './lib.mjs';
+import { test, done, assert, eq, startServer, raw, rawSocket, metrics, waitFor, timeScale } from './lib.mjs';
 
 const tmp = process.env.GPTOSS_TMP;
 const script = path.join(tmp, 'hardening_script.txt');
 fs.writeFileSync(script, [
   'weather => <|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>',
+  'SLOW => <|channel|>final<|message|>' + 'word '.repeat(40) + '<|return|>',
   '* => <|channel|>analysis<|message|>Thinking.<|end|><|start|>assistant<|channel|>final<|message|>Hello.<|return|>',
 ].join('\n') + '\n');
 const tools = [{ type: 'function', function: { name: 'get_weather', parameters: {
@@ -198,6 +202,205 @@ await test('hardening: 10,000 messages (the default limit) are accepted', async 
   const { r, ms } = await timed('chat, 10000 messages', () => post('/v1/chat/completions', { messages: msgs }));
   isError(r, 400, 'messages', 'context_length_exceeded'); // past the limit check: the prompt is 1024 tokens at most
   assert(ms < guard, `${ms} ms`);
+});
+
+
+// A head libmicrohttpd would refuse with its own HTML page (past its memory pool) reaches the server,
+// whose limits (16 KiB of URI, 32 KiB of headers) are far below the pool (128 KiB).
+function oneJsonError(r, status, code, what) {
+  eq(r.statusLines, 1, `${what}: one status line (${JSON.stringify(r.text.slice(0, 300))})`);
+  eq(r.status, status, `${what}: status`);
+  assert(/\r\ncontent-type: application\/json/i.test(r.head), `${what}: JSON (${r.head})`);
+  assert(r.json && r.json.error && typeof r.json.error.message === 'string' && r.json.error.message &&
+    'type' in r.json.error && 'param' in r.json.error && 'code' in r.json.error, `${what}: an OpenAI error object: ${r.body.slice(0, 200)}`);
+  if (code) eq(r.json.error.code, code, `${what}: code`);
+}
+
+await test('hardening: a 70 KB URI is 414 and 70 KB of headers 431, each one status line and a JSON error', async () => {
+  const big = 'a'.repeat(70000);
+  oneJsonError(await rawSocket(srv.port, `GET /v1/models/${big} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    414, 'uri_too_long', '70 KB URI');
+  oneJsonError(await rawSocket(srv.port, `GET /health?q=${big} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    414, 'uri_too_long', '70 KB query');
+  let headers = '';
+  for (let i = 0; i < 10; i++) headers += `X-Filler-${i}: ${'h'.repeat(7000)}\r\n`;
+  oneJsonError(await rawSocket(srv.port, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${headers}` +
+    'Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'), 431,
+  'request_header_fields_too_large', '70 KB of headers');
+  oneJsonError(await rawSocket(srv.port, `GET /health HTTP/1.1\r\nHost: x\r\nX-One: ${big}\r\nConnection: close\r\n\r\n`),
+    431, 'request_header_fields_too_large', 'one 70 KB header');
+  // under the limits, on a kept-alive connection: answered as before
+  const ok = await rawSocket(srv.port, `GET /health?q=${'a'.repeat(8000)} HTTP/1.1\r\nHost: x\r\nX-One: ${'b'.repeat(8000)}\r\n\r\n`,
+    { keepAlive: true });
+  eq(ok.status, 200, `8 KB of URI and of headers (${ok.head})`);
+  eq(ok.json.status, 'ok', '/health');
+});
+
+// What libmicrohttpd 0.9.75 answers itself, before any callback of the server's: an unsupported HTTP
+// version (505), a malformed request or header line (400), a Content-Length that is not a number or
+// overflows 64 bits (400 / 413, its status line and headers sent twice: a bug of 0.9.75's header
+// parser), a head beyond its 128 KiB pool (414 / 431). Their bodies are its fixed HTML; no option of
+// 0.9.75 replaces them (docs/SERVER.md). Printed, not asserted, but the server must go on answering.
+await test('hardening: requests libmicrohttpd refuses itself leave the server answering (their answers printed)', async () => {
+  const cases = {
+    'HTTP/9.9': 'GET /health HTTP/9.9\r\nHost: x\r\n\r\n',
+    'a request line with four fields': 'GET /health HTTP/1.1 x\r\nHost: x\r\n\r\n',
+    'a request line of one word': 'GARBAGE\r\n\r\n',
+    'Content-Length: -1': 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n',
+    'Content-Length: 99999999999999999999':
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n',
+    'a 300 KB URI': `GET /${'a'.repeat(300000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+  };
+  for (const [what, data] of Object.entries(cases)) {
+    const r = await rawSocket(srv.port, data);
+    const type = (r.head.match(/\r\ncontent-type: *([^\r]*)/i) || [])[1] || 'none';
+    console.log(`# ${what}: ${r.status || 'no answer'}, ${r.statusLines} status line(s), content-type ${type}, ` +
+      `${r.json && r.json.error ? 'JSON error' : 'not JSON'}`);
+  }
+  eq((await post('/v1/chat/completions', { messages: user })).status, 200, 'the server still answers');
+});
+
+
+// A client may close its sending side once the request is out (shutdown(SHUT_WR), socket.end()):
+// HTTP/1.1 allows it and the answer must still come. One slot, forty tokens at 20 ms a step: the
+// plain request is still generating when the end of its client's stream arrives, and the streaming
+// one waits in the queue meanwhile (each wait for output looks at the socket after 200 ms).
+await test('hardening: a client that half-closes after its request still gets the whole answer (plain and streaming)', async () => {
+  const s2 = await startServer(process.env.GPTOSS_DOUBLE, ['double-model', '--tokenizer', process.env.GPTOSS_TOKENIZER,
+    '--ctx-size', '1024', '--parallel', '1', '--quiet'], { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_DELAY_MS: '20' });
+  try {
+    const request = (body) => `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+    const plainP = rawSocket(s2.port, request(JSON.stringify({ messages: [{ role: 'user', content: 'SLOW' }] })),
+      { end: true });
+    await waitFor(async () => (await metrics(s2.port)).gptoss_active_sequences === 1, 'the plain request to run');
+    const streamedP = rawSocket(s2.port, request(JSON.stringify({ stream: true,
+      messages: [{ role: 'user', content: 'SLOW' }] })), { end: true });
+    const [plain, streamed] = await Promise.all([plainP, streamedP]);
+    eq(plain.status, 200, `plain: ${JSON.stringify(plain.text.slice(0, 300))}`);
+    eq(plain.json.choices[0].message.content, 'word '.repeat(40), 'plain: the whole answer');
+    eq(plain.json.choices[0].finish_reason, 'stop', 'plain: finish_reason');
+    eq(streamed.status, 200, `streaming: ${JSON.stringify(streamed.text.slice(0, 300))}`);
+    assert(/data: \[DONE\]/.test(streamed.body), `streaming: ends with [DONE]: ${JSON.stringify(streamed.body.slice(-300))}`);
+    assert(/"finish_reason":"stop"/.test(streamed.body), 'streaming: finish_reason stop');
+    eq((streamed.body.match(/word/g) || []).length, 40, 'streaming: every word');
+    await waitFor(async () => (await metrics(s2.port)).gptoss_generations_total >= 2, 'both generations counted');
+    const m = await metrics(s2.port);
+    eq(m.gptoss_generations_cancelled_total, 0, 'no generation counted as cancelled');
+    eq(m['gptoss_requests_total{code="499"}'], 0, 'no 499');
+  } finally {
+    await s2.stop();
+  }
+});
+
+
+// Prompt prefix reuse is kept per client: a slot's cache is reused only by requests with the same API
+// key (--api-key given once per key) and the same `user` / `safety_identifier`, so cached_tokens
+// (and the time to the first token) cannot tell one client what another sent.
+await test('hardening: cached prompt prefixes are reused per API key and per user / safety_identifier', async () => {
+  const s3 = await double(['--api-key', 'key-a', '--api-key', 'key-b', '--parallel', '4']);
+  try {
+    const prompt = [{ role: 'system', content: 'The secret plan: ' + 'alpha bravo charlie delta '.repeat(20) },
+      { role: 'user', content: 'x' }];
+    const ask = async (key, extra = {}, what = '') => {
+      const r = await raw(s3.port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: prompt, ...extra }),
+        { ...json, Authorization: `Bearer ${key}` });
+      eq(r.status, 200, `${what} (${r.body.slice(0, 200)})`);
+      return r.json.usage.prompt_tokens_details.cached_tokens;
+    };
+    eq(await ask('key-a', {}, 'A'), 0, 'A first: nothing cached');
+    eq(await ask('key-b', {}, 'B'), 0, 'B sending A\'s prompt: nothing of A\'s cached');
+    assert(await ask('key-a', {}, 'A again') > 100, 'A again: its own prompt cached');
+    assert(await ask('key-b', {}, 'B again') > 100, 'B again: its own prompt cached');
+    // the same key, different users
+    eq(await ask('key-a', { user: 'alice' }, 'alice'), 0, 'alice: not the key\'s anonymous cache');
+    eq(await ask('key-a', { user: 'bob' }, 'bob'), 0, 'bob: not alice\'s');
+    assert(await ask('key-a', { user: 'alice' }, 'alice again') > 100, 'alice again: her cache');
+    eq(await ask('key-a', { safety_identifier: 'alice' }, 'safety_identifier alice'), 0,
+      'safety_identifier is its own field');
+    assert(await ask('key-a', { safety_identifier: 'alice' }, 'safety_identifier alice again') > 100, 'and cached');
+    const bad = await raw(s3.port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: prompt, user: 7 }),
+      { ...json, Authorization: 'Bearer key-b' });
+    isError(bad, 400, 'user', 'invalid_type');
+    isError(await raw(s3.port, 'POST', '/v1/responses', JSON.stringify({ input: 'x', safety_identifier: {} }),
+      { ...json, Authorization: 'Bearer key-b' }), 400, 'safety_identifier', 'invalid_type');
+    isError(await raw(s3.port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: prompt }),
+      { ...json, Authorization: 'Bearer key-c' }), 401, null, 'invalid_api_key');
+  } finally {
+    await s3.stop();
+  }
+  // no key: one client, whose requests share their prefixes unless `user` says otherwise
+  const s4 = await double(['--parallel', '4']);
+  try {
+    const input = 'The secret plan: ' + 'alpha bravo charlie delta '.repeat(20);
+    const ask = async (extra = {}) => {
+      const r = await post('/v1/responses', { input, ...extra }, s4);
+      eq(r.status, 200, r.body.slice(0, 200));
+      return r.json.usage.input_tokens_details.cached_tokens;
+    };
+    eq(await ask(), 0, 'first');
+    assert(await ask() > 100, 'no key, no user: reused across requests');
+    eq(await ask({ user: 'carol' }), 0, 'carol: not the anonymous cache');
+    assert(await ask({ user: 'carol' }) > 100, 'carol again');
+  } finally {
+    await s4.stop();
+  }
+});
+
+
+// Every stored response keeps the whole history it continues: a chain of N responses holds N^2/2
+// turns. --max-stored-bytes bounds what the store holds, the oldest dropped first.
+await test('hardening: the Responses store stays within --max-stored-bytes, dropping the oldest', async () => {
+  const bound = 1 << 20;
+  const s5 = await double(['--max-stored-bytes', String(bound), '--ctx-size', '131072']);
+  try {
+    const turn = 'word '.repeat(1600);
+    const first = await post('/v1/responses', { input: turn }, s5);
+    eq(first.status, 200, first.body.slice(0, 200));
+    let prev = first.json.id, chain = 1;
+    for (; chain < 40; chain++) { // 40 turns of 8 KB: all of them would hold 40 x 41 / 2 turns, 6.6 MB
+      const r = await post('/v1/responses', { input: turn, previous_response_id: prev }, s5);
+      eq(r.status, 200, `turn ${chain} (${r.body.slice(0, 200)})`);
+      prev = r.json.id;
+      const m = await metrics(s5.port);
+      assert(m.gptoss_responses_stored_bytes <= bound, `turn ${chain}: ${m.gptoss_responses_stored_bytes} bytes stored`);
+    }
+    const m = await metrics(s5.port);
+    console.log(`# ${chain} chained 8 KB turns: ${m.gptoss_responses_stored} responses kept, ` +
+      `${m.gptoss_responses_stored_bytes} bytes (bound ${bound})`);
+    eq((await raw(s5.port, 'GET', `/v1/responses/${first.json.id}`)).status, 404, 'the oldest is gone');
+    eq((await raw(s5.port, 'GET', `/v1/responses/${prev}`)).status, 200, 'the newest is kept');
+    const next = await post('/v1/responses', { input: 'x', previous_response_id: prev }, s5);
+    eq(next.status, 200, `the newest continues (${next.body.slice(0, 200)})`);
+    isError(await post('/v1/responses', { input: 'x', previous_response_id: first.json.id }, s5), 400,
+      'previous_response_id', 'previous_response_not_found');
+  } finally {
+    await s5.stop();
+  }
+});
+
+await test('hardening: metadata is at most 16 string pairs, keys of 64 characters and values of 512 (400 otherwise)', async () => {
+  const pairs = (n, k = 8, v = 8) => Object.fromEntries(Array.from({ length: n },
+    (_, i) => [`${i}`.padEnd(k, 'k'), 'v'.repeat(v)]));
+  const most = pairs(16, 64, 512);
+  const ok = await post('/v1/responses', { input: 'x', metadata: most });
+  eq(ok.status, 200, ok.body.slice(0, 200));
+  eq(ok.json.metadata, most, 'echoed');
+  const wide = { ['é'.repeat(64)]: 'ü'.repeat(512) }; // characters, not bytes
+  eq((await post('/v1/responses', { input: 'x', metadata: wide })).status, 200, '64 / 512 two-byte characters');
+  for (const [what, metadata, code] of [
+    ['17 pairs', pairs(17), 'object_above_max_properties'],
+    ['a 65-character key', pairs(1, 65), 'string_above_max_length'],
+    ['a 513-character value', pairs(1, 8, 513), 'string_above_max_length'],
+    ['a number value', { a: 1 }, 'invalid_type'],
+    ['an object value', { a: { b: 'c' } }, 'invalid_type'],
+    ['an array', ['a'], 'invalid_type'],
+  ]) {
+    const r = await post('/v1/responses', { input: 'x', metadata });
+    try { isError(r, 400, 'metadata', code); } catch (e) { throw new Error(`${what}: ${e.message}`); }
+    isError(await post('/v1/chat/completions', { messages: user, metadata }), 400, 'metadata', code);
+  }
+  eq((await post('/v1/chat/completions', { messages: user, metadata: most })).status, 200, 'chat: 16 pairs');
 });
 
 await srv.stop();

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 
 // How much longer than on a quiet machine a wait may take before it counts as a hang.
 export const timeScale = Math.max(1, Math.floor(Number(process.env.GPTOSS_TEST_TIME_SCALE)) || 1);
@@ -116,4 +117,44 @@ export async function waitFor(fn, what = 'condition', ms = 60000) {
 export function rssKiB(pid) {
   const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(s.match(/VmRSS:\s+(\d+)/)[1]);
+}
+
+// Bytes written on a plain socket, for what http.request will not send (a bad request line, a huge
+// head) or to half-close after sending (end: true calls socket.end() once written). Resolves
+// {text (interim 1xx answers cut), statusLines (final ones), status, head, body, json} once the
+// server closes the connection (or, with
+// keepAlive, once one whole response with a Content-Length has come); ms x the time scale is a hang.
+export function rawSocket(port, data, { end = false, keepAlive = false, ms = 60000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    const chunks = [];
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`no answer in ${ms * timeScale} ms`)); }, ms * timeScale);
+    let settled = false;
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      let text = Buffer.concat(chunks).toString('latin1');
+      // interim 1xx answers come before the final one; a client skips them
+      while (/^HTTP\/\d\.\d 1\d\d [^\r]*\r\n(?:[^\r]+\r\n)*\r\n/.test(text)) text = text.replace(/^HTTP\/\d\.\d 1\d\d [^\r]*\r\n(?:[^\r]+\r\n)*\r\n/, '');
+      const statusLines = (text.match(/^HTTP\/\d\.\d [2-5]\d\d/gm) || []).length;
+      const cut = text.indexOf('\r\n\r\n');
+      const head = cut < 0 ? text : text.slice(0, cut);
+      const body = cut < 0 ? '' : Buffer.from(text.slice(cut + 4), 'latin1').toString('utf8');
+      const m = head.match(/^HTTP\/\d\.\d (\d{3})/);
+      let json = null;
+      try { json = JSON.parse(body); } catch { /* not JSON */ }
+      resolve({ text, statusLines, status: m ? Number(m[1]) : 0, head, body, json });
+    };
+    s.on('data', (c) => {
+      chunks.push(c);
+      if (!keepAlive) return;
+      const t = Buffer.concat(chunks).toString('latin1');
+      const cut = t.indexOf('\r\n\r\n'), len = t.match(/\r\ncontent-length: *(\d+)/i);
+      if (cut >= 0 && len && Buffer.byteLength(t, 'latin1') >= cut + 4 + Number(len[1])) { s.destroy(); finish(); }
+    });
+    s.on('error', () => {}); // a reset after the answer: what came is what is judged
+    s.on('close', finish);
+    s.write(data, () => { if (end) s.end(); });
+  });
 }
