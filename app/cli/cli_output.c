@@ -14,14 +14,19 @@
 #include "cli/cli.h"
 #include "cli/cli_output.h"
 
-int cli_remove_tree_at(int dirfd, const char *name) {
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return -1;
+/* The directory `name` in folder `at`, never through a symbolic link; NULL on error. */
+static DIR *open_dir_at(int at, const char *name) {
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return NULL;
     DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -1;
-    }
+    if (!d) close(fd);
+    return d;
+}
+
+int cli_remove_tree_at(int at, const char *name) {
+    DIR *d = open_dir_at(at, name);
+    if (!d) return -1;
+    const int fd = dirfd(d);
     int rc = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -34,7 +39,7 @@ int cli_remove_tree_at(int dirfd, const char *name) {
         if (S_ISDIR(st.st_mode) ? cli_remove_tree_at(fd, e->d_name) : unlinkat(fd, e->d_name, 0)) rc = -1;
     }
     closedir(d);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0) rc = -1;
+    if (unlinkat(at, name, AT_REMOVEDIR) != 0) rc = -1;
     return rc;
 }
 
@@ -69,15 +74,10 @@ static char *dup_n(const char *s, size_t n) {
     return r;
 }
 
-/* 1 when the directory `name` in dirfd holds any entry, 0 when empty, -1 on error. */
-static int has_entries(int dirfd, const char *name) {
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return -1;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -1;
-    }
+/* 1 when the directory `name` in folder `at` holds any entry, 0 when empty, -1 on error. */
+static int has_entries(int at, const char *name) {
+    DIR *d = open_dir_at(at, name);
+    if (!d) return -1;
     int any = 0;
     struct dirent *e;
     while (!any && (e = readdir(d)) != NULL) any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
