@@ -88,6 +88,11 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# The server's request head check is plain C in app/server/, tested without the server's libraries.
+$(BUILD)/tests/test_server_head: tests/test_server_head.c $(BUILD)/app/server/server_head.o tests/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Iapp -Itests $(CFLAGS) $(LDFLAGS) $< $(BUILD)/app/server/server_head.o -o $@
+
 # Line editing for `gptoss chat` when libedit is installed (optional at build time),
 # and the chat test double: app/chat/chat.c driven by a scripted token source (tests/t_chat*.sh).
 ifeq ($(shell pkg-config --exists libedit 2>/dev/null && echo y),y)

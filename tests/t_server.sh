@@ -6,7 +6,8 @@
 # prefix.mjs), structured outputs (structured.mjs: response formats, strict tools and the reasoning
 # budget on the double and on the tiny model, every finished answer validated with ajv), what one client
 # may send without stalling the server (hardening.mjs: trailing bytes, deep tool schemas, random ids,
-# 20,000 tool results, a 3.9 MB prompt, oversize heads, half-closed clients) and the load test (32
+# 20,000 tool results, a 3.9 MB prompt, malformed heads, half-closed clients; connections.mjs: slow
+# and idle connections, timeouts, the per-address limit) and the load test (32
 # streaming clients, 2000 requests; skipped under sanitizers).
 # The scripts wait for what they check (tests/server/lib.mjs waitFor); each one's `timeout` only stops a
 # hang (quiet, they take seconds to a couple of minutes), and like their own deadlines it is multiplied
@@ -63,6 +64,7 @@ fi
 node_script model.mjs 600 model.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
 node_script hardening.mjs 600 hardening.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \
     GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
+node_script connections.mjs 600 connections.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
 node_script structured.mjs 900 structured.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \
     GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
 node_script prefix.mjs 600 prefix.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"

@@ -1,7 +1,7 @@
 /* server.c: the HTTP side of `gptoss serve` on libmicrohttpd (a thread per connection): options,
  * the model's names, routing, the API key, body limits, JSON parsing (cJSON), streaming as
- * server-sent events, client disconnects (which cancel the job), /health, /metrics, /v1/models, and
- * the log on stderr (a line per request; libmicrohttpd's own messages only when debugging). */
+ * server-sent events, client disconnects (which cancel the job), /health, /metrics, /v1/models, the
+ * connections' guard wired to libmicrohttpd's callbacks (server_conn.c), and the log on stderr (a line per request; libmicrohttpd's own messages only when debugging). */
 #ifdef GPTOSS_HAVE_SERVER
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,13 +32,15 @@ typedef enum MHD_Result MHD_Result_t;
 #endif
 
 #define WAIT_MS 200
+/* libmicrohttpd's inactivity timeout, which is left to apply only while an answer is written (a
+ * client that reads none of it for this long is dropped): the guard's deadlines cover the request's
+ * head and body, and while a request runs there is none. */
+#define WRITE_STALL_S 600u
 
-/* libmicrohttpd 0.9.75 answers a request head that does not fit a connection's memory pool itself,
- * with an HTML 414 or 431 and no way to change its body. The pool (32 KiB by default) is made several
- * times larger than the limits below, so that an oversize URI or header block reaches on_request,
- * which answers in JSON; only a head beyond the pool still gets libmicrohttpd's page. The cost: a
- * kept-alive connection holds the whole pool (libmicrohttpd zeroes it between requests), 64 MiB at
- * the default 512 connections. */
+/* The front (server_conn.c) refuses heads over these limits before libmicrohttpd reads them; the
+ * checks in on_request stay as a second line. libmicrohttpd's memory pool per connection (32 KiB by
+ * default) must hold a whole head of that size, hence 128 KiB (only connections running a request
+ * hold one: each carries one request). */
 #define MHD_POOL_BYTES (128u << 10)
 #define MAX_URI_BYTES (16u << 10)    /* the request target, query included */
 #define MAX_HEADER_BYTES (32u << 10) /* every header's name and value, as they came */
@@ -139,7 +142,7 @@ static void log_request(server *srv, const request *rq, enum MHD_RequestTerminat
 
 /* ---- metrics -------------------------------------------------------------------------------- */
 
-static const int tracked_codes[] = {200, 400, 401, 404, 405, 413, 414, 429, 431, 499, 500, 503};
+static const int tracked_codes[] = {200, 400, 401, 404, 405, 408, 413, 414, 429, 431, 499, 500, 501, 503, 505};
 #define N_CODES (sizeof tracked_codes / sizeof tracked_codes[0])
 static uint64_t g_code_count[N_CODES];
 static time_t g_started;
@@ -216,6 +219,22 @@ static void metrics(server *srv, server_reply *r) {
                       "# HELP gptoss_responses_stored_bytes Memory they hold (bounded by --max-stored-bytes).\n"
                       "# TYPE gptoss_responses_stored_bytes gauge\ngptoss_responses_stored_bytes %zu\n",
                       n_stored, stored_bytes);
+    server_conn_stats cs;
+    server_conns_stats(&srv->conns, &cs);
+    gptoss_buf_printf(&b,
+                      "# HELP gptoss_connections_open Client connections open.\n"
+                      "# TYPE gptoss_connections_open gauge\ngptoss_connections_open %u\n"
+                      "# HELP gptoss_connections_timed_out_total Connections closed for a request head or body that "
+                      "took too long (--header-timeout, --body-timeout).\n"
+                      "# TYPE gptoss_connections_timed_out_total counter\ngptoss_connections_timed_out_total %llu\n"
+                      "# HELP gptoss_connections_evicted_total Connections waiting for a request, closed to make room "
+                      "for new clients.\n"
+                      "# TYPE gptoss_connections_evicted_total counter\ngptoss_connections_evicted_total %llu\n"
+                      "# HELP gptoss_connections_refused_total Connections turned away: their address had "
+                      "--max-connections-per-address running requests.\n"
+                      "# TYPE gptoss_connections_refused_total counter\ngptoss_connections_refused_total %llu\n",
+                      cs.open, (unsigned long long)cs.timed_out, (unsigned long long)cs.evicted,
+                      (unsigned long long)cs.refused);
     r->status = 200;
     r->body = gptoss_buf_cstr(&b) ? b.data : NULL;
     if (!r->body) gptoss_buf_free(&b);
@@ -269,6 +288,29 @@ static void models(server *srv, const char *id, server_reply *r) {
 
 /* ---- HTTP plumbing ------------------------------------------------------------------------- */
 
+/* The guard's record of a connection (its socket context). */
+static server_conn *conn_of(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* A request is complete and runs: no deadline while it does. libmicrohttpd checks its inactivity
+ * timeout only when the handler returns, so a plain answer computed for longer than that timeout
+ * would be dropped unsent; it is off until the answer is queued. */
+static void running_request(server *srv, struct MHD_Connection *conn) {
+    server_conn_enter(&srv->conns, conn_of(conn), SERVER_CONN_BUSY);
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+}
+
+/* The answer is queued: a client that stops reading it is dropped after WRITE_STALL_S (counted from
+ * now: setting it after 0 restarts the clock), and the connection closes after it. */
+static void writing_answer(struct MHD_Connection *conn, struct MHD_Response *resp) {
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, WRITE_STALL_S);
+    /* One request a connection: every head is checked by the front before libmicrohttpd reads it
+     * (server_conn.c), which a kept-alive connection's next head would not be. */
+    MHD_add_response_header(resp, "Connection", "close");
+}
+
 static MHD_Result_t send_reply(server *srv, struct MHD_Connection *conn, request *rq, server_reply *r) {
     if (!r->body) server_error(r, 500, "server_error", NULL, NULL, "out of memory");
     count_status(srv, r->status);
@@ -280,6 +322,7 @@ static MHD_Result_t send_reply(server *srv, struct MHD_Connection *conn, request
     }
     r->body = NULL;
     MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
+    writing_answer(conn, resp);
     if (r->status == 429) MHD_add_response_header(resp, "Retry-After", "1");
     if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     MHD_Result_t ret = MHD_queue_response(conn, (unsigned)r->status, resp);
@@ -493,6 +536,7 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         s->conn = conn;
         MHD_add_response_header(resp, "Content-Type", "text/event-stream");
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        writing_answer(conn, resp);
         count_status(srv, 200);
         rq->status = 200;
         MHD_Result_t ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
@@ -609,6 +653,7 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const cha
         if (rq->uri_len > MAX_URI_BYTES || header_bytes > MAX_HEADER_BYTES) {
             server_reply r = {0};
             rq->started = 1;
+            running_request(srv, conn);
             if (rq->uri_len > MAX_URI_BYTES)
                 server_error(&r, 414, "invalid_request_error", NULL, "uri_too_long",
                              "The request URI is %zu bytes; at most %u are accepted.", rq->uri_len, MAX_URI_BYTES);
@@ -623,6 +668,7 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const cha
             /* Answer before reading the body; the connection closes afterwards. */
             server_reply r = {0};
             rq->started = 1;
+            running_request(srv, conn);
             server_error(&r, 413, "invalid_request_error", NULL, "request_too_large",
                          "The request body is larger than %zu bytes.", srv->opts.max_body);
             return send_reply(srv, conn, rq, &r);
@@ -642,14 +688,52 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn, const cha
         return MHD_YES;
     }
     rq->started = 1;
+    running_request(srv, conn);
     if (rq->body.failed) rq->too_big = 1;
     return route(srv, conn, url, method, rq);
 }
 
+/* The front (server_conn.c) passes a connection whose head it checked. */
+static int handoff(void *cls, int fd, const struct sockaddr *addr, socklen_t len) {
+    server *srv = cls;
+    return MHD_add_connection(srv->daemon, fd, addr, len) == MHD_YES ? 0 : -1;
+}
+
+/* The front answered a head it refused (a JSON error): counted and logged like a request. */
+static void front_answered(void *cls, int status, const char *message) {
+    server *srv = cls;
+    count_status(srv, status);
+    if (srv->opts.quiet) return;
+    char when[32] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (localtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    log_line("%s - - %d (%s)", when, status, message);
+}
+
+/* libmicrohttpd took a connection from the front (server_conns_run's handoff), or closed one. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = fd ? server_conn_attach(&srv->conns, fd->connect_fd) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        server_conn_closed(&srv->conns, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)conn;
+    server *srv = cls;
+    server_conn *gc = conn_of(conn);
+    server_conn_finished(&srv->conns, gc); /* one request a connection */
     request *rq = *con_cls;
     if (!rq) return;
+    if (!rq->status && server_conn_ended(&srv->conns, gc) == SERVER_CONN_TIMED_OUT) {
+        rq->status = 408; /* the guard answered it */
+        count_status(srv, 408);
+    }
     log_request(cls, rq, toe);
     server_job_release(rq->job);
     free(rq->path);
@@ -677,7 +761,13 @@ static void usage(FILE *f) {
                "  --device cpu         where the model runs: the CPU only (batched decoding has no CUDA\n"
                "                       path yet)\n"
                "  --max-body BYTES     largest request body (default 4194304)\n"
-               "  --max-connections N  open connections (default 512)\n"
+               "  --max-connections N  open connections (default 512); near it, connections that wait for a\n"
+               "                       request are closed, the longest waiting first, to make room\n"
+               "  --max-connections-per-address N  connections one client address may hold (default 64;\n"
+               "                       0: no limit, e.g. behind a reverse proxy)\n"
+               "  --header-timeout S   seconds a client may take to send a request's headers, and to stay\n"
+               "                       idle between requests (default 15)\n"
+               "  --body-timeout S     seconds a client may take to send a request's body (default 60)\n"
                "  --max-stored N       responses kept for previous_response_id (default 1024)\n"
                "  --max-stored-bytes BYTES  memory those responses may hold, the oldest dropped first\n"
                "                       (default 268435456)\n"
@@ -719,7 +809,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
             continue;
         }
         static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--queue",
-                                            "--threads", "--max-body", "--max-connections", "--max-stored", "--max-stored-bytes", "--max-items",
+                                            "--threads", "--max-body", "--max-connections", "--max-connections-per-address", "--header-timeout", "--body-timeout", "--max-stored", "--max-stored-bytes", "--max-items",
                                             "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv",
                                             "--device"};
         int k = 0;
@@ -765,6 +855,9 @@ static int parse_options(server_options *o, int argc, char **argv) {
             else if (!strcmp(name, "--threads")) ok = ok && u >= 1 && u <= 1024, o->threads = (uint32_t)u;
             else if (!strcmp(a, "--max-body")) ok = ok && u >= 1024, o->max_body = (size_t)u;
             else if (!strcmp(a, "--max-connections")) ok = ok && u >= 1 && u <= 65536, o->max_connections = (uint32_t)u;
+            else if (!strcmp(a, "--max-connections-per-address")) ok = ok && u <= 65536, o->max_per_address = (uint32_t)u;
+            else if (!strcmp(a, "--header-timeout")) ok = ok && u >= 1 && u <= 86400, o->header_timeout_s = (uint32_t)u;
+            else if (!strcmp(a, "--body-timeout")) ok = ok && u >= 1 && u <= 86400, o->body_timeout_s = (uint32_t)u;
             else if (!strcmp(a, "--max-stored")) ok = ok && u >= 1 && u <= 1u << 20, o->max_stored = (uint32_t)u;
             else if (!strcmp(a, "--max-stored-bytes")) ok = ok && u >= 4096 && u <= SIZE_MAX / 2, o->max_stored_bytes = (size_t)u;
             else if (!strcmp(a, "--max-items")) ok = ok && u >= 1 && u <= 1u << 24, o->max_items = (uint32_t)u;
@@ -878,6 +971,9 @@ int server_main(int argc, char **argv, server_engine_open open) {
     o->queue_size = 64;
     o->max_body = 4u << 20;
     o->max_connections = 512;
+    o->max_per_address = 64;
+    o->header_timeout_s = 15;
+    o->body_timeout_s = 60;
     o->max_stored = 1024;
     o->max_stored_bytes = (size_t)256 << 20;
     o->max_items = SERVER_DEFAULT_MAX_ITEMS;
@@ -949,19 +1045,45 @@ int server_main(int argc, char **argv, server_engine_open open) {
         cli_error("serve: cannot resolve host '%s': %s", o->host, gai_strerror(gai));
         goto done;
     }
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* A socket per connection, and a few for the rest: the soft limit is raised toward the hard one
+     * when 1024 (the usual soft limit) would not do. */
+    struct rlimit rl;
+    rlim_t want = (rlim_t)o->max_connections + 256;
+    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    server_conn_limits lim = {.header_timeout_s = o->header_timeout_s,
+                              .body_timeout_s = o->body_timeout_s,
+                              .max_connections = o->max_connections,
+                              .per_address = o->max_per_address,
+                              .reserve = o->max_connections / 8 ? o->max_connections / 8 : 1};
+    server_head_limits head_lim = {.max_target_bytes = MAX_URI_BYTES,
+                                   .max_head_bytes = MAX_URI_BYTES + MAX_HEADER_BYTES + 1024,
+                                   .max_body = o->max_body};
+    unsigned bound = 0;
     int loopback = is_loopback(ai->ai_addr);
-    errno = 0;
-    d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, &srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)MHD_POOL_BYTES, MHD_OPTION_URI_LOG_CALLBACK, on_uri, &srv, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv, MHD_OPTION_EXTERNAL_LOGGER,
-                         mhd_log, &srv, MHD_OPTION_END);
-    int start_errno = errno;
+    if (server_conns_start(&srv.conns, &lim, &head_lim, ai->ai_addr, ai->ai_addrlen, &bound, err, sizeof err) != 0) {
+        cli_error("serve: cannot listen on %s:%u: %s", o->host, o->port, err);
+        freeaddrinfo(ai);
+        goto done;
+    }
     freeaddrinfo(ai);
-    if (!d) {
-        cli_error("serve: cannot listen on %s:%u: %s", o->host, o->port,
+    /* libmicrohttpd gets connections from the front only (their heads checked); its own limit sits
+     * above the front's, which it must never be the one to enforce: a connection it refuses there is
+     * closed without a word. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    errno = 0;
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)o->max_connections * 2 + 64, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t)MHD_POOL_BYTES, MHD_OPTION_URI_LOG_CALLBACK, on_uri, &srv, MHD_OPTION_CONNECTION_TIMEOUT,
+                         WRITE_STALL_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv, MHD_OPTION_NOTIFY_CONNECTION,
+                         on_connection, &srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &srv, MHD_OPTION_END);
+    int start_errno = errno;
+    srv.daemon = d;
+    if (!d || server_conns_run(&srv.conns, handoff, front_answered, &srv) != 0) {
+        cli_error("serve: cannot start: %s",
                   start_errno ? strerror(start_errno) : srv.mhd_message[0] ? srv.mhd_message : "libmicrohttpd failed");
         goto done;
     }
@@ -972,8 +1094,6 @@ int server_main(int argc, char **argv, server_engine_open open) {
         log_line("warning: %s is not a loopback address and no API key is set: anyone who can reach it can use "
                  "the model (--api-key KEY or $GPTOSS_API_KEY)",
                  o->host);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    unsigned bound = di ? di->port : o->port;
     printf("gptoss serve: listening on http://%s%s%s:%u (model '%s', %u parallel, context %u, queue %u)\n",
            strchr(o->host, ':') ? "[" : "", o->host, strchr(o->host, ':') ? "]" : "", bound, o->model_id,
            engine.n_slots, engine.n_ctx, o->queue_size);
@@ -983,9 +1103,10 @@ int server_main(int argc, char **argv, server_engine_open open) {
     fprintf(stderr, "gptoss serve: signal %d, shutting down\n", sig);
     rc = 0;
 done:
-    if (d) MHD_quiesce_daemon(d);
+    server_conns_quiesce(&srv.conns); /* no new connection */
     if (srv.sched) server_sched_stop(srv.sched); /* every job ends, so connections finish */
     if (d) MHD_stop_daemon(d);
+    server_conns_stop(&srv.conns);
     server_sched_free(srv.sched);
     if (engine_open && engine.close) engine.close(engine.ctx);
     server_store_free(srv.store);

@@ -19,8 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "base/common.h"
 #include "gptoss.h"
+#include "server/server_head.h"
 
 /* ---- engine: the model behind the scheduler ------------------------------------------------ */
 
@@ -72,6 +75,9 @@ typedef struct server_options {
     uint32_t threads;
     size_t max_body;     /* bytes */
     uint32_t max_connections;
+    uint32_t max_per_address; /* connections from one address; 0: no limit */
+    uint32_t header_timeout_s; /* to send a request's head (and the idle time between requests) */
+    uint32_t body_timeout_s;   /* to send a request's body, once its head is in */
     uint32_t max_stored; /* responses kept for previous_response_id */
     size_t max_stored_bytes; /* and the most memory they may hold */
     uint32_t max_items;  /* messages / input items (with the stored history) per request; then 400 */
@@ -211,6 +217,74 @@ void server_sched_free(server_sched *s);
 int server_sched_submit(server_sched *s, server_job *job);
 void server_sched_stats(server_sched *s, server_stats *out);
 
+/* ---- the connections (server_conn.c) -------------------------------------------------------- */
+
+/* Where a connection is. HEAD and LINGER: the front's (it reads the head, or drains what follows an
+ * error it answered itself); BODY and BUSY: libmicrohttpd's (reading the body; running the request
+ * and writing its answer, with no deadline: a generation takes what it takes). */
+typedef enum server_conn_phase { SERVER_CONN_HEAD, SERVER_CONN_LINGER, SERVER_CONN_BODY, SERVER_CONN_BUSY } server_conn_phase;
+/* Why the front ended a connection. */
+typedef enum server_conn_end {
+    SERVER_CONN_OPEN,      /* it did not */
+    SERVER_CONN_TIMED_OUT, /* its head or body took longer than allowed (a 408 when one was begun) */
+    SERVER_CONN_EVICTED,   /* it waited for a request while another client needed its place */
+    SERVER_CONN_REFUSED,   /* turned away (503) or answered an error for its head */
+    SERVER_CONN_DONE       /* not the front's doing: its request was answered, it is closing */
+} server_conn_end;
+
+typedef struct server_conn_limits {
+    double header_timeout_s, body_timeout_s;
+    uint32_t max_connections;
+    uint32_t per_address; /* 0: none */
+    uint32_t reserve;     /* places kept free for newcomers by closing connections waiting for a head */
+} server_conn_limits;
+
+typedef struct server_conn_stats {
+    uint32_t open;
+    uint64_t timed_out, evicted, refused, bad_heads;
+} server_conn_stats;
+
+typedef struct server_conn server_conn;
+typedef struct server_conns {
+    pthread_mutex_t mu;
+    pthread_t thread; /* accepts, reads heads, keeps the deadlines */
+    int started, running, stop;
+    int listen_fd, wake[2];
+    server_conn_limits lim;
+    server_head_limits head_lim;
+    int (*handoff)(void *ctx, int fd, const struct sockaddr *addr, socklen_t len); /* 0: libmicrohttpd has it */
+    void (*on_answered)(void *ctx, int status, const char *message); /* the front answered an error */
+    void *ctx;
+    server_conn *first, *last; /* every connection, oldest first */
+    uint32_t n_live;           /* of those, the ones not ended */
+    uint64_t n_timed_out, n_evicted, n_refused, n_bad_heads;
+} server_conns;
+
+/* Binds and listens on addr (the bound port in *port: for port 0, the one picked); 0, or -1 with the
+ * reason in err. Nothing is accepted before server_conns_run. */
+int server_conns_start(server_conns *g, const server_conn_limits *lim, const server_head_limits *head_lim,
+                       const struct sockaddr *addr, socklen_t addr_len, unsigned *port, char *err, size_t err_size);
+/* Starts the front's thread: a connection whose head is whole and well-formed goes to handoff (which
+ * closes the socket when it fails); a bad head is answered with a JSON error (on_answered is told). */
+int server_conns_run(server_conns *g, int (*handoff)(void *ctx, int fd, const struct sockaddr *addr, socklen_t len),
+                     void (*on_answered)(void *ctx, int status, const char *message), void *ctx);
+/* Stops accepting and reading heads (the listening socket is closed). */
+void server_conns_quiesce(server_conns *g);
+/* After libmicrohttpd has stopped: closes what the front still holds and frees everything. Safe on
+ * one never started. */
+void server_conns_stop(server_conns *g);
+/* libmicrohttpd announced a connection (NOTIFY_STARTED): the front's record of it, or NULL. */
+server_conn *server_conn_attach(server_conns *g, int fd);
+/* libmicrohttpd closed it (NOTIFY_CLOSED, before the socket is closed); c may be NULL. */
+void server_conn_closed(server_conns *g, server_conn *c);
+/* It moved to another phase (BUSY: its request runs); c may be NULL. */
+void server_conn_enter(server_conns *g, server_conn *c, server_conn_phase phase);
+/* Its request is answered and it closes: it no longer counts against any limit. c may be NULL. */
+void server_conn_finished(server_conns *g, server_conn *c);
+/* Whether and why the front ended it. */
+server_conn_end server_conn_ended(server_conns *g, server_conn *c);
+void server_conns_stats(server_conns *g, server_conn_stats *out);
+
 /* ---- shared server state ------------------------------------------------------------------- */
 
 typedef struct server_store server_store;
@@ -220,6 +294,8 @@ typedef struct server {
     gptoss_tokenizer *tok;
     server_sched *sched;
     server_store *store;
+    server_conns conns;
+    struct MHD_Daemon *daemon;
     server_model_names names;
     gptoss_grammar_vocab *gvocab;     /* the tokenizer's token trie for grammar masks, built at start */
     gptoss_grammar *json_object;      /* {"type": "object"}: response_format json_object */

@@ -165,16 +165,20 @@ await test('--quiet: no request lines', async () => {
 });
 
 // ---- clients that go away, libmicrohttpd's own messages -------------------------------------------
-// A Content-Length that is not a number: libmicrohttpd answers 400 and says why in messages of its own.
-function badLength(port) {
+// A Content-Length that is not a number: the server's head check answers 400 in JSON and logs a line.
+// A chunked body with a malformed chunk size: the head was fine, so libmicrohttpd (which reads the
+// body) answers 400 itself and says why in messages of its own.
+function sendRaw(port, bytes) {
   return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write('GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'));
+    const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
     let data = '';
     s.on('data', (d) => { data += d; s.end(); });
     s.on('close', () => resolve(data));
     s.on('error', reject);
   });
 }
+const badLength = (port) => sendRaw(port, 'GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n');
+const badChunk = (port) => sendRaw(port, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n');
 
 await test('disconnects: a client that goes away (plain or streaming) is a quiet 499 / "client went away" line', async () => {
   const srv = await startServer(bin, ['double-model', ...tokenizer, '--parallel', '1'], { ...env, SERVER_DOUBLE_DELAY_MS: '20' });
@@ -195,22 +199,25 @@ await test('disconnects: a client that goes away (plain or streaming) is a quiet
     await it.next();
     b.abort();
     await waitFor(() => (srv.stderr().match(/client went away/g) || []).length >= 2, 'two "client went away" lines');
-    assert((await badLength(srv.port)).startsWith('HTTP/1.1 400'), 'libmicrohttpd answers 400');
+    const bl = await badLength(srv.port);
+    assert(bl.startsWith('HTTP/1.1 400') && /"code":"invalid_content_length"/.test(bl), `the head check answers 400: ${bl}`);
+    assert((await badChunk(srv.port)).startsWith('HTTP/1.1 400'), 'libmicrohttpd answers 400');
     eq((await client.chat.completions.create({ model: 'double-model', messages: [{ role: 'user', content: 'hi' }] }))
       .choices[0].message.content, 'Hello, world!', 'the server goes on');
     err = await stopAll(srv);
     const l = lines(err);
     assert(l.some((x) => / POST \/v1\/chat\/completions 499 in=\d+ out=\d+ \S+ \(client went away\)$/.test(x)), `plain: ${err}`);
     assert(l.some((x) => / POST \/v1\/chat\/completions 200 in=\d+ out=\d+ \S+ \(client went away\)$/.test(x)), `streaming: ${err}`);
-    assert(!/internal error|Application reported|libmicrohttpd|Content-Length/i.test(err), `nothing from libmicrohttpd: ${err}`);
+    assert(l.some((x) => / - - 400 \(Content-Length must be a number of bytes\.\)$/.test(x)), `the bad head's line: ${err}`);
+    assert(!/internal error|Application reported|libmicrohttpd|Error processing/i.test(err), `nothing from libmicrohttpd: ${err}`);
     assert(l.every((x) => x.startsWith('gptoss serve: ')), `only gptoss's lines: ${err}`);
   } finally { if (!err) await stopAll(srv); }
 });
 
 await test('GPTOSS_SERVE_DEBUG: libmicrohttpd\'s messages come out as gptoss serve lines', async () => {
   const srv = await startServer(bin, ['double-model', ...tokenizer], { ...env, GPTOSS_SERVE_DEBUG: '1' });
-  assert((await badLength(srv.port)).startsWith('HTTP/1.1 400'), 'libmicrohttpd answers 400');
-  await waitFor(() => /^gptoss serve: libmicrohttpd: .*Content-Length/m.test(srv.stderr()), 'libmicrohttpd\'s message');
+  assert((await badChunk(srv.port)).startsWith('HTTP/1.1 400'), 'libmicrohttpd answers 400');
+  await waitFor(() => /^gptoss serve: libmicrohttpd: .*Error processing request/m.test(srv.stderr()), 'libmicrohttpd\'s message');
   await stopAll(srv);
 });
 
