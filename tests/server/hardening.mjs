@@ -379,6 +379,70 @@ await test('hardening: the Responses store stays within --max-stored-bytes, drop
   }
 });
 
+// Resident memory of a server (kB), from /proc (Linux).
+function rssKB(s) {
+  const m = fs.readFileSync(`/proc/${s.proc.pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
+  assert(m, 'VmRSS in /proc/PID/status');
+  return Number(m[1]);
+}
+const MB = (kb) => (kb / 1024).toFixed(1);
+
+// A stored response keeps only what its items render (fields the renderer does not read are dropped)
+// and shares the history it continues with the response it continues (issue 25 item 4): 3.9 MB in a
+// field no prompt shows is not kept, and a chain of N responses holds each turn once, not N^2/2 times.
+await test('hardening: 20 chained Responses uploads of 3.9 MB each raise the resident size by less than 100 MB', async () => {
+  const s6 = await double(['--ctx-size', '131072']);
+  try {
+    const pad = 'p'.repeat(3.9e6);
+    const before = rssKB(s6);
+    let prev = null;
+    for (let i = 0; i < 20; i++) {
+      const r = await post('/v1/responses', { input: [{ type: 'message', role: 'user', content: `turn ${i}`, pad }],
+        ...(prev ? { previous_response_id: prev } : {}) }, s6);
+      eq(r.status, 200, `upload ${i} (${r.body.slice(0, 200)})`);
+      prev = r.json.id;
+    }
+    const after = rssKB(s6), m = await metrics(s6.port);
+    console.log(`# 20 chained 3.9 MB uploads: resident ${MB(before)} -> ${MB(after)} MB (+${MB(after - before)}), ` +
+      `store ${m.gptoss_responses_stored} responses, ${m.gptoss_responses_stored_bytes} bytes`);
+    assert(after - before < 100 * 1024, `resident size grew by ${MB(after - before)} MB`);
+    eq(m.gptoss_responses_stored, 20, 'all kept');
+    const next = await post('/v1/responses', { input: 'x', previous_response_id: prev }, s6);
+    eq(next.status, 200, `the last one continues (${next.body.slice(0, 200)})`);
+  } finally {
+    await s6.stop();
+  }
+});
+
+await test('hardening: 100 tiny requests chained on one 3.9 MB response add neither memory nor stored bytes per turn', async () => {
+  const s7 = await double(['--ctx-size', '131072']);
+  try {
+    const pad = 'p'.repeat(3.9e6), text = 'word '.repeat(20000); // 100 KB rendered, 3.9 MB not
+    const before = rssKB(s7);
+    const first = await post('/v1/responses', { input: [{ role: 'user', content: text, pad }] }, s7);
+    eq(first.status, 200, first.body.slice(0, 200));
+    const one = (await metrics(s7.port)).gptoss_responses_stored_bytes;
+    let prev = first.json.id, tokens = first.json.usage.input_tokens;
+    for (let i = 0; i < 100; i++) {
+      const r = await post('/v1/responses', { input: `tiny ${i}`, previous_response_id: prev }, s7);
+      eq(r.status, 200, `turn ${i} (${r.body.slice(0, 200)})`);
+      assert(r.json.usage.input_tokens > tokens, `turn ${i}: the history is rendered (${r.json.usage.input_tokens} tokens)`);
+      tokens = r.json.usage.input_tokens;
+      prev = r.json.id;
+    }
+    const after = rssKB(s7), m = await metrics(s7.port);
+    console.log(`# 100 tiny requests on one 3.9 MB response: resident ${MB(before)} -> ${MB(after)} MB ` +
+      `(+${MB(after - before)}), store ${one} bytes after the first, ${m.gptoss_responses_stored_bytes} after all ` +
+      `(${m.gptoss_responses_stored} responses, the last prompt ${tokens} tokens)`);
+    assert(after - before < 100 * 1024, `resident size grew by ${MB(after - before)} MB`);
+    eq(m.gptoss_responses_stored, 101, 'all kept');
+    // the 100 KB turn once, and about 5 KB for each later one (its items and its response object)
+    assert(m.gptoss_responses_stored_bytes < one + 100 * 8192, `${m.gptoss_responses_stored_bytes} bytes stored`);
+  } finally {
+    await s7.stop();
+  }
+});
+
 await test('hardening: metadata is at most 16 string pairs, keys of 64 characters and values of 512 (400 otherwise)', async () => {
   const pairs = (n, k = 8, v = 8) => Object.fromEntries(Array.from({ length: n },
     (_, i) => [`${i}`.padEnd(k, 'k'), 'v'.repeat(v)]));
