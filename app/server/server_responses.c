@@ -20,7 +20,7 @@
 /* ---- the store ---------------------------------------------------------------------------------- */
 
 /* A finished response. It holds only its own items (this request's input, then its output), as
- * normalize_* leaves them; the history before them stays with the response it continued (parent),
+ * norm_* leaves them; the history before them stays with the response it continued (parent),
  * which it holds a reference on, so a chain of N responses keeps each turn once. Everything but refs
  * (and response, dropped when the entry leaves the ring) is fixed once the entry is stored, so a
  * request holding a reference reads the chain's items without the lock. */

@@ -3,8 +3,9 @@
 // takes, response ids (128 random bits each, not a counter), requests of 20,000 tool results (one
 // index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized,
 // oversize URIs and headers (raw sockets), clients that half-close after their request, cached
-// prompt prefixes kept per API key and user, the Responses store within --max-stored-bytes, metadata
-// limits.
+// prompt prefixes kept per API key and user, the Responses store within --max-stored-bytes, its resident
+// size for chained 3.9 MB uploads (each turn kept once, unrendered fields not at all), a continued
+// conversation rendered whole after its earlier responses left the store, metadata limits.
 // Times are printed as "# ..." lines; what is asserted is only a hang guard (x GPTOSS_TEST_TIME_SCALE).
 // env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN, GPTOSS_MODEL.
 import fs from 'node:fs';
