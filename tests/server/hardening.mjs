@@ -426,6 +426,9 @@ await test('hardening: a continued conversation renders its whole history after 
     '--ctx-size', '131072', '--max-stored', '3', '--quiet'], { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_LOG: log });
   const prompts = () => fs.readFileSync(log, 'utf8').split('\n----\n');
   try {
+    // a user of its own: no cached prefix, so each of these response objects has the same length
+    eq((await post('/v1/responses', { input: 'x', user: 'u0' }, s8)).status, 200, 'a one-turn response');
+    const one = (await metrics(s8.port)).gptoss_responses_stored_bytes;
     const turns = [
       [{ role: 'developer', content: 'Be brief.', junk: 'j'.repeat(1000) },
         { type: 'message', role: 'user', id: 'msg_x', status: 'completed', content: [{ type: 'input_text', text: 'first ' },
@@ -464,6 +467,18 @@ await test('hardening: a continued conversation renders its whole history after 
     for (const id of ids.slice(0, -3))
       eq((await raw(s8.port, 'GET', `/v1/responses/${id}`)).status, 404, `${id} is out of the store`);
     console.log(`# ${ids.length} chained responses, 3 kept for lookup: ${m.gptoss_responses_stored_bytes} bytes stored`);
+    // Requests continuing each of them at once, while the ones they continue leave the store: each is
+    // answered or is a 400 for a response gone, and once three one-turn responses replace them all,
+    // every chain is freed and uncounted (three times the bytes of one).
+    const all = await Promise.all(Array.from({ length: 24 }, (_, i) => post('/v1/responses',
+      { input: `more ${i}`, previous_response_id: ids[i % ids.length], stream: i % 2 === 1 }, s8)));
+    for (const r of all) {
+      if (r.status === 400) isError(r, 400, 'previous_response_id', 'previous_response_not_found');
+      else eq(r.status, 200, r.body.slice(0, 200));
+    }
+    assert(all.filter((r) => r.status === 200).length >= 3, 'the kept ones continue');
+    for (let i = 1; i <= 3; i++) eq((await post('/v1/responses', { input: 'x', user: `u${i}` }, s8)).status, 200, 'one-turn');
+    eq((await metrics(s8.port)).gptoss_responses_stored_bytes, 3 * one, 'three one-turn responses, nothing else');
   } finally {
     await s8.stop();
   }
