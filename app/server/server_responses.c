@@ -770,7 +770,8 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
         input = input_text;
     } else if (!cJSON_IsArray(input)) BAD("input", "'input' must be a string or an array of items");
     if (!(c->own = cJSON_CreateArray())) goto oom;
-    /* the conversation: the item arrays of the responses it continues, oldest first, then the input */
+    /* the conversation: the item arrays of the responses it continues, oldest first, then the input;
+     * those that hold an item, so at most --max-items of them (checked above) */
     size_t n_segs = 1;
     for (const stored *s = c->parent; s; s = s->parent) n_segs += s->items->child != NULL;
     if (!(segs = calloc(n_segs, sizeof *segs))) goto oom;
