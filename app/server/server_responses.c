@@ -1,9 +1,13 @@
-/* server_responses.c: POST /v1/responses (and GET /v1/responses/{id}). Input items (messages,
- * reasoning, function_call, function_call_output) become a harmony conversation after the items of
- * the previous response when previous_response_id names one; the model's messages become output
- * items (reasoning, message, function_call), streamed as the Responses event sequence. Every
- * finished response is stored (up to --max-stored and --max-stored-bytes, oldest dropped first) with
- * its full item list, so a later request can continue it. */
+/* server_responses.c: POST /v1/responses (and GET /v1/responses/{id}) and the store of finished
+ * responses behind previous_response_id. Input items (messages, reasoning, function_call,
+ * function_call_output) become a harmony conversation after the items of the responses it continues;
+ * the model's messages become output items (reasoning, message, function_call), streamed as the
+ * Responses event sequence. A finished response is stored with only its own items (its input, then
+ * its output), each cut down to what the prompt renders, and a counted reference on the response it
+ * continued: a conversation's history is shared by every response in it, not copied into each, and is
+ * read back by walking the chain. The store is bounded by --max-stored (responses that can be looked
+ * up) and --max-stored-bytes (all the memory it holds, including earlier responses only a later one
+ * still needs), the oldest dropped first. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -15,18 +19,31 @@
 
 /* ---- the store ---------------------------------------------------------------------------------- */
 
+/* A finished response. It holds only its own items (this request's input, then its output), as
+ * norm_* leaves them; the history before them stays with the response it continued (parent),
+ * which it holds a reference on, so a chain of N responses keeps each turn once. Everything but refs
+ * (and response, dropped when the entry leaves the ring) is fixed once the entry is stored, so a
+ * request holding a reference reads the chain's items without the lock. */
 typedef struct stored {
     char id[48];
-    cJSON *items;   /* input and output items, in order */
-    char *response; /* the response object (JSON) */
-    size_t bytes;   /* what it holds in memory, about (json_bytes) */
+    struct stored *parent; /* the response this one continued (a reference held), or NULL */
+    size_t refs;           /* the ring (while it can be looked up), stored children, requests */
+    size_t n_items;        /* items of the whole chain, for --max-items before any is read */
+    size_t chain_bytes;    /* bytes that stay while the entry lives: its items and its ancestors' */
+    cJSON *items;          /* its own items, normalized */
+    char *response;        /* the response object (JSON), for GET; NULL once out of the ring */
+    size_t bytes;          /* what it holds now (json_bytes, plus the response text) */
 } stored;
 
+/* st->bytes counts every entry alive, once each: those in the ring, and those out of it that a
+ * stored child or a request in progress still holds (their items only, the response text going at
+ * eviction), until they are freed. store_put keeps it within max_bytes, so the bound bounds memory
+ * however the chains are shaped. */
 struct server_store {
     pthread_mutex_t mu;
-    stored *e;
+    stored **e; /* the entries that can be looked up, oldest first, from head */
     uint32_t cap, head, n;
-    size_t max_bytes, bytes; /* --max-stored-bytes; the entries' sum */
+    size_t max_bytes, bytes; /* --max-stored-bytes; the sum over the entries alive */
 };
 
 server_store *server_store_new(uint32_t cap, size_t max_bytes) {
@@ -42,13 +59,43 @@ server_store *server_store_new(uint32_t cap, size_t max_bytes) {
     return st;
 }
 
+/* Drops a reference on s (under the lock); an entry left with none is unlinked and its reference on
+ * its parent dropped in turn: a loop, not recursion, as chains may be long. The unlinked entries go
+ * on *dead (through their parent field, no longer needed) to be freed by free_dead outside the lock. */
+static void unref_locked(server_store *st, stored *s, stored **dead) {
+    while (s && --s->refs == 0) {
+        stored *parent = s->parent;
+        st->bytes -= s->bytes;
+        s->parent = *dead;
+        *dead = s;
+        s = parent;
+    }
+}
+
+static void free_dead(stored *dead) {
+    while (dead) {
+        stored *next = dead->parent;
+        cJSON_Delete(dead->items);
+        free(dead->response);
+        free(dead);
+        dead = next;
+    }
+}
+
+static void store_unref(server_store *st, stored *s) {
+    if (!s) return;
+    stored *dead = NULL;
+    pthread_mutex_lock(&st->mu);
+    unref_locked(st, s, &dead);
+    pthread_mutex_unlock(&st->mu);
+    free_dead(dead);
+}
+
 void server_store_free(server_store *st) {
     if (!st) return;
-    for (uint32_t i = 0; i < st->n; i++) {
-        stored *s = &st->e[(st->head + i) % st->cap];
-        cJSON_Delete(s->items);
-        free(s->response);
-    }
+    stored *dead = NULL;
+    for (uint32_t i = 0; i < st->n; i++) unref_locked(st, st->e[(st->head + i) % st->cap], &dead);
+    free_dead(dead);
     pthread_mutex_destroy(&st->mu);
     free(st->e);
     free(st);
@@ -61,10 +108,8 @@ void server_store_stats(server_store *st, uint32_t *n, size_t *bytes) {
     pthread_mutex_unlock(&st->mu);
 }
 
-/* Memory a parsed JSON value holds: each node and its strings (malloc's own overhead aside). Every
- * stored response carries the whole history it continues, so a long chain of responses grows the
- * store quadratically; --max-stored-bytes bounds it by this measure. Recursion is bounded by cJSON's
- * nesting limit on the parsed input. */
+/* Memory a parsed JSON value holds: each node and its strings (malloc's own overhead aside).
+ * Recursion is bounded by the depth of the normalized items (three levels). */
 static size_t json_bytes(const cJSON *v) {
     size_t n = 0;
     for (; v; v = v->next) {
@@ -76,48 +121,83 @@ static size_t json_bytes(const cJSON *v) {
     return n;
 }
 
-static void store_drop_oldest(server_store *st) {
-    stored *old = &st->e[st->head];
-    cJSON_Delete(old->items);
-    free(old->response);
-    st->bytes -= old->bytes;
-    memset(old, 0, sizeof *old);
+/* Takes the oldest entry out of the ring. Its response text goes (only GET read it); its items stay
+ * while a child or a request holds it. */
+static void store_evict_oldest(server_store *st, stored **dead) {
+    stored *old = st->e[st->head];
+    st->e[st->head] = NULL;
     st->head = (st->head + 1) % st->cap;
     st->n--;
+    if (old->response) {
+        size_t text = strlen(old->response) + 1;
+        free(old->response);
+        old->response = NULL;
+        old->bytes -= text;
+        st->bytes -= text;
+    }
+    unref_locked(st, old, dead);
 }
 
-/* Keeps a finished response (taking items and response), dropping the oldest while the store is
- * over --max-stored or --max-stored-bytes. One larger than the whole byte bound is not kept. */
-static void store_put(server_store *st, const char *id, cJSON *items, char *response) {
-    size_t bytes = sizeof(stored) + json_bytes(items) + (response ? strlen(response) + 1 : 0);
+/* Keeps a finished response: its own items, its response text, and the reference on parent that the
+ * request held (all three taken, whatever happens). The oldest entries leave the ring while it is
+ * over --max-stored or --max-stored-bytes. Not kept: a response whose chain alone (its items and
+ * those of every response before it, which nothing can free while it lives) is over the byte bound,
+ * and one that still does not fit once the ring is empty (the rest held by requests in progress). */
+static void store_put(server_store *st, const char *id, stored *parent, cJSON *items, size_t n_items, char *response) {
+    stored *dead = NULL, *s = calloc(1, sizeof *s);
+    size_t own = sizeof(stored) + json_bytes(items);
+    size_t bytes = own + (response ? strlen(response) + 1 : 0);
+    size_t before = parent ? parent->chain_bytes : 0; /* fixed while parent is held: no lock needed */
     pthread_mutex_lock(&st->mu);
-    if (bytes > st->max_bytes) {
-        pthread_mutex_unlock(&st->mu);
-        cJSON_Delete(items);
-        free(response);
-        return;
-    }
-    while (st->n && (st->n == st->cap || st->bytes + bytes > st->max_bytes)) store_drop_oldest(st);
-    stored *s = &st->e[(st->head + st->n) % st->cap];
+    if (!s || before + bytes > st->max_bytes) goto drop;
+    while (st->n && (st->n == st->cap || st->bytes + bytes > st->max_bytes)) store_evict_oldest(st, &dead);
+    if (st->bytes + bytes > st->max_bytes) goto drop;
     snprintf(s->id, sizeof s->id, "%s", id);
+    s->parent = parent;
+    s->refs = 1; /* the ring's */
+    s->n_items = n_items;
+    s->chain_bytes = before + own;
     s->items = items;
     s->response = response;
     s->bytes = bytes;
     st->bytes += bytes;
+    st->e[(st->head + st->n) % st->cap] = s;
     st->n++;
     pthread_mutex_unlock(&st->mu);
+    free_dead(dead);
+    return;
+drop:
+    unref_locked(st, parent, &dead);
+    pthread_mutex_unlock(&st->mu);
+    free_dead(dead);
+    free(s);
+    cJSON_Delete(items);
+    free(response);
 }
 
-/* A copy of a stored entry's items (want_items) or response text; NULL if unknown. */
-static void *store_get(server_store *st, const char *id, int want_items) {
-    void *out = NULL;
-    pthread_mutex_lock(&st->mu);
+static stored *store_find_locked(server_store *st, const char *id) {
     for (uint32_t i = 0; i < st->n; i++) {
-        stored *s = &st->e[(st->head + i) % st->cap];
-        if (strcmp(s->id, id) != 0) continue;
-        out = want_items ? (void *)cJSON_Duplicate(s->items, 1) : (void *)strdup(s->response ? s->response : "{}");
-        break;
+        stored *s = st->e[(st->head + i) % st->cap];
+        if (!strcmp(s->id, id)) return s;
     }
+    return NULL;
+}
+
+/* A reference on the entry id names, for a request that continues it (store_unref, or store_put as
+ * the new entry's parent, gives it back); NULL if unknown. The reference keeps the whole chain. */
+static stored *store_ref(server_store *st, const char *id) {
+    pthread_mutex_lock(&st->mu);
+    stored *s = store_find_locked(st, id);
+    if (s) s->refs++;
+    pthread_mutex_unlock(&st->mu);
+    return s;
+}
+
+/* A copy of the response object id names, for GET; NULL if unknown (or out of memory). */
+static char *store_get_response(server_store *st, const char *id) {
+    pthread_mutex_lock(&st->mu);
+    stored *s = store_find_locked(st, id);
+    char *out = s ? strdup(s->response ? s->response : "{}") : NULL;
     pthread_mutex_unlock(&st->mu);
     return out;
 }
@@ -140,8 +220,10 @@ typedef struct resp_proto {
     char id[48];
     long created;
     int stream, store;
-    cJSON *echo;  /* settings echoed in the response object */
-    cJSON *items; /* the conversation's items (history + this input) */
+    cJSON *echo;    /* settings echoed in the response object */
+    stored *parent; /* the response continued (a reference held until stored or freed), or NULL */
+    cJSON *own;     /* this request's input items, normalized; the output's are added when it ends */
+    size_t n_items; /* items of the conversation: the history's and this input's */
     gptoss_harmony_parser *parser;
     char **declared;
     size_t n_declared;
@@ -158,7 +240,8 @@ static void resp_free(void *p) {
     if (!c) return;
     gptoss_harmony_parser_free(c->parser);
     cJSON_Delete(c->echo);
-    cJSON_Delete(c->items);
+    if (c->parent) store_unref(c->srv->store, c->parent);
+    cJSON_Delete(c->own);
     for (size_t i = 0; i < c->n_declared; i++) free(c->declared[i]);
     free(c->declared);
     for (size_t i = 0; i < c->n_out; i++) {
@@ -406,11 +489,7 @@ static int resp_on_token(server_job *job, uint32_t k, uint32_t id) {
     return stop || c->failed || id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL;
 }
 
-/* Items of the output as input items of a later request. */
-static void append_output_items(resp_proto *c, cJSON *items) {
-    for (size_t i = 0; i < c->n_out; i++) cJSON_AddItemToArray(items, item_json(&c->out[i], 1));
-}
-
+static int keep_output_items(resp_proto *c);
 static void resp_on_finish(server_job *job) {
     resp_proto *c = job->proto;
     if (job->finish == SERVER_FINISH_CANCELLED) return;
@@ -429,10 +508,13 @@ static void resp_on_finish(server_job *job) {
                                                                : "completed";
     cJSON *resp = response_json(job, status);
     if (c->store && job->finish != SERVER_FINISH_ERROR) {
-        cJSON *items = c->items;
-        c->items = NULL;
-        append_output_items(c, items);
-        store_put(c->srv->store, c->id, items, cJSON_PrintUnformatted(resp));
+        /* out of memory, the response is not kept: a later request naming it gets a 400 */
+        char *text = keep_output_items(c) < 0 ? NULL : cJSON_PrintUnformatted(resp);
+        if (text) {
+            store_put(c->srv->store, c->id, c->parent, c->own, c->n_items + c->n_out, text);
+            c->parent = NULL;
+            c->own = NULL;
+        }
     }
     if (!c->stream) {
         cJSON_Delete(resp);
@@ -456,90 +538,176 @@ static const server_job_ops resp_ops = {resp_on_token, NULL, resp_on_finish, res
         goto fail;                                                                            \
     } while (0)
 
+/* ---- items as stored ----------------------------------------------------------------------------
+ * What map_items reads of an item, its text already gathered: a stored item keeps nothing else (ids,
+ * statuses, annotations, fields no prompt shows), and map_items renders it as it rendered the item it
+ * came from. NULL when out of memory. */
+
+static cJSON *norm_new(const char *type) {
+    cJSON *o = cJSON_CreateObject();
+    if (o && !cJSON_AddStringToObject(o, "type", type)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Adds name: value to o, deleting o on failure; o or NULL. */
+static cJSON *norm_add(cJSON *o, const char *name, const char *value) {
+    if (o && !cJSON_AddStringToObject(o, name, value)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static cJSON *norm_message(const char *role, const char *text) {
+    return norm_add(norm_add(norm_new("message"), "role", role), "content", text);
+}
+
+static cJSON *norm_reasoning(const char *text) {
+    cJSON *o = norm_new("reasoning"), *part = norm_add(cJSON_CreateObject(), "text", text);
+    cJSON *content = o ? cJSON_AddArrayToObject(o, "content") : NULL;
+    if (!content || !part || !cJSON_AddItemToArray(content, part)) {
+        cJSON_Delete(part);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* call_id may be NULL (an input call without one: no output can answer it). */
+static cJSON *norm_call(const char *call_id, const char *name, const char *args) {
+    cJSON *o = norm_new("function_call");
+    if (call_id) o = norm_add(o, "call_id", call_id);
+    return norm_add(norm_add(o, "name", name), "arguments", args);
+}
+
+static cJSON *norm_call_output(const char *call_id, const char *output) {
+    return norm_add(norm_add(norm_new("function_call_output"), "call_id", call_id), "output", output);
+}
+
+/* Adds v (NULL: out of memory) to to; -1 when either fails. */
+static int keep_item(cJSON *to, cJSON *v) {
+    if (v && cJSON_AddItemToArray(to, v)) return 0;
+    cJSON_Delete(v);
+    return -1;
+}
+
+/* The output's items as stored, after the request's input in c->own. */
+static int keep_output_items(resp_proto *c) {
+    for (size_t i = 0; i < c->n_out; i++) {
+        item *it = &c->out[i];
+        cJSON *n = it->k == K_MESSAGE     ? norm_message("assistant", item_text(it))
+                   : it->k == K_REASONING ? norm_reasoning(item_text(it))
+                                          : norm_call(it->call_id, it->name ? it->name : "", it->args ? it->args : "");
+        if (keep_item(c->own, n) < 0) return -1;
+    }
+    return 0;
+}
+
 /* The items' function calls (call_id -> name), for the outputs that answer them: what a scan of every
  * item per output found (a function_call item with string call_id and name, the first of an id
  * winning), without a scan per output (quadratic in the request). */
-static int index_calls(const cJSON *items, server_call_index *ix) {
-    const cJSON *it;
-    cJSON_ArrayForEach(it, items) {
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
-        const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
-        if (cJSON_IsString(type) && !strcmp(type->valuestring, "function_call") && cJSON_IsString(cid) &&
-            cJSON_IsString(name) && server_call_index_add(ix, cid->valuestring, name->valuestring) < 0)
-            return -1;
+static int index_calls(const cJSON *const *segs, size_t n_segs, server_call_index *ix) {
+    for (size_t k = 0; k < n_segs; k++) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, segs[k]) {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
+            const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+            if (cJSON_IsString(type) && !strcmp(type->valuestring, "function_call") && cJSON_IsString(cid) &&
+                cJSON_IsString(name) && server_call_index_add(ix, cid->valuestring, name->valuestring) < 0)
+                return -1;
+        }
     }
     server_call_index_sort(ix);
     return 0;
 }
 
-/* Items into harmony messages (and instructions from system/developer messages). */
-static int map_items(const cJSON *items, gptoss_harmony_conversation *hist, gptoss_buf *instr, server_reply *r) {
+/* Items into harmony messages (and instructions from system/developer messages). segs are the item
+ * arrays of the conversation in order: the stored responses' (checked when they were requests), then
+ * this request's input, whose items are checked (indices in messages count from its start) and added,
+ * normalized, to keep. */
+static int map_items(const cJSON *const *segs, size_t n_segs, gptoss_harmony_conversation *hist, gptoss_buf *instr,
+                     cJSON *keep, server_reply *r) {
     char *text = NULL;
     server_call_index calls = {0};
-    const cJSON *it;
-    int idx = 0;
-    if (index_calls(items, &calls) < 0) goto oom;
-    cJSON_ArrayForEach(it, items) {
-        if (!cJSON_IsObject(it)) BAD("input", "input[%d] must be an object", idx);
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
-        const char *t = cJSON_IsString(type) ? type->valuestring : (!type && role ? "message" : NULL);
-        if (!t) BAD("input", "input[%d] needs a string 'type'", idx);
-        gptoss_status st = GPTOSS_OK;
-        int bad = 0;
-        if (!strcmp(t, "message")) {
-            if (!cJSON_IsString(role)) BAD("input", "input[%d] (message) needs a string 'role'", idx);
-            text = server_content_text(cJSON_GetObjectItemCaseSensitive(it, "content"), &bad);
-            if (bad) BAD("input", "input[%d].content must be a string or a list of text parts", idx);
-            if (!text) goto oom;
-            const char *rn = role->valuestring;
-            if (!strcmp(rn, "user"))
-                st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_USER, NULL, NULL, NULL, NULL, text);
-            else if (!strcmp(rn, "assistant"))
-                st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, NULL, "final",
-                                                             NULL, text);
-            else if (!strcmp(rn, "system") || !strcmp(rn, "developer")) {
-                if (*text) {
-                    if (instr->len) gptoss_buf_puts(instr, "\n\n");
-                    gptoss_buf_puts(instr, text);
+    if (index_calls(segs, n_segs, &calls) < 0) goto oom;
+    for (size_t k = 0; k < n_segs; k++) {
+        cJSON *to = k + 1 == n_segs ? keep : NULL;
+        const cJSON *it;
+        int idx = 0;
+        cJSON_ArrayForEach(it, segs[k]) {
+            if (!cJSON_IsObject(it)) BAD("input", "input[%d] must be an object", idx);
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
+            const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
+            const char *t = cJSON_IsString(type) ? type->valuestring : (!type && role ? "message" : NULL);
+            if (!t) BAD("input", "input[%d] needs a string 'type'", idx);
+            gptoss_status st = GPTOSS_OK;
+            int bad = 0, kept = 0;
+            if (!strcmp(t, "message")) {
+                if (!cJSON_IsString(role)) BAD("input", "input[%d] (message) needs a string 'role'", idx);
+                text = server_content_text(cJSON_GetObjectItemCaseSensitive(it, "content"), &bad);
+                if (bad) BAD("input", "input[%d].content must be a string or a list of text parts", idx);
+                if (!text) goto oom;
+                const char *rn = role->valuestring;
+                if (!strcmp(rn, "user"))
+                    st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_USER, NULL, NULL, NULL, NULL,
+                                                                 text);
+                else if (!strcmp(rn, "assistant"))
+                    st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, NULL,
+                                                                 "final", NULL, text);
+                else if (!strcmp(rn, "system") || !strcmp(rn, "developer")) {
+                    if (*text) {
+                        if (instr->len) gptoss_buf_puts(instr, "\n\n");
+                        gptoss_buf_puts(instr, text);
+                    }
+                } else BAD("input", "input[%d].role '%s' is not one of user, assistant, system, developer", idx, rn);
+                kept = to ? keep_item(to, norm_message(rn, text)) : 0;
+            } else if (!strcmp(t, "reasoning")) {
+                const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
+                if (!content || cJSON_IsNull(content)) content = cJSON_GetObjectItemCaseSensitive(it, "summary");
+                gptoss_buf b = {0};
+                const cJSON *part;
+                cJSON_ArrayForEach(part, content) {
+                    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(part, "text");
+                    if (cJSON_IsString(pt)) gptoss_buf_puts(&b, pt->valuestring);
                 }
-            } else BAD("input", "input[%d].role '%s' is not one of user, assistant, system, developer", idx, rn);
-        } else if (!strcmp(t, "reasoning")) {
-            const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
-            if (!content || cJSON_IsNull(content)) content = cJSON_GetObjectItemCaseSensitive(it, "summary");
-            gptoss_buf b = {0};
-            const cJSON *part;
-            cJSON_ArrayForEach(part, content) {
-                const cJSON *pt = cJSON_GetObjectItemCaseSensitive(part, "text");
-                if (cJSON_IsString(pt)) gptoss_buf_puts(&b, pt->valuestring);
+                if (!gptoss_buf_cstr(&b) && b.failed) st = GPTOSS_ERR_NO_MEMORY;
+                else if (b.len)
+                    st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, NULL,
+                                                                 "analysis", NULL, b.data);
+                if (st == GPTOSS_OK && to) kept = keep_item(to, norm_reasoning(b.len ? b.data : ""));
+                gptoss_buf_free(&b);
+            } else if (!strcmp(t, "function_call")) {
+                const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+                const cJSON *args = cJSON_GetObjectItemCaseSensitive(it, "arguments");
+                const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
+                if (!cJSON_IsString(name) || !cJSON_IsString(args))
+                    BAD("input", "input[%d] (function_call) needs string 'name' and 'arguments'", idx);
+                st = server_append_call(hist, name->valuestring, args->valuestring);
+                if (to)
+                    kept = keep_item(to, norm_call(cJSON_IsString(cid) ? cid->valuestring : NULL, name->valuestring,
+                                                   args->valuestring));
+            } else if (!strcmp(t, "function_call_output")) {
+                const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
+                if (!cJSON_IsString(cid)) BAD("input", "input[%d] (function_call_output) needs a string 'call_id'", idx);
+                const char *name = server_call_index_find(&calls, cid->valuestring);
+                if (!name) BAD("input", "No tool call found for function call output with call_id %s.", cid->valuestring);
+                text = server_content_text(cJSON_GetObjectItemCaseSensitive(it, "output"), &bad);
+                if (bad) BAD("input", "input[%d].output must be a string", idx);
+                if (!text) goto oom;
+                st = server_append_call_output(hist, name, text);
+                kept = to ? keep_item(to, norm_call_output(cid->valuestring, text)) : 0;
+            } else {
+                BAD("input", "input[%d]: item type '%s' is not supported", idx, t);
             }
-            if (b.len && gptoss_buf_cstr(&b))
-                st = gptoss_harmony_conversation_append_text(hist, GPTOSS_HARMONY_ROLE_ASSISTANT, NULL, NULL, "analysis",
-                                                             NULL, b.data);
-            gptoss_buf_free(&b);
-        } else if (!strcmp(t, "function_call")) {
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
-            const cJSON *args = cJSON_GetObjectItemCaseSensitive(it, "arguments");
-            if (!cJSON_IsString(name) || !cJSON_IsString(args))
-                BAD("input", "input[%d] (function_call) needs string 'name' and 'arguments'", idx);
-            st = server_append_call(hist, name->valuestring, args->valuestring);
-        } else if (!strcmp(t, "function_call_output")) {
-            const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "call_id");
-            if (!cJSON_IsString(cid)) BAD("input", "input[%d] (function_call_output) needs a string 'call_id'", idx);
-            const char *name = server_call_index_find(&calls, cid->valuestring);
-            if (!name) BAD("input", "No tool call found for function call output with call_id %s.", cid->valuestring);
-            text = server_content_text(cJSON_GetObjectItemCaseSensitive(it, "output"), &bad);
-            if (bad) BAD("input", "input[%d].output must be a string", idx);
-            if (!text) goto oom;
-            st = server_append_call_output(hist, name, text);
-        } else {
-            BAD("input", "input[%d]: item type '%s' is not supported", idx, t);
+            free(text);
+            text = NULL;
+            if (st != GPTOSS_OK || kept < 0) goto oom;
+            idx++;
         }
-        free(text);
-        text = NULL;
-        if (st != GPTOSS_OK) goto oom;
-        idx++;
     }
     server_call_index_free(&calls);
     return 0;
@@ -569,6 +737,8 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     size_t n_tools = 0;
     server_format format = {0};
     gptoss_tokens prompt = {0};
+    cJSON *input_text = NULL; /* a string input as the one item it stands for */
+    const cJSON **segs = NULL;
     if (!hist || !(c = calloc(1, sizeof *c)) || !(job = server_job_new())) {
         server_error(r, 500, "server_error", NULL, NULL, "out of memory");
         goto fail;
@@ -579,34 +749,41 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     if (server_check_model(srv, req, r) < 0) goto fail;
     const cJSON *prev = cJSON_GetObjectItemCaseSensitive(req, "previous_response_id");
     if (prev && !cJSON_IsNull(prev) && !cJSON_IsString(prev)) BAD("previous_response_id", "'previous_response_id' must be a string");
-    if (cJSON_IsString(prev)) {
-        if (!(c->items = store_get(srv->store, prev->valuestring, 1))) {
-            server_error(r, 400, "invalid_request_error", "previous_response_id", "previous_response_not_found",
-                         "Previous response with id '%s' not found.", prev->valuestring);
-            goto fail;
-        }
-    } else if (!(c->items = cJSON_CreateArray())) goto oom;
+    if (cJSON_IsString(prev) && !(c->parent = store_ref(srv->store, prev->valuestring))) {
+        server_error(r, 400, "invalid_request_error", "previous_response_id", "previous_response_not_found",
+                     "Previous response with id '%s' not found.", prev->valuestring);
+        goto fail;
+    }
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(req, "input");
-    /* counted before any item is copied: the stored history alone may be near the limit */
-    size_t n_items = (size_t)cJSON_GetArraySize(c->items) +
-                     (cJSON_IsArray(input) ? (size_t)cJSON_GetArraySize(input) : cJSON_IsString(input) ? 1 : 0);
-    if (n_items > srv->opts.max_items) {
+    /* counted before any item is read: the stored history alone may be near the limit */
+    c->n_items = (c->parent ? c->parent->n_items : 0) +
+                 (cJSON_IsArray(input) ? (size_t)cJSON_GetArraySize(input) : cJSON_IsString(input) ? 1 : 0);
+    if (c->n_items > srv->opts.max_items) {
         server_error(r, 400, "invalid_request_error", "input", "array_above_max_length",
                      "'input' has %zu items with the stored history; this server takes at most %u (--max-items).",
-                     n_items, srv->opts.max_items);
+                     c->n_items, srv->opts.max_items);
         goto fail;
     }
     if (cJSON_IsString(input)) {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "type", "message");
-        cJSON_AddStringToObject(m, "role", "user");
-        cJSON_AddStringToObject(m, "content", input->valuestring);
-        cJSON_AddItemToArray(c->items, m);
-    } else if (cJSON_IsArray(input)) {
-        const cJSON *it;
-        cJSON_ArrayForEach(it, input) cJSON_AddItemToArray(c->items, cJSON_Duplicate(it, 1));
-    } else BAD("input", "'input' must be a string or an array of items");
-    if (map_items(c->items, hist, &instr, r) < 0) goto fail;
+        if (!(input_text = cJSON_CreateArray()) || keep_item(input_text, norm_message("user", input->valuestring)) < 0)
+            goto oom;
+        input = input_text;
+    } else if (!cJSON_IsArray(input)) BAD("input", "'input' must be a string or an array of items");
+    if (!(c->own = cJSON_CreateArray())) goto oom;
+    /* the conversation: the item arrays of the responses it continues, oldest first, then the input;
+     * those that hold an item, so at most --max-items of them (checked above) */
+    size_t n_segs = 1;
+    for (const stored *s = c->parent; s; s = s->parent) n_segs += s->items->child != NULL;
+    if (!(segs = calloc(n_segs, sizeof *segs))) goto oom;
+    segs[n_segs - 1] = input;
+    size_t k = n_segs - 1;
+    for (const stored *s = c->parent; s; s = s->parent)
+        if (s->items->child) segs[--k] = s->items;
+    if (map_items(segs, n_segs, hist, &instr, c->own, r) < 0) goto fail;
+    free(segs);
+    segs = NULL;
+    cJSON_Delete(input_text);
+    input_text = NULL;
     const cJSON *ins = cJSON_GetObjectItemCaseSensitive(req, "instructions");
     if (ins && !cJSON_IsNull(ins) && !cJSON_IsString(ins)) BAD("instructions", "'instructions' must be a string");
     if (cJSON_IsString(ins) && *ins->valuestring) {
@@ -707,6 +884,8 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
 oom:
     server_error(r, 500, "server_error", NULL, NULL, "out of memory");
 fail:
+    free(segs);
+    cJSON_Delete(input_text);
     gptoss_harmony_conversation_free(hist);
     gptoss_buf_free(&instr);
     server_free_tools(tools, strict, n_tools);
@@ -731,7 +910,7 @@ void server_responses_result(server *srv, server_job *job, server_reply *r) {
 }
 
 void server_responses_get(server *srv, const char *id, server_reply *r) {
-    char *text = store_get(srv->store, id, 0);
+    char *text = store_get_response(srv->store, id);
     if (!text) {
         server_error(r, 404, "invalid_request_error", NULL, "not_found", "Response with id '%s' not found.", id);
         return;

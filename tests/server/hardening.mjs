@@ -2,9 +2,11 @@
 // (issue 25): bodies with bytes after the JSON object, tool schemas deeper than the prompt renderer
 // takes, response ids (128 random bits each, not a counter), requests of 20,000 tool results (one
 // index of call ids, and --max-items), a 3.9 MB prompt refused on its bytes before it is tokenized,
-// malformed request heads (raw sockets: JSON errors, one status line each), clients that half-close after their request, cached
-// prompt prefixes kept per API key and user, the Responses store within --max-stored-bytes, metadata
-// limits.
+// malformed request heads (raw sockets: JSON errors, one status line each), clients that half-close
+// after their request, cached prompt prefixes kept per API key and user, the Responses store within
+// --max-stored-bytes, its resident size for chained 3.9 MB uploads (each turn kept once, unrendered
+// fields not at all), a continued conversation rendered whole after its earlier responses left the
+// store, metadata limits.
 // Times are printed as "# ..." lines; what is asserted is only a hang guard (x GPTOSS_TEST_TIME_SCALE).
 // env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN, GPTOSS_MODEL.
 import fs from 'node:fs';
@@ -383,8 +385,9 @@ await test('hardening: cached prompt prefixes are reused per API key and per use
 });
 
 
-// Every stored response keeps the whole history it continues: a chain of N responses holds N^2/2
-// turns. --max-stored-bytes bounds what the store holds, the oldest dropped first.
+// --max-stored-bytes bounds what the store holds, the oldest dropped first: each response's own items
+// and response object, once (a chain of N turns holds N turns, not N^2/2), and the items of responses
+// dropped from lookup that a kept one still continues.
 await test('hardening: the Responses store stays within --max-stored-bytes, dropping the oldest', async () => {
   const bound = 1 << 20;
   const s5 = await double(['--max-stored-bytes', String(bound), '--ctx-size', '131072']);
@@ -393,24 +396,198 @@ await test('hardening: the Responses store stays within --max-stored-bytes, drop
     const first = await post('/v1/responses', { input: turn }, s5);
     eq(first.status, 200, first.body.slice(0, 200));
     let prev = first.json.id, chain = 1;
-    for (; chain < 40; chain++) { // 40 turns of 8 KB: all of them would hold 40 x 41 / 2 turns, 6.6 MB
+    for (; chain < 40; chain++) { // 40 turns of 8 KB: copied into each response they would be 6.6 MB
       const r = await post('/v1/responses', { input: turn, previous_response_id: prev }, s5);
       eq(r.status, 200, `turn ${chain} (${r.body.slice(0, 200)})`);
       prev = r.json.id;
       const m = await metrics(s5.port);
       assert(m.gptoss_responses_stored_bytes <= bound, `turn ${chain}: ${m.gptoss_responses_stored_bytes} bytes stored`);
     }
-    const m = await metrics(s5.port);
+    let m = await metrics(s5.port);
     console.log(`# ${chain} chained 8 KB turns: ${m.gptoss_responses_stored} responses kept, ` +
       `${m.gptoss_responses_stored_bytes} bytes (bound ${bound})`);
+    eq(m.gptoss_responses_stored, 40, 'each turn once: the chain fits');
+    let last;
+    for (let i = 0; i < 100; i++) { // 100 conversations of one 8 KB turn: the bound is reached
+      last = await post('/v1/responses', { input: turn }, s5);
+      eq(last.status, 200, `conversation ${i} (${last.body.slice(0, 200)})`);
+      m = await metrics(s5.port);
+      assert(m.gptoss_responses_stored_bytes <= bound, `conversation ${i}: ${m.gptoss_responses_stored_bytes} bytes stored`);
+    }
+    console.log(`# then 100 one-turn conversations: ${m.gptoss_responses_stored} responses kept, ` +
+      `${m.gptoss_responses_stored_bytes} bytes`);
     eq((await raw(s5.port, 'GET', `/v1/responses/${first.json.id}`)).status, 404, 'the oldest is gone');
-    eq((await raw(s5.port, 'GET', `/v1/responses/${prev}`)).status, 200, 'the newest is kept');
-    const next = await post('/v1/responses', { input: 'x', previous_response_id: prev }, s5);
+    eq((await raw(s5.port, 'GET', `/v1/responses/${last.json.id}`)).status, 200, 'the newest is kept');
+    const next = await post('/v1/responses', { input: 'x', previous_response_id: last.json.id }, s5);
     eq(next.status, 200, `the newest continues (${next.body.slice(0, 200)})`);
     isError(await post('/v1/responses', { input: 'x', previous_response_id: first.json.id }, s5), 400,
       'previous_response_id', 'previous_response_not_found');
   } finally {
     await s5.stop();
+  }
+  // A conversation whose items alone are over the bound cannot be kept whole: its newest response is
+  // not stored (what it continues stays, within the bound).
+  const small = 64 << 10;
+  const s6 = await double(['--max-stored-bytes', String(small), '--ctx-size', '131072']);
+  try {
+    const turn = 'word '.repeat(1600);
+    let prev = null, kept = 0, r;
+    for (let i = 0; i < 12; i++) {
+      r = await post('/v1/responses', { input: turn, ...(prev ? { previous_response_id: prev } : {}) }, s6);
+      if (r.status !== 200) break;
+      const m = await metrics(s6.port);
+      assert(m.gptoss_responses_stored_bytes <= small, `turn ${i}: ${m.gptoss_responses_stored_bytes} bytes stored`);
+      if ((await raw(s6.port, 'GET', `/v1/responses/${r.json.id}`)).status !== 200) break;
+      kept++;
+      prev = r.json.id;
+    }
+    console.log(`# bound ${small}: a chain of 8 KB turns is kept for ${kept} turns`);
+    assert(kept >= 3 && kept < 12, `${kept} turns kept`);
+    eq(r.status, 200, `the turn past the bound is answered (${r.body.slice(0, 200)})`);
+    isError(await post('/v1/responses', { input: 'x', previous_response_id: r.json.id }, s6), 400,
+      'previous_response_id', 'previous_response_not_found');
+    const more = await post('/v1/responses', { input: 'x', previous_response_id: prev }, s6);
+    eq(more.status, 200, `the last one kept continues (${more.body.slice(0, 200)})`);
+  } finally {
+    await s6.stop();
+  }
+});
+
+// What a stored response keeps renders as what was sent: fields no prompt shows are dropped, content
+// parts joined, and the history comes from the responses before it even once they left the store.
+await test('hardening: a continued conversation renders its whole history after the earlier responses left the store', async () => {
+  const log = path.join(tmp, 'hardening_prompts.txt');
+  fs.rmSync(log, { force: true });
+  const s8 = await startServer(process.env.GPTOSS_DOUBLE, ['double-model', '--tokenizer', process.env.GPTOSS_TOKENIZER,
+    '--ctx-size', '131072', '--max-stored', '3', '--quiet'], { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_LOG: log });
+  const prompts = () => fs.readFileSync(log, 'utf8').split('\n----\n');
+  try {
+    // a user of its own: no cached prefix, so each of these response objects has the same length
+    eq((await post('/v1/responses', { input: 'x', user: 'u0' }, s8)).status, 200, 'a one-turn response');
+    const one = (await metrics(s8.port)).gptoss_responses_stored_bytes;
+    const turns = [
+      [{ role: 'developer', content: 'Be brief.', junk: 'j'.repeat(1000) },
+        { type: 'message', role: 'user', id: 'msg_x', status: 'completed', content: [{ type: 'input_text', text: 'first ' },
+          { type: 'input_text', text: 'part', annotations: [] }] }],
+      [{ role: 'user', content: 'weather', extra: { deep: [1, 2, { three: 3 }] } }],
+      'second',
+      null, // the output of the call two responses back
+      [{ type: 'reasoning', summary: [{ type: 'summary_text', text: 'Mulling.' }], encrypted_content: 'e'.repeat(500) },
+        { role: 'assistant', content: [{ type: 'output_text', text: 'Said.', annotations: [], logprobs: [] }] }, 'third'],
+      'fourth',
+    ];
+    const explicit = [];
+    let prev = null, call = null;
+    const ids = [];
+    for (let i = 0; i < turns.length; i++) {
+      let input = turns[i];
+      if (input === null) input = [{ type: 'function_call_output', call_id: call.call_id, output: '{"temp": 21}', id: 'fco_1' }];
+      if (Array.isArray(input) && typeof input[input.length - 1] === 'string')
+        input = [...input.slice(0, -1), { role: 'user', content: input[input.length - 1] }];
+      const r = await post('/v1/responses', { input, tools: rtools, ...(prev ? { previous_response_id: prev } : {}) }, s8);
+      eq(r.status, 200, `turn ${i} (${r.body.slice(0, 200)})`);
+      const chained = prompts().at(-2);
+      explicit.push(...(typeof input === 'string' ? [{ role: 'user', content: input }] : input));
+      const e = await post('/v1/responses', { input: explicit, tools: rtools, store: false }, s8);
+      eq(e.status, 200, `turn ${i}, the history sent whole (${e.body.slice(0, 200)})`);
+      eq(prompts().at(-2), chained, `turn ${i}: the same prompt`);
+      eq(r.json.usage.input_tokens, e.json.usage.input_tokens, `turn ${i}: input tokens`);
+      explicit.push(...r.json.output);
+      call = r.json.output.find((it) => it.type === 'function_call') || call;
+      prev = r.json.id;
+      ids.push(prev);
+    }
+    assert(call, 'a function call on the way');
+    const m = await metrics(s8.port);
+    eq(m.gptoss_responses_stored, 3, 'three kept for lookup');
+    for (const id of ids.slice(0, -3))
+      eq((await raw(s8.port, 'GET', `/v1/responses/${id}`)).status, 404, `${id} is out of the store`);
+    console.log(`# ${ids.length} chained responses, 3 kept for lookup: ${m.gptoss_responses_stored_bytes} bytes stored`);
+    // Requests continuing each of them at once, while the ones they continue leave the store: each is
+    // answered or is a 400 for a response gone, and once three one-turn responses replace them all,
+    // every chain is freed and uncounted (three times the bytes of one).
+    const all = await Promise.all(Array.from({ length: 24 }, (_, i) => post('/v1/responses',
+      { input: `more ${i}`, previous_response_id: ids[i % ids.length], stream: i % 2 === 1 }, s8)));
+    for (const r of all) {
+      if (r.status === 400) isError(r, 400, 'previous_response_id', 'previous_response_not_found');
+      else eq(r.status, 200, r.body.slice(0, 200));
+    }
+    assert(all.filter((r) => r.status === 200).length >= 3, 'the kept ones continue');
+    for (let i = 1; i <= 3; i++) eq((await post('/v1/responses', { input: 'x', user: `u${i}` }, s8)).status, 200, 'one-turn');
+    eq((await metrics(s8.port)).gptoss_responses_stored_bytes, 3 * one, 'three one-turn responses, nothing else');
+  } finally {
+    await s8.stop();
+  }
+});
+
+// Resident memory of a server (kB), from /proc (Linux).
+function rssKB(s) {
+  const m = fs.readFileSync(`/proc/${s.proc.pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
+  assert(m, 'VmRSS in /proc/PID/status');
+  return Number(m[1]);
+}
+const MB = (kb) => (kb / 1024).toFixed(1);
+// Under ASan freed memory waits in a quarantine (256 MB), so the resident size says nothing there: the
+// stored bytes are still asserted.
+function rssGrewLessThan(kb, before, after) {
+  if (process.env.GPTOSS_TEST_SANITIZED) console.log('# sanitized build: the resident size is not asserted');
+  else assert(after - before < kb, `resident size grew by ${MB(after - before)} MB`);
+}
+
+// A stored response keeps only what its items render (fields the renderer does not read are dropped)
+// and shares the history it continues with the response it continues (issue 25 item 4): 3.9 MB in a
+// field no prompt shows is not kept, and a chain of N responses holds each turn once, not N^2/2 times.
+await test('hardening: 20 chained Responses uploads of 3.9 MB each raise the resident size by less than 100 MB', async () => {
+  const s6 = await double(['--ctx-size', '131072']);
+  try {
+    const pad = 'p'.repeat(3.9e6);
+    const before = rssKB(s6);
+    let prev = null;
+    for (let i = 0; i < 20; i++) {
+      const r = await post('/v1/responses', { input: [{ type: 'message', role: 'user', content: `turn ${i}`, pad }],
+        ...(prev ? { previous_response_id: prev } : {}) }, s6);
+      eq(r.status, 200, `upload ${i} (${r.body.slice(0, 200)})`);
+      prev = r.json.id;
+    }
+    const after = rssKB(s6), m = await metrics(s6.port);
+    console.log(`# 20 chained 3.9 MB uploads: resident ${MB(before)} -> ${MB(after)} MB (+${MB(after - before)}), ` +
+      `store ${m.gptoss_responses_stored} responses, ${m.gptoss_responses_stored_bytes} bytes`);
+    rssGrewLessThan(100 * 1024, before, after);
+    assert(m.gptoss_responses_stored_bytes < 1 << 20, `${m.gptoss_responses_stored_bytes} bytes stored`);
+    eq(m.gptoss_responses_stored, 20, 'all kept');
+    const next = await post('/v1/responses', { input: 'x', previous_response_id: prev }, s6);
+    eq(next.status, 200, `the last one continues (${next.body.slice(0, 200)})`);
+  } finally {
+    await s6.stop();
+  }
+});
+
+await test('hardening: 100 tiny requests chained on one 3.9 MB response add neither memory nor stored bytes per turn', async () => {
+  const s7 = await double(['--ctx-size', '131072']);
+  try {
+    const pad = 'p'.repeat(3.9e6), text = 'word '.repeat(20000); // 100 KB rendered, 3.9 MB not
+    const before = rssKB(s7);
+    const first = await post('/v1/responses', { input: [{ role: 'user', content: text, pad }] }, s7);
+    eq(first.status, 200, first.body.slice(0, 200));
+    const one = (await metrics(s7.port)).gptoss_responses_stored_bytes;
+    let prev = first.json.id, tokens = first.json.usage.input_tokens;
+    for (let i = 0; i < 100; i++) {
+      const r = await post('/v1/responses', { input: `tiny ${i}`, previous_response_id: prev }, s7);
+      eq(r.status, 200, `turn ${i} (${r.body.slice(0, 200)})`);
+      assert(r.json.usage.input_tokens > tokens, `turn ${i}: the history is rendered (${r.json.usage.input_tokens} tokens)`);
+      tokens = r.json.usage.input_tokens;
+      prev = r.json.id;
+    }
+    const after = rssKB(s7), m = await metrics(s7.port);
+    console.log(`# 100 tiny requests on one 3.9 MB response: resident ${MB(before)} -> ${MB(after)} MB ` +
+      `(+${MB(after - before)}), store ${one} bytes after the first, ${m.gptoss_responses_stored_bytes} after all ` +
+      `(${m.gptoss_responses_stored} responses, the last prompt ${tokens} tokens)`);
+    rssGrewLessThan(100 * 1024, before, after);
+    eq(m.gptoss_responses_stored, 101, 'all kept');
+    // the 100 KB turn once, and about 5 KB for each later one (its items and its response object)
+    assert(m.gptoss_responses_stored_bytes < one + 100 * 8192, `${m.gptoss_responses_stored_bytes} bytes stored`);
+  } finally {
+    await s7.stop();
   }
 });
 
