@@ -106,6 +106,13 @@ $(CHAT_DOUBLE): tests/chat_double.c $(BUILD)/app/chat/chat.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iapp $(CFLAGS) $(LDFLAGS) $< $(filter %.o,$^) $(LIB) $(LDLIBS) $(EDIT_LIBS) -o $@
 
+# The browser tool's page conversion (src/tools/html_page.c) parses HTML with libxml2 (optional at
+# build time: without it the browser tool says which package to install).
+ifeq ($(shell pkg-config --exists libxml-2.0 2>/dev/null && echo y),y)
+$(BUILD)/src/tools/html_page.o: CPPFLAGS += -DGPTOSS_HAVE_LIBXML2 $(shell pkg-config --cflags libxml-2.0)
+LDLIBS += $(shell pkg-config --libs libxml-2.0)
+endif
+
 # `gptoss serve` (app/server/, app/cmd/cmd_serve.c) needs libmicrohttpd and cJSON (optional at
 # build time: without them `serve` says what to install), and its test double: the same files driven
 # by scripted token streams (tests/t_server*.sh).

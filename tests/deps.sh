@@ -2,7 +2,8 @@
 # deps.sh: installs what the build and tests need on a fresh Debian machine, and nothing when it is
 # already there. Core build: a C compiler and make. Tests: clang with its sanitizer/fuzzer runtime,
 # Node.js + npm (the tiktoken reference, pinned in tests/package-lock.json; the openai client of the
-# server tests, pinned in tests/server/package-lock.json), tmux, libmicrohttpd + cJSON (gptoss serve).
+# server tests, pinned in tests/server/package-lock.json), tmux, libmicrohttpd + cJSON (gptoss serve),
+# libxml2 (the browser tool's HTML parser).
 set -u
 need=()
 command -v cc >/dev/null || need+=(gcc)
@@ -16,6 +17,7 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libedit 2>/dev/null || need+=(libedit-dev) # line editing in `gptoss chat` (optional)
 pkg-config --exists libmicrohttpd 2>/dev/null || need+=(libmicrohttpd-dev) # `gptoss serve` (optional at build time)
 pkg-config --exists libcjson 2>/dev/null || need+=(libcjson-dev)           # `gptoss serve` (optional at build time)
+pkg-config --exists libxml-2.0 2>/dev/null || need+=(libxml2-dev)     # the browser tool's HTML parser (optional at build time)
 command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"

@@ -42,7 +42,7 @@ else
 fi
 # The optional libraries: each pkg-config name the Makefile probes, as the README spells it.
 for lib in $(sed -n 's/.*pkg-config --exists \([a-z0-9 -]*\) 2>.*/\1/p' "$root/Makefile"); do
-    case $lib in libcjson) name=cJSON ;; *) name=$lib ;; esac
+    case $lib in libcjson) name=cJSON ;; libxml-2.0) name=libxml2 ;; *) name=$lib ;; esac
     if grep -qi "$name" "$root/README.md" && grep -qi "$name" "$root/docs/GETTING-STARTED.md"; then
         echo "ok - README and GETTING-STARTED name the optional library $name"
     else

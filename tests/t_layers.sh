@@ -27,6 +27,7 @@ LAYERS = """
 5  harmony             src/harmony/*
 5  grammar             src/grammar/*
 5  engine              src/engine/*
+5  tools               src/tools/*
 6  app-cli             app/cli/*
 7  app-chat            app/chat/*
 7  app-server          app/server/*

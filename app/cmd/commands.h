@@ -18,6 +18,7 @@ int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_schema_bench(int argc, char **argv);
+int cmd_tool(int argc, char **argv);
 /* MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"), written at dst (a staging path: the caller
  * moves it into place) and named `shown` in messages. The tokenizer metadata comes from tok_path,
  * or when it is NULL from the tokenizer beside the model if find_tokenizer (none there is an error),
