@@ -727,6 +727,41 @@ static void echo_member(cJSON *echo, const cJSON *req, const char *name, cJSON *
     } else cJSON_AddItemToObject(echo, name, dflt);
 }
 
+/* A copy of an object with only the named members (NULL-terminated list); anything else is copied
+ * as it is. The response echoes these request fields and is stored: what a client adds beside the
+ * members OpenAI defines would otherwise be kept with every stored response. */
+static cJSON *known_members(const cJSON *v, const char *const *keys) {
+    if (!cJSON_IsObject(v)) return cJSON_Duplicate(v, 1);
+    cJSON *o = cJSON_CreateObject();
+    for (const char *const *k = keys; o && *k; k++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(v, *k);
+        if (m) cJSON_AddItemToObject(o, *k, cJSON_Duplicate(m, 1));
+    }
+    return o;
+}
+
+/* text, tools and tool_choice as echoed: their defined members only (text.format's too). */
+static void echo_request_shape(cJSON *echo, const cJSON *req) {
+    static const char *const text_keys[] = {"format", "verbosity", NULL};
+    static const char *const format_keys[] = {"type", "name", "description", "schema", "strict", NULL};
+    static const char *const tool_keys[] = {"type", "name", "description", "parameters", "strict", NULL};
+    static const char *const choice_keys[] = {"type", "name", "mode", "tools", NULL};
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(req, "text");
+    if (cJSON_IsObject(text) && cJSON_GetObjectItemCaseSensitive(text, "format")) {
+        cJSON *t = known_members(text, text_keys);
+        cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "format");
+        if (f) cJSON_ReplaceItemInObjectCaseSensitive(t, "format", known_members(f, format_keys));
+        cJSON_AddItemToObject(echo, "text", t);
+    } else cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(echo, "text"), "format"), "type", "text");
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
+    cJSON *ta = cJSON_AddArrayToObject(echo, "tools");
+    for (const cJSON *t = cJSON_IsArray(tools) ? tools->child : NULL; ta && t; t = t->next)
+        cJSON_AddItemToArray(ta, known_members(t, tool_keys));
+    const cJSON *choice = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
+    if (choice) cJSON_AddItemToObject(echo, "tool_choice", known_members(choice, choice_keys));
+    else cJSON_AddStringToObject(echo, "tool_choice", "auto");
+}
+
 server_job *server_responses_request(server *srv, const cJSON *req, server_reply *r) {
     server_job *job = NULL;
     resp_proto *c = NULL;
@@ -849,12 +884,8 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
     echo_member(c->echo, req, "previous_response_id", cJSON_CreateNull());
     echo_member(c->echo, req, "temperature", cJSON_CreateNumber(1));
     echo_member(c->echo, req, "top_p", cJSON_CreateNumber(1));
-    echo_member(c->echo, req, "tool_choice", cJSON_CreateString("auto"));
-    echo_member(c->echo, req, "tools", cJSON_CreateArray());
     echo_member(c->echo, req, "metadata", cJSON_CreateObject());
-    if (cJSON_IsObject(text) && cJSON_GetObjectItemCaseSensitive(text, "format"))
-        cJSON_AddItemToObject(c->echo, "text", cJSON_Duplicate(text, 1));
-    else cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(c->echo, "text"), "format"), "type", "text");
+    echo_request_shape(c->echo, req);
     cJSON *re = cJSON_AddObjectToObject(c->echo, "reasoning");
     cJSON_AddStringToObject(re, "effort", gptoss_harmony_effort_name(effort));
     cJSON_AddNullToObject(re, "summary");

@@ -562,6 +562,36 @@ await test('hardening: 20 chained Responses uploads of 3.9 MB each raise the res
   }
 });
 
+await test('hardening: fields beside the defined ones in text, tools and tool_choice are neither echoed nor stored', async () => {
+  const s8 = await double(['--ctx-size', '131072']);
+  try {
+    const pad = 'p'.repeat(1.3e6);
+    const before = rssKB(s8);
+    let prev = null;
+    for (let i = 0; i < 20; i++) {
+      const r = await post('/v1/responses', { input: `turn ${i}`, text: { format: { type: 'text', pad }, pad },
+        tools: [{ ...rtools[0], pad }], tool_choice: { type: 'function', name: 'get_weather', pad },
+        ...(prev ? { previous_response_id: prev } : {}) }, s8);
+      eq(r.status, 200, `turn ${i} (${r.body.slice(0, 200)})`);
+      assert(r.body.length < 100000, `turn ${i}: the answer echoes no padding (${r.body.length} bytes)`);
+      eq(r.json.text, { format: { type: 'text' } }, 'text echoed without extra fields');
+      eq(Object.keys(r.json.tools[0]).sort(), ['name', 'parameters', 'type'], 'the tool echoed without extra fields');
+      eq(r.json.tool_choice, { type: 'function', name: 'get_weather' }, 'tool_choice echoed without extra fields');
+      prev = r.json.id;
+    }
+    const after = rssKB(s8), m = await metrics(s8.port);
+    console.log(`# 20 chained requests with 3.9 MB beside the defined fields: resident ${MB(before)} -> ${MB(after)} MB ` +
+      `(+${MB(after - before)}), ${m.gptoss_responses_stored_bytes} bytes stored`);
+    assert(m.gptoss_responses_stored_bytes < 1 << 20, `${m.gptoss_responses_stored_bytes} bytes stored`);
+    rssGrewLessThan(100 * 1024, before, after);
+    const got = await raw(s8.port, 'GET', `/v1/responses/${prev}`);
+    eq(got.status, 200, got.body.slice(0, 200));
+    assert(got.body.length < 100000, `the stored response has no padding (${got.body.length} bytes)`);
+  } finally {
+    await s8.stop();
+  }
+});
+
 await test('hardening: 100 tiny requests chained on one 3.9 MB response add neither memory nor stored bytes per turn', async () => {
   const s7 = await double(['--ctx-size', '131072']);
   try {
