@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,9 +346,14 @@ static int peer_state(struct MHD_Connection *conn) {
          * connection's state says it: CLOSE_WAIT while the client can still read, CLOSE after. */
         struct tcp_info ti;
         socklen_t len = sizeof ti;
-        if (!getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) && len >= sizeof ti.tcpi_state &&
-            ti.tcpi_state == TCP_CLOSE)
-            return PEER_GONE;
+        if (!getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &len)) {
+            if (len >= sizeof ti.tcpi_state && ti.tcpi_state == TCP_CLOSE) return PEER_GONE;
+            return PEER_EOF;
+        }
+        /* Not TCP: the socket pair of a relayed chunked request (server_conn.c), whose other end the
+         * front closes when the client is gone. */
+        struct pollfd pf = {.fd = ci->connect_fd, .events = POLLOUT};
+        if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR))) return PEER_GONE;
         return PEER_EOF;
     }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return PEER_GONE;

@@ -219,10 +219,18 @@ void server_sched_stats(server_sched *s, server_stats *out);
 
 /* ---- the connections (server_conn.c) -------------------------------------------------------- */
 
-/* Where a connection is. HEAD and LINGER: the front's (it reads the head, or drains what follows an
- * error it answered itself); BODY and BUSY: libmicrohttpd's (reading the body; running the request
- * and writing its answer, with no deadline: a generation takes what it takes). */
-typedef enum server_conn_phase { SERVER_CONN_HEAD, SERVER_CONN_LINGER, SERVER_CONN_BODY, SERVER_CONN_BUSY } server_conn_phase;
+/* Where a connection is. HEAD, CHUNKED and LINGER: the front's (it reads the head; reads a chunked
+ * body; drains what follows an answer it ended); BODY and BUSY: libmicrohttpd's (reading the body;
+ * running the request and writing its answer, with no deadline: a generation takes what it takes).
+ * GONE: the front is done with it and waits for libmicrohttpd's close. */
+typedef enum server_conn_phase {
+    SERVER_CONN_HEAD,
+    SERVER_CONN_CHUNKED,
+    SERVER_CONN_LINGER,
+    SERVER_CONN_BODY,
+    SERVER_CONN_BUSY,
+    SERVER_CONN_GONE
+} server_conn_phase;
 /* Why the front ended a connection. */
 typedef enum server_conn_end {
     SERVER_CONN_OPEN,      /* it did not */

@@ -8,7 +8,10 @@
  * its connection limit it resets every newcomer; and it answers the heads it refuses with HTML (a bad
  * Content-Length with two status lines). Here a head is looked at with MSG_PEEK, which leaves the bytes
  * for libmicrohttpd to read as if it had accepted the connection itself, and every connection carries
- * one request (the server answers "Connection: close"), so no head reaches libmicrohttpd unchecked. */
+ * one request (the server answers "Connection: close"), so no head reaches libmicrohttpd unchecked.
+ * A chunked body, which libmicrohttpd would also answer in HTML when malformed, is read and decoded
+ * here; libmicrohttpd then gets one end of a socket pair carrying the request with a Content-Length,
+ * and the front relays its answer to the client (and the client's end of stream back). */
 #ifdef GPTOSS_HAVE_SERVER
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +34,8 @@
 
 struct server_conn {
     server_conn *prev, *next;
-    int fd;
+    int fd;     /* the client's socket */
+    int mhd_fd; /* the socket libmicrohttpd reads: fd, or for a chunked request its end of the pair */
     int family; /* AF_INET (an IPv4-mapped IPv6 address counts as IPv4) or AF_INET6; 0: unknown */
     unsigned char addr[16];
     struct sockaddr_storage sa;
@@ -41,7 +45,21 @@ struct server_conn {
     size_t n_seen;     /* head bytes looked at so far (phase HEAD) */
     double since;      /* when the phase began (CLOCK_MONOTONIC seconds) */
     server_conn_end end;
+    /* a chunked request */
+    char *head;            /* CHUNKED: its head, taken off the socket */
+    size_t head_len;
+    server_chunked chunk;  /* CHUNKED: the body decoded so far */
+    int relay;             /* the front relays between pair and fd */
+    int pair;              /* the front's end of the socket pair, -1 */
+    char *req;             /* relay: the rewritten request not yet written into the pair */
+    size_t req_len, req_off;
+    char *out;             /* relay: answer bytes read from the pair, not yet written to the client */
+    size_t out_len, out_off;
+    int client_eof, pair_eof;
+    int mhd_closed;        /* libmicrohttpd announced its close (a relayed one outlives it) */
 };
+
+#define RELAY_BYTES 65536
 
 static double now_s(void) {
     struct timespec ts;
@@ -49,8 +67,10 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Ours until libmicrohttpd has it: the front reads and closes it. */
-static int owned(const server_conn *c) { return c->phase == SERVER_CONN_HEAD || c->phase == SERVER_CONN_LINGER; }
+/* The front alone reads and closes its client socket in these phases. */
+static int owned(const server_conn *c) {
+    return c->phase == SERVER_CONN_HEAD || c->phase == SERVER_CONN_CHUNKED || c->phase == SERVER_CONN_LINGER;
+}
 
 /* An error answer written straight to the socket: one status line, a JSON body, "Connection: close".
  * Before libmicrohttpd has the connection, or in a phase where it only reads. */
@@ -84,12 +104,28 @@ static void unlink_conn(server_conns *g, server_conn *c) {
     else g->last = c->prev;
 }
 
-/* Closes a connection the front owns and forgets it. Under g->mu. */
-static void drop_owned(server_conns *g, server_conn *c) {
-    if (!c->end) g->n_live--;
-    close(c->fd);
-    unlink_conn(g, c);
+static void free_conn(server_conn *c) {
+    free(c->head);
+    free(c->chunk.data);
+    free(c->req);
+    free(c->out);
     free(c);
+}
+
+/* The front is done with a connection: its sockets closed, the record forgotten, unless
+ * libmicrohttpd (which had a relayed request's pair) has not yet said it closed. Under g->mu. */
+static void drop_owned(server_conns *g, server_conn *c) {
+    if (!c->end) g->n_live--, c->end = SERVER_CONN_DONE;
+    if (c->fd >= 0) close(c->fd);
+    if (c->pair >= 0) close(c->pair);
+    c->fd = c->pair = -1;
+    c->relay = 0;
+    if (c->mhd_fd >= 0 && !c->mhd_closed) {
+        c->phase = SERVER_CONN_GONE;
+        return;
+    }
+    unlink_conn(g, c);
+    free_conn(c);
 }
 
 /* The front answered a connection itself: the answer is written, the sending side closed, and what
@@ -118,6 +154,8 @@ static void end_conn(server_conns *g, server_conn *c, server_conn_end why) {
         if (why == SERVER_CONN_REFUSED)
             answer_and_linger(g, c, 503, "too_many_connections",
                               "Too many connections from your address are running requests. Retry later.");
+        else if (why == SERVER_CONN_TIMED_OUT && c->phase == SERVER_CONN_CHUNKED)
+            answer_and_linger(g, c, 408, "request_timeout", "The request body did not arrive in time.");
         else if (why == SERVER_CONN_TIMED_OUT && c->n_seen) /* idle: no answer, none was asked for */
             answer_and_linger(g, c, 408, "request_timeout", "The request headers did not arrive in time.");
         else drop_owned(g, c);
@@ -126,9 +164,9 @@ static void end_conn(server_conns *g, server_conn *c, server_conn_end why) {
     c->end = why;
     g->n_live--;
     if (!c->attached) return; /* libmicrohttpd may not have it yet: the body deadline waits */
-    if (why == SERVER_CONN_TIMED_OUT && c->phase == SERVER_CONN_BODY)
+    if (why == SERVER_CONN_TIMED_OUT && c->phase == SERVER_CONN_BODY && !c->relay)
         send_error(c->fd, 408, "request_timeout", "The request body did not arrive in time.");
-    shutdown(c->fd, SHUT_RDWR);
+    shutdown(c->mhd_fd, SHUT_RDWR);
 }
 
 static int same_address(const server_conn *a, const server_conn *b) {
@@ -155,6 +193,7 @@ static void conn_opened(server_conns *g, int fd, const struct sockaddr_storage *
         return;
     }
     c->fd = fd;
+    c->mhd_fd = c->pair = -1;
     c->phase = SERVER_CONN_HEAD;
     c->since = now_s();
     c->sa = *sa;
@@ -228,8 +267,27 @@ static void head_bytes(server_conns *g, server_conn *c, char *buf) {
     }
     int one = 1;
     setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    if (v.chunked) {
+        /* the head comes off the socket; the body is the front's to read */
+        c->head = malloc(v.head_bytes);
+        if (!c->head || recv(c->fd, c->head, v.head_bytes, MSG_DONTWAIT) != (ssize_t)v.head_bytes) {
+            drop_owned(g, c);
+            pthread_mutex_unlock(&g->mu);
+            return;
+        }
+        c->head_len = v.head_bytes;
+        c->phase = SERVER_CONN_CHUNKED;
+        c->since = now_s();
+        if (v.expect_continue) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            (void)!send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        pthread_mutex_unlock(&g->mu);
+        return;
+    }
     c->phase = SERVER_CONN_BODY;
     c->since = now_s();
+    c->mhd_fd = c->fd;
     int fd = c->fd;
     struct sockaddr_storage sa = c->sa;
     socklen_t sa_len = c->sa_len;
@@ -255,6 +313,121 @@ static void linger_bytes(server_conns *g, server_conn *c, char *buf) {
     pthread_mutex_unlock(&g->mu);
 }
 
+/* A chunked body's bytes, decoded as they come; once whole, libmicrohttpd gets the request through a
+ * socket pair. Called without g->mu, like head_bytes. */
+static void chunked_bytes(server_conns *g, server_conn *c, char *buf, size_t buf_size) {
+    ssize_t n = recv(c->fd, buf, buf_size, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    pthread_mutex_lock(&g->mu);
+    if (n <= 0) {
+        drop_owned(g, c);
+        pthread_mutex_unlock(&g->mu);
+        return;
+    }
+    size_t used = 0;
+    server_head_verdict v;
+    server_head_state st = server_chunked_feed(&c->chunk, buf, (size_t)n, g->head_lim.max_body, &used, &v);
+    if (st == SERVER_HEAD_MORE) {
+        pthread_mutex_unlock(&g->mu);
+        return;
+    }
+    if (st == SERVER_HEAD_BAD) {
+        g->n_bad_heads++;
+        answer_and_linger(g, c, v.status, v.code, v.message);
+        pthread_mutex_unlock(&g->mu);
+        if (g->on_answered) g->on_answered(g->ctx, v.status, v.message);
+        return;
+    }
+    /* whole: the request as libmicrohttpd will read it, with a Content-Length */
+    char *head = NULL;
+    size_t hl = server_head_dechunk(c->head, c->head_len, c->chunk.len, &head);
+    int sv[2] = {-1, -1};
+    if (!hl || !(c->req = malloc(hl + c->chunk.len + 1)) || !(c->out = malloc(RELAY_BYTES)) ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        free(head);
+        answer_and_linger(g, c, 503, "server_busy", "The server could not take the request. Retry later.");
+        pthread_mutex_unlock(&g->mu);
+        return;
+    }
+    memcpy(c->req, head, hl);
+    if (c->chunk.len) memcpy(c->req + hl, c->chunk.data, c->chunk.len);
+    c->req_len = hl + c->chunk.len;
+    free(head);
+    free(c->head), c->head = NULL;
+    free(c->chunk.data), c->chunk.data = NULL;
+    c->pair = sv[0];
+    c->mhd_fd = sv[1];
+    c->relay = 1;
+    c->phase = SERVER_CONN_BODY;
+    c->since = now_s();
+    struct sockaddr_storage sa = c->sa;
+    socklen_t sa_len = c->sa_len;
+    pthread_mutex_unlock(&g->mu);
+    if (g->handoff(g->ctx, sv[1], (const struct sockaddr *)&sa, sa_len) != 0) {
+        pthread_mutex_lock(&g->mu);
+        c->mhd_fd = -1; /* closed by libmicrohttpd */
+        drop_owned(g, c);
+        pthread_mutex_unlock(&g->mu);
+    }
+}
+
+/* Writes what the relay holds of the answer to the client; -1 when the client is gone. */
+static int relay_flush(server_conn *c) {
+    while (c->out_off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+        c->out_off += (size_t)w;
+    }
+    c->out_off = c->out_len = 0;
+    return 0;
+}
+
+/* One pass of a relayed request: the request into the pair, the answer out of it to the client, the
+ * client's end of stream into the pair (libmicrohttpd tells a half-close from a client gone by
+ * writing, which the relay passes on). Under g->mu (only the front touches the pair and the relay). */
+static void relay_io(server_conns *g, server_conn *c, char *buf, size_t buf_size) {
+    if (c->req && c->req_off < c->req_len) {
+        ssize_t w = send(c->pair, c->req + c->req_off, c->req_len - c->req_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) c->req_off += (size_t)w;
+        if (c->req_off == c->req_len) free(c->req), c->req = NULL;
+    }
+    if (!c->client_eof) {
+        ssize_t r = recv(c->fd, buf, buf_size, MSG_DONTWAIT);
+        if (r == 0) {
+            c->client_eof = 1;
+            shutdown(c->pair, SHUT_WR);
+        } else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            drop_owned(g, c); /* reset: libmicrohttpd sees its pair closed */
+            return;
+        }
+    }
+    int gone = relay_flush(c) != 0;
+    while (!gone && !c->pair_eof && c->out_len == 0) {
+        ssize_t r = recv(c->pair, c->out, RELAY_BYTES, MSG_DONTWAIT);
+        if (r > 0) {
+            c->out_len = (size_t)r;
+            gone = relay_flush(c) != 0;
+        } else {
+            if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) c->pair_eof = 1;
+            break;
+        }
+    }
+    if (gone) {
+        drop_owned(g, c);
+        return;
+    }
+    if (c->pair_eof && c->out_len == 0) {
+        /* the answer is out: the client's side closes like any answered connection */
+        shutdown(c->fd, SHUT_WR);
+        close(c->pair);
+        c->pair = -1;
+        c->relay = 0;
+        c->phase = SERVER_CONN_LINGER;
+        c->since = now_s();
+        if (!c->end) g->n_live--, c->end = SERVER_CONN_DONE;
+    }
+}
+
 /* The deadlines, a pass over every connection. Under g->mu. */
 static void check_deadlines(server_conns *g) {
     double t = now_s();
@@ -264,19 +437,23 @@ static void check_deadlines(server_conns *g) {
         case SERVER_CONN_HEAD:
             if (t - c->since > g->lim.header_timeout_s) end_conn(g, c, SERVER_CONN_TIMED_OUT);
             break;
+        case SERVER_CONN_CHUNKED:
+            if (t - c->since > g->lim.body_timeout_s) end_conn(g, c, SERVER_CONN_TIMED_OUT);
+            break;
         case SERVER_CONN_LINGER:
             if (t - c->since > LINGER_S) drop_owned(g, c);
             break;
         case SERVER_CONN_BODY:
             if (!c->attached && t - c->since > ATTACH_S) {
                 /* libmicrohttpd refused it without a word (it closed the socket): forget it */
-                if (!c->end) g->n_live--;
-                unlink_conn(g, c);
-                free(c);
+                if (!c->relay) c->fd = -1; /* libmicrohttpd's to close */
+                c->mhd_fd = -1;
+                drop_owned(g, c);
             } else if (c->attached && !c->end && t - c->since > g->lim.body_timeout_s)
                 end_conn(g, c, SERVER_CONN_TIMED_OUT);
             break;
         case SERVER_CONN_BUSY:
+        case SERVER_CONN_GONE:
             break;
         }
     }
@@ -296,7 +473,7 @@ static void *front_main(void *arg) {
         }
         check_deadlines(g);
         size_t n = 2, need = 2;
-        for (server_conn *c = g->first; c; c = c->next) need += owned(c);
+        for (server_conn *c = g->first; c; c = c->next) need += owned(c) + 2 * (c->relay != 0);
         if (need > cap) {
             size_t ncap = need * 2;
             struct pollfd *np = realloc(pfd, ncap * sizeof *np);
@@ -306,8 +483,17 @@ static void *front_main(void *arg) {
         }
         pfd[0] = (struct pollfd){.fd = g->wake[0], .events = POLLIN};
         pfd[1] = (struct pollfd){.fd = g->listen_fd, .events = POLLIN};
-        for (server_conn *c = g->first; c && n < cap; c = c->next)
+        for (server_conn *c = g->first; c && n + 2 <= cap; c = c->next) {
             if (owned(c)) who[n] = c, pfd[n++] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+            else if (c->relay) {
+                /* the client: its end of stream or reset, room for the answer; the pair: the answer,
+                 * room for the request */
+                short ce = (short)((c->client_eof ? 0 : POLLIN) | (c->out_len ? POLLOUT : 0));
+                short pe = (short)((!c->pair_eof && !c->out_len ? POLLIN : 0) | (c->req ? POLLOUT : 0));
+                who[n] = c, pfd[n++] = (struct pollfd){.fd = c->fd, .events = ce};
+                who[n] = c, pfd[n++] = (struct pollfd){.fd = c->pair, .events = pe};
+            }
+        }
         pthread_mutex_unlock(&g->mu);
         int k = poll(pfd, (nfds_t)n, 100); /* deadlines are kept to a tenth of a second */
         if (k <= 0) continue;
@@ -316,11 +502,19 @@ static void *front_main(void *arg) {
             (void)!read(g->wake[0], drain, sizeof drain);
         }
         /* Connections before new ones: a newcomer may close an older one (making room), which must
-         * not be looked at afterwards. */
+         * not be looked at afterwards. A relayed connection has two entries, side by side: one pass
+         * serves both (it may free the connection). */
         for (size_t i = 2; i < n; i++) {
             if (!pfd[i].revents) continue;
-            if (who[i]->phase == SERVER_CONN_HEAD) head_bytes(g, who[i], buf);
-            else linger_bytes(g, who[i], buf);
+            server_conn *c = who[i];
+            if (i + 1 < n && who[i + 1] == c) pfd[i + 1].revents = 0;
+            if (c->relay) {
+                pthread_mutex_lock(&g->mu);
+                relay_io(g, c, buf, g->head_lim.max_head_bytes + 1);
+                pthread_mutex_unlock(&g->mu);
+            } else if (c->phase == SERVER_CONN_HEAD) head_bytes(g, c, buf);
+            else if (c->phase == SERVER_CONN_CHUNKED) chunked_bytes(g, c, buf, g->head_lim.max_head_bytes + 1);
+            else linger_bytes(g, c, buf);
         }
         if (pfd[1].revents & POLLIN)
             for (int a = 0; a < 64; a++) {
@@ -399,8 +593,9 @@ void server_conns_stop(server_conns *g) {
     while (g->first) {
         server_conn *c = g->first;
         g->first = c->next;
-        if (owned(c)) close(c->fd);
-        free(c);
+        if (owned(c) || c->relay) close(c->fd);
+        if (c->pair >= 0) close(c->pair);
+        free_conn(c);
     }
     close(g->wake[0]);
     close(g->wake[1]);
@@ -412,7 +607,7 @@ server_conn *server_conn_attach(server_conns *g, int fd) {
     server_conn *found = NULL;
     pthread_mutex_lock(&g->mu);
     for (server_conn *c = g->first; c; c = c->next)
-        if (c->fd == fd && !owned(c) && !c->attached) {
+        if (c->mhd_fd == fd && !owned(c) && c->phase != SERVER_CONN_GONE && !c->attached) {
             c->attached = 1;
             found = c;
             if (c->end) shutdown(fd, SHUT_RDWR); /* ended while libmicrohttpd was taking it */
@@ -425,16 +620,21 @@ server_conn *server_conn_attach(server_conns *g, int fd) {
 void server_conn_closed(server_conns *g, server_conn *c) {
     if (!c) return;
     pthread_mutex_lock(&g->mu);
-    if (!c->end) g->n_live--;
+    c->mhd_closed = 1;
+    if (!c->end) g->n_live--, c->end = SERVER_CONN_DONE;
+    if (c->relay || owned(c)) { /* the front still relays or drains it, and frees it after */
+        pthread_mutex_unlock(&g->mu);
+        return;
+    }
     unlink_conn(g, c);
     pthread_mutex_unlock(&g->mu);
-    free(c);
+    free_conn(c);
 }
 
 void server_conn_enter(server_conns *g, server_conn *c, server_conn_phase phase) {
     if (!c) return;
     pthread_mutex_lock(&g->mu);
-    if (phase != c->phase) {
+    if (phase != c->phase && !owned(c) && c->phase != SERVER_CONN_GONE) {
         c->phase = phase;
         c->since = now_s();
     }

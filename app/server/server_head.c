@@ -3,6 +3,7 @@
  * libmicrohttpd answers the heads it refuses with HTML of its own (and a bad Content-Length with two
  * status lines); what passes here is something it takes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server_head.h"
@@ -97,6 +98,7 @@ server_head_state server_head_check(const char *data, size_t n, const server_hea
         if ((size_t)(next - data) > lim->max_head_bytes) goto too_big;
         if (!len) {
             v->head_bytes = (size_t)(next - data);
+            v->chunked = chunked;
             return SERVER_HEAD_OK;
         }
         if (p[0] == ' ' || p[0] == '\t')
@@ -134,6 +136,8 @@ server_head_state server_head_check(const char *data, size_t n, const server_hea
                 v->status = 413, v->code = "request_too_large";
                 return SERVER_HEAD_BAD;
             }
+        } else if (name_is(p, k, "expect") && name_is(val, vlen, "100-continue")) {
+            v->expect_continue = 1;
         } else if (name_is(p, k, "transfer-encoding")) {
             if (chunked++ || !name_is(val, vlen, "chunked"))
                 return bad(v, 501, "unsupported_transfer_encoding",
@@ -152,4 +156,129 @@ too_big:
     snprintf(v->message, sizeof v->message, "The request headers are larger than %zu bytes.", lim->max_head_bytes);
     v->status = 431, v->code = "request_header_fields_too_large";
     return SERVER_HEAD_BAD;
+}
+
+size_t server_head_dechunk(const char *head, size_t head_bytes, uint64_t body_len, char **out) {
+    char *o = malloc(head_bytes + 64);
+    if (!(*out = o)) return 0;
+    size_t n = 0, len;
+    const char *p = head, *end = head + head_bytes, *next;
+    for (int first = 1; next_line(p, end, &len, &next) && len; p = next, first = 0) {
+        size_t k = 0;
+        while (k < len && p[k] != ':') k++;
+        if (!first && (name_is(p, k, "transfer-encoding") || name_is(p, k, "expect"))) continue;
+        memcpy(o + n, p, len);
+        n += len;
+        o[n++] = '\r', o[n++] = '\n';
+    }
+    n += (size_t)snprintf(o + n, 64, "Content-Length: %llu\r\n\r\n", (unsigned long long)body_len);
+    return n;
+}
+
+enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER, CH_TRAILER_LF };
+
+#define CHUNK_LINE_MAX 4096   /* a size line with its extensions */
+#define CHUNK_TRAILER_MAX 8192 /* every trailer field */
+
+static server_head_state chunk_bad(server_head_verdict *v) {
+    return bad(v, 400, "invalid_chunked_body", "The chunked request body is malformed.");
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+server_head_state server_chunked_feed(server_chunked *d, const char *in, size_t n, uint64_t max_body, size_t *used,
+                                      server_head_verdict *v) {
+    memset(v, 0, sizeof *v);
+    size_t i = 0;
+    while (i < n) {
+        char c = in[i];
+        switch (d->state) {
+        case CH_SIZE: {
+            int h = hexval(c);
+            if (h >= 0) {
+                if (d->line >= 16) return chunk_bad(v); /* past 64 bits */
+                d->left = d->left * 16 + (uint64_t)h;
+                d->line++, i++;
+                break;
+            }
+            if (!d->line) return chunk_bad(v);
+            if (d->left > max_body || d->len + d->left > max_body) {
+                snprintf(v->message, sizeof v->message, "The request body is larger than %llu bytes.",
+                         (unsigned long long)max_body);
+                v->status = 413, v->code = "request_too_large";
+                return SERVER_HEAD_BAD;
+            }
+            if (c == ';' || c == ' ' || c == '\t') d->state = CH_EXT;
+            else if (c == '\r') d->state = CH_SIZE_LF;
+            else if (c == '\n') d->state = d->left ? CH_DATA : CH_TRAILER, d->line = 0;
+            else return chunk_bad(v);
+            i++;
+            break;
+        }
+        case CH_EXT: /* extensions are allowed and ignored */
+            if (++d->line > CHUNK_LINE_MAX) return chunk_bad(v);
+            if (c == '\n') d->state = d->left ? CH_DATA : CH_TRAILER, d->line = 0;
+            else if ((unsigned char)c < ' ' && c != '\t' && c != '\r') return chunk_bad(v);
+            i++;
+            break;
+        case CH_SIZE_LF:
+            if (c != '\n') return chunk_bad(v);
+            d->state = d->left ? CH_DATA : CH_TRAILER, d->line = 0;
+            i++;
+            break;
+        case CH_DATA: {
+            size_t take = n - i < d->left ? n - i : (size_t)d->left;
+            if (d->len + take > d->cap) {
+                size_t cap = d->cap ? d->cap : 4096;
+                while (cap < d->len + take) cap *= 2;
+                char *nd = realloc(d->data, cap);
+                if (!nd) return bad(v, 413, "request_too_large", "The request body does not fit in memory.");
+                d->data = nd, d->cap = cap;
+            }
+            memcpy(d->data + d->len, in + i, take);
+            d->len += take, d->left -= take, i += take;
+            if (!d->left) d->state = CH_DATA_CR;
+            break;
+        }
+        case CH_DATA_CR:
+            if (c == '\r') d->state = CH_DATA_LF;
+            else if (c == '\n') d->state = CH_SIZE, d->line = 0;
+            else return chunk_bad(v);
+            i++;
+            break;
+        case CH_DATA_LF:
+            if (c != '\n') return chunk_bad(v);
+            d->state = CH_SIZE, d->line = 0;
+            i++;
+            break;
+        case CH_TRAILER: /* after the last chunk: field lines until an empty one */
+            if (++d->trailer > CHUNK_TRAILER_MAX) return chunk_bad(v);
+            if (c == '\n') {
+                i++;
+                if (!d->line) {
+                    *used = i;
+                    return SERVER_HEAD_OK;
+                }
+                d->line = 0;
+            } else if (c == '\r' && !d->line) {
+                d->state = CH_TRAILER_LF, i++;
+            } else {
+                if ((unsigned char)c < ' ' && c != '\t' && c != '\r') return chunk_bad(v);
+                d->line++, i++;
+            }
+            break;
+        case CH_TRAILER_LF:
+            if (c != '\n') return chunk_bad(v);
+            *used = i + 1;
+            return SERVER_HEAD_OK;
+        default: return chunk_bad(v);
+        }
+    }
+    *used = n;
+    return SERVER_HEAD_MORE;
 }

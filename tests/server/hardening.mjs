@@ -10,6 +10,7 @@
 // Times are printed as "# ..." lines; what is asserted is only a hang guard (x GPTOSS_TEST_TIME_SCALE).
 // env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN, GPTOSS_MODEL.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { test, done, assert, eq, startServer, raw, rawSocket, metrics, waitFor, timeScale } from './lib.mjs';
 
@@ -264,6 +265,10 @@ await test('hardening: malformed request heads get one status line and an OpenAI
     ['Content-Length over --max-body', `${postHead}Content-Length: ${(16 << 20) + 1}\r\n\r\n`, 413, 'request_too_large'],
     ['Content-Length with Transfer-Encoding', `${postHead}Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n`, 400, 'invalid_content_length'],
     ['Transfer-Encoding: gzip', `${postHead}Transfer-Encoding: gzip\r\n\r\n`, 501, 'unsupported_transfer_encoding'],
+    ['a chunk size that is not hex', `${postHead}Transfer-Encoding: chunked\r\n\r\nzz\r\n\r\n`, 400, 'invalid_chunked_body'],
+    ['no line end after a chunk', `${postHead}Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n`, 400, 'invalid_chunked_body'],
+    ['a chunk size past 64 bits', `${postHead}Transfer-Encoding: chunked\r\n\r\n${'f'.repeat(17)}\r\n`, 400, 'invalid_chunked_body'],
+    ['a chunk over --max-body', `${postHead}Transfer-Encoding: chunked\r\n\r\n${((16 << 20) + 1).toString(16)}\r\n`, 413, 'request_too_large'],
     ['a 300 KB URI', `GET /${'a'.repeat(300000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414, 'uri_too_long'],
     ['300 KB of headers', `GET /health HTTP/1.1\r\n${'X-A: b\r\n'.repeat(40000)}\r\n`, 431, 'request_header_fields_too_large'],
   ];
@@ -325,6 +330,49 @@ await test('hardening: a client that half-closes after its request still gets th
     const m = await metrics(s2.port);
     eq(m.gptoss_generations_cancelled_total, 0, 'no generation counted as cancelled');
     eq(m['gptoss_requests_total{code="499"}'], 0, 'no 499');
+  } finally {
+    await s2.stop();
+  }
+});
+
+
+// A chunked body is read by the server's front and passed on through a socket pair, the answer
+// relayed back: the same half-close and disconnect rules must hold through the relay.
+await test('hardening: chunked requests: half-closed clients get the whole answer, a client gone cancels', async () => {
+  const s2 = await startServer(process.env.GPTOSS_DOUBLE, ['double-model', '--tokenizer', process.env.GPTOSS_TOKENIZER,
+    '--ctx-size', '1024', '--parallel', '1', '--quiet'], { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_DELAY_MS: '20' });
+  try {
+    const request = (body) => `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+      `Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    const plainP = rawSocket(s2.port, request(JSON.stringify({ messages: [{ role: 'user', content: 'SLOW' }] })),
+      { end: true });
+    await waitFor(async () => (await metrics(s2.port)).gptoss_active_sequences === 1, 'the plain request to run');
+    const streamedP = rawSocket(s2.port, request(JSON.stringify({ stream: true,
+      messages: [{ role: 'user', content: 'SLOW' }] })), { end: true });
+    const [plain, streamed] = await Promise.all([plainP, streamedP]);
+    eq(plain.status, 200, `plain: ${JSON.stringify(plain.text.slice(0, 300))}`);
+    eq(plain.json.choices[0].message.content, 'word '.repeat(40), 'plain: the whole answer');
+    eq(streamed.status, 200, `streaming: ${JSON.stringify(streamed.text.slice(0, 300))}`);
+    assert(/data: \[DONE\]/.test(streamed.body), 'streaming: ends with [DONE]');
+    eq((streamed.body.match(/word/g) || []).length, 40, 'streaming: every word');
+    await waitFor(async () => (await metrics(s2.port)).gptoss_generations_total >= 2, 'both generations counted');
+    eq((await metrics(s2.port)).gptoss_generations_cancelled_total, 0, 'none cancelled');
+    // a streaming client that resets after the first bytes: its generation is cancelled
+    await new Promise((resolve) => {
+      const k = net.connect(s2.port, '127.0.0.1', () => k.write(request(JSON.stringify({ stream: true,
+        messages: [{ role: 'user', content: 'SLOW' }] }))));
+      k.on('data', () => { k.resetAndDestroy(); resolve(); });
+      k.on('error', () => {});
+    });
+    await waitFor(async () => (await metrics(s2.port)).gptoss_generations_cancelled_total === 1, 'the generation cancelled');
+    // and a plain one that resets while it runs
+    await new Promise((resolve) => {
+      const k = net.connect(s2.port, '127.0.0.1', () => k.write(request(JSON.stringify({ messages: [{ role: 'user', content: 'SLOW' }] }))));
+      k.on('error', () => {});
+      waitFor(async () => (await metrics(s2.port)).gptoss_active_sequences === 1, 'the plain request to run')
+        .then(() => { k.resetAndDestroy(); resolve(); });
+    });
+    await waitFor(async () => (await metrics(s2.port)).gptoss_generations_cancelled_total === 2, 'the plain generation cancelled');
   } finally {
     await s2.stop();
   }
