@@ -330,14 +330,19 @@ static int parse_seconds(const char *s, double *out) {
     return 1;
 }
 
-#define RUN_USAGE "gptoss tool browser run [--search-url URL] [--browser-allow-private] [--tokenizer PATH] [--timeout S]"
+#define RUN_USAGE                                                                                             \
+    "gptoss tool browser run [--search-url URL] [--browser-allow-private] [--browser-allow-address IP]... "     \
+    "[--tokenizer PATH] [--timeout S]"
 
-static int browser_run(int argc, char **argv) {
-    const char *tok_path = NULL;
+/* allow: room for argc addresses */
+static int browser_run_with(int argc, char **argv, const char **allow) {
     gptoss_web_options wo = {0};
+    const char *tok_path = NULL;
+    wo.allow_addresses = allow;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--search-url") && i + 1 < argc) wo.search_url = argv[++i];
         else if (!strcmp(argv[i], "--browser-allow-private")) wo.allow_private = 1;
+        else if (!strcmp(argv[i], "--browser-allow-address") && i + 1 < argc) allow[wo.n_allow_addresses++] = argv[++i];
         else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
             if (!parse_seconds(argv[++i], &wo.timeout_s)) {
@@ -404,6 +409,17 @@ static int browser_run(int argc, char **argv) {
     gptoss_browser_free(br);
     gptoss_tokenizer_free(tok);
     gptoss_web_free(web);
+    return rc;
+}
+
+static int browser_run(int argc, char **argv) {
+    const char **allow = calloc((size_t)argc + 1, sizeof *allow);
+    if (!allow) {
+        cli_error("out of memory");
+        return 1;
+    }
+    int rc = browser_run_with(argc, argv, allow);
+    free(allow);
     return rc;
 }
 

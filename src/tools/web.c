@@ -17,12 +17,20 @@
 #define MAX_SEARCH_BYTES ((size_t)4 << 20)
 #define MAX_URL_BYTES 8192
 #define SNIFF_BYTES 1024
+#define MAX_ALLOWED_ADDRESSES 64
+
+typedef struct ip_addr {
+    int family;
+    unsigned char bytes[16];
+} ip_addr;
 
 struct gptoss_web {
     char *search_url;
     int allow_private;
     long connect_timeout_ms, timeout_ms;
     size_t max_page_bytes;
+    ip_addr allowed[MAX_ALLOWED_ADDRESSES];
+    size_t n_allowed;
     char charset[48]; /* the last fetch's charset (the backend's out-param points here) */
 };
 
@@ -56,8 +64,21 @@ gptoss_status gptoss_web_create(const gptoss_web_options *o, gptoss_web **out, c
     if (o->search_url && (strncmp(o->search_url, "http://", 7) && strncmp(o->search_url, "https://", 8)))
         return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
                            "the search URL must start with http:// or https://");
+    if (o->n_allow_addresses > MAX_ALLOWED_ADDRESSES)
+        return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "at most %d allowed addresses",
+                           MAX_ALLOWED_ADDRESSES);
     gptoss_web *w = calloc(1, sizeof *w);
     if (!w) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
+    for (size_t i = 0; i < o->n_allow_addresses; i++) {
+        ip_addr *a = &w->allowed[w->n_allowed++];
+        const char *text = o->allow_addresses[i] ? o->allow_addresses[i] : "";
+        if (inet_pton(AF_INET, text, a->bytes) == 1) a->family = AF_INET;
+        else if (inet_pton(AF_INET6, text, a->bytes) == 1) a->family = AF_INET6;
+        else {
+            free(w);
+            return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "'%s' is not a numeric IP address", text);
+        }
+    }
     if (o->search_url && !(w->search_url = strdup(o->search_url))) {
         free(w);
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
@@ -83,6 +104,7 @@ typedef enum body_kind { BODY_ANY, BODY_PAGE } body_kind;
 
 typedef struct transfer {
     CURL *curl;
+    const gptoss_web *web;
     body_kind kind;
     int check_addresses;
     gptoss_buf body;
@@ -94,13 +116,26 @@ typedef struct transfer {
     const char *refused_why;
 } transfer;
 
+static int allowed_address(const gptoss_web *w, const struct curl_sockaddr *a) {
+    const unsigned char *bytes = NULL;
+    if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in))
+        bytes = (const unsigned char *)&((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr;
+    else if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6))
+        bytes = ((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr.s6_addr;
+    for (size_t i = 0; bytes && i < w->n_allowed; i++)
+        if (w->allowed[i].family == a->family &&
+            !memcmp(w->allowed[i].bytes, bytes, a->family == AF_INET ? 4 : 16))
+            return 1;
+    return 0;
+}
+
 /* only the socket curl connects through is trusted to say where the request goes: a host name may
  * resolve differently on each lookup (DNS rebinding), and each redirect hop opens its own */
 static curl_socket_t open_socket(void *ctx, curlsocktype purpose, struct curl_sockaddr *a) {
     transfer *t = ctx;
     (void)purpose;
     const char *why = NULL;
-    if (t->check_addresses && !gptoss_addr_is_public(&a->addr, a->addrlen, &why)) {
+    if (t->check_addresses && !gptoss_addr_is_public(&a->addr, a->addrlen, &why) && !allowed_address(t->web, a)) {
         if (a->family == AF_INET)
             inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr, t->refused,
                       sizeof t->refused);
@@ -228,6 +263,7 @@ static CURL *new_handle(const gptoss_web *w, transfer *t, const char *url, char 
 /* Runs the transfer; 0 on a 2xx body, else -1 with the message the model reads in err. */
 static int perform(const gptoss_web *w, transfer *t, const char *url, char *err, size_t err_size) {
     char errbuf[CURL_ERROR_SIZE] = "";
+    t->web = w;
     CURL *c = new_handle(w, t, url, errbuf);
     if (!c) {
         snprintf(err, err_size, "cannot set up the HTTP client");
@@ -241,8 +277,8 @@ static int perform(const gptoss_web *w, transfer *t, const char *url, char *err,
     one_line(errbuf);
     if (rc == CURLE_OK) return 0;
     if (t->refused_why) {
-        snprintf(err, err_size, "refused to connect to %s: a %s address (the browser opens public addresses only)",
-                 t->refused, t->refused_why);
+        snprintf(err, err_size, "refused to connect to %s (%s): only public addresses are opened", t->refused,
+                 t->refused_why);
         return -1;
     }
     if (t->bad_type) snprintf(err, err_size, "unsupported content type %s (not a text or HTML page)", t->type);
@@ -300,7 +336,7 @@ static int looks_binary(const char *s, size_t len) {
 /* text that is not HTML is shown as it is: escaped into a <pre> block */
 static char *text_as_html(const char *s, size_t len, size_t *out_len) {
     gptoss_buf b = {0};
-    gptoss_buf_puts(&b, "<html><body><pre>");
+    gptoss_buf_puts(&b, "<html><body><pre>\n");
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         const char *e = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : NULL;

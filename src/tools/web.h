@@ -16,6 +16,10 @@ typedef struct gptoss_web_options {
      * operator chose it, so it may be on a private or loopback address. */
     const char *search_url;
     int allow_private;        /* pages on private, loopback, link-local... addresses too */
+    /* numeric addresses ("10.0.0.5", "fd00::7") pages may come from although the policy refuses
+     * them: one internal host opened, the rest of the network still not */
+    const char *const *allow_addresses;
+    size_t n_allow_addresses;
     double connect_timeout_s; /* 0: 10 s; each connection, redirects included */
     double timeout_s;         /* 0: 30 s; a whole search or page fetch, redirects included */
     size_t max_page_bytes;    /* 0: 10 MiB of body (after gzip/deflate decoding) */
