@@ -31,7 +31,6 @@ struct gptoss_web {
     size_t max_page_bytes;
     ip_addr allowed[MAX_ALLOWED_ADDRESSES];
     size_t n_allowed;
-    char charset[48]; /* the last fetch's charset (the backend's out-param points here) */
 };
 
 #ifdef GPTOSS_HAVE_LIBCURL
@@ -355,6 +354,10 @@ static char *text_as_html(const char *s, size_t len, size_t *out_len) {
     return b.data;
 }
 
+/* the charset the backend hands back lives until the next fetch on the same thread, so one web can
+ * serve tools on several threads (it is read-only after create; each transfer has its own handle) */
+static _Thread_local char fetch_charset[48];
+
 static int web_fetch(void *ctx, const char *url, char **html, size_t *len, const char **charset, char *err,
                      size_t err_size) {
     gptoss_web *w = ctx;
@@ -378,9 +381,9 @@ static int web_fetch(void *ctx, const char *url, char **html, size_t *len, const
         snprintf(err, err_size, "the response is not text (no content type, binary bytes)");
         return -1;
     }
-    w->charset[0] = 0;
-    if (t.charset[0]) snprintf(w->charset, sizeof w->charset, "%s", t.charset);
-    else if (t.body.len) sniff_charset(t.body.data, t.body.len, w->charset, sizeof w->charset);
+    fetch_charset[0] = 0;
+    if (t.charset[0]) snprintf(fetch_charset, sizeof fetch_charset, "%s", t.charset);
+    else if (t.body.len) sniff_charset(t.body.data, t.body.len, fetch_charset, sizeof fetch_charset);
     if (!gptoss_buf_cstr(&t.body)) {
         gptoss_buf_free(&t.body);
         snprintf(err, err_size, "out of memory");
@@ -397,7 +400,7 @@ static int web_fetch(void *ctx, const char *url, char **html, size_t *len, const
         *html = t.body.data;
         *len = t.body.len;
     }
-    *charset = w->charset[0] ? w->charset : NULL;
+    *charset = fetch_charset[0] ? fetch_charset : NULL;
     return 0;
 }
 

@@ -34,8 +34,9 @@ int gptoss_web_available(void);
 gptoss_status gptoss_web_create(const gptoss_web_options *options, gptoss_web **out, char *err, size_t err_size);
 void gptoss_web_free(gptoss_web *web);
 
-/* The backend for gptoss_browser_create; web must outlive the tool. One tool at a time per web (the
- * charset a fetch returns lives in web until its next fetch). */
+/* The backend for gptoss_browser_create; web must outlive the tools. Tools on several threads may
+ * share one web (each fetch has its own connection; the charset it returns lives until the next
+ * fetch on the same thread). */
 gptoss_browser_backend gptoss_web_backend(gptoss_web *web);
 
 #endif
