@@ -113,6 +113,13 @@ $(BUILD)/src/tools/html_page.o: CPPFLAGS += -DGPTOSS_HAVE_LIBXML2 $(shell pkg-co
 LDLIBS += $(shell pkg-config --libs libxml-2.0)
 endif
 
+# The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) uses libcurl (optional at
+# build time: without it `gptoss tool browser run` and --search-url say which package to install).
+ifeq ($(shell pkg-config --exists libcurl 2>/dev/null && echo y),y)
+$(BUILD)/src/tools/web.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
+LDLIBS += $(shell pkg-config --libs libcurl)
+endif
+
 # `gptoss serve` (app/server/, app/cmd/cmd_serve.c) needs libmicrohttpd and cJSON (optional at
 # build time: without them `serve` says what to install), and its test double: the same files driven
 # by scripted token streams (tests/t_server*.sh).

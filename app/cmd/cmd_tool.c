@@ -2,7 +2,9 @@
  * (src/tools/) over recorded scenarios, each with a fresh tool and a backend that serves the
  * scenario's pages and search results as shared/browser/README.md describes, writes each line back
  * with every call's text and author replaced by gptoss's reply, and prints how many replies are
- * byte-identical to the recorded ones (all, tool errors, page views, page headers and link ids). */
+ * byte-identical to the recorded ones (all, tool errors, page views, page headers and link ids).
+ * `gptoss tool browser run`: the same tool over the web backend (tools/web.h), calls as JSON lines on
+ * stdin, replies as JSON lines on stdout. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +14,10 @@
 #include "format/json.h"
 #include "tools/browser.h"
 #include "tools/html_page.h"
+#include "tools/web.h"
 
 #define MAX_LINE_BYTES ((size_t)256 << 20)
+#define MAX_CALL_BYTES ((size_t)1 << 20)
 
 typedef struct scenario {
     const json_value *pages, *results;
@@ -278,14 +282,163 @@ static int browser_replay(int argc, char **argv) {
     return rc;
 }
 
+/* one call line of `run`: {"function": ..., "args": {...}} -> {"author": ..., "text": ...}; a line
+ * that is not a call gets {"error": ...}, so replies stay one a line in the order of the calls */
+static int run_line(gptoss_browser *br, const char *line, size_t len, size_t line_no, gptoss_buf *o) {
+    char err[512];
+    json_doc *doc = json_parse(line, len, err, sizeof err);
+    const json_value *root = doc ? json_root(doc) : NULL;
+    const char *fn = json_get_string(root, "function");
+    const json_value *args = json_get(root, "args");
+    int rc = 0;
+    if (!doc || !fn || (args && args->type != JSON_OBJECT)) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "line %zu: %s", line_no,
+                 !doc ? err : "expected {\"function\": \"search\"|\"open\"|\"find\", \"args\": {...}}");
+        gptoss_buf_puts(o, "{\"error\":");
+        json_write_string(o, msg, strlen(msg));
+        gptoss_buf_puts(o, "}\n");
+        json_free(doc);
+        return 1;
+    }
+    gptoss_buf ab = {0};
+    if (args) json_write_value(&ab, args);
+    const char *as = args ? gptoss_buf_cstr(&ab) : "";
+    char *reply = NULL;
+    const char *author = "";
+    if (!as || gptoss_browser_call(br, fn, as, args ? ab.len : 0, &reply, &author) != GPTOSS_OK) {
+        o->failed = 1;
+        rc = 1;
+    } else {
+        gptoss_buf_puts(o, "{\"author\":");
+        json_write_string(o, author, strlen(author));
+        gptoss_buf_puts(o, ",\"text\":");
+        json_write_string(o, reply, strlen(reply));
+        gptoss_buf_puts(o, "}\n");
+    }
+    free(reply);
+    gptoss_buf_free(&ab);
+    json_free(doc);
+    return rc;
+}
+
+static int parse_seconds(const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0 && v <= 86400)) return 0;
+    *out = v;
+    return 1;
+}
+
+#define RUN_USAGE                                                                                             \
+    "gptoss tool browser run [--search-url URL] [--browser-allow-private] [--browser-allow-address IP]... "     \
+    "[--tokenizer PATH] [--timeout S]"
+
+/* allow: room for argc addresses */
+static int browser_run_with(int argc, char **argv, const char **allow) {
+    gptoss_web_options wo = {0};
+    const char *tok_path = NULL;
+    wo.allow_addresses = allow;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--search-url") && i + 1 < argc) wo.search_url = argv[++i];
+        else if (!strcmp(argv[i], "--browser-allow-private")) wo.allow_private = 1;
+        else if (!strcmp(argv[i], "--browser-allow-address") && i + 1 < argc) allow[wo.n_allow_addresses++] = argv[++i];
+        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+            if (!parse_seconds(argv[++i], &wo.timeout_s)) {
+                cli_error("--timeout: expected seconds in (0, 86400], got '%s'", argv[i]);
+                return 2;
+            }
+        } else {
+            cli_error("unexpected argument '%s'; usage: " RUN_USAGE, argv[i]);
+            return 2;
+        }
+    }
+    if (!gptoss_html_page_available()) {
+        cli_error("this gptoss was built without libxml2: install libxml2-dev (Debian) and rebuild");
+        return 1;
+    }
+    char err[512];
+    gptoss_web *web = NULL;
+    if (gptoss_web_create(&wo, &web, err, sizeof err) != GPTOSS_OK) {
+        cli_error("%s", err);
+        return 1;
+    }
+    gptoss_tokenizer *tok = cli_open_tokenizer(tok_path, NULL);
+    if (!tok) {
+        gptoss_web_free(web);
+        return 1;
+    }
+    gptoss_browser_backend be = gptoss_web_backend(web);
+    gptoss_browser *br = NULL;
+    if (gptoss_browser_create(tok, &be, NULL, &br) != GPTOSS_OK) {
+        cli_error("out of memory");
+        gptoss_tokenizer_free(tok);
+        gptoss_web_free(web);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0, line_no = 0;
+    ssize_t n;
+    int rc = 0;
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        line_no++;
+        size_t len = (size_t)n;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        if (!len) continue;
+        gptoss_buf o = {0};
+        if (len > MAX_CALL_BYTES) {
+            gptoss_buf_printf(&o, "{\"error\":\"line %zu: longer than %zu bytes\"}\n", line_no, MAX_CALL_BYTES);
+            rc = 1;
+        } else rc |= run_line(br, line, len, line_no, &o);
+        if (o.failed) {
+            gptoss_buf_free(&o);
+            cli_error("out of memory");
+            rc = 1;
+            break;
+        }
+        if (fwrite(o.data, 1, o.len, stdout) != o.len || fflush(stdout) != 0) {
+            gptoss_buf_free(&o);
+            cli_error("cannot write the replies");
+            rc = 1;
+            break;
+        }
+        gptoss_buf_free(&o);
+    }
+    free(line);
+    gptoss_browser_free(br);
+    gptoss_tokenizer_free(tok);
+    gptoss_web_free(web);
+    return rc;
+}
+
+static int browser_run(int argc, char **argv) {
+    const char **allow = calloc((size_t)argc + 1, sizeof *allow);
+    if (!allow) {
+        cli_error("out of memory");
+        return 1;
+    }
+    int rc = browser_run_with(argc, argv, allow);
+    free(allow);
+    return rc;
+}
+
+#define TOOL_USAGE "gptoss tool browser replay FIXTURES.jsonl --out OUT.jsonl [--tokenizer PATH] | " RUN_USAGE
+
 int cmd_tool(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: gptoss tool browser replay FIXTURES.jsonl --out OUT.jsonl [--tokenizer FILE]\n\n"
-               "Runs the browser tool over recorded scenarios (shared/browser/README.md), writes each line back\n"
-               "with gptoss's replies, and prints how many replies are identical to the recorded ones.\n");
+        printf("usage: gptoss tool browser replay FIXTURES.jsonl --out OUT.jsonl [--tokenizer FILE]\n"
+               "       " RUN_USAGE "\n\n"
+               "replay: runs the browser tool over recorded scenarios (shared/browser/README.md), writes each line\n"
+               "back with gptoss's replies, and prints how many replies are identical to the recorded ones.\n"
+               "run: reads calls as JSON lines on stdin ({\"function\": \"search\"|\"open\"|\"find\", \"args\": {...}}),\n"
+               "runs them against one browser tool over the web (SearXNG search at --search-url, pages over\n"
+               "http(s); private addresses refused unless --browser-allow-private) and prints each reply as a\n"
+               "JSON line {\"author\": ..., \"text\": ...}.\n");
         return 0;
     }
     if (argc >= 3 && !strcmp(argv[1], "browser") && !strcmp(argv[2], "replay")) return browser_replay(argc - 3, argv + 3);
-    cli_error("usage: gptoss tool browser replay FIXTURES.jsonl --out OUT.jsonl [--tokenizer PATH]");
+    if (argc >= 3 && !strcmp(argv[1], "browser") && !strcmp(argv[2], "run")) return browser_run(argc - 3, argv + 3);
+    cli_error("usage: " TOOL_USAGE);
     return 2;
 }
