@@ -282,10 +282,13 @@ int cmd_tool(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: gptoss tool browser replay FIXTURES.jsonl --out OUT.jsonl [--tokenizer FILE]\n\n"
                "Runs the browser tool over recorded scenarios (shared/browser/README.md), writes each line back\n"
-               "with gptoss's replies, and prints how many replies are identical to the recorded ones.\n");
+               "with gptoss's replies, and prints how many replies are identical to the recorded ones.\n\n");
+        cmd_tool_corpus_usage(stdout);
         return 0;
     }
     if (argc >= 3 && !strcmp(argv[1], "browser") && !strcmp(argv[2], "replay")) return browser_replay(argc - 3, argv + 3);
+    if (argc >= 3 && !strcmp(argv[1], "browser") && (!strcmp(argv[2], "search") || !strcmp(argv[2], "open")))
+        return cmd_tool_browser_corpus(argc - 3, argv + 3, argv[2]);
     cli_error("usage: gptoss tool browser replay FIXTURES.jsonl --out OUT.jsonl [--tokenizer PATH]");
     return 2;
 }
