@@ -44,6 +44,7 @@ int cmd_tool_browser_corpus(int argc, char **argv, const char *function) {
     long long clicks[MAX_CLICKS];
     size_t n_clicks = 0;
     gptoss_buf target = {0};
+    int have_target = 0; /* an empty query is the model's to send too */
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             cmd_tool_corpus_usage(stdout);
@@ -63,13 +64,14 @@ int cmd_tool_browser_corpus(int argc, char **argv, const char *function) {
             }
             clicks[n_clicks++] = id;
         } else if (argv[i][0] != '-' || !argv[i][1]) {
-            if (!strcmp(function, "open") && target.len) {
+            if (!strcmp(function, "open") && have_target) {
                 cli_error("unexpected argument '%s' (one URL)", argv[i]);
                 gptoss_buf_free(&target);
                 return 2;
             }
-            if (target.len) gptoss_buf_append(&target, " ", 1);
+            if (have_target) gptoss_buf_append(&target, " ", 1);
             gptoss_buf_puts(&target, argv[i]);
+            have_target = 1;
         } else {
             cli_error("unexpected argument '%s'", argv[i]);
             gptoss_buf_free(&target);
@@ -77,7 +79,7 @@ int cmd_tool_browser_corpus(int argc, char **argv, const char *function) {
         }
     }
     const char *t = gptoss_buf_cstr(&target);
-    if (!db_path || !t || !target.len) {
+    if (!db_path || !t || !have_target) {
         cli_error("%s", usage_line);
         gptoss_buf_free(&target);
         return 2;
