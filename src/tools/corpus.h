@@ -39,7 +39,9 @@ typedef struct gptoss_corpus gptoss_corpus;
  * (or is damaged) is an error with a one-line message. */
 gptoss_status gptoss_corpus_open(const char *path, gptoss_corpus **out, char *err, size_t err_size);
 void gptoss_corpus_close(gptoss_corpus *corpus);
-/* A backend over the corpus (ctx is the corpus: it must outlive the tool). */
+/* A backend over the corpus (ctx is the corpus: it must outlive the tool). A corpus holds prepared
+ * statements and the last page's charset, so it serves one thread: a server opens one per worker
+ * (opening is cheap: the file is read on demand). */
 void gptoss_corpus_backend(gptoss_corpus *corpus, gptoss_browser_backend *out);
 /* The FTS5 MATCH expression for a user's query: every run of letters and digits as a quoted term,
  * joined by `joiner` (" " for all terms, " OR " for any); "" when there is none. Never an FTS5
