@@ -120,6 +120,13 @@ $(BUILD)/src/tools/web.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config -
 LDLIBS += $(shell pkg-config --libs libcurl)
 endif
 
+# The browser tool's local corpus (src/tools/corpus*.c, gptoss index) is SQLite with FTS5 (optional at
+# build time: without it `gptoss index` and --corpus say which package to install).
+ifeq ($(shell pkg-config --exists sqlite3 2>/dev/null && echo y),y)
+$(BUILD)/src/tools/corpus.o $(BUILD)/src/tools/corpus_index.o: CPPFLAGS += -DGPTOSS_HAVE_SQLITE $(shell pkg-config --cflags sqlite3)
+LDLIBS += $(shell pkg-config --libs sqlite3)
+endif
+
 # `gptoss serve` (app/server/, app/cmd/cmd_serve.c) needs libmicrohttpd and cJSON (optional at
 # build time: without them `serve` says what to install), and its test double: the same files driven
 # by scripted token streams (tests/t_server*.sh).

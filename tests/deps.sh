@@ -3,7 +3,7 @@
 # already there. Core build: a C compiler and make. Tests: clang with its sanitizer/fuzzer runtime,
 # Node.js + npm (the tiktoken reference, pinned in tests/package-lock.json; the openai client of the
 # server tests, pinned in tests/server/package-lock.json), tmux, libmicrohttpd + cJSON (gptoss serve),
-# libxml2 (the browser tool's HTML parser), libcurl (its web backend).
+# libxml2 (the browser tool's HTML parser), libcurl (its web backend), SQLite (its local corpus).
 set -u
 need=()
 command -v cc >/dev/null || need+=(gcc)
@@ -19,6 +19,7 @@ pkg-config --exists libmicrohttpd 2>/dev/null || need+=(libmicrohttpd-dev) # `gp
 pkg-config --exists libcjson 2>/dev/null || need+=(libcjson-dev)           # `gptoss serve` (optional at build time)
 pkg-config --exists libxml-2.0 2>/dev/null || need+=(libxml2-dev)     # the browser tool's HTML parser (optional at build time)
 pkg-config --exists libcurl 2>/dev/null || need+=(libcurl4-openssl-dev) # the browser's web backend (optional at build time)
+pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)      # the browser tool's local corpus (optional at build time)
 command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"

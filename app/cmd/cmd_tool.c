@@ -13,6 +13,7 @@
 #include "cmd/commands.h"
 #include "format/json.h"
 #include "tools/browser.h"
+#include "tools/corpus.h"
 #include "tools/html_page.h"
 #include "tools/web.h"
 
@@ -331,16 +332,17 @@ static int parse_seconds(const char *s, double *out) {
 }
 
 #define RUN_USAGE                                                                                             \
-    "gptoss tool browser run [--search-url URL] [--browser-allow-private] [--browser-allow-address IP]... "     \
-    "[--tokenizer PATH] [--timeout S]"
+    "gptoss tool browser run [--search-url URL | --corpus DB] [--browser-allow-private] "                       \
+    "[--browser-allow-address IP]... [--tokenizer PATH] [--timeout S]"
 
 /* allow: room for argc addresses */
 static int browser_run_with(int argc, char **argv, const char **allow) {
     gptoss_web_options wo = {0};
-    const char *tok_path = NULL;
+    const char *tok_path = NULL, *corpus_path = NULL;
     wo.allow_addresses = allow;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--search-url") && i + 1 < argc) wo.search_url = argv[++i];
+        else if (!strcmp(argv[i], "--corpus") && i + 1 < argc) corpus_path = argv[++i];
         else if (!strcmp(argv[i], "--browser-allow-private")) wo.allow_private = 1;
         else if (!strcmp(argv[i], "--browser-allow-address") && i + 1 < argc) allow[wo.n_allow_addresses++] = argv[++i];
         else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
@@ -358,23 +360,40 @@ static int browser_run_with(int argc, char **argv, const char **allow) {
         cli_error("this gptoss was built without libxml2: install libxml2-dev (Debian) and rebuild");
         return 1;
     }
+    if (corpus_path && wo.search_url) {
+        cli_error("--corpus and --search-url: give one (a corpus is searched and opened on its own)");
+        return 2;
+    }
     char err[512];
     gptoss_web *web = NULL;
-    if (gptoss_web_create(&wo, &web, err, sizeof err) != GPTOSS_OK) {
-        cli_error("%s", err);
-        return 1;
+    gptoss_corpus *corpus = NULL;
+    gptoss_browser_backend be;
+    /* a corpus serves search and its own pages; otherwise SearXNG and the web */
+    if (corpus_path) {
+        if (gptoss_corpus_open(corpus_path, &corpus, err, sizeof err) != GPTOSS_OK) {
+            cli_error("%s", err);
+            return 1;
+        }
+        gptoss_corpus_backend(corpus, &be);
+    } else {
+        if (gptoss_web_create(&wo, &web, err, sizeof err) != GPTOSS_OK) {
+            cli_error("%s", err);
+            return 1;
+        }
+        be = gptoss_web_backend(web);
     }
     gptoss_tokenizer *tok = cli_open_tokenizer(tok_path, NULL);
     if (!tok) {
         gptoss_web_free(web);
+        gptoss_corpus_close(corpus);
         return 1;
     }
-    gptoss_browser_backend be = gptoss_web_backend(web);
     gptoss_browser *br = NULL;
     if (gptoss_browser_create(tok, &be, NULL, &br) != GPTOSS_OK) {
         cli_error("out of memory");
         gptoss_tokenizer_free(tok);
         gptoss_web_free(web);
+        gptoss_corpus_close(corpus);
         return 1;
     }
     char *line = NULL;
@@ -409,6 +428,7 @@ static int browser_run_with(int argc, char **argv, const char **allow) {
     gptoss_browser_free(br);
     gptoss_tokenizer_free(tok);
     gptoss_web_free(web);
+    gptoss_corpus_close(corpus);
     return rc;
 }
 
@@ -433,12 +453,15 @@ int cmd_tool(int argc, char **argv) {
                "back with gptoss's replies, and prints how many replies are identical to the recorded ones.\n"
                "run: reads calls as JSON lines on stdin ({\"function\": \"search\"|\"open\"|\"find\", \"args\": {...}}),\n"
                "runs them against one browser tool over the web (SearXNG search at --search-url, pages over\n"
-               "http(s); private addresses refused unless --browser-allow-private) and prints each reply as a\n"
-               "JSON line {\"author\": ..., \"text\": ...}.\n");
+               "http(s); private addresses refused unless --browser-allow-private) or over a corpus written by\n"
+               "`gptoss index` (--corpus), and prints each reply as a JSON line {\"author\": ..., \"text\": ...}.\n\n");
+        cmd_tool_corpus_usage(stdout);
         return 0;
     }
     if (argc >= 3 && !strcmp(argv[1], "browser") && !strcmp(argv[2], "replay")) return browser_replay(argc - 3, argv + 3);
     if (argc >= 3 && !strcmp(argv[1], "browser") && !strcmp(argv[2], "run")) return browser_run(argc - 3, argv + 3);
+    if (argc >= 3 && !strcmp(argv[1], "browser") && (!strcmp(argv[2], "search") || !strcmp(argv[2], "open")))
+        return cmd_tool_browser_corpus(argc - 3, argv + 3, argv[2]);
     cli_error("usage: " TOOL_USAGE);
     return 2;
 }

@@ -2,6 +2,8 @@
 #ifndef GPTOSS_COMMANDS_H
 #define GPTOSS_COMMANDS_H
 
+#include <stdio.h>
+
 #include "gptoss.h"
 
 int cmd_info(int argc, char **argv);
@@ -19,6 +21,11 @@ int cmd_serve(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_schema_bench(int argc, char **argv);
 int cmd_tool(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+/* `gptoss tool browser search|open --corpus DB ...` (cmd_tool_corpus.c); function: "search" or "open",
+ * argv: the arguments after it. */
+int cmd_tool_browser_corpus(int argc, char **argv, const char *function);
+void cmd_tool_corpus_usage(FILE *f);
 /* MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"), written at dst (a staging path: the caller
  * moves it into place) and named `shown` in messages. The tokenizer metadata comes from tok_path,
  * or when it is NULL from the tokenizer beside the model if find_tokenizer (none there is an error),

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"run", cmd_run, "run MODEL -p PROMPT [--show-reasoning] [--json]       one answer on stdout"},
     {"schema-bench", cmd_schema_bench, "schema-bench FILE.jsonl [--json OUT] [--tokenizer FILE] [--cpu-time]   JSON-Schema masks (MaskBench)"},
     {"tool", cmd_tool, "tool browser replay FIXTURES.jsonl --out OUT.jsonl [--tokenizer FILE]   the browser tool on recorded pages"},
+    {"index", cmd_index, "index DIR --out corpus.db [--base-url URL] [--force]   HTML, Markdown, text into a browser corpus"},
     {"serve", cmd_serve, "serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-c N]"},
 };
 
