@@ -10,12 +10,11 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_browser.h"
 #include "cmd/commands.h"
 #include "format/json.h"
 #include "tools/browser.h"
-#include "tools/corpus.h"
 #include "tools/html_page.h"
-#include "tools/web.h"
 
 #define MAX_LINE_BYTES ((size_t)256 << 20)
 #define MAX_CALL_BYTES ((size_t)1 << 20)
@@ -335,19 +334,16 @@ static int parse_seconds(const char *s, double *out) {
     "gptoss tool browser run [--search-url URL | --corpus DB] [--browser-allow-private] "                       \
     "[--browser-allow-address IP]... [--tokenizer PATH] [--timeout S]"
 
-/* allow: room for argc addresses */
-static int browser_run_with(int argc, char **argv, const char **allow) {
-    gptoss_web_options wo = {0};
-    const char *tok_path = NULL, *corpus_path = NULL;
-    wo.allow_addresses = allow;
+static int browser_run(int argc, char **argv) {
+    cli_browser_options bo = {0};
+    const char *tok_path = NULL;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--search-url") && i + 1 < argc) wo.search_url = argv[++i];
-        else if (!strcmp(argv[i], "--corpus") && i + 1 < argc) corpus_path = argv[++i];
-        else if (!strcmp(argv[i], "--browser-allow-private")) wo.allow_private = 1;
-        else if (!strcmp(argv[i], "--browser-allow-address") && i + 1 < argc) allow[wo.n_allow_addresses++] = argv[++i];
-        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
+        int r = cli_browser_option(&bo, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
+        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-            if (!parse_seconds(argv[++i], &wo.timeout_s)) {
+            if (!parse_seconds(argv[++i], &bo.timeout_s)) {
                 cli_error("--timeout: expected seconds in (0, 86400], got '%s'", argv[i]);
                 return 2;
             }
@@ -360,40 +356,20 @@ static int browser_run_with(int argc, char **argv, const char **allow) {
         cli_error("this gptoss was built without libxml2: install libxml2-dev (Debian) and rebuild");
         return 1;
     }
-    if (corpus_path && wo.search_url) {
-        cli_error("--corpus and --search-url: give one (a corpus is searched and opened on its own)");
-        return 2;
-    }
-    char err[512];
-    gptoss_web *web = NULL;
-    gptoss_corpus *corpus = NULL;
-    gptoss_browser_backend be;
     /* a corpus serves search and its own pages; otherwise SearXNG and the web */
-    if (corpus_path) {
-        if (gptoss_corpus_open(corpus_path, &corpus, err, sizeof err) != GPTOSS_OK) {
-            cli_error("%s", err);
-            return 1;
-        }
-        gptoss_corpus_backend(corpus, &be);
-    } else {
-        if (gptoss_web_create(&wo, &web, err, sizeof err) != GPTOSS_OK) {
-            cli_error("%s", err);
-            return 1;
-        }
-        be = gptoss_web_backend(web);
-    }
+    cli_browser_source *src = cli_browser_source_open(&bo);
+    if (!src) return 1;
     gptoss_tokenizer *tok = cli_open_tokenizer(tok_path, NULL);
     if (!tok) {
-        gptoss_web_free(web);
-        gptoss_corpus_close(corpus);
+        cli_browser_source_close(src);
         return 1;
     }
+    gptoss_browser_backend be = cli_browser_source_backend(src);
     gptoss_browser *br = NULL;
     if (gptoss_browser_create(tok, &be, NULL, &br) != GPTOSS_OK) {
         cli_error("out of memory");
         gptoss_tokenizer_free(tok);
-        gptoss_web_free(web);
-        gptoss_corpus_close(corpus);
+        cli_browser_source_close(src);
         return 1;
     }
     char *line = NULL;
@@ -427,19 +403,7 @@ static int browser_run_with(int argc, char **argv, const char **allow) {
     free(line);
     gptoss_browser_free(br);
     gptoss_tokenizer_free(tok);
-    gptoss_web_free(web);
-    gptoss_corpus_close(corpus);
-    return rc;
-}
-
-static int browser_run(int argc, char **argv) {
-    const char **allow = calloc((size_t)argc + 1, sizeof *allow);
-    if (!allow) {
-        cli_error("out of memory");
-        return 1;
-    }
-    int rc = browser_run_with(argc, argv, allow);
-    free(allow);
+    cli_browser_source_close(src);
     return rc;
 }
 
