@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/common.h"
 #include "tap.h"
 #include "tools/corpus.h"
 #include "tools/html_page.h"
@@ -33,21 +34,6 @@ static int write_file(const char *path, const void *data, size_t len) {
     return fclose(f) == 0 && ok;
 }
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static void match_exprs(void) {
     static const struct {
@@ -241,7 +227,8 @@ static void corrupt(const char *good) {
     tap_check(gptoss_corpus_open(p, &c, err, sizeof err) != GPTOSS_OK && access(p, F_OK) != 0,
               "a missing file is not created: %s", err);
     size_t len = 0;
-    char *db = read_all(good, &len);
+    char *db = NULL, rerr[256];
+    if (gptoss_read_file(good, (size_t)1 << 30, &db, &len, rerr, sizeof rerr) != GPTOSS_OK) db = NULL;
     if (!db || len < 4096) {
         tap_check(0, "read %s", good);
         free(db);

@@ -100,18 +100,20 @@ static void list_push(node_list *l, xmlNode *n) {
     l->v[l->n++] = n;
 }
 
+/* The node after n in document order below root (children first), NULL past the last: an iterative
+ * walk, since a page's nesting is the attacker's choice. */
+static xmlNode *next_in_tree(xmlNode *n, xmlNode *root) {
+    if (n->type == XML_ELEMENT_NODE && n->children) return n->children;
+    while (n && !n->next && n != root) n = n->parent;
+    return !n || n == root ? NULL : n->next;
+}
+
 /* root.findall(".//NAME"): descendants in document order (not root itself), iteratively */
 static void find_all(xmlNode *root, const char *name, const char *with_attr, node_list *out) {
     xmlNode *n = root->children;
     while (n) {
         if (name_is(n, name) && (!with_attr || xmlHasProp(n, (const xmlChar *)with_attr))) list_push(out, n);
-        if (n->type == XML_ELEMENT_NODE && n->children) {
-            n = n->children;
-            continue;
-        }
-        while (n && !n->next && n != root) n = n->parent;
-        if (!n || n == root) break;
-        n = n->next;
+        n = next_in_tree(n, root);
     }
 }
 
@@ -379,13 +381,7 @@ static int contains_block(xmlNode *root) {
     xmlNode *n = root->children;
     while (n) {
         if (is_block_tag(n)) return 1;
-        if (n->type == XML_ELEMENT_NODE && n->children) {
-            n = n->children;
-            continue;
-        }
-        while (n && !n->next && n != root) n = n->parent;
-        if (!n || n == root) break;
-        n = n->next;
+        n = next_in_tree(n, root);
     }
     return 0;
 }
