@@ -1059,6 +1059,16 @@ int server_main(int argc, char **argv, server_engine_open open) {
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    /* Where the hard limit is lower, fewer connections: running out of descriptors would leave the
+     * front unable to accept even the health check that eviction keeps room for. */
+    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        uint32_t fit = rl.rlim_cur > 320 ? (uint32_t)(rl.rlim_cur - 256) : 64;
+        if (fit < o->max_connections) {
+            log_line("warning: %llu file descriptors allowed (ulimit -n): --max-connections lowered from %u to %u",
+                     (unsigned long long)rl.rlim_cur, o->max_connections, fit);
+            o->max_connections = fit;
+        }
+    }
     server_conn_limits lim = {.header_timeout_s = o->header_timeout_s,
                               .body_timeout_s = o->body_timeout_s,
                               .max_connections = o->max_connections,

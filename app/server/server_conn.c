@@ -465,6 +465,7 @@ static void *front_main(void *arg) {
     struct pollfd *pfd = NULL;
     server_conn **who = NULL;
     char *buf = malloc(g->head_lim.max_head_bytes + 1);
+    double accept_paused_until = 0;
     while (buf) {
         pthread_mutex_lock(&g->mu);
         if (g->stop) {
@@ -482,7 +483,9 @@ static void *front_main(void *arg) {
             if (nw) who = nw, cap = ncap;
         }
         pfd[0] = (struct pollfd){.fd = g->wake[0], .events = POLLIN};
-        pfd[1] = (struct pollfd){.fd = g->listen_fd, .events = POLLIN};
+        /* out of descriptors, a pending connection stays readable: accept waits a tenth of a second
+         * rather than spin */
+        pfd[1] = (struct pollfd){.fd = g->listen_fd, .events = now_s() < accept_paused_until ? 0 : POLLIN};
         for (server_conn *c = g->first; c && n + 2 <= cap; c = c->next) {
             if (owned(c)) who[n] = c, pfd[n++] = (struct pollfd){.fd = c->fd, .events = POLLIN};
             else if (c->relay) {
@@ -521,7 +524,11 @@ static void *front_main(void *arg) {
                 struct sockaddr_storage sa;
                 socklen_t len = sizeof sa;
                 int fd = accept4(g->listen_fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0) break; /* EAGAIN, or out of descriptors (then the next pass retries) */
+                if (fd < 0) {
+                    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                        accept_paused_until = now_s() + 0.1;
+                    break;
+                }
                 pthread_mutex_lock(&g->mu);
                 conn_opened(g, fd, &sa, len);
                 pthread_mutex_unlock(&g->mu);

@@ -93,6 +93,28 @@ for (const [what, addrOf] of [['one address', () => '127.0.0.1'],
   });
 }
 
+await test('connections: under a low descriptor limit (ulimit -n 200) --max-connections is lowered and /health still answers', async () => {
+  const srv = await startServer('bash', ['-c', 'ulimit -n 200 && exec "$0" "$@"', process.env.GPTOSS_DOUBLE, 'double-model',
+    '--tokenizer', process.env.GPTOSS_TOKENIZER, '--ctx-size', '1024'], { SERVER_DOUBLE_SCRIPT: script });
+  const socks = [];
+  try {
+    assert(/--max-connections lowered from 512 to 64/.test(srv.stderr()), `a warning: ${srv.stderr()}`);
+    for (let i = 0; i < 150; i++) {
+      const s = await open(srv.port);
+      s.write(halfHead);
+      socks.push(s);
+    }
+    await sleep(300);
+    const { r, ms } = await healthTime(srv.port);
+    console.log(`# /health with 150 half-open connections under ulimit -n 200: ${ms.toFixed(1)} ms`);
+    eq(r.status, 200, `/health: ${r.body}`);
+    assert(ms < 1000 * timeScale, `/health took ${ms} ms`);
+  } finally {
+    for (const s of socks) s.destroy();
+    await srv.stop();
+  }
+});
+
 await test('connections: a head sent a byte at a time is cut off after --header-timeout with a JSON 408', async () => {
   const srv = await double(['--header-timeout', '2']);
   try {
