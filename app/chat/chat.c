@@ -734,7 +734,13 @@ static int handle_call(chat *c) {
         out_puts(c, s, 1, "[");
         out_puts(c, s, 1, author);
         out_puts(c, s, 1, "] ");
-        out_write(c, s, 1, result, first);
+        /* The title is a web page's: its control characters (a terminal escape) are not written. */
+        for (size_t i = 0, run = 0; i <= first; i++) {
+            if (i < first && (unsigned char)result[i] >= 0x20 && result[i] != 0x7f) continue;
+            out_write(c, s, 1, result + run, i - run);
+            if (i < first) out_write(c, s, 1, "?", 1);
+            run = i + 1;
+        }
         if (result[first]) out_puts(c, s, 1, " ...");
         out_write(c, s, 0, "\n", 1);
     } else if (s >= 0 && (c->tool_exec || !tool)) {
