@@ -7,7 +7,9 @@
 # browser.search/open/find), each prompt after a reply extending what the model had processed (no
 # re-prefill), citations shown as links (plain " (URL)" off a terminal, OSC 8 on one), one browser per
 # conversation (kept across turns, new after /reset); malformed calls (bad JSON, an unknown function)
-# answered with the tool's error text; --max-tool-calls holding in run and chat.
+# answered with the tool's error text; --max-tool-calls holding in run and chat. Then the same in run
+# over the web: tests/web/pages.mjs on loopback as a SearXNG-shaped search and the pages, with the
+# address policy refusing them unless --browser-allow-private.
 set -u
 . "$(dirname "$0")/lib.sh"
 bin=${GPTOSS_BIN:?}
@@ -152,6 +154,45 @@ check "run --max-tool-calls 2: a model that keeps searching is stopped after two
 check "run --max-tool-calls x: a usage error" $([ $? -eq 2 ] && grep -qF "invalid value 'x' for --max-tool-calls" "$tmp/err"; echo $?)
 "$double" run "$tmp/browse.txt" -p "x" --corpus "$tmp/nowhere.db" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run --corpus of a missing file: one error line, exit 1" $([ $? -eq 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ]; echo $?)
+
+# ---- run over the web: tests/web/pages.mjs (loopback) as the pages and a SearXNG-shaped search ----------
+root=$(cd "$(dirname "$0")/.." && pwd)
+if ! command -v node >/dev/null; then
+    echo "ok - run --search-url # SKIP node not installed (tests/web/pages.mjs)"
+else
+    node "$root/tests/web/pages.mjs" >"$tmp/ports" 2>"$tmp/server.err" &
+    server=$!
+    trap 'kill "$server" 2>/dev/null; tmux -S "$sock" kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+    ports_ready() { [ -s "$tmp/ports" ] || ! kill -0 "$server" 2>/dev/null; }
+    wait_until 30 ports_ready
+    read -r port _ <"$tmp/ports" || true
+    if [ -z "${port:-}" ]; then
+        echo "not ok - the test web server did not start ($(head -c 300 "$tmp/server.err"))"
+    else
+        web=http://127.0.0.1:$port
+        cat >"$tmp/web.txt" <<'EOF'
+<|channel|>analysis to=browser.search code<|message|>{"query": "greetings"}<|call|>
+<|channel|>analysis to=browser.open code<|message|>{"id": 0}<|call|>
+<|channel|>analysis to=browser.open code<|message|>{"cursor": 1, "id": 0}<|call|>
+<|channel|>final<|message|>Greetings 【1†L4】 and Cologne 【2†L2-L3】.<|return|>
+EOF
+        CHAT_DOUBLE_LOG=$tmp/web.log timeout -k 5 "$(scaled 60)" "$double" run "$tmp/web.txt" -p "Greetings?" \
+            --search-url "$web/search" --browser-allow-private --browser-timeout 10 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+        check "run --search-url: search (SearXNG JSON), open a result, open a link, cite with the pages' URLs" \
+            $([ $rc -eq 0 ] && [ "$(cat "$tmp/out")" = "Greetings 【1†L4】 ($web/utf8.html) and Cologne 【2†L2-L3】 ($web/latin1.html)." ]; echo $?)
+        check "run --search-url: the search results reached the model" \
+            $(prompt_n 2 "$tmp/web.log" | grep -qF '<|start|>browser.search to=assistant<|channel|>analysis<|message|>[0] greetings' &&
+                prompt_n 2 "$tmp/web.log" | grep -qF "【0†About greetings†127.0.0.1:$port】 All about greetings."; echo $?)
+        check "run --search-url: the pages reached the model (UTF-8, then ISO-8859-1 converted)" \
+            $(prompt_n 3 "$tmp/web.log" | grep -qF "<|start|>browser.open to=assistant<|channel|>analysis<|message|>[1] Grüße aus UTF-8 ($web/utf8.html)" &&
+                prompt_n 4 "$tmp/web.log" | grep -qF 'Grüße aus Köln'; echo $?)
+        CHAT_DOUBLE_LOG=$tmp/web2.log timeout -k 5 "$(scaled 60)" "$double" run "$tmp/web.txt" -p "Greetings?" \
+            --search-url "$web/search" --browser-timeout 10 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+        check "run --search-url without --browser-allow-private: the loopback page is refused, the model reads why" \
+            $(prompt_n 3 "$tmp/web2.log" | grep -qF "<|start|>browser.open to=assistant<|channel|>analysis<|message|>Error fetching URL \`$web/utf8.html\`: refused to connect to 127.0.0.1 (loopback)"; echo $?)
+    fi
+fi
 
 # ---- chat, under tmux ----------------------------------------------------------------------------------
 start() {
