@@ -115,6 +115,18 @@ script -qec "$(printf '%q ' "$double" run "$tmp/browse.txt" -p "How deep?" --cor
 osc=$(printf '\033]8;;%s\033\\【1†L6】\033]8;;\033\\' "$care")
 check "run on a terminal: citations are OSC 8 hyperlinks to their pages" $(grep -qF "$osc" "$tmp/tty.out"; echo $?)
 
+# Only complete citations of pages with a URL become links: a search page (cursor 0) has none; an
+# unfinished one, a line break inside, or a 【 before one are shown as they are.
+cat >"$tmp/cites.txt" <<'EOF'
+<|channel|>analysis to=browser.search code<|message|>{"query": "otter care"}<|call|>
+<|channel|>analysis to=browser.open code<|message|>{"id": 0}<|call|>
+<|channel|>final<|message|>A 【【1†L2】 b 【0†L1】 c 【1†L2 d【1†L3】 e 【1†L4\n】 f 【1†L5<|return|>
+EOF
+"$double" run "$tmp/cites.txt" -p "x" --corpus "$tmp/corpus.db" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+want="A 【【1†L2】 ($care) b 【0†L1】 c 【1†L2 d【1†L3】 ($care) e 【1†L4
+】 f 【1†L5"
+check "run: only complete citations of pages with a URL become links" $([ "$(cat "$tmp/out")" = "$want" ]; echo $?)
+
 # ---- malformed calls: the tool's error text goes back to the model ------------------------------------
 cat >"$tmp/bad.txt" <<'EOF'
 <|channel|>analysis to=browser.search code<|message|>{"query": "otter<|call|>

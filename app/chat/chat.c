@@ -186,6 +186,12 @@ static void cite_feed(chat *c, int s, const char *text, size_t len) {
             cite_flush(c, s); /* not a citation after all: shown as it is */
         else if (n > 6 && !memcmp(c->cite + n - 3, CITE_CLOSE, 3))
             cite_flush(c, s);
+        else if (n > 3 && !memcmp(c->cite + n - 3, CITE_OPEN, 3)) {
+            /* "【【1†L2】": what came before the second 【 is no citation; the second may be one */
+            out_write(c, s, 0, c->cite, n - 3);
+            memmove(c->cite, c->cite + n - 3, 3);
+            c->cite_len = 3;
+        }
     }
     if (!c->cite_len) out_write(c, s, 0, text + start, len - start);
 }
