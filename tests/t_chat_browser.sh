@@ -164,6 +164,9 @@ check "run --max-tool-calls 2: a model that keeps searching is stopped after two
 # (prompts 2 and 3 hold one and two replies: three in all.)
 "$double" run "$tmp/browse.txt" -p "x" --corpus "$tmp/corpus.db" --max-tool-calls x "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run --max-tool-calls x: a usage error" $([ $? -eq 2 ] && grep -qF "invalid value 'x' for --max-tool-calls" "$tmp/err"; echo $?)
+"$double" run "$tmp/browse.txt" -p "x" --corpus "$tmp/corpus.db" --json-object "${common[@]}" >"$tmp/out" 2>"$tmp/err"
+check "run --browser --json-object: refused (a constrained answer cannot call the browser), exit 2" \
+    $([ $? -eq 2 ] && grep -qF -- '--browser cannot go with --json-schema' "$tmp/err"; echo $?)
 "$double" run "$tmp/browse.txt" -p "x" --corpus "$tmp/nowhere.db" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run --corpus of a missing file: one error line, exit 1" $([ $? -eq 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ]; echo $?)
 

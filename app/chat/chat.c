@@ -1145,6 +1145,16 @@ static int parse_options(chat *c, int argc, char **argv) {
         cli_error("%s: --json-schema and --json-object cannot go together", cmd);
         return -1;
     }
+    int any_strict = 0;
+    for (size_t i = 0; i < c->n_tools; i++) any_strict |= c->strict[i];
+    if (c->browser_opts.enabled && (c->schema_path || c->json_object || c->limit_reasoning || any_strict)) {
+        /* The constraint knows the message headers of the answer and of function calls only: under it
+         * the model could never write to=browser.*, so it would be told it can browse and be unable to. */
+        cli_error("%s: --browser cannot go with --json-schema, --json-object, --reasoning-budget or strict tools "
+                  "(under a constraint the model cannot call the browser)",
+                  cmd);
+        return -1;
+    }
     if (!c->model_path || (c->one_shot && !c->prompt)) {
         cli_error(!c->model_path ? "%s: MODEL is required" : "%s: -p PROMPT is required", cmd);
         usage(stderr, c->one_shot);
