@@ -12,11 +12,15 @@
  * (SIGINT) or SIGTERM arrives, as a model too slow ever to finish would: a test can interrupt such an
  * answer whenever it gets to it. With CHAT_DOUBLE_LOG set, every prompt is appended to that file
  * (decoded), followed by a line "----", and a response that reaches its hold appends "#held N", so a
- * test knows N tokens were written before it signals.
+ * test knows N tokens were written before it signals. With CHAT_DOUBLE_REUSE set, each new prompt
+ * appends a line "SHARED HELD N" to that file: N ids, the first SHARED of them the same as the HELD ids
+ * the double had been given and written before (0 0 N for the first): a prompt after a tool result
+ * with SHARED = HELD extends what a model's session holds, so nothing is computed again.
  * Under a constraint (--json-schema, --reasoning-budget, strict tools) the script is what the model
  * would prefer: a forced token that is the script's next one uses it up, any other forced token is
  * inserted before it; where the constraint masks, script tokens it does not allow are skipped (a
- * script that runs out ends with <|return|>, or the lowest allowed id when that is not allowed). */
+ * script that runs out ends with <|return|>, or the lowest allowed id when that is not allowed).
+ * With --browser (and a corpus) the calls the script makes are run by the real browser tool. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +47,7 @@ typedef struct script {
     uint32_t *last;  /* the previous call's ids plus the token it returned */
     size_t n_last;
     const char *log;
+    const char *reuse_log; /* CHAT_DOUBLE_REUSE */
     int chained; /* on_sigint is installed in front of chat's handler */
 } script;
 
@@ -95,6 +100,16 @@ static void log_prompt(const script *s, const uint32_t *ids, size_t n) {
     fclose(f);
 }
 
+static void log_reuse(const script *s, const uint32_t *ids, size_t n) {
+    if (!s->reuse_log) return;
+    FILE *f = fopen(s->reuse_log, "ab");
+    if (!f) return;
+    size_t held = s->started ? s->n_last : 0, shared = 0;
+    while (shared < held && shared < n && ids[shared] == s->last[shared]) shared++;
+    fprintf(f, "%zu %zu %zu\n", shared, held, n);
+    fclose(f);
+}
+
 static int allows(const gptoss_constraint_next *a, uint32_t id) {
     if (!a || a->kind == GPTOSS_NEXT_ANY) return 1;
     if (a->kind == GPTOSS_NEXT_FORCED) return a->id == id;
@@ -120,6 +135,7 @@ static int script_next(void *ctx, const uint32_t *ids, size_t n, const gptoss_co
                        char *err, size_t err_size) {
     script *s = ctx;
     if (!is_continuation(s, ids, n)) {
+        log_reuse(s, ids, n);
         if (s->started) s->cur++;
         s->started = 1;
         s->pos = 0;
@@ -202,6 +218,7 @@ static int script_open(const char *path, const chat_settings *settings, const gp
     }
     s->tok = tok;
     s->log = getenv("CHAT_DOUBLE_LOG");
+    s->reuse_log = getenv("CHAT_DOUBLE_REUSE");
     unsigned delay = 0;
     size_t hold = 0;
     for (char *line = data; line < data + len;) {

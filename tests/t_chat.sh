@@ -336,7 +336,8 @@ p1=$(prompt_n 1 "$log")
 p2=$(prompt_n 2 "$log")
 check "chat: developer message declares the function" $([[ "$p1" == *$'type get_weather = (_: {\nlocation: string,\n}) => any;'* ]] &&
     [[ "$p1" == *"Calls to these tools must go to the commentary channel: 'functions'."* ]]; echo $?)
-check "chat: the open tool turn keeps its reasoning, the call and the result" $([[ "$p2" == *'<|start|>user<|message|>Weather in Paris?<|end|><|start|>assistant<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{"location":"Paris"}<|call|><|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{"sunny": true}<|end|><|start|>assistant' ]]; echo $?)
+# The call as the model wrote it: the result extends what the model processed (no recompute).
+check "chat: the open tool turn keeps its reasoning, the call and the result" $([[ "$p2" == *'<|start|>user<|message|>Weather in Paris?<|end|><|start|>assistant<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"location":"Paris"}<|call|><|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{"sunny": true}<|end|><|start|>assistant' ]]; echo $?)
 send tool "Thanks"
 wait_for tool '^You are welcome\.$'
 p3=$(prompt_n 3 "$log")

@@ -24,10 +24,16 @@
 #include "base/common.h"
 #include "chat/chat.h"
 #include "cli/cli.h"
+#include "cli/cli_browser.h"
 #include "format/json.h"
 #include "harmony/harmony.h"
 
-#define MAX_TOOL_ROUNDS 32
+/* --max-tool-calls: room for a browsing turn (a few searches, opens and finds per question) while a
+ * model that keeps calling cannot hold the turn for good. */
+#define DEFAULT_MAX_TOOL_CALLS 32
+/* The longest citation 【{cursor}†L{a}-L{b}】 (or 【{cursor}†...】 with a domain) held back from the
+ * screen until it is complete: a longer run of text after 【 is shown as it is. */
+#define CITE_HOLD_MAX 256
 
 /* Both stop an answer (Ctrl-C, SIGINT); SIGTERM also ends the session once what was generated is
  * shown (and, for run --json, printed). */
@@ -70,6 +76,14 @@ typedef struct chat {
     gptoss_constraint *constraint; /* NULL: generation is free */
     const char *tool_exec;
     uint32_t tool_timeout_s; /* --tool-timeout */
+    uint32_t max_tool_calls; /* --max-tool-calls: tool calls run per turn */
+    /* --browser: the browser tool, one per conversation (its page stack is what citations point to) */
+    cli_browser_options browser_opts;
+    cli_browser_source *browser_src;
+    gptoss_browser *browser;
+    int links_osc8; /* citations become OSC 8 hyperlinks (a colour terminal) rather than "(URL)" */
+    char cite[CITE_HOLD_MAX]; /* a citation of the final answer being held back */
+    size_t cite_len;
     int hide_reasoning, show_reasoning, json_out, verbose, color_out, color_err;
     uint32_t max_tokens;
     const char *prompt;
@@ -116,6 +130,72 @@ static void out_newline(chat *c, int s) {
     if (s >= 0 && !c->line_start[s]) out_write(c, s, 0, "\n", 1);
 }
 
+/* ---- citations ------------------------------------------------------------------------------- */
+
+/* With --browser the final answer's citations 【{cursor}†L{a}-L{b}】 are shown as links to the pages
+ * they cite: each is held back (in c->cite, no allocation) from its 【 until its 】, then written with
+ * the page's URL. A URL with control characters (from a hostile page) is not written at all. */
+static const char CITE_OPEN[] = "\343\200\220", CITE_CLOSE[] = "\343\200\221";
+
+static int url_printable(const char *u) {
+    for (; *u; u++)
+        if ((unsigned char)*u < 0x20 || *u == 0x7f) return 0;
+    return 1;
+}
+
+static void cite_flush(chat *c, int s) {
+    size_t n = c->cite_len;
+    c->cite_len = 0;
+    if (!n) return;
+    const char *url = NULL;
+    if (n > 6 && !memcmp(c->cite + n - 3, CITE_CLOSE, 3)) url = gptoss_browser_citation_url(c->browser, c->cite, n);
+    if (url && !url_printable(url)) url = NULL;
+    if (url && c->links_osc8) {
+        /* OSC 8: the citation itself is the link, as terminals that know hyperlinks show them; the
+         * others ignore the sequence and show the citation. */
+        out_puts(c, s, 0, "\033]8;;");
+        out_puts(c, s, 0, url);
+        out_puts(c, s, 0, "\033\\");
+        out_write(c, s, 0, c->cite, n);
+        out_puts(c, s, 0, "\033]8;;\033\\");
+    } else {
+        out_write(c, s, 0, c->cite, n);
+        if (url) {
+            out_puts(c, s, 0, " (");
+            out_puts(c, s, 0, url);
+            out_puts(c, s, 0, ")");
+        }
+    }
+}
+
+/* Writes final-answer text, holding back what may be the start of a citation. */
+static void cite_feed(chat *c, int s, const char *text, size_t len) {
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!c->cite_len) {
+            if ((unsigned char)text[i] != 0xE3) continue;
+            out_write(c, s, 0, text + start, i - start);
+            c->cite[c->cite_len++] = text[i];
+            start = i + 1;
+            continue;
+        }
+        c->cite[c->cite_len++] = text[i];
+        start = i + 1;
+        size_t n = c->cite_len;
+        if (n <= 3 ? memcmp(c->cite, CITE_OPEN, n) != 0 : text[i] == '\n' || n == sizeof c->cite)
+            cite_flush(c, s); /* not a citation after all: shown as it is */
+        else if (n > 6 && !memcmp(c->cite + n - 3, CITE_CLOSE, 3))
+            cite_flush(c, s);
+        else if (n > 3 && !memcmp(c->cite + n - 3, CITE_OPEN, 3)) {
+            /* "【【1†L2】": what came before the second 【 is no citation; the second may be one */
+            out_write(c, s, 0, c->cite, n - 3);
+            memmove(c->cite, c->cite + n - 3, 3);
+            c->cite_len = 3;
+        }
+    }
+    if (!c->cite_len) out_write(c, s, 0, text + start, len - start);
+}
+
 /* Status lines of the chat itself ("[interrupted]", stats): dim, on their own line. */
 static void note(chat *c, const char *fmt, ...) GPTOSS_PRINTF(2, 3);
 static void note(chat *c, const char *fmt, ...) {
@@ -142,6 +222,13 @@ static kind kind_of(gptoss_harmony_role role, const char *channel, const char *r
 
 static int is_dim(kind k) { return k == K_REASONING || k == K_CALL; }
 
+/* Text of a message of kind k, where its kind goes. */
+static void out_text(chat *c, kind k, const char *text, size_t len) {
+    int s = stream_of(c, k);
+    if (k == K_FINAL && c->browser && s >= 0) cite_feed(c, s, text, len);
+    else out_write(c, s, is_dim(k), text, len);
+}
+
 static void begin_message(chat *c, kind k, const char *recipient) {
     int s = stream_of(c, k);
     c->streaming = 1;
@@ -160,6 +247,7 @@ static void begin_message(chat *c, kind k, const char *recipient) {
 static void end_message(chat *c) {
     int s = stream_of(c, c->stream_kind);
     c->streaming = 0;
+    if (s >= 0) cite_flush(c, s); /* an unfinished citation is shown as it is */
     /* A final answer on stdout in `run` ends with one newline; everything else gets its own line. */
     out_newline(c, s);
 }
@@ -169,7 +257,7 @@ static void show_whole(chat *c, const gptoss_harmony_message *m) {
     const char *text = gptoss_harmony_message_text(m, &len);
     kind k = kind_of(m->role, m->channel, m->recipient);
     begin_message(c, k, m->recipient);
-    out_write(c, stream_of(c, k), is_dim(k), text, len);
+    out_text(c, k, text, len);
     end_message(c);
 }
 
@@ -188,7 +276,7 @@ static void show_progress(chat *c, size_t n_before) {
                       gptoss_harmony_parser_current_recipient(p));
     size_t len;
     const char *d = gptoss_harmony_parser_last_delta(p, &len);
-    if (d) out_write(c, stream_of(c, c->stream_kind), is_dim(c->stream_kind), d, len);
+    if (d) out_text(c, c->stream_kind, d, len);
 }
 
 /* ---- prompt --------------------------------------------------------------------------------- */
@@ -202,6 +290,12 @@ static gptoss_harmony_conversation *conversation_from(chat *c, size_t first) {
     sc.reasoning_effort = c->effort;
     if (c->identity_set) sc.model_identity = c->identity && *c->identity ? c->identity : NULL;
     sc.conversation_start_date = c->date[0] ? c->date : NULL;
+    /* The browser's namespace goes in the system message, as the trained block (harmony_tools.c). */
+    gptoss_harmony_namespace browser_ns = {.name = "browser", .builtin = 1};
+    if (c->browser) {
+        sc.tools = &browser_ns;
+        sc.n_tools = 1;
+    }
     gptoss_harmony_content sys_part = {.kind = GPTOSS_HARMONY_CONTENT_SYSTEM, .system = &sc};
     gptoss_harmony_message sys = {.role = GPTOSS_HARMONY_ROLE_SYSTEM, .content = &sys_part, .n_content = 1};
     gptoss_status st = gptoss_harmony_conversation_append(conv, &sys);
@@ -289,9 +383,30 @@ static gen_result prompt_too_long(chat *c, size_t n_prompt) {
     return GEN_ERROR;
 }
 
-static gen_result generate(chat *c) {
+/* The prompt after a tool result: the ids the model was given and wrote, up to its <|call|>, then
+ * the messages from `first` on (the result) and <|start|>assistant. Kept as the model wrote them
+ * (harmony re-renders a call's header in another order), the prompt extends what the source holds,
+ * so the result is all it processes: nothing before it is computed again. 0 when the ids do not end
+ * with a call (then the whole conversation is rendered). */
+static int append_result(chat *c, size_t first) {
+    if (!c->ids.n || c->ids.ids[c->ids.n - 1] != GPTOSS_HARMONY_CALL) return 0;
+    size_t n0 = c->ids.n;
     char err[512] = "";
-    if (!render_prompt(c, 0, &c->ids)) return GEN_ERROR;
+    int ok = 1;
+    for (size_t i = first; ok && i < gptoss_harmony_conversation_size(c->hist); i++)
+        ok = gptoss_harmony_render_message(c->tok, gptoss_harmony_conversation_get(c->hist, i), c->n_tools != 0,
+                                           &c->ids, err, sizeof err) == GPTOSS_OK;
+    ok = ok && gptoss_tokens_push(&c->ids, GPTOSS_HARMONY_START) == GPTOSS_OK &&
+         gptoss_tokenizer_encode(c->tok, "assistant", 9, GPTOSS_TOKENIZER_SPECIAL_AS_TEXT, &c->ids) == GPTOSS_OK;
+    if (!ok) c->ids.n = n0;
+    return ok;
+}
+
+/* One assistant turn's generation; cont_from: 0, or where the tool results that continue the
+ * generation before begin in the history. */
+static gen_result generate(chat *c, size_t cont_from) {
+    char err[512] = "";
+    if (!(cont_from && append_result(c, cont_from)) && !render_prompt(c, 0, &c->ids)) return GEN_ERROR;
     size_t n_prompt = c->ids.n;
     if (c->src.n_ctx && n_prompt >= c->src.n_ctx) return prompt_too_long(c, n_prompt);
     gptoss_constraint_state *cs = NULL;
@@ -543,18 +658,55 @@ static char *run_tool_command(chat *c, const char *name, const char *args, size_
 
 static char *read_line(chat *c, const char *prompt);
 
+/* (Re)starts the browser tool: a new conversation gets a new page stack, so its citations never
+ * point into an old one. 0 after an error line. */
+static int browser_start(chat *c) {
+    gptoss_browser_free(c->browser);
+    c->browser = NULL;
+    c->cite_len = 0;
+    if (!c->browser_src) return 1;
+    gptoss_browser_backend be = cli_browser_source_backend(c->browser_src);
+    if (gptoss_browser_create(c->tok, &be, NULL, &c->browser) != GPTOSS_OK) {
+        cli_error("cannot start the browser tool: out of memory");
+        return 0;
+    }
+    return 1;
+}
+
+/* browser.search / browser.open / browser.find: the tool's reply, its errors included ("Invalid link
+ * id `3`.", bad arguments, an unknown function), since the model is trained to read those and go on.
+ * *author is the reply's author ("browser.open"). NULL only when out of memory. */
+static char *run_browser_call(chat *c, const gptoss_harmony_message *call, const char *args, size_t args_len,
+                              const char **author) {
+    char fn[64];
+    const char *f = call->recipient + strlen("browser.");
+    size_t n = strcspn(f, " <"); /* "browser.search<|constrain|>json", as models also write it */
+    if (n >= sizeof fn) n = sizeof fn - 1; /* a name that long is no function: the tool says so */
+    memcpy(fn, f, n);
+    fn[n] = 0;
+    char *reply = NULL;
+    if (gptoss_browser_call(c->browser, fn, args, args_len, &reply, author) != GPTOSS_OK) return NULL;
+    return reply;
+}
+
 /* The result of the tool call that ends the history: 0 result appended, 1 no result (turn ends). */
 static int handle_call(chat *c) {
     const gptoss_harmony_message *call =
         gptoss_harmony_conversation_get(c->hist, gptoss_harmony_conversation_size(c->hist) - 1);
     size_t args_len;
     const char *args = gptoss_harmony_message_text(call, &args_len);
-    const gptoss_harmony_tool *tool = find_tool(c, call->recipient);
+    int browsing = c->browser && !strncmp(call->recipient, "browser.", 8);
+    const gptoss_harmony_tool *tool = browsing ? NULL : find_tool(c, call->recipient);
     char *result = NULL;
     char author[512];
     if (tool) snprintf(author, sizeof author, "functions.%s", tool->name);
     else snprintf(author, sizeof author, "%s", call->recipient);
-    if (!tool) {
+    if (browsing) {
+        const char *a = NULL;
+        result = run_browser_call(c, call, args, args_len, &a);
+        if (!result) cli_error("out of memory");
+        else snprintf(author, sizeof author, "%s", a);
+    } else if (!tool) {
         gptoss_buf b = {0};
         gptoss_buf_printf(&b, "Error: there is no tool '%s'.", call->recipient);
         for (size_t i = 0; i < c->n_tools; i++)
@@ -581,7 +733,23 @@ static int handle_call(chat *c) {
     size_t n = strlen(result);
     if (n && result[n - 1] == '\n') result[--n] = 0;
     int s = c->one_shot ? (c->show_reasoning && !c->json_out ? 1 : -1) : 0;
-    if (s >= 0 && (c->tool_exec || !tool)) {
+    if (s >= 0 && browsing) {
+        /* A page is long: its header line ("[2] Title (url)", or the error) says what came back. */
+        size_t first = strcspn(result, "\n");
+        out_newline(c, s);
+        out_puts(c, s, 1, "[");
+        out_puts(c, s, 1, author);
+        out_puts(c, s, 1, "] ");
+        /* The title is a web page's: its control characters (a terminal escape) are not written. */
+        for (size_t i = 0, run = 0; i <= first; i++) {
+            if (i < first && (unsigned char)result[i] >= 0x20 && result[i] != 0x7f) continue;
+            out_write(c, s, 1, result + run, i - run);
+            if (i < first) out_write(c, s, 1, "?", 1);
+            run = i + 1;
+        }
+        if (result[first]) out_puts(c, s, 1, " ...");
+        out_write(c, s, 0, "\n", 1);
+    } else if (s >= 0 && (c->tool_exec || !tool)) {
         out_newline(c, s);
         out_puts(c, s, 1, "[tool result] ");
         out_puts(c, s, 1, result);
@@ -593,13 +761,30 @@ static int handle_call(chat *c) {
     return st == GPTOSS_OK ? 0 : 1;
 }
 
-/* One user turn: generate, run tools, generate again, until an answer or a stop. */
+/* One user turn: generate, run tools, generate again, until an answer or a stop. At most
+ * --max-tool-calls calls are run: the one past that is dropped (unanswered, it would wait for a
+ * result forever) and the turn ends, so a model that loops cannot run on. */
 static gen_result run_turn(chat *c) {
     gen_result r = GEN_DONE;
     g_interrupted = 0;
-    for (int round = 0; round < MAX_TOOL_ROUNDS; round++) {
-        r = generate(c);
+    size_t cont_from = 0;
+    for (uint32_t calls = 0;; calls++) {
+        r = generate(c, cont_from);
         if (r != GEN_CALL) break;
+        if (calls == c->max_tool_calls) {
+            gptoss_harmony_conversation_truncate(c->hist, gptoss_harmony_conversation_size(c->hist) - 1);
+            if (c->one_shot) {
+                cli_error("run: the model asked for more than %u tool calls (--max-tool-calls); stopped without an "
+                          "answer",
+                          c->max_tool_calls);
+                r = GEN_ERROR;
+            } else {
+                note(c, "[stopped: more than %u tool calls in this turn (--max-tool-calls)]", c->max_tool_calls);
+                r = GEN_LIMIT;
+            }
+            break;
+        }
+        cont_from = gptoss_harmony_conversation_size(c->hist);
         if (handle_call(c) != 0) {
             /* A call left without a result (Ctrl-C at the result prompt) would confuse the model. */
             if (g_interrupted) gptoss_harmony_conversation_truncate(c->hist, gptoss_harmony_conversation_size(c->hist) - 1);
@@ -732,6 +917,7 @@ static int load_conversation(chat *c, const char *path) {
         gptoss_harmony_conversation_append(c->hist, m);
     }
     gptoss_harmony_conversation_free(conv);
+    browser_start(c); /* the loaded conversation's cursors name pages this tool never opened */
     note(c, "[loaded %zu messages from %s]", gptoss_harmony_conversation_size(c->hist), path);
     return 1;
 }
@@ -753,6 +939,7 @@ static int slash_command(chat *c, char *line) {
              effort_usage);
     } else if (!strcmp(cmd, "reset")) {
         gptoss_harmony_conversation_truncate(c->hist, 0);
+        browser_start(c);
         note(c, "[conversation reset]");
     } else if (!strcmp(cmd, "effort")) {
         gptoss_harmony_effort e = gptoss_harmony_effort_from_name(arg);
@@ -800,6 +987,9 @@ static void usage(FILE *f, int one_shot) {
                "                       output past 1 MiB is cut, with a note to the model\n"
                "  --tool-timeout S     stop a --tool-exec command (and what it started) still running\n"
                "                       after S seconds (default 60); the model is told why\n"
+               "  --max-tool-calls N   tool calls run per turn (default %d); a model that asks for more\n"
+               "                       is stopped\n"
+               CLI_BROWSER_USAGE
                "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
                "  -n, --max-tokens N   tokens per answer (default %d; 0: until the context is full)\n"
                "  -c, --ctx N          context size in tokens (default 8192, at most the model's)\n"
@@ -808,7 +998,7 @@ static void usage(FILE *f, int one_shot) {
                "  --tokenizer PATH --no-color\n"
                "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory,\n"
                "                       less exact); --kv-f16 is --kv f16\n",
-            DEFAULT_MAX_TOKENS);
+            DEFAULT_MAX_TOOL_CALLS, DEFAULT_MAX_TOKENS);
 }
 
 /* --tools: [{name, description, parameters}], the OpenAI form [{type: function, function: {...}}],
@@ -879,7 +1069,7 @@ static int parse_options(chat *c, int argc, char **argv) {
     const char *cmd = c->one_shot ? "run" : "chat";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
-        int ok = 1;
+        int ok = 1, browser_opt = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout, c->one_shot);
             return 0;
@@ -897,11 +1087,14 @@ static int parse_options(chat *c, int argc, char **argv) {
             c->json_object = 1;
         } else if (c->one_shot && !strcmp(a, "--verbose")) {
             c->verbose = 1;
+        } else if (a[0] == '-' && a[1] && (browser_opt = cli_browser_option(&c->browser_opts, argc, argv, &i)) != 0) {
+            if (browser_opt < 0) return -1;
         } else if (a[0] == '-' && a[1]) {
             static const char *const with_value[] = {
                 "--reasoning-effort", "--effort", "--system", "--developer", "--date", "--tools", "--tool-exec", "--tool-timeout",
                 "--temperature", "--top-p", "--top-k", "--min-p", "--seed", "--max-tokens", "--ctx", "--threads",
-                "--device", "--tokenizer", "-p", "--prompt", "--kv", "--json-schema", "--reasoning-budget"};
+                "--device", "--tokenizer", "-p", "--prompt", "--kv", "--json-schema", "--reasoning-budget",
+                "--max-tool-calls"};
             const char *name = cli_option_name(a);
             int known = 0;
             for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(name, with_value[k]);
@@ -921,6 +1114,7 @@ static int parse_options(chat *c, int argc, char **argv) {
             } else if (!strcmp(a, "--tools")) {
                 if (!load_tools(c, v)) return -1;
             } else if (!strcmp(a, "--tool-exec")) c->tool_exec = v;
+            else if (!strcmp(a, "--max-tool-calls")) ok = cli_parse_u32(v, &c->max_tool_calls);
             else if (!strcmp(a, "--tool-timeout")) ok = cli_parse_u32(v, &c->tool_timeout_s) && c->tool_timeout_s > 0;
             else if (!strcmp(a, "--temperature")) ok = cli_parse_float(v, &c->settings.temperature) && c->settings.temperature >= 0;
             else if (!strcmp(a, "--top-p")) ok = cli_parse_float(v, &c->settings.top_p) && c->settings.top_p >= 0 && c->settings.top_p <= 1;
@@ -949,6 +1143,16 @@ static int parse_options(chat *c, int argc, char **argv) {
     }
     if (c->schema_path && c->json_object) {
         cli_error("%s: --json-schema and --json-object cannot go together", cmd);
+        return -1;
+    }
+    int any_strict = 0;
+    for (size_t i = 0; i < c->n_tools; i++) any_strict |= c->strict[i];
+    if (c->browser_opts.enabled && (c->schema_path || c->json_object || c->limit_reasoning || any_strict)) {
+        /* The constraint knows the message headers of the answer and of function calls only: under it
+         * the model could never write to=browser.*, so it would be told it can browse and be unable to. */
+        cli_error("%s: --browser cannot go with --json-schema, --json-object, --reasoning-budget or strict tools "
+                  "(under a constraint the model cannot call the browser)",
+                  cmd);
         return -1;
     }
     if (!c->model_path || (c->one_shot && !c->prompt)) {
@@ -1139,6 +1343,7 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     c.settings.temperature = 1.0f;
     c.max_tokens = DEFAULT_MAX_TOKENS;
     c.tool_timeout_s = DEFAULT_TOOL_TIMEOUT_S;
+    c.max_tool_calls = DEFAULT_MAX_TOOL_CALLS;
     c.settings.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     c.line_start[0] = c.line_start[1] = 1;
     const char *term = getenv("TERM");
@@ -1157,6 +1362,9 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     rc = 1;
     char err[512] = "";
     if (!(c.tok = cli_open_tokenizer(c.tok_path, c.model_path)) || !setup_constraint(&c)) goto done;
+    c.links_osc8 = c.color_out; /* a terminal that takes escape sequences (and the user allows them) */
+    if (c.browser_opts.enabled && (!(c.browser_src = cli_browser_source_open(&c.browser_opts)) || !browser_start(&c)))
+        goto done;
     if (open(c.model_path, &c.settings, c.tok, &c.src, err, sizeof err) != 0) {
         cli_error("%s", err[0] ? err : "cannot open the model");
         goto done;
@@ -1190,6 +1398,8 @@ done:
     gptoss_tokens_free(&c.ids);
     if (c.src_open && c.src.close) c.src.close(c.src.ctx);
     free_constraint(&c);
+    gptoss_browser_free(c.browser);
+    cli_browser_source_close(c.browser_src);
     gptoss_tokenizer_free(c.tok);
     free_tools(&c);
     return rc;
