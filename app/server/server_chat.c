@@ -332,7 +332,7 @@ static void chat_on_finish(server_job *job) {
     server_job_emit(job, "data: [DONE]\n\n", 14);
 }
 
-static const server_job_ops chat_ops = {chat_on_token, chat_on_seq_finish, chat_on_finish, chat_free};
+static const server_job_ops chat_ops = {chat_on_token, chat_on_seq_finish, chat_on_finish, chat_free, NULL};
 
 /* ---- requests --------------------------------------------------------------------------------- */
 
@@ -514,7 +514,7 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
                      srv->opts.ctx_size, at_least);
         goto fail;
     }
-    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
+    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, 0, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "messages", NULL, "%s", err);
         goto fail;
