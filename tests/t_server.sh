@@ -57,14 +57,16 @@ node_script() {
 }
 node_script double.mjs 600 double.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
 node_script serve.mjs 600 serve.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
-# the browser run server-side over a corpus `gptoss index` builds (no network): Responses and chat
-node_script browser.mjs 300 browser.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" GPTOSS_BIN="$bin"
 
 model="$tmp/tiny"
 if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$vocab" >/dev/null 2>&1; then
     echo "not ok - synth a tiny model for the server"; exit 1
 fi
 node_script model.mjs 600 model.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
+# the browser run server-side over a corpus `gptoss index` builds (no network): Responses and chat on
+# the double, then `gptoss serve --browser` on the tiny model
+node_script browser.mjs 300 browser.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \
+    GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
 node_script hardening.mjs 600 hardening.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \
     GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
 node_script connections.mjs 600 connections.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"

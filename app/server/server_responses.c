@@ -538,6 +538,13 @@ static int after_parse(server_job *job, size_t before) {
             const char *text = gptoss_harmony_message_text(m, &len);
             if (!len && k != K_CALL) continue;
             open_item(job, k, m->recipient);
+            if (k == K_WEB && m->channel && c->n_out && !c->failed) { /* recovered whole: its own channel */
+                char *ch = strdup(m->channel);
+                if (ch) {
+                    free(c->out[c->n_out - 1].channel);
+                    c->out[c->n_out - 1].channel = ch;
+                }
+            }
             add_delta(job, text, len);
         } else k = c->out[c->n_out - 1].k;
         c->msg_open = 0;

@@ -9,7 +9,8 @@
 // reasoning_content, annotations), the prompt (browser namespace in the system message; each reply
 // appended once, the conversation not prefilled again), errors as tool replies, and a server without
 // --browser refusing web_search tools.
-// env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN (for `gptoss index`).
+// env: GPTOSS_DOUBLE, GPTOSS_TOKENIZER, GPTOSS_TMP, GPTOSS_BIN (for `gptoss index`); GPTOSS_MODEL
+// (optional: a tiny synthesized model for `gptoss serve --browser` on the production engine).
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -221,4 +222,23 @@ await test('without --browser: a web_search tool is a 400', async () => {
   eq([status, param], [400, 'tools']);
 });
 await plain.stop();
+
+// The production engine (a tiny random-weight model, when GPTOSS_MODEL is given): `gptoss serve` takes
+// the browser options and a web_search request runs through (random weights do not browse; this checks
+// the command, the prompt with the browser namespace on the real engine, and that nothing breaks).
+if (process.env.GPTOSS_MODEL) {
+  const real = await startServer(process.env.GPTOSS_BIN, ['serve', process.env.GPTOSS_MODEL, '--parallel', '2',
+    '--browser', '--corpus', db]);
+  await test('gptoss serve --browser --corpus: Responses with web_search and chat on the tiny model', async () => {
+    const c = new OpenAI({ baseURL: `${real.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const r = await c.responses.create({ model: 'tiny', input: 'hello', tools: [{ type: 'web_search' }],
+      max_output_tokens: 24, temperature: 0 });
+    assert(['completed', 'incomplete'].includes(r.status), `status ${r.status}`);
+    assert(r.usage.input_tokens > 400, `the browser namespace is in the prompt: ${r.usage.input_tokens} tokens`);
+    const ch = await c.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }],
+      max_tokens: 24 });
+    assert(ch.usage.prompt_tokens > 400, `chat gets the browser too: ${ch.usage.prompt_tokens} tokens`);
+  });
+  await real.stop();
+}
 done();
