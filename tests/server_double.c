@@ -12,6 +12,7 @@
  * script on by one, so a token the server forces (the output constraint: tool_choice, a response
  * format, strict tools, the reasoning budget) takes the place of the script's, and a scripted token
  * the constraint's mask refuses is replaced (script_sample).
+ * Tokens appended to a sequence that has begun (a tool's reply) choose its rule again.
  * SERVER_DOUBLE_DELAY_MS: a pause in every decode step (a slow model). SERVER_DOUBLE_LOG: every
  * prompt is appended to that file (decoded), followed by a line "----". */
 #include <stdio.h>
@@ -88,8 +89,15 @@ static int script_copy(void *ctx, uint32_t dst, uint32_t src, uint32_t n, char *
     return 0;
 }
 
+/* Tokens appended after the sequence has sampled are a tool's reply (the browser run server-side): the
+ * script starts again from the rule that matches the prompt as it now ends, the reply being its last
+ * message, so a scenario can go search -> open -> answer. */
 static int script_append(void *ctx, uint32_t slot, const uint32_t *ids, size_t n, char *err, size_t err_size) {
     script *s = ctx;
+    if (s->seqs[slot].r) {
+        s->seqs[slot].r = NULL;
+        s->seqs[slot].pos = 0;
+    }
     for (size_t i = 0; i < n; i++)
         if (gptoss_tokens_push(&s->seqs[slot].prompt, ids[i]) != GPTOSS_OK)
             return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory"), -1;

@@ -3,7 +3,8 @@
 # package-lock.json): the scripted double (tests/server_double.c: chat, tools, Responses, every error
 # case; serve.mjs: model ids, the log on stderr, a port in use, the non-loopback warning), the real
 # server on a tiny synthesized model (streaming, usage, batching, disconnects; prompt prefix reuse:
-# prefix.mjs), structured outputs (structured.mjs: response formats, strict tools and the reasoning
+# prefix.mjs), the browser run server-side (browser.mjs: search, open, find, cite, over a corpus),
+# structured outputs (structured.mjs: response formats, strict tools and the reasoning
 # budget on the double and on the tiny model, every finished answer validated with ajv), what one client
 # may send without stalling the server (hardening.mjs: trailing bytes, deep tool schemas, random ids,
 # 20,000 tool results, a 3.9 MB prompt, malformed heads, half-closed clients; connections.mjs: slow
@@ -62,6 +63,10 @@ if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$vocab" >/dev/null 2
     echo "not ok - synth a tiny model for the server"; exit 1
 fi
 node_script model.mjs 600 model.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
+# the browser run server-side over a corpus `gptoss index` builds (no network): Responses and chat on
+# the double, then `gptoss serve --browser` on the tiny model
+node_script browser.mjs 300 browser.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \
+    GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
 node_script hardening.mjs 600 hardening.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \
     GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
 node_script connections.mjs 600 connections.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"

@@ -785,7 +785,9 @@ static void usage(FILE *f) {
                "  --seed S             seed of requests that give none (default: from the clock)\n"
                "  --kv TYPE            KV cache elements: bf24 (default), f32, or f16 (half of f32's memory\n"
                "                       per sequence, less exact); --kv-f16 is --kv f16\n"
-               "  --quiet              no line per request on stderr\n");
+               "  --quiet              no line per request on stderr\n"
+               "The browser, run server-side (Responses tools web_search / web_search_preview / browser_search;\n"
+               "every chat completion that declares no browser functions of its own):\n" CLI_BROWSER_USAGE);
 }
 
 static int parse_options(server_options *o, int argc, char **argv) {
@@ -814,6 +816,9 @@ static int parse_options(server_options *o, int argc, char **argv) {
             o->quiet = 1;
             continue;
         }
+        int br = cli_browser_option(&o->browser, argc, argv, &i);
+        if (br < 0) return -1;
+        if (br) continue;
         static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--queue",
                                             "--threads", "--max-body", "--max-connections", "--max-connections-per-address", "--header-timeout", "--body-timeout", "--max-stored", "--max-stored-bytes", "--max-items",
                                             "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv",
@@ -1036,6 +1041,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
         goto done;
     }
     engine_open = 1;
+    if (server_browser_start(&srv) != 0) goto done;
     o->ctx_size = engine.n_ctx;
     if (!(srv.store = server_store_new(o->max_stored, o->max_stored_bytes)) ||
         server_sched_start(&srv.sched, &engine, o->queue_size ? o->queue_size : 1, o->prefill_chunk, err, sizeof err) != 0) {
@@ -1126,6 +1132,7 @@ done:
     server_sched_free(srv.sched);
     if (engine_open && engine.close) engine.close(engine.ctx);
     server_store_free(srv.store);
+    server_browser_stop(&srv);
     gptoss_grammar_free(srv.json_object);
     gptoss_grammar_vocab_free(srv.gvocab);
     gptoss_tokenizer_free(srv.tok);

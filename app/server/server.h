@@ -7,6 +7,8 @@
  *   app/server/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
  *   app/server/server_format.c     structured outputs: response formats, strict tools, tool_choice and the
  *                                  reasoning budget as one gptoss_constraint per request
+ *   app/server/server_browser.c    the browser tool run server-side (--browser): its calls, the replies
+ *                                  rendered for the running sequence, citations as url_citation
  *   app/cmd/cmd_serve.c            the production engine (model, sessions, gptoss_batch, samplers)
  *
  * Token generation goes through a server_engine, so tests can replay scripted model output through
@@ -22,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "base/common.h"
+#include "cli/cli_browser.h"
 #include "gptoss.h"
 #include "server/server_head.h"
 
@@ -86,6 +89,7 @@ typedef struct server_options {
     uint64_t seed;       /* default seed when a request gives none */
     gptoss_kv_type kv_type; /* the sequences' KV cache (gptoss_session_options.kv_type) */
     int quiet;              /* no line per request on stderr */
+    cli_browser_options browser; /* --browser and its backend's options (app/cli/cli_browser.h) */
 } server_options;
 
 /* The served model's id (/v1/models, every reply's "model") and the other names a request may give
@@ -139,6 +143,12 @@ typedef struct server_job_ops {
     /* Every sequence ended (job->finish says how the job ended); writes the last output. */
     void (*on_finish)(server_job *job);
     void (*free_proto)(void *proto);
+    /* Runs the tool call sequence k asked for (on_token set seqs[k].tool): called on a worker thread
+     * of its own, with no lock held, while the sequence waits (the scheduler touches nothing of the
+     * job's protocol meanwhile; the callee takes job->mu to emit). Fills out with the tokens to
+     * append to the sequence (the tool's reply as a harmony message, then <|start|>assistant) and
+     * returns 0; -1 ends the sequence with an error (job->error set under the lock). Optional. */
+    int (*run_tool)(server_job *job, uint32_t k, gptoss_tokens *out);
 } server_job_ops;
 
 /* Most sequences (choices, OpenAI's `n`) one request may ask for. */
@@ -149,7 +159,14 @@ typedef struct server_seq {
     gptoss_sampler *sampler;
     gptoss_constraint_state *constraint; /* NULL: unconstrained */
     uint32_t n_generated;
+    uint32_t n_appended; /* tool replies appended to the sequence (they take context too) */
     server_finish finish;
+    /* A tool call (server_browser.c): on_token sets tool when the call's last token is sampled;
+     * that token is fed, then the sequence waits in its slot, its KV cache kept, until run_tool's
+     * tokens (resume, under mu) are appended and it decodes on. */
+    int tool;
+    gptoss_tokens resume;
+    int resume_failed;
 } server_seq;
 
 struct server_job {
@@ -307,6 +324,7 @@ typedef struct server {
     server_model_names names;
     gptoss_grammar_vocab *gvocab;     /* the tokenizer's token trie for grammar masks, built at start */
     gptoss_grammar *json_object;      /* {"type": "object"}: response_format json_object */
+    cli_browser_source *browser_source; /* --browser: the backend opened at start (server_browser.c) */
     size_t max_token_bytes;           /* the tokenizer's longest token (128 for o200k): prompt bounds */
     char date[16];
     int debug; /* $GPTOSS_SERVE_DEBUG: libmicrohttpd's messages on stderr */
@@ -417,11 +435,12 @@ int server_rules_build(const server *srv, server_job *job, int chat, const serve
                        const gptoss_harmony_tool *tools, char *const *strict, size_t n_tools,
                        gptoss_tool_choice choice, int named, server_reply *r);
 
-/* Renders the system message (date, effort), a developer message with instructions, function tools
+/* Renders the system message (date, effort, the browser namespace when browser), a developer message with instructions, function tools
  * (when any) and the response format's # Response Formats (json_schema) and msgs into a prompt for
  * the assistant. */
 gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
-                                   const gptoss_harmony_tool *tools, size_t n_tools, const server_format *format,
+                                   int browser, const gptoss_harmony_tool *tools, size_t n_tools,
+                                   const server_format *format,
                                    const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
                                    size_t err_size);
 /* Tools of a request: [{type:function, function:{name, description, parameters, strict}}] (chat) or
@@ -458,6 +477,48 @@ char **server_tool_names(const gptoss_harmony_tool *tools, size_t n_tools);
 int server_parse_effort(const struct cJSON *v, const char *param, gptoss_harmony_effort *out, server_reply *r);
 /* SSE framing: "data: JSON\n\n" (event NULL) or "event: E\ndata: JSON\n\n"; frees json. */
 void server_emit_sse(server_job *job, const char *event, struct cJSON *json);
+
+/* ---- the browser run server-side (server_browser.c) ---- */
+
+/* Browser calls one request may make; past that each call's reply says so (a tool reply: the model can
+ * still answer), so a model that keeps calling ends at its token limit, not in a loop of fetches. */
+#define SERVER_BROWSER_MAX_CALLS 24
+
+/* Opens the backend the --browser options name (nothing without --browser). 0, or -1 (printed). */
+int server_browser_start(server *srv);
+void server_browser_stop(server *srv);
+/* A request's browser (its own page stack; with --corpus its own connection to the corpus). NULL when
+ * the server has no browser, or out of memory / the corpus cannot be opened. */
+typedef struct server_browser server_browser;
+server_browser *server_browser_new(server *srv);
+void server_browser_free(server_browser *b);
+/* "browser.search", "browser.open", "browser.find". */
+int server_browser_recipient(const char *recipient);
+/* Does a request declare functions of its own named browser...? (then its calls are the client's) */
+int server_browser_declared(char *const *names, size_t n);
+/* The Responses tools without the browser's entries ({"type": "web_search" | "web_search_preview" |
+ * "browser_search"}): NULL with *wants 0 when there are none (use tools as they are); else a copy
+ * without them (NULL with *oom set when out of memory). */
+struct cJSON *server_browser_strip_tools(const struct cJSON *tools, int *wants, int *oom);
+/* Runs a call the model addressed to recipient (browser.X) on channel with the JSON args. *reply: the
+ * tool's text (a tool error included: "Invalid link id `3`."); *action: the web_search_call action
+ * ({type: search, query} / {type: open_page, url} / {type: find, url, pattern}); out gets the reply
+ * rendered as the harmony message from browser.X to=assistant, then <|start|>assistant. Runs on a
+ * tool thread (one call of a request at a time). 0, or -1 out of memory. */
+int server_browser_call(server_browser *b, const char *recipient, const char *channel, const char *args, size_t len,
+                        struct cJSON **action, char **reply, gptoss_tokens *out);
+/* Citations in final text, as the reference's normalize_citations: each 【cursor†...】 whose cursor names
+ * a page becomes " ([domain](url)) " with a url_citation annotation {type, start_index, end_index (in
+ * characters of the text shown), url, title (the domain)}; others stay as written. Text is fed as it
+ * comes: what may be shown is appended to out, an incomplete citation held back (at most 64 bytes);
+ * flush: the text ended. b NULL: no page is known. */
+typedef struct server_cite {
+    gptoss_buf held;
+    size_t n_chars; /* characters shown so far */
+} server_cite;
+void server_cite_feed(server_browser *b, server_cite *c, const char *text, size_t len, int flush, gptoss_buf *out,
+                      struct cJSON *annotations);
+void server_cite_free(server_cite *c);
 
 /* ---- protocols ----------------------------------------------------------------------------- */
 

@@ -3,7 +3,11 @@
  * assistant reasoning_content an analysis message, tool_calls commentary calls, tool messages the
  * results); the model's tokens go through the harmony parser one id at a time: analysis becomes
  * reasoning_content, final and commentary text content, a message to a recipient a tool call.
- * Generation stops on <|return|>, <|call|>, a closed tool call, a stop string or a limit. */
+ * Generation stops on <|return|>, <|call|>, a closed tool call, a stop string or a limit. With
+ * `serve --browser`, a request that declares no functions named browser... gets the browser: its
+ * calls run server-side (server_browser.c; the sequence waits in its slot), each call and the page
+ * it returned are shown in reasoning_content, and the answer's citations become markdown links with
+ * url_citation annotations. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,7 +20,7 @@
 
 #define MAX_STOPS 4
 
-typedef enum kind { K_NONE, K_CONTENT, K_REASONING, K_CALL } kind;
+typedef enum kind { K_NONE, K_CONTENT, K_REASONING, K_CALL, K_BROWSE } kind;
 
 typedef struct call {
     char id[40];
@@ -37,6 +41,12 @@ typedef struct choice {
     kind cur;
     uint32_t n_reasoning_tokens;
     int failed; /* a tool call id could not be made: the choice ends with an error */
+    /* the browser (the request's has one per choice: each its own page stack) */
+    server_browser *browser;
+    server_cite cite;
+    cJSON *annotations;  /* url_citation, in the chat shape */
+    char *call_to, *call_channel; /* the browser call being written: recipient, channel */
+    gptoss_buf call_args;
 } choice;
 
 typedef struct chat_proto {
@@ -68,6 +78,12 @@ static void chat_free(void *p) {
             free(h->calls[i].args);
         }
         free(h->calls);
+        server_browser_free(h->browser);
+        server_cite_free(&h->cite);
+        cJSON_Delete(h->annotations);
+        free(h->call_to);
+        free(h->call_channel);
+        gptoss_buf_free(&h->call_args);
     }
     free(c);
 }
@@ -140,8 +156,9 @@ static int add_content(server_job *job, choice *h, const char *text, size_t len)
     return h->content_stopped;
 }
 
-static kind kind_of(gptoss_harmony_role role, const char *channel, const char *recipient) {
+static kind kind_of(const choice *h, gptoss_harmony_role role, const char *channel, const char *recipient) {
     gptoss_harmony_message m = {.role = role, .channel = channel, .recipient = recipient};
+    if (server_is_call(&m) && h->browser && server_browser_recipient(recipient)) return K_BROWSE;
     if (server_is_call(&m)) return K_CALL;
     if (server_is_reasoning(channel)) return K_REASONING;
     return K_CONTENT;
@@ -195,8 +212,49 @@ static void close_call(server_job *job, choice *h, const gptoss_harmony_message 
     server_emit_sse(job, NULL, o);
 }
 
+/* A browser call's header is read: its recipient and channel, for the reply. */
+static void open_browse(server_job *job, choice *h, const char *recipient, const char *channel) {
+    free(h->call_to);
+    free(h->call_channel);
+    h->call_to = strdup(recipient);
+    h->call_channel = strdup(channel ? channel : "analysis");
+    h->call_args.len = 0;
+    if (!h->call_to || !h->call_channel) {
+        snprintf(job->error, sizeof job->error, "out of memory");
+        h->failed = 1;
+    }
+}
+
+/* Final text with the browser: citations to known pages become links (with annotations), held back
+ * while incomplete; flush: the text ended. */
+static int add_cited(server_job *job, choice *h, const char *text, size_t len, int flush) {
+    gptoss_buf shown = {0};
+    cJSON *found = cJSON_CreateArray();
+    if (!found) return 0;
+    server_cite_feed(h->browser, &h->cite, text, len, flush, &shown, found);
+    /* chat's shape: {"type": "url_citation", "url_citation": {start_index, end_index, url, title}} */
+    for (cJSON *a = found->child; a && h->annotations; a = a->next) {
+        cJSON *w = cJSON_CreateObject();
+        if (!w) break;
+        cJSON_AddStringToObject(w, "type", "url_citation");
+        cJSON *inner = cJSON_Duplicate(a, 1);
+        if (inner) cJSON_DeleteItemFromObjectCaseSensitive(inner, "type");
+        cJSON_AddItemToObject(w, "url_citation", inner);
+        cJSON_AddItemToArray(h->annotations, w);
+    }
+    cJSON_Delete(found);
+    int stop = shown.len ? add_content(job, h, shown.data, shown.len) : 0;
+    gptoss_buf_free(&shown);
+    return stop;
+}
+
 /* Routes text to content or reasoning. Returns 1 when a stop string ended the content. */
 static int add_text(server_job *job, choice *h, kind k, const char *text, size_t len) {
+    if (k == K_BROWSE) {
+        gptoss_buf_append(&h->call_args, text, len);
+        return 0;
+    }
+    if (k == K_CONTENT && h->browser) return add_cited(job, h, text, len, 0);
     if (k == K_REASONING) {
         gptoss_buf_append(&h->reasoning, text, len);
         emit_text(job, h, "reasoning_content", text, len);
@@ -214,9 +272,13 @@ static int after_parse(server_job *job, choice *h, size_t before) {
     int stop = 0;
     for (size_t i = before; i < after; i++) {
         const gptoss_harmony_message *m = gptoss_harmony_parser_message(p, i);
-        kind k = kind_of(m->role, m->channel, m->recipient);
+        kind k = kind_of(h, m->role, m->channel, m->recipient);
         if (i == before && h->msg_open) {
             h->msg_open = 0;
+            if (h->cur == K_BROWSE) {
+                job->seqs[h->index].tool = 1; /* run once <|call|> is fed (chat_run_tool) */
+                break;
+            }
             if (h->cur == K_CALL) {
                 close_call(job, h, m);
                 *finish = SERVER_FINISH_CALL;
@@ -227,6 +289,12 @@ static int after_parse(server_job *job, choice *h, size_t before) {
         /* A message the lenient parser recovered without streaming it. */
         size_t len;
         const char *text = gptoss_harmony_message_text(m, &len);
+        if (k == K_BROWSE) {
+            open_browse(job, h, m->recipient, m->channel);
+            add_text(job, h, k, text, len);
+            job->seqs[h->index].tool = 1;
+            break;
+        }
         if (k == K_CALL) {
             open_call(job, h, m->recipient);
             close_call(job, h, m);
@@ -238,9 +306,11 @@ static int after_parse(server_job *job, choice *h, size_t before) {
     if (gptoss_harmony_parser_get_state(p) != GPTOSS_HARMONY_CONTENT) return 0;
     if (!h->msg_open) {
         h->msg_open = 1;
-        h->cur = kind_of(gptoss_harmony_parser_current_role(p), gptoss_harmony_parser_current_channel(p),
+        h->cur = kind_of(h, gptoss_harmony_parser_current_role(p), gptoss_harmony_parser_current_channel(p),
                          gptoss_harmony_parser_current_recipient(p));
         if (h->cur == K_CALL) open_call(job, h, gptoss_harmony_parser_current_recipient(p));
+        if (h->cur == K_BROWSE)
+            open_browse(job, h, gptoss_harmony_parser_current_recipient(p), gptoss_harmony_parser_current_channel(p));
     }
     size_t len;
     const char *d = gptoss_harmony_parser_last_delta(p, &len);
@@ -255,6 +325,7 @@ static int chat_on_token(server_job *job, uint32_t k, uint32_t id) {
     size_t before = gptoss_harmony_parser_n_messages(h->parser);
     gptoss_harmony_parser_process(h->parser, id); /* lenient: fails only without memory */
     int stop = after_parse(job, h, before);
+    if (job->seqs[k].tool && !h->failed) return 0; /* a browser call: fed, then run (chat_run_tool) */
     if (id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL) stop = 1;
     if (stop && h->content_stopped) job->seqs[k].finish = SERVER_FINISH_STOP;
     if (h->failed) {
@@ -297,6 +368,7 @@ static void chat_on_seq_finish(server_job *job, uint32_t k) {
         size_t before = gptoss_harmony_parser_n_messages(h->parser);
         gptoss_harmony_parser_process_eos(h->parser);
         after_parse(job, h, before);
+        if (h->browser && !h->content_stopped) add_cited(job, h, "", 0, 1); /* a held-back citation */
         /* a call cut by the limit is closed here, but the choice ended at the limit, not with a call */
         if (f == SERVER_FINISH_LENGTH) job->seqs[k].finish = f;
         if (h->failed) job->seqs[k].finish = f = SERVER_FINISH_ERROR;
@@ -332,7 +404,36 @@ static void chat_on_finish(server_job *job) {
     server_job_emit(job, "data: [DONE]\n\n", 14);
 }
 
-static const server_job_ops chat_ops = {chat_on_token, chat_on_seq_finish, chat_on_finish, chat_free};
+/* Choice k's browser call, on its tool thread (the sequence waits): the call and the page it returned
+ * go to reasoning_content, as the model reads them. */
+static int chat_run_tool(server_job *job, uint32_t k, gptoss_tokens *out) {
+    chat_proto *c = job->proto;
+    choice *h = &c->ch[k];
+    cJSON *action = NULL;
+    char *reply = NULL;
+    int rc = server_browser_call(h->browser, h->call_to, h->call_channel, h->call_args.data ? h->call_args.data : "",
+                                 h->call_args.len, &action, &reply, out);
+    cJSON_Delete(action);
+    pthread_mutex_lock(&job->mu);
+    if (rc != 0) snprintf(job->error, sizeof job->error, "out of memory running the browser");
+    else {
+        gptoss_buf shown = {0};
+        gptoss_buf_printf(&shown, "%s[%s %.*s]\n%s\n", h->reasoning.len ? "\n" : "", h->call_to, (int)h->call_args.len,
+                          h->call_args.data ? h->call_args.data : "", reply);
+        if (gptoss_buf_cstr(&shown)) {
+            gptoss_buf_append(&h->reasoning, shown.data, shown.len);
+            emit_text(job, h, "reasoning_content", shown.data, shown.len);
+        }
+        gptoss_buf_free(&shown);
+        gptoss_harmony_parser_reset(h->parser, GPTOSS_HARMONY_ROLE_ASSISTANT);
+        h->msg_open = 0;
+    }
+    pthread_mutex_unlock(&job->mu);
+    free(reply);
+    return rc;
+}
+
+static const server_job_ops chat_ops = {chat_on_token, chat_on_seq_finish, chat_on_finish, chat_free, chat_run_tool};
 
 /* ---- requests --------------------------------------------------------------------------------- */
 
@@ -514,7 +615,13 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
                      srv->opts.ctx_size, at_least);
         goto fail;
     }
-    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
+    /* the browser, unless the client has browser functions of its own (then their calls are its) */
+    char **names = server_tool_names(tools, n_tools);
+    if (!names) goto oom;
+    int browse = srv->browser_source && !no_tools && !server_browser_declared(names, n_tools);
+    for (size_t i = 0; i < n_tools; i++) free(names[i]);
+    free(names);
+    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, browse, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "messages", NULL, "%s", err);
         goto fail;
@@ -527,6 +634,13 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     }
     if (!(c->declared = server_tool_names(tools, n_tools))) goto oom;
     c->n_declared = n_tools;
+    for (uint32_t k = 0; browse && k < n; k++) {
+        if (!(c->ch[k].browser = server_browser_new(srv))) {
+            server_error(r, 500, "server_error", NULL, NULL, "cannot open the browser's backend");
+            goto fail;
+        }
+        if (!(c->ch[k].annotations = cJSON_CreateArray())) goto oom;
+    }
     for (uint32_t k = 0; k < n; k++) {
         c->ch[k].index = k;
         if (gptoss_harmony_parser_create(srv->tok, GPTOSS_HARMONY_ROLE_ASSISTANT, 0, &c->ch[k].parser, err, sizeof err) !=
@@ -592,6 +706,8 @@ void server_chat_result(server *srv, server_job *job, server_reply *r) {
         if (h->content.len || !h->n_calls)
             cJSON_AddStringToObject(msg, "content", gptoss_buf_cstr(&h->content) ? h->content.data : "");
         else cJSON_AddNullToObject(msg, "content");
+        if (h->annotations && cJSON_GetArraySize(h->annotations))
+            cJSON_AddItemToObject(msg, "annotations", cJSON_Duplicate(h->annotations, 1));
         if (h->reasoning.len && gptoss_buf_cstr(&h->reasoning))
             cJSON_AddStringToObject(msg, "reasoning_content", h->reasoning.data);
         else cJSON_AddNullToObject(msg, "reasoning_content");

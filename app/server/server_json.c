@@ -252,7 +252,8 @@ size_t server_prompt_min_tokens(const server *srv, const char *instructions, con
 }
 
 gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
-                                   const gptoss_harmony_tool *tools, size_t n_tools, const server_format *format,
+                                   int browser, const gptoss_harmony_tool *tools, size_t n_tools,
+                                   const server_format *format,
                                    const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
                                    size_t err_size) {
     gptoss_harmony_conversation *conv = gptoss_harmony_conversation_create();
@@ -261,6 +262,12 @@ gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effo
     gptoss_harmony_system_content_default(&sc);
     sc.reasoning_effort = effort;
     sc.conversation_start_date = srv->date[0] ? srv->date : NULL;
+    /* the built-in block the model was trained on, in the system message (spec 6.1) */
+    static const gptoss_harmony_namespace browser_ns = {.name = "browser", .builtin = 1};
+    if (browser) {
+        sc.tools = &browser_ns;
+        sc.n_tools = 1;
+    }
     gptoss_harmony_content sys_part = {.kind = GPTOSS_HARMONY_CONTENT_SYSTEM, .system = &sc};
     gptoss_harmony_message sys = {.role = GPTOSS_HARMONY_ROLE_SYSTEM, .content = &sys_part, .n_content = 1};
     gptoss_status st = gptoss_harmony_conversation_append(conv, &sys);

@@ -204,7 +204,8 @@ static char *store_get_response(server_store *st, const char *id) {
 
 /* ---- generation state ------------------------------------------------------------------------- */
 
-typedef enum kind { K_MESSAGE, K_REASONING, K_CALL } kind;
+/* K_WEB: a browser call run server-side (a web_search_call item; server_browser.c) */
+typedef enum kind { K_MESSAGE, K_REASONING, K_CALL, K_WEB } kind;
 
 typedef struct item {
     kind k;
@@ -213,6 +214,10 @@ typedef struct item {
     gptoss_buf text;
     char *args;
     int incomplete; /* cut by max_output_tokens (or the context) */
+    char *channel;  /* K_WEB: the call's channel (the reply goes on it) */
+    cJSON *action;  /* K_WEB: what it did, once done */
+    int searched;   /* K_WEB: its call returned */
+    cJSON *annotations; /* K_MESSAGE with the browser: url_citation annotations */
 } item;
 
 typedef struct resp_proto {
@@ -233,6 +238,8 @@ typedef struct resp_proto {
     int cut; /* generation hit its limit: the items closed now are incomplete */
     int failed; /* an item id could not be made: the response fails */
     uint32_t seq, n_reasoning_tokens;
+    server_browser *browser; /* the request asked for the browser (and the server has one), else NULL */
+    server_cite cite;        /* the message being written: citations held back until complete */
 } resp_proto;
 
 static void resp_free(void *p) {
@@ -247,8 +254,13 @@ static void resp_free(void *p) {
     for (size_t i = 0; i < c->n_out; i++) {
         free(c->out[i].name);
         free(c->out[i].args);
+        free(c->out[i].channel);
+        cJSON_Delete(c->out[i].action);
+        cJSON_Delete(c->out[i].annotations);
         gptoss_buf_free(&c->out[i].text);
     }
+    server_browser_free(c->browser);
+    server_cite_free(&c->cite);
     free(c->out);
     free(c);
 }
@@ -259,7 +271,11 @@ static cJSON *item_json(item *it, int done) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", it->id);
     const char *status = !done ? "in_progress" : it->incomplete ? "incomplete" : "completed";
-    if (it->k == K_REASONING) {
+    if (it->k == K_WEB) {
+        cJSON_AddStringToObject(o, "type", "web_search_call");
+        cJSON_AddStringToObject(o, "status", !done ? "in_progress" : it->searched ? "completed" : "incomplete");
+        if (done && it->action) cJSON_AddItemToObject(o, "action", cJSON_Duplicate(it->action, 1));
+    } else if (it->k == K_REASONING) {
         cJSON_AddStringToObject(o, "type", "reasoning");
         cJSON_AddStringToObject(o, "status", status);
         cJSON_AddArrayToObject(o, "summary");
@@ -279,7 +295,8 @@ static cJSON *item_json(item *it, int done) {
             cJSON *part = cJSON_CreateObject();
             cJSON_AddStringToObject(part, "type", "output_text");
             cJSON_AddStringToObject(part, "text", item_text(it));
-            cJSON_AddArrayToObject(part, "annotations");
+            if (it->annotations) cJSON_AddItemToObject(part, "annotations", cJSON_Duplicate(it->annotations, 1));
+            else cJSON_AddArrayToObject(part, "annotations");
             cJSON_AddArrayToObject(part, "logprobs");
             cJSON_AddItemToArray(content, part);
         }
@@ -297,7 +314,9 @@ static cJSON *part_json(item *it, int done) {
     cJSON *part = cJSON_CreateObject();
     cJSON_AddStringToObject(part, "type", it->k == K_REASONING ? "reasoning_text" : "output_text");
     cJSON_AddStringToObject(part, "text", done ? item_text(it) : "");
-    if (it->k == K_MESSAGE) cJSON_AddArrayToObject(part, "annotations");
+    if (it->k == K_MESSAGE && done && it->annotations)
+        cJSON_AddItemToObject(part, "annotations", cJSON_Duplicate(it->annotations, 1));
+    else if (it->k == K_MESSAGE) cJSON_AddArrayToObject(part, "annotations");
     return part;
 }
 
@@ -366,7 +385,8 @@ static void open_item(server_job *job, kind k, const char *recipient) {
     item *it = &c->out[c->n_out++];
     memset(it, 0, sizeof *it);
     it->k = k;
-    if (server_make_id(it->id, sizeof it->id, k == K_REASONING ? "rs_" : k == K_MESSAGE ? "msg_" : "fc_") < 0 ||
+    if (server_make_id(it->id, sizeof it->id,
+                       k == K_REASONING ? "rs_" : k == K_MESSAGE ? "msg_" : k == K_WEB ? "ws_" : "fc_") < 0 ||
         (k == K_CALL && server_make_id(it->call_id, sizeof it->call_id, "call_") < 0)) {
         /* the response fails (resp_on_token, resp_on_finish) rather than carry an item without an id */
         snprintf(job->error, sizeof job->error, "could not make an output item id: %s", strerror(errno));
@@ -374,6 +394,25 @@ static void open_item(server_job *job, kind k, const char *recipient) {
     }
     if (k == K_CALL) {
         it->name = server_call_name(recipient, (const char *const *)c->declared, c->n_declared);
+    }
+    if (k == K_WEB) {
+        /* announced when the call is complete (close_item): its action needs the whole arguments */
+        it->name = strdup(recipient);
+        const char *ch = gptoss_harmony_parser_current_channel(c->parser);
+        it->channel = strdup(ch ? ch : "analysis");
+        if (!it->name || !it->channel) {
+            snprintf(job->error, sizeof job->error, "out of memory");
+            c->failed = 1;
+        }
+        return;
+    }
+    if (k == K_MESSAGE && c->browser) {
+        server_cite_free(&c->cite);
+        c->cite = (server_cite){0};
+        if (!(it->annotations = cJSON_CreateArray())) {
+            snprintf(job->error, sizeof job->error, "out of memory");
+            c->failed = 1;
+        }
     }
     if (!c->stream) return;
     cJSON *o = cJSON_CreateObject();
@@ -388,12 +427,42 @@ static void open_item(server_job *job, kind k, const char *recipient) {
     }
 }
 
+/* Final text with the browser: citations become url_citation annotations, each complete citation
+ * shown (and announced while streaming) at once, an incomplete one held back (flush: the text ended). */
+static void add_cited(server_job *job, const char *text, size_t len, int flush) {
+    resp_proto *c = job->proto;
+    item *it = &c->out[c->n_out - 1];
+    gptoss_buf shown = {0};
+    int before = cJSON_GetArraySize(it->annotations);
+    server_cite_feed(c->browser, &c->cite, text, len, flush, &shown, it->annotations);
+    gptoss_buf_append(&it->text, shown.data, shown.len);
+    if (c->stream && shown.len && gptoss_buf_cstr(&shown)) {
+        cJSON *o = item_event(c, it);
+        cJSON_AddNumberToObject(o, "content_index", 0);
+        cJSON_AddStringToObject(o, "delta", shown.data);
+        event(job, "response.output_text.delta", o);
+        int n = cJSON_GetArraySize(it->annotations);
+        for (int i = before; i < n; i++) {
+            o = item_event(c, it);
+            cJSON_AddNumberToObject(o, "content_index", 0);
+            cJSON_AddNumberToObject(o, "annotation_index", i);
+            cJSON_AddItemToObject(o, "annotation", cJSON_Duplicate(cJSON_GetArrayItem(it->annotations, i), 1));
+            event(job, "response.output_text.annotation.added", o);
+        }
+    }
+    gptoss_buf_free(&shown);
+}
+
 static void add_delta(server_job *job, const char *text, size_t len) {
     resp_proto *c = job->proto;
     if (!c->n_out || !len) return;
     item *it = &c->out[c->n_out - 1];
+    if (it->k == K_MESSAGE && it->annotations) {
+        add_cited(job, text, len, 0);
+        return;
+    }
     gptoss_buf_append(&it->text, text, len);
-    if (!c->stream || it->k == K_CALL) return; /* call arguments are sent whole, checked as JSON */
+    if (!c->stream || it->k == K_CALL || it->k == K_WEB) return; /* call arguments are sent whole, checked as JSON */
     char *t = strndup(text, len);
     if (!t) return;
     cJSON *o = item_event(c, it);
@@ -408,7 +477,20 @@ static void close_item(server_job *job) {
     if (!c->n_out) return;
     item *it = &c->out[c->n_out - 1];
     if (it->k == K_CALL) it->args = server_call_arguments(item_text(it), it->text.len);
+    if (it->k == K_MESSAGE && it->annotations) add_cited(job, "", 0, 1);
     it->incomplete = c->cut;
+    if (it->k == K_WEB) {
+        /* the call runs once its last token is fed (resp_run_tool); here it is announced */
+        job->seqs[0].tool = 1;
+        if (!c->stream) return;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "output_index", (double)(c->n_out - 1));
+        cJSON_AddItemToObject(o, "item", item_json(it, 0));
+        event(job, "response.output_item.added", o);
+        event(job, "response.web_search_call.in_progress", item_event(c, it));
+        event(job, "response.web_search_call.searching", item_event(c, it));
+        return;
+    }
     if (!c->stream) return;
     cJSON *o;
     if (it->k == K_CALL) {
@@ -435,8 +517,9 @@ static void close_item(server_job *job) {
     event(job, "response.output_item.done", o);
 }
 
-static kind kind_of(gptoss_harmony_role role, const char *channel, const char *recipient) {
+static kind kind_of(const resp_proto *c, gptoss_harmony_role role, const char *channel, const char *recipient) {
     gptoss_harmony_message m = {.role = role, .channel = channel, .recipient = recipient};
+    if (server_is_call(&m) && c->browser && server_browser_recipient(recipient)) return K_WEB;
     if (server_is_call(&m)) return K_CALL;
     if (server_is_reasoning(channel)) return K_REASONING;
     return K_MESSAGE;
@@ -449,12 +532,19 @@ static int after_parse(server_job *job, size_t before) {
     int stop = 0;
     for (size_t i = before; i < after; i++) {
         const gptoss_harmony_message *m = gptoss_harmony_parser_message(p, i);
-        kind k = kind_of(m->role, m->channel, m->recipient);
+        kind k = kind_of(c, m->role, m->channel, m->recipient);
         if (!(i == before && c->msg_open)) { /* recovered whole by the lenient parser */
             size_t len;
             const char *text = gptoss_harmony_message_text(m, &len);
             if (!len && k != K_CALL) continue;
             open_item(job, k, m->recipient);
+            if (k == K_WEB && m->channel && c->n_out && !c->failed) { /* recovered whole: its own channel */
+                char *ch = strdup(m->channel);
+                if (ch) {
+                    free(c->out[c->n_out - 1].channel);
+                    c->out[c->n_out - 1].channel = ch;
+                }
+            }
             add_delta(job, text, len);
         } else k = c->out[c->n_out - 1].k;
         c->msg_open = 0;
@@ -463,12 +553,13 @@ static int after_parse(server_job *job, size_t before) {
             job->seqs[0].finish = SERVER_FINISH_CALL;
             stop = 1;
         }
+        if (k == K_WEB) break; /* the sequence waits for the call: nothing follows <|call|> */
     }
     if (stop || gptoss_harmony_parser_get_state(p) != GPTOSS_HARMONY_CONTENT) return stop;
     if (!c->msg_open) {
         c->msg_open = 1;
         open_item(job,
-                  kind_of(gptoss_harmony_parser_current_role(p), gptoss_harmony_parser_current_channel(p),
+                  kind_of(c, gptoss_harmony_parser_current_role(p), gptoss_harmony_parser_current_channel(p),
                           gptoss_harmony_parser_current_recipient(p)),
                   gptoss_harmony_parser_current_recipient(p));
     }
@@ -486,7 +577,39 @@ static int resp_on_token(server_job *job, uint32_t k, uint32_t id) {
     gptoss_harmony_parser_process(c->parser, id);
     int stop = after_parse(job, before);
     if (c->failed) job->seqs[0].finish = SERVER_FINISH_ERROR;
+    if (job->seqs[0].tool && !c->failed) return 0; /* a browser call: fed, then run (resp_run_tool) */
     return stop || c->failed || id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL;
+}
+
+/* The browser call of the last item, on its tool thread (the sequence waits; nothing else touches the
+ * protocol's state but the connection, which reads job->out under the lock). */
+static int resp_run_tool(server_job *job, uint32_t k, gptoss_tokens *out) {
+    resp_proto *c = job->proto;
+    (void)k;
+    item *it = &c->out[c->n_out - 1];
+    cJSON *action = NULL;
+    char *reply = NULL;
+    int rc = server_browser_call(c->browser, it->name, it->channel, it->text.data ? it->text.data : "", it->text.len,
+                                 &action, &reply, out);
+    free(reply);
+    pthread_mutex_lock(&job->mu);
+    if (rc != 0) snprintf(job->error, sizeof job->error, "out of memory running the browser");
+    else {
+        it->action = action;
+        it->searched = 1;
+        /* what the model writes next is a new assistant message */
+        gptoss_harmony_parser_reset(c->parser, GPTOSS_HARMONY_ROLE_ASSISTANT);
+        c->msg_open = 0;
+        if (c->stream) {
+            event(job, "response.web_search_call.completed", item_event(c, it));
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "output_index", (double)(c->n_out - 1));
+            cJSON_AddItemToObject(o, "item", item_json(it, 1));
+            event(job, "response.output_item.done", o);
+        }
+    }
+    pthread_mutex_unlock(&job->mu);
+    return rc;
 }
 
 static int keep_output_items(resp_proto *c);
@@ -528,7 +651,7 @@ static void resp_on_finish(server_job *job) {
           o);
 }
 
-static const server_job_ops resp_ops = {resp_on_token, NULL, resp_on_finish, resp_free};
+static const server_job_ops resp_ops = {resp_on_token, NULL, resp_on_finish, resp_free, resp_run_tool};
 
 /* ---- requests ---------------------------------------------------------------------------------- */
 
@@ -598,6 +721,7 @@ static int keep_item(cJSON *to, cJSON *v) {
 static int keep_output_items(resp_proto *c) {
     for (size_t i = 0; i < c->n_out; i++) {
         item *it = &c->out[i];
+        if (it->k == K_WEB) continue; /* the browsing is not replayed in a later prompt */
         cJSON *n = it->k == K_MESSAGE     ? norm_message("assistant", item_text(it))
                    : it->k == K_REASONING ? norm_reasoning(item_text(it))
                                           : norm_call(it->call_id, it->name ? it->name : "", it->args ? it->args : "");
@@ -700,6 +824,8 @@ static int map_items(const cJSON *const *segs, size_t n_segs, gptoss_harmony_con
                 if (!text) goto oom;
                 st = server_append_call_output(hist, name, text);
                 kept = to ? keep_item(to, norm_call_output(cid->valuestring, text)) : 0;
+            } else if (!strcmp(t, "web_search_call")) {
+                /* a search the server ran: its pages are not replayed (the answer that cites them is) */
             } else {
                 BAD("input", "input[%d]: item type '%s' is not supported", idx, t);
             }
@@ -831,7 +957,22 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
         gptoss_buf_free(&instr);
         instr = all;
     }
-    if (server_parse_tools(cJSON_GetObjectItemCaseSensitive(req, "tools"), &tools, &strict, &n_tools, r) < 0) goto fail;
+    int wants_browser = 0, oom_tools = 0;
+    const cJSON *req_tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
+    cJSON *fn_tools = server_browser_strip_tools(req_tools, &wants_browser, &oom_tools);
+    if (oom_tools) goto oom;
+    if (wants_browser && !srv->browser_source) {
+        cJSON_Delete(fn_tools);
+        BAD("tools", "This server has no browser: start it with --browser (and --search-url URL or --corpus DB) "
+                     "for web_search tools.");
+    }
+    int parsed = server_parse_tools(wants_browser ? fn_tools : req_tools, &tools, &strict, &n_tools, r);
+    cJSON_Delete(fn_tools);
+    if (parsed < 0) goto fail;
+    if (wants_browser && !(c->browser = server_browser_new(srv))) {
+        server_error(r, 500, "server_error", NULL, NULL, "cannot open the browser's backend");
+        goto fail;
+    }
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(req, "text");
     if (text && !cJSON_IsNull(text) && !cJSON_IsObject(text)) BAD("text", "'text' must be an object");
     if (server_parse_format(cJSON_GetObjectItemCaseSensitive(text, "format"), 0, &format, r) < 0) goto fail;
@@ -863,7 +1004,8 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
                      srv->opts.ctx_size - 1);
         goto fail;
     }
-    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
+    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, c->browser && !no_tools,
+                             no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "input", NULL, "%s", err);
         goto fail;
@@ -873,6 +1015,10 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
                      "Your input exceeds the context window of this model: %zu tokens, at most %u.", prompt.n,
                      srv->opts.ctx_size - 1);
         goto fail;
+    }
+    if (no_tools) { /* tool_choice none: the browser was not declared either */
+        server_browser_free(c->browser);
+        c->browser = NULL;
     }
     if (!(c->declared = server_tool_names(tools, n_tools))) goto oom;
     c->n_declared = n_tools;

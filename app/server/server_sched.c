@@ -8,7 +8,10 @@
  * sequences of an n > 1 request copy the first one's prefill. Beyond the slots, a bounded queue;
  * server_sched_submit refuses when it is full (HTTP 429). Output constraints: what each constrained
  * sequence may write next is computed by a gptoss_constraint_worker while the forward step that
- * feeds its last token runs, so sampling finds its mask ready. */
+ * feeds its last token runs, so sampling finds its mask ready. Tool calls run server-side (the
+ * browser): a sequence whose protocol asks for one waits in its slot (SLOT_TOOL, its KV cache kept)
+ * while the call runs on a thread of its own, then the reply's tokens are appended to the slot and it
+ * decodes on: the scheduler never waits for a tool, and nothing is prefilled again. */
 #ifdef GPTOSS_HAVE_SERVER
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,7 @@
 
 #define TPS_BUCKETS 10
 
-typedef enum slot_state { SLOT_FREE = 0, SLOT_PREFILL, SLOT_DECODE } slot_state;
+typedef enum slot_state { SLOT_FREE = 0, SLOT_PREFILL, SLOT_DECODE, SLOT_TOOL } slot_state;
 
 typedef struct slot {
     slot_state state;
@@ -34,6 +37,10 @@ typedef struct slot {
     uint64_t owner_user;
     uint64_t used; /* when it was last taken or freed (least recently used first) */
     int tried;     /* choose_prefix's scratch */
+    /* SLOT_TOOL: which wait this is (a tool thread that outlives its sequence, cancelled meanwhile,
+     * must not wake a later one) and whether its call returned (both under the scheduler's mu) */
+    uint64_t tool_gen;
+    int tool_done;
 } slot;
 
 /* A copy from another slot must save at least this many tokens of prefill (a copy moves the whole
@@ -67,6 +74,7 @@ struct server_sched {
     uint64_t clock; /* LRU stamps (scheduler thread and admission, under mu) */
     double decode_seconds, prefill_seconds;
     uint32_t active;
+    uint32_t n_tool_threads; /* tool calls running; shutdown waits for them (they hold s) */
     int64_t bucket_sec[TPS_BUCKETS];
     uint64_t bucket_n[TPS_BUCKETS];
     double t_start;
@@ -101,6 +109,7 @@ void server_job_release(server_job *j) {
     for (uint32_t k = 0; k < SERVER_MAX_SEQS; k++) {
         gptoss_sampler_free(j->seqs[k].sampler);
         gptoss_constraint_state_free(j->seqs[k].constraint); /* before the constraint they walk */
+        gptoss_tokens_free(&j->seqs[k].resume);
     }
     server_rules_free(j->rules);
     free(j->prompt);
@@ -462,13 +471,131 @@ static int sample_slot(server_sched *s, uint32_t i, uint32_t *id) {
     server_finish why = q->finish ? q->finish : SERVER_FINISH_STOP;
     if (!stop && j->max_tokens && q->n_generated >= j->max_tokens) stop = 1, why = SERVER_FINISH_LENGTH;
     /* The fed-back token must fit: a full context ends the sequence. */
-    if (!stop && j->n_prompt + q->n_generated >= s->engine->n_ctx) stop = 1, why = SERVER_FINISH_LENGTH;
+    if (!stop && j->n_prompt + q->n_generated + q->n_appended >= s->engine->n_ctx) stop = 1, why = SERVER_FINISH_LENGTH;
     pthread_mutex_unlock(&j->mu);
     if (stop) {
         end_slot(s, i, why, NULL);
         return 0;
     }
     return 1;
+}
+
+/* ---- tool calls ------------------------------------------------------------------------------ */
+
+typedef struct tool_run {
+    server_sched *s;
+    server_job *job;
+    uint32_t slot, seq;
+    uint64_t gen;
+} tool_run;
+
+/* Runs one call off the scheduler's thread: its reply goes to the sequence (under the job's lock),
+ * then the slot is marked ready and the scheduler woken. The job's reference is dropped before the
+ * count of running calls: shutdown waits for that count, and the job's last release may reach the
+ * server's store. */
+static void *tool_thread(void *arg) {
+    tool_run *t = arg;
+    server_sched *s = t->s;
+    server_job *j = t->job;
+    gptoss_tokens out = {0};
+    int rc = j->ops->run_tool(j, t->seq, &out);
+    pthread_mutex_lock(&j->mu);
+    server_seq *q = &j->seqs[t->seq];
+    gptoss_tokens_free(&q->resume);
+    q->resume = out;
+    q->resume_failed = rc != 0;
+    pthread_mutex_unlock(&j->mu);
+    server_job_release(j);
+    pthread_mutex_lock(&s->mu);
+    if (s->slots[t->slot].tool_gen == t->gen) s->slots[t->slot].tool_done = 1; /* only park_slot changes gen */
+    s->n_tool_threads--;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    free(t);
+    return NULL;
+}
+
+/* Slot i's sequence asked for a tool with the token just fed: it waits while a thread runs the call. */
+static void park_slot(server_sched *s, uint32_t i) {
+    slot *sl = &s->slots[i];
+    server_job *j = sl->job;
+    j->seqs[sl->seq].tool = 0;
+    tool_run *t = malloc(sizeof *t);
+    pthread_attr_t attr;
+    int attr_ok = pthread_attr_init(&attr) == 0;
+    if (!t || !attr_ok) {
+        free(t);
+        if (attr_ok) pthread_attr_destroy(&attr);
+        end_slot(s, i, SERVER_FINISH_ERROR, "cannot run the tool call");
+        return;
+    }
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&s->mu);
+    sl->state = SLOT_TOOL;
+    sl->tool_done = 0;
+    *t = (tool_run){s, j, i, sl->seq, ++sl->tool_gen};
+    s->n_tool_threads++;
+    pthread_mutex_unlock(&s->mu);
+    server_job_retain(j);
+    pthread_t th;
+    int rc = pthread_create(&th, &attr, tool_thread, t);
+    pthread_attr_destroy(&attr);
+    if (rc == 0) return;
+    pthread_mutex_lock(&s->mu);
+    s->n_tool_threads--;
+    pthread_mutex_unlock(&s->mu);
+    server_job_release(j);
+    free(t);
+    end_slot(s, i, SERVER_FINISH_ERROR, "cannot start a thread for the tool call");
+}
+
+/* A waiting slot whose call returned: the reply's tokens are appended (one engine append, as a
+ * prefill chunk: a reply is a page view of about a thousand tokens) and the sequence decodes on. */
+static void resume_slot(server_sched *s, uint32_t i) {
+    server_engine *e = s->engine;
+    slot *sl = &s->slots[i];
+    server_job *j = sl->job;
+    server_seq *q = &j->seqs[sl->seq];
+    pthread_mutex_lock(&j->mu);
+    gptoss_tokens r = q->resume;
+    q->resume = (gptoss_tokens){0};
+    int failed = q->resume_failed;
+    pthread_mutex_unlock(&j->mu);
+    char err[256] = "";
+    if (failed) {
+        end_slot(s, i, SERVER_FINISH_ERROR, "the tool call failed");
+    } else if ((size_t)sl->n_ids + r.n + 1 > e->n_ctx) {
+        end_slot(s, i, SERVER_FINISH_LENGTH, NULL); /* the reply does not fit the context */
+    } else {
+        double t0 = cli_now_s();
+        int rc = e->append(e->ctx, i, r.ids, r.n, err, sizeof err);
+        pthread_mutex_lock(&s->mu);
+        s->prefill_seconds += cli_now_s() - t0;
+        if (rc == 0) s->prompt_prefilled += r.n;
+        pthread_mutex_unlock(&s->mu);
+        if (rc != 0) end_slot(s, i, SERVER_FINISH_ERROR, err[0] ? err : "appending the tool's reply failed");
+        else {
+            memcpy(sl->ids + sl->n_ids, r.ids, r.n * sizeof *sl->ids);
+            sl->n_ids += (uint32_t)r.n;
+            pthread_mutex_lock(&j->mu);
+            q->n_appended += (uint32_t)r.n;
+            pthread_mutex_unlock(&j->mu);
+            s->next_ready[i] = 0;
+            sl->state = SLOT_DECODE;
+        }
+    }
+    gptoss_tokens_free(&r);
+}
+
+/* Something to do besides waiting (scheduler's mu held): a slot prefilling or decoding, or one whose
+ * tool call returned. */
+static int runnable(const server_sched *s) {
+    for (uint32_t i = 0; i < s->engine->n_slots; i++) {
+        const slot *sl = &s->slots[i];
+        if (sl->state == SLOT_PREFILL || sl->state == SLOT_DECODE || (sl->state == SLOT_TOOL && sl->tool_done))
+            return 1;
+    }
+    return 0;
 }
 
 static void *sched_thread(void *arg) {
@@ -503,7 +630,7 @@ static void *sched_thread(void *arg) {
                 }
                 s->active++;
             }
-            if (s->stop || s->active) break;
+            if (s->stop || runnable(s)) break;
             pthread_cond_wait(&s->cond, &s->mu);
         }
         int stopping = s->stop;
@@ -514,6 +641,14 @@ static void *sched_thread(void *arg) {
         for (uint32_t i = 0; i < e->n_slots; i++) {
             if (s->slots[i].state == SLOT_FREE || !job_cancelled(s->slots[i].job)) continue;
             end_slot(s, i, SERVER_FINISH_CANCELLED, NULL);
+        }
+        /* Tool calls that returned: their replies are appended. */
+        for (uint32_t i = 0; i < e->n_slots; i++) {
+            if (s->slots[i].state != SLOT_TOOL) continue;
+            pthread_mutex_lock(&s->mu);
+            int done = s->slots[i].tool_done;
+            pthread_mutex_unlock(&s->mu);
+            if (done) resume_slot(s, i);
         }
         /* Prefill: one chunk per slot and iteration, so running streams keep flowing. */
         for (uint32_t i = 0; i < e->n_slots; i++) {
@@ -578,6 +713,8 @@ static void *sched_thread(void *arg) {
             for (size_t k = 0; k < n; k++) {
                 slot *sl = &s->slots[s->step_slots[k]];
                 if (sl->n_ids < e->n_ctx) sl->ids[sl->n_ids++] = s->step_ids[k];
+                /* the token fed was a tool call's last: the sequence waits for the call */
+                if (sl->job->seqs[sl->seq].tool && sl->job->ops->run_tool) park_slot(s, s->step_slots[k]);
             }
         }
         pthread_mutex_lock(&s->mu);
@@ -594,6 +731,7 @@ static void *sched_thread(void *arg) {
             end_slot(s, i, SERVER_FINISH_ERROR, "the server is shutting down");
         }
     pthread_mutex_lock(&s->mu);
+    while (s->n_tool_threads) pthread_cond_wait(&s->cond, &s->mu); /* they use s; their calls time out */
     while (s->q_len) {
         server_job *j = s->queue[s->q_head];
         s->q_head = (s->q_head + 1) % s->q_cap;
