@@ -165,9 +165,10 @@ await test('--quiet: no request lines', async () => {
 });
 
 // ---- clients that go away, libmicrohttpd's own messages -------------------------------------------
-// A Content-Length that is not a number: the server's head check answers 400 in JSON and logs a line.
-// A chunked body with a malformed chunk size: the head was fine, so libmicrohttpd (which reads the
-// body) answers 400 itself and says why in messages of its own.
+// A Content-Length that is not a number, a chunked body with a malformed chunk size: the server's
+// front answers 400 in JSON and logs a line (libmicrohttpd never sees them). A client that goes away
+// while its plain answer is computed: libmicrohttpd says it could not send it, in a message of its
+// own, printed only with GPTOSS_SERVE_DEBUG.
 function sendRaw(port, bytes) {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
@@ -201,7 +202,8 @@ await test('disconnects: a client that goes away (plain or streaming) is a quiet
     await waitFor(() => (srv.stderr().match(/client went away/g) || []).length >= 2, 'two "client went away" lines');
     const bl = await badLength(srv.port);
     assert(bl.startsWith('HTTP/1.1 400') && /"code":"invalid_content_length"/.test(bl), `the head check answers 400: ${bl}`);
-    assert((await badChunk(srv.port)).startsWith('HTTP/1.1 400'), 'libmicrohttpd answers 400');
+    const bc = await badChunk(srv.port);
+    assert(bc.startsWith('HTTP/1.1 400') && /"code":"invalid_chunked_body"/.test(bc), `the front answers 400: ${bc}`);
     eq((await client.chat.completions.create({ model: 'double-model', messages: [{ role: 'user', content: 'hi' }] }))
       .choices[0].message.content, 'Hello, world!', 'the server goes on');
     err = await stopAll(srv);
@@ -215,9 +217,17 @@ await test('disconnects: a client that goes away (plain or streaming) is a quiet
 });
 
 await test('GPTOSS_SERVE_DEBUG: libmicrohttpd\'s messages come out as gptoss serve lines', async () => {
-  const srv = await startServer(bin, ['double-model', ...tokenizer], { ...env, GPTOSS_SERVE_DEBUG: '1' });
-  assert((await badChunk(srv.port)).startsWith('HTTP/1.1 400'), 'libmicrohttpd answers 400');
-  await waitFor(() => /^gptoss serve: libmicrohttpd: .*Error processing request/m.test(srv.stderr()), 'libmicrohttpd\'s message');
+  const srv = await startServer(bin, ['double-model', ...tokenizer], { ...env, GPTOSS_SERVE_DEBUG: '1',
+    SERVER_DOUBLE_DELAY_MS: '20' });
+  const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'none', maxRetries: 0 });
+  // a plain request whose client leaves while it runs: libmicrohttpd cannot send the 499's headers
+  const a = new AbortController();
+  const p = client.chat.completions.create({ model: 'double-model', messages: [{ role: 'user', content: 'LONG' }] },
+    { signal: a.signal }).catch(() => 'aborted');
+  await waitFor(async () => (await metrics(srv.port)).gptoss_active_sequences === 1, 'the request to run');
+  a.abort();
+  eq(await p, 'aborted');
+  await waitFor(() => /^gptoss serve: libmicrohttpd: .*Failed to send/m.test(srv.stderr()), 'libmicrohttpd\'s message');
   await stopAll(srv);
 });
 
