@@ -109,21 +109,21 @@ $(CHAT_DOUBLE): tests/chat_double.c $(BUILD)/app/chat/chat.o $(CLI_OBJ) $(LIB)
 # The browser tool's page conversion (src/tools/html_page.c) parses HTML with libxml2 (optional at
 # build time: without it the browser tool says which package to install).
 ifeq ($(shell pkg-config --exists libxml-2.0 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/html_page.o: CPPFLAGS += -DGPTOSS_HAVE_LIBXML2 $(shell pkg-config --cflags libxml-2.0)
+$(BUILD)/src/tools/html_page.o $(BUILD)/pic/src/tools/html_page.o: CPPFLAGS += -DGPTOSS_HAVE_LIBXML2 $(shell pkg-config --cflags libxml-2.0)
 LDLIBS += $(shell pkg-config --libs libxml-2.0)
 endif
 
 # The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) uses libcurl (optional at
 # build time: without it `gptoss tool browser run` and --search-url say which package to install).
 ifeq ($(shell pkg-config --exists libcurl 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/web.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
+$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
 LDLIBS += $(shell pkg-config --libs libcurl)
 endif
 
 # The browser tool's local corpus (src/tools/corpus*.c, gptoss index) is SQLite with FTS5 (optional at
 # build time: without it `gptoss index` and --corpus say which package to install).
 ifeq ($(shell pkg-config --exists sqlite3 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/corpus.o $(BUILD)/src/tools/corpus_index.o: CPPFLAGS += -DGPTOSS_HAVE_SQLITE $(shell pkg-config --cflags sqlite3)
+$(BUILD)/src/tools/corpus.o $(BUILD)/src/tools/corpus_index.o $(BUILD)/pic/src/tools/corpus.o $(BUILD)/pic/src/tools/corpus_index.o: CPPFLAGS += -DGPTOSS_HAVE_SQLITE $(shell pkg-config --cflags sqlite3)
 LDLIBS += $(shell pkg-config --libs sqlite3)
 endif
 
