@@ -153,7 +153,7 @@ $(VERSION_H): FORCE
 	@printf '#define GPTOSS_BUILD_VERSION "%s"\n#define GPTOSS_GIT_DESCRIBE "%s"\n' '$(VERSION)' '$(GIT_DESCRIBE)' >$@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
 $(BUILD)/app/cmd/main.o: $(VERSION_H)
-$(BUILD)/app/cmd/main.o: CPPFLAGS += -I$(BUILD)/gen
+$(BUILD)/app/cmd/main.o: CPPFLAGS += -include $(VERSION_H)
 .PHONY: FORCE
 FORCE:
 

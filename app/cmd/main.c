@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "cmd/commands.h"
-#include "version.h" /* made by the Makefile: VERSION and `git describe` */
 
 
 typedef struct command {
@@ -34,7 +33,9 @@ static const command commands[] = {
     {"version", cmd_version, "version                         the version (also gptoss --version)"},
 };
 
-/* "gptoss 0.1.0", and "(git describe)" when the build had a git checkout. */
+/* "gptoss 0.1.0", and "(git describe)" when the build had a git checkout. GPTOSS_BUILD_VERSION and
+ * GPTOSS_GIT_DESCRIBE come from $(BUILD)/gen/version.h, which the Makefile makes from VERSION and
+ * `git describe` and force-includes (-include) when it compiles this file. */
 static void print_version(void) {
     if (GPTOSS_GIT_DESCRIBE[0]) printf("gptoss %s (%s)\n", GPTOSS_BUILD_VERSION, GPTOSS_GIT_DESCRIBE);
     else printf("gptoss %s\n", GPTOSS_BUILD_VERSION);
