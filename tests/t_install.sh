@@ -26,7 +26,7 @@ check() { # NAME CMD...: ok when CMD succeeds
 }
 
 # The build's own compiler and sanitizers, so make install only adds the shared library.
-cc=cc make_args=(-s -C "$root" BUILD="$build" WERROR=1)
+cc=cc make_args=(-s -j"$(nproc 2>/dev/null || echo 2)" -C "$root" BUILD="$build" WERROR=1)
 san_flags=()
 if nm "$bin" 2>/dev/null | grep -q '__asan_init'; then
     grep -qi clang <(readelf -p .comment "$bin" 2>/dev/null) && cc=clang
