@@ -107,6 +107,8 @@ got=$("$tmp/greedy-static" "$tmp/model" 6 1 2 3 2>&1)
 [ -n "$want" ] && [ "$got" = "$want" ] && ok "the static example prints what gptoss generate prints" ||
     nok "the static example printed '$got', gptoss generate '$want'"
 
+grep -q "^\.TH GPTOSS 1 .* \"gptoss $version\"" "$root/docs/gptoss.1" && ok "gptoss.1's .TH names release $version" ||
+    nok "docs/gptoss.1's .TH line does not name gptoss $version (VERSION)"
 # The man page renders without warnings, found through MANPATH's layout.
 if command -v groff >/dev/null; then
     check "gptoss.1 renders without groff warnings" bash -c \
