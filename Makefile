@@ -67,7 +67,7 @@ $(BUILD)/tests/test_cuda_kernels: tests/test_cuda_kernels.cu $(LIB) tests/tap.h
 	$(NVCC) -Iinclude -Isrc -Itests -DGPTOSS_CUDA $(NVCCFLAGS) $(NVCC_WARN) $< $(LIB) -lm -o $@
 endif
 
-.PHONY: all lib tests test demo bench fuzz clean
+.PHONY: all lib tests test demo bench fuzz clean install uninstall shared
 all: $(BIN) $(TEST_BIN)
 lib: $(LIB)
 tests: $(TEST_BIN)
@@ -109,21 +109,21 @@ $(CHAT_DOUBLE): tests/chat_double.c $(BUILD)/app/chat/chat.o $(CLI_OBJ) $(LIB)
 # The browser tool's page conversion (src/tools/html_page.c) parses HTML with libxml2 (optional at
 # build time: without it the browser tool says which package to install).
 ifeq ($(shell pkg-config --exists libxml-2.0 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/html_page.o: CPPFLAGS += -DGPTOSS_HAVE_LIBXML2 $(shell pkg-config --cflags libxml-2.0)
+$(BUILD)/src/tools/html_page.o $(BUILD)/pic/src/tools/html_page.o: CPPFLAGS += -DGPTOSS_HAVE_LIBXML2 $(shell pkg-config --cflags libxml-2.0)
 LDLIBS += $(shell pkg-config --libs libxml-2.0)
 endif
 
 # The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) uses libcurl (optional at
 # build time: without it `gptoss tool browser run` and --search-url say which package to install).
 ifeq ($(shell pkg-config --exists libcurl 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/web.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
+$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
 LDLIBS += $(shell pkg-config --libs libcurl)
 endif
 
 # The browser tool's local corpus (src/tools/corpus*.c, gptoss index) is SQLite with FTS5 (optional at
 # build time: without it `gptoss index` and --corpus say which package to install).
 ifeq ($(shell pkg-config --exists sqlite3 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/corpus.o $(BUILD)/src/tools/corpus_index.o: CPPFLAGS += -DGPTOSS_HAVE_SQLITE $(shell pkg-config --cflags sqlite3)
+$(BUILD)/src/tools/corpus.o $(BUILD)/src/tools/corpus_index.o $(BUILD)/pic/src/tools/corpus.o $(BUILD)/pic/src/tools/corpus_index.o: CPPFLAGS += -DGPTOSS_HAVE_SQLITE $(shell pkg-config --cflags sqlite3)
 LDLIBS += $(shell pkg-config --libs sqlite3)
 endif
 
@@ -141,6 +141,81 @@ $(SERVER_DOUBLE): tests/server_double.c $(SERVER_OBJ) $(CLI_OBJ) $(LIB)
 	$(CC) $(CPPFLAGS) -DGPTOSS_HAVE_SERVER -Iapp $(CFLAGS) $(LDFLAGS) $< $(filter %.o,$^) $(LIB) $(LDLIBS) $(SERVER_LIBS) -o $@
 endif
 $(BIN): LDLIBS += $(SERVER_LIBS)
+
+# The version: VERSION holds the release (the same as GPTOSS_VERSION in include/gptoss.h);
+# `git describe` adds the commit when .git exists. $(BUILD)/gen/version.h changes only when they do.
+VERSION := $(shell cat VERSION)
+VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+GIT_DESCRIBE := $(if $(wildcard .git),$(shell git describe --tags --always --dirty 2>/dev/null))
+VERSION_H := $(BUILD)/gen/version.h
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define GPTOSS_BUILD_VERSION "%s"\n#define GPTOSS_GIT_DESCRIBE "%s"\n' '$(VERSION)' '$(GIT_DESCRIBE)' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+$(BUILD)/app/cmd/main.o: $(VERSION_H)
+$(BUILD)/app/cmd/main.o: CPPFLAGS += -include $(VERSION_H)
+.PHONY: FORCE
+FORCE:
+
+# The shared library: the same sources built position-independent in $(BUILD)/pic/ (the static
+# library and the command are unchanged), soname libgptoss.so.MAJOR, exporting only the functions
+# include/gptoss.h declares (a version script made from the header). CUDA=1 builds skip it: the CUDA
+# objects are not built position-independent; libgptoss.a carries the CUDA backend.
+SO_NAME := libgptoss.so.$(VERSION_MAJOR)
+SO_REAL := libgptoss.so.$(VERSION)
+SO := $(BUILD)/$(SO_REAL)
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+SO_MAP := $(BUILD)/pic/gptoss.map
+# every symbol resolved at link time (not under sanitizers: clang leaves their runtime to the program)
+SO_NO_UNDEFINED := $(if $(SANITIZE),,-Wl,--no-undefined)
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -c $< -o $@
+$(SO_MAP): include/gptoss.h
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; grep -oE '\bgptoss_[a-z0-9_]+ *\(' $< | tr -d ' (' | sort -u | sed 's/.*/    &;/'; \
+	  echo '  local: *; };'; } >$@
+$(SO): $(PIC_OBJ) $(SO_MAP)
+	$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,-soname,$(SO_NAME) -Wl,--version-script=$(SO_MAP) \
+	    $(SO_NO_UNDEFINED) $(PIC_OBJ) $(LDLIBS) -o $@
+	ln -sf $(SO_REAL) $(BUILD)/$(SO_NAME)
+	ln -sf $(SO_NAME) $(BUILD)/libgptoss.so
+ifeq ($(CUDA),1)
+SO :=
+endif
+shared: $(SO)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...] [BINDIR= LIBDIR= INCLUDEDIR= MANDIR= PKGCONFIGDIR=]
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+# The libraries libgptoss itself uses (the optional ones found above): what a static link needs.
+PC_LIBS_PRIVATE := $(strip $(LDLIBS))
+$(BUILD)/gptoss.pc: gptoss.pc.in VERSION Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' $< >$@
+$(BUILD)/gptoss.pc: FORCE
+install: $(BIN) $(LIB) $(SO) $(BUILD)/gptoss.pc
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 755 $(BIN) $(DESTDIR)$(BINDIR)/gptoss
+	$(INSTALL) -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libgptoss.a
+ifneq ($(SO),)
+	$(INSTALL) -m 755 $(SO) $(DESTDIR)$(LIBDIR)/$(SO_REAL)
+	ln -sf $(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SO_NAME)
+	ln -sf $(SO_NAME) $(DESTDIR)$(LIBDIR)/libgptoss.so
+endif
+	$(INSTALL) -m 644 include/gptoss.h $(DESTDIR)$(INCLUDEDIR)/gptoss.h
+	$(INSTALL) -m 644 $(BUILD)/gptoss.pc $(DESTDIR)$(PKGCONFIGDIR)/gptoss.pc
+	$(INSTALL) -m 644 docs/gptoss.1 $(DESTDIR)$(MANDIR)/man1/gptoss.1
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gptoss $(DESTDIR)$(LIBDIR)/libgptoss.a $(DESTDIR)$(LIBDIR)/libgptoss.so \
+	    $(DESTDIR)$(LIBDIR)/$(SO_NAME) $(DESTDIR)$(LIBDIR)/$(SO_REAL) $(DESTDIR)$(INCLUDEDIR)/gptoss.h \
+	    $(DESTDIR)$(PKGCONFIGDIR)/gptoss.pc $(DESTDIR)$(MANDIR)/man1/gptoss.1
 
 # Every test: gcc and clang builds with warnings as errors, the suite under ASan+UBSan, fuzzers.
 test:
@@ -163,4 +238,4 @@ fuzz:
 clean:
 	rm -rf build build-*
 
--include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(PIC_OBJ:.o=.d)

@@ -9,7 +9,8 @@
 extern "C" {
 #endif
 
-/* This release of libgptoss and the gptoss command (`gptoss --version`); the one place it is set. */
+/* This release of libgptoss and the gptoss command (`gptoss --version`); the same as the VERSION file
+ * (tests/t_cli_errors.sh checks that they agree). */
 #define GPTOSS_VERSION "0.1.0"
 
 /* ---------------------------------------------------------------------------------------------

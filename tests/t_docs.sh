@@ -20,6 +20,11 @@ for c in $commands; do
     if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "usage: gptoss $c"; then echo "ok - $c --help"
     else echo "not ok - $c --help (exit $rc): $(printf '%s' "$out" | head -n 2)"; fi
 done
+# The man page (docs/gptoss.1, installed by make install) lists every command as a .TP entry.
+for c in $commands; do
+    grep -A1 '^\.TP' "$root/docs/gptoss.1" | grep -qE "^\.BI? \"?${c//-/\\\\-}[ \"]|^\.BI? ${c//-/\\\\-}\$" &&
+        echo "ok - docs/gptoss.1 lists $c" || echo "not ok - the man page docs/gptoss.1 does not list $c"
+done
 for c in $documented; do
     printf '%s\n' $commands | grep -qx "$c" && echo "ok - documented command $c exists" ||
         echo "not ok - docs/COMMANDS.md documents $c, which gptoss help does not list"

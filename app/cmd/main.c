@@ -11,6 +11,8 @@ typedef struct command {
     const char *usage;
 } command;
 
+static int cmd_version(int argc, char **argv);
+
 static const command commands[] = {
     {"info", cmd_info, "info MODEL                      architecture, parameter counts, bytes, files"},
     {"eval", cmd_eval, "eval MODEL --ids \"...\" [--logits OUT] [--prefill] [--check CASE_DIR]"},
@@ -28,7 +30,30 @@ static const command commands[] = {
     {"tool", cmd_tool, "tool browser replay FIXTURES.jsonl --out OUT.jsonl [--tokenizer FILE]   the browser tool on recorded pages"},
     {"index", cmd_index, "index DIR --out corpus.db [--base-url URL] [--force]   HTML, Markdown, text into a browser corpus"},
     {"serve", cmd_serve, "serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-c N]"},
+    {"version", cmd_version, "version                         the version (also gptoss --version)"},
 };
+
+/* "gptoss 0.1.0", and "(git describe)" when the build had a git checkout. GPTOSS_BUILD_VERSION and
+ * GPTOSS_GIT_DESCRIBE come from $(BUILD)/gen/version.h, which the Makefile makes from VERSION and
+ * `git describe` and force-includes (-include) when it compiles this file. */
+static void print_version(void) {
+    if (GPTOSS_GIT_DESCRIBE[0]) printf("gptoss %s (%s)\n", GPTOSS_BUILD_VERSION, GPTOSS_GIT_DESCRIBE);
+    else printf("gptoss %s\n", GPTOSS_BUILD_VERSION);
+}
+
+static int cmd_version(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf("usage: gptoss version\n\nPrints the release (VERSION) and, for a build from a git checkout,\n"
+               "`git describe` of that checkout. The same as gptoss --version.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "gptoss: version takes no arguments\nusage: gptoss version\n");
+        return 2;
+    }
+    print_version();
+    return 0;
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gptoss COMMAND [ARGS]   (gptoss --version: the version)\n\ncommands:\n");
@@ -43,7 +68,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("gptoss %s\n", GPTOSS_VERSION);
+        print_version();
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
