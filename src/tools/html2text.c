@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/html_text.h"
 #include "tools/pytext.h"
 
 #define MAX_LISTS 4096
@@ -76,19 +77,7 @@ static void emit(h2t *h, const char *data_in, size_t n_in, int puredata, int for
     if (h->quiet) return;
     gptoss_buf data = {0};
     if (puredata && !h->pre) { /* re.sub(r"\s+", " ", data), then a leading space becomes self.space */
-        size_t i = 0;
-        int in_ws = 0;
-        while (i < n_in) {
-            size_t at = i;
-            uint32_t cp = gptoss_py_next(data_in, n_in, &i);
-            if (gptoss_py_is_space(cp)) {
-                if (!in_ws) gptoss_buf_append(&data, " ", 1);
-                in_ws = 1;
-            } else {
-                gptoss_buf_append(&data, data_in + at, i - at);
-                in_ws = 0;
-            }
-        }
+        gptoss_page_merge_whitespace(data_in, n_in, &data);
         if (data.len && data.data[0] == ' ') {
             h->space = 1;
             memmove(data.data, data.data + 1, --data.len);
