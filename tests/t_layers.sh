@@ -16,6 +16,7 @@ import fnmatch, os, re, shutil, subprocess, sys
 LAYERS = """
 0  base                src/base/*
 1  format              src/format/*
+1  dist                src/dist/*
 2  cpu                 src/cpu/*
 2  tokenizer           src/tokenizer/tokenizer.c src/tokenizer/tokenizer_bpe.c src/tokenizer/pretokenize.c
                        src/tokenizer/unicode_tables.c src/tokenizer/tokenizer_internal.h src/tokenizer/unicode.h

@@ -104,6 +104,18 @@ gptoss_model *cli_load_model(const char *path, const gptoss_model_options *optio
     char err[512] = "";
     gptoss_model *m = NULL;
     gptoss_status st = gptoss_model_load(path, options, &m, err, sizeof err);
+    if (gptoss_dist_rank() != 0) {
+        /* Under mpirun every rank runs the same command line; only rank 0 goes on with the command
+         * (it reports a failed load, naming the rank), the others do what it does to the model. */
+        int rc = 1;
+        if (st == GPTOSS_OK) {
+            rc = gptoss_dist_follow(m, err, sizeof err) == GPTOSS_OK ? 0 : 1;
+            if (rc) cli_error("%s", err);
+            gptoss_model_free(m);
+        }
+        gptoss_dist_finalize();
+        exit(rc);
+    }
     if (st != GPTOSS_OK) {
         cli_error("%s", err[0] ? err : gptoss_status_string(st));
         return NULL;

@@ -512,11 +512,16 @@ void gptoss_model_embed_row(const gptoss_model *m, uint64_t id, float *dst, void
 
 /* What gptoss_model_options asks of a loaded model (either file format): the exact flag, and the
  * load-time Q8_0 conversion: the unembedding by default on the CPU, attention too with dense_q8. */
-static gptoss_status apply_options(gptoss_model *m, const gptoss_model_options *o, char *err, size_t err_size) {
+static gptoss_status apply_options(gptoss_model *m, const gptoss_model_options *o, uint32_t rank, uint32_t n_ranks,
+                                   char *err, size_t err_size) {
     const gptoss_model_options none = {0};
     if (!o) o = &none;
     m->exact = o->exact != 0;
     if (!m->no_host_weights) embed_source_open(m);
+    if (n_ranks > 1 && !m->no_host_weights) {
+        gptoss_status sst = gptoss_model_shard_build(m, rank, n_ranks, err, err_size);
+        if (sst != GPTOSS_OK) return sst;
+    }
     if (m->exact || m->no_host_weights) return GPTOSS_OK;
     const gptoss_device dev = o->device == GPTOSS_DEVICE_AUTO ? GPTOSS_DEVICE_CPU : o->device;
     const int unembedding = o->dense_q8 || (!o->keep_dense && dev == GPTOSS_DEVICE_CPU);
@@ -524,12 +529,22 @@ static gptoss_status apply_options(gptoss_model *m, const gptoss_model_options *
     gptoss_mat **list = calloc((size_t)NL * 4 + 1, sizeof *list);
     if (!list) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
     size_t n = 0;
+    /* A rank of a sharded model converts only its own rows (the slices its forward pass reads). */
+    gptoss_shard *sh = m->shard;
     for (uint32_t l = 0; o->dense_q8 && l < NL; l++) {
-        gptoss_mat *ms[4] = {&m->layers[l].wq, &m->layers[l].wk, &m->layers[l].wv, &m->layers[l].wo};
+        gptoss_layer *L = &m->layers[l];
+        gptoss_mat *ms[4] = {&L->wq, &L->wk, &L->wv, &L->wo};
+        if (sh) {
+            ms[0] = &sh->layers[l].wq;
+            ms[1] = &sh->layers[l].wk;
+            ms[2] = &sh->layers[l].wv;
+            ms[3] = &sh->layers[l].wo;
+        }
         for (int k = 0; k < 4; k++)
             if (q8_convertible(ms[k])) list[n++] = ms[k];
     }
-    if (unembedding && q8_convertible(&m->unembedding)) list[n++] = &m->unembedding;
+    gptoss_mat *unemb = sh ? &sh->unembedding : &m->unembedding;
+    if (unembedding && q8_convertible(unemb)) list[n++] = unemb;
     gptoss_status st = convert_q8(m, list, n, err, err_size);
     free(list);
     return st;
@@ -556,6 +571,11 @@ static gptoss_status not_a_model(const char *path, const struct stat *st, char *
 
 gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *options, gptoss_model **out,
                                 char *err, size_t err_size) {
+    return gptoss_model_open_shard(path, options, 0, 1, out, err, err_size);
+}
+
+gptoss_status gptoss_model_open_shard(const char *path, const gptoss_model_options *options, uint32_t rank,
+                                      uint32_t n_ranks, gptoss_model **out, char *err, size_t err_size) {
     if (out) *out = NULL;
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no model path given");
     if (!*path)
@@ -569,7 +589,7 @@ gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *op
         /* A single .gguf file (by its name or its magic) */
         if (S_ISREG(st.st_mode) && gptoss_gguf_is_file(path)) {
             gptoss_status gst = gptoss_model_load_gguf(path, out, err, err_size);
-            if (gst == GPTOSS_OK && (gst = apply_options(*out, options, err, err_size)) != GPTOSS_OK) {
+            if (gst == GPTOSS_OK && (gst = apply_options(*out, options, rank, n_ranks, err, err_size)) != GPTOSS_OK) {
                 gptoss_model_free(*out);
                 *out = NULL;
             }
@@ -668,7 +688,7 @@ gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *op
     st = b.st;
     if (st != GPTOSS_OK) goto fail;
     gptoss_model_init_rope(m);
-    st = apply_options(m, options, err, err_size);
+    st = apply_options(m, options, rank, n_ranks, err, err_size);
     if (st != GPTOSS_OK) goto fail;
     free(cfg_path);
     free_list(files, n_files);
@@ -686,6 +706,8 @@ fail:
 
 void gptoss_model_free(gptoss_model *m) {
     if (!m) return;
+    if (m->dist_free) m->dist_free(m);
+    gptoss_model_shard_free(m->shard);
     if (m->cuda && m->cuda_free) m->cuda_free(m->cuda);
     if (m->gguf) gptoss_gguf_model_free(m->gguf);
     gptoss_st_set_free(&m->st);
