@@ -81,8 +81,8 @@ gptoss_status gptoss_dist_model_open(const char *path, const gptoss_model_option
     if (bad >= 0) {
         gptoss_model_free(*out);
         *out = NULL;
-        return gptoss_fail(st != GPTOSS_OK ? st : GPTOSS_ERR_FORMAT, err, err_size, "%s: %s (of %d ranks)", path,
-                           agreed, size);
+        return gptoss_fail(st != GPTOSS_OK ? st : GPTOSS_ERR_FORMAT, err, err_size,
+                           "cannot load %s on every one of %d ranks: %s", path, size, agreed);
     }
     (*out)->shard->comm = c;
     if (rank == 0) (*out)->dist_free = lead_stop;

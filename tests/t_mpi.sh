@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# t_mpi.sh: a model sharded over 1 to 4 MPI ranks on this machine (mpirun --oversubscribe; make MPI=1,
+# built here into build-mpi/ unless $GPTOSS_BIN already links MPI). On the exact path the logits of
+# every golden case (both layouts, decode and chunked prefill) are byte-identical for N = 1, 2, 3, 4
+# and within 1e-3 of the reference; the same on synthesized shapes whose experts, kv heads and
+# vocabulary do not divide evenly (safetensors and GGUF); the fast default gives identical greedy
+# output and logits within 0.1; a rank given a corrupt file makes rank 0 name it and exit non-zero,
+# with no hang; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI is missing.
+set -u
+root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$(dirname "$0")/check.sh"
+. "$(dirname "$0")/lib.sh"
+bin=${GPTOSS_BIN:?}
+tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_mpi.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# info --ranks needs no MPI: the split is arithmetic on the model as loaded.
+"$bin" synth --out "$tmp/odd" --layers 2 --hidden 64 --intermediate 64 --heads 6 --kv-heads 3 --head-dim 16 \
+    --experts 5 --experts-per-token 2 --vocab 509 --window 4 --seed 7 >/dev/null 2>&1 || echo "not ok - synth odd shape"
+info=$("$bin" info "$tmp/odd" --ranks 3 2>&1)
+n_lines=$(echo "$info" | grep -cE '^  rank [0-2] +resident [0-9]+ .*per token [0-9]+')
+if [ "$n_lines" = 3 ]; then echo "ok - info --ranks 3 prints each rank's resident and per-token bytes"
+else echo "not ok - info --ranks 3: $info"; fi
+
+if ! command -v mpirun >/dev/null || ! command -v mpicc >/dev/null; then
+    echo "ok - mpi # SKIP mpicc/mpirun not installed (Debian: libopenmpi-dev openmpi-bin; tests/deps.sh)"
+    exit 0
+fi
+if ldd "$bin" 2>/dev/null | grep -q libmpi; then
+    mpibin=$bin
+elif [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
+    echo "ok - mpi # SKIP $bin is not an MPI build (the gcc pass builds build-mpi/ and runs these)"
+    exit 0
+else
+    # the MPI build beside the others (incremental: nothing to do when it is current)
+    if ! make -C "$root" -s -j2 MPI=1 WERROR=1 BUILD=build-mpi build-mpi/gptoss >"$tmp/make.log" 2>&1; then
+        echo "not ok - make MPI=1 build-mpi/gptoss failed"; tail -20 "$tmp/make.log"; exit 1
+    fi
+    mpibin=$root/build-mpi/gptoss
+fi
+need_shared "mpi goldens" golden || exit 0
+
+# Open MPI as root needs the flag; a container often has no cross-memory attach for shared memory.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+mpi=(mpirun --oversubscribe)
+[ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
+limit=$(scaled 60)
+
+# run N OUT ARGS...: gptoss ARGS on N ranks, one thread each; stdout+stderr to OUT; its status.
+run() {
+    local n=$1 out=$2
+    shift 2
+    timeout "$limit" "${mpi[@]}" -np "$n" "$mpibin" "$@" -t 1 >"$out" 2>&1
+}
+
+# same_across NAME ARGS...: eval ARGS on 1..4 ranks writing logits; each run succeeds, prints, and
+# every N's logits are the bytes of N = 1's.
+same_across() {
+    local name=$1 n rc1 rc
+    shift
+    run 1 "$tmp/o1" "$@" --logits "$tmp/l1"
+    rc1=$?
+    for n in 2 3 4; do
+        run "$n" "$tmp/o$n" "$@" --logits "$tmp/l$n"
+        rc=$?
+        same_files "mpi $name: logits on $n ranks = on 1 rank$(tail -1 "$tmp/o$n" | sed 's/^./: &/')" "$rc1" "$tmp/l1" \
+            "$rc" "$tmp/l$n" ||
+            { tail -5 "$tmp/o1" "$tmp/o$n"; }
+    done
+}
+
+golden=$GPTOSS_SHARED/golden
+for case_dir in "$golden"/*/; do
+    case_dir=${case_dir%/}
+    name=$(basename "$case_dir")
+    [ -f "$case_dir/case.json" ] || continue
+    for layout in model model/original; do
+        same_across "golden $name $layout --exact prefill by 3" eval "$case_dir/$layout" --check "$case_dir" \
+            --tolerance 1e-3 --exact --prefill --batch 3
+    done
+    # decode one token at a time (g3-long's 308 tokens are covered by the prefill above)
+    [ "$name" = g3-long ] && continue
+    same_across "golden $name model --exact decode" eval "$case_dir/model" --check "$case_dir" --tolerance 1e-3 --exact
+done
+
+# Shapes that split unevenly: 5 experts, 3 kv heads (6 query heads), vocabulary 509.
+ids="1 5 9 200 3 77 401 12 8 9 10 11 300 2 508 0"
+"$bin" synth --out "$tmp/odd.gguf" --layers 2 --hidden 64 --intermediate 64 --heads 6 --kv-heads 3 --head-dim 16 \
+    --experts 5 --experts-per-token 2 --vocab 509 --window 4 --seed 7 >/dev/null 2>&1 || echo "not ok - synth odd gguf"
+"$bin" eval "$tmp/odd" --ids "$ids" --exact --prefill --batch 5 -t 1 --logits "$tmp/single" >/dev/null 2>&1
+rc0=$?
+same_across "synth 5 experts 3 kv heads safetensors --exact prefill" eval "$tmp/odd" --ids "$ids" --exact --prefill --batch 5
+same_files "mpi synth: 1 rank under mpirun = the build without MPI" "$rc0" "$tmp/single" 0 "$tmp/l1"
+same_across "synth 5 experts 3 kv heads gguf --exact decode" eval "$tmp/odd.gguf" --ids "$ids" --exact
+
+# The fast default: logits within its usual 0.1, greedy output identical across N.
+g=$golden/g1-default
+prompt=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['prompt'])))" "$g/case.json")
+want=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['greedy'])))" "$g/case.json")
+n_want=$(echo "$want" | wc -w)
+for n in 1 3; do
+    if run "$n" "$tmp/fast" eval "$g/model" --check "$g" --tolerance 0.1 --prefill; then
+        echo "ok - mpi fast default on $n ranks within 0.1: $(tail -1 "$tmp/fast")"
+    else echo "not ok - mpi fast default on $n ranks: $(tail -3 "$tmp/fast")"; fi
+done
+for n in 1 2 4; do
+    run "$n" "$tmp/gen" generate "$g/model" --ids "$prompt" -n "$n_want" --temperature 0 --quiet
+    got=$(cat "$tmp/gen")
+    if [ "$got" = "$want" ]; then echo "ok - mpi generate on $n ranks: the reference's greedy continuation"
+    else echo "not ok - mpi generate on $n ranks: want '$want' got '$got'"; fi
+done
+
+# Rank 1 of 2 gets a checkpoint whose header is corrupt: rank 0 names rank 1 and why, all exit.
+cp -r "$tmp/odd" "$tmp/bad"
+python3 -c "
+import sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[10:30] = b'#' * 20; open(p, 'wb').write(b)" \
+    "$tmp/bad/model.safetensors"
+start=$SECONDS
+timeout "$limit" "${mpi[@]}" -np 1 "$mpibin" eval "$tmp/odd" --ids "$ids" -t 1 : \
+    -np 1 "$mpibin" eval "$tmp/bad" --ids "$ids" -t 1 >"$tmp/bad.out" 2>&1
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q 'rank 1: .*bad/model.safetensors.*header' "$tmp/bad.out"; then
+    echo "ok - mpi corrupt file on rank 1: rank 0 says so and every rank exits ($rc) in $((SECONDS - start)) s"
+else echo "not ok - mpi corrupt file on rank 1 (status $rc): $(head -3 "$tmp/bad.out")"; fi
