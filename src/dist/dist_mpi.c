@@ -23,7 +23,7 @@ static int launched_by_mpirun(void) {
 int gptoss_mpi_init(int *argc, char ***argv, int *rank, int *size, char *err, size_t err_size) {
     if (!launched_by_mpirun()) return 0;
     int provided = 0;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         if (err && err_size) snprintf(err, err_size, "MPI_Init_thread failed");
         return -1;
     }
