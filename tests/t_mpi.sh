@@ -28,15 +28,19 @@ if ! command -v mpirun >/dev/null || ! command -v mpicc >/dev/null; then
 fi
 if ldd "$bin" 2>/dev/null | grep -q libmpi; then
     mpibin=$bin
+    make -C "$root" -s -j2 MPI=1 WERROR=1 BUILD="$GPTOSS_BUILD" "$GPTOSS_BUILD/tests/test_dist" >"$tmp/make.log" 2>&1
+    disttest=$GPTOSS_BUILD/tests/test_dist
 elif [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
     echo "ok - mpi # SKIP $bin is not an MPI build (the gcc pass builds build-mpi/ and runs these)"
     exit 0
 else
     # the MPI build beside the others (incremental: nothing to do when it is current)
-    if ! make -C "$root" -s -j2 MPI=1 WERROR=1 BUILD=build-mpi build-mpi/gptoss >"$tmp/make.log" 2>&1; then
+    if ! make -C "$root" -s -j2 MPI=1 WERROR=1 BUILD=build-mpi build-mpi/gptoss build-mpi/tests/test_dist \
+        >"$tmp/make.log" 2>&1; then
         echo "not ok - make MPI=1 build-mpi/gptoss failed"; tail -20 "$tmp/make.log"; exit 1
     fi
     mpibin=$root/build-mpi/gptoss
+    disttest=$root/build-mpi/tests/test_dist
 fi
 need_shared "mpi goldens" golden || exit 0
 
@@ -108,6 +112,18 @@ for n in 1 2 4; do
     got=$(cat "$tmp/gen")
     if [ "$got" = "$want" ]; then echo "ok - mpi generate on $n ranks: the reference's greedy continuation"
     else echo "not ok - mpi generate on $n ranks: want '$want' got '$got'"; fi
+done
+
+# Continuous batching, copying a prefix and rewinding, mirrored on every rank (tests/test_dist.c on
+# rank 0; the others follow): its checks pass on each N and the batch's logits are N = 1's bytes.
+for n in 1 2 3 4; do
+    GPTOSS_DIST_OUT=$tmp/batch$n timeout "$limit" "${mpi[@]}" -np "$n" "$disttest" >"$tmp/dist$n" 2>&1
+    rc=$?
+    oks=$(grep -c '^ok - ' "$tmp/dist$n")
+    if [ "$rc" -eq 0 ] && [ "$oks" -ge 5 ] && ! grep -q '^not ok' "$tmp/dist$n"; then
+        echo "ok - mpi test_dist on $n ranks: $oks checks (batched = one session at a time, copy, truncate)"
+    else echo "not ok - mpi test_dist on $n ranks (status $rc): $(grep -m3 -v '^ok' "$tmp/dist$n")"; fi
+    [ "$n" -gt 1 ] && same_files "mpi batched decoding: logits on $n ranks = on 1 rank" 0 "$tmp/batch1" "$rc" "$tmp/batch$n"
 done
 
 # Rank 1 of 2 gets a checkpoint whose header is corrupt: rank 0 names rank 1 and why, all exit.

@@ -139,7 +139,8 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
 
     /* A CUDA session keeps only the bookkeeping fields here. */
     gptoss_device dev = o.device == GPTOSS_DEVICE_AUTO
-                            ? (gptoss_cuda_available() || model->no_host_weights ? GPTOSS_DEVICE_CUDA : GPTOSS_DEVICE_CPU)
+                            ? (!model->shard && (gptoss_cuda_available() || model->no_host_weights) ? GPTOSS_DEVICE_CUDA
+                                                                                                   : GPTOSS_DEVICE_CPU)
                             : o.device;
     if (dev != GPTOSS_DEVICE_CPU && dev != GPTOSS_DEVICE_CUDA)
         return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "unknown device %d", (int)o.device);
