@@ -139,3 +139,13 @@ rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q 'rank 1: .*bad/model.safetensors.*header' "$tmp/bad.out"; then
     echo "ok - mpi corrupt file on rank 1: rank 0 says so and every rank exits ($rc) in $((SECONDS - start)) s"
 else echo "not ok - mpi corrupt file on rank 1 (status $rc): $(head -3 "$tmp/bad.out")"; fi
+
+# Rank 1 fails before it loads the model (its --check folder is missing): rank 1 says why, and
+# mpirun ends rank 0, which was waiting for it, instead of leaving it there.
+start=$SECONDS
+timeout "$limit" "${mpi[@]}" -np 1 "$mpibin" eval "$g/model" --check "$g" -t 1 : \
+    -np 1 "$mpibin" eval "$g/model" --check "$tmp/no-such-case" -t 1 >"$tmp/early.out" 2>&1
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q 'no-such-case/case.json' "$tmp/early.out"; then
+    echo "ok - mpi a rank that fails before loading: it says why and every rank exits ($rc) in $((SECONDS - start)) s"
+else echo "not ok - mpi a rank that fails before loading (status $rc): $(head -3 "$tmp/early.out")"; fi

@@ -113,7 +113,7 @@ gptoss_model *cli_load_model(const char *path, const gptoss_model_options *optio
             if (rc) cli_error("%s", err);
             gptoss_model_free(m);
         }
-        gptoss_dist_finalize();
+        if (rc == 0) gptoss_dist_finalize(); /* see main.c: a failed rank leaves without it */
         exit(rc);
     }
     if (st != GPTOSS_OK) {

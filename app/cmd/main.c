@@ -80,7 +80,9 @@ int main(int argc, char **argv) {
                 return 1;
             }
             int rc = commands[i].run(argc - 1, argv + 1);
-            gptoss_dist_finalize();
+            /* A rank that failed leaves without MPI_Finalize: mpirun then ends every rank, even one
+             * still waiting for it in a collective (MPI_Finalize itself would wait for them). */
+            if (rc == 0 || gptoss_dist_size() == 1) gptoss_dist_finalize();
             return rc;
         }
     fprintf(stderr, "gptoss: unknown command '%s'\n", argv[1]);
