@@ -114,6 +114,23 @@ for n in 1 2 4; do
     else echo "not ok - mpi generate on $n ranks: want '$want' got '$got'"; fi
 done
 
+# `run` (a harmony chat turn, the model loaded by the chat code) with a tokenizer: 2 ranks answer
+# what one process answers.
+vocab=$GPTOSS_SHARED/vocab/tokenizer.json
+if ! need_shared "mpi run" vocab/tokenizer.json; then
+    :
+elif "$bin" synth --out "$tmp/chat" --layers 2 --hidden 64 --intermediate 64 --heads 4 --kv-heads 2 \
+    --head-dim 16 --experts 4 --experts-per-token 2 --tokenizer "$vocab" >/dev/null 2>&1; then
+    timeout "$limit" "$mpibin" run "$tmp/chat" -p "Hello there" -t 1 --max-tokens 12 --seed 1 >"$tmp/run1" 2>"$tmp/run1.err"
+    rc1=$?
+    timeout "$limit" "${mpi[@]}" -np 2 "$mpibin" run "$tmp/chat" -p "Hello there" -t 1 --max-tokens 12 --seed 1 \
+        >"$tmp/run2" 2>"$tmp/run2.err"
+    rc2=$?
+    same_files "mpi run on 2 ranks: the single process's answer" "$rc1" "$tmp/run1" "$rc2" "$tmp/run2"
+else
+    echo "not ok - synth a model with the tokenizer for run"
+fi
+
 # Continuous batching, copying a prefix and rewinding, mirrored on every rank (tests/test_dist.c on
 # rank 0; the others follow): its checks pass on each N and the batch's logits are N = 1's bytes.
 for n in 1 2 3 4; do
