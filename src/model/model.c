@@ -238,8 +238,7 @@ static gptoss_mat bind_mat(binder *b, const char *name, uint64_t rows, uint64_t 
     return m;
 }
 
-/* Rows [r0, r0+n) of a matrix. */
-static gptoss_mat mat_rows(gptoss_mat m, uint64_t r0, uint64_t n) {
+gptoss_mat gptoss_mat_rows(gptoss_mat m, uint64_t r0, uint64_t n) {
     gptoss_mat s = m;
     if (m.data) s.data = (const char *)m.data + r0 * gptoss_row_bytes(m.dtype, m.cols);
     s.rows = n;
@@ -311,9 +310,9 @@ static void bind_weights(binder *b, const int *sliding, uint64_t *n_small_out) {
             L->mlp_norm = take_vec(b, &cur, NAME("block.%u.mlp.norm.scale", l), D);
             L->sinks = take_vec(b, &cur, NAME("block.%u.attn.sinks", l), c->n_heads);
             gptoss_mat qkv = bind_mat(b, NAME("block.%u.attn.qkv.weight", l), QW + 2 * KW, D);
-            L->wq = mat_rows(qkv, 0, QW);
-            L->wk = mat_rows(qkv, QW, KW);
-            L->wv = mat_rows(qkv, QW + KW, KW);
+            L->wq = gptoss_mat_rows(qkv, 0, QW);
+            L->wk = gptoss_mat_rows(qkv, QW, KW);
+            L->wv = gptoss_mat_rows(qkv, QW + KW, KW);
             uint64_t shape[1] = {QW + 2 * KW};
             if (need(b, NAME("block.%u.attn.qkv.bias", l), 0, 1, shape)) {
                 L->q_bias = take_small(b, &cur, name, QW, 0);
@@ -410,11 +409,10 @@ static void q8_item(void *ctx, uint32_t item, uint32_t thread) {
         gptoss_quantize_mat_row_q8_0(j->dst[k] + r * rb, w, r, j->scratch + thread * j->scratch_floats);
 }
 
-/* Drops the mapped pages wholly inside [p, p+n) from this process (the page cache keeps them). */
-static void release_pages(const void *p, uint64_t n) {
+void gptoss_model_advise_pages(const void *p, uint64_t n, int advice) {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
-    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+    if (p && b > a) madvise((void *)a, b - a, advice);
 }
 
 static int q8_convertible(const gptoss_mat *w) {
@@ -459,7 +457,8 @@ static gptoss_status convert_q8(gptoss_model *m, gptoss_mat **list, size_t n, ch
         gptoss_pool_run(pool, q8_item, &j, items);
         for (uint32_t k = 0; k < j.n; k++) {
             gptoss_mat *w = j.mats[k];
-            release_pages(w->data, w->rows * gptoss_row_bytes(w->dtype, w->cols));
+            /* drop the mapped pages from this process (the page cache keeps them) */
+            gptoss_model_advise_pages(w->data, w->rows * gptoss_row_bytes(w->dtype, w->cols), MADV_DONTNEED);
             w->data = j.dst[k];
             w->dtype = GPTOSS_DTYPE_Q8_0;
         }

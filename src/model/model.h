@@ -92,6 +92,12 @@ gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *op
 gptoss_status gptoss_model_open_shard(const char *path, const gptoss_model_options *options, uint32_t rank,
                                       uint32_t n_ranks, gptoss_model **out, char *err, size_t err_size);
 
+/* Rows [r0, r0 + n) of a matrix, as a view of its own. */
+gptoss_mat gptoss_mat_rows(gptoss_mat m, uint64_t r0, uint64_t n);
+/* madvise(advice) on the pages wholly inside [p, p + n) (MADV_DONTNEED drops mapped pages from this
+ * process; MADV_RANDOM stops read-ahead into them). */
+void gptoss_model_advise_pages(const void *p, uint64_t n, int advice);
+
 /* shard.c: m->shard for rank `rank` of n_ranks (> 1), the views sliced from the model's as bound. */
 gptoss_status gptoss_model_shard_build(gptoss_model *m, uint32_t rank, uint32_t n_ranks, char *err, size_t err_size);
 void gptoss_model_shard_free(gptoss_shard *s);

@@ -4,26 +4,12 @@
  * `gptoss info --ranks N` prints, computed from the same split without any communication. */
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "dist/dist.h"
 #include "model/model.h"
 
-static gptoss_mat mat_slice(const gptoss_mat *m, uint64_t r0, uint64_t r1) {
-    gptoss_mat s = *m;
-    if (m->data) s.data = (const char *)m->data + r0 * gptoss_row_bytes(m->dtype, m->cols);
-    s.rows = r1 - r0;
-    return s;
-}
-
-/* No read-ahead into [p, p + n): the pages of experts this rank never computes. */
-static void advise_random(const void *p, uint64_t n) {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
-    if (p && b > a) madvise((void *)a, b - a, MADV_RANDOM);
-}
-
-/* Bytes of one expert of w in each of its arrays (blocks, scales; ggml: gate and up halves). */
+/* No read-ahead into the bytes of experts [0, e0) and [e1, E) of w: another rank's, never read here.
+ * Each array (blocks and scales; ggml: the gate and up halves) holds the experts one after another. */
 static void advise_other_experts(const gptoss_mxfp4 *w, uint64_t e0, uint64_t e1) {
     const uint64_t per = w->rows * (w->cols / 32), E = w->n_experts;
     if (w->layout == GPTOSS_MXFP4_GGML) {
@@ -31,15 +17,15 @@ static void advise_other_experts(const gptoss_mxfp4 *w, uint64_t e0, uint64_t e1
         const uint8_t *arr[2] = {w->blocks, w->blocks_odd};
         for (int k = 0; k < 2; k++) {
             if (!arr[k]) continue;
-            advise_random(arr[k], e0 * b);
-            advise_random(arr[k] + e1 * b, (E - e1) * b);
+            gptoss_model_advise_pages(arr[k], e0 * b, MADV_RANDOM);
+            gptoss_model_advise_pages(arr[k] + e1 * b, (E - e1) * b, MADV_RANDOM);
         }
         return;
     }
-    advise_random(w->blocks, e0 * per * 16);
-    advise_random(w->blocks + e1 * per * 16, (E - e1) * per * 16);
-    advise_random(w->scales, e0 * per);
-    advise_random(w->scales + e1 * per, (E - e1) * per);
+    gptoss_model_advise_pages(w->blocks, e0 * per * 16, MADV_RANDOM);
+    gptoss_model_advise_pages(w->blocks + e1 * per * 16, (E - e1) * per * 16, MADV_RANDOM);
+    gptoss_model_advise_pages(w->scales, e0 * per, MADV_RANDOM);
+    gptoss_model_advise_pages(w->scales + e1 * per, (E - e1) * per, MADV_RANDOM);
 }
 
 static uint64_t *bounds(uint64_t total, uint32_t n, uint64_t unit) {
@@ -79,14 +65,14 @@ gptoss_status gptoss_model_shard_build(gptoss_model *m, uint32_t rank, uint32_t 
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const gptoss_layer *L = &m->layers[l];
         gptoss_shard_layer *S = &s->layers[l];
-        S->wq = mat_slice(&L->wq, q0, q1);
-        S->wk = mat_slice(&L->wk, k0, k1);
-        S->wv = mat_slice(&L->wv, k0, k1);
-        S->wo = mat_slice(&L->wo, s->d0, s->d1);
+        S->wq = gptoss_mat_rows(L->wq, q0, q1 - q0);
+        S->wk = gptoss_mat_rows(L->wk, k0, k1 - k0);
+        S->wv = gptoss_mat_rows(L->wv, k0, k1 - k0);
+        S->wo = gptoss_mat_rows(L->wo, s->d0, s->d1 - s->d0);
         advise_other_experts(&L->mlp1, s->e0, s->e1);
         advise_other_experts(&L->mlp2, s->e0, s->e1);
     }
-    s->unembedding = mat_slice(&m->unembedding, s->v0, s->v1);
+    s->unembedding = gptoss_mat_rows(m->unembedding, s->v0, s->v1 - s->v0);
     m->shard = s;
     return GPTOSS_OK;
 }
