@@ -5,7 +5,9 @@
 # and within 1e-3 of the reference; the same on synthesized shapes whose experts, kv heads and
 # vocabulary do not divide evenly (safetensors and GGUF); the fast default gives identical greedy
 # output and logits within 0.1; a rank given a corrupt file makes rank 0 name it and exit non-zero,
-# with no hang; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI is missing.
+# with no hang; `run` answers as one process does; `serve` answers parallel requests and ends every
+# rank on SIGTERM to rank 0; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
+# is missing.
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$(dirname "$0")/check.sh"
@@ -114,6 +116,54 @@ for n in 1 2 4; do
     else echo "not ok - mpi generate on $n ranks: want '$want' got '$got'"; fi
 done
 
+# serve on 2 ranks (127.0.0.1, a free port): two parallel requests (one batched step each token) are
+# answered alike; SIGTERM to rank 0 shuts it down and with it every rank, status 0.
+serve_check() {
+    if "$mpibin" serve --help 2>&1 | grep -q 'without the HTTP server'; then
+        echo "ok - mpi serve # SKIP this build has no HTTP server (libmicrohttpd-dev, libcjson-dev)"
+        return
+    fi
+    "${mpi[@]}" -np 2 "$mpibin" serve "$tmp/chat" --host 127.0.0.1 --port 0 --parallel 2 -t 1 >"$tmp/serve.log" 2>&1 &
+    local job=$! port rank0="" pid
+    wait_until 60 grep -qsE 'listening on http://127.0.0.1:[0-9]+' "$tmp/serve.log"
+    port=$(grep -oE 'listening on http://127.0.0.1:[0-9]+' "$tmp/serve.log" | grep -oE '[0-9]+$')
+    if [ -z "$port" ]; then
+        echo "not ok - mpi serve on 2 ranks did not start: $(head -3 "$tmp/serve.log")"
+        kill "$job" 2>/dev/null; wait "$job" 2>/dev/null
+        return
+    fi
+    if timeout "$limit" python3 - "$port" <<'PY'; then
+import json, sys, threading, urllib.request
+port = sys.argv[1]
+body = json.dumps({"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8,
+                   "temperature": 0}).encode()
+out = [None, None]
+def ask(i):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", body,
+                                 {"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        out[i] = (r.status, json.load(r)["choices"][0]["message"]["content"])
+ts = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("# answers:", out)
+sys.exit(0 if out[0] and out[0][0] == 200 and out[0][1] and out[0] == out[1] else 1)
+PY
+        echo "ok - mpi serve on 2 ranks: two parallel chat completions, the same answer"
+    else echo "not ok - mpi serve on 2 ranks: $(tail -3 "$tmp/serve.log")"; fi
+    for pid in $(pgrep -P "$job"); do
+        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=0' && rank0=$pid
+    done
+    [ -n "$rank0" ] && kill -TERM "$rank0"
+    local rc=124
+    for _ in $(seq $((limit * 10))); do kill -0 "$job" 2>/dev/null || { wait "$job"; rc=$?; break; }; sleep 0.1; done
+    if [ -n "$rank0" ] && [ "$rc" -eq 0 ]; then echo "ok - mpi serve: SIGTERM to rank 0 ends every rank, status 0"
+    else
+        echo "not ok - mpi serve: SIGTERM to rank 0 (pid ${rank0:-not found}): status $rc"
+        kill "$job" 2>/dev/null; wait "$job" 2>/dev/null
+    fi
+}
+
 # `run` (a harmony chat turn, the model loaded by the chat code) with a tokenizer: 2 ranks answer
 # what one process answers.
 vocab=$GPTOSS_SHARED/vocab/tokenizer.json
@@ -127,6 +177,7 @@ elif "$bin" synth --out "$tmp/chat" --layers 2 --hidden 64 --intermediate 64 --h
         >"$tmp/run2" 2>"$tmp/run2.err"
     rc2=$?
     same_files "mpi run on 2 ranks: the single process's answer" "$rc1" "$tmp/run1" "$rc2" "$tmp/run2"
+    serve_check
 else
     echo "not ok - synth a model with the tokenizer for run"
 fi

@@ -1,6 +1,7 @@
 /* cli.c: argument parsing and error printing shared by the subcommands. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,11 @@ void cli_follow_rank0(gptoss_status load_status, gptoss_model *m) {
     char err[512] = "";
     int rc = 1;
     if (load_status == GPTOSS_OK) {
+        /* mpirun hands Ctrl-C and SIGTERM to every rank: rank 0 stops its command (serve shuts
+         * down, run prints what it has) and frees the model, which ends the others' loop here. A
+         * rank 0 that dies instead makes mpirun end them. */
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
         rc = gptoss_dist_follow(m, err, sizeof err) == GPTOSS_OK ? 0 : 1;
         if (rc) cli_error("%s", err);
         gptoss_model_free(m);
