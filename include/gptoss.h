@@ -234,6 +234,10 @@ int gptoss_dist_size(void);
 /* On a rank other than 0, after gptoss_model_load: runs the same session and batch calls as rank 0
  * makes on its copy of the model, until rank 0 frees it; then returns (free the model after). */
 gptoss_status gptoss_dist_follow(gptoss_model *model, char *err, size_t err_size);
+/* Seconds this process spent exchanging with the other ranks (waiting for them included) and the
+ * bytes it received, since the start or the last reset (reset nonzero: from 0 again); 0 in a single
+ * process. For measuring what the exchanges cost a decoded token. */
+void gptoss_dist_comm_stats(double *seconds, uint64_t *bytes_received, int reset);
 /* Leaves the MPI world (before exit; a no-op in a single process). */
 void gptoss_dist_finalize(void);
 /* The weight bytes rank `rank` of n_ranks would hold resident and read per decoded token (experts:

@@ -6,7 +6,7 @@
 # vocabulary do not divide evenly (safetensors and GGUF); the fast default gives identical greedy
 # output and logits within 0.1; a rank given a corrupt file makes rank 0 name it and exit non-zero,
 # with no hang; `run` answers as one process does; `serve` answers parallel requests and ends every
-# rank on SIGTERM to rank 0; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
+# rank on SIGTERM to rank 0; `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
 # is missing.
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -181,6 +181,14 @@ elif "$bin" synth --out "$tmp/chat" --layers 2 --hidden 64 --intermediate 64 --h
 else
     echo "not ok - synth a model with the tokenizer for run"
 fi
+
+# bench on 2 ranks: rank 0's share of the bytes and what its exchanges cost a decoded token.
+run 2 "$tmp/bench" bench "$tmp/odd" -p 8 -n 8
+rc=$?
+if [ "$rc" -eq 0 ] && grep -qE '^ranks 2 .*exchanges [0-9.]+ ms per decoded token.*KB received per token' "$tmp/bench" &&
+    grep -q 'last logits finite: yes' "$tmp/bench"; then
+    echo "ok - mpi bench on 2 ranks: $(grep -m1 '^ranks 2' "$tmp/bench")"
+else echo "not ok - mpi bench on 2 ranks (status $rc): $(tail -3 "$tmp/bench")"; fi
 
 # Continuous batching, copying a prefix and rewinding, mirrored on every rank (tests/test_dist.c on
 # rank 0; the others follow): its checks pass on each N and the batch's logits are N = 1's bytes.

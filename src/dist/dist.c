@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dist/dist.h"
 #ifdef GPTOSS_MPI
@@ -16,6 +17,27 @@ struct gptoss_comm {
 };
 
 static gptoss_comm world = {0, 1, 0};
+
+/* What the collectives of a world of several ranks cost this process (gptoss_comm_stats). */
+static double comm_seconds;
+static uint64_t comm_bytes;
+
+#ifdef GPTOSS_MPI
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+#endif
+
+void gptoss_comm_stats(double *seconds, uint64_t *bytes_received, int reset) {
+    if (seconds) *seconds = comm_seconds;
+    if (bytes_received) *bytes_received = comm_bytes;
+    if (reset) {
+        comm_seconds = 0;
+        comm_bytes = 0;
+    }
+}
 
 gptoss_status gptoss_comm_init(int *argc, char ***argv, char *err, size_t err_size) {
     if (world.mpi) return GPTOSS_OK;
@@ -54,7 +76,10 @@ int gptoss_comm_size(const gptoss_comm *c) { return c ? c->size : 1; }
 void gptoss_comm_allgather_f32(gptoss_comm *c, float *buf, size_t rows, size_t stride, const uint64_t *lo) {
     if (!c || c->size == 1 || rows == 0) return;
 #ifdef GPTOSS_MPI
+    const double t0 = now_s();
     gptoss_mpi_allgather_f32(c->rank, c->size, buf, rows, stride, lo, -1);
+    comm_seconds += now_s() - t0;
+    comm_bytes += (uint64_t)rows * (lo[c->size] - lo[0] - (lo[c->rank + 1] - lo[c->rank])) * sizeof(float);
 #else
     (void)buf;
     (void)stride;
@@ -65,7 +90,11 @@ void gptoss_comm_allgather_f32(gptoss_comm *c, float *buf, size_t rows, size_t s
 void gptoss_comm_gather_f32(gptoss_comm *c, float *buf, size_t rows, size_t stride, const uint64_t *lo, int root) {
     if (!c || c->size == 1 || rows == 0) return;
 #ifdef GPTOSS_MPI
+    const double t0 = now_s();
     gptoss_mpi_allgather_f32(c->rank, c->size, buf, rows, stride, lo, root);
+    comm_seconds += now_s() - t0;
+    if (c->rank == root)
+        comm_bytes += (uint64_t)rows * (lo[c->size] - lo[0] - (lo[c->rank + 1] - lo[c->rank])) * sizeof(float);
 #else
     (void)buf;
     (void)stride;
@@ -86,7 +115,10 @@ void gptoss_comm_allreduce_sum_f32(gptoss_comm *c, float *buf, size_t n) {
 void gptoss_comm_bcast(gptoss_comm *c, void *buf, size_t bytes, int root) {
     if (!c || c->size == 1 || bytes == 0) return;
 #ifdef GPTOSS_MPI
+    const double t0 = now_s();
     gptoss_mpi_bcast(buf, bytes, root);
+    comm_seconds += now_s() - t0;
+    if (c->rank != root) comm_bytes += bytes;
 #else
     (void)buf;
     (void)root;

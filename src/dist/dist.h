@@ -44,6 +44,10 @@ void gptoss_comm_allreduce_sum_f32(gptoss_comm *c, float *buf, size_t n);
 /* root's bytes to every rank (control messages, token ids). */
 void gptoss_comm_bcast(gptoss_comm *c, void *buf, size_t bytes, int root);
 void gptoss_comm_barrier(gptoss_comm *c);
+/* Seconds this process spent in the allgathers, gathers and broadcasts of a world of several ranks
+ * (waiting for the others included) and the bytes it received in them, since the start or the last
+ * reset (nonzero reset: start again from 0). Always 0 in a single process. */
+void gptoss_comm_stats(double *seconds, uint64_t *bytes_received, int reset);
 /* Every rank says whether its step succeeded (ok) and why not (msg); returns -1 when all did, else the
  * lowest failing rank, with "rank R: its message" in err on every rank. fingerprint: a value every
  * rank must share (a hash of the model's shape); a rank whose value differs from rank 0's fails. */

@@ -41,6 +41,9 @@ gptoss_status gptoss_dist_init(int *argc, char ***argv, char *err, size_t err_si
 int gptoss_dist_rank(void) { return gptoss_comm_rank(gptoss_comm_world()); }
 int gptoss_dist_size(void) { return gptoss_comm_size(gptoss_comm_world()); }
 void gptoss_dist_finalize(void) { gptoss_comm_finalize(); }
+void gptoss_dist_comm_stats(double *seconds, uint64_t *bytes_received, int reset) {
+    gptoss_comm_stats(seconds, bytes_received, reset);
+}
 
 static void lead_stop(gptoss_model *m) {
     dist_msg msg = {.op = OP_STOP};

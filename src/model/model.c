@@ -784,8 +784,11 @@ void gptoss_model_get_stats(const gptoss_model *m, gptoss_model_stats *s) {
     s->n_files = m->st.n_files;
     s->n_tensors = (uint32_t)m->st.n_tensors;
     s->layout_original = m->layout_original;
-    s->unembedding_dtype = gptoss_dtype_name(m->unembedding.dtype);
-    s->attention_dtype = c->n_layers ? gptoss_dtype_name(m->layers[0].wq.dtype) : s->unembedding_dtype;
+    /* a rank of a sharded model holds its slices (only they are converted) */
+    const gptoss_mat *unemb = m->shard ? &m->shard->unembedding : &m->unembedding;
+    s->unembedding_dtype = gptoss_dtype_name(unemb->dtype);
+    s->attention_dtype = !c->n_layers ? s->unembedding_dtype
+                         : gptoss_dtype_name(m->shard ? m->shard->layers[0].wq.dtype : m->layers[0].wq.dtype);
     s->bytes_converted = m->q8_bytes;
     uint64_t bpt = mat_bytes(&m->unembedding);
     for (uint32_t l = 0; l < c->n_layers; l++) {

@@ -98,10 +98,14 @@ void gptoss_model_rank_bytes(const gptoss_model *m, uint32_t n_ranks, uint32_t r
         const uint64_t d = gptoss_split_lo(c->hidden_size, n_ranks, rank + 1) - gptoss_split_lo(c->hidden_size, n_ranks, rank);
         const uint64_t e = gptoss_split_lo(c->n_experts, n_ranks, rank + 1) - gptoss_split_lo(c->n_experts, n_ranks, rank);
         const uint64_t v = gptoss_split_lo(c->vocab_size, n_ranks, rank + 1) - gptoss_split_lo(c->vocab_size, n_ranks, rank);
+        /* the dtypes as held: a sharded model's own slices (converted to Q8_0 alone) where it has them */
+        const gptoss_shard *sh = m->shard;
         for (uint32_t l = 0; l < c->n_layers; l++) {
             const gptoss_layer *L = &m->layers[l];
-            const uint64_t dense = rows_bytes(&L->wq, kv * G * dh) + rows_bytes(&L->wk, kv * dh) +
-                                   rows_bytes(&L->wv, kv * dh) + rows_bytes(&L->wo, d) +
+            const gptoss_mat *wq = sh ? &sh->layers[l].wq : &L->wq, *wk = sh ? &sh->layers[l].wk : &L->wk;
+            const gptoss_mat *wv = sh ? &sh->layers[l].wv : &L->wv, *wo = sh ? &sh->layers[l].wo : &L->wo;
+            const uint64_t dense = rows_bytes(wq, kv * G * dh) + rows_bytes(wk, kv * dh) +
+                                   rows_bytes(wv, kv * dh) + rows_bytes(wo, d) +
                                    rows_bytes(&L->router, L->router.rows);
             /* one expert: 17 bytes per 32 weights (16 of codes, one scale) and its bias rows */
             const uint64_t ex = (L->mlp1.rows * L->mlp1.cols + L->mlp2.rows * L->mlp2.cols) / 32 * 17 +
@@ -111,8 +115,9 @@ void gptoss_model_rank_bytes(const gptoss_model *m, uint32_t n_ranks, uint32_t r
             /* a token's top-k experts fall on this rank's e of E on average */
             tok += dense + (c->n_experts ? (uint64_t)c->n_experts_per_token * e * ex / c->n_experts : 0);
         }
-        res += rows_bytes(&m->unembedding, v);
-        tok += rows_bytes(&m->unembedding, v);
+        const gptoss_mat *unemb = sh ? &sh->unembedding : &m->unembedding;
+        res += rows_bytes(unemb, v);
+        tok += rows_bytes(unemb, v);
     }
     if (resident_bytes) *resident_bytes = res;
     if (bytes_per_token) *bytes_per_token = tok;
