@@ -113,10 +113,13 @@ static const char driver_source[] =
     "                signal.pthread_kill(main_id, signal.SIGINT)\n"
     "    threading.Thread(target=reader, daemon=True).start()\n"
     "    def shown(e):\n"
-    "        tb = e.__traceback__\n"
-    "        while tb is not None and tb.tb_frame.f_code.co_filename == me:\n"
-    "            tb = tb.tb_next\n"
-    "        return ''.join(traceback.format_exception(type(e), e, tb))\n"
+    "        te = traceback.TracebackException(type(e), e, e.__traceback__, compact=True)\n"
+    "        t, seen = te, set()\n"
+    "        while t is not None and id(t) not in seen:\n"
+    "            seen.add(id(t))\n"
+    "            t.stack = traceback.StackSummary.from_list([f for f in t.stack if f.filename != me])\n"
+    "            t = t.__cause__ or t.__context__\n"
+    "        return ''.join(te.format())\n"
     "    def run(src, name):\n"
     "        try:\n"
     "            tree = ast.parse(src, name, 'exec')\n"
@@ -639,7 +642,8 @@ gptoss_status gptoss_python_call(gptoss_python *py, const char *code, size_t cod
     if (end == WAIT_RESULT) {
         drain_output(py->out, &out, py->max_reply_bytes, &out_dropped);
     } else {
-        gptoss_sandbox_kill(py->pid, &status);
+        /* a dead interpreter's bwrap exits by itself: wait a little for its real status */
+        gptoss_sandbox_reap(py->pid, end == WAIT_DEAD ? 1.0 : 0.0, &status);
         py->pid = -1;
         drain_until_eof(py->out, &out, py->max_reply_bytes, &out_dropped);
         stop_interpreter(py, NULL);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef GPTOSS_HAVE_LIBSECCOMP
@@ -373,4 +374,19 @@ void gptoss_sandbox_kill(pid_t pid, int *status) {
         }
     }
     if (status) *status = s;
+}
+
+void gptoss_sandbox_reap(pid_t pid, double wait_s, int *status) {
+    int s = 0;
+    for (int waited_ms = 0; pid > 0 && waited_ms < wait_s * 1000; waited_ms += 2) {
+        pid_t got = waitpid(pid, &s, WNOHANG);
+        if (got == pid) {
+            if (status) *status = s;
+            return;
+        }
+        if (got < 0 && errno != EINTR) break;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    gptoss_sandbox_kill(pid, status);
 }

@@ -37,5 +37,8 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
 
 /* SIGKILL to the sandbox and waits for it. *status (NULL allowed) gets waitpid's status. */
 void gptoss_sandbox_kill(pid_t pid, int *status);
+/* Gives the sandbox up to wait_s seconds to exit by itself (bwrap exits with its command's status,
+ * 128 + the signal when a signal killed it), then kills it as gptoss_sandbox_kill. */
+void gptoss_sandbox_reap(pid_t pid, double wait_s, int *status);
 
 #endif
