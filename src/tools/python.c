@@ -32,7 +32,7 @@
  * sys.stdout and sys.stderr write to fds 1 and 2, one pipe the host reads, so nothing a cell prints
  * can pass for a result; past CAP bytes a cell's Python-level output is only counted (`dropped`). */
 static const char driver_source[] =
-    "import ast, builtins, linecache, os, queue, resource, signal, struct, sys, threading, traceback, types\n"
+    "import ast, builtins, linecache, os, queue, resource, signal, struct, sys, threading, time, traceback, types\n"
     "def _gptoss_driver():\n"
     "    cap, nproc = int(sys.argv[1]), int(sys.argv[2])\n"
     "    # counted per user namespace: the processes of this sandbox only\n"
@@ -120,6 +120,28 @@ static const char driver_source[] =
     "            t.stack = traceback.StackSummary.from_list([f for f in t.stack if f.filename != me])\n"
     "            t = t.__cause__ or t.__context__\n"
     "        return ''.join(te.format())\n"
+    "    def stop_others():\n"
+    "        # a timed-out cell's processes (a fork bomb) end with it: all but this one and PID 1;\n"
+    "        # again while forks in flight when kill(-1) went by leave new ones\n"
+    "        me_pid = str(os.getpid())\n"
+    "        for _ in range(200):\n"
+    "            try:\n"
+    "                os.kill(-1, signal.SIGKILL)\n"
+    "            except OSError:\n"
+    "                pass\n"
+    "            while True:\n"
+    "                try:\n"
+    "                    if os.waitpid(-1, os.WNOHANG)[0] == 0:\n"
+    "                        break\n"
+    "                except OSError:\n"
+    "                    break\n"
+    "            try:\n"
+    "                left = [p for p in os.listdir('/proc') if p.isdigit() and p not in ('1', me_pid)]\n"
+    "            except OSError:\n"
+    "                left = []\n"
+    "            if not left:\n"
+    "                break\n"
+    "            time.sleep(0.005)\n"
     "    def run(src, name):\n"
     "        try:\n"
     "            tree = ast.parse(src, name, 'exec')\n"
@@ -141,6 +163,8 @@ static const char driver_source[] =
     "            builtins._ = value\n"
     "            return 0, repr(value)\n"
     "        except KeyboardInterrupt as e:\n"
+    "            if st['stop'] == st['seq']:\n"
+    "                stop_others()\n"
     "            return 2, shown(e)\n"
     "        except BaseException as e:\n"
     "            return 1, shown(e)\n"
@@ -652,8 +676,8 @@ gptoss_status gptoss_python_call(gptoss_python *py, const char *code, size_t cod
     if (end == WAIT_RESULT) {
         compose(py, &r, &out, res.dropped, &res);
         if (res.kind == RESULT_INTERRUPTED && interrupted)
-            gptoss_buf_printf(&r, "%s[The call timed out after %g seconds and was interrupted; the interpreter "
-                                  "keeps its state.]",
+            gptoss_buf_printf(&r, "%s[The call timed out after %g seconds and was interrupted (KeyboardInterrupt); "
+                                  "processes it started were ended; the interpreter keeps its state.]",
                               r.len && r.data[r.len - 1] != '\n' ? "\n" : "", py->timeout_s);
     } else {
         compose(py, &r, &out, out_dropped, &res);

@@ -316,6 +316,9 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
         arg(&a, prefix_fd_text);
         arg(&a, spec->exe_prefix);
     }
+    /* the sandbox's own root (where bwrap made /etc, /mnt) is a tmpfs: read-only too */
+    arg(&a, "--remount-ro");
+    arg(&a, "/");
     arg(&a, "--chdir");
     arg(&a, "/mnt/data");
     arg(&a, "--seccomp");
