@@ -451,6 +451,37 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
+/* As root the sandbox's bwrap runs as GPTOSS_SANDBOX_ROOT_UID and opens the data directory by its
+ * path: every directory above it must be searchable by that uid. 0, or 1 with err saying which is not
+ * (mode bits only; an ACL that would allow it is not consulted). */
+static int unreachable_dir(const char *path, char *err, size_t err_size) {
+    char *p = realpath(path, NULL);
+    if (!p) return 0; /* stat() below it already said what is wrong */
+    int bad = 0;
+    for (char *slash = p; !bad && slash;) {
+        char *next = strchr(slash + 1, '/');
+        if (next) *next = 0;
+        struct stat sb;
+        const char *dir = p[0] ? p : "/";
+        if (!stat(dir, &sb)) {
+            mode_t need = sb.st_uid == GPTOSS_SANDBOX_ROOT_UID   ? S_IXUSR
+                          : sb.st_gid == GPTOSS_SANDBOX_ROOT_UID ? S_IXGRP
+                                                                 : S_IXOTH;
+            if (!(sb.st_mode & need)) {
+                snprintf(err, err_size,
+                         "as root the sandbox runs as uid %u, which cannot reach %s (%s is not searchable): make "
+                         "it searchable (chmod o+x) or use a data directory elsewhere",
+                         GPTOSS_SANDBOX_ROOT_UID, path, dir);
+                bad = 1;
+            }
+        }
+        if (next) *next = '/';
+        slash = next;
+    }
+    free(p);
+    return bad;
+}
+
 gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_python **out, char *err,
                                    size_t err_size) {
     *out = NULL;
@@ -514,6 +545,10 @@ gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_
         chown(py->data_dir, GPTOSS_SANDBOX_ROOT_UID, GPTOSS_SANDBOX_ROOT_UID)) {
         snprintf(err, err_size, "%s: cannot give it to the sandbox's uid %u: %s", py->data_dir,
                  GPTOSS_SANDBOX_ROOT_UID, strerror(errno));
+        gptoss_python_free(py);
+        return GPTOSS_ERR_IO;
+    }
+    if (geteuid() == 0 && unreachable_dir(py->data_dir, err, err_size)) {
         gptoss_python_free(py);
         return GPTOSS_ERR_IO;
     }
