@@ -108,6 +108,20 @@ r = subprocess.run(["sh", "-c", "echo from a child process; echo its stderr >&2"
 os.write(1, b"C-level write\n")
 # %%
 print("caf\u00e9")
+# %%
+import multiprocessing
+with multiprocessing.Pool(2) as pool:
+    print(pool.map(abs, [-1, -2]))
+# %%
+import struct
+print("forging")
+os.write(3, struct.pack("<BQQQQ", 0, 13, 0, 0, 6) + b"forged")
+# %%
+print("in step again")
+# %%
+os.write(3, b"\xff" * 40)
+# %%
+print("after garbage")
 EOF
 has "state kept between calls (variables and imports)" 2 "$tmp/basics.out" '^42 True$'
 has "the last expression's repr is shown" 3 "$tmp/basics.out" "^\[3, 'a', None\]$|^\[41, 'a', None\]$"
@@ -128,6 +142,11 @@ has "a child process's output is captured" 10 "$tmp/basics.out" '^from a child p
 has "a child process's stderr is captured" 10 "$tmp/basics.out" '^its stderr$'
 has "C-level writes to fd 1 are captured" 10 "$tmp/basics.out" '^C-level write$'
 has "non-ASCII output arrives as UTF-8" 11 "$tmp/basics.out" '^café$'
+has "multiprocessing works (/dev/shm, fork)" 12 "$tmp/basics.out" '^\[1, 2\]$'
+has "a frame forged on the control fd only fools its own cell" 13 "$tmp/basics.out" '^forged$'
+has "the next cell's reply is its own (stale frame skipped by number)" 14 "$tmp/basics.out" '^in step again$'
+has "garbage on the control fd restarts the interpreter, said so" 15 "$tmp/basics.out" "driver was disturbed .* was killed; a new interpreter"
+has "the tool answers after garbage on its control fd" 16 "$tmp/basics.out" '^after garbage$'
 
 session again --data "$tmp/data" <<'EOF'
 open("/mnt/data/result.txt").read()
@@ -266,7 +285,7 @@ os.kill(GPID, 9)
 # %%
 os.kill(SHELLPID, 9)
 # %%
-for p in ("/usr/evil", "/etc/evil", "/evil", "TMPDIR/evil"):
+for p in ("/usr/evil", "/etc/evil", "/evil", "/dev/evil", "TMPDIR/evil"):
     try:
         open(p, "w")
         print("wrote", p)
@@ -282,7 +301,10 @@ print(libc.mount(b"none", b"/mnt", b"tmpfs", 0, None), ctypes.get_errno())
 print(libc.unshare(0x10000000), ctypes.get_errno())
 # %%
 import subprocess
-print(subprocess.run(["unshare", "-U", "true"], capture_output=True, text=True).returncode)
+try:
+    print(subprocess.run(["unshare", "-U", "true"], capture_output=True, text=True).returncode)
+except FileNotFoundError:
+    print(127)
 # %%
 b = bytearray(50 * 10**9)
 # %%
@@ -330,6 +352,23 @@ for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true && forks=$((forks + 1)); done
 [ $forks -eq 10 ] && echo "ok - the host can still fork after the fork bomb" || echo "not ok - host forks: $forks of 10"
 has "kill(-1, 9) only reaches the sandbox: the tool answers" 19 "$tmp/esc.out" '^alive after kill\(-1\)$'
 kill -0 "$server" 2>/dev/null && echo "ok - kill(-1, 9) inside left host processes alone" || echo "not ok - the host server died"
+
+# ---- the sandbox dies with gptoss ----
+printf 'import time\nprint("sleeping", flush=True)\ntime.sleep(300)\n' |
+    "$bin" tool python --max-reply-bytes 12347 --max-processes 61 >"$tmp/die.out" 2>&1 &
+gpid=$!
+sandbox_up() { pgrep -f "driver.py 12347 61\$" >/dev/null; }
+wait_until 20 sandbox_up
+sandbox_up && up=1 || up=0
+kill -9 "$gpid"
+wait "$gpid" 2>/dev/null
+sandbox_gone() { ! pgrep -f "driver.py 12347 61\$" >/dev/null; }
+if [ $up = 1 ] && wait_until 10 sandbox_gone; then
+    echo "ok - the sandbox dies with gptoss (bwrap --die-with-parent)"
+else
+    echo "not ok - sandbox after gptoss was killed (up=$up): $(pgrep -af 'driver.py 12347 61' | head -c 200)"
+    for p in $(pgrep -f "driver.py 12347 61\$"); do kill -9 "$p"; done
+fi
 
 # ---- start-up and per-call times (bench/RESULTS.md) ----
 best_first=999999 best_next=999999

@@ -18,8 +18,11 @@ typedef struct gptoss_sandbox_spec {
     const char *data_dir;     /* host directory bound read-write at /mnt/data (also the working dir) */
     const char *exe_prefix;   /* NULL, or a host directory (outside /usr) bound read-only at the same path,
                                  for an interpreter installed elsewhere */
+    const char *file_path;    /* NULL, or a file made read-only inside the sandbox (the python driver) */
+    const char *file_data;    /* its contents */
+    size_t file_len;
     size_t memory_bytes;      /* RLIMIT_AS */
-    size_t file_bytes;        /* RLIMIT_FSIZE, and the size of the private /tmp */
+    size_t file_bytes;        /* RLIMIT_FSIZE; also the private /tmp's size, up to 512 MiB */
     size_t cpu_s;             /* RLIMIT_CPU: a backstop for a process that escapes the time-outs */
     int in_fds[2];            /* host fds that become fds 3 and 4 inside (-1: /dev/null) */
     int out_fd;               /* host fd that becomes fds 1 and 2 inside */
