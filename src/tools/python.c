@@ -311,12 +311,6 @@ static int send_frame(int fd, int kind, const void *body, size_t len) {
     return 0;
 }
 
-static uint64_t get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
 typedef struct result {
     int kind;         /* GPTOSS_PYTHON_*, or -1: none came */
     uint64_t dropped; /* output the driver only counted */
@@ -325,20 +319,6 @@ typedef struct result {
 } result;
 
 enum wait_end { WAIT_RESULT, WAIT_DEAD, WAIT_DEADLINE, WAIT_MALFORMED };
-
-long gptoss_python_frame_parse(const unsigned char *buf, size_t len, size_t max_text, gptoss_python_frame *frame) {
-    if (len < GPTOSS_PYTHON_FRAME_HEADER_BYTES) return 0;
-    uint64_t text_len = get_u64(buf + 25);
-    if (buf[0] > GPTOSS_PYTHON_READY || text_len > max_text) return -1;
-    if (len - GPTOSS_PYTHON_FRAME_HEADER_BYTES < text_len) return 0;
-    frame->kind = buf[0];
-    frame->seq = get_u64(buf + 1);
-    frame->dropped = get_u64(buf + 9);
-    frame->cut = get_u64(buf + 17);
-    frame->text = (const char *)buf + GPTOSS_PYTHON_FRAME_HEADER_BYTES;
-    frame->text_len = (size_t)text_len;
-    return (long)(GPTOSS_PYTHON_FRAME_HEADER_BYTES + text_len);
-}
 
 /* Reads output and the control socket until the frame answering cell `seq` (0: the ready frame)
  * arrived, the interpreter is gone, or the deadline passed. */

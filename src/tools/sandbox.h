@@ -34,8 +34,9 @@ gptoss_status gptoss_sandbox_available(char *err, size_t err_size);
 
 /* Starts the sandbox; *pid is bwrap's host pid (kill it to kill everything inside: the sandbox's PID 1
  * dies with bwrap, and every process in a PID namespace dies with its PID 1). The fork happens on a
- * process-wide thread that lives until exit, because bwrap's --die-with-parent follows the thread that
- * forked it, not the process: a sandbox made from a short-lived request thread would die with it. */
+ * process-wide thread that lives until exit, because bwrap's --die-with-parent is PR_SET_PDEATHSIG,
+ * which prctl(2) says follows the thread that forked, not the process: a sandbox made from a
+ * short-lived request thread could die with it. */
 gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, char *err, size_t err_size);
 
 /* SIGKILL to the sandbox and waits for it. *status (NULL allowed) gets waitpid's status. */
