@@ -353,6 +353,24 @@ for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true && forks=$((forks + 1)); done
 has "kill(-1, 9) only reaches the sandbox: the tool answers" 19 "$tmp/esc.out" '^alive after kill\(-1\)$'
 kill -0 "$server" 2>/dev/null && echo "ok - kill(-1, 9) inside left host processes alone" || echo "not ok - the host server died"
 
+# ---- an interpreter outside /usr: a venv, its prefix bound read-only ----
+if /usr/bin/python3 -m venv --without-pip "$tmp/venv" >/dev/null 2>&1; then
+    chmod -R a+rX "$tmp/venv"
+    session venv --python-exe "$tmp/venv/bin/python3" <<EOF
+import sys
+sys.prefix
+# %%
+open("$tmp/venv/evil", "w")
+# %%
+open("$tmp/model/model.bin").read()
+EOF
+    has "a venv's interpreter runs, its prefix visible" 1 "$tmp/venv.out" "^'$tmp/venv'\$"
+    has "the venv is read-only inside" 2 "$tmp/venv.out" '^OSError: \[Errno 30\] Read-only file system'
+    has "beside the venv nothing of the host is visible" 3 "$tmp/venv.out" '^FileNotFoundError'
+else
+    echo "ok - interpreter in a venv # SKIP python3 -m venv unavailable"
+fi
+
 # ---- the sandbox dies with gptoss ----
 # the cell holds the GIL in C (exponential backtracking), so the driver cannot notice its channel closing:
 # only bwrap's --die-with-parent ends it

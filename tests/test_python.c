@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "tap.h"
 #include "tokenizer/unicode.h"
@@ -121,6 +122,18 @@ int main(void) {
     }
     tap_check(made && w[0].ok && w[1].ok && w[2].ok, "three tools in three threads keep separate state");
     for (int i = 0; i < 3; i++) gptoss_python_free(w[i].py);
+
+    if (gptoss_python_create(NULL, &py, err, sizeof err) == GPTOSS_OK) {
+        reply_is(py, "import os, threading, time\nthreading.Thread(target=lambda: (time.sleep(0.2), os._exit(5))).start()", "");
+        struct timespec pause = {1, 0};
+        nanosleep(&pause, NULL);
+        r = call(py, "print('fresh')");
+        tap_check(r && strstr(r, "[The Python interpreter had died since the last call (exit status 5); this call ran in a new "
+                                 "one") && strstr(r, "]\nfresh\n"),
+                  "an interpreter that died between calls is replaced, and the reply says so");
+        free(r);
+        gptoss_python_free(py);
+    }
 
     worker c = {0};
     pthread_t ct;

@@ -455,7 +455,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 /* As root the sandbox's bwrap runs as GPTOSS_SANDBOX_ROOT_UID and opens the data directory by its
  * path: every directory above it must be searchable by that uid. 0, or 1 with err saying which is not
  * (mode bits only; an ACL that would allow it is not consulted). */
-static int unreachable_dir(const char *path, char *err, size_t err_size) {
+static int unreachable_dir(const char *path, const char *what, char *err, size_t err_size) {
     char *p = realpath(path, NULL);
     if (!p) return 0; /* stat() below it already said what is wrong */
     int bad = 0;
@@ -471,8 +471,8 @@ static int unreachable_dir(const char *path, char *err, size_t err_size) {
             if (!(sb.st_mode & need)) {
                 snprintf(err, err_size,
                          "as root the sandbox runs as uid %u, which cannot reach %s (%s is not searchable): make "
-                         "it searchable (chmod o+x) or use a data directory elsewhere",
-                         GPTOSS_SANDBOX_ROOT_UID, path, dir);
+                         "it searchable (chmod o+x) or use %s elsewhere",
+                         GPTOSS_SANDBOX_ROOT_UID, path, dir, what);
                 bad = 1;
             }
         }
@@ -549,7 +549,8 @@ gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_
         gptoss_python_free(py);
         return GPTOSS_ERR_IO;
     }
-    if (geteuid() == 0 && unreachable_dir(py->data_dir, err, err_size)) {
+    if (geteuid() == 0 && (unreachable_dir(py->data_dir, "a data directory", err, err_size) ||
+                           (py->exe_prefix && unreachable_dir(py->exe_prefix, "an interpreter", err, err_size)))) {
         gptoss_python_free(py);
         return GPTOSS_ERR_IO;
     }
@@ -675,8 +676,22 @@ gptoss_status gptoss_python_call(gptoss_python *py, const char *code, size_t cod
     *reply = NULL;
     if (!py || (!code && code_len)) return GPTOSS_ERR_INVALID_ARGUMENT;
     gptoss_buf r = {0};
+    int died_between = 0, between_status = 0;
+    if (py->pid > 0 && gptoss_sandbox_exited(py->pid, &between_status)) {
+        /* it died after the last call (a thread of its own called os._exit, something killed it):
+         * this cell runs in a new one, and the model hears why its state is gone */
+        py->pid = -1;
+        stop_interpreter(py, NULL);
+        died_between = 1;
+    }
     if (py->pid < 0) {
         char err[512];
+        if (died_between) {
+            gptoss_buf_puts(&r, "[The Python interpreter had died since the last call (");
+            describe_status(&r, between_status);
+            gptoss_buf_puts(&r, "); this call ran in a new one: variables, imports and definitions from earlier "
+                                "calls are lost; files in /mnt/data are kept.]\n");
+        }
         if (start_interpreter(py, err, sizeof err) != GPTOSS_OK) {
             gptoss_buf_printf(&r, "[The python tool is unavailable: %s]", err);
             goto done;

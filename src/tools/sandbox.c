@@ -434,3 +434,13 @@ void gptoss_sandbox_reap(pid_t pid, double wait_s, int *status) {
     }
     gptoss_sandbox_kill(pid, status);
 }
+
+int gptoss_sandbox_exited(pid_t pid, int *status) {
+    int s = 0;
+    pid_t got;
+    while ((got = waitpid(pid, &s, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (got != pid) return 0;
+    if (status) *status = s;
+    return 1;
+}

@@ -41,6 +41,9 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
 
 /* SIGKILL to the sandbox and waits for it. *status (NULL allowed) gets waitpid's status. */
 void gptoss_sandbox_kill(pid_t pid, int *status);
+/* 1 when the sandbox has exited (then it is reaped: *status gets waitpid's status, and the pid must not
+ * be used again), 0 while it runs. */
+int gptoss_sandbox_exited(pid_t pid, int *status);
 /* Gives the sandbox up to wait_s seconds to exit by itself (bwrap exits with its command's status,
  * 128 + the signal when a signal killed it), then kills it as gptoss_sandbox_kill. */
 void gptoss_sandbox_reap(pid_t pid, double wait_s, int *status);
