@@ -488,9 +488,9 @@ gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_
     *out = NULL;
     gptoss_python_options o;
     resolve_options(options, &o);
-    gptoss_status st = gptoss_sandbox_available(err, err_size);
+    gptoss_status st = check_exe(o.python_exe, err, err_size);
     if (st != GPTOSS_OK) return st;
-    if ((st = check_exe(o.python_exe, err, err_size)) != GPTOSS_OK) return st;
+    if ((st = gptoss_sandbox_available(err, err_size)) != GPTOSS_OK) return st;
     gptoss_python *py = calloc(1, sizeof *py);
     if (!py) {
         snprintf(err, err_size, "out of memory");

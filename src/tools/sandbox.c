@@ -31,6 +31,7 @@ enum { FD_DATA = 5, FD_SECCOMP = 6, FD_PREFIX = 7, FD_FILE = 8, FD_FIRST_FREE = 
 #define MAX_TMP_BYTES ((size_t)512 << 20) /* tmpfs pages are the host's memory, outside RLIMIT_AS */
 #define SHM_BYTES ((size_t)64 << 20)
 
+#ifdef GPTOSS_HAVE_LIBSECCOMP
 static int find_bwrap(char *path, size_t size) {
     const char *env = getenv("PATH");
     char dirs[4096];
@@ -42,6 +43,7 @@ static int find_bwrap(char *path, size_t size) {
     }
     return -1;
 }
+#endif
 
 gptoss_status gptoss_sandbox_available(char *err, size_t err_size) {
 #ifndef GPTOSS_HAVE_LIBSECCOMP
