@@ -10,7 +10,11 @@
 set -u
 bin=${GPTOSS_BIN:?}
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_python.XXXXXX")
+# as root the sandbox runs as nobody, which must reach the data directories: under /tmp (GPTOSS_TMP may be
+# a private 0700 directory)
+base=${GPTOSS_TMP:-/tmp}
+[ "$(id -u)" = 0 ] && base=/tmp
+tmp=$(mktemp -d "$base/t_python.XXXXXX")
 server=
 cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null

@@ -596,6 +596,7 @@ gptoss_status gptoss_python_check(const gptoss_python_options *options, char *er
 /* Appends s[0..n) with each invalid UTF-8 sequence replaced by U+FFFD: the reply goes to the
  * tokenizer and into JSON. */
 static void append_utf8(gptoss_buf *b, const char *s, size_t n) {
+    if (!n) return; /* s may be NULL then (an empty buffer) */
     size_t i = 0, run = 0;
     while (i < n) {
         uint32_t cp;
