@@ -116,7 +116,7 @@ static const char driver_source[] =
     "                signal.pthread_kill(main_id, signal.SIGINT)\n"
     "    threading.Thread(target=reader, daemon=True).start()\n"
     "    def shown(e):\n"
-    "        te = traceback.TracebackException(type(e), e, e.__traceback__, compact=True)\n"
+    "        te = traceback.TracebackException(type(e), e, e.__traceback__)\n"
     "        t, seen = te, set()\n"
     "        while t is not None and id(t) not in seen:\n"
     "            seen.add(id(t))\n"
