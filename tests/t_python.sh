@@ -357,6 +357,27 @@ for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true && forks=$((forks + 1)); done
 has "kill(-1, 9) only reaches the sandbox: the tool answers" 19 "$tmp/esc.out" '^alive after kill\(-1\)$'
 kill -0 "$server" 2>/dev/null && echo "ok - kill(-1, 9) inside left host processes alone" || echo "not ok - the host server died"
 
+# ---- other syscall ABIs: seccomp kills the process (not just the thread) ----
+session abi <<'EOF'
+import ctypes, mmap
+code = bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3])  # mov eax, 20 (i386 getpid); int 0x80; ret
+buf = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+buf.write(code)
+ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(buf)))()
+# %%
+import ctypes
+ctypes.CDLL(None).syscall(0x40000000 | 39)  # x32 getpid
+# %%
+print("after other ABIs")
+EOF
+if [ "$(uname -m)" = x86_64 ]; then
+    has "an i386 syscall (int 0x80) kills the interpreter: seccomp, bad ABI" 1 "$tmp/abi.out" 'died \(killed by signal 31'
+    has "an x32 syscall kills the interpreter: seccomp, bad ABI" 2 "$tmp/abi.out" 'died \(killed by signal 31'
+    has "the tool answers after the ABI attempts" 3 "$tmp/abi.out" '^after other ABIs$'
+else
+    echo "ok - other syscall ABIs # SKIP not x86-64"
+fi
+
 # ---- an interpreter outside /usr: a venv, its prefix bound read-only ----
 if /usr/bin/python3 -m venv --without-pip "$tmp/venv" >/dev/null 2>&1; then
     chmod -R a+rX "$tmp/venv"

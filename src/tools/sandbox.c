@@ -81,7 +81,9 @@ static int seccomp_program(char *err, size_t err_size) {
         snprintf(err, err_size, "seccomp_init failed");
         return -1;
     }
-    int rc = 0;
+    /* a syscall of another ABI (i386's int 0x80 on x86-64) ends the whole process; libseccomp's default
+     * would kill only the calling thread, leaving the driver without its main thread */
+    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
     for (size_t i = 0; i < sizeof denied_syscalls / sizeof *denied_syscalls && !rc; i++) {
         int nr = seccomp_syscall_resolve_name(denied_syscalls[i]);
         if (nr == __NR_SCMP_ERROR) continue; /* not a syscall of this architecture */
