@@ -1,11 +1,10 @@
 /* sandbox.c: starting a bubblewrap sandbox (see sandbox.h): the bwrap command line, the seccomp
  * filter handed to bwrap as a BPF program in a memfd, the resource limits and the uid set in the
- * forked child before bwrap runs, and the one thread every sandbox is forked from. */
+ * vforked child before bwrap runs, and the one thread every sandbox is started from. */
 #include "tools/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -134,7 +133,9 @@ static pthread_cond_t spawner_cond = PTHREAD_COND_INITIALIZER;
 static spawn_request *spawner_pending;
 static int spawner_failed;
 
-/* Only async-signal-safe calls between fork and exec: the parent may have other threads. */
+/* Runs in a vfork child, which shares the parent's memory until execve: only system calls, no libc state
+ * touched. The uid change is raw syscalls because libc's setuid would signal the parent's threads (it
+ * changes the uid of every thread of a process, and the child looks like the parent to libc). */
 static void child_exec(const spawn_request *r) {
     sigset_t none;
     sigemptyset(&none);
@@ -146,7 +147,9 @@ static void child_exec(const spawn_request *r) {
     for (int i = 0; i < 5; i++)
         if (setrlimit(r->resources[i], &r->limits[i])) _exit(125);
     if (r->as_root) {
-        if (setgroups(0, NULL) || setgid(GPTOSS_SANDBOX_ROOT_UID) || setuid(GPTOSS_SANDBOX_ROOT_UID)) _exit(125);
+        const long id = GPTOSS_SANDBOX_ROOT_UID;
+        if (syscall(SYS_setgroups, 0, NULL) || syscall(SYS_setresgid, id, id, id) || syscall(SYS_setresuid, id, id, id))
+            _exit(125);
     }
     /* move every source above the targets first, so that dup2 never meets its own fd (which would keep
      * FD_CLOEXEC) and no target overwrites a source still needed */
@@ -175,7 +178,9 @@ static void *spawner_main(void *arg) {
     for (;;) {
         while (!spawner_pending || spawner_pending->done) pthread_cond_wait(&spawner_cond, &spawner_mutex);
         spawn_request *r = spawner_pending;
-        pid_t pid = fork();
+        /* vfork, not fork: the parent may map many gigabytes (a server's model and caches), whose page
+         * tables fork would copy for a child that only calls execve */
+        pid_t pid = vfork();
         if (pid == 0) child_exec(r);
         r->pid = pid;
         r->error = pid < 0 ? errno : 0;
