@@ -396,6 +396,20 @@ else
     echo "ok - interpreter in a venv # SKIP python3 -m venv unavailable"
 fi
 
+# ---- as an ordinary user (root's runs change to nobody; this is the path every other user takes) ----
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" --version >/dev/null 2>&1; then
+    mkdir -p "$tmp/user"
+    chown 65534:65534 "$tmp/user"
+    printf 'import os\nprint(os.getuid())\nopen("/mnt/data/f", "w").write("x")\n# %%%%\nimport os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n# %%%%\nprint("alive")\n' |
+        timeout "$(scaled 60)" setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin TMPDIR=/tmp \
+            "$bin" tool python --timeout 2 --max-processes 16 --data "$tmp/user" >"$tmp/user.out" 2>"$tmp/user.err"
+    has "as an ordinary user the sandbox runs and writes /mnt/data" 1 "$tmp/user.out" '^65534$'
+    has "as an ordinary user a fork bomb ends at the time-out (RLIMIT_NPROC in the user namespace)" 2 "$tmp/user.out" 'timed out after 2 seconds and was interrupted'
+    has "as an ordinary user the tool answers after the fork bomb" 3 "$tmp/user.out" '^alive$'
+else
+    echo "ok - as an ordinary user # SKIP not root, or setpriv cannot run gptoss as uid 65534"
+fi
+
 # ---- the sandbox dies with gptoss ----
 # the cell holds the GIL in C (exponential backtracking), so the driver cannot notice its channel closing:
 # only bwrap's --die-with-parent ends it
