@@ -199,6 +199,28 @@ EOF
         echo "not ok - 11 GB of output: peak RSS ${kb:-?} KiB, ${secs:-?} s"
 fi
 
+# a child writing without end between and during calls: each call still ends
+start=$SECONDS
+session flood --timeout 5 <<'EOF'
+import subprocess
+p = subprocess.Popen(["yes"])
+# %%
+import time
+time.sleep(1)
+# %%
+1 + 1
+# %%
+p.kill()
+p.wait()
+# %%
+print("quiet")
+EOF
+has "a background writer without end: its output is cut and counted" 2 "$tmp/flood.out" '^\[output truncated: [0-9]+ of [0-9]+ bytes not shown\]$'
+has "a background writer without end does not hold the next call" 3 "$tmp/flood.out" '^2$'
+has "after the writer is killed, output is the cell's again" 5 "$tmp/flood.out" '^quiet$'
+[ $((SECONDS - start)) -lt "$(scaled 15)" ] && echo "ok - the flooded session took $((SECONDS - start)) s (no call waits past its time-out)" ||
+    echo "not ok - the flooded session took $((SECONDS - start)) s"
+
 # ---- time-outs and crashes ----
 session timeout --timeout 2 <<'EOF'
 x = 7

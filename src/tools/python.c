@@ -273,11 +273,12 @@ static void stop_interpreter(gptoss_python *py, int *status) {
     py->pid = -1;
 }
 
-/* Appends what the output pipe holds now (non-blocking) to buf, keeping `cap` bytes and counting the
- * rest in *dropped. Returns 0 at EOF, 1 otherwise. */
+/* Appends what the output pipe holds now (non-blocking, at most 1 MiB a call, so that a process that
+ * writes without end cannot keep the caller from its deadline) to buf, keeping `cap` bytes and
+ * counting the rest in *dropped. Returns 0 at EOF, 1 otherwise. */
 static int drain_output(int fd, gptoss_buf *buf, size_t cap, uint64_t *dropped) {
     char chunk[65536];
-    for (;;) {
+    for (int n_chunks = 0; n_chunks < 16; n_chunks++) {
         ssize_t n = read(fd, chunk, sizeof chunk);
         if (n > 0) {
             size_t room = buf->len < cap ? cap - buf->len : 0;
@@ -290,6 +291,7 @@ static int drain_output(int fd, gptoss_buf *buf, size_t cap, uint64_t *dropped) 
         if (errno == EINTR) continue;
         return 1; /* EAGAIN, or an error the next poll reports */
     }
+    return 1;
 }
 
 /* Sends one frame by the deadline: 0, or -1 when the socket failed or the driver did not read it in
