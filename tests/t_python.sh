@@ -160,6 +160,17 @@ EOF
 has "files in /mnt/data persist across sessions" 1 "$tmp/again.out" "^'written inside\\\\n'$"
 has "a new session starts with fresh state" 2 "$tmp/again.out" "^NameError: name 'x' is not defined"
 
+# an interpreter that cannot run the driver: refused with its last words
+mkdir -p "$tmp/fakepy/bin"
+printf '#!/bin/sh\necho "some noise" >&2\necho "FakeError: this interpreter is broken" >&2\nexit 3\n' >"$tmp/fakepy/bin/python3"
+chmod -R a+rX "$tmp/fakepy"
+chmod a+x "$tmp/fakepy/bin/python3"
+"$bin" tool python --check --python-exe "$tmp/fakepy/bin/python3" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "did not start: FakeError: this interpreter is broken" "$tmp/err" &&
+    echo "ok - an interpreter that fails at start is refused with its last line" ||
+    echo "not ok - failing interpreter (exit $rc: $(head -c 300 "$tmp/err"))"
+
 # ---- sizes ----
 session big --max-reply-bytes 1000 --timeout "$(scaled 30)" <<'EOF'
 print("y" * 5000)

@@ -375,6 +375,18 @@ static enum wait_end wait_result(gptoss_python *py, uint64_t seq, double deadlin
     }
 }
 
+/* After the interpreter died: the rest of what it printed, until every writer is gone (the sandbox's
+ * other processes die with its PID 1 a moment after bwrap) or a short wait ends. */
+static void drain_until_eof(int fd, gptoss_buf *buf, size_t cap, uint64_t *dropped) {
+    double deadline = now_s() + 0.5;
+    while (drain_output(fd, buf, cap, dropped)) {
+        double left = deadline - now_s();
+        if (left <= 0) return;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(left * 1000) + 1) == 0) return;
+    }
+}
+
 /* Starts an interpreter; on failure err holds one line (with the sandbox's own message if it printed
  * one). */
 static gptoss_status start_interpreter(gptoss_python *py, char *err, size_t err_size) {
@@ -424,14 +436,22 @@ static gptoss_status start_interpreter(gptoss_python *py, char *err, size_t err_
         st = GPTOSS_OK;
     } else {
         int status = 0;
-        if (end != WAIT_DEADLINE) { /* what bwrap or python said before dying, up to EOF */
-            gptoss_sandbox_kill(py->pid, &status);
+        if (end != WAIT_DEADLINE) { /* its real status, and what bwrap or python said before dying */
+            gptoss_sandbox_reap(py->pid, 1.0, &status);
             py->pid = -1;
+            drain_until_eof(py->out, &out, 4096, &dropped);
+        } else {
+            drain_output(py->out, &out, 4096, &dropped);
         }
-        drain_output(py->out, &out, 4096, &dropped);
         stop_interpreter(py, end == WAIT_DEADLINE ? &status : NULL);
+        /* its last line: bwrap's one-line error, or the exception that ended a traceback */
         const char *said = gptoss_buf_cstr(&out);
-        size_t line = said ? strcspn(said, "\n") : 0;
+        size_t len = said ? strlen(said) : 0;
+        while (len && (said[len - 1] == '\n' || said[len - 1] == '\r')) len--;
+        size_t at = len;
+        while (at && said[at - 1] != '\n') at--;
+        said = said ? said + at : NULL;
+        size_t line = len - at;
         if (line > 300) line = 300;
         if (line)
             snprintf(err, err_size, "the python sandbox did not start: %.*s", (int)line, said);
@@ -445,18 +465,6 @@ static gptoss_status start_interpreter(gptoss_python *py, char *err, size_t err_
     gptoss_buf_free(&out);
     gptoss_buf_free(&res.text);
     return st;
-}
-
-/* After the interpreter died: the rest of what it printed, until every writer is gone (the sandbox's
- * other processes die with its PID 1 a moment after bwrap) or a short wait ends. */
-static void drain_until_eof(int fd, gptoss_buf *buf, size_t cap, uint64_t *dropped) {
-    double deadline = now_s() + 0.5;
-    while (drain_output(fd, buf, cap, dropped)) {
-        double left = deadline - now_s();
-        if (left <= 0) return;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, (int)(left * 1000) + 1) == 0) return;
-    }
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
