@@ -39,6 +39,8 @@ gptoss_status gptoss_sandbox_available(char *err, size_t err_size);
  * short-lived request thread could die with it. */
 gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, char *err, size_t err_size);
 
+/* The pid stays valid until one of the calls below reaps it, so the process must not set SIGCHLD to
+ * SIG_IGN (the kernel would reap it, and a kill could reach a reused pid). */
 /* SIGKILL to the sandbox and waits for it. *status (NULL allowed) gets waitpid's status. */
 void gptoss_sandbox_kill(pid_t pid, int *status);
 /* 1 when the sandbox has exited (then it is reaped: *status gets waitpid's status, and the pid must not
