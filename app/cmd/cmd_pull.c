@@ -59,12 +59,12 @@ static void on_progress(void *ctx, const gptoss_hub_progress *p) {
     if (!p->finished && t - b->last < (b->tty ? 0.25 : 10.0)) return;
     b->last = t;
     double el = t - b->start;
-    double rate = el > 0.2 ? (double)p->fetched_bytes / el : 0;
+    double rate = el > 0 ? (double)p->fetched_bytes / el : 0;
     char done[32], total[32], speed[32], eta[32] = "--";
     human(done, sizeof done, (double)p->done_bytes);
     human(total, sizeof total, (double)p->total_bytes);
     human(speed, sizeof speed, rate);
-    if (rate > 0 && p->total_bytes >= p->done_bytes) {
+    if (el > 0.5 && rate > 0 && p->total_bytes >= p->done_bytes) {
         double s = (double)(p->total_bytes - p->done_bytes) / rate;
         if (s < 3600) snprintf(eta, sizeof eta, "%dm%02ds", (int)s / 60, (int)s % 60);
         else snprintf(eta, sizeof eta, "%dh%02dm", (int)(s / 3600), (int)s / 60 % 60);

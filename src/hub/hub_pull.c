@@ -556,7 +556,10 @@ static gptoss_status fetch_blob(pull *p, CURL *c, const gptoss_hub_file *f, char
         int transient = code == 416 || short_ok || (rc != CURLE_OK ? curl_transient(rc) : http_transient(code));
         if (d.got) attempt = 0; /* progress was made: a long download may survive many resets */
         if (!transient || attempt >= p->n_retries) {
-            if (rc != CURLE_OK)
+            if (rc == CURLE_UNSUPPORTED_PROTOCOL)
+                st = gptoss_fail(GPTOSS_ERR_IO, err, err_size, "downloading %s: refused a redirect to a URL that is not http(s)",
+                                 f->path);
+            else if (rc != CURLE_OK)
                 st = gptoss_fail(GPTOSS_ERR_IO, err, err_size, "downloading %s: %s (%llu of %llu bytes kept for resume)",
                                  f->path, errbuf[0] ? errbuf : curl_easy_strerror(rc), (unsigned long long)d.have,
                                  (unsigned long long)f->size);
