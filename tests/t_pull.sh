@@ -121,6 +121,14 @@ rc=$?
     echo "ok - info gpt-oss-20b loads the pulled snapshot" || echo "not ok - info gpt-oss-20b (exit $rc: $(head -c 300 "$tmp/err"))"
 HF_HOME=$h1 "$bin" info "openai/gpt-oss-20b@$commit" >"$tmp/out" 2>"$tmp/err" &&
     grep -q "snapshots/$commit" "$tmp/out" && echo "ok - info OWNER/NAME@COMMIT" || echo "not ok - info OWNER/NAME@COMMIT: $(head -c 300 "$tmp/err")"
+# the other commands that load a model take the name too: eval's logits equal those of the folder
+HF_HOME=$h1 "$bin" eval gpt-oss-20b --ids "1 2 3" --logits "$tmp/by_name.f32" >/dev/null 2>"$tmp/err"
+rc1=$?
+"$bin" eval "$tmp/src" --ids "1 2 3" --logits "$tmp/by_path.f32" >/dev/null 2>>"$tmp/err"
+rc2=$?
+[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ -s "$tmp/by_name.f32" ] && cmp -s "$tmp/by_name.f32" "$tmp/by_path.f32" &&
+    echo "ok - eval gpt-oss-20b: the same logits as the source folder" ||
+    echo "not ok - eval by name (exit $rc1/$rc2: $(head -c 300 "$tmp/err"))"
 # a path on disk wins over a name
 mkdir -p "$tmp/cwd" && cp -r "$tmp/src" "$tmp/cwd/gpt-oss-20b"
 (cd "$tmp/cwd" && HF_HOME=$h1 "$bin" info gpt-oss-20b) >"$tmp/out" 2>&1 && grep -q "^model  *gpt-oss-20b " "$tmp/out" &&
@@ -168,7 +176,7 @@ rc=$?
 ctl corrupt=0
 [ $rc -ne 0 ] && grep -q "^gptoss: pull: checksum mismatch for .*model.safetensors" "$tmp/err" &&
     [ ! -e "$(repo_dir "$h4")/snapshots" ] && [ ! -e "$(repo_dir "$h4")/refs" ] &&
-    [ -z "$(find "$(repo_dir "$h4")/blobs" -size +100k)" ] &&
+    [ -z "$(find "$(repo_dir "$h4")/blobs" -size +100k ! -name "*.incomplete")" ] &&
     echo "ok - checksum mismatch refused: no snapshot, no ref, no bad blob" ||
     echo "not ok - corrupt download (exit $rc: $(head -c 300 "$tmp/err"))"
 
