@@ -53,9 +53,10 @@ for (let i = 0; i < args.length; i++) {
 }
 
 // what the tests can ask for (GET /_control?...): cut = bytes after which the next CDN answer whose
-// range holds more is cut (once), corrupt = 1 flips a byte of every CDN answer, scheme = file makes
+// range holds more is cut (once), corrupt = 1 flips a byte of every CDN answer (2: of every file
+// answer, small files too), scheme = file makes
 // the redirect point at file:///etc/passwd
-const control = { cut: 0, corrupt: false, scheme: 'http' };
+const control = { cut: 0, corrupt: 0, scheme: 'http' };
 const stats = { bytes: 0, cdn: [], requests: [] };
 
 function authOf(req) {
@@ -90,7 +91,7 @@ function sendFile(req, res, file, headers, isCdn) {
   const start = range ? range.start : 0;
   const end = range ? range.end : data.length - 1;
   let body = Buffer.from(data.subarray(start, end + 1));
-  if (isCdn && control.corrupt && body.length) body[Math.floor(body.length / 2)] ^= 0xff;
+  if ((control.corrupt === 2 || (isCdn && control.corrupt === 1)) && body.length) body[Math.floor(body.length / 2)] ^= 0xff;
   const h = { ...headers, 'Content-Length': body.length, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream' };
   if (range) h['Content-Range'] = `bytes ${start}-${end}/${data.length}`;
   res.writeHead(range ? 206 : 200, h);
@@ -118,7 +119,7 @@ const server = http.createServer((req, res) => {
   if (p === '/_control') {
     for (const [k, v] of u.searchParams) {
       if (k === 'cut') control.cut = Number(v);
-      else if (k === 'corrupt') control.corrupt = v === '1';
+      else if (k === 'corrupt') control.corrupt = Number(v);
       else if (k === 'scheme') control.scheme = v;
       else if (k === 'reset') { stats.bytes = 0; stats.cdn = []; stats.requests = []; }
     }

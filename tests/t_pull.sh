@@ -180,6 +180,16 @@ ctl corrupt=0
     echo "ok - checksum mismatch refused: no snapshot, no ref, no bad blob" ||
     echo "not ok - corrupt download (exit $rc: $(head -c 300 "$tmp/err"))"
 
+# ... small files too: their git blob id is checked (--parallel 1: the first file, config.json, fails)
+ctl "reset=1&corrupt=2"
+HF_HOME=$tmp/hf4b "$bin" pull gpt-oss-20b --include '*.json' --parallel 1 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+ctl corrupt=0
+[ $rc -ne 0 ] && grep -q "^gptoss: pull: checksum mismatch for config.json: git blob id " "$tmp/err" &&
+    [ ! -e "$tmp/hf4b/hub/models--openai--gpt-oss-20b/snapshots" ] &&
+    echo "ok - a small file with other bytes than its git blob id is refused" ||
+    echo "not ok - corrupt small file (exit $rc: $(head -c 300 "$tmp/err"))"
+
 # 5. the Hub's refusals: one line each, non-zero, the token never shown
 fails_with() { # NAME NEEDLE ENV... -- ARGS...
     local name=$1 needle=$2 envs=()

@@ -1,5 +1,5 @@
-/* test_hub.c: the parts of `gptoss pull` that need no network: SHA-256 (FIPS 180-4 vectors, streamed
- * in odd chunk sizes), model names and repository ids, the cache folder from the environment, snapshot
+/* test_hub.c: the parts of `gptoss pull` that need no network: SHA-256 and SHA-1 (FIPS 180-4 vectors,
+ * a git blob id, streamed in odd chunk sizes), model names and repository ids, the cache folder from the environment, snapshot
  * lookup through refs/, listing and removing cached repositories (links removed, never followed), and
  * the Hub's JSON answers and Link headers, valid and corrupt. */
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/sha1.h"
 #include "base/sha256.h"
 #include "hub/hub_api.h"
 #include "hub/hub_cache.h"
@@ -58,6 +59,41 @@ static void test_sha256(void) {
         same &= !strcmp(one, hex);
     }
     tap_check(same, "sha256: byte-by-byte equals one call for lengths 1..200");
+}
+
+static void test_sha1(void) {
+    static const struct {
+        const char *in, *hex;
+    } vec[] = {
+        {"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+        {"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
+        /* git hash-object of a file holding "hello\n" */
+        {"blob 6\0hello\n", "ce013625030ba8dba906f756967f9e9ca394464a"},
+    };
+    char hex[41];
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        size_t len = strlen(vec[i].in);
+        if (i == 3) len = 13; /* holds a NUL */
+        gptoss_sha1 s;
+        gptoss_sha1_init(&s);
+        gptoss_sha1_update(&s, vec[i].in, len);
+        gptoss_sha1_final_hex(&s, hex);
+        tap_check(!strcmp(hex, vec[i].hex), "sha1 of a %zu-byte vector", len);
+    }
+    char *a = malloc(1000000);
+    memset(a, 'a', 1000000);
+    static const size_t chunks[] = {1, 63, 65, 4096};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        gptoss_sha1 s;
+        gptoss_sha1_init(&s);
+        for (size_t off = 0; off < 1000000; off += chunks[c])
+            gptoss_sha1_update(&s, a + off, 1000000 - off < chunks[c] ? 1000000 - off : chunks[c]);
+        gptoss_sha1_final_hex(&s, hex);
+        tap_check(!strcmp(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f"), "sha1 of a million 'a' in %zu-byte chunks",
+                  chunks[c]);
+    }
+    free(a);
 }
 
 static void test_names(void) {
@@ -321,6 +357,7 @@ int main(void) {
         return 1;
     }
     test_sha256();
+    test_sha1();
     test_names();
     test_env(dir);
     test_cache(dir);

@@ -14,7 +14,7 @@ typedef struct gptoss_hub_file {
     char *path;     /* in the repository: relative, '/'-separated, no empty, "." or ".." part */
     uint64_t size;  /* bytes */
     char blob[65];  /* the blob's name: the LFS sha256 (64 hex), else the git blob sha1 (40 hex) */
-    int is_lfs;     /* 1: blob is the sha256 of the contents, checked after the download */
+    int is_lfs;     /* 1: blob is the sha256 of the contents; 0: the git blob sha1; checked after the download */
 } gptoss_hub_file;
 
 /* GET {endpoint}/api/models/{repo}/revision/{rev}: the commit hash ("sha", 40 lowercase hex) into

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/common.h"
+#include "base/sha1.h"
 #include "base/sha256.h"
 #include "hub/hub_api.h"
 #include "hub/hub_cache.h"
@@ -362,12 +363,29 @@ typedef struct download {
     const resp *r;
     int fd;
     const gptoss_hub_file *f;
-    gptoss_sha256 sha;
-    uint64_t have; /* bytes in the .incomplete file */
+    gptoss_sha256 sha; /* LFS files: the sha256 of the contents */
+    gptoss_sha1 sha1;  /* others: the git blob id, sha1 of "blob SIZE\0" and the contents */
+    uint64_t have;     /* bytes in the .incomplete file */
     uint64_t got;  /* received in this attempt */
     int first;
     int write_errno, oversize, bad_range;
 } download;
+
+static void hash_reset(download *d) {
+    if (d->f->is_lfs) {
+        gptoss_sha256_init(&d->sha);
+        return;
+    }
+    char head[40];
+    int n = snprintf(head, sizeof head, "blob %llu", (unsigned long long)d->f->size);
+    gptoss_sha1_init(&d->sha1);
+    gptoss_sha1_update(&d->sha1, head, (size_t)n + 1); /* the NUL is part of git's header */
+}
+
+static void hash_update(download *d, const void *data, size_t len) {
+    if (d->f->is_lfs) gptoss_sha256_update(&d->sha, data, len);
+    else gptoss_sha1_update(&d->sha1, data, len);
+}
 
 static size_t on_blob_data(char *data, size_t size, size_t n, void *userdata) {
     download *d = userdata;
@@ -385,7 +403,7 @@ static size_t on_blob_data(char *data, size_t size, size_t n, void *userdata) {
             }
             progress_add(d->p, -(int64_t)d->have, 0, 0);
             d->have = 0;
-            gptoss_sha256_init(&d->sha);
+            hash_reset(d);
         } else if (code == 206 && d->r->range_start != (long long)d->have) {
             d->bad_range = 1;
             return 0;
@@ -404,14 +422,14 @@ static size_t on_blob_data(char *data, size_t size, size_t n, void *userdata) {
         }
         off += (size_t)w;
     }
-    if (d->f->is_lfs) gptoss_sha256_update(&d->sha, data, len);
+    hash_update(d, data, len);
     d->have += len;
     d->got += len;
     progress_add(d->p, (int64_t)len, len, 0);
     return len;
 }
 
-/* The sha256 of the first `n` bytes of fd into d->sha (a resumed download checks the whole file). */
+/* The first `n` bytes of fd into the hash (a resumed download checks the whole file). */
 static int hash_prefix(download *d, uint64_t n) {
     char *buf = malloc(1 << 20);
     if (!buf) return -1;
@@ -424,7 +442,7 @@ static int hash_prefix(download *d, uint64_t n) {
             free(buf);
             return -1;
         }
-        gptoss_sha256_update(&d->sha, buf, (size_t)got);
+        hash_update(d, buf, (size_t)got);
         off += (uint64_t)got;
     }
     free(buf);
@@ -493,7 +511,7 @@ static gptoss_status fetch_blob(pull *p, CURL *c, const gptoss_hub_file *f, char
     }
     resp r;
     download d = {.p = p, .curl = c, .r = &r, .fd = fd, .f = f, .have = (uint64_t)sb.st_size};
-    gptoss_sha256_init(&d.sha);
+    hash_reset(&d);
     if (d.have > f->size) {
         /* not this blob's prefix: start over */
         progress_add(p, -(int64_t)d.have, 0, 0);
@@ -503,7 +521,7 @@ static gptoss_status fetch_blob(pull *p, CURL *c, const gptoss_hub_file *f, char
         }
         d.have = 0;
     }
-    if (f->is_lfs && d.have && hash_prefix(&d, d.have) != 0) {
+    if (d.have && hash_prefix(&d, d.have) != 0) {
         st = gptoss_fail(GPTOSS_ERR_IO, err, err_size, "reading %s: %s", inc, strerror(errno));
         goto done;
     }
@@ -547,7 +565,7 @@ static gptoss_status fetch_blob(pull *p, CURL *c, const gptoss_hub_file *f, char
             }
             progress_add(p, -(int64_t)d.have, 0, 0);
             d.have = 0;
-            gptoss_sha256_init(&d.sha);
+            hash_reset(&d);
         } else if (code >= 400 && !http_transient(code)) {
             st = http_error(p, code, &r, f->path, err, err_size);
             goto done;
@@ -581,16 +599,15 @@ static gptoss_status fetch_blob(pull *p, CURL *c, const gptoss_hub_file *f, char
                          (unsigned long long)d.have, (unsigned long long)f->size);
         goto done;
     }
-    if (f->is_lfs) {
-        char hex[65];
-        gptoss_sha256_final_hex(&d.sha, hex);
-        if (strcmp(hex, f->blob)) {
-            unlink(inc); /* wrong bytes are no prefix to resume from */
-            st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size,
-                             "checksum mismatch for %s: sha256 %s, the Hub lists %s (the download was removed)", f->path,
-                             hex, f->blob);
-            goto done;
-        }
+    char hex[65];
+    if (f->is_lfs) gptoss_sha256_final_hex(&d.sha, hex);
+    else gptoss_sha1_final_hex(&d.sha1, hex);
+    if (strcmp(hex, f->blob)) {
+        unlink(inc); /* wrong bytes are no prefix to resume from */
+        st = gptoss_fail(GPTOSS_ERR_FORMAT, err, err_size,
+                         "checksum mismatch for %s: %s %s, the Hub lists %s (the download was removed)", f->path,
+                         f->is_lfs ? "sha256" : "git blob id", hex, f->blob);
+        goto done;
     }
     if (fsync(fd) != 0 || rename(inc, blob) != 0) {
         st = gptoss_fail(GPTOSS_ERR_IO, err, err_size, "moving %s into place: %s", inc, strerror(errno));

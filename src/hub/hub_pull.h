@@ -50,8 +50,8 @@ typedef struct gptoss_hub_pull_result {
 /* 1 when this build can pull (libcurl was found). */
 int gptoss_hub_pull_available(void);
 /* Pulls repo_id ("OWNER/NAME"): the revision's commit and file list from the API, each missing blob
- * downloaded to blobs/<name>.incomplete (resumed with a Range request), its sha256 checked (LFS
- * files) and its size, then moved into place; only when every file is there are the snapshot links
+ * downloaded to blobs/<name>.incomplete (resumed with a Range request), its size and name checked
+ * (the sha256 of an LFS file, the git blob sha1 of another), then moved into place; only when every file is there are the snapshot links
  * and refs/<revision> written. A failure is one line in err: token refused (401), gated (403), no
  * such repository or revision (404), not enough disk space, a checksum mismatch, the network. */
 gptoss_status gptoss_hub_pull(const char *repo_id, const gptoss_hub_pull_options *options,
