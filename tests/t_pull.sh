@@ -252,6 +252,7 @@ grep -q "^openai/gpt-oss-20b  *${commit:0:12}  *1.1 MiB  $(repo_dir "$h1")\$" "$
 HF_HOME=$h1 "$bin" rm gpt-oss-20b >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc -eq 0 ] && grep -qF "removing openai/gpt-oss-20b: $(repo_dir "$h1")" "$tmp/out" && [ ! -e "$(repo_dir "$h1")" ] &&
+    [ ! -e "$h1/hub/.locks/models--openai--gpt-oss-20b" ] &&
     [ -f "$tmp/src/model.safetensors" ] && echo "ok - rm prints what it removes and removes it" ||
     echo "not ok - rm (exit $rc: $(head -c 300 "$tmp/err"))"
 HF_HOME=$h1 "$bin" list >"$tmp/out" 2>&1 && grep -q "^no models in " "$tmp/out" && echo "ok - list after rm: no models" ||

@@ -236,6 +236,11 @@ int cmd_rm(int argc, char **argv) {
         if (gptoss_hub_remove_tree(dir, err, sizeof err) != GPTOSS_OK) {
             cli_error("rm: %s", err);
             rc = 1;
+        } else {
+            /* huggingface_hub's empty lock files for this repository go too */
+            char locks[4200];
+            snprintf(locks, sizeof locks, "%s/.locks/%s", cache, strrchr(dir, '/') + 1);
+            if (access(locks, F_OK) == 0) gptoss_hub_remove_tree(locks, err, sizeof err);
         }
     }
     free(dir);
