@@ -310,8 +310,8 @@ static void test_api(void) {
         "[{\"type\":\"file\",\"oid\":\"1bbfbbaac41fe929b7dba731cd7df419978d9358\",\"size\":18446744073709551615,\"path\":\"a\"}]",
         "[{\"type\":\"file\",\"oid\":\"../../1bbfbbaac41fe929b7dba731cd7df4199\",\"size\":1,\"path\":\"a\"}]",
         "[{\"type\":\"file\",\"oid\":\"1bbfbbaac41fe929b7dba731cd7df419978d9358\",\"size\":1,\"path\":\"a\",\"lfs\":{\"size\":1}}]",
-        "[{\"type\":\"file\",\"oid\":\"1bbfbbaac41fe929b7dba731cd7df419978d9358\",\"size\":1,\"path\":\"a\",\"lfs\":"
-        "{\"oid\":\"1bbfbbaac41fe929b7dba731cd7df419978d9358\",\"size\":1}}]",
+        ("[{\"type\":\"file\",\"oid\":\"1bbfbbaac41fe929b7dba731cd7df419978d9358\",\"size\":1,\"path\":\"a\",\"lfs\":"
+         "{\"oid\":\"1bbfbbaac41fe929b7dba731cd7df419978d9358\",\"size\":1}}]"),
         "[{\"type\":\"file\",\"oid\":\"1bbfbbaac41fe929b7dba731cd7df419978d9358\",\"size\":1,\"path\":\"a\"}",
     };
     refused = 1;
