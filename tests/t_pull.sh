@@ -101,7 +101,6 @@ EOF
 ctl reset=1
 h1=$tmp/hf1
 total=$(find "$tmp/src" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
-lfs_total=$(find "$tmp/src" -name '*.safetensors' -printf '%s\n' | awk '{s+=$1} END {print s}')
 HF_HOME=$h1 "$bin" pull gpt-oss-20b >"$tmp/out" 2>"$tmp/err"
 rc=$?
 diff=$(layout "$h1")
