@@ -652,7 +652,7 @@ static void *worker(void *arg) {
 
 /* snapshots/<commit>/<path> -> ../../blobs/<blob> (one more ../ per folder in path), as
  * huggingface_hub links them. An existing link to the same target is kept. */
-static gptoss_status link_file(pull *p, const char *snap, const gptoss_hub_file *f, char *err, size_t err_size) {
+static gptoss_status link_file(const char *snap, const gptoss_hub_file *f, char *err, size_t err_size) {
     char *link = join(snap, f->path);
     gptoss_buf target = {0};
     for (const char *s = f->path; *s; s++)
@@ -683,7 +683,6 @@ static gptoss_status link_file(pull *p, const char *snap, const gptoss_hub_file 
 done:
     free(link);
     gptoss_buf_free(&target);
-    (void)p;
     return st;
 }
 
@@ -856,7 +855,7 @@ static gptoss_status plan_and_fetch(pull *p, CURL *c, gptoss_hub_pull_result *ou
         st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < kept && st == GPTOSS_OK; i++) st = link_file(p, out->snapshot_dir, &p->files[i], err, err_size);
+    for (size_t i = 0; i < kept && st == GPTOSS_OK; i++) st = link_file(out->snapshot_dir, &p->files[i], err, err_size);
     if (st == GPTOSS_OK && strcmp(p->revision, p->commit)) st = write_ref(p, err, err_size);
     memcpy(out->commit, p->commit, sizeof out->commit);
 done:
