@@ -1,7 +1,7 @@
 // hub_double.mjs: a loopback stand-in for the Hugging Face Hub that `gptoss pull` is tested against
 // (tests/t_pull.sh). It serves the API shapes huggingface_hub reads (/api/models/R/revision/REV: sha,
 // siblings; /api/models/R/tree/REV?recursive=true: paginated with Link headers, per file size, oid
-// and lfs {oid, size}), /R/resolve/REV/PATH with X-Repo-Commit and ETag (small files answered
+// and lfs {oid, size}; POST /api/models/R/paths-info/REV, which @huggingface/hub asks), /R/resolve/REV/PATH with X-Repo-Commit and ETag (small files answered
 // directly, LFS files with a 302 to a second "CDN" path carrying X-Linked-Etag and X-Linked-Size),
 // Range requests, and the Hub's errors (401 for a bad token, 403 X-Error-Code: GatedRepo, 404
 // RepoNotFound / RevisionNotFound). Repositories are folders on disk. For the tests it counts the
@@ -144,6 +144,25 @@ const server = http.createServer((req, res) => {
   const port = server.address().port;
   const base = `http://127.0.0.1:${port}`;
   let m;
+  if (req.method === 'POST' && (m = /^\/api\/models\/([^/]+\/[^/]+)\/paths-info\/(.+)$/.exec(p))) {
+    const [, id, rev] = m;
+    const repo = repos.get(id);
+    if (!repo) return hubError(res, 404, 'RepoNotFound', `Repository Not Found for url: ${base}${u.pathname}.`);
+    if (rev !== 'main' && rev !== repo.commit) return hubError(res, 404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const want = JSON.parse(body || '{}').paths || [];
+      const out = repo.files.filter((f) => want.includes(f.path)).map((f) => {
+        const e = { type: 'file', oid: f.sha1, size: f.size, path: f.path, lastCommit: { id: repo.commit, title: 'c', date: '2026-01-01T00:00:00.000Z' } };
+        if (f.lfs) e.lfs = { oid: f.sha256, size: f.size, pointerSize: 134 };
+        return e;
+      });
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(out));
+    });
+    return;
+  }
   if ((m = /^\/api\/models\/([^/]+\/[^/]+)\/(revision|tree)\/(.+)$/.exec(p))) {
     const [, id, kind, rev] = m;
     const repo = repos.get(id);

@@ -243,7 +243,53 @@ else
     echo "ok - full disk # SKIP unshare -rm (user namespaces) not available"
 fi
 
-# 8. list and rm
+# 8. Hugging Face's own hub library (@huggingface/hub, tests/package-lock.json) on the same caches:
+# it reads what gptoss wrote, and gptoss reads what it wrote
+if [ -f "$root/tests/node_modules/@huggingface/hub/package.json" ]; then
+    node "$root/tests/hub_interop.mjs" scan "$h1/hub" >"$tmp/scan.json" 2>"$tmp/err"
+    rc=$?
+    check=$(python3 - "$tmp/scan.json" "$tmp/src" "$commit" "$(repo_dir "$h1")" <<'EOF'
+import json, os, sys
+scan, src, commit, repo = sys.argv[1:5]
+d = json.load(open(scan))
+bad = []
+if d["warnings"]: bad.append(f"warnings {d['warnings']}")
+r = [x for x in d["repos"] if x["id"] == "openai/gpt-oss-20b" and x["type"] == "model"]
+if len(r) != 1 or len(r[0]["revisions"]) != 1: bad.append(f"repos {d['repos']}")
+else:
+    rev = r[0]["revisions"][0]
+    if rev["commit"] != commit or rev["refs"] != ["main"]: bad.append(f"revision {rev['commit']} refs {rev['refs']}")
+    top = sorted(n for n in os.listdir(src) if os.path.isfile(os.path.join(src, n)))
+    if [f["path"] for f in rev["files"]] != top: bad.append(f"files {[f['path'] for f in rev['files']]} != {top}")
+    for f in rev["files"]:
+        data = open(os.path.join(src, f["path"]), "rb").read()
+        if os.path.dirname(f["blob"]) != os.path.realpath(os.path.join(repo, "blobs")) or f["size"] != len(data):
+            bad.append(f"{f['path']}: blob {f['blob']} of {f['size']} bytes")
+print("; ".join(bad))
+EOF
+)
+    [ $rc -eq 0 ] && [ -z "$check" ] &&
+        echo "ok - @huggingface/hub scanCacheDir reads gptoss's cache: the repository, commit, refs/main, blobs" ||
+        echo "not ok - scanCacheDir on gptoss's cache (exit $rc: $(head -c 300 "$tmp/err") | $check)"
+    node "$root/tests/hub_interop.mjs" download "$tmp/js" "$hub" openai/gpt-oss-20b "$commit" config.json model.safetensors \
+        >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    HF_HUB_CACHE=$tmp/js "$bin" info "openai/gpt-oss-20b@$commit" >"$tmp/out2" 2>>"$tmp/err"
+    rc2=$?
+    [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && grep -q "^model  *$tmp/js/models--openai--gpt-oss-20b/snapshots/$commit " "$tmp/out2" &&
+        echo "ok - gptoss info reads a cache @huggingface/hub downloaded into (HF_HUB_CACHE)" ||
+        echo "not ok - gptoss on @huggingface/hub's cache (exit $rc/$rc2: $(head -c 300 "$tmp/err"))"
+    ctl reset=1
+    HF_HUB_CACHE=$tmp/js "$bin" pull gpt-oss-20b >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 0 ] && [ "$(served)" = $((total - $(stat -c %s "$tmp/src/config.json") - $(stat -c %s "$tmp/src/model.safetensors"))) ] &&
+        echo "ok - gptoss pull over @huggingface/hub's cache fetches only the files it lacks" ||
+        echo "not ok - pull over the library's cache (exit $rc, $(served) bytes: $(head -c 300 "$tmp/err"))"
+else
+    echo "ok - @huggingface/hub on the same cache # SKIP tests/node_modules missing (bash tests/deps.sh runs npm ci)"
+fi
+
+# 9. list and rm
 HF_HOME=$h1 "$bin" list >"$tmp/out" 2>"$tmp/err"
 size=$(du -sb "$(repo_dir "$h1")/blobs" | cut -f1)
 grep -q "^openai/gpt-oss-20b  *${commit:0:12}  *1.1 MiB  $(repo_dir "$h1")\$" "$tmp/out" && [ "$size" -ge "$total" ] &&
