@@ -70,6 +70,7 @@ static void on_progress(void *ctx, const gptoss_hub_progress *p) {
         else snprintf(eta, sizeof eta, "%dh%02dm", (int)(s / 3600), (int)s / 60 % 60);
     }
     double frac = p->total_bytes ? (double)p->done_bytes / (double)p->total_bytes : 1.0;
+    if (frac > 1) frac = 1; /* a blob another process finished meanwhile may count its part twice */
     if (b->tty) {
         char cells[31];
         int filled = (int)(frac * 30);

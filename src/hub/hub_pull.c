@@ -513,8 +513,7 @@ static gptoss_status fetch_blob(pull *p, CURL *c, const gptoss_hub_file *f, char
     download d = {.p = p, .curl = c, .r = &r, .fd = fd, .f = f, .have = (uint64_t)sb.st_size};
     hash_reset(&d);
     if (d.have > f->size) {
-        /* not this blob's prefix: start over */
-        progress_add(p, -(int64_t)d.have, 0, 0);
+        /* not this blob's prefix (the plan counted none of it): start over */
         if (ftruncate(fd, 0) != 0) {
             st = gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", inc, strerror(errno));
             goto done;
