@@ -54,9 +54,9 @@ for (let i = 0; i < args.length; i++) {
 
 // what the tests can ask for (GET /_control?...): cut = bytes after which the next CDN answer whose
 // range holds more is cut (once), corrupt = 1 flips a byte of every CDN answer (2: of every file
-// answer, small files too), scheme = file makes
+// answer, small files too), norange = 1 ignores Range headers (a 200 with the whole file), scheme = file makes
 // the redirect point at file:///etc/passwd
-const control = { cut: 0, corrupt: 0, scheme: 'http' };
+const control = { cut: 0, corrupt: 0, scheme: 'http', norange: false };
 const stats = { bytes: 0, cdn: [], requests: [] };
 
 function authOf(req) {
@@ -82,7 +82,7 @@ function parseRange(req, size) {
 
 function sendFile(req, res, file, headers, isCdn) {
   const data = fs.readFileSync(file.abs);
-  const range = parseRange(req, data.length);
+  const range = control.norange ? null : parseRange(req, data.length);
   if (range && range.start >= data.length) {
     res.writeHead(416, { 'Content-Range': `bytes */${data.length}` });
     res.end();
@@ -121,6 +121,7 @@ const server = http.createServer((req, res) => {
       if (k === 'cut') control.cut = Number(v);
       else if (k === 'corrupt') control.corrupt = Number(v);
       else if (k === 'scheme') control.scheme = v;
+      else if (k === 'norange') control.norange = v === '1';
       else if (k === 'reset') { stats.bytes = 0; stats.cdn = []; stats.requests = []; }
     }
     res.end('ok\n');

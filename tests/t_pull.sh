@@ -8,6 +8,8 @@
 # HF_TOKEN and from HF_HOME/token, never printed), missing repository and revision, a redirect to
 # file:, a full disk are one line and a non-zero exit; --include 'original/*' pulls only that and
 # loads; `gptoss info NAME` loads from the cache, and a missing name says which pull to run; list and rm.
+# Hugging Face's own library (@huggingface/hub, tests/hub_interop.mjs) reads the cache gptoss wrote,
+# and gptoss reads and completes one the library wrote.
 set -u
 bin=${GPTOSS_BIN:?}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -157,6 +159,19 @@ second=$(($(served) - first))
     curl -s "$hub/_stats" | grep -q '"start":100000' &&
     echo "ok - resumed pull: Range from byte 100000, $first + $second bytes = the files' $total" ||
     echo "not ok - resumed pull (exit $rc, $first + $second of $total: $(head -c 300 "$tmp/err"))"
+
+# a server that ignores Range (200, the whole file): the part is dropped, the file fetched whole and checked
+ctl "reset=1&cut=100000"
+h2b=$tmp/hf2b
+HF_HOME=$h2b "$bin" pull gpt-oss-20b --retries 0 >/dev/null 2>&1
+ctl "reset=1&norange=1"
+HF_HOME=$h2b "$bin" pull gpt-oss-20b >"$tmp/out" 2>"$tmp/err"
+rc=$?
+big=$(stat -c %s "$tmp/src/model.safetensors")
+[ $rc -eq 0 ] && [ -z "$(layout "$h2b")" ] && [ "$(served)" = "$big" ] &&
+    echo "ok - a 200 to a Range request starts the file over ($big bytes), and the result is verified" ||
+    echo "not ok - server without Range (exit $rc, $(served) bytes: $(head -c 300 "$tmp/err"))"
+ctl norange=0
 
 # ... and inside one run: the cut is retried from where it stopped
 ctl "reset=1&cut=50000"

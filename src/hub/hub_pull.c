@@ -524,12 +524,15 @@ static gptoss_status fetch_blob(pull *p, CURL *c, const gptoss_hub_file *f, char
         st = gptoss_fail(GPTOSS_ERR_IO, err, err_size, "reading %s: %s", inc, strerror(errno));
         goto done;
     }
-    char errbuf[CURL_ERROR_SIZE];
+    char errbuf[CURL_ERROR_SIZE], range[32];
     for (uint32_t attempt = 0;;) {
+        /* a plain Range header, not CURLOPT_RESUME_FROM: with it libcurl fails a 200 answer, where
+         * starting the file over (on_blob_data) still gets it */
+        snprintf(range, sizeof range, "%llu-", (unsigned long long)d.have);
         if (lseek(fd, (off_t)d.have, SEEK_SET) < 0 || !setup(p, c, url, &r, errbuf) ||
             curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_blob_data) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_WRITEDATA, &d) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)d.have) != CURLE_OK) {
+            curl_easy_setopt(c, CURLOPT_RANGE, d.have ? range : NULL) != CURLE_OK) {
             st = gptoss_fail(GPTOSS_ERR_INTERNAL, err, err_size, "libcurl refused an option");
             goto done;
         }
