@@ -116,6 +116,17 @@ grep -q "gptoss pull: 100.0%.*6/6 files" "$tmp/err" && ! grep -q $'\r' "$tmp/err
 [ -z "$(find "$(repo_dir "$h1")/blobs" -name '*.incomplete')" ] && echo "ok - no .incomplete left after a pull" ||
     echo "not ok - .incomplete left behind"
 
+# on a terminal (script(1) gives it one): a bar redrawn in place with bytes, rate, ETA and files
+if command -v script >/dev/null; then
+    HF_HOME=$tmp/hf_tty script -qec "'$bin' pull gpt-oss-20b" /dev/null >"$tmp/tty" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && grep -q $'\r\[#\{30\}\] 100.0% 1.1 MiB / 1.1 MiB .*/s  ETA .*  6/6 files' "$tmp/tty" &&
+        ! grep -q "^gptoss pull: " "$tmp/tty" && echo "ok - pull progress on a terminal: one bar redrawn in place" ||
+        echo "not ok - progress on a terminal (exit $rc): $(tr '\r' '|' <"$tmp/tty" | head -c 300)"
+else
+    echo "ok - pull progress on a terminal # SKIP script(1) not installed"
+fi
+
 HF_HOME=$h1 "$bin" info gpt-oss-20b >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc -eq 0 ] && grep -q "^model .*models--openai--gpt-oss-20b/snapshots/$commit (Hugging Face layout)" "$tmp/out" &&
