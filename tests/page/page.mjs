@@ -158,6 +158,60 @@ try {
   });
   console.log(`# screenshot: ${shot}`);
 
+  await test('markdown renderer: hostile and random text makes only safe elements, in linear time', async () => {
+    const r = await page.evaluate((scale) => {
+      const tags = new Set(['DIV', 'P', 'BR', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'STRONG', 'EM', 'DEL', 'CODE', 'PRE', 'A',
+        'UL', 'OL', 'LI', 'BLOCKQUOTE', 'HR', 'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD', 'SPAN', 'BUTTON']);
+      const attrs = new Set(['href', 'rel', 'target', 'start', 'style', 'data-lang', 'class', 'type', 'aria-label']);
+      const bad = [];
+      const check = (src) => {
+        const d = document.createElement('div');
+        try { renderMarkdown(src, d); } catch (e) { bad.push(`threw ${e.message} on ${JSON.stringify(src.slice(0, 80))}`); return d; }
+        for (const e of d.querySelectorAll('*')) {
+          if (!tags.has(e.tagName)) bad.push(`<${e.tagName}> from ${JSON.stringify(src.slice(0, 80))}`);
+          for (const a of e.attributes) {
+            if (!attrs.has(a.name)) bad.push(`attribute ${a.name} from ${JSON.stringify(src.slice(0, 80))}`);
+            if (a.name === 'href' && !/^(https?:\/\/|mailto:)/.test(a.value)) bad.push(`href ${a.value}`);
+            if (a.name === 'style' && !/^text-align:(center|right)$/.test(a.value)) bad.push(`style ${a.value}`);
+          }
+        }
+        return d;
+      };
+      const hostile = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '[x](javascript:alert(1))',
+        '[x](data:text/html,<script>alert(1)</script>)', '![i](http://example.invalid/x.png)',
+        '<a href="javascript:alert(1)">y</a>', '```\n</code></pre><script>alert(1)</script>\n```',
+        '| a | b |\n|---|---|\n| <b>x</b> | [l](vbscript:x) |', '> <iframe src="http://example.invalid">'];
+      const shown = hostile.map((h) => check(h).textContent);
+      // random text over markdown's marks, from a fixed seed
+      let seed = 12345;
+      const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+      const alphabet = '*_`[]()~#>-|:!. \n\n  ab<>&"\'1http://x.y/z';
+      for (let k = 0; k < 400; k++) {
+        let t = '';
+        for (let n = rand(600); n--;) t += alphabet[rand(alphabet.length)];
+        check(t);
+      }
+      // text that opens spans and never closes them, deep nesting, many lines: timed
+      const times = {};
+      const big = {
+        stars: '*a '.repeat(70000), bold: '**a '.repeat(50000), ticks: '`a '.repeat(70000), links: '[a]('.repeat(50000),
+        quotes: '>'.repeat(20000) + 'x', lists: Array.from({ length: 3000 }, (_, i) => ' '.repeat(i) + '- x').join('\n'),
+        fences: '```\n'.repeat(20000), table: 'a|b\n-|-\n'.repeat(20000),
+      };
+      for (const [k, v] of Object.entries(big)) {
+        const t0 = performance.now();
+        check(v);
+        times[k] = Math.round(performance.now() - t0);
+        if (times[k] > 3000 * scale) bad.push(`${k}: ${times[k]} ms for ${v.length} characters`);
+      }
+      return { bad: bad.slice(0, 10), shown, times };
+    }, timeScale);
+    eq(r.bad, []);
+    assert(r.shown[0].includes('<script>alert(1)</script>') && r.shown[1].includes('<img src=x onerror=alert(1)>'),
+      'HTML is shown as text');
+    console.log(`# markdown render times (ms, about 200 KB each): ${JSON.stringify(r.times)}`);
+  });
+
   await test('a function call the model made is shown with its arguments', async () => {
     await ask(page, 'WEATHER_Q now');
     const a = await waitState(page, ['done']);

@@ -71,15 +71,17 @@ function el(tag, attrs, ...children) {
 // Only these schemes become links; anything else (javascript:, data:) stays text.
 function safeUrl(u) { return /^(https?:\/\/|mailto:)/i.test(u) ? u : null; }
 
+// Spans are bounded (a few hundred characters) so that text which never closes one costs linear
+// time, not a scan to the end of the line from every opening mark.
 const INLINE = new RegExp([
-  /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/.source, // 1,2 code span
-  /\*\*(?=\S)([\s\S]*?\S)\*\*/.source, // 3 strong
-  /__(?=\S)([\s\S]*?\S)__(?!\w)/.source, // 4 strong
-  /\*(?=[^\s*])([\s\S]*?[^\s*])\*/.source, // 5 emphasis
-  /(?<![\w])_(?=[^\s_])([\s\S]*?[^\s_])_(?![\w])/.source, // 6 emphasis
-  /~~(?=\S)([\s\S]*?\S)~~/.source, // 7 strikethrough
-  /\[([^\]\n]+)\]\(\s*([^()\s]+)(?:\s+"[^"\n]*")?\s*\)/.source, // 8,9 link
-  /(https?:\/\/[^\s<>()[\]]*[^\s<>()[\].,;:!?'"*_])/.source, // 10 bare URL
+  /(`+)([^`]|[^`][^\n]{0,800}?[^`])\1(?!`)/.source, // 1,2 code span
+  /\*\*(?=\S)([^\n]{0,400}?\S)\*\*/.source, // 3 strong
+  /__(?=\S)([^\n]{0,400}?\S)__(?!\w)/.source, // 4 strong
+  /\*(?=[^\s*])([^\n]{0,400}?[^\s*])\*/.source, // 5 emphasis
+  /(?<![\w])_(?=[^\s_])([^\n]{0,400}?[^\s_])_(?![\w])/.source, // 6 emphasis
+  /~~(?=\S)([^\n]{0,400}?\S)~~/.source, // 7 strikethrough
+  /\[([^\]\n]{1,400})\]\(\s*([^()\s]{1,2000})(?:\s+"[^"\n]{0,400}")?\s*\)/.source, // 8,9 link
+  /(https?:\/\/[^\s<>()[\]]{0,2000}[^\s<>()[\].,;:!?'"*_])/.source, // 10 bare URL
 ].join('|'));
 
 function inline(text, parent) {
@@ -108,8 +110,8 @@ const ITEM = /^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$/;
 const QUOTE = /^ {0,3}>\s?(.*)$/;
 const TABLE_SEP = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
 
-function startsBlock(line) {
-  return FENCE.test(line) || HEADING.test(line) || RULE.test(line) || ITEM.test(line) || QUOTE.test(line);
+function startsBlock(line, depth) {
+  return FENCE.test(line) || HEADING.test(line) || RULE.test(line) || (depth < MAX_DEPTH && (ITEM.test(line) || QUOTE.test(line)));
 }
 
 function cells(line) {
@@ -128,8 +130,11 @@ function codeBlock(code, lang) {
   return el('div', { class: 'codeblock' }, lang ? el('span', { class: 'lang' }, lang) : null, copy, el('pre', null, c));
 }
 
+// Quotes and lists nest by recursion; past this depth their lines are plain paragraphs.
+const MAX_DEPTH = 16;
+
 // Block structure, line by line; an unclosed fence (a code block still streaming) runs to the end.
-function blocks(lines, parent) {
+function blocks(lines, parent, depth = 0) {
   let i = 0;
   while (i < lines.length) {
     const line = lines[i];
@@ -151,13 +156,13 @@ function blocks(lines, parent) {
       continue;
     }
     if (RULE.test(line)) { parent.append(el('hr')); i++; continue; }
-    if (QUOTE.test(line)) {
+    if (depth < MAX_DEPTH && QUOTE.test(line)) {
       const body = [];
       while (i < lines.length && (m = QUOTE.exec(lines[i]))) { body.push(m[1]); i++; }
-      blocks(body, parent.appendChild(el('blockquote')));
+      blocks(body, parent.appendChild(el('blockquote')), depth + 1);
       continue;
     }
-    if ((m = ITEM.exec(line))) {
+    if (depth < MAX_DEPTH && (m = ITEM.exec(line))) {
       const indent = m[1].length, ordered = /\d/.test(m[2]);
       const list = parent.appendChild(el(ordered ? 'ol' : 'ul'));
       if (ordered && parseInt(m[2], 10) !== 1) list.setAttribute('start', String(parseInt(m[2], 10)));
@@ -172,11 +177,11 @@ function blocks(lines, parent) {
             if (i + 1 < lines.length && /^\s{2,}\S/.test(lines[i + 1]) && !(ITEM.exec(lines[i + 1]) && ITEM.exec(lines[i + 1])[1].length <= indent)) { body.push(''); continue; }
             break;
           }
-          if (!/^\s/.test(l) && startsBlock(l)) break;
+          if (!/^\s/.test(l) && startsBlock(l, depth)) break;
           body.push(l.replace(new RegExp('^\\s{0,' + (indent + 4) + '}'), ''));
         }
         const li = list.appendChild(el('li'));
-        if (body.length === 1) inline(body[0], li); else blocks(body, li);
+        if (body.length === 1) inline(body[0], li); else blocks(body, li, depth + 1);
         while (i < lines.length && !lines[i].trim() && i + 1 < lines.length && (m = ITEM.exec(lines[i + 1])) && m[1].length === indent) i++;
       }
       continue;
@@ -196,7 +201,7 @@ function blocks(lines, parent) {
       continue;
     }
     const para = [line];
-    for (i++; i < lines.length && lines[i].trim() && !startsBlock(lines[i]); i++) para.push(lines[i]);
+    for (i++; i < lines.length && lines[i].trim() && !startsBlock(lines[i], depth); i++) para.push(lines[i]);
     const p = parent.appendChild(el('p'));
     para.forEach((l, k) => {
       if (k) p.append(el('br'));
