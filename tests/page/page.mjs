@@ -49,8 +49,8 @@ async function openPage(url) {
   await page.setViewport({ width: 1100, height: 800 });
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    // a 401 is the key flow at work; anything else logged as an error is a fault
-    if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
+    // a 401 is the key flow at work, a 400 the refused web search; any other error logged is a fault
+    if (m.type() === 'error' && !/status of 40[01] /.test(m.text())) problems.push(`console: ${m.text()}`);
   });
   await page.goto(url, { waitUntil: 'load' });
   return page;
@@ -280,6 +280,17 @@ try {
     eq(await page.$$eval('#chat-list li', (x) => x.map((l) => l.querySelector('.open').textContent)), ['Say hi']);
     a = await lastAnswer(page);
     eq(a.text, 'Hello there.');
+  });
+
+  await test('web search on a server without a browser: its 400 is shown, the page goes on', async () => {
+    await page.click('#browse');
+    await ask(page, 'Search please');
+    const a = await waitState(page, ['error']);
+    assert(/^400: .*/.test(a.note) && /tools|browser/i.test(a.note), `the error shown: ${a.note}`);
+    await page.click('#browse');
+    eq(await page.evaluate(() => localStorage.getItem('gptoss.browse')), null, 'unticked is remembered');
+    await ask(page, 'Say hi again');
+    eq((await waitState(page, ['done'])).text, 'Hello there.');
   });
 
   // The browser run server-side, over a corpus `gptoss index` builds from one page.
