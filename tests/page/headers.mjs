@@ -79,5 +79,9 @@ await test('the page refers only to its own files (no external URL to load)', as
   assert(!/<script>|<style>|\son\w+=/i.test(html), 'no inline script, style or handler (the CSP would refuse them)');
 });
 
-await srv.stop();
+const stopped = await srv.stop();
+await test('the server shut down cleanly on SIGTERM (no sanitizer report)', async () => {
+  eq(stopped.code, 0, `exit status (stderr: ${stopped.stderr.slice(-2000)})`);
+  assert(!/Sanitizer|runtime error/.test(stopped.stderr), stopped.stderr.slice(-3000));
+});
 done();

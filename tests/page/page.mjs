@@ -18,7 +18,7 @@ import { test, done, assert, eq, startServer, raw, waitFor, timeScale } from '..
 const tmp = path.join(process.env.GPTOSS_TMP, 'page');
 fs.rmSync(tmp, { recursive: true, force: true });
 fs.mkdirSync(tmp, { recursive: true });
-const T = 20000 * timeScale; // a wait longer than this is a hang
+const T = 60000 * timeScale; // a wait longer than this is a hang (the machine may be busy)
 
 const reasoning = 'Let me think about the **question** step by step. ' + 'Considering the parts. '.repeat(12);
 const answerMd = '# Result\\n\\nHere is *some* text with `inline` code and <b>tags</b> that stay text.\\n\\n' +
@@ -227,13 +227,13 @@ try {
     await ask(page, 'SLOW_Q go');
     await page.waitForFunction(() => {
       const a = [...document.querySelectorAll('article.msg.assistant')].pop();
-      return a.dataset.state === 'streaming' && /word word word/.test(a.querySelector('.body').textContent);
+      return a.dataset.state === 'streaming' && /(word ){5}/.test(a.querySelector('.body').textContent);
     }, { timeout: T });
     await page.click('#stop');
     const a = await waitState(page, ['stopped']);
     eq(a.note, 'Stopped.');
     const words = a.text.split(/\s+/).filter((w) => w === 'word').length;
-    assert(words > 3 && words < 3000, `part of the answer kept: ${words} words`);
+    assert(words >= 5 && words < 3000, `part of the answer kept: ${words} words`);
     await waitFor(async () => (await raw(dbl.port, 'GET', '/health')).json.active === 0, 'the job cancelled', 10000);
     eq(await page.$eval('#send', (b) => !b.hidden), true, 'send is back');
   });
@@ -332,16 +332,22 @@ try {
   }
 
   if (process.env.GPTOSS_MODEL) {
-    const msrv = await startServer(process.env.GPTOSS_BIN, ['serve', process.env.GPTOSS_MODEL, '--ctx-size', '256',
+    // a 72-token prompt: at most 56 tokens of noise
+    const msrv = await startServer(process.env.GPTOSS_BIN, ['serve', process.env.GPTOSS_MODEL, '--ctx-size', '128',
       '--model-name', 'tiny']);
     servers.push(msrv);
-    await test('a real (tiny, random) model: the page sends a message and the answer streams in', async () => {
+    // Its random tokens carry no harmony header, so the server can tell their channel only at the end
+    // and the text comes as one delta before response.incomplete; the double covers text arriving
+    // piece by piece.
+    await test('a real (tiny, random) model: the page sends a message, the streamed response ends with its text', async () => {
       const mp = await openPage(msrv.url + '/');
       await mp.waitForFunction(() => document.querySelector('#model-name').textContent === 'tiny', { timeout: T });
       await ask(mp, 'Tell me a story.');
-      await mp.waitForFunction(() => document.querySelector('article.msg.assistant')?.dataset.state === 'streaming', { timeout: T });
+      await mp.waitForFunction(() => document.querySelector('article.msg.assistant')?.dataset.state === 'streaming' &&
+        !document.querySelector('#stop').hidden, { timeout: T });
       const a = await waitState(mp, ['done', 'incomplete']);
-      assert(a.text.length + a.reasoning.length + a.tools.length > 0, 'something streamed');
+      assert(a.text.length + a.reasoning.length > 0, 'text shown');
+      if (a.state === 'incomplete') assert(/^Cut short/.test(a.note), `the note: ${a.note}`);
       await mp.close();
     });
   }
@@ -354,7 +360,14 @@ try {
   crashed = true;
 } finally {
   await browser.close();
-  for (const s of servers) await s.stop();
+  const exits = [];
+  for (const s of servers) exits.push(await s.stop());
+  await test('every server shut down cleanly on SIGTERM (no sanitizer report)', async () => {
+    for (const x of exits) {
+      eq(x.code, 0, `exit status (stderr: ${x.stderr.slice(-2000)})`);
+      assert(!/Sanitizer|runtime error/.test(x.stderr), x.stderr.slice(-3000));
+    }
+  });
 }
 done();
 if (crashed) process.exitCode = 1;
