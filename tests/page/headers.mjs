@@ -28,7 +28,7 @@ for (const [url, [file, type]] of Object.entries(files)) {
     eq(r.headers['content-type'], type, 'Content-Type');
     const want = fs.readFileSync(path.join(root, 'app/server/page', file), 'utf8');
     assert(want.length > 100, `the source file ${file} is there`);
-    eq(r.body, want, 'the body is the file in app/server/page');
+    assert(r.body === want, `the body is not app/server/page/${file} (${r.body.length} vs ${want.length} characters): is the build stale?`);
     const csp = r.headers['content-security-policy'] || '';
     assert(/(^|; )default-src 'self'(;|$)/.test(csp), `CSP default-src: ${csp}`);
     assert(/(^|; )script-src 'self'(;|$)/.test(csp) && !/unsafe-inline|unsafe-eval|\*|https?:/.test(csp), `CSP: ${csp}`);
