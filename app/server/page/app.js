@@ -123,10 +123,20 @@ function cells(line) {
 
 function codeBlock(code, lang) {
   const copy = el('button', { type: 'button', class: 'copy', 'aria-label': 'Copy code' }, 'Copy');
-  copy.addEventListener('click', () => {
-    navigator.clipboard?.writeText(code).then(() => { copy.textContent = 'Copied'; }, () => { copy.textContent = 'Copy failed'; });
-  });
   const c = el('code', lang ? { 'data-lang': lang } : null, code);
+  // The clipboard API exists only on secure origins (https, localhost); elsewhere the code is selected
+  // for the user to copy.
+  const select = () => {
+    const r = document.createRange();
+    r.selectNodeContents(c);
+    getSelection().removeAllRanges();
+    getSelection().addRange(r);
+    copy.textContent = 'Selected';
+  };
+  copy.addEventListener('click', () => {
+    if (!navigator.clipboard) return select();
+    navigator.clipboard.writeText(code).then(() => { copy.textContent = 'Copied'; }, select);
+  });
   return el('div', { class: 'codeblock' }, lang ? el('span', { class: 'lang' }, lang) : null, copy, el('pre', null, c));
 }
 
@@ -188,14 +198,15 @@ function blocks(lines, parent, depth = 0) {
     }
     if (line.includes('|') && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1]) && lines[i + 1].includes('-')) {
       const head = cells(line);
+      // alignment by class: the CSP refuses style attributes
       const align = cells(lines[i + 1]).map((c) => (c.startsWith(':') && c.endsWith(':') ? 'center' : c.endsWith(':') ? 'right' : null));
       const tr = el('tr');
-      head.forEach((h, k) => inline(h, tr.appendChild(el('th', align[k] ? { style: 'text-align:' + align[k] } : null))));
+      head.forEach((h, k) => inline(h, tr.appendChild(el('th', align[k] ? { class: 'al-' + align[k] } : null))));
       const tbody = el('tbody');
       for (i += 2; i < lines.length && lines[i].includes('|') && lines[i].trim(); i++) {
         const row = tbody.appendChild(el('tr'));
         const cs = cells(lines[i]);
-        head.forEach((_, k) => inline(cs[k] || '', row.appendChild(el('td', align[k] ? { style: 'text-align:' + align[k] } : null))));
+        head.forEach((_, k) => inline(cs[k] || '', row.appendChild(el('td', align[k] ? { class: 'al-' + align[k] } : null))));
       }
       parent.append(el('table', null, el('thead', null, tr), tbody));
       continue;
