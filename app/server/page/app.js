@@ -82,6 +82,7 @@ const INLINE = new RegExp([
   /~~(?=\S)([^\n]{0,400}?\S)~~/.source, // 7 strikethrough
   /\[([^\]\n]{1,400})\]\(\s*([^()\s]{1,2000})(?:\s+"[^"\n]{0,400}")?\s*\)/.source, // 8,9 link
   /(https?:\/\/[^\s<>()[\]]{0,2000}[^\s<>()[\].,;:!?'"*_])/.source, // 10 bare URL
+  /\\([!-/:-@[-`{-~])/.source, // 11 a backslash-escaped mark: the mark itself
 ].join('|'));
 
 function inline(text, parent) {
@@ -98,7 +99,8 @@ function inline(text, parent) {
       const href = safeUrl(m[9]);
       if (href) inline(m[8], parent.appendChild(el('a', { href, rel: 'noopener noreferrer', target: '_blank' })));
       else parent.append(m[0]);
-    } else parent.append(el('a', { href: m[10], rel: 'noopener noreferrer', target: '_blank' }, m[10]));
+    } else if (m[10] !== undefined) parent.append(el('a', { href: m[10], rel: 'noopener noreferrer', target: '_blank' }, m[10]));
+    else parent.append(m[11]);
     rest = rest.slice(m.index + m[0].length);
   }
 }
