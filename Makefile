@@ -35,6 +35,8 @@ APP_SRC := $(sort $(wildcard app/*/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ := $(APP_SRC:%.c=$(BUILD)/%.o)
+# The chat page of `gptoss serve` (app/server/page/), its files built in by the assembler's .incbin.
+APP_OBJ += $(BUILD)/app/server/server_page_data.o
 CLI_OBJ := $(filter $(BUILD)/app/cli/%.o,$(APP_OBJ))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -76,6 +78,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 $(APP_OBJ): CPPFLAGS += -Iapp
+
+$(BUILD)/app/server/server_page_data.o: app/server/server_page_data.S $(wildcard app/server/page/*)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
