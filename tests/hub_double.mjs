@@ -57,7 +57,7 @@ for (let i = 0; i < args.length; i++) {
 // answer, small files too), norange = 1 ignores Range headers (a 200 with the whole file), scheme = file makes
 // the redirect point at file:///etc/passwd
 const control = { cut: 0, corrupt: 0, scheme: 'http', norange: false };
-const stats = { bytes: 0, cdn: [], requests: [] };
+const stats = { bytes: 0, cdn: [], requests: [], cdnAuth: 0 };
 
 function authOf(req) {
   const h = req.headers.authorization || '';
@@ -122,7 +122,7 @@ const server = http.createServer((req, res) => {
       else if (k === 'corrupt') control.corrupt = Number(v);
       else if (k === 'scheme') control.scheme = v;
       else if (k === 'norange') control.norange = v === '1';
-      else if (k === 'reset') { stats.bytes = 0; stats.cdn = []; stats.requests = []; }
+      else if (k === 'reset') { stats.bytes = 0; stats.cdn = []; stats.requests = []; stats.cdnAuth = 0; }
     }
     res.end('ok\n');
     return;
@@ -219,7 +219,10 @@ const server = http.createServer((req, res) => {
       headers['X-Linked-Etag'] = `"${f.sha256}"`;
       headers['X-Linked-Size'] = String(f.size);
       headers.ETag = `"${f.sha256}"`;
-      headers.Location = control.scheme === 'file' ? 'file:///etc/passwd' : `${base}/cdn/${f.sha256}?expires=9999999999`;
+      // the CDN is another host name for the same server, as cdn-lfs.huggingface.co is for the Hub:
+      // a client must not send it the token
+      headers.Location = control.scheme === 'file' ? 'file:///etc/passwd'
+        : `http://localhost:${port}/cdn/${f.sha256}?expires=9999999999`;
       res.writeHead(302, headers);
       res.end();
       return;
@@ -229,6 +232,7 @@ const server = http.createServer((req, res) => {
     return;
   }
   if ((m = /^\/cdn\/([0-9a-f]{64})$/.exec(p))) {
+    if (req.headers.authorization) stats.cdnAuth++;
     for (const repo of repos.values()) {
       const f = repo.files.find((x) => x.sha256 === m[1] && x.lfs);
       if (f) return sendFile(req, res, f, { ETag: `"${f.sha256}"` }, true);

@@ -9,7 +9,7 @@
 # file:, a full disk are one line and a non-zero exit; --include 'original/*' pulls only that and
 # loads; `gptoss info NAME` loads from the cache, and a missing name says which pull to run; list and rm.
 # Hugging Face's own library (@huggingface/hub, tests/hub_interop.mjs) reads the cache gptoss wrote,
-# and gptoss reads and completes one the library wrote.
+# and gptoss reads and completes one the library wrote. The token reaches the Hub, never the CDN host.
 set -u
 bin=${GPTOSS_BIN:?}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -244,9 +244,13 @@ fails_with "redirect to file:" "not http(s)" HF_HOME="$tmp/g" -- gpt-oss-20b
 ctl scheme=http
 [ ! -e "$tmp/g/hub/models--acme--gated/snapshots" ] && [ ! -e "$tmp/g/hub/models--openai--gpt-oss-20b/snapshots" ] &&
     echo "ok - no snapshot after a refusal" || echo "not ok - a refused pull left a snapshot"
+ctl reset=1
 HF_HOME=$tmp/g HF_TOKEN=hf_good_token_123 "$bin" pull acme/gated >"$tmp/out" 2>"$tmp/err" &&
     [ -d "$tmp/g/hub/models--acme--gated/snapshots/$(curl -s "$hub/_repo/acme/gated")" ] &&
     echo "ok - gated repository with an accepted token" || echo "not ok - gated with token: $(head -c 300 "$tmp/err")"
+cdn_auth=$(curl -s "$hub/_stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["cdnAuth"], len(d["cdn"]))')
+[ "$cdn_auth" = "0 2" ] && echo "ok - the token goes to the Hub, never to the CDN host it redirects to" ||
+    echo "not ok - CDN requests with a token, CDN requests: $cdn_auth"
 
 # 6. --include 'original/*': only that folder, and the model loads from it
 h5=$tmp/hf5
