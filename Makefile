@@ -119,10 +119,11 @@ $(BUILD)/src/tools/html_page.o $(BUILD)/pic/src/tools/html_page.o: CPPFLAGS += -
 LDLIBS += $(shell pkg-config --libs libxml-2.0)
 endif
 
-# The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) uses libcurl (optional at
-# build time: without it `gptoss tool browser run` and --search-url say which package to install).
+# The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) and `gptoss pull`
+# (src/hub/hub_pull.c: downloads from the Hugging Face Hub) use libcurl (optional at build time: without
+# it `gptoss tool browser run`, --search-url and `gptoss pull` say which package to install).
 ifeq ($(shell pkg-config --exists libcurl 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
+$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o $(BUILD)/src/hub/hub_pull.o $(BUILD)/pic/src/hub/hub_pull.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
 LDLIBS += $(shell pkg-config --libs libcurl)
 endif
 

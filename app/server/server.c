@@ -911,6 +911,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
         usage(stderr);
         return -1;
     }
+    if (!(o->model_path = cli_model_arg(o->model_path))) return -1;
     return 1;
 }
 
