@@ -697,21 +697,22 @@ static int is_python_recipient(const char *r) {
 }
 
 /* A cell for the conversation's interpreter: its reply as the model reads it (output, the last
- * value, a traceback, a time-out note). NULL after an error line, when the tool cannot start. */
+ * value, a traceback, a time-out note). When the tool cannot start, the reply says why (and so does
+ * an error line): the model can answer without it, and the next call tries again. NULL only when out
+ * of memory. */
 static char *run_python_call(chat *c, const char *code, size_t code_len) {
     char err[512] = "";
     if (!c->python) {
         gptoss_python_options po = cli_python_tool_options(&c->python_opts);
-        if (!po.data_dir) {
-            if (cli_python_make_data_dir(c->python_dir, sizeof c->python_dir, err, sizeof err) != 0) {
-                cli_error("python: %s", err);
-                return NULL;
-            }
-            po.data_dir = c->python_dir;
-        }
-        if (gptoss_python_create(&po, &c->python, err, sizeof err) != GPTOSS_OK) {
+        int made = po.data_dir || cli_python_make_data_dir(c->python_dir, sizeof c->python_dir, err, sizeof err) == 0;
+        if (!po.data_dir && made) po.data_dir = c->python_dir;
+        if (!made || gptoss_python_create(&po, &c->python, err, sizeof err) != GPTOSS_OK) {
             cli_error("python: %s", err[0] ? err : "cannot start the interpreter");
             c->python_dir[0] = 0;
+            gptoss_buf b = {0};
+            gptoss_buf_printf(&b, "Error: the python tool could not start: %s", err[0] ? err : "unknown reason");
+            if (gptoss_buf_cstr(&b)) return b.data;
+            gptoss_buf_free(&b);
             return NULL;
         }
         snprintf(c->python_dir, sizeof c->python_dir, "%s", gptoss_python_data_dir(c->python));
@@ -721,10 +722,7 @@ static char *run_python_call(chat *c, const char *code, size_t code_len) {
         else note(c, "[python: /mnt/data is %s]", c->python_dir);
     }
     char *reply = NULL;
-    if (gptoss_python_call(c->python, code, code_len, &reply) != GPTOSS_OK) {
-        cli_error("python: out of memory");
-        return NULL;
-    }
+    if (gptoss_python_call(c->python, code, code_len, &reply) != GPTOSS_OK) return NULL;
     return reply;
 }
 
@@ -776,6 +774,7 @@ static int handle_call(chat *c) {
         else snprintf(author, sizeof author, "%s", a);
     } else if (python) {
         result = run_python_call(c, args, args_len);
+        if (!result) cli_error("out of memory");
         snprintf(author, sizeof author, "python");
     } else if (!tool) {
         gptoss_buf b = {0};

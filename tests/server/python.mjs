@@ -158,7 +158,7 @@ await test('chat: the calls run server-side, the answer in content, the code and
   assert(m.reasoning_content.includes('[python]\nprint(6 * 7)\n[python output]\n42'), `reasoning: ${m.reasoning_content}`);
 });
 
-await test('chat: a file written to /mnt/data is in the container\'s folder under --python-data', async () => {
+await test('responses: a file written to /mnt/data is in the container\'s folder under --python-data', async () => {
   const r = await client.responses.create({ model: 'double-model', input: 'PY_FILE', tools });
   eq(r.output_text, 'Wrote it.');
   const cid = r.output.find((o) => o.type === 'code_interpreter_call').container_id;
