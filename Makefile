@@ -127,6 +127,13 @@ $(BUILD)/src/tools/corpus.o $(BUILD)/src/tools/corpus_index.o $(BUILD)/pic/src/t
 LDLIBS += $(shell pkg-config --libs sqlite3)
 endif
 
+# The python tool's sandbox (src/tools/sandbox.c) builds its seccomp filter with libseccomp (optional at
+# build time: without it the python tool says which package to install; bwrap is found at run time).
+ifeq ($(shell pkg-config --exists libseccomp 2>/dev/null && echo y),y)
+$(BUILD)/src/tools/sandbox.o $(BUILD)/pic/src/tools/sandbox.o: CPPFLAGS += -DGPTOSS_HAVE_LIBSECCOMP $(shell pkg-config --cflags libseccomp)
+LDLIBS += $(shell pkg-config --libs libseccomp)
+endif
+
 # `gptoss serve` (app/server/, app/cmd/cmd_serve.c) needs libmicrohttpd and cJSON (optional at
 # build time: without them `serve` says what to install), and its test double: the same files driven
 # by scripted token streams (tests/t_server*.sh).
