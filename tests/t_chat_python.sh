@@ -7,8 +7,8 @@
 # each reply given back to the model as a message from python on the call's channel, the prompt after a
 # reply extending what the model had processed, /reset in chat giving a new interpreter (the variable
 # gone), --python-timeout stopping a cell, --max-tool-calls holding, --python refused with a
-# constraint, and a sandbox that cannot be set up (--python-exe pointing nowhere, PATH without
-# bubblewrap) failing at start with the tool's message. Skipped when this machine cannot sandbox.
+# constraint, and a sandbox that cannot be set up (--python-exe pointing nowhere) or a --python-data
+# that is no folder failing at start. Skipped when this machine cannot sandbox.
 set -u
 . "$(dirname "$0")/lib.sh"
 bin=${GPTOSS_BIN:?}
@@ -16,7 +16,10 @@ build=${GPTOSS_BUILD:?}
 . "$(dirname "$0")/check.sh"
 tok=$GPTOSS_SHARED/vocab/tokenizer.json
 double=$build/tests/chat_double
-tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_chat_python.XXXXXX")
+# As root the sandbox runs as nobody, which must be able to reach the data folders made below $tmp:
+# then $tmp is made in /tmp (not in $GPTOSS_TMP, mktemp's 0700) and opened to others.
+if [ "$(id -u)" = 0 ]; then tmp=$(mktemp -d /tmp/t_chat_python.XXXXXX) && chmod 755 "$tmp"
+else tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_chat_python.XXXXXX"); fi
 trap 'rm -rf "$tmp"' EXIT
 need_shared "chat python" vocab/tokenizer.json || exit 0
 if [ ! -x "$double" ]; then
@@ -136,13 +139,11 @@ CHAT_DOUBLE_LOG=$tmp/none.log "$double" run "$tmp/state.txt" -p go --python --py
 rc=$?
 check "run --python-exe pointing nowhere: fails at start with the tool's message, the model never asked" \
     $([ $rc -ne 0 ] && grep -q '^gptoss: --python: ' "$tmp/err" && [ ! -s "$tmp/none.log" ]; echo $?)
-mkdir -p "$tmp/nobin"
-ln -sf "$(command -v python3)" "$tmp/nobin/python3"
-PATH=$tmp/nobin CHAT_DOUBLE_LOG=$tmp/none2.log "$double" run "$tmp/state.txt" -p go --python "${common[@]}" \
+CHAT_DOUBLE_LOG=$tmp/none2.log "$double" run "$tmp/state.txt" -p go --python-data "$tmp/state.txt" "${common[@]}" \
     >"$tmp/out" 2>"$tmp/err"
 rc=$?
-check "run --python with no bubblewrap on PATH: fails at start with the tool's message" \
-    $([ $rc -ne 0 ] && grep -q '^gptoss: --python: ' "$tmp/err" && [ ! -s "$tmp/none2.log" ]; echo $?)
+check "run --python-data naming a file: fails at start, the model never asked" \
+    $([ $rc -ne 0 ] && grep -qF -- "--python-data $tmp/state.txt: not a folder" "$tmp/err" && [ ! -s "$tmp/none2.log" ]; echo $?)
 echo '{"type": "object"}' >"$tmp/schema.json"
 "$double" run "$tmp/state.txt" -p go --python --json-schema "$tmp/schema.json" "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run --python with --json-schema: refused (under a constraint the model cannot call python)" \

@@ -10,9 +10,11 @@ root=${GPTOSS_ROOT:?}
 bin=${GPTOSS_BIN:?}
 . "$(dirname "$0")/check.sh"
 double="$GPTOSS_BUILD/tests/server_double"
-tmp="$GPTOSS_TMP/server_python"
-rm -rf "$tmp"
-mkdir -p "$tmp"
+# As root the sandboxes run as nobody, which must be able to reach the --python-data folder: then
+# the test's folder is made in /tmp (not in $GPTOSS_TMP, mktemp's 0700) and opened to others.
+if [ "$(id -u)" = 0 ]; then tmp=$(mktemp -d /tmp/t_server_python.XXXXXX) && chmod 755 "$tmp"
+else tmp="$GPTOSS_TMP/server_python" && rm -rf "$tmp" && mkdir -p "$tmp"; fi
+trap 'rm -rf "$tmp"' EXIT
 skip() { echo "ok - python server tests # SKIP $*"; exit 0; }
 if [ ! -x "$double" ] || "$bin" serve --help 2>&1 | grep -q "built without"; then
     skip "gptoss was built without libmicrohttpd/cJSON (bash tests/deps.sh installs them)"

@@ -63,13 +63,15 @@ int cli_python_check(const cli_python_options *o) {
     return 1;
 }
 
-/* mkdir -p with mode 0700 for what it makes; path is modified in place and restored. */
+/* mkdir -p (mode 0755 less the umask for what it makes: the folders of conversations below are each
+ * 0700, and the sandbox, which runs as another user when gptoss runs as root, must be able to reach
+ * them); path is modified in place and restored. */
 static int make_parents(char *path) {
     for (char *p = path + 1;; p++) {
         if (*p && *p != '/') continue;
         char saved = *p;
         *p = 0;
-        int rc = mkdir(path, 0700);
+        int rc = mkdir(path, 0755);
         int e = errno;
         *p = saved;
         if (rc != 0 && e != EEXIST) {

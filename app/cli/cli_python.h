@@ -35,7 +35,7 @@ int cli_python_check(const cli_python_options *o);
 
 /* The folder a new conversation's /mnt/data is kept in when --python-data is not given:
  * $XDG_DATA_HOME/gptoss/python/YYYYmmdd-HHMMSS-XXXXXX (else ~/.local/share/...), made with mode
- * 0700 (its parents too). Returns 0, or -1 with one line in err. */
+ * 0700 (its parents as mkdir -p makes them). Returns 0, or -1 with one line in err. */
 int cli_python_make_data_dir(char *out, size_t out_size, char *err, size_t err_size);
 
 #endif

@@ -19,7 +19,7 @@ import { test, done, assert, eq, startServer, metrics, raw, waitFor, timeScale }
 
 const tmp = path.join(process.env.GPTOSS_TMP, 'python');
 fs.rmSync(tmp, { recursive: true, force: true });
-fs.mkdirSync(path.join(tmp, 'data'), { recursive: true });
+fs.mkdirSync(path.join(tmp, 'data'), { recursive: true, mode: 0o755 }); // reachable by the sandbox's uid
 const script = path.join(tmp, 'script.txt');
 const log = path.join(tmp, 'prompts.txt');
 // Rules match the last message of the prompt: the user's at first, then python's reply. First match wins.
