@@ -111,6 +111,22 @@ await test('responses: naming the container runs in it; an unknown one is a 400'
   assert(err && err.status === 400 && /not found/.test(err.message), `a 400: ${err}`);
 });
 
+await test('responses: malformed code_interpreter fields are 400s naming them', async () => {
+  const post = (body) => raw(srv.port, 'POST', '/v1/responses', JSON.stringify({ model: 'double-model', input: 'PY_SET',
+    ...body }), { 'content-type': 'application/json' });
+  for (const [body, param] of [
+    [{ tools: [{ type: 'code_interpreter', container: 5 }] }, 'tools[0].container'],
+    [{ tools: [{ type: 'function', name: 'f' }, { type: 'code_interpreter', container: { type: 'other' } }] },
+      'tools[1].container'],
+    [{ tools, include: 'code_interpreter_call.outputs' }, 'include'],
+    [{ tools, include: [7] }, 'include'],
+  ]) {
+    const r = await post(body);
+    eq(r.status, 400, JSON.stringify(body));
+    eq(r.json.error.param, param, r.body);
+  }
+});
+
 await test('responses: a new conversation gets its own sandbox (x undefined there)', async () => {
   const r = await client.responses.create({ model: 'double-model', input: 'PY_READ', tools, include });
   const ci = r.output.find((o) => o.type === 'code_interpreter_call');
@@ -191,6 +207,18 @@ await test('without --python, code_interpreter is a 400', async () => {
     eq(r.status, 400);
     assert(/--python/.test(r.json.error.message), r.body);
   } finally { await plain.stop(); }
+});
+await test('a sandbox that cannot be set up stops the server at start, with the reason; bad options too', async () => {
+  for (const [args, want] of [[['--python-exe', '/nonexistent/python3'], /gptoss: --python: /],
+    [['--python-idle-timeout', '0'], /invalid value '0' for --python-idle-timeout/],
+    [['--python-max-sandboxes', '1.5'], /invalid value '1.5' for --python-max-sandboxes/]]) {
+    let err = null;
+    try {
+      const s2 = await startServer(process.env.GPTOSS_DOUBLE, [...base, '--python', ...args], env);
+      await s2.stop();
+    } catch (e) { err = e; }
+    assert(err && want.test(err.message), `refused with the reason: ${err}`);
+  }
 });
 await srv.stop();
 
