@@ -3,7 +3,8 @@
 # already there. Core build: a C compiler and make. Tests: clang with its sanitizer/fuzzer runtime,
 # Node.js + npm (the tiktoken reference, pinned in tests/package-lock.json; the openai client of the
 # server tests, pinned in tests/server/package-lock.json), tmux, libmicrohttpd + cJSON (gptoss serve),
-# libxml2 (the browser tool's HTML parser), libcurl (its web backend), SQLite (its local corpus).
+# libxml2 (the browser tool's HTML parser), libcurl (its web backend), SQLite (its local corpus),
+# bubblewrap and libseccomp (the python tool's sandbox).
 set -u
 need=()
 command -v cc >/dev/null || need+=(gcc)
@@ -21,6 +22,8 @@ pkg-config --exists libxml-2.0 2>/dev/null || need+=(libxml2-dev)     # the brow
 pkg-config --exists libcurl 2>/dev/null || need+=(libcurl4-openssl-dev) # the browser's web backend (optional at build time)
 pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)      # the browser tool's local corpus (optional at build time)
 command -v python3 >/dev/null || need+=(python3)
+command -v bwrap >/dev/null || need+=(bubblewrap)                      # the python tool's sandbox (run time)
+pkg-config --exists libseccomp 2>/dev/null || need+=(libseccomp-dev)  # the python tool's seccomp filter (optional at build time)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"
     if [ "$(id -u)" = 0 ]; then

@@ -49,7 +49,7 @@ static int run_cell(gptoss_python *py, const char *code, size_t len, unsigned in
         cli_error("out of memory");
         return 1;
     }
-    if (timed) fprintf(stderr, "gptoss tool python: call %u took %.1f ms\n", index, (cli_now_s() - t0) * 1e3);
+    if (timed) fprintf(stderr, "gptoss tool python: call %u took %.2f ms\n", index, (cli_now_s() - t0) * 1e3);
     printf("--- reply %u ---\n%s\n", index, reply);
     fflush(stdout);
     free(reply);

@@ -21,29 +21,32 @@
 
 #include "base/common.h"
 #include "tokenizer/unicode.h"
+#include "tools/python_frame.h"
 #include "tools/sandbox.h"
 
-/* The driver, run as `python -I -B -c DRIVER CAP NPROC` inside the sandbox. Cells come on fd 3 (a
- * socket) as frames <kind u8><len u64 LE><body>: kind 1 a cell, kind 2 "interrupt cell N" (body N in
- * decimal; a reader thread turns it into SIGINT for the main thread, and the handler raises
- * KeyboardInterrupt only while that cell runs). Results go back on fd 3 as <kind u8><dropped u64>
- * <cut u64><len u64><text>: kind 0 done (text: the last expression's repr), 1 an exception (text: its
- * traceback without the driver's frames), 2 interrupted, 3 ready. Output never shares that channel:
- * sys.stdout and sys.stderr write to fds 1 and 2, one pipe the host reads, so nothing a cell prints
- * can pass for a result; past CAP bytes a cell's Python-level output is only counted (`dropped`). */
+/* The driver, written into the sandbox as DRIVER_PATH and run as `python -I -B DRIVER_PATH CAP NPROC`.
+ * Cells come on fd 3 (a socket) as frames <kind u8><len u64 LE><body>: kind 1 a cell, kind 2
+ * "interrupt cell N" (body N in decimal; a reader thread turns it into SIGINT for the main thread, and
+ * the handler raises KeyboardInterrupt only while that cell runs). Results go back on fd 3 as
+ * python_frame.h describes. Output never shares that channel: sys.stdout and sys.stderr write to fds 1
+ * and 2, one pipe the host reads, so nothing a cell prints can pass for a result; past CAP bytes a
+ * cell's Python-level output is only counted. Code that writes to fd 3 on purpose can disturb its own
+ * session only: frames carry the cell's number, stale ones are skipped, anything else restarts the
+ * interpreter. */
+#define DRIVER_PATH "/gptoss/driver.py"
 static const char driver_source[] =
-    "import ast, builtins, linecache, os, queue, resource, signal, struct, sys, threading, traceback, types\n"
+    "import ast, builtins, linecache, os, queue, resource, signal, struct, sys, threading, time, traceback, types\n"
     "def _gptoss_driver():\n"
     "    cap, nproc = int(sys.argv[1]), int(sys.argv[2])\n"
     "    # counted per user namespace: the processes of this sandbox only\n"
     "    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))\n"
     "    os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
     "    os.set_inheritable(3, False)\n"
-    "    me = __file__ if '__file__' in globals() else '<string>'\n"
+    "    me = __file__\n"
     "    st = {'written': 0, 'dropped': 0, 'running': 0, 'seq': 0, 'stop': -1}\n"
-    "    def send(kind, dropped, cut, text):\n"
+    "    def send(kind, seq, dropped, cut, text):\n"
     "        b = text.encode('utf-8', 'backslashreplace')\n"
-    "        m = struct.pack('<BQQQ', kind, dropped, cut, len(b)) + b\n"
+    "        m = struct.pack('<BQQQQ', kind, seq, dropped, cut, len(b)) + b\n"
     "        while m:\n"
     "            m = m[os.write(3, m):]\n"
     "    class Out:\n"
@@ -120,6 +123,28 @@ static const char driver_source[] =
     "            t.stack = traceback.StackSummary.from_list([f for f in t.stack if f.filename != me])\n"
     "            t = t.__cause__ or t.__context__\n"
     "        return ''.join(te.format())\n"
+    "    def stop_others():\n"
+    "        # a timed-out cell's processes (a fork bomb) end with it: all but this one and PID 1;\n"
+    "        # again while forks in flight when kill(-1) went by leave new ones\n"
+    "        me_pid = str(os.getpid())\n"
+    "        for _ in range(200):\n"
+    "            try:\n"
+    "                os.kill(-1, signal.SIGKILL)\n"
+    "            except OSError:\n"
+    "                pass\n"
+    "            while True:\n"
+    "                try:\n"
+    "                    if os.waitpid(-1, os.WNOHANG)[0] == 0:\n"
+    "                        break\n"
+    "                except OSError:\n"
+    "                    break\n"
+    "            try:\n"
+    "                left = [p for p in os.listdir('/proc') if p.isdigit() and p not in ('1', me_pid)]\n"
+    "            except OSError:\n"
+    "                left = []\n"
+    "            if not left:\n"
+    "                break\n"
+    "            time.sleep(0.005)\n"
     "    def run(src, name):\n"
     "        try:\n"
     "            tree = ast.parse(src, name, 'exec')\n"
@@ -141,11 +166,13 @@ static const char driver_source[] =
     "            builtins._ = value\n"
     "            return 0, repr(value)\n"
     "        except KeyboardInterrupt as e:\n"
+    "            if st['stop'] == st['seq']:\n"
+    "                stop_others()\n"
     "            return 2, shown(e)\n"
     "        except BaseException as e:\n"
     "            return 1, shown(e)\n"
     "    pid = os.getpid()\n"
-    "    send(3, 0, 0, '')\n"
+    "    send(3, 0, 0, 0, '')\n"
     "    while True:\n"
     "        src = cells.get().decode('utf-8', 'replace')\n"
     "        st['seq'] += 1\n"
@@ -166,12 +193,10 @@ static const char driver_source[] =
     "        if len(b) > cap:\n"
     "            cut = len(b) - cap\n"
     "            b = b[:cap] if kind == 0 else b[-cap:]\n"
-    "        send(kind, st['dropped'], cut, b.decode('utf-8', 'ignore'))\n"
+    "        send(kind, st['seq'], st['dropped'], cut, b.decode('utf-8', 'ignore'))\n"
     "_gptoss_driver()\n";
 
 enum { KIND_CELL = 1, KIND_INTERRUPT = 2 };
-enum { RESULT_DONE = 0, RESULT_ERROR = 1, RESULT_INTERRUPTED = 2, RESULT_READY = 3 };
-#define RESULT_HEADER_BYTES 25
 #define START_TIMEOUT_S 20.0
 #define INTERRUPT_GRACE_S 2.0
 
@@ -184,7 +209,7 @@ struct gptoss_python {
     pid_t pid;      /* bwrap, or -1 when no interpreter runs */
     int ctl, out;   /* the control socket and the output pipe's read end */
     uint64_t n_cells; /* cells sent to this interpreter */
-    int started_before; /* an interpreter ran before: a restart loses state */
+    gptoss_buf ctl_buf; /* bytes from the control socket not parsed yet */
 };
 
 static double now_s(void) {
@@ -286,14 +311,8 @@ static int send_frame(int fd, int kind, const void *body, size_t len) {
     return 0;
 }
 
-static uint64_t get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
 typedef struct result {
-    int kind;        /* RESULT_*, or -1: none came */
+    int kind;         /* GPTOSS_PYTHON_*, or -1: none came */
     uint64_t dropped; /* output the driver only counted */
     uint64_t cut;     /* bytes of text the driver cut */
     gptoss_buf text;
@@ -301,40 +320,44 @@ typedef struct result {
 
 enum wait_end { WAIT_RESULT, WAIT_DEAD, WAIT_DEADLINE, WAIT_MALFORMED };
 
-/* Reads output and the control socket until a whole result frame arrived, the interpreter is gone, or
- * the deadline passed. */
-static enum wait_end wait_result(gptoss_python *py, double deadline, gptoss_buf *ctl_buf, result *res,
-                                 gptoss_buf *out, uint64_t *out_dropped) {
+/* Reads output and the control socket until the frame answering cell `seq` (0: the ready frame)
+ * arrived, the interpreter is gone, or the deadline passed. */
+static enum wait_end wait_result(gptoss_python *py, uint64_t seq, double deadline, result *res, gptoss_buf *out,
+                                 uint64_t *out_dropped) {
+    gptoss_buf *ctl = &py->ctl_buf;
+    size_t max_text = py->max_reply_bytes + 64;
     for (;;) {
-        if (ctl_buf->len >= RESULT_HEADER_BYTES) {
-            const unsigned char *h = (const unsigned char *)ctl_buf->data;
-            uint64_t len = get_u64(h + 17);
-            if (h[0] > RESULT_READY || len > py->max_reply_bytes + 64) return WAIT_MALFORMED;
-            if (ctl_buf->len >= RESULT_HEADER_BYTES + len) {
-                if (ctl_buf->len > RESULT_HEADER_BYTES + len) return WAIT_MALFORMED; /* one result per cell */
-                res->kind = h[0];
-                res->dropped = get_u64(h + 1);
-                res->cut = get_u64(h + 9);
-                gptoss_buf_append(&res->text, h + RESULT_HEADER_BYTES, (size_t)len);
-                ctl_buf->len = 0;
-                return WAIT_RESULT;
+        gptoss_python_frame f;
+        long n;
+        while ((n = gptoss_python_frame_parse((const unsigned char *)ctl->data, ctl->len, max_text, &f)) > 0) {
+            int wanted = f.seq == seq && (seq == 0) == (f.kind == GPTOSS_PYTHON_READY);
+            if (f.seq > seq || (f.seq == seq && !wanted)) return WAIT_MALFORMED;
+            if (wanted) {
+                res->kind = f.kind;
+                res->dropped = f.dropped;
+                res->cut = f.cut;
+                gptoss_buf_append(&res->text, f.text, f.text_len);
             }
+            /* consumed; an older cell's frame (after a forged one) is skipped */
+            memmove(ctl->data, ctl->data + n, ctl->len - (size_t)n);
+            ctl->len -= (size_t)n;
+            if (wanted) return res->text.failed ? WAIT_MALFORMED : WAIT_RESULT;
         }
+        if (n < 0) return WAIT_MALFORMED;
         double left = deadline - now_s();
         if (left <= 0) return WAIT_DEADLINE;
         struct pollfd p[2] = {{.fd = py->ctl, .events = POLLIN}, {.fd = py->out, .events = POLLIN}};
-        int n = poll(p, 2, (int)(left * 1000) + 1);
-        if (n < 0 && errno != EINTR) return WAIT_DEAD;
-        if (n <= 0) continue;
+        int k = poll(p, 2, (int)(left * 1000) + 1);
+        if (k < 0 && errno != EINTR) return WAIT_DEAD;
+        if (k <= 0) continue;
         if (p[1].revents) drain_output(py->out, out, py->max_reply_bytes, out_dropped);
         if (p[0].revents) {
             char chunk[65536];
             ssize_t got = recv(py->ctl, chunk, sizeof chunk, 0);
             if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
             if (got <= 0) return WAIT_DEAD;
-            if (ctl_buf->len + (size_t)got > py->max_reply_bytes + 4096) return WAIT_MALFORMED;
-            gptoss_buf_append(ctl_buf, chunk, (size_t)got);
-            if (ctl_buf->failed) return WAIT_MALFORMED;
+            gptoss_buf_append(ctl, chunk, (size_t)got);
+            if (ctl->failed) return WAIT_MALFORMED;
         }
     }
 }
@@ -355,10 +378,13 @@ static gptoss_status start_interpreter(gptoss_python *py, char *err, size_t err_
     char cap_text[32], nproc_text[16];
     snprintf(cap_text, sizeof cap_text, "%zu", py->max_reply_bytes);
     snprintf(nproc_text, sizeof nproc_text, "%u", py->max_processes);
-    const char *argv[] = {py->exe, "-I", "-B", "-c", driver_source, cap_text, nproc_text, NULL};
+    const char *argv[] = {py->exe, "-I", "-B", DRIVER_PATH, cap_text, nproc_text, NULL};
     gptoss_sandbox_spec spec = {
         .argv = argv,
         .data_dir = py->data_dir,
+        .file_path = DRIVER_PATH,
+        .file_data = driver_source,
+        .file_len = sizeof driver_source - 1,
         .exe_prefix = py->exe_prefix,
         .memory_bytes = py->memory_bytes,
         .file_bytes = py->file_bytes,
@@ -372,15 +398,16 @@ static gptoss_status start_interpreter(gptoss_python *py, char *err, size_t err_
     py->ctl = sv[0];
     py->out = pipe_fds[0];
     py->n_cells = 0;
+    py->ctl_buf.len = 0;
     if (st != GPTOSS_OK) {
         stop_interpreter(py, NULL);
         return st;
     }
-    gptoss_buf ctl_buf = {0}, out = {0};
+    gptoss_buf out = {0};
     result res = {.kind = -1};
     uint64_t dropped = 0;
-    enum wait_end end = wait_result(py, now_s() + START_TIMEOUT_S, &ctl_buf, &res, &out, &dropped);
-    if (end == WAIT_RESULT && res.kind == RESULT_READY) {
+    enum wait_end end = wait_result(py, 0, now_s() + START_TIMEOUT_S, &res, &out, &dropped);
+    if (end == WAIT_RESULT && res.kind == GPTOSS_PYTHON_READY) {
         st = GPTOSS_OK;
     } else {
         int status = 0;
@@ -402,10 +429,8 @@ static gptoss_status start_interpreter(gptoss_python *py, char *err, size_t err_
                      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         st = GPTOSS_ERR_UNSUPPORTED;
     }
-    gptoss_buf_free(&ctl_buf);
     gptoss_buf_free(&out);
     gptoss_buf_free(&res.text);
-    if (st == GPTOSS_OK) py->started_before = 1;
     return st;
 }
 
@@ -427,14 +452,45 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
+/* As root the sandbox's bwrap runs as GPTOSS_SANDBOX_ROOT_UID and opens the data directory by its
+ * path: every directory above it must be searchable by that uid. 0, or 1 with err saying which is not
+ * (mode bits only; an ACL that would allow it is not consulted). */
+static int unreachable_dir(const char *path, const char *what, char *err, size_t err_size) {
+    char *p = realpath(path, NULL);
+    if (!p) return 0; /* stat() below it already said what is wrong */
+    int bad = 0;
+    for (char *slash = p; !bad && slash;) {
+        char *next = strchr(slash + 1, '/');
+        if (next) *next = 0;
+        struct stat sb;
+        const char *dir = p[0] ? p : "/";
+        if (!stat(dir, &sb)) {
+            mode_t need = sb.st_uid == GPTOSS_SANDBOX_ROOT_UID   ? S_IXUSR
+                          : sb.st_gid == GPTOSS_SANDBOX_ROOT_UID ? S_IXGRP
+                                                                 : S_IXOTH;
+            if (!(sb.st_mode & need)) {
+                snprintf(err, err_size,
+                         "as root the sandbox runs as uid %u, which cannot reach %s (%s is not searchable): make "
+                         "it searchable (chmod o+x) or use %s elsewhere",
+                         GPTOSS_SANDBOX_ROOT_UID, path, dir, what);
+                bad = 1;
+            }
+        }
+        if (next) *next = '/';
+        slash = next;
+    }
+    free(p);
+    return bad;
+}
+
 gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_python **out, char *err,
                                    size_t err_size) {
     *out = NULL;
     gptoss_python_options o;
     resolve_options(options, &o);
-    gptoss_status st = gptoss_sandbox_available(err, err_size);
+    gptoss_status st = check_exe(o.python_exe, err, err_size);
     if (st != GPTOSS_OK) return st;
-    if ((st = check_exe(o.python_exe, err, err_size)) != GPTOSS_OK) return st;
+    if ((st = gptoss_sandbox_available(err, err_size)) != GPTOSS_OK) return st;
     gptoss_python *py = calloc(1, sizeof *py);
     if (!py) {
         snprintf(err, err_size, "out of memory");
@@ -493,6 +549,11 @@ gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_
         gptoss_python_free(py);
         return GPTOSS_ERR_IO;
     }
+    if (geteuid() == 0 && (unreachable_dir(py->data_dir, "a data directory", err, err_size) ||
+                           (py->exe_prefix && unreachable_dir(py->exe_prefix, "an interpreter", err, err_size)))) {
+        gptoss_python_free(py);
+        return GPTOSS_ERR_IO;
+    }
     *out = py;
     return GPTOSS_OK;
 }
@@ -500,6 +561,7 @@ gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_
 void gptoss_python_free(gptoss_python *py) {
     if (!py) return;
     stop_interpreter(py, NULL);
+    gptoss_buf_free(&py->ctl_buf);
     if (py->own_data_dir && py->data_dir) nftw(py->data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(py->exe);
     free(py->exe_prefix);
@@ -578,7 +640,7 @@ static void compose(const gptoss_python *py, gptoss_buf *reply, const gptoss_buf
     }
     if (!text_len) return;
     uint64_t text_total = text_len + res->cut;
-    if (res->kind == RESULT_DONE) { /* a repr: its beginning */
+    if (res->kind == GPTOSS_PYTHON_DONE) { /* a repr: its beginning */
         size_t keep = utf8_head(res->text.data, text_len, text_keep);
         append_utf8(reply, res->text.data, keep);
         if (text_total > keep)
@@ -614,15 +676,29 @@ gptoss_status gptoss_python_call(gptoss_python *py, const char *code, size_t cod
     *reply = NULL;
     if (!py || (!code && code_len)) return GPTOSS_ERR_INVALID_ARGUMENT;
     gptoss_buf r = {0};
+    int died_between = 0, between_status = 0;
+    if (py->pid > 0 && gptoss_sandbox_exited(py->pid, &between_status)) {
+        /* it died after the last call (a thread of its own called os._exit, something killed it):
+         * this cell runs in a new one, and the model hears why its state is gone */
+        py->pid = -1;
+        stop_interpreter(py, NULL);
+        died_between = 1;
+    }
     if (py->pid < 0) {
         char err[512];
+        if (died_between) {
+            gptoss_buf_puts(&r, "[The Python interpreter had died since the last call (");
+            describe_status(&r, between_status);
+            gptoss_buf_puts(&r, "); this call ran in a new one: variables, imports and definitions from earlier "
+                                "calls are lost; files in /mnt/data are kept.]\n");
+        }
         if (start_interpreter(py, err, sizeof err) != GPTOSS_OK) {
             gptoss_buf_printf(&r, "[The python tool is unavailable: %s]", err);
             goto done;
         }
     }
     py->n_cells++;
-    gptoss_buf out = {0}, ctl_buf = {0};
+    gptoss_buf out = {0};
     result res = {.kind = -1};
     uint64_t out_dropped = 0;
     /* what background work printed since the last call is this call's first output, as in Jupyter */
@@ -630,13 +706,13 @@ gptoss_status gptoss_python_call(gptoss_python *py, const char *code, size_t cod
     enum wait_end end = WAIT_DEAD;
     int interrupted = 0, status = 0;
     if (send_frame(py->ctl, KIND_CELL, code, code_len) == 0) {
-        end = wait_result(py, now_s() + py->timeout_s, &ctl_buf, &res, &out, &out_dropped);
+        end = wait_result(py, py->n_cells, now_s() + py->timeout_s, &res, &out, &out_dropped);
         if (end == WAIT_DEADLINE) {
             char seq[24];
             int n = snprintf(seq, sizeof seq, "%llu", (unsigned long long)py->n_cells);
             interrupted = 1;
             if (send_frame(py->ctl, KIND_INTERRUPT, seq, (size_t)n) == 0)
-                end = wait_result(py, now_s() + INTERRUPT_GRACE_S, &ctl_buf, &res, &out, &out_dropped);
+                end = wait_result(py, py->n_cells, now_s() + INTERRUPT_GRACE_S, &res, &out, &out_dropped);
         }
     }
     if (end == WAIT_RESULT) {
@@ -651,9 +727,9 @@ gptoss_status gptoss_python_call(gptoss_python *py, const char *code, size_t cod
     res.dropped += out_dropped;
     if (end == WAIT_RESULT) {
         compose(py, &r, &out, res.dropped, &res);
-        if (res.kind == RESULT_INTERRUPTED && interrupted)
-            gptoss_buf_printf(&r, "%s[The call timed out after %g seconds and was interrupted; the interpreter "
-                                  "keeps its state.]",
+        if (res.kind == GPTOSS_PYTHON_INTERRUPTED && interrupted)
+            gptoss_buf_printf(&r, "%s[The call timed out after %g seconds and was interrupted (KeyboardInterrupt); "
+                                  "processes it started were ended; the interpreter keeps its state.]",
                               r.len && r.data[r.len - 1] != '\n' ? "\n" : "", py->timeout_s);
     } else {
         compose(py, &r, &out, out_dropped, &res);
@@ -673,7 +749,6 @@ gptoss_status gptoss_python_call(gptoss_python *py, const char *code, size_t cod
         }
     }
     gptoss_buf_free(&out);
-    gptoss_buf_free(&ctl_buf);
     gptoss_buf_free(&res.text);
 done:
     if (!gptoss_buf_cstr(&r)) {

@@ -27,8 +27,11 @@
 
 /* fds inside the forked child, before bwrap runs: 0 /dev/null, 1 and 2 the output, 3 and 4 the
  * caller's, then what bwrap itself consumes */
-enum { FD_DATA = 5, FD_SECCOMP = 6, FD_PREFIX = 7, FD_FIRST_FREE = 8 };
+enum { FD_DATA = 5, FD_SECCOMP = 6, FD_PREFIX = 7, FD_FILE = 8, FD_FIRST_FREE = 9 };
+#define MAX_TMP_BYTES ((size_t)512 << 20) /* tmpfs pages are the host's memory, outside RLIMIT_AS */
+#define SHM_BYTES ((size_t)64 << 20)
 
+#ifdef GPTOSS_HAVE_LIBSECCOMP
 static int find_bwrap(char *path, size_t size) {
     const char *env = getenv("PATH");
     char dirs[4096];
@@ -40,6 +43,7 @@ static int find_bwrap(char *path, size_t size) {
     }
     return -1;
 }
+#endif
 
 gptoss_status gptoss_sandbox_available(char *err, size_t err_size) {
 #ifndef GPTOSS_HAVE_LIBSECCOMP
@@ -268,6 +272,27 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
             return GPTOSS_ERR_IO;
         }
     }
+    int file_fd = -1;
+    if (spec->file_path) {
+        file_fd = memfd_create("gptoss-sandbox-file", MFD_CLOEXEC);
+        size_t done = 0;
+        while (file_fd >= 0 && done < spec->file_len) {
+            ssize_t n = write(file_fd, spec->file_data + done, spec->file_len - done);
+            if (n <= 0) {
+                close(file_fd);
+                file_fd = -1;
+                break;
+            }
+            done += (size_t)n;
+        }
+        if (file_fd < 0 || lseek(file_fd, 0, SEEK_SET) != 0) {
+            snprintf(err, err_size, "cannot write the sandbox's file %s: %s", spec->file_path, strerror(errno));
+            if (file_fd >= 0) close(file_fd);
+            if (prefix_fd >= 0) close(prefix_fd);
+            close(data_fd);
+            return GPTOSS_ERR_IO;
+        }
+    }
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     int seccomp_fd = seccomp_program(err, err_size);
     if (seccomp_fd < 0 || null_fd < 0) {
@@ -275,12 +300,16 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
         if (seccomp_fd >= 0) close(seccomp_fd);
         if (null_fd >= 0) close(null_fd);
         if (prefix_fd >= 0) close(prefix_fd);
+        if (file_fd >= 0) close(file_fd);
         close(data_fd);
         return GPTOSS_ERR_IO;
     }
 
-    char links[6][64], size_text[32], data_fd_text[8], seccomp_fd_text[8], prefix_fd_text[8];
-    snprintf(size_text, sizeof size_text, "%zu", spec->file_bytes);
+    char links[6][64], size_text[32], shm_text[32], data_fd_text[8], seccomp_fd_text[8], prefix_fd_text[8],
+        file_fd_text[8];
+    snprintf(size_text, sizeof size_text, "%zu", spec->file_bytes < MAX_TMP_BYTES ? spec->file_bytes : MAX_TMP_BYTES);
+    snprintf(shm_text, sizeof shm_text, "%zu", SHM_BYTES);
+    snprintf(file_fd_text, sizeof file_fd_text, "%d", FD_FILE);
     snprintf(data_fd_text, sizeof data_fd_text, "%d", FD_DATA);
     snprintf(seccomp_fd_text, sizeof seccomp_fd_text, "%d", FD_SECCOMP);
     snprintf(prefix_fd_text, sizeof prefix_fd_text, "%d", FD_PREFIX);
@@ -303,8 +332,15 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
         arg(&a, etc_files[i]);
         arg(&a, etc_files[i]);
     }
+    /* /dev read-only but for its shared-memory tmpfs (multiprocessing's semaphores live there) */
     static const char *const tail[] = {"--proc", "/proc", "--dev", "/dev", "--size"};
     for (size_t i = 0; i < sizeof tail / sizeof *tail; i++) arg(&a, tail[i]);
+    arg(&a, shm_text);
+    arg(&a, "--tmpfs");
+    arg(&a, "/dev/shm");
+    arg(&a, "--remount-ro");
+    arg(&a, "/dev");
+    arg(&a, "--size");
     arg(&a, size_text);
     arg(&a, "--tmpfs");
     arg(&a, "/tmp");
@@ -316,6 +352,14 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
         arg(&a, prefix_fd_text);
         arg(&a, spec->exe_prefix);
     }
+    if (file_fd >= 0) {
+        arg(&a, "--ro-bind-data");
+        arg(&a, file_fd_text);
+        arg(&a, spec->file_path);
+    }
+    /* the sandbox's own root (where bwrap made /etc, /mnt) is a tmpfs: read-only too */
+    arg(&a, "--remount-ro");
+    arg(&a, "/");
     arg(&a, "--chdir");
     arg(&a, "/mnt/data");
     arg(&a, "--seccomp");
@@ -338,6 +382,7 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
     r.fds[FD_DATA] = data_fd;
     r.fds[FD_SECCOMP] = seccomp_fd;
     r.fds[FD_PREFIX] = prefix_fd;
+    r.fds[FD_FILE] = file_fd;
     const int resources[5] = {RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_CORE};
     const rlim_t values[5] = {spec->memory_bytes, spec->file_bytes, spec->cpu_s, 1024, 0};
     for (int i = 0; i < 5; i++) {
@@ -358,6 +403,7 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
     close(seccomp_fd);
     close(null_fd);
     if (prefix_fd >= 0) close(prefix_fd);
+    if (file_fd >= 0) close(file_fd);
     close(data_fd);
     return st;
 #else
@@ -389,4 +435,14 @@ void gptoss_sandbox_reap(pid_t pid, double wait_s, int *status) {
         nanosleep(&ts, NULL);
     }
     gptoss_sandbox_kill(pid, status);
+}
+
+int gptoss_sandbox_exited(pid_t pid, int *status) {
+    int s = 0;
+    pid_t got;
+    while ((got = waitpid(pid, &s, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (got != pid) return 0;
+    if (status) *status = s;
+    return 1;
 }

@@ -18,8 +18,11 @@ typedef struct gptoss_sandbox_spec {
     const char *data_dir;     /* host directory bound read-write at /mnt/data (also the working dir) */
     const char *exe_prefix;   /* NULL, or a host directory (outside /usr) bound read-only at the same path,
                                  for an interpreter installed elsewhere */
+    const char *file_path;    /* NULL, or a file made read-only inside the sandbox (the python driver) */
+    const char *file_data;    /* its contents */
+    size_t file_len;
     size_t memory_bytes;      /* RLIMIT_AS */
-    size_t file_bytes;        /* RLIMIT_FSIZE, and the size of the private /tmp */
+    size_t file_bytes;        /* RLIMIT_FSIZE; also the private /tmp's size, up to 512 MiB */
     size_t cpu_s;             /* RLIMIT_CPU: a backstop for a process that escapes the time-outs */
     int in_fds[2];            /* host fds that become fds 3 and 4 inside (-1: /dev/null) */
     int out_fd;               /* host fd that becomes fds 1 and 2 inside */
@@ -31,12 +34,16 @@ gptoss_status gptoss_sandbox_available(char *err, size_t err_size);
 
 /* Starts the sandbox; *pid is bwrap's host pid (kill it to kill everything inside: the sandbox's PID 1
  * dies with bwrap, and every process in a PID namespace dies with its PID 1). The fork happens on a
- * process-wide thread that lives until exit, because bwrap's --die-with-parent follows the thread that
- * forked it, not the process: a sandbox made from a short-lived request thread would die with it. */
+ * process-wide thread that lives until exit, because bwrap's --die-with-parent is PR_SET_PDEATHSIG,
+ * which prctl(2) says follows the thread that forked, not the process: a sandbox made from a
+ * short-lived request thread could die with it. */
 gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, char *err, size_t err_size);
 
 /* SIGKILL to the sandbox and waits for it. *status (NULL allowed) gets waitpid's status. */
 void gptoss_sandbox_kill(pid_t pid, int *status);
+/* 1 when the sandbox has exited (then it is reaped: *status gets waitpid's status, and the pid must not
+ * be used again), 0 while it runs. */
+int gptoss_sandbox_exited(pid_t pid, int *status);
 /* Gives the sandbox up to wait_s seconds to exit by itself (bwrap exits with its command's status,
  * 128 + the signal when a signal killed it), then kills it as gptoss_sandbox_kill. */
 void gptoss_sandbox_reap(pid_t pid, double wait_s, int *status);
