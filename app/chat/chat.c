@@ -691,11 +691,6 @@ static void python_reset(chat *c) {
     c->python_dir[0] = 0;
 }
 
-/* `python` (also "python<|constrain|>..." or "python code", as models write it). */
-static int is_python_recipient(const char *r) {
-    return r && !strncmp(r, "python", 6) && (!r[6] || r[6] == ' ' || r[6] == '<');
-}
-
 /* A cell for the conversation's interpreter: its reply as the model reads it (output, the last
  * value, a traceback, a time-out note). When the tool cannot start, the reply says why (and so does
  * an error line): the model can answer without it, and the next call tries again. NULL only when out
@@ -761,7 +756,7 @@ static int handle_call(chat *c) {
     size_t args_len;
     const char *args = gptoss_harmony_message_text(call, &args_len);
     int browsing = c->browser && !strncmp(call->recipient, "browser.", 8);
-    int python = c->python_opts.enabled && is_python_recipient(call->recipient);
+    int python = c->python_opts.enabled && cli_python_recipient(call->recipient);
     const gptoss_harmony_tool *tool = browsing || python ? NULL : find_tool(c, call->recipient);
     char *result = NULL;
     char author[512];

@@ -37,6 +37,10 @@ int cli_python_option(cli_python_options *o, int argc, char **argv, int *i) {
     return 1;
 }
 
+int cli_python_recipient(const char *r) {
+    return r && !strncmp(r, "python", 6) && (!r[6] || r[6] == ' ' || r[6] == '<');
+}
+
 gptoss_python_options cli_python_tool_options(const cli_python_options *o) {
     gptoss_python_options po = {.python_exe = o->exe, .data_dir = o->data_dir, .timeout_s = o->timeout_s};
     return po;

@@ -27,6 +27,10 @@ typedef struct cli_python_options {
  * is not one; -1 (message printed) when its value is missing or wrong. */
 int cli_python_option(cli_python_options *o, int argc, char **argv, int *i);
 
+/* Is a call's recipient the python tool? "python", also "python<|constrain|>..." and "python code" as
+ * models write it (the parser may leave the content type attached). */
+int cli_python_recipient(const char *recipient);
+
 /* The tool's options for these (data_dir left as the options give it). */
 gptoss_python_options cli_python_tool_options(const cli_python_options *o);
 

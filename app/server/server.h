@@ -555,8 +555,6 @@ void server_python_release(server *srv, server_python_box *b);
 const char *server_python_box_id(const server_python_box *b);
 /* A fresh container id ("cntr_" and 32 hex digits) into out[48]; 0 or -1. */
 int server_python_new_id(char out[48]);
-/* "python" (also "python<|constrain|>..." and "python code", as models write it). */
-int server_python_recipient(const char *recipient);
 /* Does a request declare a function named python of its own? (then its calls are the client's) */
 int server_python_declared(char *const *names, size_t n);
 /* The Responses tools without the code_interpreter entries: NULL with *wants 0 when there are none;

@@ -165,7 +165,7 @@ static int add_content(server_job *job, choice *h, const char *text, size_t len)
 static kind kind_of(const choice *h, gptoss_harmony_role role, const char *channel, const char *recipient) {
     gptoss_harmony_message m = {.role = role, .channel = channel, .recipient = recipient};
     if (server_is_call(&m) && h->browser && server_browser_recipient(recipient)) return K_BROWSE;
-    if (server_is_call(&m) && h->python && server_python_recipient(recipient)) return K_PYTHON;
+    if (server_is_call(&m) && h->python && cli_python_recipient(recipient)) return K_PYTHON;
     if (server_is_call(&m)) return K_CALL;
     if (server_is_reasoning(channel)) return K_REASONING;
     return K_CONTENT;
@@ -442,7 +442,7 @@ static int chat_run_python(server_job *job, choice *h, gptoss_tokens *out) {
 static int chat_run_tool(server_job *job, uint32_t k, gptoss_tokens *out) {
     chat_proto *c = job->proto;
     choice *h = &c->ch[k];
-    if (h->python && server_python_recipient(h->call_to)) return chat_run_python(job, h, out);
+    if (h->python && cli_python_recipient(h->call_to)) return chat_run_python(job, h, out);
     cJSON *action = NULL;
     char *reply = NULL;
     int rc = server_browser_call(h->browser, h->call_to, h->call_channel, h->call_args.data ? h->call_args.data : "",

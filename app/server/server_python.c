@@ -253,10 +253,6 @@ void server_python_release(server *srv, server_python_box *b) {
 
 const char *server_python_box_id(const server_python_box *b) { return b ? b->id : ""; }
 
-int server_python_recipient(const char *r) {
-    return r && !strncmp(r, "python", 6) && (!r[6] || r[6] == ' ' || r[6] == '<');
-}
-
 int server_python_declared(char *const *names, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (names[i] && !strcmp(names[i], "python")) return 1;

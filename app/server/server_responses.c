@@ -576,7 +576,7 @@ static void close_item(server_job *job) {
 static kind kind_of(const resp_proto *c, gptoss_harmony_role role, const char *channel, const char *recipient) {
     gptoss_harmony_message m = {.role = role, .channel = channel, .recipient = recipient};
     if (server_is_call(&m) && c->browser && server_browser_recipient(recipient)) return K_WEB;
-    if (server_is_call(&m) && c->python && server_python_recipient(recipient)) return K_CODE;
+    if (server_is_call(&m) && c->python && cli_python_recipient(recipient)) return K_CODE;
     if (server_is_call(&m)) return K_CALL;
     if (server_is_reasoning(channel)) return K_REASONING;
     return K_MESSAGE;
