@@ -289,7 +289,9 @@ static int drain_output(int fd, gptoss_buf *buf, size_t cap, uint64_t *dropped) 
     }
 }
 
-static int send_frame(int fd, int kind, const void *body, size_t len) {
+/* Sends one frame by the deadline: 0, or -1 when the socket failed or the driver did not read it in
+ * time (a wedged interpreter must not block the caller past its time-out). */
+static int send_frame(int fd, int kind, const void *body, size_t len, double deadline) {
     unsigned char head[9];
     head[0] = (unsigned char)kind;
     for (int i = 0; i < 8; i++) head[1 + i] = (unsigned char)((uint64_t)len >> (8 * i));
@@ -301,8 +303,14 @@ static int send_frame(int fd, int kind, const void *body, size_t len) {
         const char *s = parts[p].p;
         size_t left = parts[p].n;
         while (left) {
-            ssize_t n = send(fd, s, left, MSG_NOSIGNAL);
+            ssize_t n = send(fd, s, left, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                double wait = deadline - now_s();
+                struct pollfd pf = {.fd = fd, .events = POLLOUT};
+                if (wait <= 0 || (poll(&pf, 1, (int)(wait * 1000) + 1) < 0 && errno != EINTR)) return -1;
+                continue;
+            }
             if (n <= 0) return -1;
             s += n;
             left -= (size_t)n;
@@ -705,15 +713,18 @@ gptoss_status gptoss_python_call(gptoss_python *py, const char *code, size_t cod
     drain_output(py->out, &out, py->max_reply_bytes, &out_dropped);
     enum wait_end end = WAIT_DEAD;
     int interrupted = 0, status = 0;
-    if (send_frame(py->ctl, KIND_CELL, code, code_len) == 0) {
-        end = wait_result(py, py->n_cells, now_s() + py->timeout_s, &res, &out, &out_dropped);
+    double deadline = now_s() + py->timeout_s;
+    if (send_frame(py->ctl, KIND_CELL, code, code_len, deadline) == 0) {
+        end = wait_result(py, py->n_cells, deadline, &res, &out, &out_dropped);
         if (end == WAIT_DEADLINE) {
             char seq[24];
             int n = snprintf(seq, sizeof seq, "%llu", (unsigned long long)py->n_cells);
             interrupted = 1;
-            if (send_frame(py->ctl, KIND_INTERRUPT, seq, (size_t)n) == 0)
+            if (send_frame(py->ctl, KIND_INTERRUPT, seq, (size_t)n, now_s() + INTERRUPT_GRACE_S) == 0)
                 end = wait_result(py, py->n_cells, now_s() + INTERRUPT_GRACE_S, &res, &out, &out_dropped);
         }
+    } else if (now_s() >= deadline) {
+        end = WAIT_DEADLINE; /* alive but not reading its cells (C code holding the GIL) */
     }
     if (end == WAIT_RESULT) {
         drain_output(py->out, &out, py->max_reply_bytes, &out_dropped);

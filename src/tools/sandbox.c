@@ -207,7 +207,7 @@ static pid_t spawn(spawn_request *r) {
     spawner_pending = r;
     pthread_cond_broadcast(&spawner_cond);
     while (!r->done) pthread_cond_wait(&spawner_cond, &spawner_mutex);
-    spawner_pending = NULL;
+    if (spawner_pending == r) spawner_pending = NULL; /* another caller may have queued its own already */
     pthread_cond_broadcast(&spawner_cond);
     pthread_mutex_unlock(&spawner_mutex);
     errno = r->error;
