@@ -49,6 +49,8 @@ APP_SRC := $(sort $(wildcard app/*/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ := $(APP_SRC:%.c=$(BUILD)/%.o)
+# The chat page of `gptoss serve` (app/server/page/), its files built in by the assembler's .incbin.
+APP_OBJ += $(BUILD)/app/server/server_page_data.o
 CLI_OBJ := $(filter $(BUILD)/app/cli/%.o,$(APP_OBJ))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -91,6 +93,10 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 $(APP_OBJ): CPPFLAGS += -Iapp
 
+$(BUILD)/app/server/server_page_data.o: app/server/server_page_data.S $(wildcard app/server/page/*)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -127,10 +133,11 @@ $(BUILD)/src/tools/html_page.o $(BUILD)/pic/src/tools/html_page.o: CPPFLAGS += -
 LDLIBS += $(shell pkg-config --libs libxml-2.0)
 endif
 
-# The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) uses libcurl (optional at
-# build time: without it `gptoss tool browser run` and --search-url say which package to install).
+# The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) and `gptoss pull`
+# (src/hub/hub_pull.c: downloads from the Hugging Face Hub) use libcurl (optional at build time: without
+# it `gptoss tool browser run`, --search-url and `gptoss pull` say which package to install).
 ifeq ($(shell pkg-config --exists libcurl 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
+$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o $(BUILD)/src/hub/hub_pull.o $(BUILD)/pic/src/hub/hub_pull.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
 LDLIBS += $(shell pkg-config --libs libcurl)
 endif
 
@@ -139,6 +146,13 @@ endif
 ifeq ($(shell pkg-config --exists sqlite3 2>/dev/null && echo y),y)
 $(BUILD)/src/tools/corpus.o $(BUILD)/src/tools/corpus_index.o $(BUILD)/pic/src/tools/corpus.o $(BUILD)/pic/src/tools/corpus_index.o: CPPFLAGS += -DGPTOSS_HAVE_SQLITE $(shell pkg-config --cflags sqlite3)
 LDLIBS += $(shell pkg-config --libs sqlite3)
+endif
+
+# The python tool's sandbox (src/tools/sandbox.c) builds its seccomp filter with libseccomp (optional at
+# build time: without it the python tool says which package to install; bwrap is found at run time).
+ifeq ($(shell pkg-config --exists libseccomp 2>/dev/null && echo y),y)
+$(BUILD)/src/tools/sandbox.o $(BUILD)/pic/src/tools/sandbox.o: CPPFLAGS += -DGPTOSS_HAVE_LIBSECCOMP $(shell pkg-config --cflags libseccomp)
+LDLIBS += $(shell pkg-config --libs libseccomp)
 endif
 
 # `gptoss serve` (app/server/, app/cmd/cmd_serve.c) needs libmicrohttpd and cJSON (optional at

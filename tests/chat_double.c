@@ -20,7 +20,8 @@
  * would prefer: a forced token that is the script's next one uses it up, any other forced token is
  * inserted before it; where the constraint masks, script tokens it does not allow are skipped (a
  * script that runs out ends with <|return|>, or the lowest allowed id when that is not allowed).
- * With --browser (and a corpus) the calls the script makes are run by the real browser tool. */
+ * With --browser (and a corpus) the calls the script makes are run by the real browser tool, with
+ * --python by the real python tool (in its sandbox). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

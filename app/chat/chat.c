@@ -25,6 +25,7 @@
 #include "chat/chat.h"
 #include "cli/cli.h"
 #include "cli/cli_browser.h"
+#include "cli/cli_python.h"
 #include "format/json.h"
 #include "harmony/harmony.h"
 
@@ -81,6 +82,11 @@ typedef struct chat {
     cli_browser_options browser_opts;
     cli_browser_source *browser_src;
     gptoss_browser *browser;
+    /* --python: one interpreter per conversation, started at its first call (new at /reset and /load);
+     * without --python-data its /mnt/data is a new kept folder per conversation, named on screen */
+    cli_python_options python_opts;
+    gptoss_python *python;
+    char python_dir[4096]; /* the folder behind the running interpreter's /mnt/data, or "" */
     int links_osc8; /* citations become OSC 8 hyperlinks (a colour terminal) rather than "(URL)" */
     char cite[CITE_HOLD_MAX]; /* a citation of the final answer being held back */
     size_t cite_len;
@@ -290,11 +296,15 @@ static gptoss_harmony_conversation *conversation_from(chat *c, size_t first) {
     sc.reasoning_effort = c->effort;
     if (c->identity_set) sc.model_identity = c->identity && *c->identity ? c->identity : NULL;
     sc.conversation_start_date = c->date[0] ? c->date : NULL;
-    /* The browser's namespace goes in the system message, as the trained block (harmony_tools.c). */
-    gptoss_harmony_namespace browser_ns = {.name = "browser", .builtin = 1};
-    if (c->browser) {
-        sc.tools = &browser_ns;
-        sc.n_tools = 1;
+    /* The built-in tools' namespaces go in the system message, as the trained blocks (harmony_tools.c),
+     * in the order the model saw them: browser, then python. */
+    gptoss_harmony_namespace builtin[2];
+    size_t n_builtin = 0;
+    if (c->browser) builtin[n_builtin++] = (gptoss_harmony_namespace){.name = "browser", .builtin = 1};
+    if (c->python_opts.enabled) builtin[n_builtin++] = (gptoss_harmony_namespace){.name = "python", .builtin = 1};
+    if (n_builtin) {
+        sc.tools = builtin;
+        sc.n_tools = n_builtin;
     }
     gptoss_harmony_content sys_part = {.kind = GPTOSS_HARMONY_CONTENT_SYSTEM, .system = &sc};
     gptoss_harmony_message sys = {.role = GPTOSS_HARMONY_ROLE_SYSTEM, .content = &sys_part, .n_content = 1};
@@ -673,6 +683,56 @@ static int browser_start(chat *c) {
     return 1;
 }
 
+/* A new conversation gets a new interpreter (its variables gone) and, without --python-data, a new
+ * folder: the interpreter itself starts at the conversation's first call. */
+static void python_reset(chat *c) {
+    gptoss_python_free(c->python);
+    c->python = NULL;
+    c->python_dir[0] = 0;
+}
+
+/* A cell for the conversation's interpreter: its reply as the model reads it (output, the last
+ * value, a traceback, a time-out note). When the tool cannot start, the reply says why (and so does
+ * an error line): the model can answer without it, and the next call tries again. NULL only when out
+ * of memory. */
+static char *run_python_call(chat *c, const char *code, size_t code_len) {
+    char err[512] = "";
+    if (!c->python) {
+        gptoss_python_options po = cli_python_tool_options(&c->python_opts);
+        int made = po.data_dir || cli_python_make_data_dir(c->python_dir, sizeof c->python_dir, err, sizeof err) == 0;
+        if (!po.data_dir && made) po.data_dir = c->python_dir;
+        if (!made || gptoss_python_create(&po, &c->python, err, sizeof err) != GPTOSS_OK) {
+            cli_error("python: %s", err[0] ? err : "cannot start the interpreter");
+            c->python_dir[0] = 0;
+            gptoss_buf b = {0};
+            gptoss_buf_printf(&b, "Error: the python tool could not start: %s", err[0] ? err : "unknown reason");
+            if (gptoss_buf_cstr(&b)) return b.data;
+            gptoss_buf_free(&b);
+            return NULL;
+        }
+        snprintf(c->python_dir, sizeof c->python_dir, "%s", gptoss_python_data_dir(c->python));
+        /* where the files the code writes can be found afterwards; run says so on stderr, where its
+         * notes go, so stdout stays the answer */
+        if (c->one_shot) fprintf(stderr, "[python: /mnt/data is %s]\n", c->python_dir);
+        else note(c, "[python: /mnt/data is %s]", c->python_dir);
+    }
+    char *reply = NULL;
+    if (gptoss_python_call(c->python, code, code_len, &reply) != GPTOSS_OK) return NULL;
+    return reply;
+}
+
+/* Program output on a terminal: control characters but newline and tab shown as '?', so what a
+ * cell prints cannot drive the terminal. */
+static void out_sanitized(chat *c, int s, int dim, const char *text, size_t len) {
+    for (size_t i = 0, run = 0; i <= len; i++) {
+        unsigned char ch = i < len ? (unsigned char)text[i] : 0;
+        if (i < len && (ch >= 0x20 || ch == '\n' || ch == '\t') && ch != 0x7f) continue;
+        out_write(c, s, dim, text + run, i - run);
+        if (i < len) out_write(c, s, dim, "?", 1);
+        run = i + 1;
+    }
+}
+
 /* browser.search / browser.open / browser.find: the tool's reply, its errors included ("Invalid link
  * id `3`.", bad arguments, an unknown function), since the model is trained to read those and go on.
  * *author is the reply's author ("browser.open"). NULL only when out of memory. */
@@ -696,7 +756,8 @@ static int handle_call(chat *c) {
     size_t args_len;
     const char *args = gptoss_harmony_message_text(call, &args_len);
     int browsing = c->browser && !strncmp(call->recipient, "browser.", 8);
-    const gptoss_harmony_tool *tool = browsing ? NULL : find_tool(c, call->recipient);
+    int python = c->python_opts.enabled && cli_python_recipient(call->recipient);
+    const gptoss_harmony_tool *tool = browsing || python ? NULL : find_tool(c, call->recipient);
     char *result = NULL;
     char author[512];
     if (tool) snprintf(author, sizeof author, "functions.%s", tool->name);
@@ -706,6 +767,10 @@ static int handle_call(chat *c) {
         result = run_browser_call(c, call, args, args_len, &a);
         if (!result) cli_error("out of memory");
         else snprintf(author, sizeof author, "%s", a);
+    } else if (python) {
+        result = run_python_call(c, args, args_len);
+        if (!result) cli_error("out of memory");
+        snprintf(author, sizeof author, "python");
     } else if (!tool) {
         gptoss_buf b = {0};
         gptoss_buf_printf(&b, "Error: there is no tool '%s'.", call->recipient);
@@ -748,6 +813,11 @@ static int handle_call(chat *c) {
             run = i + 1;
         }
         if (result[first]) out_puts(c, s, 1, " ...");
+        out_write(c, s, 0, "\n", 1);
+    } else if (s >= 0 && python) {
+        out_newline(c, s);
+        out_puts(c, s, 1, "[python] ");
+        out_sanitized(c, s, 1, result, strlen(result));
         out_write(c, s, 0, "\n", 1);
     } else if (s >= 0 && (c->tool_exec || !tool)) {
         out_newline(c, s);
@@ -918,6 +988,7 @@ static int load_conversation(chat *c, const char *path) {
     }
     gptoss_harmony_conversation_free(conv);
     browser_start(c); /* the loaded conversation's cursors name pages this tool never opened */
+    python_reset(c);  /* its variables are not this interpreter's */
     note(c, "[loaded %zu messages from %s]", gptoss_harmony_conversation_size(c->hist), path);
     return 1;
 }
@@ -940,6 +1011,7 @@ static int slash_command(chat *c, char *line) {
     } else if (!strcmp(cmd, "reset")) {
         gptoss_harmony_conversation_truncate(c->hist, 0);
         browser_start(c);
+        python_reset(c);
         note(c, "[conversation reset]");
     } else if (!strcmp(cmd, "effort")) {
         gptoss_harmony_effort e = gptoss_harmony_effort_from_name(arg);
@@ -990,6 +1062,7 @@ static void usage(FILE *f, int one_shot) {
                "  --max-tool-calls N   tool calls run per turn (default %d); a model that asks for more\n"
                "                       is stopped\n"
                CLI_BROWSER_USAGE
+               CLI_PYTHON_USAGE
                "  --temperature T (1.0) --top-p P --top-k K --min-p M --seed S\n"
                "  -n, --max-tokens N   tokens per answer (default %d; 0: until the context is full)\n"
                "  -c, --ctx N          context size in tokens (default 8192, at most the model's)\n"
@@ -1069,7 +1142,7 @@ static int parse_options(chat *c, int argc, char **argv) {
     const char *cmd = c->one_shot ? "run" : "chat";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
-        int ok = 1, browser_opt = 0;
+        int ok = 1, browser_opt = 0, python_opt = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout, c->one_shot);
             return 0;
@@ -1089,6 +1162,8 @@ static int parse_options(chat *c, int argc, char **argv) {
             c->verbose = 1;
         } else if (a[0] == '-' && a[1] && (browser_opt = cli_browser_option(&c->browser_opts, argc, argv, &i)) != 0) {
             if (browser_opt < 0) return -1;
+        } else if (a[0] == '-' && a[1] && (python_opt = cli_python_option(&c->python_opts, argc, argv, &i)) != 0) {
+            if (python_opt < 0) return -1;
         } else if (a[0] == '-' && a[1]) {
             static const char *const with_value[] = {
                 "--reasoning-effort", "--effort", "--system", "--developer", "--date", "--tools", "--tool-exec", "--tool-timeout",
@@ -1155,11 +1230,18 @@ static int parse_options(chat *c, int argc, char **argv) {
                   cmd);
         return -1;
     }
+    if (c->python_opts.enabled && (c->schema_path || c->json_object || c->limit_reasoning || any_strict)) {
+        cli_error("%s: --python cannot go with --json-schema, --json-object, --reasoning-budget or strict tools "
+                  "(under a constraint the model cannot call python)",
+                  cmd);
+        return -1;
+    }
     if (!c->model_path || (c->one_shot && !c->prompt)) {
         cli_error(!c->model_path ? "%s: MODEL is required" : "%s: -p PROMPT is required", cmd);
         usage(stderr, c->one_shot);
         return -1;
     }
+    if (!(c->model_path = cli_model_arg(c->model_path))) return -1;
     return 1;
 }
 
@@ -1365,6 +1447,7 @@ int chat_main(int argc, char **argv, int one_shot_mode, chat_source_open open) {
     c.links_osc8 = c.color_out; /* a terminal that takes escape sequences (and the user allows them) */
     if (c.browser_opts.enabled && (!(c.browser_src = cli_browser_source_open(&c.browser_opts)) || !browser_start(&c)))
         goto done;
+    if (c.python_opts.enabled && !cli_python_check(&c.python_opts)) goto done;
     if (open(c.model_path, &c.settings, c.tok, &c.src, err, sizeof err) != 0) {
         cli_error("%s", err[0] ? err : "cannot open the model");
         goto done;
@@ -1400,6 +1483,7 @@ done:
     free_constraint(&c);
     gptoss_browser_free(c.browser);
     cli_browser_source_close(c.browser_src);
+    python_reset(&c);
     gptoss_tokenizer_free(c.tok);
     free_tools(&c);
     return rc;

@@ -4,7 +4,7 @@
  * with every call's text and author replaced by gptoss's reply, and prints how many replies are
  * byte-identical to the recorded ones (all, tool errors, page views, page headers and link ids).
  * `gptoss tool browser run`: the same tool over the web backend (tools/web.h), calls as JSON lines on
- * stdin, replies as JSON lines on stdout. */
+ * stdin, replies as JSON lines on stdout. `gptoss tool python` is cmd_tool_python.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,12 +420,15 @@ int cmd_tool(int argc, char **argv) {
                "http(s); private addresses refused unless --browser-allow-private) or over a corpus written by\n"
                "`gptoss index` (--corpus), and prints each reply as a JSON line {\"author\": ..., \"text\": ...}.\n\n");
         cmd_tool_corpus_usage(stdout);
+        printf("\n");
+        cmd_tool_python_usage(stdout);
         return 0;
     }
     if (argc >= 3 && !strcmp(argv[1], "browser") && !strcmp(argv[2], "replay")) return browser_replay(argc - 3, argv + 3);
     if (argc >= 3 && !strcmp(argv[1], "browser") && !strcmp(argv[2], "run")) return browser_run(argc - 3, argv + 3);
     if (argc >= 3 && !strcmp(argv[1], "browser") && (!strcmp(argv[2], "search") || !strcmp(argv[2], "open")))
         return cmd_tool_browser_corpus(argc - 3, argv + 3, argv[2]);
-    cli_error("usage: " TOOL_USAGE);
+    if (argc >= 2 && !strcmp(argv[1], "python")) return cmd_tool_python(argc - 2, argv + 2);
+    cli_error("usage: " TOOL_USAGE " | gptoss tool python [options] < CELLS");
     return 2;
 }

@@ -22,10 +22,16 @@ int cmd_convert(int argc, char **argv);
 int cmd_schema_bench(int argc, char **argv);
 int cmd_tool(int argc, char **argv);
 int cmd_index(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 /* `gptoss tool browser search|open --corpus DB ...` (cmd_tool_corpus.c); function: "search" or "open",
  * argv: the arguments after it. */
 int cmd_tool_browser_corpus(int argc, char **argv, const char *function);
 void cmd_tool_corpus_usage(FILE *f);
+/* `gptoss tool python [options] < CELLS` (cmd_tool_python.c): cells in one sandboxed python tool. */
+int cmd_tool_python(int argc, char **argv);
+void cmd_tool_python_usage(FILE *f);
 /* MODEL_DIR -> OUT.gguf (dense "q8_0", "bf16" or "f32"), written at dst (a staging path: the caller
  * moves it into place) and named `shown` in messages. The tokenizer metadata comes from tok_path,
  * or when it is NULL from the tokenizer beside the model if find_tokenizer (none there is an error),

@@ -25,6 +25,7 @@
 
 #include "cli/cli.h"
 #include "server/server.h"
+#include "server/server_page.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_Result_t;
@@ -236,6 +237,7 @@ static void metrics(server *srv, server_reply *r) {
                       "# TYPE gptoss_connections_refused_total counter\ngptoss_connections_refused_total %llu\n",
                       cs.open, (unsigned long long)cs.timed_out, (unsigned long long)cs.evicted,
                       (unsigned long long)cs.refused);
+    server_python_metrics(srv, &b);
     r->status = 200;
     r->body = gptoss_buf_cstr(&b) ? b.data : NULL;
     if (!r->body) gptoss_buf_free(&b);
@@ -575,6 +577,27 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
     return send_reply(srv, conn, rq, &r);
 }
 
+/* A file of the chat page (server_page.c): no API key needed to load it (only /v1/ asks for one),
+ * revalidated by ETag, kept to its own origin by the CSP. */
+static MHD_Result_t page_file(server *srv, struct MHD_Connection *conn, request *rq, const server_page_file *f) {
+    int fresh = server_page_fresh(f, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"));
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(fresh ? 0 : f->n_bytes, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    rq->status = fresh ? 304 : 200;
+    count_status(srv, rq->status);
+    MHD_add_response_header(resp, "Content-Type", f->content_type);
+    MHD_add_response_header(resp, "ETag", f->etag);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "Content-Security-Policy", SERVER_PAGE_CSP);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    writing_answer(conn, resp);
+    MHD_Result_t ret = MHD_queue_response(conn, (unsigned)rq->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *url, const char *method, request *rq) {
     server_reply r = {0};
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
@@ -607,6 +630,11 @@ static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *
         if (!get) goto method;
         server_responses_get(srv, url + 14, &r);
         return send_reply(srv, conn, rq, &r);
+    }
+    const server_page_file *file = server_page_find(url);
+    if (file) {
+        if (!get && strcmp(method, "HEAD")) goto method;
+        return page_file(srv, conn, rq, file);
     }
     server_error(&r, 404, "invalid_request_error", NULL, "unknown_url", "Unknown request URL: %s %s.", method, url);
     return send_reply(srv, conn, rq, &r);
@@ -787,7 +815,14 @@ static void usage(FILE *f) {
                "                       per sequence, less exact); --kv-f16 is --kv f16\n"
                "  --quiet              no line per request on stderr\n"
                "The browser, run server-side (Responses tools web_search / web_search_preview / browser_search;\n"
-               "every chat completion that declares no browser functions of its own):\n" CLI_BROWSER_USAGE);
+               "every chat completion that declares no browser functions of its own):\n" CLI_BROWSER_USAGE
+               "Python, run server-side in sandboxes (Responses tools code_interpreter, one sandbox per\n"
+               "conversation; every chat completion that declares no python function of its own, one per\n"
+               "choice); with --python-data DIR each container's /mnt/data is DIR/CONTAINER_ID, kept:\n"
+               CLI_PYTHON_USAGE
+               "  --python-idle-timeout S  end a sandbox no request has used for S seconds (default 1200)\n"
+               "  --python-max-sandboxes N  sandboxes alive at once (default 16); a new one ends the one\n"
+               "                       idle longest, and when all are in use the call's reply says so\n");
 }
 
 static int parse_options(server_options *o, int argc, char **argv) {
@@ -819,6 +854,23 @@ static int parse_options(server_options *o, int argc, char **argv) {
         int br = cli_browser_option(&o->browser, argc, argv, &i);
         if (br < 0) return -1;
         if (br) continue;
+        int py = cli_python_option(&o->python, argc, argv, &i);
+        if (py < 0) return -1;
+        if (py) continue;
+        int idle = !strcmp(a, "--python-idle-timeout");
+        if (idle || !strcmp(a, "--python-max-sandboxes")) {
+            if (!(v = cli_next(argc, argv, &i))) return -1;
+            char *end;
+            double x = strtod(v, &end);
+            if (end == v || *end || !(x > 0 && x <= (idle ? 7 * 86400.0 : 4096)) || (!idle && x != (double)(uint32_t)x)) {
+                cli_error("serve: invalid value '%s' for %s", v, a);
+                return -1;
+            }
+            if (idle) o->python_idle_timeout_s = x;
+            else o->python_max_sandboxes = (uint32_t)x;
+            o->python.enabled = 1;
+            continue;
+        }
         static const char *const known[] = {"--host", "--port", "--api-key", "--parallel", "--queue",
                                             "--threads", "--max-body", "--max-connections", "--max-connections-per-address", "--header-timeout", "--body-timeout", "--max-stored", "--max-stored-bytes", "--max-items",
                                             "--prefill-chunk", "--model-name", "--tokenizer", "--seed", "--ctx", "--kv",
@@ -884,6 +936,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
         usage(stderr);
         return -1;
     }
+    if (!(o->model_path = cli_model_arg(o->model_path))) return -1;
     return 1;
 }
 
@@ -1041,7 +1094,7 @@ int server_main(int argc, char **argv, server_engine_open open) {
         goto done;
     }
     engine_open = 1;
-    if (server_browser_start(&srv) != 0) goto done;
+    if (server_browser_start(&srv) != 0 || server_python_start(&srv) != 0) goto done;
     o->ctx_size = engine.n_ctx;
     if (!(srv.store = server_store_new(o->max_stored, o->max_stored_bytes)) ||
         server_sched_start(&srv.sched, &engine, o->queue_size ? o->queue_size : 1, o->prefill_chunk, err, sizeof err) != 0) {
@@ -1133,6 +1186,7 @@ done:
     if (engine_open && engine.close) engine.close(engine.ctx);
     server_store_free(srv.store);
     server_browser_stop(&srv);
+    server_python_stop(&srv); /* after the scheduler: no call runs */
     gptoss_grammar_free(srv.json_object);
     gptoss_grammar_vocab_free(srv.gvocab);
     gptoss_tokenizer_free(srv.tok);

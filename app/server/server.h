@@ -9,6 +9,8 @@
  *                                  reasoning budget as one gptoss_constraint per request
  *   app/server/server_browser.c    the browser tool run server-side (--browser): its calls, the replies
  *                                  rendered for the running sequence, citations as url_citation
+ *   app/server/server_python.c     the python tool run server-side (--python): a sandbox per conversation
+ *                                  (container), kept while in use, reaped when idle, bounded in number
  *   app/cmd/cmd_serve.c            the production engine (model, sessions, gptoss_batch, samplers)
  *
  * Token generation goes through a server_engine, so tests can replay scripted model output through
@@ -25,6 +27,7 @@
 
 #include "base/common.h"
 #include "cli/cli_browser.h"
+#include "cli/cli_python.h"
 #include "gptoss.h"
 #include "server/server_head.h"
 
@@ -90,6 +93,9 @@ typedef struct server_options {
     gptoss_kv_type kv_type; /* the sequences' KV cache (gptoss_session_options.kv_type) */
     int quiet;              /* no line per request on stderr */
     cli_browser_options browser; /* --browser and its backend's options (app/cli/cli_browser.h) */
+    cli_python_options python;   /* --python and the tool's options (app/cli/cli_python.h) */
+    double python_idle_timeout_s; /* --python-idle-timeout: an unused sandbox is ended after this */
+    uint32_t python_max_sandboxes; /* --python-max-sandboxes: sandboxes alive at once */
 } server_options;
 
 /* The served model's id (/v1/models, every reply's "model") and the other names a request may give
@@ -313,6 +319,7 @@ void server_conns_stats(server_conns *g, server_conn_stats *out);
 /* ---- shared server state ------------------------------------------------------------------- */
 
 typedef struct server_store server_store;
+typedef struct server_python_pool server_python_pool;
 
 typedef struct server {
     server_options opts;
@@ -325,6 +332,7 @@ typedef struct server {
     gptoss_grammar_vocab *gvocab;     /* the tokenizer's token trie for grammar masks, built at start */
     gptoss_grammar *json_object;      /* {"type": "object"}: response_format json_object */
     cli_browser_source *browser_source; /* --browser: the backend opened at start (server_browser.c) */
+    server_python_pool *python;       /* --python: the sandboxes (server_python.c) */
     size_t max_token_bytes;           /* the tokenizer's longest token (128 for o200k): prompt bounds */
     char date[16];
     int debug; /* $GPTOSS_SERVE_DEBUG: libmicrohttpd's messages on stderr */
@@ -435,11 +443,14 @@ int server_rules_build(const server *srv, server_job *job, int chat, const serve
                        const gptoss_harmony_tool *tools, char *const *strict, size_t n_tools,
                        gptoss_tool_choice choice, int named, server_reply *r);
 
-/* Renders the system message (date, effort, the browser namespace when browser), a developer message with instructions, function tools
+/* The built-in tools whose namespaces a prompt declares (server_render_prompt's builtin). */
+#define SERVER_TOOL_BROWSER 1u
+#define SERVER_TOOL_PYTHON 2u
+/* Renders the system message (date, effort, the namespaces of the built-in tools in builtin: SERVER_TOOL_*), a developer message with instructions, function tools
  * (when any) and the response format's # Response Formats (json_schema) and msgs into a prompt for
  * the assistant. */
 gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
-                                   int browser, const gptoss_harmony_tool *tools, size_t n_tools,
+                                   unsigned builtin, const gptoss_harmony_tool *tools, size_t n_tools,
                                    const server_format *format,
                                    const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
                                    size_t err_size);
@@ -519,6 +530,50 @@ typedef struct server_cite {
 void server_cite_feed(server_browser *b, server_cite *c, const char *text, size_t len, int flush, gptoss_buf *out,
                       struct cJSON *annotations);
 void server_cite_free(server_cite *c);
+
+/* ---- the python tool run server-side (server_python.c) ---- */
+
+/* Python calls one request may make; past that each call's reply says so, as for the browser. */
+#define SERVER_PYTHON_MAX_CALLS 24
+
+/* With --python: checks that the sandbox can be set up (gptoss_python_check: its message printed and
+ * -1 when not) and starts the reaper of idle sandboxes. Nothing without --python. */
+int server_python_start(server *srv);
+/* After the scheduler has stopped (no call runs): ends every sandbox. */
+void server_python_stop(server *srv);
+/* A sandbox (an OpenAI "container"): one interpreter and its /mnt/data, held by the requests using it. */
+typedef struct server_python_box server_python_box;
+/* A reference on the sandbox named id (create 0: NULL when there is none: never made, or reaped), or
+ * a new one (create 1, named id, or a fresh "cntr_..." when id is NULL). A new sandbox over
+ * --python-max-sandboxes ends the oldest idle one; when every one is in use it is not made (NULL with
+ * the reason in err). transient: ended as soon as its last holder lets go (chat completions). Its
+ * interpreter starts at its first call. */
+server_python_box *server_python_open(server *srv, const char *id, int create, int transient, char *err,
+                                      size_t err_size);
+/* Drops the reference; a sandbox nobody holds is idle from now on (transient: ended). b may be NULL. */
+void server_python_release(server *srv, server_python_box *b);
+const char *server_python_box_id(const server_python_box *b);
+/* A fresh container id ("cntr_" and 32 hex digits) into out[48]; 0 or -1. */
+int server_python_new_id(char out[48]);
+/* Does a request declare a function named python of its own? (then its calls are the client's) */
+int server_python_declared(char *const *names, size_t n);
+/* The Responses tools without the code_interpreter entries: NULL with *wants 0 when there are none;
+ * else a copy without them (NULL with *oom set when out of memory). *container: the first entry's
+ * container when it is a string (an id), else NULL. A malformed entry (container neither a string nor
+ * {"type": "auto", ...}) is a 400 in r (-1 in *bad). */
+struct cJSON *server_python_strip_tools(const struct cJSON *tools, int *wants, const char **container, int *oom,
+                                        int *bad, server_reply *r);
+/* Runs code in the sandbox *box (NULL: opens one first, named id or fresh, transient as
+ * server_python_open; the caller holds the reference it leaves in *box) on a tool thread; its
+ * interpreter starts at its first call, and calls to one sandbox run one at a time. *reply is the text
+ * the model reads (an error text when no sandbox can be had or started: *failed then set); out gets it
+ * rendered as the message from python to=assistant on channel, then <|start|>assistant. *n_calls
+ * counts the request's calls (SERVER_PYTHON_MAX_CALLS). 0, or -1 out of memory. */
+int server_python_call(server *srv, server_python_box **box, const char *id, int transient, uint32_t *n_calls,
+                       const char *channel, const char *code, size_t len, char **reply, int *failed,
+                       gptoss_tokens *out);
+/* The /metrics lines: sandboxes alive (gauge), calls, time-outs, sandboxes reaped and refused. */
+void server_python_metrics(server *srv, gptoss_buf *b);
 
 /* ---- protocols ----------------------------------------------------------------------------- */
 

@@ -20,7 +20,8 @@
 
 #define MAX_STOPS 4
 
-typedef enum kind { K_NONE, K_CONTENT, K_REASONING, K_CALL, K_BROWSE } kind;
+/* K_BROWSE, K_PYTHON: a browser or python call run server-side */
+typedef enum kind { K_NONE, K_CONTENT, K_REASONING, K_CALL, K_BROWSE, K_PYTHON } kind;
 
 typedef struct call {
     char id[40];
@@ -45,8 +46,12 @@ typedef struct choice {
     server_browser *browser;
     server_cite cite;
     cJSON *annotations;  /* url_citation, in the chat shape */
-    char *call_to, *call_channel; /* the browser call being written: recipient, channel */
+    char *call_to, *call_channel; /* the browser or python call being written: recipient, channel */
     gptoss_buf call_args;
+    /* python (server_python.c): the choice's own sandbox, made at its first call, ended with the request */
+    int python;
+    server_python_box *pybox;
+    uint32_t n_py_calls;
 } choice;
 
 typedef struct chat_proto {
@@ -65,6 +70,7 @@ typedef struct chat_proto {
 static void chat_free(void *p) {
     chat_proto *c = p;
     if (!c) return;
+    for (uint32_t k = 0; k < SERVER_MAX_SEQS; k++) server_python_release(c->srv, c->ch[k].pybox);
     for (size_t i = 0; i < c->n_stops; i++) free(c->stops[i]);
     for (size_t i = 0; i < c->n_declared; i++) free(c->declared[i]);
     free(c->declared);
@@ -159,6 +165,7 @@ static int add_content(server_job *job, choice *h, const char *text, size_t len)
 static kind kind_of(const choice *h, gptoss_harmony_role role, const char *channel, const char *recipient) {
     gptoss_harmony_message m = {.role = role, .channel = channel, .recipient = recipient};
     if (server_is_call(&m) && h->browser && server_browser_recipient(recipient)) return K_BROWSE;
+    if (server_is_call(&m) && h->python && cli_python_recipient(recipient)) return K_PYTHON;
     if (server_is_call(&m)) return K_CALL;
     if (server_is_reasoning(channel)) return K_REASONING;
     return K_CONTENT;
@@ -250,7 +257,7 @@ static int add_cited(server_job *job, choice *h, const char *text, size_t len, i
 
 /* Routes text to content or reasoning. Returns 1 when a stop string ended the content. */
 static int add_text(server_job *job, choice *h, kind k, const char *text, size_t len) {
-    if (k == K_BROWSE) {
+    if (k == K_BROWSE || k == K_PYTHON) {
         gptoss_buf_append(&h->call_args, text, len);
         return 0;
     }
@@ -275,7 +282,7 @@ static int after_parse(server_job *job, choice *h, size_t before) {
         kind k = kind_of(h, m->role, m->channel, m->recipient);
         if (i == before && h->msg_open) {
             h->msg_open = 0;
-            if (h->cur == K_BROWSE) {
+            if (h->cur == K_BROWSE || h->cur == K_PYTHON) {
                 job->seqs[h->index].tool = 1; /* run once <|call|> is fed (chat_run_tool) */
                 break;
             }
@@ -289,7 +296,7 @@ static int after_parse(server_job *job, choice *h, size_t before) {
         /* A message the lenient parser recovered without streaming it. */
         size_t len;
         const char *text = gptoss_harmony_message_text(m, &len);
-        if (k == K_BROWSE) {
+        if (k == K_BROWSE || k == K_PYTHON) {
             open_browse(job, h, m->recipient, m->channel);
             add_text(job, h, k, text, len);
             job->seqs[h->index].tool = 1;
@@ -309,7 +316,7 @@ static int after_parse(server_job *job, choice *h, size_t before) {
         h->cur = kind_of(h, gptoss_harmony_parser_current_role(p), gptoss_harmony_parser_current_channel(p),
                          gptoss_harmony_parser_current_recipient(p));
         if (h->cur == K_CALL) open_call(job, h, gptoss_harmony_parser_current_recipient(p));
-        if (h->cur == K_BROWSE)
+        if (h->cur == K_BROWSE || h->cur == K_PYTHON)
             open_browse(job, h, gptoss_harmony_parser_current_recipient(p), gptoss_harmony_parser_current_channel(p));
     }
     size_t len;
@@ -325,7 +332,7 @@ static int chat_on_token(server_job *job, uint32_t k, uint32_t id) {
     size_t before = gptoss_harmony_parser_n_messages(h->parser);
     gptoss_harmony_parser_process(h->parser, id); /* lenient: fails only without memory */
     int stop = after_parse(job, h, before);
-    if (job->seqs[k].tool && !h->failed) return 0; /* a browser call: fed, then run (chat_run_tool) */
+    if (job->seqs[k].tool && !h->failed) return 0; /* a browser or python call: fed, then run (chat_run_tool) */
     if (id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL) stop = 1;
     if (stop && h->content_stopped) job->seqs[k].finish = SERVER_FINISH_STOP;
     if (h->failed) {
@@ -404,11 +411,38 @@ static void chat_on_finish(server_job *job) {
     server_job_emit(job, "data: [DONE]\n\n", 14);
 }
 
-/* Choice k's browser call, on its tool thread (the sequence waits): the call and the page it returned
- * go to reasoning_content, as the model reads them. */
+/* Choice k's python call in its sandbox: the code and what it printed go to reasoning_content. */
+static int chat_run_python(server_job *job, choice *h, gptoss_tokens *out) {
+    chat_proto *c = job->proto;
+    char *reply = NULL;
+    int failed = 0;
+    int rc = server_python_call(c->srv, &h->pybox, NULL, 1, &h->n_py_calls, h->call_channel,
+                                h->call_args.data ? h->call_args.data : "", h->call_args.len, &reply, &failed, out);
+    pthread_mutex_lock(&job->mu);
+    if (rc != 0) snprintf(job->error, sizeof job->error, "out of memory running python");
+    else {
+        gptoss_buf shown = {0};
+        gptoss_buf_printf(&shown, "%s[python]\n%.*s\n[python output]\n%s\n", h->reasoning.len ? "\n" : "",
+                          (int)h->call_args.len, h->call_args.data ? h->call_args.data : "", reply);
+        if (gptoss_buf_cstr(&shown)) {
+            gptoss_buf_append(&h->reasoning, shown.data, shown.len);
+            emit_text(job, h, "reasoning_content", shown.data, shown.len);
+        }
+        gptoss_buf_free(&shown);
+        gptoss_harmony_parser_reset(h->parser, GPTOSS_HARMONY_ROLE_ASSISTANT);
+        h->msg_open = 0;
+    }
+    pthread_mutex_unlock(&job->mu);
+    free(reply);
+    return rc;
+}
+
+/* Choice k's browser or python call, on its tool thread (the sequence waits): the call and what it
+ * returned go to reasoning_content, as the model reads them. */
 static int chat_run_tool(server_job *job, uint32_t k, gptoss_tokens *out) {
     chat_proto *c = job->proto;
     choice *h = &c->ch[k];
+    if (h->python && cli_python_recipient(h->call_to)) return chat_run_python(job, h, out);
     cJSON *action = NULL;
     char *reply = NULL;
     int rc = server_browser_call(h->browser, h->call_to, h->call_channel, h->call_args.data ? h->call_args.data : "",
@@ -619,9 +653,13 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     char **names = server_tool_names(tools, n_tools);
     if (!names) goto oom;
     int browse = srv->browser_source && !no_tools && !server_browser_declared(names, n_tools);
+    /* python likewise, unless the client has a function named python */
+    int python = srv->python && !no_tools && !server_python_declared(names, n_tools);
     for (size_t i = 0; i < n_tools; i++) free(names[i]);
     free(names);
-    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, browse, no_tools ? NULL : tools, no_tools ? 0 : n_tools,
+    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL,
+                             (browse ? SERVER_TOOL_BROWSER : 0u) | (python ? SERVER_TOOL_PYTHON : 0u),
+                             no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "messages", NULL, "%s", err);
         goto fail;
@@ -643,6 +681,7 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     }
     for (uint32_t k = 0; k < n; k++) {
         c->ch[k].index = k;
+        c->ch[k].python = python;
         if (gptoss_harmony_parser_create(srv->tok, GPTOSS_HARMONY_ROLE_ASSISTANT, 0, &c->ch[k].parser, err, sizeof err) !=
             GPTOSS_OK)
             goto oom;

@@ -252,7 +252,7 @@ size_t server_prompt_min_tokens(const server *srv, const char *instructions, con
 }
 
 gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effort, const char *instructions,
-                                   int browser, const gptoss_harmony_tool *tools, size_t n_tools,
+                                   unsigned builtin, const gptoss_harmony_tool *tools, size_t n_tools,
                                    const server_format *format,
                                    const gptoss_harmony_conversation *msgs, gptoss_tokens *out, char *err,
                                    size_t err_size) {
@@ -262,11 +262,15 @@ gptoss_status server_render_prompt(const server *srv, gptoss_harmony_effort effo
     gptoss_harmony_system_content_default(&sc);
     sc.reasoning_effort = effort;
     sc.conversation_start_date = srv->date[0] ? srv->date : NULL;
-    /* the built-in block the model was trained on, in the system message (spec 6.1) */
-    static const gptoss_harmony_namespace browser_ns = {.name = "browser", .builtin = 1};
-    if (browser) {
-        sc.tools = &browser_ns;
-        sc.n_tools = 1;
+    /* the built-in blocks the model was trained on, in the system message (spec 6.1, 6.2), in the
+     * order it saw them: browser, then python */
+    gptoss_harmony_namespace ns_builtin[2];
+    size_t n_builtin = 0;
+    if (builtin & SERVER_TOOL_BROWSER) ns_builtin[n_builtin++] = (gptoss_harmony_namespace){.name = "browser", .builtin = 1};
+    if (builtin & SERVER_TOOL_PYTHON) ns_builtin[n_builtin++] = (gptoss_harmony_namespace){.name = "python", .builtin = 1};
+    if (n_builtin) {
+        sc.tools = ns_builtin;
+        sc.n_tools = n_builtin;
     }
     gptoss_harmony_content sys_part = {.kind = GPTOSS_HARMONY_CONTENT_SYSTEM, .system = &sc};
     gptoss_harmony_message sys = {.role = GPTOSS_HARMONY_ROLE_SYSTEM, .content = &sys_part, .n_content = 1};

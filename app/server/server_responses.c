@@ -33,6 +33,7 @@ typedef struct stored {
     cJSON *items;          /* its own items, normalized */
     char *response;        /* the response object (JSON), for GET; NULL once out of the ring */
     size_t bytes;          /* what it holds now (json_bytes, plus the response text) */
+    char container[48];    /* the python sandbox its calls ran in, or "": a later turn runs in it too */
 } stored;
 
 /* st->bytes counts every entry alive, once each: those in the ring, and those out of it that a
@@ -143,7 +144,8 @@ static void store_evict_oldest(server_store *st, stored **dead) {
  * over --max-stored or --max-stored-bytes. Not kept: a response whose chain alone (its items and
  * those of every response before it, which nothing can free while it lives) is over the byte bound,
  * and one that still does not fit once the ring is empty (the rest held by requests in progress). */
-static void store_put(server_store *st, const char *id, stored *parent, cJSON *items, size_t n_items, char *response) {
+static void store_put(server_store *st, const char *id, stored *parent, cJSON *items, size_t n_items, char *response,
+                      const char *container) {
     stored *dead = NULL, *s = calloc(1, sizeof *s);
     size_t own = sizeof(stored) + json_bytes(items);
     size_t bytes = own + (response ? strlen(response) + 1 : 0);
@@ -160,6 +162,7 @@ static void store_put(server_store *st, const char *id, stored *parent, cJSON *i
     s->items = items;
     s->response = response;
     s->bytes = bytes;
+    snprintf(s->container, sizeof s->container, "%s", container ? container : "");
     st->bytes += bytes;
     st->e[(st->head + st->n) % st->cap] = s;
     st->n++;
@@ -204,8 +207,9 @@ static char *store_get_response(server_store *st, const char *id) {
 
 /* ---- generation state ------------------------------------------------------------------------- */
 
-/* K_WEB: a browser call run server-side (a web_search_call item; server_browser.c) */
-typedef enum kind { K_MESSAGE, K_REASONING, K_CALL, K_WEB } kind;
+/* K_WEB: a browser call run server-side (a web_search_call item; server_browser.c); K_CODE: a python
+ * call run server-side (a code_interpreter_call item; server_python.c) */
+typedef enum kind { K_MESSAGE, K_REASONING, K_CALL, K_WEB, K_CODE } kind;
 
 typedef struct item {
     kind k;
@@ -214,9 +218,11 @@ typedef struct item {
     gptoss_buf text;
     char *args;
     int incomplete; /* cut by max_output_tokens (or the context) */
-    char *channel;  /* K_WEB: the call's channel (the reply goes on it) */
+    char *channel;  /* K_WEB, K_CODE: the call's channel (the reply goes on it) */
     cJSON *action;  /* K_WEB: what it did, once done */
-    int searched;   /* K_WEB: its call returned */
+    int searched;   /* K_WEB, K_CODE: its call returned */
+    char *output;   /* K_CODE: the tool's reply, once returned */
+    int failed;     /* K_CODE: no sandbox could run it (the reply says why) */
     cJSON *annotations; /* K_MESSAGE with the browser: url_citation annotations */
 } item;
 
@@ -240,6 +246,12 @@ typedef struct resp_proto {
     uint32_t seq, n_reasoning_tokens;
     server_browser *browser; /* the request asked for the browser (and the server has one), else NULL */
     server_cite cite;        /* the message being written: citations held back until complete */
+    /* code_interpreter: the conversation's sandbox, named container (from the chain, the request, or
+     * fresh); pybox once held (from the request, or its first call on) */
+    int python, include_outputs;
+    char container[48];
+    server_python_box *pybox;
+    uint32_t n_py_calls;
 } resp_proto;
 
 static void resp_free(void *p) {
@@ -255,11 +267,13 @@ static void resp_free(void *p) {
         free(c->out[i].name);
         free(c->out[i].args);
         free(c->out[i].channel);
+        free(c->out[i].output);
         cJSON_Delete(c->out[i].action);
         cJSON_Delete(c->out[i].annotations);
         gptoss_buf_free(&c->out[i].text);
     }
     server_browser_free(c->browser);
+    server_python_release(c->srv, c->pybox);
     server_cite_free(&c->cite);
     free(c->out);
     free(c);
@@ -267,7 +281,7 @@ static void resp_free(void *p) {
 
 static const char *item_text(item *it) { return gptoss_buf_cstr(&it->text) ? it->text.data : ""; }
 
-static cJSON *item_json(item *it, int done) {
+static cJSON *item_json(resp_proto *c, item *it, int done) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", it->id);
     const char *status = !done ? "in_progress" : it->incomplete ? "incomplete" : "completed";
@@ -275,6 +289,22 @@ static cJSON *item_json(item *it, int done) {
         cJSON_AddStringToObject(o, "type", "web_search_call");
         cJSON_AddStringToObject(o, "status", !done ? "in_progress" : it->searched ? "completed" : "incomplete");
         if (done && it->action) cJSON_AddItemToObject(o, "action", cJSON_Duplicate(it->action, 1));
+    } else if (it->k == K_CODE) {
+        cJSON_AddStringToObject(o, "type", "code_interpreter_call");
+        cJSON_AddStringToObject(o, "status", !done          ? "in_progress"
+                                             : it->failed   ? "failed"
+                                             : it->searched ? "completed"
+                                                            : "incomplete");
+        cJSON_AddStringToObject(o, "code", item_text(it));
+        cJSON_AddStringToObject(o, "container_id", c->container);
+        /* as OpenAI's: the outputs only when include asks for them */
+        if (done && it->output && c->include_outputs) {
+            cJSON *outs = cJSON_AddArrayToObject(o, "outputs");
+            cJSON *log = cJSON_CreateObject();
+            cJSON_AddStringToObject(log, "type", "logs");
+            cJSON_AddStringToObject(log, "logs", it->output);
+            cJSON_AddItemToArray(outs, log);
+        } else cJSON_AddNullToObject(o, "outputs");
     } else if (it->k == K_REASONING) {
         cJSON_AddStringToObject(o, "type", "reasoning");
         cJSON_AddStringToObject(o, "status", status);
@@ -340,7 +370,7 @@ static cJSON *response_json(server_job *job, const char *status) {
     cJSON *output = cJSON_AddArrayToObject(o, "output");
     int final = strcmp(status, "in_progress") != 0;
     if (final)
-        for (size_t i = 0; i < c->n_out; i++) cJSON_AddItemToArray(output, item_json(&c->out[i], 1));
+        for (size_t i = 0; i < c->n_out; i++) cJSON_AddItemToArray(output, item_json(c, &c->out[i], 1));
     for (cJSON *e = c->echo ? c->echo->child : NULL; e; e = e->next)
         cJSON_AddItemToObject(o, e->string, cJSON_Duplicate(e, 1));
     cJSON_AddBoolToObject(o, "parallel_tool_calls", 0);
@@ -386,7 +416,11 @@ static void open_item(server_job *job, kind k, const char *recipient) {
     memset(it, 0, sizeof *it);
     it->k = k;
     if (server_make_id(it->id, sizeof it->id,
-                       k == K_REASONING ? "rs_" : k == K_MESSAGE ? "msg_" : k == K_WEB ? "ws_" : "fc_") < 0 ||
+                       k == K_REASONING ? "rs_"
+                       : k == K_MESSAGE ? "msg_"
+                       : k == K_WEB     ? "ws_"
+                       : k == K_CODE    ? "ci_"
+                                        : "fc_") < 0 ||
         (k == K_CALL && server_make_id(it->call_id, sizeof it->call_id, "call_") < 0)) {
         /* the response fails (resp_on_token, resp_on_finish) rather than carry an item without an id */
         snprintf(job->error, sizeof job->error, "could not make an output item id: %s", strerror(errno));
@@ -395,15 +429,22 @@ static void open_item(server_job *job, kind k, const char *recipient) {
     if (k == K_CALL) {
         it->name = server_call_name(recipient, (const char *const *)c->declared, c->n_declared);
     }
-    if (k == K_WEB) {
-        /* announced when the call is complete (close_item): its action needs the whole arguments */
-        it->name = strdup(recipient);
+    if (k == K_WEB || k == K_CODE) {
+        it->name = strdup(recipient ? recipient : "python");
         const char *ch = gptoss_harmony_parser_current_channel(c->parser);
         it->channel = strdup(ch ? ch : "analysis");
         if (!it->name || !it->channel) {
             snprintf(job->error, sizeof job->error, "out of memory");
             c->failed = 1;
         }
+        /* a browser call is announced when complete (close_item): its action needs the whole
+         * arguments; code streams as it is written */
+        if (k == K_WEB || !c->stream) return;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "output_index", (double)(c->n_out - 1));
+        cJSON_AddItemToObject(o, "item", item_json(c, it, 0));
+        event(job, "response.output_item.added", o);
+        event(job, "response.code_interpreter_call.in_progress", item_event(c, it));
         return;
     }
     if (k == K_MESSAGE && c->browser) {
@@ -417,7 +458,7 @@ static void open_item(server_job *job, kind k, const char *recipient) {
     if (!c->stream) return;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "output_index", (double)(c->n_out - 1));
-    cJSON_AddItemToObject(o, "item", item_json(it, 0));
+    cJSON_AddItemToObject(o, "item", item_json(c, it, 0));
     event(job, "response.output_item.added", o);
     if (k != K_CALL) {
         o = item_event(c, it);
@@ -466,6 +507,12 @@ static void add_delta(server_job *job, const char *text, size_t len) {
     char *t = strndup(text, len);
     if (!t) return;
     cJSON *o = item_event(c, it);
+    if (it->k == K_CODE) {
+        cJSON_AddStringToObject(o, "delta", t);
+        free(t);
+        event(job, "response.code_interpreter_call_code.delta", o);
+        return;
+    }
     cJSON_AddNumberToObject(o, "content_index", 0);
     cJSON_AddStringToObject(o, "delta", t);
     free(t);
@@ -485,10 +532,19 @@ static void close_item(server_job *job) {
         if (!c->stream) return;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "output_index", (double)(c->n_out - 1));
-        cJSON_AddItemToObject(o, "item", item_json(it, 0));
+        cJSON_AddItemToObject(o, "item", item_json(c, it, 0));
         event(job, "response.output_item.added", o);
         event(job, "response.web_search_call.in_progress", item_event(c, it));
         event(job, "response.web_search_call.searching", item_event(c, it));
+        return;
+    }
+    if (it->k == K_CODE) {
+        job->seqs[0].tool = 1; /* run once its last token is fed (resp_run_tool) */
+        if (!c->stream) return;
+        cJSON *o = item_event(c, it);
+        cJSON_AddStringToObject(o, "code", item_text(it));
+        event(job, "response.code_interpreter_call_code.done", o);
+        event(job, "response.code_interpreter_call.interpreting", item_event(c, it));
         return;
     }
     if (!c->stream) return;
@@ -513,13 +569,14 @@ static void close_item(server_job *job) {
     }
     o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "output_index", (double)(c->n_out - 1));
-    cJSON_AddItemToObject(o, "item", item_json(it, 1));
+    cJSON_AddItemToObject(o, "item", item_json(c, it, 1));
     event(job, "response.output_item.done", o);
 }
 
 static kind kind_of(const resp_proto *c, gptoss_harmony_role role, const char *channel, const char *recipient) {
     gptoss_harmony_message m = {.role = role, .channel = channel, .recipient = recipient};
     if (server_is_call(&m) && c->browser && server_browser_recipient(recipient)) return K_WEB;
+    if (server_is_call(&m) && c->python && cli_python_recipient(recipient)) return K_CODE;
     if (server_is_call(&m)) return K_CALL;
     if (server_is_reasoning(channel)) return K_REASONING;
     return K_MESSAGE;
@@ -538,7 +595,7 @@ static int after_parse(server_job *job, size_t before) {
             const char *text = gptoss_harmony_message_text(m, &len);
             if (!len && k != K_CALL) continue;
             open_item(job, k, m->recipient);
-            if (k == K_WEB && m->channel && c->n_out && !c->failed) { /* recovered whole: its own channel */
+            if ((k == K_WEB || k == K_CODE) && m->channel && c->n_out && !c->failed) { /* recovered whole: its own channel */
                 char *ch = strdup(m->channel);
                 if (ch) {
                     free(c->out[c->n_out - 1].channel);
@@ -553,7 +610,7 @@ static int after_parse(server_job *job, size_t before) {
             job->seqs[0].finish = SERVER_FINISH_CALL;
             stop = 1;
         }
-        if (k == K_WEB) break; /* the sequence waits for the call: nothing follows <|call|> */
+        if (k == K_WEB || k == K_CODE) break; /* the sequence waits for the call: nothing follows <|call|> */
     }
     if (stop || gptoss_harmony_parser_get_state(p) != GPTOSS_HARMONY_CONTENT) return stop;
     if (!c->msg_open) {
@@ -577,16 +634,44 @@ static int resp_on_token(server_job *job, uint32_t k, uint32_t id) {
     gptoss_harmony_parser_process(c->parser, id);
     int stop = after_parse(job, before);
     if (c->failed) job->seqs[0].finish = SERVER_FINISH_ERROR;
-    if (job->seqs[0].tool && !c->failed) return 0; /* a browser call: fed, then run (resp_run_tool) */
+    if (job->seqs[0].tool && !c->failed) return 0; /* a browser or python call: fed, then run (resp_run_tool) */
     return stop || c->failed || id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL;
 }
 
-/* The browser call of the last item, on its tool thread (the sequence waits; nothing else touches the
- * protocol's state but the connection, which reads job->out under the lock). */
+/* The python call of the last item, in the conversation's sandbox (made at its first call). */
+static int resp_run_python(server_job *job, item *it, gptoss_tokens *out) {
+    resp_proto *c = job->proto;
+    char *reply = NULL;
+    int failed = 0;
+    int rc = server_python_call(c->srv, &c->pybox, c->container, 0, &c->n_py_calls, it->channel,
+                                it->text.data ? it->text.data : "", it->text.len, &reply, &failed, out);
+    pthread_mutex_lock(&job->mu);
+    if (rc != 0) snprintf(job->error, sizeof job->error, "out of memory running python");
+    else {
+        it->output = reply;
+        it->searched = 1;
+        it->failed = failed;
+        gptoss_harmony_parser_reset(c->parser, GPTOSS_HARMONY_ROLE_ASSISTANT);
+        c->msg_open = 0;
+        if (c->stream) {
+            if (!failed) event(job, "response.code_interpreter_call.completed", item_event(c, it));
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "output_index", (double)(c->n_out - 1));
+            cJSON_AddItemToObject(o, "item", item_json(c, it, 1));
+            event(job, "response.output_item.done", o);
+        }
+    }
+    pthread_mutex_unlock(&job->mu);
+    return rc;
+}
+
+/* The browser or python call of the last item, on its tool thread (the sequence waits; nothing else
+ * touches the protocol's state but the connection, which reads job->out under the lock). */
 static int resp_run_tool(server_job *job, uint32_t k, gptoss_tokens *out) {
     resp_proto *c = job->proto;
     (void)k;
     item *it = &c->out[c->n_out - 1];
+    if (it->k == K_CODE) return resp_run_python(job, it, out);
     cJSON *action = NULL;
     char *reply = NULL;
     int rc = server_browser_call(c->browser, it->name, it->channel, it->text.data ? it->text.data : "", it->text.len,
@@ -604,7 +689,7 @@ static int resp_run_tool(server_job *job, uint32_t k, gptoss_tokens *out) {
             event(job, "response.web_search_call.completed", item_event(c, it));
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "output_index", (double)(c->n_out - 1));
-            cJSON_AddItemToObject(o, "item", item_json(it, 1));
+            cJSON_AddItemToObject(o, "item", item_json(c, it, 1));
             event(job, "response.output_item.done", o);
         }
     }
@@ -634,7 +719,8 @@ static void resp_on_finish(server_job *job) {
         /* out of memory, the response is not kept: a later request naming it gets a 400 */
         char *text = keep_output_items(c) < 0 ? NULL : cJSON_PrintUnformatted(resp);
         if (text) {
-            store_put(c->srv->store, c->id, c->parent, c->own, c->n_items + c->n_out, text);
+            store_put(c->srv->store, c->id, c->parent, c->own, c->n_items + c->n_out, text,
+                      c->pybox ? c->container : NULL);
             c->parent = NULL;
             c->own = NULL;
         }
@@ -721,7 +807,9 @@ static int keep_item(cJSON *to, cJSON *v) {
 static int keep_output_items(resp_proto *c) {
     for (size_t i = 0; i < c->n_out; i++) {
         item *it = &c->out[i];
-        if (it->k == K_WEB) continue; /* the browsing is not replayed in a later prompt */
+        /* the browsing and the code run are not replayed in a later prompt (as harmony drops the
+         * analysis of earlier turns); the python sandbox keeps the state */
+        if (it->k == K_WEB || it->k == K_CODE) continue;
         cJSON *n = it->k == K_MESSAGE     ? norm_message("assistant", item_text(it))
                    : it->k == K_REASONING ? norm_reasoning(item_text(it))
                                           : norm_call(it->call_id, it->name ? it->name : "", it->args ? it->args : "");
@@ -824,8 +912,9 @@ static int map_items(const cJSON *const *segs, size_t n_segs, gptoss_harmony_con
                 if (!text) goto oom;
                 st = server_append_call_output(hist, name, text);
                 kept = to ? keep_item(to, norm_call_output(cid->valuestring, text)) : 0;
-            } else if (!strcmp(t, "web_search_call")) {
-                /* a search the server ran: its pages are not replayed (the answer that cites them is) */
+            } else if (!strcmp(t, "web_search_call") || !strcmp(t, "code_interpreter_call")) {
+                /* a search or a cell the server ran: not replayed (the answer that uses it is; the
+                 * sandbox keeps what the code did) */
             } else {
                 BAD("input", "input[%d]: item type '%s' is not supported", idx, t);
             }
@@ -870,7 +959,7 @@ static cJSON *known_members(const cJSON *v, const char *const *keys) {
 static void echo_request_shape(cJSON *echo, const cJSON *req) {
     static const char *const text_keys[] = {"format", "verbosity", NULL};
     static const char *const format_keys[] = {"type", "name", "description", "schema", "strict", NULL};
-    static const char *const tool_keys[] = {"type", "name", "description", "parameters", "strict", NULL};
+    static const char *const tool_keys[] = {"type", "name", "description", "parameters", "strict", "container", NULL};
     static const char *const choice_keys[] = {"type", "name", "mode", "tools", NULL};
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(req, "text");
     if (cJSON_IsObject(text) && cJSON_GetObjectItemCaseSensitive(text, "format")) {
@@ -957,7 +1046,8 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
         gptoss_buf_free(&instr);
         instr = all;
     }
-    int wants_browser = 0, oom_tools = 0;
+    int wants_browser = 0, oom_tools = 0, wants_python = 0, bad_tools = 0;
+    const char *container = NULL;
     const cJSON *req_tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
     cJSON *fn_tools = server_browser_strip_tools(req_tools, &wants_browser, &oom_tools);
     if (oom_tools) goto oom;
@@ -966,9 +1056,50 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
         BAD("tools", "This server has no browser: start it with --browser (and --search-url URL or --corpus DB) "
                      "for web_search tools.");
     }
-    int parsed = server_parse_tools(wants_browser ? fn_tools : req_tools, &tools, &strict, &n_tools, r);
+    cJSON *fn_tools2 = server_python_strip_tools(wants_browser ? fn_tools : req_tools, &wants_python, &container,
+                                                 &oom_tools, &bad_tools, r);
+    if (oom_tools || bad_tools) cJSON_Delete(fn_tools);
+    if (oom_tools) goto oom;
+    if (bad_tools) goto fail;
+    if (wants_python && !srv->python) {
+        cJSON_Delete(fn_tools);
+        cJSON_Delete(fn_tools2);
+        BAD("tools", "This server has no python: start it with --python for code_interpreter tools.");
+    }
+    int parsed = server_parse_tools(wants_python ? fn_tools2 : wants_browser ? fn_tools : req_tools, &tools, &strict,
+                                    &n_tools, r);
     cJSON_Delete(fn_tools);
+    cJSON_Delete(fn_tools2);
     if (parsed < 0) goto fail;
+    if (wants_python) {
+        /* the conversation's sandbox: the one the request names, else the one its chain ran in while it
+         * is alive (held from now, so it is not reaped mid-request), else a new one at the first call */
+        char err[256] = "";
+        c->python = 1;
+        const char *chain = NULL;
+        for (const stored *s = c->parent; s && !chain; s = s->parent)
+            if (s->container[0]) chain = s->container;
+        if (container) {
+            if (!(c->pybox = server_python_open(srv, container, 0, 0, err, sizeof err))) {
+                server_error(r, 400, "invalid_request_error", "tools", "container_not_found",
+                             "Container '%s' not found: it was never made here, or it ended after being idle.",
+                             container);
+                goto fail;
+            }
+        } else if (chain)
+            c->pybox = server_python_open(srv, chain, 0, 0, err, sizeof err);
+        if (c->pybox) snprintf(c->container, sizeof c->container, "%s", server_python_box_id(c->pybox));
+        else if (server_python_new_id(c->container) < 0) {
+            server_error(r, 500, "server_error", NULL, NULL, "could not make a container id: %s", strerror(errno));
+            goto fail;
+        }
+    }
+    const cJSON *include = cJSON_GetObjectItemCaseSensitive(req, "include");
+    if (include && !cJSON_IsNull(include) && !cJSON_IsArray(include)) BAD("include", "'include' must be an array");
+    for (const cJSON *e = cJSON_IsArray(include) ? include->child : NULL; e; e = e->next) {
+        if (!cJSON_IsString(e)) BAD("include", "'include' must be an array of strings");
+        if (!strcmp(e->valuestring, "code_interpreter_call.outputs")) c->include_outputs = 1;
+    }
     if (wants_browser && !(c->browser = server_browser_new(srv))) {
         server_error(r, 500, "server_error", NULL, NULL, "cannot open the browser's backend");
         goto fail;
@@ -1004,7 +1135,9 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
                      srv->opts.ctx_size - 1);
         goto fail;
     }
-    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL, c->browser && !no_tools,
+    if (server_render_prompt(srv, effort, instr.len ? instr.data : NULL,
+                             no_tools ? 0u
+                                      : (c->browser ? SERVER_TOOL_BROWSER : 0u) | (c->python ? SERVER_TOOL_PYTHON : 0u),
                              no_tools ? NULL : tools, no_tools ? 0 : n_tools,
                              &format, hist, &prompt, err, sizeof err) != GPTOSS_OK) {
         server_error(r, 400, "invalid_request_error", "input", NULL, "%s", err);
@@ -1016,9 +1149,10 @@ server_job *server_responses_request(server *srv, const cJSON *req, server_reply
                      srv->opts.ctx_size - 1);
         goto fail;
     }
-    if (no_tools) { /* tool_choice none: the browser was not declared either */
+    if (no_tools) { /* tool_choice none: the browser and python were not declared either */
         server_browser_free(c->browser);
         c->browser = NULL;
+        c->python = 0;
     }
     if (!(c->declared = server_tool_names(tools, n_tools))) goto oom;
     c->n_declared = n_tools;

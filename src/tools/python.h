@@ -26,8 +26,9 @@ typedef struct gptoss_python_options {
  * package provides it. There is no unsandboxed mode. */
 gptoss_status gptoss_python_check(const gptoss_python_options *options, char *err, size_t err_size);
 
-/* A tool for one conversation. The interpreter starts on the first call (or at once: implementation's
- * choice, documented here by the implementation). options may be NULL. *out is NULL on failure. */
+/* A tool for one conversation. The interpreter starts on the first call (create only checks the options,
+ * the sandbox's availability and the data directory, which it makes when missing; as root it gives it
+ * to uid 65534, the sandbox's). options may be NULL. *out is NULL on failure. */
 gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_python **out, char *err,
                                    size_t err_size);
 /* Kills the interpreter and its sandbox; removes the data directory only when the tool made it.
@@ -40,7 +41,8 @@ void gptoss_python_free(gptoss_python *py);
  * expression's repr, the traceback on error), cut to max_reply_bytes with a note; a time-out or a dead
  * interpreter (restarted for the next call) is reported in the reply, not as an error. Returns GPTOSS_OK
  * whenever a reply was made. Blocks up to the time-out (plus a little for the interrupt). One call at a
- * time per tool; different tools may be used from different threads. */
+ * time per tool; different tools may be used from different threads. The reply is valid UTF-8 and may
+ * be empty (a cell that printed nothing and ended in a statement). */
 gptoss_status gptoss_python_call(gptoss_python *py, const char *code, size_t code_len, char **reply);
 
 /* The host directory behind /mnt/data. */
