@@ -11,6 +11,15 @@ CUDA ?= 0
 ifeq ($(CUDA),1)
 BUILD ?= build-cuda
 endif
+# make MPI=1 shards a model over ranks started by mpirun (src/dist/dist_mpi.c; Debian's
+# libopenmpi-dev and openmpi-bin), compiled with mpicc, default dir build-mpi. Without it the
+# single-process communicator stands in and nothing needs MPI.
+MPI ?= 0
+ifeq ($(MPI),1)
+BUILD ?= build-mpi
+MPICC ?= mpicc
+CC := $(MPICC)
+endif
 ifeq ($(SANITIZE),)
 BUILD ?= build
 else
@@ -31,6 +40,11 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
+ifeq ($(MPI),1)
+CPPFLAGS += -DGPTOSS_MPI
+else
+LIB_SRC := $(filter-out src/dist/dist_mpi.c,$(LIB_SRC))
+endif
 APP_SRC := $(sort $(wildcard app/*/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -173,8 +187,9 @@ FORCE:
 
 # The shared library: the same sources built position-independent in $(BUILD)/pic/ (the static
 # library and the command are unchanged), soname libgptoss.so.MAJOR, exporting only the functions
-# include/gptoss.h declares (a version script made from the header). CUDA=1 builds skip it: the CUDA
-# objects are not built position-independent; libgptoss.a carries the CUDA backend.
+# include/gptoss.h declares (a version script made from the header). CUDA=1 and MPI=1 builds skip it:
+# the CUDA objects are not built position-independent, and an MPI program links its MPI itself;
+# libgptoss.a carries the CUDA backend and the MPI communicator.
 SO_NAME := libgptoss.so.$(VERSION_MAJOR)
 SO_REAL := libgptoss.so.$(VERSION)
 SO := $(BUILD)/$(SO_REAL)
@@ -195,6 +210,9 @@ $(SO): $(PIC_OBJ) $(SO_MAP)
 	ln -sf $(SO_REAL) $(BUILD)/$(SO_NAME)
 	ln -sf $(SO_NAME) $(BUILD)/libgptoss.so
 ifeq ($(CUDA),1)
+SO :=
+endif
+ifeq ($(MPI),1)
 SO :=
 endif
 shared: $(SO)

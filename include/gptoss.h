@@ -219,6 +219,33 @@ gptoss_status gptoss_batch_decode(gptoss_batch *batch, gptoss_session *const *se
                                   size_t n, char *err, size_t err_size);
 
 /* ---------------------------------------------------------------------------------------------
+ * Several processes (ranks) sharing one model: a build with MPI (make MPI=1) started by mpirun.
+ * Each rank holds and reads about 1/N of the weights (its kv heads, its rows of the output
+ * projection and of the unembedding, its experts). Rank 0 is the one a program drives; the logits
+ * are the same whatever the number of ranks. In any other process these say rank 0 of 1, and
+ * gptoss_dist_follow is never needed.
+ * ------------------------------------------------------------------------------------------- */
+/* Joins the MPI world when mpirun started this process (call first, with main's argc/argv); does
+ * nothing otherwise or in a build without MPI. Afterwards gptoss_model_load loads this rank's share
+ * and fails on every rank, with a message naming the rank and why, when any rank cannot. */
+gptoss_status gptoss_dist_init(int *argc, char ***argv, char *err, size_t err_size);
+int gptoss_dist_rank(void);
+int gptoss_dist_size(void);
+/* On a rank other than 0, after gptoss_model_load: runs the same session and batch calls as rank 0
+ * makes on its copy of the model, until rank 0 frees it; then returns (free the model after). */
+gptoss_status gptoss_dist_follow(gptoss_model *model, char *err, size_t err_size);
+/* Seconds this process spent exchanging with the other ranks (waiting for them included) and the
+ * bytes it received, since the start or the last reset (reset nonzero: from 0 again); 0 in a single
+ * process. For measuring what the exchanges cost a decoded token. */
+void gptoss_dist_comm_stats(double *seconds, uint64_t *bytes_received, int reset);
+/* Leaves the MPI world (before exit; a no-op in a single process). */
+void gptoss_dist_finalize(void);
+/* The weight bytes rank `rank` of n_ranks would hold resident and read per decoded token (experts:
+ * its share of the top-k on average) for this model as loaded; computable in one process. */
+void gptoss_model_rank_bytes(const gptoss_model *model, uint32_t n_ranks, uint32_t rank, uint64_t *resident_bytes,
+                             uint64_t *bytes_per_token);
+
+/* ---------------------------------------------------------------------------------------------
  * Sampler
  * ------------------------------------------------------------------------------------------- */
 typedef struct gptoss_sampler_options {

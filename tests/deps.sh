@@ -5,7 +5,7 @@
 # writes against, pinned in tests/package-lock.json; the openai client of the
 # server tests, pinned in tests/server/package-lock.json), tmux, libmicrohttpd + cJSON (gptoss serve),
 # libxml2 (the browser tool's HTML parser), libcurl (its web backend), SQLite (its local corpus),
-# bubblewrap and libseccomp (the python tool's sandbox).
+# bubblewrap and libseccomp (the python tool's sandbox), Open MPI (make MPI=1 and tests/t_mpi.sh).
 # Chromium and puppeteer-core (tests/page/package-lock.json) for the chat page of `gptoss serve`.
 set -u
 need=()
@@ -27,6 +27,10 @@ command -v python3 >/dev/null || need+=(python3)
 command -v bwrap >/dev/null || need+=(bubblewrap)                      # the python tool's sandbox (run time)
 pkg-config --exists libseccomp 2>/dev/null || need+=(libseccomp-dev)  # the python tool's seccomp filter (optional at build time)
 command -v chromium >/dev/null || need+=(chromium) # the chat page of `gptoss serve` in a headless browser (tests/t_page.sh)
+# Open MPI: `make MPI=1` (a model sharded over ranks, src/dist/) and tests/t_mpi.sh (optional: without
+# them the default build is unchanged and t_mpi.sh skips)
+command -v mpicc >/dev/null || need+=(libopenmpi-dev)
+command -v mpirun >/dev/null || need+=(openmpi-bin)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"
     if [ "$(id -u)" = 0 ]; then

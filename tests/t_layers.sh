@@ -16,6 +16,7 @@ import fnmatch, os, re, shutil, subprocess, sys
 LAYERS = """
 0  base                src/base/*
 1  format              src/format/*
+1  dist                src/dist/*
 2  cpu                 src/cpu/*
 2  hub                 src/hub/*
 2  tokenizer           src/tokenizer/tokenizer.c src/tokenizer/tokenizer_bpe.c src/tokenizer/pretokenize.c

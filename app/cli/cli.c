@@ -1,6 +1,7 @@
 /* cli.c: argument parsing and error printing shared by the subcommands. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,10 +101,31 @@ int cli_parse_ids(const char *text, uint32_t **ids, size_t *n_ids) {
     return 1;
 }
 
+void cli_follow_rank0(gptoss_status load_status, gptoss_model *m) {
+    if (gptoss_dist_rank() == 0) return;
+    /* Under mpirun every rank runs the same command line; only rank 0 goes on with the command (it
+     * reports a failed load, naming the rank), the others do what it does to the model. */
+    char err[512] = "";
+    int rc = 1;
+    if (load_status == GPTOSS_OK) {
+        /* mpirun hands Ctrl-C and SIGTERM to every rank: rank 0 stops its command (serve shuts
+         * down, run prints what it has) and frees the model, which ends the others' loop here. A
+         * rank 0 that dies instead makes mpirun end them. */
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        rc = gptoss_dist_follow(m, err, sizeof err) == GPTOSS_OK ? 0 : 1;
+        if (rc) cli_error("%s", err);
+        gptoss_model_free(m);
+    }
+    if (rc == 0) gptoss_dist_finalize(); /* see main.c: a failed rank leaves without it */
+    exit(rc);
+}
+
 gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options) {
     char err[512] = "";
     gptoss_model *m = NULL;
     gptoss_status st = gptoss_model_load(path, options, &m, err, sizeof err);
+    cli_follow_rank0(st, m);
     if (st != GPTOSS_OK) {
         cli_error("%s", err[0] ? err : gptoss_status_string(st));
         return NULL;

@@ -35,6 +35,10 @@ const char *cli_option_name(const char *arg);
 const char *cli_model_arg(const char *arg);
 /* Loads a model, printing the library's message on failure. */
 gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options);
+/* After gptoss_model_load (its status and model): on a rank other than 0 of an mpirun launch, follows
+ * rank 0's calls on the model (gptoss_dist_follow) and exits; in rank 0 or a single process it
+ * returns at once. cli_load_model calls it; a command that loads the model itself calls it next. */
+void cli_follow_rank0(gptoss_status load_status, gptoss_model *m);
 /* Seconds on the monotonic clock (for durations). */
 double cli_now_s(void);
 /* Value of argv[*i + 1] for option argv[*i]; advances *i. Prints an error and returns NULL if absent. */

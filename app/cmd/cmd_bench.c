@@ -340,17 +340,23 @@ int cmd_bench(int argc, char **argv) {
     double pp[64], tg[64];
     if (reps > 64) reps = 64;
     double t_prefill = 0, t_decode = 0, kv_bytes = 0;
+    /* under mpirun: rank 0's time in the exchanges and bytes received while decoding (last rep) */
+    const int ranks = gptoss_dist_size();
+    double comm_s = 0;
+    uint64_t comm_bytes = 0;
     for (uint32_t rep = 0; rep < reps; rep++) {
         gptoss_session_reset(sess);
         double t1 = cli_now_s();
         if (p && gptoss_session_append(sess, ids, p, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
         t_prefill = cli_now_s() - t1;
+        if (ranks > 1) gptoss_dist_comm_stats(NULL, NULL, 1);
         double t2 = cli_now_s();
         for (uint32_t i = 0; i < n; i++) {
             if (rep == 0) kv_bytes += (double)gptoss_session_kv_read_bytes(sess);
             if (gptoss_session_append(sess, ids + p + i, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
         }
         t_decode = cli_now_s() - t2;
+        if (ranks > 1) gptoss_dist_comm_stats(&comm_s, &comm_bytes, 0);
         pp[rep] = p / (t_prefill > 0 ? t_prefill : 1e-9);
         tg[rep] = n / (t_decode > 0 ? t_decode : 1e-9);
     }
@@ -369,7 +375,13 @@ int cmd_bench(int argc, char **argv) {
     double huge_file_gb, huge_anon_gb, wbytes = 0;
     huge_page_gb(&huge_file_gb, &huge_anon_gb);
     double bpt = (double)ms.bytes_per_token, bw = on_gpu ? 0 : read_bandwidth((size_t)2 << 30, used_threads);
-    double wbw = on_gpu ? 0 : weights_read_bandwidth(model, used_threads, &wbytes);
+    /* a rank reads its share; reading every region would map the other ranks' weights here */
+    double wbw = on_gpu || ranks > 1 ? 0 : weights_read_bandwidth(model, used_threads, &wbytes);
+    if (ranks > 1) {
+        uint64_t share = 0;
+        gptoss_model_rank_bytes(model, (uint32_t)ranks, 0, NULL, &share);
+        bpt = (double)share;
+    }
     /* A decoded token reads the weights and, in attention, the cached keys and values in reach. */
     const double kvpt = n ? kv_bytes / n : 0;
     double bound = bw > 0 ? bw * 1e9 / (bpt + kvpt) : 0, decode_gbs = (bpt + kvpt) * tg_m / 1e9;
@@ -381,11 +393,15 @@ int cmd_bench(int argc, char **argv) {
                "\"decode_tokens\": %u, \"decode_tok_s\": %.3f, \"decode_tok_s_sd\": %.3f, \"peak_rss_gb\": %.3f, "
                "\"bytes_per_token\": %.0f, \"kv_bytes_per_token\": %.0f, \"read_bw_gb_s\": %.2f, \"decode_bound_tok_s\": %.6g, "
                "\"bw_fraction\": %.6g, \"decode_read_gb_s\": %.6g, \"weights_read_gb_s\": %.2f, "
-               "\"huge_file_gb\": %.3f, \"huge_anon_gb\": %.3f, \"kv_cache\": \"%s\", \"finite\": %s}\n",
+               "\"huge_file_gb\": %.3f, \"huge_anon_gb\": %.3f, \"kv_cache\": \"%s\", \"finite\": %s",
                synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact,
                keep_dense, ms.attention_dtype, ms.unembedding_dtype, t_open, p, pp_m,
                pp_sd, n, tg_m, tg_sd, rss_gb, bpt, kvpt, bw, bound, bound > 0 ? tg_m / bound : 0, decode_gbs, wbw,
                huge_file_gb, huge_anon_gb, kv_name, finite ? "true" : "false");
+        if (ranks > 1) /* rank 0's exchanges while decoding */
+            printf(", \"ranks\": %d, \"comm_ms_per_token\": %.4f, \"comm_bytes_per_token\": %.0f", ranks,
+                   n ? 1e3 * comm_s / n : 0.0, n ? (double)comm_bytes / n : 0.0);
+        printf("}\n");
     } else {
         if (p) printf("prefill: pp%u = %.2f ± %.2f tok/s (%u reps; last %.3f s)\n", p, pp_m, pp_sd, reps, t_prefill);
         if (n) printf("decode: tg%u = %.2f ± %.2f tok/s (%.1f ms/token, context %u..%u)\n", n, tg_m, tg_sd,
@@ -398,9 +414,18 @@ int cmd_bench(int argc, char **argv) {
             printf("read bandwidth (%u threads, 2 GiB): %.1f GB/s -> bound %.2f tok/s; decode reaches %.0f%%\n",
                    used_threads, bw, bound, bound > 0 ? 100 * tg_m / bound : 0);
             /* context, not a bound: decode reads a subset of these bytes (4 of 32 experts a layer) */
-            printf("decode reads %.1f GB/s; a plain read of all %.2f GB it reads from (every expert), where they "
-                   "lie: %.1f GB/s\n",
-                   decode_gbs, wbytes / 1e9, wbw);
+            if (ranks == 1)
+                printf("decode reads %.1f GB/s; a plain read of all %.2f GB it reads from (every expert), where "
+                       "they lie: %.1f GB/s\n",
+                       decode_gbs, wbytes / 1e9, wbw);
+            else {
+                /* what the bytes alone would take on a network of 1 and 10 Gbit/s (latency not counted) */
+                const double per_tok = n ? (double)comm_bytes / n : 0, ms_tok = n ? 1e3 * comm_s / n : 0;
+                printf("ranks %d (rank 0's share above) | exchanges %.3f ms per decoded token (%.0f%% of decode, "
+                       "waiting included), %.1f KB received per token: %.2f ms at 1 Gbit/s, %.3f ms at 10 Gbit/s\n",
+                       ranks, ms_tok, t_decode > 0 && n ? 100 * ms_tok / (1e3 * t_decode / n) : 0, per_tok / 1e3,
+                       per_tok * 8 / 1e9 * 1e3, per_tok * 8 / 1e10 * 1e3);
+            }
             printf("huge pages: %.2f GB of mapped file, %.2f GB anonymous\n", huge_file_gb, huge_anon_gb);
         }
         printf("last logits finite: %s\n", finite ? "yes" : "NO");

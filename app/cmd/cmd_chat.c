@@ -96,8 +96,9 @@ int chat_model_source_open(const char *path, const chat_settings *s, const gptos
         return -1;
     }
     gptoss_model_options mo = {.device = s->device};
-    if (gptoss_model_load(path, &mo, &m->model, err, err_size) != GPTOSS_OK ||
-        cli_check_vocab(m->model, tok, err, err_size) != 0)
+    gptoss_status lst = gptoss_model_load(path, &mo, &m->model, err, err_size);
+    cli_follow_rank0(lst, m->model);
+    if (lst != GPTOSS_OK || cli_check_vocab(m->model, tok, err, err_size) != 0)
         goto fail;
     m->vocab = gptoss_model_get_config(m->model)->vocab_size;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -49,12 +49,41 @@ static void print_gguf(const char *path) {
     gptoss_gguf_free(&g);
 }
 
+/* What each of n_ranks ranks of an MPI run (make MPI=1, mpirun -np N) would hold and read. */
+static void print_ranks(const gptoss_model *m, uint32_t n_ranks) {
+    uint64_t one_res = 0, one_tok = 0;
+    gptoss_model_rank_bytes(m, 1, 0, &one_res, &one_tok);
+    printf("ranks                  %u: weight bytes each rank holds resident and reads per decoded token\n", n_ranks);
+    printf("  1 process            resident %llu (%.2f GB), per token %llu (%.2f GB)\n", (unsigned long long)one_res,
+           (double)one_res / 1e9, (unsigned long long)one_tok, (double)one_tok / 1e9);
+    for (uint32_t r = 0; r < n_ranks; r++) {
+        uint64_t res = 0, tok = 0;
+        gptoss_model_rank_bytes(m, n_ranks, r, &res, &tok);
+        printf("  rank %-3u             resident %llu (%.2f GB, %.0f%%), per token %llu (%.2f GB, %.0f%%)\n", r,
+               (unsigned long long)res, (double)res / 1e9, one_res ? 100.0 * (double)res / (double)one_res : 0.0,
+               (unsigned long long)tok, (double)tok / 1e9, one_tok ? 100.0 * (double)tok / (double)one_tok : 0.0);
+    }
+}
+
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
+    uint32_t n_ranks = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: gptoss info MODEL\n");
+            printf("usage: gptoss info MODEL [--ranks N]\n"
+                   "  --ranks N: also the weight bytes each of N ranks of an MPI run (make MPI=1,\n"
+                   "  mpirun -np N) holds resident and reads per decoded token (experts: its share of the\n"
+                   "  top-k on average; KV cache and activations not counted).\n");
             return 0;
+        }
+        if (!strcmp(argv[i], "--ranks")) {
+            const char *v = cli_next(argc, argv, &i);
+            if (!v) return 2;
+            if (!cli_parse_u32(v, &n_ranks) || n_ranks == 0 || n_ranks > 256) {
+                cli_error("info: --ranks takes a count from 1 to 256, not '%s'", v);
+                return 2;
+            }
+            continue;
         }
         if (argv[i][0] == '-') {
             cli_error("info: unknown option %s", argv[i]);
@@ -67,7 +96,7 @@ int cmd_info(int argc, char **argv) {
         path = argv[i];
     }
     if (!path) {
-        cli_error("usage: gptoss info MODEL");
+        cli_error("usage: gptoss info MODEL [--ranks N]");
         return 2;
     }
     if (!(path = cli_model_arg(path))) return 1;
@@ -104,6 +133,7 @@ int cmd_info(int argc, char **argv) {
         printf("  %s (%lld bytes)\n", f, size);
     }
     if (is_gguf) print_gguf(path);
+    if (n_ranks) print_ranks(m, n_ranks);
     gptoss_model_free(m);
     return 0;
 }

@@ -77,8 +77,9 @@ static int engine_open(const server_options *o, const gptoss_tokenizer *tok, ser
     model_engine *m = calloc(1, sizeof *m);
     if (!m) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory"), -1;
     const gptoss_model_options mo = {.device = GPTOSS_DEVICE_CPU}; /* the server's sessions run on the CPU */
-    if (gptoss_model_load(o->model_path, &mo, &m->model, err, err_size) != GPTOSS_OK ||
-        cli_check_vocab(m->model, tok, err, err_size) != 0)
+    gptoss_status lst = gptoss_model_load(o->model_path, &mo, &m->model, err, err_size);
+    cli_follow_rank0(lst, m->model);
+    if (lst != GPTOSS_OK || cli_check_vocab(m->model, tok, err, err_size) != 0)
         goto fail;
     const gptoss_model_config *cfg = gptoss_model_get_config(m->model);
     uint32_t n_ctx = o->ctx_size < cfg->max_context ? o->ctx_size : cfg->max_context;

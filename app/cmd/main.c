@@ -76,7 +76,19 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            /* under mpirun (an MPI build), every rank joins here; elsewhere this does nothing */
+            char err[256] = "";
+            if (gptoss_dist_init(&argc, &argv, err, sizeof err) != GPTOSS_OK) {
+                fprintf(stderr, "gptoss: %s\n", err);
+                return 1;
+            }
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* A rank that failed leaves without MPI_Finalize: mpirun then ends every rank, even one
+             * still waiting for it in a collective (MPI_Finalize itself would wait for them). */
+            if (rc == 0 || gptoss_dist_size() == 1) gptoss_dist_finalize();
+            return rc;
+        }
     fprintf(stderr, "gptoss: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -7,6 +7,7 @@
 struct gptoss_batch {
     const gptoss_model *model;
     gptoss_workspace ws;
+    uint64_t dist_id; /* a sharded model's batch: the id the other ranks know it by */
 };
 
 gptoss_status gptoss_batch_create(const gptoss_model *model, uint32_t max_sequences, uint32_t max_ctx,
@@ -29,12 +30,18 @@ gptoss_status gptoss_batch_create(const gptoss_model *model, uint32_t max_sequen
         free(b);
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory allocating a batch of %u", max_sequences);
     }
+    if (gptoss_dist_leads(model) && !(b->dist_id = gptoss_dist_lead_batch_create(model, max_sequences, max_ctx, err, err_size))) {
+        gptoss_workspace_free(&b->ws);
+        free(b);
+        return GPTOSS_ERR_NO_MEMORY;
+    }
     *out = b;
     return GPTOSS_OK;
 }
 
 void gptoss_batch_free(gptoss_batch *b) {
     if (!b) return;
+    if (b->dist_id && gptoss_dist_leads(b->model)) gptoss_dist_lead_batch_free(b->model, b->dist_id);
     gptoss_workspace_free(&b->ws);
     free(b);
 }
@@ -66,6 +73,7 @@ gptoss_status gptoss_batch_decode(gptoss_batch *b, gptoss_session *const *sessio
                                "token id %u (for session %zu) is outside the vocabulary of %u", ids[i], i, V);
     }
     if (n == 0) return GPTOSS_OK;
+    if (b->dist_id && gptoss_dist_leads(b->model)) gptoss_dist_lead_batch_decode(b->model, b->dist_id, sessions, ids, n);
     for (size_t i = 0; i < n; i++) {
         b->ws.seq[i] = sessions[i];
         b->ws.pos[i] = sessions[i]->n_tokens;

@@ -10,12 +10,20 @@
  * handed out by the workspace's thread pool; each output element is computed by one item in a fixed
  * order, so the result does not depend on the number of threads. Kernels: the model's exact flag
  * picks the scalar reference kernels (cpu/kernels.c); otherwise the fast ones (cpu/simd.h), which
- * also keep f32 activations and accumulation and differ only in summation order. */
+ * also keep f32 activations and accumulation and differ only in summation order.
+ *
+ * Ranks (m->shard, a model sharded over processes): each rank computes its kv heads' q, k, v and
+ * attention, its rows of the output projection, its experts and its vocabulary rows, each output
+ * element whole and in the single process's order; the exchanges only move values (allgather of
+ * attention rows, hidden rows and expert outputs; the logits gathered to rank 0), and the combine
+ * over a token's top-k experts runs in router order on every rank, so the logits do not depend on
+ * the number of ranks. */
 #include <math.h>
 
 #include "base/threadpool.h"
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
+#include "dist/dist.h"
 #include "engine/session.h"
 
 static uint32_t kv_slot(const gptoss_kv *kv, uint32_t pos) { return pos % kv->cap; }
@@ -26,6 +34,9 @@ typedef struct fwd {
     const gptoss_cpu_ops *ops; /* NULL: the scalar reference kernels */
     uint32_t n, l;
     const gptoss_layer *L;
+    uint32_t kv0, kv1; /* this rank's kv heads (all of them in a single process) */
+    uint32_t e0, e1;   /* this rank's experts */
+    uint32_t entry0;   /* the MoE's first (token, expert) entry of those experts */
     /* dense job: up to 3 matrices sharing x */
     uint32_t n_mats;
     const gptoss_mat *mat[3];
@@ -118,7 +129,7 @@ static void attention_item(void *ctx, uint32_t item, uint32_t thread) {
     const gptoss_model_config *c = &f->m->config;
     const uint32_t dh = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads, G = H / Hkv;
     const size_t QW = (size_t)H * dh;
-    const uint32_t t = item / Hkv, g = item % Hkv, pos = w->pos[t];
+    const uint32_t n_kv = f->kv1 - f->kv0, t = item / n_kv, g = f->kv0 + item % n_kv, pos = w->pos[t];
     const gptoss_kv *kv = &w->seq[t]->kv[f->l];
     uint32_t lo = 0;
     if (f->L->sliding && pos + 1 > c->sliding_window) lo = pos + 1 - c->sliding_window;
@@ -158,16 +169,18 @@ static void attention_layer(fwd *f) {
     const gptoss_model_config *c = &m->config;
     const uint32_t dh = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads, n = f->n, l = f->l;
     const size_t QW = (size_t)H * dh, KW = (size_t)Hkv * dh;
+    const uint32_t G = H / Hkv, kv0 = f->kv0, n_kv = f->kv1 - f->kv0;
 
     /* Every key and value of the step is stored before any query attends, so a prefill chunk
      * sees its own earlier tokens. */
     for (uint32_t t = 0; t < n; t++) {
         uint32_t pos = w->pos[t];
         gptoss_kv *kv = &w->seq[t]->kv[l];
-        gptoss_rope_f32(w->q + t * QW, H, dh, pos, m->rope_inv_freq, m->rope_concentration);
-        gptoss_rope_f32(w->k + t * KW, Hkv, dh, pos, m->rope_inv_freq, m->rope_concentration);
+        gptoss_rope_f32(w->q + t * QW + (size_t)kv0 * G * dh, n_kv * G, dh, pos, m->rope_inv_freq,
+                        m->rope_concentration);
+        gptoss_rope_f32(w->k + t * KW + (size_t)kv0 * dh, n_kv, dh, pos, m->rope_inv_freq, m->rope_concentration);
         uint32_t slot = kv_slot(kv, pos);
-        for (uint32_t g = 0; g < Hkv; g++) {
+        for (uint32_t g = kv0; g < kv0 + n_kv; g++) {
             const size_t at = ((size_t)g * kv->cap + slot) * dh * gptoss_kv_elem_bytes(kv);
             const float *k = w->k + t * KW + (size_t)g * dh, *v = w->v + t * KW + (size_t)g * dh;
             void *kd = (char *)kv->k + at, *vd = (char *)kv->v + at;
@@ -183,7 +196,7 @@ static void attention_layer(fwd *f) {
             }
         }
     }
-    gptoss_pool_run(w->pool, attention_item, f, n * Hkv);
+    gptoss_pool_run(w->pool, attention_item, f, n * n_kv);
 }
 
 /* Experts from a GGUF file are in ggml's MXFP4 block layout, mlp1 as two tensors (gate, up)
@@ -225,6 +238,7 @@ static void gather_item(void *ctx, uint32_t entry, uint32_t thread) {
     fwd *f = ctx;
     gptoss_workspace *w = f->w;
     const size_t D = f->m->config.hidden_size;
+    entry += f->entry0;
     const float *src = w->h + (size_t)w->entry_token[entry] * D;
     if (f->mx_order) gptoss_mxfp4_order(w->xin + entry * D, src, D);
     else memcpy(w->xin + entry * D, src, D * sizeof(float));
@@ -310,7 +324,8 @@ static void pack_experts(fwd *f, const float *x, size_t cols) {
     if (!g || !f->mx_order) return;
     size_t off = 0;
     for (uint32_t e = 0; e < f->m->config.n_experts; e++) {
-        const size_t cnt = w->expert_count[e], bytes = cnt >= g->min_tokens ? g->pack_bytes(cnt, cols) : 0;
+        const size_t cnt = e >= f->e0 && e < f->e1 ? w->expert_count[e] : 0;
+        const size_t bytes = cnt >= g->min_tokens ? g->pack_bytes(cnt, cols) : 0;
         if (!bytes || off + bytes > w->xpack_bytes) {
             w->xp_off[e] = GPTOSS_XP_NONE;
             continue;
@@ -362,7 +377,7 @@ static void moe_layer(fwd *f) {
     for (uint32_t e = 0; e < E; e++) {
         w->expert_start[e] = acc;
         acc += w->expert_count[e];
-        if (w->expert_count[e]) w->active[f->n_active++] = e;
+        if (w->expert_count[e] && e >= f->e0 && e < f->e1) w->active[f->n_active++] = e;
     }
     memset(w->expert_count, 0, E * sizeof(uint32_t));
     for (uint32_t i = 0; i < n * K; i++) {
@@ -372,7 +387,10 @@ static void moe_layer(fwd *f) {
     }
     f->mx_order = f->ops && hf_layout(&L->mlp1) && hf_layout(&L->mlp2) && D % 32 == 0 &&
                   I % 32 == 0;
-    gptoss_pool_run(w->pool, gather_item, f, n * K);
+    /* this rank's experts' entries: [entry0, entry1) (all of them in a single process) */
+    f->entry0 = f->e0 < E ? w->expert_start[f->e0] : n * K;
+    const uint32_t entry1 = f->e1 < E ? w->expert_start[f->e1] : n * K;
+    gptoss_pool_run(w->pool, gather_item, f, entry1 - f->entry0);
     pack_experts(f, w->xin, D);
     f->chunks_per_expert = (2 * I + GPTOSS_ROW_CHUNK - 1) / GPTOSS_ROW_CHUNK;
     gptoss_pool_run(w->pool, mlp1_item, f, f->n_active * f->chunks_per_expert);
@@ -380,7 +398,41 @@ static void moe_layer(fwd *f) {
     f->chunks_per_expert = (D + GPTOSS_ROW_CHUNK - 1) / GPTOSS_ROW_CHUNK;
     gptoss_pool_run(w->pool, mlp2_item, f, f->n_active * f->chunks_per_expert);
     f->moe_packed = 0;
+    const gptoss_shard *sh = m->shard;
+    if (sh) { /* every rank's expert outputs, rows in expert order, to every rank */
+        uint64_t *lo = w->dist_lo;
+        for (uint32_t k = 0; k <= sh->n_ranks; k++) {
+            const uint32_t e = (uint32_t)gptoss_split_lo(E, sh->n_ranks, k);
+            lo[k] = (uint64_t)(e < E ? w->expert_start[e] : n * K) * D;
+        }
+        gptoss_comm_allgather_f32(sh->comm, w->eo, 1, (size_t)n * K * D, lo);
+    }
     gptoss_pool_run(w->pool, combine_item, f, n);
+}
+
+/* Attention of a sharded model: q, k, v, the cache and attention of this rank's kv heads, every
+ * rank's attention outputs to every rank, then this rank's rows of the output projection, and
+ * every rank's rows to every rank; w->h ends as in a single process. */
+static void attention_shard(fwd *f, const gptoss_shard_layer *S) {
+    const gptoss_model_config *c = &f->m->config;
+    const gptoss_shard *sh = f->m->shard;
+    const gptoss_layer *L = f->L;
+    gptoss_workspace *w = f->w;
+    const uint32_t D = c->hidden_size, dh = c->head_dim, G = c->n_heads / c->n_kv_heads, n = f->n;
+    const size_t QW = (size_t)c->n_heads * dh, KW = (size_t)c->n_kv_heads * dh;
+    const size_t q0 = (size_t)sh->kv0 * G * dh, k0 = (size_t)sh->kv0 * dh;
+    if (sh->kv1 > sh->kv0) {
+        const gptoss_mat *qkv[3] = {&S->wq, &S->wk, &S->wv};
+        const float *qkv_bias[3] = {L->q_bias ? L->q_bias + q0 : NULL, L->k_bias ? L->k_bias + k0 : NULL,
+                                    L->v_bias ? L->v_bias + k0 : NULL};
+        float *qkv_out[3] = {w->q + q0, w->k + k0, w->v + k0};
+        const size_t qkv_stride[3] = {QW, KW, KW};
+        dense(f, 3, qkv, qkv_bias, qkv_out, qkv_stride, w->h, D, n);
+        attention_layer(f);
+    }
+    gptoss_comm_allgather_f32(sh->comm, w->attn, n, QW, sh->lo_q);
+    if (sh->d1 > sh->d0) dense1(f, &S->wo, L->o_bias ? L->o_bias + sh->d0 : NULL, w->h + sh->d0, D, w->attn, QW, n);
+    gptoss_comm_allgather_f32(sh->comm, w->h, n, D, sh->lo_d);
 }
 
 /* The last token of each session in the step: its logits are the session's next-token logits. */
@@ -392,7 +444,15 @@ void gptoss_forward(const gptoss_model *m, gptoss_workspace *w, const uint32_t *
     const gptoss_model_config *c = &m->config;
     const uint32_t D = c->hidden_size, V = c->vocab_size;
     const size_t QW = (size_t)c->n_heads * c->head_dim, KW = (size_t)c->n_kv_heads * c->head_dim;
-    fwd f = {.m = m, .w = w, .ops = m->exact ? NULL : gptoss_cpu_ops_best(), .n = n};
+    fwd f = {.m = m, .w = w, .ops = m->exact ? NULL : gptoss_cpu_ops_best(), .n = n, .kv1 = c->n_kv_heads,
+             .e1 = c->n_experts};
+    const gptoss_shard *sh = m->shard;
+    if (sh) {
+        f.kv0 = sh->kv0;
+        f.kv1 = sh->kv1;
+        f.e0 = sh->e0;
+        f.e1 = sh->e1;
+    }
 
     for (uint32_t t = 0; t < n; t++) gptoss_model_embed_row(m, ids[t], w->x + (size_t)t * D, thread_scratch(w, 0));
 
@@ -402,13 +462,17 @@ void gptoss_forward(const gptoss_model *m, gptoss_workspace *w, const uint32_t *
         f.L = L;
         for (uint32_t t = 0; t < n; t++)
             gptoss_rmsnorm_f32(w->h + (size_t)t * D, w->x + (size_t)t * D, L->attn_norm, D, c->rms_norm_eps);
-        const gptoss_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
-        const float *qkv_bias[3] = {L->q_bias, L->k_bias, L->v_bias};
-        float *qkv_out[3] = {w->q, w->k, w->v};
-        const size_t qkv_stride[3] = {QW, KW, KW};
-        dense(&f, 3, qkv, qkv_bias, qkv_out, qkv_stride, w->h, D, n);
-        attention_layer(&f);
-        dense1(&f, &L->wo, L->o_bias, w->h, D, w->attn, QW, n);
+        if (!sh) {
+            const gptoss_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
+            const float *qkv_bias[3] = {L->q_bias, L->k_bias, L->v_bias};
+            float *qkv_out[3] = {w->q, w->k, w->v};
+            const size_t qkv_stride[3] = {QW, KW, KW};
+            dense(&f, 3, qkv, qkv_bias, qkv_out, qkv_stride, w->h, D, n);
+            attention_layer(&f);
+            dense1(&f, &L->wo, L->o_bias, w->h, D, w->attn, QW, n);
+        } else {
+            attention_shard(&f, &sh->layers[l]);
+        }
         for (size_t i = 0; i < (size_t)n * D; i++) w->x[i] += w->h[i];
         for (uint32_t t = 0; t < n; t++)
             gptoss_rmsnorm_f32(w->h + (size_t)t * D, w->x + (size_t)t * D, L->mlp_norm, D, c->rms_norm_eps);
@@ -421,7 +485,11 @@ void gptoss_forward(const gptoss_model *m, gptoss_workspace *w, const uint32_t *
         if (all_logits || ends_session(w, t, n))
             gptoss_rmsnorm_f32(w->h + (size_t)rows++ * D, w->x + (size_t)t * D, m->final_norm, D, c->rms_norm_eps);
     float *dst = all_logits ? all_logits : w->logits;
-    dense1(&f, &m->unembedding, NULL, dst, V, w->h, D, rows);
+    if (!sh) dense1(&f, &m->unembedding, NULL, dst, V, w->h, D, rows);
+    else { /* this rank's vocabulary rows; rank 0 receives the others' (only it samples) */
+        if (sh->v1 > sh->v0) dense1(&f, &sh->unembedding, NULL, dst + sh->v0, V, w->h, D, rows);
+        gptoss_comm_gather_f32(sh->comm, dst, rows, V, sh->lo_v, 0);
+    }
     for (uint32_t t = 0, row = 0; t < n; t++) {
         int last = ends_session(w, t, n);
         if (last) {

@@ -92,6 +92,10 @@ gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *mod
         w->xp_off = calloc(E, sizeof *w->xp_off);
         if (!w->xpack || !w->xp_off) failed = 1;
     }
+    if (model->shard) {
+        w->dist_lo = calloc((size_t)model->shard->n_ranks + 1, sizeof *w->dist_lo);
+        if (!w->dist_lo) failed = 1;
+    }
     if (failed || !w->seq || !w->pos || !w->topi || !w->expert_count || !w->expert_start || !w->entry_token ||
         !w->entry_of || !w->slots || !w->active) {
         gptoss_workspace_free(w);
@@ -108,7 +112,7 @@ void gptoss_workspace_free(gptoss_workspace *w) {
     free(w->xin); free(w->act); /* eo is xin */
     free(w->row_scratch); free(w->bias_scratch); free(w->u); free(w->scores); free(w->slots); free(w->logits);
     free(w->active);
-    free(w->xpack); free(w->xp_off);
+    free(w->xpack); free(w->xp_off); free(w->dist_lo);
     gptoss_pool_free(w->pool);
     memset(w, 0, sizeof *w);
 }
@@ -135,10 +139,13 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
 
     /* A CUDA session keeps only the bookkeeping fields here. */
     gptoss_device dev = o.device == GPTOSS_DEVICE_AUTO
-                            ? (gptoss_cuda_available() || model->no_host_weights ? GPTOSS_DEVICE_CUDA : GPTOSS_DEVICE_CPU)
+                            ? (!model->shard && (gptoss_cuda_available() || model->no_host_weights) ? GPTOSS_DEVICE_CUDA
+                                                                                                   : GPTOSS_DEVICE_CPU)
                             : o.device;
     if (dev != GPTOSS_DEVICE_CPU && dev != GPTOSS_DEVICE_CUDA)
         return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "unknown device %d", (int)o.device);
+    if (dev == GPTOSS_DEVICE_CUDA && model->shard)
+        return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "a model shared by several ranks runs on the CPU");
     if (dev == GPTOSS_DEVICE_CPU && model->no_host_weights)
         return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "this model's weights exist on the GPU only");
     if (dev == GPTOSS_DEVICE_CUDA) {
@@ -185,12 +192,24 @@ gptoss_status gptoss_session_create(const gptoss_model *model, const gptoss_sess
         gptoss_session_free(s);
         return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory allocating a %u-token session", n_ctx);
     }
+    if (gptoss_dist_leads(model)) {
+        gptoss_session_options told = o;
+        told.n_ctx = n_ctx;
+        told.n_batch = n_batch;
+        told.kv_type = kv_type;
+        gptoss_status dst = gptoss_dist_lead_session_create(s, &told, err, err_size);
+        if (dst != GPTOSS_OK) {
+            gptoss_session_free(s);
+            return dst;
+        }
+    }
     *out = s;
     return GPTOSS_OK;
 }
 
 void gptoss_session_free(gptoss_session *s) {
     if (!s) return;
+    if (gptoss_dist_leads(s->model)) gptoss_dist_lead_session_free(s);
 #ifdef GPTOSS_CUDA
     gptoss_cuda_session_free(s->cuda);
 #endif
@@ -207,6 +226,7 @@ void gptoss_session_free(gptoss_session *s) {
 
 void gptoss_session_reset(gptoss_session *s) {
     if (!s) return;
+    if (gptoss_dist_leads(s->model)) gptoss_dist_lead_session_reset(s);
     s->n_tokens = 0;
     s->n_written = 0;
     s->has_logits = 0;
@@ -232,6 +252,7 @@ static int prefix_kept(const gptoss_session *s, uint32_t n_tokens) {
 
 gptoss_status gptoss_session_truncate(gptoss_session *s, uint32_t n_tokens, char *err, size_t err_size) {
     if (!s) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no session");
+    if (gptoss_dist_leads(s->model)) gptoss_dist_lead_session_truncate(s, n_tokens);
     if (n_tokens >= s->n_tokens) {
         if (n_tokens > s->n_tokens)
             return gptoss_fail(GPTOSS_ERR_OUT_OF_RANGE, err, err_size, "cannot truncate %u tokens to %u", s->n_tokens,
@@ -241,7 +262,9 @@ gptoss_status gptoss_session_truncate(gptoss_session *s, uint32_t n_tokens, char
     if (s->cuda)
         return gptoss_fail(GPTOSS_ERR_UNSUPPORTED, err, err_size, "a CUDA session cannot rewind; reset it instead");
     if (n_tokens == 0) {
-        gptoss_session_reset(s);
+        s->n_tokens = 0; /* gptoss_session_reset, told to the other ranks as this truncate */
+        s->n_written = 0;
+        s->has_logits = 0;
         return GPTOSS_OK;
     }
     if (!prefix_kept(s, n_tokens))
@@ -274,6 +297,7 @@ gptoss_status gptoss_session_append(gptoss_session *s, const uint32_t *ids, size
         return GPTOSS_OK;
     }
 #endif
+    if (gptoss_dist_leads(s->model)) gptoss_dist_lead_session_append(s, ids, n_ids, all_logits != NULL);
     for (size_t done = 0; done < n_ids;) {
         uint32_t n = (uint32_t)(n_ids - done < s->n_batch ? n_ids - done : s->n_batch);
         for (uint32_t t = 0; t < n; t++) {
@@ -304,8 +328,11 @@ gptoss_status gptoss_session_copy_prefix(gptoss_session *dst, const gptoss_sessi
         return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size,
                            "sessions differ (KV cache %s vs %s): cannot copy", gptoss_kv_type_name(src->kv[0].type),
                            gptoss_kv_type_name(dst->kv[0].type));
+    if (gptoss_dist_leads(dst->model)) gptoss_dist_lead_session_copy_prefix(dst, src, n_tokens);
     if (n_tokens == 0) {
-        gptoss_session_reset(dst);
+        dst->n_tokens = 0; /* gptoss_session_reset, told to the other ranks as this copy */
+        dst->n_written = 0;
+        dst->has_logits = 0;
         return GPTOSS_OK;
     }
     if (n_tokens < src->n_tokens && !prefix_kept(src, n_tokens))

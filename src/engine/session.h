@@ -49,6 +49,7 @@ typedef struct gptoss_workspace {
     uint8_t *xpack;
     size_t xpack_bytes;
     size_t *xp_off;
+    uint64_t *dist_lo;        /* a sharded model's MoE exchange: [n_ranks + 1] column bounds */
 } gptoss_workspace;
 
 #define GPTOSS_XP_NONE ((size_t)-1)
@@ -73,7 +74,31 @@ struct gptoss_session {
     float *logits;            /* [vocab] after the last token */
     int has_logits;
     struct gptoss_cuda_session *cuda; /* Non-NULL: the session runs on the GPU */
+    uint64_t dist_id; /* a sharded model's session: the id the other ranks know it by (engine/dist.c) */
 };
+
+/* engine/dist.c: rank 0 of a sharded run tells the other ranks what it does to its sessions and
+ * batches before doing it, so that they run the same forward passes (gptoss_dist_follow). A create
+ * fails when any rank's does; err then says which and why. */
+struct gptoss_batch;
+gptoss_status gptoss_dist_lead_session_create(gptoss_session *s, const gptoss_session_options *o, char *err,
+                                              size_t err_size);
+void gptoss_dist_lead_session_free(const gptoss_session *s);
+void gptoss_dist_lead_session_reset(const gptoss_session *s);
+void gptoss_dist_lead_session_truncate(const gptoss_session *s, uint32_t n_tokens);
+void gptoss_dist_lead_session_append(const gptoss_session *s, const uint32_t *ids, size_t n_ids, int all_logits);
+void gptoss_dist_lead_session_copy_prefix(const gptoss_session *dst, const gptoss_session *src, uint32_t n_tokens);
+uint64_t gptoss_dist_lead_batch_create(const gptoss_model *m, uint32_t max_sequences, uint32_t max_ctx, char *err,
+                                       size_t err_size); /* the batch's id, 0 when a rank failed */
+void gptoss_dist_lead_batch_decode(const gptoss_model *m, uint64_t batch_id, gptoss_session *const *sessions,
+                                   const uint32_t *ids, size_t n);
+void gptoss_dist_lead_batch_free(const gptoss_model *m, uint64_t batch_id);
+/* gptoss_model_load when the process is one of several ranks: every rank opens its share, and all
+ * agree, or all fail with rank 0's message saying which rank could not and why. */
+gptoss_status gptoss_dist_model_open(const char *path, const gptoss_model_options *o, gptoss_model **out, char *err,
+                                     size_t err_size);
+/* 1 when this process leads (rank 0 of a sharded model): the session calls then tell the others. */
+static inline int gptoss_dist_leads(const gptoss_model *m) { return m->shard && m->shard->rank == 0; }
 
 /* Runs the n tokens described by w->seq / w->pos (n <= w->n_max) through the model, writes their
  * keys and values into each session's cache, and leaves each session's next-token logits in its

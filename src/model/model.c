@@ -238,8 +238,7 @@ static gptoss_mat bind_mat(binder *b, const char *name, uint64_t rows, uint64_t 
     return m;
 }
 
-/* Rows [r0, r0+n) of a matrix. */
-static gptoss_mat mat_rows(gptoss_mat m, uint64_t r0, uint64_t n) {
+gptoss_mat gptoss_mat_rows(gptoss_mat m, uint64_t r0, uint64_t n) {
     gptoss_mat s = m;
     if (m.data) s.data = (const char *)m.data + r0 * gptoss_row_bytes(m.dtype, m.cols);
     s.rows = n;
@@ -311,9 +310,9 @@ static void bind_weights(binder *b, const int *sliding, uint64_t *n_small_out) {
             L->mlp_norm = take_vec(b, &cur, NAME("block.%u.mlp.norm.scale", l), D);
             L->sinks = take_vec(b, &cur, NAME("block.%u.attn.sinks", l), c->n_heads);
             gptoss_mat qkv = bind_mat(b, NAME("block.%u.attn.qkv.weight", l), QW + 2 * KW, D);
-            L->wq = mat_rows(qkv, 0, QW);
-            L->wk = mat_rows(qkv, QW, KW);
-            L->wv = mat_rows(qkv, QW + KW, KW);
+            L->wq = gptoss_mat_rows(qkv, 0, QW);
+            L->wk = gptoss_mat_rows(qkv, QW, KW);
+            L->wv = gptoss_mat_rows(qkv, QW + KW, KW);
             uint64_t shape[1] = {QW + 2 * KW};
             if (need(b, NAME("block.%u.attn.qkv.bias", l), 0, 1, shape)) {
                 L->q_bias = take_small(b, &cur, name, QW, 0);
@@ -410,11 +409,10 @@ static void q8_item(void *ctx, uint32_t item, uint32_t thread) {
         gptoss_quantize_mat_row_q8_0(j->dst[k] + r * rb, w, r, j->scratch + thread * j->scratch_floats);
 }
 
-/* Drops the mapped pages wholly inside [p, p+n) from this process (the page cache keeps them). */
-static void release_pages(const void *p, uint64_t n) {
+void gptoss_model_advise_pages(const void *p, uint64_t n, int advice) {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
-    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+    if (p && b > a) madvise((void *)a, b - a, advice);
 }
 
 static int q8_convertible(const gptoss_mat *w) {
@@ -459,7 +457,8 @@ static gptoss_status convert_q8(gptoss_model *m, gptoss_mat **list, size_t n, ch
         gptoss_pool_run(pool, q8_item, &j, items);
         for (uint32_t k = 0; k < j.n; k++) {
             gptoss_mat *w = j.mats[k];
-            release_pages(w->data, w->rows * gptoss_row_bytes(w->dtype, w->cols));
+            /* drop the mapped pages from this process (the page cache keeps them) */
+            gptoss_model_advise_pages(w->data, w->rows * gptoss_row_bytes(w->dtype, w->cols), MADV_DONTNEED);
             w->data = j.dst[k];
             w->dtype = GPTOSS_DTYPE_Q8_0;
         }
@@ -512,11 +511,16 @@ void gptoss_model_embed_row(const gptoss_model *m, uint64_t id, float *dst, void
 
 /* What gptoss_model_options asks of a loaded model (either file format): the exact flag, and the
  * load-time Q8_0 conversion: the unembedding by default on the CPU, attention too with dense_q8. */
-static gptoss_status apply_options(gptoss_model *m, const gptoss_model_options *o, char *err, size_t err_size) {
+static gptoss_status apply_options(gptoss_model *m, const gptoss_model_options *o, uint32_t rank, uint32_t n_ranks,
+                                   char *err, size_t err_size) {
     const gptoss_model_options none = {0};
     if (!o) o = &none;
     m->exact = o->exact != 0;
     if (!m->no_host_weights) embed_source_open(m);
+    if (n_ranks > 1 && !m->no_host_weights) {
+        gptoss_status sst = gptoss_model_shard_build(m, rank, n_ranks, err, err_size);
+        if (sst != GPTOSS_OK) return sst;
+    }
     if (m->exact || m->no_host_weights) return GPTOSS_OK;
     const gptoss_device dev = o->device == GPTOSS_DEVICE_AUTO ? GPTOSS_DEVICE_CPU : o->device;
     const int unembedding = o->dense_q8 || (!o->keep_dense && dev == GPTOSS_DEVICE_CPU);
@@ -524,12 +528,22 @@ static gptoss_status apply_options(gptoss_model *m, const gptoss_model_options *
     gptoss_mat **list = calloc((size_t)NL * 4 + 1, sizeof *list);
     if (!list) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
     size_t n = 0;
+    /* A rank of a sharded model converts only its own rows (the slices its forward pass reads). */
+    gptoss_shard *sh = m->shard;
     for (uint32_t l = 0; o->dense_q8 && l < NL; l++) {
-        gptoss_mat *ms[4] = {&m->layers[l].wq, &m->layers[l].wk, &m->layers[l].wv, &m->layers[l].wo};
+        gptoss_layer *L = &m->layers[l];
+        gptoss_mat *ms[4] = {&L->wq, &L->wk, &L->wv, &L->wo};
+        if (sh) {
+            ms[0] = &sh->layers[l].wq;
+            ms[1] = &sh->layers[l].wk;
+            ms[2] = &sh->layers[l].wv;
+            ms[3] = &sh->layers[l].wo;
+        }
         for (int k = 0; k < 4; k++)
             if (q8_convertible(ms[k])) list[n++] = ms[k];
     }
-    if (unembedding && q8_convertible(&m->unembedding)) list[n++] = &m->unembedding;
+    gptoss_mat *unemb = sh ? &sh->unembedding : &m->unembedding;
+    if (unembedding && q8_convertible(unemb)) list[n++] = unemb;
     gptoss_status st = convert_q8(m, list, n, err, err_size);
     free(list);
     return st;
@@ -556,6 +570,11 @@ static gptoss_status not_a_model(const char *path, const struct stat *st, char *
 
 gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *options, gptoss_model **out,
                                 char *err, size_t err_size) {
+    return gptoss_model_open_shard(path, options, 0, 1, out, err, err_size);
+}
+
+gptoss_status gptoss_model_open_shard(const char *path, const gptoss_model_options *options, uint32_t rank,
+                                      uint32_t n_ranks, gptoss_model **out, char *err, size_t err_size) {
     if (out) *out = NULL;
     if (!path || !out) return gptoss_fail(GPTOSS_ERR_INVALID_ARGUMENT, err, err_size, "no model path given");
     if (!*path)
@@ -569,7 +588,7 @@ gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *op
         /* A single .gguf file (by its name or its magic) */
         if (S_ISREG(st.st_mode) && gptoss_gguf_is_file(path)) {
             gptoss_status gst = gptoss_model_load_gguf(path, out, err, err_size);
-            if (gst == GPTOSS_OK && (gst = apply_options(*out, options, err, err_size)) != GPTOSS_OK) {
+            if (gst == GPTOSS_OK && (gst = apply_options(*out, options, rank, n_ranks, err, err_size)) != GPTOSS_OK) {
                 gptoss_model_free(*out);
                 *out = NULL;
             }
@@ -668,7 +687,7 @@ gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *op
     st = b.st;
     if (st != GPTOSS_OK) goto fail;
     gptoss_model_init_rope(m);
-    st = apply_options(m, options, err, err_size);
+    st = apply_options(m, options, rank, n_ranks, err, err_size);
     if (st != GPTOSS_OK) goto fail;
     free(cfg_path);
     free_list(files, n_files);
@@ -686,6 +705,8 @@ fail:
 
 void gptoss_model_free(gptoss_model *m) {
     if (!m) return;
+    if (m->dist_free) m->dist_free(m);
+    gptoss_model_shard_free(m->shard);
     if (m->cuda && m->cuda_free) m->cuda_free(m->cuda);
     if (m->gguf) gptoss_gguf_model_free(m->gguf);
     gptoss_st_set_free(&m->st);
@@ -763,8 +784,11 @@ void gptoss_model_get_stats(const gptoss_model *m, gptoss_model_stats *s) {
     s->n_files = m->st.n_files;
     s->n_tensors = (uint32_t)m->st.n_tensors;
     s->layout_original = m->layout_original;
-    s->unembedding_dtype = gptoss_dtype_name(m->unembedding.dtype);
-    s->attention_dtype = c->n_layers ? gptoss_dtype_name(m->layers[0].wq.dtype) : s->unembedding_dtype;
+    /* a rank of a sharded model holds its slices (only they are converted) */
+    const gptoss_mat *unemb = m->shard ? &m->shard->unembedding : &m->unembedding;
+    s->unembedding_dtype = gptoss_dtype_name(unemb->dtype);
+    s->attention_dtype = !c->n_layers ? s->unembedding_dtype
+                         : gptoss_dtype_name(m->shard ? m->shard->layers[0].wq.dtype : m->layers[0].wq.dtype);
     s->bytes_converted = m->q8_bytes;
     uint64_t bpt = mat_bytes(&m->unembedding);
     for (uint32_t l = 0; l < c->n_layers; l++) {

@@ -22,6 +22,31 @@ typedef struct gptoss_layer {
     gptoss_mat mlp2_bias;   /* [E, hidden] */
 } gptoss_layer;
 
+/* One rank's share of a model sharded over n_ranks processes (src/dist, engine/dist.c): NULL in the
+ * model of a single process. Attention is split by kv heads (a rank computes q, k, v, the cache and
+ * the attention of its kv heads and their query heads), the output projection by its rows (hidden),
+ * the experts by index and the unembedding by vocabulary rows; every split follows gptoss_split_lo.
+ * The views are row slices of the model's own (in the mapping, or in m->q8 once converted); the
+ * rest of the model stays whole and replicated (norms, biases, sinks, router, embedding rows). */
+typedef struct gptoss_shard_layer {
+    gptoss_mat wq, wk, wv; /* rows of heads [kv0 * G, kv1 * G) / kv heads [kv0, kv1) */
+    gptoss_mat wo;         /* rows [d0, d1) */
+} gptoss_shard_layer;
+
+typedef struct gptoss_shard {
+    uint32_t rank, n_ranks;
+    uint32_t kv0, kv1; /* kv heads */
+    uint32_t d0, d1;   /* hidden rows of the output projection */
+    uint32_t e0, e1;   /* experts */
+    uint32_t v0, v1;   /* vocabulary rows of the unembedding */
+    gptoss_shard_layer *layers;
+    gptoss_mat unembedding;
+    /* [n_ranks + 1] column bounds of each rank's part of an attention output row (q columns), of a
+     * hidden row and of a logits row: what the forward pass's exchanges take. */
+    uint64_t *lo_q, *lo_d, *lo_v;
+    struct gptoss_comm *comm; /* set by engine/dist.c */
+} gptoss_shard;
+
 struct gptoss_model {
     gptoss_model_config config;
     gptoss_st_set st;
@@ -50,12 +75,32 @@ struct gptoss_model {
      * page-cache folio (up to 2 MiB, the size a cold read makes) and counts it in RSS. */
     int embed_pread, embed_fd;
     uint64_t embed_offset; /* file offset of row 0 */
+    gptoss_shard *shard;   /* NULL: a single process holds the whole model */
+    /* Called first by gptoss_model_free when set: rank 0 of a sharded run tells the other ranks that
+     * the model is going away (engine/dist.c). */
+    void (*dist_free)(struct gptoss_model *m);
 };
 
 /* gptoss_model_load for a device already chosen: options->device AUTO is taken as the CPU (the public
  * gptoss_model_load resolves it first, since finding a GPU is the CUDA backend's, a layer above). */
 gptoss_status gptoss_model_open(const char *path, const gptoss_model_options *options, gptoss_model **out,
                                 char *err, size_t err_size);
+
+/* The same, as rank `rank` of n_ranks (> 1: m->shard set, and only the rank's row slices converted
+ * to Q8_0; the pages of other ranks' experts are advised MADV_RANDOM so that reading one's own does
+ * not read theirs ahead). */
+gptoss_status gptoss_model_open_shard(const char *path, const gptoss_model_options *options, uint32_t rank,
+                                      uint32_t n_ranks, gptoss_model **out, char *err, size_t err_size);
+
+/* Rows [r0, r0 + n) of a matrix, as a view of its own. */
+gptoss_mat gptoss_mat_rows(gptoss_mat m, uint64_t r0, uint64_t n);
+/* madvise(advice) on the pages wholly inside [p, p + n) (MADV_DONTNEED drops mapped pages from this
+ * process; MADV_RANDOM stops read-ahead into them). */
+void gptoss_model_advise_pages(const void *p, uint64_t n, int advice);
+
+/* shard.c: m->shard for rank `rank` of n_ranks (> 1), the views sliced from the model's as bound. */
+gptoss_status gptoss_model_shard_build(gptoss_model *m, uint32_t rank, uint32_t n_ranks, char *err, size_t err_size);
+void gptoss_model_shard_free(gptoss_shard *s);
 
 /* model_gguf.c: a .gguf file. */
 gptoss_status gptoss_model_load_gguf(const char *path, gptoss_model **out, char *err, size_t err_size);
