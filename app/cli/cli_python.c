@@ -107,12 +107,13 @@ int cli_python_make_data_dir(char *out, size_t out_size, char *err, size_t err_s
         snprintf(err, err_size, "cannot make %s: %s", base, strerror(errno));
         return -1;
     }
-    /* As root the sandbox runs as another uid, and root's home is 0700 (bwrap resolves the folder by
-     * its path as that uid, even when given a descriptor): then a root-only place it can reach, whose
-     * listing is root's alone (0711); each conversation's folder below is 0700, given to that uid. */
+    /* As root the sandbox runs as another uid, which cannot pass root's 0700 home (bwrap resolves the
+     * folder by its path as that uid, even when given a descriptor). Then a place only root writes and
+     * that uid can pass through but not list (0711); each conversation's folder below is 0700, given
+     * to that uid by the tool. */
     char ignored[256];
     if (geteuid() == 0 && gptoss_sandbox_unreachable(base, "", ignored, sizeof ignored)) {
-        n = snprintf(base, sizeof base, "%s", CLI_PYTHON_ROOT_DATA);
+        snprintf(base, sizeof base, "%s", CLI_PYTHON_ROOT_DATA);
         if (make_parents(base) != 0 || chmod(base, 0711) != 0) {
             snprintf(err, err_size, "cannot make %s: %s", base, strerror(errno));
             return -1;
