@@ -150,3 +150,39 @@ check "run --python with --json-schema: refused (under a constraint the model ca
     $([ $? -eq 2 ] && grep -qF -- '--python cannot go with' "$tmp/err"; echo $?)
 "$double" run "$tmp/state.txt" -p go --python-timeout 0 "${common[@]}" >"$tmp/out" 2>"$tmp/err"
 check "run --python-timeout 0: refused" $([ $? -eq 2 ] && grep -qF -- '--python-timeout' "$tmp/err"; echo $?)
+
+# ---- as root: the default folder under a 0700 home cannot be reached by the sandbox's uid -------------
+# (bwrap resolves even a bound descriptor by its path, as that uid), so conversations go to
+# /var/lib/gptoss/python (0711), each folder 0700 and the sandbox's; `gptoss tool python` without --data
+# uses a private folder in /tmp when $TMPDIR is private.
+if [ "$(id -u)" = 0 ]; then
+    mkdir -m 700 "$tmp/roothome"
+    HOME=$tmp/roothome XDG_DATA_HOME= "$double" run "$tmp/state.txt" -p "What is 41 + 1?" --python "${common[@]}" \
+        >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    dir=$(sed -n 's/^\[python: \/mnt\/data is \(.*\)\]$/\1/p' "$tmp/err")
+    check "as root, HOME 0700: run --python answers, the file written to /mnt/data is where stderr says ($dir)" \
+        $([ $rc -eq 0 ] && [ "$(cat "$tmp/out")" = "The answer is 42." ] &&
+            case $dir in /var/lib/gptoss/python/*) [ "$(cat "$dir/answer.txt" 2>/dev/null)" = 42 ] ;; *) false ;; esac; echo $?)
+    check "as root: that folder is 0700 and the sandbox's uid's, its parent 0711 root's" \
+        $([ "$(stat -c '%a %u' "$dir" 2>/dev/null)" = "700 65534" ] &&
+            [ "$(stat -c '%a %u' /var/lib/gptoss/python)" = "711 0" ]; echo $?)
+    case $dir in /var/lib/gptoss/python/?*) rm -rf "$dir" ;; esac
+    mkdir -m 700 "$tmp/private"
+    printf 'store it\nread it\n' | XDG_DATA_HOME=$tmp/private/xdg "$double" chat "$tmp/chat.txt" --python "${common[@]}" \
+        >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    dir=$(sed -n 's/^\[python: \/mnt\/data is \(.*\)\]$/\1/p' "$tmp/out" | head -1)
+    check "as root, XDG_DATA_HOME below a 0700 folder: chat --python keeps its state, the folder named ($dir)" \
+        $([ $rc -eq 0 ] && grep -qF 'Still there.' "$tmp/out" && grep -qF '[python] 42' "$tmp/out" &&
+            case $dir in /var/lib/gptoss/python/*) [ -d "$dir" ] ;; *) false ;; esac; echo $?)
+    case $dir in /var/lib/gptoss/python/?*) rm -rf "$dir" ;; esac
+    printf 'open("/mnt/data/f", "w").write("x")\n# %%%%\nimport os\nos.listdir("/mnt/data")\n' |
+        TMPDIR=$tmp/private "$bin" tool python >"$tmp/out" 2>"$tmp/err"
+    check "as root, TMPDIR 0700: tool python without --data works (a private folder in /tmp)" \
+        $([ $? -eq 0 ] && grep -qF "['f']" "$tmp/out"; echo $?)
+    check "as root, TMPDIR 0700: that private folder is removed afterwards" \
+        $([ -z "$(ls -A "$tmp/private" 2>/dev/null | grep -v '^xdg$')" ]; echo $?)
+else
+    echo "ok - the default python folder as root # SKIP not root"
+fi

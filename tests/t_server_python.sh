@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t_server_python.sh: `gptoss serve --python` on the scripted double with the pinned openai client
 # (tests/server/python.mjs: code_interpreter through Responses and chat completions, sandboxes per
-# conversation, idle reaping, the sandbox bound, /metrics). Its own unit, beside t_server.sh, so it
+# conversation, idle reaping, the sandbox bound, /metrics; python_escapes.mjs: every escape cell of
+# issue 19 sent by the model, the server serving others meanwhile and staying up). Its own unit, beside t_server.sh, so it
 # can be run alone (GPTOSS_TEST_FILTER=t_server_python); skipped as t_server.sh is, and by the script
 # itself when this machine cannot sandbox.
 set -u
@@ -23,12 +24,17 @@ command -v node >/dev/null || skip "node is not installed"
 [ -d "$root/tests/server/node_modules/openai" ] || skip "tests/server/node_modules missing (bash tests/deps.sh runs npm ci)"
 need_shared "python server tests" vocab/o200k_base.tiktoken || exit 0
 cd "$root/tests/server" || exit 1
-start=$SECONDS
-GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$GPTOSS_SHARED/vocab/o200k_base.tiktoken" GPTOSS_TMP="$tmp" \
-    timeout "$(scaled 300)" node python.mjs >"$tmp/log" 2>&1
-rc=$?
-cat "$tmp/log"
-echo "# python.mjs exit $rc after $((SECONDS - start)) s"
-if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$tmp/log"; then
-    echo "not ok - python.mjs ended with status $rc$([ "$rc" -eq 124 ] && echo " (still running after $(scaled 300) s)")"
-fi
+# run_script NAME LIMIT_S: runs tests/server/NAME with the double, its output and a line on how it ended
+run_script() {
+    local start=$SECONDS rc
+    GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$GPTOSS_SHARED/vocab/o200k_base.tiktoken" GPTOSS_TMP="$tmp" \
+        timeout "$(scaled "$2")" node "$1" >"$tmp/log" 2>&1
+    rc=$?
+    cat "$tmp/log"
+    echo "# $1 exit $rc after $((SECONDS - start)) s"
+    if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$tmp/log"; then
+        echo "not ok - $1 ended with status $rc$([ "$rc" -eq 124 ] && echo " (still running after $(scaled "$2") s)")"
+    fi
+}
+run_script python.mjs 300
+run_script python_escapes.mjs 300

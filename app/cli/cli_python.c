@@ -6,9 +6,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/cli_python.h"
+#include "tools/sandbox.h"
 
 int cli_python_option(cli_python_options *o, int argc, char **argv, int *i) {
     const char *a = argv[*i], *v;
@@ -104,6 +106,19 @@ int cli_python_make_data_dir(char *out, size_t out_size, char *err, size_t err_s
     if (make_parents(base) != 0) {
         snprintf(err, err_size, "cannot make %s: %s", base, strerror(errno));
         return -1;
+    }
+    /* As root the sandbox runs as another uid, which cannot pass root's 0700 home (bwrap resolves the
+     * folder by its path as that uid, even when given a descriptor). Then a place only root writes and
+     * that uid can pass through but not list (0711); each conversation's folder below is 0700, given
+     * to that uid by the tool. */
+    char ignored[256];
+    if (geteuid() == 0 && gptoss_sandbox_unreachable(base, "", ignored, sizeof ignored)) {
+        snprintf(base, sizeof base, "%s", CLI_PYTHON_ROOT_DATA);
+        if (make_parents(base) != 0 || chmod(base, 0711) != 0) {
+            snprintf(err, err_size, "cannot make %s: %s", base, strerror(errno));
+            return -1;
+        }
+        if (gptoss_sandbox_unreachable(base, "--python-data DIR", err, err_size)) return -1;
     }
     char stamp[32] = "conversation";
     time_t now = time(NULL);

@@ -20,7 +20,8 @@ typedef struct cli_python_options {
     "  --python             let the model run Python (a stateful sandboxed interpreter per conversation)\n"   \
     "  --python-exe PATH    the interpreter inside the sandbox (default /usr/bin/python3)\n"                   \
     "  --python-data DIR    the host folder the code sees as /mnt/data (default: a new folder per\n"          \
-    "                       conversation under $XDG_DATA_HOME/gptoss/python, kept and named on screen)\n"      \
+    "                       conversation under $XDG_DATA_HOME/gptoss/python, kept and named on screen;\n"      \
+    "                       as root " CLI_PYTHON_ROOT_DATA " when the sandbox cannot reach that)\n"         \
     "  --python-timeout S   seconds one cell may run (default 120, as the model is told)\n"
 
 /* When argv[*i] is a python option, takes it (and its value, advancing *i) and returns 1; 0 when it
@@ -37,9 +38,14 @@ gptoss_python_options cli_python_tool_options(const cli_python_options *o);
 /* Whether the sandbox can be set up here: 1, or 0 with gptoss_python_check's message printed. */
 int cli_python_check(const cli_python_options *o);
 
+/* Where conversations' folders go as root when the sandbox's uid (tools/sandbox.h) cannot reach
+ * $XDG_DATA_HOME/gptoss/python (root's home is 0700). */
+#define CLI_PYTHON_ROOT_DATA "/var/lib/gptoss/python"
+
 /* The folder a new conversation's /mnt/data is kept in when --python-data is not given:
  * $XDG_DATA_HOME/gptoss/python/YYYYmmdd-HHMMSS-XXXXXX (else ~/.local/share/...), made with mode
- * 0700 (its parents as mkdir -p makes them). Returns 0, or -1 with one line in err. */
+ * 0700 (its parents as mkdir -p makes them); as root, when the sandbox's uid cannot reach that,
+ * CLI_PYTHON_ROOT_DATA/YYYYmmdd-HHMMSS-XXXXXX instead. Returns 0, or -1 with one line in err. */
 int cli_python_make_data_dir(char *out, size_t out_size, char *err, size_t err_size);
 
 #endif

@@ -473,37 +473,6 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
-/* As root the sandbox's bwrap runs as GPTOSS_SANDBOX_ROOT_UID and opens the data directory by its
- * path: every directory above it must be searchable by that uid. 0, or 1 with err saying which is not
- * (mode bits only; an ACL that would allow it is not consulted). */
-static int unreachable_dir(const char *path, const char *what, char *err, size_t err_size) {
-    char *p = realpath(path, NULL);
-    if (!p) return 0; /* stat() below it already said what is wrong */
-    int bad = 0;
-    for (char *slash = p; !bad && slash;) {
-        char *next = strchr(slash + 1, '/');
-        if (next) *next = 0;
-        struct stat sb;
-        const char *dir = p[0] ? p : "/";
-        if (!stat(dir, &sb)) {
-            mode_t need = sb.st_uid == GPTOSS_SANDBOX_ROOT_UID   ? S_IXUSR
-                          : sb.st_gid == GPTOSS_SANDBOX_ROOT_UID ? S_IXGRP
-                                                                 : S_IXOTH;
-            if (!(sb.st_mode & need)) {
-                snprintf(err, err_size,
-                         "as root the sandbox runs as uid %u, which cannot reach %s (%s is not searchable): make "
-                         "it searchable (chmod o+x) or use %s elsewhere",
-                         GPTOSS_SANDBOX_ROOT_UID, path, dir, what);
-                bad = 1;
-            }
-        }
-        if (next) *next = '/';
-        slash = next;
-    }
-    free(p);
-    return bad;
-}
-
 gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_python **out, char *err,
                                    size_t err_size) {
     *out = NULL;
@@ -530,14 +499,17 @@ gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_
         py->data_dir = strdup(o.data_dir);
     } else {
         const char *tmp = getenv("TMPDIR");
-        char templ[PATH_MAX];
-        snprintf(templ, sizeof templ, "%s/gptoss-python-XXXXXX", tmp && *tmp == '/' ? tmp : "/tmp");
+        char templ[PATH_MAX], ignored[256];
+        if (!tmp || *tmp != '/') tmp = "/tmp";
+        /* as root a private $TMPDIR (a 0700 folder) cannot be reached by the sandbox's uid: /tmp can */
+        if (geteuid() == 0 && gptoss_sandbox_unreachable(tmp, "", ignored, sizeof ignored)) tmp = "/tmp";
+        snprintf(templ, sizeof templ, "%s/gptoss-python-XXXXXX", tmp);
         if (mkdtemp(templ)) {
             py->data_dir = strdup(templ);
             py->own_data_dir = 1;
             if (!py->data_dir) rmdir(templ);
         } else {
-            snprintf(err, err_size, "cannot make a data directory in %s: %s", tmp ? tmp : "/tmp", strerror(errno));
+            snprintf(err, err_size, "cannot make a data directory in %s: %s", tmp, strerror(errno));
             gptoss_python_free(py);
             return GPTOSS_ERR_IO;
         }
@@ -570,8 +542,8 @@ gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_
         gptoss_python_free(py);
         return GPTOSS_ERR_IO;
     }
-    if (geteuid() == 0 && (unreachable_dir(py->data_dir, "a data directory", err, err_size) ||
-                           (py->exe_prefix && unreachable_dir(py->exe_prefix, "an interpreter", err, err_size)))) {
+    if (geteuid() == 0 && (gptoss_sandbox_unreachable(py->data_dir, "a data directory", err, err_size) ||
+                           (py->exe_prefix && gptoss_sandbox_unreachable(py->exe_prefix, "an interpreter", err, err_size)))) {
         gptoss_python_free(py);
         return GPTOSS_ERR_IO;
     }

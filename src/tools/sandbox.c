@@ -453,3 +453,31 @@ int gptoss_sandbox_exited(pid_t pid, int *status) {
     if (status) *status = s;
     return 1;
 }
+
+int gptoss_sandbox_unreachable(const char *path, const char *what, char *err, size_t err_size) {
+    char *p = realpath(path, NULL);
+    if (!p) return 0; /* a path that is not there: the caller's own open or stat says so */
+    int bad = 0;
+    for (char *slash = p; !bad && slash;) {
+        char *next = strchr(slash + 1, '/');
+        if (next) *next = 0;
+        struct stat sb;
+        const char *dir = p[0] ? p : "/";
+        if (!stat(dir, &sb)) {
+            mode_t need = sb.st_uid == GPTOSS_SANDBOX_ROOT_UID   ? S_IXUSR
+                          : sb.st_gid == GPTOSS_SANDBOX_ROOT_UID ? S_IXGRP
+                                                                 : S_IXOTH;
+            if (!(sb.st_mode & need)) {
+                snprintf(err, err_size,
+                         "as root the sandbox runs as uid %u, which cannot reach %s (%s is not searchable): make "
+                         "it searchable (chmod o+x) or use %s elsewhere",
+                         GPTOSS_SANDBOX_ROOT_UID, path, dir, what);
+                bad = 1;
+            }
+        }
+        if (next) *next = '/';
+        slash = next;
+    }
+    free(p);
+    return bad;
+}

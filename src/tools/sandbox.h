@@ -32,6 +32,12 @@ typedef struct gptoss_sandbox_spec {
  * line in err naming the missing package. Does not start a sandbox. */
 gptoss_status gptoss_sandbox_available(char *err, size_t err_size);
 
+/* As root the sandbox's bwrap runs as GPTOSS_SANDBOX_ROOT_UID and resolves the directories it binds
+ * by their host paths (bwrap 0.8 calls realpath() even on --bind-fd's /proc/self/fd/N), so every
+ * directory above one must be searchable by that uid. 0, or 1 with err saying which is not and naming
+ * the path as `what` (mode bits only; an ACL that would allow it is not consulted). */
+int gptoss_sandbox_unreachable(const char *path, const char *what, char *err, size_t err_size);
+
 /* Starts the sandbox; *pid is bwrap's host pid (kill it to kill everything inside: the sandbox's PID 1
  * dies with bwrap, and every process in a PID namespace dies with its PID 1). The fork happens on a
  * process-wide thread that lives until exit, because bwrap's --die-with-parent is PR_SET_PDEATHSIG,
