@@ -449,8 +449,11 @@ if ! command -v pgrep >/dev/null; then
 else
     # the cell holds the GIL in C (exponential backtracking), so the driver cannot notice its channel closing:
     # only bwrap's --die-with-parent ends it
+    # its own TMPDIR (searchable by the sandbox's uid), so the data folder a killed gptoss cannot remove is
+    # removed here
+    dietmp=$(mktemp -d /tmp/t_python_die.XXXXXX) && chmod 711 "$dietmp"
     printf 'import re\nprint("busy", flush=True)\nre.match(r"(a+)+b", "a" * 60)\n' |
-        "$bin" tool python --max-reply-bytes 12347 --max-processes 61 >"$tmp/die.out" 2>&1 &
+        TMPDIR=$dietmp "$bin" tool python --max-reply-bytes 12347 --max-processes 61 >"$tmp/die.out" 2>&1 &
     gpid=$!
     sandbox_up() { pgrep -f "driver.py 12347 61\$" >/dev/null; }
     wait_until 20 sandbox_up
@@ -464,6 +467,7 @@ else
         echo "not ok - sandbox after gptoss was killed (up=$up): $(pgrep -af 'driver.py 12347 61' | head -c 200)"
         for p in $(pgrep -f "driver.py 12347 61\$"); do kill -9 "$p"; done
     fi
+    rm -rf "$dietmp"
 fi
 
 # ---- start-up and per-call times (bench/RESULTS.md) ----
