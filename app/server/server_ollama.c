@@ -276,11 +276,13 @@ fail:
 }
 
 /* What Ollama's requests may carry that this model cannot take: images (gpt-oss reads text only),
- * and /api/generate's context (token ids of an earlier answer), template and suffix. */
+ * logprobs (the engine does not expose them), and /api/generate's context (token ids of an earlier answer), template and suffix. */
 static int refuse_unsupported(const cJSON *obj, int generate, server_reply *r) {
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(obj, "images");
     if (images && !cJSON_IsNull(images) && !(cJSON_IsArray(images) && !cJSON_GetArraySize(images)))
         BAD("this model does not take images");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, "logprobs")))
+        BAD("'logprobs' is not supported: this server does not expose token log probabilities");
     if (!generate) return 0;
     static const char *const names[] = {"context", "template", "suffix"};
     for (size_t i = 0; i < 3; i++) {
@@ -388,13 +390,20 @@ static ollama_out *new_out(const char *model, int generate, int stream, int hide
     return o;
 }
 
-/* The answer to a request with nothing to generate (no messages, an empty prompt): Ollama loads the
- * model and says so; this one is always loaded. */
-static void loaded(const char *model, int generate, server_reply *r) {
+/* keep_alive 0 ("0", "0s", 0): Ollama's way to unload the model. */
+static int unloads(const cJSON *req) {
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(req, "keep_alive");
+    return (cJSON_IsNumber(k) && k->valuedouble == 0) ||
+           (cJSON_IsString(k) && (!strcmp(k->valuestring, "0") || !strcmp(k->valuestring, "0s")));
+}
+
+/* The answer to a request with nothing to generate (no messages, an empty prompt): Ollama loads (or,
+ * with keep_alive 0, unloads) the model and says so; this one stays loaded whatever is asked. */
+static void loaded(const cJSON *req, const char *model, int generate, server_reply *r) {
     ollama_out o = {.generate = generate};
     snprintf(o.model, sizeof o.model, "%s", model);
     cJSON *a = answer(&o, "", 0, NULL, 0, NULL, 1);
-    cJSON_AddStringToObject(a, "done_reason", "load");
+    cJSON_AddStringToObject(a, "done_reason", unloads(req) ? "unload" : "load");
     r->status = 200;
     r->body = cJSON_PrintUnformatted(a);
     r->content_type = "application/json";
@@ -424,14 +433,14 @@ server_job *server_ollama_chat(server *srv, const cJSON *req, server_reply *r) {
     const char *model;
     int stream = 1, hide = 0;
     if (request_model(srv, req, &model, r) < 0) return NULL;
-    if (server_get_bool(req, "stream", 1, &stream, r) < 0) return NULL;
+    if (server_get_bool(req, "stream", 1, &stream, r) < 0 || refuse_unsupported(req, 0, r) < 0) return NULL;
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(req, "messages");
     if (messages && !cJSON_IsNull(messages) && !cJSON_IsArray(messages)) {
         server_error(r, 400, "invalid_request_error", "messages", "invalid_type", "'messages' must be an array");
         return NULL;
     }
     if (!cJSON_GetArraySize(messages)) {
-        loaded(model, 0, r);
+        loaded(req, model, 0, r);
         return NULL;
     }
     if (!(o = cJSON_CreateObject())) OOM();
@@ -462,7 +471,7 @@ server_job *server_ollama_generate(server *srv, const cJSON *req, server_reply *
     }
     if (refuse_unsupported(req, 1, r) < 0) return NULL;
     if (!cJSON_IsString(prompt) || !*prompt->valuestring) {
-        loaded(model, 1, r);
+        loaded(req, model, 1, r);
         return NULL;
     }
     if (!(o = cJSON_CreateObject())) OOM();

@@ -345,6 +345,8 @@ await test('ollama generate: raw sends the prompt as it is; an empty prompt load
   eq(j.last.done_reason, 'length');
   const load = await post('/api/generate', { model: 'gpt-oss:20b' });
   eq(load.json, { ...load.json, model: 'gpt-oss:20b', response: '', done: true, done_reason: 'load' });
+  const unload = await post('/api/generate', { model: 'gpt-oss:20b', keep_alive: 0 });
+  eq(unload.json.done_reason, 'unload');
 });
 
 // ---- Ollama: the model -------------------------------------------------------------------------
@@ -409,6 +411,8 @@ await test('ollama: errors are {"error": "..."} with Ollama\'s status codes', as
     ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, options: { stop: [1] } }, 400],
     ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, stream: 'yes' }, 400],
     ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, tools: [{ type: 'function' }] }, 400],
+    ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, logprobs: true }, 400],
+    ['/api/generate', { model: 'gpt-oss:20b', prompt: 'x', logprobs: true, top_logprobs: 2 }, 400],
     ['/api/generate', { model: 'gpt-oss:20b', prompt: 3 }, 400],
     ['/api/generate', { model: 'gpt-oss:20b', prompt: 'x', context: [1, 2, 3] }, 400],
     ['/api/generate', { model: 'gpt-oss:20b', prompt: 'x', suffix: 'y' }, 400],
