@@ -7,6 +7,7 @@
 // env: GPTOSS_DOUBLE (binary), GPTOSS_TOKENIZER, GPTOSS_TMP.
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { test, done, assert, eq, startServer, raw, metrics, waitFor, timeScale } from './lib.mjs';
@@ -485,8 +486,9 @@ await test('corrupt bodies: truncated, bit-flipped and type-swapped fixtures get
 
 // ---- a client that hangs up --------------------------------------------------------------------
 
-await test('ollama chat: a client that disconnects mid-stream cancels its generation', async () => {
-  const slow = await startServer(bin, ['gpt-oss-20b', '--tokenizer', process.env.GPTOSS_TOKENIZER, '--ctx-size', '2048'],
+await test('ollama: a client that disconnects mid-stream cancels its generation; a full queue is a 429', async () => {
+  const slow = await startServer(bin, ['gpt-oss-20b', '--tokenizer', process.env.GPTOSS_TOKENIZER, '--ctx-size', '2048',
+    '--parallel', '1', '--queue', '1'],
     { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_DELAY_MS: '20' });
   try {
     const before = await metrics(slow.port);
@@ -513,6 +515,30 @@ await test('ollama chat: a client that disconnects mid-stream cancels its genera
     }, 'the generation cancelled', 20000);
     const m = await metrics(slow.port);
     assert(m.gptoss_generated_tokens_total < 300, `stopped early: ${m.gptoss_generated_tokens_total} of 401 tokens`);
+    // one running, one queued: the next is a 429 in Ollama's shape
+    const body = JSON.stringify({ model: 'gpt-oss:20b', prompt: 'LONG' });
+    const held = [0, 1].map(() => {
+      const sock = net.connect(slow.port, '127.0.0.1');
+      sock.on('error', () => {});
+      sock.on('data', () => {});
+      sock.write(`POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      return sock;
+    });
+    await waitFor(async () => {
+      const x = await metrics(slow.port);
+      return x.gptoss_active_sequences === 1 && x.gptoss_queue_length === 1;
+    }, 'one running, one queued', 20000);
+    const busy = await raw(slow.port, 'POST', '/api/chat', JSON.stringify({ model: 'gpt-oss:20b', messages: [{ role: 'user', content: 'x' }] }),
+      { 'Content-Type': 'application/json' });
+    eq(busy.status, 429, busy.body);
+    eq(Object.keys(busy.json), ['error']);
+    eq(busy.headers['retry-after'], '1');
+    for (const req of held) req.destroy();
+    await waitFor(async () => {
+      const x = await metrics(slow.port);
+      return x.gptoss_active_sequences === 0 && x.gptoss_queue_length === 0;
+    }, 'both gone', 20000);
   } finally {
     await slow.stop();
   }
