@@ -35,6 +35,8 @@ APP_SRC := $(sort $(wildcard app/*/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ := $(APP_SRC:%.c=$(BUILD)/%.o)
+# The chat page of `gptoss serve` (app/server/page/), its files built in by the assembler's .incbin.
+APP_OBJ += $(BUILD)/app/server/server_page_data.o
 CLI_OBJ := $(filter $(BUILD)/app/cli/%.o,$(APP_OBJ))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -77,6 +79,10 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 $(APP_OBJ): CPPFLAGS += -Iapp
 
+$(BUILD)/app/server/server_page_data.o: app/server/server_page_data.S $(wildcard app/server/page/*)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -113,10 +119,11 @@ $(BUILD)/src/tools/html_page.o $(BUILD)/pic/src/tools/html_page.o: CPPFLAGS += -
 LDLIBS += $(shell pkg-config --libs libxml-2.0)
 endif
 
-# The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) uses libcurl (optional at
-# build time: without it `gptoss tool browser run` and --search-url say which package to install).
+# The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) and `gptoss pull`
+# (src/hub/hub_pull.c: downloads from the Hugging Face Hub) use libcurl (optional at build time: without
+# it `gptoss tool browser run`, --search-url and `gptoss pull` say which package to install).
 ifeq ($(shell pkg-config --exists libcurl 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
+$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o $(BUILD)/src/hub/hub_pull.o $(BUILD)/pic/src/hub/hub_pull.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
 LDLIBS += $(shell pkg-config --libs libcurl)
 endif
 

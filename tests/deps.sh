@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # deps.sh: installs what the build and tests need on a fresh Debian machine, and nothing when it is
 # already there. Core build: a C compiler and make. Tests: clang with its sanitizer/fuzzer runtime,
-# Node.js + npm (the tiktoken reference, pinned in tests/package-lock.json; the openai client of the
+# Node.js + npm (the tiktoken reference and @huggingface/hub, which t_pull.sh checks the cache `gptoss pull`
+# writes against, pinned in tests/package-lock.json; the openai client of the
 # server tests, pinned in tests/server/package-lock.json), tmux, libmicrohttpd + cJSON (gptoss serve),
-# libxml2 (the browser tool's HTML parser), libcurl (its web backend), SQLite (its local corpus).
+# libxml2 (the browser tool's HTML parser), libcurl (its web backend), SQLite (its local corpus),
+# Chromium and puppeteer-core (tests/page/package-lock.json) for the chat page of `gptoss serve`.
 set -u
 need=()
 command -v cc >/dev/null || need+=(gcc)
@@ -21,6 +23,7 @@ pkg-config --exists libxml-2.0 2>/dev/null || need+=(libxml2-dev)     # the brow
 pkg-config --exists libcurl 2>/dev/null || need+=(libcurl4-openssl-dev) # the browser's web backend (optional at build time)
 pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)      # the browser tool's local corpus (optional at build time)
 command -v python3 >/dev/null || need+=(python3)
+command -v chromium >/dev/null || need+=(chromium) # the chat page of `gptoss serve` in a headless browser (tests/t_page.sh)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"
     if [ "$(id -u)" = 0 ]; then
@@ -40,6 +43,7 @@ npm_ci() {
         cp "$dir/package-lock.json" "$dir/node_modules/.installed-from-lock.json"
     fi
 }
-npm_ci "$root/tests"        # the tiktoken reference
+npm_ci "$root/tests"        # the tiktoken reference, @huggingface/hub (t_pull.sh)
 npm_ci "$root/tests/server" # the openai client and ajv of the server tests
+npm_ci "$root/tests/page"   # puppeteer-core, which drives chromium in the chat page test
 exit 0

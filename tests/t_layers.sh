@@ -17,6 +17,7 @@ LAYERS = """
 0  base                src/base/*
 1  format              src/format/*
 2  cpu                 src/cpu/*
+2  hub                 src/hub/*
 2  tokenizer           src/tokenizer/tokenizer.c src/tokenizer/tokenizer_bpe.c src/tokenizer/pretokenize.c
                        src/tokenizer/unicode_tables.c src/tokenizer/tokenizer_internal.h src/tokenizer/unicode.h
 3  tokenizer-loaders   src/tokenizer/tokenizer_load.* src/tokenizer/tokenizer_json.c

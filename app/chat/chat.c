@@ -1160,6 +1160,7 @@ static int parse_options(chat *c, int argc, char **argv) {
         usage(stderr, c->one_shot);
         return -1;
     }
+    if (!(c->model_path = cli_model_arg(c->model_path))) return -1;
     return 1;
 }
 

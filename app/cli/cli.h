@@ -27,6 +27,12 @@ int cli_parse_device(const char *s, gptoss_device *out);
  * was typed: "-t" and "--threads" give "--threads", "-c" and "--ctx" give "--ctx", "-n" and
  * "--max-tokens" give "--max-tokens"; any other argument comes back as it is. */
 const char *cli_option_name(const char *arg);
+/* MODEL as typed: a path that exists is itself; otherwise a model name (gpt-oss-20b, gpt-oss-120b,
+ * OWNER/NAME, each optionally @REVISION) is its snapshot folder in the Hugging Face cache
+ * (app/cli/cli_model.c, src/hub/hub_cache.h); anything else is itself (the loader explains it). NULL
+ * after printing the `gptoss pull` command to run when the name is not in the cache. The result
+ * lives until the program exits. */
+const char *cli_model_arg(const char *arg);
 /* Loads a model, printing the library's message on failure. */
 gptoss_model *cli_load_model(const char *path, const gptoss_model_options *options);
 /* Seconds on the monotonic clock (for durations). */

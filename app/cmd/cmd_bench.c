@@ -289,6 +289,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (kernels) return bench_kernels(threads, reps < 3 ? 3 : reps);
     if (!model_path == !synth) { usage(stderr); return 2; }
+    if (model_path && !(model_path = cli_model_arg(model_path))) return 1;
     if (p + n == 0) { cli_error("bench: nothing to run (-p 0 -n 0)"); return 2; }
 
     char err[512] = "";

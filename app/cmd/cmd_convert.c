@@ -174,6 +174,7 @@ int cmd_convert(int argc, char **argv) {
     }
     uint32_t type;
     if (!dense_type(dense, &type)) return 2; /* a usage error first, before the destination is looked at */
+    if (!(src = cli_model_arg(src))) return 1;
     cli_stage stage;
     if (cli_stage_open(&stage, "convert", dst, 0, force)) return 1;
     size_t n = strlen(stage.dir) + sizeof "/model.gguf";

@@ -124,6 +124,7 @@ int cmd_eval(int argc, char **argv) {
         else { cli_error("eval: unexpected argument '%s'", a); return 2; }
     }
     if (!model_path) { cli_error("eval: no MODEL given (see gptoss eval --help)"); return 2; }
+    if (!(model_path = cli_model_arg(model_path))) return 1;
     if (!ids_text && !case_dir) { cli_error("eval: give --ids \"...\" or --check CASE_DIR (see gptoss eval --help)"); return 2; }
 
     uint32_t *ids = NULL;

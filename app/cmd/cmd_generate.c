@@ -72,6 +72,7 @@ int cmd_generate(int argc, char **argv) {
         else { cli_error("generate: unexpected argument '%s'", a); return 2; }
     }
     if (!model_path) { cli_error("generate: no MODEL given (see gptoss generate --help)"); return 2; }
+    if (!(model_path = cli_model_arg(model_path))) return 1;
     if (!ids_text && !prompt) { cli_error("generate: --ids \"...\" or -p TEXT is required (see gptoss generate --help)"); return 2; }
     if (ids_text && prompt) { cli_error("generate: give --ids or -p, not both"); return 2; }
     if (tok_path && !prompt) { cli_error("generate: --tokenizer is for -p TEXT; --ids are already token ids"); return 2; }

@@ -70,6 +70,7 @@ int cmd_info(int argc, char **argv) {
         cli_error("usage: gptoss info MODEL");
         return 2;
     }
+    if (!(path = cli_model_arg(path))) return 1;
     gptoss_model *m = cli_load_model(path, NULL); /* default options: shows what a CPU run reads */
     if (!m) return 1;
     const gptoss_model_config *c = gptoss_model_get_config(m);

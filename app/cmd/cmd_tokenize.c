@@ -34,6 +34,7 @@ static char *read_stdin(size_t *len) {
 }
 
 static gptoss_tokenizer *load(const char *path) {
+    if (!(path = cli_model_arg(path))) return NULL;
     char err[512] = "";
     gptoss_tokenizer *t = NULL;
     gptoss_status st = gptoss_tokenizer_load(path, &t, err, sizeof err);

@@ -22,6 +22,9 @@ int cmd_convert(int argc, char **argv);
 int cmd_schema_bench(int argc, char **argv);
 int cmd_tool(int argc, char **argv);
 int cmd_index(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 /* `gptoss tool browser search|open --corpus DB ...` (cmd_tool_corpus.c); function: "search" or "open",
  * argv: the arguments after it. */
 int cmd_tool_browser_corpus(int argc, char **argv, const char *function);

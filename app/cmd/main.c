@@ -30,6 +30,9 @@ static const command commands[] = {
     {"tool", cmd_tool, "tool browser replay FIXTURES.jsonl --out OUT.jsonl [--tokenizer FILE]   the browser tool on recorded pages"},
     {"index", cmd_index, "index DIR --out corpus.db [--base-url URL] [--force]   HTML, Markdown, text into a browser corpus"},
     {"serve", cmd_serve, "serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N] [-c N]"},
+    {"pull", cmd_pull, "pull NAME [--revision R] [--include GLOB] [--exclude GLOB]   a model from the Hugging Face Hub"},
+    {"list", cmd_list, "list                            the models in the Hugging Face cache"},
+    {"rm", cmd_rm, "rm NAME                         removes a model from the Hugging Face cache"},
     {"version", cmd_version, "version                         the version (also gptoss --version)"},
 };
 
@@ -59,7 +62,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: gptoss COMMAND [ARGS]   (gptoss --version: the version)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fprintf(f, "  %s\n", commands[i].usage);
     fprintf(f, "\nMODEL is a model directory (Hugging Face layout, its original/ folder, or a Hugging Face\n"
-               "cache folder) or a .gguf file. Run `gptoss COMMAND --help` for a command's options.\n");
+               "cache folder), a .gguf file, or a model name pulled into the cache (gpt-oss-20b, gpt-oss-120b,\n"
+               "OWNER/NAME). Run `gptoss COMMAND --help` for a command's options.\n");
 }
 
 int main(int argc, char **argv) {

@@ -25,6 +25,7 @@
 
 #include "cli/cli.h"
 #include "server/server.h"
+#include "server/server_page.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_Result_t;
@@ -601,6 +602,27 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, const api
     return send_reply(srv, conn, rq, &r);
 }
 
+/* A file of the chat page (server_page.c): no API key needed to load it (only /v1/ and /api/ ask for one),
+ * revalidated by ETag, kept to its own origin by the CSP. */
+static MHD_Result_t page_file(server *srv, struct MHD_Connection *conn, request *rq, const server_page_file *f) {
+    int fresh = server_page_fresh(f, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"));
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(fresh ? 0 : f->n_bytes, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    rq->status = fresh ? 304 : 200;
+    count_status(srv, rq->status);
+    MHD_add_response_header(resp, "Content-Type", f->content_type);
+    MHD_add_response_header(resp, "ETag", f->etag);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "Content-Security-Policy", SERVER_PAGE_CSP);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    writing_answer(conn, resp);
+    MHD_Result_t ret = MHD_queue_response(conn, (unsigned)rq->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *url, const char *method, request *rq) {
     server_reply r = {0};
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
@@ -655,6 +677,11 @@ static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *
         if (!get) goto method;
         server_responses_get(srv, url + 14, &r);
         return send_reply(srv, conn, rq, &r);
+    }
+    const server_page_file *file = server_page_find(url);
+    if (file) {
+        if (!get && strcmp(method, "HEAD")) goto method;
+        return page_file(srv, conn, rq, file);
     }
     server_error(&r, 404, "invalid_request_error", NULL, "unknown_url", "Unknown request URL: %s %s.", method, url);
     return send_reply(srv, conn, rq, &r);
@@ -934,6 +961,7 @@ static int parse_options(server_options *o, int argc, char **argv) {
         usage(stderr);
         return -1;
     }
+    if (!(o->model_path = cli_model_arg(o->model_path))) return -1;
     return 1;
 }
 

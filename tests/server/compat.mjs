@@ -28,7 +28,7 @@ const prompts = () => fs.readFileSync(log, 'utf8').split('\n----\n').filter((x) 
 const lastPrompt = () => prompts().at(-1);
 
 const bin = process.env.GPTOSS_DOUBLE;
-const srv = await startServer(bin, ['gpt-oss-20b', '--tokenizer', process.env.GPTOSS_TOKENIZER, '--api-key', 'sekret',
+const srv = await startServer(bin, ['double-model', '--model-name', 'gpt-oss-20b', '--tokenizer', process.env.GPTOSS_TOKENIZER, '--api-key', 'sekret',
   '--ctx-size', '2048', '--parallel', '4'], { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_LOG: log });
 const auth = { 'Content-Type': 'application/json', Authorization: 'Bearer sekret' };
 const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'sekret', maxRetries: 0 });
@@ -487,7 +487,7 @@ await test('corrupt bodies: truncated, bit-flipped and type-swapped fixtures get
 // ---- a client that hangs up --------------------------------------------------------------------
 
 await test('ollama: a client that disconnects mid-stream cancels its generation; a full queue is a 429', async () => {
-  const slow = await startServer(bin, ['gpt-oss-20b', '--tokenizer', process.env.GPTOSS_TOKENIZER, '--ctx-size', '2048',
+  const slow = await startServer(bin, ['double-model', '--model-name', 'gpt-oss-20b', '--tokenizer', process.env.GPTOSS_TOKENIZER, '--ctx-size', '2048',
     '--parallel', '1', '--queue', '1'],
     { SERVER_DOUBLE_SCRIPT: script, SERVER_DOUBLE_DELAY_MS: '20' });
   try {
