@@ -516,15 +516,19 @@ await test('ollama: a client that disconnects mid-stream cancels its generation;
     const m = await metrics(slow.port);
     assert(m.gptoss_generated_tokens_total < 300, `stopped early: ${m.gptoss_generated_tokens_total} of 401 tokens`);
     // one running, one queued: the next is a 429 in Ollama's shape
+    // one at a time: a second sent at once could find the first still in the queue (a 429 too early)
     const body = JSON.stringify({ model: 'gpt-oss:20b', prompt: 'LONG' });
-    const held = [0, 1].map(() => {
+    const hold = () => {
       const sock = net.connect(slow.port, '127.0.0.1');
       sock.on('error', () => {});
       sock.on('data', () => {});
       sock.write(`POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return sock;
-    });
+    };
+    const held = [hold()];
+    await waitFor(async () => (await metrics(slow.port)).gptoss_active_sequences === 1, 'one running', 20000);
+    held.push(hold());
     await waitFor(async () => {
       const x = await metrics(slow.port);
       return x.gptoss_active_sequences === 1 && x.gptoss_queue_length === 1;
