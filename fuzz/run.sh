@@ -3,7 +3,8 @@
 # against the library built with the same sanitizers in build-fuzz/) and runs each for
 # $GPTOSS_FUZZ_SECONDS seconds (default 20) from its seeds in fuzz/corpus/NAME (new inputs go to
 # fuzz/corpus-run/NAME, which git ignores). One TAP line per target: "ok - fuzz NAME"; appends
-# "passed failed skipped" to $GPTOSS_TEST_TALLY when set. A new target needs only its .c file; one
+# "passed failed skipped" to $GPTOSS_TEST_TALLY when set. A new target needs only its .c file (one that
+# includes cjson/cJSON.h builds app/server/ code in: it gets -Iapp and libcjson, or skips); one
 # that reads shared data names each file as $GPTOSS_SHARED/PATH in its summary comment, and skips
 # ("# SKIP ../shared ...", listed after the tally as tests/run.sh does) when one is missing.
 set -u
@@ -46,10 +47,19 @@ for t in "${targets[@]}"; do
         skip=$((skip + 1)); shared_units=${shared_units:+$shared_units,}fuzz_$name
         continue
     fi
+    # a target over the server's request bodies builds app/server/ code in, on cJSON
+    extra=()
+    if grep -q 'cjson/cJSON.h' "$t"; then
+        if ! cjson=$(pkg-config --cflags --libs libcjson 2>/dev/null); then
+            echo "ok - fuzz $name # SKIP libcjson not installed (Debian: libcjson-dev)"
+            skip=$((skip + 1)); continue
+        fi
+        extra=(-Iapp $cjson)
+    fi
     mkdir -p "$build/fuzz" "fuzz/corpus-run/$name"
     log=$build/fuzz/$name.log
-    if ! clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=all "$t" $build/libgptoss.a -lm -lpthread $xml_libs -o "$bin" >"$log" 2>&1; then
+    if ! clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc "${extra[@]}" -fsanitize=fuzzer,address,undefined \
+        -fno-sanitize-recover=all "$t" $build/libgptoss.a -lm -lpthread $xml_libs "${extra[@]}" -o "$bin" >"$log" 2>&1; then
         echo "not ok - fuzz $name (build failed)"; tail -10 "$log" | sed 's/^/    | /'
         fail=$((fail + 1)); continue
     fi

@@ -4,6 +4,7 @@
 # case; serve.mjs: model ids, the log on stderr, a port in use, the non-loopback warning), the real
 # server on a tiny synthesized model (streaming, usage, batching, disconnects; prompt prefix reuse:
 # prefix.mjs), the browser run server-side (browser.mjs: search, open, find, cite, over a corpus),
+# /v1/completions and Ollama's API (compat.mjs on the double, compat_model.mjs on the tiny model),
 # structured outputs (structured.mjs: response formats, strict tools and the reasoning
 # budget on the double and on the tiny model, every finished answer validated with ajv), what one client
 # may send without stalling the server (hardening.mjs: trailing bytes, deep tool schemas, random ids,
@@ -57,12 +58,15 @@ node_script() {
 }
 node_script double.mjs 600 double.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
 node_script serve.mjs 600 serve.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
+# /v1/completions and Ollama's /api/* as their clients send them, on the double
+node_script compat.mjs 300 compat.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
 
 model="$tmp/tiny"
 if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$vocab" >/dev/null 2>&1; then
     echo "not ok - synth a tiny model for the server"; exit 1
 fi
 node_script model.mjs 600 model.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
+node_script compat_model.mjs 300 compat_model.mjs GPTOSS_BIN="$bin" GPTOSS_MODEL="$model"
 # the browser run server-side over a corpus `gptoss index` builds (no network): Responses and chat on
 # the double, then `gptoss serve --browser` on the tiny model
 node_script browser.mjs 300 browser.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \

@@ -54,6 +54,7 @@ typedef struct request {
     int seen;       /* on_request has been called */
     int http11;     /* HTTP/1.1: interim 1xx answers may be sent */
     int probed;     /* probe_peer wrote its 100 Continue */
+    int ollama;     /* under /api/: errors in Ollama's shape */
     uint32_t key;   /* which API key it gave */
     size_t uri_len; /* the raw request target's (on_uri) */
     /* for its log line */
@@ -316,6 +317,7 @@ static void writing_answer(struct MHD_Connection *conn, struct MHD_Response *res
 
 static MHD_Result_t send_reply(server *srv, struct MHD_Connection *conn, request *rq, server_reply *r) {
     if (!r->body) server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+    if (rq->ollama && r->status >= 400) server_ollama_error_shape(r);
     count_status(srv, r->status);
     rq->status = r->status;
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_FREE);
@@ -483,12 +485,29 @@ static int request_owner(const cJSON *req, uint64_t *out, server_reply *r) {
     return 0;
 }
 
-/* POST /v1/chat/completions and /v1/responses. */
-static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int responses, request *rq) {
-    server_reply r = {0};
+/* An API that generates: its job from the parsed request (NULL with r set: an error, or an answer
+ * that needs no generation), the plain answer of a finished job, what its stream is. */
+typedef struct api {
+    server_job *(*request)(server *srv, const cJSON *req, server_reply *r);
+    void (*result)(server *srv, server_job *job, server_reply *r);
+    const char *stream_type;
+} api;
+
+static server_job *completions_request(server *srv, const cJSON *req, server_reply *r) {
+    return server_completions_request(srv, req, NULL, r);
+}
+
+static const api api_chat = {server_chat_request, server_chat_result, "text/event-stream"};
+static const api api_responses = {server_responses_request, server_responses_result, "text/event-stream"};
+static const api api_completions = {completions_request, server_completions_result, "text/event-stream"};
+static const api api_ollama_chat = {server_ollama_chat, server_ollama_result, "application/x-ndjson"};
+static const api api_ollama_generate = {server_ollama_generate, server_ollama_result, "application/x-ndjson"};
+
+/* Parses a request body: exactly one JSON object. NULL with r set when it is not. */
+static cJSON *parse_body(const request *rq, server_reply *r) {
     if (!server_utf8_valid(rq->body.data ? rq->body.data : "", rq->body.len)) {
-        server_error(&r, 400, "invalid_request_error", NULL, "invalid_encoding", "The request body is not valid UTF-8.");
-        return send_reply(srv, conn, rq, &r);
+        server_error(r, 400, "invalid_request_error", NULL, "invalid_encoding", "The request body is not valid UTF-8.");
+        return NULL;
     }
     const char *body = rq->body.data ? rq->body.data : "", *end = NULL;
     cJSON *req = cJSON_ParseWithLengthOpts(body, rq->body.len, &end, 0);
@@ -496,25 +515,33 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
      * taking the first would let a proxy and this server disagree about what was asked. */
     while (req && end < body + rq->body.len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
     if (req && end != body + rq->body.len) {
-        server_error(&r, 400, "invalid_request_error", NULL, "invalid_json",
+        server_error(r, 400, "invalid_request_error", NULL, "invalid_json",
                      "The request body has bytes after its JSON object (at offset %zu).", (size_t)(end - body));
         cJSON_Delete(req);
-        return send_reply(srv, conn, rq, &r);
+        return NULL;
     }
     if (!req || !cJSON_IsObject(req)) {
-        server_error(&r, 400, "invalid_request_error", NULL, "invalid_json",
+        server_error(r, 400, "invalid_request_error", NULL, "invalid_json",
                      req ? "The request body must be a JSON object."
                          : "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
                            "your HTTP library correctly.)");
         cJSON_Delete(req);
-        return send_reply(srv, conn, rq, &r);
+        return NULL;
     }
+    return req;
+}
+
+/* POST /v1/chat/completions, /v1/responses, /v1/completions, /api/chat, /api/generate. */
+static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, const api *a, request *rq) {
+    server_reply r = {0};
+    cJSON *req = parse_body(rq, &r);
+    if (!req) return send_reply(srv, conn, rq, &r);
     uint64_t owner_user = 0;
     if (request_owner(req, &owner_user, &r) != 0 || server_check_metadata(req, &r) != 0) {
         cJSON_Delete(req);
         return send_reply(srv, conn, rq, &r);
     }
-    server_job *job = responses ? server_responses_request(srv, req, &r) : server_chat_request(srv, req, &r);
+    server_job *job = a->request(srv, req, &r);
     cJSON_Delete(req);
     if (!job) return send_reply(srv, conn, rq, &r);
     job->owner_key = rq->key;
@@ -542,7 +569,7 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         s->srv = srv;
         s->job = job;
         s->conn = conn;
-        MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+        MHD_add_response_header(resp, "Content-Type", a->stream_type);
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
         writing_answer(conn, resp);
         count_status(srv, 200);
@@ -571,13 +598,12 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, int respo
         server_error(&r, 499, "invalid_request_error", NULL, "client_closed_request", "The client went away.");
         return send_reply(srv, conn, rq, &r);
     }
-    if (responses) server_responses_result(srv, job, &r);
-    else server_chat_result(srv, job, &r);
+    a->result(srv, job, &r);
     server_job_release(job);
     return send_reply(srv, conn, rq, &r);
 }
 
-/* A file of the chat page (server_page.c): no API key needed to load it (only /v1/ asks for one),
+/* A file of the chat page (server_page.c): no API key needed to load it (only /v1/ and /api/ ask for one),
  * revalidated by ETag, kept to its own origin by the CSP. */
 static MHD_Result_t page_file(server *srv, struct MHD_Connection *conn, request *rq, const server_page_file *f) {
     int fresh = server_page_fresh(f, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"));
@@ -611,7 +637,8 @@ static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *
         metrics(srv, &r);
         return send_reply(srv, conn, rq, &r);
     }
-    const char *denied = strncmp(url, "/v1/", 4) ? NULL : auth_error(srv, conn, &rq->key);
+    rq->ollama = !strncmp(url, "/api/", 5);
+    const char *denied = strncmp(url, "/v1/", 4) && !rq->ollama ? NULL : auth_error(srv, conn, &rq->key);
     if (denied) {
         server_error(&r, 401, "invalid_request_error", NULL, "invalid_api_key", "%s", denied);
         return send_reply(srv, conn, rq, &r);
@@ -621,10 +648,31 @@ static MHD_Result_t route(server *srv, struct MHD_Connection *conn, const char *
         models(srv, url[10] == '/' ? url + 11 : NULL, &r);
         return send_reply(srv, conn, rq, &r);
     }
-    if (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/responses")) {
+    const api *a = !strcmp(url, "/v1/chat/completions") ? &api_chat
+                   : !strcmp(url, "/v1/responses")      ? &api_responses
+                   : !strcmp(url, "/v1/completions")    ? &api_completions
+                   : !strcmp(url, "/api/chat")          ? &api_ollama_chat
+                   : !strcmp(url, "/api/generate")      ? &api_ollama_generate
+                                                        : NULL;
+    if (a) {
         if (!post) goto method;
         if (rq->too_big) goto too_big;
-        return generate(srv, conn, url[4] == 'r', rq);
+        return generate(srv, conn, a, rq);
+    }
+    if (!strcmp(url, "/api/tags") || !strcmp(url, "/api/ps") || !strcmp(url, "/api/version")) {
+        if (!get && strcmp(method, "HEAD") != 0) goto method;
+        if (url[5] == 't') server_ollama_tags(srv, &r);
+        else if (url[5] == 'p') server_ollama_ps(srv, &r);
+        else server_ollama_version(&r);
+        return send_reply(srv, conn, rq, &r);
+    }
+    if (!strcmp(url, "/api/show")) {
+        if (!post) goto method;
+        if (rq->too_big) goto too_big;
+        cJSON *req = parse_body(rq, &r);
+        if (req) server_ollama_show(srv, req, &r);
+        cJSON_Delete(req);
+        return send_reply(srv, conn, rq, &r);
     }
     if (!strncmp(url, "/v1/responses/", 14) && url[14]) {
         if (!get) goto method;
@@ -782,11 +830,13 @@ static void usage(FILE *f) {
     fprintf(f, "usage: gptoss serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel N]\n"
                "                    [-c N] [OPTIONS]\n"
                "  An OpenAI-compatible server: POST /v1/chat/completions, POST /v1/responses,\n"
-               "  GET /v1/models, GET /health, GET /metrics (docs/SERVER.md).\n"
+               "  POST /v1/completions, GET /v1/models, GET /health, GET /metrics, and Ollama's\n"
+               "  /api/chat, /api/generate, /api/tags, /api/show, /api/ps, /api/version (docs/SERVER.md).\n"
                "options:\n"
                "  --host ADDR          address to bind (default 127.0.0.1; 0.0.0.0 for every interface)\n"
                "  --port N             TCP port (default 8080; 0 picks a free one, printed at start)\n"
-               "  --api-key KEY        require 'Authorization: Bearer KEY' on /v1/* (or $GPTOSS_API_KEY); once\n"
+               "  --api-key KEY        require 'Authorization: Bearer KEY' on /v1/* and /api/* (or\n"
+               "                       $GPTOSS_API_KEY); once\n"
                "                       per key: each key's prompts reuse only its own cached prefixes\n"
                "  --parallel N         sequences decoded together by continuous batching (default 4)\n"
                "  -c, --ctx N          context of each sequence in tokens (default 4096; alias --ctx-size)\n"

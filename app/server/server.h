@@ -4,6 +4,9 @@
  *   app/server/server_sched.c      the scheduler thread: continuous batching, bounded queue, cancellation
  *   app/server/server_chat.c       POST /v1/chat/completions
  *   app/server/server_responses.c  POST /v1/responses and the stored responses behind previous_response_id
+ *   app/server/server_completions.c POST /v1/completions: a raw prompt, no harmony rendering
+ *   app/server/server_ollama.c     Ollama's API: /api/chat, /api/generate (framed output of the chat and
+ *                                  completions protocols), /api/tags, /api/show, /api/ps, /api/version
  *   app/server/server_json.c       JSON (cJSON) helpers, OpenAI error objects, harmony helpers
  *   app/server/server_format.c     structured outputs: response formats, strict tools, tool_choice and the
  *                                  reasoning budget as one gptoss_constraint per request
@@ -195,6 +198,7 @@ struct server_job {
     uint64_t owner_user;
     const server_job_ops *ops;
     void *proto; /* protocol state */
+    void *frame; /* a server_frame's ctx, when the output is framed for another API (server_ollama.c) */
     int stream;
     /* scheduler's (its thread only) */
     uint32_t n_admitted, n_ended;
@@ -486,6 +490,29 @@ int server_get_bool(const struct cJSON *req, const char *name, int dflt, int *ou
 char **server_tool_names(const gptoss_harmony_tool *tools, size_t n_tools);
 /* Effort from "low|medium|high" (absent: low). Returns 0 or -1 with a reply. */
 int server_parse_effort(const struct cJSON *v, const char *param, gptoss_harmony_effort *out, server_reply *r);
+/* A request's stop strings (chat `stop`, completions `stop`, Ollama's options.stop) and the text
+ * they may cut: what is shown holds back the bytes a stop string could still begin in. */
+#define SERVER_MAX_STOPS 16
+typedef struct server_stops {
+    char *s[SERVER_MAX_STOPS];
+    size_t n, max_len;
+} server_stops;
+/* v: absent, null, a string or an array of at most max strings (empty ones skipped); param names it
+ * in errors. 0, or -1 with a reply. */
+int server_parse_stops(const struct cJSON *v, size_t max, const char *param, server_stops *out, server_reply *r);
+void server_stops_free(server_stops *st);
+typedef struct server_stop_text {
+    gptoss_buf text; /* NUL-terminated after each add */
+    size_t sent;     /* bytes taken to be shown */
+    int stopped;     /* a stop string cut the text: nothing more is added */
+} server_stop_text;
+/* Appends text; returns 1 once a stop string was found (the text then ends before it). */
+int server_stop_text_add(server_stop_text *t, const server_stops *st, const char *text, size_t len);
+/* The bytes no stop string can still claim (all: every byte left), not yet taken: their length, their
+ * start in *out. They count as taken. */
+size_t server_stop_text_take(server_stop_text *t, const server_stops *st, int all, const char **out);
+void server_stop_text_free(server_stop_text *t);
+
 /* SSE framing: "data: JSON\n\n" (event NULL) or "event: E\ndata: JSON\n\n"; frees json. */
 void server_emit_sse(server_job *job, const char *event, struct cJSON *json);
 
@@ -577,11 +604,52 @@ void server_python_metrics(server *srv, gptoss_buf *b);
 
 /* ---- protocols ----------------------------------------------------------------------------- */
 
+/* A job's output framed for another API (Ollama's /api/chat and /api/generate): the chat and
+ * completions protocols hand it every piece, streamed or not, instead of writing their own chunks;
+ * the frame writes the stream and keeps what a plain answer needs. Called on the scheduler thread (or
+ * a tool thread) with the job's lock held. ctx is freed with the job (free). */
+typedef struct server_frame {
+    void *ctx;
+    /* text of the answer, or of the reasoning */
+    void (*text)(server_job *job, void *ctx, int reasoning, const char *text, size_t len);
+    /* a complete tool call: arguments are JSON text */
+    void (*call)(server_job *job, void *ctx, const char *name, const char *arguments);
+    /* every sequence ended (job->finish); reason: "stop", "length" or "tool_calls" */
+    void (*end)(server_job *job, void *ctx, const char *reason);
+    void (*free)(void *ctx);
+} server_frame;
+
+/* finish_reason of a sequence that made n_calls tool calls, the way chat completions says it. */
+const char *server_finish_reason(server_finish f, size_t n_calls);
+
+
 /* Builds a job from a parsed request. Returns the job (not yet queued), or NULL with an error
  * reply in r. */
 server_job *server_chat_request(server *srv, const struct cJSON *req, server_reply *r);
 /* Non-streaming body of a finished job (200) or its error. */
 void server_chat_result(server *srv, server_job *job, server_reply *r);
+/* The same job with its output handed to frame (one sequence: `n` must be 1 or absent). frame's ctx
+ * belongs to the job from the call on, also when it fails (freed then). */
+server_job *server_chat_request_framed(server *srv, const struct cJSON *req, const server_frame *frame,
+                                       server_reply *r);
+
+/* POST /v1/completions: a raw prompt (a string, or token ids) tokenized as it is. frame: NULL for
+ * OpenAI's text_completion objects, else as server_chat_request_framed (Ollama's raw /api/generate). */
+server_job *server_completions_request(server *srv, const struct cJSON *req, const server_frame *frame,
+                                       server_reply *r);
+void server_completions_result(server *srv, server_job *job, server_reply *r);
+
+/* Ollama's API (server_ollama.c). The generating ones build a job (or answer at once, job NULL with r
+ * set: errors, a request that only loads the model); their result is the framed plain answer. */
+server_job *server_ollama_chat(server *srv, const struct cJSON *req, server_reply *r);
+server_job *server_ollama_generate(server *srv, const struct cJSON *req, server_reply *r);
+void server_ollama_result(server *srv, server_job *job, server_reply *r);
+void server_ollama_tags(server *srv, server_reply *r);
+void server_ollama_ps(server *srv, server_reply *r);
+void server_ollama_version(server_reply *r);
+void server_ollama_show(server *srv, const struct cJSON *req, server_reply *r);
+/* An error reply in Ollama's shape: {"error": "message"} (from OpenAI's error object). */
+void server_ollama_error_shape(server_reply *r);
 
 server_job *server_responses_request(server *srv, const struct cJSON *req, server_reply *r);
 void server_responses_result(server *srv, server_job *job, server_reply *r);

@@ -18,6 +18,7 @@
 
 #include "server/server.h"
 
+/* OpenAI's limit; a framed request (Ollama's options.stop) may give SERVER_MAX_STOPS */
 #define MAX_STOPS 4
 
 /* K_BROWSE, K_PYTHON: a browser or python call run server-side */
@@ -33,9 +34,8 @@ typedef struct call {
 typedef struct choice {
     uint32_t index;
     gptoss_harmony_parser *parser;
-    gptoss_buf content, reasoning;
-    size_t content_sent; /* streamed bytes of content */
-    int content_stopped; /* a stop string cut the content */
+    server_stop_text content; /* its stopped: a stop string cut the content */
+    gptoss_buf reasoning;
     call *calls;
     size_t n_calls;
     int msg_open;
@@ -59,8 +59,9 @@ typedef struct chat_proto {
     char id[48];
     long created;
     int stream, include_usage;
-    char *stops[MAX_STOPS];
-    size_t n_stops, max_stop;
+    server_stops stops;
+    int framed; /* output goes to frame (Ollama's), not to chat completion chunks */
+    server_frame frame;
     char **declared; /* tool names */
     size_t n_declared;
     uint32_t n_choices;
@@ -71,13 +72,14 @@ static void chat_free(void *p) {
     chat_proto *c = p;
     if (!c) return;
     for (uint32_t k = 0; k < SERVER_MAX_SEQS; k++) server_python_release(c->srv, c->ch[k].pybox);
-    for (size_t i = 0; i < c->n_stops; i++) free(c->stops[i]);
+    server_stops_free(&c->stops);
+    if (c->framed && c->frame.free) c->frame.free(c->frame.ctx);
     for (size_t i = 0; i < c->n_declared; i++) free(c->declared[i]);
     free(c->declared);
     for (uint32_t k = 0; k < SERVER_MAX_SEQS; k++) {
         choice *h = &c->ch[k];
         gptoss_harmony_parser_free(h->parser);
-        gptoss_buf_free(&h->content);
+        server_stop_text_free(&h->content);
         gptoss_buf_free(&h->reasoning);
         for (size_t i = 0; i < h->n_calls; i++) {
             free(h->calls[i].name);
@@ -119,6 +121,7 @@ static cJSON *chunk(chat_proto *c, uint32_t index, cJSON **delta) {
 
 static void emit_text(server_job *job, choice *h, const char *field, const char *text, size_t len) {
     chat_proto *c = job->proto;
+    if (c->framed && len) c->frame.text(job, c->frame.ctx, !strcmp(field, "reasoning_content"), text, len);
     if (!c->stream || !len) return;
     char *t = strndup(text, len);
     if (!t) return;
@@ -132,34 +135,18 @@ static void emit_text(server_job *job, choice *h, const char *field, const char 
 /* Streams the content that no stop string can still claim; with `all`, the rest. */
 static void flush_content(server_job *job, choice *h, int all) {
     chat_proto *c = job->proto;
-    size_t end = h->content.len;
-    if (!all && c->max_stop > 1) {
-        end = end > c->max_stop - 1 ? end - (c->max_stop - 1) : 0;
-        while (end > h->content_sent && end < h->content.len && ((unsigned char)h->content.data[end] & 0xc0) == 0x80)
-            end--;
-    }
-    if (end <= h->content_sent) return;
-    emit_text(job, h, "content", h->content.data + h->content_sent, end - h->content_sent);
-    h->content_sent = end;
+    const char *from;
+    size_t n = server_stop_text_take(&h->content, &c->stops, all, &from);
+    if (n) emit_text(job, h, "content", from, n);
 }
 
 /* Appends final text; returns 1 when a stop string was found (the content ends before it). */
 static int add_content(server_job *job, choice *h, const char *text, size_t len) {
     chat_proto *c = job->proto;
-    if (h->content_stopped) return 1;
-    size_t from = h->content.len > c->max_stop ? h->content.len - c->max_stop : 0;
-    gptoss_buf_append(&h->content, text, len);
-    if (!gptoss_buf_cstr(&h->content)) return 0;
-    for (size_t i = 0; i < c->n_stops; i++) {
-        char *hit = strstr(h->content.data + from, c->stops[i]);
-        if (hit) {
-            h->content.len = (size_t)(hit - h->content.data);
-            h->content.data[h->content.len] = 0;
-            h->content_stopped = 1;
-        }
-    }
-    flush_content(job, h, h->content_stopped);
-    return h->content_stopped;
+    if (h->content.stopped) return 1;
+    server_stop_text_add(&h->content, &c->stops, text, len);
+    flush_content(job, h, h->content.stopped);
+    return h->content.stopped;
 }
 
 static kind kind_of(const choice *h, gptoss_harmony_role role, const char *channel, const char *recipient) {
@@ -207,6 +194,7 @@ static void close_call(server_job *job, choice *h, const gptoss_harmony_message 
     size_t len;
     const char *text = gptoss_harmony_message_text(m, &len);
     k->args = server_call_arguments(text, len);
+    if (c->framed && k->name && k->args) c->frame.call(job, c->frame.ctx, k->name, k->args);
     if (!c->stream || !k->args) return;
     cJSON *delta;
     cJSON *o = chunk(c, h->index, &delta);
@@ -334,7 +322,7 @@ static int chat_on_token(server_job *job, uint32_t k, uint32_t id) {
     int stop = after_parse(job, h, before);
     if (job->seqs[k].tool && !h->failed) return 0; /* a browser or python call: fed, then run (chat_run_tool) */
     if (id == GPTOSS_HARMONY_RETURN || id == GPTOSS_HARMONY_CALL) stop = 1;
-    if (stop && h->content_stopped) job->seqs[k].finish = SERVER_FINISH_STOP;
+    if (stop && h->content.stopped) job->seqs[k].finish = SERVER_FINISH_STOP;
     if (h->failed) {
         job->seqs[k].finish = SERVER_FINISH_ERROR;
         stop = 1;
@@ -344,10 +332,7 @@ static int chat_on_token(server_job *job, uint32_t k, uint32_t id) {
 
 static const char *finish_reason(const server_job *job, uint32_t k) {
     const chat_proto *c = job->proto;
-    server_finish f = job->seqs[k].finish;
-    if (f == SERVER_FINISH_CALL || (c->ch[k].n_calls && f != SERVER_FINISH_LENGTH)) return "tool_calls";
-    if (f == SERVER_FINISH_LENGTH) return "length";
-    return "stop";
+    return server_finish_reason(job->seqs[k].finish, c->ch[k].n_calls);
 }
 
 /* Usage of the whole request: the prompt once, the tokens of every choice. */
@@ -371,16 +356,16 @@ static void chat_on_seq_finish(server_job *job, uint32_t k) {
     chat_proto *c = job->proto;
     choice *h = &c->ch[k];
     server_finish f = job->seqs[k].finish;
-    if (f != SERVER_FINISH_CANCELLED && f != SERVER_FINISH_ERROR && !h->content_stopped && f != SERVER_FINISH_CALL) {
+    if (f != SERVER_FINISH_CANCELLED && f != SERVER_FINISH_ERROR && !h->content.stopped && f != SERVER_FINISH_CALL) {
         size_t before = gptoss_harmony_parser_n_messages(h->parser);
         gptoss_harmony_parser_process_eos(h->parser);
         after_parse(job, h, before);
-        if (h->browser && !h->content_stopped) add_cited(job, h, "", 0, 1); /* a held-back citation */
+        if (h->browser && !h->content.stopped) add_cited(job, h, "", 0, 1); /* a held-back citation */
         /* a call cut by the limit is closed here, but the choice ended at the limit, not with a call */
         if (f == SERVER_FINISH_LENGTH) job->seqs[k].finish = f;
         if (h->failed) job->seqs[k].finish = f = SERVER_FINISH_ERROR;
     }
-    if (!h->content_stopped) flush_content(job, h, 1);
+    if (!h->content.stopped) flush_content(job, h, 1);
     if (!c->stream || f == SERVER_FINISH_CANCELLED || f == SERVER_FINISH_ERROR) return;
     cJSON *delta;
     cJSON *o = chunk(c, h->index, &delta);
@@ -391,6 +376,10 @@ static void chat_on_seq_finish(server_job *job, uint32_t k) {
 
 static void chat_on_finish(server_job *job) {
     chat_proto *c = job->proto;
+    if (c->framed) {
+        c->frame.end(job, c->frame.ctx, finish_reason(job, 0));
+        return;
+    }
     if (!c->stream) return;
     if (job->finish == SERVER_FINISH_CANCELLED) return;
     if (job->finish == SERVER_FINISH_ERROR) {
@@ -579,6 +568,10 @@ fail:
 }
 
 server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) {
+    return server_chat_request_framed(srv, req, NULL, r);
+}
+
+server_job *server_chat_request_framed(server *srv, const cJSON *req, const server_frame *frame, server_reply *r) {
     server_job *job = NULL;
     chat_proto *c = NULL;
     gptoss_harmony_conversation *hist = gptoss_harmony_conversation_create();
@@ -589,8 +582,14 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     server_format format = {0};
     gptoss_tokens prompt = {0};
     if (!hist || !(c = calloc(1, sizeof *c)) || !(job = server_job_new())) {
+        if (frame && frame->free) frame->free(frame->ctx);
         server_error(r, 500, "server_error", NULL, NULL, "out of memory");
         goto fail;
+    }
+    if (frame) {
+        c->framed = 1;
+        c->frame = *frame;
+        job->frame = frame->ctx;
     }
     job->proto = c;
     job->ops = &chat_ops;
@@ -610,6 +609,7 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
         server_get_limit(req, "max_completion_tokens", &max_tokens, r) < 0 || server_get_uint(req, "n", &n, r) < 0)
         goto fail;
     uint32_t max_n = srv->opts.parallel < SERVER_MAX_SEQS ? srv->opts.parallel : SERVER_MAX_SEQS;
+    if (c->framed && n != 1) BAD("n", "one answer per request");
     if (n < 1 || n > max_n) BAD("n", "'n' must be between 1 and %u (the server's parallel sequences, at most %d)", max_n, SERVER_MAX_SEQS);
     job->n_seq = c->n_choices = n;
     gptoss_tool_choice tool_choice;
@@ -617,22 +617,13 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     if (server_tool_choice(cJSON_GetObjectItemCaseSensitive(req, "tool_choice"), tools, n_tools, &tool_choice, &named, r) < 0)
         goto fail;
     int no_tools = tool_choice == GPTOSS_TOOL_CHOICE_NONE;
-    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
-    if (cJSON_IsString(stop) && *stop->valuestring) c->stops[c->n_stops++] = strdup(stop->valuestring);
-    else if (cJSON_IsArray(stop)) {
-        const cJSON *s;
-        if (cJSON_GetArraySize(stop) > MAX_STOPS) BAD("stop", "at most %d stop sequences", MAX_STOPS);
-        cJSON_ArrayForEach(s, stop) {
-            if (!cJSON_IsString(s)) BAD("stop", "'stop' must be a string or an array of strings");
-            if (*s->valuestring) c->stops[c->n_stops++] = strdup(s->valuestring);
-        }
-    } else if (stop && !cJSON_IsNull(stop) && !cJSON_IsString(stop)) BAD("stop", "'stop' must be a string or an array of strings");
-    for (size_t i = 0; i < c->n_stops; i++) {
-        if (!c->stops[i]) goto oom;
-        size_t l = strlen(c->stops[i]);
-        if (l > c->max_stop) c->max_stop = l;
-    }
+    if (server_parse_stops(cJSON_GetObjectItemCaseSensitive(req, "stop"), c->framed ? SERVER_MAX_STOPS : MAX_STOPS,
+                           "stop", &c->stops, r) < 0)
+        goto fail;
     if (server_get_bool(req, "stream", 0, &c->stream, r) < 0) goto fail;
+    /* framed: the frame writes the stream; the job streams when the request does */
+    int stream = c->stream;
+    if (c->framed) c->stream = 0;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     if (so && !cJSON_IsNull(so) && !cJSON_IsObject(so)) BAD("stream_options", "'stream_options' must be an object");
     c->include_usage = c->stream && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
@@ -690,7 +681,7 @@ server_job *server_chat_request(server *srv, const cJSON *req, server_reply *r) 
     job->n_prompt = prompt.n;
     prompt.ids = NULL;
     job->max_tokens = max_tokens;
-    job->stream = c->stream;
+    job->stream = stream;
     if (server_make_id(c->id, sizeof c->id, "chatcmpl-") < 0) {
         server_error(r, 500, "server_error", NULL, NULL, "could not make a completion id: %s", strerror(errno));
         goto fail;
@@ -742,8 +733,8 @@ void server_chat_result(server *srv, server_job *job, server_reply *r) {
         cJSON_AddNumberToObject(ch, "index", k);
         cJSON *msg = cJSON_AddObjectToObject(ch, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
-        if (h->content.len || !h->n_calls)
-            cJSON_AddStringToObject(msg, "content", gptoss_buf_cstr(&h->content) ? h->content.data : "");
+        if (h->content.text.len || !h->n_calls)
+            cJSON_AddStringToObject(msg, "content", gptoss_buf_cstr(&h->content.text) ? h->content.text.data : "");
         else cJSON_AddNullToObject(msg, "content");
         if (h->annotations && cJSON_GetArraySize(h->annotations))
             cJSON_AddItemToObject(msg, "annotations", cJSON_Duplicate(h->annotations, 1));

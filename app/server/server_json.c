@@ -508,8 +508,11 @@ char **server_tool_names(const gptoss_harmony_tool *tools, size_t n_tools) {
 int server_make_samplers(const server *srv, const cJSON *req, float default_temperature, server_job *job,
                          server_reply *r) {
     static uint64_t counter;
-    double temp = default_temperature, top_p = 1.0, seed = 0;
-    if (get_number(req, "temperature", 0, 2, &temp, r) < 0 || get_number(req, "top_p", 0, 1, &top_p, r) < 0) return -1;
+    double temp = default_temperature, top_p = 1.0, seed = 0, min_p = 0;
+    uint32_t top_k = 0; /* not OpenAI's; Ollama's options and other servers' extensions */
+    if (get_number(req, "temperature", 0, 2, &temp, r) < 0 || get_number(req, "top_p", 0, 1, &top_p, r) < 0 ||
+        get_number(req, "min_p", 0, 1, &min_p, r) < 0 || server_get_uint(req, "top_k", &top_k, r) < 0)
+        return -1;
     int has_seed = get_number(req, "seed", -9007199254740991.0, 9007199254740991.0, &seed, r);
     if (has_seed < 0) return -1;
     uint64_t s;
@@ -519,7 +522,8 @@ int server_make_samplers(const server *srv, const cJSON *req, float default_temp
         s = gptoss_splitmix64(&x);
     }
     for (uint32_t k = 0; k < job->n_seq; k++) {
-        gptoss_sampler_options so = {.temperature = (float)temp, .top_p = (float)top_p, .seed = s + k};
+        gptoss_sampler_options so = {
+            .temperature = (float)temp, .top_k = top_k, .top_p = (float)top_p, .min_p = (float)min_p, .seed = s + k};
         char err[256];
         if (gptoss_sampler_create(gptoss_tokenizer_n_vocab(srv->tok), &so, &job->seqs[k].sampler, err, sizeof err) !=
             GPTOSS_OK) {
@@ -623,6 +627,83 @@ int server_parse_effort(const cJSON *v, const char *param, gptoss_harmony_effort
     }
     *out = e;
     return 0;
+}
+
+int server_parse_stops(const cJSON *v, size_t max, const char *param, server_stops *out, server_reply *r) {
+    memset(out, 0, sizeof *out);
+    if (max > SERVER_MAX_STOPS) max = SERVER_MAX_STOPS;
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsString(v) && !cJSON_IsArray(v)) goto bad;
+    if (cJSON_IsArray(v) && (size_t)cJSON_GetArraySize(v) > max) {
+        server_error(r, 400, "invalid_request_error", param, "invalid_value", "at most %zu stop sequences", max);
+        return -1;
+    }
+    const cJSON *e = cJSON_IsString(v) ? v : v->child;
+    for (; e; e = cJSON_IsString(v) ? NULL : e->next) {
+        if (!cJSON_IsString(e)) goto bad;
+        if (!*e->valuestring) continue;
+        if (!(out->s[out->n] = strdup(e->valuestring))) {
+            server_stops_free(out);
+            server_error(r, 500, "server_error", NULL, NULL, "out of memory");
+            return -1;
+        }
+        size_t l = strlen(out->s[out->n++]);
+        if (l > out->max_len) out->max_len = l;
+    }
+    return 0;
+bad:
+    server_stops_free(out);
+    server_error(r, 400, "invalid_request_error", param, "invalid_type", "'%s' must be a string or an array of strings",
+                 param);
+    return -1;
+}
+
+void server_stops_free(server_stops *st) {
+    for (size_t i = 0; i < st->n; i++) free(st->s[i]);
+    memset(st, 0, sizeof *st);
+}
+
+int server_stop_text_add(server_stop_text *t, const server_stops *st, const char *text, size_t len) {
+    if (t->stopped) return 1;
+    /* a stop string found now ends in the new bytes, so it begins at most max_len before them */
+    size_t from = t->text.len > st->max_len ? t->text.len - st->max_len : 0;
+    gptoss_buf_append(&t->text, text, len);
+    if (!gptoss_buf_cstr(&t->text)) return 0;
+    for (size_t i = 0; i < st->n; i++) {
+        char *hit = strstr(t->text.data + from, st->s[i]);
+        if (hit && (size_t)(hit - t->text.data) < t->text.len) {
+            t->text.len = (size_t)(hit - t->text.data);
+            t->text.data[t->text.len] = 0;
+            t->stopped = 1;
+        }
+    }
+    if (t->sent > t->text.len) t->sent = t->text.len;
+    return t->stopped;
+}
+
+size_t server_stop_text_take(server_stop_text *t, const server_stops *st, int all, const char **out) {
+    size_t end = t->text.len;
+    if (!all && !t->stopped && st->max_len > 1) {
+        /* a stop string may begin in the last max_len - 1 bytes; a character is not split */
+        end = end > st->max_len - 1 ? end - (st->max_len - 1) : 0;
+        while (end > t->sent && end < t->text.len && ((unsigned char)t->text.data[end] & 0xc0) == 0x80) end--;
+    }
+    *out = t->text.data ? t->text.data + t->sent : "";
+    if (end <= t->sent) return 0;
+    size_t n = end - t->sent;
+    t->sent = end;
+    return n;
+}
+
+void server_stop_text_free(server_stop_text *t) {
+    gptoss_buf_free(&t->text);
+    memset(t, 0, sizeof *t);
+}
+
+const char *server_finish_reason(server_finish f, size_t n_calls) {
+    if (f == SERVER_FINISH_CALL || (n_calls && f != SERVER_FINISH_LENGTH)) return "tool_calls";
+    if (f == SERVER_FINISH_LENGTH) return "length";
+    return "stop";
 }
 
 void server_emit_sse(server_job *job, const char *event, cJSON *json) {
