@@ -26,6 +26,7 @@ pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)      # the bro
 command -v python3 >/dev/null || need+=(python3)
 command -v bwrap >/dev/null || need+=(bubblewrap)                      # the python tool's sandbox (run time)
 pkg-config --exists libseccomp 2>/dev/null || need+=(libseccomp-dev)  # the python tool's seccomp filter (optional at build time)
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy) # t_python: Debian's numpy inside the sandbox
 command -v chromium >/dev/null || need+=(chromium) # the chat page of `gptoss serve` in a headless browser (tests/t_page.sh)
 # Open MPI: `make MPI=1` (a model sharded over ranks, src/dist/) and tests/t_mpi.sh (optional: without
 # them the default build is unchanged and t_mpi.sh skips)

@@ -171,6 +171,14 @@ rc=$?
     echo "ok - an interpreter that fails at start is refused with its last line" ||
     echo "not ok - failing interpreter (exit $rc: $(head -c 300 "$tmp/err"))"
 
+# ---- Debian's packages: numpy, when installed on the host (tests/deps.sh installs python3-numpy) ----
+if /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
+    printf 'import numpy as np\nint(np.arange(10).reshape(2, 5).sum(axis=0)[4])\n' | "$bin" tool python >"$tmp/numpy.out" 2>&1
+    has "numpy from Debian's python3-numpy imports and computes inside the sandbox" 1 "$tmp/numpy.out" '^13$'
+else
+    echo "ok - numpy inside the sandbox # SKIP python3-numpy not installed on the host"
+fi
+
 # ---- sizes ----
 session big --max-reply-bytes 1000 --timeout "$(scaled 30)" <<'EOF'
 print("y" * 5000)
