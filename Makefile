@@ -268,6 +268,12 @@ uninstall:
 test:
 	bash tests/all.sh
 
+# The aarch64 build under qemu-aarch64 (tests/t_arm64.sh, also part of `make test` when Debian's
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user are installed): kernel tests and goldens.
+.PHONY: test-arm64
+test-arm64:
+	bash tests/t_arm64.sh
+
 # the same suite with two busy loops beside it (tests/stress.sh): no test may depend on a quiet machine
 .PHONY: test-stress
 test-stress:

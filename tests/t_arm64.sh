@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# t_arm64.sh (make test-arm64): the aarch64 build, cross-compiled here with Debian's
+# gcc-aarch64-linux-gnu into build-arm64/ and run under qemu-aarch64 (qemu-user): every kernel unit
+# test (build-arm64/tests/test_kernels*: the reference kernels and each variant the emulated CPU runs,
+# NEON included, against them on awkward shapes), then every golden case through tests/t_golden.sh
+# with the aarch64 gptoss as its binary (both layouts; --exact within 1e-3, the fast default within
+# 0.1; decode, prefill and batched prefill; greedy continuations identical). qemu's default CPU has
+# NEON and dotprod, so the default pick is the NEON variant; the goldens are small (3 layers at most,
+# hidden <= 128), so the whole unit stays well under a minute after the build. Skips with one line
+# when the cross tools or qemu are missing, and under the sanitizer pass (nothing there is sanitized).
+set -u
+root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+if [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
+    echo "ok - arm64 # SKIP not in the sanitizer pass (the cross build is not sanitized)"
+    exit 0
+fi
+cross=${GPTOSS_ARM64_CC:-aarch64-linux-gnu-gcc}
+sysroot=${GPTOSS_ARM64_SYSROOT:-/usr/aarch64-linux-gnu}
+if ! command -v "$cross" >/dev/null || ! command -v qemu-aarch64 >/dev/null || [ ! -d "$sysroot/lib" ]; then
+    echo "ok - arm64 # SKIP $cross, qemu-aarch64 or $sysroot missing (Debian: gcc-aarch64-linux-gnu" \
+        "libc6-dev-arm64-cross qemu-user; tests/deps.sh)"
+    exit 0
+fi
+build=build-arm64
+kernel_tests=$(cd "$root" && ls tests/test_kernels*.c | sed "s|^tests/\(.*\)\.c$|$build/tests/\1|")
+if ! make -s -C "$root" -j"${GPTOSS_ARM64_JOBS:-2}" CC="$cross" BUILD=$build WERROR=1 $build/gptoss $kernel_tests \
+    >"$root/$build.log" 2>&1; then
+    echo "not ok - arm64 build (make CC=$cross BUILD=$build) failed:"
+    tail -20 "$root/$build.log" | sed 's/^/    /'
+    exit 1
+fi
+echo "ok - arm64 build: make CC=$cross BUILD=$build (gptoss and the kernel tests)"
+export QEMU_LD_PREFIX=$sysroot
+tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_arm64.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# The kernel tests, their lines prefixed so they read apart from the host's.
+for t in $kernel_tests; do
+    name=$(basename "$t")
+    qemu-aarch64 "$root/$t" >"$tmp/$name.log" 2>&1
+    rc=$?
+    sed -E "s/^(not ok|ok) - /\1 - arm64 $name: /" "$tmp/$name.log" | grep -E '^(not )?ok - '
+    grep -qE '^(not )?ok - ' "$tmp/$name.log" || echo "not ok - arm64 $name printed no result"
+    [ $rc -eq 0 ] || { echo "not ok - arm64 $name exited with status $rc"; tail -5 "$tmp/$name.log"; }
+done
+
+# Which variant the default pick takes under this qemu (the goldens' fast path runs it).
+cpu=$(qemu-aarch64 "$root/$build/tests/test_kernels_simd" 2>&1 | grep -oE 'start-up choice: [a-z0-9]+')
+echo "ok - arm64 ${cpu:-start-up choice: unknown} (qemu-aarch64's default CPU)"
+
+# The goldens through t_golden.sh, its gptoss the aarch64 binary under qemu.
+cat >"$tmp/gptoss" <<WRAP
+#!/bin/sh
+exec qemu-aarch64 "$root/$build/gptoss" "\$@"
+WRAP
+chmod +x "$tmp/gptoss"
+GPTOSS_BIN="$tmp/gptoss" bash "$root/tests/t_golden.sh" | sed -E 's/^(not ok|ok) - /\1 - arm64 /'
