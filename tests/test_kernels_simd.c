@@ -1,4 +1,4 @@
-/* test_kernels_simd.c: every fast kernel variant this CPU runs (scalar, AVX2, AVX-512) against the
+/* test_kernels_simd.c: every fast kernel variant this CPU runs (scalar, AVX2, AVX-512, NEON) against the
  * scalar reference kernels on awkward shapes: rows and columns that are not multiples of the vector
  * width (where the format allows), row ranges that start inside the matrix, and 1, 7 and 33 tokens
  * (the 8-token tiles plus their tails). The relative error is printed. */
@@ -119,9 +119,9 @@ int main(void) {
     tap_check(b[0] == 0 && b[1] == 2 && b[15] == 30 && b[16] == 1 && b[31] == 31 && b[32] == 32 && b[48] == 33 &&
                   gptoss_mxfp4_pos(33) == 48 && gptoss_mxfp4_pos(30) == 15,
               "mxfp4 order: even elements then odd ones in each block of 32");
-    const char *names[] = {"scalar", "avx2", "avx512"};
+    const char *names[] = {"scalar", "avx2", "avx512", "neon"};
     const size_t toks[] = {1, 7, 33};
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < 4; v++) {
         const gptoss_cpu_ops *ops = gptoss_cpu_ops_named(names[v]);
         if (!ops) {
             tap_skip(names[v], "this CPU lacks it");

@@ -1,5 +1,5 @@
 /* simd.c: the portable variant of the fast kernels (same layouts, plain C) and the start-up choice
- * of a variant. */
+ * of a variant (cpuid on x86-64; NEON on AArch64; the portable one elsewhere). */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -129,6 +129,9 @@ const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
     if (!strcmp(name, "amx")) return amx_ops();
     if (!strcmp(name, "avx512vnni")) return gptoss_cpu_has_avx512vnni() ? &gptoss_cpu_avx512vnni : NULL;
 #endif
+#if defined(__aarch64__)
+    if (!strcmp(name, "neon")) return &gptoss_cpu_neon; /* ASIMD: every AArch64 CPU */
+#endif
     return NULL;
 }
 
@@ -144,6 +147,8 @@ static void pick(void) {
     else if (gptoss_cpu_has_avx512()) best = &gptoss_cpu_avx512;
     else if (gptoss_cpu_has_avx2()) best = &gptoss_cpu_avx2;
     else best = &gptoss_cpu_scalar;
+#elif defined(__aarch64__)
+    best = &gptoss_cpu_neon;
 #else
     best = &gptoss_cpu_scalar;
 #endif

@@ -85,7 +85,7 @@ typedef struct gptoss_cpu_ops {
 
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
 const gptoss_cpu_ops *gptoss_cpu_ops_best(void);
-/* A named variant ("scalar", "avx2", "avx512", "avx512vnni", "amx": avx512vnni + the AMX gemm), or
+/* A named variant ("scalar", "avx2", "avx512", "avx512vnni", "amx": avx512vnni + the AMX gemm, "neon"), or
  * NULL if this CPU or build lacks it. */
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name);
 
@@ -133,6 +133,9 @@ void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float li
  * Q8_0 (up to 4), activations quantized per call with one scale per 32-block to 24 / 16 bits per
  * element; the avx512 kernels for everything else. */
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni;
+/* neon (simd_neon.c, AArch64 only): the f32 tiles of avx2 on NEON for every dense format and both
+ * MXFP4 layouts; attention and SwiGLU take the references. */
+extern const gptoss_cpu_ops gptoss_cpu_neon;
 int gptoss_cpu_has_avx2(void);
 int gptoss_cpu_has_avx512(void);
 int gptoss_cpu_has_avx512vnni(void);
