@@ -167,9 +167,9 @@ static void test_swiglu(const gptoss_cpu_ops *ops, size_t n_blocks, float limit)
 }
 
 int main(void) {
-    const char *names[] = {"scalar", "avx2", "avx512", "amx"};
+    const char *names[] = {"scalar", "avx2", "avx512", "amx", "neon"};
     int any = 0, any_group = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         const gptoss_cpu_ops *ops = gptoss_cpu_ops_named(names[i]);
         if (ops && ops->swiglu_mx) {
             test_swiglu(ops, 1, 7.0f);

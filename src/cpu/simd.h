@@ -134,8 +134,9 @@ void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float li
  * element; the avx512 kernels for everything else. */
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni;
 /* neon (simd_neon.c, AArch64 only): the f32 tiles of avx2 on NEON for every dense format and both
- * MXFP4 layouts; attention and SwiGLU take the references. */
+ * MXFP4 layouts, SwiGLU in swiglu_neon.c; attention takes the references. */
 extern const gptoss_cpu_ops gptoss_cpu_neon;
+void gptoss_swiglu_mx_neon(float *a, const float *u, size_t n_blocks, float limit);
 int gptoss_cpu_has_avx2(void);
 int gptoss_cpu_has_avx512(void);
 int gptoss_cpu_has_avx512vnni(void);

@@ -150,6 +150,9 @@ static void neon_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64
             for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
 }
 
-const gptoss_cpu_ops gptoss_cpu_neon = {
-    .name = "neon", .dense = simd_dense, .mxfp4 = simd_mxfp4, .mxfp4_ggml = neon_mxfp4_ggml};
+const gptoss_cpu_ops gptoss_cpu_neon = {.name = "neon",
+                                       .dense = simd_dense,
+                                       .mxfp4 = simd_mxfp4,
+                                       .mxfp4_ggml = neon_mxfp4_ggml,
+                                       .swiglu_mx = gptoss_swiglu_mx_neon};
 #endif
