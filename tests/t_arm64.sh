@@ -5,7 +5,7 @@
 # NEON included, against them on awkward shapes), then every golden case through tests/t_golden.sh
 # with the aarch64 gptoss as its binary (both layouts; --exact within 1e-3, the fast default within
 # 0.1; decode, prefill and batched prefill; greedy continuations identical). qemu's default CPU has
-# NEON and dotprod, so the default pick is the NEON variant; the goldens are small (3 layers at most,
+# NEON and dotprod, so the default pick is neondot (checked), and a cortex-a53 (no dotprod) picks neon; the goldens are small (3 layers at most,
 # hidden <= 128), so the whole unit stays well under a minute after the build. Skips with one line
 # when the cross tools or qemu are missing, and under the sanitizer pass (nothing there is sanitized).
 set -u
@@ -47,6 +47,10 @@ done
 # Which variant the default pick takes under this qemu (the goldens' fast path runs it).
 cpu=$(qemu-aarch64 "$root/$build/tests/test_kernels_simd" 2>&1 | grep -oE 'start-up choice: [a-z0-9]+')
 echo "ok - arm64 ${cpu:-start-up choice: unknown} (qemu-aarch64's default CPU)"
+# A CPU without dotprod (HWCAP_ASIMDDP clear) must fall back to plain neon.
+cpu=$(qemu-aarch64 -cpu cortex-a53 "$root/$build/tests/test_kernels_simd" 2>&1 | grep -oE 'start-up choice: [a-z0-9]+')
+if [ "$cpu" = "start-up choice: neon" ]; then echo "ok - arm64 cortex-a53 (no dotprod): $cpu"
+else echo "not ok - arm64 cortex-a53 (no dotprod): want 'start-up choice: neon', got '$cpu'"; fi
 
 # The goldens through t_golden.sh, its gptoss the aarch64 binary under qemu.
 cat >"$tmp/gptoss" <<WRAP

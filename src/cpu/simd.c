@@ -121,6 +121,22 @@ static const gptoss_cpu_ops *amx_ops(void) {
 }
 #endif
 
+#if defined(__aarch64__)
+/* neon with the SDOT MXFP4 decode kernel, where the CPU has dotprod (HWCAP_ASIMDDP). */
+static gptoss_cpu_ops neondot_variant;
+static pthread_once_t neondot_once = PTHREAD_ONCE_INIT;
+static void neondot_init(void) {
+    if (!gptoss_cpu_has_neon_dotprod()) return;
+    neondot_variant = gptoss_cpu_neon;
+    neondot_variant.name = "neondot";
+    neondot_variant.mxfp4 = gptoss_mxfp4_neon_dot;
+}
+static const gptoss_cpu_ops *neondot_ops(void) {
+    pthread_once(&neondot_once, neondot_init);
+    return neondot_variant.name ? &neondot_variant : NULL;
+}
+#endif
+
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
     if (!strcmp(name, "scalar")) return &gptoss_cpu_scalar;
 #if defined(__x86_64__)
@@ -131,6 +147,7 @@ const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
 #endif
 #if defined(__aarch64__)
     if (!strcmp(name, "neon")) return &gptoss_cpu_neon; /* ASIMD: every AArch64 CPU */
+    if (!strcmp(name, "neondot")) return neondot_ops();
 #endif
     return NULL;
 }
@@ -148,7 +165,7 @@ static void pick(void) {
     else if (gptoss_cpu_has_avx2()) best = &gptoss_cpu_avx2;
     else best = &gptoss_cpu_scalar;
 #elif defined(__aarch64__)
-    best = &gptoss_cpu_neon;
+    if (!(best = neondot_ops())) best = &gptoss_cpu_neon;
 #else
     best = &gptoss_cpu_scalar;
 #endif

@@ -137,6 +137,10 @@ extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx51
  * MXFP4 layouts, SwiGLU in swiglu_neon.c; attention takes the references. */
 extern const gptoss_cpu_ops gptoss_cpu_neon;
 void gptoss_swiglu_mx_neon(float *a, const float *u, size_t n_blocks, float limit);
+/* neondot (simd_neon_dot.c): neon with the SDOT MXFP4 decode kernel, where the CPU has dotprod. */
+int gptoss_cpu_has_neon_dotprod(void);
+void gptoss_mxfp4_neon_dot(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                           const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1);
 int gptoss_cpu_has_avx2(void);
 int gptoss_cpu_has_avx512(void);
 int gptoss_cpu_has_avx512vnni(void);
