@@ -1,5 +1,6 @@
-/* simd.h: the fast CPU kernels (AVX-512 with VNNI, AVX-512, AVX2, or portable scalar, picked once at
- * start-up from cpuid; GPTOSS_CPU=scalar|avx2|avx512|avx512vnni|amx forces one). The f32 variants keep
+/* simd.h: the fast CPU kernels (AVX-512 with VNNI, AVX-512, AVX2, NEON with or without dotprod on
+ * AArch64, or portable scalar, picked once at start-up from cpuid / HWCAP;
+ * GPTOSS_CPU=scalar|avx2|avx512|avx512vnni|amx|neon|neondot forces one). The f32 variants keep
  * activations f32 and accumulate in f32: the weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32)
  * in registers, a tile of rows x tokens at a time, so a prefill reuses each decoded weight across up
  * to 8 tokens; results differ from the scalar reference (kernels.c) by summation order only. The
@@ -85,7 +86,8 @@ typedef struct gptoss_cpu_ops {
 
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
 const gptoss_cpu_ops *gptoss_cpu_ops_best(void);
-/* A named variant ("scalar", "avx2", "avx512", "avx512vnni", "amx": avx512vnni + the AMX gemm, "neon"), or
+/* A named variant ("scalar", "avx2", "avx512", "avx512vnni", "amx": avx512vnni + the AMX gemm, "neon",
+ * "neondot"), or
  * NULL if this CPU or build lacks it. */
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name);
 
