@@ -90,7 +90,7 @@ static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size
  * 2^16), |x - s q| <= s / 2: per output, |got - want| <= sum |w| s / 2 (that rounding) + 2^-20 sum |w x|
  * (f32 rounding and summation order in both kernels). Checked on every output, with the measured
  * error relative to that bound printed. */
-static void test_mxfp4_dot(const gptoss_cpu_ops *ops, size_t rows, size_t cols) {
+static void test_mxfp4_dot(const gptoss_cpu_ops *ops, size_t rows, size_t cols, float x_scale) {
     const size_t nb = cols / 32;
     uint8_t *blocks = malloc(rows * nb * 16), *scales = malloc(rows * nb);
     for (size_t i = 0; i < rows * nb * 16; i++) blocks[i] = (uint8_t)(frand() * 128 + 128);
@@ -99,6 +99,7 @@ static void test_mxfp4_dot(const gptoss_cpu_ops *ops, size_t rows, size_t cols) 
     float *x = malloc(cols * sizeof(float)), *xo = malloc(cols * sizeof(float)), *wr = malloc(cols * sizeof(float));
     float *want = calloc(rows, sizeof(float)), *got = calloc(rows, sizeof(float));
     for (size_t i = 0; i < cols; i++) x[i] = frand() * (i % 7 == 0 ? 10.0f : 1.0f);
+    for (size_t i = 0; i < 32; i++) x[i] *= x_scale; /* block 0 */
     gptoss_mxfp4_order(xo, x, cols);
     gptoss_mxfp4 w = {.blocks = blocks, .scales = scales, .n_experts = 1, .rows = rows, .cols = cols};
     gptoss_matmul_mxfp4_f32(want, rows, &w, 0, NULL, x, cols, 1, 0, rows, wr);
@@ -119,8 +120,8 @@ static void test_mxfp4_dot(const gptoss_cpu_ops *ops, size_t rows, size_t cols) 
         const double d = fabs((double)got[r] - want[r]) / fmax(bound, 1e-30);
         worst = d == d ? fmax(worst, d) : INFINITY;
     }
-    tap_check(worst <= 1.0, "%s mxfp4 integer decode: %zu rows x %zu cols, 1 token: error / bound %.2g", ops->name,
-              rows, cols, worst);
+    tap_check(worst <= 1.0, "%s mxfp4 integer decode: %zu rows x %zu cols, 1 token, block 0 x %g: error / bound %.2g",
+              ops->name, rows, cols, (double)x_scale, worst);
     free(blocks); free(scales); free(x); free(xo); free(wr); free(want); free(got);
 }
 
@@ -174,10 +175,14 @@ int main(void) {
             test_dense(ops, GPTOSS_DTYPE_Q8_0, 11, 160, nt);
             test_dense(ops, GPTOSS_DTYPE_Q8_0, 1, 32, nt);
             if (nt == 1 && !strcmp(ops->name, "neondot")) { /* quantized activations: the bound above */
-                test_mxfp4_dot(ops, 9, 96);
-                test_mxfp4_dot(ops, 6, 64);
-                test_mxfp4_dot(ops, 1, 32);
-                test_mxfp4_dot(ops, 64, 2880);
+                test_mxfp4_dot(ops, 9, 96, 1.0f);
+                test_mxfp4_dot(ops, 6, 64, 1.0f);
+                test_mxfp4_dot(ops, 1, 32, 1.0f);
+                test_mxfp4_dot(ops, 64, 2880, 1.0f);
+                test_mxfp4_dot(ops, 9, 96, 0.0f);     /* an all-zero block */
+                test_mxfp4_dot(ops, 9, 96, 1e-25f);   /* tiny, still quantized */
+                test_mxfp4_dot(ops, 9, 96, 1e-33f);   /* below 2^-100: the f32 tiles */
+                test_mxfp4_dot(ops, 1, 32, 1e-25f);   /* one tiny block alone */
             } else {
                 test_mxfp4(ops, 9, 96, nt);
                 test_mxfp4(ops, 6, 64, nt);

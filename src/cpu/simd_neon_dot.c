@@ -9,7 +9,8 @@
  * 24 bits because 8 miss the goldens and 16 miss the exact path's 1e-3 on weights as stored (measured
  * for the same scheme on AVX512_VNNI, see simd_vnni.c); at 24 bits the error, |x - s q| <= 0.5 s, is
  * below f32 rounding of the block's largest element. Per block and row: six SDOT (two nibble halves
- * x three planes), ((h << 8) + m) << 8 + l in int32, one convert and one FMA by 2^(e-127) * s / 2.
+ * x three planes), ((h << 8) + m) << 8 + l in int32, one convert, a multiply by 2^(e-127) and an FMA
+ * by s / 2.
  * Lane bound: 8 elements, |2 v| <= 12, |q| <= 127 * 2^16: |dot| < 2^30 (every partial too).
  * Each output comes from one row's accumulators, so results do not depend on the row split or the
  * thread count. More than DOT_NT tokens, rows wider than DOT_MAXC and non-finite activations take the
@@ -57,7 +58,8 @@ int gptoss_cpu_has_neon_dotprod(void) {
 
 #if NEON_DOT
 /* One token's row (n a multiple of 32, MXFP4 order) -> planes h, m, l and per-block scales.
- * 0 when a value is not finite (the caller then takes the f32 tiles). */
+ * 0 when a value is not finite, or a block's largest is below 2^-100 but not 0: its scale would be
+ * subnormal (precision lost) or 1/s overflow; the caller then takes the f32 tiles. */
 static int quantize24(int8_t *h, int8_t *m, int8_t *l, float *sc, const float *x, size_t n) {
     for (size_t b = 0; b < n / 32; b++) {
         const float *xb = x + b * 32;
@@ -66,6 +68,7 @@ static int quantize24(int8_t *h, int8_t *m, int8_t *l, float *sc, const float *x
             if (!isfinite(xb[j])) return 0;
             mx = fmaxf(mx, fabsf(xb[j]));
         }
+        if (mx > 0.0f && mx < 0x1p-100f) return 0;
         const float s = mx / (127.0f * 65536.0f), inv = mx > 0.0f ? (127.0f * 65536.0f) / mx : 0.0f;
         sc[b] = s;
         for (int j = 0; j < 32; j++) {
@@ -100,9 +103,11 @@ DOT_TGT static float row_dot(const uint8_t *codes, const uint8_t *scales, size_t
         const uint32_t eb = scales[b] ? (uint32_t)scales[b] << 23 : 0x00400000u;
         float e;
         memcpy(&e, &eb, 4);
-        const float cb = 0.5f * e * xs[b];
-        if (b & 1) acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(d), cb);
-        else acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(d), cb);
+        /* d * 2^(e-127) first: |d| >= 1 keeps the product normal for the subnormal scale 2^-127,
+         * where 2^(e-127) * s would underflow */
+        const float32x4_t de = vmulq_n_f32(vcvtq_f32_s32(d), e);
+        if (b & 1) acc1 = vfmaq_n_f32(acc1, de, 0.5f * xs[b]);
+        else acc0 = vfmaq_n_f32(acc0, de, 0.5f * xs[b]);
     }
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
