@@ -22,17 +22,17 @@ if ! command -v "$cross" >/dev/null || ! command -v qemu-aarch64 >/dev/null || [
     exit 0
 fi
 build=build-arm64
+tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_arm64.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
 kernel_tests=$(cd "$root" && ls tests/test_kernels*.c | sed "s|^tests/\(.*\)\.c$|$build/tests/\1|")
 if ! make -s -C "$root" -j"${GPTOSS_ARM64_JOBS:-2}" CC="$cross" BUILD=$build WERROR=1 $build/gptoss $kernel_tests \
-    >"$root/$build.log" 2>&1; then
+    >"$tmp/build.log" 2>&1; then
     echo "not ok - arm64 build (make CC=$cross BUILD=$build) failed:"
-    tail -20 "$root/$build.log" | sed 's/^/    /'
+    tail -20 "$tmp/build.log" | sed 's/^/    /'
     exit 1
 fi
 echo "ok - arm64 build: make CC=$cross BUILD=$build (gptoss and the kernel tests)"
 export QEMU_LD_PREFIX=$sysroot
-tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_arm64.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 
 # The kernel tests, their lines prefixed so they read apart from the host's.
 for t in $kernel_tests; do
