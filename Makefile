@@ -26,6 +26,21 @@ else
 BUILD ?= build-san
 endif
 
+# Cross builds (make CC=aarch64-linux-gnu-gcc BUILD=build-arm64): the optional libraries are looked
+# up with the target's pkg-config (aarch64-linux-gnu-pkg-config), never the host's, whose .pc files
+# would point the cross compiler at x86 headers and libraries; without one the optional features are
+# off. A native build keeps plain pkg-config.
+CC_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
+CC_ARCH := $(firstword $(subst -, ,$(CC_MACHINE)))
+HOST_ARCH := $(shell uname -m)
+ifneq ($(CC_ARCH),)
+ifneq ($(CC_ARCH),$(HOST_ARCH))
+ifneq ($(CC_ARCH)$(HOST_ARCH),arm64aarch64)
+CROSS := $(CC_MACHINE)-
+endif
+endif
+endif
+PKG_CONFIG ?= $(CROSS)pkg-config
 CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE -MMD -MP
 CFLAGS ?= -g $(OPT)
 CFLAGS += -std=c11 -pthread -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -115,9 +130,9 @@ $(BUILD)/tests/test_server_head: tests/test_server_head.c $(BUILD)/app/server/se
 
 # Line editing for `gptoss chat` when libedit is installed (optional at build time),
 # and the chat test double: app/chat/chat.c driven by a scripted token source (tests/t_chat*.sh).
-ifeq ($(shell pkg-config --exists libedit 2>/dev/null && echo y),y)
-$(BUILD)/app/chat/chat.o: CPPFLAGS += -DGPTOSS_HAVE_LIBEDIT $(shell pkg-config --cflags libedit)
-EDIT_LIBS := $(shell pkg-config --libs libedit)
+ifeq ($(shell $(PKG_CONFIG) --exists libedit 2>/dev/null && echo y),y)
+$(BUILD)/app/chat/chat.o: CPPFLAGS += -DGPTOSS_HAVE_LIBEDIT $(shell $(PKG_CONFIG) --cflags libedit)
+EDIT_LIBS := $(shell $(PKG_CONFIG) --libs libedit)
 endif
 $(BIN): LDLIBS += $(EDIT_LIBS)
 CHAT_DOUBLE := $(BUILD)/tests/chat_double
@@ -128,40 +143,40 @@ $(CHAT_DOUBLE): tests/chat_double.c $(BUILD)/app/chat/chat.o $(CLI_OBJ) $(LIB)
 
 # The browser tool's page conversion (src/tools/html_page.c) parses HTML with libxml2 (optional at
 # build time: without it the browser tool says which package to install).
-ifeq ($(shell pkg-config --exists libxml-2.0 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/html_page.o $(BUILD)/pic/src/tools/html_page.o: CPPFLAGS += -DGPTOSS_HAVE_LIBXML2 $(shell pkg-config --cflags libxml-2.0)
-LDLIBS += $(shell pkg-config --libs libxml-2.0)
+ifeq ($(shell $(PKG_CONFIG) --exists libxml-2.0 2>/dev/null && echo y),y)
+$(BUILD)/src/tools/html_page.o $(BUILD)/pic/src/tools/html_page.o: CPPFLAGS += -DGPTOSS_HAVE_LIBXML2 $(shell $(PKG_CONFIG) --cflags libxml-2.0)
+LDLIBS += $(shell $(PKG_CONFIG) --libs libxml-2.0)
 endif
 
 # The browser's web backend (src/tools/web.c: SearXNG search, http(s) pages) and `gptoss pull`
 # (src/hub/hub_pull.c: downloads from the Hugging Face Hub) use libcurl (optional at build time: without
 # it `gptoss tool browser run`, --search-url and `gptoss pull` say which package to install).
-ifeq ($(shell pkg-config --exists libcurl 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o $(BUILD)/src/hub/hub_pull.o $(BUILD)/pic/src/hub/hub_pull.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell pkg-config --cflags libcurl)
-LDLIBS += $(shell pkg-config --libs libcurl)
+ifeq ($(shell $(PKG_CONFIG) --exists libcurl 2>/dev/null && echo y),y)
+$(BUILD)/src/tools/web.o $(BUILD)/pic/src/tools/web.o $(BUILD)/src/hub/hub_pull.o $(BUILD)/pic/src/hub/hub_pull.o: CPPFLAGS += -DGPTOSS_HAVE_LIBCURL $(shell $(PKG_CONFIG) --cflags libcurl)
+LDLIBS += $(shell $(PKG_CONFIG) --libs libcurl)
 endif
 
 # The browser tool's local corpus (src/tools/corpus*.c, gptoss index) is SQLite with FTS5 (optional at
 # build time: without it `gptoss index` and --corpus say which package to install).
-ifeq ($(shell pkg-config --exists sqlite3 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/corpus.o $(BUILD)/src/tools/corpus_index.o $(BUILD)/pic/src/tools/corpus.o $(BUILD)/pic/src/tools/corpus_index.o: CPPFLAGS += -DGPTOSS_HAVE_SQLITE $(shell pkg-config --cflags sqlite3)
-LDLIBS += $(shell pkg-config --libs sqlite3)
+ifeq ($(shell $(PKG_CONFIG) --exists sqlite3 2>/dev/null && echo y),y)
+$(BUILD)/src/tools/corpus.o $(BUILD)/src/tools/corpus_index.o $(BUILD)/pic/src/tools/corpus.o $(BUILD)/pic/src/tools/corpus_index.o: CPPFLAGS += -DGPTOSS_HAVE_SQLITE $(shell $(PKG_CONFIG) --cflags sqlite3)
+LDLIBS += $(shell $(PKG_CONFIG) --libs sqlite3)
 endif
 
 # The python tool's sandbox (src/tools/sandbox.c) builds its seccomp filter with libseccomp (optional at
 # build time: without it the python tool says which package to install; bwrap is found at run time).
-ifeq ($(shell pkg-config --exists libseccomp 2>/dev/null && echo y),y)
-$(BUILD)/src/tools/sandbox.o $(BUILD)/pic/src/tools/sandbox.o: CPPFLAGS += -DGPTOSS_HAVE_LIBSECCOMP $(shell pkg-config --cflags libseccomp)
-LDLIBS += $(shell pkg-config --libs libseccomp)
+ifeq ($(shell $(PKG_CONFIG) --exists libseccomp 2>/dev/null && echo y),y)
+$(BUILD)/src/tools/sandbox.o $(BUILD)/pic/src/tools/sandbox.o: CPPFLAGS += -DGPTOSS_HAVE_LIBSECCOMP $(shell $(PKG_CONFIG) --cflags libseccomp)
+LDLIBS += $(shell $(PKG_CONFIG) --libs libseccomp)
 endif
 
 # `gptoss serve` (app/server/, app/cmd/cmd_serve.c) needs libmicrohttpd and cJSON (optional at
 # build time: without them `serve` says what to install), and its test double: the same files driven
 # by scripted token streams (tests/t_server*.sh).
-ifeq ($(shell pkg-config --exists libmicrohttpd libcjson 2>/dev/null && echo y),y)
+ifeq ($(shell $(PKG_CONFIG) --exists libmicrohttpd libcjson 2>/dev/null && echo y),y)
 SERVER_OBJ := $(filter $(BUILD)/app/server/%.o,$(APP_OBJ))
-$(SERVER_OBJ) $(BUILD)/app/cmd/cmd_serve.o: CPPFLAGS += -DGPTOSS_HAVE_SERVER $(shell pkg-config --cflags libmicrohttpd libcjson)
-SERVER_LIBS := $(shell pkg-config --libs libmicrohttpd libcjson)
+$(SERVER_OBJ) $(BUILD)/app/cmd/cmd_serve.o: CPPFLAGS += -DGPTOSS_HAVE_SERVER $(shell $(PKG_CONFIG) --cflags libmicrohttpd libcjson)
+SERVER_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd libcjson)
 SERVER_DOUBLE := $(BUILD)/tests/server_double
 all: $(SERVER_DOUBLE)
 $(SERVER_DOUBLE): tests/server_double.c $(SERVER_OBJ) $(CLI_OBJ) $(LIB)
@@ -252,6 +267,12 @@ uninstall:
 # Every test: gcc and clang builds with warnings as errors, the suite under ASan+UBSan, fuzzers.
 test:
 	bash tests/all.sh
+
+# The aarch64 build under qemu-aarch64 (tests/t_arm64.sh, also part of `make test` when Debian's
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user are installed): kernel tests and goldens.
+.PHONY: test-arm64
+test-arm64:
+	bash tests/t_arm64.sh
 
 # the same suite with two busy loops beside it (tests/stress.sh): no test may depend on a quiet machine
 .PHONY: test-stress

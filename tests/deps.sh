@@ -32,6 +32,11 @@ command -v chromium >/dev/null || need+=(chromium) # the chat page of `gptoss se
 # them the default build is unchanged and t_mpi.sh skips)
 command -v mpicc >/dev/null || need+=(libopenmpi-dev)
 command -v mpirun >/dev/null || need+=(openmpi-bin)
+# The aarch64 cross build run under qemu (tests/t_arm64.sh, make test-arm64; optional: without them
+# t_arm64.sh skips)
+command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
+[ -d /usr/aarch64-linux-gnu/lib ] || need+=(libc6-dev-arm64-cross)
+command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"
     if [ "$(id -u)" = 0 ]; then

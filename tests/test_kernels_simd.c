@@ -1,4 +1,4 @@
-/* test_kernels_simd.c: every fast kernel variant this CPU runs (scalar, AVX2, AVX-512) against the
+/* test_kernels_simd.c: every fast kernel variant this CPU runs (scalar, AVX2, AVX-512, NEON) against the
  * scalar reference kernels on awkward shapes: rows and columns that are not multiples of the vector
  * width (where the format allows), row ranges that start inside the matrix, and 1, 7 and 33 tokens
  * (the 8-token tiles plus their tails). The relative error is printed. */
@@ -86,6 +86,45 @@ static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size
     free(blocks); free(scales); free(x); free(xo); free(bias); free(scratch); free(want); free(got);
 }
 
+/* neondot's integer MXFP4 decode kernel quantizes each 32-block of x to 24 bits, s = max|x| / (127 *
+ * 2^16), |x - s q| <= s / 2: per output, |got - want| <= sum |w| s / 2 (that rounding) + 2^-20 sum |w x|
+ * (f32 rounding and summation order in both kernels). Checked on every output, with the measured
+ * error relative to that bound printed. */
+static void test_mxfp4_dot(const gptoss_cpu_ops *ops, size_t rows, size_t cols, float x_scale) {
+    const size_t nb = cols / 32;
+    uint8_t *blocks = malloc(rows * nb * 16), *scales = malloc(rows * nb);
+    for (size_t i = 0; i < rows * nb * 16; i++) blocks[i] = (uint8_t)(frand() * 128 + 128);
+    for (size_t i = 0; i < rows * nb; i++) scales[i] = (uint8_t)(120 + (int)((frand() + 1) * 5));
+    scales[rows * nb - 1] = 0; /* the subnormal 2^-127 */
+    float *x = malloc(cols * sizeof(float)), *xo = malloc(cols * sizeof(float)), *wr = malloc(cols * sizeof(float));
+    float *want = calloc(rows, sizeof(float)), *got = calloc(rows, sizeof(float));
+    for (size_t i = 0; i < cols; i++) x[i] = frand() * (i % 7 == 0 ? 10.0f : 1.0f);
+    for (size_t i = 0; i < 32; i++) x[i] *= x_scale; /* block 0 */
+    gptoss_mxfp4_order(xo, x, cols);
+    gptoss_mxfp4 w = {.blocks = blocks, .scales = scales, .n_experts = 1, .rows = rows, .cols = cols};
+    gptoss_matmul_mxfp4_f32(want, rows, &w, 0, NULL, x, cols, 1, 0, rows, wr);
+    ops->mxfp4(got, rows, &w, 0, NULL, xo, cols, 1, 0, rows);
+    double worst = 0;
+    for (size_t r = 0; r < rows; r++) {
+        gptoss_mxfp4_row_to_f32(wr, &w, 0, r);
+        double bound = 0;
+        for (size_t b = 0; b < nb; b++) {
+            double mx = 0, sw = 0, swx = 0;
+            for (size_t j = 0; j < 32; j++) {
+                mx = fmax(mx, fabs((double)x[b * 32 + j]));
+                sw += fabs((double)wr[b * 32 + j]);
+                swx += fabs((double)wr[b * 32 + j] * x[b * 32 + j]);
+            }
+            bound += sw * mx / (127.0 * 65536.0) / 2 + swx / (1 << 20);
+        }
+        const double d = fabs((double)got[r] - want[r]) / fmax(bound, 1e-30);
+        worst = d == d ? fmax(worst, d) : INFINITY;
+    }
+    tap_check(worst <= 1.0, "%s mxfp4 integer decode: %zu rows x %zu cols, 1 token, block 0 x %g: error / bound %.2g",
+              ops->name, rows, cols, (double)x_scale, worst);
+    free(blocks); free(scales); free(x); free(xo); free(wr); free(want); free(got);
+}
+
 /* Ggml-layout blocks (17 bytes, scale inline), one tensor or gate/up split (rows even). */
 static void test_mxfp4_ggml(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t n_tok, int split) {
     const size_t E = 3, nb = cols / 32, bytes = E * rows * nb * 17;
@@ -119,9 +158,9 @@ int main(void) {
     tap_check(b[0] == 0 && b[1] == 2 && b[15] == 30 && b[16] == 1 && b[31] == 31 && b[32] == 32 && b[48] == 33 &&
                   gptoss_mxfp4_pos(33) == 48 && gptoss_mxfp4_pos(30) == 15,
               "mxfp4 order: even elements then odd ones in each block of 32");
-    const char *names[] = {"scalar", "avx2", "avx512"};
+    const char *names[] = {"scalar", "avx2", "avx512", "neon", "neondot"};
     const size_t toks[] = {1, 7, 33};
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < 5; v++) {
         const gptoss_cpu_ops *ops = gptoss_cpu_ops_named(names[v]);
         if (!ops) {
             tap_skip(names[v], "this CPU lacks it");
@@ -135,9 +174,21 @@ int main(void) {
             test_dense(ops, GPTOSS_DTYPE_F16, 9, 45, nt);
             test_dense(ops, GPTOSS_DTYPE_Q8_0, 11, 160, nt);
             test_dense(ops, GPTOSS_DTYPE_Q8_0, 1, 32, nt);
-            test_mxfp4(ops, 9, 96, nt);
-            test_mxfp4(ops, 6, 64, nt);
-            test_mxfp4(ops, 1, 32, nt);
+            if (nt == 1 && !strcmp(ops->name, "neondot")) { /* quantized activations: the bound above */
+                test_mxfp4_dot(ops, 9, 96, 1.0f);
+                test_mxfp4_dot(ops, 6, 64, 1.0f);
+                test_mxfp4_dot(ops, 1, 32, 1.0f);
+                test_mxfp4_dot(ops, 64, 2880, 1.0f);
+                test_mxfp4_dot(ops, 9, 96, 0.0f);     /* an all-zero block */
+                test_mxfp4_dot(ops, 9, 96, 1e-25f);   /* tiny, still quantized */
+                test_mxfp4_dot(ops, 9, 96, 1e-33f);   /* below 2^-100: the f32 tiles */
+                test_mxfp4_dot(ops, 1, 32, 1e-25f);   /* one tiny block alone */
+            } else {
+                test_mxfp4(ops, 9, 96, nt);
+                test_mxfp4(ops, 6, 64, nt);
+                test_mxfp4(ops, 1, 32, nt);
+            }
+            if (k == 0) test_mxfp4(ops, 5, 8224, nt); /* wider than neondot's integer path: the f32 tiles */
             test_mxfp4_ggml(ops, 9, 96, nt, 0);
             test_mxfp4_ggml(ops, 1, 32, nt, 0);
             test_mxfp4_ggml(ops, 10, 64, nt, 1);

@@ -61,7 +61,9 @@ static double read_bandwidth(size_t bytes, uint32_t threads) {
     void *mem = NULL;
     if (posix_memalign(&mem, (size_t)2 << 20, bytes) != 0) return 0;
     uint64_t *buf = mem;
+#ifdef MADV_HUGEPAGE /* Linux only: macOS has no transparent huge pages */
     madvise(buf, bytes, MADV_HUGEPAGE);
+#endif
     size_t words = bytes / 8;
     for (size_t i = 0; i < words; i++) buf[i] = i;
     double best = 0;

@@ -1,47 +1,45 @@
 /* server_page_data.S: the chat page's files (app/server/page/) as read-only bytes in the binary, each
  * between a start and an end symbol, for server_page.c. .incbin is read by the assembler of gcc and
  * clang alike, so no generator or xxd is needed; paths are relative to the repository root, where
- * make runs (the Makefile makes this object depend on the files). */
+ * make runs (the Makefile makes this object depend on the files). The C preprocessor (.S) picks the
+ * object format's spelling: Mach-O (macOS) prefixes C symbols with an underscore, has no .hidden
+ * (.private_extern) and names sections segment,section; ELF is the rest. */
+#if defined(__APPLE__)
+/* an assembler macro, not a cpp one: ';' starts a comment on Darwin arm64, so cpp's one-line
+ * expansion would lose everything after the first statement */
+    .section __TEXT,__const
+    .macro page_file name, path
+    .balign 16
+    .globl _\name
+    .private_extern _\name
+_\name:
+    .incbin "\path"
+    .globl _\name\()_end
+    .private_extern _\name\()_end
+_\name\()_end:
+    .byte 0
+    .endm
+#else
     .section .rodata
+    .macro page_file name, path
     .balign 16
-    .globl gptoss_page_index_html
-    .hidden gptoss_page_index_html
-gptoss_page_index_html:
-    .incbin "app/server/page/index.html"
-    .globl gptoss_page_index_html_end
-    .hidden gptoss_page_index_html_end
-gptoss_page_index_html_end:
+    .globl \name
+    .hidden \name
+\name:
+    .incbin "\path"
+    .globl \name\()_end
+    .hidden \name\()_end
+\name\()_end:
     .byte 0
+    .endm
+#endif
 
-    .balign 16
-    .globl gptoss_page_app_js
-    .hidden gptoss_page_app_js
-gptoss_page_app_js:
-    .incbin "app/server/page/app.js"
-    .globl gptoss_page_app_js_end
-    .hidden gptoss_page_app_js_end
-gptoss_page_app_js_end:
-    .byte 0
+    page_file gptoss_page_index_html, app/server/page/index.html
+    page_file gptoss_page_app_js, app/server/page/app.js
+    page_file gptoss_page_style_css, app/server/page/style.css
+    page_file gptoss_page_icon_svg, app/server/page/icon.svg
 
-    .balign 16
-    .globl gptoss_page_style_css
-    .hidden gptoss_page_style_css
-gptoss_page_style_css:
-    .incbin "app/server/page/style.css"
-    .globl gptoss_page_style_css_end
-    .hidden gptoss_page_style_css_end
-gptoss_page_style_css_end:
-    .byte 0
-
-    .balign 16
-    .globl gptoss_page_icon_svg
-    .hidden gptoss_page_icon_svg
-gptoss_page_icon_svg:
-    .incbin "app/server/page/icon.svg"
-    .globl gptoss_page_icon_svg_end
-    .hidden gptoss_page_icon_svg_end
-gptoss_page_icon_svg_end:
-    .byte 0
-
+#if !defined(__APPLE__)
 /* No executable stack for the program that links this. */
     .section .note.GNU-stack,"",%progbits
+#endif

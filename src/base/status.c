@@ -134,7 +134,9 @@ gptoss_status gptoss_map_file(const char *path, void **map, size_t *size, char *
         /* A cold read then fills the page cache in 2 MiB folios, which the kernel maps with one
          * entry each (where the file system supports large folios): decode's weight streams need
          * fewer TLB walks. Advice only; failure changes nothing. */
+#ifdef MADV_HUGEPAGE /* Linux only: macOS has no transparent huge pages */
         madvise(m, *size, MADV_HUGEPAGE);
+#endif
         *map = m;
     }
     close(fd);

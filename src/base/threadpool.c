@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/threadpool.h"
 
@@ -37,11 +38,17 @@ struct gptoss_pool {
 };
 
 uint32_t gptoss_cpu_count(void) {
+#if defined(__linux__)
+    /* the CPUs this process may run on (taskset, cgroups), not all the machine's */
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {
         int n = CPU_COUNT(&set);
         if (n > 0) return (uint32_t)n;
     }
+#else
+    long n = sysconf(_SC_NPROCESSORS_ONLN); /* POSIX elsewhere (macOS has no affinity masks) */
+    if (n > 0) return (uint32_t)n;
+#endif
     return 1;
 }
 

@@ -47,7 +47,7 @@ void gptoss_matmul_mxfp4_ggml_f32(float *out, size_t out_stride, const gptoss_mx
 void gptoss_mxfp4_ggml_row_to_f32(float *dst, const gptoss_mxfp4 *w, uint64_t expert, uint64_t row);
 /* The 17-byte blocks of row `row` of expert `expert` (gate/up split resolved). */
 const uint8_t *gptoss_mxfp4_ggml_row(const gptoss_mxfp4 *w, uint64_t expert, uint64_t row);
-/* Fast version (the best fast variant's mxfp4_ggml: AVX-512 or AVX2, else the reference); same contract. */
+/* Fast version (the best fast variant's mxfp4_ggml: AVX-512, AVX2 or NEON, else the reference); same contract. */
 void gptoss_matmul_mxfp4_ggml_fast(float *out, size_t out_stride, const gptoss_mxfp4 *w, uint64_t expert,
                                    const float *bias, const float *x, size_t x_stride, size_t n_tok, uint64_t r0,
                                    uint64_t r1, float *row_scratch);

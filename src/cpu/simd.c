@@ -1,5 +1,5 @@
 /* simd.c: the portable variant of the fast kernels (same layouts, plain C) and the start-up choice
- * of a variant. */
+ * of a variant (cpuid on x86-64; NEON on AArch64; the portable one elsewhere). */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -121,6 +121,22 @@ static const gptoss_cpu_ops *amx_ops(void) {
 }
 #endif
 
+#if defined(__aarch64__)
+/* neon with the SDOT MXFP4 decode kernel, where the CPU has dotprod (HWCAP_ASIMDDP). */
+static gptoss_cpu_ops neondot_variant;
+static pthread_once_t neondot_once = PTHREAD_ONCE_INIT;
+static void neondot_init(void) {
+    if (!gptoss_cpu_has_neon_dotprod()) return;
+    neondot_variant = gptoss_cpu_neon;
+    neondot_variant.name = "neondot";
+    neondot_variant.mxfp4 = gptoss_mxfp4_neon_dot;
+}
+static const gptoss_cpu_ops *neondot_ops(void) {
+    pthread_once(&neondot_once, neondot_init);
+    return neondot_variant.name ? &neondot_variant : NULL;
+}
+#endif
+
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
     if (!strcmp(name, "scalar")) return &gptoss_cpu_scalar;
 #if defined(__x86_64__)
@@ -128,6 +144,10 @@ const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
     if (!strcmp(name, "avx512")) return gptoss_cpu_has_avx512() ? &gptoss_cpu_avx512 : NULL;
     if (!strcmp(name, "amx")) return amx_ops();
     if (!strcmp(name, "avx512vnni")) return gptoss_cpu_has_avx512vnni() ? &gptoss_cpu_avx512vnni : NULL;
+#endif
+#if defined(__aarch64__)
+    if (!strcmp(name, "neon")) return &gptoss_cpu_neon; /* ASIMD: every AArch64 CPU */
+    if (!strcmp(name, "neondot")) return neondot_ops();
 #endif
     return NULL;
 }
@@ -144,6 +164,8 @@ static void pick(void) {
     else if (gptoss_cpu_has_avx512()) best = &gptoss_cpu_avx512;
     else if (gptoss_cpu_has_avx2()) best = &gptoss_cpu_avx2;
     else best = &gptoss_cpu_scalar;
+#elif defined(__aarch64__)
+    if (!(best = neondot_ops())) best = &gptoss_cpu_neon;
 #else
     best = &gptoss_cpu_scalar;
 #endif

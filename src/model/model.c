@@ -435,7 +435,9 @@ static gptoss_status convert_q8(gptoss_model *m, gptoss_mat **list, size_t n, ch
      * the Q8_0 kernel reads them ~15% faster than from 4 KiB ones (fewer TLB walks). */
     void *mem = NULL;
     uint8_t *buf = posix_memalign(&mem, (size_t)2 << 20, total) == 0 ? mem : NULL;
+#ifdef MADV_HUGEPAGE /* Linux only: macOS has no transparent huge pages */
     if (buf) madvise(buf, total, MADV_HUGEPAGE);
+#endif
     float *scratch = malloc((size_t)T * max_cols * sizeof(float) + 1);
     if (!buf || !scratch || !pool) {
         free(buf); free(scratch); gptoss_pool_free(pool);
