@@ -413,7 +413,11 @@ try {
         await ask(pp, 'PY_AGAIN');
         const a = await waitState(pp, ['done']);
         eq(a.text, 'Still there: 43.');
+        await pp.waitForFunction(() => !document.querySelector('#send').hidden, { timeout: T }); // the stream ended
         await pp.click('article.msg.assistant:last-of-type details.output summary'); // fold the output
+        // the fold is kept (its toggle event comes after the click)
+        await pp.waitForFunction(() => JSON.parse(localStorage.getItem('gptoss.chats')).chats[0].messages[3].tools[0].folded === true,
+          { timeout: T });
         await pp.reload({ waitUntil: 'load' });
         await pp.waitForFunction(() => document.querySelectorAll('article.msg').length === 4, { timeout: T });
         const tools = await pyTools(pp);
