@@ -52,4 +52,5 @@ if ! "$bin" synth --out "$model" --preset tiny --tokenizer "$vocab" >/dev/null 2
 fi
 mkdir -p "$GPTOSS_BUILD/test-logs"
 node_script page.mjs 120 page.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp" \
-    GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" CHROMIUM="$chromium" GPTOSS_SHOT="$GPTOSS_BUILD/test-logs/t_page.png"
+    GPTOSS_BIN="$bin" GPTOSS_MODEL="$model" CHROMIUM="$chromium" GPTOSS_SHOT="$GPTOSS_BUILD/test-logs/t_page.png" \
+    GPTOSS_SHOT_PYTHON="$GPTOSS_BUILD/test-logs/t_page_python.png"

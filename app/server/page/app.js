@@ -1,7 +1,8 @@
 // app.js: the chat page's behaviour: conversations kept in localStorage, answers streamed from this
 // server's own Responses API (/v1/responses, stream: true, store: false: the page keeps the history and
 // sends it whole each turn), the reasoning shown in a collapsible block while it streams, tool calls
-// (functions the model called, the browser the server runs) shown as they happen, a stop button that
+// (functions the model called, the browser and python the server runs: python's code, status and
+// output) shown as they happen, each conversation's python container kept, a stop button that
 // aborts the fetch (the server cancels the job when its client goes), the API key asked for on a 401,
 // and a small markdown renderer that builds DOM nodes: model text only ever becomes text nodes
 // (createTextNode / textContent), never HTML, so nothing it says can add markup or script.
@@ -11,11 +12,13 @@ const STORE_CHATS = 'gptoss.chats';
 const STORE_KEY = 'gptoss.apiKey';
 const STORE_EFFORT = 'gptoss.effort';
 const STORE_BROWSE = 'gptoss.browse';
+const STORE_PYTHON = 'gptoss.python';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   list: $('chat-list'), log: $('log'), empty: $('empty'), status: $('status'), form: $('composer'),
   prompt: $('prompt'), send: $('send'), stop: $('stop'), effort: $('effort'), browse: $('browse'),
+  python: $('python'),
   model: $('model-name'), newChat: $('new-chat'), keyButton: $('key-button'), keyDialog: $('key-dialog'),
   keyForm: $('key-form'), keyInput: $('key-input'), keyWhy: $('key-why'), keyCancel: $('key-cancel'),
   keyForget: $('key-forget'),
@@ -233,9 +236,26 @@ function renderMarkdown(text, into) {
 
 const views = new Map(); // message -> its elements
 
+const PY_STATUS = { running: 'running…', interpreting: 'interpreting…', completed: 'completed', failed: 'failed', incomplete: 'incomplete' };
+
+function pythonView(t, box) {
+  box.append(el('span', { class: 'name' }, 'Python'), el('span', { class: 'state' }, PY_STATUS[t.status] || t.status || ''));
+  box.append(codeBlock(t.code || '', 'python'));
+  if (t.logs !== undefined && t.logs !== null) {
+    // the output is open unless the user folded it; re-rendering while the answer streams keeps that
+    const out = el('details', { class: 'output' }, el('summary', null, 'Output'), el('pre', null, t.logs || '(no output)'));
+    out.open = !t.folded;
+    out.addEventListener('toggle', () => {
+      if (t.folded !== !out.open) { t.folded = !out.open; saveChats(); }
+    });
+    box.append(out);
+  }
+}
+
 function toolView(t) {
   const box = el('div', { class: 'tool', 'data-kind': t.kind });
-  if (t.kind === 'web') {
+  if (t.kind === 'python') pythonView(t, box);
+  else if (t.kind === 'web') {
     const a = t.action || {};
     let what = 'Browsing', detail = null;
     if (a.type === 'search') { what = 'Searched the web'; detail = a.query || ''; }
@@ -429,8 +449,11 @@ function historyInput(chat, upTo) {
   return input;
 }
 
-// One server-sent event of the Responses stream, applied to the message being written.
-function onEvent(msg, v, ev) {
+const logsOf = (it) => (Array.isArray(it.outputs) ? it.outputs.filter((o) => o && o.type === 'logs').map((o) => o.logs).join('') : undefined);
+
+// One server-sent event of the Responses stream, applied to the message being written (and the
+// conversation's python container remembered).
+function onEvent(chat, msg, v, ev) {
   const tools = msg.tools || (msg.tools = []);
   const tool = (id) => tools.find((t) => t.id === id);
   switch (ev.type) {
@@ -439,6 +462,30 @@ function onEvent(msg, v, ev) {
       if (it.type === 'reasoning' && msg.reasoning) msg.reasoning += '\n\n';
       else if (it.type === 'function_call') tools.push({ kind: 'function', id: it.id, name: it.name, args: it.arguments || '', status: 'running' });
       else if (it.type === 'web_search_call') tools.push({ kind: 'web', id: it.id, action: it.action, status: 'running' });
+      else if (it.type === 'code_interpreter_call') {
+        tools.push({ kind: 'python', id: it.id, code: it.code || '', status: 'running' });
+        if (it.container_id) chat.container = it.container_id;
+      }
+      break;
+    }
+    case 'response.code_interpreter_call_code.delta': {
+      const t = tool(ev.item_id);
+      if (t) t.code = (t.code || '') + (ev.delta || '');
+      break;
+    }
+    case 'response.code_interpreter_call_code.done': {
+      const t = tool(ev.item_id);
+      if (t && typeof ev.code === 'string') t.code = ev.code;
+      break;
+    }
+    case 'response.code_interpreter_call.interpreting': {
+      const t = tool(ev.item_id);
+      if (t) t.status = 'interpreting';
+      break;
+    }
+    case 'response.code_interpreter_call.completed': {
+      const t = tool(ev.item_id);
+      if (t) t.status = 'completed';
       break;
     }
     case 'response.reasoning_text.delta':
@@ -458,6 +505,10 @@ function onEvent(msg, v, ev) {
       const it = ev.item || {}, t = tool(it.id);
       if (t && it.type === 'function_call') Object.assign(t, { name: it.name, args: it.arguments, status: 'done' });
       if (t && it.type === 'web_search_call') Object.assign(t, { action: it.action, status: 'done' });
+      if (t && it.type === 'code_interpreter_call') {
+        Object.assign(t, { code: it.code ?? t.code, status: it.status === 'in_progress' ? t.status : it.status, logs: logsOf(it) ?? null });
+        if (it.container_id) chat.container = it.container_id;
+      }
       break;
     }
     case 'response.completed': msg.state = 'done'; break;
@@ -486,10 +537,26 @@ async function stream(chat, msg) {
   try {
     if (!model && !(await loadModel())) throw new Error('The server lists no model (GET /v1/models failed).');
     const body = { model, input: historyInput(chat, msg), stream: true, store: false, reasoning: { effort: msg.effort } };
-    if (ui.browse.checked) body.tools = [{ type: 'web_search' }];
-    const res = await api('/v1/responses', {
+    const tools = [];
+    if (ui.browse.checked) tools.push({ type: 'web_search' });
+    // store:false leaves no response chain for the server to find the conversation's sandbox by, so
+    // the page names the container the last call ran in; one the server no longer has (restarted,
+    // reaped after being idle) is a 400 container_not_found, and the turn goes on in a new one.
+    const python = ui.python.checked ? { type: 'code_interpreter', container: chat.container || { type: 'auto' } } : null;
+    if (python) { tools.push(python); body.include = ['code_interpreter_call.outputs']; }
+    if (tools.length) body.tools = tools;
+    const post = () => api('/v1/responses', {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal: controller.signal,
     });
+    let res = await post();
+    if (res.status === 400 && python && typeof python.container === 'string') {
+      const err = await res.clone().json().catch(() => null);
+      if (err && err.error && err.error.code === 'container_not_found') {
+        delete chat.container;
+        python.container = { type: 'auto' };
+        res = await post();
+      }
+    }
     if (!res.ok) throw new Error(await errorText(res));
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
@@ -505,7 +572,7 @@ async function stream(chat, msg) {
         if (!data || data === '[DONE]') continue;
         let ev;
         try { ev = JSON.parse(data); } catch { continue; }
-        onEvent(msg, views.get(msg), ev);
+        onEvent(chat, msg, views.get(msg), ev);
       }
       if (done) break;
     }
@@ -571,6 +638,8 @@ ui.effort.value = ['low', 'medium', 'high'].includes(storeGet(STORE_EFFORT)) ? s
 ui.effort.addEventListener('change', () => storeSet(STORE_EFFORT, ui.effort.value));
 ui.browse.checked = storeGet(STORE_BROWSE) === '1';
 ui.browse.addEventListener('change', () => storeSet(STORE_BROWSE, ui.browse.checked ? '1' : null));
+ui.python.checked = storeGet(STORE_PYTHON) === '1';
+ui.python.addEventListener('change', () => storeSet(STORE_PYTHON, ui.python.checked ? '1' : null));
 ui.keyButton.addEventListener('click', async () => {
   if (await askKey(KEY_ASKED)) { model = null; loadModel(); }
 });
