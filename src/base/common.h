@@ -137,6 +137,9 @@ void gptoss_buf_printf(gptoss_buf *b, const char *fmt, ...) GPTOSS_PRINTF(2, 3);
 const char *gptoss_buf_cstr(gptoss_buf *b);
 void gptoss_buf_free(gptoss_buf *b);
 
+/* dir + "/" + name (no second slash when dir ends with one), malloc'd; NULL without memory. */
+char *gptoss_path_join(const char *dir, const char *name);
+
 /* Reads a whole file (NUL-terminated, not counted in *len). */
 gptoss_status gptoss_read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err,
                                size_t err_size);

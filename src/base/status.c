@@ -61,6 +61,17 @@ void gptoss_buf_append(gptoss_buf *b, const void *p, size_t n) {
 
 void gptoss_buf_puts(gptoss_buf *b, const char *s) { gptoss_buf_append(b, s, strlen(s)); }
 
+char *gptoss_path_join(const char *dir, const char *name) {
+    size_t ld = strlen(dir), ln = strlen(name);
+    char *p = malloc(ld + ln + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, ld);
+    size_t n = ld;
+    if (n && p[n - 1] != '/') p[n++] = '/';
+    memcpy(p + n, name, ln + 1);
+    return p;
+}
+
 void gptoss_buf_printf(gptoss_buf *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

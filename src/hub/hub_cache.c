@@ -12,16 +12,6 @@
 #include "base/common.h"
 #include "hub/hub_cache.h"
 
-static char *join(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = malloc(la + lb + 2);
-    if (!p) return NULL;
-    memcpy(p, a, la);
-    p[la] = '/';
-    memcpy(p + la + 1, b, lb + 1);
-    return p;
-}
-
 static const char *env(const char *name) {
     const char *v = getenv(name);
     return v && *v ? v : NULL;
@@ -30,8 +20,8 @@ static const char *env(const char *name) {
 char *gptoss_hub_home_dir(void) {
     const char *v;
     if ((v = env("HF_HOME"))) return strdup(v);
-    if ((v = env("XDG_CACHE_HOME"))) return join(v, "huggingface");
-    if ((v = env("HOME"))) return join(v, ".cache/huggingface");
+    if ((v = env("XDG_CACHE_HOME"))) return gptoss_path_join(v, "huggingface");
+    if ((v = env("HOME"))) return gptoss_path_join(v, ".cache/huggingface");
     return NULL;
 }
 
@@ -39,7 +29,7 @@ char *gptoss_hub_cache_dir(void) {
     const char *v;
     if ((v = env("HF_HUB_CACHE")) || (v = env("HUGGINGFACE_HUB_CACHE"))) return strdup(v);
     char *home = gptoss_hub_home_dir();
-    char *dir = home ? join(home, "hub") : NULL;
+    char *dir = home ? gptoss_path_join(home, "hub") : NULL;
     free(home);
     return dir;
 }
@@ -49,7 +39,7 @@ char *gptoss_hub_token(void) {
     if ((v = env("HF_TOKEN")) || (v = env("HUGGING_FACE_HUB_TOKEN"))) return strdup(v);
     char *home = NULL, *path = NULL;
     if ((v = env("HF_TOKEN_PATH"))) path = strdup(v);
-    else if ((home = gptoss_hub_home_dir())) path = join(home, "token");
+    else if ((home = gptoss_hub_home_dir())) path = gptoss_path_join(home, "token");
     free(home);
     if (!path) return NULL;
     char *text = NULL;
@@ -132,8 +122,8 @@ static int is_commit(const char *s) {
 
 /* refs/<revision> of repo_dir: the commit it names, into commit[41]; 0 when absent or not a hash. */
 static int read_ref(const char *repo_dir, const char *revision, char commit[41]) {
-    char *refs = join(repo_dir, "refs");
-    char *path = refs ? join(refs, revision) : NULL;
+    char *refs = gptoss_path_join(repo_dir, "refs");
+    char *path = refs ? gptoss_path_join(refs, revision) : NULL;
     free(refs);
     char *text = NULL;
     size_t len = 0;
@@ -164,8 +154,8 @@ gptoss_status gptoss_hub_snapshot_dir(const char *cache, const char *repo_id, co
     const char *snap_name = NULL;
     if (read_ref(repo, revision, commit)) snap_name = commit;
     else if (is_commit(revision)) snap_name = revision;
-    char *snaps = join(repo, "snapshots");
-    char *dir = snaps && snap_name ? join(snaps, snap_name) : NULL;
+    char *snaps = gptoss_path_join(repo, "snapshots");
+    char *dir = snaps && snap_name ? gptoss_path_join(snaps, snap_name) : NULL;
     free(snaps);
     free(repo);
     if (!dir || !is_dir(dir)) {
@@ -188,7 +178,7 @@ uint64_t gptoss_hub_tree_bytes(const char *dir) {
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = join(dir, e->d_name);
+        char *p = gptoss_path_join(dir, e->d_name);
         struct stat st;
         if (p && lstat(p, &st) == 0) {
             if (S_ISREG(st.st_mode)) total += (uint64_t)st.st_size;
@@ -242,7 +232,7 @@ gptoss_status gptoss_hub_list(const char *cache, gptoss_hub_entry **out, size_t 
         char id[128];
         if (snprintf(id, sizeof id, "%.*s/%s", (int)(sep - rest), rest, sep + 2) >= (int)sizeof id) continue;
         if (!gptoss_hub_repo_id_valid(id)) continue;
-        char *path = join(cache, e->d_name);
+        char *path = gptoss_path_join(cache, e->d_name);
         if (!path || !is_dir(path)) {
             free(path);
             continue;
@@ -268,7 +258,7 @@ gptoss_status gptoss_hub_list(const char *cache, gptoss_hub_entry **out, size_t 
             break;
         }
         if (!read_ref(path, "main", en->commit)) en->commit[0] = 0;
-        char *blobs = join(path, "blobs"), *snaps = join(path, "snapshots");
+        char *blobs = gptoss_path_join(path, "blobs"), *snaps = gptoss_path_join(path, "snapshots");
         /* blobs are counted once: the snapshot links point at them */
         en->size_bytes = blobs ? gptoss_hub_tree_bytes(blobs) : 0;
         en->n_snapshots = snaps ? count_entries(snaps) : 0;

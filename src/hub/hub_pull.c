@@ -89,16 +89,6 @@ typedef struct pull {
     double last_report;
 } pull;
 
-static char *join(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = malloc(la + lb + 2);
-    if (!p) return NULL;
-    memcpy(p, a, la);
-    p[la] = '/';
-    memcpy(p + la + 1, b, lb + 1);
-    return p;
-}
-
 /* mkdir -p of path's folders; with `last`, path itself too. */
 static int mkdirs(const char *path, int last) {
     char *p = strdup(path);
@@ -483,7 +473,7 @@ static int file_size_is(const char *path, uint64_t size) {
 
 static gptoss_status fetch_blob(pull *p, CURL *c, const gptoss_hub_file *f, char *err, size_t err_size) {
     gptoss_status st = GPTOSS_OK;
-    char *blob = join(p->blobs_dir, f->blob);
+    char *blob = gptoss_path_join(p->blobs_dir, f->blob);
     char inc[4200], lock[4200];
     char *url = resolve_url(p, c, f->path);
     int lock_fd = -1, fd = -1;
@@ -655,7 +645,7 @@ static void *worker(void *arg) {
 /* snapshots/<commit>/<path> -> ../../blobs/<blob> (one more ../ per folder in path), as
  * huggingface_hub links them. An existing link to the same target is kept. */
 static gptoss_status link_file(const char *snap, const gptoss_hub_file *f, char *err, size_t err_size) {
-    char *link = join(snap, f->path);
+    char *link = gptoss_path_join(snap, f->path);
     gptoss_buf target = {0};
     for (const char *s = f->path; *s; s++)
         if (*s == '/') gptoss_buf_puts(&target, "../");
@@ -689,8 +679,8 @@ done:
 }
 
 static gptoss_status write_ref(pull *p, char *err, size_t err_size) {
-    char *refs = join(p->repo_dir, "refs");
-    char *path = refs ? join(refs, p->revision) : NULL;
+    char *refs = gptoss_path_join(p->repo_dir, "refs");
+    char *path = refs ? gptoss_path_join(refs, p->revision) : NULL;
     free(refs);
     char tmp[4300];
     gptoss_status st = GPTOSS_OK;
@@ -799,7 +789,7 @@ static gptoss_status plan_and_fetch(pull *p, CURL *c, gptoss_hub_pull_result *ou
         out->bytes_total += f->size;
         int dup = 0;
         for (size_t j = 0; j < i && !dup; j++) dup = p->need[j] && !strcmp(p->files[j].blob, f->blob);
-        char *blob = join(p->blobs_dir, f->blob);
+        char *blob = gptoss_path_join(p->blobs_dir, f->blob);
         if (!blob) {
             st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
             goto done;
@@ -850,8 +840,8 @@ static gptoss_status plan_and_fetch(pull *p, CURL *c, gptoss_hub_pull_result *ou
         o->progress(o->ctx, &p->prog);
     }
     /* every blob is verified and in place: now the snapshot, then the ref */
-    char *snaps = join(p->repo_dir, "snapshots");
-    out->snapshot_dir = snaps ? join(snaps, p->commit) : NULL;
+    char *snaps = gptoss_path_join(p->repo_dir, "snapshots");
+    out->snapshot_dir = snaps ? gptoss_path_join(snaps, p->commit) : NULL;
     free(snaps);
     if (!out->snapshot_dir) {
         st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
@@ -912,9 +902,9 @@ gptoss_status gptoss_hub_pull(const char *repo_id, const gptoss_hub_pull_options
         snprintf(p.auth, n, "Authorization: Bearer %s", token);
     }
     p.repo_dir = gptoss_hub_repo_dir(cache, repo_id);
-    p.blobs_dir = p.repo_dir ? join(p.repo_dir, "blobs") : NULL;
-    char *locks = join(cache, ".locks");
-    p.locks_dir = locks && p.repo_dir ? join(locks, strrchr(p.repo_dir, '/') + 1) : NULL;
+    p.blobs_dir = p.repo_dir ? gptoss_path_join(p.repo_dir, "blobs") : NULL;
+    char *locks = gptoss_path_join(cache, ".locks");
+    p.locks_dir = locks && p.repo_dir ? gptoss_path_join(locks, strrchr(p.repo_dir, '/') + 1) : NULL;
     free(locks);
     c = curl_easy_init();
     if (!p.blobs_dir || !p.locks_dir || !c) {

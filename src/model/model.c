@@ -27,17 +27,6 @@ static int is_file(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static char *path_join(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = malloc(la + lb + 2);
-    if (!p) return NULL;
-    memcpy(p, a, la);
-    size_t n = la;
-    if (n && p[n - 1] != '/') p[n++] = '/';
-    memcpy(p + n, b, lb + 1);
-    return p;
-}
-
 /* ---- directory resolution ---------------------------------------------------------------- */
 
 static int has_suffix(const char *s, const char *suf) {
@@ -54,7 +43,7 @@ static void free_list(char **v, size_t n) {
 
 /* Appends dir/name to a list of paths; 0 when out of memory (the list is unchanged). */
 static int list_push(char ***v, size_t *n, const char *dir, const char *name) {
-    char *p = path_join(dir, name);
+    char *p = gptoss_path_join(dir, name);
     char **nv = p ? realloc(*v, (*n + 1) * sizeof **v) : NULL;
     if (!nv) {
         free(p);
@@ -142,12 +131,12 @@ static gptoss_status list_index_shards(const char *dir, const char *index_path, 
 /* Hugging Face cache: models--org--name/{refs/main, snapshots/<hash>/}. Returns a malloc'd
  * snapshot directory, or NULL when `dir` is not such a folder. */
 static char *resolve_hf_cache(const char *dir) {
-    char *snaps = path_join(dir, "snapshots");
+    char *snaps = gptoss_path_join(dir, "snapshots");
     if (!snaps || !is_dir(snaps)) {
         free(snaps);
         return NULL;
     }
-    char *ref_path = path_join(dir, "refs/main");
+    char *ref_path = gptoss_path_join(dir, "refs/main");
     char *result = NULL;
     char *text;
     size_t len;
@@ -155,7 +144,7 @@ static char *resolve_hf_cache(const char *dir) {
     if (ref_path && gptoss_read_file(ref_path, 4096, &text, &len, err, sizeof err) == GPTOSS_OK) {
         while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ')) text[--len] = 0;
         if (len && !strchr(text, '/')) {
-            char *cand = path_join(snaps, text);
+            char *cand = gptoss_path_join(snaps, text);
             if (cand && is_dir(cand)) result = cand;
             else free(cand);
         }
@@ -172,7 +161,7 @@ static char *resolve_hf_cache(const char *dir) {
             if (e->d_name[0] == '.') continue;
             count++;
             free(only);
-            only = path_join(snaps, e->d_name);
+            only = gptoss_path_join(snaps, e->d_name);
         }
         if (d) closedir(d);
         if (count == 1) result = only;
@@ -610,15 +599,15 @@ gptoss_status gptoss_model_open_shard(const char *path, const gptoss_model_optio
         st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         goto fail;
     }
-    cfg_path = path_join(dir, "config.json");
+    cfg_path = gptoss_path_join(dir, "config.json");
     if (!cfg_path) {
         st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         goto fail;
     }
     if (!is_file(cfg_path)) {
         /* A repository root without config.json but with original/ still loads. */
-        char *orig = path_join(dir, "original");
-        char *ocfg = orig ? path_join(orig, "config.json") : NULL;
+        char *orig = gptoss_path_join(dir, "original");
+        char *ocfg = orig ? gptoss_path_join(orig, "config.json") : NULL;
         if (ocfg && is_file(ocfg)) {
             free(dir);
             free(cfg_path);
@@ -634,7 +623,7 @@ gptoss_status gptoss_model_open_shard(const char *path, const gptoss_model_optio
     st = gptoss_config_read(cfg_path, &m->config, &sliding, &m->layout_original, err, err_size);
     if (st != GPTOSS_OK) goto fail;
 
-    char *index = path_join(dir, "model.safetensors.index.json");
+    char *index = gptoss_path_join(dir, "model.safetensors.index.json");
     if (!index) {
         st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
         goto fail;
@@ -645,8 +634,8 @@ gptoss_status gptoss_model_open_shard(const char *path, const gptoss_model_optio
     if (st != GPTOSS_OK) goto fail;
     if (n_files == 0 && !m->layout_original) {
         /* Hugging Face root whose weights are only in original/ */
-        char *orig = path_join(dir, "original");
-        char *ocfg = orig ? path_join(orig, "config.json") : NULL;
+        char *orig = gptoss_path_join(dir, "original");
+        char *ocfg = orig ? gptoss_path_join(orig, "config.json") : NULL;
         if (ocfg && is_file(ocfg)) {
             free(sliding);
             sliding = NULL;

@@ -763,18 +763,8 @@ static gptoss_status mkdirs(const char *path, char *err, size_t err_size) {
     return GPTOSS_OK;
 }
 
-static char *join(const char *dir, const char *rel) {
-    size_t a = strlen(dir), b = strlen(rel);
-    char *s = malloc(a + b + 2);
-    if (!s) return NULL;
-    memcpy(s, dir, a);
-    s[a] = '/';
-    memcpy(s + a + 1, rel, b + 1);
-    return s;
-}
-
 static gptoss_status remove_file(const char *dir, const char *rel, char *err, size_t err_size) {
-    char *path = join(dir, rel);
+    char *path = gptoss_path_join(dir, rel);
     if (!path) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
     gptoss_status st = GPTOSS_OK;
     if (unlink(path) != 0 && errno != ENOENT)
@@ -816,7 +806,7 @@ static gptoss_status remove_stale(const plan *p, const char *dir, char *err, siz
 }
 
 static gptoss_status write_small(const char *dir, const char *rel, const gptoss_buf *b, char *err, size_t err_size) {
-    char *path = join(dir, rel);
+    char *path = gptoss_path_join(dir, rel);
     if (!path) return gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
     size_t n = strlen(path);
     char *tmp = malloc(n + 5);
@@ -918,7 +908,7 @@ gptoss_status gptoss_synth_write(const char *out_dir, const gptoss_synth_options
     if (st != GPTOSS_OK) goto done;
     if ((st = mkdirs(out_dir, err, err_size)) != GPTOSS_OK) goto done;
     if (p.write_original) {
-        path = join(out_dir, "original");
+        path = gptoss_path_join(out_dir, "original");
         if (!path) {
             st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
             goto done;
@@ -941,7 +931,7 @@ gptoss_status gptoss_synth_write(const char *out_dir, const gptoss_synth_options
 
     for (uint32_t f = 0; f < p.n_files; f++) {
         sfile *sf = &p.files[f];
-        path = join(out_dir, sf->rel);
+        path = gptoss_path_join(out_dir, sf->rel);
         if (!path) {
             st = gptoss_fail(GPTOSS_ERR_NO_MEMORY, err, err_size, "out of memory");
             goto done;
