@@ -383,6 +383,8 @@ int server_make_id(char *out, size_t size, const char *prefix);
 char *server_content_text(const struct cJSON *content, int *bad);
 /* Valid JSON text? */
 int server_json_valid(const char *s, size_t n);
+/* A deep copy of the array arr without the items drop() accepts; NULL with *oom set when out of memory. */
+struct cJSON *server_json_array_without(const struct cJSON *arr, int (*drop)(const struct cJSON *item), int *oom);
 /* Arguments of a tool call as a JSON text: the model's own text when it is valid JSON, otherwise
  * that text as a JSON string. Malloc'd. */
 char *server_call_arguments(const char *text, size_t len);

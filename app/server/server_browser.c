@@ -72,36 +72,20 @@ int server_browser_declared(char *const *names, size_t n) {
     return 0;
 }
 
+static int is_browser_tool(const cJSON *t) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
+    return cJSON_IsString(type) && (!strcmp(type->valuestring, "web_search") ||
+                                    !strcmp(type->valuestring, "web_search_preview") ||
+                                    !strcmp(type->valuestring, "browser_search"));
+}
+
 cJSON *server_browser_strip_tools(const cJSON *tools, int *wants, int *oom) {
     *wants = 0;
     *oom = 0;
     if (!cJSON_IsArray(tools)) return NULL;
-    cJSON *copy = NULL;
-    int found = 0;
-    for (const cJSON *t = tools->child; t; t = t->next) {
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
-        int browser = cJSON_IsString(type) && (!strcmp(type->valuestring, "web_search") ||
-                                               !strcmp(type->valuestring, "web_search_preview") ||
-                                               !strcmp(type->valuestring, "browser_search"));
-        found |= browser;
-    }
-    if (!found) return NULL;
-    *wants = 1;
-    if (!(copy = cJSON_CreateArray())) return *oom = 1, NULL;
-    for (const cJSON *t = tools->child; t; t = t->next) {
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
-        if (cJSON_IsString(type) && (!strcmp(type->valuestring, "web_search") ||
-                                     !strcmp(type->valuestring, "web_search_preview") ||
-                                     !strcmp(type->valuestring, "browser_search")))
-            continue;
-        cJSON *d = cJSON_Duplicate(t, 1);
-        if (!d || !cJSON_AddItemToArray(copy, d)) {
-            cJSON_Delete(d);
-            cJSON_Delete(copy);
-            return *oom = 1, NULL;
-        }
-    }
-    return copy;
+    for (const cJSON *t = tools->child; t; t = t->next) *wants |= is_browser_tool(t);
+    if (!*wants) return NULL;
+    return server_json_array_without(tools, is_browser_tool, oom);
 }
 
 /* The page a reply shows: its header "[N] title (url)" names the cursor, whose URL the tool knows. */

@@ -181,6 +181,21 @@ gptoss_status server_append_call_output(gptoss_harmony_conversation *hist, const
                                                    NULL, text);
 }
 
+cJSON *server_json_array_without(const cJSON *arr, int (*drop)(const cJSON *item), int *oom) {
+    cJSON *copy = cJSON_CreateArray();
+    if (!copy) return *oom = 1, NULL;
+    for (const cJSON *t = arr->child; t; t = t->next) {
+        if (drop(t)) continue;
+        cJSON *d = cJSON_Duplicate(t, 1);
+        if (!d || !cJSON_AddItemToArray(copy, d)) {
+            cJSON_Delete(d);
+            cJSON_Delete(copy);
+            return *oom = 1, NULL;
+        }
+    }
+    return copy;
+}
+
 int server_call_index_add(server_call_index *ix, const char *id, const char *name) {
     if (ix->n == ix->cap) {
         size_t cap = ix->cap ? 2 * ix->cap : 16;

@@ -288,18 +288,7 @@ cJSON *server_python_strip_tools(const cJSON *tools, int *wants, const char **co
         *wants = 1;
     }
     if (!*wants) return NULL;
-    cJSON *copy = cJSON_CreateArray();
-    if (!copy) return *oom = 1, NULL;
-    for (const cJSON *t = tools->child; t; t = t->next) {
-        if (is_code_interpreter(t)) continue;
-        cJSON *d = cJSON_Duplicate(t, 1);
-        if (!d || !cJSON_AddItemToArray(copy, d)) {
-            cJSON_Delete(d);
-            cJSON_Delete(copy);
-            return *oom = 1, NULL;
-        }
-    }
-    return copy;
+    return server_json_array_without(tools, is_code_interpreter, oom);
 }
 
 /* Starts b's interpreter (call_mu held). 0, or -1 with the reason in err. */
