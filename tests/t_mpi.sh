@@ -6,7 +6,8 @@
 # vocabulary do not divide evenly (safetensors and GGUF); the fast default gives identical greedy
 # output and logits within 0.1; a rank given a corrupt file makes rank 0 name it and exit non-zero,
 # with no hang; `run` answers as one process does; `serve` answers parallel requests and ends every
-# rank on SIGTERM to rank 0; `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
+# rank on SIGTERM to rank 0; a rank killed while serve has requests in flight makes rank 0 answer them
+# with a 503 naming it and exit 1, and under generate name it and exit; `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
 # is missing.
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -163,6 +164,100 @@ PY
     fi
 }
 
+# rank_of JOB R: the pid of rank R among mpirun JOB's children (empty if none yet).
+rank_of() {
+    local pid
+    for pid in $(pgrep -P "$1"); do
+        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$pid"; return; }
+    done
+}
+
+# A rank killed (SIGKILL) while serve has requests in flight: rank 0 says which rank died, answers
+# the running request (plain and streamed) and a new one with a 503 in OpenAI's error shape, and
+# exits 1, within the limit. mpirun SIGKILLs the survivors odls_base_sigkill_timeout seconds after
+# its SIGTERM (default 1): raised here as docs/MPI.md advises, so the answers are not cut short.
+lost_serve_check() {
+    "$mpibin" serve --help 2>&1 | grep -q 'without the HTTP server' && return
+    OMPI_MCA_odls_base_sigkill_timeout=3 "${mpi[@]}" -np 2 "$mpibin" serve "$tmp/chat" --host 127.0.0.1 --port 0 \
+        --parallel 2 -t 1 >"$tmp/lost.log" 2>&1 &
+    local job=$! port rank1 rc=124
+    wait_until 60 grep -qsE 'listening on http://127.0.0.1:[0-9]+' "$tmp/lost.log"
+    port=$(grep -oE 'listening on http://127.0.0.1:[0-9]+' "$tmp/lost.log" | grep -oE '[0-9]+$')
+    rank1=$(rank_of "$job" 1)
+    if [ -z "$port" ] || [ -z "$rank1" ]; then
+        echo "not ok - mpi serve, rank 1 killed: serve did not start: $(head -3 "$tmp/lost.log")"
+        kill "$job" 2>/dev/null; wait "$job" 2>/dev/null
+        return
+    fi
+    timeout "$limit" python3 - "$port" "$rank1" >"$tmp/lost.py" 2>&1 <<'PY'
+import json, os, signal, sys, threading, time, urllib.error, urllib.request
+port, rank1 = sys.argv[1], int(sys.argv[2])
+url = f"http://127.0.0.1:{port}/v1/chat/completions"
+def body(stream):
+    return json.dumps({"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 100000,
+                       "temperature": 1, "stream": stream}).encode()
+got = {}
+first_chunk = threading.Event()
+def ask(name, stream):
+    req = urllib.request.Request(url, body(stream), {"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            if not stream:
+                got[name] = (r.status, r.read().decode())
+                return
+            events = []
+            for line in r:
+                line = line.decode().strip()
+                if line.startswith("data: "):
+                    events.append(line[6:])
+                    first_chunk.set()
+            got[name] = (r.status, events[-1] if events else "")
+    except urllib.error.HTTPError as e:
+        got[name] = (e.code, e.read().decode())
+    except Exception as e:
+        got[name] = (0, repr(e))
+ts = [threading.Thread(target=ask, args=("plain", False)), threading.Thread(target=ask, args=("stream", True))]
+[t.start() for t in ts]
+first_chunk.wait(30)
+time.sleep(0.5)  # both requests are decoding
+os.kill(rank1, signal.SIGKILL)
+[t.join() for t in ts]
+ask("new", False)  # after the loss: refused with a 503 too (or the server has gone: status 0)
+print("# answers:", got)
+def shape(text):
+    e = json.loads(text)["error"]
+    return all(k in e for k in ("message", "type", "param", "code")) and "rank 1" in e["message"]
+ok = got["plain"][0] == 503 and shape(got["plain"][1]) and got["stream"][0] == 200 and shape(got["stream"][1])
+ok = ok and (got["new"][0] == 0 or (got["new"][0] == 503 and shape(got["new"][1])))
+sys.exit(0 if ok else 1)
+PY
+    local prc=$?
+    for _ in $(seq $((limit * 10))); do kill -0 "$job" 2>/dev/null || { wait "$job"; rc=$?; break; }; sleep 0.1; done
+    [ "$rc" = 124 ] && { kill "$job" 2>/dev/null; wait "$job" 2>/dev/null; }
+    if [ "$prc" -eq 0 ]; then echo "ok - mpi serve, rank 1 killed mid-request: the plain and the streamed request get a 503 in OpenAI's error shape naming rank 1"
+    else echo "not ok - mpi serve, rank 1 killed mid-request: $(tail -3 "$tmp/lost.py")"; fi
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "gptoss serve: rank 1 (pid $rank1 on .*) died.*answering 503 and exiting with status 1" "$tmp/lost.log" &&
+        ! grep -q 'process rank 0 .* exited on signal' "$tmp/lost.log"; then
+        echo "ok - mpi serve, rank 1 killed: rank 0 names it and exits 1 (mpirun $rc)"
+    else echo "not ok - mpi serve, rank 1 killed (mpirun status $rc): $(grep -v '^--' "$tmp/lost.log" | tail -4)"; fi
+}
+
+# The same under generate: rank 0 says which rank died and exits 1 within a few seconds.
+lost_generate_check() {
+    "${mpi[@]}" -np 2 "$mpibin" generate "$tmp/chat" --ids "1 2 3" -n 100000 -c 100004 -t 1 >"$tmp/lostgen.log" 2>&1 &
+    local job=$! rank1="" rc=124 start
+    for _ in $(seq $((limit * 10))); do rank1=$(rank_of "$job" 1); [ -n "$rank1" ] && break; sleep 0.1; done
+    sleep 2 # loaded, and decoding
+    start=$SECONDS
+    [ -n "$rank1" ] && kill -KILL "$rank1"
+    for _ in $(seq $((limit * 10))); do kill -0 "$job" 2>/dev/null || { wait "$job"; rc=$?; break; }; sleep 0.1; done
+    [ "$rc" = 124 ] && { kill "$job" 2>/dev/null; wait "$job" 2>/dev/null; }
+    if [ -n "$rank1" ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+        grep -q "gptoss: rank 0: rank 1 (pid $rank1 on .*) died.*; exiting" "$tmp/lostgen.log"; then
+        echo "ok - mpi generate, rank 1 killed: rank 0 names it and every rank exits ($rc) in $((SECONDS - start)) s"
+    else echo "not ok - mpi generate, rank 1 (pid ${rank1:-not found}) killed (status $rc): $(grep -v '^--' "$tmp/lostgen.log" | tail -3)"; fi
+}
+
 # `run` (a harmony chat turn, the model loaded by the chat code) with a tokenizer: 2 ranks answer
 # what one process answers.
 vocab=$GPTOSS_SHARED/vocab/tokenizer.json
@@ -177,6 +272,8 @@ elif "$bin" synth --out "$tmp/chat" --layers 2 --hidden 64 --intermediate 64 --h
     rc2=$?
     same_files "mpi run on 2 ranks: the single process's answer" "$rc1" "$tmp/run1" "$rc2" "$tmp/run2"
     serve_check
+    lost_serve_check
+    lost_generate_check
 else
     echo "not ok - synth a model with the tokenizer for run"
 fi
