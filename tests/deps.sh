@@ -31,6 +31,8 @@ command -v chromium >/dev/null || need+=(chromium) # the chat page of `gptoss se
 # them the default build is unchanged and t_mpi.sh skips)
 command -v mpicc >/dev/null || need+=(libopenmpi-dev)
 command -v mpirun >/dev/null || need+=(openmpi-bin)
+command -v ip >/dev/null || need+=(iproute2) # t_mpi.sh's two "hosts" (network namespaces and a veth pair)
+command -v /usr/bin/time >/dev/null || need+=(time) # peak RSS of each rank (bench/RESULTS.md, MPI section)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}"
     if [ "$(id -u)" = 0 ]; then

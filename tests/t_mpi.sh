@@ -7,7 +7,8 @@
 # output and logits within 0.1; a rank given a corrupt file makes rank 0 name it and exit non-zero,
 # with no hang; `run` answers as one process does; `serve` answers parallel requests and ends every
 # rank on SIGTERM to rank 0; a rank killed while serve has requests in flight makes rank 0 answer them
-# with a 503 naming it and exit 1, and under generate name it and exit; `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
+# with a 503 naming it and exit 1, and under generate name it and exit; the same over TCP between two
+# network namespaces (root only); `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
 # is missing.
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -15,7 +16,14 @@ root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$(dirname "$0")/lib.sh"
 bin=${GPTOSS_BIN:?}
 tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_mpi.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+netns=() # network namespaces made by netns_check, removed on every exit path
+cleanup() {
+    local ns
+    for ns in "${netns[@]}"; do ip netns del "$ns" 2>/dev/null; done # their veth ends go with them
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # info --ranks needs no MPI: the split is arithmetic on the model as loaded.
 "$bin" synth --out "$tmp/odd" --layers 2 --hidden 64 --intermediate 64 --heads 6 --kv-heads 3 --head-dim 16 \
@@ -285,6 +293,52 @@ if [ "$rc" -eq 0 ] && grep -qE '^ranks 2 .*exchanges [0-9.]+ ms per decoded toke
     grep -q 'last logits finite: yes' "$tmp/bench"; then
     echo "ok - mpi bench on 2 ranks: $(grep -m1 '^ranks 2' "$tmp/bench")"
 else echo "not ok - mpi bench on 2 ranks (status $rc): $(tail -3 "$tmp/bench")"; fi
+
+# The same ranks over TCP between two "hosts": network namespaces joined by a veth pair, so nothing
+# goes through shared memory. mpirun runs in the first (10.231.77.1/30); the rank of the second
+# (10.231.77.2) is started there by tests/netns_agent.sh, which stands in for ssh. Exact-path logits
+# are the single process's bytes.
+netns_check() {
+    if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null; then
+        echo "ok - mpi over TCP between two network namespaces # SKIP needs root and ip (Debian: iproute2)"
+        return
+    fi
+    local a=gptoss_a$$ b=gptoss_b$$
+    if ! ip netns add "$a" 2>"$tmp/netns.err"; then
+        echo "ok - mpi over TCP between two network namespaces # SKIP cannot create one: $(head -1 "$tmp/netns.err")"
+        return
+    fi
+    netns+=("$a")
+    if ! { ip netns add "$b" && netns+=("$b") && ip link add "gpa$$" type veth peer name "gpb$$" &&
+        ip link set "gpa$$" netns "$a" && ip link set "gpb$$" netns "$b" &&
+        ip -n "$a" addr add 10.231.77.1/30 dev "gpa$$" && ip -n "$b" addr add 10.231.77.2/30 dev "gpb$$" &&
+        ip -n "$a" link set "gpa$$" up && ip -n "$b" link set "gpb$$" up &&
+        ip -n "$a" link set lo up && ip -n "$b" link set lo up; } 2>"$tmp/netns.err"; then
+        echo "ok - mpi over TCP between two network namespaces # SKIP cannot join them: $(head -1 "$tmp/netns.err")"
+        return
+    fi
+    printf '10.231.77.1 slots=1\n10.231.77.2 slots=1\n' >"$tmp/hosts"
+    local tcp=(ip netns exec "$a" "${mpi[@]}" --hostfile "$tmp/hosts" -np 2 --map-by node
+        --mca plm_rsh_agent "$root/tests/netns_agent.sh" --mca btl tcp,self
+        --mca btl_tcp_if_include 10.231.77.0/30 --mca oob_tcp_if_include 10.231.77.0/30)
+    local where
+    where=$(GPTOSS_NETNS=$b timeout "$limit" "${tcp[@]}" sh -c 'echo "$OMPI_COMM_WORLD_RANK $(ip netns identify $$)"' 2>&1 |
+        sort | tr '\n' ' ')
+    if [ "$where" = "0 $a 1 $b " ]; then echo "ok - mpi over TCP: rank 0 in one network namespace, rank 1 in the other"
+    else echo "not ok - mpi over TCP: the ranks ran in '$where'"; fi
+    local case_dir=$golden/g1-default name
+    for name in golden synth; do
+        local model=$case_dir/model args=(--check "$case_dir" --tolerance 1e-3)
+        [ "$name" = synth ] && model=$tmp/odd args=(--ids "$ids")
+        "$bin" eval "$model" "${args[@]}" --exact --prefill --batch 3 -t 1 --logits "$tmp/tcp1" >"$tmp/tcp1.out" 2>&1
+        local rc1=$?
+        GPTOSS_NETNS=$b timeout "$limit" "${tcp[@]}" "$mpibin" eval "$model" "${args[@]}" --exact --prefill --batch 3 -t 1 \
+            --logits "$tmp/tcp2" >"$tmp/tcp2.out" 2>&1
+        same_files "mpi over TCP between two network namespaces, $name: logits on 2 ranks = one process's" "$rc1" \
+            "$tmp/tcp1" $? "$tmp/tcp2" || tail -5 "$tmp/tcp2.out"
+    done
+}
+netns_check
 
 # Continuous batching, copying a prefix and rewinding, mirrored on every rank (tests/test_dist.c on
 # rank 0; the others follow): its checks pass on each N and the batch's logits are N = 1's bytes.
