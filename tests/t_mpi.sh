@@ -354,6 +354,23 @@ for n in 1 2 3 4; do
     [ "$n" -gt 1 ] && same_files "mpi batched decoding: logits on $n ranks = on 1 rank" 0 "$tmp/batch1" "$rc" "$tmp/batch$n"
 done
 
+# NCCL (make CUDA=1 MPI=1, tests/test_nccl.c): the collectives on GPU memory, one GPU a rank; runs
+# only when the build under test has NCCL and this machine has a GPU.
+nccltest=$(dirname "$disttest")/test_nccl
+n_gpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if ! ldd "$nccltest" 2>/dev/null | grep -q libnccl; then
+    echo "ok - mpi nccl # SKIP $mpibin is not a CUDA=1 MPI=1 build (GPTOSS_BIN=build-cuda-mpi/gptoss runs it on GPUs)"
+elif [ "${n_gpu:-0}" -lt 1 ]; then
+    echo "ok - mpi nccl # SKIP no GPU on this machine (nvidia-smi lists none)"
+else
+    n=$((n_gpu < 4 ? n_gpu : 4))
+    timeout "$limit" "${mpi[@]}" -np "$n" "$nccltest" >"$tmp/nccl" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ] && grep -q '^ok - nccl: sum' "$tmp/nccl" && ! grep -q '^not ok' "$tmp/nccl"; then
+        echo "ok - mpi nccl on $n GPUs: allgather, broadcast, sum"
+    else echo "not ok - mpi nccl on $n GPUs (status $rc): $(grep -m3 -v '^ok' "$tmp/nccl")"; fi
+fi
+
 # Rank 1 of 2 gets a checkpoint whose header is corrupt: rank 0 names rank 1 and why, all exit.
 cp -r "$tmp/odd" "$tmp/bad"
 python3 -c "
