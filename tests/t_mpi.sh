@@ -7,8 +7,9 @@
 # output and logits within 0.1; a rank given a corrupt file makes rank 0 name it and exit non-zero,
 # with no hang; `run` answers as one process does; `serve` answers parallel requests and ends every
 # rank on SIGTERM to rank 0; a rank killed while serve has requests in flight makes rank 0 answer them
-# with a 503 naming it and exit 1, and under generate name it and exit; the same over TCP between two
-# network namespaces (root only); `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
+# with a 503 naming it and exit 1, and under generate name it and exit; logits over TCP between two
+# network namespaces with their own host names equal one process's, and a rank killed there is
+# reported (root only); NCCL on GPUs (skipped without); `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
 # is missing.
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -322,9 +323,10 @@ netns_check() {
         --mca plm_rsh_agent "$root/tests/netns_agent.sh" --mca btl tcp,self
         --mca btl_tcp_if_include 10.231.77.0/30 --mca oob_tcp_if_include 10.231.77.0/30)
     local where
-    where=$(GPTOSS_NETNS=$b timeout "$limit" "${tcp[@]}" sh -c 'echo "$OMPI_COMM_WORLD_RANK $(ip netns identify $$)"' 2>&1 |
-        sort | tr '\n' ' ')
-    if [ "$where" = "0 $a 1 $b " ]; then echo "ok - mpi over TCP: rank 0 in one network namespace, rank 1 in the other"
+    where=$(GPTOSS_NETNS=$b timeout "$limit" "${tcp[@]}" sh -c 'echo "$OMPI_COMM_WORLD_RANK $(ip netns identify $$) $(hostname)"' \
+        2>&1 | sort | tr '\n' ' ')
+    if [ "$where" = "0 $a $(hostname) 1 $b gptoss-second-host " ]; then
+        echo "ok - mpi over TCP: rank 0 in one network namespace, rank 1 in the other under another host name"
     else echo "not ok - mpi over TCP: the ranks ran in '$where'"; fi
     local case_dir=$golden/g1-default name
     for name in golden synth; do
@@ -337,6 +339,32 @@ netns_check() {
         same_files "mpi over TCP between two network namespaces, $name: logits on 2 ranks = one process's" "$rc1" \
             "$tmp/tcp1" $? "$tmp/tcp2" || tail -5 "$tmp/tcp2.out"
     done
+    # Rank 1 killed on the second host: rank 0 cannot see its process, only mpirun's SIGTERM (or
+    # the broken connection); it says so and every rank exits, with no hang.
+    if [ ! -d "$tmp/chat" ]; then
+        echo "ok - mpi over TCP, rank 1 killed # SKIP no model with the tokenizer's vocabulary (slow enough to kill mid-way)"
+        return
+    fi
+    GPTOSS_NETNS=$b "${tcp[@]}" "$mpibin" generate "$tmp/chat" --ids "1 2 3" -n 100000 -c 100004 -t 1 \
+        >"$tmp/tcplost.log" 2>&1 &
+    local job=$! rank1="" rc=124 start
+    for _ in $(seq $((limit * 10))); do
+        for pid in $(pgrep -f "gptoss generate $tmp/chat"); do
+            tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && rank1=$pid
+        done
+        [ -n "$rank1" ] && break
+        sleep 0.1
+    done
+    sleep 2
+    start=$SECONDS
+    [ -n "$rank1" ] && kill -KILL "$rank1"
+    for _ in $(seq $((limit * 10))); do kill -0 "$job" 2>/dev/null || { wait "$job"; rc=$?; break; }; sleep 0.1; done
+    [ "$rc" = 124 ] && { kill "$job" 2>/dev/null; wait "$job" 2>/dev/null; }
+    if [ -n "$rank1" ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+        grep -qE 'gptoss: rank 0: (mpirun ended the job .*another host may have died|a transfer with another rank failed)' \
+            "$tmp/tcplost.log"; then
+        echo "ok - mpi over TCP, rank 1 killed on the other host: rank 0 says so and every rank exits ($rc) in $((SECONDS - start)) s"
+    else echo "not ok - mpi over TCP, rank 1 (pid ${rank1:-not found}) killed (status $rc): $(grep 'gptoss' "$tmp/tcplost.log" | tail -3)"; fi
 }
 netns_check
 

@@ -2,7 +2,6 @@
  * collective runs on MPI_COMM_WORLD from the thread that called MPI_Init (the thread pool's workers
  * never communicate), and waits through the watchdog below: a rank that dies makes the ones waiting
  * for it say which rank and exit non-zero instead of waiting forever. */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -113,7 +112,16 @@ static void watch(void) {
     if (g_term_from_parent) {
         int k = peer_gone();
         if (k >= 0) lost_rank(k);
-        signal(SIGTERM, SIG_DFL); /* mpirun stops the job (Ctrl-C, SIGTERM to it): as before */
+        /* No rank of this host died: mpirun stops the job (Ctrl-C, SIGTERM to it), or a rank on
+         * another host died, which only mpirun saw (a broken connection is not always reported
+         * before its SIGTERM). Say so when there is another host, then stop as before. */
+        for (k = 0; k < g_size; k++)
+            if (strcmp(g_hosts[k], g_hosts[g_rank])) {
+                fprintf(stderr, "gptoss: rank %d: mpirun ended the job while this rank waited for the others (a rank "
+                        "on another host may have died: mpirun's report names it)\n", g_rank);
+                break;
+            }
+        signal(SIGTERM, SIG_DFL);
         raise(SIGTERM);
     }
     int k = peer_gone();
