@@ -60,6 +60,20 @@ CPPFLAGS += -DGPTOSS_MPI
 else
 LIB_SRC := $(filter-out src/dist/dist_mpi.c,$(LIB_SRC))
 endif
+# CUDA=1 MPI=1: the collectives on GPU memory through NCCL (src/dist/dist_nccl.c), from the CUDA
+# toolkit (NCCL_HOME, default CUDA_HOME) or NVIDIA's libnccl-dev (/usr).
+ifeq ($(CUDA)$(MPI),11)
+NCCL_HOME ?= $(firstword $(foreach d,$(or $(CUDA_HOME),/usr/local/cuda) /usr,$(if $(wildcard $(d)/include/nccl.h),$(d))))
+ifeq ($(NCCL_HOME),)
+$(error make CUDA=1 MPI=1 needs NCCL (nccl.h and libnccl): install NVIDIA's libnccl-dev, or set NCCL_HOME)
+endif
+# -isystem: nccl.h declares functions without prototypes, which -Wstrict-prototypes would refuse
+CPPFLAGS += -DGPTOSS_NCCL -isystem $(NCCL_HOME)/include -isystem $(or $(CUDA_HOME),/usr/local/cuda)/include
+LDLIBS += -L$(NCCL_HOME)/lib -L$(NCCL_HOME)/lib64 -L$(NCCL_HOME)/lib/x86_64-linux-gnu -lnccl \
+          -Wl,-rpath,$(NCCL_HOME)/lib -Wl,-rpath,$(NCCL_HOME)/lib64
+else
+LIB_SRC := $(filter-out src/dist/dist_nccl.c,$(LIB_SRC))
+endif
 APP_SRC := $(sort $(wildcard app/*/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

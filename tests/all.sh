@@ -45,6 +45,17 @@ if [ -n "$nvcc_bin" ]; then
         echo "ok - cuda build (make CUDA=1) compiles"; echo "1 0 0" >>"$tally"
         GPTOSS_TEST_FILTER=cuda bash tests/run.sh build-cuda cuda
     fi
+    # CUDA=1 MPI=1 adds only the NCCL communicator to the above: compiling that file (a second whole
+    # CUDA build would double the phase) checks it against nccl.h and mpi.h.
+    if command -v mpicc >/dev/null; then
+        if make -s CUDA=1 MPI=1 WERROR=1 NVCC="$nvcc_bin" BUILD=build-cuda-mpi build-cuda-mpi/src/dist/dist_nccl.o \
+            >"$root/.make-cuda-mpi.log" 2>&1; then
+            echo "ok - nccl communicator (make CUDA=1 MPI=1) compiles"; echo "1 0 0" >>"$tally"
+            rm -f "$root/.make-cuda-mpi.log"
+        else
+            echo "not ok - nccl communicator (make CUDA=1 MPI=1): $(tail -3 "$root/.make-cuda-mpi.log")"; echo "0 1 0" >>"$tally"
+        fi
+    fi
 else
     echo "ok - cuda build # SKIP nvcc not found"; echo "0 0 1" >>"$tally"
 fi

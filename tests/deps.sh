@@ -32,6 +32,8 @@ command -v chromium >/dev/null || need+=(chromium) # the chat page of `gptoss se
 # them the default build is unchanged and t_mpi.sh skips)
 command -v mpicc >/dev/null || need+=(libopenmpi-dev)
 command -v mpirun >/dev/null || need+=(openmpi-bin)
+command -v ip >/dev/null || need+=(iproute2) # t_mpi.sh's two "hosts" (network namespaces and a veth pair)
+command -v /usr/bin/time >/dev/null || need+=(time) # peak RSS of each rank (bench/RESULTS.md, MPI section)
 # The aarch64 cross build run under qemu (tests/t_arm64.sh, make test-arm64; optional: without them
 # t_arm64.sh skips)
 command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)

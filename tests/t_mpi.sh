@@ -6,7 +6,10 @@
 # vocabulary do not divide evenly (safetensors and GGUF); the fast default gives identical greedy
 # output and logits within 0.1; a rank given a corrupt file makes rank 0 name it and exit non-zero,
 # with no hang; `run` answers as one process does; `serve` answers parallel requests and ends every
-# rank on SIGTERM to rank 0; `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
+# rank on SIGTERM to rank 0; a rank killed while serve has requests in flight makes rank 0 answer them
+# with a 503 naming it and exit 1, and under generate name it and exit; logits over TCP between two
+# network namespaces with their own host names equal one process's, and a rank killed there is
+# reported (root only); NCCL on GPUs (skipped without); `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
 # is missing.
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -14,7 +17,14 @@ root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$(dirname "$0")/lib.sh"
 bin=${GPTOSS_BIN:?}
 tmp=$(mktemp -d "${GPTOSS_TMP:-/tmp}/t_mpi.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+netns=() # network namespaces made by netns_check, removed on every exit path
+cleanup() {
+    local ns
+    for ns in "${netns[@]}"; do ip netns del "$ns" 2>/dev/null; done # their veth ends go with them
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # info --ranks needs no MPI: the split is arithmetic on the model as loaded.
 "$bin" synth --out "$tmp/odd" --layers 2 --hidden 64 --intermediate 64 --heads 6 --kv-heads 3 --head-dim 16 \
@@ -163,6 +173,100 @@ PY
     fi
 }
 
+# rank_of JOB R: the pid of rank R among mpirun JOB's children (empty if none yet).
+rank_of() {
+    local pid
+    for pid in $(pgrep -P "$1"); do
+        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$pid"; return; }
+    done
+}
+
+# A rank killed (SIGKILL) while serve has requests in flight: rank 0 says which rank died, answers
+# the running request (plain and streamed) and a new one with a 503 in OpenAI's error shape, and
+# exits 1, within the limit. mpirun SIGKILLs the survivors odls_base_sigkill_timeout seconds after
+# its SIGTERM (default 1): raised here as docs/MPI.md advises, so the answers are not cut short.
+lost_serve_check() {
+    "$mpibin" serve --help 2>&1 | grep -q 'without the HTTP server' && return
+    OMPI_MCA_odls_base_sigkill_timeout=3 "${mpi[@]}" -np 2 "$mpibin" serve "$tmp/chat" --host 127.0.0.1 --port 0 \
+        --parallel 2 -t 1 >"$tmp/lost.log" 2>&1 &
+    local job=$! port rank1 rc=124
+    wait_until 60 grep -qsE 'listening on http://127.0.0.1:[0-9]+' "$tmp/lost.log"
+    port=$(grep -oE 'listening on http://127.0.0.1:[0-9]+' "$tmp/lost.log" | grep -oE '[0-9]+$')
+    rank1=$(rank_of "$job" 1)
+    if [ -z "$port" ] || [ -z "$rank1" ]; then
+        echo "not ok - mpi serve, rank 1 killed: serve did not start: $(head -3 "$tmp/lost.log")"
+        kill "$job" 2>/dev/null; wait "$job" 2>/dev/null
+        return
+    fi
+    timeout "$limit" python3 - "$port" "$rank1" >"$tmp/lost.py" 2>&1 <<'PY'
+import json, os, signal, sys, threading, time, urllib.error, urllib.request
+port, rank1 = sys.argv[1], int(sys.argv[2])
+url = f"http://127.0.0.1:{port}/v1/chat/completions"
+def body(stream):
+    return json.dumps({"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 100000,
+                       "temperature": 1, "stream": stream}).encode()
+got = {}
+first_chunk = threading.Event()
+def ask(name, stream):
+    req = urllib.request.Request(url, body(stream), {"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            if not stream:
+                got[name] = (r.status, r.read().decode())
+                return
+            events = []
+            for line in r:
+                line = line.decode().strip()
+                if line.startswith("data: "):
+                    events.append(line[6:])
+                    first_chunk.set()
+            got[name] = (r.status, events[-1] if events else "")
+    except urllib.error.HTTPError as e:
+        got[name] = (e.code, e.read().decode())
+    except Exception as e:
+        got[name] = (0, repr(e))
+ts = [threading.Thread(target=ask, args=("plain", False)), threading.Thread(target=ask, args=("stream", True))]
+[t.start() for t in ts]
+first_chunk.wait(30)
+time.sleep(0.5)  # both requests are decoding
+os.kill(rank1, signal.SIGKILL)
+[t.join() for t in ts]
+ask("new", False)  # after the loss: refused with a 503 too (or the server has gone: status 0)
+print("# answers:", got)
+def shape(text):
+    e = json.loads(text)["error"]
+    return all(k in e for k in ("message", "type", "param", "code")) and "rank 1" in e["message"]
+ok = got["plain"][0] == 503 and shape(got["plain"][1]) and got["stream"][0] == 200 and shape(got["stream"][1])
+ok = ok and (got["new"][0] == 0 or (got["new"][0] == 503 and shape(got["new"][1])))
+sys.exit(0 if ok else 1)
+PY
+    local prc=$?
+    for _ in $(seq $((limit * 10))); do kill -0 "$job" 2>/dev/null || { wait "$job"; rc=$?; break; }; sleep 0.1; done
+    [ "$rc" = 124 ] && { kill "$job" 2>/dev/null; wait "$job" 2>/dev/null; }
+    if [ "$prc" -eq 0 ]; then echo "ok - mpi serve, rank 1 killed mid-request: the plain and the streamed request get a 503 in OpenAI's error shape naming rank 1"
+    else echo "not ok - mpi serve, rank 1 killed mid-request: $(tail -3 "$tmp/lost.py")"; fi
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "gptoss serve: rank 1 (pid $rank1 on .*) died.*answering 503 and exiting with status 1" "$tmp/lost.log" &&
+        ! grep -q 'process rank 0 .* exited on signal' "$tmp/lost.log"; then
+        echo "ok - mpi serve, rank 1 killed: rank 0 names it and exits 1 (mpirun $rc)"
+    else echo "not ok - mpi serve, rank 1 killed (mpirun status $rc): $(grep -v '^--' "$tmp/lost.log" | tail -4)"; fi
+}
+
+# The same under generate: rank 0 says which rank died and exits 1 within a few seconds.
+lost_generate_check() {
+    "${mpi[@]}" -np 2 "$mpibin" generate "$tmp/chat" --ids "1 2 3" -n 100000 -c 100004 -t 1 >"$tmp/lostgen.log" 2>&1 &
+    local job=$! rank1="" rc=124 start
+    for _ in $(seq $((limit * 10))); do rank1=$(rank_of "$job" 1); [ -n "$rank1" ] && break; sleep 0.1; done
+    sleep 2 # loaded, and decoding
+    start=$SECONDS
+    [ -n "$rank1" ] && kill -KILL "$rank1"
+    for _ in $(seq $((limit * 10))); do kill -0 "$job" 2>/dev/null || { wait "$job"; rc=$?; break; }; sleep 0.1; done
+    [ "$rc" = 124 ] && { kill "$job" 2>/dev/null; wait "$job" 2>/dev/null; }
+    if [ -n "$rank1" ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+        grep -q "gptoss: rank 0: rank 1 (pid $rank1 on .*) died.*; exiting" "$tmp/lostgen.log"; then
+        echo "ok - mpi generate, rank 1 killed: rank 0 names it and every rank exits ($rc) in $((SECONDS - start)) s"
+    else echo "not ok - mpi generate, rank 1 (pid ${rank1:-not found}) killed (status $rc): $(grep -v '^--' "$tmp/lostgen.log" | tail -3)"; fi
+}
+
 # `run` (a harmony chat turn, the model loaded by the chat code) with a tokenizer: 2 ranks answer
 # what one process answers.
 vocab=$GPTOSS_SHARED/vocab/tokenizer.json
@@ -177,6 +281,8 @@ elif "$bin" synth --out "$tmp/chat" --layers 2 --hidden 64 --intermediate 64 --h
     rc2=$?
     same_files "mpi run on 2 ranks: the single process's answer" "$rc1" "$tmp/run1" "$rc2" "$tmp/run2"
     serve_check
+    lost_serve_check
+    lost_generate_check
 else
     echo "not ok - synth a model with the tokenizer for run"
 fi
@@ -188,6 +294,79 @@ if [ "$rc" -eq 0 ] && grep -qE '^ranks 2 .*exchanges [0-9.]+ ms per decoded toke
     grep -q 'last logits finite: yes' "$tmp/bench"; then
     echo "ok - mpi bench on 2 ranks: $(grep -m1 '^ranks 2' "$tmp/bench")"
 else echo "not ok - mpi bench on 2 ranks (status $rc): $(tail -3 "$tmp/bench")"; fi
+
+# The same ranks over TCP between two "hosts": network namespaces joined by a veth pair, so nothing
+# goes through shared memory. mpirun runs in the first (10.231.77.1/30); the rank of the second
+# (10.231.77.2) is started there by tests/netns_agent.sh, which stands in for ssh. Exact-path logits
+# are the single process's bytes.
+netns_check() {
+    if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null; then
+        echo "ok - mpi over TCP between two network namespaces # SKIP needs root and ip (Debian: iproute2)"
+        return
+    fi
+    local a=gptoss_a$$ b=gptoss_b$$
+    if ! ip netns add "$a" 2>"$tmp/netns.err"; then
+        echo "ok - mpi over TCP between two network namespaces # SKIP cannot create one: $(head -1 "$tmp/netns.err")"
+        return
+    fi
+    netns+=("$a")
+    if ! { ip netns add "$b" && netns+=("$b") && ip link add "gpa$$" type veth peer name "gpb$$" &&
+        ip link set "gpa$$" netns "$a" && ip link set "gpb$$" netns "$b" &&
+        ip -n "$a" addr add 10.231.77.1/30 dev "gpa$$" && ip -n "$b" addr add 10.231.77.2/30 dev "gpb$$" &&
+        ip -n "$a" link set "gpa$$" up && ip -n "$b" link set "gpb$$" up &&
+        ip -n "$a" link set lo up && ip -n "$b" link set lo up; } 2>"$tmp/netns.err"; then
+        echo "ok - mpi over TCP between two network namespaces # SKIP cannot join them: $(head -1 "$tmp/netns.err")"
+        return
+    fi
+    printf '10.231.77.1 slots=1\n10.231.77.2 slots=1\n' >"$tmp/hosts"
+    local tcp=(ip netns exec "$a" "${mpi[@]}" --hostfile "$tmp/hosts" -np 2 --map-by node
+        --mca plm_rsh_agent "$root/tests/netns_agent.sh" --mca btl tcp,self
+        --mca btl_tcp_if_include 10.231.77.0/30 --mca oob_tcp_if_include 10.231.77.0/30)
+    local where
+    where=$(GPTOSS_NETNS=$b timeout "$limit" "${tcp[@]}" sh -c 'echo "$OMPI_COMM_WORLD_RANK $(ip netns identify $$) $(hostname)"' \
+        2>&1 | sort | tr '\n' ' ')
+    if [ "$where" = "0 $a $(hostname) 1 $b gptoss-second-host " ]; then
+        echo "ok - mpi over TCP: rank 0 in one network namespace, rank 1 in the other under another host name"
+    else echo "not ok - mpi over TCP: the ranks ran in '$where'"; fi
+    local case_dir=$golden/g1-default name
+    for name in golden synth; do
+        local model=$case_dir/model args=(--check "$case_dir" --tolerance 1e-3)
+        [ "$name" = synth ] && model=$tmp/odd args=(--ids "$ids")
+        "$bin" eval "$model" "${args[@]}" --exact --prefill --batch 3 -t 1 --logits "$tmp/tcp1" >"$tmp/tcp1.out" 2>&1
+        local rc1=$?
+        GPTOSS_NETNS=$b timeout "$limit" "${tcp[@]}" "$mpibin" eval "$model" "${args[@]}" --exact --prefill --batch 3 -t 1 \
+            --logits "$tmp/tcp2" >"$tmp/tcp2.out" 2>&1
+        same_files "mpi over TCP between two network namespaces, $name: logits on 2 ranks = one process's" "$rc1" \
+            "$tmp/tcp1" $? "$tmp/tcp2" || tail -5 "$tmp/tcp2.out"
+    done
+    # Rank 1 killed on the second host: rank 0 cannot see its process, only mpirun's SIGTERM (or
+    # the broken connection); it says so and every rank exits, with no hang.
+    if [ ! -d "$tmp/chat" ]; then
+        echo "ok - mpi over TCP, rank 1 killed # SKIP no model with the tokenizer's vocabulary (slow enough to kill mid-way)"
+        return
+    fi
+    GPTOSS_NETNS=$b "${tcp[@]}" "$mpibin" generate "$tmp/chat" --ids "1 2 3" -n 100000 -c 100004 -t 1 \
+        >"$tmp/tcplost.log" 2>&1 &
+    local job=$! rank1="" rc=124 start
+    for _ in $(seq $((limit * 10))); do
+        for pid in $(pgrep -f "gptoss generate $tmp/chat"); do
+            tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && rank1=$pid
+        done
+        [ -n "$rank1" ] && break
+        sleep 0.1
+    done
+    sleep 2
+    start=$SECONDS
+    [ -n "$rank1" ] && kill -KILL "$rank1"
+    for _ in $(seq $((limit * 10))); do kill -0 "$job" 2>/dev/null || { wait "$job"; rc=$?; break; }; sleep 0.1; done
+    [ "$rc" = 124 ] && { kill "$job" 2>/dev/null; wait "$job" 2>/dev/null; }
+    if [ -n "$rank1" ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+        grep -qE 'gptoss: rank 0: (mpirun ended the job .*another host may have died|a transfer with another rank failed)' \
+            "$tmp/tcplost.log"; then
+        echo "ok - mpi over TCP, rank 1 killed on the other host: rank 0 says so and every rank exits ($rc) in $((SECONDS - start)) s"
+    else echo "not ok - mpi over TCP, rank 1 (pid ${rank1:-not found}) killed (status $rc): $(grep 'gptoss' "$tmp/tcplost.log" | tail -3)"; fi
+}
+netns_check
 
 # Continuous batching, copying a prefix and rewinding, mirrored on every rank (tests/test_dist.c on
 # rank 0; the others follow): its checks pass on each N and the batch's logits are N = 1's bytes.
@@ -202,6 +381,23 @@ for n in 1 2 3 4; do
     else echo "not ok - mpi test_dist on $n ranks (status $rc): $(grep -m3 -v '^ok' "$tmp/dist$n")"; fi
     [ "$n" -gt 1 ] && same_files "mpi batched decoding: logits on $n ranks = on 1 rank" 0 "$tmp/batch1" "$rc" "$tmp/batch$n"
 done
+
+# NCCL (make CUDA=1 MPI=1, tests/test_nccl.c): the collectives on GPU memory, one GPU a rank; runs
+# only when the build under test has NCCL and this machine has a GPU.
+nccltest=$(dirname "$disttest")/test_nccl
+n_gpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if ! ldd "$nccltest" 2>/dev/null | grep -q libnccl; then
+    echo "ok - mpi nccl # SKIP $mpibin is not a CUDA=1 MPI=1 build (GPTOSS_BIN=build-cuda-mpi/gptoss runs it on GPUs)"
+elif [ "${n_gpu:-0}" -lt 1 ]; then
+    echo "ok - mpi nccl # SKIP no GPU on this machine (nvidia-smi lists none)"
+else
+    n=$((n_gpu < 4 ? n_gpu : 4))
+    timeout "$limit" "${mpi[@]}" -np "$n" "$nccltest" >"$tmp/nccl" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ] && grep -q '^ok - nccl: sum' "$tmp/nccl" && ! grep -q '^not ok' "$tmp/nccl"; then
+        echo "ok - mpi nccl on $n GPUs: allgather, broadcast, sum"
+    else echo "not ok - mpi nccl on $n GPUs (status $rc): $(grep -m3 -v '^ok' "$tmp/nccl")"; fi
+fi
 
 # Rank 1 of 2 gets a checkpoint whose header is corrupt: rank 0 names rank 1 and why, all exit.
 cp -r "$tmp/odd" "$tmp/bad"

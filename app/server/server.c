@@ -548,7 +548,15 @@ static MHD_Result_t generate(server *srv, struct MHD_Connection *conn, const api
     job->owner_user = owner_user;
     server_job_retain(job);
     rq->job = job;
-    if (server_sched_submit(srv->sched, job) != 0) {
+    int submitted = server_sched_submit(srv->sched, job);
+    if (submitted == -2) {
+        char why[256] = "";
+        server_sched_lost(srv->sched, why, sizeof why);
+        server_job_release(job);
+        server_error(&r, 503, "server_error", NULL, "service_unavailable", "%s", why);
+        return send_reply(srv, conn, rq, &r);
+    }
+    if (submitted != 0) {
         server_job_release(job);
         server_error(&r, 429, "rate_limit_exceeded", NULL, "rate_limit_exceeded",
                      "The server is busy: %u requests are running and the queue is full. Retry later.",
@@ -1074,6 +1082,38 @@ static int is_loopback(const struct sockaddr *sa) {
     return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 }
 
+
+/* ---- a rank of a sharded model lost (mpirun; docs/MPI.md) ---------------------------------- */
+
+static pthread_t g_main_thread;
+
+/* dist's hook, on the thread that waited for the dead rank. On the scheduler's thread (inside an
+ * engine call that will never finish) the jobs end here with a 503, the main thread is woken to
+ * answer them and exit, and this thread stays parked. On any other thread it returns, and the
+ * process exits with dist's message. */
+static void on_rank_lost(void *ctx, const char *why) {
+    server *srv = ctx;
+    if (!server_sched_fail(srv->sched, why)) return;
+    pthread_kill(g_main_thread, SIGTERM);
+    for (;;) pause();
+}
+
+/* The main thread's end after a rank died: the jobs answer 503 (and so do requests arriving
+ * meanwhile), their connections finish, and the process exits 1 without touching the engine, whose
+ * collectives would wait for the dead rank. mpirun SIGKILLs the survivors odls_base_sigkill_timeout
+ * seconds (default 1) after its SIGTERM: docs/MPI.md says to raise it. */
+static _Noreturn void rank_lost_exit(server *srv, struct MHD_Daemon *d, const char *why) {
+    fprintf(stderr, "gptoss serve: %s; answering 503 and exiting with status 1\n", why);
+    fflush(stderr);
+    server_sched_fail(srv->sched, why);
+    server_sched_wait_ended(srv->sched, 3.0);
+    server_conns_quiesce(&srv->conns);
+    if (d) MHD_stop_daemon(d); /* waits for each connection's thread: the 503s are written */
+    server_conns_stop(&srv->conns);
+    fflush(NULL);
+    _exit(1);
+}
+
 int server_main(int argc, char **argv, server_engine_open open) {
     server srv;
     memset(&srv, 0, sizeof srv);
@@ -1116,6 +1156,9 @@ int server_main(int argc, char **argv, server_engine_open open) {
     if (localtime_r(&now, &tm)) strftime(srv.date, sizeof srv.date, "%Y-%m-%d", &tm);
     pthread_mutex_init(&srv.mu, NULL);
 
+    /* A rank of a sharded model that dies: its loss ends the jobs with a 503 (rank_lost_exit). */
+    g_main_thread = pthread_self();
+    if (gptoss_dist_size() > 1) gptoss_dist_on_lost(on_rank_lost, &srv);
     /* Signals are taken by sigwait below; every thread started from here on blocks them. */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -1225,6 +1268,10 @@ int server_main(int argc, char **argv, server_engine_open open) {
     fflush(stdout);
     int sig = 0;
     sigwait(&sigs, &sig);
+    char why[512] = "";
+    if (gptoss_dist_rank_gone(why, sizeof why) >= 0 || server_sched_lost(srv.sched, why, sizeof why)) {
+        rank_lost_exit(&srv, d, why); /* mpirun's SIGTERM after a rank died, or the scheduler's wake-up */
+    }
     fprintf(stderr, "gptoss serve: signal %d, shutting down\n", sig);
     rc = 0;
 done:

@@ -209,6 +209,7 @@ struct server_job {
     uint32_t n_generated; /* all sequences */
     uint32_t n_cached;    /* prompt tokens found in a slot's KV cache (not prefilled for this job) */
     char error[256];
+    int error_status; /* the HTTP status of a failed job: 0 is 500, 503 when a rank was lost */
     gptoss_buf out; /* bytes for the client not yet sent */
     double t_submit, t_first, t_done;
 };
@@ -240,7 +241,17 @@ int server_sched_start(server_sched **out, server_engine *engine, uint32_t queue
 /* Ends every job (running or queued) and refuses new ones. */
 void server_sched_stop(server_sched *s);
 void server_sched_free(server_sched *s);
-/* Queues a job (taking a reference). Returns 0, or -1 when the queue is full. */
+/* A rank of the sharded model died (why says which): every job ends with a 503 carrying why, and
+ * new ones are refused (submit returns -2). From the scheduler thread (inside an engine call that
+ * cannot finish: the rank-loss hook) it ends the jobs itself and returns 1; the caller must then
+ * never return into the engine. From another thread it returns 0 and the scheduler ends them. */
+int server_sched_fail(server_sched *s, const char *why);
+/* 1 (why filled) once server_sched_fail was called. */
+int server_sched_lost(server_sched *s, char *why, size_t why_size);
+/* Waits up to `seconds` for the scheduler to have ended every job; 1 when it has. */
+int server_sched_wait_ended(server_sched *s, double seconds);
+/* Queues a job (taking a reference). Returns 0, -1 when the queue is full, -2 when a rank of the
+ * model was lost (server_sched_fail). */
 int server_sched_submit(server_sched *s, server_job *job);
 void server_sched_stats(server_sched *s, server_stats *out);
 
@@ -368,6 +379,8 @@ typedef struct server_reply {
 } server_reply;
 
 /* OpenAI error object {"error": {message, type, param, code}}. */
+/* A failed job's error (job->error, status job->error_status or 500) in OpenAI's shape. */
+void server_job_error(server_reply *r, const server_job *job);
 void server_error(server_reply *r, int status, const char *type, const char *param, const char *code,
                   const char *fmt, ...) GPTOSS_PRINTF(6, 7);
 /* Valid UTF-8 (no overlongs, no surrogates). */

@@ -384,7 +384,7 @@ static void chat_on_finish(server_job *job) {
     if (job->finish == SERVER_FINISH_CANCELLED) return;
     if (job->finish == SERVER_FINISH_ERROR) {
         server_reply r = {0};
-        server_error(&r, 500, "server_error", NULL, NULL, "%s", job->error[0] ? job->error : "generation failed");
+        server_job_error(&r, job);
         gptoss_buf b = {0};
         gptoss_buf_printf(&b, "data: %s\n\n", r.body ? r.body : "{}");
         server_job_emit(job, b.data, b.len);
@@ -716,7 +716,7 @@ void server_chat_result(server *srv, server_job *job, server_reply *r) {
     (void)srv;
     chat_proto *c = job->proto;
     if (job->finish == SERVER_FINISH_ERROR) {
-        server_error(r, 500, "server_error", NULL, NULL, "%s", job->error[0] ? job->error : "generation failed");
+        server_job_error(r, job);
         return;
     }
     cJSON *o = cJSON_CreateObject();

@@ -36,6 +36,13 @@ void server_error(server_reply *r, int status, const char *type, const char *par
     cJSON_Delete(root);
 }
 
+void server_job_error(server_reply *r, const server_job *job) {
+    if (job->error_status == 503)
+        server_error(r, 503, "server_error", NULL, "service_unavailable", "%s",
+                     job->error[0] ? job->error : "the model is unavailable");
+    else server_error(r, 500, "server_error", NULL, NULL, "%s", job->error[0] ? job->error : "generation failed");
+}
+
 int server_utf8_valid(const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;

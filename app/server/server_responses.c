@@ -1210,7 +1210,7 @@ fail:
 void server_responses_result(server *srv, server_job *job, server_reply *r) {
     (void)srv;
     if (job->finish == SERVER_FINISH_ERROR) {
-        server_error(r, 500, "server_error", NULL, NULL, "%s", job->error[0] ? job->error : "generation failed");
+        server_job_error(r, job);
         return;
     }
     cJSON *o = response_json(job, job->finish == SERVER_FINISH_LENGTH ? "incomplete" : "completed");

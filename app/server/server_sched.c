@@ -53,6 +53,10 @@ struct server_sched {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     int stop, started;
+    /* a rank of a sharded model died (server_sched_fail): jobs end with a 503 saying why; exited:
+     * the scheduler thread is done with the jobs (it returned, or is parked for good) */
+    int lost, exited;
+    char lost_why[256];
     server_job **queue; /* FIFO ring */
     uint32_t q_cap, q_head, q_len;
     slot *slots;
@@ -133,7 +137,11 @@ void server_job_cancel(server_job *j) {
 /* Ends sequence k of a job: its protocol hears of it; when it was the job's last, the protocol writes
  * the last output, waiters wake and the scheduler's reference goes. */
 static void finish_seq(server_sched *s, server_job *j, uint32_t k, server_finish why, const char *error) {
+    pthread_mutex_lock(&s->mu);
+    int lost = s->lost;
+    pthread_mutex_unlock(&s->mu);
     pthread_mutex_lock(&j->mu);
+    if (lost && why == SERVER_FINISH_ERROR) j->error_status = 503; /* the model is gone, not this request */
     if (j->cancelled && why != SERVER_FINISH_ERROR) why = SERVER_FINISH_CANCELLED;
     server_seq *q = &j->seqs[k];
     if (!q->finish) q->finish = why;
@@ -180,6 +188,10 @@ static int job_cancelled(server_job *j) {
 
 int server_sched_submit(server_sched *s, server_job *j) {
     pthread_mutex_lock(&s->mu);
+    if (s->lost) {
+        pthread_mutex_unlock(&s->mu);
+        return -2;
+    }
     if (s->stop || s->q_len >= s->q_cap) {
         pthread_mutex_unlock(&s->mu);
         return -1;
@@ -598,6 +610,31 @@ static int runnable(const server_sched *s) {
     return 0;
 }
 
+/* Shutting down (or a rank lost): every job ends, running or queued; on the scheduler thread.
+ * wait_tools: let the tool threads finish first (they use s); not when the scheduler never
+ * returns to free anything anyway. */
+static void end_all(server_sched *s, int wait_tools) {
+    pthread_mutex_lock(&s->mu);
+    char why[sizeof s->lost_why];
+    snprintf(why, sizeof why, "%s", s->lost ? s->lost_why : "the server is shutting down");
+    pthread_mutex_unlock(&s->mu);
+    for (uint32_t i = 0; i < s->engine->n_slots; i++)
+        if (s->slots[i].state != SLOT_FREE) end_slot(s, i, SERVER_FINISH_ERROR, why);
+    pthread_mutex_lock(&s->mu);
+    while (wait_tools && s->n_tool_threads) pthread_cond_wait(&s->cond, &s->mu); /* their calls time out */
+    while (s->q_len) {
+        server_job *j = s->queue[s->q_head];
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+        pthread_mutex_unlock(&s->mu);
+        finish_unadmitted(s, j, SERVER_FINISH_ERROR, why);
+        pthread_mutex_lock(&s->mu);
+    }
+    s->exited = 1;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void *sched_thread(void *arg) {
     server_sched *s = arg;
     server_engine *e = s->engine;
@@ -725,22 +762,7 @@ static void *sched_thread(void *arg) {
         }
         pthread_mutex_unlock(&s->mu);
     }
-    /* Shutting down: every job ends. */
-    for (uint32_t i = 0; i < e->n_slots; i++)
-        if (s->slots[i].state != SLOT_FREE) {
-            end_slot(s, i, SERVER_FINISH_ERROR, "the server is shutting down");
-        }
-    pthread_mutex_lock(&s->mu);
-    while (s->n_tool_threads) pthread_cond_wait(&s->cond, &s->mu); /* they use s; their calls time out */
-    while (s->q_len) {
-        server_job *j = s->queue[s->q_head];
-        s->q_head = (s->q_head + 1) % s->q_cap;
-        s->q_len--;
-        pthread_mutex_unlock(&s->mu);
-        finish_unadmitted(s, j, SERVER_FINISH_ERROR, "the server is shutting down");
-        pthread_mutex_lock(&s->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
+    end_all(s, 1);
     return NULL;
 }
 
@@ -791,6 +813,43 @@ void server_sched_stop(server_sched *s) {
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
     s->started = 0;
+}
+
+int server_sched_fail(server_sched *s, const char *why) {
+    if (!s || !s->started) return 0;
+    pthread_mutex_lock(&s->mu);
+    if (!s->lost) snprintf(s->lost_why, sizeof s->lost_why, "%s", why ? why : "a rank of the model was lost");
+    s->lost = 1;
+    s->stop = 1;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    if (!pthread_equal(pthread_self(), s->thread)) return 0;
+    end_all(s, 0); /* inside an engine call that cannot finish: the jobs end from here */
+    return 1;
+}
+
+int server_sched_lost(server_sched *s, char *why, size_t why_size) {
+    if (!s) return 0;
+    pthread_mutex_lock(&s->mu);
+    int lost = s->lost;
+    if (lost && why && why_size) snprintf(why, why_size, "%s", s->lost_why);
+    pthread_mutex_unlock(&s->mu);
+    return lost;
+}
+
+int server_sched_wait_ended(server_sched *s, double seconds) {
+    if (!s || !s->started) return 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)seconds;
+    ts.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    while (!s->exited && rc == 0) rc = pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+    int ended = s->exited;
+    pthread_mutex_unlock(&s->mu);
+    return ended;
 }
 
 void server_sched_free(server_sched *s) {

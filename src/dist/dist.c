@@ -170,6 +170,24 @@ int gptoss_comm_agree(gptoss_comm *c, int ok, const char *msg, uint64_t fingerpr
     return bad;
 }
 
+void gptoss_comm_on_lost(void (*fn)(void *ctx, const char *why), void *ctx) {
+#ifdef GPTOSS_MPI
+    gptoss_mpi_on_lost(fn, ctx);
+#else
+    (void)fn;
+    (void)ctx;
+#endif
+}
+
+int gptoss_comm_peer_gone(char *why, size_t why_size) {
+#ifdef GPTOSS_MPI
+    if (world.mpi && world.size > 1) return gptoss_mpi_peer_gone(why, why_size);
+#endif
+    (void)why;
+    (void)why_size;
+    return -1;
+}
+
 _Noreturn void gptoss_comm_abort(gptoss_comm *c, int code, const char *reason) {
     fprintf(stderr, "gptoss: rank %d: %s\n", c ? c->rank : 0, reason ? reason : "aborted");
     fflush(stderr);

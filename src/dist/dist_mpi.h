@@ -17,5 +17,8 @@ void gptoss_mpi_barrier(void);
 /* Every rank's `bytes` bytes at mine -> all[size * bytes], in rank order. */
 void gptoss_mpi_allgather_bytes(const void *mine, void *all, size_t bytes);
 _Noreturn void gptoss_mpi_abort(int code);
+/* See gptoss_comm_on_lost and gptoss_comm_peer_gone in dist.h. */
+void gptoss_mpi_on_lost(void (*fn)(void *ctx, const char *why), void *ctx);
+int gptoss_mpi_peer_gone(char *why, size_t why_size);
 
 #endif

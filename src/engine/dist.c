@@ -41,6 +41,8 @@ gptoss_status gptoss_dist_init(int *argc, char ***argv, char *err, size_t err_si
 int gptoss_dist_rank(void) { return gptoss_comm_rank(gptoss_comm_world()); }
 int gptoss_dist_size(void) { return gptoss_comm_size(gptoss_comm_world()); }
 void gptoss_dist_finalize(void) { gptoss_comm_finalize(); }
+void gptoss_dist_on_lost(void (*fn)(void *ctx, const char *why), void *ctx) { gptoss_comm_on_lost(fn, ctx); }
+int gptoss_dist_rank_gone(char *why, size_t why_size) { return gptoss_comm_peer_gone(why, why_size); }
 void gptoss_dist_comm_stats(double *seconds, uint64_t *bytes_received, int reset) {
     gptoss_comm_stats(seconds, bytes_received, reset);
 }
