@@ -1,12 +1,14 @@
 /* test_python.c: the python tool's library API (src/tools/python.h) where the command cannot reach:
  * constructor errors, the data directory's life, replies as valid UTF-8 within max_reply_bytes, tools
- * used from several threads at once, and an interpreter that outlives the thread which started it
- * (bwrap's --die-with-parent follows threads). Skips when the sandbox is unavailable here. */
+ * used from several threads at once, a sandbox started while fds 0..1023 are all taken, and an
+ * interpreter that outlives the thread which started it (bwrap's --die-with-parent follows threads). Skips when the sandbox is unavailable here. */
 #include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,6 +148,31 @@ int main(void) {
                   "an interpreter that died between calls is replaced, and the reply says so");
         free(r);
         gptoss_python_free(py);
+    }
+
+    /* a process whose fds fill every number below the sandbox's RLIMIT_NOFILE (1024), as a busy server's
+     * connections do: the sandbox still starts */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && (nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max >= 1200)) {
+        struct rlimit raised = {1200, nofile.rlim_max};
+        setrlimit(RLIMIT_NOFILE, &raised);
+        int fds[1100], n_fds = 0;
+        while (n_fds < 1100) {
+            int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (fd < 0) break;
+            fds[n_fds++] = fd;
+            if (fd >= 1023) break;
+        }
+        if (gptoss_python_create(NULL, &py, err, sizeof err) == GPTOSS_OK) {
+            r = call(py, "print('many')");
+            tap_check(r && !strcmp(r, "many\n"), "the sandbox starts while fds 0..1023 are all in use: %s", r ? r : "");
+            free(r);
+            gptoss_python_free(py);
+        }
+        for (int i = 0; i < n_fds; i++) close(fds[i]);
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    } else {
+        tap_skip("sandbox with fds 0..1023 in use", "RLIMIT_NOFILE's hard limit is below 1200");
     }
 
     worker c = {0};
