@@ -1,7 +1,8 @@
 /* test_python.c: the python tool's library API (src/tools/python.h) where the command cannot reach:
  * constructor errors, the data directory's life, replies as valid UTF-8 within max_reply_bytes, tools
  * used from several threads at once, a sandbox started while fds 0..1023 are all taken, and an
- * interpreter that outlives the thread which started it (bwrap's --die-with-parent follows threads). Skips when the sandbox is unavailable here. */
+ * interpreter that outlives the thread which started it (bwrap's --die-with-parent follows threads).
+ * Skips when the sandbox is unavailable here. */
 #include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
