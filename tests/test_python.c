@@ -107,8 +107,21 @@ int main(void) {
               "invalid UTF-8 output becomes U+FFFD, valid UTF-8 is kept");
     free(r);
     tap_check(reply_is(py, "open('/mnt/data/f', 'w').write('abc')", "3"), "a file is written to /mnt/data");
+    char outside[] = "/tmp/gptoss-test-outside-XXXXXX", kept[4200];
+    if (mkdtemp(outside)) {
+        snprintf(kept, sizeof kept, "%s/kept", outside);
+        FILE *f = fopen(kept, "w");
+        if (f) fclose(f);
+        char code[4400];
+        snprintf(code, sizeof code, "import os\nos.mkdir('/mnt/data/d')\nos.symlink('%s', '/mnt/data/d/link')\n"
+                 "os.symlink('%s', '/mnt/data/top')", outside, outside);
+        reply_is(py, code, "");
+    }
     gptoss_python_free(py);
     tap_check(stat(dir, &st) != 0, "free removes the data directory the tool made");
+    tap_check(outside[0] && stat(kept, &st) == 0, "free removes symlinks the sandbox left as names, not what they name");
+    remove(kept);
+    rmdir(outside);
 
     gptoss_python_options small = {.max_reply_bytes = 300};
     if (gptoss_python_create(&small, &py, err, sizeof err) == GPTOSS_OK) {
