@@ -1,12 +1,15 @@
 /* test_python.c: the python tool's library API (src/tools/python.h) where the command cannot reach:
  * constructor errors, the data directory's life, replies as valid UTF-8 within max_reply_bytes, tools
- * used from several threads at once, and an interpreter that outlives the thread which started it
- * (bwrap's --die-with-parent follows threads). Skips when the sandbox is unavailable here. */
+ * used from several threads at once, a sandbox started while fds 0..1023 are all taken, and an
+ * interpreter that outlives the thread which started it (bwrap's --die-with-parent follows threads).
+ * Skips when the sandbox is unavailable here. */
 #include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,8 +107,21 @@ int main(void) {
               "invalid UTF-8 output becomes U+FFFD, valid UTF-8 is kept");
     free(r);
     tap_check(reply_is(py, "open('/mnt/data/f', 'w').write('abc')", "3"), "a file is written to /mnt/data");
+    char outside[] = "/tmp/gptoss-test-outside-XXXXXX", kept[4200];
+    if (mkdtemp(outside)) {
+        snprintf(kept, sizeof kept, "%s/kept", outside);
+        FILE *f = fopen(kept, "w");
+        if (f) fclose(f);
+        char code[4400];
+        snprintf(code, sizeof code, "import os\nos.mkdir('/mnt/data/d')\nos.symlink('%s', '/mnt/data/d/link')\n"
+                 "os.symlink('%s', '/mnt/data/top')", outside, outside);
+        reply_is(py, code, "");
+    }
     gptoss_python_free(py);
     tap_check(stat(dir, &st) != 0, "free removes the data directory the tool made");
+    tap_check(outside[0] && stat(kept, &st) == 0, "free removes symlinks the sandbox left as names, not what they name");
+    remove(kept);
+    rmdir(outside);
 
     gptoss_python_options small = {.max_reply_bytes = 300};
     if (gptoss_python_create(&small, &py, err, sizeof err) == GPTOSS_OK) {
@@ -146,6 +162,31 @@ int main(void) {
                   "an interpreter that died between calls is replaced, and the reply says so");
         free(r);
         gptoss_python_free(py);
+    }
+
+    /* a process whose fds fill every number below the sandbox's RLIMIT_NOFILE (1024), as a busy server's
+     * connections do: the sandbox still starts */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && (nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max >= 1200)) {
+        struct rlimit raised = {1200, nofile.rlim_max};
+        setrlimit(RLIMIT_NOFILE, &raised);
+        int fds[1100], n_fds = 0;
+        while (n_fds < 1100) {
+            int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (fd < 0) break;
+            fds[n_fds++] = fd;
+            if (fd >= 1023) break;
+        }
+        if (gptoss_python_create(NULL, &py, err, sizeof err) == GPTOSS_OK) {
+            r = call(py, "print('many')");
+            tap_check(r && !strcmp(r, "many\n"), "the sandbox starts while fds 0..1023 are all in use: %s", r ? r : "");
+            free(r);
+            gptoss_python_free(py);
+        }
+        for (int i = 0; i < n_fds; i++) close(fds[i]);
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    } else {
+        tap_skip("sandbox with fds 0..1023 in use", "RLIMIT_NOFILE's hard limit is below 1200");
     }
 
     worker c = {0};

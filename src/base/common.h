@@ -140,6 +140,11 @@ void gptoss_buf_free(gptoss_buf *b);
 /* dir + "/" + name (no second slash when dir ends with one), malloc'd; NULL without memory. */
 char *gptoss_path_join(const char *dir, const char *name);
 
+/* Removes dir and everything below it, walking by directory fds: a symlink met on the way (one that
+ * something still running swaps in for a folder, too) is removed as a name, never followed. 0, or -1
+ * with errno. */
+int gptoss_path_remove_tree(const char *dir);
+
 /* Reads a whole file (NUL-terminated, not counted in *len). */
 gptoss_status gptoss_read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err,
                                size_t err_size);

@@ -1,4 +1,5 @@
 /* status.c: status strings, error formatting and the small utilities declared in common.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,27 @@ char *gptoss_path_join(const char *dir, const char *name) {
     memcpy(p + n, name, ln + 1);
     return p;
 }
+
+static int remove_at(int parent, const char *name) {
+    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return 0;
+    if (errno != EISDIR && errno != EPERM) return -1;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && remove_at(fd, e->d_name) != 0) rc = -1;
+    closedir(d);
+    if (rc == 0 && unlinkat(parent, name, AT_REMOVEDIR) != 0) rc = -1;
+    return rc;
+}
+
+int gptoss_path_remove_tree(const char *dir) { return remove_at(AT_FDCWD, dir); }
 
 void gptoss_buf_printf(gptoss_buf *b, const char *fmt, ...) {
     va_list ap;

@@ -276,31 +276,11 @@ gptoss_status gptoss_hub_list(const char *cache, gptoss_hub_entry **out, size_t 
     return GPTOSS_OK;
 }
 
-/* unlinkat-based walk: a symlink is removed as a name, never followed, whatever it points at */
-static int remove_at(int parent, const char *name) {
-    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return 0;
-    if (errno != EISDIR && errno != EPERM) return -1;
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return -1;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -1;
-    }
-    int rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && remove_at(fd, e->d_name) != 0) rc = -1;
-    closedir(d);
-    if (rc == 0 && unlinkat(parent, name, AT_REMOVEDIR) != 0) rc = -1;
-    return rc;
-}
-
 gptoss_status gptoss_hub_remove_tree(const char *dir, char *err, size_t err_size) {
     struct stat st;
     if (lstat(dir, &st) != 0) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "%s: not a folder", dir);
-    if (remove_at(AT_FDCWD, dir) != 0)
+    if (gptoss_path_remove_tree(dir) != 0)
         return gptoss_fail(GPTOSS_ERR_IO, err, err_size, "removing %s: %s", dir, strerror(errno));
     return GPTOSS_OK;
 }

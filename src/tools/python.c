@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -467,12 +466,6 @@ static gptoss_status start_interpreter(gptoss_python *py, char *err, size_t err_
     return st;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 gptoss_status gptoss_python_create(const gptoss_python_options *options, gptoss_python **out, char *err,
                                    size_t err_size) {
     *out = NULL;
@@ -555,7 +548,9 @@ void gptoss_python_free(gptoss_python *py) {
     if (!py) return;
     stop_interpreter(py, NULL);
     gptoss_buf_free(&py->ctl_buf);
-    if (py->own_data_dir && py->data_dir) nftw(py->data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    /* the sandbox's last processes may still run a moment after bwrap is reaped: a symlink they swap in
+     * for a folder must not lead the removal out of the data directory */
+    if (py->own_data_dir && py->data_dir) gptoss_path_remove_tree(py->data_dir);
     free(py->exe);
     free(py->exe_prefix);
     free(py->data_dir);

@@ -123,6 +123,7 @@ typedef struct spawn_request {
     struct rlimit limits[5];
     int resources[5];
     int as_root;
+    long max_fd; /* one past the highest fd the parent may hold */
     pid_t pid;
     int error, done;
 } spawn_request;
@@ -144,15 +145,9 @@ static void child_exec(const spawn_request *r) {
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL); /* an ignored SIGINT would stay ignored */
     sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int i = 0; i < 5; i++)
-        if (setrlimit(r->resources[i], &r->limits[i])) _exit(125);
-    if (r->as_root) {
-        const long id = GPTOSS_SANDBOX_ROOT_UID;
-        if (syscall(SYS_setgroups, 0, NULL) || syscall(SYS_setresgid, id, id, id) || syscall(SYS_setresuid, id, id, id))
-            _exit(125);
-    }
     /* move every source above the targets first, so that dup2 never meets its own fd (which would keep
-     * FD_CLOEXEC) and no target overwrites a source still needed */
+     * FD_CLOEXEC) and no target overwrites a source still needed; before RLIMIT_NOFILE drops, which a
+     * server holding many connections would otherwise leave no room under for the copies */
     int high[FD_FIRST_FREE];
     for (int i = 0; i < FD_FIRST_FREE; i++) {
         high[i] = r->fds[i] < 0 ? -1 : fcntl(r->fds[i], F_DUPFD_CLOEXEC, 64);
@@ -165,7 +160,17 @@ static void child_exec(const spawn_request *r) {
         }
         if (dup2(high[i], i) < 0) _exit(125);
     }
-    syscall(SYS_close_range, FD_FIRST_FREE, ~0u, 0);
+    /* nothing else of the parent's may reach the sandbox: close by hand where close_range is missing
+     * (before Linux 5.9) */
+    if (syscall(SYS_close_range, FD_FIRST_FREE, ~0u, 0) != 0)
+        for (long fd = FD_FIRST_FREE; fd < r->max_fd; fd++) close((int)fd);
+    for (int i = 0; i < 5; i++)
+        if (setrlimit(r->resources[i], &r->limits[i])) _exit(125);
+    if (r->as_root) {
+        const long id = GPTOSS_SANDBOX_ROOT_UID;
+        if (syscall(SYS_setgroups, 0, NULL) || syscall(SYS_setresgid, id, id, id) || syscall(SYS_setresuid, id, id, id))
+            _exit(125);
+    }
     execve(r->bwrap, r->argv, r->envp);
     static const char msg[] = "gptoss: cannot run bwrap\n";
     if (write(2, msg, sizeof msg - 1) < 0) _exit(127);
@@ -397,6 +402,10 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
         r.limits[i].rlim_cur = r.limits[i].rlim_max = values[i];
     }
     r.as_root = geteuid() == 0;
+    struct rlimit nofile;
+    r.max_fd = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < (1u << 20)
+                   ? (long)nofile.rlim_cur
+                   : 1L << 20;
     if (a.full) {
         snprintf(err, err_size, "the sandbox's command line is too long");
         st = GPTOSS_ERR_INVALID_ARGUMENT;
