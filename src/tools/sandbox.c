@@ -32,7 +32,8 @@ enum { FD_DATA = 5, FD_SECCOMP = 6, FD_PREFIX = 7, FD_FILE = 8, FD_FIRST_FREE = 
 
 #ifdef GPTOSS_HAVE_LIBSECCOMP
 static int find_bwrap(char *path, size_t size) {
-    const char *env = getenv("PATH");
+    /* as root only the system folders count: a bwrap placed earlier in PATH would run as root */
+    const char *env = geteuid() == 0 ? NULL : getenv("PATH");
     char dirs[4096];
     snprintf(dirs, sizeof dirs, "%s:/usr/bin:/bin", env && *env ? env : "");
     for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
@@ -51,7 +52,8 @@ gptoss_status gptoss_sandbox_available(char *err, size_t err_size) {
 #else
     char path[PATH_MAX];
     if (find_bwrap(path, sizeof path)) {
-        snprintf(err, err_size, "the sandbox needs bubblewrap: bwrap not found in PATH (install the bubblewrap package)");
+        snprintf(err, err_size, "the sandbox needs bubblewrap: bwrap not found in %s (install the bubblewrap package)",
+                 geteuid() == 0 ? "/usr/bin or /bin (root does not search PATH)" : "PATH, /usr/bin or /bin");
         return GPTOSS_ERR_UNSUPPORTED;
     }
     return GPTOSS_OK;
@@ -267,7 +269,7 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
 #ifdef GPTOSS_HAVE_LIBSECCOMP
     char bwrap[PATH_MAX];
     if (find_bwrap(bwrap, sizeof bwrap)) {
-        snprintf(err, err_size, "bwrap not found in PATH (install the bubblewrap package)");
+        snprintf(err, err_size, "bwrap not found (install the bubblewrap package)");
         return GPTOSS_ERR_UNSUPPORTED;
     }
     int data_fd = open(spec->data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
