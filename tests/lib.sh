@@ -13,6 +13,23 @@ export GPTOSS_TEST_TIME_SCALE
 # scaled SECONDS: SECONDS x the time scale (for `timeout`).
 scaled() { echo $(($1 * GPTOSS_TEST_TIME_SCALE)); }
 
+# node_script LABEL LIMIT SCRIPT [VAR=VALUE...]: node SCRIPT with the VARs set (its log in the caller's
+# $tmp); after LIMIT s x the time scale it is a hang and is stopped. An exit status other than 0 from a
+# script that reported no failure itself (stopped, crashed) is one failure.
+node_script() {
+    local label=$1 limit=$2 script=$3 log rc start=$SECONDS
+    shift 3
+    log=$(mktemp "${tmp:?}/node.XXXXXX")
+    env "$@" timeout "$(scaled "$limit")" node "$script" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    echo "# $label exit $rc after $((SECONDS - start)) s"
+    if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$log"; then
+        echo "not ok - $label ended with status $rc$([ "$rc" -eq 124 ] && echo " (still running after $(scaled "$limit") s)")"
+    fi
+    rm -f "$log"
+}
+
 # wait_until SECONDS CMD...: runs CMD until it succeeds (returns 0), at most SECONDS x the time scale
 # (returns 1); CMD runs at least once, and once more after the deadline.
 wait_until() {

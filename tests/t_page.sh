@@ -21,21 +21,6 @@ fi
 command -v node >/dev/null || skip "node is not installed"
 need_shared "chat page tests" vocab/o200k_base.tiktoken || exit 0
 
-# node_script LABEL LIMIT SCRIPT [VAR=VALUE...]: as in t_server.sh; a status other than 0 from a script
-# that reported no failure itself is one failure.
-node_script() {
-    local label=$1 limit=$2 script=$3 log rc start=$SECONDS
-    shift 3
-    log=$(mktemp "$tmp/node.XXXXXX")
-    env "$@" timeout "$(scaled "$limit")" node "$script" >"$log" 2>&1
-    rc=$?
-    cat "$log"
-    echo "# $label exit $rc after $((SECONDS - start)) s"
-    if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$log"; then
-        echo "not ok - $label ended with status $rc$([ "$rc" -eq 124 ] && echo " (still running after $(scaled "$limit") s)")"
-    fi
-    rm -f "$log"
-}
 cd "$root/tests/page" || exit 1
 node_script headers.mjs 60 headers.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
 

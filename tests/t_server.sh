@@ -40,22 +40,6 @@ if [ "$rc" -eq 1 ] && [ -n "$out" ]; then echo "ok - serve with a missing model 
 need_shared "server tests with the openai client" vocab/o200k_base.tiktoken || exit 0
 
 cd "$root/tests/server" || exit 1
-# node_script LABEL LIMIT SCRIPT [VAR=VALUE...]: node SCRIPT with the VARs set; after LIMIT s x the
-# time scale it is a hang and is stopped. An exit status other than 0 from a script that reported no
-# failure itself (stopped, crashed) is one failure.
-node_script() {
-    local label=$1 limit=$2 script=$3 log rc start=$SECONDS
-    shift 3
-    log=$(mktemp "$tmp/node.XXXXXX")
-    env "$@" timeout "$(scaled "$limit")" node "$script" >"$log" 2>&1
-    rc=$?
-    cat "$log"
-    echo "# $label exit $rc after $((SECONDS - start)) s"
-    if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$log"; then
-        echo "not ok - $label ended with status $rc$([ "$rc" -eq 124 ] && echo " (still running after $(scaled "$limit") s)")"
-    fi
-    rm -f "$log"
-}
 node_script double.mjs 600 double.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
 node_script serve.mjs 600 serve.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$vocab" GPTOSS_TMP="$tmp"
 # /v1/completions and Ollama's /api/* as their clients send them, on the double

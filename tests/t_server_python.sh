@@ -24,17 +24,5 @@ command -v node >/dev/null || skip "node is not installed"
 [ -d "$root/tests/server/node_modules/openai" ] || skip "tests/server/node_modules missing (bash tests/deps.sh runs npm ci)"
 need_shared "python server tests" vocab/o200k_base.tiktoken || exit 0
 cd "$root/tests/server" || exit 1
-# run_script NAME LIMIT_S: runs tests/server/NAME with the double, its output and a line on how it ended
-run_script() {
-    local start=$SECONDS rc
-    GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$GPTOSS_SHARED/vocab/o200k_base.tiktoken" GPTOSS_TMP="$tmp" \
-        timeout "$(scaled "$2")" node "$1" >"$tmp/log" 2>&1
-    rc=$?
-    cat "$tmp/log"
-    echo "# $1 exit $rc after $((SECONDS - start)) s"
-    if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$tmp/log"; then
-        echo "not ok - $1 ended with status $rc$([ "$rc" -eq 124 ] && echo " (still running after $(scaled "$2") s)")"
-    fi
-}
-run_script python.mjs 300
-run_script python_escapes.mjs 300
+node_script python.mjs 300 python.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$GPTOSS_SHARED/vocab/o200k_base.tiktoken" GPTOSS_TMP="$tmp"
+node_script python_escapes.mjs 300 python_escapes.mjs GPTOSS_DOUBLE="$double" GPTOSS_TOKENIZER="$GPTOSS_SHARED/vocab/o200k_base.tiktoken" GPTOSS_TMP="$tmp"
