@@ -44,7 +44,7 @@
  * decodes each weight once for all tokens, is as fast. Q8_0 takes it up to VN_NT_Q8_MAX tokens, in
  * groups of VN_NT. */
 enum { VN_NT = 4, VN_NT_MX = 3, VN_NT_Q8_MAX = 15, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
-enum { VF_MX, VF_Q8 };
+enum { VF_MX, VF_Q8, VF_GG }; /* MXFP4 (HF layout), Q8_0, MXFP4 in ggml's 17-byte blocks */
 /* Largest |q|: 16 bits (two planes; a Q8_0 weight u reaches 255, 4 * 255 * 32639 < 2^31). */
 enum { VN_QMAX = 32639 };
 
@@ -183,10 +183,15 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
 }
 
 typedef struct vsrc {
-    const uint8_t *w;  /* row 0: MXFP4 code bytes or Q8_0 blocks */
-    const uint8_t *sc; /* MXFP4: e8m0 scales of row 0 */
+    const uint8_t *w;     /* row 0: MXFP4 code bytes, Q8_0 blocks or ggml blocks */
+    const uint8_t *w_odd; /* ggml gate/up split: row 2i + 1 is row i here (row 2i: row i of w); else NULL */
+    const uint8_t *sc;    /* MXFP4: e8m0 scales of row 0 */
     size_t row_bytes, sc_row;
 } vsrc;
+
+static inline const uint8_t *vrow(const vsrc *s, uint64_t r) {
+    return s->w_odd ? (r & 1 ? s->w_odd : s->w) + (r >> 1) * s->row_bytes : s->w + r * s->row_bytes;
+}
 
 /* Weight scales of blocks [b0, b0 + n) (n <= 16) of one row as f32; 0 past n for Q8_0. */
 TGT static INL __m512 wscales(const int fmt, const uint8_t *rw, const uint8_t *rs, size_t b0, size_t n) {
@@ -196,6 +201,15 @@ TGT static INL __m512 wscales(const int fmt, const uint8_t *rw, const uint8_t *r
         __m512i bits = _mm512_mask_mov_epi32(_mm512_slli_epi32(z, 23), _mm512_cmpeq_epi32_mask(z, _mm512_setzero_si512()),
                                              _mm512_set1_epi32(0x00400000));
         return _mm512_castsi512_ps(bits);
+    }
+    if (fmt == VF_GG) { /* each block's first byte */
+        const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                               _mm512_set1_epi32(17));
+        __m512i z = _mm512_and_si512(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, rw + b0 * 17, 1),
+                                     _mm512_set1_epi32(255));
+        __m512i bits = _mm512_mask_mov_epi32(_mm512_slli_epi32(z, 23), _mm512_cmpeq_epi32_mask(z, _mm512_setzero_si512()),
+                                             _mm512_set1_epi32(0x00400000));
+        return _mm512_castsi512_ps(_mm512_maskz_mov_epi32(m, bits));
     }
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                            _mm512_set1_epi32(GPTOSS_Q8_0_BYTES));
@@ -214,6 +228,28 @@ TGT static INL void mx_bytes(const uint8_t *rw, size_t g, size_t nv, __m512i *lo
     *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
 }
 
+/* ggml blocks: the same for blocks 4g .. 4g+3 of 17 bytes (scale byte, then 16 code bytes: element j
+ * in the low nibble of byte j, j + 16 in the high one, so x comes in natural order). */
+TGT static INL void gg_bytes(const uint8_t *rw, size_t g, size_t nv, __m512i *lo, __m512i *hi) {
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const uint8_t *p = rw + g * 68 + 1;
+    __m512i c;
+    if (nv >= 4) {
+        c = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+        c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 17)), 1);
+        c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 34)), 2);
+        c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 51)), 3);
+    } else {
+        c = _mm512_setzero_si512();
+        if (nv > 0) c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)p), 0);
+        if (nv > 1) c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 17)), 1);
+        if (nv > 2) c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 34)), 2);
+    }
+    *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(c, m4));
+    *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
+}
+
 /* Q8_0: the unsigned weight bytes u = w + 128 of blocks 2p (lanes 0-7) and 2p+1 (lanes 8-15, if two). */
 TGT static INL __m512i q8_bytes(const uint8_t *rw, size_t p, int two) {
     const uint8_t *pb = rw + p * 2 * GPTOSS_Q8_0_BYTES + 2;
@@ -228,17 +264,19 @@ TGT static INL __m512i q8_bytes(const uint8_t *rw, size_t p, int two) {
  * converted and multiplied by their blocks' scales (a vpermps of that vector). */
 TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, size_t os, const vsrc *s, uint64_t r,
                           size_t nb, const vq *q) {
-    const size_t bb = fmt == VF_MX ? 16 : GPTOSS_Q8_0_BYTES; /* bytes per block */
+    const size_t bb = fmt == VF_MX ? 16 : fmt == VF_GG ? 17 : GPTOSS_Q8_0_BYTES; /* bytes per block */
     __m512 acc[4][VN_NT], corr[4][VN_NT];
     const uint8_t *rw[4], *rs[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
-        rw[i] = s->w + (r + (uint64_t)i) * s->row_bytes;
+        rw[i] = vrow(s, r + (uint64_t)i);
         rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[i][t] = corr[i][t] = _mm512_setzero_ps();
     }
-    const uint8_t *pf = rw[0] + VN_PF;
+    /* The tile's rows are one contiguous region, or two (ggml gate/up: rows 0, 2 and 1, 3) */
+    const int ns = s->w_odd && R > 1 ? 2 : 1, rs_n = R / ns;
+    const uint8_t *pf = rw[0] + VN_PF, *pf2 = ns == 2 ? rw[1] + VN_PF : NULL;
     if (rs[0]) /* the scales are a second stream, 1/16 of the codes: ahead by as many rows */
         for (size_t k = 0; k < (size_t)R * s->sc_row + 64; k += 64) _mm_prefetch((const char *)(rs[0] + VN_PF / 16 + k), _MM_HINT_T0);
     for (size_t b0 = 0; b0 < nb; b0 += 16) {
@@ -253,18 +291,22 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
                 corr[i][t] = _mm512_fmadd_ps(ws, _mm512_loadu_ps(&q->k[t][b0]), corr[i][t]);
             }
         }
-        const size_t step = fmt == VF_MX ? 4 : 2;
+        const size_t step = fmt == VF_Q8 ? 2 : 4;
         for (size_t j = 0; j < n; j += step) {
-            for (; pf < rw[0] + (b0 + j + step) * bb * R + VN_PF; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
-            const __m512i sel = fmt == VF_MX ? _mm512_add_epi32(_mm512_set1_epi32((int)j),
+            for (; pf < rw[0] + (b0 + j + step) * bb * rs_n + VN_PF; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
+            if (ns == 2)
+                for (; pf2 < rw[1] + (b0 + j + step) * bb * rs_n + VN_PF; pf2 += 64) _mm_prefetch((const char *)pf2, _MM_HINT_T0);
+            const __m512i sel = fmt != VF_Q8 ? _mm512_add_epi32(_mm512_set1_epi32((int)j),
                                                                 _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
                                              : _mm512_add_epi32(_mm512_set1_epi32((int)j),
                                                                 _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-            if (fmt == VF_MX) {
+            if (fmt != VF_Q8) {
                 const size_t g = (b0 + j) >> 2;
                 __m512i ul[4], uh[4];
 #pragma GCC unroll 4
-                for (int i = 0; i < R; i++) mx_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
+                for (int i = 0; i < R; i++)
+                    if (fmt == VF_MX) mx_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
+                    else gg_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
 #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
                     const int8_t *ph = q->pl[0][t] + g * 128, *pl = q->pl[1][t] + g * 128;
@@ -321,7 +363,7 @@ TGT static INL void vrun(const int fmt, float *out, size_t os, const vsrc *s, si
      * sequential streams that software prefetch keeps VN_PF bytes ahead of. Rows a quarter of the
      * range apart (eight streams with MXFP4's scales) left the decode at a third of the read rate:
      * the scales were never prefetched, and the hardware did not keep up with that many streams. */
-    const int R = fmt == VF_MX || n_tok <= 2 ? 4 : 2;
+    const int R = fmt != VF_Q8 || n_tok <= 2 ? 4 : 2;
     if (R == 4)
         for (; r + 4 <= r1; r += 4) VT_CASES(fmt, 4, s)
     else
@@ -371,9 +413,22 @@ TGT static void vnni_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
             for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
 }
 
-static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
-                            const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
-    gptoss_cpu_avx512.mxfp4_ggml(out, os, w, e, bias, x, xs, n_tok, r0, r1);
+TGT static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                                const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t nb = (size_t)w->cols / 32;
+    vq q;
+    if (n_tok > VN_NT_MX || nb * 32 > VN_MAXC || r0 >= r1 || (w->blocks_odd && w->rows % 2) ||
+        !quantize(&q, VF_MX, x, xs, n_tok, nb)) {
+        gptoss_cpu_avx512.mxfp4_ggml(out, os, w, e, bias, x, xs, n_tok, r0, r1);
+        return;
+    }
+    const uint64_t per = w->blocks_odd ? w->rows / 2 : w->rows; /* rows of one expert in each tensor */
+    vsrc s = {.w = w->blocks + e * per * nb * 17, .w_odd = w->blocks_odd ? w->blocks_odd + e * per * nb * 17 : NULL,
+              .row_bytes = nb * 17};
+    vrun(VF_GG, out, os, &s, nb, &q, n_tok, r0, r1);
+    if (bias)
+        for (uint64_t r = r0; r < r1; r++)
+            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
 }
 
 const gptoss_cpu_ops gptoss_cpu_avx512vnni = {.name = "avx512vnni",
