@@ -202,15 +202,6 @@ TGT static INL __m512 wscales(const int fmt, const uint8_t *rw, const uint8_t *r
                                              _mm512_set1_epi32(0x00400000));
         return _mm512_castsi512_ps(bits);
     }
-    if (fmt == VF_GG) { /* each block's first byte */
-        const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                               _mm512_set1_epi32(17));
-        __m512i z = _mm512_and_si512(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, rw + b0 * 17, 1),
-                                     _mm512_set1_epi32(255));
-        __m512i bits = _mm512_mask_mov_epi32(_mm512_slli_epi32(z, 23), _mm512_cmpeq_epi32_mask(z, _mm512_setzero_si512()),
-                                             _mm512_set1_epi32(0x00400000));
-        return _mm512_castsi512_ps(_mm512_maskz_mov_epi32(m, bits));
-    }
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                            _mm512_set1_epi32(GPTOSS_Q8_0_BYTES));
     __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, rw + b0 * GPTOSS_Q8_0_BYTES, 1);
@@ -228,26 +219,39 @@ TGT static INL void mx_bytes(const uint8_t *rw, size_t g, size_t nv, __m512i *lo
     *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
 }
 
-/* ggml blocks: the same for blocks 4g .. 4g+3 of 17 bytes (scale byte, then 16 code bytes: element j
- * in the low nibble of byte j, j + 16 in the high one, so x comes in natural order). */
-TGT static INL void gg_bytes(const uint8_t *rw, size_t g, size_t nv, __m512i *lo, __m512i *hi) {
+/* ggml blocks 4g .. 4g+3 (68 bytes; nv valid): the unsigned weight bytes as mx_bytes gives them and
+ * each lane's weight scale 2^(e-127). A 17-byte block m straddles 128-bit lanes m and m + 1 of a
+ * load at the group's start, so two loads 16 bytes apart and two in-lane vpshufb put its 16 code
+ * bytes in lane m (vpermb would need VBMI); its scale byte, at offset 17m, is byte m of lane m. Bytes
+ * past the valid blocks are not read: they come out as code 0 and e = 0. */
+TGT static INL void gg_group(const uint8_t *rw, size_t g, size_t nv, __m512i *lo, __m512i *hi, __m512 *ws) {
     const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
-    const __m512i m4 = _mm512_set1_epi8(15);
-    const uint8_t *p = rw + g * 68 + 1;
-    __m512i c;
-    if (nv >= 4) {
-        c = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
-        c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 17)), 1);
-        c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 34)), 2);
-        c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 51)), 3);
-    } else {
-        c = _mm512_setzero_si512();
-        if (nv > 0) c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)p), 0);
-        if (nv > 1) c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 17)), 1);
-        if (nv > 2) c = _mm512_inserti32x4(c, _mm_loadu_si128((const __m128i *)(p + 34)), 2);
-    }
+    const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();
+    /* lane m, byte j: code byte j of block m from the first load (byte m + 1 + j of lane m) or the
+     * second (byte m + 1 + j - 16); -1 (0x80 set) gives 0 */
+    const __m512i ca = _mm512_set_epi8(-1, -1, -1, -1, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4,
+                                       -1, -1, -1, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3,
+                                       -1, -1, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
+                                       -1, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i cb = _mm512_set_epi8(3, 2, 1, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                       2, 1, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                       1, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                       0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    /* every dword of lane m: the scale byte (byte m) in its top byte */
+    const __m512i cs = _mm512_set_epi8(3, -1, -1, -1, 3, -1, -1, -1, 3, -1, -1, -1, 3, -1, -1, -1,
+                                       2, -1, -1, -1, 2, -1, -1, -1, 2, -1, -1, -1, 2, -1, -1, -1,
+                                       1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1,
+                                       0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1);
+    const uint8_t *p = rw + g * 68;
+    const size_t n = nv >= 4 ? 68 : 17 * nv;
+    const __m512i a = n >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(((__mmask64)1 << n) - 1, p);
+    const __m512i b = _mm512_maskz_loadu_epi8(n > 16 ? ((__mmask64)1 << (n - 16)) - 1 : 0, p + 16);
+    const __m512i c = _mm512_or_si512(_mm512_shuffle_epi8(a, ca), _mm512_shuffle_epi8(b, cb));
     *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(c, m4));
     *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
+    const __m512i e = _mm512_srli_epi32(_mm512_shuffle_epi8(a, cs), 1); /* e << 23: 2^(e-127); e = 0: 2^-127 */
+    *ws = _mm512_castsi512_ps(_mm512_mask_mov_epi32(e, _mm512_cmpeq_epi32_mask(e, z), _mm512_set1_epi32(0x00400000)));
+    (void)z;
 }
 
 /* Q8_0: the unsigned weight bytes u = w + 128 of blocks 2p (lanes 0-7) and 2p+1 (lanes 8-15, if two). */
@@ -283,7 +287,7 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
         const size_t n = nb - b0 < 16 ? nb - b0 : 16;
         __m512 cs[4][VN_NT]; /* lane j: the product of the scales of block b0 + j */
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
+        for (int i = 0; i < R && fmt != VF_GG; i++) { /* ggml: per group, below */
             __m512 ws = wscales(fmt, rw[i], rs[i], b0, n);
 #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
@@ -303,15 +307,21 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
             if (fmt != VF_Q8) {
                 const size_t g = (b0 + j) >> 2;
                 __m512i ul[4], uh[4];
+                __m512 gw[4]; /* ggml: lane 4m + k, the scale of block 4g + m */
 #pragma GCC unroll 4
                 for (int i = 0; i < R; i++)
                     if (fmt == VF_MX) mx_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
-                    else gg_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
+                    else gg_group(rw[i], g, n - j, &ul[i], &uh[i], &gw[i]);
 #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
                     const int8_t *ph = q->pl[0][t] + g * 128, *pl = q->pl[1][t] + g * 128;
                     const __m512i hl = _mm512_load_si512(ph), hh = _mm512_load_si512(ph + 64);
                     const __m512i ll = _mm512_load_si512(pl), lh = _mm512_load_si512(pl + 64);
+                    __m512 xc = _mm512_setzero_ps(), xk = _mm512_setzero_ps();
+                    if (fmt == VF_GG) { /* the tokens' block scales and offsets, the offset a quarter per lane */
+                        xc = _mm512_permutexvar_ps(sel, _mm512_loadu_ps(&q->c[t][b0]));
+                        xk = _mm512_mul_ps(_mm512_permutexvar_ps(sel, _mm512_loadu_ps(&q->k[t][b0])), _mm512_set1_ps(0.25f));
+                    }
 #pragma GCC unroll 4
                     for (int i = 0; i < R; i++) { /* dot(u, q) = (dot(u, hi) << 8) + dot(u, lo) */
                         __m512i dh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], hl);
@@ -319,7 +329,11 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
                         dh = _mm512_dpbusd_epi32(dh, uh[i], hh);
                         dl = _mm512_dpbusd_epi32(dl, uh[i], lh);
                         const __m512i d = _mm512_add_epi32(_mm512_slli_epi32(dh, 8), dl);
-                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(sel, cs[i][t]), acc[i][t]);
+                        if (fmt == VF_GG) {
+                            acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(gw[i], xc), acc[i][t]);
+                            corr[i][t] = _mm512_fmadd_ps(gw[i], xk, corr[i][t]);
+                        } else
+                            acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(sel, cs[i][t]), acc[i][t]);
                     }
                 }
             } else {
