@@ -4,24 +4,25 @@
  * decode matvec compute-bound. Here the weights stay bytes and go through vpdpbusd (u8 x s8 -> s32):
  *
  * - Activations: each token's row is quantized once per call, one f32 scale per 32-block,
- *   s = max|x| / Q, q = round(x / s), Q = 32639, stored as two int8 planes, q = 256 hi + lo, each in
- *   [-128, 127]. The default path's rule is "within 0.1 of every golden and greedy-identical": 8-bit
- *   activations miss the goldens by 0.2-5; at 16 bits the fast path's distance to them moved by at most
- *   2e-4 (0.0476 -> 0.0478 on g2; it sits 0.05-0.07 away through its Q8_0 unembedding and bf24 cache). 24 bits (three planes)
- *   cost two more vpdpbusd per 4 blocks for nothing the goldens can see.
+ *   s = max|x| / Q, q = round(x / s), stored as int8 planes: MXFP4 24 bits (Q = 127 * 2^16,
+ *   q = 65536 h + 256 m + l), Q8_0 16 bits (Q = 32639, q = 256 hi + lo); every plane in [-128, 127].
+ *   8-bit activations miss the goldens by 0.2-5; 16 bits keep the default within its 0.1 but put
+ *   --keep-dense at 1.1e-3 to 1.8e-3 of them (over its 1e-3, tests/t_gguf.sh); 24 bits put the MXFP4
+ *   path at the f32 path's 1e-5 and, with the weights streamed as below, still decode at the plain
+ *   read's rate (Q8_0's weights already round at 2^-8).
  * - MXFP4: one vpshufb turns 4-bit codes into unsigned bytes u = 2 v + 12 (2 v is an integer in
  *   [-12, 12]). 64 code bytes (4 blocks) are loaded once; one zmm gets the low nibbles (lanes 4m..4m+3:
  *   block m), one the high nibbles, and the activation planes are stored in that order (per 4 blocks:
  *   the 16 low-nibble elements of each block, then the 16 high-nibble ones), so no weight shuffle is
- *   needed. Per 4 blocks and token: dot(u, q) per lane = (dot(u, hi) << 8) + dot(u, lo) by four
- *   vpdpbusd in two independent chains, converted to f32 and multiplied by c = 2^(e-127) * s / 2 of
+ *   needed. Per 4 blocks and token: dot(u, q) per lane = (((dot(u, h) << 8) + dot(u, m)) << 8) + dot(u, l)
+ *   by six vpdpbusd in three independent chains, converted to f32 and multiplied by c = 2^(e-127) * s / 2 of
  *   each lane's block (a vpermps of the 16 blocks' products), one FMA. The +12 offset is removed once
  *   per row: sum over blocks of 2^(e-127) * 6 s * sum(q), with sum(q) precomputed per activation block.
  * - Q8_0: u = w + 128 (xor 0x80), 2 blocks per zmm, two vpdpbusd, offset 128 s sum(q), c = d * s.
  *
- * Lane bounds: an MXFP4 lane holds 8 elements, |dot| <= 8 * 24 * 32767 < 2^23; a Q8_0 lane 4,
- * |dot| <= 4 * 255 * 32767 < 2^25. The error beyond f32 rounding is the activation rounding,
- * |x - s q| <= 0.51 s, see tests/test_kernels_vnni.c.
+ * Lane bounds: an MXFP4 lane holds 8 elements, |dot| <= 8 * 24 * 127 * 2^16 < 2^31 (every partial
+ * too); a Q8_0 lane 4, |dot| <= 4 * 255 * 32767 < 2^25. The error beyond f32 rounding is the
+ * activation rounding, |x - s q| <= 1.25 s (MXFP4; 0.51 s for Q8_0), see tests/test_kernels_vnni.c.
  * Each output is computed by one tile row with its own accumulators, so results do not depend on the
  * row range or the thread count (nor, within the integer path, on the other tokens). Larger token
  * counts, other formats, rows wider than VN_MAXC and non-finite activations go to the f32 AVX-512
@@ -45,14 +46,15 @@
  * groups of VN_NT. */
 enum { VN_NT = 4, VN_NT_MX = 3, VN_NT_Q8_MAX = 15, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
 enum { VF_MX, VF_Q8, VF_GG }; /* MXFP4 (HF layout), Q8_0, MXFP4 in ggml's 17-byte blocks */
-/* Largest |q|: 16 bits (two planes; a Q8_0 weight u reaches 255, 4 * 255 * 32639 < 2^31). */
-enum { VN_QMAX = 32639 };
+/* Largest |q|: MXFP4 24 bits (three int8 planes; a lane's dot of 8 elements stays below 2^31),
+ * Q8_0 16 bits (two planes: its weights u reach 255). */
+static inline int32_t qmax(int fmt) { return fmt == VF_Q8 ? 32639 : 127 * 65536; }
 
 /* The quantized activations of up to VN_NT tokens. Plane layout: MXFP4, per 4 blocks (128 bytes):
  * elements 0..15 (MXFP4 order: the low nibbles) of each of the 4 blocks, then elements 16..31 (the
  * high nibbles) of each; Q8_0: natural order. Past nb: zeros up to a multiple of 4 blocks. */
 typedef struct vq {
-    int8_t pl[2][VN_NT][VN_MAXC] __attribute__((aligned(64))); /* hi, lo: q = 256 hi + lo */
+    int8_t pl[3][VN_NT][VN_MAXC] __attribute__((aligned(64))); /* MXFP4: h, m, l; Q8_0: hi, lo */
     float c[VN_NT][VN_MAXB + 16]; /* per block: s / 2 (MXFP4) or s (Q8_0); past the end: 0 */
     float k[VN_NT][VN_MAXB + 16]; /* per block: the offset's share, 6 s sum(q) or 128 s sum(q); 0 */
 } vq;
@@ -98,19 +100,20 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
             if (_mm512_cmpge_epu32_mask(amax, _mm512_set1_epi32(0x7f800000))) return 0;
             /* s = max|x| / qmax, at least FLT_MIN (so 1/s is finite; also for a block of zeros); max|x| / s
              * rounds to at most qmax */
-            const __m512 sc = _mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(1.0f / (float)VN_QMAX)),
+            const __m512 sc = _mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(1.0f / (float)qmax(fmt))),
                                             _mm512_set1_ps(FLT_MIN));
             float inv[16];
             _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), sc));
             __m512i sums[8]; /* dpbusd(1, planes): MXFP4 one per 4 blocks, Q8_0 one per 2 */
 #pragma GCC unroll 4
             for (size_t j = 0; j < 16; j += 4) {
-                /* per block, int16 (32 lanes) per plane: hi, lo with q = 256 hi + lo; each in [-128, 127] */
-                __m512i w[2][4];
+                /* per block, int16 (32 lanes) per plane: MXFP4 h, m, l with q = 65536 h + 256 m + l; Q8_0 hi,
+                 * lo with q = 256 hi + lo; each in [-128, 127] */
+                __m512i w[3][4];
 #pragma GCC unroll 4
                 for (int h = 0; h < 4; h++) {
                     if (j + (size_t)h >= n) {
-                        w[0][h] = w[1][h] = _mm512_setzero_si512();
+                        w[0][h] = w[1][h] = w[2][h] = _mm512_setzero_si512();
                         continue;
                     }
                     const float *p = xt + (b0 + j + (size_t)h) * 32;
@@ -119,9 +122,21 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
                     __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p + 16), vi),
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                    const __m512i ww = _mm512_packs_epi32(q0, q1); /* |q| <= 32639: no saturation */
-                    w[0][h] = _mm512_srai_epi16(_mm512_add_epi16(ww, _mm512_set1_epi16(128)), 8);
-                    w[1][h] = _mm512_sub_epi16(ww, _mm512_slli_epi16(w[0][h], 8));
+                    if (fmt != VF_Q8) {
+                        /* a = q + 32896: h = a >> 16, t = (a & 0xffff) - 32768 = q + 128 - 65536 h = 256 m + l + 128 */
+                        const __m512i a0 = _mm512_add_epi32(q0, _mm512_set1_epi32(32896));
+                        const __m512i a1 = _mm512_add_epi32(q1, _mm512_set1_epi32(32896));
+                        const __m512i lo16 = _mm512_set1_epi32(0xffff), half = _mm512_set1_epi32(32768);
+                        w[0][h] = _mm512_packs_epi32(_mm512_srai_epi32(a0, 16), _mm512_srai_epi32(a1, 16));
+                        const __m512i tt = _mm512_packs_epi32(_mm512_sub_epi32(_mm512_and_si512(a0, lo16), half),
+                                                              _mm512_sub_epi32(_mm512_and_si512(a1, lo16), half));
+                        w[1][h] = _mm512_srai_epi16(tt, 8);
+                        w[2][h] = _mm512_sub_epi16(_mm512_and_si512(tt, _mm512_set1_epi16(255)), _mm512_set1_epi16(128));
+                    } else {
+                        const __m512i ww = _mm512_packs_epi32(q0, q1); /* |q| <= 32639: no saturation */
+                        w[0][h] = _mm512_srai_epi16(_mm512_add_epi16(ww, _mm512_set1_epi16(128)), 8);
+                        w[1][h] = _mm512_sub_epi16(ww, _mm512_slli_epi16(w[0][h], 8));
+                    }
                 }
                 if (j >= n) {
                     if (fmt == VF_MX) sums[j / 4] = _mm512_setzero_si512();
@@ -130,9 +145,10 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                 }
                 /* packs(plane of A, plane of B), dword 4k + m: group k (elements 4k..4k+3) of A's first half
                  * (m = 0), A's second half (1), B's first (2), B's second (3) */
-                __m512i pl[2][2]; /* [plane][the two 64-byte halves of these 4 blocks' planes] */
-#pragma GCC unroll 2
-                for (int k = 0; k < 2; k++) {
+                __m512i pl[3][2]; /* [plane][the two 64-byte halves of these 4 blocks' planes] */
+#pragma GCC unroll 3
+                for (int k = 0; k < 3; k++) {
+                    if (k == 2 && fmt == VF_Q8) continue;
                     const __m512i pk0 = _mm512_packs_epi16(w[k][0], w[k][1]), pk1 = _mm512_packs_epi16(w[k][2], w[k][3]);
                     if (fmt == VF_MX) {
                         const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 16, 20, 24, 28, 18, 22, 26, 30);
@@ -148,10 +164,11 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                     _mm512_store_si512(dst, pl[k][0]);
                     _mm512_store_si512(dst + 64, pl[k][1]);
                 }
-                /* sum(q) = 256 sum(hi) + sum(lo), 4 bytes per lane */
+                /* sum(q) = 65536 sum(h) + 256 sum(m) + sum(l) (or 256 sum(hi) + sum(lo)), 4 bytes per lane */
                 if (fmt == VF_MX) {
                     __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, pl[0][0]), ones, pl[0][1]);
-                    sums[j / 4] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[1][0]), ones, pl[1][1]);
+                    d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[1][0]), ones, pl[1][1]);
+                    sums[j / 4] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[2][0]), ones, pl[2][1]);
                 } else {
 #pragma GCC unroll 2
                     for (int k = 0; k < 2; k++) {
@@ -314,8 +331,9 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
                     else gg_group(rw[i], g, n - j, &ul[i], &uh[i], &gw[i]);
 #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
-                    const int8_t *ph = q->pl[0][t] + g * 128, *pl = q->pl[1][t] + g * 128;
+                    const int8_t *ph = q->pl[0][t] + g * 128, *pm = q->pl[1][t] + g * 128, *pl = q->pl[2][t] + g * 128;
                     const __m512i hl = _mm512_load_si512(ph), hh = _mm512_load_si512(ph + 64);
+                    const __m512i ml = _mm512_load_si512(pm), mh = _mm512_load_si512(pm + 64);
                     const __m512i ll = _mm512_load_si512(pl), lh = _mm512_load_si512(pl + 64);
                     __m512 xc = _mm512_setzero_ps(), xk = _mm512_setzero_ps();
                     if (fmt == VF_GG) { /* the tokens' block scales and offsets, the offset a quarter per lane */
@@ -323,12 +341,14 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
                         xk = _mm512_mul_ps(_mm512_permutexvar_ps(sel, _mm512_loadu_ps(&q->k[t][b0])), _mm512_set1_ps(0.25f));
                     }
 #pragma GCC unroll 4
-                    for (int i = 0; i < R; i++) { /* dot(u, q) = (dot(u, hi) << 8) + dot(u, lo) */
+                    for (int i = 0; i < R; i++) { /* dot(u, q) = (((dot(u, h) << 8) + dot(u, m)) << 8) + dot(u, l) */
                         __m512i dh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], hl);
+                        __m512i dm = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], ml);
                         __m512i dl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], ll);
                         dh = _mm512_dpbusd_epi32(dh, uh[i], hh);
+                        dm = _mm512_dpbusd_epi32(dm, uh[i], mh);
                         dl = _mm512_dpbusd_epi32(dl, uh[i], lh);
-                        const __m512i d = _mm512_add_epi32(_mm512_slli_epi32(dh, 8), dl);
+                        const __m512i d = _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(_mm512_slli_epi32(dh, 8), dm), 8), dl);
                         if (fmt == VF_GG) {
                             acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(gw[i], xc), acc[i][t]);
                             corr[i][t] = _mm512_fmadd_ps(gw[i], xk, corr[i][t]);
