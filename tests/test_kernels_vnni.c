@@ -54,9 +54,11 @@ typedef struct kcall {
     const gptoss_mxfp4 *mx; /* or */
     const gptoss_mat *mat;
     const float *bias;
+    int ggml; /* mx is in ggml's layout: ops->mxfp4_ggml, x in natural order */
 } kcall;
 static void call(const kcall *k, float *out, size_t os, const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
-    if (k->mx) k->ops->mxfp4(out, os, k->mx, 1, k->bias, x, xs, n_tok, r0, r1);
+    if (k->mx && k->ggml) k->ops->mxfp4_ggml(out, os, k->mx, 1, k->bias, x, xs, n_tok, r0, r1);
+    else if (k->mx) k->ops->mxfp4(out, os, k->mx, 1, k->bias, x, xs, n_tok, r0, r1);
     else k->ops->dense(out, os, k->mat, k->bias, x, xs, n_tok, r0, r1);
 }
 
@@ -134,8 +136,30 @@ static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size
     gptoss_mxfp4 w = {.blocks = blocks, .scales = scales, .n_experts = E, .rows = rows, .cols = cols};
     const uint64_t r0 = rows > 4 ? 1 : 0;
     gptoss_matmul_mxfp4_f32(want, rows, &w, e, bias, x, cols, n_tok, r0, rows, scratch);
-    kcall k = {ops, &w, NULL, bias};
+    kcall k = {ops, &w, NULL, bias, 0};
     check(&k, "mxfp4", xo, cols, rows, n_tok, want, bound, r0);
+    /* The same matrix in ggml's 17-byte blocks (GGUF), one tensor and, for an even row count, gate/up
+     * split into two tensors of rows/2 (row 2i in the first): x then comes in natural order. */
+    uint8_t *gg = malloc(E * rows * nb * 17);
+    for (int split = 0; split <= (rows % 2 == 0); split++) {
+        for (size_t ex = 0; ex < E; ex++)
+            for (size_t r = 0; r < rows; r++)
+                for (size_t b = 0; b < nb; b++) {
+                    const size_t hf = (ex * rows + r) * nb + b;
+                    uint8_t *d = gg + (split ? (r & 1) * (E * rows / 2 * nb * 17) + ((ex * rows / 2 + r / 2) * nb + b) * 17 : hf * 17);
+                    d[0] = scales[hf];
+                    for (int j = 0; j < 16; j++) { /* element k's code: nibble k & 1 of HF byte k / 2 */
+                        const uint8_t lo = blocks[hf * 16 + j / 2] >> (4 * (j & 1)) & 15;
+                        const uint8_t hi = blocks[hf * 16 + (j + 16) / 2] >> (4 * (j & 1)) & 15;
+                        d[1 + j] = (uint8_t)(lo | hi << 4);
+                    }
+                }
+        gptoss_mxfp4 wg = {.blocks = gg, .n_experts = E, .rows = rows, .cols = cols, .layout = GPTOSS_MXFP4_GGML,
+                           .blocks_odd = split ? gg + E * rows / 2 * nb * 17 : NULL};
+        kcall kg = {ops, &wg, NULL, bias, 1};
+        check(&kg, split ? "mxfp4 ggml gate/up" : "mxfp4 ggml", x, cols, rows, n_tok, want, bound, r0);
+    }
+    free(gg);
     free(blocks); free(scales); free(x); free(xo); free(bias); free(scratch); free(want); free(bound);
 }
 
@@ -182,7 +206,7 @@ static void test_q8(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t 
         }
     const uint64_t r0 = rows > 4 ? 3 : 0;
     gptoss_matmul_dense_f32(want, rows, &m, bias, x, cols, n_tok, r0, rows, scratch);
-    kcall k = {ops, NULL, &m, bias};
+    kcall k = {ops, NULL, &m, bias, 0};
     check(&k, "q8_0", x, cols, rows, n_tok, want, bound, r0);
     free(w); free(tmp); free(x); free(bias); free(scratch); free(want); free(bound);
 }
@@ -214,7 +238,7 @@ int main(void) {
         tap_skip("avx512vnni kernels", "this CPU (or build) lacks AVX512_VNNI");
         return tap_exit();
     }
-    const size_t shapes[][2] = {{1, 32}, {5, 64}, {7, 96}, {9, 2880}, {67, 96}, {3, 4096}, {2, 4128}};
+    const size_t shapes[][2] = {{1, 32}, {5, 64}, {7, 96}, {9, 2880}, {67, 96}, {3, 4096}, {2, 4128}, {10, 160}};
     for (size_t nt = 1; nt <= NT_MAX; nt++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
             test_mxfp4(ops, shapes[i][0], shapes[i][1], nt);

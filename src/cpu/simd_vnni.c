@@ -6,17 +6,18 @@
  * - Activations: each token's row is quantized once per call, one f32 scale per 32-block,
  *   s = max|x| / Q, q = round(x / s), stored as int8 planes: MXFP4 24 bits (Q = 127 * 2^16,
  *   q = 65536 h + 256 m + l), Q8_0 16 bits (Q = 32639, q = 256 hi + lo); every plane in [-128, 127].
- *   8-bit activations miss the goldens by 0.2-5; 16 bits still gave 1.4e-3 to 2e-3 on the MXFP4
- *   experts (over the 1e-3 of tests/t_golden.sh); 24 bits put the MXFP4 path at the f32 path's 1e-5
- *   (Q8_0's weights already round at 2^-8: it is opt-in and misses the goldens by 0.5-4.3 anyway).
+ *   8-bit activations miss the goldens by 0.2-5; 16 bits keep the default within its 0.1 but put
+ *   --keep-dense at 1.1e-3 to 1.8e-3 of them (over its 1e-3, tests/t_gguf.sh); 24 bits put the MXFP4
+ *   path at the f32 path's 1e-5 and, with the weights streamed as below, still decode at the plain
+ *   read's rate (Q8_0's weights already round at 2^-8).
  * - MXFP4: one vpshufb turns 4-bit codes into unsigned bytes u = 2 v + 12 (2 v is an integer in
  *   [-12, 12]). 64 code bytes (4 blocks) are loaded once; one zmm gets the low nibbles (lanes 4m..4m+3:
  *   block m), one the high nibbles, and the activation planes are stored in that order (per 4 blocks:
  *   the 16 low-nibble elements of each block, then the 16 high-nibble ones), so no weight shuffle is
- *   needed. Per 4 blocks and token: dot(u, q) per lane = ((dot(u, h) << 8) + dot(u, m)) << 8 + dot(u, l)
- *   by six vpdpbusd, converted to f32 and multiplied by c = 2^(e-127) * s / 2 of each lane's block (a
- *   vpermps of the 16 blocks' products), one FMA. The +12 offset is removed once per row:
- *   sum over blocks of 2^(e-127) * 6 s * sum(q), with sum(q) precomputed per activation block.
+ *   needed. Per 4 blocks and token: dot(u, q) per lane = (((dot(u, h) << 8) + dot(u, m)) << 8) + dot(u, l)
+ *   by six vpdpbusd in three independent chains, converted to f32 and multiplied by c = 2^(e-127) * s / 2 of
+ *   each lane's block (a vpermps of the 16 blocks' products), one FMA. The +12 offset is removed once
+ *   per row: sum over blocks of 2^(e-127) * 6 s * sum(q), with sum(q) precomputed per activation block.
  * - Q8_0: u = w + 128 (xor 0x80), 2 blocks per zmm, two vpdpbusd, offset 128 s sum(q), c = d * s.
  *
  * Lane bounds: an MXFP4 lane holds 8 elements, |dot| <= 8 * 24 * 127 * 2^16 < 2^31 (every partial
@@ -38,16 +39,16 @@
 #define INL __attribute__((always_inline)) inline
 
 #ifndef VN_PF
-#define VN_PF 4096 /* bytes ahead of a tile's row region (its rows are contiguous) */
+#define VN_PF 16384 /* bytes of weight codes ahead of a tile (its rows are one contiguous region) */
 #endif
 /* Token counts up to VN_NT_MX (MXFP4) take the integer path: at 4 tokens the f32 MXFP4 tile, which
  * decodes each weight once for all tokens, is as fast. Q8_0 takes it up to VN_NT_Q8_MAX tokens, in
  * groups of VN_NT. */
 enum { VN_NT = 4, VN_NT_MX = 3, VN_NT_Q8_MAX = 15, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
-enum { VF_MX, VF_Q8 };
+enum { VF_MX, VF_Q8, VF_GG }; /* MXFP4 (HF layout), Q8_0, MXFP4 in ggml's 17-byte blocks */
 /* Largest |q|: MXFP4 24 bits (three int8 planes; a lane's dot of 8 elements stays below 2^31),
  * Q8_0 16 bits (two planes: its weights u reach 255). */
-static inline int32_t qmax(int fmt) { return fmt == VF_MX ? 127 * 65536 : 32639; }
+static inline int32_t qmax(int fmt) { return fmt == VF_Q8 ? 32639 : 127 * 65536; }
 
 /* The quantized activations of up to VN_NT tokens. Plane layout: MXFP4, per 4 blocks (128 bytes):
  * elements 0..15 (MXFP4 order: the low nibbles) of each of the 4 blocks, then elements 16..31 (the
@@ -121,7 +122,7 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
                     __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p + 16), vi),
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                    if (fmt == VF_MX) {
+                    if (fmt != VF_Q8) {
                         /* a = q + 32896: h = a >> 16, t = (a & 0xffff) - 32768 = q + 128 - 65536 h = 256 m + l + 128 */
                         const __m512i a0 = _mm512_add_epi32(q0, _mm512_set1_epi32(32896));
                         const __m512i a1 = _mm512_add_epi32(q1, _mm512_set1_epi32(32896));
@@ -147,7 +148,7 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                 __m512i pl[3][2]; /* [plane][the two 64-byte halves of these 4 blocks' planes] */
 #pragma GCC unroll 3
                 for (int k = 0; k < 3; k++) {
-                    if (k == 2 && fmt != VF_MX) continue;
+                    if (k == 2 && fmt == VF_Q8) continue;
                     const __m512i pk0 = _mm512_packs_epi16(w[k][0], w[k][1]), pk1 = _mm512_packs_epi16(w[k][2], w[k][3]);
                     if (fmt == VF_MX) {
                         const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 16, 20, 24, 28, 18, 22, 26, 30);
@@ -199,11 +200,15 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
 }
 
 typedef struct vsrc {
-    const uint8_t *w;  /* row 0: MXFP4 code bytes or Q8_0 blocks */
-    const uint8_t *sc; /* MXFP4: e8m0 scales of row 0 */
+    const uint8_t *w;     /* row 0: MXFP4 code bytes, Q8_0 blocks or ggml blocks */
+    const uint8_t *w_odd; /* ggml gate/up split: row 2i + 1 is row i here (row 2i: row i of w); else NULL */
+    const uint8_t *sc;    /* MXFP4: e8m0 scales of row 0 */
     size_t row_bytes, sc_row;
-    uint64_t rstep; /* a tile's rows are r, r + rstep, ... (0 or 1: adjacent) */
 } vsrc;
+
+static inline const uint8_t *vrow(const vsrc *s, uint64_t r) {
+    return s->w_odd ? (r & 1 ? s->w_odd : s->w) + (r >> 1) * s->row_bytes : s->w + r * s->row_bytes;
+}
 
 /* Weight scales of blocks [b0, b0 + n) (n <= 16) of one row as f32; 0 past n for Q8_0. */
 TGT static INL __m512 wscales(const int fmt, const uint8_t *rw, const uint8_t *rs, size_t b0, size_t n) {
@@ -231,6 +236,41 @@ TGT static INL void mx_bytes(const uint8_t *rw, size_t g, size_t nv, __m512i *lo
     *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
 }
 
+/* ggml blocks 4g .. 4g+3 (68 bytes; nv valid): the unsigned weight bytes as mx_bytes gives them and
+ * each lane's weight scale 2^(e-127). A 17-byte block m straddles 128-bit lanes m and m + 1 of a
+ * load at the group's start, so two loads 16 bytes apart and two in-lane vpshufb put its 16 code
+ * bytes in lane m (vpermb would need VBMI); its scale byte, at offset 17m, is byte m of lane m. Bytes
+ * past the valid blocks are not read: they come out as code 0 and e = 0. */
+TGT static INL void gg_group(const uint8_t *rw, size_t g, size_t nv, __m512i *lo, __m512i *hi, __m512 *ws) {
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+    const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_setzero_si512();
+    /* lane m, byte j: code byte j of block m from the first load (byte m + 1 + j of lane m) or the
+     * second (byte m + 1 + j - 16); -1 (0x80 set) gives 0 */
+    const __m512i ca = _mm512_set_epi8(-1, -1, -1, -1, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4,
+                                       -1, -1, -1, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3,
+                                       -1, -1, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
+                                       -1, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i cb = _mm512_set_epi8(3, 2, 1, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                       2, 1, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                       1, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                       0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    /* every dword of lane m: the scale byte (byte m) in its top byte */
+    const __m512i cs = _mm512_set_epi8(3, -1, -1, -1, 3, -1, -1, -1, 3, -1, -1, -1, 3, -1, -1, -1,
+                                       2, -1, -1, -1, 2, -1, -1, -1, 2, -1, -1, -1, 2, -1, -1, -1,
+                                       1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1,
+                                       0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1);
+    const uint8_t *p = rw + g * 68;
+    const size_t n = nv >= 4 ? 68 : 17 * nv;
+    const __m512i a = n >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(((__mmask64)1 << n) - 1, p);
+    const __m512i b = _mm512_maskz_loadu_epi8(n > 16 ? ((__mmask64)1 << (n - 16)) - 1 : 0, p + 16);
+    const __m512i c = _mm512_or_si512(_mm512_shuffle_epi8(a, ca), _mm512_shuffle_epi8(b, cb));
+    *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(c, m4));
+    *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
+    const __m512i e = _mm512_srli_epi32(_mm512_shuffle_epi8(a, cs), 1); /* e << 23: 2^(e-127); e = 0: 2^-127 */
+    *ws = _mm512_castsi512_ps(_mm512_mask_mov_epi32(e, _mm512_cmpeq_epi32_mask(e, z), _mm512_set1_epi32(0x00400000)));
+    (void)z;
+}
+
 /* Q8_0: the unsigned weight bytes u = w + 128 of blocks 2p (lanes 0-7) and 2p+1 (lanes 8-15, if two). */
 TGT static INL __m512i q8_bytes(const uint8_t *rw, size_t p, int two) {
     const uint8_t *pb = rw + p * 2 * GPTOSS_Q8_0_BYTES + 2;
@@ -245,23 +285,26 @@ TGT static INL __m512i q8_bytes(const uint8_t *rw, size_t p, int two) {
  * converted and multiplied by their blocks' scales (a vpermps of that vector). */
 TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, size_t os, const vsrc *s, uint64_t r,
                           size_t nb, const vq *q) {
-    const size_t bb = fmt == VF_MX ? 16 : GPTOSS_Q8_0_BYTES; /* bytes per block */
+    const size_t bb = fmt == VF_MX ? 16 : fmt == VF_GG ? 17 : GPTOSS_Q8_0_BYTES; /* bytes per block */
     __m512 acc[4][VN_NT], corr[4][VN_NT];
-    const uint64_t st = s->rstep > 1 ? s->rstep : 1;
     const uint8_t *rw[4], *rs[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
-        rw[i] = s->w + (r + (uint64_t)i * st) * s->row_bytes;
-        rs[i] = s->sc ? s->sc + (r + (uint64_t)i * st) * s->sc_row : NULL;
+        rw[i] = vrow(s, r + (uint64_t)i);
+        rs[i] = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[i][t] = corr[i][t] = _mm512_setzero_ps();
     }
-    const uint8_t *pf = rw[0] + VN_PF;
+    /* The tile's rows are one contiguous region, or two (ggml gate/up: rows 0, 2 and 1, 3) */
+    const int ns = s->w_odd && R > 1 ? 2 : 1, rs_n = R / ns;
+    const uint8_t *pf = rw[0] + VN_PF, *pf2 = ns == 2 ? rw[1] + VN_PF : NULL;
+    if (rs[0]) /* the scales are a second stream, 1/16 of the codes: ahead by as many rows */
+        for (size_t k = 0; k < (size_t)R * s->sc_row + 64; k += 64) _mm_prefetch((const char *)(rs[0] + VN_PF / 16 + k), _MM_HINT_T0);
     for (size_t b0 = 0; b0 < nb; b0 += 16) {
         const size_t n = nb - b0 < 16 ? nb - b0 : 16;
         __m512 cs[4][VN_NT]; /* lane j: the product of the scales of block b0 + j */
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
+        for (int i = 0; i < R && fmt != VF_GG; i++) { /* ggml: per group, below */
             __m512 ws = wscales(fmt, rw[i], rs[i], b0, n);
 #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) {
@@ -269,37 +312,48 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
                 corr[i][t] = _mm512_fmadd_ps(ws, _mm512_loadu_ps(&q->k[t][b0]), corr[i][t]);
             }
         }
-        const size_t step = fmt == VF_MX ? 4 : 2;
+        const size_t step = fmt == VF_Q8 ? 2 : 4;
         for (size_t j = 0; j < n; j += step) {
-            if (st == 1) /* the tile's R rows are one contiguous region, read R x as fast as one row */
-                for (; pf < rw[0] + (b0 + j + step) * bb * R + VN_PF; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
-            else if (((b0 + j) * bb & 63) < step * bb) /* R separate streams, each as it enters a new line */
-#pragma GCC unroll 4
-                for (int i = 0; i < R; i++) _mm_prefetch((const char *)(rw[i] + (b0 + j) * bb + VN_PF), _MM_HINT_T0);
-            const __m512i sel = fmt == VF_MX ? _mm512_add_epi32(_mm512_set1_epi32((int)j),
+            for (; pf < rw[0] + (b0 + j + step) * bb * rs_n + VN_PF; pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
+            if (ns == 2)
+                for (; pf2 < rw[1] + (b0 + j + step) * bb * rs_n + VN_PF; pf2 += 64) _mm_prefetch((const char *)pf2, _MM_HINT_T0);
+            const __m512i sel = fmt != VF_Q8 ? _mm512_add_epi32(_mm512_set1_epi32((int)j),
                                                                 _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
                                              : _mm512_add_epi32(_mm512_set1_epi32((int)j),
                                                                 _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-            if (fmt == VF_MX) {
+            if (fmt != VF_Q8) {
                 const size_t g = (b0 + j) >> 2;
                 __m512i ul[4], uh[4];
+                __m512 gw[4]; /* ggml: lane 4m + k, the scale of block 4g + m */
 #pragma GCC unroll 4
-                for (int i = 0; i < R; i++) mx_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
+                for (int i = 0; i < R; i++)
+                    if (fmt == VF_MX) mx_bytes(rw[i], g, n - j, &ul[i], &uh[i]);
+                    else gg_group(rw[i], g, n - j, &ul[i], &uh[i], &gw[i]);
 #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
                     const int8_t *ph = q->pl[0][t] + g * 128, *pm = q->pl[1][t] + g * 128, *pl = q->pl[2][t] + g * 128;
                     const __m512i hl = _mm512_load_si512(ph), hh = _mm512_load_si512(ph + 64);
                     const __m512i ml = _mm512_load_si512(pm), mh = _mm512_load_si512(pm + 64);
                     const __m512i ll = _mm512_load_si512(pl), lh = _mm512_load_si512(pl + 64);
+                    __m512 xc = _mm512_setzero_ps(), xk = _mm512_setzero_ps();
+                    if (fmt == VF_GG) { /* the tokens' block scales and offsets, the offset a quarter per lane */
+                        xc = _mm512_permutexvar_ps(sel, _mm512_loadu_ps(&q->c[t][b0]));
+                        xk = _mm512_mul_ps(_mm512_permutexvar_ps(sel, _mm512_loadu_ps(&q->k[t][b0])), _mm512_set1_ps(0.25f));
+                    }
 #pragma GCC unroll 4
-                    for (int i = 0; i < R; i++) { /* dot(u, q) = (dot(u, h) << 16) + (dot(u, m) << 8) + dot(u, l) */
-                        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], hl);
-                        d = _mm512_dpbusd_epi32(d, uh[i], hh);
-                        d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ul[i], ml);
-                        d = _mm512_dpbusd_epi32(d, uh[i], mh);
-                        d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ul[i], ll);
-                        d = _mm512_dpbusd_epi32(d, uh[i], lh);
-                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(sel, cs[i][t]), acc[i][t]);
+                    for (int i = 0; i < R; i++) { /* dot(u, q) = (((dot(u, h) << 8) + dot(u, m)) << 8) + dot(u, l) */
+                        __m512i dh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], hl);
+                        __m512i dm = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], ml);
+                        __m512i dl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], ll);
+                        dh = _mm512_dpbusd_epi32(dh, uh[i], hh);
+                        dm = _mm512_dpbusd_epi32(dm, uh[i], mh);
+                        dl = _mm512_dpbusd_epi32(dl, uh[i], lh);
+                        const __m512i d = _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(_mm512_slli_epi32(dh, 8), dm), 8), dl);
+                        if (fmt == VF_GG) {
+                            acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(gw[i], xc), acc[i][t]);
+                            corr[i][t] = _mm512_fmadd_ps(gw[i], xk, corr[i][t]);
+                        } else
+                            acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(sel, cs[i][t]), acc[i][t]);
                     }
                 }
             } else {
@@ -325,7 +379,7 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++)
-            out[(size_t)t * os + r + (uint64_t)i * st] = _mm512_reduce_add_ps(acc[i][t]) - _mm512_reduce_add_ps(corr[i][t]);
+            out[(size_t)t * os + r + (uint64_t)i] = _mm512_reduce_add_ps(acc[i][t]) - _mm512_reduce_add_ps(corr[i][t]);
 }
 
 #define VT_CASES(FMT, R, S)                                                                                           \
@@ -339,18 +393,16 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
 TGT static INL void vrun(const int fmt, float *out, size_t os, const vsrc *s, size_t nb, const vq *q, size_t n_tok,
                          uint64_t r0, uint64_t r1) {
     uint64_t r = r0;
-    /* Tiles of rows a quarter (half) of the range apart: four (two) long sequential streams, where
-     * adjacent rows restart a short stream every row (MXFP4 rows are 1440 bytes); with one row at
-     * a time MXFP4 also lacked the independent work of four rows (in cache 15 -> 19 GB/s per thread). */
-    const int R = fmt == VF_MX || n_tok <= 2 ? 4 : 2;
-    const uint64_t qr = (r1 - r0) / (uint64_t)R;
-    vsrc far = *s;
-    far.rstep = qr;
+    /* Tiles of adjacent rows: a tile's codes are one contiguous region and its scales another, two
+     * sequential streams that software prefetch keeps VN_PF bytes ahead of. Rows a quarter of the
+     * range apart (eight streams with MXFP4's scales) left the decode at a third of the read rate:
+     * the scales were never prefetched, and the hardware did not keep up with that many streams. */
+    const int R = fmt != VF_Q8 || n_tok <= 2 ? 4 : 2;
     if (R == 4)
-        for (; r < r0 + qr; r++) VT_CASES(fmt, 4, &far)
+        for (; r + 4 <= r1; r += 4) VT_CASES(fmt, 4, s)
     else
-        for (; r < r0 + qr; r++) VT_CASES(fmt, 2, &far)
-    for (r = r0 + qr * (uint64_t)R; r < r1; r++) VT_CASES(fmt, 1, s)
+        for (; r + 2 <= r1; r += 2) VT_CASES(fmt, 2, s)
+    for (; r < r1; r++) VT_CASES(fmt, 1, s)
 }
 
 /* Q8_0 up to VN_NT_Q8_MAX tokens, VN_NT at a time: a later group re-reads the call's rows from L2
@@ -395,9 +447,22 @@ TGT static void vnni_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
             for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
 }
 
-static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
-                            const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
-    gptoss_cpu_avx512.mxfp4_ggml(out, os, w, e, bias, x, xs, n_tok, r0, r1);
+TGT static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                                const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t nb = (size_t)w->cols / 32;
+    vq q;
+    if (n_tok > VN_NT_MX || nb * 32 > VN_MAXC || r0 >= r1 || (w->blocks_odd && w->rows % 2) ||
+        !quantize(&q, VF_MX, x, xs, n_tok, nb)) {
+        gptoss_cpu_avx512.mxfp4_ggml(out, os, w, e, bias, x, xs, n_tok, r0, r1);
+        return;
+    }
+    const uint64_t per = w->blocks_odd ? w->rows / 2 : w->rows; /* rows of one expert in each tensor */
+    vsrc s = {.w = w->blocks + e * per * nb * 17, .w_odd = w->blocks_odd ? w->blocks_odd + e * per * nb * 17 : NULL,
+              .row_bytes = nb * 17};
+    vrun(VF_GG, out, os, &s, nb, &q, n_tok, r0, r1);
+    if (bias)
+        for (uint64_t r = r0; r < r1; r++)
+            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
 }
 
 const gptoss_cpu_ops gptoss_cpu_avx512vnni = {.name = "avx512vnni",
