@@ -136,9 +136,29 @@ void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float li
  * element; the avx512 kernels for everything else. */
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni;
 /* neon (simd_neon.c, AArch64 only): the f32 tiles of avx2 on NEON for every dense format and both
- * MXFP4 layouts, SwiGLU in swiglu_neon.c; attention takes the references. */
+ * MXFP4 layouts, SwiGLU in swiglu_neon.c, attention in attention_neon.c (head_dim a multiple of 4). */
 extern const gptoss_cpu_ops gptoss_cpu_neon;
 void gptoss_swiglu_mx_neon(float *a, const float *u, size_t n_blocks, float limit);
+void gptoss_attention_head_neon(float *out, const float *q, const float *k_cache, const float *v_cache,
+                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                float scale, float sink, float *scores);
+void gptoss_attention_group_neon(float *out, size_t out_stride, const float *q, size_t q_stride, uint32_t n_heads,
+                                 const float *k_cache, const float *v_cache, size_t kv_stride, const uint32_t *slots,
+                                 uint32_t n_keys, uint32_t head_dim, float scale, const float *sinks, float *scores);
+void gptoss_attention_head_f16_neon(float *out, const float *q, const uint16_t *k_cache, const uint16_t *v_cache,
+                                    size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                    float scale, float sink, float *scores);
+void gptoss_attention_group_f16_neon(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                     uint32_t n_heads, const uint16_t *k_cache, const uint16_t *v_cache,
+                                     size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                     float scale, const float *sinks, float *scores);
+void gptoss_attention_head_bf24_neon(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache,
+                                     size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                     float scale, float sink, float *scores);
+void gptoss_attention_group_bf24_neon(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                      uint32_t n_heads, const uint8_t *k_cache, const uint8_t *v_cache,
+                                      size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                      float scale, const float *sinks, float *scores);
 /* neondot (simd_neon_dot.c): neon with the SDOT MXFP4 decode kernel, where the CPU has dotprod. */
 int gptoss_cpu_has_neon_dotprod(void);
 void gptoss_mxfp4_neon_dot(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
