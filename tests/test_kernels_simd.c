@@ -125,6 +125,50 @@ static void test_mxfp4_dot(const gptoss_cpu_ops *ops, size_t rows, size_t cols, 
     free(blocks); free(scales); free(x); free(xo); free(wr); free(want); free(got);
 }
 
+/* neondot's integer Q8_0 decode kernel quantizes each 32-block of x to 16 bits, s = max|x| / 32639,
+ * |x - s q| <= 0.51 s (0.5 plus f32 rounding of x / s): per output, |got - want| <= sum |w| 0.51 s
+ * + 2^-20 sum |w x| (f32 rounding and summation order in both kernels), checked on every output
+ * with the measured error relative to that bound printed. Row 0's first weight is set to -128 (the
+ * int8 extreme a file may hold; the quantizer writes +-127 at most). Rows from 1 (a range that
+ * starts inside the matrix, an odd row count for the two-row tiles). */
+static void test_q8_dot(const gptoss_cpu_ops *ops, size_t rows, size_t cols, float x_scale) {
+    const size_t nb = cols / 32, rb = gptoss_row_bytes(GPTOSS_DTYPE_Q8_0, cols);
+    uint8_t *data = malloc(rows * rb);
+    fill_weights(data, GPTOSS_DTYPE_Q8_0, rows, cols);
+    data[2] = 0x80;
+    float *x = malloc(cols * sizeof(float)), *wr = malloc(cols * sizeof(float)), *bias = malloc(rows * sizeof(float));
+    float *want = calloc(rows, sizeof(float)), *got = calloc(rows, sizeof(float));
+    for (size_t i = 0; i < cols; i++) x[i] = frand() * (i % 7 == 0 ? 10.0f : 1.0f);
+    for (size_t i = 0; i < 32; i++) x[i] *= x_scale; /* block 0 */
+    for (size_t i = 0; i < rows; i++) bias[i] = frand();
+    gptoss_mat m = {data, GPTOSS_DTYPE_Q8_0, rows, cols};
+    const uint64_t r0 = rows > 1 ? 1 : 0;
+    gptoss_matmul_dense_f32(want, rows, &m, bias, x, cols, 1, r0, rows, wr);
+    ops->dense(got, rows, &m, bias, x, cols, 1, r0, rows);
+    double worst = 0;
+    for (size_t r = r0; r < rows; r++) {
+        gptoss_to_f32(wr, data, GPTOSS_DTYPE_Q8_0, r * cols, cols);
+        double bound = 0;
+        for (size_t b = 0; b < nb; b++) {
+            double mx = 0, sw = 0, swx = 0;
+            for (size_t j = 0; j < 32; j++) {
+                mx = fmax(mx, fabs((double)x[b * 32 + j]));
+                sw += fabs((double)wr[b * 32 + j]);
+                swx += fabs((double)wr[b * 32 + j] * x[b * 32 + j]);
+            }
+            bound += sw * mx / 32639.0 * 0.51 + swx / (1 << 20);
+        }
+        bound += fabs((double)bias[r]) / (1 << 23);
+        const double d = fabs((double)got[r] - want[r]) / fmax(bound, 1e-30);
+        worst = d == d ? fmax(worst, d) : INFINITY;
+    }
+    const int untouched = !r0 || got[0] == 0.0f;
+    tap_check(worst <= 1.0 && untouched,
+              "%s q8_0 integer decode: %zu rows (from %llu) x %zu cols, 1 token, block 0 x %g: error / bound %.2g",
+              ops->name, rows, (unsigned long long)r0, cols, (double)x_scale, worst);
+    free(data); free(x); free(wr); free(bias); free(want); free(got);
+}
+
 /* Ggml-layout blocks (17 bytes, scale inline), one tensor or gate/up split (rows even). */
 static void test_mxfp4_ggml(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t n_tok, int split) {
     const size_t E = 3, nb = cols / 32, bytes = E * rows * nb * 17;
@@ -172,8 +216,20 @@ int main(void) {
             test_dense(ops, GPTOSS_DTYPE_BF16, 13, 96, nt);
             test_dense(ops, GPTOSS_DTYPE_BF16, 5, 71, nt);
             test_dense(ops, GPTOSS_DTYPE_F16, 9, 45, nt);
-            test_dense(ops, GPTOSS_DTYPE_Q8_0, 11, 160, nt);
-            test_dense(ops, GPTOSS_DTYPE_Q8_0, 1, 32, nt);
+            if (nt == 1 && !strcmp(ops->name, "neondot")) { /* quantized activations: the bounds above */
+                test_q8_dot(ops, 11, 160, 1.0f);
+                test_q8_dot(ops, 1, 32, 1.0f);
+                test_q8_dot(ops, 6, 128, 1.0f);      /* whole groups of 4 blocks only */
+                test_q8_dot(ops, 4, 96, 1.0f);       /* 3 rows, the blocks after the last group only */
+                test_q8_dot(ops, 33, 2880, 1.0f);    /* gpt-oss's hidden size */
+                test_q8_dot(ops, 9, 160, 0.0f);      /* an all-zero block */
+                test_q8_dot(ops, 9, 160, 1e-22f);    /* tiny, still quantized */
+                test_q8_dot(ops, 9, 160, 1e-26f);    /* below 2^-80: the f32 tiles */
+                test_dense(ops, GPTOSS_DTYPE_Q8_0, 3, 8224, nt); /* wider than the integer path: the f32 tiles */
+            } else {
+                test_dense(ops, GPTOSS_DTYPE_Q8_0, 11, 160, nt);
+                test_dense(ops, GPTOSS_DTYPE_Q8_0, 1, 32, nt);
+            }
             if (nt == 1 && !strcmp(ops->name, "neondot")) { /* quantized activations: the bound above */
                 test_mxfp4_dot(ops, 9, 96, 1.0f);
                 test_mxfp4_dot(ops, 6, 64, 1.0f);

@@ -122,13 +122,14 @@ static const gptoss_cpu_ops *amx_ops(void) {
 #endif
 
 #if defined(__aarch64__)
-/* neon with the SDOT MXFP4 decode kernel, where the CPU has dotprod (HWCAP_ASIMDDP). */
+/* neon with the SDOT decode kernels (MXFP4, Q8_0), where the CPU has dotprod (HWCAP_ASIMDDP). */
 static gptoss_cpu_ops neondot_variant;
 static pthread_once_t neondot_once = PTHREAD_ONCE_INIT;
 static void neondot_init(void) {
     if (!gptoss_cpu_has_neon_dotprod()) return;
     neondot_variant = gptoss_cpu_neon;
     neondot_variant.name = "neondot";
+    neondot_variant.dense = gptoss_dense_neon_dot;
     neondot_variant.mxfp4 = gptoss_mxfp4_neon_dot;
 }
 static const gptoss_cpu_ops *neondot_ops(void) {

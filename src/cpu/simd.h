@@ -159,8 +159,11 @@ void gptoss_attention_group_bf24_neon(float *out, size_t out_stride, const float
                                       uint32_t n_heads, const uint8_t *k_cache, const uint8_t *v_cache,
                                       size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
                                       float scale, const float *sinks, float *scores);
-/* neondot (simd_neon_dot.c): neon with the SDOT MXFP4 decode kernel, where the CPU has dotprod. */
+/* neondot (simd_neon_dot.c): neon with the SDOT decode kernels (MXFP4 and Q8_0), where the CPU has
+ * dotprod. */
 int gptoss_cpu_has_neon_dotprod(void);
+void gptoss_dense_neon_dot(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
+                           size_t n_tok, uint64_t r0, uint64_t r1);
 void gptoss_mxfp4_neon_dot(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                            const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1);
 int gptoss_cpu_has_avx2(void);
