@@ -1,7 +1,7 @@
 /* attention_neon.c: query heads against the cached keys and values (the contract of
  * gptoss_attention_head_f32) with AArch64 NEON, for head_dim a multiple of 4 (one head: up to 256;
  * the grouped kernel: up to 128, more goes per head): one head, or the query heads sharing one kv
- * head in a single pass over its keys and values, the `neon` and `neondot` variants' attention.
+ * head in a single pass over its keys and values; the attention of neon, neondot and neoni8mm.
  * Scores are q . k over head_dim in float32x4 lanes, eight keys at a time (eight independent FMA
  * chains), each key's four lanes then added pairwise (faddp), so the softmax (exp from vexp_neon.h)
  * and the weighted sum of values run four keys per instruction. The cache holds f32, f16 or bf24

@@ -64,11 +64,11 @@ int gptoss_cpu_has_neon_dotprod(void) {
 #endif
 }
 
-#if NEON_DOT
+/* The activation quantizers (also simd_neon_mm.c's): plain C, no dotprod needed. */
 /* One token's row (n a multiple of 32, MXFP4 order) -> planes h, m, l and per-block scales.
  * 0 when a value is not finite, or a block's largest is below 2^-100 but not 0: its scale would be
  * subnormal (precision lost) or 1/s overflow; the caller then takes the f32 tiles. */
-static int quantize24(int8_t *h, int8_t *m, int8_t *l, float *sc, const float *x, size_t n) {
+int gptoss_neon_quantize24(int8_t *h, int8_t *m, int8_t *l, float *sc, const float *x, size_t n) {
     for (size_t b = 0; b < n / 32; b++) {
         const float *xb = x + b * 32;
         float mx = 0.0f;
@@ -93,6 +93,33 @@ static int quantize24(int8_t *h, int8_t *m, int8_t *l, float *sc, const float *x
     return 1;
 }
 
+/* One token's row (n a multiple of 32, natural order) -> 16-bit planes hi, lo and per-block scales.
+ * 0 when a value is not finite, or a block's largest is below 2^-80 but not 0: d * s (d an f16
+ * weight scale, down to 2^-24) would be subnormal; the caller then takes the f32 tiles. */
+int gptoss_neon_quantize16(int8_t *hi, int8_t *lo, float *sc, const float *x, size_t n) {
+    for (size_t b = 0; b < n / 32; b++) {
+        const float *xb = x + b * 32;
+        float mx = 0.0f;
+        for (int j = 0; j < 32; j++) {
+            if (!isfinite(xb[j])) return 0;
+            mx = fmaxf(mx, fabsf(xb[j]));
+        }
+        if (mx > 0.0f && mx < 0x1p-80f) return 0;
+        const float s = mx / 32639.0f, inv = mx > 0.0f ? 32639.0f / mx : 0.0f;
+        sc[b] = s;
+        for (int j = 0; j < 32; j++) {
+            int32_t q = (int32_t)lrintf(xb[j] * inv);
+            if (q > 32639) q = 32639; /* inv rounds: keep |q| in range, so that |hi| <= 127 */
+            if (q < -32639) q = -32639;
+            const int32_t l = (int32_t)(int8_t)(uint8_t)(q & 255);
+            lo[b * 32 + j] = (int8_t)l;
+            hi[b * 32 + j] = (int8_t)((q - l) / 256);
+        }
+    }
+    return 1;
+}
+
+#if NEON_DOT
 /* Row r of expert block pointers: sum over blocks of 2^(e-127) * s / 2 * (2 v . q). */
 DOT_TGT static float row_dot(const uint8_t *codes, const uint8_t *scales, size_t nb, const int8_t *h,
                              const int8_t *m, const int8_t *l, const float *xs) {
@@ -125,7 +152,7 @@ void gptoss_mxfp4_neon_dot(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
     const size_t cols = (size_t)w->cols, nb = cols / 32;
     int8_t h[DOT_MAXC], m[DOT_MAXC], l[DOT_MAXC];
     float sc[DOT_MAXC / 32];
-    if (n_tok > DOT_NT || cols > DOT_MAXC || !quantize24(h, m, l, sc, x, cols)) {
+    if (n_tok > DOT_NT || cols > DOT_MAXC || !gptoss_neon_quantize24(h, m, l, sc, x, cols)) {
         gptoss_cpu_neon.mxfp4(out, os, w, e, bias, x, xs, n_tok, r0, r1);
         return;
     }
@@ -133,32 +160,6 @@ void gptoss_mxfp4_neon_dot(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
     for (uint64_t r = r0; r < r1; r++)
         out[r] = row_dot(blocks + r * nb * 16, scales + r * nb, nb, h, m, l, sc) + (bias ? bias[r] : 0.0f);
 }
-/* One token's row (n a multiple of 32, natural order) -> 16-bit planes hi, lo and per-block scales.
- * 0 when a value is not finite, or a block's largest is below 2^-80 but not 0: d * s (d an f16
- * weight scale, down to 2^-24) would be subnormal; the caller then takes the f32 tiles. */
-static int quantize16(int8_t *hi, int8_t *lo, float *sc, const float *x, size_t n) {
-    for (size_t b = 0; b < n / 32; b++) {
-        const float *xb = x + b * 32;
-        float mx = 0.0f;
-        for (int j = 0; j < 32; j++) {
-            if (!isfinite(xb[j])) return 0;
-            mx = fmaxf(mx, fabsf(xb[j]));
-        }
-        if (mx > 0.0f && mx < 0x1p-80f) return 0;
-        const float s = mx / 32639.0f, inv = mx > 0.0f ? 32639.0f / mx : 0.0f;
-        sc[b] = s;
-        for (int j = 0; j < 32; j++) {
-            int32_t q = (int32_t)lrintf(xb[j] * inv);
-            if (q > 32639) q = 32639; /* inv rounds: keep |q| in range, so that |hi| <= 127 */
-            if (q < -32639) q = -32639;
-            const int32_t l = (int32_t)(int8_t)(uint8_t)(q & 255);
-            lo[b * 32 + j] = (int8_t)l;
-            hi[b * 32 + j] = (int8_t)((q - l) / 256);
-        }
-    }
-    return 1;
-}
-
 /* The int32 dots of one Q8_0 block's 32 weights at p with planes (ah0, ah1) and (al0, al1): four
  * lanes each, for hi and lo. */
 DOT_TGT static inline __attribute__((always_inline)) void q8_block(int32x4_t *dh, int32x4_t *dl, const uint8_t *p,
@@ -221,7 +222,8 @@ DOT_TGT void gptoss_dense_neon_dot(float *out, size_t os, const gptoss_mat *w, c
     const size_t cols = (size_t)w->cols, nb = cols / 32;
     int8_t hi[DOT_MAXC], lo[DOT_MAXC];
     float sc[DOT_MAXC / 32];
-    if (w->dtype != GPTOSS_DTYPE_Q8_0 || n_tok > DOT_NT || cols > DOT_MAXC || !quantize16(hi, lo, sc, x, cols)) {
+    if (w->dtype != GPTOSS_DTYPE_Q8_0 || n_tok > DOT_NT || cols > DOT_MAXC ||
+        !gptoss_neon_quantize16(hi, lo, sc, x, cols)) {
         gptoss_cpu_neon.dense(out, os, w, bias, x, xs, n_tok, r0, r1);
         return;
     }
