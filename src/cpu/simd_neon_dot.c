@@ -17,7 +17,7 @@
  *   2^30 (every partial too).
  * - Q8_0, per 4 blocks and row: sixteen SDOT (two halves x two planes x four blocks), the lanes of
  *   the four blocks' dots added pairwise (addp) into one vector, (hi << 8) + lo, one convert and one
- *   FMA by d * s (the blocks' f16 scales widened four at a time). Bound: a block's |dot| <= 32 * 128
+ *   FMA by d * s (the blocks' f16 scales widened four at a time by fcvtl). Bound: a block's |dot| <= 32 * 128
  *   * 32767 < 2^28. Two rows at a time share the activation loads.
  * Each output comes from one row's accumulators, so results do not depend on the row split or the
  * thread count. More than one token, rows wider than DOT_MAXC and non-finite (or tiny but nonzero)
@@ -177,6 +177,13 @@ static inline float q8_scale(const uint8_t *p) {
     return gptoss_f16_to_f32(d);
 }
 
+/* The f16 scales of the 4 Q8_0 blocks from p, widened by one fcvtl (exact, as gptoss_f16_to_f32). */
+static inline float32x4_t q8_scales4(const uint8_t *p) {
+    uint16_t d[4];
+    for (int k = 0; k < 4; k++) memcpy(&d[k], p + k * GPTOSS_Q8_0_BYTES, 2);
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(d)));
+}
+
 /* Rows rw[0..R) (R = 1 or 2) of nb Q8_0 blocks against the planes: sum over blocks of d * s * (w . q). */
 DOT_TGT static inline __attribute__((always_inline)) void q8_rows(float *res, const int R, const uint8_t *const *rw,
                                                                   size_t nb, const int8_t *hi, const int8_t *lo,
@@ -196,9 +203,8 @@ DOT_TGT static inline __attribute__((always_inline)) void q8_rows(float *res, co
         for (int i = 0; i < R; i++) {
             const int32x4_t h = vpaddq_s32(vpaddq_s32(dh[i][0], dh[i][1]), vpaddq_s32(dh[i][2], dh[i][3]));
             const int32x4_t l = vpaddq_s32(vpaddq_s32(dl[i][0], dl[i][1]), vpaddq_s32(dl[i][2], dl[i][3]));
-            const float32x4_t d4 = {q8_scale(rw[i] + b * B), q8_scale(rw[i] + (b + 1) * B),
-                                    q8_scale(rw[i] + (b + 2) * B), q8_scale(rw[i] + (b + 3) * B)};
-            acc[i] = vfmaq_f32(acc[i], vcvtq_f32_s32(vaddq_s32(vshlq_n_s32(h, 8), l)), vmulq_f32(d4, s4));
+            acc[i] = vfmaq_f32(acc[i], vcvtq_f32_s32(vaddq_s32(vshlq_n_s32(h, 8), l)),
+                               vmulq_f32(q8_scales4(rw[i] + b * B), s4));
         }
     }
     float tail[2] = {0.0f, 0.0f};

@@ -97,10 +97,13 @@ static inline float e8m0(uint8_t e) {
     return f;
 }
 
-static inline float q8_scale(const uint8_t *p) {
-    uint16_t d;
-    memcpy(&d, p, 2);
-    return gptoss_f16_to_f32(d);
+/* The f16 scales of Q8_0 blocks p0, p0, p1, p1, widened by one fcvtl (exact). */
+static inline float32x4_t q8_scales_pair(const uint8_t *p0, const uint8_t *p1) {
+    uint16_t d[4];
+    memcpy(&d[0], p0, 2);
+    memcpy(&d[2], p1, 2);
+    d[1] = d[0], d[3] = d[2];
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(d)));
 }
 
 /* 8-byte halves of x and y interleaved: (x lo, y lo) and (x hi, y hi). */
@@ -143,8 +146,7 @@ MM_TGT static INL void mm_tile(const int fmt, const int NP, float *out, size_t o
             const int8x16_t l0 = vld1q_s8((const int8_t *)(p0 + 2)), h0 = vld1q_s8((const int8_t *)(p0 + 18));
             const int8x16_t l1 = vld1q_s8((const int8_t *)(p1 + 2)), h1 = vld1q_s8((const int8_t *)(p1 + 18));
             a[0] = zip_lo(l0, l1), a[1] = zip_hi(l0, l1), a[2] = zip_lo(h0, h1), a[3] = zip_hi(h0, h1);
-            const float d0 = q8_scale(p0), d1 = q8_scale(p1);
-            rs = (float32x4_t){d0, d0, d1, d1};
+            rs = q8_scales_pair(p0, p1);
         }
         for (int p = 0; p < NP; p++) {
             const float32x2_t s2 = vld1_f32(q->s[p] + 2 * b);
