@@ -5,9 +5,10 @@
 # NEON included, against them on awkward shapes), then every golden case through tests/t_golden.sh
 # with the aarch64 gptoss as its binary (both layouts; --exact within 1e-3, the fast default within
 # 0.1; decode, prefill and batched prefill; greedy continuations identical). qemu's default CPU has
-# NEON and dotprod, so the default pick is neondot (checked), and a cortex-a53 (no dotprod) picks neon
-# (checked; the fast path's goldens run on both). The goldens are small (3 layers at most, hidden
-# <= 128): the unit takes ~30 s of CPU after the build. Skips with one line
+# NEON, dotprod and i8mm, so the default pick is neoni8mm (checked), a cortex-a76 (dotprod, no i8mm)
+# picks neondot and a cortex-a53 (neither) neon (checked; the fast path's goldens run on neoni8mm and
+# neon: neondot's kernels are neoni8mm's at one token, neon's at more). The goldens are small (3
+# layers at most, hidden <= 128): the unit takes ~60 s of CPU after the build. Skips with one line
 # when the cross tools or qemu are missing, and under the sanitizer pass (nothing there is sanitized).
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -47,11 +48,16 @@ done
 
 # Which variant the default pick takes under this qemu (the goldens' fast path runs it).
 cpu=$(qemu-aarch64 "$root/$build/tests/test_kernels_simd" 2>&1 | grep -oE 'start-up choice: [a-z0-9]+')
-echo "ok - arm64 ${cpu:-start-up choice: unknown} (qemu-aarch64's default CPU)"
-# A CPU without dotprod (HWCAP_ASIMDDP clear) must fall back to plain neon.
-cpu=$(qemu-aarch64 -cpu cortex-a53 "$root/$build/tests/test_kernels_simd" 2>&1 | grep -oE 'start-up choice: [a-z0-9]+')
-if [ "$cpu" = "start-up choice: neon" ]; then echo "ok - arm64 cortex-a53 (no dotprod): $cpu"
-else echo "not ok - arm64 cortex-a53 (no dotprod): want 'start-up choice: neon', got '$cpu'"; fi
+default_cpu=${cpu#start-up choice: }
+if [ "$default_cpu" = neoni8mm ]; then echo "ok - arm64 qemu's default CPU (dotprod and i8mm) picks neoni8mm"
+else echo "not ok - arm64 qemu's default CPU (dotprod and i8mm): want neoni8mm, got '${default_cpu}'"; fi
+# A CPU without i8mm (HWCAP2_I8MM clear) must fall back to neondot, one without dotprod (HWCAP_ASIMDDP
+# clear) to plain neon.
+for pair in cortex-a76:neondot cortex-a53:neon; do
+    cpu=$(qemu-aarch64 -cpu "${pair%%:*}" "$root/$build/tests/test_kernels_simd" 2>&1 | grep -oE 'start-up choice: [a-z0-9]+')
+    if [ "$cpu" = "start-up choice: ${pair#*:}" ]; then echo "ok - arm64 ${pair%%:*}: $cpu"
+    else echo "not ok - arm64 ${pair%%:*}: want 'start-up choice: ${pair#*:}', got '$cpu'"; fi
+done
 
 # The goldens through t_golden.sh, its gptoss the aarch64 binary under qemu.
 cat >"$tmp/gptoss" <<WRAP
@@ -59,7 +65,7 @@ cat >"$tmp/gptoss" <<WRAP
 exec qemu-aarch64 "$root/$build/gptoss" "\$@"
 WRAP
 chmod +x "$tmp/gptoss"
-GPTOSS_BIN="$tmp/gptoss" bash "$root/tests/t_golden.sh" | sed -E 's/^(not ok|ok) - /\1 - arm64 neondot /'
+GPTOSS_BIN="$tmp/gptoss" bash "$root/tests/t_golden.sh" | sed -E "s/^(not ok|ok) - /\1 - arm64 ${default_cpu:-default} /"
 # The fast path again on a CPU without dotprod (qemu's cortex-a53), where it runs plain neon: decode
 # and batched prefill within 0.1, greedy identical, HF layout (the exact path is the same scalar
 # reference on every CPU, and the layouts load the same numbers: t_golden.sh above covers both).

@@ -2,13 +2,15 @@
  * Attention: every fast attention kernel this CPU runs against the reference
  * (gptoss_attention_head_f32): 1 to 300 keys (partial groups of sixteen), head_dim 16..128 and one
  * the fast kernel hands back to the reference (40), slots out of order as a ring buffer leaves them,
- * a sink that dominates and one that does not, scores far apart (underflowing exponentials). f32
+ * a sink that dominates and one that does not, scores far apart (underflowing exponentials); NEON's
+ * (neon, neondot: the same functions) on 18, 32, 36 and 40 too, multiples of 4 but not of 16. f32
  * throughout: the bound is on max |got - want| / max |v| < 1e-5.
  * Grouped attention (the query heads of one kv head in one pass): each head's output bit for bit
  * what the variant's one-head kernel gives, on 1 to 577 keys, 1, 3 and 8 heads (the values in
  * groups of heads and the heads left over), head_dim 16, 48, 64 and 80, shuffled slots, a row stride
  * beyond the kv heads, strided query and output rows, |q| ~1, ~4 and ~30, a different sink per head;
- * and the shapes it hands to the one-head kernel (head_dim 160 and 40, 17 heads).
+ * and the shapes it hands to the one-head kernel (head_dim 160 and 40, 17 heads); for NEON head_dim 32
+ * (two heads per value pass, one left over), 36, and 18 (per head, the reference).
  * Both again with the keys and values cached as f16 and as bf24 (session option kv_type), against
  * gptoss_attention_head_f16 / _bf24, which themselves must give gptoss_attention_head_f32's bits on
  * the same cache widened to f32.
@@ -167,9 +169,9 @@ static void test_swiglu(const gptoss_cpu_ops *ops, size_t n_blocks, float limit)
 }
 
 int main(void) {
-    const char *names[] = {"scalar", "avx2", "avx512", "amx", "neon"};
+    const char *names[] = {"scalar", "avx2", "avx512", "amx", "neon", "neondot"};
     int any = 0, any_group = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         const gptoss_cpu_ops *ops = gptoss_cpu_ops_named(names[i]);
         if (ops && ops->swiglu_mx) {
             test_swiglu(ops, 1, 7.0f);
@@ -188,7 +190,10 @@ int main(void) {
                             test_group(ops, keys[a], heads[b], dims[d], (a + b + d) % 2 ? 4.0f : 1.0f, type);
                 test_group(ops, 100, 8, 64, 30.0f, type); /* scores far apart: most weights underflow */
                 test_group(ops, 100, 3, 160, 1.0f, type); /* rows longer than the grouped copies: per head */
-                test_group(ops, 17, 8, 40, 1.0f, type);   /* head_dim not a multiple of 16: per head, the reference */
+                test_group(ops, 17, 8, 40, 1.0f, type);   /* not a multiple of 16: AVX-512 per head, NEON grouped */
+                test_group(ops, 45, 5, 32, 1.0f, type);   /* NEON: 2 heads per value pass and one left over */
+                test_group(ops, 20, 3, 36, 4.0f, type);
+                test_group(ops, 9, 2, 18, 1.0f, type);    /* not a multiple of 4: per head, the reference */
                 test_group(ops, 33, 17, 64, 1.0f, type);  /* more heads than the grouped copies take: per head */
             }
             const int has_head = ops && (type == F16    ? ops->attention_f16 != NULL
@@ -203,7 +208,10 @@ int main(void) {
             }
             test_case(ops, 40, 128, 1.0f, 20.0f, type);  /* the sink takes nearly everything */
             test_case(ops, 40, 64, 60.0f, -30.0f, type); /* scores far apart: most weights underflow */
-            test_case(ops, 21, 40, 1.0f, 0.0f, type);    /* head_dim not a multiple of 16: the reference */
+            test_case(ops, 21, 40, 1.0f, 0.0f, type);    /* not a multiple of 16: AVX-512's reference, NEON's own */
+            test_case(ops, 23, 36, 1.0f, 0.0f, type);
+            test_case(ops, 19, 32, 2.0f, 1.0f, type);
+            test_case(ops, 13, 18, 1.0f, 0.0f, type);    /* not a multiple of 4: the reference everywhere */
             test_case(ops, 64, 48, 2.0f, 1.0f, type);
         }
     }

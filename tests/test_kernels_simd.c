@@ -1,7 +1,8 @@
-/* test_kernels_simd.c: every fast kernel variant this CPU runs (scalar, AVX2, AVX-512, NEON) against the
- * scalar reference kernels on awkward shapes: rows and columns that are not multiples of the vector
- * width (where the format allows), row ranges that start inside the matrix, and 1, 7 and 33 tokens
- * (the 8-token tiles plus their tails). The relative error is printed. */
+/* test_kernels_simd.c: every fast kernel variant this CPU runs (scalar, AVX2, AVX-512, NEON: neon,
+ * neondot, neoni8mm) against the scalar reference kernels on awkward shapes: rows and columns that
+ * are not multiples of the vector width (where the format allows), row ranges that start inside the
+ * matrix, and 1, 7 and 33 tokens (the 8-token tiles plus their tails; the integer kernels also at 2,
+ * 3 and 8). The relative error is printed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,43 +87,120 @@ static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size
     free(blocks); free(scales); free(x); free(xo); free(bias); free(scratch); free(want); free(got);
 }
 
-/* neondot's integer MXFP4 decode kernel quantizes each 32-block of x to 24 bits, s = max|x| / (127 *
- * 2^16), |x - s q| <= s / 2: per output, |got - want| <= sum |w| s / 2 (that rounding) + 2^-20 sum |w x|
- * (f32 rounding and summation order in both kernels). Checked on every output, with the measured
- * error relative to that bound printed. */
-static void test_mxfp4_dot(const gptoss_cpu_ops *ops, size_t rows, size_t cols, float x_scale) {
+/* The integer kernels (neondot's SDOT at 1 token, neoni8mm's SMMLA at 2 to 8) quantize each 32-block
+ * of each token's x, MXFP4 to 24 bits (s = max|x| / (127 * 2^16), |x - s q| <= s / 2) and Q8_0 to 16
+ * (s = max|x| / 32639, |x - s q| <= 0.51 s: 0.5 plus f32 rounding of x / s). Per output,
+ * |got - want| <= sum over blocks of sum |w| * that rounding + 2^-20 sum |w x| (f32 rounding and
+ * summation order in both kernels) + 2^-23 |bias|, checked on every output with the worst error
+ * relative to that bound printed. Block 0 of every token is scaled by x_scale (0: an all-zero block;
+ * tiny; below the quantizers' floor: the f32 tiles). Rows from r0 = 1 (a range that starts inside
+ * the matrix, odd row counts for the two-row tiles), x rows 3 floats apart beyond cols (Q8_0). */
+static double int_bound_check(const float *got, const float *want, const float *x, size_t xs, size_t n_tok,
+                              size_t rows, size_t cols, uint64_t r0, const float *bias, double q_step,
+                              void (*row_f32)(float *, const void *, uint64_t), const void *w) {
+    float *wr = malloc(cols * sizeof(float));
+    double worst = 0;
+    for (size_t r = r0; r < rows; r++) {
+        row_f32(wr, w, r);
+        for (size_t t = 0; t < n_tok; t++) {
+            const float *xt = x + t * xs;
+            double bound = bias ? fabs((double)bias[r]) / (1 << 23) : 0;
+            for (size_t b = 0; b < cols / 32; b++) {
+                double mx = 0, sw = 0, swx = 0;
+                for (size_t j = 0; j < 32; j++) {
+                    mx = fmax(mx, fabs((double)xt[b * 32 + j]));
+                    sw += fabs((double)wr[b * 32 + j]);
+                    swx += fabs((double)wr[b * 32 + j] * xt[b * 32 + j]);
+                }
+                bound += sw * mx * q_step + swx / (1 << 20);
+            }
+            const double d = fabs((double)got[t * rows + r] - want[t * rows + r]) / fmax(bound, 1e-30);
+            worst = d == d ? fmax(worst, d) : INFINITY;
+        }
+    }
+    free(wr);
+    return worst;
+}
+
+static void mx_row_f32(float *dst, const void *w, uint64_t r) { gptoss_mxfp4_row_to_f32(dst, w, 0, r); }
+static void q8_row_f32(float *dst, const void *w, uint64_t r) {
+    const gptoss_mat *m = w;
+    gptoss_to_f32(dst, m->data, GPTOSS_DTYPE_Q8_0, r * m->cols, (size_t)m->cols);
+}
+
+static void test_mxfp4_int(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t n_tok, float x_scale) {
     const size_t nb = cols / 32;
     uint8_t *blocks = malloc(rows * nb * 16), *scales = malloc(rows * nb);
     for (size_t i = 0; i < rows * nb * 16; i++) blocks[i] = (uint8_t)(frand() * 128 + 128);
     for (size_t i = 0; i < rows * nb; i++) scales[i] = (uint8_t)(120 + (int)((frand() + 1) * 5));
     scales[rows * nb - 1] = 0; /* the subnormal 2^-127 */
-    float *x = malloc(cols * sizeof(float)), *xo = malloc(cols * sizeof(float)), *wr = malloc(cols * sizeof(float));
-    float *want = calloc(rows, sizeof(float)), *got = calloc(rows, sizeof(float));
-    for (size_t i = 0; i < cols; i++) x[i] = frand() * (i % 7 == 0 ? 10.0f : 1.0f);
-    for (size_t i = 0; i < 32; i++) x[i] *= x_scale; /* block 0 */
-    gptoss_mxfp4_order(xo, x, cols);
-    gptoss_mxfp4 w = {.blocks = blocks, .scales = scales, .n_experts = 1, .rows = rows, .cols = cols};
-    gptoss_matmul_mxfp4_f32(want, rows, &w, 0, NULL, x, cols, 1, 0, rows, wr);
-    ops->mxfp4(got, rows, &w, 0, NULL, xo, cols, 1, 0, rows);
-    double worst = 0;
-    for (size_t r = 0; r < rows; r++) {
-        gptoss_mxfp4_row_to_f32(wr, &w, 0, r);
-        double bound = 0;
-        for (size_t b = 0; b < nb; b++) {
-            double mx = 0, sw = 0, swx = 0;
-            for (size_t j = 0; j < 32; j++) {
-                mx = fmax(mx, fabs((double)x[b * 32 + j]));
-                sw += fabs((double)wr[b * 32 + j]);
-                swx += fabs((double)wr[b * 32 + j] * x[b * 32 + j]);
-            }
-            bound += sw * mx / (127.0 * 65536.0) / 2 + swx / (1 << 20);
-        }
-        const double d = fabs((double)got[r] - want[r]) / fmax(bound, 1e-30);
-        worst = d == d ? fmax(worst, d) : INFINITY;
+    float *x = malloc(n_tok * cols * sizeof(float)), *xo = malloc(n_tok * cols * sizeof(float));
+    float *wr = malloc(cols * sizeof(float)), *bias = malloc(rows * sizeof(float));
+    float *want = calloc(n_tok * rows, sizeof(float)), *got = calloc(n_tok * rows, sizeof(float));
+    for (size_t i = 0; i < n_tok * cols; i++) x[i] = frand() * (i % 7 == 0 ? 10.0f : 1.0f);
+    for (size_t t = 0; t < n_tok; t++) {
+        for (size_t i = 0; i < 32; i++) x[t * cols + i] *= x_scale; /* block 0 */
+        gptoss_mxfp4_order(xo + t * cols, x + t * cols, cols);
     }
-    tap_check(worst <= 1.0, "%s mxfp4 integer decode: %zu rows x %zu cols, 1 token, block 0 x %g: error / bound %.2g",
-              ops->name, rows, cols, (double)x_scale, worst);
-    free(blocks); free(scales); free(x); free(xo); free(wr); free(want); free(got);
+    for (size_t i = 0; i < rows; i++) bias[i] = frand();
+    gptoss_mxfp4 w = {.blocks = blocks, .scales = scales, .n_experts = 1, .rows = rows, .cols = cols};
+    const uint64_t r0 = rows > 1 ? 1 : 0;
+    gptoss_matmul_mxfp4_f32(want, rows, &w, 0, bias, x, cols, n_tok, r0, rows, wr);
+    ops->mxfp4(got, rows, &w, 0, bias, xo, cols, n_tok, r0, rows);
+    const double worst = int_bound_check(got, want, x, cols, n_tok, rows, cols, r0, bias, 0.5 / (127.0 * 65536.0),
+                                         mx_row_f32, &w);
+    int untouched = 1;
+    for (size_t t = 0; t < n_tok && r0; t++) untouched &= got[t * rows] == 0.0f;
+    tap_check(worst <= 1.0 && untouched,
+              "%s mxfp4 integer kernel: %zu rows (from %llu) x %zu cols x %zu tokens, block 0 x %g: error / bound %.2g",
+              ops->name, rows, (unsigned long long)r0, cols, n_tok, (double)x_scale, worst);
+    free(blocks); free(scales); free(x); free(xo); free(wr); free(bias); free(want); free(got);
+}
+
+/* Row 0's first weight is -128 (the int8 extreme a file may hold; the quantizer writes +-127 at most). */
+static void test_q8_int(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t n_tok, float x_scale) {
+    const size_t rb = gptoss_row_bytes(GPTOSS_DTYPE_Q8_0, cols), xs = cols + 3;
+    uint8_t *data = malloc(rows * rb);
+    fill_weights(data, GPTOSS_DTYPE_Q8_0, rows, cols);
+    data[2] = 0x80;
+    float *x = malloc(n_tok * xs * sizeof(float)), *wr = malloc(cols * sizeof(float));
+    float *bias = malloc(rows * sizeof(float));
+    float *want = calloc(n_tok * rows, sizeof(float)), *got = calloc(n_tok * rows, sizeof(float));
+    for (size_t i = 0; i < n_tok * xs; i++) x[i] = frand() * (i % 7 == 0 ? 10.0f : 1.0f);
+    for (size_t t = 0; t < n_tok; t++)
+        for (size_t i = 0; i < 32; i++) x[t * xs + i] *= x_scale; /* block 0 */
+    for (size_t i = 0; i < rows; i++) bias[i] = frand();
+    gptoss_mat m = {data, GPTOSS_DTYPE_Q8_0, rows, cols};
+    const uint64_t r0 = rows > 1 ? 1 : 0;
+    gptoss_matmul_dense_f32(want, rows, &m, bias, x, xs, n_tok, r0, rows, wr);
+    ops->dense(got, rows, &m, bias, x, xs, n_tok, r0, rows);
+    const double worst = int_bound_check(got, want, x, xs, n_tok, rows, cols, r0, bias, 0.51 / 32639.0, q8_row_f32, &m);
+    int untouched = 1;
+    for (size_t t = 0; t < n_tok && r0; t++) untouched &= got[t * rows] == 0.0f;
+    tap_check(worst <= 1.0 && untouched,
+              "%s q8_0 integer kernel: %zu rows (from %llu) x %zu cols x %zu tokens, block 0 x %g: error / bound %.2g",
+              ops->name, rows, (unsigned long long)r0, cols, n_tok, (double)x_scale, worst);
+    free(data); free(x); free(wr); free(bias); free(want); free(got);
+}
+
+/* The integer kernels' shapes at n_tok tokens: partial groups of 4 blocks (Q8_0 SDOT), odd row
+ * counts, gpt-oss's 2880 columns, an all-zero block, tiny blocks still quantized and below the floor. */
+static void test_int_kernels(const gptoss_cpu_ops *ops, size_t n_tok) {
+    test_q8_int(ops, 11, 160, n_tok, 1.0f);
+    test_q8_int(ops, 1, 32, n_tok, 1.0f);
+    test_q8_int(ops, 6, 128, n_tok, 1.0f);   /* whole groups of 4 blocks only */
+    test_q8_int(ops, 4, 96, n_tok, 1.0f);    /* the blocks after the last group only */
+    test_q8_int(ops, 33, 2880, n_tok, 1.0f); /* gpt-oss's hidden size */
+    test_q8_int(ops, 9, 160, n_tok, 0.0f);   /* an all-zero block */
+    test_q8_int(ops, 9, 160, n_tok, 1e-22f); /* tiny, still quantized */
+    test_q8_int(ops, 9, 160, n_tok, 1e-26f); /* below 2^-80: the f32 tiles */
+    test_mxfp4_int(ops, 9, 96, n_tok, 1.0f);
+    test_mxfp4_int(ops, 6, 64, n_tok, 1.0f);
+    test_mxfp4_int(ops, 1, 32, n_tok, 1.0f);
+    test_mxfp4_int(ops, 64, 2880, n_tok, 1.0f);
+    test_mxfp4_int(ops, 9, 96, n_tok, 0.0f);   /* an all-zero block */
+    test_mxfp4_int(ops, 9, 96, n_tok, 1e-25f); /* tiny, still quantized */
+    test_mxfp4_int(ops, 9, 96, n_tok, 1e-33f); /* below 2^-100: the f32 tiles */
 }
 
 /* Ggml-layout blocks (17 bytes, scale inline), one tensor or gate/up split (rows even). */
@@ -158,41 +236,50 @@ int main(void) {
     tap_check(b[0] == 0 && b[1] == 2 && b[15] == 30 && b[16] == 1 && b[31] == 31 && b[32] == 32 && b[48] == 33 &&
                   gptoss_mxfp4_pos(33) == 48 && gptoss_mxfp4_pos(30) == 15,
               "mxfp4 order: even elements then odd ones in each block of 32");
-    const char *names[] = {"scalar", "avx2", "avx512", "neon", "neondot"};
+    const char *names[] = {"scalar", "avx2", "avx512", "neon", "neondot", "neoni8mm"};
     const size_t toks[] = {1, 7, 33};
-    for (int v = 0; v < 5; v++) {
+    for (int v = 0; v < 6; v++) {
         const gptoss_cpu_ops *ops = gptoss_cpu_ops_named(names[v]);
         if (!ops) {
             tap_skip(names[v], "this CPU lacks it");
             continue;
         }
+        /* token counts the integer kernels take: quantized activations, the bounds above */
+        const int sdot = !strcmp(ops->name, "neondot") || !strcmp(ops->name, "neoni8mm");
+        const int mmla = !strcmp(ops->name, "neoni8mm");
         for (int k = 0; k < 3; k++) {
             size_t nt = toks[k];
+            const int integer = (nt == 1 && sdot) || (nt >= 2 && nt <= 8 && mmla);
             test_dense(ops, GPTOSS_DTYPE_F32, 7, 37, nt);
             test_dense(ops, GPTOSS_DTYPE_BF16, 13, 96, nt);
             test_dense(ops, GPTOSS_DTYPE_BF16, 5, 71, nt);
             test_dense(ops, GPTOSS_DTYPE_F16, 9, 45, nt);
-            test_dense(ops, GPTOSS_DTYPE_Q8_0, 11, 160, nt);
-            test_dense(ops, GPTOSS_DTYPE_Q8_0, 1, 32, nt);
-            if (nt == 1 && !strcmp(ops->name, "neondot")) { /* quantized activations: the bound above */
-                test_mxfp4_dot(ops, 9, 96, 1.0f);
-                test_mxfp4_dot(ops, 6, 64, 1.0f);
-                test_mxfp4_dot(ops, 1, 32, 1.0f);
-                test_mxfp4_dot(ops, 64, 2880, 1.0f);
-                test_mxfp4_dot(ops, 9, 96, 0.0f);     /* an all-zero block */
-                test_mxfp4_dot(ops, 9, 96, 1e-25f);   /* tiny, still quantized */
-                test_mxfp4_dot(ops, 9, 96, 1e-33f);   /* below 2^-100: the f32 tiles */
-                test_mxfp4_dot(ops, 1, 32, 1e-25f);   /* one tiny block alone */
+            if (integer) {
+                test_int_kernels(ops, nt);
             } else {
+                test_dense(ops, GPTOSS_DTYPE_Q8_0, 11, 160, nt);
+                test_dense(ops, GPTOSS_DTYPE_Q8_0, 1, 32, nt);
                 test_mxfp4(ops, 9, 96, nt);
                 test_mxfp4(ops, 6, 64, nt);
                 test_mxfp4(ops, 1, 32, nt);
             }
-            if (k == 0) test_mxfp4(ops, 5, 8224, nt); /* wider than neondot's integer path: the f32 tiles */
+            if (k == 0) { /* wider than the integer kernels take: the f32 tiles */
+                test_mxfp4(ops, 5, 8224, nt);
+                test_dense(ops, GPTOSS_DTYPE_Q8_0, 3, 8224, nt);
+            }
             test_mxfp4_ggml(ops, 9, 96, nt, 0);
             test_mxfp4_ggml(ops, 1, 32, nt, 0);
             test_mxfp4_ggml(ops, 10, 64, nt, 1);
             test_mxfp4_ggml(ops, 14, 160, nt, 1);
+        }
+        if (mmla) { /* the SMMLA kernels' other token counts: pairs, a padded pair, their limit */
+            test_int_kernels(ops, 2);
+            test_int_kernels(ops, 3);
+            test_int_kernels(ops, 8);
+            test_dense(ops, GPTOSS_DTYPE_Q8_0, 5, 4128, 2); /* wider than SMMLA's 4096: the f32 tiles */
+            test_mxfp4(ops, 5, 4128, 3);
+            test_dense(ops, GPTOSS_DTYPE_Q8_0, 11, 160, 9); /* more than 8 tokens: the f32 tiles */
+            test_mxfp4(ops, 9, 96, 9);
         }
     }
     const gptoss_cpu_ops *best = gptoss_cpu_ops_best();

@@ -122,18 +122,33 @@ static const gptoss_cpu_ops *amx_ops(void) {
 #endif
 
 #if defined(__aarch64__)
-/* neon with the SDOT MXFP4 decode kernel, where the CPU has dotprod (HWCAP_ASIMDDP). */
+/* neon with the SDOT decode kernels (MXFP4, Q8_0), where the CPU has dotprod (HWCAP_ASIMDDP). */
 static gptoss_cpu_ops neondot_variant;
 static pthread_once_t neondot_once = PTHREAD_ONCE_INIT;
 static void neondot_init(void) {
     if (!gptoss_cpu_has_neon_dotprod()) return;
     neondot_variant = gptoss_cpu_neon;
     neondot_variant.name = "neondot";
+    neondot_variant.dense = gptoss_dense_neon_dot;
     neondot_variant.mxfp4 = gptoss_mxfp4_neon_dot;
 }
 static const gptoss_cpu_ops *neondot_ops(void) {
     pthread_once(&neondot_once, neondot_init);
     return neondot_variant.name ? &neondot_variant : NULL;
+}
+/* neondot with the SMMLA kernels for 2 to 8 tokens, where the CPU has i8mm too (HWCAP2_I8MM). */
+static gptoss_cpu_ops neoni8mm_variant;
+static pthread_once_t neoni8mm_once = PTHREAD_ONCE_INIT;
+static void neoni8mm_init(void) {
+    if (!neondot_ops() || !gptoss_cpu_has_neon_i8mm()) return;
+    neoni8mm_variant = *neondot_ops();
+    neoni8mm_variant.name = "neoni8mm";
+    neoni8mm_variant.dense = gptoss_dense_neon_mm;
+    neoni8mm_variant.mxfp4 = gptoss_mxfp4_neon_mm;
+}
+static const gptoss_cpu_ops *neoni8mm_ops(void) {
+    pthread_once(&neoni8mm_once, neoni8mm_init);
+    return neoni8mm_variant.name ? &neoni8mm_variant : NULL;
 }
 #endif
 
@@ -148,6 +163,7 @@ const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
 #if defined(__aarch64__)
     if (!strcmp(name, "neon")) return &gptoss_cpu_neon; /* ASIMD: every AArch64 CPU */
     if (!strcmp(name, "neondot")) return neondot_ops();
+    if (!strcmp(name, "neoni8mm")) return neoni8mm_ops();
 #endif
     return NULL;
 }
@@ -165,7 +181,7 @@ static void pick(void) {
     else if (gptoss_cpu_has_avx2()) best = &gptoss_cpu_avx2;
     else best = &gptoss_cpu_scalar;
 #elif defined(__aarch64__)
-    if (!(best = neondot_ops())) best = &gptoss_cpu_neon;
+    if (!(best = neoni8mm_ops()) && !(best = neondot_ops())) best = &gptoss_cpu_neon;
 #else
     best = &gptoss_cpu_scalar;
 #endif

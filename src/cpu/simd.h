@@ -1,11 +1,12 @@
-/* simd.h: the fast CPU kernels (AVX-512 with VNNI, AVX-512, AVX2, NEON with or without dotprod on
- * AArch64, or portable scalar, picked once at start-up from cpuid / HWCAP;
- * GPTOSS_CPU=scalar|avx2|avx512|avx512vnni|amx|neon|neondot forces one). The f32 variants keep
+/* simd.h: the fast CPU kernels (AVX-512 with VNNI, AVX-512, AVX2, NEON with or without dotprod and
+ * i8mm on AArch64, or portable scalar, picked once at start-up from cpuid / HWCAP;
+ * GPTOSS_CPU=scalar|avx2|avx512|avx512vnni|amx|neon|neondot|neoni8mm forces one). The f32 variants keep
  * activations f32 and accumulate in f32: the weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32)
  * in registers, a tile of rows x tokens at a time, so a prefill reuses each decoded weight across up
  * to 8 tokens; results differ from the scalar reference (kernels.c) by summation order only. The
  * avx512vnni variant's MXFP4 / Q8_0 kernels at 1-4 tokens quantize the activations (24 / 16 bits per
- * element) and use integer dot products (simd_vnni.c). */
+ * element) and use integer dot products (simd_vnni.c); so do neondot's (1 token, SDOT) and
+ * neoni8mm's (2-8 tokens, SMMLA) on AArch64. */
 #ifndef GPTOSS_CPU_SIMD_H
 #define GPTOSS_CPU_SIMD_H
 
@@ -87,8 +88,7 @@ typedef struct gptoss_cpu_ops {
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
 const gptoss_cpu_ops *gptoss_cpu_ops_best(void);
 /* A named variant ("scalar", "avx2", "avx512", "avx512vnni", "amx": avx512vnni + the AMX gemm, "neon",
- * "neondot"), or
- * NULL if this CPU or build lacks it. */
+ * "neondot", "neoni8mm"), or NULL if this CPU or build lacks it. */
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name);
 
 /* MXFP4 order of an activation row (n a multiple of 32): in each block of 32, the 16 even elements
@@ -136,13 +136,48 @@ void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float li
  * element; the avx512 kernels for everything else. */
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni;
 /* neon (simd_neon.c, AArch64 only): the f32 tiles of avx2 on NEON for every dense format and both
- * MXFP4 layouts, SwiGLU in swiglu_neon.c; attention takes the references. */
+ * MXFP4 layouts, SwiGLU in swiglu_neon.c, attention in attention_neon.c (head_dim a multiple of 4). */
 extern const gptoss_cpu_ops gptoss_cpu_neon;
 void gptoss_swiglu_mx_neon(float *a, const float *u, size_t n_blocks, float limit);
-/* neondot (simd_neon_dot.c): neon with the SDOT MXFP4 decode kernel, where the CPU has dotprod. */
+void gptoss_attention_head_neon(float *out, const float *q, const float *k_cache, const float *v_cache,
+                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                float scale, float sink, float *scores);
+void gptoss_attention_group_neon(float *out, size_t out_stride, const float *q, size_t q_stride, uint32_t n_heads,
+                                 const float *k_cache, const float *v_cache, size_t kv_stride, const uint32_t *slots,
+                                 uint32_t n_keys, uint32_t head_dim, float scale, const float *sinks, float *scores);
+void gptoss_attention_head_f16_neon(float *out, const float *q, const uint16_t *k_cache, const uint16_t *v_cache,
+                                    size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                    float scale, float sink, float *scores);
+void gptoss_attention_group_f16_neon(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                     uint32_t n_heads, const uint16_t *k_cache, const uint16_t *v_cache,
+                                     size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                     float scale, const float *sinks, float *scores);
+void gptoss_attention_head_bf24_neon(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache,
+                                     size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                     float scale, float sink, float *scores);
+void gptoss_attention_group_bf24_neon(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                      uint32_t n_heads, const uint8_t *k_cache, const uint8_t *v_cache,
+                                      size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                      float scale, const float *sinks, float *scores);
+/* neondot (simd_neon_dot.c): neon with the SDOT decode kernels (MXFP4 and Q8_0), where the CPU has
+ * dotprod. */
 int gptoss_cpu_has_neon_dotprod(void);
+void gptoss_dense_neon_dot(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
+                           size_t n_tok, uint64_t r0, uint64_t r1);
 void gptoss_mxfp4_neon_dot(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                            const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1);
+/* One token's row (n a multiple of 32) -> int8 planes and one scale per 32-block: 24 bits (h, m, l;
+ * s = max|x| / (127 * 2^16)) or 16 bits (hi, lo; s = max|x| / 32639). 0 where a value is not finite
+ * or a nonzero block is too small for the integer kernels (then the f32 tiles run). */
+int gptoss_neon_quantize24(int8_t *h, int8_t *m, int8_t *l, float *sc, const float *x, size_t n);
+int gptoss_neon_quantize16(int8_t *hi, int8_t *lo, float *sc, const float *x, size_t n);
+/* neoni8mm (simd_neon_mm.c): neondot with SMMLA kernels for MXFP4 and Q8_0 products of 2 to 8
+ * tokens, where the CPU has i8mm (HWCAP2_I8MM) besides dotprod. */
+int gptoss_cpu_has_neon_i8mm(void);
+void gptoss_dense_neon_mm(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
+                          size_t n_tok, uint64_t r0, uint64_t r1);
+void gptoss_mxfp4_neon_mm(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                          const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1);
 int gptoss_cpu_has_avx2(void);
 int gptoss_cpu_has_avx512(void);
 int gptoss_cpu_has_avx512vnni(void);

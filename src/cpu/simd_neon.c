@@ -154,5 +154,11 @@ const gptoss_cpu_ops gptoss_cpu_neon = {.name = "neon",
                                        .dense = simd_dense,
                                        .mxfp4 = simd_mxfp4,
                                        .mxfp4_ggml = neon_mxfp4_ggml,
+                                       .attention = gptoss_attention_head_neon,
+                                       .attention_group = gptoss_attention_group_neon,
+                                       .attention_f16 = gptoss_attention_head_f16_neon,
+                                       .attention_group_f16 = gptoss_attention_group_f16_neon,
+                                       .attention_bf24 = gptoss_attention_head_bf24_neon,
+                                       .attention_group_bf24 = gptoss_attention_group_bf24_neon,
                                        .swiglu_mx = gptoss_swiglu_mx_neon};
 #endif

@@ -1,38 +1,19 @@
 /* swiglu_neon.c: the clamped SwiGLU of mlp1's output (gptoss_swiglu_f32's formula) on AArch64 NEON,
  * for whole 32-value blocks written in MXFP4 order (the even outputs, then the odd ones), the neon
  * variant's swiglu_mx. vld4q splits 16 floats (8 gate, linear pairs) into the gates and linears of
- * the 4 even and the 4 odd outputs, so no permute is needed. Compiled only for AArch64. */
+ * the 4 even and the 4 odd outputs, so no permute is needed; exp from vexp_neon.h. Compiled only for
+ * AArch64. */
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
 #include "cpu/simd.h"
-
-/* e^x on four floats: x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor polynomial to r^7 (relative
- * error ~1e-7, as expf), times 2^n built in the exponent bits. x is clamped to [-87, 88] so that 2^n
- * stays a normal float: below, the true value (< 2e-38) only ever meets 1 + e here, where it vanishes
- * as expf's does; above, e stays finite (~1.7e38) where expf overflows, and g / (1 + e) is ~0 either way. */
-static inline float32x4_t vexpq(float32x4_t x) {
-    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.0f));
-    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
-    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693145751953125f));
-    r = vfmsq_f32(r, n, vdupq_n_f32(1.428606765330187045e-06f));
-    float32x4_t p = vdupq_n_f32(1.0f / 5040);
-    p = vfmaq_f32(vdupq_n_f32(1.0f / 720), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f / 120), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f / 24), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f / 6), p, r);
-    p = vfmaq_f32(vdupq_n_f32(0.5f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
-    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
-    return vmulq_f32(p, vreinterpretq_f32_s32(e));
-}
+#include "cpu/vexp_neon.h"
 
 static inline float32x4_t act(float32x4_t g, float32x4_t lin, float limit) {
     g = vminq_f32(g, vdupq_n_f32(limit));
     lin = vmaxq_f32(vminq_f32(lin, vdupq_n_f32(limit)), vdupq_n_f32(-limit));
     const float32x4_t one = vdupq_n_f32(1.0f);
-    const float32x4_t e = vexpq(vmulq_n_f32(g, -1.702f));
+    const float32x4_t e = gptoss_vexpq(vmulq_n_f32(g, -1.702f));
     return vmulq_f32(vdivq_f32(g, vaddq_f32(one, e)), vaddq_f32(lin, one));
 }
 
