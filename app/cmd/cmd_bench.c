@@ -431,11 +431,11 @@ int cmd_bench(int argc, char **argv) {
                "\"decode_tokens\": %u, \"decode_tok_s\": %.3f, \"decode_tok_s_sd\": %.3f, \"peak_rss_gb\": %.3f, "
                "\"bytes_per_token\": %.0f, \"kv_bytes_per_token\": %.0f, \"read_bw_gb_s\": %.2f, \"decode_bound_tok_s\": %.6g, "
                "\"bw_fraction\": %.6g, \"decode_read_gb_s\": %.6g, \"weights_read_gb_s\": %.2f, "
-               "\"huge_file_gb\": %.3f, \"huge_anon_gb\": %.3f, \"kv_cache\": \"%s\", \"finite\": %s",
+               "\"huge_file_gb\": %.3f, \"huge_anon_gb\": %.3f, \"kv_cache\": \"%s\", \"cpu_kernels\": \"%s\", \"finite\": %s",
                synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact,
                keep_dense, ms.attention_dtype, ms.unembedding_dtype, t_open, p, pp_m,
                pp_sd, n, tg_m, tg_sd, rss_gb, bpt, kvpt, bw, bound, bound > 0 ? tg_m / bound : 0, decode_gbs, wbw,
-               huge_file_gb, huge_anon_gb, kv_name, finite ? "true" : "false");
+               huge_file_gb, huge_anon_gb, kv_name, gptoss_cpu_ops_best()->name, finite ? "true" : "false");
         if (ranks > 1) /* rank 0's exchanges while decoding */
             printf(", \"ranks\": %d, \"comm_ms_per_token\": %.4f, \"comm_bytes_per_token\": %.0f", ranks,
                    n ? 1e3 * comm_s / n : 0.0, n ? (double)comm_bytes / n : 0.0);
