@@ -16,6 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${GPTOSS_CACHE:-$HOME/.cache/gptoss}
 model=$cache/synth-20b
 t=${BENCH_THREADS:-2} r=${BENCH_REPS:-1} p=${BENCH_P:-512} n=${BENCH_N:-128}
+# shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 bench_synth "$bin" "$model" 20b || { echo "cpu bench: synth failed"; exit 1; }
 cat "$model/model.safetensors" > /dev/null # warm page cache: open time is measured warm

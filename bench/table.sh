@@ -17,6 +17,7 @@
 set -u
 bin=${1:?usage: bench/table.sh GPTOSS_BIN}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 cache=${GPTOSS_CACHE:-$HOME/.cache/gptoss}
 preset=${BENCH_TABLE_PRESET:-20b}
