@@ -8,9 +8,10 @@
 #   - gptoss bench on the same GGUF, on the safetensors checkpoint (default) and with --q8,
 # with, for gptoss's rows, the decode bound (tokens/s a plain read of the bytes a token reads allows,
 # from gptoss bench --json) and the fraction of it reached. The checkpoints are the same random
-# weights (`gptoss synth --preset 20b --seed 0`) as a directory of safetensors and as one GGUF,
-# written once under ${GPTOSS_CACHE:-~/.cache/gptoss} (about 14 GB each; bench/cpu.sh uses the
-# same directory).
+# weights (`gptoss synth --preset 20b --seed 0`) as a directory of safetensors and as one GGUF with
+# the tokenizer in its metadata (llama.cpp loads no GGUF without one; BENCH_TABLE_TOKENIZER, default
+# ../shared/vocab/tokenizer.json), written once under ${GPTOSS_CACHE:-~/.cache/gptoss} (about 14 GB
+# each; bench/cpu.sh uses the same directory).
 # BENCH_THREADS (2), BENCH_REPS (1; llama-bench's -r too), BENCH_P (512), BENCH_N (128), BENCH_CPUS
 # ("default": gptoss's own kernel pick; "default avx2" adds rows with GPTOSS_CPU=avx2, any
 # GPTOSS_CPU name works), BENCH_TABLE_PRESET (20b; tests use tiny). Exits non-zero if a run failed.
@@ -25,8 +26,14 @@ model=$cache/synth-$preset gguf=$cache/synth-$preset.gguf
 t=${BENCH_THREADS:-2} r=${BENCH_REPS:-1} p=${BENCH_P:-512} n=${BENCH_N:-128}
 cpus=${BENCH_CPUS:-default}
 [ -x /usr/bin/time ] || { echo "bench table: needs GNU time as /usr/bin/time (Debian package time)"; exit 1; }
-bench_synth "$bin" "$model" "$preset" || { echo "bench table: synth of $model failed"; exit 1; }
-bench_synth "$bin" "$gguf" "$preset" || { echo "bench table: synth of $gguf failed"; exit 1; }
+# the tokenizer goes into both (the same weights: with it the vocabulary is its 201088 ids, 20b's own)
+tok=${BENCH_TABLE_TOKENIZER-${GPTOSS_SHARED:-$here/../../shared}/vocab/tokenizer.json}
+if [ -n "$tok" ] && [ ! -f "$tok" ]; then
+    echo "bench table: no tokenizer at $tok (BENCH_TABLE_TOKENIZER): the GGUF gets none, and llama.cpp cannot load it"
+    tok=
+fi
+bench_synth "$bin" "$model" "$preset" "$tok" || { echo "bench table: synth of $model failed"; exit 1; }
+bench_synth "$bin" "$gguf" "$preset" "$tok" || { echo "bench table: synth of $gguf failed"; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/gptoss-table.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
 rc=0

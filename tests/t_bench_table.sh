@@ -2,9 +2,10 @@
 # t_bench_table.sh: bench/table.sh on a tiny synthesized model, with tests/llama_bench_double.sh
 # standing in for llama.cpp's llama-bench: every command it runs succeeds, the table has one row per
 # engine and mode with the double's rates, gptoss's own rates from `gptoss bench --json`, a peak RSS,
-# a bound and its fraction; GPTOSS_CPU rows name the kernels; without LLAMA_BENCH a line says how to
-# add llama.cpp's rows; a failing llama-bench fails the script and its row says so. Speeds are not
-# judged (the table on a full-size model is bench/RESULTS.md's business).
+# a bound and its fraction; GPTOSS_CPU rows name the kernels; a cached GGUF without the tokenizer
+# llama.cpp needs is written again with it; without LLAMA_BENCH a line says how to add llama.cpp's
+# rows; a failing llama-bench fails the script and its row says so. Speeds are not judged (the table
+# on a full-size model is bench/RESULTS.md's business).
 set -u
 bin=${GPTOSS_BIN:?}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +32,14 @@ row() { grep -F "| $1" "$tmp/$2" | head -n 1; }
 # a row's cell N (1: the label) as printed
 cell() { row "$1" "$2" | awk -F' [|] ' -v n="$3" '{ gsub(/^[|] | [|]$/, ""); print $n }' | sed 's/ *|$//'; }
 num() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?( ± [0-9]+(\.[0-9]+)?)?$ ]] && awk -v x="${1%% *}" 'BEGIN { exit !(x > 0) }'; }
+
+# 0. a cached GGUF without a tokenizer (as synth writes by default) is written again with one
+tok=${GPTOSS_SHARED:-$root/../shared}/vocab/tokenizer.json
+have_tok=0
+[ -f "$tok" ] && have_tok=1
+mkdir -p "$tmp/cache"
+"$bin" synth --out "$tmp/cache/synth-tiny.gguf" --preset tiny --seed 0 >/dev/null 2>&1 ||
+    echo "not ok - synth of a GGUF without a tokenizer"
 
 # 1. with both llama-bench doubles (the second with other rates, as a GGML_CPU_REPACK=OFF build)
 cat >"$tmp/no_repack.sh" <<EOF
@@ -69,6 +78,15 @@ done
 check "gptoss rows (default pick and GPTOSS_CPU=avx2): rates, peak RSS, bound and fraction" test $ok = 1
 check "the gptoss rows come in the table's order: GGUF, safetensors, --q8" test "$(grep -F '| gptoss' "$tmp/full" |
     head -n 3 | awk 'NR == 1 && /same GGUF/ || NR == 2 && /safetensors, default/ || NR == 3 && /--q8/ { k++ } END { print k }')" = 3
+if [ $have_tok = 1 ]; then
+    check "the cached GGUF without a tokenizer was written again, and now has one" \
+        test -n "$(grep -F 'it has no tokenizer in its metadata' "$tmp/full")" -a \
+        -n "$("$bin" info "$tmp/cache/synth-tiny.gguf" 2>&1 | grep -E '^tokenizer +gpt2, 201088 tokens')"
+    check "the safetensors checkpoint has the GGUF's vocabulary (the same weights)" \
+        grep -q '"vocab_size": 201088' "$tmp/cache/synth-tiny/config.json"
+else
+    echo "ok - the GGUF's tokenizer # SKIP no $tok (../shared)"
+fi
 check "a line names the CPU, its flags and the threads" grep -qE '^CPU: .* \| flags: .* \| .*2 threads \|' "$tmp/full"
 check "the llama.cpp build is named" grep -qx 'llama.cpp build: double00' "$tmp/full"
 
