@@ -112,7 +112,7 @@ $(BUILD)/tests/test_cuda_kernels: tests/test_cuda_kernels.cu $(LIB) tests/tap.h
 	$(NVCC) -Iinclude -Isrc -Itests -DGPTOSS_CUDA $(NVCCFLAGS) $(NVCC_WARN) $< $(LIB) -lm -o $@
 endif
 
-.PHONY: all lib tests test demo bench fuzz clean install uninstall shared
+.PHONY: all lib tests test demo bench bench-table fuzz clean install uninstall shared
 all: $(BIN) $(TEST_BIN)
 lib: $(LIB)
 tests: $(TEST_BIN)
@@ -298,6 +298,10 @@ demo: $(BIN)
 
 bench: $(BIN)
 	bash bench/run.sh $(BIN)
+
+# the gptoss / llama.cpp CPU table alone (bench/table.sh; LLAMA_BENCH=/path/to/llama-bench adds llama.cpp's rows)
+bench-table: $(BIN)
+	bash bench/table.sh $(BIN)
 
 fuzz:
 	bash fuzz/run.sh

@@ -16,13 +16,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${GPTOSS_CACHE:-$HOME/.cache/gptoss}
 model=$cache/synth-20b
 t=${BENCH_THREADS:-2} r=${BENCH_REPS:-1} p=${BENCH_P:-512} n=${BENCH_N:-128}
-if [ ! -f "$model/model.safetensors" ]; then
-    mkdir -p "$cache" && "$bin" synth --out "$model" --preset 20b --force >/dev/null || { echo "cpu bench: synth failed"; exit 1; }
-    # A freshly written file sits in the page cache in 4 KiB pages; a downloaded model read back after
-    # a reboot sits in 2 MiB folios (read-ahead, or gptoss's MADV_HUGEPAGE faults). Measure the second:
-    # write it out, drop it from the cache, and let the warm-up below read it back.
-    sync "$model/model.safetensors" && dd if="$model/model.safetensors" iflag=nocache count=0 status=none
-fi
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_synth "$bin" "$model" 20b || { echo "cpu bench: synth failed"; exit 1; }
 cat "$model/model.safetensors" > /dev/null # warm page cache: open time is measured warm
 for mode in ${BENCH_MODES:-default --q8 --keep-dense}; do
     [ "$mode" = default ] && mode=

@@ -9,6 +9,7 @@ benches=(
     tokenizer.sh
     attention.sh
     cpu.sh
+    table.sh
     schema.sh
     constraint.sh
 )

@@ -33,7 +33,7 @@ command -v chromium >/dev/null || need+=(chromium) # the chat page of `gptoss se
 command -v mpicc >/dev/null || need+=(libopenmpi-dev)
 command -v mpirun >/dev/null || need+=(openmpi-bin)
 command -v ip >/dev/null || need+=(iproute2) # t_mpi.sh's two "hosts" (network namespaces and a veth pair)
-command -v /usr/bin/time >/dev/null || need+=(time) # peak RSS of each rank (bench/RESULTS.md, MPI section)
+command -v /usr/bin/time >/dev/null || need+=(time) # peak RSS of each rank (bench/RESULTS.md, MPI section) and of bench/table.sh's runs (tests/t_bench_table.sh)
 # The aarch64 cross build run under qemu (tests/t_arm64.sh, make test-arm64; optional: without them
 # t_arm64.sh skips)
 command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)

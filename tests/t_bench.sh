@@ -36,6 +36,7 @@ bad += [k for k in ["huge_file_gb", "huge_anon_gb", "prefill_tok_s_sd", "decode_
         if not (isinstance(r.get(k), (int, float)) and r[k] >= 0)]
 if r.get("finite") is not True: bad.append("finite")
 if r.get("kv_cache") != "bf24": bad.append("kv_cache")  # the CPU default
+if not isinstance(r.get("cpu_kernels"), str) or not r["cpu_kernels"]: bad.append("cpu_kernels")
 if r.get("prefill_tokens") != 8 or r.get("decode_tokens") != 4 or r.get("threads") != 2 or r.get("reps") != 2:
     bad.append("counts")
 # the fraction is decode over the bound, and the decode read rate (weights + keys and values) x tokens/s;
