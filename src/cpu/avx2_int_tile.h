@@ -35,14 +35,80 @@ AIT_TGT static INL __m256i AIT_NAME(q8_dot)(__m256i u, __m256i wsign, const int8
 #endif
 }
 
-/* R rows from r x NT tokens. Per 8 blocks and row: the integer dots of its blocks (MXFP4 per block
- * pair, Q8_0 per block), summed per block by a vphaddd tree into one vector (lane = block, MXFP4 in
- * lane() order), less MXFP4's offset, converted and multiplied by the weight scales times the
- * activation scales: one convert and one FMA per 8 blocks. Block totals are exact integers below
- * 2^25 (32 * 24 * 32639 for MXFP4). */
+/* One row's blocks [b0, b0 + n), n <= 8, into acc[0..NT): the integer dots of its blocks (MXFP4 per
+ * block pair, Q8_0 per block), summed per block by a vphaddd tree into one vector (lane = block,
+ * MXFP4 in lane() order), less MXFP4's offset, converted and multiplied by the weight scales times
+ * the activation scales: one convert and one FMA per 8 blocks. Block totals are exact integers below
+ * 2^25 (32 * 24 * 32639 for MXFP4). Called with n = 8 (a constant) for every full group. */
+AIT_TGT static INL void AIT_NAME(group)(const int fmt, const int NT, const uint8_t *rw, const uint8_t *rs, size_t b0,
+                                        const size_t n, const aq *q, __m256 *acc) {
+    const size_t bb = fmt == AF_MX ? 16 : GPTOSS_Q8_0_BYTES; /* bytes per block */
+    for (size_t k = 0; k < 8 * bb; k += 64) _mm_prefetch((const char *)(rw + b0 * bb + k + AI_PF), _MM_HINT_T0);
+    const __m256 ws = wscales(fmt, rw, rs, b0, n);
+    __m256i tot[AI_NT];
+    if (fmt == AF_MX) {
+        __m256i h[AI_NT][2];
+#pragma GCC unroll 2
+        for (int k = 0; k < 2; k++) {
+            __m256i d[AI_NT][2];
+#pragma GCC unroll 2
+            for (int m = 0; m < 2; m++) {
+                const size_t j = (size_t)(4 * k + 2 * m), p = (b0 + j) >> 1;
+                if (j < n) {
+                    __m256i ul, uh;
+                    mx_bytes(rw, p, j + 1 < n, &ul, &uh);
+#pragma GCC unroll 3
+                    for (int t = 0; t < NT; t++) d[t][m] = AIT_NAME(mx_dot)(ul, uh, q->pl[0][t] + p * 64, q->pl[1][t] + p * 64);
+                } else
+#pragma GCC unroll 3
+                    for (int t = 0; t < NT; t++) d[t][m] = _mm256_setzero_si256();
+            }
+#pragma GCC unroll 3
+            for (int t = 0; t < NT; t++) h[t][k] = _mm256_hadd_epi32(d[t][0], d[t][1]);
+        }
+#pragma GCC unroll 3
+        for (int t = 0; t < NT; t++)
+            tot[t] = _mm256_sub_epi32(_mm256_hadd_epi32(h[t][0], h[t][1]), _mm256_loadu_si256((const __m256i *)&q->o[t][b0]));
+    } else {
+        __m256i g[AI_NT][2];
+#pragma GCC unroll 2
+        for (int hb = 0; hb < 2; hb++) {
+            __m256i h[AI_NT][2];
+#pragma GCC unroll 2
+            for (int k = 0; k < 2; k++) {
+                __m256i d[AI_NT][2];
+#pragma GCC unroll 2
+                for (int m = 0; m < 2; m++) {
+                    const size_t j = (size_t)(4 * hb + 2 * k + m), b = b0 + j;
+                    if (j < n) {
+                        const __m256i w = _mm256_loadu_si256((const __m256i *)(rw + b * GPTOSS_Q8_0_BYTES + 2));
+                        const __m256i u = _mm256_abs_epi8(w); /* -128 -> 0x80: 128 as unsigned */
+#pragma GCC unroll 3
+                        for (int t = 0; t < NT; t++) d[t][m] = AIT_NAME(q8_dot)(u, w, q->pl[0][t] + b * 32, q->pl[1][t] + b * 32);
+                    } else
+#pragma GCC unroll 3
+                        for (int t = 0; t < NT; t++) d[t][m] = _mm256_setzero_si256();
+                }
+#pragma GCC unroll 3
+                for (int t = 0; t < NT; t++) h[t][k] = _mm256_hadd_epi32(d[t][0], d[t][1]);
+            }
+#pragma GCC unroll 3
+            for (int t = 0; t < NT; t++) g[t][hb] = _mm256_hadd_epi32(h[t][0], h[t][1]);
+        }
+        /* g[.][0]: blocks 0-3 (128-bit halves: their first and last 16 elements), g[.][1]: 4-7 */
+#pragma GCC unroll 3
+        for (int t = 0; t < NT; t++)
+            tot[t] = _mm256_add_epi32(_mm256_permute2x128_si256(g[t][0], g[t][1], 0x20),
+                                      _mm256_permute2x128_si256(g[t][0], g[t][1], 0x31));
+    }
+#pragma GCC unroll 3
+    for (int t = 0; t < NT; t++)
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[t]), _mm256_mul_ps(ws, _mm256_loadu_ps(&q->c[t][b0])), acc[t]);
+}
+
+/* R rows from r x NT tokens, 8 blocks at a time (see group). */
 AIT_TGT static INL void AIT_NAME(tile)(const int fmt, const int R, const int NT, float *out, size_t os, const isrc *s,
                                        uint64_t r, size_t nb, const aq *q) {
-    const size_t bb = fmt == AF_MX ? 16 : GPTOSS_Q8_0_BYTES; /* bytes per block */
     __m256 acc[4][AI_NT];
     const uint64_t st = s->rstep > 1 ? s->rstep : 1;
     const uint8_t *rw[4], *rs[4];
@@ -53,78 +119,13 @@ AIT_TGT static INL void AIT_NAME(tile)(const int fmt, const int R, const int NT,
 #pragma GCC unroll 3
         for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
     }
-    for (size_t b0 = 0; b0 < nb; b0 += 8) {
-        const size_t n = nb - b0 < 8 ? nb - b0 : 8;
+    size_t b0 = 0;
+    for (; b0 + 8 <= nb; b0 += 8)
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
-            /* R separate streams: each row's next lines, AI_PF bytes ahead */
-            for (size_t k = 0; k < 8 * bb; k += 64) _mm_prefetch((const char *)(rw[i] + b0 * bb + k + AI_PF), _MM_HINT_T0);
-            const __m256 ws = wscales(fmt, rw[i], rs[i], b0, n);
-            __m256i tot[AI_NT];
-            if (fmt == AF_MX) {
-                __m256i h[AI_NT][2];
-#pragma GCC unroll 2
-                for (int k = 0; k < 2; k++) {
-                    __m256i d[AI_NT][2];
-#pragma GCC unroll 2
-                    for (int m = 0; m < 2; m++) {
-                        const size_t j = (size_t)(4 * k + 2 * m), p = (b0 + j) >> 1;
-                        if (j < n) {
-                            __m256i ul, uh;
-                            mx_bytes(rw[i], p, j + 1 < n, &ul, &uh);
-#pragma GCC unroll 3
-                            for (int t = 0; t < NT; t++)
-                                d[t][m] = AIT_NAME(mx_dot)(ul, uh, q->pl[0][t] + p * 64, q->pl[1][t] + p * 64);
-                        } else
-#pragma GCC unroll 3
-                            for (int t = 0; t < NT; t++) d[t][m] = _mm256_setzero_si256();
-                    }
-#pragma GCC unroll 3
-                    for (int t = 0; t < NT; t++) h[t][k] = _mm256_hadd_epi32(d[t][0], d[t][1]);
-                }
-#pragma GCC unroll 3
-                for (int t = 0; t < NT; t++)
-                    tot[t] = _mm256_sub_epi32(_mm256_hadd_epi32(h[t][0], h[t][1]),
-                                              _mm256_loadu_si256((const __m256i *)&q->o[t][b0]));
-            } else {
-                __m256i g[AI_NT][2];
-#pragma GCC unroll 2
-                for (int hb = 0; hb < 2; hb++) {
-                    __m256i h[AI_NT][2];
-#pragma GCC unroll 2
-                    for (int k = 0; k < 2; k++) {
-                        __m256i d[AI_NT][2];
-#pragma GCC unroll 2
-                        for (int m = 0; m < 2; m++) {
-                            const size_t j = (size_t)(4 * hb + 2 * k + m), b = b0 + j;
-                            if (j < n) {
-                                const __m256i w = _mm256_loadu_si256((const __m256i *)(rw[i] + b * GPTOSS_Q8_0_BYTES + 2));
-                                const __m256i u = _mm256_abs_epi8(w); /* -128 -> 0x80: 128 as unsigned */
-#pragma GCC unroll 3
-                                for (int t = 0; t < NT; t++)
-                                    d[t][m] = AIT_NAME(q8_dot)(u, w, q->pl[0][t] + b * 32, q->pl[1][t] + b * 32);
-                            } else
-#pragma GCC unroll 3
-                                for (int t = 0; t < NT; t++) d[t][m] = _mm256_setzero_si256();
-                        }
-#pragma GCC unroll 3
-                        for (int t = 0; t < NT; t++) h[t][k] = _mm256_hadd_epi32(d[t][0], d[t][1]);
-                    }
-#pragma GCC unroll 3
-                    for (int t = 0; t < NT; t++) g[t][hb] = _mm256_hadd_epi32(h[t][0], h[t][1]);
-                }
-                /* g[.][0]: blocks 0-3 (128-bit halves: their first and last 16 elements), g[.][1]: 4-7 */
-#pragma GCC unroll 3
-                for (int t = 0; t < NT; t++)
-                    tot[t] = _mm256_add_epi32(_mm256_permute2x128_si256(g[t][0], g[t][1], 0x20),
-                                              _mm256_permute2x128_si256(g[t][0], g[t][1], 0x31));
-            }
-#pragma GCC unroll 3
-            for (int t = 0; t < NT; t++)
-                acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[t]), _mm256_mul_ps(ws, _mm256_loadu_ps(&q->c[t][b0])),
-                                            acc[i][t]);
-        }
-    }
+        for (int i = 0; i < R; i++) AIT_NAME(group)(fmt, NT, rw[i], rs[i], b0, 8, q, acc[i]);
+    if (b0 < nb)
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) AIT_NAME(group)(fmt, NT, rw[i], rs[i], b0, nb - b0, q, acc[i]);
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 3
