@@ -123,8 +123,8 @@ AIT_TGT static INL void AIT_NAME(tile)(const int fmt, const int R, const int NT,
     for (; b0 + 8 <= nb; b0 += 8)
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) AIT_NAME(group)(fmt, NT, rw[i], rs[i], b0, 8, q, acc[i]);
-    if (b0 < nb)
-#pragma GCC unroll 4
+    if (b0 < nb) /* the last, partial group: one copy for all rows (compile time) */
+#pragma GCC unroll 1
         for (int i = 0; i < R; i++) AIT_NAME(group)(fmt, NT, rw[i], rs[i], b0, nb - b0, q, acc[i]);
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
@@ -137,15 +137,9 @@ AIT_TGT static INL void AIT_NAME(tile)(const int fmt, const int R, const int NT,
         }
 }
 
-#define AIT_CASES(FMT, R, S)                                                                                          \
-    switch (n_tok) {                                                                                                  \
-    case 1: AIT_NAME(tile)(FMT, R, 1, out, os, S, r, nb, q); break;                                                   \
-    case 2: AIT_NAME(tile)(FMT, R, 2, out, os, S, r, nb, q); break;                                                   \
-    default: AIT_NAME(tile)(FMT, R, 3, out, os, S, r, nb, q); break;                                                  \
-    }
-
 /* Rows [r0, r1): one token in tiles of 4 rows a quarter of the range apart (four long sequential
- * streams), 2-3 tokens in tiles of 2 rows half the range apart (registers), the rest one by one. */
+ * streams), 2-3 tokens in tiles of 2 rows half the range apart (registers), the rest one by one.
+ * Only these six shapes are instantiated (compile time, above all under the sanitizers). */
 AIT_TGT static INL void AIT_NAME(run)(const int fmt, float *out, size_t os, const isrc *s, size_t nb, const aq *q,
                                       size_t n_tok, uint64_t r0, uint64_t r1) {
     const int R = n_tok == 1 ? 4 : 2;
@@ -153,13 +147,17 @@ AIT_TGT static INL void AIT_NAME(run)(const int fmt, float *out, size_t os, cons
     isrc far = *s;
     far.rstep = qr;
     uint64_t r = r0;
-    if (R == 4)
-        for (; r < r0 + qr; r++) AIT_CASES(fmt, 4, &far)
-    else
-        for (; r < r0 + qr; r++) AIT_CASES(fmt, 2, &far)
-    for (r = r0 + qr * (uint64_t)R; r < r1; r++) AIT_CASES(fmt, 1, s)
+    for (; r < r0 + qr; r++) {
+        if (n_tok == 1) AIT_NAME(tile)(fmt, 4, 1, out, os, &far, r, nb, q);
+        else if (n_tok == 2) AIT_NAME(tile)(fmt, 2, 2, out, os, &far, r, nb, q);
+        else AIT_NAME(tile)(fmt, 2, 3, out, os, &far, r, nb, q);
+    }
+    for (r = r0 + qr * (uint64_t)R; r < r1; r++) {
+        if (n_tok == 1) AIT_NAME(tile)(fmt, 1, 1, out, os, s, r, nb, q);
+        else if (n_tok == 2) AIT_NAME(tile)(fmt, 1, 2, out, os, s, r, nb, q);
+        else AIT_NAME(tile)(fmt, 1, 3, out, os, s, r, nb, q);
+    }
 }
-#undef AIT_CASES
 
 AIT_TGT static void AIT_NAME(dense)(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x,
                                     size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
