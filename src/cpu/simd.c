@@ -2,6 +2,9 @@
  * of a variant (cpuid on x86-64; NEON on AArch64; the portable one elsewhere). */
 #include <math.h>
 #include <pthread.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +84,17 @@ int gptoss_cpu_has_avx2(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+int gptoss_cpu_has_avx2vnni(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!gptoss_cpu_has_avx2() || __get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 1, a, b, c, d);
+    return (a >> 4) & 1; /* CPUID.(EAX=7,ECX=1):EAX[4] = AVX-VNNI (libgcc 12 does not report it) */
 #else
     return 0;
 #endif

@@ -29,7 +29,6 @@
  * results do not depend on the row range or the thread count, nor on the other tokens. More tokens,
  * rows wider than AI_MAXC, other formats and non-finite activations take the f32 tiles. */
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <float.h>
 #include <immintrin.h>
 #include <string.h>
@@ -45,13 +44,6 @@ enum { AI_NT = 3, AI_MAXC = 4096, AI_MAXB = AI_MAXC / 32 };
 #define AI_PF 2048 /* bytes ahead of each row's stream */
 #endif
 enum { AF_MX, AF_Q8 };
-
-int gptoss_cpu_has_avx2vnni(void) {
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!gptoss_cpu_has_avx2() || __get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 1, a, b, c, d);
-    return (a >> 4) & 1; /* CPUID.(EAX=7,ECX=1):EAX[4] = AVX-VNNI */
-}
 
 /* The quantized activations of up to AI_NT tokens: per token two planes (hi, lo) in the order the
  * tiles read (MXFP4: per two blocks, low-nibble elements of each, then high-nibble ones; Q8_0:
