@@ -4,7 +4,8 @@
 #   --exact (scalar reference kernels, weights as stored) matches the reference logits within 1e-3;
 #   the fast default (f32 activations, unembedding rounded to Q8_0 at load, keys and values cached as
 #   bf24) stays within 0.1;
-# and greedy generation reproduces the reference continuation exactly in both.
+# and greedy generation reproduces the reference continuation exactly in both; the same (fast default)
+# under GPTOSS_CPU=avx2 and avx2vnni where the CPU has them.
 set -u
 bin=${GPTOSS_BIN:?}
 . "$(dirname "$0")/check.sh"
@@ -30,5 +31,32 @@ for case_dir in "$golden"/*/; do
             if [ "$got" = "$want" ]; then echo "ok - golden $name $layout ${flag:-default} greedy continuation ($n tokens)"
             else echo "not ok - golden $name $layout ${flag:-default} greedy: want '$want' got '$got'"; fi
         done
+    done
+done
+# The AVX2 variants (integer MXFP4 / Q8_0 decode kernels, 16 / 15-bit activations) on CPUs that
+# have them, whatever the start-up choice here: the fast default's 0.1 and greedy identity.
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+for variant in avx2 avx2vnni; do
+    case $variant in
+    avx2) need="avx2 fma" ;;
+    avx2vnni) need="avx2 fma avx_vnni" ;;
+    esac
+    have=1
+    for f in $need; do echo " $flags " | grep -q " $f " || have=0; done
+    if [ $have = 0 ]; then echo "ok - golden GPTOSS_CPU=$variant # SKIP this CPU lacks $need"; continue; fi
+    for case_dir in "$golden"/*/; do
+        case_dir=${case_dir%/}
+        name=$(basename "$case_dir")
+        [ -f "$case_dir/case.json" ] || continue
+        for mode in "" "--prefill --batch 3"; do
+            out=$(GPTOSS_CPU=$variant "$bin" eval "$case_dir/model" --check "$case_dir" --tolerance 0.1 $mode 2>&1)
+            if [ $? -eq 0 ]; then echo "ok - golden $name GPTOSS_CPU=$variant ${mode:-decode} (<= 0.1): $out"
+            else echo "not ok - golden $name GPTOSS_CPU=$variant ${mode:-decode} (<= 0.1): $out"; fi
+        done
+        prompt=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['prompt'])))" "$case_dir/case.json")
+        want=$(python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['greedy'])))" "$case_dir/case.json")
+        got=$(GPTOSS_CPU=$variant "$bin" generate "$case_dir/model" --ids "$prompt" -n "$(echo "$want" | wc -w)" --temperature 0 --quiet 2>&1)
+        if [ -n "$got" ] && [ "$got" = "$want" ]; then echo "ok - golden $name GPTOSS_CPU=$variant greedy continuation"
+        else echo "not ok - golden $name GPTOSS_CPU=$variant greedy: want '$want' got '$got'"; fi
     done
 done

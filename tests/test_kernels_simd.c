@@ -236,10 +236,15 @@ int main(void) {
     tap_check(b[0] == 0 && b[1] == 2 && b[15] == 30 && b[16] == 1 && b[31] == 31 && b[32] == 32 && b[48] == 33 &&
                   gptoss_mxfp4_pos(33) == 48 && gptoss_mxfp4_pos(30) == 15,
               "mxfp4 order: even elements then odd ones in each block of 32");
-    const char *names[] = {"scalar", "avx2", "avx512", "neon", "neondot", "neoni8mm"};
+    /* avx2f32: the f32 tiles of the avx2 variants, whose 1-3 token MXFP4 / Q8_0 products are integer
+     * ones (tests/test_kernels_avx2.c) */
+    const char *names[] = {"scalar", "avx2f32", "avx512", "neon", "neondot", "neoni8mm"};
     const size_t toks[] = {1, 7, 33};
     for (int v = 0; v < 6; v++) {
         const gptoss_cpu_ops *ops = gptoss_cpu_ops_named(names[v]);
+#if defined(__x86_64__)
+        if (!strcmp(names[v], "avx2f32")) ops = gptoss_cpu_has_avx2() ? &gptoss_cpu_avx2_f32 : NULL;
+#endif
         if (!ops) {
             tap_skip(names[v], "this CPU lacks it");
             continue;

@@ -2,6 +2,9 @@
  * of a variant (cpuid on x86-64; NEON on AArch64; the portable one elsewhere). */
 #include <math.h>
 #include <pthread.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +89,17 @@ int gptoss_cpu_has_avx2(void) {
 #endif
 }
 
+int gptoss_cpu_has_avx2vnni(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!gptoss_cpu_has_avx2() || __get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 1, a, b, c, d);
+    return (a >> 4) & 1; /* CPUID.(EAX=7,ECX=1):EAX[4] = AVX-VNNI (libgcc 12 does not report it) */
+#else
+    return 0;
+#endif
+}
+
 int gptoss_cpu_has_avx512(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
@@ -156,6 +170,7 @@ const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
     if (!strcmp(name, "scalar")) return &gptoss_cpu_scalar;
 #if defined(__x86_64__)
     if (!strcmp(name, "avx2")) return gptoss_cpu_has_avx2() ? &gptoss_cpu_avx2 : NULL;
+    if (!strcmp(name, "avx2vnni")) return gptoss_cpu_has_avx2vnni() ? &gptoss_cpu_avx2vnni : NULL;
     if (!strcmp(name, "avx512")) return gptoss_cpu_has_avx512() ? &gptoss_cpu_avx512 : NULL;
     if (!strcmp(name, "amx")) return amx_ops();
     if (!strcmp(name, "avx512vnni")) return gptoss_cpu_has_avx512vnni() ? &gptoss_cpu_avx512vnni : NULL;
@@ -178,6 +193,7 @@ static void pick(void) {
     if ((best = amx_ops())) return;
     if (gptoss_cpu_has_avx512vnni()) best = &gptoss_cpu_avx512vnni;
     else if (gptoss_cpu_has_avx512()) best = &gptoss_cpu_avx512;
+    else if (gptoss_cpu_has_avx2vnni()) best = &gptoss_cpu_avx2vnni; /* Alder Lake and later */
     else if (gptoss_cpu_has_avx2()) best = &gptoss_cpu_avx2;
     else best = &gptoss_cpu_scalar;
 #elif defined(__aarch64__)
@@ -197,7 +213,7 @@ void gptoss_quantize_mat_row_q8_0(void *dst, const gptoss_mat *w, uint64_t r, fl
     const size_t cols = (size_t)w->cols;
 #if defined(__x86_64__)
     if (w->dtype == GPTOSS_DTYPE_BF16 && gptoss_cpu_has_avx512() && gptoss_cpu_ops_best() != &gptoss_cpu_scalar &&
-        gptoss_cpu_ops_best() != &gptoss_cpu_avx2) {
+        gptoss_cpu_ops_best() != &gptoss_cpu_avx2 && gptoss_cpu_ops_best() != &gptoss_cpu_avx2vnni) {
         gptoss_quantize_bf16_q8_0_avx512(dst, (const uint16_t *)w->data + r * cols, cols);
         return;
     }

@@ -1,6 +1,6 @@
-/* simd.h: the fast CPU kernels (AVX-512 with VNNI, AVX-512, AVX2, NEON with or without dotprod and
- * i8mm on AArch64, or portable scalar, picked once at start-up from cpuid / HWCAP;
- * GPTOSS_CPU=scalar|avx2|avx512|avx512vnni|amx|neon|neondot|neoni8mm forces one). The f32 variants keep
+/* simd.h: the fast CPU kernels (AVX-512 with VNNI, AVX-512, AVX2 with or without AVX-VNNI, NEON with or
+ * without dotprod and i8mm on AArch64, or portable scalar, picked once at start-up from cpuid / HWCAP;
+ * GPTOSS_CPU=scalar|avx2|avx2vnni|avx512|avx512vnni|amx|neon|neondot|neoni8mm forces one). The f32 variants keep
  * activations f32 and accumulate in f32: the weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32)
  * in registers, a tile of rows x tokens at a time, so a prefill reuses each decoded weight across up
  * to 8 tokens; results differ from the scalar reference (kernels.c) by summation order only. The
@@ -87,8 +87,8 @@ typedef struct gptoss_cpu_ops {
 
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
 const gptoss_cpu_ops *gptoss_cpu_ops_best(void);
-/* A named variant ("scalar", "avx2", "avx512", "avx512vnni", "amx": avx512vnni + the AMX gemm, "neon",
- * "neondot", "neoni8mm"), or NULL if this CPU or build lacks it. */
+/* A named variant ("scalar", "avx2", "avx2vnni", "avx512", "avx512vnni", "amx": avx512vnni + the AMX
+ * gemm, "neon", "neondot", "neoni8mm"), or NULL if this CPU or build lacks it. */
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name);
 
 /* MXFP4 order of an activation row (n a multiple of 32): in each block of 32, the 16 even elements
@@ -135,6 +135,12 @@ void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float li
  * Q8_0 (up to 4), activations quantized per call with one scale per 32-block to 24 / 16 bits per
  * element; the avx512 kernels for everything else. */
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni;
+/* avx2 / avx2vnni (simd_avx2_int.c): integer MXFP4 (HF layout) and Q8_0 kernels for 1-3 tokens,
+ * activations quantized per call to 16 / 15 bits, dots by vpmaddubsw (avx2) or AVX-VNNI vpdpbusd
+ * (avx2vnni); the f32 tiles of simd_avx2.c (gptoss_cpu_avx2_f32) for everything else. */
+extern const gptoss_cpu_ops gptoss_cpu_avx2vnni, gptoss_cpu_avx2_f32;
+/* AVX2 + FMA and AVX-VNNI (VEX-coded vpdpbusd: Alder Lake and later, Zen 5). */
+int gptoss_cpu_has_avx2vnni(void);
 /* neon (simd_neon.c, AArch64 only): the f32 tiles of avx2 on NEON for every dense format and both
  * MXFP4 layouts, SwiGLU in swiglu_neon.c, attention in attention_neon.c (head_dim a multiple of 4). */
 extern const gptoss_cpu_ops gptoss_cpu_neon;

@@ -124,6 +124,8 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
 #define PREFILL_R4 0
 #include "cpu/simd_driver.h"
 
-const gptoss_cpu_ops gptoss_cpu_avx2 = {
-    .name = "avx2", .dense = simd_dense, .mxfp4 = simd_mxfp4, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2};
+/* The f32 tiles alone: the avx2 and avx2vnni variants (simd_avx2_int.c) use them from 4 tokens, for
+ * BF16 / F16 / F32 and for non-finite activations. */
+const gptoss_cpu_ops gptoss_cpu_avx2_f32 = {
+    .name = "avx2f32", .dense = simd_dense, .mxfp4 = simd_mxfp4, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2};
 #endif
