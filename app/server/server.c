@@ -1087,13 +1087,14 @@ static int is_loopback(const struct sockaddr *sa) {
 
 static pthread_t g_main_thread;
 
-/* dist's hook, on the thread that waited for the dead rank. On the scheduler's thread (inside an
- * engine call that will never finish) the jobs end here with a 503, the main thread is woken to
- * answer them and exit, and this thread stays parked. On any other thread it returns, and the
- * process exits with dist's message. */
+/* dist's hook, on the thread that waited for the dead rank, or on dist's watch thread when that
+ * thread is stuck inside MPI for good. On the scheduler's thread (inside an engine call that will
+ * never finish), or for it, the jobs end here with a 503, the main thread is woken to answer them
+ * and exit, and this thread stays parked. Otherwise it returns, and the process exits with dist's
+ * message. */
 static void on_rank_lost(void *ctx, const char *why) {
     server *srv = ctx;
-    if (!server_sched_fail(srv->sched, why)) return;
+    if (!server_sched_fail(srv->sched, why) && !server_sched_fail_stuck(srv->sched, why)) return;
     pthread_kill(g_main_thread, SIGTERM);
     for (;;) pause();
 }
