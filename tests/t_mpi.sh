@@ -47,12 +47,21 @@ elif [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
 else
     # the MPI build beside the others (incremental: nothing to do when it is current)
     if ! make -C "$root" -s -j2 MPI=1 WERROR=1 BUILD=build-mpi build-mpi/gptoss build-mpi/tests/test_dist \
+        build-mpi/tests/test_dist_watch \
         >"$tmp/make.log" 2>&1; then
         echo "not ok - make MPI=1 build-mpi/gptoss failed"; tail -20 "$tmp/make.log"; exit 1
     fi
     mpibin=$root/build-mpi/gptoss
     disttest=$root/build-mpi/tests/test_dist
 fi
+# The liveness channel between rank 0 and the ranks on other hosts (tests/test_dist_watch.c).
+watchtest=$(dirname "$disttest")/test_dist_watch
+if [ -x "$watchtest" ]; then
+    timeout "$(scaled 30)" "$watchtest" >"$tmp/watch.out" 2>&1
+    rc=$?
+    sed -n 's/^\(not \)\{0,1\}ok - /&mpi /p' "$tmp/watch.out"
+    { [ "$rc" -ne 0 ] || ! grep -q '^ok - ' "$tmp/watch.out"; } && echo "not ok - mpi test_dist_watch ended with status $rc"
+else echo "not ok - mpi test_dist_watch: $watchtest was not built"; fi
 need_shared "mpi goldens" golden || exit 0
 
 # Open MPI as root needs the flag; a container often has no cross-memory attach for shared memory.
