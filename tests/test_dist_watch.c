@@ -81,6 +81,10 @@ static void test_hello(void) {
         gptoss_watch_hello_make(msg, token, ranks[i]);
         if (gptoss_watch_hello_parse(msg, GPTOSS_WATCH_HELLO_BYTES, token, 4) != -1) bad_rank++;
     }
+    gptoss_watch_hello_make(msg, token, 1);
+    if (gptoss_watch_hello_parse(msg, GPTOSS_WATCH_HELLO_BYTES, token, 1) != -1 ||
+        gptoss_watch_hello_parse(msg, GPTOSS_WATCH_HELLO_BYTES, token, -1) != -1)
+        bad_rank++; /* no rank 1 in a world of one, or of a negative size */
     check(!bad_rank, "watch hello: rank 0 and ranks outside the world are refused");
     check(gptoss_watch_hello_parse(NULL, 0, token, 4) == -1 && gptoss_watch_hello_parse(msg, 24, NULL, 4) == -1,
           "watch hello: NULL is refused");

@@ -174,7 +174,7 @@ void gptoss_watch_hello_make(uint8_t *out, const uint8_t *token, int rank) {
 }
 
 int gptoss_watch_hello_parse(const uint8_t *msg, size_t n, const uint8_t *token, int n_ranks) {
-    if (!msg || !token || n != GPTOSS_WATCH_HELLO_BYTES || memcmp(msg, HELLO_MAGIC, 4)) return -1;
+    if (!msg || !token || n_ranks < 2 || n != GPTOSS_WATCH_HELLO_BYTES || memcmp(msg, HELLO_MAGIC, 4)) return -1;
     unsigned diff = 0; /* every byte compared: the time taken says nothing about the token */
     for (size_t i = 0; i < GPTOSS_WATCH_TOKEN_BYTES; i++) diff |= (unsigned)(msg[4 + i] ^ token[i]);
     if (diff) return -1;
