@@ -8,8 +8,9 @@
 # with no hang; `run` answers as one process does; `serve` answers parallel requests and ends every
 # rank on SIGTERM to rank 0; a rank killed while serve has requests in flight makes rank 0 answer them
 # with a 503 naming it and exit 1, and under generate name it and exit; logits over TCP between two
-# network namespaces with their own host names equal one process's, and a rank killed there is
-# reported (root only); NCCL on GPUs (skipped without); `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
+# network namespaces with their own host names equal one process's, and a rank killed there (under
+# generate, and under serve with requests in flight) is named by rank 0 through its liveness
+# connection, serve answering 503 (root only); tests/test_dist_watch.c checks that channel; NCCL on GPUs (skipped without); `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
 # is missing.
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}

@@ -339,7 +339,12 @@ int gptoss_watch_lost(gptoss_watch *w, double seconds) {
                 p[n] = (struct pollfd){.fd = w->fd[k], .events = POLLIN};
                 who[n++] = k;
             }
-        if (!n) break;
+        if (!n) { /* every rank said goodbye: nothing can close now, so the wait is the caller's pause */
+            const int ms = ms_left(deadline);
+            const struct timespec rest = {ms / 1000, (long)(ms % 1000) * 1000000L};
+            if (ms) nanosleep(&rest, NULL);
+            break;
+        }
         int r = poll(p, (nfds_t)n, ms_left(deadline));
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
