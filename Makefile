@@ -58,7 +58,7 @@ LIB_SRC := $(sort $(wildcard src/*/*.c))
 ifeq ($(MPI),1)
 CPPFLAGS += -DGPTOSS_MPI
 else
-LIB_SRC := $(filter-out src/dist/dist_mpi.c,$(LIB_SRC))
+LIB_SRC := $(filter-out src/dist/dist_mpi.c src/dist/dist_watch.c,$(LIB_SRC))
 endif
 # CUDA=1 MPI=1: the collectives on GPU memory through NCCL (src/dist/dist_nccl.c), from the CUDA
 # toolkit (NCCL_HOME, default CUDA_HOME) or NVIDIA's libnccl-dev (/usr).

@@ -242,12 +242,14 @@ void gptoss_dist_comm_stats(double *seconds, uint64_t *bytes_received, int reset
 void gptoss_dist_finalize(void);
 /* When another rank dies, this rank's calls that wait for it do not wait forever: on the thread
  * that waited, fn(ctx, why) is called (why: "rank R (pid P on HOST) died ..."), then the process
- * prints why and exits with status 1. fn may answer what depended on the lost rank and need not
- * return (another thread may end the process). NULL: just print and exit. */
+ * prints why and exits with status 1. When that thread is stuck inside MPI, rank 0 calls fn on a
+ * thread of its own instead, and the waiting call never returns. fn may answer what depended on
+ * the lost rank (calls it makes into the model exchange nothing) and need not return (another
+ * thread may end the process). NULL: just print and exit. */
 void gptoss_dist_on_lost(void (*fn)(void *ctx, const char *why), void *ctx);
-/* The lowest rank on this machine whose process has ended (why in why[]), or -1: for telling a
- * SIGTERM that mpirun sends because a rank died from an ordinary stop. Ranks on other machines
- * are not seen here (their loss shows as the waiting call failing, above). */
+/* The lowest rank on this machine whose process has ended, or, on rank 0, on another machine
+ * whose liveness connection closed (why in why[]), or -1: for telling a SIGTERM that mpirun sends
+ * because a rank died from an ordinary stop. */
 int gptoss_dist_rank_gone(char *why, size_t why_size);
 /* The weight bytes rank `rank` of n_ranks would hold resident and read per decoded token (experts:
  * its share of the top-k on average) for this model as loaded; computable in one process. */

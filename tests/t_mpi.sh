@@ -8,8 +8,9 @@
 # with no hang; `run` answers as one process does; `serve` answers parallel requests and ends every
 # rank on SIGTERM to rank 0; a rank killed while serve has requests in flight makes rank 0 answer them
 # with a 503 naming it and exit 1, and under generate name it and exit; logits over TCP between two
-# network namespaces with their own host names equal one process's, and a rank killed there is
-# reported (root only); NCCL on GPUs (skipped without); `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
+# network namespaces with their own host names equal one process's, and a rank killed there (under
+# generate, and under serve with requests in flight) is named by rank 0 through its liveness
+# connection, serve answering 503 (root only); tests/test_dist_watch.c checks that channel; NCCL on GPUs (skipped without); `bench` reports the exchanges; `gptoss info --ranks N` splits the bytes. Skips with one line when MPI
 # is missing.
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -47,12 +48,21 @@ elif [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
 else
     # the MPI build beside the others (incremental: nothing to do when it is current)
     if ! make -C "$root" -s -j2 MPI=1 WERROR=1 BUILD=build-mpi build-mpi/gptoss build-mpi/tests/test_dist \
+        build-mpi/tests/test_dist_watch \
         >"$tmp/make.log" 2>&1; then
         echo "not ok - make MPI=1 build-mpi/gptoss failed"; tail -20 "$tmp/make.log"; exit 1
     fi
     mpibin=$root/build-mpi/gptoss
     disttest=$root/build-mpi/tests/test_dist
 fi
+# The liveness channel between rank 0 and the ranks on other hosts (tests/test_dist_watch.c).
+watchtest=$(dirname "$disttest")/test_dist_watch
+if [ -x "$watchtest" ]; then
+    timeout "$(scaled 30)" "$watchtest" >"$tmp/watch.out" 2>&1
+    rc=$?
+    sed -n 's/^\(not \)\{0,1\}ok - /&mpi /p' "$tmp/watch.out"
+    { [ "$rc" -ne 0 ] || ! grep -q '^ok - ' "$tmp/watch.out"; } && echo "not ok - mpi test_dist_watch ended with status $rc"
+else echo "not ok - mpi test_dist_watch: $watchtest was not built"; fi
 need_shared "mpi goldens" golden || exit 0
 
 # Open MPI as root needs the flag; a container often has no cross-memory attach for shared memory.
@@ -181,24 +191,38 @@ rank_of() {
     done
 }
 
+# rank_running PATTERN R: the pid of rank R among the processes whose command line matches PATTERN
+# (a rank on the other "host" is a child of that host's orted, not of mpirun).
+rank_running() {
+    local pid
+    for pid in $(pgrep -f "$1"); do
+        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$pid"; return; }
+    done
+}
+
 # A rank killed (SIGKILL) while serve has requests in flight: rank 0 says which rank died, answers
 # the running request (plain and streamed) and a new one with a 503 in OpenAI's error shape, and
 # exits 1, within the limit. mpirun SIGKILLs the survivors odls_base_sigkill_timeout seconds after
 # its SIGTERM (default 1): raised here as docs/MPI.md advises, so the answers are not cut short.
+# lost_serve_check [WHERE LAUNCH...]: by default both ranks on this host; else LAUNCH (mpirun and its
+# options, two ranks) places them, WHERE names the check, and the client runs in $serve_client.
+serve_client=()
 lost_serve_check() {
     "$mpibin" serve --help 2>&1 | grep -q 'without the HTTP server' && return
-    OMPI_MCA_odls_base_sigkill_timeout=3 "${mpi[@]}" -np 2 "$mpibin" serve "$tmp/chat" --host 127.0.0.1 --port 0 \
-        --parallel 2 -t 1 >"$tmp/lost.log" 2>&1 &
+    local where=${1:-} launch=("${mpi[@]}" -np 2) log=$tmp/lost.log
+    [ -n "$where" ] && { shift; launch=("$@"); log=$tmp/lost-$where.log; where=" $where"; }
+    OMPI_MCA_odls_base_sigkill_timeout=3 "${launch[@]}" "$mpibin" serve "$tmp/chat" --host 127.0.0.1 --port 0 \
+        --parallel 2 -t 1 >"$log" 2>&1 &
     local job=$! port rank1 rc=124
-    wait_until 60 grep -qsE 'listening on http://127.0.0.1:[0-9]+' "$tmp/lost.log"
-    port=$(grep -oE 'listening on http://127.0.0.1:[0-9]+' "$tmp/lost.log" | grep -oE '[0-9]+$')
-    rank1=$(rank_of "$job" 1)
+    wait_until 60 grep -qsE 'listening on http://127.0.0.1:[0-9]+' "$log"
+    port=$(grep -oE 'listening on http://127.0.0.1:[0-9]+' "$log" | grep -oE '[0-9]+$')
+    rank1=$(rank_running "gptoss serve $tmp/chat" 1)
     if [ -z "$port" ] || [ -z "$rank1" ]; then
-        echo "not ok - mpi serve, rank 1 killed: serve did not start: $(head -3 "$tmp/lost.log")"
+        echo "not ok - mpi$where serve, rank 1 killed: serve did not start: $(head -3 "$log")"
         kill "$job" 2>/dev/null; wait "$job" 2>/dev/null
         return
     fi
-    timeout "$limit" python3 - "$port" "$rank1" >"$tmp/lost.py" 2>&1 <<'PY'
+    timeout "$limit" "${serve_client[@]}" python3 - "$port" "$rank1" >"$log.py" 2>&1 <<'PY'
 import json, os, signal, sys, threading, time, urllib.error, urllib.request
 port, rank1 = sys.argv[1], int(sys.argv[2])
 url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -240,15 +264,15 @@ ok = got["plain"][0] == 503 and shape(got["plain"][1]) and got["stream"][0] == 2
 ok = ok and (got["new"][0] == 0 or (got["new"][0] == 503 and shape(got["new"][1])))
 sys.exit(0 if ok else 1)
 PY
-    local prc=$?
+    local prc=$? start=$SECONDS
     for _ in $(seq $((limit * 10))); do kill -0 "$job" 2>/dev/null || { wait "$job"; rc=$?; break; }; sleep 0.1; done
     [ "$rc" = 124 ] && { kill "$job" 2>/dev/null; wait "$job" 2>/dev/null; }
-    if [ "$prc" -eq 0 ]; then echo "ok - mpi serve, rank 1 killed mid-request: the plain and the streamed request get a 503 in OpenAI's error shape naming rank 1"
-    else echo "not ok - mpi serve, rank 1 killed mid-request: $(tail -3 "$tmp/lost.py")"; fi
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "gptoss serve: rank 1 (pid $rank1 on .*) died.*answering 503 and exiting with status 1" "$tmp/lost.log" &&
-        ! grep -q 'process rank 0 .* exited on signal' "$tmp/lost.log"; then
-        echo "ok - mpi serve, rank 1 killed: rank 0 names it and exits 1 (mpirun $rc)"
-    else echo "not ok - mpi serve, rank 1 killed (mpirun status $rc): $(grep -v '^--' "$tmp/lost.log" | tail -4)"; fi
+    if [ "$prc" -eq 0 ]; then echo "ok - mpi$where serve, rank 1 killed mid-request: the plain and the streamed request get a 503 in OpenAI's error shape naming rank 1"
+    else echo "not ok - mpi$where serve, rank 1 killed mid-request: $(tail -3 "$log.py")"; fi
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "gptoss serve: rank 1 (pid $rank1 on .*) died.*answering 503 and exiting with status 1" "$log" &&
+        ! grep -q 'process rank 0 .* exited on signal' "$log"; then
+        echo "ok - mpi$where serve, rank 1 killed: rank 0 names it and exits 1 (mpirun $rc, $((SECONDS - start)) s after the answers)"
+    else echo "not ok - mpi$where serve, rank 1 killed (mpirun status $rc): $(grep -v '^--' "$log" | tail -4 | tr '\n' '|' | head -c 600)"; fi
 }
 
 # The same under generate: rank 0 says which rank died and exits 1 within a few seconds.
@@ -339,11 +363,11 @@ netns_check() {
         same_files "mpi over TCP between two network namespaces, $name: logits on 2 ranks = one process's" "$rc1" \
             "$tmp/tcp1" $? "$tmp/tcp2" || tail -5 "$tmp/tcp2.out"
     done
-    # Rank 1 killed on the second host: rank 0 cannot see its process, only mpirun's SIGTERM (or
-    # the broken connection); it says so and every rank exits, with no hang. mpirun SIGKILLs the ranks
-    # odls_base_sigkill_timeout s after its SIGTERM: 3 s (as docs/MPI.md advises) lets rank 0 say so on
-    # a loaded machine. Rank 0 does not always get to say it (known gap, docs/MPI.md): then mpirun's
-    # own report must name the rank.
+    # Rank 1 killed on the second host, under generate and under serve with requests in flight: rank
+    # 0 cannot see its process, but its liveness connection to rank 0 closes (src/dist/dist_watch.c),
+    # so rank 0 names it, serve answers with 503s, and every rank exits, with no hang. mpirun SIGKILLs
+    # the ranks odls_base_sigkill_timeout s after its SIGTERM: 3 s (as docs/MPI.md advises) lets
+    # serve write its answers on a loaded machine.
     if [ ! -d "$tmp/chat" ]; then
         echo "ok - mpi over TCP, rank 1 killed # SKIP no model with the tokenizer's vocabulary (slow enough to kill mid-way)"
         return
@@ -352,9 +376,7 @@ netns_check() {
         >"$tmp/tcplost.log" 2>&1 &
     local job=$! rank1="" rc=124 start
     for _ in $(seq $((limit * 10))); do
-        for pid in $(pgrep -f "gptoss generate $tmp/chat"); do
-            tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && rank1=$pid
-        done
+        rank1=$(rank_running "gptoss generate $tmp/chat" 1)
         [ -n "$rank1" ] && break
         sleep 0.1
     done
@@ -364,10 +386,13 @@ netns_check() {
     for _ in $(seq $((limit * 10))); do kill -0 "$job" 2>/dev/null || { wait "$job"; rc=$?; break; }; sleep 0.1; done
     [ "$rc" = 124 ] && { kill "$job" 2>/dev/null; wait "$job" 2>/dev/null; }
     if [ -n "$rank1" ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
-        grep -qE "gptoss: rank 0: (mpirun ended the job .*another host may have died|a transfer with another rank failed)|mpirun noticed that process rank 1 with PID $rank1 .* exited on signal 9" \
+        grep -q "gptoss: rank 0: rank 1 (pid $rank1 on gptoss-second-host) died: its connection to rank 0 closed" \
             "$tmp/tcplost.log"; then
-        echo "ok - mpi over TCP, rank 1 killed on the other host: rank 0 or mpirun names it and every rank exits ($rc) in $((SECONDS - start)) s"
-    else echo "not ok - mpi over TCP, rank 1 (pid ${rank1:-not found}) killed (status $rc): $(tail -5 "$tmp/tcplost.log" | tr '\n' '|' | head -c 600)"; fi
+        echo "ok - mpi over TCP, rank 1 killed on the other host under generate: rank 0 names it and every rank exits ($rc) in $((SECONDS - start)) s"
+    else echo "not ok - mpi over TCP, rank 1 (pid ${rank1:-not found}) killed under generate (status $rc): $(grep -v '^--' "$tmp/tcplost.log" | tail -5 | tr '\n' '|' | head -c 600)"; fi
+    serve_client=(ip netns exec "$a")
+    lost_serve_check "over TCP" env GPTOSS_NETNS="$b" "${tcp[@]}"
+    serve_client=()
 }
 netns_check
 

@@ -1087,13 +1087,14 @@ static int is_loopback(const struct sockaddr *sa) {
 
 static pthread_t g_main_thread;
 
-/* dist's hook, on the thread that waited for the dead rank. On the scheduler's thread (inside an
- * engine call that will never finish) the jobs end here with a 503, the main thread is woken to
- * answer them and exit, and this thread stays parked. On any other thread it returns, and the
- * process exits with dist's message. */
+/* dist's hook, on the thread that waited for the dead rank, or on dist's watch thread when that
+ * thread is stuck inside MPI for good. On the scheduler's thread (inside an engine call that will
+ * never finish), or for it, the jobs end here with a 503, the main thread is woken to answer them
+ * and exit, and this thread stays parked. Otherwise it returns, and the process exits with dist's
+ * message. */
 static void on_rank_lost(void *ctx, const char *why) {
     server *srv = ctx;
-    if (!server_sched_fail(srv->sched, why)) return;
+    if (!server_sched_fail(srv->sched, why) && !server_sched_fail_stuck(srv->sched, why)) return;
     pthread_kill(g_main_thread, SIGTERM);
     for (;;) pause();
 }
@@ -1107,6 +1108,15 @@ static _Noreturn void rank_lost_exit(server *srv, struct MHD_Daemon *d, const ch
     fflush(stderr);
     server_sched_fail(srv->sched, why);
     server_sched_wait_ended(srv->sched, 3.0);
+    /* The 503s reach the clients through the front's relay, which quiesce stops: give them up to a
+     * second to read their answers and hang up (it cut an answer short about one run in fifteen). */
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 100; i++) {
+        server_conn_stats st;
+        server_conns_stats(&srv->conns, &st);
+        if (!st.open) break;
+        nanosleep(&tick, NULL);
+    }
     server_conns_quiesce(&srv->conns);
     if (d) MHD_stop_daemon(d); /* waits for each connection's thread: the 503s are written */
     server_conns_stop(&srv->conns);

@@ -246,6 +246,11 @@ void server_sched_free(server_sched *s);
  * cannot finish: the rank-loss hook) it ends the jobs itself and returns 1; the caller must then
  * never return into the engine. From another thread it returns 0 and the scheduler ends them. */
 int server_sched_fail(server_sched *s, const char *why);
+/* The same when the rank-loss hook runs on another thread while the scheduler thread stays blocked
+ * for good in the collective it waited in (dist's watch thread takes the failure path for a thread
+ * stuck inside MPI): when the scheduler is inside its engine work, the jobs end from this thread and
+ * it returns 1 (the caller must then never return into the engine); else 0, as above. */
+int server_sched_fail_stuck(server_sched *s, const char *why);
 /* 1 (why filled) once server_sched_fail was called. */
 int server_sched_lost(server_sched *s, char *why, size_t why_size);
 /* Waits up to `seconds` for the scheduler to have ended every job; 1 when it has. */

@@ -56,6 +56,7 @@ struct server_sched {
     /* a rank of a sharded model died (server_sched_fail): jobs end with a 503 saying why; exited:
      * the scheduler thread is done with the jobs (it returned, or is parked for good) */
     int lost, exited;
+    int working; /* the scheduler thread is out of its wait, doing a step (engine calls included) */
     char lost_why[256];
     server_job **queue; /* FIFO ring */
     uint32_t q_cap, q_head, q_len;
@@ -642,6 +643,7 @@ static void *sched_thread(void *arg) {
     for (;;) {
         /* Admit queued jobs; wait when there is nothing to do. */
         pthread_mutex_lock(&s->mu);
+        s->working = 0;
         for (;;) {
             size_t nd = sweep_queue(s, dropped, sizeof dropped / sizeof dropped[0]);
             if (nd) {
@@ -671,6 +673,7 @@ static void *sched_thread(void *arg) {
             pthread_cond_wait(&s->cond, &s->mu);
         }
         int stopping = s->stop;
+        s->working = !stopping;
         pthread_mutex_unlock(&s->mu);
         if (stopping) break;
 
@@ -825,6 +828,17 @@ int server_sched_fail(server_sched *s, const char *why) {
     pthread_mutex_unlock(&s->mu);
     if (!pthread_equal(pthread_self(), s->thread)) return 0;
     end_all(s, 0); /* inside an engine call that cannot finish: the jobs end from here */
+    return 1;
+}
+
+int server_sched_fail_stuck(server_sched *s, const char *why) {
+    if (!s || !s->started) return 0;
+    server_sched_fail(s, why);
+    pthread_mutex_lock(&s->mu);
+    const int ended = s->exited, working = s->working;
+    pthread_mutex_unlock(&s->mu);
+    if (ended || !working) return 0; /* idle or gone: the scheduler thread ends the jobs, or has */
+    end_all(s, 0); /* its thread never comes back from the engine: nothing else touches the jobs */
     return 1;
 }
 

@@ -53,13 +53,16 @@ void gptoss_comm_stats(double *seconds, uint64_t *bytes_received, int reset);
  * rank must share (a hash of the model's shape); a rank whose value differs from rank 0's fails. */
 int gptoss_comm_agree(gptoss_comm *c, int ok, const char *msg, uint64_t fingerprint, char *err, size_t err_size);
 /* A rank that waits in a collective for a rank that died (on this host: its process is gone; on
- * another: MPI reports the broken connection) calls fn(ctx, why) on the waiting thread, then prints
- * "gptoss: rank R: why; exiting" and exits with status 1 without leaving MPI (there is no clean way
- * out with a peer gone). fn may answer what depended on the lost rank (a server's requests) and
- * need not return: another thread may end the process. NULL: none. */
+ * another: rank 0's liveness connection to it closed, or MPI reports the broken connection) calls
+ * fn(ctx, why) on the waiting thread, then prints "gptoss: rank R: why; exiting" and exits with
+ * status 1 without leaving MPI (there is no clean way out with a peer gone). When the waiting
+ * thread is stuck inside MPI, rank 0's watch thread does this in its place, and the waiting thread
+ * never returns. Collectives that fn calls move nothing. fn may answer what depended on the lost
+ * rank (a server's requests) and need not return: another thread may end the process. NULL: none. */
 void gptoss_comm_on_lost(void (*fn)(void *ctx, const char *why), void *ctx);
-/* The lowest rank on this host whose process has ended, with why ("rank R (pid P on HOST) died
- * ...") in why; -1 when none has (or in a single process). Ranks on other hosts are not seen here. */
+/* The lowest rank on this host whose process has ended, or (rank 0) on another host whose liveness
+ * connection closed, with why ("rank R (pid P on HOST) died ...") in why; -1 when none has (or in a
+ * single process). */
 int gptoss_comm_peer_gone(char *why, size_t why_size);
 /* Prints "gptoss: rank R: reason" on stderr and ends every rank with exit status code. For states
  * that no status can report (a rank that lost step with the others). */
