@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "cmd/commands.h"
 #include "cpu/simd.h"
+#include "engine/session.h"
 #include "model/model.h"
 #ifdef GPTOSS_CUDA
 #include "cuda/backend.h"
@@ -228,21 +229,21 @@ static int bench_kernels(uint32_t threads, uint32_t reps) {
     for (int v = 0; v < 5; v++) {
         uint32_t items;
         k->kind = v == 0 ? 0 : v == 1 ? 1 : v == 4 ? 3 : 2;
-        k->chunk_rows = 64;
+        k->chunk_rows = GPTOSS_ROW_CHUNK; /* the rows of one work item of decode's products */
         size_t used;
         if (v == 0) { items = 64; used = bytes; }
         else if (v == 1) {
             size_t nb = cols / 32, rows = bytes / (nb * 17);
             k->mx = (gptoss_mxfp4){.blocks = buf, .scales = buf + rows * nb * 16, .n_experts = 1, .rows = rows, .cols = cols};
             for (size_t i = 0; i < rows * nb; i++) buf[rows * nb * 16 + i] = (uint8_t)(120 + i % 8);
-            items = (uint32_t)((rows + 63) / 64);
+            items = (uint32_t)((rows + k->chunk_rows - 1) / k->chunk_rows);
             used = rows * nb * 17;
         } else if (v == 4) { /* the same bytes as ggml blocks: scale byte first, gate/up halves */
             size_t nb = cols / 32, rows = bytes / (nb * 17) & ~(size_t)1;
             for (size_t i = 0; i < rows * nb; i++) buf[i * 17] = (uint8_t)(120 + i % 8);
             k->mx = (gptoss_mxfp4){.blocks = buf, .n_experts = 1, .rows = rows, .cols = cols, .layout = GPTOSS_MXFP4_GGML,
                                    .blocks_odd = buf + rows / 2 * nb * 17};
-            items = (uint32_t)((rows + 63) / 64);
+            items = (uint32_t)((rows + k->chunk_rows - 1) / k->chunk_rows);
             used = rows * nb * 17;
         } else {
             gptoss_dtype dt = v == 2 ? GPTOSS_DTYPE_BF16 : GPTOSS_DTYPE_Q8_0;
@@ -252,7 +253,7 @@ static int bench_kernels(uint32_t threads, uint32_t reps) {
             else
                 for (size_t i = 0; i + 34 <= bytes; i += 34) { buf[i] = 0; buf[i + 1] = 0x20; } /* d = 2^-7 */
             k->mat = (gptoss_mat){buf, dt, rows, cols};
-            items = (uint32_t)((rows + 63) / 64);
+            items = (uint32_t)((rows + k->chunk_rows - 1) / k->chunk_rows);
             used = rows * gptoss_row_bytes(dt, cols);
         }
         double best = 0, sum = 0, cpu = 0;
