@@ -438,7 +438,10 @@ else
 fi
 
 # ---- as an ordinary user (root's runs change to nobody; this is the path every other user takes) ----
-if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" --version >/dev/null 2>&1; then
+# The probe runs gptoss the way the check does (through env -i): setpriv's own exec can reach a binary
+# that an exec by uid 65534 cannot (a checkout inside a folder only root may enter).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+    setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin "$bin" --version >/dev/null 2>&1; then
     mkdir -p "$tmp/user"
     chown 65534:65534 "$tmp/user"
     printf 'import os\nprint(os.getuid())\nopen("/mnt/data/f", "w").write("x")\n# %%%%\nimport os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n# %%%%\nprint("alive")\n' |
@@ -448,7 +451,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && setpriv --reuid=65534 
     has "as an ordinary user a fork bomb ends at the time-out (RLIMIT_NPROC in the user namespace)" 2 "$tmp/user.out" 'timed out after 2 seconds and was interrupted'
     has "as an ordinary user the tool answers after the fork bomb" 3 "$tmp/user.out" '^alive$'
 else
-    echo "ok - as an ordinary user # SKIP not root, or setpriv cannot run gptoss as uid 65534"
+    echo "ok - as an ordinary user # SKIP not root, or uid 65534 cannot run $bin (setpriv missing, or a folder above it closed to other users)"
 fi
 
 # ---- the sandbox dies with gptoss ----
