@@ -65,17 +65,24 @@ int gptoss_cpu_has_neon_dotprod(void) {
 }
 
 /* The activation quantizers (also simd_neon_mm.c's): plain C, no dotprod needed. */
+/* *mx = the largest |x| of a 32-block; 0 if a value is not finite. */
+static int block_absmax(const float *xb, float *mx) {
+    *mx = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        if (!isfinite(xb[j])) return 0;
+        *mx = fmaxf(*mx, fabsf(xb[j]));
+    }
+    return 1;
+}
+
 /* One token's row (n a multiple of 32, MXFP4 order) -> planes h, m, l and per-block scales.
  * 0 when a value is not finite, or a block's largest is below 2^-100 but not 0: its scale would be
  * subnormal (precision lost) or 1/s overflow; the caller then takes the f32 tiles. */
 int gptoss_neon_quantize24(int8_t *h, int8_t *m, int8_t *l, float *sc, const float *x, size_t n) {
     for (size_t b = 0; b < n / 32; b++) {
         const float *xb = x + b * 32;
-        float mx = 0.0f;
-        for (int j = 0; j < 32; j++) {
-            if (!isfinite(xb[j])) return 0;
-            mx = fmaxf(mx, fabsf(xb[j]));
-        }
+        float mx;
+        if (!block_absmax(xb, &mx)) return 0;
         if (mx > 0.0f && mx < 0x1p-100f) return 0;
         const float s = mx / (127.0f * 65536.0f), inv = mx > 0.0f ? (127.0f * 65536.0f) / mx : 0.0f;
         sc[b] = s;
@@ -99,11 +106,8 @@ int gptoss_neon_quantize24(int8_t *h, int8_t *m, int8_t *l, float *sc, const flo
 int gptoss_neon_quantize16(int8_t *hi, int8_t *lo, float *sc, const float *x, size_t n) {
     for (size_t b = 0; b < n / 32; b++) {
         const float *xb = x + b * 32;
-        float mx = 0.0f;
-        for (int j = 0; j < 32; j++) {
-            if (!isfinite(xb[j])) return 0;
-            mx = fmaxf(mx, fabsf(xb[j]));
-        }
+        float mx;
+        if (!block_absmax(xb, &mx)) return 0;
         if (mx > 0.0f && mx < 0x1p-80f) return 0;
         const float s = mx / 32639.0f, inv = mx > 0.0f ? 32639.0f / mx : 0.0f;
         sc[b] = s;
