@@ -62,6 +62,26 @@ else
     echo "not ok - --kernels: $(head -6 "$tmp/k" | tr '\n' '|') $(tail -2 "$tmp/err" | tr '\n' '|')"
 fi
 
+# --variants: one row per variant the CPU runs (at least the picked one), the picked one marked, and a
+# verdict naming a variant (the gcc pass: under the sanitizers it is 4 x the --kernels run above);
+# without --kernels it is refused
+if [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
+    echo "ok - --kernels --variants # SKIP sanitizer build (checked in the gcc pass)"
+elif "$bin" bench --kernels --variants -t 1 -r 3 >"$tmp/v" 2>"$tmp/err" &&
+    grep -qE '^  [a-z0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+  \(picked\)$' "$tmp/v" &&
+    grep -qE '^fastest decode here: [a-z0-9]+; picked by cpuid: [a-z0-9]+' "$tmp/v"; then
+    echo "ok - --kernels --variants: $(grep -cE '^  [a-z0-9]+ +[0-9.]+ ' "$tmp/v") variants; $(grep '^fastest' "$tmp/v")"
+else
+    echo "not ok - --kernels --variants: $(tail -6 "$tmp/v" | tr '\n' '|') $(tail -2 "$tmp/err" | tr '\n' '|')"
+fi
+if "$bin" bench --variants >"$tmp/out" 2>"$tmp/err"; then
+    echo "not ok - bench --variants without --kernels accepted"
+elif grep -q 'goes with --kernels' "$tmp/err"; then
+    echo "ok - bench --variants without --kernels refused"
+else
+    echo "not ok - bench --variants alone: $(head -2 "$tmp/err" | tr '\n' '|')"
+fi
+
 for bad in "-r 0" "-t abc" "-p" "--bogus"; do
     # shellcheck disable=SC2086
     if "$bin" bench "$tmp/m" $bad >"$tmp/out" 2>"$tmp/err"; then

@@ -28,7 +28,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: gptoss bench (MODEL | --synth 20b|120b) [--device cpu|cuda] [-p N] [-n N] [-c N]\n"
                "                    [--batch N] [--seed S] [--copy-bw] [-t N] [-r REPS] [--json]\n"
                "                    [--q8] [--exact] [--keep-dense] [--kv f32|bf24|f16]\n"
-               "       gptoss bench --kernels [-t N] [-r REPS]   decode matvec GB/s per fast kernel\n"
+               "       gptoss bench --kernels [--variants] [-t N] [-r REPS]   decode matvec GB/s per fast kernel\n"
                "  -p: prompt tokens prefilled in one append (default 512); -n, --max-tokens N: tokens\n"
                "  decoded one at a time after it (default 128); -c, --ctx N: session context (default\n"
                "  p + n, at least 4096); --device: default cuda when a GPU is usable, else cpu (gpu is an\n"
@@ -40,7 +40,8 @@ static void usage(FILE *f) {
                "  elements (default bf24, f32 with --exact; --kv-f16 is --kv f16). Prints open time, peak\n"
                "  RSS, bytes read per decoded token (weights, and the cached keys and values attention reads:\n"
                "  their average over the decoded positions) and the measured read bandwidth with the fraction\n"
-               "  reached.\n");
+               "  reached. --kernels --variants: the kernels of every CPU variant this machine runs, in a table\n"
+               "  with the decode rate of a 20b token they imply, and which variant cpuid picks.\n");
 }
 
 
@@ -212,21 +213,26 @@ static double cpu_s(void) {
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
-static int bench_kernels(uint32_t threads, uint32_t reps) {
+enum { KB_N = 5 };
+/* One variant's kernels; mean[v] gets each one's mean GB/s (read, mxfp4, bf16, q8_0, mx_gguf). */
+static int bench_kernels(const gptoss_cpu_ops *ops, uint32_t threads, uint32_t reps, double mean[KB_N]) {
     const size_t cols = 2880, bytes = (size_t)512 << 20;
-    const gptoss_cpu_ops *ops = gptoss_cpu_ops_best();
     uint8_t *buf = malloc(bytes);
     float *x = malloc(cols * sizeof(float)), *out = malloc((bytes / 64 + 64) * sizeof(float));
     kb *k = calloc(1, sizeof *k);
     gptoss_pool *pool = gptoss_pool_create(threads);
-    if (!buf || !x || !out || !k || !pool) return 1;
+    if (!buf || !x || !out || !k || !pool) {
+        free(buf); free(x); free(out); free(k); gptoss_pool_free(pool);
+        cli_error("bench: out of memory");
+        return 1;
+    }
     uint64_t s = 88172645463325252ull;
     for (size_t i = 0; i < bytes; i += 8) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; memcpy(buf + i, &s, 8); }
     for (size_t i = 0; i < cols; i++) x[i] = (float)(i % 7) * 0.1f;
     k->ops = ops; k->buf = buf; k->bytes = bytes; k->x = x; k->out = out;
     const char *names[] = {"read", "mxfp4", "bf16", "q8_0", "mx_gguf"};
     printf("kernels (%s, %u threads, %zu MiB, decode: 1 token):\n", ops->name, gptoss_pool_threads(pool), bytes >> 20);
-    for (int v = 0; v < 5; v++) {
+    for (int v = 0; v < KB_N; v++) {
         uint32_t items;
         k->kind = v == 0 ? 0 : v == 1 ? 1 : v == 4 ? 3 : 2;
         k->chunk_rows = GPTOSS_ROW_CHUNK; /* the rows of one work item of decode's products */
@@ -268,9 +274,46 @@ static int bench_kernels(uint32_t threads, uint32_t reps) {
         }
         printf("  %-6s %7.2f GB/s best, %7.2f mean (%zu MB; cpu/wall %.2f)\n", names[v], best, sum / reps, used / 1000000,
                cpu / (used / (sum / reps) / 1e9 * reps));
+        mean[v] = sum / reps;
     }
     gptoss_pool_free(pool);
     free(buf); free(x); free(out); free(k);
+    return 0;
+}
+
+/* --kernels --variants: every variant this CPU runs, then a table of their means and a decoded 20b
+ * token's rate from them. The token's weight bytes (attention BF16 1.27 GB, MXFP4 experts 1.27 GB,
+ * Q8_0 unembedding 0.62 GB) weight each kernel's time, so the column ranks the variants as decode
+ * would; the pick itself stays by cpuid features (simd.c), this is how to check it on a new CPU. */
+static int bench_variants(uint32_t threads, uint32_t reps) {
+    static const char *all[] = {"scalar", "avx2", "avx2vnni", "avx512", "avx512vnni", "amx", "neon", "neondot", "neoni8mm"};
+    enum { NV = sizeof all / sizeof all[0] };
+    double mean[NV][KB_N];
+    const gptoss_cpu_ops *ops[NV];
+    const gptoss_cpu_ops *picked = gptoss_cpu_ops_best();
+    /* amx decodes with avx512vnni's (or avx512's) kernels */
+    const char *pk = strcmp(picked->name, "amx") ? picked->name : gptoss_cpu_has_avx512vnni() ? "avx512vnni" : "avx512";
+    for (int i = 0; i < NV; i++) {
+        /* amx shares avx512vnni's decode kernels (its gemm is for prefill): measured once */
+        ops[i] = !strcmp(all[i], "amx") || !strcmp(all[i], "scalar") ? NULL : gptoss_cpu_ops_named(all[i]);
+        if (ops[i] && bench_kernels(ops[i], threads, reps, mean[i]) != 0) return 1;
+    }
+    const double gb_bf16 = 1.274, gb_mx = 1.269, gb_q8 = 0.615; /* gpt-oss-20b, one decoded token */
+    printf("variants (GB/s, mean; read: a plain read of the same buffer; 20b token: its weights at these rates):\n"
+           "  %-11s %7s %7s %7s %7s %7s %10s\n", "variant", "read", "mxfp4", "bf16", "q8_0", "mx_gguf", "20b tok/s");
+    int fastest = -1;
+    double best = 0;
+    for (int i = 0; i < NV; i++) {
+        if (!ops[i]) continue;
+        const double *m = mean[i];
+        const double tok = m[1] > 0 && m[2] > 0 && m[3] > 0 ? 1.0 / (gb_mx / m[1] + gb_bf16 / m[2] + gb_q8 / m[3]) : 0;
+        printf("  %-11s %7.2f %7.2f %7.2f %7.2f %7.2f %10.2f%s\n", all[i], m[0], m[1], m[2], m[3], m[4], tok,
+               !strcmp(all[i], pk) ? "  (picked)" : "");
+        if (tok > best) { best = tok; fastest = i; }
+    }
+    if (fastest >= 0)
+        printf("fastest decode here: %s; picked by cpuid: %s%s\n", all[fastest], picked->name,
+               getenv("GPTOSS_CPU") && *getenv("GPTOSS_CPU") ? " (GPTOSS_CPU)" : "");
     return 0;
 }
 
@@ -286,7 +329,7 @@ int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *synth = NULL;
     uint32_t p = 512, n = 128, ctx = 0, batch = 0;
     uint64_t seed = 1;
-    int copy_bw = 0, json = 0, q8 = 0, exact = 0, keep_dense = 0, kernels = 0;
+    int copy_bw = 0, json = 0, q8 = 0, exact = 0, keep_dense = 0, kernels = 0, variants = 0;
     gptoss_kv_type kv_type = GPTOSS_KV_AUTO;
     uint32_t threads = 0, reps = 1;
     gptoss_device device = GPTOSS_DEVICE_AUTO;
@@ -298,6 +341,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--q8")) q8 = 1;
         else if (!strcmp(a, "--kernels")) kernels = 1;
+        else if (!strcmp(a, "--variants")) variants = 1;
         else if (!strcmp(a, "--exact")) exact = 1;
         else if (!strcmp(a, "--keep-dense")) keep_dense = 1;
         else if (!strcmp(a, "--kv-f16")) kv_type = GPTOSS_KV_F16;
@@ -323,7 +367,12 @@ int cmd_bench(int argc, char **argv) {
         else if (!model_path) model_path = a;
         else { cli_error("bench: unexpected argument '%s'", a); return 2; }
     }
-    if (kernels) return bench_kernels(threads, reps < 3 ? 3 : reps);
+    if (variants && !kernels) { cli_error("bench: --variants goes with --kernels"); return 2; }
+    if (variants) return bench_variants(threads, reps < 3 ? 3 : reps);
+    if (kernels) {
+        double mean[KB_N];
+        return bench_kernels(gptoss_cpu_ops_best(), threads, reps < 3 ? 3 : reps, mean);
+    }
     if (!model_path == !synth) { usage(stderr); return 2; }
     if (model_path && !(model_path = cli_model_arg(model_path))) return 1;
     if (p + n == 0) { cli_error("bench: nothing to run (-p 0 -n 0)"); return 2; }

@@ -393,7 +393,7 @@ int server_utf8_valid(const char *s, size_t n);
 /* Random bytes in an id: 128 bits, written as 32 lowercase hex digits after the prefix. */
 #define SERVER_ID_BYTES 16
 /* An id with a prefix ("chatcmpl-", "resp_", "msg_", "rs_", "fc_", "call_") and SERVER_ID_BYTES from
- * getrandom(2). Returns 0, or -1 with errno set (the OS random source failed, or size is too small
+ * the OS random source (gptoss_random_bytes). Returns 0, or -1 with errno set (the OS random source failed, or size is too small
  * for prefix + 32 digits) and out empty. */
 int server_make_id(char *out, size_t size, const char *prefix);
 /* Text of an OpenAI content: a string, or a list of parts with "text" (types text, input_text,

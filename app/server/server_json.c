@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
+#include "base/random.h"
 #include "format/json.h"
 #include "server/server.h"
 
@@ -75,17 +75,11 @@ int server_make_id(char *out, size_t size, const char *prefix) {
      * guessable from another client's ids: 128 bits from the kernel for each, none derived from a
      * counter or the clock. */
     unsigned char raw[SERVER_ID_BYTES];
-    size_t got = 0;
-    while (got < sizeof raw) {
-        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            if (size) out[0] = 0;
-            errno = e;
-            return -1;
-        }
-        got += (size_t)n;
+    if (gptoss_random_bytes(raw, sizeof raw) != 0) {
+        const int e = errno;
+        if (size) out[0] = 0;
+        errno = e;
+        return -1;
     }
     static const char hex[] = "0123456789abcdef";
     char tail[2 * SERVER_ID_BYTES + 1];

@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/random.h"
 #include "dist/dist_watch.h"
 
 enum { CONN_NONE, CONN_OPEN, CONN_BYE, CONN_LOST };
@@ -62,27 +62,6 @@ static gptoss_watch *watch_new(int n_ranks) {
     return w;
 }
 
-static int random_bytes(uint8_t *out, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(out + got, n - got, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    if (got == n) return 0;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    for (got = 0; got < n;) {
-        ssize_t r = read(fd, out + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    close(fd);
-    return got == n ? 0 : -1;
-}
-
 /* Rank 0's addresses another host may reach it at: IPv4 first, then global IPv6 (a link-local one
  * needs an interface name the other host cannot know); loopback only when there is nothing else. */
 static void offer_addresses(gptoss_watch_offer *offer, int v6) {
@@ -124,7 +103,7 @@ int gptoss_watch_listen(gptoss_watch **out, int n_ranks, gptoss_watch_offer *off
         snprintf(err, err_size, "out of memory");
         return -1;
     }
-    if (random_bytes(w->token, sizeof w->token)) {
+    if (gptoss_random_bytes(w->token, sizeof w->token)) {
         snprintf(err, err_size, "no random bytes for the token: %s", strerror(errno));
         gptoss_watch_close(w);
         return -1;
