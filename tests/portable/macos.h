@@ -114,5 +114,8 @@ char *strcasestr(const char *haystack, const char *needle);
 #pragma GCC poison memrchr mempcpy rawmemchr strchrnul strverscmp explicit_bzero qsort_r
 #pragma GCC poison get_nprocs get_nprocs_conf malloc_usable_size malloc_trim mallopt
 #pragma GCC poison unshare setns clone prctl getauxval
+/* struct stat's timespec fields are st_mtimespec etc. on macOS (st_mtime, a macro defined above, stays
+ * usable) */
+#pragma GCC poison st_mtim st_atim st_ctim
 
 #endif
