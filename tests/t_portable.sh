@@ -7,13 +7,14 @@
 # calls and constants (pipe2, accept4, SOCK_CLOEXEC, MSG_NOSIGNAL, sched_getaffinity, memfd_create,
 # syscall, mallopt, ...) while tests/portable/absent/ makes Linux-only headers (<malloc.h>,
 # <sys/auxv.h>, <seccomp.h>, <linux/...>) fail to include. A new Linux-only call outside a __linux__
-# guard fails here, one line per file (in the sanitizer pass, through clang instead). The same for aarch64 with the cross compiler when installed
-# (the NEON files and their macOS branches), and the chat page's data file assembled for
-# arm64-apple-macos11 with clang. Then `make -n shared` as on Darwin must use Apple's linker flags and
-# none of GNU ld's. Left out: src/dist/dist_mpi.c and dist_nccl.c (they need mpi.h / nccl.h, present
-# only in make MPI=1 / CUDA=1 builds) and src/cuda/ (CUDA, not C). What it cannot see: Apple's own
-# headers (glibc's stand in: a name declared by glibc but not by Apple is not caught unless
-# macos.h lists it), the linker, and any run. A few seconds with -j2.
+# guard fails here, one line per file. gcc for x86-64; the aarch64 cross compiler, when installed,
+# for the files that test the architecture or the system (the NEON kernels' macOS branches); the
+# chat page's data file assembled for arm64-apple-macos11 by clang; `make -n shared` as on Darwin
+# (Apple's linker flags, none of GNU ld's). In the sanitizer pass only the x86-64 files, through
+# clang (a Mac's compiler, whose warnings differ). Left out: src/dist/dist_mpi.c and dist_nccl.c
+# (they need mpi.h / nccl.h, present only in make MPI=1 / CUDA=1 builds) and src/cuda/ (CUDA, not
+# C). What it cannot see: Apple's own headers (glibc's stand in: a name glibc declares and Apple
+# does not is caught only when macos.h lists it), Apple's linker, and any run. About 10-15 s at -j2.
 set -u
 root=${GPTOSS_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root" || exit 1
