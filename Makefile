@@ -82,6 +82,8 @@ APP_OBJ := $(APP_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ += $(BUILD)/app/server/server_page_data.o
 CLI_OBJ := $(filter $(BUILD)/app/cli/%.o,$(APP_OBJ))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# src/base/posix.c with its Linux branch off (the code macOS runs), tested on Linux too
+TEST_BIN += $(BUILD)/tests/test_posix_fallback
 
 LIB := $(BUILD)/libgptoss.a
 BIN := $(BUILD)/gptoss
@@ -141,6 +143,19 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/tap.h
 $(BUILD)/tests/test_server_head: tests/test_server_head.c $(BUILD)/app/server/server_head.o tests/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iapp -Itests $(CFLAGS) $(LDFLAGS) $< $(BUILD)/app/server/server_head.o -o $@
+
+# The descriptor calls' portable branch (src/base/posix.c built with GPTOSS_POSIX_FALLBACK): what a
+# system without pipe2 / accept4 / SOCK_CLOEXEC (macOS) runs, run here by tests/test_posix.c.
+$(BUILD)/tests/test_posix_fallback: tests/test_posix.c src/base/posix.c src/base/posix.h tests/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DGPTOSS_POSIX_FALLBACK -Itests $(CFLAGS) $(LDFLAGS) tests/test_posix.c src/base/posix.c -o $@
+
+# The python tool where there is no Linux: src/tools/sandbox.c built with __linux__ undefined (its
+# macOS branch), run by tests/test_sandbox_nonlinux.c against the rest of the library.
+$(BUILD)/tests/test_sandbox_nonlinux: tests/test_sandbox_nonlinux.c src/tools/sandbox.c src/tools/sandbox.h $(LIB) tests/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -U__linux__ -DGPTOSS_HAVE_LIBSECCOMP -Itests $(CFLAGS) $(LDFLAGS) $< src/tools/sandbox.c $(LIB) \
+	    $(LDLIBS) -o $@
 
 # Line editing for `gptoss chat` when libedit is installed (optional at build time),
 # and the chat test double: app/chat/chat.c driven by a scripted token source (tests/t_chat*.sh).
@@ -215,29 +230,46 @@ $(BUILD)/app/cmd/main.o: CPPFLAGS += -include $(VERSION_H)
 FORCE:
 
 # The shared library: the same sources built position-independent in $(BUILD)/pic/ (the static
-# library and the command are unchanged), soname libgptoss.so.MAJOR, exporting only the functions
-# include/gptoss.h declares (a version script made from the header). CUDA=1 and MPI=1 builds skip it:
-# the CUDA objects are not built position-independent, and an MPI program links its MPI itself;
-# libgptoss.a carries the CUDA backend and the MPI communicator.
+# library and the command are unchanged), exporting only the functions include/gptoss.h declares (a
+# list made from the header's `gptoss_*(` declarations). On Linux (GNU ld) libgptoss.so.VERSION with
+# the soname libgptoss.so.MAJOR and a version script; on macOS (UNAME_S=Darwin, Apple's ld, which
+# takes neither) libgptoss.VERSION.dylib with the install name LIBDIR/libgptoss.MAJOR.dylib and an
+# exported symbols list (Apple's ld refuses undefined symbols by default; tests/t_portable.sh checks
+# the Darwin link line with make -n). CUDA=1 and MPI=1 builds skip it: the CUDA objects are not built
+# position-independent, and an MPI program links its MPI itself; libgptoss.a carries the CUDA backend
+# and the MPI communicator.
+UNAME_S ?= $(shell uname -s)
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+SO_HEADER_NAMES = grep -oE '(^|[^A-Za-z0-9_])gptoss_[a-z0-9_]+ *\(' $< | sed 's/^[^g]//' | tr -d ' (' | sort -u
+ifeq ($(UNAME_S),Darwin)
+SO_NAME := libgptoss.$(VERSION_MAJOR).dylib
+SO_REAL := libgptoss.$(VERSION).dylib
+SO_LINK := libgptoss.dylib
+SO_MAP := $(BUILD)/pic/gptoss.exports
+SO_LDFLAGS = -dynamiclib -Wl,-install_name,$(LIBDIR)/$(SO_NAME) -Wl,-compatibility_version,$(VERSION_MAJOR) \
+             -Wl,-current_version,$(VERSION) -Wl,-exported_symbols_list,$(SO_MAP)
+$(SO_MAP): include/gptoss.h
+	@mkdir -p $(dir $@)
+	$(SO_HEADER_NAMES) | sed 's/^/_/' >$@
+else
 SO_NAME := libgptoss.so.$(VERSION_MAJOR)
 SO_REAL := libgptoss.so.$(VERSION)
-SO := $(BUILD)/$(SO_REAL)
-PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+SO_LINK := libgptoss.so
 SO_MAP := $(BUILD)/pic/gptoss.map
 # every symbol resolved at link time (not under sanitizers: clang leaves their runtime to the program)
-SO_NO_UNDEFINED := $(if $(SANITIZE),,-Wl,--no-undefined)
+SO_LDFLAGS = -shared -Wl,-soname,$(SO_NAME) -Wl,--version-script=$(SO_MAP) $(if $(SANITIZE),,-Wl,--no-undefined)
+$(SO_MAP): include/gptoss.h
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; $(SO_HEADER_NAMES) | sed 's/.*/    &;/'; echo '  local: *; };'; } >$@
+endif
+SO := $(BUILD)/$(SO_REAL)
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -c $< -o $@
-$(SO_MAP): include/gptoss.h
-	@mkdir -p $(dir $@)
-	{ echo '{ global:'; grep -oE '\bgptoss_[a-z0-9_]+ *\(' $< | tr -d ' (' | sort -u | sed 's/.*/    &;/'; \
-	  echo '  local: *; };'; } >$@
 $(SO): $(PIC_OBJ) $(SO_MAP)
-	$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,-soname,$(SO_NAME) -Wl,--version-script=$(SO_MAP) \
-	    $(SO_NO_UNDEFINED) $(PIC_OBJ) $(LDLIBS) -o $@
+	$(CC) $(SO_LDFLAGS) $(CFLAGS) $(LDFLAGS) $(PIC_OBJ) $(LDLIBS) -o $@
 	ln -sf $(SO_REAL) $(BUILD)/$(SO_NAME)
-	ln -sf $(SO_NAME) $(BUILD)/libgptoss.so
+	ln -sf $(SO_NAME) $(BUILD)/$(SO_LINK)
 ifeq ($(CUDA),1)
 SO :=
 endif
@@ -268,13 +300,13 @@ install: $(BIN) $(LIB) $(SO) $(BUILD)/gptoss.pc
 ifneq ($(SO),)
 	$(INSTALL) -m 755 $(SO) $(DESTDIR)$(LIBDIR)/$(SO_REAL)
 	ln -sf $(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SO_NAME)
-	ln -sf $(SO_NAME) $(DESTDIR)$(LIBDIR)/libgptoss.so
+	ln -sf $(SO_NAME) $(DESTDIR)$(LIBDIR)/$(SO_LINK)
 endif
 	$(INSTALL) -m 644 include/gptoss.h $(DESTDIR)$(INCLUDEDIR)/gptoss.h
 	$(INSTALL) -m 644 $(BUILD)/gptoss.pc $(DESTDIR)$(PKGCONFIGDIR)/gptoss.pc
 	$(INSTALL) -m 644 docs/gptoss.1 $(DESTDIR)$(MANDIR)/man1/gptoss.1
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/gptoss $(DESTDIR)$(LIBDIR)/libgptoss.a $(DESTDIR)$(LIBDIR)/libgptoss.so \
+	rm -f $(DESTDIR)$(BINDIR)/gptoss $(DESTDIR)$(LIBDIR)/libgptoss.a $(DESTDIR)$(LIBDIR)/$(SO_LINK) \
 	    $(DESTDIR)$(LIBDIR)/$(SO_NAME) $(DESTDIR)$(LIBDIR)/$(SO_REAL) $(DESTDIR)$(INCLUDEDIR)/gptoss.h \
 	    $(DESTDIR)$(PKGCONFIGDIR)/gptoss.pc $(DESTDIR)$(MANDIR)/man1/gptoss.1
 

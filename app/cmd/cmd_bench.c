@@ -456,7 +456,12 @@ int cmd_bench(int argc, char **argv) {
     mean_sd(tg, (int)reps, &tg_m, &tg_sd);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    const double rss_gb = ru.ru_maxrss * 1024.0 / 1e9; /* the bandwidth buffer lived in a child */
+#if defined(__APPLE__)
+    const double rss_unit = 1.0; /* macOS counts ru_maxrss in bytes */
+#else
+    const double rss_unit = 1024.0; /* Linux and the BSDs in KiB */
+#endif
+    const double rss_gb = ru.ru_maxrss * rss_unit / 1e9; /* the bandwidth buffer lived in a child */
     gptoss_model_stats ms;
     gptoss_model_get_stats(model, &ms);
     double huge_file_gb, huge_anon_gb, wbytes = 0;

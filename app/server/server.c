@@ -6,7 +6,9 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <malloc.h>
+#if defined(__linux__)
+#include <malloc.h> /* mallopt: glibc's */
+#endif
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/posix.h"
 #include "cli/cli.h"
 #include "server/server.h"
 #include "server/server_page.h"
@@ -377,7 +380,7 @@ static int probe_peer(struct MHD_Connection *conn, request *rq) {
     rq->probed = 1;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    return !ci || send(ci->connect_fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(sizeof cont - 1);
+    return !ci || send(ci->connect_fd, cont, sizeof cont - 1, GPTOSS_MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(sizeof cont - 1);
 }
 
 static void wait_a_little(server_job *job) {
@@ -1158,8 +1161,10 @@ int server_main(int argc, char **argv, server_engine_open open) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         o->threads = cpus > 0 ? (uint32_t)cpus : 1;
     }
-    /* Threads of many connections: few malloc arenas keep the memory from creeping up. */
+#if defined(__linux__) && defined(M_ARENA_MAX)
+    /* Threads of many connections: few glibc malloc arenas keep the memory from creeping up. */
     mallopt(M_ARENA_MAX, 2);
+#endif
     g_started = time(NULL);
     struct tm tm;
     time_t now = time(NULL);

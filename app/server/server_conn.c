@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/posix.h"
 #include "server/server.h"
 
 #define LINGER_S 2.0 /* after an error answer, how long the client's unread bytes are drained */
@@ -94,7 +95,7 @@ static void send_error(int fd, int status, const char *code, const char *message
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
                      "Content-Length: %d\r\n\r\n%s",
                      status, reason, nb, body);
-    if (n > 0 && (size_t)n < sizeof msg) (void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0 && (size_t)n < sizeof msg) (void)!send(fd, msg, (size_t)n, GPTOSS_MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 static void unlink_conn(server_conns *g, server_conn *c) {
@@ -280,7 +281,7 @@ static void head_bytes(server_conns *g, server_conn *c, char *buf) {
         c->since = now_s();
         if (v.expect_continue) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            (void)!send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)!send(c->fd, cont, sizeof cont - 1, GPTOSS_MSG_NOSIGNAL | MSG_DONTWAIT);
         }
         pthread_mutex_unlock(&g->mu);
         return;
@@ -343,7 +344,7 @@ static void chunked_bytes(server_conns *g, server_conn *c, char *buf, size_t buf
     size_t hl = server_head_dechunk(c->head, c->head_len, c->chunk.len, &head);
     int sv[2] = {-1, -1};
     if (!hl || !(c->req = malloc(hl + c->chunk.len + 1)) || !(c->out = malloc(RELAY_BYTES)) ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        gptoss_fd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv, GPTOSS_FD_NONBLOCK) != 0) {
         free(head);
         answer_and_linger(g, c, 503, "server_busy", "The server could not take the request. Retry later.");
         pthread_mutex_unlock(&g->mu);
@@ -374,7 +375,7 @@ static void chunked_bytes(server_conns *g, server_conn *c, char *buf, size_t buf
 /* Writes what the relay holds of the answer to the client; -1 when the client is gone. */
 static int relay_flush(server_conn *c) {
     while (c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, GPTOSS_MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
         c->out_off += (size_t)w;
     }
@@ -387,7 +388,7 @@ static int relay_flush(server_conn *c) {
  * writing, which the relay passes on). Under g->mu (only the front touches the pair and the relay). */
 static void relay_io(server_conns *g, server_conn *c, char *buf, size_t buf_size) {
     if (c->req && c->req_off < c->req_len) {
-        ssize_t w = send(c->pair, c->req + c->req_off, c->req_len - c->req_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = send(c->pair, c->req + c->req_off, c->req_len - c->req_off, GPTOSS_MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) c->req_off += (size_t)w;
         if (c->req_off == c->req_len) free(c->req), c->req = NULL;
     }
@@ -523,7 +524,7 @@ static void *front_main(void *arg) {
             for (int a = 0; a < 64; a++) {
                 struct sockaddr_storage sa;
                 socklen_t len = sizeof sa;
-                int fd = accept4(g->listen_fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int fd = gptoss_fd_accept(g->listen_fd, (struct sockaddr *)&sa, &len, GPTOSS_FD_NONBLOCK);
                 if (fd < 0) {
                     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                         accept_paused_until = now_s() + 0.1;
@@ -547,7 +548,7 @@ int server_conns_start(server_conns *g, const server_conn_limits *lim, const ser
     g->lim = *lim;
     g->head_lim = *head_lim;
     if (!g->lim.reserve) g->lim.reserve = 1;
-    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    int fd = gptoss_fd_socket(addr->sa_family, SOCK_STREAM, 0, GPTOSS_FD_NONBLOCK), one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || bind(fd, addr, addr_len) != 0 ||
         listen(fd, 511) != 0) {
         snprintf(err, err_size, "%s", strerror(errno));
@@ -560,7 +561,7 @@ int server_conns_start(server_conns *g, const server_conn_limits *lim, const ser
     if (!getsockname(fd, (struct sockaddr *)&bound, &bl))
         *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
                                                   : ((struct sockaddr_in *)(void *)&bound)->sin_port);
-    if (pipe2(g->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (gptoss_fd_pipe(g->wake, GPTOSS_FD_NONBLOCK) != 0) {
         snprintf(err, err_size, "%s", strerror(errno));
         close(fd);
         return -1;

@@ -18,7 +18,7 @@ void gptoss_pool_free(gptoss_pool *p);
 uint32_t gptoss_pool_threads(const gptoss_pool *p);
 /* Runs fn(ctx, i, thread) for every i < n_items. p may be NULL (runs inline). */
 void gptoss_pool_run(gptoss_pool *p, gptoss_pool_fn fn, void *ctx, uint32_t n_items);
-/* CPUs available to the process (sched_getaffinity), at least 1. */
+/* CPUs available to the process (sched_getaffinity on Linux, else sysconf), at least 1. */
 uint32_t gptoss_cpu_count(void);
 
 #endif

@@ -11,8 +11,10 @@
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
+#if defined(__linux__)
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
@@ -311,7 +313,7 @@ TGT static void amx_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t
 #define XFEATURE_XTILEDATA 18
 
 int gptoss_cpu_has_amx(void) {
-#if defined(__GNUC__) && defined(SYS_arch_prctl)
+#if defined(__GNUC__) && defined(__linux__) && defined(SYS_arch_prctl)
     static int cached = -1;
     if (cached >= 0) return cached;
     __builtin_cpu_init();

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/posix.h"
 #include "base/random.h"
 #include "dist/dist_watch.h"
 
@@ -109,7 +110,7 @@ int gptoss_watch_listen(gptoss_watch **out, int n_ranks, gptoss_watch_offer *off
         return -1;
     }
     /* One dual-stack socket when the host has IPv6, else IPv4 alone. */
-    int v6 = 1, fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int v6 = 1, fd = gptoss_fd_socket(AF_INET6, SOCK_STREAM, 0, 0);
     if (fd >= 0) {
         int off = 0;
         struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_any};
@@ -120,7 +121,7 @@ int gptoss_watch_listen(gptoss_watch **out, int n_ranks, gptoss_watch_offer *off
     }
     if (fd < 0) {
         v6 = 0;
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = gptoss_fd_socket(AF_INET, SOCK_STREAM, 0, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
         if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a)) {
             close(fd);
@@ -197,7 +198,7 @@ int gptoss_watch_accept(gptoss_watch *w, const unsigned char *expect, double sec
         struct pollfd p = {.fd = w->listen_fd, .events = POLLIN};
         int r = poll(&p, 1, ms_left(deadline));
         if (r <= 0) continue;
-        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = gptoss_fd_accept(w->listen_fd, NULL, NULL, 0);
         if (fd < 0) continue;
         double hello_deadline = mono_s() + 2.0;
         if (hello_deadline > deadline) hello_deadline = deadline;
@@ -260,11 +261,11 @@ int gptoss_watch_join(gptoss_watch **out, const gptoss_watch_offer *offer, int r
         }
         char text[INET6_ADDRSTRLEN];
         addr_text(offer, i, text, sizeof text);
-        int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int fd = gptoss_fd_socket(sa.ss_family, SOCK_STREAM, 0, GPTOSS_FD_NONBLOCK);
         int e = fd < 0 ? errno : connect_by(fd, (struct sockaddr *)&sa, len, until);
         uint8_t hello[GPTOSS_WATCH_HELLO_BYTES];
         gptoss_watch_hello_make(hello, offer->token, rank);
-        if (!e && send(fd, hello, sizeof hello, MSG_NOSIGNAL) != (ssize_t)sizeof hello) e = errno ? errno : EIO;
+        if (!e && send(fd, hello, sizeof hello, GPTOSS_MSG_NOSIGNAL) != (ssize_t)sizeof hello) e = errno ? errno : EIO;
         if (!e) {
             gptoss_watch *w = watch_new(0);
             if (!w) {
@@ -341,7 +342,7 @@ int gptoss_watch_lost(gptoss_watch *w, double seconds) {
 void gptoss_watch_close(gptoss_watch *w) {
     if (!w) return;
     if (w->self_fd >= 0) {
-        (void)send(w->self_fd, &GOODBYE, 1, MSG_NOSIGNAL);
+        (void)send(w->self_fd, &GOODBYE, 1, GPTOSS_MSG_NOSIGNAL);
         close(w->self_fd);
     }
     if (w->listen_fd >= 0) close(w->listen_fd);

@@ -169,6 +169,18 @@ uint64_t gptoss_stw_file_size(const gptoss_stw *w) { return w->laid_out ? w->hea
  * other. With O_DIRECT every write but the last is a whole number of blocks at a block-aligned
  * offset; the few bytes past the last block boundary move to the next buffer.
  * ------------------------------------------------------------------------------------------- */
+/* Clears O_DIRECT on fd: 0, or -1 with errno. io->direct is set only where O_DIRECT exists (not on
+ * macOS). */
+static int direct_off(int fd) {
+#ifdef O_DIRECT
+    int fl = fcntl(fd, F_GETFL);
+    return fl == -1 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) == -1 ? -1 : 0;
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
 /* Runs on the writer thread (or inline without one). Returns 0 or an errno. */
 static int io_write(int fd, struct gptoss_stw_io *io, const unsigned char *p, size_t n) {
     while (n) {
@@ -178,8 +190,7 @@ static int io_write(int fd, struct gptoss_stw_io *io, const unsigned char *p, si
              * without O_DIRECT. */
             chunk = n - n % STW_ALIGN;
             if (!chunk) {
-                int fl = fcntl(fd, F_GETFL);
-                if (fl == -1 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) == -1) return errno;
+                if (direct_off(fd)) return errno;
                 io->direct = 0;
                 continue;
             }
@@ -189,8 +200,7 @@ static int io_write(int fd, struct gptoss_stw_io *io, const unsigned char *p, si
             if (errno == EINTR) continue;
             if (errno == EINVAL && io->direct) {
                 /* Some file systems accept O_DIRECT at open and refuse it on write. */
-                int fl = fcntl(fd, F_GETFL);
-                if (fl == -1 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) == -1) return errno;
+                if (direct_off(fd)) return errno;
                 io->direct = 0;
                 continue;
             }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/common.h"
+#include "base/posix.h"
 #include "tokenizer/unicode.h"
 #include "tools/python_frame.h"
 #include "tools/sandbox.h"
@@ -307,7 +308,7 @@ static int send_frame(int fd, int kind, const void *body, size_t len, double dea
         const char *s = parts[p].p;
         size_t left = parts[p].n;
         while (left) {
-            ssize_t n = send(fd, s, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+            ssize_t n = send(fd, s, left, GPTOSS_MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
                 double wait = deadline - now_s();
@@ -390,7 +391,7 @@ static void drain_until_eof(int fd, gptoss_buf *buf, size_t cap, uint64_t *dropp
  * one). */
 static gptoss_status start_interpreter(gptoss_python *py, char *err, size_t err_size) {
     int sv[2] = {-1, -1}, pipe_fds[2] = {-1, -1};
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) || pipe2(pipe_fds, O_CLOEXEC)) {
+    if (gptoss_fd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv, 0) || gptoss_fd_pipe(pipe_fds, 0)) {
         snprintf(err, err_size, "cannot make the sandbox's channels: %s", strerror(errno));
         for (int i = 0; i < 2; i++) {
             if (sv[i] >= 0) close(sv[i]);

@@ -14,14 +14,19 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifdef GPTOSS_HAVE_LIBSECCOMP
+/* The sandbox is Linux's (user namespaces, seccomp, memfd, bwrap); elsewhere only the calls that say
+ * so and the helpers that need nothing of it are built. */
+#if defined(__linux__) && defined(GPTOSS_HAVE_LIBSECCOMP)
+#define SANDBOX 1
 #include <sched.h>
 #include <seccomp.h>
+#include <sys/syscall.h>
+#else
+#define SANDBOX 0
 #endif
 
 /* fds inside the forked child, before bwrap runs: 0 /dev/null, 1 and 2 the output, 3 and 4 the
@@ -30,7 +35,7 @@ enum { FD_DATA = 5, FD_SECCOMP = 6, FD_PREFIX = 7, FD_FILE = 8, FD_FIRST_FREE = 
 #define MAX_TMP_BYTES ((size_t)512 << 20) /* tmpfs pages are the host's memory, outside RLIMIT_AS */
 #define SHM_BYTES ((size_t)64 << 20)
 
-#ifdef GPTOSS_HAVE_LIBSECCOMP
+#if SANDBOX
 static int find_bwrap(char *path, size_t size) {
     /* as root only the system folders count: a bwrap placed earlier in PATH would run as root */
     const char *env = geteuid() == 0 ? NULL : getenv("PATH");
@@ -46,7 +51,12 @@ static int find_bwrap(char *path, size_t size) {
 #endif
 
 gptoss_status gptoss_sandbox_available(char *err, size_t err_size) {
-#ifndef GPTOSS_HAVE_LIBSECCOMP
+#if !defined(__linux__)
+    snprintf(err, err_size,
+             "the sandbox needs Linux with bubblewrap (user namespaces and seccomp): it is not available on this "
+             "system");
+    return GPTOSS_ERR_UNSUPPORTED;
+#elif !SANDBOX
     snprintf(err, err_size, "the sandbox needs libseccomp at build time: install libseccomp-dev and rebuild gptoss");
     return GPTOSS_ERR_UNSUPPORTED;
 #else
@@ -60,7 +70,7 @@ gptoss_status gptoss_sandbox_available(char *err, size_t err_size) {
 #endif
 }
 
-#ifdef GPTOSS_HAVE_LIBSECCOMP
+#if SANDBOX
 /* Refused with EPERM: what reaches the kernel's least-used surfaces or other processes, and every way
  * back out of the namespaces (bwrap's own setup happens before the filter applies). */
 static const char *const denied_syscalls[] = {
@@ -266,7 +276,7 @@ gptoss_status gptoss_sandbox_start(const gptoss_sandbox_spec *spec, pid_t *pid, 
     *pid = -1;
     gptoss_status st = gptoss_sandbox_available(err, err_size);
     if (st != GPTOSS_OK) return st;
-#ifdef GPTOSS_HAVE_LIBSECCOMP
+#if SANDBOX
     char bwrap[PATH_MAX];
     if (find_bwrap(bwrap, sizeof bwrap)) {
         snprintf(err, err_size, "bwrap not found (install the bubblewrap package)");
