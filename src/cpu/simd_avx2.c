@@ -122,7 +122,126 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
 }
 
 #define PREFILL_R4 0
+#define RUN_FMT run_any
+TGT static void run_any(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x, size_t xs,
+                        size_t n_tok, uint64_t r0, uint64_t r1);
 #include "cpu/simd_driver.h"
+
+#ifndef PF_R
+#define PF_R 4 /* rows of a prefill tile */
+#endif
+#ifndef PF_T
+#define PF_T 3 /* tokens of a prefill tile */
+#endif
+#ifndef PF_XBYTES
+#define PF_XBYTES ((size_t)768 << 10)
+#endif
+enum { PF_MAXB = 4096 / 32 };
+
+/* R rows x T tokens from rows already widened to f32 (wp[i], in the order of x). */
+TGT static INL void ptile(const int R, const int T, float *out, size_t os, uint64_t r, const float *const *wp,
+                          size_t n8, const float *x, size_t xs) {
+    __m256 acc[PF_R][PF_T];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) acc[i][t] = _mm256_setzero_ps();
+    for (size_t j = 0; j < n8; j++) {
+        __m256 xv[PF_T];
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + (size_t)t * xs + 8 * j);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const __m256 wv = _mm256_loadu_ps(wp[i] + 8 * j);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) acc[i][t] = _mm256_fmadd_ps(wv, xv[t], acc[i][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[i][t]), _mm256_extractf128_ps(acc[i][t], 1));
+            v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+            v = _mm_add_ss(v, _mm_movehdup_ps(v));
+            out[(size_t)t * os + r + (uint64_t)i] = _mm_cvtss_f32(v);
+        }
+}
+
+/* R rows (R <= PF_R) x all tokens, T at a time. */
+TGT static void ptile_rows(const int R, float *out, size_t os, uint64_t r, const float *const *wp, size_t nb,
+                           const float *x, size_t xs, size_t n_tok) {
+    const size_t n8 = nb * 4;
+    for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
+        nt = n_tok - t0 == PF_T + 1 ? 2 : n_tok - t0 >= PF_T ? PF_T : n_tok - t0; /* 4 left: 2 + 2, not 3 + 1 */
+        float *o = out + t0 * os;
+        const float *xt = x + t0 * xs;
+#define PT_CASE(RR, TT)                                                                                             \
+    case (RR) * 16 + (TT):                                                                                          \
+        if ((RR) <= PF_R && (TT) <= PF_T) ptile((RR) <= PF_R ? (RR) : 1, (TT) <= PF_T ? (TT) : 1, o, os, r, wp, n8, xt, xs); \
+        break;
+#define PT_ROW(RR) PT_CASE(RR, 1) PT_CASE(RR, 2) PT_CASE(RR, 3) PT_CASE(RR, 4) PT_CASE(RR, 5) PT_CASE(RR, 6)
+        switch (R * 16 + (int)nt) {
+            PT_ROW(1) PT_ROW(2) PT_ROW(3) PT_ROW(4)
+        default: break;
+        }
+#undef PT_ROW
+#undef PT_CASE
+    }
+}
+
+/* Prefill (2 or more tokens): each group of PF_R rows is widened once into f32 on the stack, then
+ * multiplied into every token, PF_T at a time. */
+TGT static INL void prefill_fmt(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x,
+                                size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    float buf[PF_R][PF_MAXB * 32] __attribute__((aligned(64)));
+    size_t n_sup = (n_tok * nb * 128 + PF_XBYTES - 1) / PF_XBYTES;
+    if (n_sup < 1) n_sup = 1;
+    const size_t per = (n_tok + n_sup - 1) / n_sup;
+    for (size_t s0 = 0; s0 < n_tok; s0 += per) {
+        const size_t ns = n_tok - s0 < per ? n_tok - s0 : per;
+        for (uint64_t r = r0; r < r1; r += PF_R) {
+            const int R = r1 - r >= PF_R ? PF_R : (int)(r1 - r);
+            const float *wp[PF_R];
+            for (int i = 0; i < R; i++) {
+                const uint8_t *rw = s->w + (r + (uint64_t)i) * s->row_bytes;
+                if (fmt == FMT_F32) {
+                    wp[i] = (const float *)rw;
+                    continue;
+                }
+                const uint8_t *rs = s->sc ? s->sc + (r + (uint64_t)i) * s->sc_row : NULL;
+                for (size_t b = 0; b < nb; b++) {
+                    __m256 w[4];
+                    decode(fmt, rw, rs, b, w);
+                    for (int k = 0; k < 4; k++) _mm256_store_ps(buf[i] + 32 * b + 8 * k, w[k]);
+                }
+                wp[i] = buf[i];
+            }
+            ptile_rows(R, out + s0 * os, os, r, wp, nb, x + s0 * xs, xs, ns);
+        }
+    }
+}
+
+TGT static void run_any(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x, size_t xs,
+                        size_t n_tok, uint64_t r0, uint64_t r1) {
+    if (n_tok < 2 || nb > PF_MAXB) {
+        switch (fmt) {
+        case FMT_MX: run_fmt(FMT_MX, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+        case FMT_BF16: run_fmt(FMT_BF16, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+        case FMT_F16: run_fmt(FMT_F16, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+        case FMT_F32: run_fmt(FMT_F32, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+        default: run_fmt(FMT_Q8, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+        }
+        return;
+    }
+    switch (fmt) {
+    case FMT_MX: prefill_fmt(FMT_MX, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+    case FMT_BF16: prefill_fmt(FMT_BF16, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+    case FMT_F16: prefill_fmt(FMT_F16, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+    case FMT_F32: prefill_fmt(FMT_F32, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+    default: prefill_fmt(FMT_Q8, out, os, s, nb, x, xs, n_tok, r0, r1); break;
+    }
+}
 
 /* The f32 tiles alone: the avx2 and avx2vnni variants (simd_avx2_int.c) use them from 4 tokens, for
  * BF16 / F16 / F32 and for non-finite activations. */
