@@ -140,13 +140,14 @@ enum { PF_MAXB = 4096 / 32 };
 
 /* R rows x T tokens from rows already widened to f32 (wp[i], in the order of x). */
 TGT static INL void ptile(const int R, const int T, float *out, size_t os, uint64_t r, const float *const *wp,
-                          size_t n8, const float *x, size_t xs) {
+                          size_t n8, const float *x, size_t xs, const char *pf, size_t n_pf) {
     __m256 acc[PF_R][PF_T];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) acc[i][t] = _mm256_setzero_ps();
     for (size_t j = 0; j < n8; j++) {
+        if (j < n_pf) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
         __m256 xv[PF_T];
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + (size_t)t * xs + 8 * j);
@@ -170,15 +171,17 @@ TGT static INL void ptile(const int R, const int T, float *out, size_t os, uint6
 
 /* R rows (R <= PF_R) x all tokens, T at a time. */
 TGT static void ptile_rows(const int R, float *out, size_t os, uint64_t r, const float *const *wp, size_t nb,
-                           const float *x, size_t xs, size_t n_tok) {
+                           const float *x, size_t xs, size_t n_tok, const char *pf, size_t pf_bytes) {
     const size_t n8 = nb * 4;
-    for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt) {
+    size_t n_pf = (pf_bytes + 63) / 64;
+    for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt, pf += 64 * n8, n_pf = n_pf > n8 ? n_pf - n8 : 0) {
+        const size_t npf = n_pf < n8 ? n_pf : n8;
         nt = n_tok - t0 == PF_T + 1 ? 2 : n_tok - t0 >= PF_T ? PF_T : n_tok - t0; /* 4 left: 2 + 2, not 3 + 1 */
         float *o = out + t0 * os;
         const float *xt = x + t0 * xs;
 #define PT_CASE(RR, TT)                                                                                             \
     case (RR) * 16 + (TT):                                                                                          \
-        if ((RR) <= PF_R && (TT) <= PF_T) ptile((RR) <= PF_R ? (RR) : 1, (TT) <= PF_T ? (TT) : 1, o, os, r, wp, n8, xt, xs); \
+        if ((RR) <= PF_R && (TT) <= PF_T) ptile((RR) <= PF_R ? (RR) : 1, (TT) <= PF_T ? (TT) : 1, o, os, r, wp, n8, xt, xs, pf, npf); \
         break;
 #define PT_ROW(RR) PT_CASE(RR, 1) PT_CASE(RR, 2) PT_CASE(RR, 3) PT_CASE(RR, 4) PT_CASE(RR, 5) PT_CASE(RR, 6)
         switch (R * 16 + (int)nt) {
@@ -217,7 +220,13 @@ TGT static INL void prefill_fmt(const int fmt, float *out, size_t os, const src 
                 }
                 wp[i] = buf[i];
             }
-            ptile_rows(R, out + s0 * os, os, r, wp, nb, x + s0 * xs, xs, ns);
+            /* the next rows' weights come in while these are multiplied (one stream of R rows) */
+            const uint64_t rn = r + (uint64_t)R, rn1 = rn + PF_R < r1 ? rn + PF_R : r1;
+            const char *pf = (const char *)(s->w + rn * s->row_bytes);
+            if (s->sc)
+                for (size_t q = 0; rn < rn1 && q < (rn1 - rn) * s->sc_row; q += 64)
+                    _mm_prefetch((const char *)(s->sc + rn * s->sc_row + q), _MM_HINT_T0);
+            ptile_rows(R, out + s0 * os, os, r, wp, nb, x + s0 * xs, xs, ns, pf, rn < rn1 ? (rn1 - rn) * s->row_bytes : 0);
         }
     }
 }
