@@ -1,9 +1,13 @@
-/* simd_avx2.c: AVX2+FMA fast kernels, the same tiles as simd_avx512.c with 8-lane registers. One template (tile) for every weight format:
- * R rows x NT tokens of f32 accumulators; each 32-element weight block is widened to two zmm of f32
- * once and multiplied into all NT tokens. MXFP4 codes become floats through a 16-entry table held in
- * a register (vpermps), pre-multiplied by the block's power-of-two scale; x is in MXFP4 order (even
- * elements then odd ones per block) so no interleave is needed. Compiled with function-level target
- * attributes: the rest of the build needs no -march flag. */
+/* simd_avx2.c: AVX2+FMA f32 kernels. Decode and short products use the tiles of simd_avx512.c on
+ * 8-lane registers: R rows x NT tokens of f32 accumulators, each 32-element weight block widened in
+ * registers once per tile (MXFP4: pshufb of the codes to int8, then convert and scale) and multiplied
+ * into its NT tokens; x is in MXFP4 order (even elements then odd ones per block) for MXFP4 weights.
+ * Prefill has its own walk (prefill_fmt): 4 rows at a time are widened once into f32 on the stack and
+ * multiplied into every token by 4 x 3 tiles (12 accumulators, 3 x and 1 weight register: no spill),
+ * so widening no longer competes with the FMAs per token group. Both walks give every output the same
+ * accumulator and order (per 8 columns, in column order; the same horizontal sum), so an output's bits
+ * do not depend on the walk, the row range, the thread count or the other tokens. Compiled with
+ * function-level target attributes: the rest of the build needs no -march flag. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -127,18 +131,16 @@ TGT static void run_any(const int fmt, float *out, size_t os, const src *s, size
                         size_t n_tok, uint64_t r0, uint64_t r1);
 #include "cpu/simd_driver.h"
 
-#ifndef PF_R
-#define PF_R 4 /* rows of a prefill tile */
-#endif
-#ifndef PF_T
-#define PF_T 3 /* tokens of a prefill tile */
-#endif
+/* 4 x 3 and 3 x 4 measured alike (57-59 GMAC/s a thread, MXFP4 x 64 tokens), 2 x 6 and 2 x 5 slower
+ * (47, 44: more loads per FMA); see bench/RESULTS.md. */
+enum { PF_R = 4, PF_T = 3 }; /* rows x tokens of a prefill tile */
 #ifndef PF_XBYTES
 #define PF_XBYTES ((size_t)768 << 10)
 #endif
 enum { PF_MAXB = 4096 / 32 };
 
-/* R rows x T tokens from rows already widened to f32 (wp[i], in the order of x). */
+/* R rows x T tokens from rows already widened to f32 (wp[i], in the order of x), prefetching n_pf
+ * cache lines from pf (the next rows' raw weights), one per step. */
 TGT static INL void ptile(const int R, const int T, float *out, size_t os, uint64_t r, const float *const *wp,
                           size_t n8, const float *x, size_t xs, const char *pf, size_t n_pf) {
     __m256 acc[PF_R][PF_T];
@@ -173,17 +175,17 @@ TGT static INL void ptile(const int R, const int T, float *out, size_t os, uint6
 TGT static void ptile_rows(const int R, float *out, size_t os, uint64_t r, const float *const *wp, size_t nb,
                            const float *x, size_t xs, size_t n_tok, const char *pf, size_t pf_bytes) {
     const size_t n8 = nb * 4;
-    size_t n_pf = (pf_bytes + 63) / 64;
-    for (size_t t0 = 0, nt; t0 < n_tok; t0 += nt, pf += 64 * n8, n_pf = n_pf > n8 ? n_pf - n8 : 0) {
-        const size_t npf = n_pf < n8 ? n_pf : n8;
+    const size_t n_pf = (pf_bytes + 63) / 64;
+    for (size_t t0 = 0, nt, done = 0; t0 < n_tok; t0 += nt) {
+        const size_t npf = n_pf - done < n8 ? n_pf - done : n8; /* the first token groups prefetch */
+        const char *pfg = npf ? pf + 64 * done : pf;
+        done += npf;
         nt = n_tok - t0 == PF_T + 1 ? 2 : n_tok - t0 >= PF_T ? PF_T : n_tok - t0; /* 4 left: 2 + 2, not 3 + 1 */
         float *o = out + t0 * os;
         const float *xt = x + t0 * xs;
 #define PT_CASE(RR, TT)                                                                                             \
-    case (RR) * 16 + (TT):                                                                                          \
-        if ((RR) <= PF_R && (TT) <= PF_T) ptile((RR) <= PF_R ? (RR) : 1, (TT) <= PF_T ? (TT) : 1, o, os, r, wp, n8, xt, xs, pf, npf); \
-        break;
-#define PT_ROW(RR) PT_CASE(RR, 1) PT_CASE(RR, 2) PT_CASE(RR, 3) PT_CASE(RR, 4) PT_CASE(RR, 5) PT_CASE(RR, 6)
+    case (RR) * 16 + (TT): ptile(RR, TT, o, os, r, wp, n8, xt, xs, pfg, npf); break;
+#define PT_ROW(RR) PT_CASE(RR, 1) PT_CASE(RR, 2) PT_CASE(RR, 3)
         switch (R * 16 + (int)nt) {
             PT_ROW(1) PT_ROW(2) PT_ROW(3) PT_ROW(4)
         default: break;
@@ -193,8 +195,11 @@ TGT static void ptile_rows(const int R, float *out, size_t os, uint64_t r, const
     }
 }
 
-/* Prefill (2 or more tokens): each group of PF_R rows is widened once into f32 on the stack, then
- * multiplied into every token, PF_T at a time. */
+/* Prefill: each group of PF_R rows is widened once into f32 on the stack (PF_R x 16 KiB: rows up to
+ * 4096 columns), then multiplied into every token, PF_T at a time. The rows are in L1/L2 across the
+ * token groups; x streams past them, so the tokens go in groups of at most PF_XBYTES of x (the L2 of
+ * one core), each walking every row: a 512-token dense product (5.9 MB of x) otherwise streams x from
+ * L3 once per 4 rows. */
 TGT static INL void prefill_fmt(const int fmt, float *out, size_t os, const src *s, size_t nb, const float *x,
                                 size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     float buf[PF_R][PF_MAXB * 32] __attribute__((aligned(64)));
@@ -222,7 +227,7 @@ TGT static INL void prefill_fmt(const int fmt, float *out, size_t os, const src 
             }
             /* the next rows' weights come in while these are multiplied (one stream of R rows) */
             const uint64_t rn = r + (uint64_t)R, rn1 = rn + PF_R < r1 ? rn + PF_R : r1;
-            const char *pf = (const char *)(s->w + rn * s->row_bytes);
+            const char *pf = (const char *)(s->w + (rn < rn1 ? rn : r) * s->row_bytes);
             if (s->sc)
                 for (size_t q = 0; rn < rn1 && q < (rn1 - rn) * s->sc_row; q += 64)
                     _mm_prefetch((const char *)(s->sc + rn * s->sc_row + q), _MM_HINT_T0);
