@@ -2,7 +2,8 @@
  * neondot, neoni8mm) against the scalar reference kernels on awkward shapes: rows and columns that
  * are not multiples of the vector width (where the format allows), row ranges that start inside the
  * matrix, and 1, 7 and 33 tokens (the 8-token tiles plus their tails; the integer kernels also at 2,
- * 3 and 8). The relative error is printed. */
+ * 3 and 8); avx2f32's prefill tiles also at 2-6 tokens, their widest rows, two token groups, and bit
+ * for bit against its one-token tiles across row splits. The relative error is printed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
