@@ -338,6 +338,7 @@ int main(void) {
             test_dense(ops, GPTOSS_DTYPE_Q8_0, 7, 160, nt);
             test_mxfp4(ops, 11, 96, nt);
         }
+        test_dense(ops, GPTOSS_DTYPE_F16, 6, 20, 5);    /* no whole block: the scalar tail only */
         test_dense(ops, GPTOSS_DTYPE_BF16, 5, 4096, 4); /* the widest rows the prefill tiles take */
         test_dense(ops, GPTOSS_DTYPE_BF16, 5, 4128, 4); /* wider: the 2 x 8 tiles */
         test_mxfp4(ops, 6, 4096, 5);
