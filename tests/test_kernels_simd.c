@@ -264,7 +264,8 @@ static void test_avx2_prefill_bits(const gptoss_cpu_ops *ops, int mx, size_t row
         same &= memcmp(&one[i], &all[i], 4) == 0 && memcmp(&one[i], &split[i], 4) == 0;
         nonzero |= all[i] != 0.0f;
     }
-    tap_check(same && nonzero, "%s %s prefill: %zu rows x %zu cols x %zu tokens, the bits of the one-token tiles in any row split",
+    tap_check(same && nonzero,
+              "%s %s prefill: %zu rows x %zu cols x %zu tokens, the bits of the one-token tiles in any row split",
               ops->name, mx ? "mxfp4" : "bf16", rows, cols, n_tok);
     free(wd); free(x); free(one); free(all); free(split);
 }

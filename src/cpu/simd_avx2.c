@@ -231,7 +231,8 @@ TGT static INL void prefill_fmt(const int fmt, float *out, size_t os, const src 
             if (s->sc)
                 for (size_t q = 0; rn < rn1 && q < (rn1 - rn) * s->sc_row; q += 64)
                     _mm_prefetch((const char *)(s->sc + rn * s->sc_row + q), _MM_HINT_T0);
-            ptile_rows((int)R, out + s0 * os, os, r, wp, nb, x + s0 * xs, xs, ns, pf, rn < rn1 ? (rn1 - rn) * s->row_bytes : 0);
+            ptile_rows((int)R, out + s0 * os, os, r, wp, nb, x + s0 * xs, xs, ns, pf,
+                       rn < rn1 ? (rn1 - rn) * s->row_bytes : 0);
         }
     }
 }
