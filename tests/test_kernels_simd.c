@@ -2,7 +2,8 @@
  * neondot, neoni8mm) against the scalar reference kernels on awkward shapes: rows and columns that
  * are not multiples of the vector width (where the format allows), row ranges that start inside the
  * matrix, and 1, 7 and 33 tokens (the 8-token tiles plus their tails; the integer kernels also at 2,
- * 3 and 8). The relative error is printed. */
+ * 3 and 8); avx2f32's prefill tiles also at 2-6 tokens, their widest rows, two token groups, and bit
+ * for bit against its one-token tiles across row splits. The relative error is printed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,47 @@ static void test_mxfp4_ggml(const gptoss_cpu_ops *ops, size_t rows, size_t cols,
     free(blocks); free(x); free(bias); free(scratch); free(want); free(got);
 }
 
+#if defined(__x86_64__)
+/* avx2f32's prefill tiles (4 rows x 3 tokens over rows widened once, in token groups that fit L2):
+ * every output must have the bits the one-token tiles give it, whatever the row range, the token
+ * count and the token group it falls in. */
+static void test_avx2_prefill_bits(const gptoss_cpu_ops *ops, int mx, size_t rows, size_t cols, size_t n_tok) {
+    const size_t nb = cols / 32, wbytes = mx ? rows * nb * 17 : gptoss_row_bytes(GPTOSS_DTYPE_BF16, cols) * rows;
+    uint8_t *wd = malloc(wbytes);
+    if (mx) {
+        for (size_t i = 0; i < rows * nb * 16; i++) wd[i] = (uint8_t)(frand() * 128 + 128);
+        for (size_t i = 0; i < rows * nb; i++) wd[rows * nb * 16 + i] = (uint8_t)(120 + (int)((frand() + 1) * 5));
+    } else {
+        fill_weights(wd, GPTOSS_DTYPE_BF16, rows, cols);
+    }
+    gptoss_mxfp4 w = {.blocks = wd, .scales = wd + rows * nb * 16, .n_experts = 1, .rows = rows, .cols = cols};
+    gptoss_mat m = {wd, GPTOSS_DTYPE_BF16, rows, cols};
+    float *x = malloc(n_tok * cols * sizeof(float)), *one = calloc(n_tok * rows, sizeof(float));
+    float *all = calloc(n_tok * rows, sizeof(float)), *split = calloc(n_tok * rows, sizeof(float));
+    for (size_t i = 0; i < n_tok * cols; i++) x[i] = frand();
+    for (size_t t = 0; t < n_tok; t++) { /* one token at a time: the decode tiles */
+        if (mx) ops->mxfp4(one + t * rows, rows, &w, 0, NULL, x + t * cols, cols, 1, 0, rows);
+        else ops->dense(one + t * rows, rows, &m, NULL, x + t * cols, cols, 1, 0, rows);
+    }
+    const uint64_t cut[] = {0, 1, 7, rows / 2 + 1, rows};
+    for (int k = 0; k < 4; k++) { /* ranges of 1, 6 and odd counts of rows */
+        if (mx) ops->mxfp4(split, rows, &w, 0, NULL, x, cols, n_tok, cut[k], cut[k + 1]);
+        else ops->dense(split, rows, &m, NULL, x, cols, n_tok, cut[k], cut[k + 1]);
+    }
+    if (mx) ops->mxfp4(all, rows, &w, 0, NULL, x, cols, n_tok, 0, rows);
+    else ops->dense(all, rows, &m, NULL, x, cols, n_tok, 0, rows);
+    int same = 1, nonzero = 0;
+    for (size_t i = 0; i < n_tok * rows; i++) {
+        same &= memcmp(&one[i], &all[i], 4) == 0 && memcmp(&one[i], &split[i], 4) == 0;
+        nonzero |= all[i] != 0.0f;
+    }
+    tap_check(same && nonzero,
+              "%s %s prefill: %zu rows x %zu cols x %zu tokens, the bits of the one-token tiles in any row split",
+              ops->name, mx ? "mxfp4" : "bf16", rows, cols, n_tok);
+    free(wd); free(x); free(one); free(all); free(split);
+}
+#endif
+
 int main(void) {
     float a[64], b[64];
     for (int i = 0; i < 64; i++) a[i] = (float)i;
@@ -287,6 +329,26 @@ int main(void) {
             test_mxfp4(ops, 9, 96, 9);
         }
     }
+#if defined(__x86_64__)
+    /* after the loop, so the random data of the tests above stay as they were */
+    const gptoss_cpu_ops *ops = gptoss_cpu_has_avx2() ? &gptoss_cpu_avx2_f32 : NULL;
+    if (ops) { /* avx2f32's prefill tiles at their edges: token tails, row tails, widths */
+        for (size_t nt = 2; nt <= 6; nt++) {
+            test_dense(ops, GPTOSS_DTYPE_BF16, 14, 96, nt);
+            test_dense(ops, GPTOSS_DTYPE_F32, 6, 37, nt);
+            test_dense(ops, GPTOSS_DTYPE_Q8_0, 7, 160, nt);
+            test_mxfp4(ops, 11, 96, nt);
+        }
+        test_dense(ops, GPTOSS_DTYPE_F16, 6, 20, 5);    /* no whole block: the scalar tail only */
+        test_dense(ops, GPTOSS_DTYPE_BF16, 5, 4096, 4); /* the widest rows the prefill tiles take */
+        test_dense(ops, GPTOSS_DTYPE_BF16, 5, 4128, 4); /* wider: the 2 x 8 tiles */
+        test_mxfp4(ops, 6, 4096, 5);
+        test_avx2_prefill_bits(ops, 1, 26, 2880, 5);
+        test_avx2_prefill_bits(ops, 0, 11, 4096, 7);
+        test_avx2_prefill_bits(ops, 1, 9, 2880, 71); /* two token groups (over PF_XBYTES of x) */
+        test_avx2_prefill_bits(ops, 0, 9, 2880, 70);
+    }
+#endif
     const gptoss_cpu_ops *best = gptoss_cpu_ops_best();
     tap_check(best != NULL, "start-up choice: %s", best ? best->name : "none");
     return tap_exit();

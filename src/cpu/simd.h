@@ -3,7 +3,8 @@
  * GPTOSS_CPU=scalar|avx2|avx2vnni|avx512|avx512vnni|amx|neon|neondot|neoni8mm forces one). The f32 variants keep
  * activations f32 and accumulate in f32: the weights are widened exactly (BF16/F16/Q8_0/MXFP4 -> f32)
  * in registers, a tile of rows x tokens at a time, so a prefill reuses each decoded weight across up
- * to 8 tokens; results differ from the scalar reference (kernels.c) by summation order only. The
+ * to 8 tokens (AVX2 prefill: every token, from rows widened once into a stack buffer); results
+ * differ from the scalar reference (kernels.c) by summation order only. The
  * avx512vnni variant's MXFP4 / Q8_0 kernels at 1-4 tokens quantize the activations (24 / 16 bits per
  * element) and use integer dot products (simd_vnni.c); so do neondot's (1 token, SDOT) and
  * neoni8mm's (2-8 tokens, SMMLA) on AArch64. */

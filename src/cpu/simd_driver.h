@@ -25,6 +25,12 @@ static float tail_dot(const gptoss_mat *w, uint64_t r, size_t c0, const float *x
     default: tile(FMT, R, 8, o, os, s, r, nb, x, xs); break;                                                          \
     }
 
+/* The walk simd_dense and simd_mxfp4 call: run_fmt, unless the ISA file names its own (AVX2's
+ * prefill walk, which falls back to run_fmt). */
+#ifndef RUN_FMT
+#define RUN_FMT run_fmt
+#endif
+
 #ifndef PREFILL_BLOCK_BYTES
 #define PREFILL_BLOCK_BYTES ((uint64_t)256 << 10)
 #endif
@@ -96,10 +102,10 @@ TGT static void simd_dense(float *out, size_t os, const gptoss_mat *w, const flo
     const size_t cols = (size_t)w->cols, nb = cols / 32;
     src s = {.w = w->data, .row_bytes = (size_t)gptoss_row_bytes(w->dtype, cols)};
     switch (w->dtype) {
-    case GPTOSS_DTYPE_BF16: run_fmt(FMT_BF16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
-    case GPTOSS_DTYPE_F16: run_fmt(FMT_F16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
-    case GPTOSS_DTYPE_F32: run_fmt(FMT_F32, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
-    case GPTOSS_DTYPE_Q8_0: run_fmt(FMT_Q8, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_BF16: RUN_FMT(FMT_BF16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_F16: RUN_FMT(FMT_F16, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_F32: RUN_FMT(FMT_F32, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
+    case GPTOSS_DTYPE_Q8_0: RUN_FMT(FMT_Q8, out, os, &s, nb, x, xs, n_tok, r0, r1); break;
     default: gptoss_cpu_scalar.dense(out, os, w, bias, x, xs, n_tok, r0, r1); return;
     }
     const int tail = cols % 32 != 0;
@@ -115,7 +121,7 @@ TGT static void simd_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
                              const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t nb = (size_t)w->cols / 32;
     src s = {.w = w->blocks + e * w->rows * nb * 16, .sc = w->scales + e * w->rows * nb, .row_bytes = nb * 16, .sc_row = nb};
-    run_fmt(FMT_MX, out, os, &s, nb, x, xs, n_tok, r0, r1);
+    RUN_FMT(FMT_MX, out, os, &s, nb, x, xs, n_tok, r0, r1);
     if (bias)
         for (uint64_t r = r0; r < r1; r++)
             for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
