@@ -3,21 +3,103 @@
  * defines AIT_TGT (the target attribute), AIT_VNNI, AIT_NAME(x) (a suffix for every function here),
  * and before that aq, isrc, quantize, wscales and mx_bytes. No include guard: it is a template. */
 
-/* Integer dot of one MXFP4 block pair (u: lo, hi nibbles) with the planes at h, l: lane j, 8
- * elements of block 2p (j < 4) or 2p + 1, = (dot(u, h) << 8) + dot(u, l). */
-AIT_TGT static INL __m256i AIT_NAME(mx_dot)(__m256i ulo, __m256i uhi, const int8_t *h, const int8_t *l) {
-    const __m256i hl = _mm256_load_si256((const __m256i *)h), hh = _mm256_load_si256((const __m256i *)(h + 32));
-    const __m256i ll = _mm256_load_si256((const __m256i *)l), lh = _mm256_load_si256((const __m256i *)(l + 32));
+/* MXFP4: one row's group of 8 blocks (codes at w, 128 bytes; e8m0 scales at e, 8) against NT tokens'
+ * planes of group g, into acc[0..NT). The codes are interleaved by dwords (see the planes in simd_avx2_int.c), so
+ * every dword lane of a product holds partial sums of one block: the four vectors of a family (A or
+ * B: blocks 0-3 or 4-7, lanes [0 2 0 2 | 1 3 1 3] + 4 for B) add up lane by lane, and one shuffle
+ * pair merges the two families into block totals in lane() order, with no horizontal adds. u = 2 v
+ * + 12 in [0, 24]; vpmaddubsw's int16 sums of a family's four products stay within 4 * 2 * 24 * 128
+ * < 2^15. Block totals: |.| <= 32 * 24 * 32639 < 2^25, exact in int32 and in the convert. */
+AIT_TGT static INL void AIT_NAME(mx_group)(const int NT, __m256i y0, __m256i y1, __m256i y2, __m256i y3, long long e8,
+                                           size_t g, const aq *q, __m256 *acc) {
+    const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15,
+                                         16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+    const __m256i m4 = _mm256_set1_epi8(15);
+    /* 2^(e-127) in lane() order: e << 23; e = 0 is the subnormal 2^-127, 0x00400000, the larger */
+    const __m256i eb = _mm256_shuffle_epi8(_mm256_set1_epi64x(e8),
+                                           _mm256_setr_epi8(0, -1, -1, -1, 2, -1, -1, -1, 4, -1, -1, -1, 6, -1, -1, -1, 1, -1,
+                                                            -1, -1, 3, -1, -1, -1, 5, -1, -1, -1, 7, -1, -1, -1));
+    const __m256 ws = _mm256_castsi256_ps(_mm256_max_epi32(_mm256_slli_epi32(eb, 23), _mm256_set1_epi32(0x00400000)));
+    __m256i fam[AI_NT][2];
+#pragma GCC unroll 2
+    for (int f = 0; f < 2; f++) { /* one family at a time: 4 decoded vectors live, not 8 */
+        const __m256i a = f ? y2 : y0, b = f ? y3 : y1;
+        const __m256i v0 = _mm256_unpacklo_epi32(a, b), v1 = _mm256_unpackhi_epi32(a, b);
+        const __m256i u[4] = {_mm256_shuffle_epi8(lut, _mm256_and_si256(v0, m4)),
+                              _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4)),
+                              _mm256_shuffle_epi8(lut, _mm256_and_si256(v1, m4)),
+                              _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4))};
+#pragma GCC unroll 3
+        for (int t = 0; t < NT; t++) {
+            const int8_t *h = q->pl[0][t] + g * 256 + f * 128, *l = q->pl[1][t] + g * 256 + f * 128;
+#define AIT_LD(p, k) _mm256_load_si256((const __m256i *)((p) + (k) * 32))
 #if AIT_VNNI
-    __m256i d = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), ulo, hl);
-    d = _mm256_slli_epi32(_mm256_dpbusd_avx_epi32(d, uhi, hh), 8);
-    return _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(d, ulo, ll), uhi, lh);
+            __m256i hs = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u[0], AIT_LD(h, 0));
+            hs = _mm256_dpbusd_avx_epi32(hs, u[1], AIT_LD(h, 1));
+            hs = _mm256_dpbusd_avx_epi32(hs, u[2], AIT_LD(h, 2));
+            hs = _mm256_slli_epi32(_mm256_dpbusd_avx_epi32(hs, u[3], AIT_LD(h, 3)), 8);
+            hs = _mm256_dpbusd_avx_epi32(hs, u[0], AIT_LD(l, 0));
+            hs = _mm256_dpbusd_avx_epi32(hs, u[1], AIT_LD(l, 1));
+            hs = _mm256_dpbusd_avx_epi32(hs, u[2], AIT_LD(l, 2));
+            fam[t][f] = _mm256_dpbusd_avx_epi32(hs, u[3], AIT_LD(l, 3));
 #else
-    /* int16 sums of four products, |.| <= 4 * 24 * 128 < 2^15 */
-    const __m256i h16 = _mm256_add_epi16(_mm256_maddubs_epi16(ulo, hl), _mm256_maddubs_epi16(uhi, hh));
-    const __m256i l16 = _mm256_add_epi16(_mm256_maddubs_epi16(ulo, ll), _mm256_maddubs_epi16(uhi, lh));
-    return _mm256_add_epi32(_mm256_madd_epi16(h16, _mm256_set1_epi16(256)), _mm256_madd_epi16(l16, _mm256_set1_epi16(1)));
+            const __m256i h16 = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(u[0], AIT_LD(h, 0)), _mm256_maddubs_epi16(u[1], AIT_LD(h, 1))),
+                                                 _mm256_add_epi16(_mm256_maddubs_epi16(u[2], AIT_LD(h, 2)), _mm256_maddubs_epi16(u[3], AIT_LD(h, 3))));
+            const __m256i l16 = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(u[0], AIT_LD(l, 0)), _mm256_maddubs_epi16(u[1], AIT_LD(l, 1))),
+                                                 _mm256_add_epi16(_mm256_maddubs_epi16(u[2], AIT_LD(l, 2)), _mm256_maddubs_epi16(u[3], AIT_LD(l, 3))));
+            fam[t][f] = _mm256_add_epi32(_mm256_madd_epi16(h16, _mm256_set1_epi16(256)), _mm256_madd_epi16(l16, _mm256_set1_epi16(1)));
 #endif
+#undef AIT_LD
+        }
+    }
+#pragma GCC unroll 3
+    for (int t = 0; t < NT; t++) {
+        const __m256 fa = _mm256_castsi256_ps(fam[t][0]), fb = _mm256_castsi256_ps(fam[t][1]);
+        const __m256i tot = _mm256_sub_epi32(_mm256_add_epi32(_mm256_castps_si256(_mm256_shuffle_ps(fa, fb, 0x44)),
+                                                              _mm256_castps_si256(_mm256_shuffle_ps(fa, fb, 0xee))),
+                                             _mm256_loadu_si256((const __m256i *)&q->o[t][g * 8]));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot), _mm256_mul_ps(ws, _mm256_loadu_ps(&q->c[t][g * 8])), acc[t]);
+    }
+}
+
+/* One full MXFP4 group of a row: codes at w (128 bytes), scales at e (8). */
+AIT_TGT static INL void AIT_NAME(mx_full)(const int NT, const uint8_t *w, const uint8_t *e, size_t g, const aq *q,
+                                          __m256 *acc) {
+    long long e8;
+    memcpy(&e8, e, 8);
+    AIT_NAME(mx_group)(NT, _mm256_loadu_si256((const __m256i *)w), _mm256_loadu_si256((const __m256i *)(w + 32)),
+                       _mm256_loadu_si256((const __m256i *)(w + 64)), _mm256_loadu_si256((const __m256i *)(w + 96)), e8, g,
+                       q, acc);
+}
+
+/* MXFP4's last, partial group (n < 8 blocks) of a row followed by at least 8 - n blocks of the same
+ * tensor: full loads, the blocks past n multiplied by zero activations (their codes read the next row;
+ * their scales read as 1.0, never inf or NaN, and no subnormal reaches a multiply, which costs an assist). */
+AIT_TGT static INL void AIT_NAME(mx_part)(const int NT, const uint8_t *w, const uint8_t *e, size_t n, size_t g,
+                                          const aq *q, __m256 *acc) {
+    unsigned long long e8;
+    memcpy(&e8, e, 8);
+    const unsigned long long keep = (1ull << (8 * n)) - 1;
+    e8 = (e8 & keep) | (0x7f7f7f7f7f7f7f7full & ~keep);
+    AIT_NAME(mx_group)(NT, _mm256_loadu_si256((const __m256i *)w), _mm256_loadu_si256((const __m256i *)(w + 32)),
+                       _mm256_loadu_si256((const __m256i *)(w + 64)), _mm256_loadu_si256((const __m256i *)(w + 96)),
+                       (long long)e8, g, q, acc);
+}
+
+/* MXFP4's last, partial group (n < 8 blocks) of one of the last rows: masked loads leave zero codes past n (u = 12
+ * against zero activations, offsets and activation scales), then as any group. Not inlined (compile time; once
+ * per row). */
+AIT_TGT static __attribute__((noinline)) void AIT_NAME(mx_tail)(const int NT, const uint8_t *w, const uint8_t *e,
+                                                                size_t n, size_t g, const aq *q, __m256 *acc) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), nd = _mm256_set1_epi32((int)(4 * n));
+    __m256i y[4];
+    for (int k = 0; k < 4; k++)
+        y[k] = _mm256_maskload_epi32((const int *)(w + 32 * k) , _mm256_cmpgt_epi32(nd, _mm256_add_epi32(idx, _mm256_set1_epi32(8 * k))));
+    unsigned long long e8 = 0x7f7f7f7f7f7f7f7full; /* 1.0 past n: no subnormal operand in the multiply */
+    for (size_t j = 0; j < n; j++) e8 = (e8 & ~(0xffull << (8 * j))) | (unsigned long long)e[j] << (8 * j);
+    if (NT == 1) AIT_NAME(mx_group)(1, y[0], y[1], y[2], y[3], (long long)e8, g, q, acc);
+    else if (NT == 2) AIT_NAME(mx_group)(2, y[0], y[1], y[2], y[3], (long long)e8, g, q, acc);
+    else AIT_NAME(mx_group)(3, y[0], y[1], y[2], y[3], (long long)e8, g, q, acc);
 }
 
 /* Integer dot of one Q8_0 block (u = |w|, the planes given w's sign) with the planes at h, l:
@@ -35,41 +117,17 @@ AIT_TGT static INL __m256i AIT_NAME(q8_dot)(__m256i u, __m256i wsign, const int8
 #endif
 }
 
-/* One row's blocks [b0, b0 + n), n <= 8, into acc[0..NT): the integer dots of its blocks (MXFP4 per
- * block pair, Q8_0 per block), summed per block by a vphaddd tree into one vector (lane = block,
- * MXFP4 in lane() order), less MXFP4's offset, converted and multiplied by the weight scales times
- * the activation scales: one convert and one FMA per 8 blocks. Block totals are exact integers below
- * 2^25 (32 * 24 * 32639 for MXFP4). Called with n = 8 (a constant) for every full group. */
-AIT_TGT static INL void AIT_NAME(group)(const int fmt, const int NT, const uint8_t *rw, const uint8_t *rs, size_t b0,
-                                        const size_t n, const aq *q, __m256 *acc) {
-    const size_t bb = fmt == AF_MX ? 16 : GPTOSS_Q8_0_BYTES; /* bytes per block */
-    for (size_t k = 0; k < 8 * bb; k += 64) _mm_prefetch((const char *)(rw + b0 * bb + k + AI_PF), _MM_HINT_T0);
-    const __m256 ws = wscales(fmt, rw, rs, b0, n);
+/* Q8_0: one row's blocks [b0, b0 + n), n <= 8, into acc[0..NT): the integer dots of its blocks,
+ * summed per block by a vphaddd tree into one vector (lane = block), converted and multiplied by the
+ * weight scales times the activation scales: one convert and one FMA per 8 blocks. Block totals are
+ * exact integers below 2^25. Called with n = 8 (a constant) for every full group. */
+AIT_TGT static INL void AIT_NAME(group)(const int NT, const uint8_t *rw, size_t b0, const size_t n, const aq *q,
+                                        __m256 *acc) {
+    for (size_t k = 0; k < 8 * GPTOSS_Q8_0_BYTES; k += 64)
+        _mm_prefetch((const char *)(rw + b0 * GPTOSS_Q8_0_BYTES + k + AI_PF), _MM_HINT_T0);
+    const __m256 ws = wscales(rw, b0, n);
     __m256i tot[AI_NT];
-    if (fmt == AF_MX) {
-        __m256i h[AI_NT][2];
-#pragma GCC unroll 2
-        for (int k = 0; k < 2; k++) {
-            __m256i d[AI_NT][2];
-#pragma GCC unroll 2
-            for (int m = 0; m < 2; m++) {
-                const size_t j = (size_t)(4 * k + 2 * m), p = (b0 + j) >> 1;
-                if (j < n) {
-                    __m256i ul, uh;
-                    mx_bytes(rw, p, j + 1 < n, &ul, &uh);
-#pragma GCC unroll 3
-                    for (int t = 0; t < NT; t++) d[t][m] = AIT_NAME(mx_dot)(ul, uh, q->pl[0][t] + p * 64, q->pl[1][t] + p * 64);
-                } else
-#pragma GCC unroll 3
-                    for (int t = 0; t < NT; t++) d[t][m] = _mm256_setzero_si256();
-            }
-#pragma GCC unroll 3
-            for (int t = 0; t < NT; t++) h[t][k] = _mm256_hadd_epi32(d[t][0], d[t][1]);
-        }
-#pragma GCC unroll 3
-        for (int t = 0; t < NT; t++)
-            tot[t] = _mm256_sub_epi32(_mm256_hadd_epi32(h[t][0], h[t][1]), _mm256_loadu_si256((const __m256i *)&q->o[t][b0]));
-    } else {
+    {
         __m256i g[AI_NT][2];
 #pragma GCC unroll 2
         for (int hb = 0; hb < 2; hb++) {
@@ -120,12 +178,29 @@ AIT_TGT static INL void AIT_NAME(tile)(const int fmt, const int R, const int NT,
         for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
     }
     size_t b0 = 0;
-    for (; b0 + 8 <= nb; b0 += 8)
-#pragma GCC unroll 4
-        for (int i = 0; i < R; i++) AIT_NAME(group)(fmt, NT, rw[i], rs[i], b0, 8, q, acc[i]);
-    if (b0 < nb) /* the last, partial group: one copy for all rows (compile time) */
+    if (fmt == AF_MX) {
+        for (; b0 + 8 <= nb; b0 += 8)
 #pragma GCC unroll 1
-        for (int i = 0; i < R; i++) AIT_NAME(group)(fmt, NT, rw[i], rs[i], b0, nb - b0, q, acc[i]);
+            for (int i = 0; i < R; i++) { /* rows not unrolled: unrolled, GCC hoisted their decodes and spilled them */
+                _mm_prefetch((const char *)(rw[i] + b0 * 16 + AI_PF), _MM_HINT_T0);
+                _mm_prefetch((const char *)(rw[i] + b0 * 16 + AI_PF + 64), _MM_HINT_T0);
+                AIT_NAME(mx_full)(NT, rw[i] + b0 * 16, rs[i] + b0, b0 / 8, q, acc[i]);
+            }
+        if (b0 < nb)
+#pragma GCC unroll 1
+            for (int i = 0; i < R; i++) {
+                const uint64_t ri = r + (uint64_t)i * st, n = nb - b0;
+                if ((s->n_rows - 1 - ri) * nb >= 8 - n) AIT_NAME(mx_part)(NT, rw[i] + b0 * 16, rs[i] + b0, n, b0 / 8, q, acc[i]);
+                else AIT_NAME(mx_tail)(NT, rw[i] + b0 * 16, rs[i] + b0, n, b0 / 8, q, acc[i]);
+            }
+    } else {
+        for (; b0 + 8 <= nb; b0 += 8)
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) AIT_NAME(group)(NT, rw[i], b0, 8, q, acc[i]);
+        if (b0 < nb) /* the last, partial group: one copy for all rows (compile time) */
+#pragma GCC unroll 1
+            for (int i = 0; i < R; i++) AIT_NAME(group)(NT, rw[i], b0, nb - b0, q, acc[i]);
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 3
@@ -184,7 +259,7 @@ AIT_TGT static void AIT_NAME(mxfp4)(float *out, size_t os, const gptoss_mxfp4 *w
         return;
     }
     const isrc s = {.w = w->blocks + e * w->rows * nb * 16, .sc = w->scales + e * w->rows * nb, .row_bytes = nb * 16,
-                    .sc_row = nb};
+                    .sc_row = nb, .n_rows = w->rows};
     AIT_NAME(run)(AF_MX, out, os, &s, nb, &q, n_tok, r0, r1);
     if (bias)
         for (uint64_t r = r0; r < r1; r++)

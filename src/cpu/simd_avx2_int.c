@@ -59,18 +59,25 @@ typedef struct aq {
 /* Index of block b in MXFP4's c and o. */
 static inline size_t lane(size_t b) { return (b & ~(size_t)7) + ((b & 1) << 2) + ((b & 7) >> 1); }
 
+/* MXFP4 planes, per 8 blocks (256 bytes): the tile loads the group's four 32-byte code vectors Y0-Y3
+ * (Yk: blocks 2k, 2k + 1, one per 128-bit half) and interleaves their dwords, A0 = unpacklo32(Y0, Y1),
+ * A1 = unpackhi32(Y0, Y1), B0, B1 the same from Y2, Y3, so that each dword of a vector holds four
+ * codes of one block. The planes hold the matching activations, vector by vector (A0, A1, B0, B1),
+ * per vector its low-nibble elements, then its high-nibble ones: quantize builds them with the same
+ * interleave. */
+
 /* Quantizes n_tok rows of nb blocks (see aq); 0 if a value is not finite (the caller falls back). */
 TGT static int quantize(aq *q, const int fmt, const float *x, size_t xs, size_t n_tok, size_t nb) {
     const int sh = fmt == AF_MX ? 8 : 7;
     const int16_t qm = fmt == AF_MX ? 32639 : 16319;
-    const size_t nb8 = (nb + 7) & ~(size_t)7, nb2 = nb & ~(size_t)1;
+    const size_t nb8 = (nb + 7) & ~(size_t)7, nb0 = nb & ~(size_t)7;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i hiq = _mm256_set1_epi16(qm), loq = _mm256_set1_epi16((int16_t)-qm);
     const __m256i half = _mm256_set1_epi16((int16_t)(1 << (sh - 1))), ones = _mm256_set1_epi16(1);
     for (size_t t = 0; t < n_tok; t++) {
         const float *xt = x + t * xs;
-        memset(&q->pl[0][t][nb2 * 32], 0, (nb8 - nb2) * 32);
-        memset(&q->pl[1][t][nb2 * 32], 0, (nb8 - nb2) * 32);
+        memset(&q->pl[0][t][nb0 * 32], 0, (nb8 - nb0) * 32);
+        memset(&q->pl[1][t][nb0 * 32], 0, (nb8 - nb0) * 32);
         for (size_t b = nb; b < nb8; b++) {
             q->c[t][fmt == AF_MX ? lane(b) : b] = 0.0f;
             q->o[t][fmt == AF_MX ? lane(b) : b] = 0;
@@ -94,6 +101,8 @@ TGT static int quantize(aq *q, const int fmt, const float *x, size_t xs, size_t 
                                                           _mm256_set1_ps(1.0f / (float)qm)),
                                             _mm256_set1_ps(FLT_MIN));
             float sc[8], inv[8];
+            uint8_t gb[2][8][32] __attribute__((aligned(32))); /* MXFP4: the group's blocks, planes as is */
+            if (fmt == AF_MX && n < 8) memset(gb, 0, sizeof gb);
             _mm256_storeu_ps(sc, sv);
             _mm256_storeu_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), sv));
             for (size_t j = 0; j < n; j++) {
@@ -113,11 +122,8 @@ TGT static int quantize(aq *q, const int fmt, const float *x, size_t xs, size_t 
                 const __m256i h8 = _mm256_permute4x64_epi64(_mm256_packs_epi16(h16[0], h16[1]), 0xd8);
                 const __m256i l8 = _mm256_permute4x64_epi64(_mm256_packs_epi16(l16[0], l16[1]), 0xd8);
                 if (fmt == AF_MX) {
-                    const size_t o = (b >> 1) * 64 + (b & 1) * 16;
-                    _mm_storeu_si128((__m128i *)&q->pl[0][t][o], _mm256_castsi256_si128(h8));
-                    _mm_storeu_si128((__m128i *)&q->pl[0][t][o + 32], _mm256_extracti128_si256(h8, 1));
-                    _mm_storeu_si128((__m128i *)&q->pl[1][t][o], _mm256_castsi256_si128(l8));
-                    _mm_storeu_si128((__m128i *)&q->pl[1][t][o + 32], _mm256_extracti128_si256(l8, 1));
+                    _mm256_store_si256((__m256i *)gb[0][j], h8);
+                    _mm256_store_si256((__m256i *)gb[1][j], l8);
                     const __m256i s8 = _mm256_add_epi32(_mm256_madd_epi16(q16[0], ones), _mm256_madd_epi16(q16[1], ones));
                     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
                     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
@@ -131,6 +137,18 @@ TGT static int quantize(aq *q, const int fmt, const float *x, size_t xs, size_t 
                     q->o[t][b] = 0;
                 }
             }
+            if (fmt == AF_MX) /* the weights' dword interleave (mx_group), applied to the planes */
+                for (int pl = 0; pl < 2; pl++)
+                    for (int f = 0; f < 2; f++) {
+#define AQ_Z(k, n) _mm256_loadu2_m128i((const __m128i *)&gb[pl][2 * (k) + 1][16 * (n)], (const __m128i *)&gb[pl][2 * (k)][16 * (n)])
+                        const __m256i a0 = AQ_Z(2 * f, 0), a1 = AQ_Z(2 * f, 1), b0v = AQ_Z(2 * f + 1, 0), b1v = AQ_Z(2 * f + 1, 1);
+#undef AQ_Z
+                        int8_t *d = &q->pl[pl][t][b0 * 32 + (size_t)f * 128];
+                        _mm256_store_si256((__m256i *)d, _mm256_unpacklo_epi32(a0, b0v));
+                        _mm256_store_si256((__m256i *)(d + 32), _mm256_unpacklo_epi32(a1, b1v));
+                        _mm256_store_si256((__m256i *)(d + 64), _mm256_unpackhi_epi32(a0, b0v));
+                        _mm256_store_si256((__m256i *)(d + 96), _mm256_unpackhi_epi32(a1, b1v));
+                    }
         }
     }
     return 1;
@@ -140,22 +158,12 @@ typedef struct isrc {
     const uint8_t *w;  /* row 0: MXFP4 code bytes or Q8_0 blocks */
     const uint8_t *sc; /* MXFP4: e8m0 scales of row 0 */
     size_t row_bytes, sc_row;
-    uint64_t rstep; /* a tile's rows are r, r + rstep, ... (0 or 1: adjacent) */
+    uint64_t rstep;  /* a tile's rows are r, r + rstep, ... (0 or 1: adjacent) */
+    uint64_t n_rows; /* MXFP4: rows of the expert (reads past a row stay inside it) */
 } isrc;
 
-/* Weight scales of blocks [b0, b0 + n) (n <= 8) of one row as f32, MXFP4's in lane() order (past n:
- * 2^-127 for MXFP4, whose c is 0 there; 0 for Q8_0). */
-TGT static INL __m256 wscales(const int fmt, const uint8_t *rw, const uint8_t *rs, size_t b0, size_t n) {
-    if (fmt == AF_MX) { /* 2^(e-127); e = 0 is the subnormal 2^-127 */
-        uint64_t e8 = 0;
-        if (n == 8) memcpy(&e8, rs + b0, 8);
-        else memcpy(&e8, rs + b0, n);
-        const __m128i e = _mm_shuffle_epi8(_mm_cvtsi64_si128((long long)e8), _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1));
-        const __m256i z = _mm256_cvtepu8_epi32(e);
-        const __m256i bits = _mm256_blendv_epi8(_mm256_slli_epi32(z, 23), _mm256_set1_epi32(0x00400000),
-                                                _mm256_cmpeq_epi32(z, _mm256_setzero_si256()));
-        return _mm256_castsi256_ps(bits);
-    }
+/* Q8_0: the scales of blocks [b0, b0 + n) (n <= 8) of one row as f32 (0 past n). */
+TGT static INL __m256 wscales(const uint8_t *rw, size_t b0, size_t n) {
     const uint8_t *p = rw + b0 * GPTOSS_Q8_0_BYTES;
     uint16_t d[8] = {0};
     if (n == 8)
@@ -164,18 +172,6 @@ TGT static INL __m256 wscales(const int fmt, const uint8_t *rw, const uint8_t *r
 #undef D16
     for (size_t j = 0; j < n; j++) memcpy(&d[j], p + j * GPTOSS_Q8_0_BYTES, 2);
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
-}
-
-/* MXFP4: the unsigned bytes u = 2 v + 12 of blocks 2p and 2p + 1 (if two; else 0 codes): lo gets the
- * low nibbles (bytes 0-15: block 2p), hi the high ones. */
-TGT static INL void mx_bytes(const uint8_t *rw, size_t p, int two, __m256i *lo, __m256i *hi) {
-    const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15,
-                                         16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
-    const __m256i m4 = _mm256_set1_epi8(15);
-    const __m256i c = two ? _mm256_loadu_si256((const __m256i *)(rw + p * 32))
-                          : _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(rw + p * 32)));
-    *lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(c, m4));
-    *hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(c, 4), m4));
 }
 
 /* The tiles, once per dot instruction. */
