@@ -62,44 +62,104 @@ AIT_TGT static INL void AIT_NAME(mx_group)(const int NT, __m256i y0, __m256i y1,
     }
 }
 
-/* One full MXFP4 group of a row: codes at w (128 bytes), scales at e (8). */
-AIT_TGT static INL void AIT_NAME(mx_full)(const int NT, const uint8_t *w, const uint8_t *e, size_t g, const aq *q,
-                                          __m256 *acc) {
-    long long e8;
-    memcpy(&e8, e, 8);
-    AIT_NAME(mx_group)(NT, _mm256_loadu_si256((const __m256i *)w), _mm256_loadu_si256((const __m256i *)(w + 32)),
-                       _mm256_loadu_si256((const __m256i *)(w + 64)), _mm256_loadu_si256((const __m256i *)(w + 96)), e8, g,
-                       q, acc);
+/* The code vectors and scales of n <= 8 blocks of one MXFP4 row starting at p (HF: codes at p, scales
+ * at e; ggml: 17-byte blocks at p, e unused). Past n: zero codes (u = 12 against zero activations,
+ * offsets and activation scales) and scales of 1.0 (never inf or NaN, and no subnormal operand in
+ * the multiply, which costs an assist). HF rows with tail_safe read their last group whole: the
+ * bytes past n lie in the same tensor and meet zero activations. */
+AIT_TGT static INL void AIT_NAME(mx_load)(const int gg, const uint8_t *p, const uint8_t *e, size_t n, int tail_safe,
+                                          __m256i y[4], long long *e8) {
+    unsigned long long s8 = 0x7f7f7f7f7f7f7f7full;
+    if (gg) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const size_t j = 2 * (size_t)k;
+            const __m128i lo = j < n ? _mm_loadu_si128((const __m128i *)(p + 17 * j + 1)) : _mm_setzero_si128();
+            const __m128i hi = j + 1 < n ? _mm_loadu_si128((const __m128i *)(p + 17 * j + 18)) : _mm_setzero_si128();
+            y[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+        }
+#pragma GCC unroll 8
+        for (size_t b = 0; b < 8; b++)
+            if (b < n) s8 = (s8 & ~(0xffull << (8 * b))) | (unsigned long long)p[17 * b] << (8 * b);
+    } else if (n == 8 || tail_safe) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) y[k] = _mm256_loadu_si256((const __m256i *)(p + 32 * k));
+        memcpy(&s8, e, 8);
+        if (n < 8) {
+            const unsigned long long keep = (1ull << (8 * n)) - 1;
+            s8 = (s8 & keep) | (0x7f7f7f7f7f7f7f7full & ~keep);
+        }
+    } else { /* the last rows' last group: masked loads */
+        const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), nd = _mm256_set1_epi32((int)(4 * n));
+        for (int k = 0; k < 4; k++)
+            y[k] = _mm256_maskload_epi32((const int *)(p + 32 * k),
+                                         _mm256_cmpgt_epi32(nd, _mm256_add_epi32(idx, _mm256_set1_epi32(8 * k))));
+        for (size_t b = 0; b < n; b++) s8 = (s8 & ~(0xffull << (8 * b))) | (unsigned long long)e[b] << (8 * b);
+    }
+    *e8 = (long long)s8;
 }
 
-/* MXFP4's last, partial group (n < 8 blocks) of a row followed by at least 8 - n blocks of the same
- * tensor: full loads, the blocks past n multiplied by zero activations (their codes read the next row;
- * their scales read as 1.0, never inf or NaN, and no subnormal reaches a multiply, which costs an assist). */
-AIT_TGT static INL void AIT_NAME(mx_part)(const int NT, const uint8_t *w, const uint8_t *e, size_t n, size_t g,
-                                          const aq *q, __m256 *acc) {
-    unsigned long long e8;
-    memcpy(&e8, e, 8);
-    const unsigned long long keep = (1ull << (8 * n)) - 1;
-    e8 = (e8 & keep) | (0x7f7f7f7f7f7f7f7full & ~keep);
-    AIT_NAME(mx_group)(NT, _mm256_loadu_si256((const __m256i *)w), _mm256_loadu_si256((const __m256i *)(w + 32)),
-                       _mm256_loadu_si256((const __m256i *)(w + 64)), _mm256_loadu_si256((const __m256i *)(w + 96)),
-                       (long long)e8, g, q, acc);
-}
-
-/* MXFP4's last, partial group (n < 8 blocks) of one of the last rows: masked loads leave zero codes past n (u = 12
- * against zero activations, offsets and activation scales), then as any group. Not inlined (compile time; once
- * per row). */
-AIT_TGT static __attribute__((noinline)) void AIT_NAME(mx_tail)(const int NT, const uint8_t *w, const uint8_t *e,
-                                                                size_t n, size_t g, const aq *q, __m256 *acc) {
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), nd = _mm256_set1_epi32((int)(4 * n));
+/* A row's last, partial group (n < 8 blocks) into acc[0..NT): out of line, so that the constants
+ * of its loads do not crowd the full groups' registers (inline, the loop spilled). */
+AIT_TGT static __attribute__((noinline)) void AIT_NAME(mx_tail)(const int gg, const int NT, const uint8_t *p,
+                                                                const uint8_t *e, size_t n, int tail_safe, size_t g,
+                                                                const aq *q, __m256 *acc) {
     __m256i y[4];
-    for (int k = 0; k < 4; k++)
-        y[k] = _mm256_maskload_epi32((const int *)(w + 32 * k) , _mm256_cmpgt_epi32(nd, _mm256_add_epi32(idx, _mm256_set1_epi32(8 * k))));
-    unsigned long long e8 = 0x7f7f7f7f7f7f7f7full; /* 1.0 past n: no subnormal operand in the multiply */
-    for (size_t j = 0; j < n; j++) e8 = (e8 & ~(0xffull << (8 * j))) | (unsigned long long)e[j] << (8 * j);
-    if (NT == 1) AIT_NAME(mx_group)(1, y[0], y[1], y[2], y[3], (long long)e8, g, q, acc);
-    else if (NT == 2) AIT_NAME(mx_group)(2, y[0], y[1], y[2], y[3], (long long)e8, g, q, acc);
-    else AIT_NAME(mx_group)(3, y[0], y[1], y[2], y[3], (long long)e8, g, q, acc);
+    long long e8;
+    AIT_NAME(mx_load)(gg, p, e, n, tail_safe, y, &e8);
+    if (NT == 1) AIT_NAME(mx_group)(1, y[0], y[1], y[2], y[3], e8, g, q, acc);
+    else if (NT == 2) AIT_NAME(mx_group)(2, y[0], y[1], y[2], y[3], e8, g, q, acc);
+    else AIT_NAME(mx_group)(3, y[0], y[1], y[2], y[3], e8, g, q, acc);
+}
+
+/* Row r of an MXFP4 matrix (HF: codes at rw, scales at rs; ggml: blocks at rw) x NT tokens, group by
+ * group; tail_safe as in mx_load. */
+AIT_TGT static INL void AIT_NAME(mx_row)(const int gg, const int NT, float *out, size_t os, uint64_t r, const uint8_t *rw,
+                                         const uint8_t *rs, size_t nb, int tail_safe, const aq *q) {
+    const size_t bb = gg ? 17 : 16; /* code bytes per block */
+    __m256 acc[AI_NT];
+#pragma GCC unroll 3
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    __m256i y[4];
+    long long e8;
+    size_t b0 = 0;
+    for (; b0 + 8 <= nb; b0 += 8) {
+        _mm_prefetch((const char *)(rw + b0 * bb + AI_PF), _MM_HINT_T0);
+        _mm_prefetch((const char *)(rw + b0 * bb + AI_PF + 64), _MM_HINT_T0);
+        if (gg) _mm_prefetch((const char *)(rw + b0 * bb + AI_PF + 128), _MM_HINT_T0);
+        AIT_NAME(mx_load)(gg, rw + b0 * bb, rs + b0, 8, 1, y, &e8);
+        AIT_NAME(mx_group)(NT, y[0], y[1], y[2], y[3], e8, b0 / 8, q, acc);
+    }
+    if (b0 < nb) {
+        __m256 a[AI_NT]; /* acc itself stays unaddressed, in registers */
+#pragma GCC unroll 3
+        for (int t = 0; t < NT; t++) a[t] = acc[t];
+        AIT_NAME(mx_tail)(gg, NT, rw + b0 * bb, gg ? NULL : rs + b0, nb - b0, tail_safe, b0 / 8, q, a);
+#pragma GCC unroll 3
+        for (int t = 0; t < NT; t++) acc[t] = a[t];
+    }
+#pragma GCC unroll 3
+    for (int t = 0; t < NT; t++) {
+        __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+        v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+        v = _mm_add_ss(v, _mm_movehdup_ps(v));
+        out[(size_t)t * os + r] = _mm_cvtss_f32(v);
+    }
+}
+
+/* Rows [r0, r1) of MXFP4 expert e (either layout) x n_tok tokens, row by row: one sequential stream
+ * (in a 512 MiB matvec, 4-row tiles a quarter of the range apart, four streams, ran at 0.46 of the
+ * read rate on one thread, one stream at 0.64-0.73). */
+AIT_TGT static INL void AIT_NAME(mx_rows)(const int gg, float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, size_t nb,
+                                          const aq *q, size_t n_tok, uint64_t r0, uint64_t r1) {
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *rw = gg ? gptoss_mxfp4_ggml_row(w, e, r) : w->blocks + (e * w->rows + r) * nb * 16;
+        const uint8_t *rs = gg ? NULL : w->scales + (e * w->rows + r) * nb;
+        const int safe = (w->rows - 1 - r) * nb >= 8 - nb % 8;
+        if (n_tok == 1) AIT_NAME(mx_row)(gg, 1, out, os, r, rw, rs, nb, safe, q);
+        else if (n_tok == 2) AIT_NAME(mx_row)(gg, 2, out, os, r, rw, rs, nb, safe, q);
+        else AIT_NAME(mx_row)(gg, 3, out, os, r, rw, rs, nb, safe, q);
+    }
 }
 
 /* Integer dot of one Q8_0 block (u = |w|, the planes given w's sign) with the planes at h, l:
@@ -164,43 +224,25 @@ AIT_TGT static INL void AIT_NAME(group)(const int NT, const uint8_t *rw, size_t 
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[t]), _mm256_mul_ps(ws, _mm256_loadu_ps(&q->c[t][b0])), acc[t]);
 }
 
-/* R rows from r x NT tokens, 8 blocks at a time (see group). */
-AIT_TGT static INL void AIT_NAME(tile)(const int fmt, const int R, const int NT, float *out, size_t os, const isrc *s,
-                                       uint64_t r, size_t nb, const aq *q) {
+/* Q8_0: R rows from r x NT tokens, 8 blocks at a time (see group). */
+AIT_TGT static INL void AIT_NAME(tile)(const int R, const int NT, float *out, size_t os, const isrc *s, uint64_t r,
+                                       size_t nb, const aq *q) {
     __m256 acc[4][AI_NT];
     const uint64_t st = s->rstep > 1 ? s->rstep : 1;
-    const uint8_t *rw[4], *rs[4];
+    const uint8_t *rw[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
         rw[i] = s->w + (r + (uint64_t)i * st) * s->row_bytes;
-        rs[i] = s->sc ? s->sc + (r + (uint64_t)i * st) * s->sc_row : NULL;
 #pragma GCC unroll 3
         for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();
     }
     size_t b0 = 0;
-    if (fmt == AF_MX) {
-        for (; b0 + 8 <= nb; b0 += 8)
-#pragma GCC unroll 1
-            for (int i = 0; i < R; i++) { /* rows not unrolled: unrolled, GCC hoisted their decodes and spilled them */
-                _mm_prefetch((const char *)(rw[i] + b0 * 16 + AI_PF), _MM_HINT_T0);
-                _mm_prefetch((const char *)(rw[i] + b0 * 16 + AI_PF + 64), _MM_HINT_T0);
-                AIT_NAME(mx_full)(NT, rw[i] + b0 * 16, rs[i] + b0, b0 / 8, q, acc[i]);
-            }
-        if (b0 < nb)
-#pragma GCC unroll 1
-            for (int i = 0; i < R; i++) {
-                const uint64_t ri = r + (uint64_t)i * st, n = nb - b0;
-                if ((s->n_rows - 1 - ri) * nb >= 8 - n) AIT_NAME(mx_part)(NT, rw[i] + b0 * 16, rs[i] + b0, n, b0 / 8, q, acc[i]);
-                else AIT_NAME(mx_tail)(NT, rw[i] + b0 * 16, rs[i] + b0, n, b0 / 8, q, acc[i]);
-            }
-    } else {
-        for (; b0 + 8 <= nb; b0 += 8)
+    for (; b0 + 8 <= nb; b0 += 8)
 #pragma GCC unroll 4
-            for (int i = 0; i < R; i++) AIT_NAME(group)(NT, rw[i], b0, 8, q, acc[i]);
-        if (b0 < nb) /* the last, partial group: one copy for all rows (compile time) */
+        for (int i = 0; i < R; i++) AIT_NAME(group)(NT, rw[i], b0, 8, q, acc[i]);
+    if (b0 < nb) /* the last, partial group: one copy for all rows (compile time) */
 #pragma GCC unroll 1
-            for (int i = 0; i < R; i++) AIT_NAME(group)(NT, rw[i], b0, nb - b0, q, acc[i]);
-    }
+        for (int i = 0; i < R; i++) AIT_NAME(group)(NT, rw[i], b0, nb - b0, q, acc[i]);
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 3
@@ -212,31 +254,26 @@ AIT_TGT static INL void AIT_NAME(tile)(const int fmt, const int R, const int NT,
         }
 }
 
-/* Rows [r0, r1): MXFP4 with one token row by row (one sequential stream: in a 512 MiB matvec the
- * four streams of 4-row tiles a quarter of the range apart ran at 0.46 of the read rate on one
- * thread, one stream at 0.64-0.73); Q8_0 with one token in those 4-row tiles; 2-3 tokens in tiles of
- * 2 rows half the range apart (registers), the rest one by one. Only these shapes are instantiated
- * (compile time, above all under the sanitizers). */
-AIT_TGT static INL void AIT_NAME(run)(const int fmt, float *out, size_t os, const isrc *s, size_t nb, const aq *q,
-                                      size_t n_tok, uint64_t r0, uint64_t r1) {
-    if (fmt == AF_MX && n_tok == 1) {
-        for (uint64_t r = r0; r < r1; r++) AIT_NAME(tile)(fmt, 1, 1, out, os, s, r, nb, q);
-        return;
-    }
+/* Q8_0 rows [r0, r1): one token in tiles of 4 rows a quarter of the range apart (four long
+ * sequential streams), 2-3 tokens in tiles of 2 rows half the range apart (registers), the rest
+ * one by one. Only these six shapes are instantiated (compile time, above all under the
+ * sanitizers). */
+AIT_TGT static INL void AIT_NAME(run)(float *out, size_t os, const isrc *s, size_t nb, const aq *q, size_t n_tok,
+                                      uint64_t r0, uint64_t r1) {
     const int R = n_tok == 1 ? 4 : 2;
     const uint64_t qr = (r1 - r0) / (uint64_t)R;
     isrc far = *s;
     far.rstep = qr;
     uint64_t r = r0;
     for (; r < r0 + qr; r++) {
-        if (n_tok == 1) AIT_NAME(tile)(fmt, 4, 1, out, os, &far, r, nb, q);
-        else if (n_tok == 2) AIT_NAME(tile)(fmt, 2, 2, out, os, &far, r, nb, q);
-        else AIT_NAME(tile)(fmt, 2, 3, out, os, &far, r, nb, q);
+        if (n_tok == 1) AIT_NAME(tile)(4, 1, out, os, &far, r, nb, q);
+        else if (n_tok == 2) AIT_NAME(tile)(2, 2, out, os, &far, r, nb, q);
+        else AIT_NAME(tile)(2, 3, out, os, &far, r, nb, q);
     }
     for (r = r0 + qr * (uint64_t)R; r < r1; r++) {
-        if (n_tok == 1) AIT_NAME(tile)(fmt, 1, 1, out, os, s, r, nb, q);
-        else if (n_tok == 2) AIT_NAME(tile)(fmt, 1, 2, out, os, s, r, nb, q);
-        else AIT_NAME(tile)(fmt, 1, 3, out, os, s, r, nb, q);
+        if (n_tok == 1) AIT_NAME(tile)(1, 1, out, os, s, r, nb, q);
+        else if (n_tok == 2) AIT_NAME(tile)(1, 2, out, os, s, r, nb, q);
+        else AIT_NAME(tile)(1, 3, out, os, s, r, nb, q);
     }
 }
 
@@ -250,7 +287,7 @@ AIT_TGT static void AIT_NAME(dense)(float *out, size_t os, const gptoss_mat *w, 
         return;
     }
     const isrc s = {.w = w->data, .row_bytes = nb * GPTOSS_Q8_0_BYTES};
-    AIT_NAME(run)(AF_Q8, out, os, &s, nb, &q, n_tok, r0, r1);
+    AIT_NAME(run)(out, os, &s, nb, &q, n_tok, r0, r1);
     if (bias)
         for (uint64_t r = r0; r < r1; r++)
             for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
@@ -264,9 +301,24 @@ AIT_TGT static void AIT_NAME(mxfp4)(float *out, size_t os, const gptoss_mxfp4 *w
         gptoss_cpu_avx2_f32.mxfp4(out, os, w, e, bias, x, xs, n_tok, r0, r1);
         return;
     }
-    const isrc s = {.w = w->blocks + e * w->rows * nb * 16, .sc = w->scales + e * w->rows * nb, .row_bytes = nb * 16,
-                    .sc_row = nb, .n_rows = w->rows};
-    AIT_NAME(run)(AF_MX, out, os, &s, nb, &q, n_tok, r0, r1);
+    AIT_NAME(mx_rows)(0, out, os, w, e, nb, &q, n_tok, r0, r1);
+    if (bias)
+        for (uint64_t r = r0; r < r1; r++)
+            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+}
+
+/* The same in ggml's layout (GGUF: 17-byte blocks, x in natural order, whose positions map to the
+ * nibbles as MXFP4 order does in the HF layout; gate/up split into two tensors). */
+AIT_TGT static void AIT_NAME(mxfp4_ggml)(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                                         const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    const size_t nb = (size_t)w->cols / 32;
+    aq q;
+    if (n_tok > AI_NT || nb * 32 > AI_MAXC || r0 >= r1 || (w->blocks_odd && w->rows % 2) ||
+        !quantize(&q, AF_MX, x, xs, n_tok, nb)) {
+        gptoss_mxfp4_ggml_avx2(out, os, w, e, bias, x, xs, n_tok, r0, r1);
+        return;
+    }
+    AIT_NAME(mx_rows)(1, out, os, w, e, nb, &q, n_tok, r0, r1);
     if (bias)
         for (uint64_t r = r0; r < r1; r++)
             for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];

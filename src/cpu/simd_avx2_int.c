@@ -154,12 +154,11 @@ TGT static int quantize(aq *q, const int fmt, const float *x, size_t xs, size_t 
     return 1;
 }
 
+/* Q8_0 rows of a tile. */
 typedef struct isrc {
-    const uint8_t *w;  /* row 0: MXFP4 code bytes or Q8_0 blocks */
-    const uint8_t *sc; /* MXFP4: e8m0 scales of row 0 */
-    size_t row_bytes, sc_row;
-    uint64_t rstep;  /* a tile's rows are r, r + rstep, ... (0 or 1: adjacent) */
-    uint64_t n_rows; /* MXFP4: rows of the expert (reads past a row stay inside it) */
+    const uint8_t *w; /* row 0's blocks */
+    size_t row_bytes;
+    uint64_t rstep; /* a tile's rows are r, r + rstep, ... (0 or 1: adjacent) */
 } isrc;
 
 /* Q8_0: the scales of blocks [b0, b0 + n) (n <= 8) of one row as f32 (0 past n). */
@@ -189,7 +188,7 @@ TGT static INL __m256 wscales(const uint8_t *rw, size_t b0, size_t n) {
 #include "cpu/avx2_int_tile.h"
 
 const gptoss_cpu_ops gptoss_cpu_avx2 = {
-    .name = "avx2", .dense = dense_mad, .mxfp4 = mxfp4_mad, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2};
+    .name = "avx2", .dense = dense_mad, .mxfp4 = mxfp4_mad, .mxfp4_ggml = mxfp4_ggml_mad};
 const gptoss_cpu_ops gptoss_cpu_avx2vnni = {
-    .name = "avx2vnni", .dense = dense_vnni, .mxfp4 = mxfp4_vnni, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2};
+    .name = "avx2vnni", .dense = dense_vnni, .mxfp4 = mxfp4_vnni, .mxfp4_ggml = mxfp4_ggml_vnni};
 #endif
