@@ -1,33 +1,35 @@
 /* simd_avx2_int.c: the integer decode kernels of the avx2 and avx2vnni variants (MXFP4 in the HF
- * layout and Q8_0, 1 to AI_NT tokens) and those two variants' tables. The f32 tiles of simd_avx2.c
- * widen every MXFP4 code to a float (pshufb, two widenings, a convert and a multiply per 8 elements),
- * which kept decode compute-bound at a third of the read bandwidth. Here the weights stay bytes:
+ * and ggml (GGUF) layouts and Q8_0, 1 to AI_NT tokens) and those two variants' tables. The f32 tiles
+ * of simd_avx2.c widen every MXFP4 code to a float (pshufb, two widenings, a convert and a multiply
+ * per 8 elements), which kept decode compute-bound at a third of the read bandwidth. Here the
+ * weights stay bytes:
  *
  * - Activations: each token's row is quantized once per call, one f32 scale per 32-block,
  *   s = max|x| / Q, q = round(x / s) = 2^k hi + lo, stored as two int8 planes. MXFP4: k = 8,
  *   Q = 32639 (16 bits; hi, lo in [-128, 127]): 8-bit activations miss the goldens by 0.2-5, 16 bits
- *   stay within 1.1e-3 to 2e-3 of them on weights as stored, far inside the fast path's 0.1. Q8_0: k = 7, Q = 16319 (15 bits; hi in
- *   [-127, 127], lo in [-64, 63]): the weights already round at 2^-8, and planes that never hold
- *   -128 let the products take the weight's sign (below).
- * - MXFP4: one pshufb turns 4-bit codes into unsigned bytes u = 2 v + 12 (2 v is an integer in
- *   [-12, 12]). 32 code bytes (two blocks) are loaded at once; one ymm gets their low nibbles (bytes
- *   0-15: block b, 16-31: block b + 1), one the high nibbles, and the planes are stored in that order
- *   (per two blocks: the 16 low-nibble elements of each block, then the 16 high-nibble ones), so the
- *   weights need no shuffle. Lane j of the integer dot holds 8 elements of block b (j < 4) or b + 1.
- *   Per 8 blocks a vphaddd tree sums each block's lanes into one vector of exact block totals, the
- *   +12 offset is removed there in integers (12 sum(q), precomputed per activation block), and one
- *   convert and one FMA by 2^(e-127) s / 2 per lane finish the 8 blocks.
+ *   stay within 1.1e-3 to 2e-3 of them on weights as stored, far inside the fast path's 0.1. Q8_0:
+ *   k = 7, Q = 16319 (15 bits; hi in [-127, 127], lo in [-64, 63]): the weights already round at
+ *   2^-8, and planes that never hold -128 let the products take the weight's sign (below).
+ * - MXFP4 (avx2_int_tile.h, mx_group): one pshufb turns 4-bit codes into unsigned bytes u = 2 v + 12
+ *   (2 v is an integer in [-12, 12]). Per 8 blocks the four 32-byte code vectors are interleaved by
+ *   dwords (the planes below), so every dword lane of a product holds four codes of one block: the
+ *   products of blocks 0-3 and of blocks 4-7 add up lane by lane (vpmaddubsw's int16 sums of four,
+ *   |.| <= 4 * 2 * 24 * 128 < 2^15, then one vpmaddwd by 256 and one by 1; with AVX-VNNI eight
+ *   vpdpbusd into one int32 vector), and two shuffles and an add merge them into exact block totals,
+ *   one per lane; the +12 offset goes there in integers (12 sum(q), per activation block), then one
+ *   convert and one FMA by 2^(e-127) s / 2. vphaddd, 2 cycles a throughput on Zen 5, is gone; 8
+ *   blocks cost ~69 vector ops on avx2. The ggml layout (17-byte blocks, scale first) loads each
+ *   block's 16 code bytes as a 128-bit half and its scale bytes one by one; its x comes in natural
+ *   order, whose positions meet the nibbles as MXFP4 order does in the HF layout, so both share the
+ *   quantizer and the groups and give the same bits for the same weights.
  * - Q8_0: one block per ymm; u = |w| (unsigned, <= 128) and the planes take w's sign (vpsignb), so
- *   no offset is needed.
- * - The dot: with AVX-VNNI (avx2vnni) vpdpbusd, per plane; without it (avx2) vpmaddubsw, whose int16
- *   pairs cannot saturate (MXFP4: 2 * 24 * 128, even with the two nibble halves added, 4 * 24 * 128
- *   < 2^15; Q8_0: 2 * 128 * 127 < 2^15), then vpmaddwd by 2^k or 1. Lanes: |dot| <= 8 * 24 * 32639
- *   (MXFP4), 4 * 128 * 16319 (Q8_0), far below 2^31.
+ *   no offset is needed; per 8 blocks a vphaddd tree gives the block totals. vpmaddubsw pairs
+ *   cannot saturate (2 * 128 * 127 < 2^15); lanes |dot| <= 4 * 128 * 16319.
  *
  * The error beyond f32 rounding is the activation rounding, |x - s q| <= (1/2 + a little) s, see
- * tests/test_kernels_avx2.c. Each output comes from one tile row with its own accumulators, so
- * results do not depend on the row range or the thread count, nor on the other tokens. More tokens,
- * rows wider than AI_MAXC, other formats and non-finite activations take the f32 tiles. */
+ * tests/test_kernels_avx2.c. Each output comes from one row with its own accumulators, so results do
+ * not depend on the row range or the thread count, nor on the other tokens. More tokens, rows wider
+ * than AI_MAXC, other formats and non-finite activations take the f32 kernels. */
 #if defined(__x86_64__)
 #include <float.h>
 #include <immintrin.h>
