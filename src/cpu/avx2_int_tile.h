@@ -127,7 +127,7 @@ AIT_TGT static INL void AIT_NAME(mx_row)(const int gg, const int NT, float *out,
         _mm_prefetch((const char *)(rw + b0 * bb + AI_PF), _MM_HINT_T0);
         _mm_prefetch((const char *)(rw + b0 * bb + AI_PF + 64), _MM_HINT_T0);
         if (gg) _mm_prefetch((const char *)(rw + b0 * bb + AI_PF + 128), _MM_HINT_T0);
-        AIT_NAME(mx_load)(gg, rw + b0 * bb, rs + b0, 8, 1, y, &e8);
+        AIT_NAME(mx_load)(gg, rw + b0 * bb, gg ? NULL : rs + b0, 8, 1, y, &e8);
         AIT_NAME(mx_group)(NT, y[0], y[1], y[2], y[3], e8, b0 / 8, q, acc);
     }
     if (b0 < nb) {
