@@ -8,7 +8,8 @@
 # must keep the greedy continuation (the max abs logit difference is reported). Also: info, tokenize
 # through the GGUF metadata vs tokenizer.json, synth --format gguf, and one-line errors for bad input;
 # convert's tokenizer (--tokenizer, found beside the model, or --no-tokenizer; none is an error) and
-# its progress lines. The goldens have no tokenizer: they convert with --no-tokenizer.
+# its progress lines. The goldens have no tokenizer: they convert with --no-tokenizer. Under
+# GPTOSS_CPU=avx2 and avx2vnni (CPUs that have them; g1, g2): the fast default's 0.1 and greedy.
 set -u
 bin=${GPTOSS_BIN:?}
 . "$(dirname "$0")/check.sh"
@@ -55,6 +56,23 @@ for case_dir in "$golden"/*/; do
             if [ "$got" = "$want" ]; then ok "gguf $name $dense ${flag:-default} greedy continuation ($n tokens)"
             else nok "gguf $name $dense ${flag:-default} greedy: want '$want' got '$got'"; fi
         done
+    done
+    # the AVX2 variants' integer ggml-layout decode kernels (16-bit activations) where the CPU has
+    # them, whatever the start-up choice here: the fast default's 0.1 and the greedy continuation
+    # (g3-long, ~7 s a variant, left to the HF loops of t_golden.sh)
+    flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+    for variant in avx2 avx2vnni; do
+        [ "$name" = g3-long ] || [ $rc_bf16 != 0 ] && break
+        need="avx2 fma"; [ $variant = avx2vnni ] && need="avx2 fma avx_vnni"
+        have=1
+        for fl in $need; do echo " $flags " | grep -q " $fl " || have=0; done
+        if [ $have = 0 ]; then ok "gguf $name GPTOSS_CPU=$variant # SKIP this CPU lacks $need"; continue; fi
+        out=$(GPTOSS_CPU=$variant "$bin" eval "$tmp/$name-bf16.gguf" --check "$case_dir" --tolerance 0.1 2>&1)
+        if [ $? -eq 0 ]; then ok "gguf $name bf16 GPTOSS_CPU=$variant decode (tolerance 0.1): $out"
+        else nok "gguf $name bf16 GPTOSS_CPU=$variant decode: $out"; fi
+        got=$(GPTOSS_CPU=$variant "$bin" generate "$tmp/$name-bf16.gguf" --ids "$prompt" -n "$n" --temperature 0 --quiet 2>&1)
+        if [ -n "$got" ] && [ "$got" = "$want" ]; then ok "gguf $name bf16 GPTOSS_CPU=$variant greedy continuation"
+        else nok "gguf $name bf16 GPTOSS_CPU=$variant greedy: want '$want' got '$got'"; fi
     done
     # the original/ layout converts to the same file
     if [ -d "$case_dir/model/original" ]; then

@@ -1,33 +1,35 @@
 /* simd_avx2_int.c: the integer decode kernels of the avx2 and avx2vnni variants (MXFP4 in the HF
- * layout and Q8_0, 1 to AI_NT tokens) and those two variants' tables. The f32 tiles of simd_avx2.c
- * widen every MXFP4 code to a float (pshufb, two widenings, a convert and a multiply per 8 elements),
- * which kept decode compute-bound at a third of the read bandwidth. Here the weights stay bytes:
+ * and ggml (GGUF) layouts and Q8_0, 1 to AI_NT tokens) and those two variants' tables. The f32 tiles
+ * of simd_avx2.c widen every MXFP4 code to a float (pshufb, two widenings, a convert and a multiply
+ * per 8 elements), which kept decode compute-bound at a third of the read bandwidth. Here the
+ * weights stay bytes:
  *
  * - Activations: each token's row is quantized once per call, one f32 scale per 32-block,
  *   s = max|x| / Q, q = round(x / s) = 2^k hi + lo, stored as two int8 planes. MXFP4: k = 8,
  *   Q = 32639 (16 bits; hi, lo in [-128, 127]): 8-bit activations miss the goldens by 0.2-5, 16 bits
- *   stay within 1.1e-3 to 2e-3 of them on weights as stored, far inside the fast path's 0.1. Q8_0: k = 7, Q = 16319 (15 bits; hi in
- *   [-127, 127], lo in [-64, 63]): the weights already round at 2^-8, and planes that never hold
- *   -128 let the products take the weight's sign (below).
- * - MXFP4: one pshufb turns 4-bit codes into unsigned bytes u = 2 v + 12 (2 v is an integer in
- *   [-12, 12]). 32 code bytes (two blocks) are loaded at once; one ymm gets their low nibbles (bytes
- *   0-15: block b, 16-31: block b + 1), one the high nibbles, and the planes are stored in that order
- *   (per two blocks: the 16 low-nibble elements of each block, then the 16 high-nibble ones), so the
- *   weights need no shuffle. Lane j of the integer dot holds 8 elements of block b (j < 4) or b + 1.
- *   Per 8 blocks a vphaddd tree sums each block's lanes into one vector of exact block totals, the
- *   +12 offset is removed there in integers (12 sum(q), precomputed per activation block), and one
- *   convert and one FMA by 2^(e-127) s / 2 per lane finish the 8 blocks.
+ *   stay within 1.1e-3 to 2e-3 of them on weights as stored, far inside the fast path's 0.1. Q8_0:
+ *   k = 7, Q = 16319 (15 bits; hi in [-127, 127], lo in [-64, 63]): the weights already round at
+ *   2^-8, and planes that never hold -128 let the products take the weight's sign (below).
+ * - MXFP4 (avx2_int_tile.h, mx_group): one pshufb turns 4-bit codes into unsigned bytes u = 2 v + 12
+ *   (2 v is an integer in [-12, 12]). Per 8 blocks the four 32-byte code vectors are interleaved by
+ *   dwords (the planes below), so every dword lane of a product holds four codes of one block: the
+ *   products of blocks 0-3 and of blocks 4-7 add up lane by lane (vpmaddubsw's int16 sums of four,
+ *   |.| <= 4 * 2 * 24 * 128 < 2^15, then one vpmaddwd by 256 and one by 1; with AVX-VNNI eight
+ *   vpdpbusd into one int32 vector), and two shuffles and an add merge them into exact block totals,
+ *   one per lane; the +12 offset goes there in integers (12 sum(q), per activation block), then one
+ *   convert and one FMA by 2^(e-127) s / 2. vphaddd, 2 cycles a throughput on Zen 5, is gone; 8
+ *   blocks cost ~69 vector ops on avx2. The ggml layout (17-byte blocks, scale first) loads each
+ *   block's 16 code bytes as a 128-bit half and its scale bytes one by one; its x comes in natural
+ *   order, whose positions meet the nibbles as MXFP4 order does in the HF layout, so both share the
+ *   quantizer and the groups and give the same bits for the same weights.
  * - Q8_0: one block per ymm; u = |w| (unsigned, <= 128) and the planes take w's sign (vpsignb), so
- *   no offset is needed.
- * - The dot: with AVX-VNNI (avx2vnni) vpdpbusd, per plane; without it (avx2) vpmaddubsw, whose int16
- *   pairs cannot saturate (MXFP4: 2 * 24 * 128, even with the two nibble halves added, 4 * 24 * 128
- *   < 2^15; Q8_0: 2 * 128 * 127 < 2^15), then vpmaddwd by 2^k or 1. Lanes: |dot| <= 8 * 24 * 32639
- *   (MXFP4), 4 * 128 * 16319 (Q8_0), far below 2^31.
+ *   no offset is needed; per 8 blocks a vphaddd tree gives the block totals. vpmaddubsw pairs
+ *   cannot saturate (2 * 128 * 127 < 2^15); lanes |dot| <= 4 * 128 * 16319.
  *
  * The error beyond f32 rounding is the activation rounding, |x - s q| <= (1/2 + a little) s, see
- * tests/test_kernels_avx2.c. Each output comes from one tile row with its own accumulators, so
- * results do not depend on the row range or the thread count, nor on the other tokens. More tokens,
- * rows wider than AI_MAXC, other formats and non-finite activations take the f32 tiles. */
+ * tests/test_kernels_avx2.c. Each output comes from one row with its own accumulators, so results do
+ * not depend on the row range or the thread count, nor on the other tokens. More tokens, rows wider
+ * than AI_MAXC, other formats and non-finite activations take the f32 kernels. */
 #if defined(__x86_64__)
 #include <float.h>
 #include <immintrin.h>
@@ -59,18 +61,25 @@ typedef struct aq {
 /* Index of block b in MXFP4's c and o. */
 static inline size_t lane(size_t b) { return (b & ~(size_t)7) + ((b & 1) << 2) + ((b & 7) >> 1); }
 
+/* MXFP4 planes, per 8 blocks (256 bytes): the tile loads the group's four 32-byte code vectors Y0-Y3
+ * (Yk: blocks 2k, 2k + 1, one per 128-bit half) and interleaves their dwords, A0 = unpacklo32(Y0, Y1),
+ * A1 = unpackhi32(Y0, Y1), B0, B1 the same from Y2, Y3, so that each dword of a vector holds four
+ * codes of one block. The planes hold the matching activations, vector by vector (A0, A1, B0, B1),
+ * per vector its low-nibble elements, then its high-nibble ones: quantize builds them with the same
+ * interleave. */
+
 /* Quantizes n_tok rows of nb blocks (see aq); 0 if a value is not finite (the caller falls back). */
 TGT static int quantize(aq *q, const int fmt, const float *x, size_t xs, size_t n_tok, size_t nb) {
     const int sh = fmt == AF_MX ? 8 : 7;
     const int16_t qm = fmt == AF_MX ? 32639 : 16319;
-    const size_t nb8 = (nb + 7) & ~(size_t)7, nb2 = nb & ~(size_t)1;
+    const size_t nb8 = (nb + 7) & ~(size_t)7, nb0 = nb & ~(size_t)7;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i hiq = _mm256_set1_epi16(qm), loq = _mm256_set1_epi16((int16_t)-qm);
     const __m256i half = _mm256_set1_epi16((int16_t)(1 << (sh - 1))), ones = _mm256_set1_epi16(1);
     for (size_t t = 0; t < n_tok; t++) {
         const float *xt = x + t * xs;
-        memset(&q->pl[0][t][nb2 * 32], 0, (nb8 - nb2) * 32);
-        memset(&q->pl[1][t][nb2 * 32], 0, (nb8 - nb2) * 32);
+        memset(&q->pl[0][t][nb0 * 32], 0, (nb8 - nb0) * 32);
+        memset(&q->pl[1][t][nb0 * 32], 0, (nb8 - nb0) * 32);
         for (size_t b = nb; b < nb8; b++) {
             q->c[t][fmt == AF_MX ? lane(b) : b] = 0.0f;
             q->o[t][fmt == AF_MX ? lane(b) : b] = 0;
@@ -94,6 +103,8 @@ TGT static int quantize(aq *q, const int fmt, const float *x, size_t xs, size_t 
                                                           _mm256_set1_ps(1.0f / (float)qm)),
                                             _mm256_set1_ps(FLT_MIN));
             float sc[8], inv[8];
+            uint8_t gb[2][8][32] __attribute__((aligned(32))); /* MXFP4: the group's blocks, planes as is */
+            if (fmt == AF_MX && n < 8) memset(gb, 0, sizeof gb);
             _mm256_storeu_ps(sc, sv);
             _mm256_storeu_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), sv));
             for (size_t j = 0; j < n; j++) {
@@ -113,11 +124,8 @@ TGT static int quantize(aq *q, const int fmt, const float *x, size_t xs, size_t 
                 const __m256i h8 = _mm256_permute4x64_epi64(_mm256_packs_epi16(h16[0], h16[1]), 0xd8);
                 const __m256i l8 = _mm256_permute4x64_epi64(_mm256_packs_epi16(l16[0], l16[1]), 0xd8);
                 if (fmt == AF_MX) {
-                    const size_t o = (b >> 1) * 64 + (b & 1) * 16;
-                    _mm_storeu_si128((__m128i *)&q->pl[0][t][o], _mm256_castsi256_si128(h8));
-                    _mm_storeu_si128((__m128i *)&q->pl[0][t][o + 32], _mm256_extracti128_si256(h8, 1));
-                    _mm_storeu_si128((__m128i *)&q->pl[1][t][o], _mm256_castsi256_si128(l8));
-                    _mm_storeu_si128((__m128i *)&q->pl[1][t][o + 32], _mm256_extracti128_si256(l8, 1));
+                    _mm256_store_si256((__m256i *)gb[0][j], h8);
+                    _mm256_store_si256((__m256i *)gb[1][j], l8);
                     const __m256i s8 = _mm256_add_epi32(_mm256_madd_epi16(q16[0], ones), _mm256_madd_epi16(q16[1], ones));
                     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
                     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
@@ -131,31 +139,32 @@ TGT static int quantize(aq *q, const int fmt, const float *x, size_t xs, size_t 
                     q->o[t][b] = 0;
                 }
             }
+            if (fmt == AF_MX) /* the weights' dword interleave (mx_group), applied to the planes */
+                for (int pl = 0; pl < 2; pl++)
+                    for (int f = 0; f < 2; f++) {
+#define AQ_Z(k, n) _mm256_loadu2_m128i((const __m128i *)&gb[pl][2 * (k) + 1][16 * (n)], (const __m128i *)&gb[pl][2 * (k)][16 * (n)])
+                        const __m256i a0 = AQ_Z(2 * f, 0), a1 = AQ_Z(2 * f, 1), b0v = AQ_Z(2 * f + 1, 0), b1v = AQ_Z(2 * f + 1, 1);
+#undef AQ_Z
+                        int8_t *d = &q->pl[pl][t][b0 * 32 + (size_t)f * 128];
+                        _mm256_store_si256((__m256i *)d, _mm256_unpacklo_epi32(a0, b0v));
+                        _mm256_store_si256((__m256i *)(d + 32), _mm256_unpacklo_epi32(a1, b1v));
+                        _mm256_store_si256((__m256i *)(d + 64), _mm256_unpackhi_epi32(a0, b0v));
+                        _mm256_store_si256((__m256i *)(d + 96), _mm256_unpackhi_epi32(a1, b1v));
+                    }
         }
     }
     return 1;
 }
 
+/* Q8_0 rows of a tile. */
 typedef struct isrc {
-    const uint8_t *w;  /* row 0: MXFP4 code bytes or Q8_0 blocks */
-    const uint8_t *sc; /* MXFP4: e8m0 scales of row 0 */
-    size_t row_bytes, sc_row;
+    const uint8_t *w; /* row 0's blocks */
+    size_t row_bytes;
     uint64_t rstep; /* a tile's rows are r, r + rstep, ... (0 or 1: adjacent) */
 } isrc;
 
-/* Weight scales of blocks [b0, b0 + n) (n <= 8) of one row as f32, MXFP4's in lane() order (past n:
- * 2^-127 for MXFP4, whose c is 0 there; 0 for Q8_0). */
-TGT static INL __m256 wscales(const int fmt, const uint8_t *rw, const uint8_t *rs, size_t b0, size_t n) {
-    if (fmt == AF_MX) { /* 2^(e-127); e = 0 is the subnormal 2^-127 */
-        uint64_t e8 = 0;
-        if (n == 8) memcpy(&e8, rs + b0, 8);
-        else memcpy(&e8, rs + b0, n);
-        const __m128i e = _mm_shuffle_epi8(_mm_cvtsi64_si128((long long)e8), _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1));
-        const __m256i z = _mm256_cvtepu8_epi32(e);
-        const __m256i bits = _mm256_blendv_epi8(_mm256_slli_epi32(z, 23), _mm256_set1_epi32(0x00400000),
-                                                _mm256_cmpeq_epi32(z, _mm256_setzero_si256()));
-        return _mm256_castsi256_ps(bits);
-    }
+/* Q8_0: the scales of blocks [b0, b0 + n) (n <= 8) of one row as f32 (0 past n). */
+TGT static INL __m256 wscales(const uint8_t *rw, size_t b0, size_t n) {
     const uint8_t *p = rw + b0 * GPTOSS_Q8_0_BYTES;
     uint16_t d[8] = {0};
     if (n == 8)
@@ -164,18 +173,6 @@ TGT static INL __m256 wscales(const int fmt, const uint8_t *rw, const uint8_t *r
 #undef D16
     for (size_t j = 0; j < n; j++) memcpy(&d[j], p + j * GPTOSS_Q8_0_BYTES, 2);
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
-}
-
-/* MXFP4: the unsigned bytes u = 2 v + 12 of blocks 2p and 2p + 1 (if two; else 0 codes): lo gets the
- * low nibbles (bytes 0-15: block 2p), hi the high ones. */
-TGT static INL void mx_bytes(const uint8_t *rw, size_t p, int two, __m256i *lo, __m256i *hi) {
-    const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15,
-                                         16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
-    const __m256i m4 = _mm256_set1_epi8(15);
-    const __m256i c = two ? _mm256_loadu_si256((const __m256i *)(rw + p * 32))
-                          : _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(rw + p * 32)));
-    *lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(c, m4));
-    *hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(c, 4), m4));
 }
 
 /* The tiles, once per dot instruction. */
@@ -193,7 +190,7 @@ TGT static INL void mx_bytes(const uint8_t *rw, size_t p, int two, __m256i *lo, 
 #include "cpu/avx2_int_tile.h"
 
 const gptoss_cpu_ops gptoss_cpu_avx2 = {
-    .name = "avx2", .dense = dense_mad, .mxfp4 = mxfp4_mad, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2};
+    .name = "avx2", .dense = dense_mad, .mxfp4 = mxfp4_mad, .mxfp4_ggml = mxfp4_ggml_mad};
 const gptoss_cpu_ops gptoss_cpu_avx2vnni = {
-    .name = "avx2vnni", .dense = dense_vnni, .mxfp4 = mxfp4_vnni, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2};
+    .name = "avx2vnni", .dense = dense_vnni, .mxfp4 = mxfp4_vnni, .mxfp4_ggml = mxfp4_ggml_vnni};
 #endif
