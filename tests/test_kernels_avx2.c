@@ -15,7 +15,10 @@
  *                   + (nb + 64) * 2^-23 * sum_b |w-scale_b| * sum_i (|w_i| + off) |x_i|  (off: MXFP4's
  *                     +6 weight offset, 0 for Q8_0)
  *                   + 1e-35 (results that underflow).
- * Bit identity: each row alone, and each token alone, give the same bits as the whole call. */
+ * Bit identity: each row alone, and each token alone, give the same bits as the whole call.
+ * The one-token BF16 kernel (bf16_avx2.c, f32 throughout) is held to the f32 rounding term alone,
+ * (cols + 64) * 2^-23 * sum_i |w_i x_i| + 1e-35, on 16 to 8192 columns and the fallbacks (columns
+ * not a multiple of 16, more than 8192). */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -211,6 +214,46 @@ static void test_q8(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t 
     free(w); free(tmp); free(x); free(bias); free(scratch); free(want); free(bound);
 }
 
+/* BF16 dense, one token (x in natural order): normal, zero, subnormal and large weights, a NaN
+ * activation in the last row's shape check. */
+static void test_bf16(const gptoss_cpu_ops *ops, size_t rows, size_t cols) {
+    uint16_t *w = malloc(rows * cols * sizeof(uint16_t));
+    for (size_t i = 0; i < rows * cols; i++) {
+        const float v = frand() * (i % 11 == 0 ? 64.0f : 1.0f);
+        uint32_t b;
+        memcpy(&b, &v, 4);
+        w[i] = (uint16_t)(b >> 16);
+    }
+    w[0] = 0;                          /* +0 */
+    if (rows * cols > 3) w[3] = 0x0001; /* the smallest subnormal */
+    if (rows * cols > 5) w[5] = 0xc780; /* -65536 */
+    float *x = malloc(cols * sizeof(float)), *bias = malloc(rows * sizeof(float)), *want = calloc(rows, sizeof(float));
+    float *scratch = malloc(cols * sizeof(float));
+    double *bound = malloc(rows * sizeof(double));
+    fill_x(x, cols, 0);
+    for (size_t i = 0; i < rows; i++) bias[i] = frand();
+    gptoss_mat m = {w, GPTOSS_DTYPE_BF16, rows, cols};
+    for (size_t r = 0; r < rows; r++) {
+        double sm = 0;
+        for (size_t c = 0; c < cols; c++) {
+            float wf;
+            gptoss_to_f32(&wf, w, GPTOSS_DTYPE_BF16, r * cols + c, 1);
+            sm += fabs((double)wf * x[c]);
+        }
+        bound[r] = (double)(cols + 64) * 0x1p-23 * (sm + fabs(bias[r])) + 1e-35;
+    }
+    const uint64_t r0 = rows > 4 ? 3 : 0;
+    gptoss_matmul_dense_f32(want, rows, &m, bias, x, cols, 1, r0, rows, scratch);
+    const kcall k = {ops, NULL, &m, bias, 0};
+    check(&k, "bf16", x, cols, rows, 1, want, bound, r0);
+    x[cols / 2] = NAN;
+    float got[2] = {0, 0};
+    ops->dense(got, rows, &m, NULL, x, cols, 1, 0, rows < 2 ? rows : 2);
+    tap_check(isnan(got[0]) && (rows < 2 || isnan(got[1])), "%s bf16 %zu x %zu: a NaN activation gives NaN", ops->name,
+              rows, cols);
+    free(w); free(x); free(bias); free(want); free(scratch); free(bound);
+}
+
 /* Non-finite activations take the f32 tiles: NaN / inf where the reference has them. */
 static void test_nonfinite(const gptoss_cpu_ops *ops) {
     enum { rows = 6, cols = 96 };
@@ -254,6 +297,9 @@ int main(void) {
                 test_mxfp4(ops, shapes[i][0], shapes[i][1], nt);
                 test_q8(ops, shapes[i][0], shapes[i][1], nt);
             }
+        /* one-token BF16: 16 to 8192 columns, rows around the 4-row groups; 40 and 8208: fallbacks */
+        const size_t bshapes[][2] = {{1, 16}, {3, 48}, {4, 64}, {5, 2880}, {7, 4096}, {9, 8192}, {67, 96}, {6, 40}, {5, 8208}};
+        for (size_t i = 0; i < sizeof bshapes / sizeof bshapes[0]; i++) test_bf16(ops, bshapes[i][0], bshapes[i][1]);
         test_nonfinite(ops);
     }
     tap_check((gptoss_cpu_ops_named("avx2vnni") != NULL) == gptoss_cpu_has_avx2vnni(),

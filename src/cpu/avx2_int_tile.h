@@ -280,6 +280,7 @@ AIT_TGT static INL void AIT_NAME(run)(float *out, size_t os, const isrc *s, size
 AIT_TGT static void AIT_NAME(dense)(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x,
                                     size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t cols = (size_t)w->cols, nb = cols / 32;
+    if (n_tok == 1 && gptoss_bf16_matvec_avx2(out, w, bias, x, r0, r1)) return;
     aq q;
     if (w->dtype != GPTOSS_DTYPE_Q8_0 || n_tok > AI_NT || cols > AI_MAXC || cols % 32 || r0 >= r1 ||
         !quantize(&q, AF_Q8, x, xs, n_tok, nb)) {

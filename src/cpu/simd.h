@@ -140,6 +140,11 @@ extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx51
  * activations quantized per call to 16 / 15 bits, dots by vpmaddubsw (avx2) or AVX-VNNI vpdpbusd
  * (avx2vnni); the f32 tiles of simd_avx2.c (gptoss_cpu_avx2_f32) for everything else. */
 extern const gptoss_cpu_ops gptoss_cpu_avx2vnni, gptoss_cpu_avx2_f32;
+/* avx2 / avx2vnni one-token BF16 product (bf16_avx2.c): out[r] = W[r,:] . x (+ bias[r]), r in [r0, r1),
+ * f32 accumulation; 0 (nothing written) unless W is BF16 with cols a positive multiple of 16, at most
+ * 8192, and r0 < r1. */
+int gptoss_bf16_matvec_avx2(float *out, const gptoss_mat *w, const float *bias, const float *x, uint64_t r0,
+                            uint64_t r1);
 /* AVX2 + FMA and AVX-VNNI (VEX-coded vpdpbusd: Alder Lake and later, Zen 5). */
 int gptoss_cpu_has_avx2vnni(void);
 /* neon (simd_neon.c, AArch64 only): the f32 tiles of avx2 on NEON for every dense format and both
