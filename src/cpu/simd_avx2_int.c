@@ -193,7 +193,15 @@ TGT static INL void mx_bytes(const uint8_t *rw, size_t p, int two, __m256i *lo, 
 #include "cpu/avx2_int_tile.h"
 
 const gptoss_cpu_ops gptoss_cpu_avx2 = {
-    .name = "avx2", .dense = dense_mad, .mxfp4 = mxfp4_mad, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2};
+    .name = "avx2", .dense = dense_mad, .mxfp4 = mxfp4_mad, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2,
+    .attention = gptoss_attention_head_avx2, .attention_group = gptoss_attention_group_avx2,
+    .attention_f16 = gptoss_attention_head_f16_avx2, .attention_group_f16 = gptoss_attention_group_f16_avx2,
+    .attention_bf24 = gptoss_attention_head_bf24_avx2, .attention_group_bf24 = gptoss_attention_group_bf24_avx2,
+    .swiglu_mx = gptoss_swiglu_mx_avx2};
 const gptoss_cpu_ops gptoss_cpu_avx2vnni = {
-    .name = "avx2vnni", .dense = dense_vnni, .mxfp4 = mxfp4_vnni, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2};
+    .name = "avx2vnni", .dense = dense_vnni, .mxfp4 = mxfp4_vnni, .mxfp4_ggml = gptoss_mxfp4_ggml_avx2,
+    .attention = gptoss_attention_head_avx2, .attention_group = gptoss_attention_group_avx2,
+    .attention_f16 = gptoss_attention_head_f16_avx2, .attention_group_f16 = gptoss_attention_group_f16_avx2,
+    .attention_bf24 = gptoss_attention_head_bf24_avx2, .attention_group_bf24 = gptoss_attention_group_bf24_avx2,
+    .swiglu_mx = gptoss_swiglu_mx_avx2};
 #endif
