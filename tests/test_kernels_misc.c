@@ -11,6 +11,11 @@
  * beyond the kv heads, strided query and output rows, |q| ~1, ~4 and ~30, a different sink per head;
  * and the shapes it hands to the one-head kernel (head_dim 160 and 40, 17 heads); for NEON head_dim 32
  * (two heads per value pass, one left over), 36, and 18 (per head, the reference).
+ * AVX2's (avx2, avx2vnni: the same functions; eight keys per block, head_dim a multiple of 8) on 7,
+ * 8 and 9 keys besides, head_dim 8 and 24 to 136 (one- to sixteen-vector rows: the value pass in
+ * chunks of 8, 4, 2 and 1 vectors), the grouped kernel's per-head fallback past 128 and the one-head
+ * kernel's reference past 256; each skipped where the CPU lacks it. The one-head kernels get a
+ * scores buffer of exactly n_keys floats, so a write past it shows under the sanitizers.
  * Both again with the keys and values cached as f16 and as bf24 (session option kv_type), against
  * gptoss_attention_head_f16 / _bf24, which themselves must give gptoss_attention_head_f32's bits on
  * the same cache widened to f32.
@@ -84,7 +89,7 @@ static void test_case(const gptoss_cpu_ops *ops, uint32_t n_keys, uint32_t dh, f
     const size_t stride = (size_t)dh * 3 + 5, cap = (size_t)n_keys + 7;
     cache c = cache_new(cap, stride, dh, type);
     float *q = malloc(dh * sizeof(float)), *want = malloc(dh * sizeof(float)), *got = malloc(dh * sizeof(float));
-    float *scores = malloc(cap * sizeof(float));
+    float *scores = malloc(n_keys * sizeof(float)); /* the contract's size, no slack */
     uint32_t *slots = malloc(n_keys * sizeof(uint32_t));
     for (uint32_t d = 0; d < dh; d++) q[d] = frand() * qscale;
     for (uint32_t j = 0; j < n_keys; j++) slots[j] = (uint32_t)((j + 5) % cap); /* wrapped ring */
@@ -168,10 +173,37 @@ static void test_swiglu(const gptoss_cpu_ops *ops, size_t n_blocks, float limit)
     free(u); free(ref); free(want); free(got);
 }
 
+/* The shapes particular to AVX2's eight-key blocks and eight-lane rows (each type of cache). */
+static void test_avx2_shapes(const gptoss_cpu_ops *ops, int type) {
+    const uint32_t keys[] = {7, 8, 9};
+    for (int a = 0; a < 3; a++) {
+        test_case(ops, keys[a], 64, 1.0f, 0.5f, type);
+        test_case(ops, keys[a], 8, 2.0f, -1.0f, type);
+        test_group(ops, keys[a], 8, 64, 1.0f, type);
+        test_group(ops, keys[a], 3, 24, 4.0f, type);
+    }
+    /* head_dim: vectors per row 1, 3, 7, 9, 12, 16 (chunks of 1, 1, 1, 1, 4, 8), 17 (grouped: per head) */
+    const uint32_t dims[] = {8, 24, 56, 72, 96, 128, 136};
+    for (int d = 0; d < 7; d++) {
+        test_case(ops, 41, dims[d], 1.0f, 0.0f, type);
+        test_group(ops, 75, 8, dims[d], d % 2 ? 4.0f : 1.0f, type);
+        test_group(ops, 31, 5, dims[d], 1.0f, type);
+    }
+    test_case(ops, 70, 256, 1.0f, 0.0f, type); /* the longest row the one-head kernel takes */
+    test_case(ops, 19, 264, 1.0f, 0.0f, type); /* longer: the reference */
+    test_group(ops, 40, 2, 264, 1.0f, type);
+    test_group(ops, 40, 16, 64, 1.0f, type);   /* the most heads the grouped kernel takes */
+}
+
 int main(void) {
-    const char *names[] = {"scalar", "avx2", "avx512", "amx", "neon", "neondot"};
+    const char *names[] = {"scalar", "avx2", "avx2vnni", "avx512", "amx", "neon", "neondot"};
     int any = 0, any_group = 0;
-    for (int i = 0; i < 6; i++) {
+#if defined(__x86_64__)
+    if (!gptoss_cpu_ops_named("avx2")) tap_skip("avx2 attention and swiglu", "this CPU (or build) lacks AVX2 + FMA");
+    if (!gptoss_cpu_ops_named("avx2vnni"))
+        tap_skip("avx2vnni attention and swiglu", "this CPU (or build) lacks AVX2 + FMA + AVX-VNNI");
+#endif
+    for (int i = 0; i < 7; i++) {
         const gptoss_cpu_ops *ops = gptoss_cpu_ops_named(names[i]);
         if (ops && ops->swiglu_mx) {
             test_swiglu(ops, 1, 7.0f);
@@ -213,6 +245,7 @@ int main(void) {
             test_case(ops, 19, 32, 2.0f, 1.0f, type);
             test_case(ops, 13, 18, 1.0f, 0.0f, type);    /* not a multiple of 4: the reference everywhere */
             test_case(ops, 64, 48, 2.0f, 1.0f, type);
+            if (!strncmp(ops->name, "avx2", 4)) test_avx2_shapes(ops, type);
         }
     }
     if (!any) tap_skip("fast attention", "no variant with a fast attention kernel on this CPU");

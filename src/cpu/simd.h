@@ -147,6 +147,29 @@ int gptoss_bf16_matvec_avx2(float *out, const gptoss_mat *w, const float *bias, 
                             uint64_t r1);
 /* AVX2 + FMA and AVX-VNNI (VEX-coded vpdpbusd: Alder Lake and later, Zen 5). */
 int gptoss_cpu_has_avx2vnni(void);
+/* The attention and SwiGLU of avx2 and avx2vnni (attention_avx2.c: head_dim a multiple of 8, the
+ * grouped kernel up to 128; swiglu_avx2.c), AVX2 + FMA + F16C. */
+void gptoss_swiglu_mx_avx2(float *a, const float *u, size_t n_blocks, float limit);
+void gptoss_attention_head_avx2(float *out, const float *q, const float *k_cache, const float *v_cache,
+                                size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                float scale, float sink, float *scores);
+void gptoss_attention_group_avx2(float *out, size_t out_stride, const float *q, size_t q_stride, uint32_t n_heads,
+                                 const float *k_cache, const float *v_cache, size_t kv_stride, const uint32_t *slots,
+                                 uint32_t n_keys, uint32_t head_dim, float scale, const float *sinks, float *scores);
+void gptoss_attention_head_f16_avx2(float *out, const float *q, const uint16_t *k_cache, const uint16_t *v_cache,
+                                    size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                    float scale, float sink, float *scores);
+void gptoss_attention_group_f16_avx2(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                     uint32_t n_heads, const uint16_t *k_cache, const uint16_t *v_cache,
+                                     size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                     float scale, const float *sinks, float *scores);
+void gptoss_attention_head_bf24_avx2(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache,
+                                     size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                     float scale, float sink, float *scores);
+void gptoss_attention_group_bf24_avx2(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                      uint32_t n_heads, const uint8_t *k_cache, const uint8_t *v_cache,
+                                      size_t kv_stride, const uint32_t *slots, uint32_t n_keys, uint32_t head_dim,
+                                      float scale, const float *sinks, float *scores);
 /* neon (simd_neon.c, AArch64 only): the f32 tiles of avx2 on NEON for every dense format and both
  * MXFP4 layouts, SwiGLU in swiglu_neon.c, attention in attention_neon.c (head_dim a multiple of 4). */
 extern const gptoss_cpu_ops gptoss_cpu_neon;

@@ -190,7 +190,15 @@ TGT static INL __m256 wscales(const uint8_t *rw, size_t b0, size_t n) {
 #include "cpu/avx2_int_tile.h"
 
 const gptoss_cpu_ops gptoss_cpu_avx2 = {
-    .name = "avx2", .dense = dense_mad, .mxfp4 = mxfp4_mad, .mxfp4_ggml = mxfp4_ggml_mad};
+    .name = "avx2", .dense = dense_mad, .mxfp4 = mxfp4_mad, .mxfp4_ggml = mxfp4_ggml_mad,
+    .attention = gptoss_attention_head_avx2, .attention_group = gptoss_attention_group_avx2,
+    .attention_f16 = gptoss_attention_head_f16_avx2, .attention_group_f16 = gptoss_attention_group_f16_avx2,
+    .attention_bf24 = gptoss_attention_head_bf24_avx2, .attention_group_bf24 = gptoss_attention_group_bf24_avx2,
+    .swiglu_mx = gptoss_swiglu_mx_avx2};
 const gptoss_cpu_ops gptoss_cpu_avx2vnni = {
-    .name = "avx2vnni", .dense = dense_vnni, .mxfp4 = mxfp4_vnni, .mxfp4_ggml = mxfp4_ggml_vnni};
+    .name = "avx2vnni", .dense = dense_vnni, .mxfp4 = mxfp4_vnni, .mxfp4_ggml = mxfp4_ggml_vnni,
+    .attention = gptoss_attention_head_avx2, .attention_group = gptoss_attention_group_avx2,
+    .attention_f16 = gptoss_attention_head_f16_avx2, .attention_group_f16 = gptoss_attention_group_f16_avx2,
+    .attention_bf24 = gptoss_attention_head_bf24_avx2, .attention_group_bf24 = gptoss_attention_group_bf24_avx2,
+    .swiglu_mx = gptoss_swiglu_mx_avx2};
 #endif
