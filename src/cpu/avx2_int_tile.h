@@ -140,10 +140,7 @@ AIT_TGT static INL void AIT_NAME(mx_row)(const int gg, const int NT, float *out,
     }
 #pragma GCC unroll 3
     for (int t = 0; t < NT; t++) {
-        __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-        v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-        v = _mm_add_ss(v, _mm_movehdup_ps(v));
-        out[(size_t)t * os + r] = _mm_cvtss_f32(v);
+        out[(size_t)t * os + r] = gptoss_hsum8(acc[t]);
     }
 }
 
@@ -247,10 +244,7 @@ AIT_TGT static INL void AIT_NAME(tile)(const int R, const int NT, float *out, si
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 3
         for (int t = 0; t < NT; t++) {
-            __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[i][t]), _mm256_extractf128_ps(acc[i][t], 1));
-            v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-            v = _mm_add_ss(v, _mm_movehdup_ps(v));
-            out[(size_t)t * os + r + (uint64_t)i * st] = _mm_cvtss_f32(v);
+            out[(size_t)t * os + r + (uint64_t)i * st] = gptoss_hsum8(acc[i][t]);
         }
 }
 

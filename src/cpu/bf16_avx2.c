@@ -12,6 +12,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "cpu/hsum_avx2.h"
 #include "cpu/simd.h"
 
 #define TGT __attribute__((target("avx2,fma")))
@@ -30,12 +31,6 @@ TGT static void split_even_odd(float *dst, const float *x, size_t cols) {
     }
 }
 
-TGT static INL float hsum(__m256 a, __m256 b) {
-    const __m256 s = _mm256_add_ps(a, b);
-    __m128 v = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
-}
 
 /* R adjacent rows from row pointer p (row_bytes apart) into out[0..R); pf: the next rows' bytes to
  * prefetch, two lines per step (NULL: none). */
@@ -59,7 +54,7 @@ TGT static INL void rows_bf16(const int R, float *out, const uint8_t *p, size_t 
         }
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++) out[i] = hsum(ae[i], ao[i]);
+    for (int i = 0; i < R; i++) out[i] = gptoss_hsum8(_mm256_add_ps(ae[i], ao[i]));
 }
 
 TGT int gptoss_bf16_matvec_avx2(float *out, const gptoss_mat *w, const float *bias, const float *x, uint64_t r0,

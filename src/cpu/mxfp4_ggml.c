@@ -53,6 +53,8 @@ void gptoss_matmul_mxfp4_ggml_f32(float *out, size_t out_stride, const gptoss_mx
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "cpu/hsum_avx2.h"
+
 #define GGML_TGT __attribute__((target("avx2,fma")))
 
 GGML_TGT void gptoss_mxfp4_ggml_avx2(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t expert, const float *bias,
@@ -98,10 +100,7 @@ GGML_TGT void gptoss_mxfp4_ggml_avx2(float *out, size_t os, const gptoss_mxfp4 *
             }
             if (nt == 1) acc[0] = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
             for (size_t t = 0; t < nt; t++) {
-                __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-                v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-                v = _mm_add_ss(v, _mm_movehdup_ps(v));
-                out[(t0 + t) * os + r] = _mm_cvtss_f32(v) + (bias ? bias[r] : 0.0f);
+                out[(t0 + t) * os + r] = gptoss_hsum8(acc[t]) + (bias ? bias[r] : 0.0f);
             }
         }
     }

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpu/hsum_avx2.h"
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 
@@ -118,10 +119,7 @@ TGT static INL void tile(const int fmt, const int R, const int NT, float *out, s
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) {
-            __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[i][t]), _mm256_extractf128_ps(acc[i][t], 1));
-            v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-            v = _mm_add_ss(v, _mm_movehdup_ps(v));
-            out[(size_t)t * os + r + (uint64_t)i * st] = _mm_cvtss_f32(v);
+            out[(size_t)t * os + r + (uint64_t)i * st] = gptoss_hsum8(acc[i][t]);
         }
 }
 
@@ -164,10 +162,7 @@ TGT static INL void ptile(const int R, const int T, float *out, size_t os, uint6
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
-            __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[i][t]), _mm256_extractf128_ps(acc[i][t], 1));
-            v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-            v = _mm_add_ss(v, _mm_movehdup_ps(v));
-            out[(size_t)t * os + r + (uint64_t)i] = _mm_cvtss_f32(v);
+            out[(size_t)t * os + r + (uint64_t)i] = gptoss_hsum8(acc[i][t]);
         }
 }
 

@@ -35,6 +35,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "cpu/hsum_avx2.h"
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 
