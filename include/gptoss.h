@@ -141,7 +141,8 @@ typedef enum gptoss_kv_type {
 typedef struct gptoss_session_options {
     uint32_t n_ctx;      /* context size in tokens; 0 = 8192; at most the model's max_context */
     uint32_t n_batch;    /* tokens per forward chunk during prefill; 0 = 128 */
-    uint32_t n_threads;  /* threads for this session's forward pass (a pool created with it); 0 = every CPU the process may run on */
+    uint32_t n_threads;  /* threads for this session's forward pass (a pool created with it); 0 = every CPU the process may run on.
+                          * The calling thread computes too: give it at least 256 KiB of stack (the workers get 2 MiB) */
     gptoss_device device; /* where the session runs (see gptoss_device); 0 = AUTO */
     /* How keys and values are cached (CPU sessions; a CUDA session ignores it). AUTO: BF24, or F32
      * when the model is exact. */

@@ -92,6 +92,8 @@ static void *worker_main(void *arg) {
     }
 }
 
+enum { WORKER_STACK_BYTES = 2 << 20 };
+
 gptoss_pool *gptoss_pool_create(uint32_t n_threads) {
     if (!n_threads) n_threads = gptoss_cpu_count();
     if (n_threads > 256) n_threads = 256;
@@ -107,12 +109,19 @@ gptoss_pool *gptoss_pool_create(uint32_t n_threads) {
             gptoss_pool_free(p);
             return NULL;
         }
+        /* The CPU kernels keep up to ~100 KiB of per-call buffers on the stack (quantized activations,
+         * widened prefill rows); default thread stacks are 128 KiB on musl and 512 KiB on macOS, so
+         * the workers ask for WORKER_STACK_BYTES (address space only until touched). */
+        pthread_attr_t attr;
+        const int have_attr = pthread_attr_init(&attr) == 0;
+        if (have_attr) pthread_attr_setstacksize(&attr, WORKER_STACK_BYTES);
         for (uint32_t i = 0; i + 1 < n_threads; i++) {
             p->args[i].p = p;
             p->args[i].id = i + 1;
-            if (pthread_create(&p->threads[i], NULL, worker_main, &p->args[i]) != 0) break;
+            if (pthread_create(&p->threads[i], have_attr ? &attr : NULL, worker_main, &p->args[i]) != 0) break;
             p->n++;
         }
+        if (have_attr) pthread_attr_destroy(&attr);
     }
     return p;
 }
