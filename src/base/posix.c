@@ -43,20 +43,14 @@ static int fd_setup(int fd, int flags, int is_socket) {
 }
 
 static int pair_setup(int fds[2], int flags, int is_socket) {
-    if (fd_setup(fds[0], flags, is_socket) < 0) {
-        int e = errno;
-        close(fds[1]);
-        errno = e;
-        fds[0] = fds[1] = -1;
-        return -1;
-    }
-    if (fd_setup(fds[1], flags, is_socket) < 0) {
-        int e = errno;
-        close(fds[0]);
-        errno = e;
-        fds[0] = fds[1] = -1;
-        return -1;
-    }
+    for (int i = 0; i < 2; i++)
+        if (fd_setup(fds[i], flags, is_socket) < 0) { /* fd_setup closed fds[i]; the other goes too */
+            int e = errno;
+            close(fds[1 - i]);
+            errno = e;
+            fds[0] = fds[1] = -1;
+            return -1;
+        }
     return 0;
 }
 #endif

@@ -283,9 +283,7 @@ AIT_TGT static void AIT_NAME(dense)(float *out, size_t os, const gptoss_mat *w, 
     }
     const isrc s = {.w = w->data, .row_bytes = nb * GPTOSS_Q8_0_BYTES};
     AIT_NAME(run)(out, os, &s, nb, &q, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+    gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }
 
 AIT_TGT static void AIT_NAME(mxfp4)(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
@@ -297,9 +295,7 @@ AIT_TGT static void AIT_NAME(mxfp4)(float *out, size_t os, const gptoss_mxfp4 *w
         return;
     }
     AIT_NAME(mx_rows)(0, out, os, w, e, nb, &q, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+    gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }
 
 /* The same in ggml's layout (GGUF: 17-byte blocks, x in natural order, whose positions map to the
@@ -314,7 +310,5 @@ AIT_TGT static void AIT_NAME(mxfp4_ggml)(float *out, size_t os, const gptoss_mxf
         return;
     }
     AIT_NAME(mx_rows)(1, out, os, w, e, nb, &q, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+    gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }

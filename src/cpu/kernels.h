@@ -27,6 +27,14 @@ void gptoss_f32_to_bf24_row(uint8_t *dst, const float *src, size_t n);
 /* n (a multiple of 32) floats -> n/32 ggml Q8_0 blocks: d = max|x|/127 (as f16), q = round(x/d). */
 void gptoss_quantize_row_q8_0(void *dst, const float *x, size_t n);
 
+/* out[t*os + r] += bias[r] for r in [r0, r1), t < n_tok (nothing when bias is NULL): the bias step
+ * every fast kernel ends with. */
+static inline void gptoss_add_bias(float *out, size_t os, const float *bias, size_t n_tok, uint64_t r0, uint64_t r1) {
+    if (!bias) return;
+    for (uint64_t r = r0; r < r1; r++)
+        for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+}
+
 /* out[t*out_stride + r] = W[r,:] . x[t*x_stride + :] (+ bias[r]) for r in [r0, r1), t < n_tok.
  * W is BF16, F16, F32 or Q8_0 (dispatches on w->dtype). row_scratch holds w->cols floats. */
 void gptoss_matmul_dense_f32(float *out, size_t out_stride, const gptoss_mat *w, const float *bias, const float *x,

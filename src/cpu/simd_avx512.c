@@ -170,9 +170,7 @@ TGT static void avx512_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, 
         s.w2 = w->blocks_odd + e * (w->rows / 2) * bpr;
     }
     run_fmt(FMT_GG, out, os, &s, nb, x, xs, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+    gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }
 
 /* BF16 row -> Q8_0 blocks, the same numbers as gptoss_quantize_row_q8_0 on the widened row. */

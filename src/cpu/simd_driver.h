@@ -122,9 +122,7 @@ TGT static void simd_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
     const size_t nb = (size_t)w->cols / 32;
     src s = {.w = w->blocks + e * w->rows * nb * 16, .sc = w->scales + e * w->rows * nb, .row_bytes = nb * 16, .sc_row = nb};
     RUN_FMT(FMT_MX, out, os, &s, nb, x, xs, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+    gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }
 
 #endif

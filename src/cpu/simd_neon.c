@@ -145,9 +145,7 @@ static void neon_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64
         s.w2 = w->blocks_odd + e * (w->rows / 2) * bpr;
     }
     run_fmt(FMT_GG, out, os, &s, nb, x, xs, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+    gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }
 
 const gptoss_cpu_ops gptoss_cpu_neon = {.name = "neon",

@@ -426,9 +426,7 @@ TGT static void vnni_dense(float *out, size_t os, const gptoss_mat *w, const flo
             continue;
         }
         vrun(VF_Q8, o, os, &s, nb, &q, nt, r0, r1);
-        if (bias)
-            for (uint64_t r = r0; r < r1; r++)
-                for (size_t t = 0; t < nt; t++) o[t * os + r] += bias[r];
+        gptoss_add_bias(o, os, bias, nt, r0, r1);
     }
 }
 
@@ -442,9 +440,7 @@ TGT static void vnni_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
     }
     vsrc s = {.w = w->blocks + e * w->rows * nb * 16, .sc = w->scales + e * w->rows * nb, .row_bytes = nb * 16, .sc_row = nb};
     vrun(VF_MX, out, os, &s, nb, &q, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+    gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }
 
 TGT static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
@@ -460,9 +456,7 @@ TGT static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, ui
     vsrc s = {.w = w->blocks + e * per * nb * 17, .w_odd = w->blocks_odd ? w->blocks_odd + e * per * nb * 17 : NULL,
               .row_bytes = nb * 17};
     vrun(VF_GG, out, os, &s, nb, &q, n_tok, r0, r1);
-    if (bias)
-        for (uint64_t r = r0; r < r1; r++)
-            for (size_t t = 0; t < n_tok; t++) out[t * os + r] += bias[r];
+    gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }
 
 const gptoss_cpu_ops gptoss_cpu_avx512vnni = {.name = "avx512vnni",
