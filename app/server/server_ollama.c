@@ -222,7 +222,9 @@ static int map_options(const cJSON *opts, cJSON *o, server_reply *r) {
     }
     const cJSON *np = cJSON_GetObjectItemCaseSensitive(opts, "num_predict");
     if (np && !cJSON_IsNull(np)) {
-        if (!cJSON_IsNumber(np) || np->valuedouble != (double)(long long)np->valuedouble)
+        /* the range test comes first: converting a double beyond long long's range is undefined */
+        if (!cJSON_IsNumber(np) || !(np->valuedouble >= -9007199254740992.0 && np->valuedouble <= 9007199254740992.0) ||
+            np->valuedouble != (double)(long long)np->valuedouble)
             BAD("option \"num_predict\" must be an integer");
         /* -1 (no limit), -2 (until the context is full) and 0 all leave the context as the limit */
         if (np->valuedouble > 0) cJSON_AddNumberToObject(o, "max_tokens", np->valuedouble);

@@ -408,6 +408,8 @@ await test('ollama: errors are {"error": "..."} with Ollama\'s status codes', as
     ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, format: { type: 'object', properties: 3 } }, 400],
     ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, options: [] }, 400],
     ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, options: { num_predict: 'lots' } }, 400],
+    ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, options: { num_predict: 1e300 } }, 400],
+    ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, options: { num_predict: 2.5 } }, 400],
     ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, options: { temperature: 'hot' } }, 400],
     ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, options: { stop: [1] } }, 400],
     ['/api/chat', { model: 'gpt-oss:20b', messages: msgs, stream: 'yes' }, 400],
