@@ -61,7 +61,9 @@ typedef struct gptoss_model_options {
      * a model loaded for the CPU, converts the unembedding (the vocab x hidden output matrix, when
      * BF16/F16/F32 with columns a multiple of 32) to Q8_0 and releases its mapped pages, so a decoded
      * token reads fewer bytes; its logits stay within 0.1 of the exact path's and its greedy output is
-     * unchanged on every golden case. dense_q8 still converts when this is set. */
+     * unchanged on every golden case. dense_q8 still converts when this is set. Set, the CPU kernels
+     * also carry activations at the precision that keeps weights as stored within 1e-3 of the exact
+     * path on the golden cases, where the default rounds some further for speed. */
     int keep_dense;
     /* The device this model's sessions will run on, for load-time choices only: the default Q8_0
      * unembedding is made for CPU, never for CUDA (its upload keeps BF16). AUTO (0): CUDA when

@@ -5,7 +5,9 @@
 #   the fast default (f32 activations, unembedding rounded to Q8_0 at load, keys and values cached as
 #   bf24) stays within 0.1;
 # and greedy generation reproduces the reference continuation exactly in both; the same (fast default)
-# under GPTOSS_CPU=avx2 and avx2vnni where the CPU has them.
+# under GPTOSS_CPU=avx2, avx2vnni and avx512vnni where the CPU has them (avx512vnni: on a CPU that
+# also has VBMI the default is avx512vbmi, the same kernels built with vpermb; --keep-dense decode, its
+# 24-bit precise sibling, within 1e-3 too).
 set -u
 bin=${GPTOSS_BIN:?}
 . "$(dirname "$0")/check.sh"
@@ -33,13 +35,15 @@ for case_dir in "$golden"/*/; do
         done
     done
 done
-# The AVX2 variants (integer MXFP4 / Q8_0 decode kernels, 16 / 15-bit activations) on CPUs that
-# have them, whatever the start-up choice here: the fast default's 0.1 and greedy identity.
+# The AVX2 variants (integer MXFP4 / Q8_0 decode kernels, 16 / 15-bit activations) and avx512vnni
+# on CPUs that have them, whatever the start-up choice here: the fast default's 0.1 and greedy identity.
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
-for variant in avx2 avx2vnni; do
+for variant in avx2 avx2vnni avx512vnni; do
+    modes=(":0.1" "--prefill:0.1" "--prefill --batch 3:0.1" "--prefill --keep-dense:1e-3")
     case $variant in
     avx2) need="avx2 fma" ;;
     avx2vnni) need="avx2 fma avx_vnni" ;;
+    avx512vnni) need="avx512f avx512bw avx512vl avx512dq avx512_vnni"; modes+=("--keep-dense:1e-3") ;;
     esac
     have=1
     for f in $need; do echo " $flags " | grep -q " $f " || have=0; done
@@ -50,7 +54,7 @@ for variant in avx2 avx2vnni; do
         [ -f "$case_dir/case.json" ] || continue
         # one-batch prefill: the f32 prefill tiles (simd_avx2.c), which on weights as stored
         # (--keep-dense) stay within the exact path's 1e-3
-        for m in ":0.1" "--prefill:0.1" "--prefill --batch 3:0.1" "--prefill --keep-dense:1e-3"; do
+        for m in "${modes[@]}"; do
             mode=${m%%:*} tol=${m##*:}
             out=$(GPTOSS_CPU=$variant "$bin" eval "$case_dir/model" --check "$case_dir" --tolerance "$tol" $mode 2>&1)
             if [ $? -eq 0 ]; then echo "ok - golden $name GPTOSS_CPU=$variant ${mode:-decode} (<= $tol): $out"

@@ -1,5 +1,6 @@
 /* test_kernels_vnni.c: the avx512vnni variant (integer MXFP4 / Q8_0 kernels, activations quantized
- * per call to 24 (MXFP4) or 16 (Q8_0) bits per element) against the scalar reference, on awkward shapes: row counts that
+ * per call to 16 bits per element) and its precise sibling (MXFP4's at 24 bits; --keep-dense) against
+ * the scalar reference, on awkward shapes: row counts that
  * are not a multiple of the 4-row tile, row ranges starting inside the matrix, 1..5 tokens (MXFP4 from
  * 4 tokens takes the f32 kernels; Q8_0 at 5 runs as a group of 4 and one of 1), 32/64/96/2880 columns; extreme weight scales (e8m0 0 and 254,
  * Q8_0 d = 0 and 65504), all-zero weight and activation blocks, denormal, large and non-finite
@@ -7,9 +8,9 @@
  *
  * Tolerance, per output element (row r, token t), from the quantization bound: the kernel uses, per
  * 32-block b of the activation row, s_b = max(max_i |x_i| / Q, FLT_MIN) and q_i = round(x_i * (1 / s_b))
- * in f32, Q = 127 * 2^16 (MXFP4, 24-bit activations) or 32639 (Q8_0, 16-bit), so |x_i - s_b q_i| <=
- * e s_b with e = 1.25 (MXFP4: 1/2 for the rounding to an integer, 1/2 for the f32 product of a value
- * near 2^23, Q 2^-24 for 1 / s_b) or 0.51 (Q8_0), and
+ * in f32, Q = 127 * 2^16 (24-bit activations) or 32639 (16-bit), so |x_i - s_b q_i| <= e s_b with
+ * e = 1.25 (24 bits: 1/2 for the rounding to an integer, 1/2 for the f32 product of a value near
+ * 2^23, Q 2^-24 for 1 / s_b) or 0.51 (16 bits), and
  *     |got - want| <= sum_b |w-scale_b| * e s_b * sum_i |w_i|          (w_i: E2M1 value or Q8_0 int)
  *                   + (nb + 64) * 2^-23 * sum_b |w-scale_b| * sum_i (|w_i| + off) |x_i|   (f32 rounding
  *                     of the kernel, with its +off = 6 / 128 weight offset, and of the reference)
@@ -94,6 +95,8 @@ static void check(const kcall *k, const char *what, const float *xk, size_t cols
 
 /* ---- MXFP4 (HF layout: codes, then e8m0 scales; x in MXFP4 order), expert 1 of 2 ---- */
 static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size_t n_tok) {
+    const int bits24 = ops->precise == NULL; /* the precise set */
+    const double Q = bits24 ? 8323072.0 : 32639.0, eq = bits24 ? 1.25 : 0.51;
     const size_t E = 2, nb = cols / 32, e = 1, base = e * rows * nb;
     uint8_t *blocks = malloc(E * rows * nb * 16), *scales = malloc(E * rows * nb);
     for (size_t i = 0; i < E * rows * nb * 16; i++) blocks[i] = (uint8_t)(frand() * 128 + 128);
@@ -121,14 +124,14 @@ static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size
                 const float *xb = x + t * cols + b * 32;
                 float amax = 0;
                 for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xb[i]));
-                double s = fmax(amax / 8323072.0, FLT_MIN), ws = ldexp(1.0, (int)scales[base + r * nb + b] - 127), sv = 0, sm = 0;
+                double s = fmax(amax / Q, FLT_MIN), ws = ldexp(1.0, (int)scales[base + r * nb + b] - 127), sv = 0, sm = 0;
                 for (int j = 0; j < 16; j++) {
                     uint8_t byte = blocks[(base + r * nb + b) * 16 + j];
                     double v0 = fabs(gptoss_fp4_values[byte & 15]), v1 = fabs(gptoss_fp4_values[byte >> 4]);
                     sv += v0 + v1;
                     sm += (v0 + 6) * fabs(xb[2 * j]) + (v1 + 6) * fabs(xb[2 * j + 1]);
                 }
-                q += ws * s * 1.25 * sv;
+                q += ws * s * eq * sv;
                 m += ws * sm;
             }
             bound[t * rows + r] = q + (double)(nb + 64) * 0x1p-23 * m + 1e-35;
@@ -137,7 +140,7 @@ static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size
     const uint64_t r0 = rows > 4 ? 1 : 0;
     gptoss_matmul_mxfp4_f32(want, rows, &w, e, bias, x, cols, n_tok, r0, rows, scratch);
     kcall k = {ops, &w, NULL, bias, 0};
-    check(&k, "mxfp4", xo, cols, rows, n_tok, want, bound, r0);
+    check(&k, bits24 ? "mxfp4 (24-bit x)" : "mxfp4", xo, cols, rows, n_tok, want, bound, r0);
     /* The same matrix in ggml's 17-byte blocks (GGUF), one tensor and, for an even row count, gate/up
      * split into two tensors of rows/2 (row 2i in the first): x then comes in natural order. */
     uint8_t *gg = malloc(E * rows * nb * 17);
@@ -157,7 +160,9 @@ static void test_mxfp4(const gptoss_cpu_ops *ops, size_t rows, size_t cols, size
         gptoss_mxfp4 wg = {.blocks = gg, .n_experts = E, .rows = rows, .cols = cols, .layout = GPTOSS_MXFP4_GGML,
                            .blocks_odd = split ? gg + E * rows / 2 * nb * 17 : NULL};
         kcall kg = {ops, &wg, NULL, bias, 1};
-        check(&kg, split ? "mxfp4 ggml gate/up" : "mxfp4 ggml", x, cols, rows, n_tok, want, bound, r0);
+        check(&kg, split ? (bits24 ? "mxfp4 ggml gate/up (24-bit x)" : "mxfp4 ggml gate/up")
+                         : (bits24 ? "mxfp4 ggml (24-bit x)" : "mxfp4 ggml"),
+              x, cols, rows, n_tok, want, bound, r0);
     }
     free(gg);
     free(blocks); free(scales); free(x); free(xo); free(bias); free(scratch); free(want); free(bound);
@@ -228,26 +233,43 @@ static void test_nonfinite(const gptoss_cpu_ops *ops) {
     ops->mxfp4(got, rows, &w, 0, NULL, xo, cols, 2, 0, rows);
     int ok = 1;
     for (size_t i = 0; i < 2 * rows; i++) ok &= isnan(want[i]) ? isnan(got[i]) : got[i] == want[i] || fabsf(got[i] - want[i]) < 1e-5f;
-    tap_check(ok, "%s mxfp4: NaN / inf activations give the reference's NaN / inf", ops->name);
+    tap_check(ok, "%s mxfp4%s: NaN / inf activations give the reference's NaN / inf", ops->name,
+              ops->precise ? "" : " (24-bit x)");
     (void)nb;
 }
 
 int main(void) {
-    const gptoss_cpu_ops *ops = gptoss_cpu_ops_named("avx512vnni");
-    if (!ops) {
-        tap_skip("avx512vnni kernels", "this CPU (or build) lacks AVX512_VNNI");
-        return tap_exit();
-    }
+    /* avx512vbmi is the same source built with VBMI's byte permutes (MXFP4's nibble lookups, ggml's
+     * block gathers): each set, and each one's precise sibling, against the reference */
+    const char *const names[] = {"avx512vnni", "avx512vbmi"};
     const size_t shapes[][2] = {{1, 32}, {5, 64}, {7, 96}, {9, 2880}, {67, 96}, {3, 4096}, {2, 4128}, {10, 160}};
-    for (size_t nt = 1; nt <= NT_MAX; nt++)
-        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-            test_mxfp4(ops, shapes[i][0], shapes[i][1], nt);
-            test_q8(ops, shapes[i][0], shapes[i][1], nt);
+    for (int v = 0; v < 2; v++) {
+        const gptoss_cpu_ops *ops = gptoss_cpu_ops_named(names[v]);
+        if (!ops) {
+            tap_skip(names[v], v ? "this CPU (or build) lacks AVX512_VBMI" : "this CPU (or build) lacks AVX512_VNNI");
+            continue;
         }
-    test_nonfinite(ops);
-    const gptoss_cpu_ops *best = gptoss_cpu_ops_best();
-    /* an AMX CPU picks "amx", which is avx512vnni's kernels plus the AMX gemm */
-    tap_check(best == ops || (best->gemm && best->mxfp4 == ops->mxfp4 && best->dense == ops->dense) || getenv("GPTOSS_CPU"),
-              "start-up choice on a VNNI CPU: %s", best->name);
+        for (size_t nt = 1; nt <= NT_MAX; nt++)
+            for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+                test_mxfp4(ops, shapes[i][0], shapes[i][1], nt);
+                test_mxfp4(ops->precise, shapes[i][0], shapes[i][1], nt);
+                test_q8(ops, shapes[i][0], shapes[i][1], nt);
+            }
+        test_nonfinite(ops);
+        test_nonfinite(ops->precise);
+        tap_check(ops->precise && ops->precise->dense == ops->dense && ops->precise->mxfp4 != ops->mxfp4 &&
+                      gptoss_cpu_ops_precise(ops, 1) == ops->precise && gptoss_cpu_ops_precise(ops, 0) == ops,
+                  "%s's precise sibling differs in the MXFP4 kernels only, and --keep-dense picks it", names[v]);
+    }
+    tap_check((gptoss_cpu_ops_named("avx512vbmi") != NULL) == gptoss_cpu_has_avx512vbmi(),
+              "avx512vbmi offered exactly where cpuid reports AVX512_VNNI and AVX512_VBMI (%s)",
+              gptoss_cpu_has_avx512vbmi() ? "yes" : "no");
+    const gptoss_cpu_ops *best = gptoss_cpu_ops_best(), *top = gptoss_cpu_ops_named("avx512vbmi");
+    if (!top) top = gptoss_cpu_ops_named("avx512vnni");
+    /* an AMX CPU picks "amx", which is avx512vbmi's (or avx512vnni's) kernels plus the AMX gemm */
+    if (top)
+        tap_check(best == top || (best->gemm && best->mxfp4 == top->mxfp4 && best->dense == top->dense) ||
+                      getenv("GPTOSS_CPU"),
+                  "start-up choice on a VNNI CPU: %s", best->name);
     return tap_exit();
 }

@@ -286,15 +286,19 @@ static int bench_kernels(const gptoss_cpu_ops *ops, uint32_t threads, uint32_t r
  * Q8_0 unembedding 0.62 GB) weight each kernel's time, so the column ranks the variants as decode
  * would; the pick itself stays by cpuid features (simd.c), this is how to check it on a new CPU. */
 static int bench_variants(uint32_t threads, uint32_t reps) {
-    static const char *all[] = {"scalar", "avx2", "avx2vnni", "avx512", "avx512vnni", "amx", "neon", "neondot", "neoni8mm"};
+    static const char *all[] = {"scalar", "avx2",  "avx2vnni", "avx512",  "avx512vnni",
+                                "avx512vbmi", "amx", "neon", "neondot", "neoni8mm"};
     enum { NV = sizeof all / sizeof all[0] };
     double mean[NV][KB_N];
     const gptoss_cpu_ops *ops[NV];
     const gptoss_cpu_ops *picked = gptoss_cpu_ops_best();
-    /* amx decodes with avx512vnni's (or avx512's) kernels */
-    const char *pk = strcmp(picked->name, "amx") ? picked->name : gptoss_cpu_has_avx512vnni() ? "avx512vnni" : "avx512";
+    /* amx decodes with avx512vbmi's (or avx512vnni's, avx512's) kernels */
+    const char *pk = strcmp(picked->name, "amx")       ? picked->name
+                     : gptoss_cpu_has_avx512vbmi() ? "avx512vbmi"
+                     : gptoss_cpu_has_avx512vnni() ? "avx512vnni"
+                                                   : "avx512";
     for (int i = 0; i < NV; i++) {
-        /* amx shares avx512vnni's decode kernels (its gemm is for prefill): measured once */
+        /* amx shares avx512vbmi's decode kernels (its gemm is for prefill): measured once */
         ops[i] = !strcmp(all[i], "amx") || !strcmp(all[i], "scalar") ? NULL : gptoss_cpu_ops_named(all[i]);
         if (ops[i] && bench_kernels(ops[i], threads, reps, mean[i]) != 0) return 1;
     }

@@ -119,15 +119,34 @@ int gptoss_cpu_has_avx512vnni(void) {
 #endif
 }
 
+int gptoss_cpu_has_avx512vbmi(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return gptoss_cpu_has_avx512vnni() && __builtin_cpu_supports("avx512vbmi");
+#else
+    return 0;
+#endif
+}
+
 #if defined(__x86_64__)
-/* The AMX variant: the AVX-512 (VNNI) kernels for few tokens, the AMX gemm for many. */
-static gptoss_cpu_ops amx_variant;
+/* The AMX variant: the AVX-512 (VBMI / VNNI) kernels for few tokens, the AMX gemm for many. */
+static gptoss_cpu_ops amx_variant, amx_precise;
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 static void amx_init(void) {
     if (!gptoss_cpu_has_amx()) return;
-    amx_variant = gptoss_cpu_has_avx512vnni() ? gptoss_cpu_avx512vnni : gptoss_cpu_avx512;
+    const gptoss_cpu_ops *base = gptoss_cpu_has_avx512vbmi()   ? &gptoss_cpu_avx512vbmi
+                                 : gptoss_cpu_has_avx512vnni() ? &gptoss_cpu_avx512vnni
+                                                               : &gptoss_cpu_avx512;
+    amx_variant = *base;
     amx_variant.name = "amx";
     amx_variant.gemm = &gptoss_cpu_gemm_amx;
+    amx_variant.precise = NULL;
+    if (base->precise) {
+        amx_precise = *base->precise;
+        amx_precise.name = "amx";
+        amx_precise.gemm = &gptoss_cpu_gemm_amx;
+        amx_variant.precise = &amx_precise;
+    }
 }
 static const gptoss_cpu_ops *amx_ops(void) {
     pthread_once(&amx_once, amx_init);
@@ -174,6 +193,7 @@ const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
     if (!strcmp(name, "avx512")) return gptoss_cpu_has_avx512() ? &gptoss_cpu_avx512 : NULL;
     if (!strcmp(name, "amx")) return amx_ops();
     if (!strcmp(name, "avx512vnni")) return gptoss_cpu_has_avx512vnni() ? &gptoss_cpu_avx512vnni : NULL;
+    if (!strcmp(name, "avx512vbmi")) return gptoss_cpu_has_avx512vbmi() ? &gptoss_cpu_avx512vbmi : NULL;
 #endif
 #if defined(__aarch64__)
     if (!strcmp(name, "neon")) return &gptoss_cpu_neon; /* ASIMD: every AArch64 CPU */
@@ -191,7 +211,8 @@ static void pick(void) {
     if (env && *env && (best = gptoss_cpu_ops_named(env))) return;
 #if defined(__x86_64__)
     if ((best = amx_ops())) return;
-    if (gptoss_cpu_has_avx512vnni()) best = &gptoss_cpu_avx512vnni;
+    if (gptoss_cpu_has_avx512vbmi()) best = &gptoss_cpu_avx512vbmi;
+    else if (gptoss_cpu_has_avx512vnni()) best = &gptoss_cpu_avx512vnni;
     else if (gptoss_cpu_has_avx512()) best = &gptoss_cpu_avx512;
     else if (gptoss_cpu_has_avx2vnni()) best = &gptoss_cpu_avx2vnni; /* Alder Lake and later */
     else if (gptoss_cpu_has_avx2()) best = &gptoss_cpu_avx2;

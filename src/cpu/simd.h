@@ -84,12 +84,21 @@ typedef struct gptoss_cpu_ops {
     /* SwiGLU of n_blocks x 64 mlp1 outputs (gate, linear pairs) into n_blocks x 32 activations in MXFP4
      * order (NULL: the forward pass's scalar loop). */
     void (*swiglu_mx)(float *a, const float *u, size_t n_blocks, float limit);
+    /* The same set with its activations carried at the precision that weights as stored promise
+     * (within 1e-3 of the goldens; --keep-dense), where this one rounds them further for speed; NULL:
+     * this set is that precise already. */
+    const struct gptoss_cpu_ops *precise;
 } gptoss_cpu_ops;
 
 /* The best variant this CPU runs (or the one GPTOSS_CPU names). */
 const gptoss_cpu_ops *gptoss_cpu_ops_best(void);
-/* A named variant ("scalar", "avx2", "avx2vnni", "avx512", "avx512vnni", "amx": avx512vnni + the AMX
- * gemm, "neon", "neondot", "neoni8mm"), or NULL if this CPU or build lacks it. */
+/* ops, or its precise sibling when precise is set and it has one. */
+static inline const gptoss_cpu_ops *gptoss_cpu_ops_precise(const gptoss_cpu_ops *ops, int precise) {
+    return ops && precise && ops->precise ? ops->precise : ops;
+}
+/* A named variant ("scalar", "avx2", "avx2vnni", "avx512", "avx512vnni", "avx512vbmi", "amx":
+ * avx512vbmi (or avx512vnni) + the AMX gemm, "neon", "neondot", "neoni8mm"), or NULL if this CPU or
+ * build lacks it. */
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name);
 
 /* MXFP4 order of an activation row (n a multiple of 32): in each block of 32, the 16 even elements
@@ -132,10 +141,13 @@ void gptoss_attention_group_bf24_avx512(float *out, size_t out_stride, const flo
 
 void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float limit);
 
-/* avx512vnni (simd_vnni.c): AVX512_VNNI integer kernels for MXFP4 (HF layout, up to 3 tokens) and
- * Q8_0 (up to 4), activations quantized per call with one scale per 32-block to 24 / 16 bits per
- * element; the avx512 kernels for everything else. */
-extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni;
+/* avx512vnni (simd_vnni.c): AVX512_VNNI integer kernels for MXFP4 (up to 3 tokens) and Q8_0 (up to
+ * 15), activations quantized per call with one scale per 32-block to 16 bits per element (MXFP4 24
+ * in gptoss_cpu_avx512vnni_precise, its .precise); the avx512 kernels for everything else. */
+extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni,
+    gptoss_cpu_avx512vnni_precise;
+/* avx512vbmi (simd_vnni_vbmi.c): avx512vnni's kernels built with AVX512_VBMI (vpermb lookups). */
+extern const gptoss_cpu_ops gptoss_cpu_avx512vbmi, gptoss_cpu_avx512vbmi_precise;
 /* avx2 / avx2vnni (simd_avx2_int.c): integer MXFP4 (HF layout) and Q8_0 kernels for 1-3 tokens,
  * activations quantized per call to 16 / 15 bits, dots by vpmaddubsw (avx2) or AVX-VNNI vpdpbusd
  * (avx2vnni); the f32 tiles of simd_avx2.c (gptoss_cpu_avx2_f32) for everything else. */
@@ -216,6 +228,7 @@ void gptoss_mxfp4_neon_mm(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t
 int gptoss_cpu_has_avx2(void);
 int gptoss_cpu_has_avx512(void);
 int gptoss_cpu_has_avx512vnni(void);
+int gptoss_cpu_has_avx512vbmi(void); /* avx512vnni plus AVX512_VBMI */
 /* [amx] AMX-BF16 tiles usable (cpuid, and the kernel granted this process the tile data state). */
 int gptoss_cpu_has_amx(void);
 extern const gptoss_cpu_gemm gptoss_cpu_gemm_amx;

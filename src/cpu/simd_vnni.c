@@ -4,25 +4,28 @@
  * decode matvec compute-bound. Here the weights stay bytes and go through vpdpbusd (u8 x s8 -> s32):
  *
  * - Activations: each token's row is quantized once per call, one f32 scale per 32-block,
- *   s = max|x| / Q, q = round(x / s), stored as int8 planes: MXFP4 24 bits (Q = 127 * 2^16,
- *   q = 65536 h + 256 m + l), Q8_0 16 bits (Q = 32639, q = 256 hi + lo); every plane in [-128, 127].
- *   8-bit activations miss the goldens by 0.2-5; 16 bits keep the default within its 0.1 but put
- *   --keep-dense at 1.1e-3 to 1.8e-3 of them (over its 1e-3, tests/t_gguf.sh); 24 bits put the MXFP4
- *   path at the f32 path's 1e-5 and, with the weights streamed as below, still decode at the plain
- *   read's rate (Q8_0's weights already round at 2^-8).
+ *   s = max|x| / Q, q = round(x / s), stored as int8 planes: 16 bits (Q = 32639, q = 256 hi + lo) or,
+ *   for MXFP4 in the precise set, 24 bits (Q = 127 * 2^16, q = 65536 h + 256 m + l); every plane in
+ *   [-128, 127]. 8-bit activations miss the goldens by 0.2-5. 16 bits keep the fast default within
+ *   its 0.1 (its error is the Q8_0 unembedding's) and cost MXFP4 four vpdpbusd per 128 weights where
+ *   24 bits cost six, which on a Zen 5 core is 37 -> 45 GB/s in cache; but on weights as stored
+ *   (--keep-dense) 16 bits are 1.1e-3 to 1.8e-3 from the goldens, over that mode's 1e-3
+ *   (tests/t_gguf.sh), so gptoss_cpu_avx512vnni.precise, which --keep-dense picks, carries MXFP4's
+ *   at 24 bits: the f32 path's 1e-5. Q8_0's weights already round at 2^-8.
  * - MXFP4: one vpshufb turns 4-bit codes into unsigned bytes u = 2 v + 12 (2 v is an integer in
  *   [-12, 12]). 64 code bytes (4 blocks) are loaded once; one zmm gets the low nibbles (lanes 4m..4m+3:
  *   block m), one the high nibbles, and the activation planes are stored in that order (per 4 blocks:
  *   the 16 low-nibble elements of each block, then the 16 high-nibble ones), so no weight shuffle is
- *   needed. Per 4 blocks and token: dot(u, q) per lane = (((dot(u, h) << 8) + dot(u, m)) << 8) + dot(u, l)
- *   by six vpdpbusd in three independent chains, converted to f32 and multiplied by c = 2^(e-127) * s / 2 of
+ *   needed. Per 4 blocks and token: dot(u, q) per lane = (dot(u, hi) << 8) + dot(u, lo) by four vpdpbusd
+ *   (24 bits: (((dot(u, h) << 8) + dot(u, m)) << 8) + dot(u, l) by six; the sums wrap modulo 2^32 on the
+ *   way, harmlessly, as the result fits), converted to f32 and multiplied by c = 2^(e-127) * s / 2 of
  *   each lane's block (a vpermps of the 16 blocks' products), one FMA. The +12 offset is removed once
  *   per row: sum over blocks of 2^(e-127) * 6 s * sum(q), with sum(q) precomputed per activation block.
  * - Q8_0: u = w + 128 (xor 0x80), 2 blocks per zmm, two vpdpbusd, offset 128 s sum(q), c = d * s.
  *
- * Lane bounds: an MXFP4 lane holds 8 elements, |dot| <= 8 * 24 * 127 * 2^16 < 2^31 (every partial
- * too); a Q8_0 lane 4, |dot| <= 4 * 255 * 32767 < 2^25. The error beyond f32 rounding is the
- * activation rounding, |x - s q| <= 1.25 s (MXFP4; 0.51 s for Q8_0), see tests/test_kernels_vnni.c.
+ * Lane bounds: an MXFP4 lane holds 8 elements, |dot| <= 8 * 24 * 127 * 2^16 < 2^31; a Q8_0 lane 4,
+ * |dot| <= 4 * 255 * 32767 < 2^25. The error beyond f32 rounding is the
+ * activation rounding, |x - s q| <= 1.25 s (24 bits; 0.51 s for 16), see tests/test_kernels_vnni.c.
  * Each output is computed by one tile row with its own accumulators, so results do not depend on the
  * row range or the thread count (nor, within the integer path, on the other tokens). Larger token
  * counts, other formats, rows wider than VN_MAXC and non-finite activations go to the f32 AVX-512
@@ -35,7 +38,19 @@
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 
+/* simd_vnni_vbmi.c builds this file again with VN_VBMI: the avx512vbmi set, whose vpermb looks the
+ * MXFP4 nibbles up without masking them first and gathers ggml's 17-byte blocks in one vpermt2b. */
+#ifdef VN_VBMI
+#define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c")))
+#define VN_SET gptoss_cpu_avx512vbmi
+#define VN_SET_PRECISE gptoss_cpu_avx512vbmi_precise
+#define VN_NAME "avx512vbmi"
+#else
 #define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define VN_SET gptoss_cpu_avx512vnni
+#define VN_SET_PRECISE gptoss_cpu_avx512vnni_precise
+#define VN_NAME "avx512vnni"
+#endif
 #define INL __attribute__((always_inline)) inline
 
 #ifndef VN_PF
@@ -46,15 +61,15 @@
  * groups of VN_NT. */
 enum { VN_NT = 4, VN_NT_MX = 3, VN_NT_Q8_MAX = 15, VN_MAXC = 4096, VN_MAXB = VN_MAXC / 32 };
 enum { VF_MX, VF_Q8, VF_GG }; /* MXFP4 (HF layout), Q8_0, MXFP4 in ggml's 17-byte blocks */
-/* Largest |q|: MXFP4 24 bits (three int8 planes; a lane's dot of 8 elements stays below 2^31),
- * Q8_0 16 bits (two planes: its weights u reach 255). */
-static inline int32_t qmax(int fmt) { return fmt == VF_Q8 ? 32639 : 127 * 65536; }
+/* Largest |q| for np int8 planes: 24 bits (three planes; a lane's dot of 8 MXFP4 elements stays
+ * below 2^31) or 16 (two; the most Q8_0 takes, as its weights u reach 255). */
+static inline int32_t qmax(int np) { return np == 3 ? 127 * 65536 : 32639; }
 
 /* The quantized activations of up to VN_NT tokens. Plane layout: MXFP4, per 4 blocks (128 bytes):
  * elements 0..15 (MXFP4 order: the low nibbles) of each of the 4 blocks, then elements 16..31 (the
  * high nibbles) of each; Q8_0: natural order. Past nb: zeros up to a multiple of 4 blocks. */
 typedef struct vq {
-    int8_t pl[3][VN_NT][VN_MAXC] __attribute__((aligned(64))); /* MXFP4: h, m, l; Q8_0: hi, lo */
+    int8_t pl[3][VN_NT][VN_MAXC] __attribute__((aligned(64))); /* 24 bits: h, m, l; 16 bits: hi, lo */
     float c[VN_NT][VN_MAXB + 16]; /* per block: s / 2 (MXFP4) or s (Q8_0); past the end: 0 */
     float k[VN_NT][VN_MAXB + 16]; /* per block: the offset's share, 6 s sum(q) or 128 s sum(q); 0 */
 } vq;
@@ -80,10 +95,11 @@ TGT static INL __m512i reduce16(const __m512i *v, const int add) {
     return comb(comb(d[0], d[1], 2, add), comb(d[2], d[3], 2, add), 1, add);
 }
 
-/* Quantizes n_tok rows of nb blocks, 16 blocks at a time: their maxima through reduce16, their sums
- * of q by vpdpbusd on the finished planes (4 lanes per block for MXFP4, 8 for Q8_0) and a shorter
- * tree; 0 if a value is not finite (the caller falls back). */
-TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, size_t n_tok, size_t nb) {
+/* Quantizes n_tok rows of nb blocks into np planes (3: 24 bits, MXFP4 only; 2: 16 bits), 16 blocks
+ * at a time: their maxima through reduce16, their sums of q by vpdpbusd on the finished planes (4
+ * lanes per block for MXFP4, 8 for Q8_0) and a shorter tree; 0 if a value is not finite (the caller
+ * falls back). */
+TGT static INL int quantize(vq *q, const int fmt, const int np, const float *x, size_t xs, size_t n_tok, size_t nb) {
     const __m512i ones = _mm512_set1_epi8(1);
     for (size_t t = 0; t < n_tok; t++) {
         const float *xt = x + t * xs;
@@ -100,15 +116,15 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
             if (_mm512_cmpge_epu32_mask(amax, _mm512_set1_epi32(0x7f800000))) return 0;
             /* s = max|x| / qmax, at least FLT_MIN (so 1/s is finite; also for a block of zeros); max|x| / s
              * rounds to at most qmax */
-            const __m512 sc = _mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(1.0f / (float)qmax(fmt))),
+            const __m512 sc = _mm512_max_ps(_mm512_mul_ps(_mm512_castsi512_ps(amax), _mm512_set1_ps(1.0f / (float)qmax(np))),
                                             _mm512_set1_ps(FLT_MIN));
             float inv[16];
             _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), sc));
             __m512i sums[8]; /* dpbusd(1, planes): MXFP4 one per 4 blocks, Q8_0 one per 2 */
 #pragma GCC unroll 4
             for (size_t j = 0; j < 16; j += 4) {
-                /* per block, int16 (32 lanes) per plane: MXFP4 h, m, l with q = 65536 h + 256 m + l; Q8_0 hi,
-                 * lo with q = 256 hi + lo; each in [-128, 127] */
+                /* per block, int16 (32 lanes) per plane: h, m, l with q = 65536 h + 256 m + l, or hi, lo
+                 * with q = 256 hi + lo; each in [-128, 127] */
                 __m512i w[3][4];
 #pragma GCC unroll 4
                 for (int h = 0; h < 4; h++) {
@@ -122,7 +138,7 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
                     __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p + 16), vi),
                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                    if (fmt != VF_Q8) {
+                    if (np == 3) {
                         /* a = q + 32896: h = a >> 16, t = (a & 0xffff) - 32768 = q + 128 - 65536 h = 256 m + l + 128 */
                         const __m512i a0 = _mm512_add_epi32(q0, _mm512_set1_epi32(32896));
                         const __m512i a1 = _mm512_add_epi32(q1, _mm512_set1_epi32(32896));
@@ -148,7 +164,7 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                 __m512i pl[3][2]; /* [plane][the two 64-byte halves of these 4 blocks' planes] */
 #pragma GCC unroll 3
                 for (int k = 0; k < 3; k++) {
-                    if (k == 2 && fmt == VF_Q8) continue;
+                    if (k >= np) continue;
                     const __m512i pk0 = _mm512_packs_epi16(w[k][0], w[k][1]), pk1 = _mm512_packs_epi16(w[k][2], w[k][3]);
                     if (fmt == VF_MX) {
                         const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 16, 20, 24, 28, 18, 22, 26, 30);
@@ -167,8 +183,10 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                 /* sum(q) = 65536 sum(h) + 256 sum(m) + sum(l) (or 256 sum(hi) + sum(lo)), 4 bytes per lane */
                 if (fmt == VF_MX) {
                     __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, pl[0][0]), ones, pl[0][1]);
-                    d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[1][0]), ones, pl[1][1]);
-                    sums[j / 4] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[2][0]), ones, pl[2][1]);
+#pragma GCC unroll 2
+                    for (int k = 1; k < np; k++)
+                        d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ones, pl[k][0]), ones, pl[k][1]);
+                    sums[j / 4] = d;
                 } else {
 #pragma GCC unroll 2
                     for (int k = 0; k < 2; k++) {
@@ -189,7 +207,7 @@ TGT static INL int quantize(vq *q, const int fmt, const float *x, size_t xs, siz
                 tot = comb(comb(a[0], a[1], 2, 1), comb(a[2], a[3], 2, 1), 1, 1);
                 tot = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15), tot);
             }
-            const __m512 sum = _mm512_cvtepi32_ps(tot); /* |sum| <= 32 qmax < 2^31 */
+            const __m512 sum = _mm512_cvtepi32_ps(tot); /* |sum| <= 32 qmax(np) < 2^31 */
             const __m512 half = _mm512_set1_ps(fmt == VF_MX ? 0.5f : 1.0f), off = _mm512_set1_ps(fmt == VF_MX ? 6.0f : 128.0f);
             const __mmask16 in = (__mmask16)((1u << n) - 1);
             _mm512_storeu_ps(&q->c[t][b0], _mm512_maskz_mul_ps(in, half, sc));
@@ -232,8 +250,14 @@ TGT static INL void mx_bytes(const uint8_t *rw, size_t g, size_t nv, __m512i *lo
     const __m512i m4 = _mm512_set1_epi8(15);
     const __m512i c = nv >= 4 ? _mm512_loadu_si512(rw + g * 64)
                               : _mm512_maskz_loadu_epi8(((__mmask64)1 << (16 * nv)) - 1, rw + g * 64);
+#ifdef VN_VBMI /* vpermb reads 6 index bits: the table repeats every 16 bytes, so the nibble's neighbours do not matter */
+    (void)m4;
+    *lo = _mm512_permutexvar_epi8(c, lut);
+    *hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(c, 4), lut);
+#else
     *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(c, m4));
     *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
+#endif
 }
 
 /* ggml blocks 4g .. 4g+3 (68 bytes; nv valid): the unsigned weight bytes as mx_bytes gives them and
@@ -262,10 +286,23 @@ TGT static INL void gg_group(const uint8_t *rw, size_t g, size_t nv, __m512i *lo
     const uint8_t *p = rw + g * 68;
     const size_t n = nv >= 4 ? 68 : 17 * nv;
     const __m512i a = n >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(((__mmask64)1 << n) - 1, p);
+#ifdef VN_VBMI
+    /* byte j of lane m: byte 17 m + 1 + j of the group, from a (< 64) or the 4 bytes after it */
+    const __m512i gather = _mm512_set_epi8(67, 66, 65, 64, 63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52,
+                                           50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35,
+                                           33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
+                                           16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i b = _mm512_maskz_loadu_epi8(n > 64 ? ((__mmask64)1 << (n - 64)) - 1 : 0, p + 64);
+    const __m512i c = _mm512_permutex2var_epi8(a, gather, b);
+    *lo = _mm512_permutexvar_epi8(c, lut);
+    *hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(c, 4), lut);
+    (void)ca, (void)cb, (void)m4;
+#else
     const __m512i b = _mm512_maskz_loadu_epi8(n > 16 ? ((__mmask64)1 << (n - 16)) - 1 : 0, p + 16);
     const __m512i c = _mm512_or_si512(_mm512_shuffle_epi8(a, ca), _mm512_shuffle_epi8(b, cb));
     *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(c, m4));
     *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
+#endif
     const __m512i e = _mm512_srli_epi32(_mm512_shuffle_epi8(a, cs), 1); /* e << 23: 2^(e-127); e = 0: 2^-127 */
     *ws = _mm512_castsi512_ps(_mm512_mask_mov_epi32(e, _mm512_cmpeq_epi32_mask(e, z), _mm512_set1_epi32(0x00400000)));
     (void)z;
@@ -280,11 +317,11 @@ TGT static INL __m512i q8_bytes(const uint8_t *rw, size_t p, int two) {
     return _mm512_xor_si512(c, _mm512_set1_epi8((char)0x80));
 }
 
-/* R rows from r x NT tokens. Per 16 blocks: the rows' weight scales times the tokens' activation
- * scales (one vector, lane = block), then MXFP4 4 blocks (Q8_0 2 blocks) per zmm of integer dots,
- * converted and multiplied by their blocks' scales (a vpermps of that vector). */
-TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, size_t os, const vsrc *s, uint64_t r,
-                          size_t nb, const vq *q) {
+/* R rows from r x NT tokens, activations in np planes. Per 16 blocks: the rows' weight scales times
+ * the tokens' activation scales (one vector, lane = block), then MXFP4 4 blocks (Q8_0 2 blocks) per
+ * zmm of integer dots, converted and multiplied by their blocks' scales (a vpermps of that vector). */
+TGT static INL void vtile(const int fmt, const int np, const int R, const int NT, float *out, size_t os, const vsrc *s,
+                          uint64_t r, size_t nb, const vq *q) {
     const size_t bb = fmt == VF_MX ? 16 : fmt == VF_GG ? 17 : GPTOSS_Q8_0_BYTES; /* bytes per block */
     __m512 acc[4][VN_NT], corr[4][VN_NT];
     const uint8_t *rw[4], *rs[4];
@@ -341,14 +378,10 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
                         xk = _mm512_mul_ps(_mm512_permutexvar_ps(sel, _mm512_loadu_ps(&q->k[t][b0])), _mm512_set1_ps(0.25f));
                     }
 #pragma GCC unroll 4
-                    for (int i = 0; i < R; i++) { /* dot(u, q) = (((dot(u, h) << 8) + dot(u, m)) << 8) + dot(u, l) */
-                        __m512i dh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], hl);
-                        __m512i dm = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], ml);
-                        __m512i dl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], ll);
-                        dh = _mm512_dpbusd_epi32(dh, uh[i], hh);
-                        dm = _mm512_dpbusd_epi32(dm, uh[i], mh);
-                        dl = _mm512_dpbusd_epi32(dl, uh[i], lh);
-                        const __m512i d = _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(_mm512_slli_epi32(dh, 8), dm), 8), dl);
+                    for (int i = 0; i < R; i++) { /* dot(u, q) = (dot(u, hi) << 8) + dot(u, lo), one chain */
+                        __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ul[i], hl), uh[i], hh);
+                        d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ul[i], ml), uh[i], mh);
+                        if (np == 3) d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), ul[i], ll), uh[i], lh);
                         if (fmt == VF_GG) {
                             acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(gw[i], xc), acc[i][t]);
                             corr[i][t] = _mm512_fmadd_ps(gw[i], xk, corr[i][t]);
@@ -384,14 +417,14 @@ TGT static INL void vtile(const int fmt, const int R, const int NT, float *out, 
 
 #define VT_CASES(FMT, R, S)                                                                                           \
     switch (n_tok) {                                                                                                  \
-    case 1: vtile(FMT, R, 1, out, os, S, r, nb, q); break;                                                            \
-    case 2: vtile(FMT, R, 2, out, os, S, r, nb, q); break;                                                            \
-    case 3: vtile(FMT, R, 3, out, os, S, r, nb, q); break;                                                            \
-    default: vtile(FMT, R, 4, out, os, S, r, nb, q); break;                                                           \
+    case 1: vtile(FMT, np, R, 1, out, os, S, r, nb, q); break;                                                        \
+    case 2: vtile(FMT, np, R, 2, out, os, S, r, nb, q); break;                                                        \
+    case 3: vtile(FMT, np, R, 3, out, os, S, r, nb, q); break;                                                        \
+    default: vtile(FMT, np, R, 4, out, os, S, r, nb, q); break;                                                       \
     }
 
-TGT static INL void vrun(const int fmt, float *out, size_t os, const vsrc *s, size_t nb, const vq *q, size_t n_tok,
-                         uint64_t r0, uint64_t r1) {
+TGT static INL void vrun(const int fmt, const int np, float *out, size_t os, const vsrc *s, size_t nb, const vq *q,
+                         size_t n_tok, uint64_t r0, uint64_t r1) {
     uint64_t r = r0;
     /* Tiles of adjacent rows: a tile's codes are one contiguous region and its scales another, two
      * sequential streams that software prefetch keeps VN_PF bytes ahead of. Rows a quarter of the
@@ -421,53 +454,78 @@ TGT static void vnni_dense(float *out, size_t os, const gptoss_mat *w, const flo
         const size_t nt = n_tok - t0 < VN_NT ? n_tok - t0 : VN_NT;
         float *o = out + t0 * os;
         const float *xt = x + t0 * xs;
-        if (!quantize(&q, VF_Q8, xt, xs, nt, nb)) {
+        if (!quantize(&q, VF_Q8, 2, xt, xs, nt, nb)) {
             gptoss_cpu_avx512.dense(o, os, w, bias, xt, xs, nt, r0, r1);
             continue;
         }
-        vrun(VF_Q8, o, os, &s, nb, &q, nt, r0, r1);
+        vrun(VF_Q8, 2, o, os, &s, nb, &q, nt, r0, r1);
         gptoss_add_bias(o, os, bias, nt, r0, r1);
     }
 }
 
-TGT static void vnni_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias, const float *x,
-                           size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+/* MXFP4 with the activations in np planes (the HF layout); the f32 kernels where the integer path
+ * does not apply. */
+TGT static INL void mx_run(const int np, float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                           const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t nb = (size_t)w->cols / 32;
     vq q;
-    if (n_tok > VN_NT_MX || nb * 32 > VN_MAXC || r0 >= r1 || !quantize(&q, VF_MX, x, xs, n_tok, nb)) {
+    if (n_tok > VN_NT_MX || nb * 32 > VN_MAXC || r0 >= r1 || !quantize(&q, VF_MX, np, x, xs, n_tok, nb)) {
         gptoss_cpu_avx512.mxfp4(out, os, w, e, bias, x, xs, n_tok, r0, r1);
         return;
     }
     vsrc s = {.w = w->blocks + e * w->rows * nb * 16, .sc = w->scales + e * w->rows * nb, .row_bytes = nb * 16, .sc_row = nb};
-    vrun(VF_MX, out, os, &s, nb, &q, n_tok, r0, r1);
+    vrun(VF_MX, np, out, os, &s, nb, &q, n_tok, r0, r1);
     gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }
 
-TGT static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
-                                const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+/* The same for ggml's blocks. */
+TGT static INL void gg_run(const int np, float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                           const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t nb = (size_t)w->cols / 32;
     vq q;
     if (n_tok > VN_NT_MX || nb * 32 > VN_MAXC || r0 >= r1 || (w->blocks_odd && w->rows % 2) ||
-        !quantize(&q, VF_MX, x, xs, n_tok, nb)) {
+        !quantize(&q, VF_MX, np, x, xs, n_tok, nb)) {
         gptoss_cpu_avx512.mxfp4_ggml(out, os, w, e, bias, x, xs, n_tok, r0, r1);
         return;
     }
     const uint64_t per = w->blocks_odd ? w->rows / 2 : w->rows; /* rows of one expert in each tensor */
     vsrc s = {.w = w->blocks + e * per * nb * 17, .w_odd = w->blocks_odd ? w->blocks_odd + e * per * nb * 17 : NULL,
               .row_bytes = nb * 17};
-    vrun(VF_GG, out, os, &s, nb, &q, n_tok, r0, r1);
+    vrun(VF_GG, np, out, os, &s, nb, &q, n_tok, r0, r1);
     gptoss_add_bias(out, os, bias, n_tok, r0, r1);
 }
 
-const gptoss_cpu_ops gptoss_cpu_avx512vnni = {.name = "avx512vnni",
-                                              .dense = vnni_dense,
-                                              .mxfp4 = vnni_mxfp4,
-                                              .mxfp4_ggml = vnni_mxfp4_ggml,
-                                              .attention = gptoss_attention_head_avx512,
-                                              .attention_group = gptoss_attention_group_avx512,
-                                              .attention_f16 = gptoss_attention_head_f16_avx512,
-                                              .attention_group_f16 = gptoss_attention_group_f16_avx512,
-                                              .attention_bf24 = gptoss_attention_head_bf24_avx512,
-                                              .attention_group_bf24 = gptoss_attention_group_bf24_avx512,
-                                              .swiglu_mx = gptoss_swiglu_mx_avx512};
+TGT static void vnni_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias, const float *x,
+                           size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    mx_run(2, out, os, w, e, bias, x, xs, n_tok, r0, r1);
+}
+TGT static void vnni_mxfp4_24(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                              const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    mx_run(3, out, os, w, e, bias, x, xs, n_tok, r0, r1);
+}
+TGT static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                                const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    gg_run(2, out, os, w, e, bias, x, xs, n_tok, r0, r1);
+}
+TGT static void vnni_mxfp4_ggml_24(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                                   const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    gg_run(3, out, os, w, e, bias, x, xs, n_tok, r0, r1);
+}
+
+#define VNNI_OPS(NAME, MX, GG, PRECISE)                                                                                \
+    {.name = NAME,                                                                                                    \
+     .dense = vnni_dense,                                                                                             \
+     .mxfp4 = MX,                                                                                                     \
+     .mxfp4_ggml = GG,                                                                                                \
+     .attention = gptoss_attention_head_avx512,                                                                       \
+     .attention_group = gptoss_attention_group_avx512,                                                                \
+     .attention_f16 = gptoss_attention_head_f16_avx512,                                                               \
+     .attention_group_f16 = gptoss_attention_group_f16_avx512,                                                        \
+     .attention_bf24 = gptoss_attention_head_bf24_avx512,                                                             \
+     .attention_group_bf24 = gptoss_attention_group_bf24_avx512,                                                      \
+     .swiglu_mx = gptoss_swiglu_mx_avx512,                                                                            \
+     .precise = PRECISE}
+
+const gptoss_cpu_ops VN_SET_PRECISE = VNNI_OPS(VN_NAME, vnni_mxfp4_24, vnni_mxfp4_ggml_24, NULL);
+const gptoss_cpu_ops VN_SET = VNNI_OPS(VN_NAME, vnni_mxfp4, vnni_mxfp4_ggml, &VN_SET_PRECISE);
 #endif

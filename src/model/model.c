@@ -507,6 +507,7 @@ static gptoss_status apply_options(gptoss_model *m, const gptoss_model_options *
     const gptoss_model_options none = {0};
     if (!o) o = &none;
     m->exact = o->exact != 0;
+    m->precise = o->keep_dense != 0;
     if (!m->no_host_weights) embed_source_open(m);
     if (n_ranks > 1 && !m->no_host_weights) {
         gptoss_status sst = gptoss_model_shard_build(m, rank, n_ranks, err, err_size);

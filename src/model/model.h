@@ -65,6 +65,7 @@ struct gptoss_model {
     void (*cuda_free)(void *cuda);
     int no_host_weights;
     int exact;              /* gptoss_model_options.exact: scalar reference kernels */
+    int precise;            /* gptoss_model_options.keep_dense: the CPU kernel set's precise sibling */
     void *q8;               /* one allocation holding every matrix converted to Q8_0 at load */
     uint64_t q8_bytes;      /* its size */
     /* A model loaded from a .gguf file (src/model/model_gguf.c): parsed metadata and the buffers
