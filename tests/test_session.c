@@ -198,11 +198,17 @@ static float max_diff(const float *a, const float *b, size_t n) {
     return d;
 }
 
-static void test_prefix_reuse(const char *dir, int exact) {
+/* mode 0: the exact path, whose logits do not depend on how tokens were chunked; 1: the fast kernels
+ * on weights as stored (--keep-dense), within 1e-3 of the exact path, so chunked differently (a token
+ * in a chunk of 1-3 takes the integer decode kernels, in a longer one the f32 tiles) they stay within
+ * 1e-3 of each other; 2: the default, whose decode kernels carry 16-bit activations (docs/HARDWARE.md),
+ * 1.1e-3 to 1.8e-3 from the exact path on the golden cases: within 5e-3. */
+static void test_prefix_reuse(const char *dir, int mode_id) {
     char err[512] = "";
-    const char *mode = exact ? "exact" : "fast";
+    const int exact = mode_id == 0;
+    const char *mode = exact ? "exact" : mode_id == 1 ? "fast, weights as stored" : "fast default";
     gptoss_model *m = NULL;
-    gptoss_model_options mo = {.exact = exact};
+    gptoss_model_options mo = {.exact = exact, .keep_dense = mode_id == 1};
     if (!tap_check(gptoss_model_load(dir, &mo, &m, err, sizeof err) == GPTOSS_OK, "prefix (%s): load", mode)) return;
     uint32_t a[NA + NB], c[NC];
     for (int i = 0; i < NA + NB; i++) a[i] = (uint32_t)((i * 53 + 11) % PV);
@@ -232,7 +238,7 @@ static void test_prefix_reuse(const char *dir, int exact) {
     }
     memcpy(rows_cold, tmp + (size_t)NA * PV, (size_t)NB * PV * sizeof(float));
     free(tmp);
-    const float tol = exact ? 0.0f : 1e-3f;
+    const float tol = exact ? 0.0f : mode_id == 1 ? 1e-3f : 5e-3f;
 
     /* warm 1: A and C prefilled together (a chunk straddles the A/C boundary), rewound to A, then B */
     gptoss_session_append(warm, a, NA, NULL, NULL, 0);
@@ -531,11 +537,14 @@ static void test_embed_rows(const char *dir) {
 
 /* A narrower KV cache (session option kv_type, bf24 or f16): within tol of the f32 cache past the
  * sliding window, copied like it, batched with f32 sessions, and never copied to or from an f32
- * session. */
+ * session. The model keeps its weights as stored (--keep-dense), whose kernels carry 24-bit
+ * activations, so the difference is the cache's: the default's 16-bit ones re-round whatever the
+ * cache moves (for bf24 on g1: 3.4e-4 with these kernels, 2.3e-3 with the default's). */
 static void test_kv_type(const char *dir, gptoss_kv_type type, const char *name, double tol) {
     char err[512] = "";
     gptoss_model *m = NULL;
-    if (!tap_check(gptoss_model_load(dir, NULL, &m, err, sizeof err) == GPTOSS_OK, "kv %s: load", name)) return;
+    const gptoss_model_options mo = {.keep_dense = 1};
+    if (!tap_check(gptoss_model_load(dir, &mo, &m, err, sizeof err) == GPTOSS_OK, "kv %s: load", name)) return;
     uint32_t a[NA + NB];
     for (int i = 0; i < NA + NB; i++) a[i] = (uint32_t)((i * 71 + 3) % PV);
     gptoss_session_options so32 = {.n_ctx = PCTX, .n_batch = PBATCH, .kv_type = GPTOSS_KV_F32}, so16 = so32;
@@ -650,8 +659,9 @@ int main(void) {
             test_sessions(dir);
             test_batch(dir);
             test_truncate(dir);
-            test_prefix_reuse(dir, 1);
             test_prefix_reuse(dir, 0);
+            test_prefix_reuse(dir, 1);
+            test_prefix_reuse(dir, 2);
             test_copy(dir);
             test_kv_type(dir, GPTOSS_KV_BF24, "bf24", 2e-3);
             test_kv_type(dir, GPTOSS_KV_F16, "f16", 0.1);
