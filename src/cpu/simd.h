@@ -146,8 +146,13 @@ void gptoss_swiglu_mx_avx512(float *a, const float *u, size_t n_blocks, float li
  * in gptoss_cpu_avx512vnni_precise, its .precise); the avx512 kernels for everything else. */
 extern const gptoss_cpu_ops gptoss_cpu_scalar, gptoss_cpu_avx2, gptoss_cpu_avx512, gptoss_cpu_avx512vnni,
     gptoss_cpu_avx512vnni_precise;
-/* avx512vbmi (simd_vnni_vbmi.c): avx512vnni's kernels built with AVX512_VBMI (vpermb lookups). */
-extern const gptoss_cpu_ops gptoss_cpu_avx512vbmi, gptoss_cpu_avx512vbmi_precise;
+/* avx512vbmi (simd_vnni_vbmi.c): avx512vnni's MXFP4 kernels built with AVX512_VBMI (vpermb
+ * lookups); its precise sibling is avx512vnni's. */
+extern const gptoss_cpu_ops gptoss_cpu_avx512vbmi;
+/* avx512vnni's Q8_0 one- to fifteen-token product (dense's contract; other formats and more tokens:
+ * the avx512 kernels). */
+void gptoss_dense_vnni(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
+                       size_t n_tok, uint64_t r0, uint64_t r1);
 /* avx2 / avx2vnni (simd_avx2_int.c): integer MXFP4 (HF layout) and Q8_0 kernels for 1-3 tokens,
  * activations quantized per call to 16 / 15 bits, dots by vpmaddubsw (avx2) or AVX-VNNI vpdpbusd
  * (avx2vnni); the f32 tiles of simd_avx2.c (gptoss_cpu_avx2_f32) for everything else. */

@@ -38,18 +38,14 @@
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 
-/* simd_vnni_vbmi.c builds this file again with VN_VBMI: the avx512vbmi set, whose vpermb looks the
- * MXFP4 nibbles up without masking them first and gathers ggml's 17-byte blocks in one vpermt2b. */
+/* simd_vnni_vbmi.c builds this file again with VN_VBMI, for the avx512vbmi set: its vpermb looks the
+ * MXFP4 nibbles up without masking them first and gathers ggml's 17-byte blocks in one vpermt2b. Only
+ * the 16-bit MXFP4 kernels are built there (each instance of the tiles costs compile time, a minute
+ * a file under clang's sanitizers); Q8_0 and the 24-bit sibling are this file's, the same bits. */
 #ifdef VN_VBMI
 #define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c")))
-#define VN_SET gptoss_cpu_avx512vbmi
-#define VN_SET_PRECISE gptoss_cpu_avx512vbmi_precise
-#define VN_NAME "avx512vbmi"
 #else
 #define TGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
-#define VN_SET gptoss_cpu_avx512vnni
-#define VN_SET_PRECISE gptoss_cpu_avx512vnni_precise
-#define VN_NAME "avx512vnni"
 #endif
 #define INL __attribute__((always_inline)) inline
 
@@ -450,7 +446,8 @@ TGT static INL void vrun(const int fmt, const int np, float *out, size_t os, con
 /* Q8_0 up to VN_NT_Q8_MAX tokens, VN_NT at a time: a later group re-reads the call's rows from L2
  * (a 256-row chunk of a 2880-column matrix is 0.8 MB), so a small decode batch costs about one read
  * of the weights, where the f32 tile would be compute-bound. */
-TGT static void vnni_dense(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
+#ifndef VN_VBMI
+TGT void gptoss_dense_vnni(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,
                            size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t cols = (size_t)w->cols, nb = cols / 32;
     if (w->dtype != GPTOSS_DTYPE_Q8_0 || n_tok > VN_NT_Q8_MAX || cols > VN_MAXC || r0 >= r1) {
@@ -474,6 +471,8 @@ TGT static void vnni_dense(float *out, size_t os, const gptoss_mat *w, const flo
 
 /* MXFP4 with the activations in np planes (the HF layout); the f32 kernels where the integer path
  * does not apply. */
+#endif
+
 TGT static INL void mx_run(const int np, float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                            const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     const size_t nb = (size_t)w->cols / 32;
@@ -508,22 +507,14 @@ TGT static void vnni_mxfp4(float *out, size_t os, const gptoss_mxfp4 *w, uint64_
                            size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     mx_run(2, out, os, w, e, bias, x, xs, n_tok, r0, r1);
 }
-TGT static void vnni_mxfp4_24(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
-                              const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
-    mx_run(3, out, os, w, e, bias, x, xs, n_tok, r0, r1);
-}
 TGT static void vnni_mxfp4_ggml(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
                                 const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
     gg_run(2, out, os, w, e, bias, x, xs, n_tok, r0, r1);
 }
-TGT static void vnni_mxfp4_ggml_24(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
-                                   const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
-    gg_run(3, out, os, w, e, bias, x, xs, n_tok, r0, r1);
-}
 
 #define VNNI_OPS(NAME, MX, GG, PRECISE)                                                                                \
     {.name = NAME,                                                                                                    \
-     .dense = vnni_dense,                                                                                             \
+     .dense = gptoss_dense_vnni,                                                                                      \
      .mxfp4 = MX,                                                                                                     \
      .mxfp4_ggml = GG,                                                                                                \
      .attention = gptoss_attention_head_avx512,                                                                       \
@@ -535,6 +526,20 @@ TGT static void vnni_mxfp4_ggml_24(float *out, size_t os, const gptoss_mxfp4 *w,
      .swiglu_mx = gptoss_swiglu_mx_avx512,                                                                            \
      .precise = PRECISE}
 
-const gptoss_cpu_ops VN_SET_PRECISE = VNNI_OPS(VN_NAME, vnni_mxfp4_24, vnni_mxfp4_ggml_24, NULL);
-const gptoss_cpu_ops VN_SET = VNNI_OPS(VN_NAME, vnni_mxfp4, vnni_mxfp4_ggml, &VN_SET_PRECISE);
+#ifdef VN_VBMI
+const gptoss_cpu_ops gptoss_cpu_avx512vbmi = VNNI_OPS("avx512vbmi", vnni_mxfp4, vnni_mxfp4_ggml,
+                                                      &gptoss_cpu_avx512vnni_precise);
+#else
+TGT static void vnni_mxfp4_24(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                              const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    mx_run(3, out, os, w, e, bias, x, xs, n_tok, r0, r1);
+}
+TGT static void vnni_mxfp4_ggml_24(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                                   const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    gg_run(3, out, os, w, e, bias, x, xs, n_tok, r0, r1);
+}
+const gptoss_cpu_ops gptoss_cpu_avx512vnni_precise = VNNI_OPS("avx512vnni", vnni_mxfp4_24, vnni_mxfp4_ggml_24, NULL);
+const gptoss_cpu_ops gptoss_cpu_avx512vnni = VNNI_OPS("avx512vnni", vnni_mxfp4, vnni_mxfp4_ggml,
+                                                      &gptoss_cpu_avx512vnni_precise);
+#endif
 #endif
