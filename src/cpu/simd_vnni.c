@@ -424,8 +424,10 @@ TGT static INL void vtile(const int fmt, const int np, const int R, const int NT
     switch (n_tok) {                                                                                                  \
     case 1: vtile(FMT, np, R, 1, out, os, S, r, nb, q); break;                                                        \
     case 2: vtile(FMT, np, R, 2, out, os, S, r, nb, q); break;                                                        \
-    case 3: vtile(FMT, np, R, 3, out, os, S, r, nb, q); break;                                                        \
-    default: vtile(FMT, np, R, 4, out, os, S, r, nb, q); break;                                                       \
+    default: /* MXFP4 takes at most VN_NT_MX = 3 tokens */                                                         \
+        if ((FMT) != VF_Q8 || n_tok == 3) vtile(FMT, np, R, 3, out, os, S, r, nb, q);                                 \
+        else vtile(FMT, np, R, 4, out, os, S, r, nb, q);                                                              \
+        break;                                                                                                        \
     }
 
 TGT static INL void vrun(const int fmt, const int np, float *out, size_t os, const vsrc *s, size_t nb, const vq *q,
