@@ -292,14 +292,12 @@ static int bench_variants(uint32_t threads, uint32_t reps) {
     double mean[NV][KB_N];
     const gptoss_cpu_ops *ops[NV];
     const gptoss_cpu_ops *picked = gptoss_cpu_ops_best();
-    /* amx decodes with avx512vbmi's (or avx512vnni's, avx512's) kernels */
-    const char *pk = strcmp(picked->name, "amx")       ? picked->name
-                     : gptoss_cpu_has_avx512vbmi() ? "avx512vbmi"
-                     : gptoss_cpu_has_avx512vnni() ? "avx512vnni"
-                                                   : "avx512";
+    const char *pk = picked->name;
     for (int i = 0; i < NV; i++) {
-        /* amx shares avx512vbmi's decode kernels (its gemm is for prefill): measured once */
+        /* amx decodes with the kernels of the AVX-512 set it was built on (its gemm is for prefill):
+         * measured once, under that set's name */
         ops[i] = !strcmp(all[i], "amx") || !strcmp(all[i], "scalar") ? NULL : gptoss_cpu_ops_named(all[i]);
+        if (ops[i] && picked->gemm && ops[i]->mxfp4 == picked->mxfp4 && ops[i]->dense == picked->dense) pk = all[i];
         if (ops[i] && bench_kernels(ops[i], threads, reps, mean[i]) != 0) return 1;
     }
     const double gb_bf16 = 1.274, gb_mx = 1.269, gb_q8 = 0.615; /* gpt-oss-20b, one decoded token */

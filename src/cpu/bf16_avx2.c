@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cpu/hsum_avx2.h"
+#include "cpu/kernels.h"
 #include "cpu/simd.h"
 
 #define TGT __attribute__((target("avx2,fma")))
@@ -30,7 +31,6 @@ TGT static void split_even_odd(float *dst, const float *x, size_t cols) {
         _mm256_store_ps(dst + c + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xd8)));
     }
 }
-
 
 /* R adjacent rows from row pointer p (row_bytes apart) into out[0..R); pf: the next rows' bytes to
  * prefetch, two lines per step (NULL: none). */
@@ -72,8 +72,7 @@ TGT int gptoss_bf16_matvec_avx2(float *out, const gptoss_mat *w, const float *bi
         rows_bf16(4, out + r, base + r * rb, rb, xp, cols, n_next ? base + rn * rb : NULL, n_next * rb);
     }
     for (; r < r1; r++) rows_bf16(1, out + r, base + r * rb, rb, xp, cols, NULL, 0);
-    if (bias)
-        for (r = r0; r < r1; r++) out[r] += bias[r];
+    gptoss_add_bias(out, 0, bias, 1, r0, r1);
     return 1;
 }
 #endif

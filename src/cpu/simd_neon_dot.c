@@ -248,8 +248,7 @@ DOT_TGT void gptoss_dense_neon_dot(float *out, size_t os, const gptoss_mat *w, c
         const uint8_t *rw[1] = {data + r * rb};
         q8_rows(out + r, 1, rw, nb, hi, lo, sc);
     }
-    if (bias)
-        for (r = r0; r < r1; r++) out[r] += bias[r];
+    gptoss_add_bias(out, 0, bias, 1, r0, r1);
 }
 #else
 void gptoss_dense_neon_dot(float *out, size_t os, const gptoss_mat *w, const float *bias, const float *x, size_t xs,

@@ -444,8 +444,7 @@ void gptoss_forward(const gptoss_model *m, gptoss_workspace *w, const uint32_t *
     const gptoss_model_config *c = &m->config;
     const uint32_t D = c->hidden_size, V = c->vocab_size;
     const size_t QW = (size_t)c->n_heads * c->head_dim, KW = (size_t)c->n_kv_heads * c->head_dim;
-    fwd f = {.m = m, .w = w, .ops = m->exact ? NULL : gptoss_cpu_ops_precise(gptoss_cpu_ops_best(), m->precise),
-             .n = n, .kv1 = c->n_kv_heads, .e1 = c->n_experts};
+    fwd f = {.m = m, .w = w, .ops = gptoss_model_cpu_ops(m), .n = n, .kv1 = c->n_kv_heads, .e1 = c->n_experts};
     const gptoss_shard *sh = m->shard;
     if (sh) {
         f.kv0 = sh->kv0;

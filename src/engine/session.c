@@ -80,7 +80,7 @@ gptoss_status gptoss_workspace_init(gptoss_workspace *w, const gptoss_model *mod
     w->slots = calloc(T * n_ctx, sizeof(uint32_t));
     w->active = calloc(E, sizeof(uint32_t));
     w->logits = alloc_floats((size_t)max_seqs * V, &failed);
-    const gptoss_cpu_ops *ops = model->exact ? NULL : gptoss_cpu_ops_precise(gptoss_cpu_ops_best(), model->precise);
+    const gptoss_cpu_ops *ops = gptoss_model_cpu_ops(model);
     if (ops && ops->gemm && B >= ops->gemm->min_tokens) {
         /* The largest product: a dense one over every token, or the MoE's experts, each padded to
          * whole tiles (at most 16 tokens each: at most 15 padding rows per expert). */

@@ -3,6 +3,7 @@
 #ifndef GPTOSS_SESSION_H
 #define GPTOSS_SESSION_H
 
+#include "cpu/simd.h"
 #include "model/model.h"
 
 typedef struct gptoss_kv {
@@ -13,6 +14,12 @@ typedef struct gptoss_kv {
     uint32_t cap;    /* slots; position p lives in slot p % cap */
     gptoss_kv_type type;
 } gptoss_kv;
+
+/* The CPU kernels a model's forward pass runs: NULL (the scalar references) on the exact path, else
+ * the best set, or its precise sibling for weights kept as stored. */
+static inline const gptoss_cpu_ops *gptoss_model_cpu_ops(const gptoss_model *m) {
+    return m->exact ? NULL : gptoss_cpu_ops_precise(gptoss_cpu_ops_best(), m->precise);
+}
 
 /* Bytes of one cached element (a bf24 one is 3). */
 static inline size_t gptoss_kv_elem_bytes(const gptoss_kv *kv) {
