@@ -2,8 +2,8 @@
 # t_golden.sh: every golden case in ../shared/golden, in both layouts, decoding one token at a time
 # and prefilling (one batch, and small batches that cross the sliding-window ring buffer):
 #   --exact (scalar reference kernels, weights as stored) matches the reference logits within 1e-3;
-#   the fast default (f32 activations, unembedding rounded to Q8_0 at load, keys and values cached as
-#   bf24) stays within 0.1;
+#   the fast default (activations rounded to 16 bits in the decode kernels, unembedding rounded to Q8_0
+#   at load, keys and values cached as bf24) stays within 0.1;
 # and greedy generation reproduces the reference continuation exactly in both; the same (fast default)
 # under GPTOSS_CPU=avx2, avx2vnni and avx512vnni where the CPU has them (avx512vnni: on a CPU that
 # also has VBMI the default is avx512vbmi, the same kernels built with vpermb; --keep-dense decode, its
