@@ -1,7 +1,8 @@
 /* threadpool.h: persistent worker threads for the forward pass. A pool of N threads is the caller
- * plus N-1 workers created once (with the session or batch); gptoss_pool_run hands out the items
- * 0..n_items-1 of one job through an atomic counter (the caller works too) and returns when all are
- * done. Idle workers spin briefly, then sleep on a condition variable. Which thread runs an item
+ * plus N-1 workers created once (with the session or batch); gptoss_pool_run splits the items
+ * 0..n_items-1 of one job into one contiguous run per thread (the caller works too), which each
+ * thread takes in order; a thread that runs out takes the back half of the largest run left. It
+ * returns when all are done. Idle workers spin briefly, then sleep on a condition variable. Which thread runs an item
  * must not change its result: every output is written by exactly one item. */
 #ifndef GPTOSS_THREADPOOL_H
 #define GPTOSS_THREADPOOL_H
