@@ -57,6 +57,21 @@ static void test_sessions(const char *dir) {
                   !memcmp(la, sa, N * 1024 * sizeof(float)) &&
                   !memcmp(lb, sb, N * 1024 * sizeof(float)),
               "two sessions on one model in two threads give the single-threaded logits bit for bit");
+    { /* which thread computes an item, and how many there are, changes nothing */
+        gptoss_session *s1 = NULL, *s3 = NULL;
+        gptoss_session_options o1 = {.n_threads = 1}, o3 = {.n_threads = 3};
+        int same = gptoss_session_create(m, &o1, &s1, NULL, 0) == GPTOSS_OK &&
+                   gptoss_session_create(m, &o3, &s3, NULL, 0) == GPTOSS_OK &&
+                   gptoss_session_append(s1, a, N / 2, NULL, NULL, 0) == GPTOSS_OK &&
+                   gptoss_session_append(s3, a, N / 2, NULL, NULL, 0) == GPTOSS_OK;
+        for (int i = N / 2; same && i < N; i++)
+            same = gptoss_session_append(s1, a + i, 1, NULL, NULL, 0) == GPTOSS_OK &&
+                   gptoss_session_append(s3, a + i, 1, NULL, NULL, 0) == GPTOSS_OK &&
+                   !memcmp(gptoss_session_logits(s1), gptoss_session_logits(s3), 1024 * sizeof(float));
+        tap_check(same, "1 and 3 threads give the same logits bit for bit (a 12-token prefill, then 12 decode steps)");
+        gptoss_session_free(s1);
+        gptoss_session_free(s3);
+    }
 
     gptoss_session *s = NULL;
     gptoss_session_options so = {.n_ctx = 16};

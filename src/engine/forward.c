@@ -43,7 +43,7 @@ typedef struct fwd {
     const float *bias[3];
     float *out[3];
     size_t out_stride[3];
-    uint32_t chunks[3];
+    uint32_t chunks[3], item_rows[3];
     const float *x;
     size_t x_stride, n_tok;
     /* MoE jobs */
@@ -62,8 +62,8 @@ static void dense_item(void *ctx, uint32_t item, uint32_t thread) {
     uint32_t k = 0;
     while (item >= f->chunks[k]) item -= f->chunks[k++];
     const gptoss_mat *M = f->mat[k];
-    const uint64_t r0 = (uint64_t)item * GPTOSS_ROW_CHUNK;
-    const uint64_t r1 = r0 + GPTOSS_ROW_CHUNK < M->rows ? r0 + GPTOSS_ROW_CHUNK : M->rows;
+    const uint64_t r0 = (uint64_t)item * f->item_rows[k];
+    const uint64_t r1 = r0 + f->item_rows[k] < M->rows ? r0 + f->item_rows[k] : M->rows;
     if (f->xp) f->w->gemm->dense(f->out[k], f->out_stride[k], M, f->bias[k], f->xp, f->n_tok, r0, r1);
     else if (f->ops) f->ops->dense(f->out[k], f->out_stride[k], M, f->bias[k], f->x, f->x_stride, f->n_tok, r0, r1);
     else gptoss_matmul_dense_f32(f->out[k], f->out_stride[k], M, f->bias[k], f->x, f->x_stride, f->n_tok, r0, r1,
@@ -93,8 +93,30 @@ static const uint8_t *pack_dense(fwd *f, uint32_t n_mats, const gptoss_mat *cons
     return f->w->xpack;
 }
 
+/* Rows per item of a matrix x vector(s) job: GPTOSS_ROW_CHUNK, halved (to 16 at least) while an item
+ * is over 512 KiB and the job has fewer than 256 items. A job ends when its last item does, so the
+ * other threads wait for up to one item: a 256-row item of a 4096-column BF16 matrix is 2 MiB, about
+ * 60 us of one core's read. Jobs of many items (the unembedding) keep whole chunks, which the Q8_0 kernels
+ * prefer: they quantize x once per call. */
+static uint32_t vector_item_rows(const gptoss_mat *const *mats, uint32_t n_mats) {
+    uint64_t rows = 0, most = 0;
+    for (uint32_t k = 0; k < n_mats; k++) {
+        rows += mats[k]->rows;
+        const uint64_t b = gptoss_row_bytes(mats[k]->dtype, mats[k]->cols);
+        if (b > most) most = b;
+    }
+    uint32_t r = GPTOSS_ROW_CHUNK;
+    while (r > 16 && most * r > (512u << 10) && rows / r < 256) r /= 2;
+    return r;
+}
+
 static void dense(fwd *f, uint32_t n_mats, const gptoss_mat *const *mats, const float *const *bias, float *const *out,
                   const size_t *out_stride, const float *x, size_t x_stride, size_t n_tok) {
+    f->x = x;
+    f->x_stride = x_stride;
+    f->n_tok = n_tok;
+    f->xp = pack_dense(f, n_mats, mats, x, x_stride, n_tok);
+    const uint32_t rows = f->xp || !f->ops ? GPTOSS_ROW_CHUNK : vector_item_rows(mats, n_mats);
     uint32_t items = 0;
     f->n_mats = n_mats;
     for (uint32_t k = 0; k < n_mats; k++) {
@@ -102,13 +124,10 @@ static void dense(fwd *f, uint32_t n_mats, const gptoss_mat *const *mats, const 
         f->bias[k] = bias[k];
         f->out[k] = out[k];
         f->out_stride[k] = out_stride[k];
-        f->chunks[k] = (uint32_t)((mats[k]->rows + GPTOSS_ROW_CHUNK - 1) / GPTOSS_ROW_CHUNK);
+        f->item_rows[k] = rows;
+        f->chunks[k] = (uint32_t)((mats[k]->rows + rows - 1) / rows);
         items += f->chunks[k];
     }
-    f->x = x;
-    f->x_stride = x_stride;
-    f->n_tok = n_tok;
-    f->xp = pack_dense(f, n_mats, mats, x, x_stride, n_tok);
     gptoss_pool_run(f->w->pool, dense_item, f, items);
     f->xp = NULL;
 }
