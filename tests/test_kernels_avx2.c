@@ -18,7 +18,8 @@
  * Bit identity: each row alone, and each token alone, give the same bits as the whole call.
  * The one-token BF16 kernel (bf16_avx2.c, f32 throughout) is held to the f32 rounding term alone,
  * (cols + 64) * 2^-23 * sum_i |w_i x_i| + 1e-35, on 16 to 8192 columns and the fallbacks (columns
- * not a multiple of 16, more than 8192). */
+ * not a multiple of 16, more than 8192). Each variant's precise sibling (--keep-dense) gives the f32
+ * tiles' MXFP4 bits. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -282,6 +283,35 @@ static void test_nonfinite(const gptoss_cpu_ops *ops) {
     tap_check(ok, "%s mxfp4 and q8_0: NaN / inf activations give the reference's NaN / inf", ops->name);
 }
 
+/* --keep-dense's precise sibling: the same set but MXFP4 (both layouts) through the f32 tiles, whose
+ * bits it gives; picked by gptoss_cpu_ops_precise. */
+static void test_precise(const gptoss_cpu_ops *ops, const char *name) {
+    const gptoss_cpu_ops *p = ops->precise;
+    if (!tap_check(p && gptoss_cpu_ops_precise(ops, 1) == p && gptoss_cpu_ops_precise(ops, 0) == ops &&
+                       p->dense == ops->dense && p->attention_group_bf24 == ops->attention_group_bf24 &&
+                       p->swiglu_mx == ops->swiglu_mx && p->mxfp4 != ops->mxfp4 && p->mxfp4_ggml != ops->mxfp4_ggml &&
+                       !p->precise,
+                   "%s's precise sibling differs in the MXFP4 kernels only, and --keep-dense picks it", name))
+        return;
+    const size_t rows = 13, cols = 2880, nb = cols / 32, n_tok = 3;
+    uint8_t *blocks = malloc(2 * rows * nb * 17), *scales = malloc(2 * rows * nb);
+    for (size_t i = 0; i < 2 * rows * nb * 17; i++) blocks[i] = (uint8_t)(frand() * 128 + 128);
+    for (size_t i = 0; i < 2 * rows * nb; i++) scales[i] = (uint8_t)(118 + (int)((frand() + 1) * 6));
+    float *x = malloc(n_tok * cols * sizeof(float)), *got = malloc(n_tok * rows * sizeof(float)),
+          *want = malloc(n_tok * rows * sizeof(float));
+    for (size_t i = 0; i < n_tok * cols; i++) x[i] = frand();
+    const gptoss_mxfp4 hf = {.blocks = blocks, .scales = scales, .n_experts = 2, .rows = rows, .cols = cols},
+                       gg = {.blocks = blocks, .n_experts = 2, .rows = rows, .cols = cols, .layout = GPTOSS_MXFP4_GGML};
+    p->mxfp4(got, rows, &hf, 1, NULL, x, cols, n_tok, 0, rows);
+    gptoss_cpu_avx2_f32.mxfp4(want, rows, &hf, 1, NULL, x, cols, n_tok, 0, rows);
+    int same = !memcmp(got, want, n_tok * rows * sizeof(float));
+    p->mxfp4_ggml(got, rows, &gg, 1, NULL, x, cols, n_tok, 0, rows);
+    gptoss_cpu_avx2_f32.mxfp4_ggml(want, rows, &gg, 1, NULL, x, cols, n_tok, 0, rows);
+    same &= !memcmp(got, want, n_tok * rows * sizeof(float));
+    tap_check(same, "%s precise: MXFP4 (HF and ggml layouts, 13 x 2880, 3 tokens) bit for bit the f32 tiles'", name);
+    free(blocks), free(scales), free(x), free(got), free(want);
+}
+
 int main(void) {
     const char *names[] = {"avx2", "avx2vnni"};
     for (int v = 0; v < 2; v++) {
@@ -301,6 +331,7 @@ int main(void) {
         const size_t bshapes[][2] = {{1, 16}, {3, 48}, {4, 64}, {5, 2880}, {7, 4096}, {9, 8192}, {67, 96}, {6, 40}, {5, 8208}};
         for (size_t i = 0; i < sizeof bshapes / sizeof bshapes[0]; i++) test_bf16(ops, bshapes[i][0], bshapes[i][1]);
         test_nonfinite(ops);
+        test_precise(ops, names[v]);
     }
     tap_check((gptoss_cpu_ops_named("avx2vnni") != NULL) == gptoss_cpu_has_avx2vnni(),
               "avx2vnni offered exactly where cpuid reports AVX-VNNI (%s)", gptoss_cpu_has_avx2vnni() ? "yes" : "no");

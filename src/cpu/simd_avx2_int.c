@@ -190,16 +190,27 @@ TGT static INL __m256 wscales(const uint8_t *rw, size_t b0, size_t n) {
 #define AIT_NAME(x) x##_vnni
 #include "cpu/avx2_int_tile.h"
 
-const gptoss_cpu_ops gptoss_cpu_avx2 = {
-    .name = "avx2", .dense = dense_mad, .mxfp4 = mxfp4_mad, .mxfp4_ggml = mxfp4_ggml_mad,
-    .attention = gptoss_attention_head_avx2, .attention_group = gptoss_attention_group_avx2,
-    .attention_f16 = gptoss_attention_head_f16_avx2, .attention_group_f16 = gptoss_attention_group_f16_avx2,
-    .attention_bf24 = gptoss_attention_head_bf24_avx2, .attention_group_bf24 = gptoss_attention_group_bf24_avx2,
-    .swiglu_mx = gptoss_swiglu_mx_avx2};
-const gptoss_cpu_ops gptoss_cpu_avx2vnni = {
-    .name = "avx2vnni", .dense = dense_vnni, .mxfp4 = mxfp4_vnni, .mxfp4_ggml = mxfp4_ggml_vnni,
-    .attention = gptoss_attention_head_avx2, .attention_group = gptoss_attention_group_avx2,
-    .attention_f16 = gptoss_attention_head_f16_avx2, .attention_group_f16 = gptoss_attention_group_f16_avx2,
-    .attention_bf24 = gptoss_attention_head_bf24_avx2, .attention_group_bf24 = gptoss_attention_group_bf24_avx2,
-    .swiglu_mx = gptoss_swiglu_mx_avx2};
+/* The precise siblings (--keep-dense): 16-bit activations put weights as stored 1.1e-3 to 2e-3 from
+ * the goldens, over that mode's 1e-3, so their MXFP4 products take the f32 tiles (about a third of the
+ * read rate; Q8_0 only comes from a conversion or a GGUF file, and keeps its integer kernel). */
+static void mxfp4_f32(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias, const float *x,
+                      size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    gptoss_cpu_avx2_f32.mxfp4(out, os, w, e, bias, x, xs, n_tok, r0, r1);
+}
+static void mxfp4_ggml_f32(float *out, size_t os, const gptoss_mxfp4 *w, uint64_t e, const float *bias,
+                           const float *x, size_t xs, size_t n_tok, uint64_t r0, uint64_t r1) {
+    gptoss_cpu_avx2_f32.mxfp4_ggml(out, os, w, e, bias, x, xs, n_tok, r0, r1);
+}
+
+#define AVX2_OPS(NAME, DENSE, MXFP4, MXFP4_GGML, PRECISE)                                                          \
+    {.name = NAME, .dense = DENSE, .mxfp4 = MXFP4, .mxfp4_ggml = MXFP4_GGML,                                       \
+     .attention = gptoss_attention_head_avx2, .attention_group = gptoss_attention_group_avx2,                     \
+     .attention_f16 = gptoss_attention_head_f16_avx2, .attention_group_f16 = gptoss_attention_group_f16_avx2,     \
+     .attention_bf24 = gptoss_attention_head_bf24_avx2, .attention_group_bf24 = gptoss_attention_group_bf24_avx2, \
+     .swiglu_mx = gptoss_swiglu_mx_avx2, .precise = PRECISE}
+static const gptoss_cpu_ops avx2_precise = AVX2_OPS("avx2", dense_mad, mxfp4_f32, mxfp4_ggml_f32, NULL);
+static const gptoss_cpu_ops avx2vnni_precise = AVX2_OPS("avx2vnni", dense_vnni, mxfp4_f32, mxfp4_ggml_f32, NULL);
+const gptoss_cpu_ops gptoss_cpu_avx2 = AVX2_OPS("avx2", dense_mad, mxfp4_mad, mxfp4_ggml_mad, &avx2_precise);
+const gptoss_cpu_ops gptoss_cpu_avx2vnni =
+    AVX2_OPS("avx2vnni", dense_vnni, mxfp4_vnni, mxfp4_ggml_vnni, &avx2vnni_precise);
 #endif
