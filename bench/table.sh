@@ -7,7 +7,8 @@
 #     so this is a llama-bench built with cmake -DGGML_CPU_REPACK=OFF;
 #   - gptoss bench on the same GGUF, on the safetensors checkpoint (default) and with --q8,
 # with, for gptoss's rows, the decode bound (tokens/s a plain read of the bytes a token reads allows,
-# from gptoss bench --json) and the fraction of it reached. The checkpoints are the same random
+# from gptoss bench --json) and the fraction of it reached (and, in brackets, the mean fraction of the
+# bound of the probes beside each decode, gptoss bench's bw_fraction_near). The checkpoints are the same random
 # weights (`gptoss synth --preset 20b --seed 0`) as a directory of safetensors and as one GGUF with
 # the tokenizer in its metadata (llama.cpp loads no GGUF without one; BENCH_TABLE_TOKENIZER, default
 # ../shared/vocab/tokenizer.json), written once under ${GPTOSS_CACHE:-~/.cache/gptoss} (about 14 GB
@@ -132,7 +133,9 @@ def gptoss_row(key):
     per_token = "%.2f GB" % (per_token / 1e9) if per_token >= 1e8 else "%.2f MB" % (per_token / 1e6)
     bound = "%.2f (%.1f GB/s over %s a token)" % (j["decode_bound_tok_s"], j["read_bw_gb_s"], per_token)
     return [rate(j["prefill_tok_s"], j["prefill_tok_s_sd"]), rate(j["decode_tok_s"], j["decode_tok_s_sd"]),
-            peak_rss(key), bound, "%.0f%%" % (100 * j["bw_fraction"])], j["cpu_kernels"]
+            peak_rss(key), bound, "%.0f%%" % (100 * j["bw_fraction"]) +
+            (" (%.0f%% beside each decode)" % (100 * j["bw_fraction_near"]) if j.get("bw_fraction_near") else "")
+            ], j["cpu_kernels"]
 
 rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(work, "rows"))] if os.path.exists(
     os.path.join(work, "rows")) else []

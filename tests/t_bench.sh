@@ -17,7 +17,7 @@ fi
 if "$bin" bench "$tmp/m" -p 8 -n 4 -t 2 -r 2 >"$tmp/out" 2>"$tmp/err"; then
     missing=""
     for needle in "open+upload:" "prefill: pp8 = " "decode: tg4 = " "peak RSS" "GB read per decoded token" \
-        "read bandwidth (2 threads, 2 GiB)" " before the run, " "(the faster); decode reaches" "decode reads" "huge pages:" "last logits finite: yes"; do
+        "read bandwidth (2 threads, 2 GiB)" " before the run, " "(the faster); decode reaches" "beside each decode, the faster of a probe just before and just after it: " " (mean " "decode reads" "huge pages:" "last logits finite: yes"; do
         grep -qF -- "$needle" "$tmp/out" || missing="$missing [$needle]"
     done
     [ -z "$missing" ] && echo "ok - text report has every line" || echo "not ok - text report lacks$missing"
@@ -31,7 +31,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 positive = ["prefill_tok_s", "decode_tok_s", "peak_rss_gb", "bytes_per_token", "kv_bytes_per_token", "read_bw_gb_s",
             "decode_bound_tok_s", "bw_fraction", "decode_read_gb_s", "weights_read_gb_s", "read_bw_before_gb_s",
-            "read_bw_after_gb_s"]
+            "read_bw_after_gb_s", "bw_fraction_near"]
 bad = [k for k in positive if not (isinstance(r.get(k), (int, float)) and r[k] > 0)]
 bad += [k for k in ["huge_file_gb", "huge_anon_gb", "prefill_tok_s_sd", "decode_tok_s_sd"]
         if not (isinstance(r.get(k), (int, float)) and r[k] >= 0)]
@@ -45,6 +45,10 @@ if r.get("prefill_tokens") != 8 or r.get("decode_tokens") != 4 or r.get("threads
 # bf24, reads 2 x (9 + 10 + 11 + 12) / 4 x 512 x 2 x 3 bytes a token on average
 if r.get("kv_bytes_per_token") != 2 * (9 + 10 + 11 + 12) / 4 * 512 * 2 * 3: bad.append("kv_bytes_per_token")
 if abs(r["bw_fraction"] - r["decode_tok_s"] / r["decode_bound_tok_s"]) > 1e-2 * r["bw_fraction"]: bad.append("bw_fraction")
+# one probe pair beside each rep's decode, its faster one kept
+near = r.get("read_bw_near_gb_s")
+if not (isinstance(near, list) and len(near) == 2 and all(isinstance(v, (int, float)) and v > 0 for v in near)):
+    bad.append("read_bw_near_gb_s")
 # the bound comes from the faster of the probes before and after the runs
 if r["read_bw_gb_s"] != max(r["read_bw_before_gb_s"], r["read_bw_after_gb_s"]): bad.append("read_bw_gb_s")
 if abs(r["decode_read_gb_s"] - (r["bytes_per_token"] + r["kv_bytes_per_token"]) * r["decode_tok_s"] / 1e9) > 1e-2 * r["decode_read_gb_s"]:

@@ -73,7 +73,7 @@ for label in "${labels[@]}"; do
     pp=$(cell "$label" full 2) tg=$(cell "$label" full 3) rss=$(cell "$label" full 4)
     bound=$(cell "$label" full 5) frac=$(cell "$label" full 6)
     if ! num "$pp" || ! num "$tg" || ! [[ $rss =~ ^[0-9.]+\ (MB|GB)$ ]] ||
-        ! [[ $bound =~ ^[0-9.]+\ \([0-9.]+\ GB/s\ over\ [0-9.]+\ (MB|GB)\ a\ token\)$ ]] || ! [[ $frac =~ ^[0-9]+%$ ]]; then
+        ! [[ $bound =~ ^[0-9.]+\ \([0-9.]+\ GB/s\ over\ [0-9.]+\ (MB|GB)\ a\ token\)$ ]] || ! [[ $frac =~ ^[0-9]+%\ \([0-9]+%\ beside\ each\ decode\)$ ]]; then
         echo "# row '$label': pp '$pp' tg '$tg' rss '$rss' bound '$bound' of '$frac'"
         ok=0
     fi

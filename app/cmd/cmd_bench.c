@@ -427,7 +427,7 @@ int cmd_bench(int argc, char **argv) {
     /* warm-up: one short prefill and one decode step (kernels loaded, decode graph captured) */
     if (gptoss_session_append(sess, ids, p ? (p < 16 ? p : 16) : 1, NULL, err, sizeof err) != GPTOSS_OK ||
         gptoss_session_append(sess, ids, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
-    double pp[64], tg[64];
+    double pp[64], tg[64], near_bw[64] = {0}; /* near_bw: the faster probe beside each rep's decode */
     if (reps > 64) reps = 64;
     double t_prefill = 0, t_decode = 0, kv_bytes = 0;
     /* under mpirun: rank 0's time in the exchanges and bytes received while decoding (last rep) */
@@ -440,12 +440,17 @@ int cmd_bench(int argc, char **argv) {
         if (p && gptoss_session_append(sess, ids, p, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
         t_prefill = cli_now_s() - t1;
         if (ranks > 1) gptoss_dist_comm_stats(NULL, NULL, 1);
+        /* this VM-class machine's bandwidth can move 1.5x within a minute, and the run's own probes
+         * lie a prefill or more away: a probe right before and right after each decode too */
+        const double near_before = bw > 0 && n ? read_bandwidth_apart((size_t)2 << 30, used_threads) : 0;
         double t2 = cli_now_s();
         for (uint32_t i = 0; i < n; i++) {
             if (rep == 0) kv_bytes += (double)gptoss_session_kv_read_bytes(sess);
             if (gptoss_session_append(sess, ids + p + i, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
         }
         t_decode = cli_now_s() - t2;
+        const double near_after = bw > 0 && n ? read_bandwidth_apart((size_t)2 << 30, used_threads) : 0;
+        near_bw[rep] = near_after > near_before ? near_after : near_before;
         if (ranks > 1) gptoss_dist_comm_stats(&comm_s, &comm_bytes, 0);
         pp[rep] = p / (t_prefill > 0 ? t_prefill : 1e-9);
         tg[rep] = n / (t_decode > 0 ? t_decode : 1e-9);
@@ -485,6 +490,12 @@ int cmd_bench(int argc, char **argv) {
     /* A decoded token reads the weights and, in attention, the cached keys and values in reach. */
     const double kvpt = n ? kv_bytes / n : 0;
     double bound = bw > 0 ? bw * 1e9 / (bpt + kvpt) : 0, decode_gbs = (bpt + kvpt) * tg_m / 1e9;
+    /* each rep's decode against the bound of the faster probe beside it; the mean over reps */
+    double near_frac[64] = {0}, near_mean = 0;
+    for (uint32_t r = 0; r < reps && bw > 0; r++) {
+        near_frac[r] = near_bw[r] > 0 ? tg[r] * (bpt + kvpt) / (near_bw[r] * 1e9) : 0;
+        near_mean += near_frac[r] / reps;
+    }
     const char *kv_name = on_gpu ? "device" : gptoss_kv_type_name(gptoss_session_kv_type(sess));
     if (json) {
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %u, \"reps\": %u, \"q8\": %d, \"exact\": %d, "
@@ -493,13 +504,18 @@ int cmd_bench(int argc, char **argv) {
                "\"decode_tokens\": %u, \"decode_tok_s\": %.3f, \"decode_tok_s_sd\": %.3f, \"peak_rss_gb\": %.3f, "
                "\"bytes_per_token\": %.0f, \"kv_bytes_per_token\": %.0f, \"read_bw_gb_s\": %.2f, \"read_bw_before_gb_s\": %.2f, "
                "\"read_bw_after_gb_s\": %.2f, \"decode_bound_tok_s\": %.6g, "
-               "\"bw_fraction\": %.6g, \"decode_read_gb_s\": %.6g, \"weights_read_gb_s\": %.2f, "
+               "\"bw_fraction\": %.6g, \"bw_fraction_near\": %.6g, \"decode_read_gb_s\": %.6g, \"weights_read_gb_s\": %.2f, "
                "\"huge_file_gb\": %.3f, \"huge_anon_gb\": %.3f, \"kv_cache\": \"%s\", \"cpu_kernels\": \"%s\", \"finite\": %s",
                synth ? synth : model_path, on_gpu ? "cuda" : "cpu", used_threads, reps, q8, exact,
                keep_dense, ms.attention_dtype, ms.unembedding_dtype, t_open, p, pp_m,
                pp_sd, n, tg_m, tg_sd, rss_gb, bpt, kvpt, bw, bw_before, bw_after, bound, bound > 0 ? tg_m / bound : 0,
-               decode_gbs, wbw,
+               near_mean, decode_gbs, wbw,
                huge_file_gb, huge_anon_gb, kv_name, gptoss_cpu_ops_best()->name, finite ? "true" : "false");
+        if (near_mean > 0) {
+            printf(", \"read_bw_near_gb_s\": [");
+            for (uint32_t r = 0; r < reps; r++) printf("%s%.2f", r ? ", " : "", near_bw[r]);
+            printf("]");
+        }
         if (ranks > 1) /* rank 0's exchanges while decoding */
             printf(", \"ranks\": %d, \"comm_ms_per_token\": %.4f, \"comm_bytes_per_token\": %.0f", ranks,
                    n ? 1e3 * comm_s / n : 0.0, n ? (double)comm_bytes / n : 0.0);
@@ -516,6 +532,11 @@ int cmd_bench(int argc, char **argv) {
             printf("read bandwidth (%u threads, 2 GiB): %.1f GB/s before the run, %.1f after -> bound %.2f tok/s "
                    "(the faster); decode reaches %.0f%%\n",
                    used_threads, bw_before, bw_after, bound, bound > 0 ? 100 * tg_m / bound : 0);
+            if (near_mean > 0) {
+                printf("beside each decode, the faster of a probe just before and just after it:");
+                for (uint32_t r = 0; r < reps; r++) printf("%s %.1f GB/s -> %.0f%%", r ? "," : "", near_bw[r], 100 * near_frac[r]);
+                printf(" (mean %.0f%%)\n", 100 * near_mean);
+            }
             /* context, not a bound: decode reads a subset of these bytes (4 of 32 experts a layer) */
             if (ranks == 1)
                 printf("decode reads %.1f GB/s; a plain read of all %.2f GB it reads from (every expert), where "
