@@ -17,7 +17,7 @@ fi
 if "$bin" bench "$tmp/m" -p 8 -n 4 -t 2 -r 2 >"$tmp/out" 2>"$tmp/err"; then
     missing=""
     for needle in "open+upload:" "prefill: pp8 = " "decode: tg4 = " "peak RSS" "GB read per decoded token" \
-        "read bandwidth (2 threads, 2 GiB)" " before the run, " "(the faster); decode reaches" "beside each decode, the faster of a probe just before and just after it: " " (mean " "decode reads" "huge pages:" "last logits finite: yes"; do
+        "read bandwidth (2 threads, 2 GiB)" " before the run, " "(the faster); decode reaches" "beside each decode, the faster of a read as long as it just before and just after it (mean rate): " " (mean " "decode reads" "huge pages:" "last logits finite: yes"; do
         grep -qF -- "$needle" "$tmp/out" || missing="$missing [$needle]"
     done
     [ -z "$missing" ] && echo "ok - text report has every line" || echo "not ok - text report lacks$missing"

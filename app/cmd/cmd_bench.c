@@ -60,7 +60,9 @@ static void *bw_read(void *arg) {
     a->sum = sum_words(a->p, a->n);
     return NULL;
 }
-static double read_bandwidth(size_t bytes, uint32_t threads) {
+/* The best of 3 passes over the buffer; or, with seconds > 0, the mean rate of passes repeated for that
+ * long (a window as long as a decode, on a machine whose bandwidth moves within seconds). */
+static double read_bandwidth(size_t bytes, uint32_t threads, double seconds) {
     /* on 2 MiB pages where the kernel gives them: the best plain read this machine does */
     void *mem = NULL;
     if (posix_memalign(&mem, (size_t)2 << 20, bytes) != 0) return 0;
@@ -70,8 +72,9 @@ static double read_bandwidth(size_t bytes, uint32_t threads) {
 #endif
     size_t words = bytes / 8;
     for (size_t i = 0; i < words; i++) buf[i] = i;
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
+    double best = 0, read = 0;
+    const double start = cli_now_s();
+    for (int rep = 0; seconds > 0 ? rep < 3 || cli_now_s() - start < seconds : rep < 3; rep++) {
         pthread_t th[64];
         bw_arg args[64];
         uint32_t n = threads > 64 ? 64 : threads;
@@ -84,27 +87,29 @@ static double read_bandwidth(size_t bytes, uint32_t threads) {
         for (uint32_t k = 0; k < n; k++) pthread_join(th[k], NULL);
         double dt = cli_now_s() - t0, gbs = (double)(words / n * n * 8) / dt / 1e9;
         if (gbs > best) best = gbs;
+        read += (double)(words / n * n * 8);
     }
+    const double mean = read / (cli_now_s() - start) / 1e9;
     free(buf);
-    return best;
+    return seconds > 0 ? mean : best;
 }
 /* read_bandwidth in a child process, run before the model is loaded: its 2 GiB buffer then shows in
  * neither this process's peak RSS nor, under /usr/bin/time -v (which takes the larger of a process's
  * peak and its children's), above the model's own peak, so the RSS a bench reports is the engine's. */
-static double read_bandwidth_apart(size_t bytes, uint32_t threads) {
+static double read_bandwidth_apart(size_t bytes, uint32_t threads, double seconds) {
     int fds[2];
-    if (pipe(fds) != 0) return read_bandwidth(bytes, threads);
+    if (pipe(fds) != 0) return read_bandwidth(bytes, threads, seconds);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
-        return read_bandwidth(bytes, threads);
+        return read_bandwidth(bytes, threads, seconds);
     }
     if (pid == 0) {
         close(fds[0]);
-        double bw = read_bandwidth(bytes, threads);
+        double bw = read_bandwidth(bytes, threads, seconds);
         _exit(write(fds[1], &bw, sizeof bw) == (ssize_t)sizeof bw ? 0 : 1);
     }
     close(fds[1]);
@@ -381,7 +386,7 @@ int cmd_bench(int argc, char **argv) {
 
     const uint32_t used_threads = threads ? threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
     /* measured first and apart (see read_bandwidth_apart); --synth and --device cuda never use it */
-    double bw = synth || device == GPTOSS_DEVICE_CUDA ? 0 : read_bandwidth_apart((size_t)2 << 30, used_threads);
+    double bw = synth || device == GPTOSS_DEVICE_CUDA ? 0 : read_bandwidth_apart((size_t)2 << 30, used_threads, 0);
     char err[512] = "";
     int rc = 1;
     gptoss_model *model = NULL;
@@ -425,8 +430,13 @@ int cmd_bench(int argc, char **argv) {
         printf("open+upload: %.2f s\n", t_open);
     }
     /* warm-up: one short prefill and one decode step (kernels loaded, decode graph captured) */
-    if (gptoss_session_append(sess, ids, p ? (p < 16 ? p : 16) : 1, NULL, err, sizeof err) != GPTOSS_OK ||
-        gptoss_session_append(sess, ids, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
+    if (gptoss_session_append(sess, ids, p ? (p < 16 ? p : 16) : 1, NULL, err, sizeof err) != GPTOSS_OK) {
+        cli_error("%s", err);
+        goto out;
+    }
+    const double t_step = cli_now_s();
+    if (gptoss_session_append(sess, ids, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
+    double window = n * (cli_now_s() - t_step); /* the next decode's length, for the probes beside it */
     double pp[64], tg[64], near_bw[64] = {0}; /* near_bw: the faster probe beside each rep's decode */
     if (reps > 64) reps = 64;
     double t_prefill = 0, t_decode = 0, kv_bytes = 0;
@@ -440,16 +450,20 @@ int cmd_bench(int argc, char **argv) {
         if (p && gptoss_session_append(sess, ids, p, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
         t_prefill = cli_now_s() - t1;
         if (ranks > 1) gptoss_dist_comm_stats(NULL, NULL, 1);
-        /* this VM-class machine's bandwidth can move 1.5x within a minute, and the run's own probes
-         * lie a prefill or more away: a probe right before and right after each decode too */
-        const double near_before = bw > 0 && n ? read_bandwidth_apart((size_t)2 << 30, used_threads) : 0;
+        /* A shared VM's bandwidth can move 1.5x from one second to the next (bench/RESULTS.md), so a
+         * decode of several seconds meets a mix that the run's own probes, 3 passes each and a prefill
+         * or more away, do not see: a plain read as long as the decode (0.5-8 s), just before and just
+         * after it, its mean rate. */
+        const double span = window < 0.5 ? 0.5 : window > 8 ? 8 : window;
+        const double near_before = bw > 0 && n ? read_bandwidth_apart((size_t)2 << 30, used_threads, span) : 0;
         double t2 = cli_now_s();
         for (uint32_t i = 0; i < n; i++) {
             if (rep == 0) kv_bytes += (double)gptoss_session_kv_read_bytes(sess);
             if (gptoss_session_append(sess, ids + p + i, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
         }
         t_decode = cli_now_s() - t2;
-        const double near_after = bw > 0 && n ? read_bandwidth_apart((size_t)2 << 30, used_threads) : 0;
+        const double near_after = bw > 0 && n ? read_bandwidth_apart((size_t)2 << 30, used_threads, span) : 0;
+        window = t_decode;
         near_bw[rep] = near_after > near_before ? near_after : near_before;
         if (ranks > 1) gptoss_dist_comm_stats(&comm_s, &comm_bytes, 0);
         pp[rep] = p / (t_prefill > 0 ? t_prefill : 1e-9);
@@ -461,7 +475,7 @@ int cmd_bench(int argc, char **argv) {
     /* this machine's bandwidth may change within minutes (a shared VM's does, by 1.5x): the probe again,
      * apart as before, and the faster of the two makes the bound, so a slow moment of the probe
      * never flatters the fraction */
-    const double bw_before = bw, bw_after = bw > 0 ? read_bandwidth_apart((size_t)2 << 30, used_threads) : 0;
+    const double bw_before = bw, bw_after = bw > 0 ? read_bandwidth_apart((size_t)2 << 30, used_threads, 0) : 0;
     if (bw_after > bw) bw = bw_after;
     double pp_m, pp_sd, tg_m, tg_sd;
     mean_sd(pp, (int)reps, &pp_m, &pp_sd);
@@ -533,7 +547,7 @@ int cmd_bench(int argc, char **argv) {
                    "(the faster); decode reaches %.0f%%\n",
                    used_threads, bw_before, bw_after, bound, bound > 0 ? 100 * tg_m / bound : 0);
             if (near_mean > 0) {
-                printf("beside each decode, the faster of a probe just before and just after it:");
+                printf("beside each decode, the faster of a read as long as it just before and just after it (mean rate):");
                 for (uint32_t r = 0; r < reps; r++) printf("%s %.1f GB/s -> %.0f%%", r ? "," : "", near_bw[r], 100 * near_frac[r]);
                 printf(" (mean %.0f%%)\n", 100 * near_mean);
             }
