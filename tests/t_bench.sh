@@ -70,13 +70,14 @@ else
 fi
 
 # --variants: one row per variant the CPU runs (at least the picked one), the picked one marked, and a
-# verdict naming a variant (the gcc pass: under the sanitizers it is 4 x the --kernels run above);
+# verdict naming a variant and why it was picked, and on x86-64 the CPU's family and its measured preference (the gcc pass: under the sanitizers it is 4 x the --kernels run above);
 # without --kernels it is refused
 if [ -n "${GPTOSS_TEST_SANITIZED:-}" ]; then
     echo "ok - --kernels --variants # SKIP sanitizer build (checked in the gcc pass)"
 elif "$bin" bench --kernels --variants -t 1 -r 3 >"$tmp/v" 2>"$tmp/err" &&
     grep -qE '^  [a-z0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+  \(picked\)$' "$tmp/v" &&
-    grep -qE '^fastest decode here: [a-z0-9]+; picked by cpuid: [a-z0-9]+' "$tmp/v"; then
+    grep -qE '^fastest decode here: [a-z0-9]+; picked: [a-z0-9]+ \((measured preference|cpuid features|GPTOSS_CPU)\)$' "$tmp/v" &&
+    { ! grep -q '^flags.* avx' /proc/cpuinfo 2>/dev/null || grep -qE '^this CPU: [A-Za-z]{12} family 0x[0-9a-f]+ model 0x[0-9a-f]{2}; ' "$tmp/v"; }; then
     echo "ok - --kernels --variants: $(grep -cE '^  [a-z0-9]+ +[0-9.]+ ' "$tmp/v") variants; $(grep '^fastest' "$tmp/v")"
 else
     echo "not ok - --kernels --variants: $(tail -6 "$tmp/v" | tr '\n' '|') $(tail -2 "$tmp/err" | tr '\n' '|')"

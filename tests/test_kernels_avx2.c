@@ -284,7 +284,8 @@ static void test_nonfinite(const gptoss_cpu_ops *ops) {
 }
 
 /* --keep-dense's precise sibling: the same set but MXFP4 (both layouts) through the f32 tiles, whose
- * bits it gives; picked by gptoss_cpu_ops_precise. */
+ * bits it gives; picked by gptoss_cpu_ops_precise. (The f32 set exists in x86-64 builds only.) */
+#if defined(__x86_64__)
 static void test_precise(const gptoss_cpu_ops *ops, const char *name) {
     const gptoss_cpu_ops *p = ops->precise;
     if (!tap_check(p && gptoss_cpu_ops_precise(ops, 1) == p && gptoss_cpu_ops_precise(ops, 0) == ops &&
@@ -311,6 +312,9 @@ static void test_precise(const gptoss_cpu_ops *ops, const char *name) {
     tap_check(same, "%s precise: MXFP4 (HF and ggml layouts, 13 x 2880, 3 tokens) bit for bit the f32 tiles'", name);
     free(blocks), free(scales), free(x), free(got), free(want);
 }
+#else
+static void test_precise(const gptoss_cpu_ops *ops, const char *name) { (void)ops, (void)name; }
+#endif
 
 int main(void) {
     const char *names[] = {"avx2", "avx2vnni"};

@@ -3,7 +3,8 @@
  * are not multiples of the vector width (where the format allows), row ranges that start inside the
  * matrix, and 1, 7 and 33 tokens (the 8-token tiles plus their tails; the integer kernels also at 2,
  * 3 and 8); avx2f32's prefill tiles also at 2-6 tokens, their widest rows, two token groups, and bit
- * for bit against its one-token tiles across row splits. The relative error is printed. */
+ * for bit against its one-token tiles across row splits. The relative error is printed. And the
+ * table of measured preferences per CPU family that the start-up pick consults. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,7 +272,42 @@ static void test_avx2_prefill_bits(const gptoss_cpu_ops *ops, int mx, size_t row
 }
 #endif
 
+/* A CPU that runs every set, one without VBMI, one with none of a row's sets. */
+static const gptoss_cpu_ops *runs_all(const char *name) { (void)name; return &gptoss_cpu_scalar; }
+static const gptoss_cpu_ops *runs_no_vbmi(const char *name) { return strcmp(name, "avx512vbmi") ? &gptoss_cpu_scalar : NULL; }
+static const gptoss_cpu_ops *runs_none(const char *name) { (void)name; return NULL; }
+
+/* The measured-preference table: a listed family takes its row's first set that runs; other
+ * families, and a row none of whose sets runs, fall back to the feature order (NULL); the pick at
+ * start-up follows it. */
+static void test_preference(void) {
+    const char *what = NULL, *p = gptoss_cpu_preferred("AuthenticAMD", 0x1a, 0x02, runs_all, &what);
+    tap_check(p && !strcmp(p, "avx512vbmi") && what && strstr(what, "Zen 5"), "Zen 5 prefers avx512vbmi (%s)", p ? p : "none");
+    p = gptoss_cpu_preferred("AuthenticAMD", 0x1a, 0x44, runs_no_vbmi, NULL);
+    tap_check(p && !strcmp(p, "avx512vnni"), "Zen 5 without VBMI: the row's next set (%s)", p ? p : "none");
+    what = NULL;
+    tap_check(!gptoss_cpu_preferred("AuthenticAMD", 0x1a, 0x02, runs_none, &what) && what,
+              "a row none of whose sets runs gives no preference");
+    what = NULL;
+    tap_check(!gptoss_cpu_preferred("AuthenticAMD", 0x19, 0x61, runs_all, &what) && !what &&
+                  !gptoss_cpu_preferred("GenuineIntel", 0x1a, 0x02, runs_all, NULL),
+              "families without a row (Zen 4; another vendor's same numbers) take the feature order");
+    char vendor[13];
+    uint32_t family, model;
+    const int known = gptoss_cpu_identity(vendor, &family, &model);
+#if defined(__x86_64__)
+    tap_check(known && strlen(vendor) == 12 && family > 0, "cpuid identity: %s family 0x%x model 0x%02x", vendor, family, model);
+#else
+    tap_check(!known && !vendor[0] && !family && !model, "no cpuid identity off x86-64");
+#endif
+    const char *env = getenv("GPTOSS_CPU"), *pref = known ? gptoss_cpu_preferred(vendor, family, model, gptoss_cpu_ops_named, NULL) : NULL;
+    if (env && *env) tap_skip("the start-up pick follows the measured preference", "GPTOSS_CPU is set");
+    else if (!pref) tap_skip("the start-up pick follows the measured preference", "no row for this CPU's family");
+    else tap_check(!strcmp(gptoss_cpu_ops_best()->name, pref), "the start-up pick follows this family's measured preference (%s)", pref);
+}
+
 int main(void) {
+    test_preference();
     float a[64], b[64];
     for (int i = 0; i < 64; i++) a[i] = (float)i;
     gptoss_mxfp4_order(b, a, 64);

@@ -318,9 +318,26 @@ static int bench_variants(uint32_t threads, uint32_t reps) {
                !strcmp(all[i], pk) ? "  (picked)" : "");
         if (tok > best) { best = tok; fastest = i; }
     }
-    if (fastest >= 0)
-        printf("fastest decode here: %s; picked by cpuid: %s%s\n", all[fastest], picked->name,
-               getenv("GPTOSS_CPU") && *getenv("GPTOSS_CPU") ? " (GPTOSS_CPU)" : "");
+    char vendor[13];
+    uint32_t family, model;
+    const char *what = NULL, *pref = NULL;
+    if (gptoss_cpu_identity(vendor, &family, &model)) {
+        pref = gptoss_cpu_preferred(vendor, family, model, gptoss_cpu_ops_named, &what);
+        if (what)
+            printf("this CPU: %s family 0x%x model 0x%02x; measured preference for %s: %s\n", vendor, family, model,
+                   what, pref ? pref : "none of its sets runs here");
+        else
+            printf("this CPU: %s family 0x%x model 0x%02x; no measured preference for its family: the feature "
+                   "order\n", vendor, family, model);
+    }
+    if (fastest >= 0) {
+        const int env = getenv("GPTOSS_CPU") && *getenv("GPTOSS_CPU");
+        printf("fastest decode here: %s; picked: %s%s\n", all[fastest], picked->name,
+               env ? " (GPTOSS_CPU)" : pref ? " (measured preference)" : " (cpuid features)");
+        if (strcmp(all[fastest], pk) != 0 && !env)
+            printf("if that holds over repeated runs on a quiet machine, it is the data for a row of "
+                   "src/cpu/simd.c's family_prefs\n");
+    }
     return 0;
 }
 

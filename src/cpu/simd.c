@@ -1,5 +1,6 @@
 /* simd.c: the portable variant of the fast kernels (same layouts, plain C) and the start-up choice
- * of a variant (cpuid on x86-64; NEON on AArch64; the portable one elsewhere). */
+ * of a variant (cpuid features and a table of measured preferences per CPU family on x86-64; NEON on
+ * AArch64; the portable one elsewhere). */
 #include <math.h>
 #include <pthread.h>
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -203,12 +204,71 @@ const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name) {
     return NULL;
 }
 
+int gptoss_cpu_identity(char vendor[13], uint32_t *family, uint32_t *model) {
+    vendor[0] = 0;
+    *family = *model = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &c, 4);
+    vendor[12] = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const uint32_t base_family = (a >> 8) & 0xf, base_model = (a >> 4) & 0xf;
+    *family = base_family == 0xf ? base_family + ((a >> 20) & 0xff) : base_family;
+    *model = base_family == 0x6 || base_family == 0xf ? ((a >> 16) & 0xf) << 4 | base_model : base_model;
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Measured preference. Where a CPU runs several sets, the pick is the first of the feature order
+ * (amx, avx512vbmi, avx512vnni, avx512, avx2vnni, avx2) unless its family has a row here: the sets in
+ * the order `gptoss bench --kernels --variants` and decode runs ranked them on that family
+ * (bench/RESULTS.md), of which the first one this CPU runs wins. A Zen 4's AVX-512 on 256-bit units
+ * or a small core's AVX2 may rank them otherwise; rows come only from measurements, and bench's
+ * --variants says when the fastest set measured differs from the one picked. */
+typedef struct family_pref {
+    const char *vendor;                  /* cpuid leaf 0 */
+    uint32_t family, model_lo, model_hi; /* displayed family, models inclusive */
+    const char *what;
+    const char *order[4];
+} family_pref;
+static const family_pref family_prefs[] = {
+    /* EPYC 9005 (model 0x02), 2026-12-07 and 08: vpermb's lookups put avx512vbmi's MXFP4 ahead in
+     * cache (48.5 GB/s a core against 45.0), the two equal when streaming; avx512vnni's integer Q8_0
+     * ahead of avx512's f32 one (2 threads, streamed: 5 of 6 interleaved runs, 45.8-49.3 against
+     * 36.9-46.0 GB/s). */
+    {"AuthenticAMD", 0x1a, 0x00, 0xff, "AMD Zen 5", {"avx512vbmi", "avx512vnni", "avx512", "avx2vnni"}},
+};
+
+const char *gptoss_cpu_preferred(const char *vendor, uint32_t family, uint32_t model,
+                                 const gptoss_cpu_ops *(*runs)(const char *name), const char **what) {
+    for (size_t i = 0; i < sizeof family_prefs / sizeof family_prefs[0]; i++) {
+        const family_pref *r = &family_prefs[i];
+        if (strcmp(vendor, r->vendor) != 0 || family != r->family || model < r->model_lo || model > r->model_hi) continue;
+        if (what) *what = r->what;
+        for (size_t k = 0; k < sizeof r->order / sizeof r->order[0] && r->order[k]; k++)
+            if (runs(r->order[k])) return r->order[k];
+        return NULL;
+    }
+    return NULL;
+}
+
 static const gptoss_cpu_ops *best;
 static pthread_once_t best_once = PTHREAD_ONCE_INIT;
 
 static void pick(void) {
     const char *env = getenv("GPTOSS_CPU");
     if (env && *env && (best = gptoss_cpu_ops_named(env))) return;
+    char vendor[13];
+    uint32_t family, model;
+    const char *pref = gptoss_cpu_identity(vendor, &family, &model)
+                           ? gptoss_cpu_preferred(vendor, family, model, gptoss_cpu_ops_named, NULL)
+                           : NULL;
+    if (pref && (best = gptoss_cpu_ops_named(pref))) return;
 #if defined(__x86_64__)
     if ((best = amx_ops())) return;
     if (gptoss_cpu_has_avx512vbmi()) best = &gptoss_cpu_avx512vbmi;

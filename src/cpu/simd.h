@@ -101,6 +101,15 @@ static inline const gptoss_cpu_ops *gptoss_cpu_ops_precise(const gptoss_cpu_ops 
  * build lacks it. */
 const gptoss_cpu_ops *gptoss_cpu_ops_named(const char *name);
 
+/* This CPU's cpuid vendor string (12 characters) and displayed family and model; 0 (and "", 0, 0) off
+ * x86-64. */
+int gptoss_cpu_identity(char vendor[13], uint32_t *family, uint32_t *model);
+/* The measured preference for a CPU family (simd.c's table): the first set in that family's row for
+ * which runs(name) is non-NULL, with the row's description in *what; NULL when no row names the
+ * family (the start-up pick then follows the feature order) or none of its sets runs. */
+const char *gptoss_cpu_preferred(const char *vendor, uint32_t family, uint32_t model,
+                                 const gptoss_cpu_ops *(*runs)(const char *name), const char **what);
+
 /* MXFP4 order of an activation row (n a multiple of 32): in each block of 32, the 16 even elements
  * then the 16 odd ones (the low and high nibbles of the block's 16 code bytes). */
 void gptoss_mxfp4_order(float *dst, const float *src, size_t n);
