@@ -469,17 +469,17 @@ int cmd_bench(int argc, char **argv) {
         if (ranks > 1) gptoss_dist_comm_stats(NULL, NULL, 1);
         /* A shared VM's bandwidth can move 1.5x from one second to the next (bench/RESULTS.md), so a
          * decode of several seconds meets a mix that the run's own probes, 3 passes each and a prefill
-         * or more away, do not see: a plain read as long as the decode (0.5-8 s), just before and just
-         * after it, its mean rate. */
-        const double span = window < 0.5 ? 0.5 : window > 8 ? 8 : window;
-        const double near_before = bw > 0 && n ? read_bandwidth_apart((size_t)2 << 30, used_threads, span) : 0;
+         * or more away, do not see: a plain read as long as the decode (at most 8 s, at least 3 passes
+         * over 1 GiB), just before and just after it, its mean rate. */
+        const double span = window > 8 ? 8 : window > 1e-3 ? window : 1e-3;
+        const double near_before = bw > 0 && n ? read_bandwidth_apart((size_t)1 << 30, used_threads, span) : 0;
         double t2 = cli_now_s();
         for (uint32_t i = 0; i < n; i++) {
             if (rep == 0) kv_bytes += (double)gptoss_session_kv_read_bytes(sess);
             if (gptoss_session_append(sess, ids + p + i, 1, NULL, err, sizeof err) != GPTOSS_OK) { cli_error("%s", err); goto out; }
         }
         t_decode = cli_now_s() - t2;
-        const double near_after = bw > 0 && n ? read_bandwidth_apart((size_t)2 << 30, used_threads, span) : 0;
+        const double near_after = bw > 0 && n ? read_bandwidth_apart((size_t)1 << 30, used_threads, span) : 0;
         window = t_decode;
         near_bw[rep] = near_after > near_before ? near_after : near_before;
         if (ranks > 1) gptoss_dist_comm_stats(&comm_s, &comm_bytes, 0);
