@@ -63,7 +63,7 @@ static void *bw_read(void *arg) {
 /* The best of 3 passes over the buffer; or, with seconds > 0, the mean rate of passes repeated for that
  * long (a window as long as a decode, on a machine whose bandwidth moves within seconds). */
 static double read_bandwidth(size_t bytes, uint32_t threads, double seconds) {
-    /* on 2 MiB pages where the kernel gives them: the best plain read this machine does */
+    /* on 2 MiB pages where the kernel gives them: the plain read at its best on this machine */
     void *mem = NULL;
     if (posix_memalign(&mem, (size_t)2 << 20, bytes) != 0) return 0;
     uint64_t *buf = mem;
@@ -74,7 +74,7 @@ static double read_bandwidth(size_t bytes, uint32_t threads, double seconds) {
     for (size_t i = 0; i < words; i++) buf[i] = i;
     double best = 0, read = 0;
     const double start = cli_now_s();
-    for (int rep = 0; seconds > 0 ? rep < 3 || cli_now_s() - start < seconds : rep < 3; rep++) {
+    for (int rep = 0; rep < 3 || (seconds > 0 && cli_now_s() - start < seconds); rep++) {
         pthread_t th[64];
         bw_arg args[64];
         uint32_t n = threads > 64 ? 64 : threads;

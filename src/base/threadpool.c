@@ -71,8 +71,8 @@ static int steal(gptoss_pool *p, uint32_t id) {
         uint64_t seen = 0;
         for (uint32_t k = 0; k < p->n; k++) {
             const uint64_t r = atomic_load_explicit(&p->share[k].range, memory_order_acquire);
-            const uint32_t left = (uint32_t)r - (uint32_t)(r >> 32);
-            if (k != id && (uint32_t)r > (uint32_t)(r >> 32) && left > most) victim = k, most = left, seen = r;
+            const uint32_t left = (uint32_t)r - (uint32_t)(r >> 32); /* lo <= hi always */
+            if (k != id && left > most) victim = k, most = left, seen = r;
         }
         if (victim == id) return 0;
         const uint32_t lo = (uint32_t)(seen >> 32), hi = (uint32_t)seen, mid = lo + (hi - lo) / 2;
